@@ -1,0 +1,131 @@
+import { randomUUID } from 'node:crypto'
+import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor'
+import { useErrorHandler } from '@envelop/core'
+import { GraphQLError, type ExecutionResult } from 'graphql'
+import { createYoga, mapAsyncIterator, type Plugin, type YogaServerInstance } from 'graphql-yoga'
+import type { GraphQLContext, Principal } from './context.ts'
+import { createLoaders } from './loaders.ts'
+import { buildSchema } from './schema/index.ts'
+import { createServices, type Dependencies, type Services } from './services.ts'
+
+export interface App {
+  yoga: YogaServerInstance<Record<string, unknown>, GraphQLContext>
+  services: Services
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/
+
+const requestIds = new WeakMap<Request, string>()
+
+/** The caller's x-request-id when it is sane, else a new one; stable for the life of the request. */
+export function requestIdOf(request: Request): string {
+  let id = requestIds.get(request)
+  if (!id) {
+    const given = request.headers.get('x-request-id')
+    id = given && REQUEST_ID.test(given) ? given : randomUUID()
+    requestIds.set(request, id)
+  }
+  return id
+}
+
+const VARIABLE_ERROR = /^Variable "\$(\w+)" got invalid value .*?(?: at "([^"]+)")?;/
+
+/**
+ * Gives every error a code: masked errors carry the request id (so a user can quote it and an
+ * operator can find the log line), and graphql-js's variable coercion errors (a fractional token
+ * count, an unparseable timestamp) become BAD_USER_INPUT with the offending path as `field`.
+ */
+const errorCodesPlugin: Plugin<GraphQLContext> = {
+  onExecute: () => ({
+    onExecuteDone: ({ result }) => {
+      if (!('errors' in result) || !result.errors) return
+      for (const error of result.errors) {
+        const extensions = error.extensions as Record<string, unknown>
+        const variable = extensions.code ? null : VARIABLE_ERROR.exec(error.message)
+        if (variable) {
+          extensions.code = 'BAD_USER_INPUT'
+          extensions.field = variable[2] ?? variable[1]
+        }
+      }
+    },
+  }),
+  // Tagged when the result is processed for the response: only then has yoga masked every error
+  // (onExecuteDone runs before its masking), including those raised before execution, such as a
+  // context factory failing because the database is down.
+  onResultProcess: ({ request, result, setResult }) => {
+    const requestId = requestIdOf(request)
+    const tag = (single: ExecutionResult) => {
+      for (const error of single.errors ?? []) {
+        if (error.extensions?.code === 'INTERNAL_SERVER_ERROR') (error.extensions as Record<string, unknown>).requestId = requestId
+      }
+      return single
+    }
+    if (Symbol.asyncIterator in result) setResult(mapAsyncIterator(result, tag))
+    else for (const single of Array.isArray(result) ? result : [result]) tag(single)
+  },
+  onResponse: ({ request, response }) => {
+    response.headers.set('x-request-id', requestIdOf(request))
+  },
+}
+
+/**
+ * The GraphQL application, independent of any HTTP server: tests call `app.yoga.fetch`, the
+ * server mounts it on node:http. All dependencies come in; nothing is global.
+ */
+export function createApp(deps: Dependencies): App {
+  const services = createServices(deps)
+  const { config, logger } = deps
+
+  const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
+    schema: buildSchema(),
+    graphqlEndpoint: '/graphql',
+    landingPage: false,
+    graphiql: config.GRAPHIQL ? { title: 'Burnrate', defaultQuery: '{ tenant { id name } }' } : false,
+    logging: false,
+    // Batched HTTP requests would multiply every limit below by the batch size.
+    batching: false,
+    // Yoga's default masking: our GraphQLErrors (with a code) pass, anything else becomes
+    // "Unexpected error." with INTERNAL_SERVER_ERROR; errorCodesPlugin adds the request id.
+    maskedErrors: true,
+    plugins: [
+      EnvelopArmorPlugin({
+        maxDepth: { n: config.GRAPHQL_MAX_DEPTH, ignoreIntrospection: true },
+        costLimit: { maxCost: config.GRAPHQL_MAX_COST, ignoreIntrospection: true },
+        maxAliases: { n: config.GRAPHQL_MAX_ALIASES },
+        maxTokens: { n: 50_000 },
+        maxDirectives: { n: 50 },
+        blockFieldSuggestion: { enabled: false },
+      }),
+      useErrorHandler(({ errors, context, phase }) => {
+        // In the execution phase envelop hands over the execution args, whose contextValue is ours; a
+        // failing context factory hands over yoga's initial context, which has the request but no requestId.
+        const partial = (phase === 'execution' ? (context as { contextValue?: unknown }).contextValue : context) as Partial<GraphQLContext> & { request?: Request }
+        const requestId = partial.requestId ?? (partial.request ? requestIdOf(partial.request) : undefined)
+        for (const error of errors) {
+          const unexpected = error instanceof GraphQLError ? error.originalError && !(error.originalError instanceof GraphQLError) : true
+          if (unexpected) {
+            const cause = error instanceof GraphQLError ? error.originalError : error
+            logger.error('unexpected error', {
+              requestId,
+              path: error instanceof GraphQLError ? error.path?.join('.') : undefined,
+              error: cause instanceof Error ? (cause.stack ?? cause.message) : String(cause),
+            })
+          }
+        }
+      }),
+      errorCodesPlugin,
+    ],
+    context: async ({ request }): Promise<GraphQLContext> => {
+      const requestId = requestIdOf(request)
+      let principal: Principal | null = null
+      const header = request.headers.get('authorization')
+      const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null
+      if (match?.[1]) {
+        const tenant = await services.tenants.authenticate(match[1])
+        if (tenant) principal = { kind: 'tenant', tenant }
+      }
+      return { services, requestId, principal, loaders: createLoaders(services) }
+    },
+  })
+  return { yoga, services }
+}

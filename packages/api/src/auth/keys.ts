@@ -1,0 +1,22 @@
+import { createHash, randomBytes } from 'node:crypto'
+
+const KEY_PREFIX = 'br_sk_'
+const SECRET_PREFIX = 'br_whsec_'
+
+export function generateApiKey(): string {
+  return KEY_PREFIX + randomBytes(24).toString('base64url')
+}
+
+export function generateSigningSecret(): string {
+  return SECRET_PREFIX + randomBytes(32).toString('base64url')
+}
+
+/** Keys are 192-bit random, so a fast hash is enough: nothing to brute-force, nothing to salt. */
+export function hashApiKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex')
+}
+
+/** What we may show of a key: enough to tell keys apart, nothing to use. */
+export function displayPrefix(key: string): string {
+  return key.slice(0, KEY_PREFIX.length + 6)
+}

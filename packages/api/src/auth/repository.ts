@@ -1,0 +1,43 @@
+import type { Executor } from '../db/database.ts'
+import type { Tenant } from '../db/types.ts'
+
+export async function insertTenant(
+  db: Executor,
+  tenant: { id: string; name: string; apiKeyHash: string; apiKeyPrefix: string; signingSecret: string; requireSignatures: boolean; currency: string },
+): Promise<Tenant> {
+  return db
+    .insertInto('tenants')
+    .values({
+      id: tenant.id,
+      name: tenant.name,
+      api_key_hash: tenant.apiKeyHash,
+      api_key_prefix: tenant.apiKeyPrefix,
+      signing_secret: tenant.signingSecret,
+      require_signatures: tenant.requireSignatures,
+      currency: tenant.currency,
+    })
+    .returningAll()
+    .executeTakeFirstOrThrow()
+}
+
+export function findTenantByKeyHash(db: Executor, hash: string): Promise<Tenant | undefined> {
+  return db.selectFrom('tenants').selectAll().where('api_key_hash', '=', hash).executeTakeFirst()
+}
+
+export function findTenantById(db: Executor, id: string): Promise<Tenant | undefined> {
+  return db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst()
+}
+
+export async function countTenants(db: Executor): Promise<number> {
+  const row = await db.selectFrom('tenants').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
+  return Number(row.n)
+}
+
+export function updateTenantSettings(db: Executor, id: string, settings: { requireSignatures?: boolean }): Promise<Tenant> {
+  return db
+    .updateTable('tenants')
+    .set({ ...(settings.requireSignatures === undefined ? {} : { require_signatures: settings.requireSignatures }) })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow()
+}

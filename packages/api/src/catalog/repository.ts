@@ -1,0 +1,103 @@
+import { sql } from 'kysely'
+import type { Executor } from '../db/database.ts'
+import type { PriceCatalogRow } from '../db/types.ts'
+import type { CatalogPrice } from './types.ts'
+
+export function toCatalogPrice(row: PriceCatalogRow): CatalogPrice {
+  return {
+    id: String(row.id),
+    provider: row.provider,
+    model: row.model,
+    usageType: row.usage_type,
+    unit: row.unit,
+    unitPrice: row.unit_price,
+    currency: row.currency,
+    tiers: row.tiers,
+    timeWindow: row.time_window,
+    effectiveFrom: row.effective_from,
+    effectiveTo: row.effective_to,
+    source: row.source,
+  }
+}
+
+/** The catalog version every sync bumps; one indexed row, read before deciding to reload. */
+export async function readCatalogVersion(db: Executor): Promise<number> {
+  const row = await db.selectFrom('catalog_state').select('version').where('id', '=', 1).executeTakeFirst()
+  return row?.version ?? 0
+}
+
+/** Every public row (all sources, whole history): what the in-memory catalog is built from. */
+export async function listPublicPrices(db: Executor): Promise<CatalogPrice[]> {
+  const rows = await db.selectFrom('price_catalog').selectAll().where('tenant_id', 'is', null).orderBy('id').execute()
+  return rows.map(toCatalogPrice)
+}
+
+/**
+ * Public rows in force at `at` (effective_from ≤ at < effective_to, or open), ordered by provider,
+ * model and usage type, unwindowed row first. Where rows of one timeline overlap (a scheduled price
+ * replaced before it took effect), only the one the pricing engine would use is listed: the latest
+ * effective_from, then the latest id.
+ */
+export async function listPricesAt(
+  db: Executor,
+  filter: { provider?: string | null; model?: string | null; at: Date },
+): Promise<CatalogPrice[]> {
+  // Byte order ("C"), not the database locale's: the same order on every PostgreSQL and on PGlite.
+  const provider = sql`provider collate "C"`
+  const model = sql`model collate "C"`
+  const usageType = sql`usage_type collate "C"`
+  let query = db
+    .selectFrom('price_catalog')
+    .selectAll()
+    .distinctOn([provider, model, usageType, 'time_window'])
+    .where('tenant_id', 'is', null)
+    .where('effective_from', '<=', filter.at)
+    .where((eb) => eb.or([eb('effective_to', 'is', null), eb('effective_to', '>', filter.at)]))
+  if (filter.provider) query = query.where('provider', '=', filter.provider)
+  if (filter.model) query = query.where('model', '=', filter.model)
+  const rows = await query
+    .orderBy(provider)
+    .orderBy(model)
+    .orderBy(usageType)
+    .orderBy('time_window', (ob) => ob.asc().nullsFirst())
+    .orderBy('effective_from', 'desc')
+    .orderBy('id', 'desc')
+    .execute()
+  return rows.map(toCatalogPrice)
+}
+
+/** Every public row ever known for one model, oldest first. */
+export async function priceHistory(db: Executor, provider: string, model: string): Promise<CatalogPrice[]> {
+  const rows = await db
+    .selectFrom('price_catalog')
+    .selectAll()
+    .where('tenant_id', 'is', null)
+    .where('provider', '=', provider)
+    .where('model', '=', model)
+    .orderBy('effective_from')
+    .orderBy(sql`usage_type collate "C"`)
+    .orderBy('id')
+    .execute()
+  return rows.map(toCatalogPrice)
+}
+
+const CATALOG_ID = /^[1-9]\d{0,14}$/
+
+/**
+ * Rows by id, in the order asked and null where none is visible: the shape a DataLoader wants.
+ * Public rows always; a tenant's own rows (negotiated prices) only when its id is given, so one
+ * tenant never reads another's.
+ */
+export async function pricesByIds(db: Executor, ids: readonly string[], tenantId: string | null = null): Promise<(CatalogPrice | null)[]> {
+  // Ids are bigint identities; anything else (or beyond exact JS integers) cannot name a row.
+  const numericIds = [...new Set(ids.filter((id) => CATALOG_ID.test(id)).map(Number))]
+  if (numericIds.length === 0) return ids.map(() => null)
+  const rows = await db
+    .selectFrom('price_catalog')
+    .selectAll()
+    .where('id', 'in', numericIds)
+    .where((eb) => (tenantId === null ? eb('tenant_id', 'is', null) : eb.or([eb('tenant_id', 'is', null), eb('tenant_id', '=', tenantId)])))
+    .execute()
+  const byId = new Map(rows.map((row) => [String(row.id), toCatalogPrice(row)]))
+  return ids.map((id) => byId.get(id) ?? null)
+}

@@ -1,0 +1,61 @@
+import { z } from 'zod'
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes')
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max)
+
+/**
+ * Every setting Burnrate reads, with its default. This module is the only reader of process.env;
+ * everything else receives a Config.
+ */
+export const configSchema = z.object({
+  PORT: int(0, 65535).default(4000),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+    .optional(),
+  DATA_DIR: z.string().min(1).default('./.data'),
+  DB_POOL_SIZE: int(1, 200).default(10),
+  MAX_BODY_BYTES: int(1024, 100 * 1024 * 1024).default(8 * 1024 * 1024),
+  GRAPHQL_MAX_DEPTH: int(2, 100).default(12),
+  // A full usageEvents page (first: 500) with every field costs about 22,000 in graphql-armor's model.
+  GRAPHQL_MAX_COST: int(100, 1_000_000).default(50_000),
+  GRAPHQL_MAX_ALIASES: int(1, 1000).default(30),
+  GRAPHIQL: bool.default(true),
+  SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(10_000),
+  DEV_TENANT: bool.default(true),
+  CATALOG_SYNC_ON_START: bool.default(true),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+})
+
+export type Config = z.infer<typeof configSchema>
+
+export class ConfigError extends Error {
+  constructor(readonly issues: string[]) {
+    super(`Invalid configuration:\n${issues.map((i) => `  - ${i}`).join('\n')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+/** Parses the environment; throws a ConfigError listing every bad value at once. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const input = Object.fromEntries(
+    // Blank means unset: `PORT=` in a .env file must not coerce to port 0.
+    Object.keys(configSchema.shape).map((key) => [key, env[key]?.trim() === '' ? undefined : env[key]]),
+  )
+  const result = configSchema.safeParse(input)
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message} (got ${JSON.stringify(input[String(issue.path[0])])})`),
+    )
+  }
+  return result.data
+}
+
+/** Defaults for tests and embedding: the schema's defaults plus overrides. */
+export function defaultConfig(overrides: Partial<Config> = {}): Config {
+  return { ...configSchema.parse({}), ...overrides }
+}

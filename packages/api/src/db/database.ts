@@ -1,0 +1,55 @@
+import { mkdirSync } from 'node:fs'
+import { PGlite } from '@electric-sql/pglite'
+import { Kysely, PGliteDialect, PostgresDialect, type Transaction } from 'kysely'
+import { Migrator } from 'kysely/migration'
+import pg from 'pg'
+import { migrations } from './migrations/index.ts'
+import type { DB } from './types.ts'
+
+export type Db = Kysely<DB>
+/** What repository functions take first: the database or a transaction on it. */
+export type Executor = Kysely<DB> | Transaction<DB>
+
+export interface DatabaseOptions {
+  /** postgres://… for PostgreSQL; absent for embedded PGlite. */
+  databaseUrl?: string | undefined
+  /** PGlite data directory; absent means in memory. */
+  pgliteDataDir?: string | undefined
+  poolSize?: number
+  onIdleClientError?: (error: Error) => void
+}
+
+const INT8_OID = 20
+
+/**
+ * Opens Kysely on PostgreSQL (pg) or on embedded PGlite. Both parse NUMERIC as exact strings and
+ * int8 as numbers, so the rest of the code never sees which one it runs on.
+ */
+export function createDatabase(options: DatabaseOptions): Db {
+  if (options.databaseUrl) {
+    const pool = new pg.Pool({
+      connectionString: options.databaseUrl,
+      max: options.poolSize ?? 10,
+      types: {
+        getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+          oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+      },
+    })
+    // An idle client that loses its connection (a server restart, a terminated backend) emits
+    // 'error' on the pool; unheard, it would crash the process. The pool replaces the client.
+    pool.on('error', (error) => options.onIdleClientError?.(error))
+    return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
+  }
+  if (options.pgliteDataDir) mkdirSync(options.pgliteDataDir, { recursive: true })
+  const pglite = new PGlite(options.pgliteDataDir)
+  return new Kysely<DB>({ dialect: new PGliteDialect({ pglite }) })
+}
+
+export async function migrateToLatest(db: Db): Promise<void> {
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } })
+  const { error, results } = await migrator.migrateToLatest()
+  const failed = results?.find((r) => r.status === 'Error')
+  if (error || failed) {
+    throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${String(error)}`, { cause: error })
+  }
+}

@@ -1,0 +1,7 @@
+import type { Migration } from 'kysely/migration'
+import * as ledger from './20261123T0000_ledger.ts'
+
+/** Every migration, by sortable name. A static map works the same under tsx, vitest and a bundler. */
+export const migrations: Record<string, Migration> = {
+  '20261123T0000_ledger': ledger,
+}

@@ -1,0 +1,165 @@
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely'
+
+/** NUMERIC columns: read as exact decimal strings, written from strings. */
+type Numeric = ColumnType<string, string, string>
+/** int8 columns are parsed to JS numbers by both drivers (counts and token sums stay far below 2^53). */
+type Int8 = ColumnType<number, number | undefined, number>
+type Timestamp = ColumnType<Date, Date | string, Date | string>
+type Json<T> = ColumnType<T, string, string>
+
+export interface TenantTable {
+  id: string
+  name: string
+  api_key_hash: string
+  api_key_prefix: string
+  signing_secret: string
+  require_signatures: Generated<boolean>
+  currency: Generated<string>
+  created_at: Generated<Date>
+}
+
+export interface CustomerTable {
+  tenant_id: string
+  id: string
+  name: string | null
+  stripe_customer_id: string | null
+  created_at: Generated<Date>
+}
+
+export interface PricingPlanTable {
+  id: Generated<number>
+  tenant_id: string
+  customer_id: string | null
+  kind: 'MARKUP' | 'MARGIN'
+  percent: Numeric
+  effective_from: Timestamp
+  created_at: Generated<Date>
+}
+
+export interface PriceTierJson {
+  /** The tier applies when the event's total input tokens exceed `start`. */
+  start: number
+  unitPrice: string
+}
+
+export interface TimeWindowJson {
+  /** Seconds after 00:00 UTC, [start, end); end < start wraps past midnight. */
+  startSecond: number
+  endSecond: number
+}
+
+export interface PriceCatalogTable {
+  id: Generated<number>
+  provider: string
+  model: string
+  usage_type: string
+  unit: string
+  unit_price: Numeric
+  currency: Generated<string>
+  tiers: Json<PriceTierJson[] | null> | null
+  time_window: Json<TimeWindowJson | null> | null
+  effective_from: Timestamp
+  effective_to: Timestamp | null
+  source: string
+  source_version: string
+  tenant_id: string | null
+  created_at: Generated<Date>
+}
+
+export interface CatalogStateTable {
+  id: number
+  version: Int8
+  updated_at: Timestamp
+}
+
+export interface PricedLineJson {
+  usageType: string
+  quantity: string
+  unitPrice: string
+  cost: string
+  amount: string
+  priceId: string
+}
+
+export interface UnitQuantityJson {
+  unit: string
+  quantity: string
+}
+
+export interface UsageEventTable {
+  tenant_id: string
+  id: string
+  seq: Generated<number>
+  customer_id: string
+  model: string
+  provider: string | null
+  canonical_provider: string | null
+  canonical_model: string | null
+  ts: Timestamp
+  received_at: Timestamp
+  status: 'PRICED' | 'UNPRICED'
+  cost: Numeric | null
+  amount: Numeric | null
+  currency: string
+  input_tokens: Int8
+  output_tokens: Int8
+  cache_read_tokens: Int8
+  cache_write_tokens: Int8
+  reasoning_tokens: Int8
+  units: Json<UnitQuantityJson[] | null> | null
+  feature: string | null
+  metadata: Json<Record<string, unknown> | null> | null
+  lines: Json<PricedLineJson[]>
+  plan_kind: 'MARKUP' | 'MARGIN' | null
+  plan_percent: Numeric | null
+  content_hash: string
+}
+
+/** One row per tenant, customer, UTC hour, provider, model and feature ('' stands for none). */
+export interface UsageRollupTable {
+  tenant_id: string
+  customer_id: string
+  bucket: Timestamp
+  provider: string
+  model: string
+  feature: string
+  events: Int8
+  unpriced_events: Int8
+  input_tokens: Int8
+  output_tokens: Int8
+  cost: Numeric
+  amount: Numeric
+}
+
+/** Same key plus the priced line's usage type: what USAGE_TYPE breakdowns read. */
+export interface UsageLineRollupTable {
+  tenant_id: string
+  customer_id: string
+  bucket: Timestamp
+  provider: string
+  model: string
+  feature: string
+  usage_type: string
+  events: Int8
+  quantity: Numeric
+  cost: Numeric
+  amount: Numeric
+}
+
+export interface DB {
+  tenants: TenantTable
+  customers: CustomerTable
+  pricing_plans: PricingPlanTable
+  price_catalog: PriceCatalogTable
+  catalog_state: CatalogStateTable
+  usage_events: UsageEventTable
+  usage_rollups: UsageRollupTable
+  usage_line_rollups: UsageLineRollupTable
+}
+
+export type Tenant = Selectable<TenantTable>
+export type Customer = Selectable<CustomerTable>
+export type PricingPlanRow = Selectable<PricingPlanTable>
+export type PriceCatalogRow = Selectable<PriceCatalogTable>
+export type NewPriceCatalogRow = Insertable<PriceCatalogTable>
+export type UsageEventRow = Selectable<UsageEventTable>

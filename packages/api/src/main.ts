@@ -1,0 +1,74 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { createApp } from './app.ts'
+import { countTenants } from './auth/repository.ts'
+import { ConfigError, loadConfig, type Config } from './config.ts'
+import { createLogger } from './logger.ts'
+import { openDatabase, systemClock } from './runtime.ts'
+import { startServer } from './server.ts'
+
+function readConfig(): Config {
+  try {
+    return loadConfig()
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message)
+      process.exit(1)
+    }
+    throw error
+  }
+}
+
+async function main() {
+  const config = readConfig()
+  const logger = createLogger(config.LOG_LEVEL)
+  const db = await openDatabase(config, logger)
+  const app = createApp({ db, clock: systemClock, config, logger })
+
+  if (config.CATALOG_SYNC_ON_START) {
+    const summary = await app.services.catalog.syncBundled()
+    logger.info('price catalog loaded', { ...summary })
+  }
+
+  let devKey: string | undefined
+  const devKeyFile = join(config.DATA_DIR, 'dev-tenant.json')
+  if (config.DEV_TENANT) {
+    if ((await countTenants(db)) === 0) {
+      const created = await app.services.tenants.create({ name: 'Dev tenant' })
+      devKey = created.apiKey
+      // Dev convenience only: the embedded database's first tenant key is kept beside it so every start can print it.
+      if (!config.DATABASE_URL) {
+        writeFileSync(devKeyFile, JSON.stringify({ tenantId: created.tenant.id, apiKey: created.apiKey, signingSecret: created.signingSecret }, null, 2), { mode: 0o600 })
+      }
+    } else if (!config.DATABASE_URL && existsSync(devKeyFile)) {
+      devKey = (JSON.parse(readFileSync(devKeyFile, 'utf8')) as { apiKey: string }).apiKey
+    }
+  }
+
+  const running = await startServer(app, config, logger)
+  const lines = [
+    '',
+    `  Burnrate API   ${running.url}/graphql   (GraphiQL in a browser${config.GRAPHIQL ? '' : ': disabled'})`,
+    `  Database       ${config.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : `PGlite in ${join(config.DATA_DIR, 'pglite')}`}`,
+    devKey ? `  Dev tenant key ${devKey}` : '  Tenant keys    create one with: npx pnpm@10 tenant:create --name "Acme"',
+    '',
+  ]
+  console.log(lines.join('\n'))
+
+  let stopping = false
+  const stop = async (signal: string) => {
+    if (stopping) return
+    stopping = true
+    logger.info('shutting down', { signal })
+    await running.close()
+    await db.destroy()
+    process.exit(0)
+  }
+  process.on('SIGTERM', () => void stop('SIGTERM'))
+  process.on('SIGINT', () => void stop('SIGINT'))
+}
+
+main().catch((error: unknown) => {
+  console.error(error)
+  process.exit(1)
+})

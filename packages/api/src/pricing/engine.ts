@@ -1,0 +1,159 @@
+import { UNIT_BY_USAGE_KEY, UNIT_BY_USAGE_TYPE, isPartOf, type UsageUnit } from '@burnrate/catalog-sync'
+import type { CatalogPrice } from '../catalog/types.ts'
+import { AMOUNT_SCALE, Decimal } from '../money/decimal.ts'
+
+/** Reported quantities by usage key (input_tokens, cache_read_tokens, web_searches, …). */
+export type ReportedUsage = ReadonlyMap<string, Decimal>
+
+export interface CostLine {
+  usageType: string
+  quantity: Decimal
+  unitPrice: Decimal
+  cost: Decimal
+  priceId: string
+}
+
+export interface BilledLine extends CostLine {
+  amount: Decimal
+}
+
+export interface Plan {
+  kind: 'MARKUP' | 'MARGIN'
+  percent: string
+}
+
+export class UsageShapeError extends Error {
+  constructor(
+    message: string,
+    readonly usageKey: string,
+  ) {
+    super(message)
+  }
+}
+
+/**
+ * Splits reported quantities into exclusive parts. A quantity's exclusive part is what is left
+ * after its parts (more specific quantities in `units`) are taken out, so cache reads priced as
+ * cache reads are not also priced as input. `units` must be ordered most specific first.
+ */
+function exclusiveParts(units: readonly UsageUnit[], reported: ReportedUsage): Map<string, Decimal> {
+  const exclusive = new Map<string, Decimal>()
+  for (const unit of units) {
+    let rest = reported.get(unit.usageKey) ?? new Decimal(0)
+    for (const part of units) {
+      if (isPartOf(part, unit)) rest = rest.minus(exclusive.get(part.usageKey) ?? 0)
+    }
+    if (rest.isNegative()) {
+      const parts = units.filter((p) => isPartOf(p, unit) && reported.has(p.usageKey)).map((p) => p.usageKey)
+      throw new UsageShapeError(
+        `${parts.join(' + ')} exceed${parts.length === 1 ? 's' : ''} ${unit.usageKey} (${(reported.get(unit.usageKey) ?? new Decimal(0)).toFixed()})`,
+        parts[0] ?? unit.usageKey,
+      )
+    }
+    exclusive.set(unit.usageKey, rest)
+  }
+  return exclusive
+}
+
+const bySpecificity = (a: UsageUnit, b: UsageUnit) =>
+  Object.keys(b.dimensions).length - Object.keys(a.dimensions).length || a.usageKey.localeCompare(b.usageKey)
+
+/** Checks that no reported part exceeds its whole, whatever the model. Throws UsageShapeError. */
+export function checkUsageShape(reported: ReportedUsage): void {
+  const units = [...reported.keys()].flatMap((k) => UNIT_BY_USAGE_KEY.get(k) ?? []).sort(bySpecificity)
+  exclusiveParts(units, reported)
+}
+
+function tieredUnitPrice(price: CatalogPrice, inputTokens: Decimal): Decimal {
+  let unitPrice = price.unitPrice
+  // Long-context pricing: the highest tier whose threshold the call's input exceeds prices the whole line.
+  for (const tier of price.tiers ?? []) if (inputTokens.greaterThan(tier.start)) unitPrice = tier.unitPrice
+  return new Decimal(unitPrice)
+}
+
+/**
+ * What one call costs at the given catalog rows: a line per priced usage type with a positive
+ * quantity. Pure and exact. Semantics follow @pydantic/genai-prices' calcPrice (the oracle test
+ * holds us to it): prices apply to exclusive parts, tiers switch on total input tokens, and a
+ * per-request price charges one request per call unless `requests` is reported.
+ */
+export function priceUsage(reported: ReportedUsage, prices: readonly CatalogPrice[]): { lines: CostLine[]; cost: Decimal } {
+  const priced: { unit: UsageUnit; price: CatalogPrice }[] = []
+  for (const price of prices) {
+    const unit = UNIT_BY_USAGE_TYPE.get(price.usageType)
+    if (unit) priced.push({ unit, price })
+  }
+  const metered = priced.filter((p) => p.unit.usageKey !== 'requests').map((p) => p.unit).sort(bySpecificity)
+  const exclusive = exclusiveParts(metered, reported)
+  const inputTokens = reported.get('input_tokens') ?? new Decimal(0)
+
+  const lines: CostLine[] = []
+  let cost = new Decimal(0)
+  for (const { unit, price } of priced) {
+    const quantity = unit.usageKey === 'requests' ? (reported.get('requests') ?? new Decimal(1)) : exclusive.get(unit.usageKey)
+    if (!quantity || quantity.isZero()) continue
+    const unitPrice = tieredUnitPrice(price, inputTokens)
+    const lineCost = quantity.times(unitPrice)
+    cost = cost.plus(lineCost)
+    lines.push({ usageType: unit.usageType, quantity, unitPrice, cost: lineCost, priceId: price.id })
+  }
+  lines.sort((a, b) => lineOrder(a.usageType) - lineOrder(b.usageType) || a.usageType.localeCompare(b.usageType))
+  return { lines, cost }
+}
+
+const LINE_ORDER = ['input', 'cache_read', 'cache_write', 'output', 'reasoning']
+const lineOrder = (usageType: string) => {
+  const i = LINE_ORDER.indexOf(usageType)
+  return i === -1 ? LINE_ORDER.length : i
+}
+
+/**
+ * The billed amount of a cost under a plan (DESIGN.md §Money).
+ * MARKUP p: cost × (1 + p/100), exact. MARGIN p: cost / (1 − p/100), rounded half-even to
+ * AMOUNT_SCALE places — the only rounding in pricing.
+ */
+export function billedAmount(cost: Decimal, plan: Plan | null): Decimal {
+  if (!plan) return cost
+  const percent = new Decimal(plan.percent)
+  if (plan.kind === 'MARKUP') return cost.times(percent.dividedBy(100).plus(1)).toDecimalPlaces(AMOUNT_SCALE, Decimal.ROUND_HALF_EVEN)
+  if (percent.greaterThanOrEqualTo(100)) throw new RangeError('MARGIN must be below 100 %')
+  return cost.dividedBy(new Decimal(1).minus(percent.dividedBy(100))).toDecimalPlaces(AMOUNT_SCALE, Decimal.ROUND_HALF_EVEN)
+}
+
+/**
+ * Applies a plan line by line. The event's amount is the sum of its line amounts, so every
+ * breakdown (per usage type, per model, per day) adds up to exactly the same total.
+ */
+export function applyPlan(lines: readonly CostLine[], plan: Plan | null): { lines: BilledLine[]; amount: Decimal } {
+  let amount = new Decimal(0)
+  const billed = lines.map((line) => {
+    const lineAmount = billedAmount(line.cost, plan)
+    amount = amount.plus(lineAmount)
+    return { ...line, amount: lineAmount }
+  })
+  return { lines: billed, amount }
+}
+
+export interface PlanVersion extends Plan {
+  customerId: string | null
+  effectiveFrom: Date
+}
+
+/**
+ * The plan in force for a customer at a time: the customer's own latest plan that had started,
+ * else the tenant default's, else none (billed at cost). Plans change prospectively only.
+ */
+export function planAt(plans: readonly PlanVersion[], customerId: string, at: Date): Plan | null {
+  let own: PlanVersion | undefined
+  let fallback: PlanVersion | undefined
+  for (const plan of plans) {
+    if (plan.effectiveFrom.getTime() > at.getTime()) continue
+    if (plan.customerId === customerId) {
+      if (!own || plan.effectiveFrom >= own.effectiveFrom) own = plan
+    } else if (plan.customerId === null) {
+      if (!fallback || plan.effectiveFrom >= fallback.effectiveFrom) fallback = plan
+    }
+  }
+  const chosen = own ?? fallback
+  return chosen ? { kind: chosen.kind, percent: chosen.percent } : null
+}

@@ -1,0 +1,20 @@
+import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql'
+import { builder } from './builder.ts'
+import '../auth/schema.ts'
+import '../catalog/schema.ts'
+import '../customers/schema.ts'
+import '../pricing/schema.ts'
+import '../usage/schema.ts'
+import '../usage/queries.ts'
+
+let schema: GraphQLSchema | undefined
+
+/** The executable schema: every domain's types registered on the one builder. */
+export function buildSchema(): GraphQLSchema {
+  schema ??= builder.toSchema()
+  return schema
+}
+
+export function printSchemaSDL(): string {
+  return printSchema(lexicographicSortSchema(buildSchema())) + '\n'
+}

@@ -1,0 +1,36 @@
+import { createTenantService, type TenantService } from './auth/service.ts'
+import { createCatalogService } from './catalog/service.ts'
+import type { CatalogService } from './catalog/types.ts'
+import type { Clock } from './clock.ts'
+import type { Config } from './config.ts'
+import type { Db } from './db/database.ts'
+import type { Logger } from './logger.ts'
+import { createUsageService, type UsageService } from './usage/service.ts'
+
+/** Everything a request may use, built once per app from injected dependencies. */
+export interface Services {
+  db: Db
+  clock: Clock
+  config: Config
+  logger: Logger
+  tenants: TenantService
+  catalog: CatalogService
+  usage: UsageService
+}
+
+export interface Dependencies {
+  db: Db
+  clock: Clock
+  config: Config
+  logger: Logger
+}
+
+export function createServices(deps: Dependencies): Services {
+  const catalog = createCatalogService(deps)
+  return {
+    ...deps,
+    tenants: createTenantService(deps),
+    catalog,
+    usage: createUsageService({ ...deps, catalog }),
+  }
+}

@@ -1,0 +1,97 @@
+import type { Insertable } from 'kysely'
+import type { PricedLineJson, UsageEventTable, UsageLineRollupTable, UsageRollupTable } from '../db/types.ts'
+import { Decimal } from '../money/decimal.ts'
+
+export type RollupDelta = Insertable<UsageRollupTable>
+export type LineRollupDelta = Insertable<UsageLineRollupTable>
+
+interface RollupAccumulator {
+  customer_id: string
+  bucket: Date
+  provider: string
+  model: string
+  feature: string
+  events: number
+  unpriced_events: number
+  input_tokens: number
+  output_tokens: number
+  cost: Decimal
+  amount: Decimal
+}
+
+interface LineAccumulator {
+  customer_id: string
+  bucket: Date
+  provider: string
+  model: string
+  feature: string
+  usage_type: string
+  events: number
+  quantity: Decimal
+  cost: Decimal
+  amount: Decimal
+}
+
+export const HOUR_MS = 3_600_000
+
+export function hourBucket(at: Date): Date {
+  return new Date(Math.floor(at.getTime() / HOUR_MS) * HOUR_MS)
+}
+
+/** The rollup key's names for an event: canonical when priced, as reported otherwise, '' for none. */
+export function rollupDimensions(event: { canonical_provider?: string | null; provider?: string | null; canonical_model?: string | null; model: string; feature?: string | null }) {
+  return {
+    provider: event.canonical_provider ?? event.provider ?? '',
+    model: event.canonical_model ?? event.model,
+    feature: event.feature ?? '',
+  }
+}
+
+/**
+ * Folds newly stored events into rollup deltas (pure). Deltas are sorted by key so concurrent
+ * writers lock rollup rows in one order.
+ */
+export function rollupDeltas(tenantId: string, events: readonly Insertable<UsageEventTable>[]): { rollups: RollupDelta[]; lineRollups: LineRollupDelta[] } {
+  const rollups = new Map<string, RollupAccumulator>()
+  const lineRollups = new Map<string, LineAccumulator>()
+  for (const event of events) {
+    const bucket = hourBucket(new Date(event.ts))
+    const dims = rollupDimensions(event)
+    const key = [event.customer_id, bucket.getTime(), dims.provider, dims.model, dims.feature].join('\u0001')
+    let r = rollups.get(key)
+    if (!r) {
+      r = { customer_id: event.customer_id, bucket, ...dims, events: 0, unpriced_events: 0, input_tokens: 0, output_tokens: 0, cost: new Decimal(0), amount: new Decimal(0) }
+      rollups.set(key, r)
+    }
+    r.events += 1
+    if (event.status === 'UNPRICED') r.unpriced_events += 1
+    r.input_tokens += event.input_tokens ?? 0
+    r.output_tokens += event.output_tokens ?? 0
+    if (event.cost) r.cost = r.cost.plus(event.cost)
+    if (event.amount) r.amount = r.amount.plus(event.amount)
+
+    for (const line of JSON.parse(event.lines) as PricedLineJson[]) {
+      const lineKey = key + '\u0001' + line.usageType
+      let l = lineRollups.get(lineKey)
+      if (!l) {
+        l = { customer_id: event.customer_id, bucket, ...dims, usage_type: line.usageType, events: 0, quantity: new Decimal(0), cost: new Decimal(0), amount: new Decimal(0) }
+        lineRollups.set(lineKey, l)
+      }
+      l.events += 1
+      l.quantity = l.quantity.plus(line.quantity)
+      l.cost = l.cost.plus(line.cost)
+      l.amount = l.amount.plus(line.amount)
+    }
+  }
+  const byKey = <T>(m: Map<string, T>) => [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v)
+  return {
+    rollups: byKey(rollups).map((r) => ({ ...r, tenant_id: tenantId, cost: r.cost.toFixed(), amount: r.amount.toFixed() })),
+    lineRollups: byKey(lineRollups).map((l) => ({
+      ...l,
+      tenant_id: tenantId,
+      quantity: l.quantity.toFixed(),
+      cost: l.cost.toFixed(),
+      amount: l.amount.toFixed(),
+    })),
+  }
+}

@@ -1,0 +1,221 @@
+import type { Insertable } from 'kysely'
+import type { CatalogService } from '../catalog/types.ts'
+import type { Clock } from '../clock.ts'
+import type { Db } from '../db/database.ts'
+import type { PricedLineJson, Tenant, UsageEventRow, UsageEventTable } from '../db/types.ts'
+import type { Logger } from '../logger.ts'
+import { applyPlan, planAt, priceUsage, UsageShapeError, type PlanVersion } from '../pricing/engine.ts'
+import * as repo from './repository.ts'
+import { rollupDeltas } from './rollups.ts'
+import { canonicalEventString, contentHash, verifyCanonicalSignature } from './signing.ts'
+import { validateEvent, type EventError, type UsageEventInput, type ValidEvent } from './validation.ts'
+
+export type RecordResult =
+  | { status: 'RECORDED'; event: UsageEventRow; error: null }
+  | { status: 'DUPLICATE'; event: UsageEventRow; error: null }
+  | { status: 'REJECTED'; event: null; error: EventError }
+
+export interface UsageService {
+  /** Records events atomically as a batch: one result per input, in input order. */
+  record(tenant: Tenant, inputs: readonly UsageEventInput[]): Promise<RecordResult[]>
+}
+
+interface Candidate {
+  index: number
+  event: ValidEvent
+  hash: string
+  row?: Insertable<UsageEventTable>
+}
+
+export function createUsageService({ db, clock, catalog }: { db: Db; clock: Clock; catalog: CatalogService; logger: Logger }): UsageService {
+  function priceRow(tenant: Tenant, candidate: Candidate, plans: readonly PlanVersion[], receivedAt: Date): Insertable<UsageEventTable> | EventError {
+    const { event } = candidate
+    const resolved = catalog.resolve(event.model, event.provider)
+    const prices = resolved ? catalog.pricesAt(resolved.provider, resolved.model, event.timestamp) : []
+    let lines: PricedLineJson[] = []
+    let cost: string | null = null
+    let amount: string | null = null
+    let plan = null
+    if (resolved && prices.length > 0) {
+      let priced
+      try {
+        priced = priceUsage(event.reported, prices)
+      } catch (error) {
+        if (error instanceof UsageShapeError) return { code: 'INVALID_INPUT', message: error.message, field: 'units' }
+        throw error
+      }
+      plan = planAt(plans, event.customerId, event.timestamp)
+      const billed = applyPlan(priced.lines, plan)
+      lines = billed.lines.map((l) => ({
+        usageType: l.usageType,
+        quantity: l.quantity.toFixed(),
+        unitPrice: l.unitPrice.toFixed(),
+        cost: l.cost.toFixed(),
+        amount: l.amount.toFixed(),
+        priceId: l.priceId,
+      }))
+      cost = priced.cost.toFixed()
+      amount = billed.amount.toFixed()
+    }
+    return {
+      tenant_id: tenant.id,
+      id: event.id,
+      customer_id: event.customerId,
+      model: event.model,
+      provider: event.provider,
+      canonical_provider: cost === null ? null : (resolved?.provider ?? null),
+      canonical_model: cost === null ? null : (resolved?.model ?? null),
+      ts: event.timestamp,
+      received_at: receivedAt,
+      status: cost === null ? 'UNPRICED' : 'PRICED',
+      cost,
+      amount,
+      currency: tenant.currency,
+      input_tokens: event.inputTokens,
+      output_tokens: event.outputTokens,
+      cache_read_tokens: event.cacheReadTokens,
+      cache_write_tokens: event.cacheWriteTokens,
+      reasoning_tokens: event.reasoningTokens,
+      units: event.units.length ? JSON.stringify(event.units) : null,
+      feature: event.feature,
+      metadata: event.metadataJson,
+      lines: JSON.stringify(lines),
+      plan_kind: plan?.kind ?? null,
+      plan_percent: plan?.percent ?? null,
+      content_hash: candidate.hash,
+    }
+  }
+
+  return {
+    async record(tenant, inputs) {
+      const now = clock.now()
+      const results: (RecordResult | undefined)[] = new Array(inputs.length)
+      const firstById = new Map<string, Candidate>()
+      const repeats: Candidate[] = []
+
+      for (const [index, input] of inputs.entries()) {
+        const checked = validateEvent(input, now)
+        if (!checked.ok) {
+          results[index] = { status: 'REJECTED', event: null, error: checked.error }
+          continue
+        }
+        const canonical = canonicalEventString(checked.event)
+        if (checked.event.signature !== null || tenant.require_signatures) {
+          if (checked.event.signature === null) {
+            results[index] = {
+              status: 'REJECTED',
+              event: null,
+              error: { code: 'INVALID_SIGNATURE', message: 'this tenant requires every event to be signed', field: 'signature' },
+            }
+            continue
+          }
+          if (!verifyCanonicalSignature(canonical, checked.event.signature, tenant.signing_secret)) {
+            results[index] = {
+              status: 'REJECTED',
+              event: null,
+              error: { code: 'INVALID_SIGNATURE', message: 'signature does not match the event', field: 'signature' },
+            }
+            continue
+          }
+        }
+        const candidate: Candidate = { index, event: checked.event, hash: contentHash(canonical) }
+        if (firstById.has(candidate.event.id)) repeats.push(candidate)
+        else firstById.set(candidate.event.id, candidate)
+      }
+
+      const candidates = [...firstById.values()]
+      if (candidates.length > 0) {
+        await catalog.ensureFresh()
+        const customerIds = [...new Set(candidates.map((c) => c.event.customerId))]
+        const plans: PlanVersion[] = (await repo.listPlans(db, tenant.id, customerIds)).map((p) => ({
+          customerId: p.customer_id,
+          kind: p.kind,
+          percent: p.percent,
+          effectiveFrom: new Date(p.effective_from),
+        }))
+        for (const candidate of candidates) {
+          const row = priceRow(tenant, candidate, plans, now)
+          if ('code' in row) {
+            results[candidate.index] = { status: 'REJECTED', event: null, error: row }
+            firstById.delete(candidate.event.id)
+          } else {
+            candidate.row = row
+          }
+        }
+      }
+
+      const toStore = [...firstById.values()]
+      const stored = new Map<string, UsageEventRow>()
+      const insertedIds = new Set<string>()
+      if (toStore.length > 0) {
+        await db.transaction().execute(async (trx) => {
+          await repo.ensureCustomers(trx, tenant.id, toStore.map((c) => c.event.customerId))
+          const inserted = await repo.insertNewEvents(
+            trx,
+            toStore.map((c) => c.row!),
+          )
+          const insertedRows = toStore.filter((c) => inserted.has(c.event.id)).map((c) => c.row!)
+          for (const row of insertedRows) {
+            insertedIds.add(row.id)
+            stored.set(row.id, storedRow(row, inserted.get(row.id)!))
+          }
+          const { rollups, lineRollups } = rollupDeltas(tenant.id, insertedRows)
+          await repo.addToRollups(trx, rollups)
+          await repo.addToLineRollups(trx, lineRollups)
+          const existing = await repo.findEvents(
+            trx,
+            tenant.id,
+            toStore.filter((c) => !inserted.has(c.event.id)).map((c) => c.event.id),
+          )
+          for (const row of existing) stored.set(row.id, row)
+        })
+      }
+
+      const settle = (candidate: Candidate, isFirst: boolean) => {
+        const row = stored.get(candidate.event.id)
+        if (!row) throw new Error(`event ${candidate.event.id} was neither stored nor found`)
+        if (row.content_hash !== candidate.hash) {
+          results[candidate.index] = {
+            status: 'REJECTED',
+            event: null,
+            error: {
+              code: 'IDEMPOTENCY_CONFLICT',
+              message: `an event with id "${candidate.event.id}" was already recorded with different content`,
+              field: 'id',
+            },
+          }
+        } else if (isFirst && insertedIds.has(row.id)) {
+          results[candidate.index] = { status: 'RECORDED', event: row, error: null }
+        } else {
+          results[candidate.index] = { status: 'DUPLICATE', event: row, error: null }
+        }
+      }
+      for (const candidate of toStore) settle(candidate, true)
+      for (const candidate of repeats) {
+        if (stored.has(candidate.event.id)) settle(candidate, false)
+        else {
+          // Its first occurrence was rejected; judge the repeat the same way rather than storing it.
+          results[candidate.index] = results[firstById.get(candidate.event.id)?.index ?? -1] ?? {
+            status: 'REJECTED',
+            event: null,
+            error: { code: 'INVALID_INPUT', message: `event "${candidate.event.id}" repeats an earlier event of this batch that was rejected`, field: 'id' },
+          }
+        }
+      }
+      return results as RecordResult[]
+    },
+  }
+}
+
+/** The row as the database now holds it, without reading it back. */
+function storedRow(row: Insertable<UsageEventTable>, seq: number): UsageEventRow {
+  return {
+    ...(row as Omit<UsageEventRow, 'seq' | 'ts' | 'received_at' | 'units' | 'metadata' | 'lines'>),
+    seq,
+    ts: new Date(row.ts),
+    received_at: new Date(row.received_at),
+    units: row.units ? JSON.parse(row.units) : null,
+    metadata: row.metadata ? JSON.parse(row.metadata) : null,
+    lines: JSON.parse(row.lines),
+  } as UsageEventRow
+}

@@ -1,0 +1,198 @@
+import { EXTRA_UNIT_NAMES } from '@burnrate/catalog-sync'
+import { Decimal, isExactDecimalString } from '../money/decimal.ts'
+import { UsageShapeError, checkUsageShape } from '../pricing/engine.ts'
+import { canonicalDecimal } from './signing.ts'
+
+/** UsageEventInput as graphql-js hands it over (scalars already parsed). */
+export interface UsageEventInput {
+  id: string
+  customerId: string
+  model: string
+  provider?: string | null
+  timestamp: Date
+  inputTokens?: number | null
+  outputTokens?: number | null
+  cacheReadTokens?: number | null
+  cacheWriteTokens?: number | null
+  reasoningTokens?: number | null
+  units?: readonly { unit: string; quantity: string }[] | null
+  feature?: string | null
+  metadata?: unknown
+  signature?: string | null
+}
+
+export interface ValidEvent {
+  id: string
+  customerId: string
+  model: string
+  provider: string | null
+  timestamp: Date
+  inputTokens: number
+  outputTokens: number
+  cacheReadTokens: number
+  cacheWriteTokens: number
+  reasoningTokens: number
+  units: { unit: string; quantity: string }[]
+  feature: string | null
+  metadata: Record<string, unknown> | null
+  /** Serialized metadata, measured once. */
+  metadataJson: string | null
+  signature: string | null
+  /** Reported quantities by usage key, for the pricing engine. */
+  reported: Map<string, Decimal>
+}
+
+export interface EventError {
+  code: 'INVALID_INPUT' | 'INVALID_SIGNATURE' | 'IDEMPOTENCY_CONFLICT'
+  message: string
+  field?: string
+}
+
+export const LIMITS = {
+  idLength: 255,
+  customerIdLength: 255,
+  modelLength: 255,
+  providerLength: 100,
+  featureLength: 100,
+  metadataBytes: 4096,
+  units: 20,
+  unitQuantityMax: new Decimal('1e12'),
+  unitQuantityDecimals: 9,
+  futureSkewMs: 5 * 60 * 1000,
+  batchSize: 1000,
+} as const
+
+const TOKEN_FIELDS = ['inputTokens', 'outputTokens', 'cacheReadTokens', 'cacheWriteTokens', 'reasoningTokens'] as const
+
+function text(value: string | null | undefined, field: string, max: number, required: boolean): EventError | null {
+  if (value === null || value === undefined || value.length === 0) {
+    return required ? { code: 'INVALID_INPUT', message: `${field} must not be empty`, field } : null
+  }
+  if (value.length > max) return { code: 'INVALID_INPUT', message: `${field} is longer than ${max} characters`, field }
+  if (value.includes('\u0000')) return { code: 'INVALID_INPUT', message: `${field} must not contain NUL characters`, field }
+  return null
+}
+
+/**
+ * Checks one event against everything that can be known without the database. Pure: `now` is
+ * the injected clock's time.
+ */
+export function validateEvent(input: UsageEventInput, now: Date): { ok: true; event: ValidEvent } | { ok: false; error: EventError } {
+  const fail = (error: EventError) => ({ ok: false as const, error })
+  const textError =
+    text(input.id, 'id', LIMITS.idLength, true) ??
+    text(input.customerId, 'customerId', LIMITS.customerIdLength, true) ??
+    text(input.model, 'model', LIMITS.modelLength, true) ??
+    text(input.provider, 'provider', LIMITS.providerLength, false) ??
+    text(input.feature, 'feature', LIMITS.featureLength, false)
+  if (textError) return fail(textError)
+
+  const timestamp = input.timestamp
+  if (!(timestamp instanceof Date) || Number.isNaN(timestamp.getTime())) {
+    return fail({ code: 'INVALID_INPUT', message: 'timestamp is not a valid RFC 3339 date-time', field: 'timestamp' })
+  }
+  if (timestamp.getTime() > now.getTime() + LIMITS.futureSkewMs) {
+    return fail({ code: 'INVALID_INPUT', message: 'timestamp is more than 5 minutes in the future', field: 'timestamp' })
+  }
+
+  const tokens = {} as Record<(typeof TOKEN_FIELDS)[number], number>
+  for (const field of TOKEN_FIELDS) {
+    const value = input[field] ?? 0
+    if (!Number.isSafeInteger(value) || value < 0) {
+      return fail({ code: 'INVALID_INPUT', message: `${field} must be a non-negative integer`, field })
+    }
+    tokens[field] = value
+  }
+  if (tokens.cacheReadTokens + tokens.cacheWriteTokens > tokens.inputTokens) {
+    const field = tokens.cacheReadTokens > tokens.inputTokens || tokens.cacheWriteTokens === 0 ? 'cacheReadTokens' : 'cacheWriteTokens'
+    return fail({
+      code: 'INVALID_INPUT',
+      message: `cacheReadTokens + cacheWriteTokens (${tokens.cacheReadTokens + tokens.cacheWriteTokens}) exceed inputTokens (${tokens.inputTokens}); inputTokens counts all input tokens, cached ones included`,
+      field,
+    })
+  }
+  if (tokens.reasoningTokens > tokens.outputTokens) {
+    return fail({
+      code: 'INVALID_INPUT',
+      message: `reasoningTokens (${tokens.reasoningTokens}) exceed outputTokens (${tokens.outputTokens}); outputTokens counts all output tokens, reasoning included`,
+      field: 'reasoningTokens',
+    })
+  }
+
+  const reported = new Map<string, Decimal>([
+    ['input_tokens', new Decimal(tokens.inputTokens)],
+    ['output_tokens', new Decimal(tokens.outputTokens)],
+    ['cache_read_tokens', new Decimal(tokens.cacheReadTokens)],
+    ['cache_write_tokens', new Decimal(tokens.cacheWriteTokens)],
+    ['output_reasoning_tokens', new Decimal(tokens.reasoningTokens)],
+  ])
+  const units: { unit: string; quantity: string }[] = []
+  const inputUnits = input.units ?? []
+  if (inputUnits.length > LIMITS.units) {
+    return fail({ code: 'INVALID_INPUT', message: `at most ${LIMITS.units} units per event`, field: 'units' })
+  }
+  for (const [i, { unit, quantity }] of inputUnits.entries()) {
+    const field = `units[${i}]`
+    if (!EXTRA_UNIT_NAMES.has(unit)) {
+      return fail({
+        code: 'INVALID_INPUT',
+        message: `unknown unit "${unit}"; known units: ${[...EXTRA_UNIT_NAMES].sort().join(', ')} (tokens go in the token fields)`,
+        field: `${field}.unit`,
+      })
+    }
+    if (reported.has(unit)) return fail({ code: 'INVALID_INPUT', message: `unit "${unit}" is given twice`, field: `${field}.unit` })
+    if (!isExactDecimalString(quantity)) {
+      return fail({ code: 'INVALID_INPUT', message: 'quantity must be a decimal string', field: `${field}.quantity` })
+    }
+    const q = new Decimal(quantity)
+    if (q.isNegative() || q.greaterThan(LIMITS.unitQuantityMax) || q.decimalPlaces() > LIMITS.unitQuantityDecimals) {
+      return fail({
+        code: 'INVALID_INPUT',
+        message: `quantity must be between 0 and ${LIMITS.unitQuantityMax.toFixed()} with at most ${LIMITS.unitQuantityDecimals} decimal places`,
+        field: `${field}.quantity`,
+      })
+    }
+    reported.set(unit, q)
+    units.push({ unit, quantity: canonicalDecimal(quantity) })
+  }
+  try {
+    checkUsageShape(reported)
+  } catch (error) {
+    if (error instanceof UsageShapeError) return fail({ code: 'INVALID_INPUT', message: error.message, field: 'units' })
+    throw error
+  }
+
+  let metadata: Record<string, unknown> | null = null
+  let metadataJson: string | null = null
+  if (input.metadata !== undefined && input.metadata !== null) {
+    if (typeof input.metadata !== 'object' || Array.isArray(input.metadata)) {
+      return fail({ code: 'INVALID_INPUT', message: 'metadata must be a JSON object of small labels', field: 'metadata' })
+    }
+    metadataJson = JSON.stringify(input.metadata)
+    if (metadataJson.includes('\\u0000')) {
+      return fail({ code: 'INVALID_INPUT', message: 'metadata must not contain NUL characters', field: 'metadata' })
+    }
+    if (Buffer.byteLength(metadataJson) > LIMITS.metadataBytes) {
+      return fail({ code: 'INVALID_INPUT', message: `metadata is larger than ${LIMITS.metadataBytes} bytes`, field: 'metadata' })
+    }
+    metadata = input.metadata as Record<string, unknown>
+  }
+
+  return {
+    ok: true,
+    event: {
+      id: input.id,
+      customerId: input.customerId,
+      model: input.model,
+      provider: input.provider ?? null,
+      timestamp,
+      ...tokens,
+      units,
+      feature: input.feature ?? null,
+      metadata,
+      metadataJson,
+      signature: input.signature ?? null,
+      reported,
+    },
+  }
+}

@@ -1,0 +1,142 @@
+import { sql, type KyselyPlugin } from 'kysely'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createTestDatabase, type TestDatabase } from '../../api/test/support/db.ts'
+import { applyCatalogSnapshot } from '../src/apply.ts'
+import { loadBundledGenaiPrices } from '../src/sources/genai-prices.ts'
+import type { SourceSnapshot } from '../src/types.ts'
+
+async function catalogVersion(database: TestDatabase): Promise<number> {
+  const row = await database.db.selectFrom('catalog_state').select('version').where('id', '=', 1).executeTakeFirstOrThrow()
+  return row.version
+}
+
+async function rowCount(database: TestDatabase): Promise<number> {
+  const row = await database.db.selectFrom('price_catalog').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
+  return Number(row.n)
+}
+
+/** Rows that say the same thing twice: what a race between two syncs would leave. */
+async function duplicateRows(database: TestDatabase): Promise<number> {
+  const { rows } = await sql<{ n: number }>`
+    select count(*)::int as n from (
+      select 1 from price_catalog
+      group by provider, model, usage_type, time_window, effective_from, source, tenant_id
+      having count(*) > 1
+    ) as duplicated`.execute(database.db)
+  return rows[0]!.n
+}
+
+/** Counts statements: how a sync's cost is checked without timing a shared CI machine. */
+function statementCounter(): KyselyPlugin & { count: number } {
+  return {
+    count: 0,
+    transformQuery(args) {
+      this.count++
+      return args.node
+    },
+    transformResult: async (args) => args.result,
+  }
+}
+
+describe('applyCatalogSnapshot', () => {
+  let database: TestDatabase
+  let bundled: SourceSnapshot
+
+  beforeAll(async () => {
+    database = await createTestDatabase()
+    bundled = await loadBundledGenaiPrices()
+  })
+  afterAll(() => database.destroy())
+
+  it('loads the whole bundled catalog into an empty database in one go', async () => {
+    const counter = statementCounter()
+    const summary = await applyCatalogSnapshot(database.db.withPlugin(counter), bundled, { observedAt: new Date('2026-11-23T10:00:00Z') })
+    expect(summary).toEqual({
+      source: 'genai-prices',
+      sourceVersion: '0.1.8',
+      models: bundled.models,
+      rowsOpened: bundled.prices.length,
+      rowsClosed: 0,
+      unchanged: 0,
+    })
+    expect(await rowCount(database)).toBe(bundled.prices.length)
+    expect(await catalogVersion(database)).toBe(1)
+    // Lock, read, one INSERT per 500 rows, version bump.
+    expect(counter.count).toBe(3 + Math.ceil(bundled.prices.length / 500))
+
+    const input = await database.db
+      .selectFrom('price_catalog')
+      .selectAll()
+      .where('provider', '=', 'anthropic')
+      .where('model', '=', 'claude-sonnet-4-6')
+      .where('usage_type', '=', 'input')
+      .orderBy('effective_from')
+      .execute()
+    expect(input.map((r) => [r.unit_price, r.tiers, r.effective_from.toISOString(), r.effective_to?.toISOString() ?? null, r.source_version, r.tenant_id])).toEqual([
+      ['0.000003', [{ start: 200000, unitPrice: '0.000006' }], '1970-01-01T00:00:00.000Z', '2026-03-13T00:00:00.000Z', '0.1.8', null],
+      ['0.000003', null, '2026-03-13T00:00:00.000Z', null, '0.1.8', null],
+    ])
+    const window = await database.db
+      .selectFrom('price_catalog')
+      .select(['unit_price', 'time_window'])
+      .where('model', '=', 'deepseek-chat')
+      .where('usage_type', '=', 'output')
+      .where('time_window', 'is not', null)
+      .executeTakeFirstOrThrow()
+    expect(window).toEqual({ unit_price: '0.0000011', time_window: { startSecond: 1800, endSecond: 59400 } })
+  })
+
+  it('writes nothing and keeps the version on a second run', async () => {
+    const counter = statementCounter()
+    const summary = await applyCatalogSnapshot(database.db.withPlugin(counter), bundled, { observedAt: new Date('2026-11-24T10:00:00Z') })
+    expect(summary).toMatchObject({ rowsOpened: 0, rowsClosed: 0, unchanged: bundled.prices.length })
+    expect(await rowCount(database)).toBe(bundled.prices.length)
+    expect(await catalogVersion(database)).toBe(1)
+    // Lock and read: nothing else.
+    expect(counter.count).toBe(2)
+  })
+
+  it('closes and opens on a price change, without touching the old row, and bumps the version', async () => {
+    const observedAt = new Date('2026-11-25T10:00:00Z')
+    const cheaper: SourceSnapshot = {
+      ...bundled,
+      sourceVersion: '0.1.9-test',
+      prices: bundled.prices.map((p) => (p.provider === 'openai' && p.model === 'gpt-4o' && p.usageType === 'input' ? { ...p, unitPrice: '0.000002' } : p)),
+    }
+    const summary = await applyCatalogSnapshot(database.db, cheaper, { observedAt })
+    expect(summary).toMatchObject({ sourceVersion: '0.1.9-test', rowsOpened: 1, rowsClosed: 1, unchanged: bundled.prices.length - 1 })
+    expect(await catalogVersion(database)).toBe(2)
+    const rows = await database.db
+      .selectFrom('price_catalog')
+      .select(['unit_price', 'effective_from', 'effective_to', 'source_version'])
+      .where('provider', '=', 'openai')
+      .where('model', '=', 'gpt-4o')
+      .where('usage_type', '=', 'input')
+      .orderBy('effective_from')
+      .execute()
+    expect(rows).toEqual([
+      { unit_price: '0.0000025', effective_from: new Date('1970-01-01T00:00:00Z'), effective_to: observedAt, source_version: '0.1.8' },
+      { unit_price: '0.000002', effective_from: observedAt, effective_to: null, source_version: '0.1.9-test' },
+    ])
+    expect(await applyCatalogSnapshot(database.db, cheaper, { observedAt: new Date('2026-11-26T10:00:00Z') })).toMatchObject({ rowsOpened: 0, rowsClosed: 0 })
+    expect(await catalogVersion(database)).toBe(2)
+  })
+})
+
+describe('concurrent syncs', () => {
+  let database: TestDatabase
+  beforeAll(async () => {
+    database = await createTestDatabase()
+  })
+  afterAll(() => database.destroy())
+
+  it('serialize on the advisory lock: three at once leave exactly one copy of each row', async () => {
+    const bundled = await loadBundledGenaiPrices()
+    const observedAt = new Date('2026-11-23T10:00:00Z')
+    const summaries = await Promise.all([1, 2, 3].map(() => applyCatalogSnapshot(database.db, bundled, { observedAt })))
+    expect(summaries.map((s) => s.rowsOpened).sort((a, b) => a - b)).toEqual([0, 0, bundled.prices.length])
+    expect(await rowCount(database)).toBe(bundled.prices.length)
+    expect(await duplicateRows(database)).toBe(0)
+    expect(await catalogVersion(database)).toBe(1)
+  })
+})
