@@ -29,11 +29,12 @@ describe.runIf(onPostgres)('two API processes on one PostgreSQL', () => {
 
   it('store exactly one event per id when overlapping batches hit both at once', async () => {
     const ids = Array.from({ length: 400 }, (_, i) => `evt-${i}`)
+    const timestamp = new Date(Date.now() - 60_000).toISOString()
     const event = (id: string) => ({
       id,
       customerId: `cust-${Number(id.slice(4)) % 7}`,
       model: 'gpt-4o',
-      timestamp: new Date(Date.now() - 60_000).toISOString(),
+      timestamp,
       inputTokens: 1000,
       cacheReadTokens: 250,
       outputTokens: 100,
@@ -55,7 +56,10 @@ describe.runIf(onPostgres)('two API processes on one PostgreSQL', () => {
     expect(Number(stored.n)).toBe(distinct)
     expect(recorded).toBe(distinct)
 
-    const summary = await postGraphQL(apis[0]!.url, key, `{ usageSummary(from: "2020-01-01T00:00:00Z", to: "2100-01-01T00:00:00Z") { events cost } }`)
+    const summary = await postGraphQL(apis[0]!.url, key, `query ($from: DateTime!, $to: DateTime!) { usageSummary(from: $from, to: $to) { events cost } }`, {
+      from: new Date(Date.now() - 86_400_000).toISOString(),
+      to: new Date(Date.now() + 3_600_000).toISOString(),
+    })
     expect(summary.data.usageSummary.events).toBe(distinct)
     // 750 input × 2.5/M + 250 cache read × 1.25/M + 100 output × 10/M = 0.0031875 per event
     expect(distinct).toBe(400)
