@@ -1,8 +1,8 @@
-import type { Insertable } from 'kysely'
+import type { Insertable, Transaction } from 'kysely'
 import type { CatalogService } from '../catalog/types.ts'
 import type { Clock } from '../clock.ts'
 import type { Db } from '../db/database.ts'
-import type { PricedLineJson, Tenant, UsageEventRow, UsageEventTable } from '../db/types.ts'
+import type { DB, PricedLineJson, Tenant, UsageEventRow, UsageEventTable } from '../db/types.ts'
 import type { Logger } from '../logger.ts'
 import { applyPlan, planAt, priceUsage, UsageShapeError, type PlanVersion } from '../pricing/engine.ts'
 import * as repo from './repository.ts'
@@ -14,6 +14,17 @@ export type RecordResult =
   | { status: 'RECORDED'; event: UsageEventRow; error: null }
   | { status: 'DUPLICATE'; event: UsageEventRow; error: null }
   | { status: 'REJECTED'; event: null; error: EventError }
+
+/**
+ * How other domains (budgets, billing exports, …) follow ingest without ingest knowing them.
+ * Hooks see only the events a batch newly stored, never replays.
+ */
+export interface IngestHook {
+  /** Runs inside the ingest transaction; throwing rolls the whole batch back. */
+  inTransaction?(trx: Transaction<DB>, tenant: Tenant, stored: readonly UsageEventRow[]): Promise<void>
+  /** Runs after commit (notifications); a failure is logged and never fails the request. */
+  afterCommit?(tenant: Tenant, stored: readonly UsageEventRow[]): Promise<void> | void
+}
 
 export interface UsageService {
   /** Records events atomically as a batch: one result per input, in input order. */
@@ -27,7 +38,19 @@ interface Candidate {
   row?: Insertable<UsageEventTable>
 }
 
-export function createUsageService({ db, clock, catalog }: { db: Db; clock: Clock; catalog: CatalogService; logger: Logger }): UsageService {
+export function createUsageService({
+  db,
+  clock,
+  catalog,
+  logger,
+  hooks = [],
+}: {
+  db: Db
+  clock: Clock
+  catalog: CatalogService
+  logger: Logger
+  hooks?: readonly IngestHook[]
+}): UsageService {
   function priceRow(tenant: Tenant, candidate: Candidate, plans: readonly PlanVersion[], receivedAt: Date): Insertable<UsageEventTable> | EventError {
     const { event } = candidate
     const resolved = catalog.resolve(event.model, event.provider)
@@ -168,7 +191,18 @@ export function createUsageService({ db, clock, catalog }: { db: Db; clock: Cloc
             toStore.filter((c) => !inserted.has(c.event.id)).map((c) => c.event.id),
           )
           for (const row of existing) stored.set(row.id, row)
+          const fresh = [...insertedIds].map((id) => stored.get(id)!)
+          if (fresh.length > 0) for (const hook of hooks) await hook.inTransaction?.(trx, tenant, fresh)
         })
+        const fresh = [...insertedIds].map((id) => stored.get(id)!)
+        for (const hook of hooks) {
+          if (!hook.afterCommit || fresh.length === 0) continue
+          try {
+            await hook.afterCommit(tenant, fresh)
+          } catch (error) {
+            logger.error('ingest afterCommit hook failed', { tenantId: tenant.id, error: error instanceof Error ? error.message : String(error) })
+          }
+        }
       }
 
       const settle = (candidate: Candidate, isFirst: boolean) => {
