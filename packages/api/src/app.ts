@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor'
 import { useErrorHandler } from '@envelop/core'
 import { GraphQLError, type ExecutionResult } from 'graphql'
@@ -8,9 +9,21 @@ import { createLoaders } from './loaders.ts'
 import { buildSchema } from './schema/index.ts'
 import { createServices, type Dependencies, type Services } from './services.ts'
 
+/**
+ * A plain HTTP endpoint beside /graphql (webhooks from Stripe, provider-compatible gateways…).
+ * The server reads the body (within MAX_BODY_BYTES) before calling it.
+ */
+export interface HttpRoute {
+  method: 'GET' | 'POST'
+  path: string
+  handle(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> | void
+}
+
 export interface App {
   yoga: YogaServerInstance<Record<string, unknown>, GraphQLContext>
   services: Services
+  /** Non-GraphQL endpoints; domains add theirs in createApp. */
+  routes: HttpRoute[]
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/
@@ -127,5 +140,6 @@ export function createApp(deps: Dependencies): App {
       return { services, requestId, principal, loaders: createLoaders(services) }
     },
   })
-  return { yoga, services }
+  const routes: HttpRoute[] = []
+  return { yoga, services, routes }
 }

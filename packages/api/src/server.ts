@@ -74,6 +74,9 @@ export async function startServer(app: App, config: Config, logger: Logger): Pro
       (body) => {
         if (body === 'too-large') return tooLarge(req, res, limit)
         if (body === 'aborted') return void res.destroy()
+        const path = (req.url ?? '/').split('?')[0]
+        const route = app.routes.find((r) => r.method === req.method && r.path === path)
+        if (route) return route.handle(req, res, body ?? Buffer.alloc(0))
         // A parsed body on the request is what whatwg-node (yoga's adapter) uses instead of the stream.
         if (body) (req as IncomingMessage & { body?: Buffer }).body = body
         // requestListener runs yoga and writes its response (handleNodeRequestAndResponse only returns it).

@@ -5,6 +5,7 @@ import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
 import type { Db } from './db/database.ts'
 import type { Logger } from './logger.ts'
+import { createBurnratePubSub, type BurnratePubSub } from './pubsub.ts'
 import { createUsageService, type UsageService } from './usage/service.ts'
 
 /** Everything a request may use, built once per app from injected dependencies. */
@@ -13,6 +14,7 @@ export interface Services {
   clock: Clock
   config: Config
   logger: Logger
+  pubsub: BurnratePubSub
   tenants: TenantService
   catalog: CatalogService
   usage: UsageService
@@ -23,12 +25,15 @@ export interface Dependencies {
   clock: Clock
   config: Config
   logger: Logger
+  /** Defaults to an in-process pubsub. */
+  pubsub?: BurnratePubSub
 }
 
 export function createServices(deps: Dependencies): Services {
   const catalog = createCatalogService(deps)
   return {
     ...deps,
+    pubsub: deps.pubsub ?? createBurnratePubSub(),
     tenants: createTenantService(deps),
     catalog,
     usage: createUsageService({ ...deps, catalog }),

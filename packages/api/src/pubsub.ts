@@ -1,0 +1,48 @@
+import { createPubSub, type PubSub, type PubSubEventTarget } from 'graphql-yoga'
+
+/**
+ * Live events, by topic. Payloads are plain JSON (they may cross processes through Redis), so
+ * dates travel as ISO strings and money as decimal strings.
+ *
+ * Topics are scoped by tenant in their channel id, so a subscriber can only ever listen to its
+ * own tenant's stream.
+ */
+export interface BudgetAlertEvent {
+  id: string
+  tenantId: string
+  customerId: string
+  budgetId: string
+  threshold: number
+  spent: string
+  limit: string
+  periodStart: string
+  triggeredAt: string
+  kind?: string
+}
+
+export interface PriceChangeEvent {
+  provider: string
+  model: string
+  usageType: string
+  oldUnitPrice: string | null
+  newUnitPrice: string | null
+  effectiveFrom: string
+  source: string
+  /** null for public catalog changes; a tenant id for that tenant's own negotiated prices. */
+  tenantId: string | null
+}
+
+export type Topics = {
+  /** Channel id: the tenant id. */
+  budgetAlert: [tenantId: string, event: BudgetAlertEvent]
+  /** Public catalog changes go to every tenant; tenant overrides also publish on 'tenantPriceChange'. */
+  priceChange: [event: PriceChangeEvent]
+  tenantPriceChange: [tenantId: string, event: PriceChangeEvent]
+}
+
+export type BurnratePubSub = PubSub<Topics>
+
+/** In-process pubsub; pass a distributed event target (Redis) to fan out across API processes. */
+export function createBurnratePubSub(eventTarget?: PubSubEventTarget<Topics>): BurnratePubSub {
+  return createPubSub<Topics>(eventTarget ? { eventTarget } : {})
+}
