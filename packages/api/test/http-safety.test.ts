@@ -313,7 +313,7 @@ describe('unexpected errors', () => {
 })
 
 describe('graceful shutdown', () => {
-  /** A tiny App-shaped object: startServer only needs a yoga. */
+  /** A tiny App-shaped object: startServer only needs a yoga and its routes. */
   function slowApp(events: string[], started: () => void, release: Promise<void>): App {
     const yoga = createYoga({
       logging: false,
@@ -338,7 +338,7 @@ describe('graceful shutdown', () => {
         },
       }),
     })
-    return { yoga } as unknown as App
+    return { yoga, routes: [] } as unknown as App
   }
 
   function connectionRefused(url: string): Promise<string> {
