@@ -2,8 +2,13 @@ import type { Services } from './services.ts'
 import type { Loaders } from './loaders.ts'
 import type { Tenant } from './db/types.ts'
 
-/** Who is calling. Widget sessions (a later issue) add a customer-scoped kind. */
-export type Principal = { kind: 'tenant'; tenant: Tenant }
+/**
+ * Who is calling: a tenant's secret key (everything for that tenant), or a short-lived widget
+ * session token (read one customer's usage, budgets and alerts; subscribe to its alerts).
+ */
+export type Principal =
+  | { kind: 'tenant'; tenant: Tenant }
+  | { kind: 'widget'; tenant: Tenant; customerId: string; sessionId: string; expiresAt: Date }
 
 export interface GraphQLContext {
   services: Services

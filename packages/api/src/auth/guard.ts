@@ -2,10 +2,25 @@ import type { GraphQLContext } from '../context.ts'
 import type { Tenant } from '../db/types.ts'
 import { userError } from '../errors.ts'
 
-/** The calling tenant; UNAUTHENTICATED without a valid key. */
+const NO_KEY = 'A valid API key is required: send "Authorization: Bearer <key>".'
+
+/** The calling tenant, for operations only a tenant's secret key may perform. */
 export function requireTenant(ctx: GraphQLContext): Tenant {
-  if (!ctx.principal) {
-    throw userError('UNAUTHENTICATED', 'A valid API key is required: send "Authorization: Bearer <key>".')
+  if (!ctx.principal) throw userError('UNAUTHENTICATED', NO_KEY)
+  if (ctx.principal.kind !== 'tenant') {
+    throw userError('FORBIDDEN', "A widget session can only read its own customer's usage, budgets and alerts.")
+  }
+  return ctx.principal.tenant
+}
+
+/**
+ * The tenant whose customer's data is read: a tenant key reads any of its customers; a widget
+ * session reads only the customer it was issued for.
+ */
+export function requireCustomerReader(ctx: GraphQLContext, customerId: string): Tenant {
+  if (!ctx.principal) throw userError('UNAUTHENTICATED', NO_KEY)
+  if (ctx.principal.kind === 'widget' && ctx.principal.customerId !== customerId) {
+    throw userError('FORBIDDEN', 'This widget session belongs to another customer.')
   }
   return ctx.principal.tenant
 }
