@@ -8,6 +8,7 @@ import type { GraphQLContext, Principal } from './context.ts'
 import { createLoaders } from './loaders.ts'
 import { buildSchema } from './schema/index.ts'
 import { createServices, type Dependencies, type Services } from './services.ts'
+import { authenticateWidgetRequest, widgetAwareCors, widgetTokenOf } from './widget-sessions/http.ts'
 
 /**
  * A plain HTTP endpoint beside /graphql (webhooks from Stripe, provider-compatible gateways…).
@@ -97,6 +98,8 @@ export function createApp(deps: Dependencies): App {
     logging: false,
     // Batched HTTP requests would multiply every limit below by the batch size.
     batching: false,
+    // Widget tokens only work from the origins their tenant allows (widget-sessions/http.ts).
+    cors: widgetAwareCors(services.widgetSessions),
     // Yoga's default masking: our GraphQLErrors (with a code) pass, anything else becomes
     // "Unexpected error." with INTERNAL_SERVER_ERROR; errorCodesPlugin adds the request id.
     maskedErrors: true,
@@ -133,11 +136,17 @@ export function createApp(deps: Dependencies): App {
       let principal: Principal | null = null
       const header = request.headers.get('authorization')
       const match = header ? /^Bearer\s+(\S+)$/i.exec(header) : null
-      if (match?.[1]) {
+      let credentialsProblem: GraphQLContext['credentialsProblem']
+      const widgetToken = widgetTokenOf(request)
+      if (widgetToken) {
+        const widget = await authenticateWidgetRequest(services.widgetSessions, request, widgetToken)
+        principal = widget.principal
+        credentialsProblem = widget.problem
+      } else if (match?.[1]) {
         const tenant = await services.tenants.authenticate(match[1])
         if (tenant) principal = { kind: 'tenant', tenant }
       }
-      return { services, requestId, principal, loaders: createLoaders(services) }
+      return { services, requestId, principal, ...(credentialsProblem ? { credentialsProblem } : {}), loaders: createLoaders(services) }
     },
   })
   const routes: HttpRoute[] = []

@@ -14,5 +14,10 @@ export interface GraphQLContext {
   services: Services
   requestId: string
   principal: Principal | null
+  /**
+   * Why a bearer token gave no principal, when the caller can act on it (an expired widget session:
+   * fetch a new token); UNAUTHENTICATED errors carry it.
+   */
+  credentialsProblem?: { reason: string; message: string }
   loaders: Loaders
 }

@@ -7,6 +7,7 @@ import type { Db } from './db/database.ts'
 import type { Logger } from './logger.ts'
 import { createBurnratePubSub, type BurnratePubSub } from './pubsub.ts'
 import { createUsageService, type UsageService } from './usage/service.ts'
+import { createWidgetSessionService, type WidgetSessionService } from './widget-sessions/service.ts'
 
 /** Everything a request may use, built once per app from injected dependencies. */
 export interface Services {
@@ -18,6 +19,7 @@ export interface Services {
   tenants: TenantService
   catalog: CatalogService
   usage: UsageService
+  widgetSessions: WidgetSessionService
 }
 
 export interface Dependencies {
@@ -37,5 +39,6 @@ export function createServices(deps: Dependencies): Services {
     tenants: createTenantService(deps),
     catalog,
     usage: createUsageService({ ...deps, catalog }),
+    widgetSessions: createWidgetSessionService(deps),
   }
 }

@@ -24,13 +24,11 @@ describe('schema.graphql', () => {
       'TYPE_REMOVED: Budget was removed.',
       'TYPE_REMOVED: BudgetAlert was removed.',
       'TYPE_REMOVED: BudgetCheck was removed.',
-      'TYPE_REMOVED: WidgetSession was removed.',
       'TYPE_REMOVED: Subscription was removed.',
       'FIELD_REMOVED: Query.budgets was removed.',
       'FIELD_REMOVED: Query.budgetAlerts was removed.',
       'FIELD_REMOVED: Query.checkBudget was removed.',
       'FIELD_REMOVED: Mutation.setBudget was removed.',
-      'FIELD_REMOVED: Mutation.createWidgetSession was removed.',
     ]
     expect(changes.map((c) => `${c.type}: ${c.description}`).sort()).toEqual([...pending].sort())
   })

@@ -1,12 +1,20 @@
 import type { GraphQLContext } from '../context.ts'
 import type { Tenant } from '../db/types.ts'
+import { GraphQLError } from 'graphql'
 import { userError } from '../errors.ts'
 
 const NO_KEY = 'A valid API key is required: send "Authorization: Bearer <key>".'
 
+/** UNAUTHENTICATED, saying why when the context knows (an expired widget session). */
+function unauthenticated(ctx: GraphQLContext): GraphQLError {
+  const problem = ctx.credentialsProblem
+  if (!problem) return userError('UNAUTHENTICATED', NO_KEY)
+  return new GraphQLError(problem.message, { extensions: { code: 'UNAUTHENTICATED', reason: problem.reason } })
+}
+
 /** The calling tenant, for operations only a tenant's secret key may perform. */
 export function requireTenant(ctx: GraphQLContext): Tenant {
-  if (!ctx.principal) throw userError('UNAUTHENTICATED', NO_KEY)
+  if (!ctx.principal) throw unauthenticated(ctx)
   if (ctx.principal.kind !== 'tenant') {
     throw userError('FORBIDDEN', "A widget session can only read its own customer's usage, budgets and alerts.")
   }
@@ -18,7 +26,7 @@ export function requireTenant(ctx: GraphQLContext): Tenant {
  * session reads only the customer it was issued for.
  */
 export function requireCustomerReader(ctx: GraphQLContext, customerId: string): Tenant {
-  if (!ctx.principal) throw userError('UNAUTHENTICATED', NO_KEY)
+  if (!ctx.principal) throw unauthenticated(ctx)
   if (ctx.principal.kind === 'widget' && ctx.principal.customerId !== customerId) {
     throw userError('FORBIDDEN', 'This widget session belongs to another customer.')
   }

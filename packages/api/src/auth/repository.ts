@@ -33,10 +33,18 @@ export async function countTenants(db: Executor): Promise<number> {
   return Number(row.n)
 }
 
-export function updateTenantSettings(db: Executor, id: string, settings: { requireSignatures?: boolean }): Promise<Tenant> {
+export function updateTenantSettings(
+  db: Executor,
+  id: string,
+  settings: { requireSignatures?: boolean; widgetOrigins?: string[] | null; budgetTimeZone?: string },
+): Promise<Tenant> {
   return db
     .updateTable('tenants')
-    .set({ ...(settings.requireSignatures === undefined ? {} : { require_signatures: settings.requireSignatures }) })
+    .set({
+      ...(settings.requireSignatures === undefined ? {} : { require_signatures: settings.requireSignatures }),
+      ...(settings.widgetOrigins === undefined ? {} : { widget_origins: settings.widgetOrigins === null ? null : JSON.stringify(settings.widgetOrigins) }),
+      ...(settings.budgetTimeZone === undefined ? {} : { budget_time_zone: settings.budgetTimeZone }),
+    })
     .where('id', '=', id)
     .returningAll()
     .executeTakeFirstOrThrow()

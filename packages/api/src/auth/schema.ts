@@ -1,5 +1,7 @@
 import type { Tenant as TenantRow } from '../db/types.ts'
 import { builder } from '../schema/builder.ts'
+import { checkTimeZone } from '../budgets/periods.ts'
+import { normalizeWidgetOrigins } from '../widget-sessions/origins.ts'
 import { requireTenant } from './guard.ts'
 
 const Tenant = builder.objectRef<TenantRow>('Tenant').implement({
@@ -12,11 +14,23 @@ const Tenant = builder.objectRef<TenantRow>('Tenant').implement({
       description: 'When true, every usage event must carry a valid HMAC-SHA256 signature.',
     }),
     apiKeyPrefix: t.exposeString('api_key_prefix'),
+    widgetOrigins: t.stringList({
+      nullable: true,
+      description: 'Browser origins allowed to use widget session tokens; null: not restricted (any origin).',
+      resolve: (tenant) => tenant.widget_origins,
+    }),
+    budgetTimeZone: t.exposeString('budget_time_zone', { description: "IANA time zone of new budgets' periods (default UTC)." }),
   }),
 })
 
 const TenantSettingsInput = builder.inputType('TenantSettingsInput', {
-  fields: (t) => ({ requireSignatures: t.boolean() }),
+  fields: (t) => ({
+    requireSignatures: t.boolean(),
+    widgetOrigins: t.stringList({
+      description: 'Origins (https://app.example.com) whose pages may use widget tokens; [] allows none, null lifts the restriction.',
+    }),
+    budgetTimeZone: t.string({ description: 'IANA time zone (Europe/Paris) for budgets set from now on; default UTC.' }),
+  }),
 })
 
 builder.queryFields((t) => ({
@@ -28,6 +42,11 @@ builder.mutationFields((t) => ({
     type: Tenant,
     args: { input: t.arg({ type: TenantSettingsInput, required: true }) },
     resolve: (_root, { input }, ctx) =>
-      ctx.services.tenants.updateSettings(requireTenant(ctx).id, { requireSignatures: input.requireSignatures ?? undefined }),
+      ctx.services.tenants.updateSettings(requireTenant(ctx).id, {
+        requireSignatures: input.requireSignatures ?? undefined,
+        // Absent: unchanged; null: unrestricted; a list: exactly those origins.
+        ...('widgetOrigins' in input ? { widgetOrigins: input.widgetOrigins == null ? null : normalizeWidgetOrigins(input.widgetOrigins) } : {}),
+        ...(input.budgetTimeZone == null ? {} : { budgetTimeZone: checkTimeZone(input.budgetTimeZone, 'input.budgetTimeZone') }),
+      }),
   }),
 }))

@@ -1,4 +1,4 @@
-import { requireTenant } from '../auth/guard.ts'
+import { requireCustomerReader, requireTenant } from '../auth/guard.ts'
 import type { Customer as CustomerRow } from '../db/types.ts'
 import { badInput } from '../errors.ts'
 import { builder } from '../schema/builder.ts'
@@ -26,7 +26,7 @@ builder.queryFields((t) => ({
     type: Customer,
     nullable: true,
     args: { id: t.arg.string({ required: true }) },
-    resolve: (_root, { id }, ctx) => ctx.loaders.customer.load(`${requireTenant(ctx).id}\u0001${id}`),
+    resolve: (_root, { id }, ctx) => ctx.loaders.customer.load(`${requireCustomerReader(ctx, id).id}\u0001${id}`),
   }),
 }))
 

@@ -16,6 +16,10 @@ export interface TenantTable {
   require_signatures: Generated<boolean>
   currency: Generated<string>
   created_at: Generated<Date>
+  /** Origins allowed to use this tenant's widget tokens in browsers; null: not restricted. */
+  widget_origins: Json<string[] | null> | null
+  /** IANA time zone of the customers' budget periods. */
+  budget_time_zone: Generated<string>
 }
 
 export interface CustomerTable {
@@ -113,6 +117,8 @@ export interface UsageEventTable {
   plan_kind: 'MARKUP' | 'MARGIN' | null
   plan_percent: Numeric | null
   content_hash: string
+  /** The budget reservation this event settles, if any. */
+  reservation_id: string | null
 }
 
 /** One row per tenant, customer, UTC hour, provider, model and feature ('' stands for none). */
@@ -146,6 +152,63 @@ export interface UsageLineRollupTable {
   amount: Numeric
 }
 
+export interface WidgetSessionTable {
+  id: string
+  tenant_id: string
+  customer_id: string
+  token_hash: string
+  expires_at: Timestamp
+  created_at: Timestamp
+}
+
+export interface BudgetTable {
+  id: string
+  tenant_id: string
+  customer_id: string
+  period: 'DAY' | 'WEEK' | 'MONTH'
+  time_zone: string
+  limit_amount: Numeric
+  thresholds: Json<number[]>
+  hard_limit: boolean
+  currency: string
+  counted_from: Timestamp
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+/** Billed amount per budget and period, kept by ingest. */
+export interface BudgetSpendTable {
+  budget_id: string
+  period_start: Timestamp
+  spent: Numeric
+}
+
+export interface BudgetAlertTable {
+  id: Generated<number>
+  tenant_id: string
+  customer_id: string
+  budget_id: string
+  period_start: Timestamp
+  kind: 'THRESHOLD' | 'FORECAST'
+  threshold: number
+  spent: Numeric
+  limit_amount: Numeric
+  forecast: Numeric | null
+  triggered_at: Timestamp
+}
+
+export interface BudgetReservationTable {
+  id: string
+  tenant_id: string
+  customer_id: string
+  amount: Numeric
+  created_at: Timestamp
+  expires_at: Timestamp
+  settled_at: Timestamp | null
+  settled_event_id: string | null
+  settled_amount: Numeric | null
+}
+
 export interface DB {
   tenants: TenantTable
   customers: CustomerTable
@@ -155,6 +218,11 @@ export interface DB {
   usage_events: UsageEventTable
   usage_rollups: UsageRollupTable
   usage_line_rollups: UsageLineRollupTable
+  widget_sessions: WidgetSessionTable
+  budgets: BudgetTable
+  budget_spend: BudgetSpendTable
+  budget_alerts: BudgetAlertTable
+  budget_reservations: BudgetReservationTable
 }
 
 export type Tenant = Selectable<TenantTable>
@@ -163,3 +231,7 @@ export type PricingPlanRow = Selectable<PricingPlanTable>
 export type PriceCatalogRow = Selectable<PriceCatalogTable>
 export type NewPriceCatalogRow = Insertable<PriceCatalogTable>
 export type UsageEventRow = Selectable<UsageEventTable>
+export type WidgetSessionRow = Selectable<WidgetSessionTable>
+export type BudgetRow = Selectable<BudgetTable>
+export type BudgetAlertRow = Selectable<BudgetAlertTable>
+export type BudgetReservationRow = Selectable<BudgetReservationTable>

@@ -1,5 +1,5 @@
 import { directionOf } from '@burnrate/catalog-sync'
-import { requireTenant } from '../auth/guard.ts'
+import { requireCustomerReader, requireTenant } from '../auth/guard.ts'
 import { ModelPrice } from '../catalog/schema.ts'
 import { Customer } from '../customers/schema.ts'
 import type { Db, Executor } from '../db/database.ts'
@@ -400,7 +400,8 @@ builder.queryFields((t) => ({
     },
     resolve: (_root, args, ctx) =>
       loadUsageSummary(ctx.services.db, {
-        tenant: requireTenant(ctx),
+        // The whole tenant's usage is for its secret key; a widget session reads only its customer.
+        tenant: args.customerId == null ? requireTenant(ctx) : requireCustomerReader(ctx, args.customerId),
         customerId: args.customerId ?? null,
         from: args.from,
         to: args.to,
@@ -419,7 +420,7 @@ builder.queryFields((t) => ({
     },
     resolve: (_root, args, ctx) =>
       loadUsageEventPage(ctx.services.db, {
-        tenant: requireTenant(ctx),
+        tenant: requireCustomerReader(ctx, args.customerId),
         customerId: args.customerId,
         from: args.from ?? null,
         to: args.to ?? null,

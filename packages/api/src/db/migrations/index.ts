@@ -1,7 +1,9 @@
 import type { Migration } from 'kysely/migration'
 import * as ledger from './20261123T0000_ledger.ts'
+import * as budgets from './20261123T1000_budgets.ts'
 
 /** Every migration, by sortable name. A static map works the same under tsx, vitest and a bundler. */
 export const migrations: Record<string, Migration> = {
   '20261123T0000_ledger': ledger,
+  '20261123T1000_budgets': budgets,
 }
