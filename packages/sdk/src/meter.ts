@@ -1,0 +1,295 @@
+import { BurnrateClient, BurnrateError, type ClientOptions } from './client.ts'
+import { signEvent } from './signing.ts'
+import type { RecordResult, UsageError, UsageEvent } from './types.ts'
+
+export interface MeterOptions {
+  /** An existing client, or `url` + `apiKey` to build one. */
+  client?: BurnrateClient
+  url?: string
+  apiKey?: string
+  fetch?: ClientOptions['fetch']
+  /** Per API request; default 10 s. */
+  requestTimeoutMs?: number
+  /** Events per recordUsageBatch call: 1-1000, default 100. A full batch is sent at once. */
+  batchSize?: number
+  /** A partial batch waits at most this long; default 1,000 ms. */
+  flushIntervalMs?: number
+  /**
+   * Events held while the API is slow or down; default 10,000. When full, `record` refuses the
+   * new event (returns false, counts it in `stats.dropped`, calls `onDrop`): the caller learns it
+   * at the call site and can keep the event elsewhere; nothing already accepted is ever evicted.
+   */
+  maxQueueSize?: number
+  /** Backoff after a failed send: min(maxRetryDelayMs, retryDelayMs × 2^attempt), with full jitter. Defaults 250 ms / 30 s. */
+  retryDelayMs?: number
+  maxRetryDelayMs?: number
+  /** The tenant's signing secret: every event is signed (HMAC-SHA256 over its canonical form) before it is sent. */
+  signingSecret?: string
+  /** The API refused an event (REJECTED, or the whole batch was invalid). It will not be retried. */
+  onRejected?: (event: UsageEvent, error: UsageError) => void
+  /** `record` refused an event because the queue was full or the meter closed. */
+  onDrop?: (event: UsageEvent, reason: 'queue_full' | 'closed' | 'invalid') => void
+  /** A send failed and will be retried (or, for a non-retryable error, its events were rejected). */
+  onError?: (error: BurnrateError) => void
+  /** Injected clock for timestamps; default Date.now. */
+  now?: () => number
+}
+
+export interface MeterStats {
+  /** Waiting to be sent, including a batch in flight. */
+  queued: number
+  /** Recorded by the API (RECORDED). */
+  sent: number
+  /** Already recorded before (DUPLICATE): a retry after a lost answer, or a replayed id. Delivered, not counted twice. */
+  duplicates: number
+  /** Refused by the API or by the meter's own checks; never retried. */
+  rejected: number
+  /** Refused by `record` because the queue was full or the meter was closed. */
+  dropped: number
+  /** Failed sends that were retried. */
+  retries: number
+  /** Batches sent (successful calls of recordUsageBatch). */
+  batches: number
+  lastError: string | null
+}
+
+export interface FlushResult {
+  /** True when every event accepted before the call was delivered or definitively rejected. */
+  done: boolean
+  /** Events still queued (the API is down or slow). */
+  remaining: number
+}
+
+const MAX_INT = 2 ** 31 - 1
+const TOKEN_FIELDS = ['inputTokens', 'outputTokens', 'cacheReadTokens', 'cacheWriteTokens', 'reasoningTokens'] as const
+
+/**
+ * Checks what GraphQL itself would refuse for the whole batch (a fractional or over-2³¹ token
+ * count, an unparseable timestamp): one such event must never sink the 99 good ones sent with it.
+ * Everything else is the API's to judge, per event.
+ */
+function wireProblem(event: UsageEvent): UsageError | null {
+  for (const field of ['id', 'customerId', 'model'] as const) {
+    if (typeof event[field] !== 'string' || event[field].length === 0) return { code: 'INVALID_INPUT', message: `${field} must be a non-empty string`, field }
+  }
+  for (const field of TOKEN_FIELDS) {
+    const value = event[field]
+    if (value === undefined || value === null) continue
+    if (!Number.isInteger(value) || value < 0 || value > MAX_INT) {
+      return { code: 'INVALID_INPUT', message: `${field} must be an integer between 0 and ${MAX_INT}, got ${String(value)}`, field }
+    }
+  }
+  if (event.timestamp !== undefined && Number.isNaN(new Date(event.timestamp).getTime())) {
+    return { code: 'INVALID_INPUT', message: `timestamp is not a valid date: ${String(event.timestamp)}`, field: 'timestamp' }
+  }
+  return null
+}
+
+interface Waiter {
+  /** Resolved once `settledCount` reaches this. */
+  target: number
+  resolve: () => void
+}
+
+/**
+ * Sends usage events to Burnrate in the background: batched (size and time window), retried with
+ * exponential backoff on network errors, timeouts, 5xx and 429 (never on an invalid event), held
+ * in a bounded queue while the API is down, flushed on `flush()` and `close()`.
+ *
+ * Retrying is safe because every event's id is its idempotency key: a batch whose answer was lost
+ * comes back as DUPLICATE, never counted twice.
+ */
+export class Meter {
+  private readonly client: BurnrateClient
+  private readonly batchSize: number
+  private readonly flushIntervalMs: number
+  private readonly maxQueueSize: number
+  private readonly retryDelayMs: number
+  private readonly maxRetryDelayMs: number
+  private readonly options: MeterOptions
+  private readonly now: () => number
+
+  private queue: UsageEvent[] = []
+  private inFlight: UsageEvent[] = []
+  private timer: ReturnType<typeof setTimeout> | null = null
+  private timerDue = 0
+  private sending = false
+  private attempt = 0
+  private backoffUntil = 0
+  private closed = false
+  /** Events accepted by `record` so far, and events delivered or rejected so far: flush waits on the difference. */
+  private acceptedCount = 0
+  private settledCount = 0
+  private waiters: Waiter[] = []
+  private readonly counters: Omit<MeterStats, 'queued'> = { sent: 0, duplicates: 0, rejected: 0, dropped: 0, retries: 0, batches: 0, lastError: null }
+
+  constructor(options: MeterOptions) {
+    this.options = options
+    this.client =
+      options.client ??
+      new BurnrateClient({ url: options.url ?? '', apiKey: options.apiKey ?? '', fetch: options.fetch, timeoutMs: options.requestTimeoutMs })
+    this.batchSize = options.batchSize ?? 100
+    if (!Number.isInteger(this.batchSize) || this.batchSize < 1 || this.batchSize > 1000) throw new RangeError('batchSize must be an integer from 1 to 1000')
+    this.flushIntervalMs = options.flushIntervalMs ?? 1_000
+    this.maxQueueSize = options.maxQueueSize ?? 10_000
+    if (!Number.isInteger(this.maxQueueSize) || this.maxQueueSize < 1) throw new RangeError('maxQueueSize must be a positive integer')
+    this.retryDelayMs = options.retryDelayMs ?? 250
+    this.maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000
+    this.now = options.now ?? Date.now
+  }
+
+  /**
+   * Queues one event; returns at once (no I/O). False when it was refused: queue full, meter
+   * closed, or an event GraphQL would refuse — see `stats` and the `onDrop` / `onRejected` callbacks.
+   */
+  record(event: UsageEvent): boolean {
+    if (this.closed) return this.drop(event, 'closed')
+    const problem = wireProblem(event)
+    if (problem) {
+      this.counters.rejected += 1
+      this.options.onRejected?.(event, problem)
+      this.options.onDrop?.(event, 'invalid')
+      return false
+    }
+    if (this.queue.length + this.inFlight.length >= this.maxQueueSize) return this.drop(event, 'queue_full')
+    // Timestamp fixed now, so a retry an hour later still says when the call happened.
+    this.queue.push(event.timestamp === undefined ? { ...event, timestamp: new Date(this.now()).toISOString() } : event)
+    this.acceptedCount += 1
+    if (this.queue.length >= this.batchSize) this.schedule(0)
+    else if (this.timer === null) this.schedule(this.flushIntervalMs)
+    return true
+  }
+
+  get stats(): MeterStats {
+    return { queued: this.queue.length + this.inFlight.length, ...this.counters }
+  }
+
+  /**
+   * Sends everything queued now, without waiting for the batch window, and resolves when all
+   * events accepted before the call are delivered or rejected — or when `timeoutMs` passes
+   * (the API is down: the events stay queued and keep being retried).
+   */
+  async flush(options: { timeoutMs?: number } = {}): Promise<FlushResult> {
+    const target = this.acceptedCount
+    if (this.settledCount >= target) return { done: true, remaining: this.stats.queued }
+    const reached = new Promise<void>((resolve) => this.waiters.push({ target, resolve }))
+    // Skip the batch window; a backoff in progress is kept (the API asked us to wait, or is down).
+    this.schedule(Math.max(0, this.backoffUntil - this.now()))
+    if (options.timeoutMs === undefined) {
+      await reached
+      return { done: true, remaining: this.stats.queued }
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), options.timeoutMs)))
+    const outcome = await Promise.race([reached.then(() => 'done' as const), timedOut])
+    clearTimeout(timer)
+    return { done: outcome === 'done', remaining: this.stats.queued }
+  }
+
+  /**
+   * Stops accepting events, flushes (default: up to 10 s) and stops the timers. Call it on
+   * shutdown (SIGTERM). Events still queued after the timeout are reported in `remaining`
+   * (and in `stats.queued`), not silently discarded.
+   */
+  async close(options: { timeoutMs?: number } = {}): Promise<FlushResult> {
+    this.closed = true
+    const result = await this.flush({ timeoutMs: options.timeoutMs ?? 10_000 })
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
+    return result
+  }
+
+  private drop(event: UsageEvent, reason: 'queue_full' | 'closed'): false {
+    this.counters.dropped += 1
+    this.options.onDrop?.(event, reason)
+    return false
+  }
+
+  /** Arms the send timer to fire in `delayMs` unless it already fires sooner. */
+  private schedule(delayMs: number) {
+    const due = this.now() + delayMs
+    if (this.timer !== null && this.timerDue <= due) return
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.timerDue = due
+    this.timer = setTimeout(() => {
+      this.timer = null
+      void this.sendNext()
+    }, delayMs)
+    // Never keep the host process alive just for metering; close() is the way to flush on exit.
+    this.timer.unref?.()
+  }
+
+  private async sendNext(): Promise<void> {
+    if (this.sending || this.queue.length === 0) return
+    this.sending = true
+    this.inFlight = this.queue.splice(0, this.batchSize)
+    const batch = this.inFlight
+    const secret = this.options.signingSecret
+    const wire = secret ? batch.map((e) => ({ ...e, signature: signEvent(e as UsageEvent & { timestamp: string | Date }, secret) })) : batch
+    let failure: BurnrateError | null = null
+    try {
+      const answer = await this.client.recordUsageBatch(wire, { lean: true })
+      this.counters.batches += 1
+      this.settle(batch, answer.results)
+      this.attempt = 0
+      this.backoffUntil = 0
+    } catch (error) {
+      failure = error instanceof BurnrateError ? error : new BurnrateError(error instanceof Error ? error.message : String(error), 'CLIENT_ERROR', true)
+      this.counters.lastError = failure.message
+      if (failure.retryable) {
+        this.counters.retries += 1
+        // Back at the front, in order: the queue bound counted them all along.
+        this.queue = batch.concat(this.queue)
+      } else {
+        const error: UsageError = { code: failure.code, message: failure.message, field: null }
+        for (const event of batch) this.options.onRejected?.(event, error)
+        this.counters.rejected += batch.length
+        this.settledCount += batch.length
+      }
+    } finally {
+      this.inFlight = []
+      this.sending = false
+    }
+    if (failure) this.options.onError?.(failure)
+    this.wakeWaiters()
+
+    if (failure?.retryable) {
+      const ceiling = Math.min(this.maxRetryDelayMs, this.retryDelayMs * 2 ** Math.min(this.attempt, 20))
+      this.attempt += 1
+      const delay = Math.max(Math.random() * ceiling, (failure.retryAfterSeconds ?? 0) * 1000)
+      this.backoffUntil = this.now() + delay
+      this.schedule(delay)
+    } else if (this.queue.length >= this.batchSize || this.waiters.length > 0) {
+      this.schedule(0)
+    } else if (this.queue.length > 0) {
+      this.schedule(this.flushIntervalMs)
+    }
+  }
+
+  private settle(batch: UsageEvent[], results: RecordResult[]) {
+    for (const [index, event] of batch.entries()) {
+      const result = results[index]
+      if (result?.status === 'RECORDED') this.counters.sent += 1
+      else if (result?.status === 'DUPLICATE') this.counters.duplicates += 1
+      else {
+        this.counters.rejected += 1
+        this.options.onRejected?.(event, result?.error ?? { code: 'NO_RESULT', message: 'the API returned no result for this event', field: null })
+      }
+    }
+    this.settledCount += batch.length
+  }
+
+  private wakeWaiters() {
+    if (this.waiters.length === 0) return
+    const still: Waiter[] = []
+    for (const waiter of this.waiters) {
+      if (this.settledCount >= waiter.target) waiter.resolve()
+      else still.push(waiter)
+    }
+    this.waiters = still
+  }
+}
+
+export function createMeter(options: MeterOptions): Meter {
+  return new Meter(options)
+}

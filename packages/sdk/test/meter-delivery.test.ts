@@ -1,0 +1,235 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterEach, describe, expect, it } from 'vitest'
+import { verifyCanonicalSignature, canonicalEventString } from '../../api/src/usage/signing.ts'
+import { BurnrateClient, createMeter, type UsageError, type UsageEvent } from '../src/index.ts'
+
+/**
+ * A local stand-in for the Burnrate API that can be told to fail: each request goes to `behave`,
+ * which answers 'ok' (record with idempotency, like the API), 'lost' (record, then drop the
+ * connection before answering), 'reset' (drop the connection), or a status code.
+ */
+type Behaviour = 'ok' | 'lost' | 'reset' | { status: number; body?: unknown; headers?: Record<string, string> }
+
+interface FakeApi {
+  url: string
+  batches: UsageEvent[][]
+  stored: Map<string, UsageEvent>
+  behave: (n: number) => Behaviour
+  /** Resolves when the server has handled `n` requests. */
+  requests(n: number): Promise<void>
+  close(): Promise<void>
+}
+
+const servers: Server[] = []
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => new Promise<void>((resolve) => (s.closeAllConnections(), s.close(() => resolve())))))
+})
+
+async function fakeApi(behave: (n: number) => Behaviour = () => 'ok'): Promise<FakeApi> {
+  let handled = 0
+  const waiting: { n: number; resolve: () => void }[] = []
+  const api: FakeApi = {
+    url: '',
+    batches: [],
+    stored: new Map(),
+    behave,
+    requests: (n) => new Promise((resolve) => (handled >= n ? resolve() : waiting.push({ n, resolve }))),
+    close: async () => {},
+  }
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      handled += 1
+      const n = handled
+      const behaviour = api.behave(n)
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { variables: { events: UsageEvent[] } }
+      const events = body.variables.events
+      if (behaviour === 'ok' || behaviour === 'lost') {
+        api.batches.push(events)
+        const results = events.map((e) => {
+          if (e.model === 'reject-me') return { status: 'REJECTED', error: { code: 'INVALID_INPUT', message: 'no such thing', field: 'model' } }
+          if (api.stored.has(e.id)) return { status: 'DUPLICATE', error: null }
+          api.stored.set(e.id, e)
+          return { status: 'RECORDED', error: null }
+        })
+        if (behaviour === 'lost') res.destroy()
+        else {
+          res.writeHead(200, { 'content-type': 'application/json' })
+          res.end(JSON.stringify({ data: { recordUsageBatch: { results, recorded: 0, duplicates: 0, rejected: 0 } } }))
+        }
+      } else if (behaviour === 'reset') {
+        res.destroy()
+      } else {
+        res.writeHead(behaviour.status, { 'content-type': 'application/json', ...behaviour.headers })
+        res.end(JSON.stringify(behaviour.body ?? { errors: [{ message: `HTTP ${behaviour.status}` }] }))
+      }
+      for (const w of waiting.filter((w) => n >= w.n)) w.resolve()
+    })
+  })
+  servers.push(server)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  api.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  return api
+}
+
+const event = (i: number, extra: Partial<UsageEvent> = {}): UsageEvent => ({
+  id: `evt-${i}`,
+  customerId: 'acme',
+  model: 'gpt-4o',
+  timestamp: '2026-11-23T10:00:00.000Z',
+  inputTokens: 100 + i,
+  outputTokens: 10,
+  ...extra,
+})
+
+// Fast backoff so retries happen in milliseconds; a long window so only size or flush() triggers sends.
+const fast = { apiKey: 'br_sk_test', retryDelayMs: 1, maxRetryDelayMs: 5, flushIntervalMs: 60_000 }
+
+describe('Meter delivery', () => {
+  it('sends full batches at once and the rest on flush, in order', async () => {
+    const api = await fakeApi()
+    const meter = createMeter({ url: api.url, batchSize: 3, ...fast })
+    for (let i = 0; i < 7; i++) expect(meter.record(event(i))).toBe(true)
+    await api.requests(2) // two full batches go without waiting for the window
+    expect(await meter.flush()).toEqual({ done: true, remaining: 0 })
+    expect(api.batches.map((b) => b.map((e) => e.id))).toEqual([
+      ['evt-0', 'evt-1', 'evt-2'],
+      ['evt-3', 'evt-4', 'evt-5'],
+      ['evt-6'],
+    ])
+    expect(meter.stats).toMatchObject({ queued: 0, sent: 7, batches: 3, retries: 0, rejected: 0, dropped: 0 })
+  })
+
+  it('a partial batch is sent when the time window ends', async () => {
+    const api = await fakeApi()
+    const meter = createMeter({ url: api.url, apiKey: 'k', flushIntervalMs: 5 })
+    meter.record(event(1))
+    meter.record(event(2))
+    await api.requests(1)
+    expect(api.batches.map((b) => b.length)).toEqual([2])
+  })
+
+  it('retries network errors, 5xx and 429 with backoff, then delivers everything once', async () => {
+    const failures: Behaviour[] = ['reset', { status: 503 }, { status: 502, body: 'bad gateway' }, { status: 429, headers: { 'retry-after': '0' } }]
+    const api = await fakeApi((n) => failures[n - 1] ?? 'ok')
+    const errors: string[] = []
+    const meter = createMeter({ url: api.url, ...fast, onError: (e) => errors.push(e.code) })
+    for (let i = 0; i < 5; i++) meter.record(event(i))
+    expect(await meter.flush()).toEqual({ done: true, remaining: 0 })
+    expect([...api.stored.keys()]).toEqual(['evt-0', 'evt-1', 'evt-2', 'evt-3', 'evt-4'])
+    expect(errors).toEqual(['NETWORK_ERROR', 'SERVER_ERROR', 'SERVER_ERROR', 'RATE_LIMITED'])
+    expect(meter.stats).toMatchObject({ sent: 5, retries: 4, duplicates: 0, queued: 0 })
+  })
+
+  it('an answer lost after the API stored the batch comes back DUPLICATE on retry: nothing counted twice', async () => {
+    const api = await fakeApi((n) => (n === 1 ? 'lost' : 'ok'))
+    const meter = createMeter({ url: api.url, ...fast })
+    meter.record(event(1))
+    meter.record(event(2))
+    await meter.flush()
+    expect(api.stored.size).toBe(2)
+    expect(meter.stats).toMatchObject({ sent: 0, duplicates: 2, retries: 1 })
+  })
+
+  it('a request the API refuses as invalid (4xx) is never retried; its events are reported rejected', async () => {
+    const api = await fakeApi(() => ({ status: 400, body: { errors: [{ message: 'Variable "$events" got invalid value', extensions: { code: 'BAD_USER_INPUT' } }] } }))
+    const rejected: UsageError[] = []
+    const meter = createMeter({ url: api.url, ...fast, onRejected: (_e, err) => rejected.push(err) })
+    meter.record(event(1))
+    meter.record(event(2))
+    expect(await meter.flush()).toEqual({ done: true, remaining: 0 })
+    expect(await api.requests(1)).toBeUndefined()
+    expect(api.batches).toHaveLength(0)
+    expect(meter.stats).toMatchObject({ rejected: 2, retries: 0, sent: 0 })
+    expect(rejected.map((r) => r.code)).toEqual(['BAD_USER_INPUT', 'BAD_USER_INPUT'])
+  })
+
+  it('per-event REJECTED results are counted and reported; the rest of the batch is delivered', async () => {
+    const api = await fakeApi()
+    const rejected: [string, string][] = []
+    const meter = createMeter({ url: api.url, ...fast, onRejected: (e, err) => rejected.push([e.id, err.code]) })
+    meter.record(event(1))
+    meter.record(event(2, { model: 'reject-me' }))
+    meter.record(event(3))
+    await meter.flush()
+    expect(rejected).toEqual([['evt-2', 'INVALID_INPUT']])
+    expect(meter.stats).toMatchObject({ sent: 2, rejected: 1 })
+  })
+
+  it('events GraphQL would refuse for the whole batch are refused by record(), so they never sink a batch', async () => {
+    const api = await fakeApi()
+    const meter = createMeter({ url: api.url, ...fast })
+    expect(meter.record(event(1, { inputTokens: 1.5 }))).toBe(false)
+    expect(meter.record(event(2, { outputTokens: 2 ** 31 }))).toBe(false)
+    expect(meter.record(event(3, { timestamp: 'yesterday' }))).toBe(false)
+    expect(meter.record(event(4))).toBe(true)
+    await meter.flush()
+    expect(meter.stats).toMatchObject({ rejected: 3, sent: 1 })
+  })
+
+  it('bounded queue while the API is down: new events are refused and counted; nothing accepted is lost once it recovers', async () => {
+    let down = true
+    const api = await fakeApi(() => (down ? { status: 503 } : 'ok'))
+    const dropped: string[] = []
+    const meter = createMeter({ url: api.url, ...fast, maxQueueSize: 5, onDrop: (e, reason) => dropped.push(`${e.id}:${reason}`) })
+    const accepted = Array.from({ length: 8 }, (_, i) => meter.record(event(i)))
+    expect(accepted).toEqual([true, true, true, true, true, false, false, false])
+    expect(dropped).toEqual(['evt-5:queue_full', 'evt-6:queue_full', 'evt-7:queue_full'])
+    expect(await meter.flush({ timeoutMs: 20 })).toEqual({ done: false, remaining: 5 })
+    await api.requests(3) // still retrying in the background after flush gave up
+    expect(meter.stats.queued).toBe(5)
+    down = false
+    expect(await meter.flush()).toEqual({ done: true, remaining: 0 })
+    expect([...api.stored.keys()]).toEqual(['evt-0', 'evt-1', 'evt-2', 'evt-3', 'evt-4'])
+    expect(meter.stats.dropped).toBe(3)
+    expect(meter.stats.retries).toBeGreaterThanOrEqual(3)
+  })
+
+  it('signs every event with the signing secret; the API-side check accepts the signatures', async () => {
+    const api = await fakeApi()
+    const meter = createMeter({ url: api.url, ...fast, signingSecret: 'whsec_test' })
+    meter.record(event(1, { metadata: { b: 1, a: [2, { d: 3, c: 4 }] } }))
+    meter.record(event(2, { units: [{ unit: 'web_searches', quantity: '2.50' }] }))
+    await meter.flush()
+    for (const sent of api.batches.flat()) {
+      expect(sent.signature).toMatch(/^[0-9a-f]{64}$/)
+      expect(verifyCanonicalSignature(canonicalEventString(sent as any), sent.signature!, 'whsec_test')).toBe(true)
+    }
+  })
+
+  it('close() flushes, then refuses new events', async () => {
+    const api = await fakeApi()
+    const meter = createMeter({ url: api.url, ...fast })
+    meter.record(event(1))
+    expect(await meter.close()).toEqual({ done: true, remaining: 0 })
+    expect(api.stored.size).toBe(1)
+    expect(meter.record(event(2))).toBe(false)
+    expect(meter.stats).toMatchObject({ sent: 1, dropped: 1 })
+  })
+
+  it('close() on a down API gives up after its timeout and reports what is left', async () => {
+    const api = await fakeApi(() => ({ status: 500 }))
+    const meter = createMeter({ url: api.url, ...fast })
+    meter.record(event(1))
+    expect(await meter.close({ timeoutMs: 20 })).toEqual({ done: false, remaining: 1 })
+  })
+
+  it('events recorded without a timestamp get the time of record(), kept across retries', async () => {
+    const api = await fakeApi((n) => (n === 1 ? { status: 503 } : 'ok'))
+    const meter = createMeter({ url: api.url, ...fast, now: () => Date.parse('2026-11-23T09:59:00Z') })
+    const { timestamp: _t, ...noTimestamp } = event(1)
+    meter.record(noTimestamp)
+    await meter.flush()
+    expect(api.batches[0]![0]!.timestamp).toBe('2026-11-23T09:59:00.000Z')
+  })
+
+  it('the client reports a timeout as retryable', async () => {
+    const server = createServer(() => {})
+    servers.push(server)
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const client = new BurnrateClient({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, apiKey: 'k', timeoutMs: 20 })
+    await expect(client.recordUsage(event(1))).rejects.toMatchObject({ code: 'TIMEOUT', retryable: true })
+  })
+})
