@@ -109,8 +109,11 @@ export class Meter {
   private readonly options: MeterOptions
   private readonly now: () => number
 
+  /** Waiting events are queue[head…]; a moving head keeps taking a batch O(batch), not O(queue). */
   private queue: UsageEvent[] = []
-  private inFlight: UsageEvent[] = []
+  private head = 0
+  /** The batch being sent, kept here (not put back in the queue) until it is delivered or rejected. */
+  private pending: UsageEvent[] = []
   private timer: ReturnType<typeof setTimeout> | null = null
   private timerDue = 0
   private sending = false
@@ -151,17 +154,17 @@ export class Meter {
       this.options.onDrop?.(event, 'invalid')
       return false
     }
-    if (this.queue.length + this.inFlight.length >= this.maxQueueSize) return this.drop(event, 'queue_full')
+    if (this.queuedCount() >= this.maxQueueSize) return this.drop(event, 'queue_full')
     // Timestamp fixed now, so a retry an hour later still says when the call happened.
     this.queue.push(event.timestamp === undefined ? { ...event, timestamp: new Date(this.now()).toISOString() } : event)
     this.acceptedCount += 1
-    if (this.queue.length >= this.batchSize) this.schedule(0)
+    if (this.queue.length - this.head >= this.batchSize) this.schedule(0)
     else if (this.timer === null) this.schedule(this.flushIntervalMs)
     return true
   }
 
   get stats(): MeterStats {
-    return { queued: this.queue.length + this.inFlight.length, ...this.counters }
+    return { queued: this.queuedCount(), ...this.counters }
   }
 
   /**
@@ -199,6 +202,10 @@ export class Meter {
     return result
   }
 
+  private queuedCount(): number {
+    return this.queue.length - this.head + this.pending.length
+  }
+
   private drop(event: UsageEvent, reason: 'queue_full' | 'closed'): false {
     this.counters.dropped += 1
     this.options.onDrop?.(event, reason)
@@ -220,10 +227,18 @@ export class Meter {
   }
 
   private async sendNext(): Promise<void> {
-    if (this.sending || this.queue.length === 0) return
+    if (this.sending) return
+    if (this.pending.length === 0) {
+      this.pending = this.queue.slice(this.head, this.head + this.batchSize)
+      this.head += this.pending.length
+      if (this.head > 1024 && this.head * 2 > this.queue.length) {
+        this.queue = this.queue.slice(this.head)
+        this.head = 0
+      }
+    }
+    if (this.pending.length === 0) return
     this.sending = true
-    this.inFlight = this.queue.splice(0, this.batchSize)
-    const batch = this.inFlight
+    const batch = this.pending
     const secret = this.options.signingSecret
     const wire = secret ? batch.map((e) => ({ ...e, signature: signEvent(e as UsageEvent & { timestamp: string | Date }, secret) })) : batch
     let failure: BurnrateError | null = null
@@ -231,23 +246,23 @@ export class Meter {
       const answer = await this.client.recordUsageBatch(wire, { lean: true })
       this.counters.batches += 1
       this.settle(batch, answer.results)
+      this.pending = []
       this.attempt = 0
       this.backoffUntil = 0
     } catch (error) {
       failure = error instanceof BurnrateError ? error : new BurnrateError(error instanceof Error ? error.message : String(error), 'CLIENT_ERROR', true)
       this.counters.lastError = failure.message
       if (failure.retryable) {
+        // The batch stays pending and goes again, first: order is kept and the queue bound counted it all along.
         this.counters.retries += 1
-        // Back at the front, in order: the queue bound counted them all along.
-        this.queue = batch.concat(this.queue)
       } else {
+        this.pending = []
         const error: UsageError = { code: failure.code, message: failure.message, field: null }
         for (const event of batch) this.options.onRejected?.(event, error)
         this.counters.rejected += batch.length
         this.settledCount += batch.length
       }
     } finally {
-      this.inFlight = []
       this.sending = false
     }
     if (failure) this.options.onError?.(failure)
@@ -259,9 +274,9 @@ export class Meter {
       const delay = Math.max(Math.random() * ceiling, (failure.retryAfterSeconds ?? 0) * 1000)
       this.backoffUntil = this.now() + delay
       this.schedule(delay)
-    } else if (this.queue.length >= this.batchSize || this.waiters.length > 0) {
+    } else if (this.queue.length - this.head >= this.batchSize || (this.waiters.length > 0 && this.queuedCount() > 0)) {
       this.schedule(0)
-    } else if (this.queue.length > 0) {
+    } else if (this.queuedCount() > 0) {
       this.schedule(this.flushIntervalMs)
     }
   }
