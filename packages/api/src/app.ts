@@ -8,6 +8,7 @@ import type { GraphQLContext, Principal } from './context.ts'
 import { createLoaders } from './loaders.ts'
 import { buildSchema } from './schema/index.ts'
 import { createServices, type Dependencies, type Services } from './services.ts'
+import { stripeWebhookRoute } from './stripe/webhooks.ts'
 import { authenticateWidgetRequest, widgetAwareCors, widgetTokenOf } from './widget-sessions/http.ts'
 
 /**
@@ -149,6 +150,6 @@ export function createApp(deps: Dependencies): App {
       return { services, requestId, principal, ...(credentialsProblem ? { credentialsProblem } : {}), loaders: createLoaders(services) }
     },
   })
-  const routes: HttpRoute[] = []
+  const routes: HttpRoute[] = [stripeWebhookRoute({ ...services, stripe: services.stripe })]
   return { yoga, services, routes }
 }

@@ -29,6 +29,16 @@ export const configSchema = z.object({
   DEV_TENANT: bool.default(true),
   CATALOG_SYNC_ON_START: bool.default(true),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  // Stripe Billing (stripe/): the master key that encrypts tenants' Stripe keys at rest; absent: Stripe is off.
+  STRIPE_ENCRYPTION_KEY: z
+    .string()
+    .regex(/^([0-9a-fA-F]{64}|[A-Za-z0-9+/]{43}=)$/, 'must be 32 bytes: 64 hex characters or 44 base64 characters')
+    .optional(),
+  STRIPE_API_URL: z.url({ protocol: /^https?$/ }).optional(),
+  STRIPE_TIMEOUT_MS: int(100, 120_000).default(20_000),
+  STRIPE_PUSH_ENABLED: bool.default(true),
+  STRIPE_PUSH_INTERVAL_MS: int(100, 3_600_000).default(10_000),
+  STRIPE_PUSH_CONCURRENCY: int(1, 64).default(8),
 })
 
 export type Config = z.infer<typeof configSchema>

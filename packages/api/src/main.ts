@@ -46,6 +46,8 @@ async function main() {
   }
 
   const running = await startServer(app, config, logger)
+  // Safe in every process: pushers claim (customer, meter) groups with leases and SKIP LOCKED.
+  if (config.STRIPE_PUSH_ENABLED && config.STRIPE_ENCRYPTION_KEY) app.services.stripePusher.start()
   const lines = [
     '',
     `  Burnrate API   ${running.url}/graphql   (GraphiQL in a browser${config.GRAPHIQL ? '' : ': disabled'})`,
@@ -61,6 +63,7 @@ async function main() {
     stopping = true
     logger.info('shutting down', { signal })
     await running.close()
+    await app.services.stripePusher.stop()
     await db.destroy()
     process.exit(0)
   }

@@ -6,6 +6,10 @@ import type { Config } from './config.ts'
 import type { Db } from './db/database.ts'
 import type { Logger } from './logger.ts'
 import { createBurnratePubSub, type BurnratePubSub } from './pubsub.ts'
+import { createStripeClientFactory, type StripeClientFactory } from './stripe/client.ts'
+import { stripeOutboxHook } from './stripe/outbox.ts'
+import { createStripePusher, type StripePusher } from './stripe/pusher.ts'
+import { createStripeService, type StripeService } from './stripe/service.ts'
 import { createUsageService, type UsageService } from './usage/service.ts'
 import { createWidgetSessionService, type WidgetSessionService } from './widget-sessions/service.ts'
 
@@ -19,6 +23,9 @@ export interface Services {
   tenants: TenantService
   catalog: CatalogService
   usage: UsageService
+  stripe: StripeService
+  /** Background push of usage to Stripe; main.ts starts and stops it. */
+  stripePusher: StripePusher
   widgetSessions: WidgetSessionService
 }
 
@@ -29,16 +36,33 @@ export interface Dependencies {
   logger: Logger
   /** Defaults to an in-process pubsub. */
   pubsub?: BurnratePubSub
+  /** Builds a Stripe client per tenant key; defaults to the SDK aimed at STRIPE_API_URL or api.stripe.com. */
+  stripeClient?: StripeClientFactory
 }
 
 export function createServices(deps: Dependencies): Services {
   const catalog = createCatalogService(deps)
+  const stripeClient = deps.stripeClient ?? createStripeClientFactory({ apiUrl: deps.config.STRIPE_API_URL, timeoutMs: deps.config.STRIPE_TIMEOUT_MS })
+  const stripe = createStripeService({ ...deps, stripeClient })
+  const stripePusher = createStripePusher({
+    ...deps,
+    stripe,
+    options: {
+      intervalMs: deps.config.STRIPE_PUSH_INTERVAL_MS,
+      leaseMs: Math.max(60_000, deps.config.STRIPE_TIMEOUT_MS * 3),
+      concurrency: deps.config.STRIPE_PUSH_CONCURRENCY,
+      backoffBaseMs: 1_000,
+      backoffMaxMs: 300_000,
+    },
+  })
   return {
     ...deps,
     pubsub: deps.pubsub ?? createBurnratePubSub(),
     tenants: createTenantService(deps),
     catalog,
-    usage: createUsageService({ ...deps, catalog }),
+    usage: createUsageService({ ...deps, catalog, hooks: [stripeOutboxHook()] }),
+    stripe,
+    stripePusher,
     widgetSessions: createWidgetSessionService(deps),
   }
 }

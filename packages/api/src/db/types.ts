@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, Insertable, Selectable } from 'kysely'
+import type { StripeTables } from '../stripe/db-types.ts'
 
 /** NUMERIC columns: read as exact decimal strings, written from strings. */
 type Numeric = ColumnType<string, string, string>
@@ -209,7 +210,7 @@ export interface BudgetReservationTable {
   settled_amount: Numeric | null
 }
 
-export interface DB {
+export interface DB extends StripeTables {
   tenants: TenantTable
   customers: CustomerTable
   pricing_plans: PricingPlanTable

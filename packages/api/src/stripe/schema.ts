@@ -1,0 +1,222 @@
+import { requireTenant } from '../auth/guard.ts'
+import { badInput } from '../errors.ts'
+import { builder } from '../schema/builder.ts'
+import type { StripeAccountRow, StripeInvoiceRow, StripePushRow } from './db-types.ts'
+import { reconcile, type ReconciliationRow } from './reconciliation.ts'
+import { pushIdentifier } from './units.ts'
+
+const StripeReportingMode = builder.enumType('StripeReportingMode', {
+  values: {
+    AMOUNT: { description: 'The billed amount, in units of 1/1000 of the minor currency unit, on one metered price.' },
+    ITEMIZED: { description: 'The billed amount split by model and token type (meter dimensions `model`, `token_type`).' },
+  } as const,
+})
+const StripePushStatus = builder.enumType('StripePushStatus', { values: ['PENDING', 'SENT', 'FAILED', 'EXPIRED', 'SUPERSEDED'] as const })
+
+const StripeAccount = builder.objectRef<StripeAccountRow>('StripeAccount').implement({
+  description: "The tenant's Stripe Billing link. The secret key is never returned, only a hint.",
+  fields: (t) => ({
+    keyHint: t.exposeString('key_hint', { description: 'Kind and last four characters of the stored key, e.g. sk_test_…4242.' }),
+    webhookSecretSet: t.boolean({ resolve: (a) => a.webhook_secret_enc !== null }),
+    mode: t.field({ type: StripeReportingMode, resolve: (a) => a.mode }),
+    currency: t.exposeString('currency'),
+    unitsPerCurrencyUnit: t.field({ type: 'Decimal', description: 'Reporting units per major currency unit (USD: 100000).', resolve: (a) => a.units_per_major }),
+    eventName: t.exposeString('event_name', { nullable: true }),
+    meterId: t.exposeString('meter_id', { nullable: true }),
+    productId: t.exposeString('product_id', { nullable: true }),
+    priceId: t.exposeString('price_id', { nullable: true }),
+    setupAt: t.field({ type: 'DateTime', nullable: true, resolve: (a) => a.setup_at }),
+  }),
+})
+
+const StripeSetupResult = builder.objectRef<{ account: StripeAccountRow; createdCustomers: number }>('StripeSetupResult').implement({
+  fields: (t) => ({
+    account: t.field({ type: StripeAccount, resolve: (r) => r.account }),
+    createdCustomers: t.exposeInt('createdCustomers', { description: 'Stripe customers created for customers without a stripeCustomerId.' }),
+  }),
+})
+
+const StripePush = builder.objectRef<StripePushRow>('StripePush').implement({
+  description: 'One meter event: the delta of one customer (and dimension) for one hourly window.',
+  fields: (t) => ({
+    identifier: t.exposeString('identifier'),
+    customerId: t.exposeString('customer_id'),
+    stripeCustomerId: t.exposeString('stripe_customer_id'),
+    dimension: t.string({ nullable: true, description: 'model|token_type in ITEMIZED mode.', resolve: (p) => p.dimension || null }),
+    windowStart: t.field({ type: 'DateTime', resolve: (p) => p.window_start }),
+    value: t.field({ type: 'Decimal', description: 'Reporting units.', resolve: (p) => String(p.value) }),
+    status: t.field({ type: StripePushStatus, resolve: (p) => p.status }),
+    attempts: t.exposeInt('attempts'),
+    lastError: t.exposeString('last_error', { nullable: true }),
+    sentAt: t.field({ type: 'DateTime', nullable: true, resolve: (p) => p.sent_at }),
+    retryOf: t.exposeString('retry_of', { nullable: true }),
+  }),
+})
+
+const StripeReconciliation = builder.objectRef<ReconciliationRow>('StripeReconciliation').implement({
+  fields: (t) => ({
+    customerId: t.exposeString('customerId'),
+    stripeCustomerId: t.exposeString('stripeCustomerId', { nullable: true }),
+    ledgerAmount: t.field({ type: 'Decimal', resolve: (r) => r.ledgerAmount }),
+    billedAmount: t.field({ type: 'Decimal', description: 'Billed amount queued for Stripe.', resolve: (r) => r.billedAmount }),
+    billedUnits: t.field({ type: 'Decimal', resolve: (r) => r.billedUnits }),
+    reportedUnits: t.field({ type: 'Decimal', resolve: (r) => r.reportedUnits }),
+    pendingUnits: t.field({ type: 'Decimal', resolve: (r) => r.pendingUnits }),
+    failedUnits: t.field({ type: 'Decimal', resolve: (r) => r.failedUnits }),
+    expiredUnits: t.field({ type: 'Decimal', resolve: (r) => r.expiredUnits }),
+    unplannedUnits: t.field({ type: 'Decimal', resolve: (r) => r.unplannedUnits }),
+    residueUnits: t.field({ type: 'Decimal', resolve: (r) => r.residueUnits }),
+    stripeUnits: t.field({ type: 'Decimal', nullable: true, resolve: (r) => r.stripeUnits }),
+    differences: t.stringList({ resolve: (r) => r.differences }),
+  }),
+})
+
+const StripeInvoice = builder.objectRef<StripeInvoiceRow>('StripeInvoice').implement({
+  fields: (t) => ({
+    id: t.exposeString('invoice_id'),
+    customerId: t.exposeString('customer_id', { nullable: true }),
+    stripeCustomerId: t.exposeString('stripe_customer_id'),
+    status: t.exposeString('status', { nullable: true }),
+    currency: t.exposeString('currency', { nullable: true }),
+    total: t.int({ nullable: true, description: 'In minor units, as Stripe reports it.', resolve: (i) => i.total }),
+    periodStart: t.field({ type: 'DateTime', nullable: true, resolve: (i) => i.period_start }),
+    periodEnd: t.field({ type: 'DateTime', nullable: true, resolve: (i) => i.period_end }),
+    hostedInvoiceUrl: t.exposeString('hosted_invoice_url', { nullable: true }),
+  }),
+})
+
+const StripeCredentialsInput = builder.inputType('StripeCredentialsInput', {
+  fields: (t) => ({
+    secretKey: t.string({ required: true, description: 'sk_live_…/sk_test_… or a restricted key; stored encrypted, never returned.' }),
+    webhookSecret: t.string({ description: 'The whsec_… signing secret of the webhook endpoint /webhooks/stripe?tenant=<tenant id>.' }),
+  }),
+})
+
+const StripeSetupInput = builder.inputType('StripeSetupInput', {
+  fields: (t) => ({
+    mode: t.field({ type: StripeReportingMode, description: 'Default AMOUNT.' }),
+    createCustomers: t.boolean({ description: 'Create a Stripe customer for every customer without a stripeCustomerId.' }),
+  }),
+})
+
+builder.queryFields((t) => ({
+  stripeAccount: t.field({
+    type: StripeAccount,
+    nullable: true,
+    resolve: (_root, _args, ctx) => ctx.services.stripe.account(requireTenant(ctx).id).then((a) => a ?? null),
+  }),
+  stripePushes: t.field({
+    type: [StripePush],
+    description: 'Meter events by status, newest first: FAILED and EXPIRED ones are what needs attention.',
+    args: { status: t.arg({ type: StripePushStatus }), customerId: t.arg.string(), first: t.arg.int() },
+    resolve: async (_root, args, ctx) => {
+      const tenant = requireTenant(ctx)
+      const first = args.first ?? 100
+      if (first < 1 || first > 500) throw badInput('first must be 1-500', 'first')
+      let query = ctx.services.db.selectFrom('stripe_pushes').selectAll().where('tenant_id', '=', tenant.id)
+      if (args.status) query = query.where('status', '=', args.status)
+      if (args.customerId) query = query.where('customer_id', '=', args.customerId)
+      return query.orderBy('created_at', 'desc').orderBy('identifier').limit(first).execute()
+    },
+  }),
+  stripeExpiredUsage: t.field({
+    type: [StripePush],
+    description: "Usage that arrived after Stripe's 35-day window for its timestamp and could not be sent.",
+    args: { first: t.arg.int() },
+    resolve: (_root, args, ctx) =>
+      ctx.services.db
+        .selectFrom('stripe_pushes')
+        .selectAll()
+        .where('tenant_id', '=', requireTenant(ctx).id)
+        .where('status', '=', 'EXPIRED')
+        .orderBy('window_start', 'desc')
+        .limit(Math.min(Math.max(args.first ?? 100, 1), 500))
+        .execute(),
+  }),
+  stripeReconciliation: t.field({
+    type: [StripeReconciliation],
+    description: "Per customer: billed vs reported to Stripe vs Stripe's meter event summaries, for whole UTC hours [from, to).",
+    args: {
+      from: t.arg({ type: 'DateTime', required: true }),
+      to: t.arg({ type: 'DateTime', required: true }),
+      includeStripe: t.arg.boolean({ description: "Read Stripe's meter event summaries (default true)." }),
+    },
+    resolve: (_root, args, ctx) =>
+      reconcile(ctx.services.db, ctx.services.stripe, requireTenant(ctx).id, args.from, args.to, { includeStripe: args.includeStripe ?? true }),
+  }),
+  stripeInvoices: t.field({
+    type: [StripeInvoice],
+    args: { customerId: t.arg.string() },
+    resolve: (_root, args, ctx) => {
+      let query = ctx.services.db.selectFrom('stripe_invoices').selectAll().where('tenant_id', '=', requireTenant(ctx).id)
+      if (args.customerId) query = query.where('customer_id', '=', args.customerId)
+      return query.orderBy('period_start', 'desc').limit(500).execute()
+    },
+  }),
+}))
+
+builder.mutationFields((t) => ({
+  setStripeCredentials: t.field({
+    type: StripeAccount,
+    args: { input: t.arg({ type: StripeCredentialsInput, required: true }) },
+    resolve: (_root, { input }, ctx) => ctx.services.stripe.setCredentials(requireTenant(ctx), input),
+  }),
+  setupStripeBilling: t.field({
+    type: StripeSetupResult,
+    description: 'Creates (idempotently) the billing meter, product and metered price in the tenant’s Stripe account.',
+    args: { input: t.arg({ type: StripeSetupInput }) },
+    resolve: (_root, { input }, ctx) => ctx.services.stripe.setup(requireTenant(ctx), input ?? {}),
+  }),
+  retryStripePushes: t.field({
+    type: [StripePush],
+    description: 'Re-sends FAILED pushes under new identifiers (Stripe did not count them); the old ones become SUPERSEDED.',
+    args: { identifiers: t.arg.stringList({ required: true }) },
+    resolve: async (_root, { identifiers }, ctx) => {
+      const tenant = requireTenant(ctx)
+      if (identifiers.length === 0 || identifiers.length > 500) throw badInput('identifiers must list 1-500 pushes', 'identifiers')
+      const now = ctx.services.clock.now()
+      return ctx.services.db.transaction().execute(async (trx) => {
+        const failed = await trx
+          .selectFrom('stripe_pushes')
+          .selectAll()
+          .where('tenant_id', '=', tenant.id)
+          .where('identifier', 'in', identifiers)
+          .where('status', '=', 'FAILED')
+          .forUpdate()
+          .execute()
+        if (failed.length !== new Set(identifiers).size) throw badInput('every identifier must name a FAILED push of this tenant', 'identifiers')
+        const created: StripePushRow[] = []
+        for (const push of failed) {
+          const state = await trx
+            .updateTable('stripe_push_state')
+            .set((eb) => ({ next_seq: eb('next_seq', '+', 1) }))
+            .where('tenant_id', '=', tenant.id)
+            .where('customer_id', '=', push.customer_id)
+            .where('dimension', '=', push.dimension)
+            .returning('next_seq')
+            .executeTakeFirstOrThrow()
+          const seq = state.next_seq - 1
+          const retry = await trx
+            .insertInto('stripe_pushes')
+            .values({
+              ...push,
+              identifier: pushIdentifier(tenant.id, push.customer_id, push.dimension, new Date(push.window_start), seq),
+              seq,
+              status: 'PENDING',
+              attempts: 0,
+              last_error: null,
+              next_attempt_at: now,
+              created_at: now,
+              sent_at: null,
+              retry_of: push.identifier,
+            })
+            .returningAll()
+            .executeTakeFirstOrThrow()
+          await trx.updateTable('stripe_pushes').set({ status: 'SUPERSEDED' }).where('identifier', '=', push.identifier).execute()
+          created.push(retry)
+        }
+        return created
+      })
+    },
+  }),
+}))

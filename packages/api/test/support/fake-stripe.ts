@@ -1,0 +1,340 @@
+import { createHash } from 'node:crypto'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+
+/**
+ * A local server speaking Stripe's wire format for what Burnrate uses: form-encoded requests with
+ * nested `a[b]=` keys, JSON objects with `object` and `id`, list objects, errors as
+ * `{ error: { type, code, message, param } }` with Stripe's status codes, and `Idempotency-Key`
+ * replays. Accounts are keyed by secret key. Every request is recorded; faults can be injected.
+ */
+
+export type Fault =
+  /** 429 rate_limit, nothing processed. */
+  | 'rate-limit'
+  /** 500 api_error, nothing processed. */
+  | 'server-error'
+  /** Never answers; the client times out. Nothing processed. */
+  | 'hang'
+  /** Connection destroyed before processing. */
+  | 'drop'
+  /** Processed, then the connection is destroyed: the client never learns it succeeded. */
+  | 'drop-after'
+  /** Processed, then never answers. */
+  | 'hang-after'
+
+export interface RecordedRequest {
+  method: string
+  path: string
+  query: Record<string, unknown>
+  params: Record<string, unknown>
+  rawBody: string
+  headers: Record<string, string | string[] | undefined>
+  status: number | 'dropped' | 'hung'
+  fault: Fault | null
+}
+
+export interface AcceptedMeterEvent {
+  identifier: string
+  event_name: string
+  payload: Record<string, string>
+  timestamp: number
+  created: number
+}
+
+interface Account {
+  meters: Record<string, unknown>[]
+  products: Record<string, unknown>[]
+  prices: Record<string, unknown>[]
+  customers: Record<string, unknown>[]
+  meterEvents: AcceptedMeterEvent[]
+  identifiers: Map<string, AcceptedMeterEvent>
+  idempotency: Map<string, { fingerprint: string; status: number; body: unknown }>
+  v2Events: Map<string, Record<string, unknown>>
+}
+
+export interface FakeStripe {
+  url: string
+  host: string
+  port: number
+  requests: RecordedRequest[]
+  /** Decides a fault per request (null: behave). Replace it at any time. */
+  fault: (request: { method: string; path: string; params: Record<string, unknown> }) => Fault | null
+  account(secretKey: string): Account
+  /** Sum of accepted meter event values per Stripe customer, for one event name. */
+  totals(secretKey: string, eventName: string): Map<string, bigint>
+  /** A v2 event the fake serves at GET /v2/core/events/:id (for thin webhook payloads). */
+  addV2Event(secretKey: string, event: Record<string, unknown>): void
+  close(): Promise<void>
+}
+
+/** Decodes `a[b][0]=x&c=y` into nested objects; objects with keys 0..n-1 become arrays. */
+export function decodeForm(body: string): Record<string, unknown> {
+  const root: Record<string, unknown> = {}
+  for (const [rawKey, value] of new URLSearchParams(body)) {
+    const parts = rawKey.replace(/\]/g, '').split('[')
+    let node = root
+    for (const [i, part] of parts.entries()) {
+      if (i === parts.length - 1) node[part] = value
+      else node = (node[part] ??= {}) as Record<string, unknown>
+    }
+  }
+  const arrays = (value: unknown): unknown => {
+    if (!value || typeof value !== 'object') return value
+    const entries = Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, arrays(v)] as const)
+    const keys = entries.map(([k]) => k)
+    if (keys.length > 0 && keys.every((k, i) => k === String(i))) return entries.map(([, v]) => v)
+    return Object.fromEntries(entries)
+  }
+  return arrays(root) as Record<string, unknown>
+}
+
+class StripeError extends Error {
+  constructor(
+    readonly status: number,
+    readonly type: string,
+    message: string,
+    readonly code?: string,
+    readonly param?: string,
+  ) {
+    super(message)
+  }
+}
+
+const required = (params: Record<string, unknown>, name: string): string => {
+  const value = params[name]
+  if (typeof value !== 'string' || value === '') throw new StripeError(400, 'invalid_request_error', `Missing required param: ${name}.`, 'parameter_missing', name)
+  return value
+}
+
+export async function startFakeStripe(): Promise<FakeStripe> {
+  const accounts = new Map<string, Account>()
+  const requests: RecordedRequest[] = []
+  const sockets = new Set<Socket>()
+  let counter = 0
+  const nextId = (prefix: string) => `${prefix}_fake${(++counter).toString(36).padStart(8, '0')}`
+  const now = () => Math.floor(Date.now() / 1000)
+
+  const account = (key: string): Account => {
+    let a = accounts.get(key)
+    if (!a) {
+      a = { meters: [], products: [], prices: [], customers: [], meterEvents: [], identifiers: new Map(), idempotency: new Map(), v2Events: new Map() }
+      accounts.set(key, a)
+    }
+    return a
+  }
+  const list = (url: string, data: unknown[]) => ({ object: 'list', url, has_more: false, data })
+
+  function route(a: Account, method: string, path: string, params: Record<string, unknown>, query: Record<string, unknown>): [number, unknown] {
+    if (method === 'POST' && path === '/v1/billing/meters') {
+      const eventName = required(params, 'event_name')
+      const displayName = required(params, 'display_name')
+      const aggregation = params.default_aggregation as { formula?: string } | undefined
+      if (!aggregation?.formula) throw new StripeError(400, 'invalid_request_error', 'Missing required param: default_aggregation[formula].', 'parameter_missing', 'default_aggregation[formula]')
+      if (a.meters.some((m) => m.event_name === eventName && m.status === 'active')) {
+        throw new StripeError(400, 'invalid_request_error', `An active meter with event_name ${eventName} already exists.`, 'resource_already_exists', 'event_name')
+      }
+      const customerMapping = (params.customer_mapping as Record<string, string> | undefined) ?? { event_payload_key: 'stripe_customer_id', type: 'by_id' }
+      const valueSettings = (params.value_settings as Record<string, string> | undefined) ?? { event_payload_key: 'value' }
+      const meter = {
+        id: nextId('mtr'),
+        object: 'billing.meter',
+        created: now(),
+        customer_mapping: customerMapping,
+        default_aggregation: { formula: aggregation.formula },
+        display_name: displayName,
+        event_name: eventName,
+        event_time_window: params.event_time_window ?? null,
+        livemode: false,
+        status: 'active',
+        status_transitions: { deactivated_at: null },
+        updated: now(),
+        value_settings: valueSettings,
+        ...(params.dimension_payload_keys ? { dimension_payload_keys: params.dimension_payload_keys } : {}),
+      }
+      a.meters.push(meter)
+      return [200, meter]
+    }
+    if (method === 'GET' && path === '/v1/billing/meters') {
+      return [200, list('/v1/billing/meters', a.meters.filter((m) => !query.status || m.status === query.status))]
+    }
+    const meterMatch = /^\/v1\/billing\/meters\/([^/]+)(\/event_summaries)?$/.exec(path)
+    if (method === 'GET' && meterMatch) {
+      const meter = a.meters.find((m) => m.id === meterMatch[1])
+      if (!meter) throw new StripeError(404, 'invalid_request_error', `No such billing meter: '${meterMatch[1]}'`, 'resource_missing', 'id')
+      if (!meterMatch[2]) return [200, meter]
+      const customer = required(query, 'customer')
+      const start = Number(required(query, 'start_time'))
+      const end = Number(required(query, 'end_time'))
+      if (start % 60 !== 0 || end % 60 !== 0) throw new StripeError(400, 'invalid_request_error', 'start_time and end_time must be aligned with minute boundaries.', undefined, 'start_time')
+      let sum = 0
+      for (const e of a.meterEvents) {
+        if (e.event_name !== meter.event_name || e.payload.stripe_customer_id !== customer) continue
+        if (e.timestamp >= start && e.timestamp < end) sum += Number(e.payload.value)
+      }
+      return [200, list(`/v1/billing/meters/${String(meter.id)}/event_summaries`, [{ id: nextId('mtrusg'), object: 'billing.meter_event_summary', aggregated_value: sum, end_time: end, livemode: false, meter: meter.id, start_time: start }])]
+    }
+    if (method === 'POST' && path === '/v1/products') {
+      const product = { id: (params.id as string | undefined) ?? nextId('prod'), object: 'product', active: true, created: now(), name: required(params, 'name'), metadata: params.metadata ?? {}, livemode: false }
+      if (a.products.some((p) => p.id === product.id)) throw new StripeError(400, 'invalid_request_error', `Product already exists.`, 'resource_already_exists', 'id')
+      a.products.push(product)
+      return [200, product]
+    }
+    if (method === 'POST' && path === '/v1/prices') {
+      const recurring = params.recurring as Record<string, string> | undefined
+      if (recurring?.usage_type === 'metered' && !recurring.meter) throw new StripeError(400, 'invalid_request_error', 'A metered price must reference a meter: recurring[meter].', 'parameter_missing', 'recurring[meter]')
+      if (recurring?.meter && !a.meters.some((m) => m.id === recurring.meter)) throw new StripeError(400, 'invalid_request_error', `No such billing meter: '${recurring.meter}'`, 'resource_missing', 'recurring[meter]')
+      if (!a.products.some((p) => p.id === params.product)) throw new StripeError(400, 'invalid_request_error', `No such product: '${String(params.product)}'`, 'resource_missing', 'product')
+      const price = {
+        id: nextId('price'),
+        object: 'price',
+        active: true,
+        created: now(),
+        currency: required(params, 'currency'),
+        product: params.product,
+        unit_amount_decimal: params.unit_amount_decimal ?? null,
+        billing_scheme: params.billing_scheme ?? 'per_unit',
+        lookup_key: params.lookup_key ?? null,
+        recurring: recurring ? { interval: recurring.interval, interval_count: 1, usage_type: recurring.usage_type ?? 'licensed', meter: recurring.meter ?? null } : null,
+        metadata: params.metadata ?? {},
+        type: recurring ? 'recurring' : 'one_time',
+        livemode: false,
+      }
+      a.prices.push(price)
+      return [200, price]
+    }
+    if (method === 'POST' && path === '/v1/customers') {
+      const customer = { id: nextId('cus'), object: 'customer', created: now(), name: params.name ?? null, metadata: params.metadata ?? {}, livemode: false }
+      a.customers.push(customer)
+      return [200, customer]
+    }
+    if (method === 'POST' && path === '/v1/billing/meter_events') {
+      const eventName = required(params, 'event_name')
+      const payload = params.payload as Record<string, string> | undefined
+      if (!payload?.stripe_customer_id) throw new StripeError(400, 'invalid_request_error', 'Missing required param: payload[stripe_customer_id].', 'parameter_missing', 'payload[stripe_customer_id]')
+      if (!payload.value || !/^-?\d+$/.test(payload.value)) throw new StripeError(400, 'invalid_request_error', 'payload[value] must be a whole number.', 'parameter_invalid_integer', 'payload[value]')
+      const identifier = (params.identifier as string | undefined) ?? nextId('mev')
+      if (identifier.length > 100) throw new StripeError(400, 'invalid_request_error', 'identifier is longer than 100 characters.', 'parameter_invalid_string', 'identifier')
+      const timestamp = params.timestamp === undefined ? now() : Number(params.timestamp)
+      if (timestamp < now() - 35 * 86_400) throw new StripeError(400, 'invalid_request_error', 'timestamp must be within the past 35 calendar days.', 'parameter_invalid_integer', 'timestamp')
+      if (a.identifiers.has(identifier)) {
+        throw new StripeError(400, 'invalid_request_error', `An event already exists with identifier ${identifier}.`, 'resource_already_exists', 'identifier')
+      }
+      const event: AcceptedMeterEvent = { identifier, event_name: eventName, payload: { ...payload }, timestamp, created: now() }
+      a.identifiers.set(identifier, event)
+      a.meterEvents.push(event)
+      return [200, { object: 'billing.meter_event', ...event, livemode: false }]
+    }
+    const v2Event = /^\/v2\/core\/events\/([^/]+)$/.exec(path)
+    if (method === 'GET' && v2Event) {
+      const event = a.v2Events.get(v2Event[1]!)
+      if (!event) throw new StripeError(404, 'invalid_request_error', `No such event: '${v2Event[1]}'`, 'resource_missing')
+      return [200, event]
+    }
+    throw new StripeError(404, 'invalid_request_error', `Unrecognized request URL (${method}: ${path}).`)
+  }
+
+  const handle = (req: IncomingMessage, res: ServerResponse, rawBody: string) => {
+    const url = new URL(req.url ?? '/', 'http://fake-stripe')
+    const method = req.method ?? 'GET'
+    const path = url.pathname
+    const contentType = String(req.headers['content-type'] ?? '')
+    const params = rawBody === '' ? {} : contentType.includes('json') ? (JSON.parse(rawBody) as Record<string, unknown>) : decodeForm(rawBody)
+    const query = decodeForm(url.search.slice(1))
+    const record: RecordedRequest = { method, path, query, params, rawBody, headers: req.headers, status: 200, fault: null }
+    requests.push(record)
+    const send = (status: number, body: unknown, extra: Record<string, string> = {}) => {
+      record.status = status
+      res.writeHead(status, { 'content-type': 'application/json', 'request-id': `req_${++counter}`, ...extra })
+      res.end(JSON.stringify(body))
+    }
+    const fault = fake.fault({ method, path, params })
+    record.fault = fault
+    if (fault === 'rate-limit') return send(429, { error: { type: 'invalid_request_error', code: 'rate_limit', message: 'Too many requests hit the API too quickly.' } })
+    if (fault === 'server-error') return send(500, { error: { type: 'api_error', message: 'An unknown error occurred.' } })
+    if (fault === 'hang') return void (record.status = 'hung')
+    if (fault === 'drop') {
+      record.status = 'dropped'
+      return void req.socket.destroy()
+    }
+
+    const auth = /^Bearer (\S+)$/.exec(String(req.headers.authorization ?? ''))?.[1]
+    if (!auth || !auth.startsWith('sk_')) return send(401, { error: { type: 'invalid_request_error', message: 'Invalid API Key provided.' } })
+    const a = account(auth)
+    const idempotencyKey = method === 'POST' ? (req.headers['idempotency-key'] as string | undefined) : undefined
+    const fingerprint = createHash('sha256').update(`${method} ${path} ${JSON.stringify(params)}`).digest('hex')
+    let status: number
+    let body: unknown
+    let replayed = false
+    const previous = idempotencyKey ? a.idempotency.get(idempotencyKey) : undefined
+    if (previous) {
+      if (previous.fingerprint !== fingerprint) {
+        status = 400
+        body = { error: { type: 'idempotency_error', message: `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${idempotencyKey}' if you meant to execute a different request.` } }
+      } else {
+        ;({ status, body } = previous)
+        replayed = true
+      }
+    } else {
+      try {
+        ;[status, body] = route(a, method, path, params, query)
+      } catch (error) {
+        if (!(error instanceof StripeError)) throw error
+        status = error.status
+        body = { error: { type: error.type, message: error.message, ...(error.code ? { code: error.code } : {}), ...(error.param ? { param: error.param } : {}) } }
+      }
+      if (idempotencyKey) a.idempotency.set(idempotencyKey, { fingerprint, status, body })
+    }
+    if (fault === 'hang-after') return void (record.status = 'hung')
+    if (fault === 'drop-after') {
+      record.status = 'dropped'
+      return void req.socket.destroy()
+    }
+    send(status, body, replayed ? { 'idempotent-replayed': 'true' } : {})
+  }
+
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      try {
+        handle(req, res, Buffer.concat(chunks).toString('utf8'))
+      } catch (error) {
+        res.writeHead(500, { 'content-type': 'application/json' })
+        res.end(JSON.stringify({ error: { type: 'api_error', message: String(error) } }))
+      }
+    })
+  })
+  server.on('connection', (socket) => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+
+  const fake: FakeStripe = {
+    url: `http://127.0.0.1:${port}`,
+    host: '127.0.0.1',
+    port,
+    requests,
+    fault: () => null,
+    account,
+    totals(secretKey, eventName) {
+      const totals = new Map<string, bigint>()
+      for (const e of account(secretKey).meterEvents) {
+        if (e.event_name !== eventName) continue
+        const customer = e.payload.stripe_customer_id!
+        totals.set(customer, (totals.get(customer) ?? 0n) + BigInt(e.payload.value!))
+      }
+      return totals
+    },
+    addV2Event(secretKey, event) {
+      account(secretKey).v2Events.set(String(event.id), event)
+    },
+    close: async () => {
+      for (const socket of sockets) socket.destroy()
+      await new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+  return fake
+}
