@@ -19,6 +19,13 @@ export const configSchema = z.object({
     .optional(),
   DATA_DIR: z.string().min(1).default('./.data'),
   DB_POOL_SIZE: int(1, 200).default(10),
+  // Subscriptions across processes: absent, live events stay in this process.
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+    .optional(),
+  // Namespaces the Redis pub/sub channels, so deployments (or test runs) can share one Redis.
+  REDIS_CHANNEL_PREFIX: z.string().max(100).default('burnrate:'),
   MAX_BODY_BYTES: int(1024, 100 * 1024 * 1024).default(8 * 1024 * 1024),
   GRAPHQL_MAX_DEPTH: int(2, 100).default(12),
   // A full usageEvents page (first: 500) with every field costs about 22,000 in graphql-armor's model.

@@ -6,6 +6,7 @@ import { ConfigError, loadConfig, type Config } from './config.ts'
 import { createLogger } from './logger.ts'
 import { openDatabase, systemClock } from './runtime.ts'
 import { startServer } from './server.ts'
+import { createRedisPubSub } from './subscriptions/redis.ts'
 
 function readConfig(): Config {
   try {
@@ -23,7 +24,9 @@ async function main() {
   const config = readConfig()
   const logger = createLogger(config.LOG_LEVEL)
   const db = await openDatabase(config, logger)
-  const app = createApp({ db, clock: systemClock, config, logger })
+  // With REDIS_URL, live events (alerts, price changes) reach subscribers on every API process.
+  const redis = config.REDIS_URL ? await createRedisPubSub(config.REDIS_URL, config.REDIS_CHANNEL_PREFIX, logger) : undefined
+  const app = createApp({ db, clock: systemClock, config, logger, ...(redis ? { pubsub: redis.pubsub } : {}) })
 
   if (config.CATALOG_SYNC_ON_START) {
     const summary = await app.services.catalog.syncBundled()
@@ -63,6 +66,7 @@ async function main() {
     stopping = true
     logger.info('shutting down', { signal })
     await running.close()
+    await redis?.close()
     await app.services.stripePusher.stop()
     await db.destroy()
     process.exit(0)

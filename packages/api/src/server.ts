@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import type { App } from './app.ts'
 import type { Config } from './config.ts'
 import type { Logger } from './logger.ts'
+import { attachGraphQLWebSocket } from './subscriptions/websocket.ts'
 
 export interface RunningServer {
   server: Server
@@ -57,6 +58,7 @@ export async function startServer(app: App, config: Config, logger: Logger): Pro
   let inFlight = 0
   let closing = false
   let drained: (() => void) | null = null
+  const eventStreams = new Set<ServerResponse>()
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (closing) res.setHeader('connection', 'close')
@@ -66,6 +68,11 @@ export async function startServer(app: App, config: Config, logger: Logger): Pro
       return
     }
     inFlight += 1
+    // Subscriptions over SSE never finish on their own: shutdown cuts them (clients reconnect elsewhere).
+    if (String(req.headers.accept ?? '').includes('text/event-stream')) {
+      eventStreams.add(res)
+      res.on('close', () => eventStreams.delete(res))
+    }
     res.on('close', () => {
       inFlight -= 1
       if (closing && inFlight === 0) drained?.()
@@ -96,6 +103,8 @@ export async function startServer(app: App, config: Config, logger: Logger): Pro
     server.once('error', reject)
     server.listen(config.PORT, config.HOST, () => resolve())
   })
+  // GraphQL over WebSocket (graphql-ws) on the same port and path as HTTP.
+  const webSocket = attachGraphQLWebSocket(server, app, logger)
   const address = server.address() as AddressInfo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? 'localhost' : host}:${address.port}`
@@ -106,6 +115,8 @@ export async function startServer(app: App, config: Config, logger: Logger): Pro
     close: async () => {
       closing = true
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()))
+      await webSocket.close()
+      for (const stream of eventStreams) stream.destroy()
       server.closeIdleConnections()
       if (inFlight > 0) {
         const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), config.SHUTDOWN_TIMEOUT_MS).unref())

@@ -6,6 +6,7 @@ import '../customers/schema.ts'
 import '../pricing/schema.ts'
 import '../usage/schema.ts'
 import '../usage/queries.ts'
+import '../subscriptions/schema.ts'
 import '../stripe/schema.ts'
 import '../widget-sessions/schema.ts'
 

@@ -1,0 +1,59 @@
+import type { BudgetAlertEvent, PriceChangeEvent } from '../pubsub.ts'
+import { builder } from '../schema/builder.ts'
+import { budgetAlertStream, priceChangeStream } from './streams.ts'
+
+/**
+ * The contract's PriceChange, shaped as the pubsub event (plain JSON: it may cross processes).
+ * Exported so a price-change log query can return the same type; define it nowhere else.
+ */
+export const PriceChangeRef = builder.objectRef<PriceChangeEvent>('PriceChange').implement({
+  description: 'A catalog price that changed: a public provider price, or one of your own negotiated prices.',
+  fields: (t) => ({
+    provider: t.exposeString('provider'),
+    model: t.exposeString('model'),
+    usageType: t.exposeString('usageType'),
+    oldUnitPrice: t.field({ type: 'Decimal', nullable: true, description: 'null: the price is new.', resolve: (e) => e.oldUnitPrice }),
+    newUnitPrice: t.field({ type: 'Decimal', nullable: true, description: 'null: the price was withdrawn.', resolve: (e) => e.newUnitPrice }),
+    effectiveFrom: t.field({ type: 'DateTime', resolve: (e) => e.effectiveFrom }),
+  }),
+})
+
+/**
+ * The contract's BudgetAlert, shaped as the pubsub event. The budgets domain publishes these
+ * events and may return the same shape from its queries (map a row with the same field names).
+ */
+export const BudgetAlertRef = builder.objectRef<BudgetAlertEvent>('BudgetAlert').implement({
+  description: 'A budget threshold crossed: raised once per budget, period and threshold.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    customerId: t.exposeString('customerId'),
+    budgetId: t.exposeID('budgetId'),
+    threshold: t.exposeInt('threshold', { description: 'Percent of the limit.' }),
+    spent: t.field({ type: 'Decimal', description: 'Billed amount of the period when the alert triggered.', resolve: (e) => e.spent }),
+    limit: t.field({ type: 'Decimal', resolve: (e) => e.limit }),
+    periodStart: t.field({ type: 'DateTime', resolve: (e) => e.periodStart }),
+    triggeredAt: t.field({ type: 'DateTime', resolve: (e) => e.triggeredAt }),
+    kind: t.string({ description: 'THRESHOLD, or FORECAST when the projected spend first exceeds the limit.', resolve: (e) => e.kind ?? 'THRESHOLD' }),
+  }),
+})
+
+builder.subscriptionType({
+  description: 'Live events over GraphQL over SSE (POST or GET /graphql, Accept: text/event-stream) or GraphQL over WebSocket (graphql-ws protocol on /graphql).',
+})
+
+builder.subscriptionFields((t) => ({
+  budgetAlerts: t.field({
+    type: BudgetAlertRef,
+    description: "Alerts as they trigger. A widget token sees only its own customer's; a tenant key may omit customerId.",
+    args: { customerId: t.arg.string() },
+    subscribe: (_root, args, ctx) => budgetAlertStream(ctx.services.pubsub, ctx.principal, args.customerId, ctx.services.clock.now()),
+    resolve: (event) => event,
+  }),
+  priceChanges: t.field({
+    type: PriceChangeRef,
+    description: "Catalog price changes as they are applied: public ones and your tenant's own, optionally for one provider.",
+    args: { provider: t.arg.string() },
+    subscribe: (_root, args, ctx) => priceChangeStream(ctx.services.pubsub, ctx.principal, args.provider, ctx.services.clock.now()),
+    resolve: (event) => event,
+  }),
+}))

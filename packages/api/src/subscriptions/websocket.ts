@@ -1,0 +1,94 @@
+import type { IncomingMessage, Server } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { ExecutionArgs } from 'graphql'
+import { useServer } from 'graphql-ws/use/ws'
+import { WebSocketServer, type WebSocket } from 'ws'
+import type { App } from '../app.ts'
+import type { Logger } from '../logger.ts'
+
+export interface GraphQLWebSocket {
+  /** Closes every socket (1001 Going Away, so clients reconnect elsewhere) and stops accepting new ones. */
+  close(): Promise<void>
+}
+
+type Extra = {
+  socket: WebSocket
+  request: IncomingMessage
+}
+
+/**
+ * A Fetch Request standing for a WebSocket subscription: the bearer token from connectionParams
+ * ({ authorization: 'Bearer …' }) and the upgrade request's Origin, so the yoga context factory
+ * authenticates it exactly like an HTTP request (tenant keys, widget tokens, allowed origins).
+ */
+function requestFor(upgrade: IncomingMessage, connectionParams: Readonly<Record<string, unknown>> | undefined): Request {
+  const headers = new Headers()
+  const given = connectionParams?.authorization ?? connectionParams?.Authorization
+  if (typeof given === 'string') headers.set('authorization', given)
+  if (typeof upgrade.headers.origin === 'string') headers.set('origin', upgrade.headers.origin)
+  const requestId = upgrade.headers['x-request-id']
+  if (typeof requestId === 'string') headers.set('x-request-id', requestId)
+  return new Request(`http://${upgrade.headers.host ?? 'localhost'}${upgrade.url ?? '/graphql'}`, { method: 'POST', headers })
+}
+
+/**
+ * GraphQL over WebSocket (the graphql-ws protocol) on the server's upgrade event, executed through
+ * yoga's envelop (yoga's graphql-ws recipe): same schema, plugins, limits, error masking and context.
+ */
+export function attachGraphQLWebSocket(server: Server, app: App, logger: Logger, path = app.yoga.graphqlEndpoint): GraphQLWebSocket {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 })
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if ((req.url ?? '').split('?')[0] !== path) {
+      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n')
+      return
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req))
+  }
+  server.on('upgrade', onUpgrade)
+
+  const disposable = useServer<Record<string, unknown> | undefined, Extra>(
+    {
+      execute: (args) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
+      subscribe: (args) => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args) as never,
+      onSubscribe: async (ctx, _id, payload) => {
+        const request = requestFor(ctx.extra.request, ctx.connectionParams)
+        const { schema, execute, subscribe, contextFactory, parse, validate } = app.yoga.getEnveloped({
+          ...ctx,
+          request,
+          req: ctx.extra.request,
+          socket: ctx.extra.socket,
+          params: payload,
+        })
+        let document
+        try {
+          document = parse(payload.query)
+        } catch (error) {
+          return [error as never]
+        }
+        const args: ExecutionArgs = {
+          schema,
+          operationName: payload.operationName ?? null,
+          document,
+          variableValues: payload.variables ?? null,
+          contextValue: await contextFactory(),
+          rootValue: { execute, subscribe },
+        }
+        const errors = validate(args.schema, args.document)
+        if (errors.length) return errors
+        return args
+      },
+    },
+    wss,
+    // Keep-alive pings: a dead peer is noticed and its subscriptions released.
+    12_000,
+  )
+  wss.on('error', (error) => logger.warn('websocket server error', { error: error.message }))
+
+  return {
+    async close() {
+      server.off('upgrade', onUpgrade)
+      // Closes each socket with 1001 Going Away (clients reconnect, to another process) and the server.
+      await disposable.dispose()
+    },
+  }
+}

@@ -1,0 +1,128 @@
+import { createClient as createSseClient } from 'graphql-sse'
+import { createClient as createWsClient } from 'graphql-ws'
+import WebSocket from 'ws'
+import type { PubSubEventTarget } from 'graphql-yoga'
+import type { Topics } from '../../src/pubsub.ts'
+
+export interface Received<T = Record<string, any>> {
+  data?: T
+  errors?: { message: string; extensions?: Record<string, unknown> }[]
+}
+
+/** A live subscription from a real client: results arrive in a queue; `next()` awaits the next one. */
+export interface LiveSubscription<T = Record<string, any>> {
+  next(timeoutMs?: number): Promise<Received<T>>
+  /** Everything received so far and not yet taken with next(). */
+  pending(): Received<T>[]
+  /** Resolves when the server completes the stream (or it fails). */
+  ended: Promise<{ error?: unknown }>
+  dispose(): Promise<void> | void
+}
+
+function queue<T>() {
+  const items: Received<T>[] = []
+  const waiters: ((r: Received<T>) => void)[] = []
+  let end!: (v: { error?: unknown }) => void
+  const ended = new Promise<{ error?: unknown }>((resolve) => (end = resolve))
+  return {
+    ended,
+    end,
+    push(item: Received<T>) {
+      const waiter = waiters.shift()
+      if (waiter) waiter(item)
+      else items.push(item)
+    },
+    next(timeoutMs = 20_000): Promise<Received<T>> {
+      const item = items.shift()
+      if (item) return Promise.resolve(item)
+      return new Promise((resolve, reject) => {
+        const waiter = (r: Received<T>) => {
+          clearTimeout(timer)
+          resolve(r)
+        }
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(waiter), 1)
+          reject(new Error('no subscription result in time'))
+        }, timeoutMs)
+        waiters.push(waiter)
+      })
+    },
+    pending: () => items.splice(0),
+  }
+}
+
+/** graphql-sse's client in its default "distinct connections" mode (one SSE request per subscription). */
+export function sseSubscribe<T = Record<string, any>>(graphqlUrl: string, key: string | null, query: string, variables?: Record<string, unknown>): LiveSubscription<T> {
+  const client = createSseClient({
+    url: graphqlUrl,
+    headers: key ? { authorization: `Bearer ${key}` } : {},
+    retryAttempts: 0,
+  })
+  const q = queue<T>()
+  const unsubscribe = client.subscribe<T>(
+    { query, variables: variables ?? {} },
+    {
+      next: (value) => q.push(value as Received<T>),
+      error: (error) => q.end({ error }),
+      complete: () => q.end({}),
+    },
+  )
+  return { next: q.next, pending: q.pending, ended: q.ended, dispose: () => (unsubscribe(), client.dispose()) }
+}
+
+/** graphql-ws's client over the `ws` package, authenticating with connectionParams. */
+export function wsSubscribe<T = Record<string, any>>(graphqlUrl: string, key: string | null, query: string, variables?: Record<string, unknown>): LiveSubscription<T> {
+  const client = createWsClient({
+    url: graphqlUrl.replace(/^http/, 'ws'),
+    webSocketImpl: WebSocket,
+    connectionParams: key ? { authorization: `Bearer ${key}` } : {},
+    retryAttempts: 0,
+    lazy: true,
+  })
+  const q = queue<T>()
+  const unsubscribe = client.subscribe<T>(
+    { query, variables: variables ?? {} },
+    {
+      next: (value) => q.push(value as Received<T>),
+      error: (error) => q.end({ error }),
+      complete: () => q.end({}),
+    },
+  )
+  return { next: q.next, pending: q.pending, ended: q.ended, dispose: () => (unsubscribe(), client.dispose()) }
+}
+
+/**
+ * An in-process event target that tells when someone listens on a channel, so a test publishes
+ * only once the subscription is really registered (no sleeps). `listening(type, n)` resolves once
+ * n listeners were ever added on `type` (a cumulative count: removals do not lower it).
+ */
+export function observableEventTarget(): PubSubEventTarget<Topics> & { listening(type: string, count?: number): Promise<void> } {
+  const target = new EventTarget()
+  const counts = new Map<string, number>()
+  const waiters: { type: string; count: number; resolve: () => void }[] = []
+  const check = () => {
+    for (const w of [...waiters]) {
+      if ((counts.get(w.type) ?? 0) >= w.count) {
+        waiters.splice(waiters.indexOf(w), 1)
+        w.resolve()
+      }
+    }
+  }
+  return {
+    addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: AddEventListenerOptions | boolean) {
+      target.addEventListener(type, listener, options)
+      counts.set(type, (counts.get(type) ?? 0) + 1)
+      check()
+    },
+    removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: EventListenerOptions | boolean) {
+      target.removeEventListener(type, listener, options)
+    },
+    dispatchEvent: (event: Event) => target.dispatchEvent(event),
+    listening(type: string, count = 1) {
+      return new Promise<void>((resolve) => {
+        waiters.push({ type, count, resolve })
+        check()
+      })
+    },
+  } as never
+}
