@@ -18,6 +18,8 @@ export interface BudgetAlertEvent {
   periodStart: string
   triggeredAt: string
   kind?: string
+  /** FORECAST alerts: the projected spend at period end that exceeded the limit. */
+  forecast?: string | null
 }
 
 export interface PriceChangeEvent {

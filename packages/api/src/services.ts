@@ -1,4 +1,5 @@
 import { createTenantService, type TenantService } from './auth/service.ts'
+import { createBudgetService, type BudgetService } from './budgets/service.ts'
 import { createCatalogService } from './catalog/service.ts'
 import type { CatalogService } from './catalog/types.ts'
 import type { Clock } from './clock.ts'
@@ -27,6 +28,7 @@ export interface Services {
   /** Background push of usage to Stripe; main.ts starts and stops it. */
   stripePusher: StripePusher
   widgetSessions: WidgetSessionService
+  budgets: BudgetService
 }
 
 export interface Dependencies {
@@ -42,6 +44,8 @@ export interface Dependencies {
 
 export function createServices(deps: Dependencies): Services {
   const catalog = createCatalogService(deps)
+  const pubsub = deps.pubsub ?? createBurnratePubSub()
+  const budgets = createBudgetService({ ...deps, pubsub })
   const stripeClient = deps.stripeClient ?? createStripeClientFactory({ apiUrl: deps.config.STRIPE_API_URL, timeoutMs: deps.config.STRIPE_TIMEOUT_MS })
   const stripe = createStripeService({ ...deps, stripeClient })
   const stripePusher = createStripePusher({
@@ -57,12 +61,13 @@ export function createServices(deps: Dependencies): Services {
   })
   return {
     ...deps,
-    pubsub: deps.pubsub ?? createBurnratePubSub(),
+    pubsub,
     tenants: createTenantService(deps),
     catalog,
-    usage: createUsageService({ ...deps, catalog, hooks: [stripeOutboxHook()] }),
+    usage: createUsageService({ ...deps, catalog, hooks: [stripeOutboxHook(), budgets.ingestHook] }),
     stripe,
     stripePusher,
     widgetSessions: createWidgetSessionService(deps),
+    budgets,
   }
 }

@@ -52,6 +52,10 @@ interface LocalTime {
 }
 
 function localTime(instantMs: number, timeZone: string): LocalTime {
+  if (timeZone === 'UTC') {
+    const d = new Date(instantMs)
+    return { year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), hour: d.getUTCHours(), minute: d.getUTCMinutes(), second: d.getUTCSeconds() }
+  }
   const parts: Record<string, number> = {}
   for (const part of formatterFor(timeZone).formatToParts(new Date(instantMs))) {
     if (part.type !== 'literal') parts[part.type] = Number(part.value)
@@ -72,6 +76,7 @@ function offsetAt(instantMs: number, timeZone: string): number {
  */
 export function startOfLocalDay(year: number, month: number, day: number, timeZone: string): Date {
   const wall = Date.UTC(year, month - 1, day)
+  if (timeZone === 'UTC') return new Date(wall)
   const offsets = new Set([offsetAt(wall - 86_400_000, timeZone), offsetAt(wall, timeZone), offsetAt(wall + 86_400_000, timeZone)])
   const valid = [...offsets].map((o) => wall - o).filter((t) => offsetAt(t, timeZone) === wall - t)
   if (valid.length > 0) return new Date(Math.min(...valid))

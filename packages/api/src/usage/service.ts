@@ -20,6 +20,11 @@ export type RecordResult =
  * Hooks see only the events a batch newly stored, never replays.
  */
 export interface IngestHook {
+  /**
+   * Judges valid events against state the hook owns (e.g. a referenced budget reservation) before
+   * anything is stored: one entry per event, an error rejects that event alone.
+   */
+  check?(tenant: Tenant, events: readonly ValidEvent[]): Promise<(EventError | null)[]>
   /** Runs inside the ingest transaction; throwing rolls the whole batch back. */
   inTransaction?(trx: Transaction<DB>, tenant: Tenant, stored: readonly UsageEventRow[]): Promise<void>
   /** Runs after commit (notifications); a failure is logged and never fails the request. */
@@ -106,6 +111,7 @@ export function createUsageService({
       plan_kind: plan?.kind ?? null,
       plan_percent: plan?.percent ?? null,
       content_hash: candidate.hash,
+      reservation_id: event.reservationId,
     }
   }
 
@@ -144,6 +150,17 @@ export function createUsageService({
         const candidate: Candidate = { index, event: checked.event, hash: contentHash(canonical) }
         if (firstById.has(candidate.event.id)) repeats.push(candidate)
         else firstById.set(candidate.event.id, candidate)
+      }
+
+      for (const hook of hooks) {
+        const checked = [...firstById.values()]
+        if (!hook.check || checked.length === 0) continue
+        const errors = await hook.check(tenant, checked.map((c) => c.event))
+        for (const [i, error] of errors.entries()) {
+          if (!error) continue
+          results[checked[i]!.index] = { status: 'REJECTED', event: null, error }
+          firstById.delete(checked[i]!.event.id)
+        }
       }
 
       const candidates = [...firstById.values()]

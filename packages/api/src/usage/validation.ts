@@ -19,6 +19,8 @@ export interface UsageEventInput {
   feature?: string | null
   metadata?: unknown
   signature?: string | null
+  /** A budget reservation (reserveBudget) this event settles. */
+  reservationId?: string | null
 }
 
 export interface ValidEvent {
@@ -38,6 +40,7 @@ export interface ValidEvent {
   /** Serialized metadata, measured once. */
   metadataJson: string | null
   signature: string | null
+  reservationId: string | null
   /** Reported quantities by usage key, for the pricing engine. */
   reported: Map<string, Decimal>
 }
@@ -86,6 +89,9 @@ export function validateEvent(input: UsageEventInput, now: Date): { ok: true; ev
     text(input.provider, 'provider', LIMITS.providerLength, false) ??
     text(input.feature, 'feature', LIMITS.featureLength, false)
   if (textError) return fail(textError)
+  if (input.reservationId !== null && input.reservationId !== undefined && !/^rsv_[A-Za-z0-9_-]{1,60}$/.test(input.reservationId)) {
+    return fail({ code: 'INVALID_INPUT', message: 'reservationId must be an id returned by reserveBudget (rsv_…)', field: 'reservationId' })
+  }
 
   const timestamp = input.timestamp
   if (!(timestamp instanceof Date) || Number.isNaN(timestamp.getTime())) {
@@ -192,6 +198,7 @@ export function validateEvent(input: UsageEventInput, now: Date): { ok: true; ev
       metadata,
       metadataJson,
       signature: input.signature ?? null,
+      reservationId: input.reservationId ?? null,
       reported,
     },
   }

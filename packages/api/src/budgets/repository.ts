@@ -1,0 +1,182 @@
+import { sql, type Transaction } from 'kysely'
+import type { Executor } from '../db/database.ts'
+import type { BudgetAlertRow, BudgetReservationRow, BudgetRow, DB } from '../db/types.ts'
+
+/**
+ * Serializes budget creation against ingest for one customer: ingest takes the shared lock (many
+ * batches at once), setBudget the exclusive one, so a new budget's seed from the ledger and the
+ * events ingest adds afterwards neither overlap nor leave a gap.
+ */
+export async function lockCustomersShared(trx: Transaction<DB>, tenantId: string, customerIds: readonly string[]): Promise<void> {
+  if (customerIds.length === 0) return
+  // Sorted, so concurrent batches acquire in the same order.
+  const ids = [...new Set(customerIds)].sort()
+  await sql`select count(pg_advisory_xact_lock_shared(k)) from (
+      select hashtextextended(${tenantId} || chr(1) || c, 0) as k from unnest(${ids}::text[]) as c order by c
+    ) as locks`.execute(trx)
+}
+
+export async function lockCustomerExclusive(trx: Transaction<DB>, tenantId: string, customerId: string): Promise<void> {
+  await sql`select pg_advisory_xact_lock(hashtextextended(${tenantId} || chr(1) || ${customerId}, 0))`.execute(trx)
+}
+
+export function budgetsOfCustomers(db: Executor, tenantId: string, customerIds: readonly string[]): Promise<BudgetRow[]> {
+  if (customerIds.length === 0) return Promise.resolve([])
+  return db
+    .selectFrom('budgets')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('customer_id', 'in', [...new Set(customerIds)])
+    .orderBy('id')
+    .execute()
+}
+
+/** The customer's budgets, locked for the rest of the transaction (reservations, in id order). */
+export function lockBudgetsOfCustomer(trx: Transaction<DB>, tenantId: string, customerId: string): Promise<BudgetRow[]> {
+  return trx.selectFrom('budgets').selectAll().where('tenant_id', '=', tenantId).where('customer_id', '=', customerId).orderBy('id').forUpdate().execute()
+}
+
+export function findBudget(db: Executor, tenantId: string, customerId: string, period: BudgetRow['period']): Promise<BudgetRow | undefined> {
+  return db
+    .selectFrom('budgets')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('customer_id', '=', customerId)
+    .where('period', '=', period)
+    .executeTakeFirst()
+}
+
+export function insertBudget(db: Executor, row: Omit<BudgetRow, 'thresholds'> & { thresholds: number[] }): Promise<BudgetRow> {
+  return db
+    .insertInto('budgets')
+    .values({ ...row, thresholds: JSON.stringify(row.thresholds) })
+    .returningAll()
+    .executeTakeFirstOrThrow()
+}
+
+export function updateBudget(
+  db: Executor,
+  id: string,
+  changes: { limit_amount: string; thresholds: number[]; hard_limit: boolean; time_zone: string; counted_from: Date; updated_at: Date },
+): Promise<BudgetRow> {
+  return db
+    .updateTable('budgets')
+    .set({ ...changes, thresholds: JSON.stringify(changes.thresholds) })
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirstOrThrow()
+}
+
+/** Spent per (budget, period start) for the given keys; missing keys have spent nothing. */
+export async function spendOf(db: Executor, keys: readonly { budgetId: string; periodStart: Date }[]): Promise<Map<string, string>> {
+  const found = new Map<string, string>()
+  if (keys.length === 0) return found
+  const rows = await db
+    .selectFrom('budget_spend')
+    .select(['budget_id', 'period_start', 'spent'])
+    .where((eb) => eb.or(keys.map((k) => eb.and([eb('budget_id', '=', k.budgetId), eb('period_start', '=', k.periodStart)]))))
+    .execute()
+  for (const row of rows) found.set(spendKey(row.budget_id, new Date(row.period_start)), row.spent)
+  return found
+}
+
+export const spendKey = (budgetId: string, periodStart: Date) => `${budgetId}\u0001${periodStart.toISOString()}`
+
+/** Sets a period's spend (a seed from the ledger). */
+export async function setSpend(db: Executor, budgetId: string, periodStart: Date, spent: string): Promise<void> {
+  await db
+    .insertInto('budget_spend')
+    .values({ budget_id: budgetId, period_start: periodStart, spent })
+    .onConflict((oc) => oc.columns(['budget_id', 'period_start']).doUpdateSet({ spent }))
+    .execute()
+}
+
+/**
+ * Adds to period spends atomically (the row lock serializes concurrent batches) and returns each
+ * new total. Keys sorted so concurrent batches lock rows in the same order.
+ */
+export async function addToSpend(
+  db: Executor,
+  deltas: readonly { budgetId: string; periodStart: Date; amount: string }[],
+): Promise<{ budgetId: string; periodStart: Date; spent: string }[]> {
+  const result: { budgetId: string; periodStart: Date; spent: string }[] = []
+  const sorted = [...deltas].sort((a, b) => (a.budgetId === b.budgetId ? a.periodStart.getTime() - b.periodStart.getTime() : a.budgetId < b.budgetId ? -1 : 1))
+  for (const delta of sorted) {
+    const row = await db
+      .insertInto('budget_spend')
+      .values({ budget_id: delta.budgetId, period_start: delta.periodStart, spent: delta.amount })
+      .onConflict((oc) => oc.columns(['budget_id', 'period_start']).doUpdateSet({ spent: sql`budget_spend.spent + excluded.spent` }))
+      .returning(['spent'])
+      .executeTakeFirstOrThrow()
+    result.push({ budgetId: delta.budgetId, periodStart: delta.periodStart, spent: row.spent })
+  }
+  return result
+}
+
+/** Inserts alerts that do not exist yet; returns only the new ones (the unique key dedupes). */
+export async function insertNewAlerts(db: Executor, alerts: readonly Omit<BudgetAlertRow, 'id'>[]): Promise<BudgetAlertRow[]> {
+  if (alerts.length === 0) return []
+  return db
+    .insertInto('budget_alerts')
+    .values([...alerts])
+    .onConflict((oc) => oc.columns(['budget_id', 'period_start', 'kind', 'threshold']).doNothing())
+    .returningAll()
+    .execute()
+}
+
+export function listAlerts(db: Executor, tenantId: string, customerId: string, first: number): Promise<BudgetAlertRow[]> {
+  return db
+    .selectFrom('budget_alerts')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('customer_id', '=', customerId)
+    .orderBy('triggered_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(first)
+    .execute()
+}
+
+/** Sum of the customer's reservations still holding budget at `now` (unsettled, unexpired). */
+export async function activeReservedAmount(db: Executor, tenantId: string, customerId: string, now: Date): Promise<string> {
+  const row = await db
+    .selectFrom('budget_reservations')
+    .select(sql<string>`coalesce(sum(amount), 0)::text`.as('reserved'))
+    .where('tenant_id', '=', tenantId)
+    .where('customer_id', '=', customerId)
+    .where('settled_at', 'is', null)
+    .where('expires_at', '>', now)
+    .executeTakeFirstOrThrow()
+  return row.reserved
+}
+
+export function insertReservation(db: Executor, row: Omit<BudgetReservationRow, 'settled_at' | 'settled_event_id' | 'settled_amount'>): Promise<BudgetReservationRow> {
+  return db.insertInto('budget_reservations').values(row).returningAll().executeTakeFirstOrThrow()
+}
+
+export function findReservations(db: Executor, tenantId: string, ids: readonly string[]): Promise<BudgetReservationRow[]> {
+  if (ids.length === 0) return Promise.resolve([])
+  return db.selectFrom('budget_reservations').selectAll().where('tenant_id', '=', tenantId).where('id', 'in', [...new Set(ids)]).execute()
+}
+
+/** Settles a reservation with the event that used it; a reservation settles once. */
+export async function settleReservation(db: Executor, tenantId: string, id: string, event: { id: string; amount: string | null }, now: Date): Promise<void> {
+  await db
+    .updateTable('budget_reservations')
+    .set({ settled_at: now, settled_event_id: event.id, settled_amount: event.amount })
+    .where('tenant_id', '=', tenantId)
+    .where('id', '=', id)
+    .where('settled_at', 'is', null)
+    .execute()
+}
+
+/** Ends a reservation unused (the call was not made); returns whether it was still open. */
+export async function releaseReservation(db: Executor, tenantId: string, id: string, now: Date): Promise<BudgetReservationRow | undefined> {
+  return db
+    .updateTable('budget_reservations')
+    .set({ settled_at: now, settled_amount: '0' })
+    .where('tenant_id', '=', tenantId)
+    .where('id', '=', id)
+    .where('settled_at', 'is', null)
+    .returningAll()
+    .executeTakeFirst()
+}

@@ -1,0 +1,391 @@
+import { randomBytes } from 'node:crypto'
+import type { Transaction } from 'kysely'
+import type { Clock } from '../clock.ts'
+import type { Db, Executor } from '../db/database.ts'
+import type { BudgetAlertRow, BudgetReservationRow, BudgetRow, DB, Tenant, UsageEventRow } from '../db/types.ts'
+import { badInput } from '../errors.ts'
+import type { Logger } from '../logger.ts'
+import { AMOUNT_SCALE, Decimal, isExactDecimalString } from '../money/decimal.ts'
+import type { BudgetAlertEvent, BurnratePubSub } from '../pubsub.ts'
+import { splitRange } from '../usage/queries.ts'
+import type { IngestHook } from '../usage/service.ts'
+import { NO_GROUPING, rawEventAggregates, rollupEventAggregates } from '../usage/summary-repository.ts'
+import type { EventError, ValidEvent } from '../usage/validation.ts'
+import { availableOf, crossedThresholds, DEFAULT_THRESHOLDS, fitsHardLimit, forecastSpend, reachedThresholds } from './evaluate.ts'
+import { checkTimeZone, periodBounds, type BudgetPeriodName } from './periods.ts'
+import * as repo from './repository.ts'
+
+export const BUDGET_LIMITS = {
+  customerIdLength: 255,
+  maxAmount: new Decimal('1e15'),
+  maxThresholds: 10,
+  maxThresholdPercent: 1000,
+  alertsDefaultFirst: 50,
+  alertsMaxFirst: 500,
+  reservationDefaultTtlSeconds: 300,
+  reservationMaxTtlSeconds: 3600,
+} as const
+
+export interface BudgetInput {
+  customerId: string
+  period: BudgetPeriodName
+  limit: string
+  thresholds?: readonly number[] | null
+  hardLimit?: boolean | null
+  timeZone?: string | null
+}
+
+/** A budget as of `now`: its current period and what is spent, held and projected in it. */
+export interface BudgetView {
+  row: BudgetRow
+  periodStart: Date
+  periodEnd: Date
+  spent: string
+  /** Held by the customer's active reservations. */
+  reserved: string
+  forecast: string
+}
+
+export interface BudgetCheckView {
+  allowed: boolean
+  remaining: string | null
+  budget: BudgetView | null
+}
+
+export interface ReservationResult {
+  granted: boolean
+  reservation: BudgetReservationRow | null
+  check: BudgetCheckView
+}
+
+export interface BudgetService {
+  setBudget(tenant: Tenant, input: BudgetInput): Promise<BudgetView>
+  budgets(tenant: Tenant, customerId: string): Promise<BudgetView[]>
+  alerts(tenant: Tenant, customerId: string, first: number | null | undefined): Promise<BudgetAlertRow[]>
+  check(tenant: Tenant, customerId: string, estimate: string | null | undefined): Promise<BudgetCheckView>
+  reserve(tenant: Tenant, input: { customerId: string; amount: string; ttlSeconds?: number | null }): Promise<ReservationResult>
+  release(tenant: Tenant, reservationId: string): Promise<BudgetReservationRow | null>
+  /** Keeps spend, alerts and reservations in step with ingest. */
+  ingestHook: IngestHook
+}
+
+export const RESERVATION_ID = /^rsv_[A-Za-z0-9_-]{1,60}$/
+
+function checkCustomerId(customerId: string, field = 'customerId'): void {
+  if (customerId.length === 0 || customerId.length > BUDGET_LIMITS.customerIdLength) {
+    throw badInput(`customerId must be 1-${BUDGET_LIMITS.customerIdLength} characters`, field)
+  }
+}
+
+/** A money amount from the API: plain decimal, at most AMOUNT_SCALE places, within bounds. */
+function parseAmount(value: string, field: string, { allowZero }: { allowZero: boolean }): Decimal {
+  if (!isExactDecimalString(value)) throw badInput(`${field} must be a decimal string such as "12.50"`, field)
+  const d = new Decimal(value)
+  if (d.isNegative() || (!allowZero && d.isZero())) throw badInput(`${field} must be ${allowZero ? 'zero or more' : 'more than zero'}`, field)
+  if (d.greaterThan(BUDGET_LIMITS.maxAmount)) throw badInput(`${field} must be at most ${BUDGET_LIMITS.maxAmount.toFixed()}`, field)
+  if (d.decimalPlaces() > AMOUNT_SCALE) throw badInput(`${field} has more than ${AMOUNT_SCALE} decimal places`, field)
+  return d
+}
+
+function checkThresholds(thresholds: readonly number[] | null | undefined): number[] {
+  if (thresholds === null || thresholds === undefined) return [...DEFAULT_THRESHOLDS]
+  if (thresholds.length > BUDGET_LIMITS.maxThresholds) throw badInput(`at most ${BUDGET_LIMITS.maxThresholds} thresholds`, 'input.thresholds')
+  const unique = new Set<number>()
+  for (const [i, t] of thresholds.entries()) {
+    if (!Number.isInteger(t) || t < 1 || t > BUDGET_LIMITS.maxThresholdPercent) {
+      throw badInput(`thresholds are percentages of the limit from 1 to ${BUDGET_LIMITS.maxThresholdPercent}`, `input.thresholds[${i}]`)
+    }
+    if (unique.has(t)) throw badInput(`threshold ${t} is given twice`, `input.thresholds[${i}]`)
+    unique.add(t)
+  }
+  return [...unique].sort((a, b) => a - b)
+}
+
+export function alertEvent(row: BudgetAlertRow): BudgetAlertEvent {
+  return {
+    id: String(row.id),
+    tenantId: row.tenant_id,
+    customerId: row.customer_id,
+    budgetId: row.budget_id,
+    threshold: row.threshold,
+    spent: row.spent,
+    limit: row.limit_amount,
+    periodStart: new Date(row.period_start).toISOString(),
+    triggeredAt: new Date(row.triggered_at).toISOString(),
+    kind: row.kind,
+    forecast: row.forecast,
+  }
+}
+
+export function createBudgetService({ db, clock, logger, pubsub }: { db: Db; clock: Clock; logger: Logger; pubsub: BurnratePubSub }): BudgetService {
+  /** What the ledger says the customer was billed in [from, to): hourly rollups plus raw edges. */
+  async function ledgerAmount(executor: Executor, tenant: Tenant, customerId: string, from: Date, to: Date): Promise<string> {
+    const scope = { tenantId: tenant.id, customerId }
+    const { hours, edges } = splitRange(from, to)
+    const [rolled, raw] = await Promise.all([
+      hours ? rollupEventAggregates(executor, scope, hours, NO_GROUPING) : [],
+      rawEventAggregates(executor, scope, edges, NO_GROUPING),
+    ])
+    let total = new Decimal(0)
+    for (const row of [...rolled, ...raw]) total = total.plus(row.amount)
+    return total.toFixed()
+  }
+
+  /**
+   * New alerts for one budget period at `spent`: thresholds given (crossed by an ingest, or reached
+   * when a budget is set), and the forecast alert for the current period when the projection first
+   * exceeds the limit while spend is still under it. The unique key makes each one happen once.
+   */
+  async function raiseAlerts(
+    executor: Executor,
+    budget: BudgetRow,
+    period: { start: Date; end: Date },
+    spent: string,
+    thresholds: readonly number[],
+    now: Date,
+  ): Promise<BudgetAlertRow[]> {
+    const base = {
+      tenant_id: budget.tenant_id,
+      customer_id: budget.customer_id,
+      budget_id: budget.id,
+      period_start: period.start,
+      spent,
+      limit_amount: budget.limit_amount,
+      triggered_at: now,
+    }
+    const alerts: Omit<BudgetAlertRow, 'id'>[] = thresholds.map((threshold) => ({ ...base, kind: 'THRESHOLD', threshold, forecast: null }))
+    const isCurrent = period.start.getTime() <= now.getTime() && now.getTime() < period.end.getTime()
+    if (isCurrent && new Decimal(spent).lessThan(budget.limit_amount)) {
+      const forecast = forecastSpend(spent, period, now)
+      if (forecast.greaterThan(budget.limit_amount)) alerts.push({ ...base, kind: 'FORECAST', threshold: 100, forecast: forecast.toFixed() })
+    }
+    return repo.insertNewAlerts(executor, alerts)
+  }
+
+  async function view(executor: Executor, budgets: readonly BudgetRow[], now: Date): Promise<BudgetView[]> {
+    const periods = budgets.map((b) => periodBounds(b.period, b.time_zone, now))
+    const spends = await repo.spendOf(
+      executor,
+      budgets.map((b, i) => ({ budgetId: b.id, periodStart: periods[i]!.start })),
+    )
+    const reservedByCustomer = new Map<string, string>()
+    for (const b of budgets) {
+      if (!reservedByCustomer.has(b.customer_id)) reservedByCustomer.set(b.customer_id, await repo.activeReservedAmount(executor, b.tenant_id, b.customer_id, now))
+    }
+    return budgets.map((row, i) => {
+      const period = periods[i]!
+      const spent = new Decimal(spends.get(repo.spendKey(row.id, period.start)) ?? '0').toFixed()
+      return {
+        row,
+        periodStart: period.start,
+        periodEnd: period.end,
+        spent,
+        reserved: new Decimal(reservedByCustomer.get(row.customer_id) ?? '0').toFixed(),
+        forecast: forecastSpend(spent, period, now).toFixed(),
+      }
+    })
+  }
+
+  /** Against every hard limit: the estimate must fit. The tightest budget is reported. */
+  function decide(views: readonly BudgetView[], estimate: Decimal): BudgetCheckView {
+    if (views.length === 0) return { allowed: true, remaining: null, budget: null }
+    let allowed = true
+    let blocking: BudgetView | null = null
+    let tightest: BudgetView | null = null
+    let tightestAvailable: Decimal | null = null
+    for (const v of views) {
+      const available = availableOf(v.row.limit_amount, v.spent, v.reserved)
+      if (tightestAvailable === null || available.lessThan(tightestAvailable)) {
+        tightest = v
+        tightestAvailable = available
+      }
+      if (v.row.hard_limit && !fitsHardLimit(v.row.limit_amount, v.spent, v.reserved, estimate)) {
+        allowed = false
+        blocking ??= v
+      }
+    }
+    return { allowed, remaining: tightestAvailable!.toFixed(), budget: blocking ?? tightest }
+  }
+
+  const alertsToPublish = new WeakMap<object, BudgetAlertRow[]>()
+
+  async function publish(alerts: readonly BudgetAlertRow[]): Promise<void> {
+    for (const alert of alerts) pubsub.publish('budgetAlert', alert.tenant_id, alertEvent(alert))
+  }
+
+  const ingestHook: IngestHook = {
+    async check(tenant: Tenant, events: readonly ValidEvent[]): Promise<(EventError | null)[]> {
+      const ids = events.map((e) => e.reservationId).filter((id): id is string => !!id)
+      if (ids.length === 0) return events.map(() => null)
+      const found = new Map((await repo.findReservations(db, tenant.id, ids)).map((r) => [r.id, r]))
+      return events.map((event) => {
+        if (!event.reservationId) return null
+        const reservation = found.get(event.reservationId)
+        if (!reservation || reservation.customer_id !== event.customerId) {
+          return { code: 'INVALID_INPUT', message: `no reservation "${event.reservationId}" for customer "${event.customerId}"`, field: 'reservationId' }
+        }
+        if (reservation.settled_event_id !== null && reservation.settled_event_id !== event.id) {
+          return { code: 'INVALID_INPUT', message: `reservation "${event.reservationId}" was already settled by event "${reservation.settled_event_id}"`, field: 'reservationId' }
+        }
+        if (reservation.settled_at !== null && reservation.settled_event_id === null) {
+          return { code: 'INVALID_INPUT', message: `reservation "${event.reservationId}" was released`, field: 'reservationId' }
+        }
+        return null
+      })
+    },
+
+    async inTransaction(trx: Transaction<DB>, tenant: Tenant, stored: readonly UsageEventRow[]): Promise<void> {
+      const now = clock.now()
+      const customers = [...new Set(stored.map((e) => e.customer_id))]
+      await repo.lockCustomersShared(trx, tenant.id, customers)
+      for (const event of stored) {
+        if (event.reservation_id) await repo.settleReservation(trx, tenant.id, event.reservation_id, { id: event.id, amount: event.amount }, now)
+      }
+      const budgets = await repo.budgetsOfCustomers(trx, tenant.id, customers)
+      if (budgets.length === 0) return
+
+      // Each event counts toward the period of its own timestamp, late ones included. Periods are
+      // looked up once per budget kind and period, not per event (a batch mostly shares one).
+      const known = new Map<string, { start: Date; end: Date }[]>()
+      const periodOf = (budget: BudgetRow, ts: Date) => {
+        const kind = `${budget.period}\u0001${budget.time_zone}`
+        const list = known.get(kind) ?? []
+        let found = list.find((p) => p.start.getTime() <= ts.getTime() && ts.getTime() < p.end.getTime())
+        if (!found) {
+          found = periodBounds(budget.period, budget.time_zone, ts)
+          list.push(found)
+          known.set(kind, list)
+        }
+        return found
+      }
+      const deltas = new Map<string, { budget: BudgetRow; period: { start: Date; end: Date }; amount: Decimal }>()
+      for (const event of stored) {
+        if (event.status !== 'PRICED' || event.amount === null) continue
+        for (const budget of budgets) {
+          if (budget.customer_id !== event.customer_id) continue
+          const period = periodOf(budget, new Date(event.ts))
+          if (period.start.getTime() < new Date(budget.counted_from).getTime()) continue
+          const key = repo.spendKey(budget.id, period.start)
+          const delta = deltas.get(key)
+          if (delta) delta.amount = delta.amount.plus(event.amount)
+          else deltas.set(key, { budget, period, amount: new Decimal(event.amount) })
+        }
+      }
+      if (deltas.size === 0) return
+      const totals = await repo.addToSpend(
+        trx,
+        [...deltas.values()].map((d) => ({ budgetId: d.budget.id, periodStart: d.period.start, amount: d.amount.toFixed() })),
+      )
+      const raised: BudgetAlertRow[] = []
+      for (const total of totals) {
+        const delta = deltas.get(repo.spendKey(total.budgetId, total.periodStart))!
+        const before = new Decimal(total.spent).minus(delta.amount)
+        const crossed = crossedThresholds(delta.budget.thresholds, delta.budget.limit_amount, before, total.spent)
+        raised.push(...(await raiseAlerts(trx, delta.budget, delta.period, new Decimal(total.spent).toFixed(), crossed, now)))
+      }
+      if (raised.length > 0 && stored[0]) alertsToPublish.set(stored[0], raised)
+    },
+
+    async afterCommit(_tenant: Tenant, stored: readonly UsageEventRow[]): Promise<void> {
+      const raised = stored[0] ? alertsToPublish.get(stored[0]) : undefined
+      if (!raised) return
+      alertsToPublish.delete(stored[0]!)
+      await publish(raised)
+    },
+  }
+
+  return {
+    ingestHook,
+
+    async setBudget(tenant, input) {
+      checkCustomerId(input.customerId, 'input.customerId')
+      const limit = parseAmount(input.limit, 'input.limit', { allowZero: false }).toFixed()
+      const thresholds = checkThresholds(input.thresholds)
+      const timeZone = input.timeZone == null ? tenant.budget_time_zone : checkTimeZone(input.timeZone, 'input.timeZone')
+      const now = clock.now()
+      const period = periodBounds(input.period, timeZone, now)
+      const { budget, raised } = await db.transaction().execute(async (trx) => {
+        // Ingest for this customer waits while the current period is seeded from the ledger.
+        await repo.lockCustomerExclusive(trx, tenant.id, input.customerId)
+        const existing = await repo.findBudget(trx, tenant.id, input.customerId, input.period)
+        const reseed = !existing || existing.time_zone !== timeZone
+        const fields = { limit_amount: limit, thresholds, hard_limit: input.hardLimit ?? existing?.hard_limit ?? false, time_zone: timeZone, updated_at: now }
+        const budget = existing
+          ? await repo.updateBudget(trx, existing.id, { ...fields, counted_from: reseed ? period.start : new Date(existing.counted_from) })
+          : await repo.insertBudget(trx, {
+              id: 'bud_' + randomBytes(9).toString('base64url'),
+              tenant_id: tenant.id,
+              customer_id: input.customerId,
+              period: input.period,
+              currency: tenant.currency,
+              counted_from: period.start,
+              created_at: now,
+              ...fields,
+            })
+        let spent: string
+        if (reseed) {
+          spent = await ledgerAmount(trx, tenant, input.customerId, period.start, period.end)
+          await repo.setSpend(trx, budget.id, period.start, spent)
+        } else {
+          spent = (await repo.spendOf(trx, [{ budgetId: budget.id, periodStart: period.start }])).get(repo.spendKey(budget.id, period.start)) ?? '0'
+        }
+        // A new or lowered limit may already be passed: those alerts are due now.
+        const raised = await raiseAlerts(trx, budget, period, new Decimal(spent).toFixed(), reachedThresholds(thresholds, limit, spent), now)
+        return { budget, raised }
+      })
+      await publish(raised).catch((error) => logger.error('budget alert publish failed', { error: String(error) }))
+      const [result] = await view(db, [budget], now)
+      return result!
+    },
+
+    async budgets(tenant, customerId) {
+      checkCustomerId(customerId)
+      return view(db, await repo.budgetsOfCustomers(db, tenant.id, [customerId]), clock.now())
+    },
+
+    async alerts(tenant, customerId, first) {
+      checkCustomerId(customerId)
+      const n = first ?? BUDGET_LIMITS.alertsDefaultFirst
+      if (!Number.isInteger(n) || n < 1 || n > BUDGET_LIMITS.alertsMaxFirst) throw badInput(`first must be between 1 and ${BUDGET_LIMITS.alertsMaxFirst}`, 'first')
+      return repo.listAlerts(db, tenant.id, customerId, n)
+    },
+
+    async check(tenant, customerId, estimate) {
+      checkCustomerId(customerId)
+      const amount = estimate == null ? new Decimal(0) : parseAmount(estimate, 'estimatedAmount', { allowZero: true })
+      const now = clock.now()
+      return decide(await view(db, await repo.budgetsOfCustomers(db, tenant.id, [customerId]), now), amount)
+    },
+
+    async reserve(tenant, input) {
+      checkCustomerId(input.customerId)
+      const amount = parseAmount(input.amount, 'amount', { allowZero: false })
+      const ttl = input.ttlSeconds ?? BUDGET_LIMITS.reservationDefaultTtlSeconds
+      if (!Number.isSafeInteger(ttl) || ttl < 1 || ttl > BUDGET_LIMITS.reservationMaxTtlSeconds) {
+        throw badInput(`ttlSeconds must be between 1 and ${BUDGET_LIMITS.reservationMaxTtlSeconds}`, 'ttlSeconds')
+      }
+      const now = clock.now()
+      return db.transaction().execute(async (trx) => {
+        // Locking the customer's budgets serializes reservations against them across processes.
+        const budgets = await repo.lockBudgetsOfCustomer(trx, tenant.id, input.customerId)
+        const check = decide(await view(trx, budgets, now), amount)
+        if (!check.allowed) return { granted: false, reservation: null, check }
+        const reservation = await repo.insertReservation(trx, {
+          id: 'rsv_' + randomBytes(12).toString('base64url'),
+          tenant_id: tenant.id,
+          customer_id: input.customerId,
+          amount: amount.toFixed(),
+          created_at: now,
+          expires_at: new Date(now.getTime() + ttl * 1000),
+        })
+        const after = decide(await view(trx, budgets, now), new Decimal(0))
+        return { granted: true, reservation, check: { ...after, allowed: true } }
+      })
+    },
+
+    async release(tenant, reservationId) {
+      if (!RESERVATION_ID.test(reservationId)) throw badInput('not a reservation id (rsv_…)', 'id')
+      return (await repo.releaseReservation(db, tenant.id, reservationId, clock.now())) ?? null
+    },
+  }
+}
