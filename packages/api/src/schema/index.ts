@@ -9,6 +9,7 @@ import '../usage/queries.ts'
 import '../subscriptions/schema.ts'
 import '../stripe/schema.ts'
 import '../widget-sessions/schema.ts'
+import '../budgets/schema.ts'
 
 let schema: GraphQLSchema | undefined
 

@@ -31,6 +31,10 @@ export const UsageEventInput = builder.inputType('UsageEventInput', {
     feature: t.string({ description: 'Product feature that caused the call, for breakdowns (chat, summarize, agent-run, …).' }),
     metadata: t.field({ type: 'JSON', description: 'Small labels. Never prompts or completions.' }),
     signature: t.string({ description: "HMAC-SHA256 signature over the event's canonical form; required when the tenant requires it." }),
+    reservationId: t.string({
+      description:
+        "The budget reservation (reserveBudget) made for this call: recording the event settles it, the event's amount replacing the estimate. Not part of the signed canonical form.",
+    }),
   }),
 })
 
