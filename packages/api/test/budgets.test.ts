@@ -1,5 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createApp } from '../src/app.ts'
 import { fixedClock } from '../src/clock.ts'
+import { defaultConfig } from '../src/config.ts'
+import { createDatabase } from '../src/db/database.ts'
+import { createLogger } from '../src/logger.ts'
 import type { BudgetAlertEvent } from '../src/pubsub.ts'
 import { createTestApp, type TestApp } from './support/app.ts'
 
@@ -72,6 +76,8 @@ describe('setBudget', () => {
     // Setting it again updates the same budget.
     const again = await setBudget({ customerId: 'c-defaults', period: 'MONTH', limit: '250.5', thresholds: [90, 25], hardLimit: true })
     expect(again).toMatchObject({ id: b.id, limit: '250.5', thresholds: [25, 90], hardLimit: true })
+    const kept = await setBudget({ customerId: 'c-defaults', period: 'MONTH', limit: '300' })
+    expect(kept).toMatchObject({ id: b.id, limit: '300', thresholds: [25, 90], hardLimit: true })
   })
 
   it('refuses bad input with the field at fault, and stores nothing', async () => {
@@ -163,6 +169,29 @@ describe('spend, thresholds and alerts', () => {
     expect(alerts.map((a: any) => a.threshold).sort((a: number, b: number) => a - b)).toEqual([10, 50, 80, 100])
     const [b] = (await t.gql(BUDGETS, { c: 'c-race' })).data!.budgets
     expect(b.spent).toBe('0.03')
+  })
+
+  it.skipIf(!process.env.DATABASE_URL)('two API processes on one database racing over the same thresholds still alert once each', async () => {
+    // A second app with its own connection pool: what another API process is to the database.
+    const db = createDatabase({ databaseUrl: t.database.url!, poolSize: 10 })
+    const config = defaultConfig({ LOG_LEVEL: 'silent' })
+    const second = createApp({ db, clock, config, logger: createLogger('silent') })
+    try {
+      await setBudget({ customerId: 'c-procs', period: 'DAY', limit: '0.02', thresholds: [25, 50, 75, 100] })
+      const via = (app: typeof second, e: Record<string, unknown>) =>
+        app.yoga.fetch('http://burnrate.test/graphql', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${t.tenant.apiKey}` },
+          body: JSON.stringify({ query: RECORD, variables: { e } }),
+        })
+      const responses = await Promise.all(Array.from({ length: 40 }, (_, i) => via(i % 2 ? second : t.app, costing('c-procs', 0.001))))
+      expect(responses.every((r) => r.status === 200)).toBe(true)
+      const alerts = (await t.gql(ALERTS, { c: 'c-procs' })).data!.budgetAlerts.filter((a: any) => a.kind === 'THRESHOLD')
+      expect(alerts.map((a: any) => a.threshold).sort((a: number, b: number) => a - b)).toEqual([25, 50, 75, 100])
+      expect((await t.gql(BUDGETS, { c: 'c-procs' })).data!.budgets[0].spent).toBe('0.04')
+    } finally {
+      await db.destroy()
+    }
   })
 
   it('uses the tenant time zone for periods', async () => {

@@ -92,25 +92,22 @@ export async function setSpend(db: Executor, budgetId: string, periodStart: Date
 }
 
 /**
- * Adds to period spends atomically (the row lock serializes concurrent batches) and returns each
- * new total. Keys sorted so concurrent batches lock rows in the same order.
+ * Adds to period spends atomically in one statement (the row locks serialize concurrent batches)
+ * and returns each new total. Rows are given in key order so concurrent batches lock them alike.
  */
 export async function addToSpend(
   db: Executor,
   deltas: readonly { budgetId: string; periodStart: Date; amount: string }[],
 ): Promise<{ budgetId: string; periodStart: Date; spent: string }[]> {
-  const result: { budgetId: string; periodStart: Date; spent: string }[] = []
+  if (deltas.length === 0) return []
   const sorted = [...deltas].sort((a, b) => (a.budgetId === b.budgetId ? a.periodStart.getTime() - b.periodStart.getTime() : a.budgetId < b.budgetId ? -1 : 1))
-  for (const delta of sorted) {
-    const row = await db
-      .insertInto('budget_spend')
-      .values({ budget_id: delta.budgetId, period_start: delta.periodStart, spent: delta.amount })
-      .onConflict((oc) => oc.columns(['budget_id', 'period_start']).doUpdateSet({ spent: sql`budget_spend.spent + excluded.spent` }))
-      .returning(['spent'])
-      .executeTakeFirstOrThrow()
-    result.push({ budgetId: delta.budgetId, periodStart: delta.periodStart, spent: row.spent })
-  }
-  return result
+  const rows = await db
+    .insertInto('budget_spend')
+    .values(sorted.map((d) => ({ budget_id: d.budgetId, period_start: d.periodStart, spent: d.amount })))
+    .onConflict((oc) => oc.columns(['budget_id', 'period_start']).doUpdateSet({ spent: sql`budget_spend.spent + excluded.spent` }))
+    .returning(['budget_id', 'period_start', 'spent'])
+    .execute()
+  return rows.map((r) => ({ budgetId: r.budget_id, periodStart: new Date(r.period_start), spent: r.spent }))
 }
 
 /** Inserts alerts that do not exist yet; returns only the new ones (the unique key dedupes). */

@@ -300,7 +300,7 @@ export function createBudgetService({ db, clock, logger, pubsub }: { db: Db; clo
     async setBudget(tenant, input) {
       checkCustomerId(input.customerId, 'input.customerId')
       const limit = parseAmount(input.limit, 'input.limit', { allowZero: false }).toFixed()
-      const thresholds = checkThresholds(input.thresholds)
+      const givenThresholds = input.thresholds == null ? null : checkThresholds(input.thresholds)
       const timeZone = input.timeZone == null ? tenant.budget_time_zone : checkTimeZone(input.timeZone, 'input.timeZone')
       const now = clock.now()
       const period = periodBounds(input.period, timeZone, now)
@@ -309,6 +309,8 @@ export function createBudgetService({ db, clock, logger, pubsub }: { db: Db; clo
         await repo.lockCustomerExclusive(trx, tenant.id, input.customerId)
         const existing = await repo.findBudget(trx, tenant.id, input.customerId, input.period)
         const reseed = !existing || existing.time_zone !== timeZone
+        // Left out on an update, thresholds and hardLimit keep their values; on creation they default.
+        const thresholds = givenThresholds ?? existing?.thresholds ?? [...DEFAULT_THRESHOLDS]
         const fields = { limit_amount: limit, thresholds, hard_limit: input.hardLimit ?? existing?.hard_limit ?? false, time_zone: timeZone, updated_at: now }
         const budget = existing
           ? await repo.updateBudget(trx, existing.id, { ...fields, counted_from: reseed ? period.start : new Date(existing.counted_from) })
