@@ -26,6 +26,12 @@ export const configSchema = z.object({
     .optional(),
   // Namespaces the Redis pub/sub channels, so deployments (or test runs) can share one Redis.
   REDIS_CHANNEL_PREFIX: z.string().max(100).default('burnrate:'),
+  // Webhook delivery (webhooks/): a worker in every process; work is claimed with SKIP LOCKED.
+  WEBHOOK_WORKER: bool.default(true),
+  WEBHOOK_TIMEOUT_MS: int(100, 120_000).default(10_000),
+  WEBHOOK_MAX_ATTEMPTS: int(1, 50).default(8),
+  WEBHOOK_BACKOFF_BASE_MS: int(10, 86_400_000).default(30_000),
+  WEBHOOK_POLL_INTERVAL_MS: int(10, 600_000).default(1_000),
   MAX_BODY_BYTES: int(1024, 100 * 1024 * 1024).default(8 * 1024 * 1024),
   GRAPHQL_MAX_DEPTH: int(2, 100).default(12),
   // A full usageEvents page (first: 500) with every field costs about 22,000 in graphql-armor's model.

@@ -49,6 +49,10 @@ async function main() {
   }
 
   const running = await startServer(app, config, logger)
+  // Every process delivers webhooks (attempts are claimed with FOR UPDATE SKIP LOCKED) and turns the
+  // price changes it hears into webhook events (deduplicated, so several processes enqueue one).
+  const priceChangeWebhooks = config.WEBHOOK_WORKER ? app.services.webhooks.followPriceChanges(app.services.pubsub) : undefined
+  if (config.WEBHOOK_WORKER) app.services.webhookDispatcher.start()
   // Safe in every process: pushers claim (customer, meter) groups with leases and SKIP LOCKED.
   if (config.STRIPE_PUSH_ENABLED && config.STRIPE_ENCRYPTION_KEY) app.services.stripePusher.start()
   const lines = [
@@ -66,6 +70,8 @@ async function main() {
     stopping = true
     logger.info('shutting down', { signal })
     await running.close()
+    await app.services.webhookDispatcher.stop()
+    priceChangeWebhooks?.stop()
     await redis?.close()
     await app.services.stripePusher.stop()
     await db.destroy()

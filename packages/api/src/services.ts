@@ -13,6 +13,8 @@ import { createStripePusher, type StripePusher } from './stripe/pusher.ts'
 import { createStripeService, type StripeService } from './stripe/service.ts'
 import { createUsageService, type UsageService } from './usage/service.ts'
 import { createWidgetSessionService, type WidgetSessionService } from './widget-sessions/service.ts'
+import { createWebhookDispatcher, type WebhookDispatcher } from './webhooks/dispatcher.ts'
+import { createWebhookService, type WebhookService } from './webhooks/service.ts'
 
 /** Everything a request may use, built once per app from injected dependencies. */
 export interface Services {
@@ -29,6 +31,9 @@ export interface Services {
   stripePusher: StripePusher
   widgetSessions: WidgetSessionService
   budgets: BudgetService
+  webhooks: WebhookService
+  /** Background webhook delivery; main.ts starts and stops it. */
+  webhookDispatcher: WebhookDispatcher
 }
 
 export interface Dependencies {
@@ -40,12 +45,15 @@ export interface Dependencies {
   pubsub?: BurnratePubSub
   /** Builds a Stripe client per tenant key; defaults to the SDK aimed at STRIPE_API_URL or api.stripe.com. */
   stripeClient?: StripeClientFactory
+  /** What webhook deliveries are POSTed with; defaults to the global fetch. */
+  webhookFetch?: typeof globalThis.fetch
 }
 
 export function createServices(deps: Dependencies): Services {
   const catalog = createCatalogService(deps)
   const pubsub = deps.pubsub ?? createBurnratePubSub()
   const budgets = createBudgetService({ ...deps, pubsub })
+  const webhooks = createWebhookService(deps)
   const stripeClient = deps.stripeClient ?? createStripeClientFactory({ apiUrl: deps.config.STRIPE_API_URL, timeoutMs: deps.config.STRIPE_TIMEOUT_MS })
   const stripe = createStripeService({ ...deps, stripeClient })
   const stripePusher = createStripePusher({
@@ -64,10 +72,16 @@ export function createServices(deps: Dependencies): Services {
     pubsub,
     tenants: createTenantService(deps),
     catalog,
-    usage: createUsageService({ ...deps, catalog, hooks: [stripeOutboxHook(), budgets.ingestHook] }),
+    usage: createUsageService({ ...deps, catalog, hooks: [stripeOutboxHook(), budgets.ingestHook, /* after budgets: enqueues the alerts it inserted */ webhooks.ingestHook] }),
     stripe,
     stripePusher,
     widgetSessions: createWidgetSessionService(deps),
     budgets,
+    webhooks,
+    webhookDispatcher: createWebhookDispatcher({
+      ...deps,
+      fetch: deps.webhookFetch,
+      options: { timeoutMs: deps.config.WEBHOOK_TIMEOUT_MS, backoffBaseMs: deps.config.WEBHOOK_BACKOFF_BASE_MS, pollIntervalMs: deps.config.WEBHOOK_POLL_INTERVAL_MS },
+    }),
   }
 }

@@ -1,5 +1,6 @@
 import type { ColumnType, Generated, Insertable, Selectable } from 'kysely'
 import type { StripeTables } from '../stripe/db-types.ts'
+import type { WebhookTables } from '../webhooks/db-types.ts'
 
 /** NUMERIC columns: read as exact decimal strings, written from strings. */
 type Numeric = ColumnType<string, string, string>
@@ -210,7 +211,7 @@ export interface BudgetReservationTable {
   settled_amount: Numeric | null
 }
 
-export interface DB extends StripeTables {
+export interface DB extends WebhookTables, StripeTables {
   tenants: TenantTable
   customers: CustomerTable
   pricing_plans: PricingPlanTable

@@ -1,0 +1,293 @@
+import { randomBytes } from 'node:crypto'
+import { sql, type Transaction } from 'kysely'
+import type { Clock } from '../clock.ts'
+import type { Config } from '../config.ts'
+import type { Db, Executor } from '../db/database.ts'
+import type { DB, Tenant, UsageEventRow } from '../db/types.ts'
+import { badInput, userError } from '../errors.ts'
+import type { Logger } from '../logger.ts'
+import type { BudgetAlertEvent, BurnratePubSub, PriceChangeEvent } from '../pubsub.ts'
+import type { IngestHook } from '../usage/service.ts'
+import type { WebhookAttemptRow, WebhookDeliveryRow, WebhookDeliveryStatus, WebhookEndpointRow } from './db-types.ts'
+import { newEndpointSecret } from './signing.ts'
+
+/** The event types an endpoint can subscribe to. */
+export const WEBHOOK_EVENT_TYPES = ['budget.alert', 'price.change'] as const
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number]
+
+const MAX_ENDPOINTS_PER_TENANT = 20
+
+const newId = (prefix: string) => prefix + randomBytes(12).toString('base64url')
+
+export interface NewWebhookEvent {
+  tenantId: string
+  type: WebhookEventType
+  /** Same key, same event: a second enqueue of it (another process, a retry) is a no-op. */
+  dedupeKey: string
+  payload: Record<string, unknown>
+}
+
+/**
+ * Stores an event and one pending delivery per enabled endpoint of the tenant subscribed to its
+ * type, in the caller's transaction (so an alert and its deliveries commit or roll back together).
+ * Returns the event id, or null when the event was already enqueued.
+ */
+export async function enqueueWebhookEvent(trx: Executor, event: NewWebhookEvent, now: Date, attemptLimit: number): Promise<string | null> {
+  const endpoints = await trx
+    .selectFrom('webhook_endpoints')
+    .select('id')
+    .where('tenant_id', '=', event.tenantId)
+    .where('enabled', '=', true)
+    .where(sql<boolean>`event_types ? ${event.type}`)
+    .execute()
+  // No endpoint wants it: nothing to deliver, nothing to keep.
+  if (endpoints.length === 0) return null
+  const inserted = await trx
+    .insertInto('webhook_events')
+    .values({ id: newId('evt_'), tenant_id: event.tenantId, type: event.type, dedupe_key: event.dedupeKey, payload: JSON.stringify(event.payload), created_at: now })
+    .onConflict((oc) => oc.columns(['tenant_id', 'dedupe_key']).doNothing())
+    .returning('id')
+    .executeTakeFirst()
+  if (!inserted) return null
+  await trx
+    .insertInto('webhook_deliveries')
+    .values(
+      endpoints.map((e) => ({
+        id: newId('whd_'),
+        tenant_id: event.tenantId,
+        endpoint_id: e.id,
+        event_id: inserted.id,
+        status: 'PENDING' as const,
+        attempts: 0,
+        attempt_limit: attemptLimit,
+        next_attempt_at: now,
+        created_at: now,
+      })),
+    )
+    .execute()
+  return inserted.id
+}
+
+export function budgetAlertPayload(alert: BudgetAlertEvent): Record<string, unknown> {
+  const { tenantId: _tenant, ...rest } = alert
+  return { ...rest, kind: alert.kind ?? 'THRESHOLD' }
+}
+
+export function priceChangePayload(change: PriceChangeEvent): Record<string, unknown> {
+  const { tenantId: _tenant, ...rest } = change
+  return rest
+}
+
+export interface WebhookEndpointView {
+  row: WebhookEndpointRow
+}
+
+export interface DeliveryView extends WebhookDeliveryRow {
+  event_type: string
+  url: string
+}
+
+export interface WebhookService {
+  createEndpoint(tenant: Tenant, input: { url: string; eventTypes: readonly string[]; description?: string | null }): Promise<{ endpoint: WebhookEndpointRow; secret: string }>
+  listEndpoints(tenant: Tenant): Promise<WebhookEndpointRow[]>
+  disableEndpoint(tenant: Tenant, id: string): Promise<WebhookEndpointRow>
+  deliveries(tenant: Tenant, filter: { endpointId?: string | null; status?: WebhookDeliveryStatus | null; first?: number | null }): Promise<DeliveryView[]>
+  attemptsOf(deliveryIds: readonly string[]): Promise<Map<string, WebhookAttemptRow[]>>
+  /** A DEAD delivery goes back to PENDING for another full round of attempts. */
+  replay(tenant: Tenant, deliveryId: string): Promise<DeliveryView>
+  /** Enqueues the budget alerts the budgets hook inserted in the same ingest transaction. */
+  ingestHook: IngestHook
+  /** Enqueues price changes seen on the pubsub for every tenant with a price.change endpoint. */
+  followPriceChanges(pubsub: BurnratePubSub): { stop(): void }
+}
+
+function validUrl(raw: string): string {
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    throw badInput(`url is not a valid URL: ${JSON.stringify(raw)}`, 'url')
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw badInput('url must be http:// or https://', 'url')
+  if (url.username || url.password) throw badInput('url must not contain credentials', 'url')
+  if (raw.length > 2048) throw badInput('url is longer than 2048 characters', 'url')
+  return url.toString()
+}
+
+export function createWebhookService({ db, clock, config, logger }: { db: Db; clock: Clock; config: Config; logger: Logger }): WebhookService {
+  const attemptLimit = config.WEBHOOK_MAX_ATTEMPTS
+
+  async function deliveryView(executor: Executor, tenantId: string, where: { id?: string }) {
+    let q = executor
+      .selectFrom('webhook_deliveries as d')
+      .innerJoin('webhook_events as e', 'e.id', 'd.event_id')
+      .innerJoin('webhook_endpoints as p', 'p.id', 'd.endpoint_id')
+      .selectAll('d')
+      .select(['e.type as event_type', 'p.url as url'])
+      .where('d.tenant_id', '=', tenantId)
+    if (where.id) q = q.where('d.id', '=', where.id)
+    return q
+  }
+
+  return {
+    async createEndpoint(tenant, input) {
+      const url = validUrl(input.url.trim())
+      const types = [...new Set(input.eventTypes)]
+      if (types.length === 0) throw badInput(`eventTypes must name at least one of ${WEBHOOK_EVENT_TYPES.join(', ')}`, 'eventTypes')
+      for (const t of types) {
+        if (!(WEBHOOK_EVENT_TYPES as readonly string[]).includes(t)) throw badInput(`unknown event type "${t}"; known: ${WEBHOOK_EVENT_TYPES.join(', ')}`, 'eventTypes')
+      }
+      if (input.description && input.description.length > 500) throw badInput('description is longer than 500 characters', 'description')
+      const count = await db
+        .selectFrom('webhook_endpoints')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('tenant_id', '=', tenant.id)
+        .where('enabled', '=', true)
+        .executeTakeFirstOrThrow()
+      if (Number(count.n) >= MAX_ENDPOINTS_PER_TENANT) throw badInput(`a tenant has at most ${MAX_ENDPOINTS_PER_TENANT} enabled endpoints`, 'url')
+      const secret = newEndpointSecret()
+      const endpoint = await db
+        .insertInto('webhook_endpoints')
+        .values({
+          id: newId('we_'),
+          tenant_id: tenant.id,
+          url,
+          event_types: JSON.stringify(types),
+          secret,
+          description: input.description ?? null,
+          enabled: true,
+          created_at: clock.now(),
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow()
+      return { endpoint, secret }
+    },
+
+    listEndpoints: (tenant) => db.selectFrom('webhook_endpoints').selectAll().where('tenant_id', '=', tenant.id).orderBy('created_at').orderBy('id').execute(),
+
+    async disableEndpoint(tenant, id) {
+      const row = await db
+        .updateTable('webhook_endpoints')
+        .set({ enabled: false, disabled_at: clock.now() })
+        .where('tenant_id', '=', tenant.id)
+        .where('id', '=', id)
+        .returningAll()
+        .executeTakeFirst()
+      if (!row) throw userError('NOT_FOUND', `no webhook endpoint "${id}"`, 'id')
+      // Nothing more goes to a disabled endpoint, retries included.
+      await db
+        .updateTable('webhook_deliveries')
+        .set({ status: 'DEAD', last_error: 'endpoint disabled' })
+        .where('endpoint_id', '=', id)
+        .where('status', '=', 'PENDING')
+        .execute()
+      return row
+    },
+
+    async deliveries(tenant, filter) {
+      const first = filter.first ?? 50
+      if (first < 1 || first > 500) throw badInput('first must be between 1 and 500', 'first')
+      let q = await deliveryView(db, tenant.id, {})
+      if (filter.endpointId) q = q.where('d.endpoint_id', '=', filter.endpointId)
+      if (filter.status) q = q.where('d.status', '=', filter.status)
+      return q.orderBy('d.created_at', 'desc').orderBy('d.id', 'desc').limit(first).execute()
+    },
+
+    async attemptsOf(ids) {
+      const rows = ids.length
+        ? await db.selectFrom('webhook_attempts').selectAll().where('delivery_id', 'in', [...ids]).orderBy('attempt').execute()
+        : []
+      const byId = new Map<string, WebhookAttemptRow[]>(ids.map((id) => [id, []]))
+      for (const row of rows) byId.get(row.delivery_id)?.push(row)
+      return byId
+    },
+
+    async replay(tenant, id) {
+      const now = clock.now()
+      const updated = await db
+        .updateTable('webhook_deliveries')
+        .set((eb) => ({ status: 'PENDING', next_attempt_at: now, attempt_limit: eb('attempts', '+', attemptLimit) }))
+        .where('tenant_id', '=', tenant.id)
+        .where('id', '=', id)
+        .where('status', '=', 'DEAD')
+        .where('endpoint_id', 'in', (eb) => eb.selectFrom('webhook_endpoints').select('id').where('enabled', '=', true))
+        .returning('id')
+        .executeTakeFirst()
+      const view = await (await deliveryView(db, tenant.id, { id })).executeTakeFirst()
+      if (!view) throw userError('NOT_FOUND', `no webhook delivery "${id}"`, 'id')
+      if (!updated) {
+        throw badInput(
+          view.status === 'DEAD' ? 'the endpoint of this delivery is disabled' : `only a DEAD delivery can be replayed; this one is ${view.status}`,
+          'id',
+        )
+      }
+      return view
+    },
+
+    ingestHook: {
+      async inTransaction(trx: Transaction<DB>, tenant: Tenant, stored: readonly UsageEventRow[]) {
+        if (stored.length === 0) return
+        // The alerts this very transaction inserted (the budgets hook runs before this one): a row's
+        // xmin is the id of the transaction that wrote it. Alerts are never updated, so it stays so.
+        const alerts = await trx
+          .selectFrom('budget_alerts')
+          .selectAll()
+          .where('tenant_id', '=', tenant.id)
+          .where(sql<boolean>`xmin = pg_current_xact_id()::xid`)
+          .execute()
+        const now = clock.now()
+        for (const row of alerts) {
+          const alert: BudgetAlertEvent = {
+            id: String(row.id),
+            tenantId: row.tenant_id,
+            customerId: row.customer_id,
+            budgetId: row.budget_id,
+            threshold: row.threshold,
+            spent: row.spent,
+            limit: row.limit_amount,
+            periodStart: new Date(row.period_start).toISOString(),
+            triggeredAt: new Date(row.triggered_at).toISOString(),
+            kind: row.kind,
+          }
+          await enqueueWebhookEvent(trx, { tenantId: tenant.id, type: 'budget.alert', dedupeKey: `budget.alert:${row.id}`, payload: budgetAlertPayload(alert) }, now, attemptLimit)
+        }
+      },
+    },
+
+    followPriceChanges(pubsub) {
+      const iterators = [pubsub.subscribe('priceChange')[Symbol.asyncIterator]()]
+      let stopped = false
+      const handle = async (change: PriceChangeEvent) => {
+        const key = `price.change:${change.tenantId ?? 'public'}:${change.provider}:${change.model}:${change.usageType}:${change.effectiveFrom}:${change.source}:${change.newUnitPrice ?? 'none'}`
+        const tenants = change.tenantId
+          ? [change.tenantId]
+          : (
+              await db
+                .selectFrom('webhook_endpoints')
+                .select('tenant_id')
+                .distinct()
+                .where('enabled', '=', true)
+                .where(sql<boolean>`event_types ? 'price.change'`)
+                .execute()
+            ).map((r) => r.tenant_id)
+        for (const tenantId of tenants) {
+          await enqueueWebhookEvent(db, { tenantId, type: 'price.change', dedupeKey: key, payload: priceChangePayload(change) }, clock.now(), attemptLimit)
+        }
+      }
+      void (async () => {
+        const it = iterators[0]!
+        while (!stopped) {
+          const next = await it.next()
+          if (next.done) break
+          await handle(next.value).catch((error: unknown) => logger.error('price change webhook enqueue failed', { error: error instanceof Error ? error.message : String(error) }))
+        }
+      })()
+      return {
+        stop() {
+          stopped = true
+          for (const it of iterators) void it.return?.()
+        },
+      }
+    },
+  }
+}

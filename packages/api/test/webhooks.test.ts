@@ -1,0 +1,311 @@
+import { createHmac, timingSafeEqual } from 'node:crypto'
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createLogger } from '../src/logger.ts'
+import { createBurnratePubSub } from '../src/pubsub.ts'
+import { backoffDelay, createWebhookDispatcher, type DispatcherOptions } from '../src/webhooks/dispatcher.ts'
+import { enqueueWebhookEvent } from '../src/webhooks/service.ts'
+import { signPayload, verifySignature } from '../src/webhooks/signing.ts'
+import { createTestApp, fixedClock, type TestApp } from './support/app.ts'
+
+const START = '2026-11-23T10:00:00Z'
+const clock = fixedClock(START)
+const logger = createLogger('silent')
+const OPTIONS: DispatcherOptions = { timeoutMs: 400, backoffBaseMs: 60_000, pollIntervalMs: 50, random: () => 0.5 }
+let t: TestApp
+
+type Mode = 'ok' | 'fail' | 'hang' | 'reset'
+interface Delivery {
+  headers: IncomingHttpHeaders
+  body: string
+}
+
+/** A local HTTP receiver answering each request per a script (then `fallback`), keeping what it got. */
+async function receiver(script: Mode[] = [], fallback: Mode = 'ok') {
+  const received: Delivery[] = []
+  const hanging: ServerResponse[] = []
+  const server: Server = createServer((req, res) => {
+    let body = ''
+    req.setEncoding('utf8')
+    req.on('data', (c: string) => (body += c))
+    req.on('end', () => {
+      received.push({ headers: req.headers, body })
+      const mode = script.shift() ?? fallback
+      if (mode === 'ok') res.writeHead(204).end()
+      else if (mode === 'fail') res.writeHead(500, { 'content-type': 'text/plain' }).end('boom')
+      else if (mode === 'reset') req.socket.destroy()
+      else hanging.push(res)
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`,
+    received,
+    setFallback: (mode: Mode) => (fallback = mode),
+    close: () => {
+      for (const res of hanging) res.destroy()
+      server.closeAllConnections()
+      return new Promise<void>((resolve) => server.close(() => resolve()))
+    },
+  }
+}
+
+/** What a tenant's receiver does (independent of the server's code): Stripe-style verification. */
+function receiverVerifies(secret: string, delivery: Delivery, nowSeconds: number): boolean {
+  const header = String(delivery.headers['burnrate-signature'] ?? '')
+  const fields = Object.fromEntries(header.split(',').map((kv) => kv.split('=') as [string, string]))
+  const ts = Number(fields.t)
+  if (!Number.isInteger(ts) || Math.abs(nowSeconds - ts) > 300 || !fields.v1) return false
+  const expected = createHmac('sha256', secret).update(`${ts}.${delivery.body}`).digest()
+  const given = Buffer.from(fields.v1, 'hex')
+  return given.length === expected.length && timingSafeEqual(given, expected)
+}
+
+const nowSeconds = () => Math.floor(clock.now().getTime() / 1000)
+
+async function createEndpoint(url: string, eventTypes: string[], key?: string) {
+  const reply = await t.gql(
+    `mutation ($u: String!, $e: [String!]!) { createWebhookEndpoint(url: $u, eventTypes: $e) { secret endpoint { id url eventTypes enabled } } }`,
+    { u: url, e: eventTypes },
+    key,
+  )
+  expect(reply.errors).toBeUndefined()
+  return reply.data!.createWebhookEndpoint as { secret: string; endpoint: { id: string } }
+}
+
+const DELIVERIES = `query ($s: WebhookDeliveryStatus, $e: ID) { webhookDeliveries(status: $s, endpointId: $e) {
+  id eventId eventType status attempts lastStatusCode lastError deliveredAt attemptLog { attempt statusCode error durationMs } } }`
+
+let n = 0
+async function enqueue(tenantId: string) {
+  n += 1
+  return enqueueWebhookEvent(
+    t.app.services.db,
+    { tenantId, type: 'budget.alert', dedupeKey: `test:${n}`, payload: { id: String(n), customerId: 'acme', threshold: 80 } },
+    clock.now(),
+    t.app.services.config.WEBHOOK_MAX_ATTEMPTS,
+  )
+}
+
+beforeAll(async () => {
+  t = await createTestApp({ clock, config: { WEBHOOK_MAX_ATTEMPTS: 3 } })
+})
+
+afterAll(async () => {
+  await t?.close()
+})
+
+describe('webhook endpoints', () => {
+  it('registers an endpoint and shows its signing secret once; refuses bad input with the field at fault', async () => {
+    const created = await createEndpoint('https://example.com/burnrate', ['budget.alert', 'price.change'])
+    expect(created.secret).toMatch(/^whsec_/)
+    const listed = await t.gql(`{ webhookEndpoints { id url eventTypes enabled } }`)
+    expect(listed.data?.webhookEndpoints).toContainEqual({ id: created.endpoint.id, url: 'https://example.com/burnrate', eventTypes: ['budget.alert', 'price.change'], enabled: true })
+
+    const bad = async (url: string, types: string[]) => {
+      const reply = await t.gql(`mutation ($u: String!, $e: [String!]!) { createWebhookEndpoint(url: $u, eventTypes: $e) { secret } }`, { u: url, e: types })
+      return reply.errors?.[0]?.extensions
+    }
+    expect(await bad('not a url', ['budget.alert'])).toMatchObject({ code: 'BAD_USER_INPUT', field: 'url' })
+    expect(await bad('ftp://example.com/x', ['budget.alert'])).toMatchObject({ code: 'BAD_USER_INPUT', field: 'url' })
+    expect(await bad('https://example.com/x', ['budget.alerts'])).toMatchObject({ code: 'BAD_USER_INPUT', field: 'eventTypes' })
+    expect(await bad('https://example.com/x', [])).toMatchObject({ code: 'BAD_USER_INPUT', field: 'eventTypes' })
+
+    const disabled = await t.gql(`mutation ($id: ID!) { disableWebhookEndpoint(id: $id) { enabled } }`, { id: created.endpoint.id })
+    expect(disabled.data?.disableWebhookEndpoint.enabled).toBe(false)
+  })
+
+  it('signs like Stripe: the documented verification accepts it, a changed body or old timestamp does not', () => {
+    const body = '{"id":"evt_1"}'
+    const header = signPayload('whsec_test', body, 1_700_000_000)
+    expect(verifySignature('whsec_test', body, header, 1_700_000_100)).toBe(true)
+    expect(verifySignature('whsec_test', body + ' ', header, 1_700_000_100)).toBe(false)
+    expect(verifySignature('whsec_other', body, header, 1_700_000_100)).toBe(false)
+    expect(verifySignature('whsec_test', body, header, 1_700_001_000)).toBe(false)
+    expect(receiverVerifies('whsec_test', { headers: { 'burnrate-signature': header }, body }, 1_700_000_000)).toBe(true)
+  })
+
+  it('backs off exponentially with jitter, within bounds', () => {
+    expect(backoffDelay(1, 1000, 3_600_000, () => 0)).toBe(500)
+    expect(backoffDelay(1, 1000, 3_600_000, () => 0.999999)).toBe(1000)
+    expect(backoffDelay(4, 1000, 3_600_000, () => 0)).toBe(4000)
+    expect(backoffDelay(40, 1000, 3_600_000, () => 1)).toBe(3_600_000)
+  })
+})
+
+describe('webhook delivery', () => {
+  it('delivers a budget alert raised by recordUsage, signed, with the event id to dedupe on; other tenants get nothing', async () => {
+    const hooks = await receiver()
+    const other = await receiver()
+    try {
+      const tenantA = await t.createTenant('A')
+      const { secret, endpoint } = await createEndpoint(hooks.url, ['budget.alert'], tenantA.apiKey)
+      const tenantB = await t.createTenant('B')
+      await createEndpoint(other.url, ['budget.alert'], tenantB.apiKey)
+      const budget = await t.gql(`mutation { setBudget(input: { customerId: "hooked", period: MONTH, limit: "0.001", thresholds: [50, 100] }) { id } }`, {}, tenantA.apiKey)
+      expect(budget.errors).toBeUndefined()
+      const recorded = await t.gql(`mutation ($e: UsageEventInput!) { recordUsage(event: $e) { status } }`, {
+        e: { id: 'hook-1', customerId: 'hooked', model: 'gpt-4o', timestamp: new Date(clock.now().getTime() - 60_000).toISOString(), inputTokens: 1000, outputTokens: 100 },
+      }, tenantA.apiKey)
+      expect(recorded.data?.recordUsage.status).toBe('RECORDED')
+
+      const dispatcher = createWebhookDispatcher({ db: t.app.services.db, clock, logger, options: OPTIONS })
+      expect(await dispatcher.runOnce()).toBe(2)
+      expect(other.received).toEqual([])
+      expect(hooks.received).toHaveLength(2)
+      const bodies = hooks.received.map((d) => JSON.parse(d.body) as { id: string; type: string; data: Record<string, unknown> })
+      expect(bodies.map((b) => b.data.threshold).sort()).toEqual([100, 50])
+      for (const [i, delivery] of hooks.received.entries()) {
+        expect(receiverVerifies(secret, delivery, nowSeconds())).toBe(true)
+        expect(delivery.headers['burnrate-event-id']).toBe(bodies[i]!.id)
+        expect(delivery.headers['burnrate-event-type']).toBe('budget.alert')
+        expect(bodies[i]).toMatchObject({ type: 'budget.alert', data: { customerId: 'hooked', budgetId: budget.data!.setBudget.id, limit: '0.001', kind: 'THRESHOLD' } })
+        expect(bodies[i]!.data).not.toHaveProperty('tenantId')
+      }
+
+      const log = await t.gql(DELIVERIES, { e: endpoint.id }, tenantA.apiKey)
+      expect(log.data?.webhookDeliveries).toHaveLength(2)
+      for (const d of log.data!.webhookDeliveries) {
+        expect(d).toMatchObject({ eventType: 'budget.alert', status: 'SUCCEEDED', attempts: 1, lastStatusCode: 204, lastError: null })
+        expect(d.attemptLog).toMatchObject([{ attempt: 1, statusCode: 204, error: null }])
+      }
+      // Nothing is due any more: a second round delivers nothing again.
+      expect(await dispatcher.runOnce()).toBe(0)
+    } finally {
+      await Promise.all([hooks.close(), other.close()])
+    }
+  })
+
+  it('retries on 500, timeout and connection errors with backoff, dead-letters after the last attempt, and replays', async () => {
+    const hooks = await receiver(['fail', 'hang', 'reset'], 'ok')
+    try {
+      const tenant = await t.createTenant('Retries')
+      const { secret, endpoint } = await createEndpoint(hooks.url, ['budget.alert'], tenant.apiKey)
+      const eventId = await enqueue(tenant.id)
+      const dispatcher = createWebhookDispatcher({ db: t.app.services.db, clock, logger, options: OPTIONS })
+      const log = async () => (await t.gql(DELIVERIES, { e: endpoint.id }, tenant.apiKey)).data!.webhookDeliveries[0]
+
+      expect(await dispatcher.runOnce()).toBe(1)
+      expect(await log()).toMatchObject({ status: 'PENDING', attempts: 1, lastStatusCode: 500, lastError: 'HTTP 500' })
+      // Not due before its backoff (first retry: base × 2⁰ with half jitter = 45 s here).
+      expect(await dispatcher.runOnce()).toBe(0)
+      clock.advance(44_000)
+      expect(await dispatcher.runOnce()).toBe(0)
+      clock.advance(1_000)
+      expect(await dispatcher.runOnce()).toBe(1)
+      expect(await log()).toMatchObject({ status: 'PENDING', attempts: 2, lastStatusCode: null, lastError: expect.stringMatching(/timed out after 400 ms/) })
+      clock.advance(90_000)
+      expect(await dispatcher.runOnce()).toBe(1)
+      const dead = await log()
+      expect(dead).toMatchObject({ status: 'DEAD', attempts: 3, lastStatusCode: null, deliveredAt: null })
+      expect(dead.attemptLog.map((a: { statusCode: number | null }) => a.statusCode)).toEqual([500, null, null])
+      clock.advance(3_600_000)
+      expect(await dispatcher.runOnce()).toBe(0)
+
+      const listedDead = await t.gql(DELIVERIES, { s: 'DEAD', e: endpoint.id }, tenant.apiKey)
+      expect(listedDead.data?.webhookDeliveries.map((d: { id: string }) => d.id)).toEqual([dead.id])
+      const replayed = await t.gql(`mutation ($id: ID!) { replayWebhookDelivery(id: $id) { status attempts } }`, { id: dead.id }, tenant.apiKey)
+      expect(replayed.data?.replayWebhookDelivery).toEqual({ status: 'PENDING', attempts: 3 })
+      expect(await dispatcher.runOnce()).toBe(1)
+      expect(await log()).toMatchObject({ status: 'SUCCEEDED', attempts: 4, lastStatusCode: 204 })
+
+      const again = await t.gql(`mutation ($id: ID!) { replayWebhookDelivery(id: $id) { status } }`, { id: dead.id }, tenant.apiKey)
+      // Another tenant cannot see or replay it.
+      const foreign = await t.gql(`mutation ($id: ID!) { replayWebhookDelivery(id: $id) { status } }`, { id: dead.id })
+      expect(foreign.errors?.[0]?.extensions).toMatchObject({ code: 'NOT_FOUND' })
+      expect(again.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'id' })
+      const unknown = await t.gql(`mutation { replayWebhookDelivery(id: "whd_nope") { status } }`)
+      expect(unknown.errors?.[0]?.extensions).toMatchObject({ code: 'NOT_FOUND' })
+
+      // Every attempt carried the same event: same id, same bytes, each validly signed when sent.
+      expect(hooks.received).toHaveLength(4)
+      expect(new Set(hooks.received.map((d) => d.body)).size).toBe(1)
+      expect(hooks.received.every((d) => d.headers['burnrate-event-id'] === eventId)).toBe(true)
+      expect(hooks.received.map((d) => d.headers['burnrate-attempt'])).toEqual(['1', '2', '3', '4'])
+      expect(receiverVerifies(secret, hooks.received[3]!, nowSeconds())).toBe(true)
+    } finally {
+      await hooks.close()
+    }
+  })
+
+  it('a restart in the middle loses nothing: work claimed by a dead process is taken over after its lease', async () => {
+    const hooks = await receiver()
+    try {
+      const tenant = await t.createTenant('Restart')
+      const { endpoint } = await createEndpoint(hooks.url, ['budget.alert'], tenant.apiKey)
+      const ids = [await enqueue(tenant.id), await enqueue(tenant.id), await enqueue(tenant.id)]
+      // Process A claims the work, then "dies" mid-attempt: its requests never finish.
+      const crashed = createWebhookDispatcher({ db: t.app.services.db, clock, logger, fetch: () => new Promise<Response>(() => {}), options: OPTIONS })
+      void crashed.runOnce()
+      await expect.poll(async () => (await t.gql(DELIVERIES, { e: endpoint.id }, tenant.apiKey)).data!.webhookDeliveries.map((d: { attempts: number }) => d.attempts), { timeout: 20_000 }).toEqual([1, 1, 1])
+
+      // Process B starts (same database, nothing else shared): the leased work is not taken early...
+      const restarted = createWebhookDispatcher({ db: t.app.services.db, clock, logger, options: OPTIONS })
+      expect(await restarted.runOnce()).toBe(0)
+      // ...and is delivered once the lease (timeout + 30 s) ends.
+      clock.advance(OPTIONS.timeoutMs + 30_001)
+      expect(await restarted.runOnce()).toBe(3)
+      expect(hooks.received.map((d) => d.headers['burnrate-event-id']).sort()).toEqual([...ids].sort())
+      const log = (await t.gql(DELIVERIES, { e: endpoint.id }, tenant.apiKey)).data!.webhookDeliveries
+      expect(log.map((d: { status: string; attempts: number }) => [d.status, d.attempts])).toEqual([
+        ['SUCCEEDED', 2],
+        ['SUCCEEDED', 2],
+        ['SUCCEEDED', 2],
+      ])
+    } finally {
+      await hooks.close()
+    }
+  })
+
+  it('several workers at once never make the same attempt twice', async () => {
+    const hooks = await receiver()
+    try {
+      const tenant = await t.createTenant('Concurrent')
+      await createEndpoint(hooks.url, ['budget.alert'], tenant.apiKey)
+      const ids = new Set<string | null>()
+      for (let i = 0; i < 30; i++) ids.add(await enqueue(tenant.id))
+      const workers = Array.from({ length: 4 }, () => createWebhookDispatcher({ db: t.app.services.db, clock, logger, options: { ...OPTIONS, batchSize: 5 } }))
+      let total = 0
+      for (;;) {
+        const counts = await Promise.all(workers.map((w) => w.runOnce()))
+        total += counts.reduce((a, b) => a + b, 0)
+        if (counts.every((c) => c === 0)) break
+      }
+      expect(total).toBe(30)
+      const seen = hooks.received.map((d) => String(d.headers['burnrate-event-id']))
+      expect(seen).toHaveLength(30)
+      expect(new Set(seen)).toEqual(ids)
+    } finally {
+      await hooks.close()
+    }
+  })
+
+  it('turns price changes into one price.change event per tenant, however many processes hear them', async () => {
+    const hooks = await receiver()
+    try {
+      const tenantC = await t.createTenant('C')
+      const { endpoint } = await createEndpoint(hooks.url, ['price.change'], tenantC.apiKey)
+      const pubsub = createBurnratePubSub()
+      const followers = [t.app.services.webhooks.followPriceChanges(pubsub), t.app.services.webhooks.followPriceChanges(pubsub)]
+      const change = { provider: 'openai', model: 'gpt-4o', usageType: 'input', oldUnitPrice: '0.0000025', newUnitPrice: '0.000002', effectiveFrom: '2026-11-24T00:00:00.000Z', source: 'test', tenantId: null }
+      // Subscriptions start on the next tick; publishing until the event exists keeps the test free of sleeps.
+      await expect
+        .poll(
+          async () => {
+            pubsub.publish('priceChange', change)
+            return (await t.gql(DELIVERIES, { e: endpoint.id }, tenantC.apiKey)).data!.webhookDeliveries.length
+          },
+          { timeout: 20_000 },
+        )
+        .toBeGreaterThan(0)
+      for (const f of followers) f.stop()
+      const dispatcher = createWebhookDispatcher({ db: t.app.services.db, clock, logger, options: OPTIONS })
+      await dispatcher.runOnce()
+      expect(hooks.received).toHaveLength(1)
+      expect(JSON.parse(hooks.received[0]!.body)).toMatchObject({ type: 'price.change', data: { provider: 'openai', model: 'gpt-4o', newUnitPrice: '0.000002' } })
+    } finally {
+      await hooks.close()
+    }
+  })
+})
