@@ -7,6 +7,7 @@ import { createYoga, mapAsyncIterator, type Plugin, type YogaServerInstance } fr
 import type { GraphQLContext, Principal } from './context.ts'
 import { createLoaders } from './loaders.ts'
 import { buildSchema } from './schema/index.ts'
+import { gatewayRoutes, type BudgetGate } from './gateway/routes.ts'
 import { createServices, type Dependencies, type Services } from './services.ts'
 import { stripeWebhookRoute } from './stripe/webhooks.ts'
 import { authenticateWidgetRequest, widgetAwareCors, widgetTokenOf } from './widget-sessions/http.ts'
@@ -150,6 +151,10 @@ export function createApp(deps: Dependencies): App {
       return { services, requestId, principal, ...(credentialsProblem ? { credentialsProblem } : {}), loaders: createLoaders(services) }
     },
   })
-  const routes: HttpRoute[] = [stripeWebhookRoute({ ...services, stripe: services.stripe })]
+  const routes: HttpRoute[] = [
+    stripeWebhookRoute({ ...services, stripe: services.stripe }),
+    // The gateway refuses calls over a hard budget when the budgets domain is present.
+    ...gatewayRoutes({ ...services, budgets: (services as Partial<{ budgets: BudgetGate }>).budgets }),
+  ]
   return { yoga, services, routes }
 }

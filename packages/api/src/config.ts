@@ -42,6 +42,15 @@ export const configSchema = z.object({
   DEV_TENANT: bool.default(true),
   CATALOG_SYNC_ON_START: bool.default(true),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  // Metering gateway (gateway/): the master key that encrypts tenants' provider keys at rest; absent: the gateway is off.
+  GATEWAY_ENCRYPTION_KEY: z
+    .string()
+    .regex(/^([0-9a-fA-F]{64}|[A-Za-z0-9+/]{43}=)$/, 'must be 32 bytes: 64 hex characters or 44 base64 characters')
+    .optional(),
+  GATEWAY_OPENAI_URL: z.url({ protocol: /^https?$/ }).default('https://api.openai.com'),
+  GATEWAY_ANTHROPIC_URL: z.url({ protocol: /^https?$/ }).default('https://api.anthropic.com'),
+  // Longest wait for the provider's response headers, and longest silence between two chunks of its answer.
+  GATEWAY_TIMEOUT_MS: int(100, 3_600_000).default(600_000),
   // Stripe Billing (stripe/): the master key that encrypts tenants' Stripe keys at rest; absent: Stripe is off.
   STRIPE_ENCRYPTION_KEY: z
     .string()

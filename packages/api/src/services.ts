@@ -5,6 +5,7 @@ import type { CatalogService } from './catalog/types.ts'
 import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
 import type { Db } from './db/database.ts'
+import { createGatewayService, type GatewayService } from './gateway/service.ts'
 import type { Logger } from './logger.ts'
 import { createBurnratePubSub, type BurnratePubSub } from './pubsub.ts'
 import { createStripeClientFactory, type StripeClientFactory } from './stripe/client.ts'
@@ -30,6 +31,8 @@ export interface Services {
   /** Background push of usage to Stripe; main.ts starts and stops it. */
   stripePusher: StripePusher
   widgetSessions: WidgetSessionService
+  /** Provider keys for the metering gateway (gateway/routes.ts). */
+  gateway: GatewayService
   budgets: BudgetService
   webhooks: WebhookService
   /** Background webhook delivery; main.ts starts and stops it. */
@@ -76,6 +79,7 @@ export function createServices(deps: Dependencies): Services {
     stripe,
     stripePusher,
     widgetSessions: createWidgetSessionService(deps),
+    gateway: createGatewayService(deps),
     budgets,
     webhooks,
     webhookDispatcher: createWebhookDispatcher({

@@ -73,9 +73,13 @@ describe('SDK against the real API', () => {
 
   it('a wrong API key is retried (the events are kept), never dropped as invalid', async () => {
     const wrong = new BurnrateClient({ url: server.url, apiKey: 'br_sk_wrong' })
-    const meter = createMeter({ client: wrong, retryDelayMs: 1, maxRetryDelayMs: 5 })
+    let failed!: () => void
+    const firstFailure = new Promise<void>((resolve) => (failed = resolve))
+    const meter = createMeter({ client: wrong, retryDelayMs: 1, maxRetryDelayMs: 5, onError: () => failed() })
     meter.record({ id: 'wrong-key-1', customerId: 'x', model: 'gpt-4o', timestamp: now() })
-    expect(await meter.close({ timeoutMs: 50 })).toEqual({ done: false, remaining: 1 })
+    void meter.flush()
+    await firstFailure
     expect(meter.stats.lastError).toMatch(/API key/)
+    expect(await meter.close({ timeoutMs: 20 })).toEqual({ done: false, remaining: 1 })
   })
 })

@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, Insertable, Selectable } from 'kysely'
+import type { GatewayTables } from '../gateway/db-types.ts'
 import type { StripeTables } from '../stripe/db-types.ts'
 import type { WebhookTables } from '../webhooks/db-types.ts'
 
@@ -211,7 +212,7 @@ export interface BudgetReservationTable {
   settled_amount: Numeric | null
 }
 
-export interface DB extends WebhookTables, StripeTables {
+export interface DB extends WebhookTables, StripeTables, GatewayTables {
   tenants: TenantTable
   customers: CustomerTable
   pricing_plans: PricingPlanTable

@@ -3,6 +3,7 @@ import * as ledger from './20261123T0000_ledger.ts'
 import * as budgets from './20261123T1000_budgets.ts'
 import * as webhooks from './20261123T1100_webhooks.ts'
 import * as stripe from './20261123T1300_stripe.ts'
+import * as gateway from './20261123T1400_gateway.ts'
 
 /** Every migration, by sortable name. A static map works the same under tsx, vitest and a bundler. */
 export const migrations: Record<string, Migration> = {
@@ -10,4 +11,5 @@ export const migrations: Record<string, Migration> = {
   '20261123T1000_budgets': budgets,
   '20261123T1100_webhooks': webhooks,
   '20261123T1300_stripe': stripe,
+  '20261123T1400_gateway': gateway,
 }

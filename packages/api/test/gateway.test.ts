@@ -1,0 +1,408 @@
+import { randomBytes } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { createKeyBox } from '../src/gateway/crypto.ts'
+import { SseEventSplitter } from '../src/gateway/sse.ts'
+import { createLogger } from '../src/logger.ts'
+import { startServer, type RunningServer } from '../src/server.ts'
+import { createTestApp, type TestApp } from './support/app.ts'
+
+/** Provider documentation examples, shared with the SDK's tests. */
+function fixture<T = any>(name: string): T {
+  return JSON.parse(readFileSync(new URL(`../../sdk/test/fixtures/${name}.json`, import.meta.url), 'utf8')) as T
+}
+const sse = (events: unknown[], options: { named?: boolean; done?: boolean } = {}) =>
+  events.map((e) => `${options.named ? `event: ${(e as { type: string }).type}\n` : ''}data: ${JSON.stringify(e)}\n\n`).join('') + (options.done ? 'data: [DONE]\n\n' : '')
+
+// ------------------------------------------------------------------ a scripted fake provider
+
+interface UpstreamCall {
+  path: string
+  headers: IncomingHttpHeaders
+  body: any
+  /** Resolves when the gateway closes this upstream connection (aborted or finished). */
+  closed: Promise<void>
+}
+type Script = (call: UpstreamCall, res: ServerResponse) => void | Promise<void>
+
+let upstream: Server
+let upstreamUrl: string
+let script: Script
+let calls: UpstreamCall[] = []
+
+async function startUpstream() {
+  upstream = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      const closed = new Promise<void>((resolve) => res.on('close', () => resolve()))
+      const call: UpstreamCall = { path: req.url ?? '', headers: req.headers, body: JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null'), closed }
+      calls.push(call)
+      void script(call, res)
+    })
+  })
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve))
+  upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`
+}
+
+function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+  const text = JSON.stringify(body)
+  res.writeHead(status, { 'content-type': 'application/json', 'x-request-id': 'req_upstream_1', ...headers })
+  res.end(text)
+}
+
+// ------------------------------------------------------------------ the gateway under test
+
+let t: TestApp
+let server: RunningServer
+let other: { id: string; apiKey: string }
+const OPENAI_KEY = 'sk-proj-upstream-secret-0001'
+const ANTHROPIC_KEY = 'sk-ant-api03-upstream-secret-0002'
+
+beforeAll(async () => {
+  await startUpstream()
+  t = await createTestApp({
+    config: {
+      PORT: 0,
+      GATEWAY_ENCRYPTION_KEY: randomBytes(32).toString('hex'),
+      GATEWAY_OPENAI_URL: upstreamUrl,
+      GATEWAY_ANTHROPIC_URL: upstreamUrl,
+      GATEWAY_TIMEOUT_MS: 400,
+    },
+  })
+  server = await startServer(t.app, t.app.services.config, createLogger('silent'))
+  other = await t.createTenant('Other tenant')
+  for (const [provider, apiKey] of [['OPENAI', OPENAI_KEY], ['ANTHROPIC', ANTHROPIC_KEY]]) {
+    const set = await t.gql(`mutation($i: ProviderKeyInput!) { setProviderKey(input: $i) { provider hint } }`, { i: { provider, apiKey } })
+    expect(set.errors).toBeUndefined()
+  }
+})
+
+afterAll(async () => {
+  await server?.close()
+  await t?.close()
+  upstream?.closeAllConnections()
+  await new Promise<void>((resolve) => (upstream ? upstream.close(() => resolve()) : resolve()))
+})
+
+beforeEach(() => {
+  calls = []
+  script = (_call, res) => json(res, 500, { error: 'no script' })
+})
+
+interface GatewayResponse {
+  status: number
+  headers: IncomingHttpHeaders
+  text: string
+  /** False when the gateway cut the response short. */
+  complete: boolean
+}
+
+/** A raw HTTP call to the gateway, so the bytes received can be compared with the bytes sent. */
+function call(path: string, body: unknown, headers: Record<string, string> = {}): Promise<GatewayResponse> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers } })
+    req.on('error', reject)
+    req.on('response', (res) => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (d: string) => (text += d))
+      // 'close' also covers a response the gateway cuts (a stalled stream): what arrived is the answer.
+      res.on('close', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text, complete: res.complete }))
+    })
+    req.end(typeof body === 'string' ? body : JSON.stringify(body))
+  })
+}
+
+const asTenant = (customer = 'acme') => ({ authorization: `Bearer ${t.tenant.apiKey}`, 'burnrate-customer': customer })
+
+async function eventsOf(customerId: string, tenantId = t.tenant.id) {
+  return t.database.db.selectFrom('usage_events').selectAll().where('tenant_id', '=', tenantId).where('customer_id', '=', customerId).orderBy('id').execute()
+}
+
+/** Waits until the gateway has recorded `n` events for the customer (recording ends the request, but a disconnected client cannot wait for it). */
+async function eventuallyEvents(customerId: string, n: number) {
+  // A deadline, not a timing assertion: it returns as soon as the events are there.
+  for (let i = 0; i < 1000; i++) {
+    const rows = await eventsOf(customerId)
+    if (rows.length >= n) return rows
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  return eventsOf(customerId)
+}
+
+// ------------------------------------------------------------------ tests
+
+describe('provider keys', () => {
+  it('are stored encrypted, bound to their tenant, and never returned', async () => {
+    const rows = await t.database.db.selectFrom('gateway_provider_keys').selectAll().where('tenant_id', '=', t.tenant.id).orderBy('provider').execute()
+    expect(rows.map((r) => [r.provider, r.key_hint])).toEqual([
+      ['anthropic', '…0002'],
+      ['openai', '…0001'],
+    ])
+    for (const row of rows) {
+      expect(row.key_enc).not.toContain('upstream-secret')
+      expect(row.key_enc).toMatch(/^v1\./)
+    }
+    const listed = await t.gql('{ providerKeys { provider hint updatedAt } }')
+    expect(listed.data?.providerKeys.map((k: any) => [k.provider, k.hint])).toEqual([
+      ['ANTHROPIC', '…0002'],
+      ['OPENAI', '…0001'],
+    ])
+    expect(JSON.stringify(listed)).not.toContain('upstream-secret')
+    expect((await t.gql('{ providerKeys { provider } }', {}, other.apiKey)).data?.providerKeys).toEqual([])
+  })
+
+  it('a ciphertext moved to another tenant or provider does not decrypt', () => {
+    const box = createKeyBox(randomBytes(32))
+    const sealed = box.seal('sk-secret', 'ten_a', 'openai')
+    expect(box.open(sealed, 'ten_a', 'openai')).toBe('sk-secret')
+    expect(() => box.open(sealed, 'ten_b', 'openai')).toThrow()
+    expect(() => box.open(sealed, 'ten_a', 'anthropic')).toThrow()
+  })
+
+  it('setProviderKey refuses an implausible key', async () => {
+    const result = await t.gql(`mutation { setProviderKey(input: { provider: OPENAI, apiKey: "short" }) { hint } }`)
+    expect(result.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT')
+  })
+})
+
+describe('POST /v1/chat/completions (OpenAI-compatible)', () => {
+  it('forwards with the stored key, returns the answer byte for byte, records the provider usage under its id', async () => {
+    const answer = fixture('openai-chat-completion')
+    const answerText = JSON.stringify(answer, null, 2)
+    script = (_call, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'x-request-id': 'req_abc', 'openai-processing-ms': '321' })
+      res.end(answerText)
+    }
+    const request = { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }
+    const response = await call('/v1/chat/completions', request, { ...asTenant('cust-openai'), 'burnrate-feature': 'chat' })
+    expect(response.status).toBe(200)
+    expect(response.text).toBe(answerText)
+    expect(response.headers['x-request-id']).toBe('req_abc')
+    expect(response.headers['openai-processing-ms']).toBe('321')
+
+    expect(calls).toHaveLength(1)
+    expect(calls[0]!.path).toBe('/v1/chat/completions')
+    expect(calls[0]!.headers.authorization).toBe(`Bearer ${OPENAI_KEY}`)
+    expect(calls[0]!.body).toEqual(request)
+
+    // The client has the whole answer (Content-Length) as soon as it is written; the usage is recorded right after.
+    const [event] = await eventuallyEvents('cust-openai', 1)
+    expect(event).toMatchObject({
+      id: 'chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG',
+      model: 'gpt-4o-2024-08-06',
+      provider: 'openai',
+      input_tokens: 1117,
+      cache_read_tokens: 1024,
+      output_tokens: 46,
+      feature: 'chat',
+    })
+  })
+
+  it('streams: asks for usage, holds back the usage chunk the client did not ask for, records it', async () => {
+    const chunks = fixture<any[]>('openai-chat-stream')
+    const body = sse(chunks, { done: true })
+    script = (_call, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      res.end(body)
+    }
+    const response = await call('/v1/chat/completions', { model: 'gpt-4o-mini', messages: [], stream: true }, asTenant('cust-stream'))
+    expect(calls[0]!.body.stream_options).toEqual({ include_usage: true })
+    expect(response.status).toBe(200)
+    expect(response.headers['content-type']).toBe('text/event-stream')
+    // Everything the provider sent, minus the usage-only chunk the gateway itself asked for.
+    expect(response.text).toBe(sse(chunks.slice(0, 3), { done: true }))
+    const [event] = await eventsOf('cust-stream')
+    expect(event).toMatchObject({ id: 'chatcmpl-123stream', input_tokens: 1200, cache_read_tokens: 1152, output_tokens: 9 })
+  })
+
+  it('streams: a client that asked for usage gets the provider stream unchanged', async () => {
+    const chunks = fixture<any[]>('openai-chat-stream').map((c) => ({ ...c, id: 'chatcmpl-with-usage' }))
+    const body = sse(chunks, { done: true })
+    script = (_call, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      // Split mid-event to check the gateway forwards events whole and intact.
+      res.write(body.slice(0, 37))
+      setTimeout(() => res.end(body.slice(37)), 5)
+    }
+    const response = await call('/v1/chat/completions', { model: 'gpt-4o-mini', messages: [], stream: true, stream_options: { include_usage: true } }, asTenant('cust-stream2'))
+    expect(response.text).toBe(body)
+    expect(await eventsOf('cust-stream2')).toHaveLength(1)
+  })
+
+  it('the same response id recorded twice stays one event', async () => {
+    // Streamed, so each call's usage is committed before its response ends.
+    const body = sse(fixture<any[]>('openai-chat-stream').map((c) => ({ ...c, id: 'chatcmpl-replayed' })), { done: true })
+    script = (_call, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      res.end(body)
+    }
+    await call('/v1/chat/completions', { model: 'gpt-4o', messages: [], stream: true }, asTenant('cust-replay'))
+    await call('/v1/chat/completions', { model: 'gpt-4o', messages: [], stream: true }, asTenant('cust-replay'))
+    expect(await eventsOf('cust-replay')).toHaveLength(1)
+  })
+
+  it('a provider error is relayed unchanged (status, body, retry-after) and nothing is recorded', async () => {
+    const error = { error: { message: 'Rate limit reached for gpt-4o', type: 'requests', param: null, code: 'rate_limit_exceeded' } }
+    script = (_call, res) => json(res, 429, error, { 'retry-after': '7' })
+    const response = await call('/v1/chat/completions', { model: 'gpt-4o', messages: [] }, asTenant('cust-429'))
+    expect(response.status).toBe(429)
+    expect(JSON.parse(response.text)).toEqual(error)
+    expect(response.headers['retry-after']).toBe('7')
+    expect(await eventsOf('cust-429')).toHaveLength(0)
+  })
+
+  it('a provider that does not answer in time gives 504 in the OpenAI error format', async () => {
+    script = () => {} // never answers
+    const response = await call('/v1/chat/completions', { model: 'gpt-4o', messages: [] }, asTenant('cust-timeout'))
+    expect(response.status).toBe(504)
+    expect(JSON.parse(response.text)).toMatchObject({ error: { type: 'upstream_timeout' } })
+    await calls[0]!.closed // the gateway hung up on the provider
+  })
+
+  it('a stream that stalls is cut after the idle timeout; the usage seen is recorded', async () => {
+    const events = fixture<any[]>('anthropic-stream').map((e) => (e.type === 'message_start' ? { ...e, message: { ...e.message, id: 'msg_stalled' } } : e))
+    script = (_call, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      res.write(sse(events.slice(0, 4), { named: true })) // then silence
+    }
+    const response = await call('/v1/messages', { model: 'claude-sonnet-4-20250514', max_tokens: 10, messages: [], stream: true }, asTenant('cust-stall'))
+    expect(response.status).toBe(200) // headers were already sent; the stream is then cut
+    expect(response.complete).toBe(false)
+    expect(response.text).toBe(sse(events.slice(0, 4), { named: true }))
+    const [event] = await eventuallyEvents('cust-stall', 1)
+    expect(event).toMatchObject({ id: 'msg_stalled', input_tokens: 25 + 2048, output_tokens: 1 })
+    expect(event!.metadata).toEqual({ source: 'gateway', partial: true })
+  })
+
+  it('an unreachable provider gives 502', async () => {
+    const closed = createServer()
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve))
+    const port = (closed.address() as AddressInfo).port
+    await new Promise<void>((resolve) => closed.close(() => resolve()))
+    const t2 = await createTestApp({ loadCatalog: false, config: { PORT: 0, GATEWAY_ENCRYPTION_KEY: randomBytes(32).toString('hex'), GATEWAY_OPENAI_URL: `http://127.0.0.1:${port}` } })
+    const s2 = await startServer(t2.app, t2.app.services.config, createLogger('silent'))
+    try {
+      await t2.gql(`mutation { setProviderKey(input: { provider: OPENAI, apiKey: "sk-whatever-1234" }) { hint } }`)
+      const response = await fetch(`${s2.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${t2.tenant.apiKey}`, 'burnrate-customer': 'c', 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'gpt-4o', messages: [] }),
+      })
+      expect(response.status).toBe(502)
+      expect(await response.json()).toMatchObject({ error: { type: 'upstream_unreachable' } })
+    } finally {
+      await s2.close()
+      await t2.close()
+    }
+  })
+})
+
+describe('POST /v1/messages (Anthropic-compatible)', () => {
+  it('accepts the tenant key as x-api-key, forwards with the stored key and anthropic-version, records input as the sum of its parts', async () => {
+    const answer = fixture('anthropic-message')
+    script = (_call, res) => json(res, 200, answer, { 'request-id': 'req_018EeWyXxfu5pfWkrYcMdjWG' })
+    const response = await call(
+      '/v1/messages',
+      { model: 'claude-sonnet-4-20250514', max_tokens: 1024, messages: [{ role: 'user', content: 'Hello' }] },
+      { 'x-api-key': t.tenant.apiKey, 'anthropic-version': '2023-06-01', 'anthropic-beta': 'prompt-caching-2024-07-31', 'burnrate-customer': 'cust-anthropic' },
+    )
+    expect(response.status).toBe(200)
+    expect(JSON.parse(response.text)).toEqual(answer)
+    expect(response.headers['request-id']).toBe('req_018EeWyXxfu5pfWkrYcMdjWG')
+    expect(calls[0]!.headers['x-api-key']).toBe(ANTHROPIC_KEY)
+    expect(calls[0]!.headers['anthropic-version']).toBe('2023-06-01')
+    expect(calls[0]!.headers['anthropic-beta']).toBe('prompt-caching-2024-07-31')
+    expect(calls[0]!.headers.authorization).toBeUndefined()
+    const [event] = await eventuallyEvents('cust-anthropic', 1)
+    expect(event).toMatchObject({ id: 'msg_013Zva2CMHLNnXjNJJKqJ2EF', provider: 'anthropic', input_tokens: 21 + 188086, cache_write_tokens: 188086, output_tokens: 393 })
+  })
+
+  it('streams the provider events through unchanged and records message_start + message_delta usage', async () => {
+    const body = sse(fixture<any[]>('anthropic-stream'), { named: true })
+    script = (_call, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' })
+      res.end(body)
+    }
+    const response = await call('/v1/messages', { model: 'claude-sonnet-4-20250514', max_tokens: 100, messages: [], stream: true }, asTenant('cust-astream'))
+    expect(response.text).toBe(body)
+    const [event] = await eventsOf('cust-astream')
+    expect(event).toMatchObject({ id: 'msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY', input_tokens: 25 + 2048, cache_read_tokens: 2048, output_tokens: 15 })
+    expect(event!.metadata).toEqual({ source: 'gateway' })
+  })
+
+  it('a client that disconnects mid-stream: the provider call is stopped and the usage seen so far is recorded once', async () => {
+    const events = fixture<any[]>('anthropic-stream').map((e) => (e.type === 'message_start' ? { ...e, message: { ...e.message, id: 'msg_disconnect' } } : e))
+    script = (_call, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      res.write(sse(events.slice(0, 4), { named: true })) // message_start … first delta, then the client leaves
+    }
+    await new Promise<void>((resolve, reject) => {
+      const req = httpRequest(`${server.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', ...asTenant('cust-gone') } })
+      req.on('error', () => resolve())
+      req.on('response', (res) => {
+        res.once('data', () => {
+          req.destroy()
+          resolve()
+        })
+      })
+      req.on('timeout', () => reject(new Error('no data')))
+      req.end(JSON.stringify({ model: 'claude-sonnet-4-20250514', max_tokens: 100, messages: [], stream: true }))
+    })
+    await calls[0]!.closed // the gateway stopped the provider call
+    const rows = await eventuallyEvents('cust-gone', 1)
+    expect(rows).toHaveLength(1)
+    expect(rows[0]).toMatchObject({ id: 'msg_disconnect', input_tokens: 25 + 2048, output_tokens: 1 })
+    expect(rows[0]!.metadata).toEqual({ source: 'gateway', partial: true })
+  })
+})
+
+describe('refusals before the provider is called', () => {
+  it('no key, a wrong key, a missing customer, a bad body, a missing provider key', async () => {
+    const body = { model: 'gpt-4o', messages: [] }
+    expect((await call('/v1/chat/completions', body, { 'burnrate-customer': 'x' })).status).toBe(401)
+    expect((await call('/v1/chat/completions', body, { authorization: 'Bearer br_sk_wrong', 'burnrate-customer': 'x' })).status).toBe(401)
+    const noCustomer = await call('/v1/chat/completions', body, { authorization: `Bearer ${t.tenant.apiKey}` })
+    expect(noCustomer.status).toBe(400)
+    expect(JSON.parse(noCustomer.text).error.message).toMatch(/Burnrate-Customer/)
+    expect((await call('/v1/chat/completions', '{not json', asTenant())).status).toBe(400)
+    const anthropicBad = await call('/v1/messages', { messages: [] }, asTenant())
+    expect(anthropicBad.status).toBe(400)
+    expect(JSON.parse(anthropicBad.text)).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } })
+    // Tenant isolation: the other tenant has no provider key of its own, and never borrows this one.
+    const otherTenant = await call('/v1/chat/completions', body, { authorization: `Bearer ${other.apiKey}`, 'burnrate-customer': 'x' })
+    expect(otherTenant.status).toBe(400)
+    expect(JSON.parse(otherTenant.text).error.code).toBe('provider_key_missing')
+    expect(calls).toHaveLength(0)
+  })
+
+  it('a customer over its hard budget is refused with 402 and the provider is never called', async ({ skip }) => {
+    if (!('budgets' in t.app.services)) skip()
+    const set = await t.gql(`mutation { setBudget(input: { customerId: "cust-budget", period: MONTH, limit: "0.000001", hardLimit: true }) { id } }`)
+    expect(set.errors).toBeUndefined()
+    script = (_call, res) => json(res, 200, { ...fixture<Record<string, unknown>>('openai-chat-completion'), id: 'chatcmpl-budget-1', created: Math.floor(Date.now() / 1000) - 5 })
+    expect((await call('/v1/chat/completions', { model: 'gpt-4o', messages: [] }, asTenant('cust-budget'))).status).toBe(200)
+    await eventuallyEvents('cust-budget', 1)
+    const refused = await call('/v1/chat/completions', { model: 'gpt-4o', messages: [] }, asTenant('cust-budget'))
+    expect(refused.status).toBe(402)
+    expect(JSON.parse(refused.text).error.code).toBe('budget_exceeded')
+    expect(calls).toHaveLength(1)
+  })
+})
+
+describe('SSE event splitting', () => {
+  it('keeps every byte, whatever the line endings and chunk boundaries', () => {
+    const text = 'event: a\r\ndata: {"x":1}\r\n\r\n: comment\n\ndata: 2\rdata: 3\r\r: end\n\n'
+    const bytes = new TextEncoder().encode(text)
+    for (const size of [1, 2, 5, 100]) {
+      const splitter = new SseEventSplitter()
+      const out: { raw: string; data: string | null }[] = []
+      for (let i = 0; i < bytes.length; i += size) out.push(...splitter.push(bytes.slice(i, i + size)))
+      expect(out.map((e) => e.raw).join('') + splitter.rest()).toBe(text)
+      expect(out.map((e) => e.data)).toEqual(['{"x":1}', null, '2\n3', null])
+    }
+  })
+})
