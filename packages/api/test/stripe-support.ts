@@ -17,6 +17,8 @@ export interface StripeTestApp {
   tenant: { id: string; apiKey: string }
   gql<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, key?: string): Promise<GqlResponse<T>>
   pusher(options?: Partial<PusherOptions>): ReturnType<typeof createStripePusher>
+  /** Most meter event calls our clients ever had in flight at once for one customer and meter. */
+  maxCallsInFlightPerCustomer(): number
   close(): Promise<void>
 }
 
@@ -26,8 +28,25 @@ export async function createStripeTestApp(options: { clock: Clock; timeoutMs?: n
   const database = await createTestDatabase()
   const config = defaultConfig({ LOG_LEVEL: 'silent', STRIPE_ENCRYPTION_KEY: MASTER_KEY, ...options.config })
   const logger = createLogger('silent')
-  const stripeClient = (secretKey: string) =>
-    new Stripe(secretKey, { host: fake.host, port: fake.port, protocol: 'http', maxNetworkRetries: 0, timeout: options.timeoutMs ?? 2000, telemetry: false })
+  // Every client's meter event calls are counted per Stripe customer while in flight, so tests
+  // can check we never make two at once for one customer and meter.
+  const open = new Map<string, number>()
+  let maxOpen = 0
+  const stripeClient = (secretKey: string) => {
+    const client = new Stripe(secretKey, { host: fake.host, port: fake.port, protocol: 'http', maxNetworkRetries: 0, timeout: options.timeoutMs ?? 2000, telemetry: false })
+    const create = client.billing.meterEvents.create.bind(client.billing.meterEvents)
+    client.billing.meterEvents.create = (async (params: Stripe.Billing.MeterEventCreateParams, requestOptions?: Stripe.RequestOptions) => {
+      const key = `${params.event_name}|${params.payload.stripe_customer_id}`
+      open.set(key, (open.get(key) ?? 0) + 1)
+      maxOpen = Math.max(maxOpen, open.get(key)!)
+      try {
+        return await create(params, requestOptions)
+      } finally {
+        open.set(key, open.get(key)! - 1)
+      }
+    }) as typeof client.billing.meterEvents.create
+    return client
+  }
   const app = createApp({ db: database.db, clock: options.clock, config, logger, stripeClient })
   await app.services.catalog.syncBundled()
   const created = await app.services.tenants.create({ name: 'Stripe tenant' })
@@ -45,6 +64,7 @@ export async function createStripeTestApp(options: { clock: Clock; timeoutMs?: n
       })
       return (await response.json()) as GqlResponse<any>
     },
+    maxCallsInFlightPerCustomer: () => maxOpen,
     pusher: (overrides = {}) =>
       createStripePusher({
         db: database.db,

@@ -225,8 +225,12 @@ export function createStripePusher({
   }
 
   /** Sends the group's due pushes one at a time, in sequence order, recording each outcome. */
-  async function send(group: Group, round: PushRound) {
-    const found = await stripe.clientFor(group.tenant_id)
+  async function send(group: Group, round: PushRound, clients: Map<string, ReturnType<StripeService['clientFor']>>) {
+    // One client per tenant per round: decrypting the key and building a client (and its
+    // keep-alive agent) per group would dominate the cost of a round.
+    let client = clients.get(group.tenant_id)
+    if (!client) clients.set(group.tenant_id, (client = stripe.clientFor(group.tenant_id)))
+    const found = await client
     if (!found) return
     const [model, tokenType] = group.dimension === '' ? [] : group.dimension.split('|')
     for (;;) {
@@ -304,10 +308,10 @@ export function createStripePusher({
     }
   }
 
-  async function work(group: Group, round: PushRound) {
+  async function work(group: Group, round: PushRound, clients: Map<string, ReturnType<StripeService['clientFor']>>) {
     try {
       await plan(group, round)
-      await send(group, round)
+      await send(group, round, clients)
     } catch (error) {
       if (!killed) logger.error('stripe push failed', { tenantId: group.tenant_id, customerId: group.customer_id, error: error instanceof Error ? error.message : String(error) })
     } finally {
@@ -321,8 +325,9 @@ export function createStripePusher({
     const groups = await claim(options.concurrency * 4)
     round.groups = groups.length
     let next = 0
+    const clients = new Map<string, ReturnType<StripeService['clientFor']>>()
     const worker = async () => {
-      while (next < groups.length && !killed) await work(groups[next++]!, round)
+      while (next < groups.length && !killed) await work(groups[next++]!, round, clients)
     }
     await Promise.all(Array.from({ length: Math.min(options.concurrency, groups.length) }, worker))
     return round

@@ -32,6 +32,8 @@ export interface RecordedRequest {
   headers: Record<string, string | string[] | undefined>
   status: number | 'dropped' | 'hung'
   fault: Fault | null
+  /** Answered from the Idempotency-Key cache: Stripe had already processed this request. */
+  replayed: boolean
 }
 
 export interface AcceptedMeterEvent {
@@ -63,6 +65,11 @@ export interface FakeStripe {
   account(secretKey: string): Account
   /** Sum of accepted meter event values per Stripe customer, for one event name. */
   totals(secretKey: string, eventName: string): Map<string, bigint>
+  /**
+   * Most meter event requests ever open at once for one Stripe customer, as the server sees
+   * them: a request the client gave up on (timeout) may still count here for a moment.
+   */
+  maxConcurrentPerCustomer(): number
   /** A v2 event the fake serves at GET /v2/core/events/:id (for thin webhook payloads). */
   addV2Event(secretKey: string, event: Record<string, unknown>): void
   close(): Promise<void>
@@ -112,6 +119,8 @@ export async function startFakeStripe(): Promise<FakeStripe> {
   const requests: RecordedRequest[] = []
   const sockets = new Set<Socket>()
   let counter = 0
+  const openPerCustomer = new Map<string, number>()
+  let maxOpen = 0
   const nextId = (prefix: string) => `${prefix}_fake${(++counter).toString(36).padStart(8, '0')}`
   const now = () => Math.floor(Date.now() / 1000)
 
@@ -241,12 +250,26 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     const contentType = String(req.headers['content-type'] ?? '')
     const params = rawBody === '' ? {} : contentType.includes('json') ? (JSON.parse(rawBody) as Record<string, unknown>) : decodeForm(rawBody)
     const query = decodeForm(url.search.slice(1))
-    const record: RecordedRequest = { method, path, query, params, rawBody, headers: req.headers, status: 200, fault: null }
+    const record: RecordedRequest = { method, path, query, params, rawBody, headers: req.headers, status: 200, fault: null, replayed: false }
     requests.push(record)
     const send = (status: number, body: unknown, extra: Record<string, string> = {}) => {
       record.status = status
       res.writeHead(status, { 'content-type': 'application/json', 'request-id': `req_${++counter}`, ...extra })
       res.end(JSON.stringify(body))
+    }
+    if (path === '/v1/billing/meter_events') {
+      const customer = String((params.payload as Record<string, unknown> | undefined)?.stripe_customer_id)
+      const open = (openPerCustomer.get(customer) ?? 0) + 1
+      openPerCustomer.set(customer, open)
+      maxOpen = Math.max(maxOpen, open)
+      let closed = false
+      const done = () => {
+        if (closed) return
+        closed = true
+        openPerCustomer.set(customer, (openPerCustomer.get(customer) ?? 1) - 1)
+      }
+      // Done for the client when the answer is written, or when the connection goes away.
+      res.once('finish', done).once('close', done)
     }
     const fault = fake.fault({ method, path, params })
     record.fault = fault
@@ -274,6 +297,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       } else {
         ;({ status, body } = previous)
         replayed = true
+        record.replayed = true
       }
     } else {
       try {
@@ -328,6 +352,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       }
       return totals
     },
+    maxConcurrentPerCustomer: () => maxOpen,
     addV2Event(secretKey, event) {
       account(secretKey).v2Events.set(String(event.id), event)
     },
