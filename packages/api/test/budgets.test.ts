@@ -207,6 +207,28 @@ describe('spend, thresholds and alerts', () => {
     expect(bad.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.budgetTimeZone' })
   })
 
+  it('a late event counts toward the period of its timestamp, and alerts there', async () => {
+    const week = await setBudget({ customerId: 'c-late', period: 'WEEK', limit: '0.01' })
+    const day = await setBudget({ customerId: 'c-late', period: 'DAY', limit: '0.01' })
+    clock.set('2026-11-21T09:00:00Z')
+    try {
+      // Arrives on the 21st, happened on the 20th (same ISO week, previous day).
+      await record(costing('c-late', 0.006, { timestamp: '2026-11-20T23:00:00Z' }))
+      await record(costing('c-late', 0.001, { timestamp: '2026-11-21T08:00:00Z' }))
+      const budgets = (await t.gql(BUDGETS, { c: 'c-late' })).data!.budgets
+      expect(budgets.find((b: any) => b.id === week.id)).toMatchObject({ spent: '0.007', periodStart: '2026-11-16T00:00:00.000Z' })
+      expect(budgets.find((b: any) => b.id === day.id)).toMatchObject({ spent: '0.001', periodStart: '2026-11-21T00:00:00.000Z' })
+      const alerts = (await t.gql(ALERTS, { c: 'c-late' })).data!.budgetAlerts
+      // Both in the event's periods (the 20th, and the week of the 16th), not in today's.
+      expect(alerts.map((a: any) => [a.budgetId === day.id ? 'DAY' : 'WEEK', a.kind, a.threshold, a.periodStart, a.spent]).sort()).toEqual([
+        ['DAY', 'THRESHOLD', 50, '2026-11-20T00:00:00.000Z', '0.006'],
+        ['WEEK', 'THRESHOLD', 50, '2026-11-16T00:00:00.000Z', '0.006'],
+      ])
+    } finally {
+      clock.set(NOW)
+    }
+  })
+
   it('a new period starts from zero', async () => {
     await setBudget({ customerId: 'c-period', period: 'DAY', limit: '1' })
     await record(costing('c-period', 0.25))

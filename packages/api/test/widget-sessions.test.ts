@@ -185,6 +185,15 @@ describe('widget origins', () => {
     const tenantFromBrowser = await withOrigin(t.tenant.apiKey, 'https://evil.example.com', q)
     expect(tenantFromBrowser.body.data.customer.id).toBe('alice')
 
+    // Preflights carry no token: answered for any origin; the real request is what gets checked.
+    const preflight = await t.app.yoga.fetch('http://burnrate.test/graphql', {
+      method: 'OPTIONS',
+      headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' },
+    })
+    expect(preflight.status).toBe(204)
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('https://app.example.com')
+    expect(preflight.headers.get('access-control-allow-headers')).toContain('authorization')
+
     const bad = await t.gql(`mutation { updateTenantSettings(input: { widgetOrigins: ["https://app.example.com/path"] }) { widgetOrigins } }`)
     expect(bad.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.widgetOrigins[0]' })
     const lifted = await t.gql(`mutation { updateTenantSettings(input: { widgetOrigins: null }) { widgetOrigins } }`)
