@@ -300,6 +300,20 @@ describe('hard limits and reservations', () => {
     }
   })
 
+  it('one batch settles several reservations at once', async () => {
+    await setBudget({ customerId: 'c-batch', period: 'DAY', limit: '1', hardLimit: true })
+    const ids: string[] = []
+    for (let i = 0; i < 3; i++) ids.push((await t.gql(RESERVE, { c: 'c-batch', a: '0.3' })).data!.reserveBudget.reservation.id)
+    expect((await t.gql(RESERVE, { c: 'c-batch', a: '0.2' })).data!.reserveBudget.granted).toBe(false)
+    const batch = await t.gql(BATCH, { e: ids.map((id) => costing('c-batch', 0.05, { reservationId: id })) })
+    expect(batch.data!.recordUsageBatch.recorded).toBe(3)
+    const [b] = (await t.gql(BUDGETS, { c: 'c-batch' })).data!.budgets
+    expect(b).toMatchObject({ spent: '0.15', reserved: '0', remaining: '0.85' })
+    const rows = await t.database.db.selectFrom('budget_reservations').select(['id', 'settled_amount', 'settled_event_id']).where('id', 'in', ids).execute()
+    expect(rows.map((r) => r.settled_amount)).toEqual(['0.05', '0.05', '0.05'])
+    expect(rows.every((r) => r.settled_event_id?.startsWith('ev-'))).toBe(true)
+  })
+
   it('reservation ids are validated, and a released reservation frees its amount', async () => {
     await setBudget({ customerId: 'c-release', period: 'DAY', limit: '1', hardLimit: true })
     const r = (await t.gql(RESERVE, { c: 'c-release', a: '0.9' })).data!.reserveBudget

@@ -113,9 +113,12 @@ export async function addToSpend(
 /** Inserts alerts that do not exist yet; returns only the new ones (the unique key dedupes). */
 export async function insertNewAlerts(db: Executor, alerts: readonly Omit<BudgetAlertRow, 'id'>[]): Promise<BudgetAlertRow[]> {
   if (alerts.length === 0) return []
+  // In key order, so concurrent inserters never wait on each other in opposite orders.
+  const key = (a: Omit<BudgetAlertRow, 'id'>) => `${a.budget_id}\u0001${new Date(a.period_start).toISOString()}\u0001${a.kind}\u0001${String(a.threshold).padStart(6, '0')}`
+  const sorted = [...alerts].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0))
   return db
     .insertInto('budget_alerts')
-    .values([...alerts])
+    .values(sorted)
     .onConflict((oc) => oc.columns(['budget_id', 'period_start', 'kind', 'threshold']).doNothing())
     .returningAll()
     .execute()
@@ -155,15 +158,22 @@ export function findReservations(db: Executor, tenantId: string, ids: readonly s
   return db.selectFrom('budget_reservations').selectAll().where('tenant_id', '=', tenantId).where('id', 'in', [...new Set(ids)]).execute()
 }
 
-/** Settles a reservation with the event that used it; a reservation settles once. */
-export async function settleReservation(db: Executor, tenantId: string, id: string, event: { id: string; amount: string | null }, now: Date): Promise<void> {
-  await db
-    .updateTable('budget_reservations')
-    .set({ settled_at: now, settled_event_id: event.id, settled_amount: event.amount })
-    .where('tenant_id', '=', tenantId)
-    .where('id', '=', id)
-    .where('settled_at', 'is', null)
-    .execute()
+/**
+ * Settles reservations with the events that used them, in one statement; a reservation settles
+ * once (an already settled one is left as it is).
+ */
+export async function settleReservations(
+  db: Executor,
+  tenantId: string,
+  settlements: readonly { reservationId: string; eventId: string; amount: string | null }[],
+  now: Date,
+): Promise<void> {
+  if (settlements.length === 0) return
+  const sorted = [...settlements].sort((a, b) => (a.reservationId < b.reservationId ? -1 : a.reservationId > b.reservationId ? 1 : 0))
+  await sql`update budget_reservations as r
+      set settled_at = ${now}, settled_event_id = v.event_id, settled_amount = v.amount::numeric
+      from unnest(${sorted.map((s) => s.reservationId)}::text[], ${sorted.map((s) => s.eventId)}::text[], ${sorted.map((s) => s.amount)}::text[]) as v(id, event_id, amount)
+      where r.tenant_id = ${tenantId} and r.id = v.id and r.settled_at is null`.execute(db)
 }
 
 /** Ends a reservation unused (the call was not made); returns whether it was still open. */

@@ -136,14 +136,13 @@ export function createBudgetService({ db, clock, logger, pubsub }: { db: Db; clo
    * when a budget is set), and the forecast alert for the current period when the projection first
    * exceeds the limit while spend is still under it. The unique key makes each one happen once.
    */
-  async function raiseAlerts(
-    executor: Executor,
+  function alertsDue(
     budget: BudgetRow,
     period: { start: Date; end: Date },
     spent: string,
     thresholds: readonly number[],
     now: Date,
-  ): Promise<BudgetAlertRow[]> {
+  ): Omit<BudgetAlertRow, 'id'>[] {
     const base = {
       tenant_id: budget.tenant_id,
       customer_id: budget.customer_id,
@@ -159,7 +158,7 @@ export function createBudgetService({ db, clock, logger, pubsub }: { db: Db; clo
       const forecast = forecastSpend(spent, period, now)
       if (forecast.greaterThan(budget.limit_amount)) alerts.push({ ...base, kind: 'FORECAST', threshold: 100, forecast: forecast.toFixed() })
     }
-    return repo.insertNewAlerts(executor, alerts)
+    return alerts
   }
 
   async function view(executor: Executor, budgets: readonly BudgetRow[], now: Date): Promise<BudgetView[]> {
@@ -238,9 +237,12 @@ export function createBudgetService({ db, clock, logger, pubsub }: { db: Db; clo
       const now = clock.now()
       const customers = [...new Set(stored.map((e) => e.customer_id))]
       await repo.lockCustomersShared(trx, tenant.id, customers)
-      for (const event of stored) {
-        if (event.reservation_id) await repo.settleReservation(trx, tenant.id, event.reservation_id, { id: event.id, amount: event.amount }, now)
-      }
+      await repo.settleReservations(
+        trx,
+        tenant.id,
+        stored.filter((e) => e.reservation_id).map((e) => ({ reservationId: e.reservation_id!, eventId: e.id, amount: e.amount })),
+        now,
+      )
       const budgets = await repo.budgetsOfCustomers(trx, tenant.id, customers)
       if (budgets.length === 0) return
 
@@ -276,13 +278,14 @@ export function createBudgetService({ db, clock, logger, pubsub }: { db: Db; clo
         trx,
         [...deltas.values()].map((d) => ({ budgetId: d.budget.id, periodStart: d.period.start, amount: d.amount.toFixed() })),
       )
-      const raised: BudgetAlertRow[] = []
+      const due: Omit<BudgetAlertRow, 'id'>[] = []
       for (const total of totals) {
         const delta = deltas.get(repo.spendKey(total.budgetId, total.periodStart))!
         const before = new Decimal(total.spent).minus(delta.amount)
         const crossed = crossedThresholds(delta.budget.thresholds, delta.budget.limit_amount, before, total.spent)
-        raised.push(...(await raiseAlerts(trx, delta.budget, delta.period, new Decimal(total.spent).toFixed(), crossed, now)))
+        due.push(...alertsDue(delta.budget, delta.period, new Decimal(total.spent).toFixed(), crossed, now))
       }
+      const raised = await repo.insertNewAlerts(trx, due)
       if (raised.length > 0 && stored[0]) alertsToPublish.set(stored[0], raised)
     },
 
@@ -332,7 +335,7 @@ export function createBudgetService({ db, clock, logger, pubsub }: { db: Db; clo
           spent = (await repo.spendOf(trx, [{ budgetId: budget.id, periodStart: period.start }])).get(repo.spendKey(budget.id, period.start)) ?? '0'
         }
         // A new or lowered limit may already be passed: those alerts are due now.
-        const raised = await raiseAlerts(trx, budget, period, new Decimal(spent).toFixed(), reachedThresholds(thresholds, limit, spent), now)
+        const raised = await repo.insertNewAlerts(trx, alertsDue(budget, period, new Decimal(spent).toFixed(), reachedThresholds(thresholds, limit, spent), now))
         return { budget, raised }
       })
       await publish(raised).catch((error) => logger.error('budget alert publish failed', { error: String(error) }))
