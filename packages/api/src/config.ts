@@ -41,6 +41,29 @@ export const configSchema = z.object({
   SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(10_000),
   DEV_TENANT: bool.default(true),
   CATALOG_SYNC_ON_START: bool.default(true),
+  // Catalog polling (catalog/): how often each source in CATALOG_SOURCES is synced ("1h", "15m", "30s"; 0 = never).
+  CATALOG_SYNC_INTERVAL: z
+    .string()
+    .regex(/^(0|\d+(\.\d+)?(ms|s|m|h|d))$/, 'must be a duration such as 1h, 15m or 30s, or 0 to turn polling off')
+    .default('1h')
+    .transform((text) => {
+      const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text)!
+      return Math.round(Number(match[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(match[2] ?? 'ms') as 'ms'])
+    }),
+  CATALOG_SOURCES: z
+    .string()
+    .default('genai-prices')
+    .transform((text) => text.split(',').map((s) => s.trim()).filter(Boolean))
+    .pipe(z.array(z.enum(['genai-prices', 'genai-prices-remote', 'openrouter', 'litellm'])).min(1)),
+  CATALOG_SOURCE_TIMEOUT_MS: int(100, 600_000).default(30_000),
+  // Tenants (ids, comma-separated) allowed to confirm or reject held public price changes; empty: none (CLI only).
+  CATALOG_ADMIN_TENANTS: z
+    .string()
+    .default('')
+    .transform((text) => text.split(',').map((s) => s.trim()).filter(Boolean)),
+  OPENROUTER_MODELS_URL: z.url({ protocol: /^https?$/ }).optional(),
+  LITELLM_PRICES_URL: z.url({ protocol: /^https?$/ }).optional(),
+  GENAI_PRICES_URL: z.url({ protocol: /^https?$/ }).optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   // Metering gateway (gateway/): the master key that encrypts tenants' provider keys at rest; absent: the gateway is off.
   GATEWAY_ENCRYPTION_KEY: z

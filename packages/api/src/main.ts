@@ -32,6 +32,8 @@ async function main() {
     const summary = await app.services.catalog.syncBundled()
     logger.info('price catalog loaded', { ...summary })
   }
+  // Every process polls; a lease per source lets exactly one of them sync it at a time.
+  app.services.catalog.startPolling()
 
   let devKey: string | undefined
   const devKeyFile = join(config.DATA_DIR, 'dev-tenant.json')
@@ -74,6 +76,7 @@ async function main() {
     priceChangeWebhooks?.stop()
     await redis?.close()
     await app.services.stripePusher.stop()
+    await app.services.catalog.stopPolling()
     await db.destroy()
     process.exit(0)
   }

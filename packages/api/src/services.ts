@@ -1,6 +1,7 @@
 import { createTenantService, type TenantService } from './auth/service.ts'
 import { createBudgetService, type BudgetService } from './budgets/service.ts'
 import { createCatalogService } from './catalog/service.ts'
+import { createRepricingService, type RepricingService } from './repricing/service.ts'
 import type { CatalogService } from './catalog/types.ts'
 import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
@@ -26,6 +27,8 @@ export interface Services {
   pubsub: BurnratePubSub
   tenants: TenantService
   catalog: CatalogService
+  /** Prices UNPRICED events when a price arrives; re-prices the past with correction entries. */
+  repricing: RepricingService
   usage: UsageService
   stripe: StripeService
   /** Background push of usage to Stripe; main.ts starts and stops it. */
@@ -53,8 +56,13 @@ export interface Dependencies {
 }
 
 export function createServices(deps: Dependencies): Services {
-  const catalog = createCatalogService(deps)
   const pubsub = deps.pubsub ?? createBurnratePubSub()
+  const catalog = createCatalogService({ ...deps, pubsub })
+  const repricing = createRepricingService({ ...deps, catalog })
+  // After every committed catalog change: events waiting for exactly that price get priced.
+  catalog.onApplied(async () => {
+    await repricing.priceUnpriced()
+  })
   const budgets = createBudgetService({ ...deps, pubsub })
   const webhooks = createWebhookService(deps)
   const stripeClient = deps.stripeClient ?? createStripeClientFactory({ apiUrl: deps.config.STRIPE_API_URL, timeoutMs: deps.config.STRIPE_TIMEOUT_MS })
@@ -75,6 +83,7 @@ export function createServices(deps: Dependencies): Services {
     pubsub,
     tenants: createTenantService(deps),
     catalog,
+    repricing,
     usage: createUsageService({ ...deps, catalog, hooks: [stripeOutboxHook(), budgets.ingestHook, /* after budgets: enqueues the alerts it inserted */ webhooks.ingestHook] }),
     stripe,
     stripePusher,

@@ -1,6 +1,7 @@
 import { sql, type ColumnType, type Generated, type Kysely, type Transaction } from 'kysely'
-import { diffCatalog, type ExistingRow } from './diff.ts'
-import type { CatalogSyncSummary, NormalizedPrice, PriceTier, SourceSnapshot, TimeWindow } from './types.ts'
+import { Decimal as DecimalJs } from 'decimal.js'
+import { diffCatalog, rowInForce, timeWindowKey, type ExistingRow } from './diff.ts'
+import type { AppliedPriceChange, CatalogSyncSummary, HeldPriceChange, NormalizedPrice, PriceTier, SourceSnapshot, TimeWindow } from './types.ts'
 
 /**
  * The two tables a sync touches, as catalog-sync needs them. Column for column the same as the
@@ -30,6 +31,35 @@ export interface CatalogDB {
     version: ColumnType<number, number | undefined, number>
     updated_at: ColumnType<Date, Date | string, Date | string>
   }
+  price_change_log: {
+    id: Generated<number>
+    tenant_id: string | null
+    provider: string
+    model: string
+    usage_type: string
+    old_unit_price: ColumnType<string, string, string> | null
+    new_unit_price: ColumnType<string, string, string> | null
+    effective_from: ColumnType<Date, Date | string, Date | string>
+    source: string
+    source_version: string
+    price_id: ColumnType<number, number | undefined, number> | null
+    changed_at: ColumnType<Date, Date | string, Date | string>
+  }
+  catalog_pending_changes: {
+    id: Generated<number>
+    source: string
+    source_version: string
+    provider: string
+    model: string
+    usage_type: string
+    time_window: string
+    old_unit_price: ColumnType<string, string, string>
+    new_unit_price: ColumnType<string, string, string>
+    prices: ColumnType<unknown[], string, string>
+    observed_at: ColumnType<Date, Date | string, Date | string>
+    status: 'PENDING' | 'CONFIRMED' | 'REJECTED'
+    resolved_at: ColumnType<Date, Date | string, Date | string> | null
+  }
 }
 
 /**
@@ -46,15 +76,35 @@ const CLOSE_BATCH = 1000
 export interface ApplyOptions {
   /** When the sync saw the source: changed prices take effect from here, never earlier. */
   observedAt: Date
+  /** A tenant's negotiated prices: only that tenant's rows of the source are read and written. */
+  tenantId?: string | null
+  /** Only this model (and usage type) of the source: the rest of its rows are neither read nor touched. */
+  scope?: { provider: string; model: string; usageType?: string }
+  /**
+   * A price in force that would move by more than this factor (up or down) is held as pending
+   * instead of applied. Default 10; Infinity applies everything (a confirmed change).
+   */
+  holdRatio?: number
+  /** Wall-clock time recorded in the change log (default: now). */
+  changedAt?: Date
+  /** Only compute: nothing is written. */
+  dryRun?: boolean
 }
 
-async function readSourceRows(trx: Transaction<CatalogDB>, source: string): Promise<ExistingRow[]> {
-  const rows = await trx
+/** The default safety factor: a price moving more than tenfold in one sync waits for a human. */
+export const DEFAULT_HOLD_RATIO = 10
+
+async function readSourceRows(trx: Transaction<CatalogDB>, source: string, options: ApplyOptions): Promise<ExistingRow[]> {
+  let query = trx
     .selectFrom('price_catalog')
     .select(['id', 'provider', 'model', 'usage_type', 'unit', 'unit_price', 'currency', 'tiers', 'time_window', 'effective_from', 'effective_to'])
     .where('source', '=', source)
-    .where('tenant_id', 'is', null)
-    .execute()
+  query = options.tenantId ? query.where('tenant_id', '=', options.tenantId) : query.where('tenant_id', 'is', null)
+  if (options.scope) {
+    query = query.where('provider', '=', options.scope.provider).where('model', '=', options.scope.model)
+    if (options.scope.usageType) query = query.where('usage_type', '=', options.scope.usageType)
+  }
+  const rows = await query.execute()
   return rows.map((row) => ({
     id: Number(row.id),
     provider: row.provider,
@@ -70,7 +120,8 @@ async function readSourceRows(trx: Transaction<CatalogDB>, source: string): Prom
   }))
 }
 
-async function insertRows(trx: Transaction<CatalogDB>, rows: readonly NormalizedPrice[], snapshot: SourceSnapshot): Promise<void> {
+async function insertRows(trx: Transaction<CatalogDB>, rows: readonly NormalizedPrice[], snapshot: SourceSnapshot, tenantId: string | null): Promise<number[]> {
+  const ids: number[] = []
   for (let start = 0; start < rows.length; start += INSERT_BATCH) {
     const batch = rows.slice(start, start + INSERT_BATCH).map((price) => ({
       provider: price.provider,
@@ -85,10 +136,13 @@ async function insertRows(trx: Transaction<CatalogDB>, rows: readonly Normalized
       effective_to: price.effectiveTo,
       source: snapshot.source,
       source_version: snapshot.sourceVersion,
-      tenant_id: null,
+      tenant_id: tenantId,
     }))
-    await trx.insertInto('price_catalog').values(batch).execute()
+    // PostgreSQL returns the rows of one INSERT … VALUES in the order given.
+    const inserted = await trx.insertInto('price_catalog').values(batch).returning('id').execute()
+    for (const row of inserted) ids.push(Number(row.id))
   }
+  return ids
 }
 
 async function closeRows(trx: Transaction<CatalogDB>, closes: readonly { id: number; effectiveTo: Date }[]): Promise<void> {
@@ -104,40 +158,252 @@ async function closeRows(trx: Transaction<CatalogDB>, closes: readonly { id: num
   }
 }
 
+const SEP = '\u0000'
+const timelineOf = (row: { provider: string; model: string; usageType: string; timeWindow: TimeWindow | null }) =>
+  `${row.provider}${SEP}${row.model}${SEP}${row.usageType}${SEP}${timeWindowKey(row.timeWindow)}`
+
+/** True when going from `before` to `after` is a move by more than `ratio` either way (0 → anything counts). */
+export function movesBeyond(before: string, after: string, ratio: number): boolean {
+  if (!Number.isFinite(ratio)) return false
+  const a = new DecimalJs(before)
+  const b = new DecimalJs(after)
+  if (a.eq(b)) return false
+  if (a.isZero() || b.isZero()) return true
+  return b.div(a).gt(ratio) || a.div(b).gt(ratio)
+}
+
+interface Held extends HeldPriceChange {
+  timeline: string
+  timeWindow: string
+  prices: NormalizedPrice[]
+}
+
+/** Timelines whose price in force at observedAt would move beyond the ratio. */
+function findHeld(existing: readonly ExistingRow[], desired: readonly NormalizedPrice[], observedAt: number, ratio: number): Map<string, Held> {
+  const held = new Map<string, Held>()
+  if (!Number.isFinite(ratio)) return held
+  const existingByTimeline = new Map<string, ExistingRow[]>()
+  for (const row of existing) {
+    const key = timelineOf(row)
+    existingByTimeline.set(key, [...(existingByTimeline.get(key) ?? []), row])
+  }
+  const desiredByTimeline = new Map<string, NormalizedPrice[]>()
+  for (const price of desired) {
+    const key = timelineOf(price)
+    desiredByTimeline.set(key, [...(desiredByTimeline.get(key) ?? []), price])
+  }
+  for (const [key, prices] of desiredByTimeline) {
+    const current = rowInForce(existingByTimeline.get(key) ?? [], observedAt)
+    if (!current) continue
+    const wanted = prices.find((p) => p.effectiveFrom.getTime() <= observedAt && (p.effectiveTo === null || p.effectiveTo.getTime() > observedAt))
+    if (!wanted || !movesBeyond(current.unitPrice, wanted.unitPrice, ratio)) continue
+    held.set(key, {
+      timeline: key,
+      provider: wanted.provider,
+      model: wanted.model,
+      usageType: wanted.usageType,
+      timeWindow: timeWindowKey(wanted.timeWindow),
+      oldUnitPrice: new DecimalJs(current.unitPrice).toFixed(),
+      newUnitPrice: wanted.unitPrice,
+      prices,
+    })
+  }
+  return held
+}
+
+/** What the change log says about a diff: each new row against the row in force where it starts, and each plain close. */
+function changesOf(
+  existing: readonly ExistingRow[],
+  opened: readonly NormalizedPrice[],
+  openedIds: readonly (number | null)[],
+  closed: readonly { id: number; effectiveTo: Date }[],
+  snapshot: SourceSnapshot,
+  tenantId: string | null,
+): AppliedPriceChange[] {
+  const byTimeline = new Map<string, ExistingRow[]>()
+  for (const row of existing) byTimeline.set(timelineOf(row), [...(byTimeline.get(timelineOf(row)) ?? []), row])
+  const changes: AppliedPriceChange[] = []
+  const replacedAt = new Set<string>()
+  opened.forEach((price, index) => {
+    const key = timelineOf(price)
+    const before = rowInForce(byTimeline.get(key) ?? [], price.effectiveFrom.getTime())
+    replacedAt.add(`${key}${SEP}${price.effectiveFrom.getTime()}`)
+    changes.push({
+      provider: price.provider,
+      model: price.model,
+      usageType: price.usageType,
+      oldUnitPrice: before ? new DecimalJs(before.unitPrice).toFixed() : null,
+      newUnitPrice: price.unitPrice,
+      effectiveFrom: price.effectiveFrom,
+      source: snapshot.source,
+      sourceVersion: snapshot.sourceVersion,
+      tenantId,
+      priceId: openedIds[index] ?? null,
+    })
+  })
+  const existingById = new Map(existing.map((row) => [row.id, row]))
+  for (const close of closed) {
+    const row = existingById.get(close.id)
+    if (!row || replacedAt.has(`${timelineOf(row)}${SEP}${close.effectiveTo.getTime()}`)) continue
+    changes.push({
+      provider: row.provider,
+      model: row.model,
+      usageType: row.usageType,
+      oldUnitPrice: new DecimalJs(row.unitPrice).toFixed(),
+      newUnitPrice: null,
+      effectiveFrom: close.effectiveTo,
+      source: snapshot.source,
+      sourceVersion: snapshot.sourceVersion,
+      tenantId,
+      priceId: null,
+    })
+  }
+  return changes.sort((a, b) => a.effectiveFrom.getTime() - b.effectiveFrom.getTime())
+}
+
+const serializePrice = (price: NormalizedPrice) => ({
+  ...price,
+  effectiveFrom: price.effectiveFrom.toISOString(),
+  effectiveTo: price.effectiveTo?.toISOString() ?? null,
+})
+
+/** Reads back what serializePrice stored in catalog_pending_changes.prices. */
+export function deserializePrices(stored: unknown[]): NormalizedPrice[] {
+  return (stored as ReturnType<typeof serializePrice>[]).map((price) => ({
+    ...price,
+    effectiveFrom: new Date(price.effectiveFrom),
+    effectiveTo: price.effectiveTo ? new Date(price.effectiveTo) : null,
+  }))
+}
+
 /**
  * Writes one source snapshot into the catalog, append-only, in one transaction: rows whose price
  * is unchanged stay as they are, changed prices close the row in force and open a new one, and
  * catalog_state.version is bumped (so every process reloads its in-memory catalog) only when
- * something was written. A second run with the same snapshot writes nothing.
+ * something was written. A price in force moving beyond the hold ratio is left as it is and
+ * recorded as pending; every change written goes to the change log in the same transaction. A
+ * second run with the same snapshot writes nothing.
  */
 export async function applyCatalogSnapshot<DB extends CatalogDB>(
-  db: Kysely<DB>,
+  db: Kysely<DB> | Transaction<DB>,
   snapshot: SourceSnapshot,
   options: ApplyOptions,
 ): Promise<CatalogSyncSummary> {
-  // DB has at least the two tables with these columns; catalog-sync only ever touches those.
+  // DB has at least these tables with these columns; catalog-sync only ever touches those.
   const catalogDb = db as unknown as Kysely<CatalogDB>
-  return catalogDb.transaction().execute(async (trx) => {
+  const run = async (trx: Transaction<CatalogDB>): Promise<CatalogSyncSummary> => {
     await sql`select pg_advisory_xact_lock(${sql.lit(CATALOG_SYNC_LOCK_KEY)})`.execute(trx)
+    const tenantId = options.tenantId ?? null
+    const observed = options.observedAt.getTime()
     // Read only after holding the lock: a sync that committed meanwhile is then visible.
-    const existing = await readSourceRows(trx, snapshot.source)
-    const diff = diffCatalog(existing, snapshot.prices, options.observedAt)
-    await closeRows(trx, diff.close)
-    await insertRows(trx, diff.open, snapshot)
-    if (diff.open.length > 0 || diff.close.length > 0) {
+    const existing = await readSourceRows(trx, snapshot.source, options)
+    const scope = options.scope
+    const desired = scope
+      ? snapshot.prices.filter((p) => p.provider === scope.provider && p.model === scope.model && (!scope.usageType || p.usageType === scope.usageType))
+      : snapshot.prices
+    const held = findHeld(existing, desired, observed, options.holdRatio ?? DEFAULT_HOLD_RATIO)
+    const diff = diffCatalog(existing, desired, options.observedAt)
+    const existingById = new Map(existing.map((row) => [row.id, row]))
+    const open = diff.open.filter((price) => !held.has(timelineOf(price)))
+    const close = diff.close.filter((c) => !held.has(timelineOf(existingById.get(c.id)!)))
+    const unchanged = existing.length - close.length
+    const changedAt = options.changedAt ?? new Date()
+    if (options.dryRun) {
+      const changes = changesOf(existing, open, open.map(() => null), close, snapshot, tenantId)
+      return summaryOf(snapshot, open.length, close.length, unchanged, held.size, changes)
+    }
+    await closeRows(trx, close)
+    const ids = await insertRows(trx, open, snapshot, tenantId)
+    const changes = changesOf(existing, open, ids, close, snapshot, tenantId)
+    for (let start = 0; start < changes.length; start += INSERT_BATCH) {
+      await trx
+        .insertInto('price_change_log')
+        .values(
+          changes.slice(start, start + INSERT_BATCH).map((change) => ({
+            tenant_id: change.tenantId,
+            provider: change.provider,
+            model: change.model,
+            usage_type: change.usageType,
+            old_unit_price: change.oldUnitPrice,
+            new_unit_price: change.newUnitPrice,
+            effective_from: change.effectiveFrom,
+            source: change.source,
+            source_version: change.sourceVersion,
+            price_id: change.priceId,
+            changed_at: changedAt,
+          })),
+        )
+        .execute()
+    }
+    if (!tenantId) await recordHeld(trx, snapshot, held, options, changedAt)
+    if (open.length > 0 || close.length > 0) {
       await trx
         .updateTable('catalog_state')
         .set({ version: sql<number>`version + 1`, updated_at: sql<Date>`now()` })
         .where('id', '=', 1)
         .execute()
     }
-    return {
-      source: snapshot.source,
-      sourceVersion: snapshot.sourceVersion,
-      models: snapshot.models,
-      rowsOpened: diff.open.length,
-      rowsClosed: diff.close.length,
-      unchanged: diff.unchanged,
-    }
-  })
+    return summaryOf(snapshot, open.length, close.length, unchanged, held.size, changes)
+  }
+  if (db.isTransaction) return run(catalogDb as unknown as Transaction<CatalogDB>)
+  return catalogDb.transaction().execute(run)
+}
+
+function summaryOf(snapshot: SourceSnapshot, opened: number, closed: number, unchanged: number, held: number, changes: AppliedPriceChange[]): CatalogSyncSummary {
+  return {
+    source: snapshot.source,
+    sourceVersion: snapshot.sourceVersion,
+    models: snapshot.models,
+    rowsOpened: opened,
+    rowsClosed: closed,
+    unchanged,
+    held,
+    changes,
+    rejected: snapshot.rejected?.length ?? 0,
+  }
+}
+
+/** Pending rows follow the latest sync: a held move is (re)stated, one no longer held is dropped. */
+async function recordHeld(trx: Transaction<CatalogDB>, snapshot: SourceSnapshot, held: Map<string, Held>, options: ApplyOptions, now: Date): Promise<void> {
+  const scope = options.scope
+  let stale = trx
+    .updateTable('catalog_pending_changes')
+    .set({ status: 'REJECTED', resolved_at: now })
+    .where('source', '=', snapshot.source)
+    .where('status', '=', 'PENDING')
+  if (scope) stale = stale.where('provider', '=', scope.provider).where('model', '=', scope.model)
+  const heldKeys = [...held.values()].map((h) => sql`(${h.provider}::text, ${h.model}::text, ${h.usageType}::text, ${h.timeWindow}::text)`)
+  if (heldKeys.length > 0) {
+    stale = stale.where(sql<boolean>`(provider, model, usage_type, time_window) not in (${sql.join(heldKeys)})`)
+  }
+  await stale.execute()
+  for (const change of held.values()) {
+    await trx
+      .insertInto('catalog_pending_changes')
+      .values({
+        source: snapshot.source,
+        source_version: snapshot.sourceVersion,
+        provider: change.provider,
+        model: change.model,
+        usage_type: change.usageType,
+        time_window: change.timeWindow,
+        old_unit_price: change.oldUnitPrice,
+        new_unit_price: change.newUnitPrice,
+        prices: JSON.stringify(change.prices.map(serializePrice)),
+        observed_at: options.observedAt,
+        status: 'PENDING',
+      })
+      .onConflict((oc) =>
+        oc
+          .columns(['source', 'provider', 'model', 'usage_type', 'time_window'])
+          .where('status', '=', 'PENDING')
+          .doUpdateSet((eb) => ({
+            source_version: eb.ref('excluded.source_version'),
+            old_unit_price: eb.ref('excluded.old_unit_price'),
+            new_unit_price: eb.ref('excluded.new_unit_price'),
+            prices: eb.ref('excluded.prices'),
+          })),
+      )
+      .execute()
+  }
 }

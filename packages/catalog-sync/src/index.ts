@@ -1,10 +1,21 @@
 export * from './units.ts'
-export type { CatalogSyncSummary, NormalizedPrice, PriceTier, SourceSnapshot, TimeWindow } from './types.ts'
+export type { AppliedPriceChange, CatalogSyncSummary, HeldPriceChange, NormalizedPrice, PriceTier, RejectedPrice, SourceSnapshot, TimeWindow } from './types.ts'
 export { diffCatalog, rowInForce, samePrice, timeWindowKey, type CatalogDiff, type ExistingRow } from './diff.ts'
-export { applyCatalogSnapshot, CATALOG_SYNC_LOCK_KEY, type ApplyOptions, type CatalogDB } from './apply.ts'
+export {
+  applyCatalogSnapshot,
+  CATALOG_SYNC_LOCK_KEY,
+  DEFAULT_HOLD_RATIO,
+  deserializePrices,
+  movesBeyond,
+  type ApplyOptions,
+  type CatalogDB,
+} from './apply.ts'
 export {
   bundledGenaiPricesVersion,
+  fetchGenaiPrices,
   fromGenaiPrices,
+  fromGenaiPricesJson,
+  GENAI_PRICES_DATA_URL,
   GENAI_PRICES_SOURCE,
   loadBundledGenaiPrices,
   resolveGenaiPricesModel,
@@ -14,3 +25,9 @@ export {
   unitPriceOf,
   type GenaiPricesModelId,
 } from './sources/genai-prices.ts'
+export { contentVersion, DEFAULT_FETCH_TIMEOUT_MS, fetchJson, SourceError, type FetchOptions } from './sources/fetch.ts'
+export { parsePrice, type PriceValue } from './sources/price-value.ts'
+export { fetchOpenRouter, fromOpenRouter, OPENROUTER_MODELS_URL, OPENROUTER_SOURCE } from './sources/openrouter.ts'
+export { fetchLitellm, fromLitellm, LITELLM_PRICES_URL, LITELLM_SOURCE } from './sources/litellm.ts'
+export { OVERRIDE_SOURCE, OverrideError, overrideRow, overrideTimelines, parseOverridesFile, type OverrideInput } from './sources/overrides.ts'
+export { DEFAULT_SOURCE_URLS, isPublicSource, loadPublicSource, PUBLIC_SOURCES, withRetry, type PublicSourceName } from './sources/registry.ts'

@@ -38,6 +38,37 @@ export interface SourceSnapshot {
   models: number
   /** What the source priced but we could not represent (`provider/model: price_key`), for the sync log. */
   skipped: string[]
+  /** Rows refused as invalid (negative, NaN or missing price), each with its reason. */
+  rejected?: RejectedPrice[]
+}
+
+export interface RejectedPrice {
+  /** `provider/model: field` as the source named it. */
+  key: string
+  reason: string
+}
+
+/** One applied change, as the change log and the priceChange topic carry it. */
+export interface AppliedPriceChange {
+  provider: string
+  model: string
+  usageType: string
+  oldUnitPrice: string | null
+  newUnitPrice: string | null
+  effectiveFrom: Date
+  source: string
+  sourceVersion: string
+  tenantId: string | null
+  priceId: number | null
+}
+
+/** A price move beyond the safety ratio, held instead of applied. */
+export interface HeldPriceChange {
+  provider: string
+  model: string
+  usageType: string
+  oldUnitPrice: string
+  newUnitPrice: string
 }
 
 /** What one sync did; structurally the api's SyncSummary. */
@@ -49,4 +80,10 @@ export interface CatalogSyncSummary {
   rowsClosed: number
   /** Rows of this source already in the catalog that the sync left untouched. */
   unchanged: number
+  /** Timelines whose price moved more than the safety ratio: left as they were, recorded as pending. */
+  held?: number
+  /** Every change written (for the change log and pubsub), oldest effective date first. */
+  changes?: AppliedPriceChange[]
+  /** Rows the source stated but that were refused as invalid. */
+  rejected?: number
 }

@@ -51,18 +51,20 @@ describe('applyCatalogSnapshot', () => {
   it('loads the whole bundled catalog into an empty database in one go', async () => {
     const counter = statementCounter()
     const summary = await applyCatalogSnapshot(database.db.withPlugin(counter), bundled, { observedAt: new Date('2026-11-23T10:00:00Z') })
-    expect(summary).toEqual({
+    expect(summary).toMatchObject({
       source: 'genai-prices',
       sourceVersion: '0.1.8',
       models: bundled.models,
       rowsOpened: bundled.prices.length,
       rowsClosed: 0,
       unchanged: 0,
+      held: 0,
     })
+    expect(summary.changes).toHaveLength(bundled.prices.length)
     expect(await rowCount(database)).toBe(bundled.prices.length)
     expect(await catalogVersion(database)).toBe(1)
-    // Lock, read, one INSERT per 500 rows, version bump.
-    expect(counter.count).toBe(3 + Math.ceil(bundled.prices.length / 500))
+    // Lock, read, one INSERT per 500 rows and one per 500 change-log entries, pending clean-up, version bump.
+    expect(counter.count).toBe(4 + 2 * Math.ceil(bundled.prices.length / 500))
 
     const input = await database.db
       .selectFrom('price_catalog')
@@ -92,8 +94,8 @@ describe('applyCatalogSnapshot', () => {
     expect(summary).toMatchObject({ rowsOpened: 0, rowsClosed: 0, unchanged: bundled.prices.length })
     expect(await rowCount(database)).toBe(bundled.prices.length)
     expect(await catalogVersion(database)).toBe(1)
-    // Lock and read: nothing else.
-    expect(counter.count).toBe(2)
+    // Lock, read, and the pending clean-up (a no-op update): nothing else.
+    expect(counter.count).toBe(3)
   })
 
   it('closes and opens on a price change, without touching the old row, and bumps the version', async () => {

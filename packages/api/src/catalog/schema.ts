@@ -1,10 +1,11 @@
 import { requireTenant } from '../auth/guard.ts'
 import type { GraphQLContext } from '../context.ts'
 import type { PriceTierJson, TimeWindowJson } from '../db/types.ts'
-import { badInput } from '../errors.ts'
+import { OverrideError, SourceError } from '@burnrate/catalog-sync'
+import { badInput, userError } from '../errors.ts'
 import { builder } from '../schema/builder.ts'
-import { listPricesAt, priceHistory } from './repository.ts'
-import type { CatalogPrice } from './types.ts'
+import { findConflicts, listPricesAt, listPublicRowsInForceBySource, priceHistory, tenantPrices } from './repository.ts'
+import type { CatalogPrice, PendingChangeRow, SyncSummary } from './types.ts'
 
 const PriceTier = builder.objectRef<PriceTierJson>('PriceTier').implement({
   description: 'A long-context price: when the call’s total input tokens exceed aboveInputTokens, unitPrice applies to the whole line.',
@@ -105,6 +106,257 @@ builder.queryFields((t) => ({
       requireTenant(ctx)
       const ids = await catalogIds(ctx, checkName(args.provider, 'provider'), checkName(args.model, 'model'))
       return priceHistory(ctx.services.db, ids.provider!, ids.model!)
+    },
+  }),
+}))
+
+// ——— Sources, change log, held changes, conflicts and tenant overrides ———
+
+interface ChangeLogEntry {
+  id: number
+  tenant_id: string | null
+  provider: string
+  model: string
+  usage_type: string
+  old_unit_price: string | null
+  new_unit_price: string | null
+  effective_from: Date
+  source: string
+  source_version: string
+  price_id: number | null
+  changed_at: Date
+}
+
+const PriceChangeLogEntry = builder.objectRef<ChangeLogEntry>('PriceChangeLogEntry').implement({
+  description: 'One applied catalog change: a price opened (oldUnitPrice null for a new model), changed, or withdrawn (newUnitPrice null).',
+  fields: (t) => ({
+    id: t.id({ resolve: (e) => String(e.id) }),
+    provider: t.exposeString('provider'),
+    model: t.exposeString('model'),
+    usageType: t.exposeString('usage_type'),
+    oldUnitPrice: t.field({ type: 'Decimal', nullable: true, resolve: (e) => e.old_unit_price }),
+    newUnitPrice: t.field({ type: 'Decimal', nullable: true, resolve: (e) => e.new_unit_price }),
+    effectiveFrom: t.field({ type: 'DateTime', resolve: (e) => e.effective_from }),
+    source: t.exposeString('source'),
+    sourceVersion: t.exposeString('source_version'),
+    priceId: t.id({ nullable: true, resolve: (e) => (e.price_id === null ? null : String(e.price_id)) }),
+    negotiated: t.boolean({ description: "True for the tenant's own negotiated price.", resolve: (e) => e.tenant_id !== null }),
+    changedAt: t.field({ type: 'DateTime', resolve: (e) => e.changed_at }),
+  }),
+})
+
+const PendingPriceChange = builder.objectRef<PendingChangeRow>('PendingPriceChange').implement({
+  description: 'A price that moved more than 10× in one sync: held, not applied, until confirmed or rejected.',
+  fields: (t) => ({
+    id: t.id({ resolve: (p) => String(p.id) }),
+    source: t.exposeString('source'),
+    sourceVersion: t.exposeString('source_version'),
+    provider: t.exposeString('provider'),
+    model: t.exposeString('model'),
+    usageType: t.exposeString('usage_type'),
+    oldUnitPrice: t.field({ type: 'Decimal', resolve: (p) => p.old_unit_price }),
+    newUnitPrice: t.field({ type: 'Decimal', resolve: (p) => p.new_unit_price }),
+    observedAt: t.field({ type: 'DateTime', resolve: (p) => p.observed_at }),
+    status: t.exposeString('status', { description: 'PENDING, CONFIRMED or REJECTED (also when a later sync no longer states the move).' }),
+  }),
+})
+
+interface ConflictView {
+  provider: string
+  model: string
+  usageType: string
+  usedSource: string
+  prices: CatalogPrice[]
+}
+
+const CatalogConflict = builder.objectRef<ConflictView>('CatalogConflict').implement({
+  description: 'Two or more sources price the same provider, model and usage type differently. They are never merged: usedSource prices events.',
+  fields: (t) => ({
+    provider: t.exposeString('provider'),
+    model: t.exposeString('model'),
+    usageType: t.exposeString('usageType'),
+    usedSource: t.exposeString('usedSource'),
+    prices: t.field({ type: [ModelPrice], resolve: (c) => c.prices }),
+  }),
+})
+
+interface SourceStateView {
+  source: string
+  last_attempt_at: Date | null
+  last_success_at: Date | null
+  next_attempt_at: Date
+  failures: number
+  last_error: string | null
+}
+
+const CatalogSourceState = builder.objectRef<SourceStateView>('CatalogSourceState').implement({
+  description: 'How polling a price source went: a failing source leaves the catalog as it was and is retried with backoff.',
+  fields: (t) => ({
+    source: t.exposeString('source'),
+    lastAttemptAt: t.field({ type: 'DateTime', nullable: true, resolve: (s) => s.last_attempt_at }),
+    lastSuccessAt: t.field({ type: 'DateTime', nullable: true, resolve: (s) => s.last_success_at }),
+    nextAttemptAt: t.field({ type: 'DateTime', resolve: (s) => s.next_attempt_at }),
+    consecutiveFailures: t.exposeInt('failures'),
+    lastError: t.exposeString('last_error', { nullable: true }),
+  }),
+})
+
+const PriceOverrideInput = builder.inputType('PriceOverrideInput', {
+  fields: (t) => ({
+    provider: t.string({ required: true }),
+    model: t.string({ required: true, description: 'Any name events use: aliases resolve to the canonical model.' }),
+    usageType: t.string({ required: true, description: 'input, output, cache_read, cache_write, reasoning, requests, web_searches, …' }),
+    unitPrice: t.field({ type: 'Decimal', required: true, description: 'Price of one unit (one token, one request, …).' }),
+    effectiveFrom: t.field({ type: 'DateTime', required: true, description: 'May be in the past: events since then can be corrected with repriceUsage.' }),
+    effectiveTo: t.field({ type: 'DateTime' }),
+  }),
+})
+
+const CatalogSyncResult = builder.objectRef<SyncSummary>('CatalogSyncResult').implement({
+  fields: (t) => ({
+    source: t.exposeString('source'),
+    sourceVersion: t.exposeString('sourceVersion'),
+    models: t.exposeInt('models'),
+    rowsOpened: t.exposeInt('rowsOpened'),
+    rowsClosed: t.exposeInt('rowsClosed'),
+    unchanged: t.exposeInt('unchanged'),
+    held: t.exposeInt('held'),
+  }),
+})
+
+const MAX_PAGE = 500
+
+function pageSize(first: number | null | undefined): number {
+  const size = first ?? 100
+  if (size < 1 || size > MAX_PAGE) throw badInput(`first must be 1-${MAX_PAGE}`, 'first')
+  return size
+}
+
+function requireCatalogAdmin(ctx: GraphQLContext) {
+  const tenant = requireTenant(ctx)
+  if (!ctx.services.config.CATALOG_ADMIN_TENANTS.includes(tenant.id)) {
+    throw userError('FORBIDDEN', 'Held public price changes can only be confirmed by a tenant listed in CATALOG_ADMIN_TENANTS (or with the catalog-sync CLI).')
+  }
+  return tenant
+}
+
+builder.queryFields((t) => ({
+  priceChangeLog: t.field({
+    type: [PriceChangeLogEntry],
+    description: "Applied catalog changes, newest first: public ones and this tenant's own negotiated prices. Page with `before` (an id).",
+    args: { provider: t.arg.string(), model: t.arg.string(), first: t.arg.int(), before: t.arg.id() },
+    resolve: async (_root, args, ctx) => {
+      const tenant = requireTenant(ctx)
+      const ids = await catalogIds(ctx, checkName(args.provider, 'provider'), checkName(args.model, 'model'))
+      let query = ctx.services.db
+        .selectFrom('price_change_log')
+        .selectAll()
+        .where((eb) => eb.or([eb('tenant_id', 'is', null), eb('tenant_id', '=', tenant.id)]))
+      if (ids.provider) query = query.where('provider', '=', ids.provider)
+      if (ids.model) query = query.where('model', '=', ids.model)
+      if (args.before) {
+        if (!/^\d{1,15}$/.test(String(args.before))) throw badInput('before must be an id from this log', 'before')
+        query = query.where('id', '<', Number(args.before))
+      }
+      return query.orderBy('id', 'desc').limit(pageSize(args.first)).execute()
+    },
+  }),
+  pendingPriceChanges: t.field({
+    type: [PendingPriceChange],
+    description: 'Public price changes held because they moved more than 10× in one sync.',
+    resolve: async (_root, _args, ctx) => {
+      requireTenant(ctx)
+      return ctx.services.db.selectFrom('catalog_pending_changes').selectAll().where('status', '=', 'PENDING').orderBy('id').execute()
+    },
+  }),
+  catalogConflicts: t.field({
+    type: [CatalogConflict],
+    description: 'Where public sources disagree about the price in force at `at` (default: now).',
+    args: { at: t.arg({ type: 'DateTime' }) },
+    resolve: async (_root, args, ctx) => {
+      requireTenant(ctx)
+      const rows = await listPublicRowsInForceBySource(ctx.services.db, args.at ?? ctx.services.clock.now())
+      return findConflicts(rows)
+    },
+  }),
+  catalogSources: t.field({
+    type: [CatalogSourceState],
+    description: 'Polling state of every price source: last success, consecutive failures and the last error.',
+    resolve: async (_root, _args, ctx) => {
+      requireTenant(ctx)
+      return ctx.services.db.selectFrom('catalog_source_state').selectAll().orderBy('source').execute()
+    },
+  }),
+  priceOverrides: t.field({
+    type: [ModelPrice],
+    description: "This tenant's negotiated prices (whole history), oldest first. Other tenants never see them.",
+    args: { provider: t.arg.string(), model: t.arg.string() },
+    resolve: async (_root, args, ctx) => {
+      const tenant = requireTenant(ctx)
+      const ids = await catalogIds(ctx, checkName(args.provider, 'provider'), checkName(args.model, 'model'))
+      return tenantPrices(ctx.services.db, tenant.id, ids)
+    },
+  }),
+}))
+
+builder.mutationFields((t) => ({
+  setPriceOverride: t.field({
+    type: [ModelPrice],
+    description:
+      "A negotiated price for this tenant only, in force from effectiveFrom (it replaces this tenant's earlier override of the usage type from then on). New events use it at once; events already priced since effectiveFrom are corrected by repriceUsage.",
+    args: { input: t.arg({ type: PriceOverrideInput, required: true }) },
+    resolve: async (_root, { input }, ctx) => {
+      const tenant = requireTenant(ctx)
+      const provider = checkName(input.provider, 'input.provider')!
+      const model = checkName(input.model, 'input.model')!
+      let result
+      try {
+        result = await ctx.services.catalog.setOverride(tenant.id, { ...input, provider, model, unitPrice: String(input.unitPrice) })
+      } catch (error) {
+        if (error instanceof OverrideError) throw badInput(error.message, `input.${error.field}`)
+        throw error
+      }
+      return tenantPrices(ctx.services.db, tenant.id, result)
+    },
+  }),
+  importPriceOverrides: t.field({
+    type: [CatalogSyncResult],
+    description: 'Negotiated prices from a YAML or JSON document (`overrides: [{ tenant, provider, model, usageType, unitPrice, effectiveFrom, effectiveTo }]`); every entry must name this tenant.',
+    args: { document: t.arg.string({ required: true }) },
+    resolve: async (_root, { document }, ctx) => {
+      const tenant = requireTenant(ctx)
+      if (document.length > 1_000_000) throw badInput('document must be at most 1 MB', 'document')
+      try {
+        return await ctx.services.catalog.applyOverridesFile(document, { tenantId: tenant.id })
+      } catch (error) {
+        if (error instanceof OverrideError) throw badInput(error.message, 'document')
+        if (error instanceof SourceError) throw badInput(error.message, 'document')
+        throw error
+      }
+    },
+  }),
+  confirmPriceChange: t.field({
+    type: PendingPriceChange,
+    description: 'Applies a held public price change (from when it was observed).',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, { id }, ctx) => {
+      requireCatalogAdmin(ctx)
+      if (!/^\d{1,15}$/.test(String(id))) throw badInput('no such pending price change', 'id')
+      const resolved = await ctx.services.catalog.resolvePendingChange(Number(id), 'CONFIRM')
+      if (!resolved) throw userError('NOT_FOUND', 'no such pending price change', 'id')
+      return resolved
+    },
+  }),
+  rejectPriceChange: t.field({
+    type: PendingPriceChange,
+    description: 'Drops a held public price change; the catalog keeps the price in force.',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, { id }, ctx) => {
+      requireCatalogAdmin(ctx)
+      if (!/^\d{1,15}$/.test(String(id))) throw badInput('no such pending price change', 'id')
+      const resolved = await ctx.services.catalog.resolvePendingChange(Number(id), 'REJECT')
+      if (!resolved) throw userError('NOT_FOUND', 'no such pending price change', 'id')
+      return resolved
     },
   }),
 }))

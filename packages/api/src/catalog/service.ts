@@ -1,9 +1,28 @@
-import { applyCatalogSnapshot, loadBundledGenaiPrices, resolveGenaiPricesModel } from '@burnrate/catalog-sync'
+import {
+  applyCatalogSnapshot,
+  deserializePrices,
+  loadBundledGenaiPrices,
+  loadPublicSource,
+  OVERRIDE_SOURCE,
+  OverrideError,
+  overrideRow,
+  parseOverridesFile,
+  resolveGenaiPricesModel,
+  withRetry,
+  type AppliedPriceChange,
+  type ApplyOptions,
+  type CatalogSyncSummary,
+  type PublicSourceName,
+  type SourceSnapshot,
+} from '@burnrate/catalog-sync'
 import type { Clock } from '../clock.ts'
+import type { Config } from '../config.ts'
 import type { Db, Executor } from '../db/database.ts'
 import type { Logger } from '../logger.ts'
-import { listPublicPrices, readCatalogVersion } from './repository.ts'
-import type { CatalogPrice, CatalogService, ResolvedModel, SyncSummary } from './types.ts'
+import type { BurnratePubSub, PriceChangeEvent } from '../pubsub.ts'
+import { listAllPrices, readCatalogVersion } from './repository.ts'
+import { sourceRank } from './source-priority.ts'
+import type { CatalogAppliedListener, CatalogPrice, CatalogService, ResolvedModel, SyncSummary } from './types.ts'
 
 /** A row with its bounds as numbers, so picking a price compares numbers and allocates nothing. */
 interface IndexedPrice {
@@ -23,20 +42,48 @@ interface UsageTypePrices {
   windowed: IndexedPrice[]
 }
 
+type PriceIndex = Map<string, Map<string, UsageTypePrices[]>>
+
 interface CatalogSnapshot {
   /** catalog_state.version the rows were read at; -1 before the first load. */
   version: number
-  /** provider → model → its usage types. Nested maps: a lookup builds no key string. */
-  byProvider: Map<string, Map<string, UsageTypePrices[]>>
+  /** provider → model → its usage types, from the one public source that wins for that model. */
+  byProvider: PriceIndex
+  /** tenant → provider → model → usage types: the tenant's negotiated prices. */
+  byTenant: Map<string, PriceIndex>
   rows: number
 }
 
-const DAY_MS = 86_400_000
 /** Distinct (model, provider) inputs remembered; events repeat a few names, so this never churns in practice. */
 const RESOLUTION_CACHE_SIZE = 10_000
 
 function indexPrices(prices: readonly CatalogPrice[], version: number): CatalogSnapshot {
-  const byProvider = new Map<string, Map<string, UsageTypePrices[]>>()
+  const publicRows: CatalogPrice[] = []
+  const tenantRows = new Map<string, CatalogPrice[]>()
+  // The winning public source of each model.
+  const winner = new Map<string, string>()
+  for (const price of prices) {
+    if (price.tenantId) {
+      let rows = tenantRows.get(price.tenantId)
+      if (!rows) tenantRows.set(price.tenantId, (rows = []))
+      rows.push(price)
+      continue
+    }
+    publicRows.push(price)
+    const key = `${price.provider}\u0000${price.model}`
+    const current = winner.get(key)
+    if (current === undefined || sourceRank(price.source) < sourceRank(current) || (sourceRank(price.source) === sourceRank(current) && price.source < current)) {
+      winner.set(key, price.source)
+    }
+  }
+  const byProvider = buildIndex(publicRows.filter((price) => winner.get(`${price.provider}\u0000${price.model}`) === price.source))
+  const byTenant = new Map<string, PriceIndex>()
+  for (const [tenantId, rows] of tenantRows) byTenant.set(tenantId, buildIndex(rows))
+  return { version, byProvider, byTenant, rows: prices.length }
+}
+
+function buildIndex(prices: readonly CatalogPrice[]): PriceIndex {
+  const byProvider: PriceIndex = new Map()
   const byUsageType = new Map<string, UsageTypePrices>()
   for (const price of prices) {
     let models = byProvider.get(price.provider)
@@ -65,7 +112,15 @@ function indexPrices(prices: readonly CatalogPrice[], version: number): CatalogS
     group.unwindowed.sort(byStartThenId)
     group.windowed.sort(byStartThenId)
   }
-  return { version, byProvider, rows: prices.length }
+  return byProvider
+}
+
+const DAY = 86_400_000
+
+/** One usage type's row in force at `time`: a time-of-day price wins over the all-day one. */
+function groupRowAt(group: UsageTypePrices, time: number): IndexedPrice | undefined {
+  const msOfDay = ((time % DAY) + DAY) % DAY
+  return (group.windowed.length > 0 ? rowAt(group.windowed, time, msOfDay) : undefined) ?? rowAt(group.unwindowed, time, null)
 }
 
 function inWindow(row: IndexedPrice, msOfDay: number): boolean {
@@ -91,21 +146,40 @@ export interface CatalogServiceDependencies {
   db: Db
   clock: Clock
   logger: Logger
+  config?: Config
+  pubsub?: BurnratePubSub
 }
 
-export function createCatalogService({ db, clock, logger }: CatalogServiceDependencies): CatalogService {
-  let snapshot: CatalogSnapshot = { version: -1, byProvider: new Map(), rows: 0 }
+/** Where a public source is read from, by the configuration. */
+function sourceLocation(config: Config | undefined, source: PublicSourceName): string | undefined {
+  if (!config) return undefined
+  if (source === 'openrouter') return config.OPENROUTER_MODELS_URL
+  if (source === 'litellm') return config.LITELLM_PRICES_URL
+  if (source === 'genai-prices-remote') return config.GENAI_PRICES_URL
+  return undefined
+}
+
+const POLL_LEASE_MS = 10 * 60_000
+const BACKOFF_BASE_MS = 30_000
+
+export function createCatalogService({ db, clock, logger, config, pubsub }: CatalogServiceDependencies): CatalogService {
+  let snapshot: CatalogSnapshot = { version: -1, byProvider: new Map(), byTenant: new Map(), rows: 0 }
   let sharedReload: Promise<void> | null = null
   const resolutions = new Map<string, ResolvedModel | null>()
+  const listeners: CatalogAppliedListener[] = []
+  let pollTimer: NodeJS.Timeout | null = null
+  let polling: Promise<void> | null = null
+  let lastAppliedVersion = -1
 
-  const hasPrices = (provider: string, model: string) => snapshot.byProvider.get(provider)?.has(model) ?? false
+  const hasPrices = (provider: string, model: string, tenantId?: string | null) =>
+    (snapshot.byProvider.get(provider)?.has(model) ?? false) || (tenantId ? (snapshot.byTenant.get(tenantId)?.get(provider)?.has(model) ?? false) : false)
 
   async function reload(executor: Executor): Promise<void> {
     const started = performance.now()
     // Version first: a sync committing in between leaves newer rows under an older version, which
     // only costs one more reload, never a missed one.
     const version = await readCatalogVersion(executor)
-    const prices = await listPublicPrices(executor)
+    const prices = await listAllPrices(executor)
     snapshot = indexPrices(prices, version)
     logger.debug('catalog loaded', { version, rows: prices.length, ms: Math.round(performance.now() - started) })
   }
@@ -116,32 +190,103 @@ export function createCatalogService({ db, clock, logger }: CatalogServiceDepend
     resolutions.set(key, resolved)
   }
 
+  /** After a commit: publish every change, then let listeners (re-pricing) follow. Never throws. */
+  async function afterApply(summary: CatalogSyncSummary): Promise<void> {
+    await service.ensureFresh()
+    for (const change of summary.changes ?? []) {
+      const event: PriceChangeEvent = {
+        provider: change.provider,
+        model: change.model,
+        usageType: change.usageType,
+        oldUnitPrice: change.oldUnitPrice,
+        newUnitPrice: change.newUnitPrice,
+        effectiveFrom: change.effectiveFrom.toISOString(),
+        source: change.source,
+        tenantId: change.tenantId,
+      }
+      if (change.tenantId) pubsub?.publish('tenantPriceChange', change.tenantId, event)
+      else pubsub?.publish('priceChange', event)
+    }
+    if ((summary.changes?.length ?? 0) > 0) await notifyListeners(summary.changes!)
+  }
+
+  async function notifyListeners(changes: readonly AppliedPriceChange[]): Promise<void> {
+    lastAppliedVersion = snapshot.version
+    for (const listener of listeners) {
+      try {
+        await listener(changes)
+      } catch (error) {
+        logger.error('catalog change listener failed', { error: error instanceof Error ? error.message : String(error) })
+      }
+    }
+  }
+
+  async function apply(snapshotToApply: SourceSnapshot, options: ApplyOptions): Promise<CatalogSyncSummary> {
+    const summary = await applyCatalogSnapshot(db, snapshotToApply, options)
+    if (!options.dryRun) await afterApply(summary)
+    return summary
+  }
+
+  const toSyncSummary = (summary: CatalogSyncSummary, source: SourceSnapshot): SyncSummary => ({
+    source: summary.source,
+    sourceVersion: summary.sourceVersion,
+    models: summary.models,
+    rowsOpened: summary.rowsOpened,
+    rowsClosed: summary.rowsClosed,
+    unchanged: summary.unchanged,
+    held: summary.held ?? 0,
+    rejected: source.rejected ?? [],
+    skipped: source.skipped.length,
+  })
+
+  /** Claims a source for this process (one syncer at a time across processes) when it is due. */
+  async function claim(source: string, now: Date): Promise<boolean> {
+    await db.insertInto('catalog_source_state').values({ source, next_attempt_at: now }).onConflict((oc) => oc.column('source').doNothing()).execute()
+    const claimed = await db
+      .updateTable('catalog_source_state')
+      .set({ lease_until: new Date(now.getTime() + POLL_LEASE_MS), last_attempt_at: now })
+      .where('source', '=', source)
+      .where('next_attempt_at', '<=', now)
+      .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
+      .returning('source')
+      .executeTakeFirst()
+    return claimed !== undefined
+  }
+
   const service: CatalogService = {
-    resolve(model, provider) {
+    resolve(model, provider, tenantId) {
       const cacheKey = `${provider ?? ''}\u0000${model}`
       let resolved = resolutions.get(cacheKey)
       if (resolved === undefined) {
         resolved = resolveGenaiPricesModel(model, provider)
         rememberResolution(cacheKey, resolved)
       }
-      if (resolved && hasPrices(resolved.provider, resolved.model)) return resolved
+      if (resolved && hasPrices(resolved.provider, resolved.model, tenantId)) return resolved
       // Sources other than genai-prices key rows by the provider's own ids.
       const providerId = provider?.trim().toLowerCase()
       const modelId = model.trim().toLowerCase()
-      if (providerId && hasPrices(providerId, modelId)) return { provider: providerId, model: modelId }
+      if (providerId && hasPrices(providerId, modelId, tenantId)) return { provider: providerId, model: modelId }
       return null
     },
 
-    pricesAt(provider, model, at) {
+    pricesAt(provider, model, at, tenantId) {
       const usageTypes = snapshot.byProvider.get(provider)?.get(model)
-      if (!usageTypes) return []
+      const own = tenantId ? snapshot.byTenant.get(tenantId)?.get(provider)?.get(model) : undefined
+      if (!usageTypes && !own) return []
       const time = at.getTime()
-      const msOfDay = ((time % DAY_MS) + DAY_MS) % DAY_MS
       const prices: CatalogPrice[] = []
-      for (const group of usageTypes) {
-        // A time-of-day price (off-peak discount, peak surcharge) wins over the all-day one.
-        const row = (group.windowed.length > 0 ? rowAt(group.windowed, time, msOfDay) : undefined) ?? rowAt(group.unwindowed, time, null)
-        if (row) prices.push(row.price)
+      // A negotiated price wins, usage type by usage type, over every public source.
+      const overridden = new Set<string>()
+      for (const group of own ?? []) {
+        const row = groupRowAt(group, time)
+        if (row) {
+          prices.push(row.price)
+          overridden.add(row.price.usageType)
+        }
+      }
+      for (const group of usageTypes ?? []) {
+        const row = groupRowAt(group, time)
+        if (row && !overridden.has(row.price.usageType)) prices.push(row.price)
       }
       return prices
     },
@@ -165,11 +310,134 @@ export function createCatalogService({ db, clock, logger }: CatalogServiceDepend
 
     async syncBundled(): Promise<SyncSummary> {
       const source = await loadBundledGenaiPrices()
-      const summary = await applyCatalogSnapshot(db, source, { observedAt: clock.now() })
+      const summary = await apply(source, { observedAt: clock.now() })
+      logger.info('catalog synced', { ...toSyncSummary(summary, source), rejected: undefined, rowsInCatalog: snapshot.rows })
+      return toSyncSummary(summary, source)
+    },
+
+    async syncSource(name, options = {}) {
+      const location = options.location ?? sourceLocation(config, name)
+      const source = await withRetry(() => loadPublicSource(name, location, { timeoutMs: config?.CATALOG_SOURCE_TIMEOUT_MS }), {
+        attempts: options.attempts ?? 3,
+        baseMs: options.retryBaseMs ?? 1_000,
+        onRetry: (error, attempt, delayMs) => logger.warn('catalog source failed; retrying', { source: name, attempt, delayMs, error: String(error) }),
+      })
+      for (const rejected of source.rejected ?? []) logger.warn('catalog row rejected', { source: name, ...rejected })
+      const summary = await apply(source, { observedAt: clock.now(), dryRun: options.dryRun })
+      logger.info('catalog synced', { ...toSyncSummary(summary, source), rejected: source.rejected?.length ?? 0 })
+      return toSyncSummary(summary, source)
+    },
+
+    async poll() {
+      const sources = (config?.CATALOG_SOURCES ?? ['genai-prices']) as PublicSourceName[]
+      const intervalMs = config?.CATALOG_SYNC_INTERVAL ?? 3_600_000
+      for (const name of sources) {
+        const now = clock.now()
+        if (!(await claim(name, now))) continue
+        try {
+          const summary = await service.syncSource(name, { attempts: 1 })
+          await db
+            .updateTable('catalog_source_state')
+            .set({ lease_until: null, failures: 0, last_success_at: clock.now(), last_error: null, next_attempt_at: new Date(now.getTime() + intervalMs), last_summary: JSON.stringify(summary) })
+            .where('source', '=', name)
+            .execute()
+        } catch (error) {
+          const state = await db.selectFrom('catalog_source_state').select('failures').where('source', '=', name).executeTakeFirst()
+          const failures = (state?.failures ?? 0) + 1
+          const delay = Math.min(intervalMs, BACKOFF_BASE_MS * 2 ** (failures - 1))
+          const message = error instanceof Error ? error.message : String(error)
+          logger.error('catalog source failed; the catalog is unchanged for it', { source: name, failures, retryInMs: delay, error: message })
+          await db
+            .updateTable('catalog_source_state')
+            .set({ lease_until: null, failures, last_error: message, next_attempt_at: new Date(now.getTime() + delay) })
+            .where('source', '=', name)
+            .execute()
+        }
+      }
+      // A sync by another process (or the CLI) changed the catalog: let listeners catch up too.
       await service.ensureFresh()
-      logger.info('catalog synced', { ...summary, skipped: source.skipped.length, rowsInCatalog: snapshot.rows })
-      return summary
+      if (snapshot.version !== lastAppliedVersion) await notifyListeners([])
+    },
+
+    startPolling() {
+      const intervalMs = config?.CATALOG_SYNC_INTERVAL ?? 0
+      if (intervalMs <= 0 || pollTimer) return
+      const tick = () => {
+        polling ??= service
+          .poll()
+          .catch((error) => logger.error('catalog poll failed', { error: error instanceof Error ? error.message : String(error) }))
+          .finally(() => {
+            polling = null
+          })
+      }
+      pollTimer = setInterval(tick, Math.min(intervalMs, 60_000))
+      pollTimer.unref()
+      tick()
+    },
+
+    async stopPolling() {
+      if (pollTimer) clearInterval(pollTimer)
+      pollTimer = null
+      await polling
+    },
+
+    onApplied(listener) {
+      listeners.push(listener)
+    },
+
+    async setOverride(tenantId, input) {
+      const row = overrideRow(input)
+      const summary = await apply(
+        { source: OVERRIDE_SOURCE, sourceVersion: `mutation:${clock.now().toISOString()}`, prices: [row], models: 1, skipped: [] },
+        // From its own date on, the new price replaces the tenant's override of that usage type.
+        { observedAt: row.effectiveFrom, tenantId, holdRatio: Infinity, scope: { provider: row.provider, model: row.model, usageType: row.usageType }, changedAt: clock.now() },
+      )
+      return { provider: row.provider, model: row.model, usageType: row.usageType, rowsOpened: summary.rowsOpened, rowsClosed: summary.rowsClosed }
+    },
+
+    async applyOverridesFile(text, options = {}) {
+      const snapshots = parseOverridesFile(text)
+      const summaries: SyncSummary[] = []
+      // Checked before anything is written: a file naming another tenant changes nothing at all.
+      for (const tenantId of snapshots.keys()) {
+        if (options.tenantId && tenantId !== options.tenantId) throw new OverrideError(`the document names tenant ${tenantId}; only your own tenant id is allowed`, 'tenant')
+      }
+      for (const [tenantId, tenantSnapshot] of snapshots) {
+        const observedAt = new Date(Math.min(...tenantSnapshot.prices.map((p) => p.effectiveFrom.getTime())))
+        const summary = await apply(tenantSnapshot, { observedAt, tenantId, holdRatio: Infinity, changedAt: clock.now() })
+        summaries.push(toSyncSummary(summary, tenantSnapshot))
+      }
+      return summaries
+    },
+
+    async resolvePendingChange(id, decision) {
+      const pending = await db.selectFrom('catalog_pending_changes').selectAll().where('id', '=', id).executeTakeFirst()
+      if (!pending || pending.status !== 'PENDING') return null
+      if (decision === 'REJECT') {
+        await db.updateTable('catalog_pending_changes').set({ status: 'REJECTED', resolved_at: clock.now() }).where('id', '=', id).where('status', '=', 'PENDING').execute()
+        return { ...pending, status: 'REJECTED' as const, resolved_at: clock.now() }
+      }
+      const prices = deserializePrices(pending.prices)
+      await db.transaction().execute(async (trx) => {
+        const updated = await trx
+          .updateTable('catalog_pending_changes')
+          .set({ status: 'CONFIRMED', resolved_at: clock.now() })
+          .where('id', '=', id)
+          .where('status', '=', 'PENDING')
+          .executeTakeFirst()
+        if (Number(updated.numUpdatedRows) === 0) return
+        const summary = await applyCatalogSnapshot(
+          trx,
+          { source: pending.source, sourceVersion: pending.source_version, prices, models: 1, skipped: [] },
+          { observedAt: pending.observed_at, holdRatio: Infinity, scope: { provider: pending.provider, model: pending.model, usageType: pending.usage_type }, changedAt: clock.now() },
+        )
+        pendingSummary = summary
+      })
+      if (pendingSummary) await afterApply(pendingSummary)
+      pendingSummary = null
+      return { ...pending, status: 'CONFIRMED' as const, resolved_at: clock.now() }
     },
   }
+  let pendingSummary: CatalogSyncSummary | null = null
   return service
 }

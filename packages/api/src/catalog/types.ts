@@ -1,4 +1,9 @@
+import type { AppliedPriceChange, OverrideInput, PublicSourceName } from '@burnrate/catalog-sync'
 import type { PriceTierJson, TimeWindowJson } from '../db/types.ts'
+import type { CatalogPendingChangeTable } from '../db/types.ts'
+import type { Selectable } from 'kysely'
+
+export type PendingChangeRow = Selectable<CatalogPendingChangeTable>
 import type { Executor } from '../db/database.ts'
 
 /** One effective-dated catalog row as the pricing engine sees it. */
@@ -18,6 +23,8 @@ export interface CatalogPrice {
   effectiveFrom: Date
   effectiveTo: Date | null
   source: string
+  /** null for public prices; the tenant's id for its negotiated prices. */
+  tenantId?: string | null
 }
 
 export interface ResolvedModel {
@@ -32,15 +39,48 @@ export interface SyncSummary {
   rowsOpened: number
   rowsClosed: number
   unchanged: number
+  /** Timelines held as pending (a move beyond 10×). */
+  held: number
+  /** Rows the source stated but that were refused, with reasons. */
+  rejected: { key: string; reason: string }[]
+  /** Prices the source states that Burnrate cannot represent yet. */
+  skipped: number
+}
+
+/** Called after every committed catalog change (and when another process changed the catalog: empty list). */
+export type CatalogAppliedListener = (changes: readonly AppliedPriceChange[]) => Promise<void>
+
+export interface OverrideResult {
+  provider: string
+  model: string
+  usageType: string
+  rowsOpened: number
+  rowsClosed: number
 }
 
 export interface CatalogService {
-  /** Canonical provider and model for what an event reported; null when no price source knows it. */
-  resolve(model: string, provider?: string | null): ResolvedModel | null
-  /** The rows that price a call to a canonical model at `at`: one per usage type. */
-  pricesAt(provider: string, model: string, at: Date): CatalogPrice[]
+  /** Canonical provider and model for what an event reported; null when no price source (nor the tenant's overrides) knows it. */
+  resolve(model: string, provider?: string | null, tenantId?: string | null): ResolvedModel | null
+  /**
+   * The rows that price a call to a canonical model at `at`: one per usage type. With a tenant id,
+   * that tenant's negotiated price wins for every usage type it covers.
+   */
+  pricesAt(provider: string, model: string, at: Date, tenantId?: string | null): CatalogPrice[]
   /** Reload the in-memory snapshot if another process (or a sync) changed the catalog. */
   ensureFresh(db?: Executor): Promise<void>
   /** Load the price data bundled in @pydantic/genai-prices into the catalog (append-only; a re-run writes nothing). */
   syncBundled(): Promise<SyncSummary>
+  /** Fetch one public source (retried with backoff) and apply it; a failure throws and changes nothing. */
+  syncSource(name: PublicSourceName, options?: { location?: string; dryRun?: boolean; attempts?: number; retryBaseMs?: number }): Promise<SyncSummary>
+  /** One poll: every configured source that is due and not being synced by another process. */
+  poll(): Promise<void>
+  startPolling(): void
+  stopPolling(): Promise<void>
+  onApplied(listener: CatalogAppliedListener): void
+  /** A tenant's negotiated price from `effectiveFrom` on (throws OverrideError on bad input). */
+  setOverride(tenantId: string, input: OverrideInput): Promise<OverrideResult>
+  /** An overrides file (YAML/JSON); with tenantId, every entry must be that tenant's. */
+  applyOverridesFile(text: string, options?: { tenantId?: string }): Promise<SyncSummary[]>
+  /** Confirm (apply) or reject a held price change; null when there is no such pending change. */
+  resolvePendingChange(id: number, decision: 'CONFIRM' | 'REJECT'): Promise<PendingChangeRow | null>
 }

@@ -212,6 +212,68 @@ export interface BudgetReservationTable {
   settled_amount: Numeric | null
 }
 
+export interface PriceChangeLogTable {
+  id: Generated<number>
+  tenant_id: string | null
+  provider: string
+  model: string
+  usage_type: string
+  old_unit_price: Numeric | null
+  new_unit_price: Numeric | null
+  effective_from: Timestamp
+  source: string
+  source_version: string
+  price_id: Int8 | null
+  changed_at: Timestamp
+}
+
+export interface CatalogPendingChangeTable {
+  id: Generated<number>
+  source: string
+  source_version: string
+  provider: string
+  model: string
+  usage_type: string
+  time_window: string
+  old_unit_price: Numeric
+  new_unit_price: Numeric
+  /** The source's rows for this timeline (NormalizedPrice with ISO dates), applied on confirmation. */
+  prices: Json<unknown[]>
+  observed_at: Timestamp
+  status: 'PENDING' | 'CONFIRMED' | 'REJECTED'
+  resolved_at: Timestamp | null
+}
+
+export interface CatalogSourceStateTable {
+  source: string
+  lease_until: Timestamp | null
+  next_attempt_at: Timestamp
+  failures: Generated<number>
+  last_attempt_at: Timestamp | null
+  last_success_at: Timestamp | null
+  last_error: string | null
+  last_summary: Json<Record<string, unknown> | null> | null
+}
+
+export interface UsageCorrectionTable {
+  id: Generated<number>
+  tenant_id: string
+  event_id: string
+  customer_id: string
+  ts: Timestamp
+  provider: string
+  model: string
+  feature: string
+  old_lines: Json<PricedLineJson[]>
+  new_lines: Json<PricedLineJson[]>
+  old_cost: Numeric
+  new_cost: Numeric
+  old_amount: Numeric
+  new_amount: Numeric
+  reason: string
+  created_at: Timestamp
+}
+
 export interface DB extends WebhookTables, StripeTables, GatewayTables {
   tenants: TenantTable
   customers: CustomerTable
@@ -226,6 +288,10 @@ export interface DB extends WebhookTables, StripeTables, GatewayTables {
   budget_spend: BudgetSpendTable
   budget_alerts: BudgetAlertTable
   budget_reservations: BudgetReservationTable
+  price_change_log: PriceChangeLogTable
+  catalog_pending_changes: CatalogPendingChangeTable
+  catalog_source_state: CatalogSourceStateTable
+  usage_corrections: UsageCorrectionTable
 }
 
 export type Tenant = Selectable<TenantTable>

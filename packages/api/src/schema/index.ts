@@ -2,6 +2,7 @@ import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphq
 import { builder } from './builder.ts'
 import '../auth/schema.ts'
 import '../catalog/schema.ts'
+import '../repricing/schema.ts'
 import '../customers/schema.ts'
 import '../gateway/schema.ts'
 import '../pricing/schema.ts'

@@ -58,8 +58,9 @@ export function createUsageService({
 }): UsageService {
   function priceRow(tenant: Tenant, candidate: Candidate, plans: readonly PlanVersion[], receivedAt: Date): Insertable<UsageEventTable> | EventError {
     const { event } = candidate
-    const resolved = catalog.resolve(event.model, event.provider)
-    const prices = resolved ? catalog.pricesAt(resolved.provider, resolved.model, event.timestamp) : []
+    // The tenant's negotiated prices win over public ones for its own events.
+    const resolved = catalog.resolve(event.model, event.provider, tenant.id)
+    const prices = resolved ? catalog.pricesAt(resolved.provider, resolved.model, event.timestamp, tenant.id) : []
     let lines: PricedLineJson[] = []
     let cost: string | null = null
     let amount: string | null = null

@@ -12,8 +12,11 @@ import {
   type Provider,
   type TieredPrices,
 } from '@pydantic/genai-prices'
-import type { NormalizedPrice, PriceTier, SourceSnapshot, TimeWindow } from '../types.ts'
+import { z } from 'zod'
+import type { NormalizedPrice, PriceTier, RejectedPrice, SourceSnapshot, TimeWindow } from '../types.ts'
 import { UNIT_BY_PRICE_KEY, type UsageUnit } from '../units.ts'
+import { contentVersion, fetchJson, SourceError, type FetchOptions } from './fetch.ts'
+import { parsePrice } from './price-value.ts'
 
 export const GENAI_PRICES_SOURCE = 'genai-prices'
 const GENAI_PRICES_PACKAGE = '@pydantic/genai-prices'
@@ -235,4 +238,42 @@ export function resolveGenaiPricesModel(model: string, provider?: string | null)
     return matchModel(modelName.slice(slash + 1), providerId ?? modelName.slice(0, slash))
   }
   return null
+}
+
+/** The published data file (the same shape the package bundles), newer than any installed version. */
+export const GENAI_PRICES_DATA_URL = 'https://raw.githubusercontent.com/pydantic/genai-prices/main/prices/data.json'
+
+const genaiPricesDataSchema = z
+  .array(
+    z.looseObject({
+      id: z.string().min(1),
+      models: z.array(z.looseObject({ id: z.string().min(1), prices: z.union([z.looseObject({}), z.array(z.looseObject({ prices: z.looseObject({}) }))]) })),
+    }),
+  )
+  .min(1)
+
+/** A genai-prices data.json document (fetched or read from a file) as a snapshot of the same source as the bundled data. */
+export function fromGenaiPricesJson(input: unknown, version = contentVersion(input)): SourceSnapshot {
+  const parsed = genaiPricesDataSchema.safeParse(input)
+  if (!parsed.success) throw new SourceError(GENAI_PRICES_SOURCE, 'schema', `unexpected data.json shape: ${z.prettifyError(parsed.error)}`)
+  let snapshot: SourceSnapshot
+  try {
+    snapshot = fromGenaiPrices(parsed.data as unknown as Provider[], version)
+  } catch (error) {
+    throw new SourceError(GENAI_PRICES_SOURCE, 'schema', `unreadable price data: ${error instanceof Error ? error.message : String(error)}`)
+  }
+  // The adapter trusts numbers from the bundled package; a fetched file is checked row by row.
+  const rejected: RejectedPrice[] = []
+  const prices = snapshot.prices.filter((price) => {
+    const values = [price.unitPrice, ...(price.tiers ?? []).map((tier) => tier.unitPrice)]
+    const bad = values.find((value) => !parsePrice(value).ok)
+    if (bad !== undefined) rejected.push({ key: `${price.provider}/${price.model}: ${price.usageType}`, reason: (parsePrice(bad) as { reason: string }).reason })
+    return bad === undefined
+  })
+  return { ...snapshot, prices, rejected }
+}
+
+export async function fetchGenaiPrices(url = GENAI_PRICES_DATA_URL, options: FetchOptions = {}): Promise<SourceSnapshot> {
+  const { json } = await fetchJson(GENAI_PRICES_SOURCE, url, options)
+  return fromGenaiPricesJson(json)
 }

@@ -2,6 +2,7 @@ import type { Migration } from 'kysely/migration'
 import * as ledger from './20261123T0000_ledger.ts'
 import * as budgets from './20261123T1000_budgets.ts'
 import * as webhooks from './20261123T1100_webhooks.ts'
+import * as catalogSources from './20261123T1200_catalog_sources.ts'
 import * as stripe from './20261123T1300_stripe.ts'
 import * as gateway from './20261123T1400_gateway.ts'
 
@@ -10,6 +11,7 @@ export const migrations: Record<string, Migration> = {
   '20261123T0000_ledger': ledger,
   '20261123T1000_budgets': budgets,
   '20261123T1100_webhooks': webhooks,
+  '20261123T1200_catalog_sources': catalogSources,
   '20261123T1300_stripe': stripe,
   '20261123T1400_gateway': gateway,
 }

@@ -1,0 +1,297 @@
+import { sql, type Insertable } from 'kysely'
+import type { CatalogService } from '../catalog/types.ts'
+import type { Clock } from '../clock.ts'
+import type { Db, Executor } from '../db/database.ts'
+import type { PricedLineJson, UsageCorrectionTable, UsageEventRow, UsageEventTable } from '../db/types.ts'
+import type { Logger } from '../logger.ts'
+import { Decimal } from '../money/decimal.ts'
+import { applyPlan, planAt, priceUsage, type Plan, type PlanVersion } from '../pricing/engine.ts'
+import { addToLineRollups, addToRollups, listPlans } from '../usage/repository.ts'
+import { hourBucket, rollupDeltas, rollupDimensions, type LineRollupDelta, type RollupDelta } from '../usage/rollups.ts'
+
+const BATCH = 500
+
+export interface RepriceResult {
+  /** Events looked at. */
+  examined: number
+  /** Correction entries written (0 on a re-run). */
+  corrected: number
+  costDelta: string
+  amountDelta: string
+}
+
+export interface RepricingService {
+  /** Prices every UNPRICED event the catalog can now price (a tenant's, or all); returns how many. Idempotent. */
+  priceUnpriced(options?: { tenantId?: string }): Promise<number>
+  /** Re-prices a tenant's priced events of one model in [from, to) with the catalog as it is now, writing corrections. */
+  repriceUsage(tenantId: string, range: { from: Date; to: Date; provider: string; model: string; reason: string }): Promise<RepriceResult>
+}
+
+/** What an event reported, rebuilt from its stored row the way validation built it. */
+export function reportedOf(event: Pick<UsageEventRow, 'input_tokens' | 'output_tokens' | 'cache_read_tokens' | 'cache_write_tokens' | 'reasoning_tokens' | 'units'>) {
+  const reported = new Map<string, Decimal>([
+    ['input_tokens', new Decimal(event.input_tokens)],
+    ['output_tokens', new Decimal(event.output_tokens)],
+    ['cache_read_tokens', new Decimal(event.cache_read_tokens)],
+    ['cache_write_tokens', new Decimal(event.cache_write_tokens)],
+    ['output_reasoning_tokens', new Decimal(event.reasoning_tokens)],
+  ])
+  for (const unit of event.units ?? []) reported.set(unit.unit, new Decimal(unit.quantity))
+  return reported
+}
+
+function linesOf(prices: ReturnType<CatalogService['pricesAt']>, event: UsageEventRow, plan: Plan | null) {
+  const priced = priceUsage(reportedOf(event), prices)
+  const billed = applyPlan(priced.lines, plan)
+  const lines: PricedLineJson[] = billed.lines.map((l) => ({
+    usageType: l.usageType,
+    quantity: l.quantity.toFixed(),
+    unitPrice: l.unitPrice.toFixed(),
+    cost: l.cost.toFixed(),
+    amount: l.amount.toFixed(),
+    priceId: l.priceId,
+  }))
+  return { lines, cost: priced.cost.toFixed(), amount: billed.amount.toFixed() }
+}
+
+const sameLines = (a: readonly PricedLineJson[], b: readonly PricedLineJson[]) =>
+  a.length === b.length &&
+  a.every((line, i) => {
+    const other = b[i]!
+    return (
+      line.usageType === other.usageType &&
+      line.priceId === other.priceId &&
+      new Decimal(line.quantity).eq(other.quantity) &&
+      new Decimal(line.cost).eq(other.cost) &&
+      new Decimal(line.amount).eq(other.amount)
+    )
+  })
+
+const asInsertable = (row: UsageEventRow): Insertable<UsageEventTable> =>
+  ({ ...row, lines: JSON.stringify(row.lines), units: row.units ? JSON.stringify(row.units) : null, metadata: row.metadata ? JSON.stringify(row.metadata) : null }) as Insertable<UsageEventTable>
+
+function negate(delta: RollupDelta): RollupDelta {
+  return {
+    ...delta,
+    events: -(delta.events ?? 0),
+    unpriced_events: -(delta.unpriced_events ?? 0),
+    input_tokens: -(delta.input_tokens ?? 0),
+    output_tokens: -(delta.output_tokens ?? 0),
+    cost: new Decimal(delta.cost).negated().toFixed(),
+    amount: new Decimal(delta.amount).negated().toFixed(),
+  }
+}
+
+/** Adds deltas with the same key together (one upsert may not touch a row twice), sorted by key. */
+function merge<T extends { [k: string]: unknown }>(deltas: readonly T[], keyOf: (d: T) => string, sum: (a: T, b: T) => T): T[] {
+  const byKey = new Map<string, T>()
+  for (const delta of deltas) {
+    const key = keyOf(delta)
+    const previous = byKey.get(key)
+    byKey.set(key, previous ? sum(previous, delta) : delta)
+  }
+  return [...byKey.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v)
+}
+const rollupKey = (d: RollupDelta) => [d.customer_id, new Date(d.bucket).getTime(), d.provider, d.model, d.feature].join('\u0001')
+const lineKey = (d: LineRollupDelta) => [rollupKey(d as unknown as RollupDelta), d.usage_type].join('\u0001')
+const add = (a: string, b: string) => new Decimal(a).plus(b).toFixed()
+const mergeRollups = (deltas: RollupDelta[]) =>
+  merge(deltas, rollupKey, (a, b) => ({
+    ...a,
+    events: (a.events ?? 0) + (b.events ?? 0),
+    unpriced_events: (a.unpriced_events ?? 0) + (b.unpriced_events ?? 0),
+    input_tokens: (a.input_tokens ?? 0) + (b.input_tokens ?? 0),
+    output_tokens: (a.output_tokens ?? 0) + (b.output_tokens ?? 0),
+    cost: add(a.cost, b.cost),
+    amount: add(a.amount, b.amount),
+  }))
+const mergeLines = (deltas: LineRollupDelta[]) =>
+  merge(deltas, lineKey, (a, b) => ({ ...a, events: (a.events ?? 0) + (b.events ?? 0), quantity: add(a.quantity, b.quantity), cost: add(a.cost, b.cost), amount: add(a.amount, b.amount) }))
+
+async function plansFor(db: Executor, tenantId: string, customerIds: string[]): Promise<PlanVersion[]> {
+  return (await listPlans(db, tenantId, customerIds)).map((p) => ({ customerId: p.customer_id, kind: p.kind, percent: p.percent, effectiveFrom: new Date(p.effective_from) }))
+}
+
+/** The lines an event is billed with now: its own, or those of its latest correction. */
+async function currentLines(db: Executor, tenantId: string, events: readonly UsageEventRow[]) {
+  const latest = new Map<string, { lines: PricedLineJson[]; cost: string; amount: string }>()
+  if (events.length === 0) return latest
+  const rows = await db
+    .selectFrom('usage_corrections')
+    .select(['event_id', 'new_lines', 'new_cost', 'new_amount', 'id'])
+    .where('tenant_id', '=', tenantId)
+    .where(
+      'event_id',
+      'in',
+      events.map((e) => e.id),
+    )
+    .orderBy('id')
+    .execute()
+  for (const row of rows) latest.set(row.event_id, { lines: row.new_lines, cost: row.new_cost, amount: row.new_amount })
+  return latest
+}
+
+export function createRepricingService({ db, clock, catalog, logger }: { db: Db; clock: Clock; catalog: CatalogService; logger: Logger }): RepricingService {
+  return {
+    async priceUnpriced(options = {}) {
+      await catalog.ensureFresh()
+      let query = db.selectFrom('usage_events').select(['tenant_id', 'model', 'provider']).distinct().where('status', '=', 'UNPRICED')
+      if (options.tenantId) query = query.where('tenant_id', '=', options.tenantId)
+      const names = await query.execute()
+      let priced = 0
+      for (const name of names) {
+        const resolved = catalog.resolve(name.model, name.provider, name.tenant_id)
+        if (!resolved) continue
+        let afterSeq = 0
+        for (;;) {
+          const events = await db
+            .selectFrom('usage_events')
+            .selectAll()
+            .where('tenant_id', '=', name.tenant_id)
+            .where('model', '=', name.model)
+            .where((eb) => (name.provider === null ? eb('provider', 'is', null) : eb('provider', '=', name.provider)))
+            .where('status', '=', 'UNPRICED')
+            .where('seq', '>', afterSeq)
+            .orderBy('seq')
+            .limit(BATCH)
+            .execute()
+          if (events.length === 0) break
+          afterSeq = Number(events.at(-1)!.seq)
+          const plans = await plansFor(db, name.tenant_id, [...new Set(events.map((e) => e.customer_id))])
+          const updates: { before: UsageEventRow; after: UsageEventRow }[] = []
+          for (const event of events) {
+            const prices = catalog.pricesAt(resolved.provider, resolved.model, event.ts, event.tenant_id)
+            if (prices.length === 0) continue
+            const plan = planAt(plans, event.customer_id, event.ts)
+            let priced
+            try {
+              priced = linesOf(prices, event, plan)
+            } catch (error) {
+              logger.warn('unpriced event cannot be priced', { tenantId: event.tenant_id, eventId: event.id, error: String(error) })
+              continue
+            }
+            updates.push({
+              before: event,
+              after: {
+                ...event,
+                status: 'PRICED',
+                canonical_provider: resolved.provider,
+                canonical_model: resolved.model,
+                lines: priced.lines,
+                cost: priced.cost,
+                amount: priced.amount,
+                plan_kind: plan?.kind ?? null,
+                plan_percent: plan?.percent ?? null,
+              },
+            })
+          }
+          if (updates.length === 0) continue
+          await db.transaction().execute(async (trx) => {
+            const done: typeof updates = []
+            for (const { before, after } of updates) {
+              // Only an event still UNPRICED changes: a concurrent run prices each event once.
+              const result = await trx
+                .updateTable('usage_events')
+                .set({
+                  status: 'PRICED',
+                  canonical_provider: after.canonical_provider,
+                  canonical_model: after.canonical_model,
+                  lines: JSON.stringify(after.lines),
+                  cost: after.cost,
+                  amount: after.amount,
+                  plan_kind: after.plan_kind,
+                  plan_percent: after.plan_percent,
+                })
+                .where('tenant_id', '=', before.tenant_id)
+                .where('id', '=', before.id)
+                .where('status', '=', 'UNPRICED')
+                .executeTakeFirst()
+              if (Number(result.numUpdatedRows) === 1) done.push({ before, after })
+            }
+            const removed = rollupDeltas(name.tenant_id, done.map((d) => asInsertable(d.before)))
+            const added = rollupDeltas(name.tenant_id, done.map((d) => asInsertable(d.after)))
+            await addToRollups(trx, mergeRollups([...removed.rollups.map(negate), ...added.rollups]))
+            await addToLineRollups(trx, mergeLines(added.lineRollups))
+            priced += done.length
+          })
+        }
+      }
+      if (priced > 0) logger.info('unpriced events priced', { events: priced })
+      return priced
+    },
+
+    async repriceUsage(tenantId, range) {
+      await catalog.ensureFresh()
+      const result = { examined: 0, corrected: 0, costDelta: new Decimal(0), amountDelta: new Decimal(0) }
+      let afterSeq = 0
+      for (;;) {
+        const events = await db
+          .selectFrom('usage_events')
+          .selectAll()
+          .where('tenant_id', '=', tenantId)
+          .where('status', '=', 'PRICED')
+          .where('canonical_provider', '=', range.provider)
+          .where('canonical_model', '=', range.model)
+          .where('ts', '>=', range.from)
+          .where('ts', '<', range.to)
+          .where('seq', '>', afterSeq)
+          .orderBy('seq')
+          .limit(BATCH)
+          .execute()
+        if (events.length === 0) break
+        afterSeq = Number(events.at(-1)!.seq)
+        result.examined += events.length
+        await db.transaction().execute(async (trx) => {
+          // One re-pricing per tenant at a time: a concurrent run sees this one's corrections.
+          await sql`select pg_advisory_xact_lock(hashtext(${`burnrate.reprice:${tenantId}`}))`.execute(trx)
+          const latest = await currentLines(trx, tenantId, events)
+          const corrections: Insertable<UsageCorrectionTable>[] = []
+          const rollups: RollupDelta[] = []
+          const lines: LineRollupDelta[] = []
+          for (const event of events) {
+            const prices = catalog.pricesAt(range.provider, range.model, event.ts, tenantId)
+            if (prices.length === 0) continue
+            const current = latest.get(event.id) ?? { lines: event.lines, cost: event.cost ?? '0', amount: event.amount ?? '0' }
+            const plan = event.plan_kind ? { kind: event.plan_kind, percent: event.plan_percent! } : null
+            const next = linesOf(prices, event, plan)
+            if (sameLines(current.lines, next.lines)) continue
+            const dims = rollupDimensions(event)
+            corrections.push({
+              tenant_id: tenantId,
+              event_id: event.id,
+              customer_id: event.customer_id,
+              ts: event.ts,
+              provider: dims.provider,
+              model: dims.model,
+              feature: dims.feature,
+              old_lines: JSON.stringify(current.lines),
+              new_lines: JSON.stringify(next.lines),
+              old_cost: current.cost,
+              new_cost: next.cost,
+              old_amount: current.amount,
+              new_amount: next.amount,
+              reason: range.reason,
+              created_at: clock.now(),
+            })
+            const costDelta = new Decimal(next.cost).minus(current.cost)
+            const amountDelta = new Decimal(next.amount).minus(current.amount)
+            result.costDelta = result.costDelta.plus(costDelta)
+            result.amountDelta = result.amountDelta.plus(amountDelta)
+            const base = { tenant_id: tenantId, customer_id: event.customer_id, bucket: hourBucket(event.ts), ...dims }
+            rollups.push({ ...base, events: 0, unpriced_events: 0, input_tokens: 0, output_tokens: 0, cost: costDelta.toFixed(), amount: amountDelta.toFixed() })
+            for (const line of current.lines) {
+              lines.push({ ...base, usage_type: line.usageType, events: -1, quantity: new Decimal(line.quantity).negated().toFixed(), cost: new Decimal(line.cost).negated().toFixed(), amount: new Decimal(line.amount).negated().toFixed() })
+            }
+            for (const line of next.lines) lines.push({ ...base, usage_type: line.usageType, events: 1, quantity: line.quantity, cost: line.cost, amount: line.amount })
+          }
+          if (corrections.length === 0) return
+          await trx.insertInto('usage_corrections').values(corrections).execute()
+          await addToRollups(trx, mergeRollups(rollups))
+          await addToLineRollups(trx, mergeLines(lines))
+          result.corrected += corrections.length
+        })
+      }
+      return { examined: result.examined, corrected: result.corrected, costDelta: result.costDelta.toFixed(), amountDelta: result.amountDelta.toFixed() }
+    },
+  }
+}
