@@ -323,6 +323,39 @@ describe('POST /webhooks/stripe', () => {
   })
 })
 
+describe('ITEMIZED mode', () => {
+  it('creates a meter with model and token_type dimensions and splits each window by them, exactly', async () => {
+    const other = await t.app.services.tenants.create({ name: 'Itemized' })
+    const key = 'sk_test_itemizedTenant01'
+    expectNoErrors(await t.gql(SET_CREDENTIALS, { input: { secretKey: key } }, other.apiKey))
+    expectNoErrors(await t.gql(`mutation { upsertCustomer(input: { id: "ivan" }) { id } }`, {}, other.apiKey))
+    const setup = expectNoErrors(await t.gql(SETUP, { input: { mode: 'ITEMIZED', createCustomers: true } }, other.apiKey))
+    expect(setup.setupStripeBilling.account.mode).toBe('ITEMIZED')
+    const meter = t.fake.requests.filter((r) => r.path === '/v1/billing/meters' && r.headers.authorization === `Bearer ${key}`).at(-1)!
+    expect(meter.params).toMatchObject({ display_name: 'Burnrate billed usage by model and token type', dimension_payload_keys: ['model', 'token_type'] })
+
+    const at = new Date(clock.now().getTime() - 2 * HOUR)
+    const events = [
+      { ...event('i1', 'ivan', at, 2000, 300), cacheReadTokens: 1000 },
+      { ...event('i2', 'ivan', new Date(at.getTime() + 60_000), 500, 50), model: 'gpt-4o-mini' },
+    ]
+    expectNoErrors(await t.gql(RECORD_BATCH, { events }, other.apiKey))
+    await t.pusher().runOnce()
+    const calls = t.fake.requests.filter((r) => r.path === '/v1/billing/meter_events' && r.headers.authorization === `Bearer ${key}`)
+    const sent = calls.map((r) => r.params.payload as Record<string, string>)
+    expect(sent.map((p) => `${p.model}|${p.token_type}`).sort()).toEqual(['gpt-4o-mini|input', 'gpt-4o-mini|output', 'gpt-4o|cache_read', 'gpt-4o|input', 'gpt-4o|output'])
+    // Per dimension: value + residue = that dimension's billed lines in units, exactly.
+    const rows = await t.database.db.selectFrom('usage_events').select(['canonical_model', 'lines']).where('tenant_id', '=', other.tenant.id).execute()
+    const states = await t.database.db.selectFrom('stripe_push_state').selectAll().where('tenant_id', '=', other.tenant.id).execute()
+    for (const payload of sent) {
+      const dimension = `${payload.model}|${payload.token_type}`
+      const billed = rows.flatMap((r) => r.lines.filter((l) => `${r.canonical_model}|${l.usageType}` === dimension)).reduce((s, l) => s.plus(l.amount), new Decimal(0))
+      const residue = new Decimal(states.find((st) => st.dimension === dimension)!.residue)
+      expect(new Decimal(payload.value!).plus(residue.times(100_000)).eq(billed.times(100_000))).toBe(true)
+    }
+  })
+})
+
 describe('tenant isolation', () => {
   it("another tenant sees none of this tenant's Stripe data", async () => {
     const other = await t.app.services.tenants.create({ name: 'Other' })
