@@ -365,6 +365,11 @@ describe('refusals before the provider is called', () => {
     const body = { model: 'gpt-4o', messages: [] }
     expect((await call('/v1/chat/completions', body, { 'burnrate-customer': 'x' })).status).toBe(401)
     expect((await call('/v1/chat/completions', body, { authorization: 'Bearer br_sk_wrong', 'burnrate-customer': 'x' })).status).toBe(401)
+    // A widget session token (read-only, one customer) is not a tenant key.
+    const widget = await t.gql(`mutation { createWidgetSession(customerId: "acme") { token } }`)
+    const widgetToken = widget.data?.createWidgetSession.token as string
+    expect(widgetToken).toBeTruthy()
+    expect((await call('/v1/chat/completions', body, { authorization: `Bearer ${widgetToken}`, 'burnrate-customer': 'acme' })).status).toBe(401)
     const noCustomer = await call('/v1/chat/completions', body, { authorization: `Bearer ${t.tenant.apiKey}` })
     expect(noCustomer.status).toBe(400)
     expect(JSON.parse(noCustomer.text).error.message).toMatch(/Burnrate-Customer/)

@@ -258,6 +258,25 @@ describe('Vercel AI SDK middleware', () => {
     expect(events).toEqual([expect.objectContaining({ id: 'chatcmpl-s1', customerId: 'acme', model: 'gpt-4o-2024-08-06', provider: 'openai', inputTokens: 100, cacheReadTokens: 64, outputTokens: 7 })])
   })
 
+  it('a consumer that cancels mid-stream is metered once with what was seen', async () => {
+    const { events, meter } = recorder()
+    const middleware = burnrateMiddleware({ meter, customerId: 'acme' })
+    const parts = [
+      { type: 'response-metadata', id: 'msg_cancel', modelId: 'claude-sonnet-4-20250514' },
+      { type: 'text-delta', id: '0', delta: 'Hi' },
+      { type: 'finish', finishReason: 'stop', usage: { inputTokens: { total: 30 }, outputTokens: { total: 2 } } },
+    ]
+    const { stream } = await middleware.wrapStream({ doStream: async () => ({ stream: streamOf(parts) }), params: {}, model })
+    const reader = stream.getReader()
+    await reader.read()
+    await reader.read()
+    await reader.read()
+    await reader.cancel()
+    await reader.cancel()
+    expect(events).toHaveLength(1)
+    expect(events[0]).toMatchObject({ id: 'msg_cancel', inputTokens: 30, outputTokens: 2 })
+  })
+
   it('without a customer the call is reported unmetered and nothing is recorded', async () => {
     const { events, meter } = recorder()
     const reasons: string[] = []
