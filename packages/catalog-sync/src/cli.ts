@@ -156,6 +156,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   }
   const db = io.db ?? (await openDb(io.env))
   try {
+    const { rows } = await sql<{ ready: boolean }>`select to_regclass('public.price_catalog') is not null and to_regclass('public.price_change_log') is not null as ready`.execute(db)
+    if (!rows[0]?.ready) {
+      io.err('the database has no (current) catalog tables: start the API once against it (it runs the migrations), then sync')
+      return 1
+    }
     for (;;) {
       const total = await syncOnce(db, sources, values, io)
       io.out(

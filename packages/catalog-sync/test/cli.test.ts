@@ -1,0 +1,64 @@
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createTestDatabase, type TestDatabase } from '../../api/test/support/db.ts'
+import { runCli } from '../src/cli.ts'
+import type { CatalogDB } from '../src/apply.ts'
+import type { Kysely } from 'kysely'
+
+const fixturePath = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url))
+
+describe('catalog-sync CLI', () => {
+  let database: TestDatabase
+  beforeAll(async () => {
+    database = await createTestDatabase()
+  })
+  afterAll(() => database.destroy())
+
+  async function run(args: string[]) {
+    const out: string[] = []
+    const err: string[] = []
+    const code = await runCli(args, {
+      out: (line) => void out.push(line),
+      err: (line) => void err.push(line),
+      isTty: false,
+      env: {},
+      db: database.db as unknown as Kysely<CatalogDB>,
+      now: () => new Date('2026-11-23T12:00:00Z'),
+    })
+    return { code, out, err }
+  }
+  const rows = async () => Number((await database.db.selectFrom('price_catalog').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()).n)
+
+  it('--dry-run reports what a sync would do and writes nothing', async () => {
+    const { code, out } = await run(['--source', 'openrouter', '--url', fixturePath('openrouter-models.json'), '--dry-run'])
+    expect(code).toBe(0)
+    expect(out.at(-1)).toBe('dry run (nothing written): models seen 4, rows opened 12, rows closed 0, unchanged 0, held 0, rejected 2, conflicts 0')
+    expect(await rows()).toBe(0)
+  })
+
+  it('syncs several sources once with a final summary, then a re-run is a no-op', async () => {
+    const args = ['--source', 'openrouter,litellm', '--url', fixturePath('openrouter-models.json'), '--once']
+    // --url applies to every source: litellm given OpenRouter's file is a schema change, reported, not applied.
+    const mixed = await run(args)
+    expect(mixed.code).toBe(1)
+    expect(mixed.err.join('\n')).toContain('litellm failed (schema); the catalog is unchanged for it')
+    expect(mixed.out.at(-1)).toMatch(/^models seen 4, rows opened 12, rows closed 0, unchanged 0, held 0, rejected 2, conflicts 0, failed: litellm$/)
+    const again = await run(['--source', 'openrouter', '--url', fixturePath('openrouter-models.json')])
+    expect(again.code).toBe(0)
+    expect(again.out.at(-1)).toBe('models seen 4, rows opened 0, rows closed 0, unchanged 12, held 0, rejected 2, conflicts 0')
+  })
+
+  it('applies an overrides file for its tenants', async () => {
+    await database.db.insertInto('tenants').values({ id: 't_cli', name: 'CLI', api_key_hash: 'x', api_key_prefix: 'x', signing_secret: 'x' }).execute()
+    const { writeFile, mkdtemp } = await import('node:fs/promises')
+    const { join } = await import('node:path')
+    const { tmpdir } = await import('node:os')
+    const file = join(await mkdtemp(join(tmpdir(), 'burnrate-')), 'overrides.yaml')
+    await writeFile(file, 'overrides:\n  - { tenant: t_cli, provider: openai, model: gpt-4o, usageType: input, unitPrice: "0.000002", effectiveFrom: "2026-11-01T00:00:00Z" }\n')
+    const { code, out } = await run(['--source', 'overrides', '--file', file])
+    expect(code).toBe(0)
+    expect(out.at(-1)).toContain('rows opened 1')
+    const row = await database.db.selectFrom('price_catalog').select(['tenant_id', 'unit_price', 'source']).where('tenant_id', '=', 't_cli').executeTakeFirstOrThrow()
+    expect(row).toEqual({ tenant_id: 't_cli', unit_price: '0.000002', source: 'override' })
+  })
+})
