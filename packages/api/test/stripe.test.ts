@@ -2,6 +2,7 @@ import Stripe from 'stripe'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Decimal } from '../src/money/decimal.ts'
 import { createSecretBox, parseMasterKey } from '../src/stripe/crypto.ts'
+import { queueForStripe } from '../src/stripe/outbox.ts'
 import { pushIdentifier } from '../src/stripe/units.ts'
 import { startServer, type RunningServer } from '../src/server.ts'
 import { createLogger } from '../src/logger.ts'
@@ -196,6 +197,19 @@ describe('pushing usage', () => {
     const account = await t.database.db.selectFrom('stripe_accounts').selectAll().executeTakeFirstOrThrow()
     expect(t.fake.totals(SECRET_KEY, account.event_name!).get(bobStripe)).toBe(BigInt(push.value))
     expect(t.fake.account(SECRET_KEY).meterEvents.filter((e) => e.identifier === push.identifier)).toHaveLength(1)
+  })
+
+  it('sends a correction that lowers a bill as a negative delta, exactly', async () => {
+    const before = await t.database.db.selectFrom('stripe_push_state').selectAll().where('tenant_id', '=', t.tenant.id).where('customer_id', '=', 'alice').executeTakeFirstOrThrow()
+    await t.database.db.transaction().execute((trx) =>
+      queueForStripe(trx, t.tenant.id, [{ key: 'e1#correction-1', customerId: 'alice', ts: new Date(T0.getTime() - 2 * HOUR), amount: '-0.0012345678901234567', lines: [{ usageType: 'input', amount: '-0.0012345678901234567' }], model: 'gpt-4o' }]),
+    )
+    expect(await t.pusher().runOnce()).toMatchObject({ sent: 1 })
+    const last = t.fake.requests.filter((r) => r.path === '/v1/billing/meter_events').at(-1)!
+    const total = new Decimal(before.residue).plus('-0.0012345678901234567').times(100_000)
+    expect((last.params.payload as Record<string, string>).value).toBe(total.floor().toFixed())
+    const after = await t.database.db.selectFrom('stripe_push_state').selectAll().where('tenant_id', '=', t.tenant.id).where('customer_id', '=', 'alice').executeTakeFirstOrThrow()
+    expect(new Decimal(after.residue).times(100_000).eq(total.minus(total.floor()))).toBe(true)
   })
 
   it('surfaces usage older than 35 days instead of sending it', async () => {

@@ -1,4 +1,5 @@
-import type { Insertable } from 'kysely'
+import type { Insertable, Transaction } from 'kysely'
+import type { DB, PricedLineJson } from '../db/types.ts'
 import type { IngestHook } from '../usage/service.ts'
 import { Decimal } from '../money/decimal.ts'
 import type { StripeOutboxTable } from './db-types.ts'
@@ -6,45 +7,70 @@ import { windowStart } from './units.ts'
 
 const CHUNK = 500
 
+/** A change to what a customer owes, as Stripe must hear it. */
+export interface BillableDelta {
+  /** Unique per tenant and change: the event id for ingest, e.g. `<event id>#correction-<id>` for a correction. */
+  key: string
+  customerId: string
+  /** When the usage happened (its hourly window is where the delta goes). */
+  ts: Date
+  /** Signed: a correction that lowers a bill is negative. */
+  amount: string
+  /** The delta per line (for ITEMIZED mode); must add up to `amount`. */
+  lines: readonly Pick<PricedLineJson, 'usageType' | 'amount'>[]
+  model: string
+}
+
 /**
- * Writes what Stripe must hear about into the outbox inside the ingest transaction, so an event is
- * either stored and queued for Stripe, or neither. Only tenants whose Stripe billing is set up
- * (a metered price exists) queue anything; unpriced and zero-amount events have nothing to bill.
+ * Queues billed-amount changes for Stripe inside the caller's transaction (ingest, or a re-pricing
+ * that corrects amounts), so a change is either stored and queued, or neither. Only tenants whose
+ * Stripe billing is set up (a metered price exists) queue anything. Re-queuing a key is a no-op.
  */
+export async function queueForStripe(trx: Transaction<DB>, tenantId: string, deltas: readonly BillableDelta[]): Promise<void> {
+  if (deltas.length === 0) return
+  const account = await trx.selectFrom('stripe_accounts').select(['mode', 'price_id']).where('tenant_id', '=', tenantId).executeTakeFirst()
+  if (!account?.price_id) return
+  const rows: Insertable<StripeOutboxTable>[] = []
+  for (const delta of deltas) {
+    if (new Decimal(delta.amount).isZero()) continue
+    const window = windowStart(delta.ts)
+    if (account.mode === 'AMOUNT') {
+      rows.push({ tenant_id: tenantId, event_id: delta.key, dimension: '', customer_id: delta.customerId, window_start: window, amount: delta.amount })
+      continue
+    }
+    // ITEMIZED: one row per model and usage type; the lines add up to the amount exactly.
+    const perDimension = new Map<string, Decimal>()
+    for (const line of delta.lines) {
+      const dimension = `${delta.model}|${line.usageType}`
+      perDimension.set(dimension, (perDimension.get(dimension) ?? new Decimal(0)).plus(line.amount))
+    }
+    for (const [dimension, amount] of perDimension) {
+      if (amount.isZero()) continue
+      rows.push({ tenant_id: tenantId, event_id: delta.key, dimension, customer_id: delta.customerId, window_start: window, amount: amount.toFixed() })
+    }
+  }
+  for (let i = 0; i < rows.length; i += CHUNK) {
+    await trx.insertInto('stripe_outbox').values(rows.slice(i, i + CHUNK)).onConflict((oc) => oc.doNothing()).execute()
+  }
+  const groups = new Map<string, { tenant_id: string; customer_id: string; dimension: string }>()
+  for (const row of rows) groups.set(`${row.customer_id}\u0001${row.dimension}`, { tenant_id: tenantId, customer_id: row.customer_id, dimension: row.dimension })
+  // A stable order: concurrent batches creating the same state rows wait instead of deadlocking.
+  const states = [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, state]) => state)
+  for (let i = 0; i < states.length; i += CHUNK) {
+    await trx.insertInto('stripe_push_state').values(states.slice(i, i + CHUNK)).onConflict((oc) => oc.doNothing()).execute()
+  }
+}
+
+/** Queues every newly stored priced event in the ingest transaction. */
 export function stripeOutboxHook(): IngestHook {
   return {
     async inTransaction(trx, tenant, stored) {
-      const account = await trx.selectFrom('stripe_accounts').select(['mode', 'price_id']).where('tenant_id', '=', tenant.id).executeTakeFirst()
-      if (!account?.price_id) return
-      const rows: Insertable<StripeOutboxTable>[] = []
+      const deltas: BillableDelta[] = []
       for (const event of stored) {
-        if (event.status !== 'PRICED' || event.amount === null || new Decimal(event.amount).isZero()) continue
-        const window = windowStart(new Date(event.ts))
-        if (account.mode === 'AMOUNT') {
-          rows.push({ tenant_id: tenant.id, event_id: event.id, dimension: '', customer_id: event.customer_id, window_start: window, amount: event.amount })
-          continue
-        }
-        // ITEMIZED: one row per model and usage type; an event's lines add up to its amount exactly.
-        const perDimension = new Map<string, Decimal>()
-        for (const line of event.lines) {
-          const dimension = `${event.canonical_model ?? event.model}|${line.usageType}`
-          perDimension.set(dimension, (perDimension.get(dimension) ?? new Decimal(0)).plus(line.amount))
-        }
-        for (const [dimension, amount] of perDimension) {
-          if (amount.isZero()) continue
-          rows.push({ tenant_id: tenant.id, event_id: event.id, dimension, customer_id: event.customer_id, window_start: window, amount: amount.toFixed() })
-        }
+        if (event.status !== 'PRICED' || event.amount === null) continue
+        deltas.push({ key: event.id, customerId: event.customer_id, ts: new Date(event.ts), amount: event.amount, lines: event.lines, model: event.canonical_model ?? event.model })
       }
-      for (let i = 0; i < rows.length; i += CHUNK) {
-        await trx.insertInto('stripe_outbox').values(rows.slice(i, i + CHUNK)).onConflict((oc) => oc.doNothing()).execute()
-      }
-      const groups = new Map<string, { tenant_id: string; customer_id: string; dimension: string }>()
-      for (const row of rows) groups.set(`${row.customer_id}\u0001${row.dimension}`, { tenant_id: tenant.id, customer_id: row.customer_id, dimension: row.dimension })
-      // A stable order: concurrent batches creating the same state rows wait instead of deadlocking.
-      const states = [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, state]) => state)
-      for (let i = 0; i < states.length; i += CHUNK) {
-        await trx.insertInto('stripe_push_state').values(states.slice(i, i + CHUNK)).onConflict((oc) => oc.doNothing()).execute()
-      }
+      await queueForStripe(trx, tenant.id, deltas)
     },
   }
 }

@@ -179,7 +179,8 @@ export function createStripePusher({
         const { units, residue: rest } = toUnits(residue.plus(w.amount), account.units_per_major)
         residue = rest
         let identifier: string | null = null
-        if (units > 0n) {
+        // A correction can lower a bill: negative deltas go out as negative values.
+        if (units !== 0n) {
           identifier = pushIdentifier(group.tenant_id, group.customer_id, group.dimension, w.start, seq)
           const expired = now.getTime() - w.start.getTime() > STRIPE_MAX_AGE_MS
           await trx
