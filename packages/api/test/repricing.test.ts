@@ -121,6 +121,34 @@ describe('re-pricing', () => {
     expect(fresh.data!.recordUsage.event.lines[0].unitPrice).toBe('0.0000021')
   })
 
+  it('re-prices after a public source corrects a past price (a sync with an earlier start date)', async () => {
+    const { mkdtemp, writeFile } = await import('node:fs/promises')
+    const { join } = await import('node:path')
+    const { tmpdir } = await import('node:os')
+    const file = join(await mkdtemp(join(tmpdir(), 'burnrate-litellm-')), 'prices.json')
+    const feed = (input: number) => JSON.stringify({ 'acme/rocket-x': { litellm_provider: 'acme', mode: 'chat', input_cost_per_token: input, output_cost_per_token: 4e-6 } })
+    clock.set('2026-11-23T12:50:00Z')
+    await writeFile(file, feed(1e-6))
+    await t.app.services.catalog.syncSource('litellm', { location: file })
+    const recorded = await t.gql(RECORD, { e: { id: 'x-1', customerId: 'corr', model: 'rocket-x', provider: 'acme', timestamp: '2026-11-23T10:30:00Z', inputTokens: 1000 } })
+    expect(recorded.data!.recordUsage.event.cost).toBe('0.001')
+    const range = { c: 'corr', from: '2026-11-23T10:00:00Z', to: '2026-11-23T11:00:00Z' }
+
+    // The feed says the price has been 0.0000008 since 10:00: applied from then, never rewriting the row.
+    await writeFile(file, feed(8e-7))
+    const summary = await t.app.services.catalog.syncSource('litellm', { location: file, correctFrom: new Date('2026-11-23T10:00:00Z') })
+    expect(summary).toMatchObject({ rowsOpened: 1, rowsClosed: 1, held: 0 })
+    const history = await t.gql(`{ priceHistory(provider: "acme", model: "rocket-x") { usageType unitPrice effectiveFrom effectiveTo } }`)
+    expect(history.data!.priceHistory.filter((p: { usageType: string }) => p.usageType === 'input')).toEqual([
+      { usageType: 'input', unitPrice: '0.000001', effectiveFrom: '1970-01-01T00:00:00.000Z', effectiveTo: '2026-11-23T10:00:00.000Z' },
+      { usageType: 'input', unitPrice: '0.0000008', effectiveFrom: '2026-11-23T10:00:00.000Z', effectiveTo: null },
+    ])
+    const REPRICE = `mutation { repriceUsage(from: "2026-11-23T10:00:00Z", to: "2026-11-23T11:00:00Z", model: "rocket-x", provider: "acme", reason: "litellm correction") { corrected costDelta } }`
+    expect((await t.gql(REPRICE)).data!.repriceUsage).toEqual({ corrected: 1, costDelta: '-0.0002' })
+    expect((await t.gql(SUMMARY, range)).data!.usageSummary).toMatchObject({ events: 1, cost: '0.0008' })
+    expect((await t.gql(REPRICE)).data!.repriceUsage).toEqual({ corrected: 0, costDelta: '0' })
+  })
+
   it("keeps one tenant's negotiated prices invisible to and unused by other tenants", async () => {
     const other = await t.createTenant('Other')
     const priced = await t.gql(RECORD, { e: { id: 'o-1', customerId: 'x', model: 'gpt-4o', timestamp: '2026-11-23T12:44:00Z', inputTokens: 1000 } }, other.apiKey)

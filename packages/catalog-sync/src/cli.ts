@@ -9,7 +9,8 @@ import { isPublicSource, loadPublicSource, PUBLIC_SOURCES, withRetry } from './s
 import type { CatalogSyncSummary } from './types.ts'
 
 export const USAGE = `usage: catalog-sync --source <${[...PUBLIC_SOURCES, 'overrides'].join('|')}>[,…] [--url <url|file>] [--file <overrides.yaml>]
-                    [--once | --every <1h|15m|30s>] [--dry-run] [--timeout <ms>]
+                    [--once | --every <1h|15m|30s>] [--dry-run] [--timeout <ms>] [--correct-from <ISO time>]
+  --correct-from: the source corrects the past; its prices apply from that instant on (then use repriceUsage).
   Reads DATABASE_URL (PostgreSQL) or DATA_DIR (PGlite, default ./.data; the API must not be running on it).`
 
 export interface CliSummary {
@@ -64,7 +65,12 @@ export interface CliIo {
   signal?: AbortSignal
 }
 
-async function syncOnce(db: Kysely<CatalogDB>, sources: string[], values: { url?: string; file?: string; 'dry-run'?: boolean; timeout?: string }, io: CliIo): Promise<CliSummary> {
+async function syncOnce(
+  db: Kysely<CatalogDB>,
+  sources: string[],
+  values: { url?: string; file?: string; 'dry-run'?: boolean; timeout?: string; 'correct-from'?: string },
+  io: CliIo,
+): Promise<CliSummary> {
   const total: CliSummary = { models: 0, opened: 0, closed: 0, unchanged: 0, held: 0, rejected: 0, conflicts: 0, failed: [] }
   const progress = (text: string) => {
     if (io.isTty) io.err(`\r\x1b[2K${text}`)
@@ -96,7 +102,10 @@ async function syncOnce(db: Kysely<CatalogDB>, sources: string[], values: { url?
         onRetry: (error, attempt, delayMs) => io.err(`${source}: attempt ${attempt} failed (${error instanceof Error ? error.message : String(error)}); retrying in ${delayMs} ms`),
       })
       progress(`${step}: applying ${snapshot.prices.length} rows (${snapshot.models} models)`)
-      const summary = await applyCatalogSnapshot(db, snapshot, { observedAt: io.now?.() ?? new Date(), dryRun: values['dry-run'] })
+      const now = io.now?.() ?? new Date()
+      const correctFrom = values['correct-from'] ? new Date(values['correct-from']) : null
+      const observedAt = correctFrom && correctFrom < now ? correctFrom : now
+      const summary = await applyCatalogSnapshot(db, snapshot, { observedAt, dryRun: values['dry-run'] })
       add(summary)
       for (const rejected of snapshot.rejected ?? []) io.err(`${source}: rejected ${rejected.key}: ${rejected.reason}`)
       progress('')
@@ -128,6 +137,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         every: { type: 'string' },
         'dry-run': { type: 'boolean', default: false },
         timeout: { type: 'string' },
+        'correct-from': { type: 'string' },
         help: { type: 'boolean', default: false },
       },
     }).values
@@ -143,6 +153,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const unknown = sources.filter((s) => s !== 'overrides' && !isPublicSource(s))
   if (sources.length === 0 || unknown.length > 0 || (values.once && values.every)) {
     io.err(`${unknown.length ? `unknown source ${unknown.join(', ')}\n` : ''}${USAGE}`)
+    return 2
+  }
+  if (values['correct-from'] && Number.isNaN(new Date(values['correct-from']).getTime())) {
+    io.err(`--correct-from is not a date: ${values['correct-from']}\n${USAGE}`)
     return 2
   }
   let intervalMs: number | null = null

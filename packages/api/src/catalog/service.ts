@@ -323,8 +323,10 @@ export function createCatalogService({ db, clock, logger, config, pubsub }: Cata
         onRetry: (error, attempt, delayMs) => logger.warn('catalog source failed; retrying', { source: name, attempt, delayMs, error: String(error) }),
       })
       for (const rejected of source.rejected ?? []) logger.warn('catalog row rejected', { source: name, ...rejected })
-      const summary = await apply(source, { observedAt: clock.now(), dryRun: options.dryRun })
-      logger.info('catalog synced', { ...toSyncSummary(summary, source), rejected: source.rejected?.length ?? 0 })
+      // A correction of the past: from `correctFrom` on the catalog follows the source, even where it had a price.
+      const observedAt = options.correctFrom && options.correctFrom < clock.now() ? options.correctFrom : clock.now()
+      const summary = await apply(source, { observedAt, dryRun: options.dryRun })
+      logger.info('catalog synced', { ...toSyncSummary(summary, source), rejected: source.rejected?.length ?? 0, correctFrom: options.correctFrom })
       return toSyncSummary(summary, source)
     },
 

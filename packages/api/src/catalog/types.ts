@@ -71,7 +71,17 @@ export interface CatalogService {
   /** Load the price data bundled in @pydantic/genai-prices into the catalog (append-only; a re-run writes nothing). */
   syncBundled(): Promise<SyncSummary>
   /** Fetch one public source (retried with backoff) and apply it; a failure throws and changes nothing. */
-  syncSource(name: PublicSourceName, options?: { location?: string; dryRun?: boolean; attempts?: number; retryBaseMs?: number }): Promise<SyncSummary>
+  syncSource(
+    name: PublicSourceName,
+    options?: {
+      location?: string
+      dryRun?: boolean
+      attempts?: number
+      retryBaseMs?: number
+      /** Apply the source's prices from this past instant on (a correction; events since then can be re-priced). */
+      correctFrom?: Date
+    },
+  ): Promise<SyncSummary>
   /** One poll: every configured source that is due and not being synced by another process. */
   poll(): Promise<void>
   startPolling(): void
