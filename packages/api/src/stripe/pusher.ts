@@ -203,7 +203,10 @@ export function createStripePusher({
             .execute()
           seq += 1
           round.planned += 1
-          if (expired) round.expired += 1
+          if (expired) {
+            round.expired += 1
+            logger.warn('stripe usage too old to send (over 35 days); listed by stripeExpiredUsage', { tenantId: group.tenant_id, customerId: group.customer_id, windowStart: w.start.toISOString(), units: units.toString() })
+          }
         }
         for (let i = 0; i < w.eventIds.length; i += CHUNK) {
           await trx
