@@ -1,0 +1,5 @@
+export { SpendWidget, type SpendWidgetProps } from './SpendWidget.tsx'
+export { SpendView, type SpendViewProps, type ThemeName, type ThemeVars } from './SpendView.tsx'
+export { createClient, WidgetError, type FetchToken, type WidgetClient, type WidgetSession } from './client.ts'
+export * from './format.ts'
+export { addDecimals, compareDecimals } from './decimal.ts'

@@ -1,0 +1,24 @@
+export const BUDGETS = `query BurnrateWidgetBudgets($c: String!) {
+  budgets(customerId: $c) { id period currency limit thresholds spent remaining forecast periodStart periodEnd }
+  budgetAlerts(customerId: $c, first: 5) { id threshold kind spent limit forecast triggeredAt }
+}`
+
+const G = 'events amount'
+export const SUMMARY = `query BurnrateWidgetSummary($c: String!, $from: DateTime!, $to: DateTime!) {
+  total: usageSummary(customerId: $c, from: $from, to: $to) { currency events unpricedEvents amount }
+  days: usageSummary(customerId: $c, from: $from, to: $to, groupBy: [DAY]) { groups { bucketStart ${G} } }
+  models: usageSummary(customerId: $c, from: $from, to: $to, groupBy: [MODEL]) { groups { model ${G} } }
+  features: usageSummary(customerId: $c, from: $from, to: $to, groupBy: [FEATURE]) { groups { feature ${G} } }
+}`
+
+export const EVENTS = `query BurnrateWidgetEvents($c: String!, $from: DateTime!, $to: DateTime!, $first: Int!) {
+  usageEvents(customerId: $c, from: $from, to: $to, first: $first) {
+    edges { node { id timestamp model canonicalModel feature status amount currency pricingPlan
+      lines { usageType quantity unitPrice amount } } }
+    pageInfo { hasNextPage }
+  }
+}`
+
+export const ALERTS = `subscription BurnrateWidgetAlerts($c: String!) {
+  budgetAlerts(customerId: $c) { id threshold kind spent limit forecast triggeredAt }
+}`

@@ -1,0 +1,66 @@
+export interface Budget {
+  id: string
+  period: 'DAY' | 'WEEK' | 'MONTH'
+  currency: string
+  limit: string
+  thresholds: number[]
+  spent: string
+  remaining: string
+  forecast: string
+  periodStart: string
+  periodEnd: string
+}
+
+export interface BudgetAlert {
+  id: string
+  threshold: number
+  kind: string
+  spent: string
+  limit: string
+  forecast: string | null
+  triggeredAt: string
+}
+
+export interface UsageGroup {
+  model: string | null
+  feature: string | null
+  bucketStart: string | null
+  events: number
+  amount: string
+}
+
+export interface PricedLine {
+  usageType: string
+  quantity: string
+  unitPrice: string
+  amount: string
+}
+
+export interface UsageEvent {
+  id: string
+  timestamp: string
+  model: string
+  canonicalModel: string | null
+  feature: string | null
+  status: 'PRICED' | 'UNPRICED'
+  amount: string | null
+  currency: string
+  pricingPlan: string | null
+  lines: PricedLine[]
+}
+
+export interface SpendData {
+  customerId: string
+  currency: string
+  from: string
+  to: string
+  budget: Budget | null
+  alerts: BudgetAlert[]
+  events: number
+  unpricedEvents: number
+  amount: string
+  days: UsageGroup[]
+  models: UsageGroup[]
+  features: UsageGroup[]
+  loadedAt: number
+}
