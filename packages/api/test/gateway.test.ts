@@ -69,7 +69,8 @@ beforeAll(async () => {
       GATEWAY_ENCRYPTION_KEY: randomBytes(32).toString('hex'),
       GATEWAY_OPENAI_URL: upstreamUrl,
       GATEWAY_ANTHROPIC_URL: upstreamUrl,
-      GATEWAY_TIMEOUT_MS: 400,
+      // Long enough for a first call on a loaded machine, short enough for the timeout tests to wait it out.
+      GATEWAY_TIMEOUT_MS: 2_000,
     },
   })
   server = await startServer(t.app, t.app.services.config, createLogger('silent'))
