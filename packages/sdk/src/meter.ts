@@ -155,8 +155,9 @@ export class Meter {
       return false
     }
     if (this.queuedCount() >= this.maxQueueSize) return this.drop(event, 'queue_full')
-    // Timestamp fixed now, so a retry an hour later still says when the call happened.
-    this.queue.push(event.timestamp === undefined ? { ...event, timestamp: new Date(this.now()).toISOString() } : event)
+    // A copy, so a caller reusing its object cannot change an accepted event; the timestamp is fixed
+    // now, so a retry an hour later still says when the call happened.
+    this.queue.push(event.timestamp === undefined ? { ...event, timestamp: new Date(this.now()).toISOString() } : { ...event })
     this.acceptedCount += 1
     if (this.queue.length - this.head >= this.batchSize) this.schedule(0)
     else if (this.timer === null) this.schedule(this.flushIntervalMs)

@@ -225,6 +225,21 @@ describe('Meter delivery', () => {
     expect(api.batches[0]![0]!.timestamp).toBe('2026-11-23T09:59:00.000Z')
   })
 
+  it('an accepted event is a copy: the caller reusing its object changes nothing queued', async () => {
+    const api = await fakeApi()
+    const meter = createMeter({ url: api.url, ...fast })
+    const reused = event(1)
+    meter.record(reused)
+    reused.id = 'evt-2'
+    reused.inputTokens = 999
+    meter.record(reused)
+    await meter.flush()
+    expect(api.batches.flat().map((e) => [e.id, e.inputTokens])).toEqual([
+      ['evt-1', 101],
+      ['evt-2', 999],
+    ])
+  })
+
   it('the client reports a timeout as retryable', async () => {
     const server = createServer(() => {})
     servers.push(server)
