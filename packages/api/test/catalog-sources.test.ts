@@ -3,6 +3,8 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createCatalogService } from '../src/catalog/service.ts'
+import { createLogger } from '../src/logger.ts'
 import type { PriceChangeEvent } from '../src/pubsub.ts'
 import { createTestApp, fixedClock, type TestApp } from './support/app.ts'
 
@@ -18,10 +20,12 @@ describe('catalog sources in the API', () => {
   const clock = fixedClock(NOW)
   // What each path serves; tests swap bodies to simulate a feed changing.
   const bodies = new Map<string, { status: number; body: string }>()
+  const requests = new Map<string, number>()
 
   beforeAll(async () => {
     t = await createTestApp({ clock })
     server = createServer((req, res) => {
+      requests.set(req.url ?? '', (requests.get(req.url ?? '') ?? 0) + 1)
       const answer = bodies.get(req.url ?? '') ?? { status: 404, body: '' }
       res.writeHead(answer.status, { 'content-type': 'application/json' }).end(answer.body)
     })
@@ -157,14 +161,31 @@ describe('catalog sources in the API', () => {
     ])
   })
 
+  it('lets exactly one of several polling processes fetch a due source', async () => {
+    const models = fixture('openrouter-models.json')
+    bodies.set('/counted', { status: 200, body: models })
+    const config = { ...t.app.services.config, CATALOG_SOURCES: ['openrouter' as const], OPENROUTER_MODELS_URL: `${base}/counted` }
+    // Due again: the earlier failure scheduled a retry 30 s after 12:30.
+    clock.set('2026-11-23T13:10:00Z')
+    const processes = [1, 2, 3].map(() => createCatalogService({ db: t.database.db, clock, logger: createLogger('silent'), config }))
+    await Promise.all(processes.map((p) => p.poll()))
+    expect(requests.get('/counted')).toBe(1)
+    const state = await t.gql(`{ catalogSources { source consecutiveFailures lastSuccessAt nextAttemptAt } }`)
+    expect(state.data!.catalogSources).toEqual([
+      { source: 'openrouter', consecutiveFailures: 0, lastSuccessAt: '2026-11-23T13:10:00.000Z', nextAttemptAt: '2026-11-23T14:10:00.000Z' },
+    ])
+    await Promise.all(processes.map((p) => p.poll()))
+    expect(requests.get('/counted')).toBe(1)
+  })
+
   it('serializes concurrent syncs: each row is written once', async () => {
     const models = JSON.parse(fixture('openrouter-models.json')) as { data: { id: string; pricing: Record<string, string> }[] }
     models.data.find((m) => m.id === 'deepseek/deepseek-r1')!.pricing.prompt = '0.0000005'
     bodies.set('/models-v3', { status: 200, body: JSON.stringify(models) })
     clock.set('2026-11-23T14:00:00Z')
     const results = await Promise.all([1, 2, 3].map(() => t.app.services.catalog.syncSource('openrouter', { location: `${base}/models-v3` })))
-    // The deepseek input change and gpt-4o's output going back; gpt-4o's input falling 12x is held again.
-    expect(results.map((r) => r.rowsOpened).sort()).toEqual([0, 0, 2])
+    // The deepseek input change (gpt-4o's output went back at the last poll); gpt-4o's input falling 12x is held again.
+    expect(results.map((r) => r.rowsOpened).sort()).toEqual([0, 0, 1])
     expect(results.map((r) => r.held)).toEqual([1, 1, 1])
     const { rows } = await sql<{ n: number }>`
       select count(*)::int as n from (
