@@ -12,7 +12,7 @@ import { createTestApp, fixedClock, type TestApp } from './support/app.ts'
 const START = '2026-11-23T10:00:00Z'
 const clock = fixedClock(START)
 const logger = createLogger('silent')
-const OPTIONS: DispatcherOptions = { timeoutMs: 400, backoffBaseMs: 60_000, pollIntervalMs: 50, random: () => 0.5 }
+const OPTIONS: DispatcherOptions = { timeoutMs: 3_000, backoffBaseMs: 60_000, pollIntervalMs: 50, random: () => 0.5 }
 let t: TestApp
 
 type Mode = 'ok' | 'fail' | 'hang' | 'reset'
@@ -194,7 +194,7 @@ describe('webhook delivery', () => {
       expect(await dispatcher.runOnce()).toBe(0)
       clock.advance(1_000)
       expect(await dispatcher.runOnce()).toBe(1)
-      expect(await log()).toMatchObject({ status: 'PENDING', attempts: 2, lastStatusCode: null, lastError: expect.stringMatching(/timed out after 400 ms/) })
+      expect(await log()).toMatchObject({ status: 'PENDING', attempts: 2, lastStatusCode: null, lastError: expect.stringMatching(/timed out after 3000 ms/) })
       clock.advance(90_000)
       expect(await dispatcher.runOnce()).toBe(1)
       const dead = await log()
