@@ -72,7 +72,6 @@ async function main() {
     stopping = true
     logger.info('shutting down', { signal })
     await running.close()
-    await redis?.close()
     await app.services.webhookDispatcher.stop()
     priceChangeWebhooks?.stop()
     await redis?.close()
