@@ -1,7 +1,47 @@
 import { sql, type Insertable } from 'kysely'
 import type { Executor } from '../db/database.ts'
 import type { UsageEventRow, UsageEventTable } from '../db/types.ts'
+import { columnList, unnestRows, type PgType } from '../db/unnest.ts'
 import type { LineRollupDelta, RollupDelta } from './rollups.ts'
+
+type EventInsert = Insertable<UsageEventTable>
+
+const EVENT_COLUMNS: Readonly<Partial<Record<keyof EventInsert & string, PgType>>> = {
+  tenant_id: 'text',
+  id: 'text',
+  customer_id: 'text',
+  model: 'text',
+  provider: 'text',
+  canonical_provider: 'text',
+  canonical_model: 'text',
+  ts: 'timestamptz',
+  received_at: 'timestamptz',
+  status: 'text',
+  cost: 'numeric',
+  amount: 'numeric',
+  currency: 'text',
+  input_tokens: 'int8',
+  output_tokens: 'int8',
+  cache_read_tokens: 'int8',
+  cache_write_tokens: 'int8',
+  reasoning_tokens: 'int8',
+  units: 'jsonb',
+  feature: 'text',
+  metadata: 'jsonb',
+  lines: 'jsonb',
+  plan_kind: 'text',
+  plan_percent: 'numeric',
+  content_hash: 'text',
+}
+
+const ROLLUP_KEY: Readonly<Record<string, PgType>> = {
+  tenant_id: 'text',
+  customer_id: 'text',
+  bucket: 'timestamptz',
+  provider: 'text',
+  model: 'text',
+  feature: 'text',
+}
 
 export async function ensureCustomers(db: Executor, tenantId: string, customerIds: readonly string[]): Promise<void> {
   if (customerIds.length === 0) return
@@ -15,16 +55,22 @@ export async function ensureCustomers(db: Executor, tenantId: string, customerId
 }
 
 /** Inserts events whose id is new for the tenant; returns the ids (and seq) actually inserted. */
-export async function insertNewEvents(db: Executor, rows: readonly Insertable<UsageEventTable>[]): Promise<Map<string, number>> {
+export async function insertNewEvents(db: Executor, rows: readonly EventInsert[]): Promise<Map<string, number>> {
   if (rows.length === 0) return new Map()
+  // Sorted so concurrent batches wait on each other's ids in one order and never deadlock.
   const sorted = [...rows].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-  const inserted = await db
-    .insertInto('usage_events')
-    .values(sorted)
-    .onConflict((oc) => oc.columns(['tenant_id', 'id']).doNothing())
-    .returning(['id', 'seq'])
-    .execute()
-  return new Map(inserted.map((r) => [r.id, Number(r.seq)]))
+  const columns = { ...EVENT_COLUMNS, ...extraColumns(sorted[0]!) }
+  const inserted = await sql<{ id: string; seq: number }>`
+    insert into usage_events ${columnList(columns as Record<string, PgType>)}
+    ${unnestRows(sorted, columns)}
+    on conflict (tenant_id, id) do nothing
+    returning id, seq`.execute(db)
+  return new Map(inserted.rows.map((r) => [r.id, Number(r.seq)]))
+}
+
+/** Columns other domains add to events (e.g. budgets' reservation_id) are text. */
+function extraColumns(row: EventInsert): Record<string, PgType> {
+  return Object.fromEntries(Object.keys(row).filter((k) => !(k in EVENT_COLUMNS)).map((k) => [k, 'text' as const]))
 }
 
 export function findEvents(db: Executor, tenantId: string, ids: readonly string[]): Promise<UsageEventRow[]> {
@@ -34,36 +80,30 @@ export function findEvents(db: Executor, tenantId: string, ids: readonly string[
 
 export async function addToRollups(db: Executor, rows: readonly RollupDelta[]): Promise<void> {
   if (rows.length === 0) return
-  await db
-    .insertInto('usage_rollups')
-    .values([...rows])
-    .onConflict((oc) =>
-      oc.columns(['tenant_id', 'customer_id', 'bucket', 'provider', 'model', 'feature']).doUpdateSet({
-        events: sql`usage_rollups.events + excluded.events`,
-        unpriced_events: sql`usage_rollups.unpriced_events + excluded.unpriced_events`,
-        input_tokens: sql`usage_rollups.input_tokens + excluded.input_tokens`,
-        output_tokens: sql`usage_rollups.output_tokens + excluded.output_tokens`,
-        cost: sql`usage_rollups.cost + excluded.cost`,
-        amount: sql`usage_rollups.amount + excluded.amount`,
-      }),
-    )
-    .execute()
+  const columns = { ...ROLLUP_KEY, events: 'int8', unpriced_events: 'int8', input_tokens: 'int8', output_tokens: 'int8', cost: 'numeric', amount: 'numeric' } as const
+  await sql`
+    insert into usage_rollups ${columnList(columns)}
+    ${unnestRows(rows, columns)}
+    on conflict (tenant_id, customer_id, bucket, provider, model, feature) do update set
+      events = usage_rollups.events + excluded.events,
+      unpriced_events = usage_rollups.unpriced_events + excluded.unpriced_events,
+      input_tokens = usage_rollups.input_tokens + excluded.input_tokens,
+      output_tokens = usage_rollups.output_tokens + excluded.output_tokens,
+      cost = usage_rollups.cost + excluded.cost,
+      amount = usage_rollups.amount + excluded.amount`.execute(db)
 }
 
 export async function addToLineRollups(db: Executor, rows: readonly LineRollupDelta[]): Promise<void> {
   if (rows.length === 0) return
-  await db
-    .insertInto('usage_line_rollups')
-    .values([...rows])
-    .onConflict((oc) =>
-      oc.columns(['tenant_id', 'customer_id', 'bucket', 'provider', 'model', 'feature', 'usage_type']).doUpdateSet({
-        events: sql`usage_line_rollups.events + excluded.events`,
-        quantity: sql`usage_line_rollups.quantity + excluded.quantity`,
-        cost: sql`usage_line_rollups.cost + excluded.cost`,
-        amount: sql`usage_line_rollups.amount + excluded.amount`,
-      }),
-    )
-    .execute()
+  const columns = { ...ROLLUP_KEY, usage_type: 'text', events: 'int8', quantity: 'numeric', cost: 'numeric', amount: 'numeric' } as const
+  await sql`
+    insert into usage_line_rollups ${columnList(columns)}
+    ${unnestRows(rows, columns)}
+    on conflict (tenant_id, customer_id, bucket, provider, model, feature, usage_type) do update set
+      events = usage_line_rollups.events + excluded.events,
+      quantity = usage_line_rollups.quantity + excluded.quantity,
+      cost = usage_line_rollups.cost + excluded.cost,
+      amount = usage_line_rollups.amount + excluded.amount`.execute(db)
 }
 
 export async function listPlans(db: Executor, tenantId: string, customerIds: readonly string[]) {
