@@ -1,0 +1,117 @@
+/**
+ * Batched ingest over real HTTP: C concurrent clients POST recordUsageBatch (500 events a call)
+ * until N events are recorded, then the same stored rows are loaded with raw COPY into a bare
+ * table (no indexes, no constraints) to put the ingest rate against what PostgreSQL can take in.
+ *
+ *   npx tsx bench/ingest-batch.ts [--clients 4] [--events 200000] [--batch 500] [--warmup 10000]
+ */
+import { rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describeCpu, distribution, fmt, main, numericOptions, printHeader, psql, psqlRows, runLoad, setUpApp } from './lib.ts'
+
+const HOUR_MS = 3_600_000
+
+main(async () => {
+  const options = numericOptions('ingest-batch', {
+    clients: { env: 'BENCH_CLIENTS', default: 4, help: 'concurrent HTTP clients' },
+    events: { env: 'BENCH_EVENTS', default: 200_000, help: 'events in the timed phase' },
+    batch: { env: 'BENCH_BATCH', default: 500, help: 'events per recordUsageBatch call' },
+    warmup: { env: 'BENCH_WARMUP', default: 10_000, help: 'events sent before timing' },
+    customers: { env: 'BENCH_CUSTOMERS', default: 50, help: 'distinct customers' },
+    days: { env: 'BENCH_DAYS', default: 3, help: 'timestamps spread over the last N days' },
+    copyRuns: { env: 'BENCH_COPY_RUNS', default: 3, help: 'raw COPY repetitions (median reported)' },
+    pool: { env: 'DB_POOL_SIZE', default: 10, help: 'API database pool size' },
+  })
+  printHeader('ingest-batch: recordUsageBatch over HTTP vs raw COPY', options)
+
+  const bench = await setUpApp('ingest_batch', { poolSize: options.pool })
+  try {
+    const server = await bench.listen()
+    const runId = `b${process.pid}`
+    const { result, cpu } = await runLoad({
+      kind: 'batch',
+      url: server.url,
+      apiKey: bench.apiKey,
+      clients: options.clients,
+      batchSize: options.batch,
+      warmupEvents: options.warmup,
+      events: options.events,
+      source: { runId, customers: options.customers, endMs: Date.now() - 60_000, spanMs: options.days * 24 * HOUR_MS, seed: 42 },
+    })
+    await server.close()
+    const { warmup, measured } = result
+    for (const phase of [warmup, measured]) {
+      if (phase.failures > 0 || phase.rejected > 0 || phase.duplicates > 0) {
+        throw new Error(`ingest failed: ${phase.failures} failed requests, ${phase.rejected} rejected, ${phase.duplicates} duplicates; first: ${phase.firstFailure}`)
+      }
+    }
+    const ingestRate = measured.recorded / (measured.elapsedMs / 1000)
+    const latency = distribution(measured.latenciesMs)
+    console.log(`\ningest: ${fmt.int(measured.recorded)} events in ${fmt.s(measured.elapsedMs)} (${measured.requests} calls, ${options.clients} clients)`)
+    console.log(`  => ${fmt.int(ingestRate)} events/s`)
+    console.log(`  call latency ms: p50 ${fmt.ms(latency.p50)}, p95 ${fmt.ms(latency.p95)}, p99 ${fmt.ms(latency.p99)}, max ${fmt.ms(latency.max)}`)
+    console.log(describeCpu(cpu, result.clientCpuMs, measured.recorded))
+
+    const expected = warmup.recorded + measured.recorded
+    const url = bench.database.url
+    const [stored, rolledUp, rollupRows, lineRollupRows] = (
+      await psqlRows(
+        url,
+        `select (select count(*) from usage_events where tenant_id = '${bench.tenant.id}'),
+                (select coalesce(sum(events), 0) from usage_rollups where tenant_id = '${bench.tenant.id}'),
+                (select count(*) from usage_rollups), (select count(*) from usage_line_rollups)`,
+      )
+    )[0]!.map(Number)
+    console.log(`\nverify: expected ${fmt.int(expected)} events (warm-up ${fmt.int(warmup.recorded)} + timed ${fmt.int(measured.recorded)}); usage_events holds ${fmt.int(stored!)}, usage_rollups count ${fmt.int(rolledUp!)}`)
+    if (stored !== expected || rolledUp !== expected) throw new Error('stored event count does not match what was recorded')
+    console.log('  counts match')
+    console.log(`  rollup rows: usage_rollups ${fmt.int(rollupRows!)}, usage_line_rollups ${fmt.int(lineRollupRows!)} (${((rollupRows! + lineRollupRows!) / stored!).toFixed(2)} rollup rows per event)`)
+
+    const copy = await measureCopy(url, options.copyRuns)
+    console.log(`\nraw COPY (psql \\copy FROM a CSV of the stored rows, all usage_events columns):`)
+    console.log(`  bare table (no indexes, no constraints): ${fmt.int(copy.rows)} rows, median ${fmt.ms(copy.bareMedianMs)} ms of [${copy.bareMs.map(fmt.ms).join(', ')}] => ${fmt.int(copy.bareRate)} rows/s`)
+    console.log(`  same table with usage_events' indexes and checks: ${fmt.ms(copy.indexedMs)} ms => ${fmt.int(copy.indexedRate)} rows/s`)
+    console.log(`\ningest / raw COPY = ${fmt.pct(ingestRate / copy.bareRate)}   (ingest / indexed COPY = ${fmt.pct(ingestRate / copy.indexedRate)})`)
+    console.log(`RESULT ingest-batch events_per_s=${Math.round(ingestRate)} copy_rows_per_s=${Math.round(copy.bareRate)} ratio=${((ingestRate / copy.bareRate) * 100).toFixed(1)}% p50_ms=${fmt.ms(latency.p50)} p95_ms=${fmt.ms(latency.p95)} stored=${stored}`)
+  } finally {
+    await bench.close()
+  }
+})
+
+/**
+ * Exports the stored rows to CSV, then times `\copy … FROM` it into a bare copy of usage_events
+ * (`LIKE` without INCLUDING: columns and NOT NULLs only) a few times, and once into a copy that
+ * has usage_events' indexes and checks. psql's \timing measures each \copy inside one session.
+ */
+async function measureCopy(url: string, runs: number) {
+  const file = join(tmpdir(), `burnrate-bench-copy-${process.pid}.csv`)
+  try {
+    await psql(url, `\\copy (select * from usage_events) to '${file}' with (format csv)`)
+    await psql(url, 'create table bare (like usage_events); create table indexed (like usage_events including all);')
+    const script = [
+      ...Array.from({ length: Math.max(1, runs) }, () => [`truncate bare;`, `checkpoint;`, `\\timing on`, `\\copy bare from '${file}' with (format csv)`, `\\timing off`]).flat(),
+      `checkpoint;`,
+      `\\timing on`,
+      `\\copy indexed from '${file}' with (format csv)`,
+      `\\timing off`,
+    ].join('\n')
+    const out = await psql(url, script, { tuplesOnly: false })
+    const timings = [...out.matchAll(/^COPY (\d+)\s*\nTime: ([\d.]+) ms/gm)].map((m) => ({ rows: Number(m[1]), ms: Number(m[2]) }))
+    if (timings.length !== Math.max(1, runs) + 1) throw new Error(`could not read COPY timings from psql output:\n${out}`)
+    const indexed = timings.pop()!
+    const bareMs = timings.map((t) => t.ms)
+    const bareMedianMs = [...bareMs].sort((a, b) => a - b)[Math.floor(bareMs.length / 2)]!
+    const rows = indexed.rows
+    return {
+      rows,
+      bareMs,
+      bareMedianMs,
+      bareRate: rows / (bareMedianMs / 1000),
+      indexedMs: indexed.ms,
+      indexedRate: rows / (indexed.ms / 1000),
+    }
+  } finally {
+    rmSync(file, { force: true })
+  }
+}
