@@ -1,4 +1,4 @@
-import { createPubSub, type PubSub, type PubSubEventTarget } from 'graphql-yoga'
+import { createPubSub, Repeater, SlidingBuffer, type PubSub, type PubSubEventTarget } from 'graphql-yoga'
 
 /**
  * Live events, by topic. Payloads are plain JSON (they may cross processes through Redis), so
@@ -44,7 +44,26 @@ export type Topics = {
 
 export type BurnratePubSub = PubSub<Topics>
 
+/** Events one subscriber may fall behind by; past that its oldest unread events are dropped. */
+export const SUBSCRIBER_BUFFER = 10_000
+
 /** In-process pubsub; pass a distributed event target (Redis) to fan out across API processes. */
 export function createBurnratePubSub(eventTarget?: PubSubEventTarget<Topics>): BurnratePubSub {
-  return createPubSub<Topics>(eventTarget ? { eventTarget } : {})
+  const target = eventTarget ?? (new EventTarget() as unknown as PubSubEventTarget<Topics>)
+  const base = createPubSub<Topics>({ eventTarget: target })
+  return {
+    publish: base.publish,
+    // yoga's own subscribe has no buffer per subscriber: more than 1,024 events published in one
+    // burst (a catalog sync publishes thousands) before a subscriber reads throws
+    // RepeaterOverflowError inside the event listener and crashes the process. Each subscriber
+    // gets its own sliding buffer instead.
+    subscribe: ((routingKey: string, id?: string) => {
+      const topic = id === undefined ? routingKey : `${routingKey}:${id}`
+      return new Repeater<unknown>((push, stop) => {
+        const listener = (event: Event) => void push((event as CustomEvent).detail)
+        ;(target as unknown as EventTarget).addEventListener(topic, listener)
+        void stop.then(() => (target as unknown as EventTarget).removeEventListener(topic, listener))
+      }, new SlidingBuffer(SUBSCRIBER_BUFFER))
+    }) as BurnratePubSub['subscribe'],
+  }
 }

@@ -233,6 +233,8 @@ export function createWebhookService({ db, clock, config, logger }: { db: Db; cl
           .selectFrom('budget_alerts')
           .selectAll()
           .where('tenant_id', '=', tenant.id)
+          // Only these customers can have new alerts; the (tenant, customer, …) index keeps it small.
+          .where('customer_id', 'in', [...new Set(stored.map((e) => e.customer_id))])
           .where(sql<boolean>`xmin = pg_current_xact_id()::xid`)
           .execute()
         const now = clock.now()
