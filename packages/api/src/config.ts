@@ -32,6 +32,7 @@ export const configSchema = z.object({
   WEBHOOK_MAX_ATTEMPTS: int(1, 50).default(8),
   WEBHOOK_BACKOFF_BASE_MS: int(10, 86_400_000).default(30_000),
   WEBHOOK_POLL_INTERVAL_MS: int(10, 600_000).default(1_000),
+  WEBHOOK_ALLOW_PRIVATE_TARGETS: bool.default(false),
   MAX_BODY_BYTES: int(1024, 100 * 1024 * 1024).default(8 * 1024 * 1024),
   GRAPHQL_MAX_DEPTH: int(2, 100).default(12),
   // A full usageEvents page (first: 500) with every field costs about 22,000 in graphql-armor's model.

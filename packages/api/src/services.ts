@@ -94,7 +94,7 @@ export function createServices(deps: Dependencies): Services {
     webhookDispatcher: createWebhookDispatcher({
       ...deps,
       fetch: deps.webhookFetch,
-      options: { timeoutMs: deps.config.WEBHOOK_TIMEOUT_MS, backoffBaseMs: deps.config.WEBHOOK_BACKOFF_BASE_MS, pollIntervalMs: deps.config.WEBHOOK_POLL_INTERVAL_MS },
+      options: { timeoutMs: deps.config.WEBHOOK_TIMEOUT_MS, backoffBaseMs: deps.config.WEBHOOK_BACKOFF_BASE_MS, pollIntervalMs: deps.config.WEBHOOK_POLL_INTERVAL_MS, allowPrivateTargets: deps.config.WEBHOOK_ALLOW_PRIVATE_TARGETS },
     }),
   }
 }

@@ -12,7 +12,7 @@ import { createTestApp, fixedClock, type TestApp } from './support/app.ts'
 const START = '2026-11-23T10:00:00Z'
 const clock = fixedClock(START)
 const logger = createLogger('silent')
-const OPTIONS: DispatcherOptions = { timeoutMs: 3_000, backoffBaseMs: 60_000, pollIntervalMs: 50, random: () => 0.5 }
+const OPTIONS: DispatcherOptions = { timeoutMs: 3_000, backoffBaseMs: 60_000, pollIntervalMs: 50, random: () => 0.5, allowPrivateTargets: true }
 let t: TestApp
 
 type Mode = 'ok' | 'fail' | 'hang' | 'reset'
@@ -89,7 +89,8 @@ async function enqueue(tenantId: string) {
 }
 
 beforeAll(async () => {
-  t = await createTestApp({ clock, config: { WEBHOOK_MAX_ATTEMPTS: 3 } })
+  // The receivers are local: private targets are allowed here, and refused in the test that says so.
+  t = await createTestApp({ clock, config: { WEBHOOK_MAX_ATTEMPTS: 3, WEBHOOK_ALLOW_PRIVATE_TARGETS: true } })
 })
 
 afterAll(async () => {
@@ -124,6 +125,31 @@ describe('webhook endpoints', () => {
     expect(verifySignature('whsec_other', body, header, 1_700_000_100)).toBe(false)
     expect(verifySignature('whsec_test', body, header, 1_700_001_000)).toBe(false)
     expect(receiverVerifies('whsec_test', { headers: { 'burnrate-signature': header }, body }, 1_700_000_000)).toBe(true)
+  })
+
+  it('refuses loopback, private and metadata addresses by default (SSRF), at registration and at each delivery', async () => {
+    const strict = await createTestApp({ clock, loadCatalog: false })
+    try {
+      for (const url of ['http://127.0.0.1:8080/x', 'http://localhost/x', 'http://169.254.169.254/latest', 'http://[::1]/x', 'http://10.1.2.3/x']) {
+        const reply = await strict.gql(`mutation ($u: String!) { createWebhookEndpoint(url: $u, eventTypes: ["budget.alert"]) { secret } }`, { u: url })
+        expect(reply.errors?.[0]?.extensions, url).toMatchObject({ code: 'BAD_USER_INPUT', field: 'url' })
+      }
+    } finally {
+      await strict.close()
+    }
+    const hooks = await receiver()
+    try {
+      const tenant = await t.createTenant('SSRF')
+      const { endpoint } = await createEndpoint(hooks.url, ['budget.alert'], tenant.apiKey)
+      await enqueue(tenant.id)
+      await createWebhookDispatcher({ db: t.app.services.db, clock, logger, options: { ...OPTIONS, allowPrivateTargets: false } }).runOnce()
+      expect(hooks.received).toEqual([])
+      const log = (await t.gql(DELIVERIES, { e: endpoint.id }, tenant.apiKey)).data!.webhookDeliveries
+      expect(log[0]).toMatchObject({ status: 'PENDING', attempts: 1, lastError: expect.stringMatching(/^refused: 127\.0\.0\.1 resolves to a private address/) })
+      await t.gql(`mutation ($id: ID!) { disableWebhookEndpoint(id: $id) { id } }`, { id: endpoint.id }, tenant.apiKey)
+    } finally {
+      await hooks.close()
+    }
   })
 
   it('backs off exponentially with jitter, within bounds', () => {

@@ -2,6 +2,7 @@ import type { Clock } from '../clock.ts'
 import type { Db } from '../db/database.ts'
 import type { Logger } from '../logger.ts'
 import { SIGNATURE_HEADER, signPayload } from './signing.ts'
+import { privateTargetReason } from './targets.ts'
 
 export interface DispatcherOptions {
   timeoutMs: number
@@ -15,6 +16,8 @@ export interface DispatcherOptions {
   concurrency?: number
   /** [0, 1); injectable for tests. */
   random?: () => number
+  /** Call loopback and private-network addresses too (development, tests); default false (SSRF). */
+  allowPrivateTargets?: boolean
 }
 
 export interface WebhookDispatcher {
@@ -117,6 +120,8 @@ export function createWebhookDispatcher({
     let statusCode: number | null = null
     let error: string | null = null
     try {
+      const refused = options.allowPrivateTargets ? null : await privateTargetReason(c.url)
+      if (refused) throw new Error(`refused: ${refused} (WEBHOOK_ALLOW_PRIVATE_TARGETS)`)
       const response = await doFetch(c.url, {
         method: 'POST',
         headers: {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { isIP } from 'node:net'
 import { sql, type Transaction } from 'kysely'
 import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
@@ -10,6 +11,7 @@ import type { BudgetAlertEvent, BurnratePubSub, PriceChangeEvent } from '../pubs
 import type { IngestHook } from '../usage/service.ts'
 import type { WebhookAttemptRow, WebhookDeliveryRow, WebhookDeliveryStatus, WebhookEndpointRow } from './db-types.ts'
 import { newEndpointSecret } from './signing.ts'
+import { isPrivateAddress } from './targets.ts'
 
 /** The event types an endpoint can subscribe to. */
 export const WEBHOOK_EVENT_TYPES = ['budget.alert', 'price.change'] as const
@@ -101,7 +103,7 @@ export interface WebhookService {
   followPriceChanges(pubsub: BurnratePubSub): { stop(): void }
 }
 
-function validUrl(raw: string): string {
+function validUrl(raw: string, allowPrivate: boolean): string {
   let url: URL
   try {
     url = new URL(raw)
@@ -111,6 +113,11 @@ function validUrl(raw: string): string {
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw badInput('url must be http:// or https://', 'url')
   if (url.username || url.password) throw badInput('url must not contain credentials', 'url')
   if (raw.length > 2048) throw badInput('url is longer than 2048 characters', 'url')
+  // Names are checked again at each delivery, after resolving; literal addresses can be refused now.
+  const host = url.hostname.replace(/^\[|\]$/g, '')
+  if (!allowPrivate && (host === 'localhost' || host.endsWith('.localhost') || (isIP(host) !== 0 && isPrivateAddress(host)))) {
+    throw badInput(`url must reach a public address, not ${host} (set WEBHOOK_ALLOW_PRIVATE_TARGETS=true for local development)`, 'url')
+  }
   return url.toString()
 }
 
@@ -131,7 +138,7 @@ export function createWebhookService({ db, clock, config, logger }: { db: Db; cl
 
   return {
     async createEndpoint(tenant, input) {
-      const url = validUrl(input.url.trim())
+      const url = validUrl(input.url.trim(), config.WEBHOOK_ALLOW_PRIVATE_TARGETS)
       const types = [...new Set(input.eventTypes)]
       if (types.length === 0) throw badInput(`eventTypes must name at least one of ${WEBHOOK_EVENT_TYPES.join(', ')}`, 'eventTypes')
       for (const t of types) {
