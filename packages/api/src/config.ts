@@ -41,6 +41,8 @@ export const configSchema = z.object({
   GRAPHIQL: bool.default(true),
   SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(10_000),
   DEV_TENANT: bool.default(true),
+  // Dev only, with DEV_TENANT: the spend widget demo page at /demo (a demo customer with synthetic usage).
+  DEMO: bool.default(true),
   CATALOG_SYNC_ON_START: bool.default(true),
   // Catalog polling (catalog/): how often each source in CATALOG_SOURCES is synced ("1h", "15m", "30s"; 0 = never).
   CATALOG_SYNC_INTERVAL: z

@@ -7,6 +7,7 @@ import { createLogger } from './logger.ts'
 import { openDatabase, systemClock } from './runtime.ts'
 import { startServer } from './server.ts'
 import { createRedisPubSub } from './subscriptions/redis.ts'
+import { setupDemo } from './demo/index.ts'
 
 function readConfig(): Config {
   try {
@@ -50,6 +51,10 @@ async function main() {
     }
   }
 
+  // Dev only: the spend widget demo (/demo) for a demo customer of the dev tenant.
+  const demo = config.DEV_TENANT && config.DEMO ? await setupDemo({ services: app.services, db, devKey, logger }) : null
+  if (demo) app.routes.push(...demo.routes)
+
   const running = await startServer(app, config, logger)
   // Every process delivers webhooks (attempts are claimed with FOR UPDATE SKIP LOCKED) and turns the
   // price changes it hears into webhook events (deduplicated, so several processes enqueue one).
@@ -62,6 +67,7 @@ async function main() {
     `  Burnrate API   ${running.url}/graphql   (GraphiQL in a browser${config.GRAPHIQL ? '' : ': disabled'})`,
     `  Database       ${config.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : `PGlite in ${join(config.DATA_DIR, 'pglite')}`}`,
     devKey ? `  Dev tenant key ${devKey}` : '  Tenant keys    create one with: npx pnpm@10 tenant:create --name "Acme"',
+    ...(demo ? [`  Widget demo    ${running.url}${demo.path}   (dev tenant, demo customer; DEMO=false to turn off)`] : []),
     '',
   ]
   console.log(lines.join('\n'))

@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
-import type { KeyboardEvent, ReactNode } from 'react'
+import type { ReactNode } from 'react'
 import { isExpired, type WidgetClient } from './client.ts'
-import { addDecimals, compareDecimals, ratio } from './decimal.ts'
+import { compareDecimals, ratio } from './decimal.ts'
 import {
   fillDays, formatDateTime, formatDay, formatMoney, formatNumber, formatPercent, formatUnitPrice, levelOf,
   monthOf, niceMax, periodLabel, pickBudget, planLabel, rankGroups, usageTypeLabel, type DayBar, type Ranked,
@@ -23,7 +23,7 @@ export interface SpendViewProps {
 }
 
 type Status = { kind: 'loading' } | { kind: 'ready' } | { kind: 'error'; message: string } | { kind: 'expired' }
-type Selection = { kind: 'day'; day: string; label: string } | { kind: 'model'; model: string; label: string }
+type Selection = ({ kind: 'day'; day: string } | { kind: 'model'; model: string }) & { label: string; amount: string; events: number }
 
 interface BudgetsResult { budgets: Budget[]; budgetAlerts: BudgetAlert[] }
 interface SummaryResult {
@@ -35,6 +35,8 @@ interface SummaryResult {
 interface EventsResult { usageEvents: { edges: { node: UsageEvent }[]; pageInfo: { hasNextPage: boolean } } }
 
 const DAY_MS = 86_400_000
+// Events listed by "explain this charge" (the latest ones; the header gives the full count and amount).
+const SHOWN = 25
 
 async function loadSpend(client: WidgetClient): Promise<SpendData> {
   const { customerId } = await client.session()
@@ -230,12 +232,12 @@ function Dashboard({ data, locale, fresh, selection, onSelect, client, stale }: 
           <div className="card chart">
             <h3 id="br-days">Spend per day</h3>
             <DayChart days={days} money={money} locale={locale} selected={selection?.kind === 'day' ? selection.day : null}
-              onPick={(d) => onSelect({ kind: 'day', day: d.day, label: formatDay(d.day, locale) })} />
+              onPick={(d) => onSelect({ kind: 'day', day: d.day, label: formatDay(d.day, locale), amount: d.amount, events: d.events })} />
           </div>
           <div className="grid">
             <Breakdown title="By model" rows={models} money={money} locale={locale}
               selected={selection?.kind === 'model' ? selection.model : null}
-              onPick={(r) => onSelect({ kind: 'model', model: r.key, label: r.label })} />
+              onPick={(r) => onSelect({ kind: 'model', model: r.key, label: r.label, amount: r.amount, events: r.events })} />
             <Breakdown title="By feature" rows={features} money={money} locale={locale} />
           </div>
           {selection && <Explain data={data} selection={selection} client={client} locale={locale} money={money} onClose={() => onSelect(null)} />}
@@ -288,29 +290,29 @@ function DayChart({ days, money, locale, selected, onPick }: { days: DayBar[]; m
   const max = niceMax(Math.max(0, ...days.map((d) => Number(d.amount))))
   const width = 100 / Math.max(days.length, 1)
   const peak = days.reduce<DayBar | null>((p, d) => (!p || compareDecimals(d.amount, p.amount) > 0 ? d : p), null)
-  const key = (d: DayBar) => (e: KeyboardEvent) => {
-    if (e.key === 'Enter' || e.key === ' ') {
-      e.preventDefault()
-      onPick(d)
-    }
-  }
   return (
     <>
-      <svg viewBox="0 0 100 60" preserveAspectRatio="none" role="group" aria-labelledby="br-days" aria-describedby="br-days-desc">
-        <line x1="0" x2="100" y1="60" y2="60" vectorEffect="non-scaling-stroke" />
-        {days.map((d) => {
-          const h = (Number(d.amount) / max) * 58
-          const label = `${formatDay(d.day, locale)}: ${money(d.amount)}, ${d.events} events`
-          return (
-            <g key={d.day} role={d.events ? 'button' : undefined} tabIndex={d.events ? 0 : undefined} aria-label={d.events ? `${label}. Explain this charge` : undefined}
-              onClick={d.events ? () => onPick(d) : undefined} onKeyDown={d.events ? key(d) : undefined}>
-              <title>{label}</title>
-              <rect className="hit" x={days.indexOf(d) * width} y="0" width={width} height="60" />
-              {h > 0 && <rect className="b" data-sel={selected === d.day ? '' : undefined} x={days.indexOf(d) * width + width * 0.15} y={60 - Math.max(h, 0.8)} width={width * 0.7} height={Math.max(h, 0.8)} rx="0.6" />}
-            </g>
-          )
-        })}
-      </svg>
+      <div className="plot">
+        <svg viewBox="0 0 100 60" preserveAspectRatio="none" role="img" aria-labelledby="br-days" aria-describedby="br-days-desc">
+          <line x1="0" x2="100" y1="60" y2="60" vectorEffect="non-scaling-stroke" />
+          {days.map((d, i) => {
+            const h = (Number(d.amount) / max) * 58
+            return h > 0 ? (
+              <rect key={d.day} className="b" data-sel={selected === d.day ? '' : undefined} x={i * width + width * 0.15} y={60 - Math.max(h, 0.8)} width={width * 0.7} height={Math.max(h, 0.8)} rx="0.6" />
+            ) : null
+          })}
+        </svg>
+        {/* Real buttons over the bars: pointer, keyboard and screen readers pick a day the same way. */}
+        <div className="hits">
+          {days.map((d, i) =>
+            d.events ? (
+              <button key={d.day} type="button" style={{ left: `${i * width}%`, width: `${width}%` }} aria-pressed={selected === d.day}
+                title={`${formatDay(d.day, locale)}: ${money(d.amount)}`} aria-label={`${formatDay(d.day, locale)}: ${money(d.amount)}, ${d.events} events. Explain this charge`}
+                onClick={() => onPick(d)} />
+            ) : null,
+          )}
+        </div>
+      </div>
       <div className="axis" aria-hidden="true"><span>{days[0] && formatDay(days[0].day, locale)}</span><span>max {money(String(max))}</span><span>{days.at(-1) && formatDay(days.at(-1)!.day, locale)}</span></div>
       <p id="br-days-desc" className="sr">
         {peak && Number(peak.amount) > 0 ? `Highest day ${formatDay(peak.day, locale)} at ${money(peak.amount)}. ` : ''}
@@ -375,8 +377,9 @@ function Alerts({ alerts, fresh, money, locale, currency }: { alerts: BudgetAler
 
 type ExplainState = { kind: 'loading' } | { kind: 'error'; message: string } | { kind: 'ready'; events: UsageEvent[]; more: boolean }
 
-function Explain({ data, selection, client, locale, money, onClose }: { data: SpendData; selection: Selection; client: WidgetClient; locale?: string; money: (v: string) => string; onClose(): void }) {
+function Explain({ data, selection, client, locale, money: rounded, onClose }: { data: SpendData; selection: Selection; client: WidgetClient; locale?: string; money: (v: string) => string; onClose(): void }) {
   const [state, setState] = useState<ExplainState>({ kind: 'loading' })
+  const money = (v: string) => formatMoney(v, data.currency, locale, true)
   const heading = useRef<HTMLHeadingElement>(null)
   useEffect(() => {
     let cancelled = false
@@ -384,12 +387,12 @@ function Explain({ data, selection, client, locale, money, onClose }: { data: Sp
     const day = selection.kind === 'day' ? Date.parse(selection.day) : 0
     const from = selection.kind === 'day' ? new Date(Math.max(day, Date.parse(data.from))).toISOString() : data.from
     const to = selection.kind === 'day' ? new Date(Math.min(day + DAY_MS, Date.parse(data.to))).toISOString() : data.to
-    client.request<EventsResult>(EVENTS, { c: data.customerId, from, to, first: selection.kind === 'day' ? 50 : 200 }).then(
+    client.request<EventsResult>(EVENTS, { c: data.customerId, from, to, first: selection.kind === 'day' ? SHOWN : 200 }).then(
       (r) => {
         if (cancelled) return
         let events = r.usageEvents.edges.map((e) => e.node)
-        if (selection.kind === 'model') events = events.filter((e) => (e.canonicalModel ?? e.model) === selection.model || e.model === selection.model).slice(0, 50)
-        setState({ kind: 'ready', events, more: r.usageEvents.pageInfo.hasNextPage || events.length === 50 })
+        if (selection.kind === 'model') events = events.filter((e) => (e.canonicalModel ?? e.model) === selection.model || e.model === selection.model).slice(0, SHOWN)
+        setState({ kind: 'ready', events, more: events.length < selection.events })
       },
       (e: unknown) => !cancelled && setState({ kind: 'error', message: e instanceof Error ? e.message : String(e) }),
     )
@@ -409,6 +412,10 @@ function Explain({ data, selection, client, locale, money, onClose }: { data: Sp
       {state.kind === 'loading' && <p className="muted" role="status">Loading the events…</p>}
       {state.kind === 'error' && <p role="alert">The events could not be loaded: {state.message}</p>}
       {state.kind === 'ready' && state.events.length === 0 && <p className="muted">No events.</p>}
+      <p className="sub" style={{ marginBottom: 8 }}>
+        {formatNumber(selection.events, locale)} events, {rounded(selection.amount)} billed{state.kind === 'ready' && state.more ? ` · the latest ${state.events.length} below` : ''}
+      </p>
+      <div className="list" tabIndex={0} role="group" aria-label={`${label}: events and their priced lines`}>
       {state.kind === 'ready' && state.events.map((e) => (
         <div className="ev" key={e.id}>
           <div className="ev-h">
@@ -431,10 +438,10 @@ function Explain({ data, selection, client, locale, money, onClose }: { data: Sp
               </tbody>
             </table>
           )}
-          <div className="sub">Priced at provider rates, {planLabel(e.pricingPlan, locale)}{e.lines.length > 1 ? ` · total ${money(addDecimals(e.lines.map((l) => l.amount)))}` : ''}</div>
+          <div className="sub">Provider rates, {planLabel(e.pricingPlan, locale)}</div>
         </div>
       ))}
-      {state.kind === 'ready' && state.more && <p className="sub" style={{ marginTop: 8 }}>Showing the latest {state.events.length} events.</p>}
+      </div>
     </div>
   )
 }

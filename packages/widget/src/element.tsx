@@ -27,6 +27,13 @@ export class BurnrateSpendElement extends HTMLElement {
   }
 
   connectedCallback() {
+    // A page may set el.fetchToken before this script defines the element: that set an own
+    // property shadowing the accessor. Take it over.
+    if (Object.prototype.hasOwnProperty.call(this, 'fetchToken')) {
+      const early = (this as { fetchToken: FetchToken | null }).fetchToken
+      delete (this as Partial<{ fetchToken: unknown }>).fetchToken
+      this.#fetchToken = early
+    }
     this.#root ??= this.shadowRoot ?? this.attachShadow({ mode: 'open' })
     this.#render()
   }

@@ -16,9 +16,10 @@ function cached<T extends Intl.NumberFormat | Intl.DateTimeFormat>(key: string, 
  * fractions of a cent, and "$0.00" for a real charge would look wrong). The decimal string goes to
  * Intl as is (exact, no float rounding on the way).
  */
-export function formatMoney(value: string, currency: string, locale?: string): string {
+export function formatMoney(value: string, currency: string, locale?: string, precise = false): string {
   const abs = Math.abs(Number(value))
-  const digits = abs === 0 || abs >= 0.995 ? 2 : abs >= 0.01 ? 3 : 6
+  // precise (charge details): enough digits that the lines visibly add up to the event.
+  const digits = abs === 0 || abs >= (precise ? 100 : 0.995) ? 2 : abs >= 0.01 && !precise ? 3 : 6
   const format = cached(`m${locale}${currency}${digits}`, () =>
     new Intl.NumberFormat(locale, { style: 'currency', currency, minimumFractionDigits: 2, maximumFractionDigits: digits }),
   ) as Intl.NumberFormat

@@ -42,18 +42,18 @@ text-transform:none;text-shadow:none;font-variant-numeric:tabular-nums;-webkit-f
 .tick[data-crossed] span{color:var(--_fg);font-weight:600}
 .stats{display:grid;grid-template-columns:repeat(auto-fit,minmax(96px,1fr));gap:8px;margin-top:12px}
 .stats dt{font-size:11px;color:var(--_muted)}
-.stats dd{font-size:15px;font-weight:600}
+.stats dd{font-size:15px;font-weight:600;white-space:nowrap}
 .stats dd[data-level=over]{color:var(--_over)}
 .stats dd[data-level=warn]{color:var(--_warn)}
 .grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(220px,1fr));gap:12px}
 .chart svg{display:block;width:100%;height:96px;overflow:visible}
-.chart rect.b{fill:var(--_accent);opacity:.85;cursor:pointer}
+.chart rect.b{fill:var(--_accent);opacity:.85}
 .chart rect.b[data-sel]{opacity:1;fill:var(--_fg)}
-.chart g:focus{outline:none}
-.chart g:focus-visible rect.hit{stroke:var(--_focus);stroke-width:2px}
-.chart rect.hit{fill:transparent}
-.chart g:hover rect.b{opacity:1}
 .chart line{stroke:var(--_border)}
+.plot{position:relative}
+.hits button{position:absolute;top:0;bottom:0;border-radius:3px}
+.hits button:hover,.hits button[aria-pressed=true]{background:color-mix(in srgb,var(--_accent) 12%,transparent)}
+.hits button:focus-visible{outline-offset:0}
 .axis{display:flex;justify-content:space-between;font-size:10px;color:var(--_muted);margin-top:4px}
 .rows li+li{margin-top:2px}
 .row{display:grid;grid-template-columns:1fr auto;gap:2px 8px;width:100%;padding:5px 6px;margin:0 -6px;width:calc(100% + 12px)}
@@ -71,6 +71,8 @@ button.row:hover,button.row[aria-pressed=true]{background:var(--_border)}
 .muted{color:var(--_muted)}
 .explain{margin-top:12px;border:1px solid var(--_border);border-radius:calc(var(--_radius) - 2px);padding:12px}
 .explain .hd{margin-bottom:8px}
+.explain h3:focus{outline:none}
+.explain .list{max-height:340px;overflow:auto;padding-right:4px;margin-right:-4px}
 .ev+.ev{margin-top:10px;padding-top:10px;border-top:1px solid var(--_border)}
 .ev-h{display:flex;justify-content:space-between;gap:8px}
 .ev table{width:100%;border-collapse:collapse;margin-top:4px;font-size:12px}

@@ -25,6 +25,8 @@ describe('formatting with Intl', () => {
     expect(formatMoney('0.00475', 'USD', 'en-US')).toBe('$0.00475')
     expect(formatMoney('0.123456', 'USD', 'en-US')).toBe('$0.123')
     expect(formatMoney('1234.5', 'EUR', 'de-DE')).toBe('1.234,50\u00a0€')
+    expect(formatMoney('0.0798323', 'USD', 'en-US', true)).toBe('$0.079832')
+    expect(formatMoney('0.5', 'USD', 'en-US', true)).toBe('$0.50')
   })
   it('quotes token prices per million tokens and units per unit', () => {
     expect(formatUnitPrice('0.0000025', 'input', 'USD', 'en-US')).toBe('$2.50 / 1M')

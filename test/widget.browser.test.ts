@@ -1,0 +1,220 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Browser, Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createTestDatabase, type TestDatabase } from '../packages/api/test/support/db.ts'
+import { formatMoney } from '../packages/widget/src/format.ts'
+import { postGraphQL, startApiProcess, type ApiProcess } from './support/api-process.ts'
+import { artifact, CHROMIUM, hasChromium, launchBrowser } from './support/browser.ts'
+
+/**
+ * The spend widget in real headless Chromium, on the demo page that `npm start` serves: its
+ * figures, live updates, alerts, isolation from hostile host CSS and token renewal.
+ */
+if (!hasChromium) console.warn(`Skipping the widget browser tests: ${CHROMIUM} is absent (apt-get install -y --no-install-recommends chromium).`)
+
+const CUSTOMER = 'demo-lumen'
+const money = (v: string) => formatMoney(v, 'USD', 'en-US')
+
+describe.skipIf(!hasChromium)('spend widget in Chromium (demo page)', () => {
+  let dataDir: string
+  let database: TestDatabase | undefined
+  let api: ApiProcess
+  let origin: string
+  let devKey: string
+  let browser: Browser
+  let recorded = 0
+
+  const gql = async (query: string, variables?: Record<string, unknown>) => {
+    const result = await postGraphQL(`${origin}/graphql`, devKey, query, variables)
+    expect(result.errors, JSON.stringify(result.errors)).toBeUndefined()
+    return result.data
+  }
+  const budget = async () => (await gql(`{ budgets(customerId: "${CUSTOMER}") { limit spent remaining forecast periodStart periodEnd } }`)).budgets[0]
+  const record = async (inputTokens: number, feature = 'browser-test') =>
+    gql('mutation($e: UsageEventInput!) { recordUsage(event: $e) { status event { amount } } }', {
+      e: { id: `browser-${Date.now()}-${recorded++}`, customerId: CUSTOMER, model: 'gpt-4o', timestamp: new Date().toISOString(), inputTokens, outputTokens: 100, feature },
+    })
+
+  async function openDemo(query = '', viewport = { width: 1280, height: 1100 }): Promise<Page> {
+    const context = await browser.newContext({ locale: 'en-US', timezoneId: 'UTC', viewport })
+    const page = await context.newPage()
+    await page.goto(`${origin}/demo${query}`)
+    await page.locator('burnrate-spend [data-testid=spent]').waitFor({ timeout: 90_000 })
+    return page
+  }
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'burnrate-widget-'))
+    database = process.env.DATABASE_URL ? await createTestDatabase() : undefined
+    api = await startApiProcess(
+      { DATA_DIR: dataDir, DATABASE_URL: database?.url ?? '', DEV_TENANT: 'true', DEMO: 'true', CATALOG_SYNC_INTERVAL: '0', STRIPE_PUSH_ENABLED: 'false' },
+      150_000,
+    )
+    origin = api.url.replace(/\/graphql$/, '')
+    devKey = /Dev tenant key (br_sk_\S+)/.exec(api.output())![1]!
+    expect(api.output()).toContain(`Widget demo    ${origin}/demo`)
+    browser = await launchBrowser()
+  }, 240_000)
+
+  afterAll(async () => {
+    await browser?.close()
+    await api?.stop()
+    await database?.destroy()
+    await rm(dataDir, { recursive: true, force: true })
+  })
+
+  it('renders the demo customer and its figures equal the API (budget and usageSummary)', { timeout: 180_000 }, async () => {
+    const page = await openDemo()
+    const b = await budget()
+    const summary = (
+      await gql(`query($from: DateTime!, $to: DateTime!) { usageSummary(customerId: "${CUSTOMER}", from: $from, to: $to, groupBy: [MODEL]) { amount events groups { model amount } } }`, {
+        from: b.periodStart,
+        to: b.periodEnd,
+      })
+    ).usageSummary
+    expect(summary.events).toBeGreaterThan(0)
+    // The budget's spend and the ledger's summary agree, and the widget shows exactly them.
+    expect(Number(summary.amount)).toBeCloseTo(Number(b.spent), 12)
+    const widget = page.locator('burnrate-spend')
+    await expect.poll(() => widget.locator('[data-testid=spent]').textContent()).toBe(money(b.spent))
+    expect(await widget.locator('[data-testid=remaining]').textContent()).toBe(money(b.remaining))
+    expect(await widget.locator('[data-testid=forecast]').textContent()).toBe(money(b.forecast))
+    const rows = await widget.locator('button.row').evaluateAll((els) => els.map((e) => [e.querySelector('.n')!.textContent, e.querySelector('.a')!.textContent]))
+    expect(rows.sort()).toEqual(summary.groups.map((g: { model: string; amount: string }) => [g.model, money(g.amount)]).sort())
+    const bar = widget.getByRole('progressbar', { name: 'Budget used' })
+    expect(Number(await bar.getAttribute('aria-valuenow'))).toBe(Math.round((Number(b.spent) / Number(b.limit)) * 100))
+    expect(await widget.locator('.tick').count()).toBe(3)
+    // The chart has a text alternative.
+    expect(await widget.locator('#br-days-desc').textContent()).toMatch(/Highest day .+ at \$/)
+    await page.screenshot({ path: artifact('widget-demo.png'), fullPage: true })
+
+    // "Explain this charge", from the keyboard: a day of the chart, then Enter.
+    const day = widget.locator('.hits button').last()
+    await day.focus()
+    await page.keyboard.press('Enter')
+    const explain = widget.getByRole('region', { name: /Charges on/ })
+    await explain.locator('table').first().waitFor({ timeout: 30_000 })
+    expect(await explain.locator('tbody tr').first().textContent()).toMatch(/(Input|Output|Cache read).*\/ 1M/)
+    expect(await explain.textContent()).toContain('30 % markup')
+    await widget.locator('.explain').screenshot({ path: artifact('widget-explain.png') })
+    await page.context().close()
+  })
+
+  it('shows usage recorded through the API without a reload', { timeout: 180_000 }, async () => {
+    const page = await openDemo('?refresh-interval=3000')
+    await page.evaluate(() => ((window as unknown as { notReloaded: boolean }).notReloaded = true))
+    const before = await page.locator('burnrate-spend [data-testid=spent]').textContent()
+    await record(20_000)
+    const after = await budget()
+    expect(money(after.spent)).not.toBe(before)
+    await expect.poll(() => page.locator('burnrate-spend [data-testid=spent]').textContent(), { timeout: 90_000, interval: 500 }).toBe(money(after.spent))
+    await expect.poll(() => page.locator('burnrate-spend button.row, burnrate-spend .row').allTextContents()).toContainEqual(expect.stringContaining('browser-test'))
+    expect(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true)
+    await page.context().close()
+  })
+
+  it('shows a crossed threshold as an alert at once, over the live subscription', { timeout: 180_000 }, async () => {
+    // Polling is off (10 minutes): only the budgetAlerts subscription can bring the alert in.
+    const page = await openDemo('?refresh-interval=600000')
+    const widget = page.locator('burnrate-spend')
+    await expect.poll(() => widget.locator('.live').textContent(), { timeout: 60_000 }).toBe('Live')
+    expect(await widget.locator('[data-testid=alert]').allTextContents()).not.toContainEqual(expect.stringContaining('100 %'))
+    const b = await budget()
+    // gpt-4o input is $2.50 per million tokens, billed with a 30 % markup: pass the limit with room.
+    const tokens = Math.ceil(((Number(b.limit) - Number(b.spent)) / (2.5e-6 * 1.3)) * 1.2) + 1000
+    await record(tokens, 'agent-run')
+    await expect.poll(() => widget.locator('[data-testid=alert]').allTextContents(), { timeout: 60_000, interval: 250 }).toContainEqual(
+      expect.stringContaining('100 % of the budget reached'),
+    )
+    expect(await widget.locator('.toast').textContent()).toMatch(/% of the budget reached/)
+    // The alert also refreshed the figures: the bar is full and marked over.
+    await expect.poll(() => widget.locator('.bar').getAttribute('data-level'), { timeout: 60_000 }).toBe('over')
+    await page.screenshot({ path: artifact('widget-alert.png'), fullPage: true })
+    await page.context().close()
+  })
+
+  it('looks the same under a host page with aggressive global CSS', { timeout: 180_000 }, async () => {
+    const styles = async (page: Page) =>
+      page.locator('burnrate-spend').evaluate((el) => {
+        const root = el.shadowRoot!
+        const pick = (selector: string) => {
+          const node = root.querySelector(selector)
+          if (!node) return null
+          const s = getComputedStyle(node)
+          return [s.fontSize, s.color, s.lineHeight, s.letterSpacing, s.backgroundColor, s.borderTopWidth, s.paddingTop, s.marginTop, s.listStyleType, s.fontFamily].join('|')
+        }
+        return Object.fromEntries(['.br', 'h2', '.big', '.of', '.bar', '.fill', '.stats dd', '.chart rect.b', 'button.row', '.row .a', '.alerts li', '.ft span'].map((s) => [s, pick(s)]))
+      })
+    const plain = await openDemo()
+    const hostile = await openDemo('?hostile')
+    // The hostile sheet really applies to the host page…
+    expect(await hostile.locator('main h1').evaluate((h) => getComputedStyle(h).fontSize)).toBe('40px')
+    // …and nothing of it reaches inside the widget.
+    const expected = await styles(plain)
+    expect(Object.values(expected).every(Boolean)).toBe(true)
+    expect(await styles(hostile)).toEqual(expected)
+    const box = async (page: Page) => page.locator('burnrate-spend').evaluate((el) => el.shadowRoot!.querySelector('.big')!.getBoundingClientRect().height)
+    expect(await box(hostile)).toBe(await box(plain))
+    await hostile.screenshot({ path: artifact('widget-hostile-css.png'), fullPage: true })
+    await plain.context().close()
+    await hostile.context().close()
+  })
+
+  it('calls fetchToken again when the session expires, and shows an expired state when no new token comes', { timeout: 240_000 }, async () => {
+    // A host page of our own at the API's origin: its fetchToken counts calls and hides expiresAt,
+    // so only the API's UNAUTHENTICATED (WIDGET_SESSION_EXPIRED) answer can tell the widget.
+    const context = await browser.newContext({ locale: 'en-US', timezoneId: 'UTC' })
+    const page = await context.newPage()
+    // Minted now, used dead in the second half (so both 60 s waits overlap).
+    const staleToken = (await (await fetch(`${origin}/demo/session?ttl=60`, { method: 'POST' })).json()) as { token: string; customerId: string; expiresAt: string }
+    const html = (mode: 'renew' | 'stale') => `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">
+      <body style="font-family: serif"><burnrate-spend id="w" endpoint="${origin}/graphql" refresh-interval="2000"></burnrate-spend>
+      <script type="module">
+        window.calls = 0
+        let first
+        document.getElementById('w').fetchToken = async () => {
+          window.calls++
+          if ('${mode}' === 'stale' && window.staleToken) return window.staleToken
+          const session = await (await fetch('/demo/session?ttl=60', { method: 'POST' })).json()
+          const { expiresAt, ...withoutExpiry } = session
+          window.firstExpiry ??= expiresAt
+          return withoutExpiry
+        }
+        await import('/demo/burnrate-spend.js')
+      </script>`
+    await page.route(`${origin}/host-renew.html`, (route) => route.fulfill({ contentType: 'text/html', body: html('renew') }))
+    const expiredAnswers: string[] = []
+    page.on('response', async (response) => {
+      if (response.url().endsWith('/graphql') && response.request().method() === 'POST') {
+        const text = await response.text().catch(() => '')
+        if (text.includes('WIDGET_SESSION_EXPIRED')) expiredAnswers.push(text)
+      }
+    })
+    await page.goto(`${origin}/host-renew.html`)
+    await page.locator('burnrate-spend [data-testid=spent]').waitFor({ timeout: 90_000 })
+    expect(await page.evaluate(() => (window as unknown as { calls: number }).calls)).toBe(1)
+    const firstExpiry = await page.evaluate(() => (window as unknown as { firstExpiry: string }).firstExpiry)
+    // The first token lives 60 s; the widget polls every 2 s.
+    await expect.poll(() => page.evaluate(() => (window as unknown as { calls: number }).calls), { timeout: 150_000, interval: 1000 }).toBeGreaterThanOrEqual(2)
+    expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(firstExpiry))
+    expect(expiredAnswers.length).toBeGreaterThan(0)
+    // Renewed quietly: still the figures, never the expired state.
+    await page.waitForTimeout(3000)
+    expect(await page.locator('burnrate-spend [data-testid=spent]').count()).toBe(1)
+    expect(await page.locator('burnrate-spend').getByText('Your session has expired').count()).toBe(0)
+
+    // A backend that keeps handing out the dead token: the widget says so and offers to reconnect.
+    const stale = await context.newPage()
+    await stale.route(`${origin}/host-stale.html`, (route) => route.fulfill({ contentType: 'text/html', body: html('stale') }))
+    await stale.addInitScript((token) => ((window as unknown as { staleToken: unknown }).staleToken = token), { ...staleToken, expiresAt: undefined })
+    await page.waitForTimeout(Math.max(0, Date.parse(staleToken.expiresAt) - Date.now() + 1000))
+    await stale.goto(`${origin}/host-stale.html`)
+    const expired = stale.locator('burnrate-spend').getByText('Your session has expired')
+    await expired.waitFor({ timeout: 60_000 })
+    expect(await stale.locator('burnrate-spend').getByRole('button', { name: 'Reconnect' }).count()).toBe(1)
+    await stale.locator('burnrate-spend').screenshot({ path: artifact('widget-expired.png') })
+    await context.close()
+  })
+})
