@@ -56,9 +56,7 @@ async function main() {
   if (demo) app.routes.push(...demo.routes)
 
   const running = await startServer(app, config, logger)
-  // Every process delivers webhooks (attempts are claimed with FOR UPDATE SKIP LOCKED) and turns the
-  // price changes it hears into webhook events (deduplicated, so several processes enqueue one).
-  const priceChangeWebhooks = config.WEBHOOK_WORKER ? app.services.webhooks.followPriceChanges(app.services.pubsub) : undefined
+  // Every process delivers webhooks: attempts are claimed with FOR UPDATE SKIP LOCKED and a lease.
   if (config.WEBHOOK_WORKER) app.services.webhookDispatcher.start()
   // Safe in every process: pushers claim (customer, meter) groups with leases and SKIP LOCKED.
   if (config.STRIPE_PUSH_ENABLED && config.STRIPE_ENCRYPTION_KEY) app.services.stripePusher.start()
@@ -79,7 +77,6 @@ async function main() {
     logger.info('shutting down', { signal })
     await running.close()
     await app.services.webhookDispatcher.stop()
-    priceChangeWebhooks?.stop()
     await redis?.close()
     await app.services.stripePusher.stop()
     await app.services.catalog.stopPolling()

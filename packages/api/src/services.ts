@@ -65,6 +65,8 @@ export function createServices(deps: Dependencies): Services {
   })
   const budgets = createBudgetService({ ...deps, pubsub })
   const webhooks = createWebhookService(deps)
+  // Applied catalog changes become price.change webhook events, in the process that applied them.
+  catalog.onApplied((changes) => webhooks.enqueuePriceChanges(changes))
   const stripeClient = deps.stripeClient ?? createStripeClientFactory({ apiUrl: deps.config.STRIPE_API_URL, timeoutMs: deps.config.STRIPE_TIMEOUT_MS })
   const stripe = createStripeService({ ...deps, stripeClient })
   const stripePusher = createStripePusher({

@@ -3,7 +3,6 @@ import { createServer, type IncomingHttpHeaders, type Server, type ServerRespons
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLogger } from '../src/logger.ts'
-import { createBurnratePubSub } from '../src/pubsub.ts'
 import { backoffDelay, createWebhookDispatcher, type DispatcherOptions } from '../src/webhooks/dispatcher.ts'
 import { enqueueWebhookEvent } from '../src/webhooks/service.ts'
 import { signPayload, verifySignature } from '../src/webhooks/signing.ts'
@@ -307,29 +306,24 @@ describe('webhook delivery', () => {
     }
   })
 
-  it('turns price changes into one price.change event per tenant, however many processes hear them', async () => {
+  it('turns applied price changes into price.change events: public ones for every listening tenant, a tenant\'s own for it alone, once', async () => {
     const hooks = await receiver()
     try {
       const tenantC = await t.createTenant('C')
-      const { endpoint } = await createEndpoint(hooks.url, ['price.change'], tenantC.apiKey)
-      const pubsub = createBurnratePubSub()
-      const followers = [t.app.services.webhooks.followPriceChanges(pubsub), t.app.services.webhooks.followPriceChanges(pubsub)]
-      const change = { provider: 'openai', model: 'gpt-4o', usageType: 'input', oldUnitPrice: '0.0000025', newUnitPrice: '0.000002', effectiveFrom: '2026-11-24T00:00:00.000Z', source: 'test', tenantId: null }
-      // Subscriptions start on the next tick; publishing until the event exists keeps the test free of sleeps.
-      await expect
-        .poll(
-          async () => {
-            pubsub.publish('priceChange', change)
-            return (await t.gql(DELIVERIES, { e: endpoint.id }, tenantC.apiKey)).data!.webhookDeliveries.length
-          },
-          { timeout: 20_000 },
-        )
-        .toBeGreaterThan(0)
-      for (const f of followers) f.stop()
+      const tenantD = await t.createTenant('D')
+      await createEndpoint(hooks.url, ['price.change'], tenantC.apiKey)
+      await createEndpoint(hooks.url, ['price.change'], tenantD.apiKey)
+      const base = { provider: 'openai', model: 'gpt-4o', usageType: 'input', oldUnitPrice: '0.0000025', newUnitPrice: '0.000002', effectiveFrom: new Date('2026-11-24T00:00:00Z'), source: 'test', sourceVersion: '1', priceId: 1 }
+      const changes = [{ ...base, tenantId: null }, { ...base, newUnitPrice: '0.0000015', tenantId: tenantD.id, source: 'override' }]
+      // The same changes reported twice (a listener re-run) still make one event each.
+      await t.app.services.webhooks.enqueuePriceChanges(changes)
+      await t.app.services.webhooks.enqueuePriceChanges(changes)
       const dispatcher = createWebhookDispatcher({ db: t.app.services.db, clock, logger, options: OPTIONS })
-      await dispatcher.runOnce()
-      expect(hooks.received).toHaveLength(1)
-      expect(JSON.parse(hooks.received[0]!.body)).toMatchObject({ type: 'price.change', data: { provider: 'openai', model: 'gpt-4o', newUnitPrice: '0.000002' } })
+      expect(await dispatcher.runOnce()).toBe(3)
+      const bodies = hooks.received.map((d) => JSON.parse(d.body) as { type: string; data: { newUnitPrice: string } })
+      expect(bodies.every((b) => b.type === 'price.change')).toBe(true)
+      expect(bodies.map((b) => b.data.newUnitPrice).sort()).toEqual(['0.0000015', '0.000002', '0.000002'])
+      expect(bodies.every((b) => !('tenantId' in b.data))).toBe(true)
     } finally {
       await hooks.close()
     }

@@ -7,7 +7,8 @@ import type { Db, Executor } from '../db/database.ts'
 import type { DB, Tenant, UsageEventRow } from '../db/types.ts'
 import { badInput, userError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
-import type { BudgetAlertEvent, BurnratePubSub, PriceChangeEvent } from '../pubsub.ts'
+import type { AppliedPriceChange } from '@burnrate/catalog-sync'
+import type { BudgetAlertEvent, PriceChangeEvent } from '../pubsub.ts'
 import type { IngestHook } from '../usage/service.ts'
 import type { WebhookAttemptRow, WebhookDeliveryRow, WebhookDeliveryStatus, WebhookEndpointRow } from './db-types.ts'
 import { newEndpointSecret } from './signing.ts'
@@ -99,8 +100,11 @@ export interface WebhookService {
   replay(tenant: Tenant, deliveryId: string): Promise<DeliveryView>
   /** Enqueues the budget alerts the budgets hook inserted in the same ingest transaction. */
   ingestHook: IngestHook
-  /** Enqueues price changes seen on the pubsub for every tenant with a price.change endpoint. */
-  followPriceChanges(pubsub: BurnratePubSub): { stop(): void }
+  /**
+   * Enqueues applied catalog changes (the catalog's onApplied listener, in the process that applied
+   * them): public ones for every tenant with a price.change endpoint, a tenant's own for that tenant.
+   */
+  enqueuePriceChanges(changes: readonly AppliedPriceChange[]): Promise<void>
 }
 
 function validUrl(raw: string, allowPrivate: boolean): string {
@@ -121,7 +125,7 @@ function validUrl(raw: string, allowPrivate: boolean): string {
   return url.toString()
 }
 
-export function createWebhookService({ db, clock, config, logger }: { db: Db; clock: Clock; config: Config; logger: Logger }): WebhookService {
+export function createWebhookService({ db, clock, config }: { db: Db; clock: Clock; config: Config; logger: Logger }): WebhookService {
   const attemptLimit = config.WEBHOOK_MAX_ATTEMPTS
 
   async function deliveryView(executor: Executor, tenantId: string, where: { id?: string }) {
@@ -263,39 +267,35 @@ export function createWebhookService({ db, clock, config, logger }: { db: Db; cl
       },
     },
 
-    followPriceChanges(pubsub) {
-      const iterators = [pubsub.subscribe('priceChange')[Symbol.asyncIterator]()]
-      let stopped = false
-      const handle = async (change: PriceChangeEvent) => {
-        const key = `price.change:${change.tenantId ?? 'public'}:${change.provider}:${change.model}:${change.usageType}:${change.effectiveFrom}:${change.source}:${change.newUnitPrice ?? 'none'}`
-        const tenants = change.tenantId
-          ? [change.tenantId]
-          : (
-              await db
-                .selectFrom('webhook_endpoints')
-                .select('tenant_id')
-                .distinct()
-                .where('enabled', '=', true)
-                .where(sql<boolean>`event_types ? 'price.change'`)
-                .execute()
-            ).map((r) => r.tenant_id)
-        for (const tenantId of tenants) {
-          await enqueueWebhookEvent(db, { tenantId, type: 'price.change', dedupeKey: key, payload: priceChangePayload(change) }, clock.now(), attemptLimit)
+    async enqueuePriceChanges(changes) {
+      if (changes.length === 0) return
+      // One query for who listens; most applies (and every initial catalog load) find nobody.
+      const listening = (
+        await db
+          .selectFrom('webhook_endpoints')
+          .select('tenant_id')
+          .distinct()
+          .where('enabled', '=', true)
+          .where(sql<boolean>`event_types ? 'price.change'`)
+          .execute()
+      ).map((r) => r.tenant_id)
+      if (listening.length === 0) return
+      const now = clock.now()
+      for (const change of changes) {
+        const event: PriceChangeEvent = {
+          provider: change.provider,
+          model: change.model,
+          usageType: change.usageType,
+          oldUnitPrice: change.oldUnitPrice,
+          newUnitPrice: change.newUnitPrice,
+          effectiveFrom: change.effectiveFrom.toISOString(),
+          source: change.source,
+          tenantId: change.tenantId,
         }
-      }
-      void (async () => {
-        const it = iterators[0]!
-        while (!stopped) {
-          const next = await it.next()
-          if (next.done) break
-          await handle(next.value).catch((error: unknown) => logger.error('price change webhook enqueue failed', { error: error instanceof Error ? error.message : String(error) }))
+        const key = `price.change:${change.tenantId ?? 'public'}:${change.source}:${change.sourceVersion}:${change.provider}:${change.model}:${change.usageType}:${event.effectiveFrom}:${change.newUnitPrice ?? 'none'}`
+        for (const tenantId of change.tenantId ? listening.filter((t) => t === change.tenantId) : listening) {
+          await enqueueWebhookEvent(db, { tenantId, type: 'price.change', dedupeKey: key, payload: priceChangePayload(event) }, now, attemptLimit)
         }
-      })()
-      return {
-        stop() {
-          stopped = true
-          for (const it of iterators) void it.return?.()
-        },
       }
     },
   }
