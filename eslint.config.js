@@ -2,7 +2,7 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['**/node_modules/**', '**/dist/**', '.data/**', '**/*.graphql'] },
+  { ignores: ['**/node_modules/**', '**/dist/**', '.data/**', '**/*.graphql', 'test/.artifacts/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
