@@ -1,11 +1,12 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { readFile, mkdtemp, rm } from 'node:fs/promises'
+import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from '../packages/api/test/support/db.ts'
 import { formatMoney } from '../packages/widget/src/format.ts'
-import { postGraphQL, startApiProcess, type ApiProcess } from './support/api-process.ts'
+import { postGraphQL, ROOT, startApiProcess, type ApiProcess } from './support/api-process.ts'
 import { artifact, CHROMIUM, hasChromium, launchBrowser } from './support/browser.ts'
 
 /**
@@ -215,6 +216,44 @@ describe.skipIf(!hasChromium)('spend widget in Chromium (demo page)', () => {
     await expired.waitFor({ timeout: 60_000 })
     expect(await stale.locator('burnrate-spend').getByRole('button', { name: 'Reconnect' }).count()).toBe(1)
     await stale.locator('burnrate-spend').screenshot({ path: artifact('widget-expired.png') })
+    await context.close()
+  })
+
+  it('renders the React component (React 18, its own shadow root) with a locale and a theme object', { timeout: 180_000 }, async () => {
+    // The widget package's Vite bundles a tiny React app around <SpendWidget> from the sources.
+    const vite = (await import(createRequire(join(ROOT, 'packages/widget/package.json')).resolve('vite'))) as { build(config: Record<string, unknown>): Promise<unknown> }
+    const outDir = join(ROOT, 'test/.artifacts/react-harness')
+    await vite.build({
+      root: join(ROOT, 'packages/widget'),
+      configFile: false,
+      mode: 'production',
+      logLevel: 'warn',
+      esbuild: { jsx: 'automatic', jsxDev: false },
+      define: { 'process.env.NODE_ENV': JSON.stringify('production') },
+      build: { outDir, emptyOutDir: true, lib: { entry: 'test/react-harness.tsx', formats: ['es'], fileName: () => 'harness.js' } },
+    })
+    const script = await readFile(join(outDir, 'harness.js'), 'utf8')
+    const context = await browser.newContext({ locale: 'en-US', timezoneId: 'UTC', viewport: { width: 900, height: 1000 } })
+    const page = await context.newPage()
+    await page.route(`${origin}/react-host.html`, (route) =>
+      route.fulfill({
+        contentType: 'text/html',
+        body: `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><body style="margin:24px;background:#0b0c0f"><div id="root"></div>
+          <script>window.ENDPOINT = ${JSON.stringify(`${origin}/graphql`)}</script><script type="module" src="/react-harness.js"></script>`,
+      }),
+    )
+    await page.route(`${origin}/react-harness.js`, (route) => route.fulfill({ contentType: 'text/javascript', body: script }))
+    await page.goto(`${origin}/react-host.html`)
+    const widget = page.locator('[data-burnrate-widget]')
+    await widget.locator('[data-testid=spent]').waitFor({ timeout: 90_000 })
+    expect(await widget.evaluate((el) => el.shadowRoot !== null)).toBe(true)
+    const b = await budget()
+    await expect.poll(() => widget.locator('[data-testid=spent]').textContent()).toBe(formatMoney(b.spent, 'USD', 'de-DE'))
+    expect(await widget.locator('h2').textContent()).toBe('KI-Nutzung')
+    expect(await widget.locator('.br').getAttribute('data-theme')).toBe('dark')
+    expect(await widget.locator('.fill').evaluate((el) => getComputedStyle(el).backgroundColor)).not.toBe('')
+    expect(await page.evaluate(() => (window as unknown as { calls: number }).calls)).toBe(1)
+    await widget.screenshot({ path: artifact('widget-react-dark-de.png') })
     await context.close()
   })
 })
