@@ -51,7 +51,11 @@ export function rollupDimensions(event: { canonical_provider?: string | null; pr
  * Folds newly stored events into rollup deltas (pure). Deltas are sorted by key so concurrent
  * writers lock rollup rows in one order.
  */
-export function rollupDeltas(tenantId: string, events: readonly Insertable<UsageEventTable>[]): { rollups: RollupDelta[]; lineRollups: LineRollupDelta[] } {
+export function rollupDeltas(
+  tenantId: string,
+  events: readonly Insertable<UsageEventTable>[],
+  linesOf: (event: Insertable<UsageEventTable>) => readonly PricedLineJson[] = (event) => JSON.parse(event.lines) as PricedLineJson[],
+): { rollups: RollupDelta[]; lineRollups: LineRollupDelta[] } {
   const rollups = new Map<string, RollupAccumulator>()
   const lineRollups = new Map<string, LineAccumulator>()
   for (const event of events) {
@@ -70,7 +74,7 @@ export function rollupDeltas(tenantId: string, events: readonly Insertable<Usage
     if (event.cost) r.cost = r.cost.plus(event.cost)
     if (event.amount) r.amount = r.amount.plus(event.amount)
 
-    for (const line of JSON.parse(event.lines) as PricedLineJson[]) {
+    for (const line of linesOf(event)) {
       const lineKey = key + '\u0001' + line.usageType
       let l = lineRollups.get(lineKey)
       if (!l) {

@@ -41,6 +41,8 @@ interface Candidate {
   event: ValidEvent
   hash: string
   row?: Insertable<UsageEventTable>
+  /** The row's priced lines before serialization, so nothing is parsed back on the hot path. */
+  lines?: PricedLineJson[]
 }
 
 export function createUsageService({
@@ -86,6 +88,7 @@ export function createUsageService({
       cost = priced.cost.toFixed()
       amount = billed.amount.toFixed()
     }
+    candidate.lines = lines
     return {
       tenant_id: tenant.id,
       id: event.id,
@@ -198,9 +201,9 @@ export function createUsageService({
           const insertedRows = toStore.filter((c) => inserted.has(c.event.id)).map((c) => c.row!)
           for (const row of insertedRows) {
             insertedIds.add(row.id)
-            stored.set(row.id, storedRow(row, inserted.get(row.id)!))
           }
-          const { rollups, lineRollups } = rollupDeltas(tenant.id, insertedRows)
+          for (const c of toStore) if (insertedIds.has(c.event.id)) stored.set(c.event.id, storedRow(c, inserted.get(c.event.id)!))
+          const { rollups, lineRollups } = rollupDeltas(tenant.id, insertedRows, (row) => (stored.get(row.id)!.lines as PricedLineJson[]))
           await repo.addToRollups(trx, rollups)
           await repo.addToLineRollups(trx, lineRollups)
           const existing = await repo.findEvents(
@@ -259,15 +262,16 @@ export function createUsageService({
   }
 }
 
-/** The row as the database now holds it, without reading it back. */
-function storedRow(row: Insertable<UsageEventTable>, seq: number): UsageEventRow {
+/** The row as the database now holds it, built from the values it was made of (nothing read back or re-parsed). */
+function storedRow(candidate: Candidate, seq: number): UsageEventRow {
+  const row = candidate.row!
   return {
     ...(row as Omit<UsageEventRow, 'seq' | 'ts' | 'received_at' | 'units' | 'metadata' | 'lines'>),
     seq,
     ts: new Date(row.ts),
     received_at: new Date(row.received_at),
-    units: row.units ? JSON.parse(row.units) : null,
-    metadata: row.metadata ? JSON.parse(row.metadata) : null,
-    lines: JSON.parse(row.lines),
+    units: candidate.event.units.length ? candidate.event.units : null,
+    metadata: candidate.event.metadata,
+    lines: candidate.lines ?? [],
   } as UsageEventRow
 }
