@@ -256,4 +256,29 @@ describe.skipIf(!hasChromium)('spend widget in Chromium (demo page)', () => {
     await widget.screenshot({ path: artifact('widget-react-dark-de.png') })
     await context.close()
   })
+
+  it('has intentional empty and error states', { timeout: 180_000 }, async () => {
+    const session = (await gql('mutation { createWidgetSession(customerId: "browser-empty", ttlSeconds: 600) { token customerId expiresAt } }')).createWidgetSession
+    const context = await browser.newContext({ locale: 'en-US', timezoneId: 'UTC', viewport: { width: 700, height: 900 } })
+    const page = await context.newPage()
+    const host = (endpoint: string) => `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><body style="margin:24px">
+      <burnrate-spend id="w" endpoint="${endpoint}"></burnrate-spend>
+      <script type="module">
+        document.getElementById('w').fetchToken = async () => (${JSON.stringify(session)})
+        await import('/demo/burnrate-spend.js')
+      </script>`
+    await page.route(`${origin}/host-empty.html`, (route) => route.fulfill({ contentType: 'text/html', body: host(`${origin}/graphql`) }))
+    await page.route(`${origin}/host-error.html`, (route) => route.fulfill({ contentType: 'text/html', body: host(`${origin}/no-such-endpoint`) }))
+    await page.goto(`${origin}/host-empty.html`)
+    const widget = page.locator('burnrate-spend')
+    await widget.getByText('No usage yet this period').waitFor({ timeout: 60_000 })
+    expect(await widget.locator('[data-testid=spent]').textContent()).toBe('$0.00')
+    await widget.screenshot({ path: artifact('widget-empty.png') })
+    await page.goto(`${origin}/host-error.html`)
+    await widget.getByRole('alert').waitFor({ timeout: 60_000 })
+    expect(await widget.getByRole('alert').textContent()).toContain('Usage could not be loaded')
+    expect(await widget.getByRole('button', { name: 'Try again' }).count()).toBe(1)
+    await widget.screenshot({ path: artifact('widget-error.png') })
+    await context.close()
+  })
 })

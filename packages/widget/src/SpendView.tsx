@@ -66,7 +66,7 @@ function useSystemDark(): boolean {
 export function SpendView({ client, locale, theme = 'light', refreshInterval = 10_000, title }: SpendViewProps) {
   const [status, setStatus] = useState<Status>({ kind: 'loading' })
   const [data, setData] = useState<SpendData | null>(null)
-  const [live, setLive] = useState(false)
+  const [live, setLive] = useState<'connecting' | 'live' | 'offline'>('connecting')
   const [fresh, setFresh] = useState<Set<string>>(new Set())
   const [announce, setAnnounce] = useState('')
   const [selection, setSelection] = useState<Selection | null>(null)
@@ -112,6 +112,12 @@ export function SpendView({ client, locale, theme = 'light', refreshInterval = 1
     return () => clearInterval(timer)
   }, [reload, refreshInterval])
 
+  useEffect(() => {
+    if (!announce) return
+    const timer = setTimeout(() => setAnnounce(''), 20_000)
+    return () => clearTimeout(timer)
+  }, [announce])
+
   const customerId = data?.customerId
   useEffect(() => {
     if (!customerId) return
@@ -124,10 +130,10 @@ export function SpendView({ client, locale, theme = 'light', refreshInterval = 1
       },
       // (Re)connected: whatever happened while disconnected is read again.
       connected: () => {
-        setLive(true)
+        setLive('live')
         void reload()
       },
-      error: () => setLive(false),
+      error: () => setLive('offline'),
     })
   }, [client, customerId])
 
@@ -163,7 +169,7 @@ export function SpendView({ client, locale, theme = 'light', refreshInterval = 1
           <h2 id="br-title">{heading}</h2>
           {data && <div className="sub">{periodLabel(data.budget)} · {formatDay(data.from, locale)} – {formatDay(new Date(Date.parse(data.to) - 1).toISOString(), locale)}</div>}
         </div>
-        {data && <span className="live" data-off={live ? undefined : ''} title={live ? 'Alerts arrive live' : 'Reconnecting…'}><i aria-hidden="true" />{live ? 'Live' : 'Offline'}</span>}
+        {data && <span className="live" data-off={live === 'live' ? undefined : ''} title={live === 'live' ? 'Alerts arrive live' : 'Alerts will arrive once connected'}><i aria-hidden="true" />{live === 'live' ? 'Live' : live === 'connecting' ? 'Connecting…' : 'Reconnecting…'}</span>}
       </div>
       <div className="toast" role="status" aria-live="polite">{announce}</div>
       {body}
