@@ -1,8 +1,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 
-// A copy of packages/api/src/usage/signing.ts (the SDK ships without the API): test/signing-parity.test.ts
-// proves both produce identical canonical strings and signatures, so a change to one fails CI until the
-// other follows.
+// The one implementation of the canonical form: the API verifies with it (packages/api/src/usage/signing.ts
+// re-exports this module), the SDK signs with it.
 
 /**
  * The canonical form of a usage event: what signatures cover and what idempotency compares.
