@@ -1,7 +1,7 @@
 import Stripe from 'stripe'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Decimal } from '../src/money/decimal.ts'
-import { createSecretBox, parseMasterKey } from '../src/stripe/crypto.ts'
+import { createSecretBox, parseStripeKey } from '../src/stripe/crypto.ts'
 import { queueForStripe } from '../src/stripe/outbox.ts'
 import { pushIdentifier } from '../src/stripe/units.ts'
 import { startServer, type RunningServer } from '../src/server.ts'
@@ -45,7 +45,7 @@ describe('Stripe credentials', () => {
     expect(data.setStripeCredentials).toEqual({ keyHint: 'sk_test_…0001', webhookSecretSet: true, mode: 'AMOUNT', currency: 'usd', unitsPerCurrencyUnit: '100000' })
     const row = await t.database.db.selectFrom('stripe_accounts').selectAll().where('tenant_id', '=', t.tenant.id).executeTakeFirstOrThrow()
     expect(row.secret_key_enc).not.toContain('burnrateFake')
-    const box = createSecretBox(parseMasterKey(MASTER_KEY))
+    const box = createSecretBox(parseStripeKey(MASTER_KEY))
     expect(box.open(row.secret_key_enc, t.tenant.id)).toBe(SECRET_KEY)
     // Copied to another tenant's row, the ciphertext does not decrypt.
     expect(() => box.open(row.secret_key_enc, 'another-tenant')).toThrow()

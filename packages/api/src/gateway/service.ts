@@ -3,7 +3,7 @@ import type { Config } from '../config.ts'
 import type { Db } from '../db/database.ts'
 import type { Tenant } from '../db/types.ts'
 import { badInput } from '../errors.ts'
-import { createKeyBox, keyHint, parseMasterKey, type KeyBox } from './crypto.ts'
+import { createKeyBox, keyHint, parseGatewayKey, type KeyBox } from './crypto.ts'
 import type { GatewayProvider, GatewayProviderKeyRow } from './db-types.ts'
 import * as repo from './repository.ts'
 
@@ -30,7 +30,7 @@ export interface GatewayService {
 const view = (row: GatewayProviderKeyRow): ProviderKeyView => ({ provider: row.provider, hint: row.key_hint, updatedAt: new Date(row.updated_at) })
 
 export function createGatewayService({ db, clock, config }: { db: Db; clock: Clock; config: Config }): GatewayService {
-  const box: KeyBox | null = config.GATEWAY_ENCRYPTION_KEY ? createKeyBox(parseMasterKey(config.GATEWAY_ENCRYPTION_KEY)) : null
+  const box: KeyBox | null = config.GATEWAY_ENCRYPTION_KEY ? createKeyBox(parseGatewayKey(config.GATEWAY_ENCRYPTION_KEY)) : null
   // Every gateway call needs the key; a short cache keeps a database read and a decryption off the hot path.
   const cache = new Map<string, { key: string | null; expires: number }>()
 

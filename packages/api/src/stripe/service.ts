@@ -6,7 +6,7 @@ import type { Tenant } from '../db/types.ts'
 import { badInput } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { StripeClientFactory } from './client.ts'
-import { createSecretBox, keyHint, parseMasterKey, type SecretBox } from './crypto.ts'
+import { createSecretBox, keyHint, parseStripeKey, type SecretBox } from './crypto.ts'
 import type { StripeAccountRow, StripeReportingMode } from './db-types.ts'
 import { stableHash, UNIT_AMOUNT_DECIMAL, unitsPerMajor } from './units.ts'
 
@@ -42,7 +42,7 @@ export function createStripeService({
   logger: Logger
   stripeClient: StripeClientFactory
 }): StripeService {
-  const box = config.STRIPE_ENCRYPTION_KEY ? createSecretBox(parseMasterKey(config.STRIPE_ENCRYPTION_KEY)) : null
+  const box = config.STRIPE_ENCRYPTION_KEY ? createSecretBox(parseStripeKey(config.STRIPE_ENCRYPTION_KEY)) : null
   const requireBox = () => {
     if (!box) throw badInput('Stripe is not enabled on this server: set STRIPE_ENCRYPTION_KEY (32 bytes, hex or base64) to store Stripe keys')
     return box

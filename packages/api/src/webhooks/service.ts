@@ -8,6 +8,7 @@ import type { DB, Tenant, UsageEventRow } from '../db/types.ts'
 import { badInput, userError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { AppliedPriceChange } from '@burnrate/catalog-sync'
+import { alertEvent } from '../budgets/service.ts'
 import type { BudgetAlertEvent, PriceChangeEvent } from '../pubsub.ts'
 import type { IngestHook } from '../usage/service.ts'
 import type { WebhookAttemptRow, WebhookDeliveryRow, WebhookDeliveryStatus, WebhookEndpointRow } from './db-types.ts'
@@ -250,18 +251,7 @@ export function createWebhookService({ db, clock, config }: { db: Db; clock: Clo
           .execute()
         const now = clock.now()
         for (const row of alerts) {
-          const alert: BudgetAlertEvent = {
-            id: String(row.id),
-            tenantId: row.tenant_id,
-            customerId: row.customer_id,
-            budgetId: row.budget_id,
-            threshold: row.threshold,
-            spent: row.spent,
-            limit: row.limit_amount,
-            periodStart: new Date(row.period_start).toISOString(),
-            triggeredAt: new Date(row.triggered_at).toISOString(),
-            kind: row.kind,
-          }
+          const alert = alertEvent(row)
           await enqueueWebhookEvent(trx, { tenantId: tenant.id, type: 'budget.alert', dedupeKey: `budget.alert:${row.id}`, payload: budgetAlertPayload(alert) }, now, attemptLimit)
         }
       },
