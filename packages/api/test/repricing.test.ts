@@ -98,6 +98,9 @@ describe('re-pricing', () => {
     expect(corrected.cost).toBe(new Decimal(original.cost).plus(first.costDelta).toFixed())
     expect(corrected.amount).toBe(new Decimal(original.amount).plus(first.amountDelta).toFixed())
     expect(corrected.events).toBe(3)
+    // The same window cut mid-hour reads raw events for its edges: they must be billed as corrected too.
+    const edges = (await t.gql(SUMMARY, { c: 'fix', from: '2026-11-23T09:05:00Z', to: '2026-11-23T09:55:00Z' })).data!.usageSummary
+    expect(edges).toEqual(corrected)
 
     const audit = await t.gql(`{ usageCorrections(from: "2026-11-23T09:00:00Z", to: "2026-11-23T10:00:00Z") { eventId oldPriceIds newPriceIds oldCost newCost costDelta amountDelta reason oldLines { usageType unitPrice } newLines { usageType unitPrice } } }`)
     const rows = audit.data!.usageCorrections

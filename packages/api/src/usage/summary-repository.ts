@@ -113,8 +113,17 @@ function scopeFilter(alias: 'r' | 'e', scope: SummaryScope): RawBuilder<unknown>
  * so each is a plain index range scan (tenant_id[, customer_id], ts), never a scan of the hours between.
  */
 function edgeEvents(scope: SummaryScope, ranges: readonly TimeRange[]): RawBuilder<unknown> {
+  // An event re-priced by repriceUsage is billed with its latest correction (the rollups, which
+  // serve whole hours, already hold the correction's delta); events themselves are never edited.
   const branches = ranges.map(
-    (r) => sql`select * from usage_events e
+    (r) => sql`select e.tenant_id, e.id, e.customer_id, e.ts, e.provider, e.canonical_provider, e.model, e.canonical_model,
+        e.feature, e.status, e.input_tokens, e.output_tokens,
+        coalesce(c.new_cost, e.cost) as cost, coalesce(c.new_amount, e.amount) as amount, coalesce(c.new_lines, e.lines) as lines
+      from usage_events e
+      left join lateral (
+        select new_cost, new_amount, new_lines from usage_corrections c
+        where c.tenant_id = e.tenant_id and c.event_id = e.id order by c.id desc limit 1
+      ) c on true
       where ${scopeFilter('e', scope)} and e.ts >= ${r.from.toISOString()}::timestamptz and e.ts < ${r.to.toISOString()}::timestamptz`,
   )
   return sql`(${sql.join(branches, sql` union all `)}) e`
