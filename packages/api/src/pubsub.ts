@@ -1,3 +1,4 @@
+import type { AppliedPriceChange } from '@burnrate/catalog-sync'
 import { createPubSub, Repeater, SlidingBuffer, type PubSub, type PubSubEventTarget } from 'graphql-yoga'
 
 /**
@@ -65,5 +66,19 @@ export function createBurnratePubSub(eventTarget?: PubSubEventTarget<Topics>): B
         void stop.then(() => (target as unknown as EventTarget).removeEventListener(topic, listener))
       }, new SlidingBuffer(SUBSCRIBER_BUFFER))
     }) as BurnratePubSub['subscribe'],
+  }
+}
+
+/** The wire form of a catalog change, for subscribers and webhook receivers alike. */
+export function priceChangeEvent(change: AppliedPriceChange): PriceChangeEvent {
+  return {
+    provider: change.provider,
+    model: change.model,
+    usageType: change.usageType,
+    oldUnitPrice: change.oldUnitPrice,
+    newUnitPrice: change.newUnitPrice,
+    effectiveFrom: change.effectiveFrom.toISOString(),
+    source: change.source,
+    tenantId: change.tenantId,
   }
 }

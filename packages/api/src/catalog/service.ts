@@ -19,7 +19,7 @@ import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
 import type { Db, Executor } from '../db/database.ts'
 import type { Logger } from '../logger.ts'
-import type { BurnratePubSub, PriceChangeEvent } from '../pubsub.ts'
+import { priceChangeEvent, type BurnratePubSub } from '../pubsub.ts'
 import { listAllPrices, readCatalogVersion } from './repository.ts'
 import { sourceRank } from './source-priority.ts'
 import type { CatalogAppliedListener, CatalogPrice, CatalogService, ResolvedModel, SyncSummary } from './types.ts'
@@ -194,16 +194,7 @@ export function createCatalogService({ db, clock, logger, config, pubsub }: Cata
   async function afterApply(summary: CatalogSyncSummary): Promise<void> {
     await service.ensureFresh()
     for (const change of summary.changes ?? []) {
-      const event: PriceChangeEvent = {
-        provider: change.provider,
-        model: change.model,
-        usageType: change.usageType,
-        oldUnitPrice: change.oldUnitPrice,
-        newUnitPrice: change.newUnitPrice,
-        effectiveFrom: change.effectiveFrom.toISOString(),
-        source: change.source,
-        tenantId: change.tenantId,
-      }
+      const event = priceChangeEvent(change)
       if (change.tenantId) pubsub?.publish('tenantPriceChange', change.tenantId, event)
       else pubsub?.publish('priceChange', event)
     }

@@ -9,7 +9,7 @@ import { badInput, userError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { AppliedPriceChange } from '@burnrate/catalog-sync'
 import { alertEvent } from '../budgets/service.ts'
-import type { BudgetAlertEvent, PriceChangeEvent } from '../pubsub.ts'
+import { priceChangeEvent, type BudgetAlertEvent, type PriceChangeEvent } from '../pubsub.ts'
 import type { IngestHook } from '../usage/service.ts'
 import type { WebhookAttemptRow, WebhookDeliveryRow, WebhookDeliveryStatus, WebhookEndpointRow } from './db-types.ts'
 import { newEndpointSecret } from './signing.ts'
@@ -272,16 +272,7 @@ export function createWebhookService({ db, clock, config }: { db: Db; clock: Clo
       if (listening.length === 0) return
       const now = clock.now()
       for (const change of changes) {
-        const event: PriceChangeEvent = {
-          provider: change.provider,
-          model: change.model,
-          usageType: change.usageType,
-          oldUnitPrice: change.oldUnitPrice,
-          newUnitPrice: change.newUnitPrice,
-          effectiveFrom: change.effectiveFrom.toISOString(),
-          source: change.source,
-          tenantId: change.tenantId,
-        }
+        const event = priceChangeEvent(change)
         const key = `price.change:${change.tenantId ?? 'public'}:${change.source}:${change.sourceVersion}:${change.provider}:${change.model}:${change.usageType}:${event.effectiveFrom}:${change.newUnitPrice ?? 'none'}`
         for (const tenantId of change.tenantId ? listening.filter((t) => t === change.tenantId) : listening) {
           await enqueueWebhookEvent(db, { tenantId, type: 'price.change', dedupeKey: key, payload: priceChangePayload(event) }, now, attemptLimit)
