@@ -3,6 +3,8 @@
  * given seed, so the load client (a separate process) and the benchmarks agree on what was sent.
  */
 
+import { random } from '../packages/api/src/demo/seed.ts'
+
 export interface BenchEvent {
   id: string
   customerId: string
@@ -35,17 +37,8 @@ export const BENCH_MODELS: readonly ModelProfile[] = [
 
 export const BENCH_FEATURES: readonly (string | null)[] = ['chat', 'search', 'summarize', null]
 
-/** mulberry32: tiny, fast, good enough to spread synthetic data. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** mulberry32, shared with the demo's synthetic usage. */
+export const prng = random
 
 export function customerId(n: number): string {
   return `cust-${String(n).padStart(3, '0')}`

@@ -10,8 +10,8 @@ const MODELS = [
 ] as const
 const FEATURES = ['chat', 'chat', 'summarize', 'agent-run', 'search'] as const
 
-/** Deterministic pseudo-random numbers (mulberry32): the same day always gets the same events. */
-function random(seed: number): () => number {
+/** Deterministic pseudo-random numbers (mulberry32): the same seed always gives the same sequence (the demo's days, the benchmarks' events). */
+export function random(seed: number): () => number {
   let a = seed >>> 0
   return () => {
     a = (a + 0x6d2b79f5) >>> 0

@@ -51,15 +51,15 @@ function queue<T>() {
   }
 }
 
-/** graphql-sse's client in its default "distinct connections" mode (one SSE request per subscription). */
-export function sseSubscribe<T = Record<string, any>>(graphqlUrl: string, key: string | null, query: string, variables?: Record<string, unknown>): LiveSubscription<T> {
-  const client = createSseClient({
-    url: graphqlUrl,
-    headers: key ? { authorization: `Bearer ${key}` } : {},
-    retryAttempts: 0,
-  })
+/** Both clients take graphql-ws's sink: feed one subscription into a queue the test can await. */
+interface SinkClient {
+  subscribe(request: { query: string; variables: Record<string, unknown> }, sink: { next(value: unknown): void; error(error: unknown): void; complete(): void }): () => void
+  dispose(): void | Promise<void>
+}
+
+function collect<T>(client: SinkClient, query: string, variables?: Record<string, unknown>): LiveSubscription<T> {
   const q = queue<T>()
-  const unsubscribe = client.subscribe<T>(
+  const unsubscribe = client.subscribe(
     { query, variables: variables ?? {} },
     {
       next: (value) => q.push(value as Received<T>),
@@ -67,7 +67,17 @@ export function sseSubscribe<T = Record<string, any>>(graphqlUrl: string, key: s
       complete: () => q.end({}),
     },
   )
-  return { next: q.next, pending: q.pending, ended: q.ended, dispose: () => (unsubscribe(), client.dispose()) }
+  return { next: q.next, pending: q.pending, ended: q.ended, dispose: () => (unsubscribe(), void client.dispose()) }
+}
+
+/** graphql-sse's client in its default "distinct connections" mode (one SSE request per subscription). */
+export function sseSubscribe<T = Record<string, any>>(graphqlUrl: string, key: string | null, query: string, variables?: Record<string, unknown>): LiveSubscription<T> {
+  const client = createSseClient({
+    url: graphqlUrl,
+    headers: key ? { authorization: `Bearer ${key}` } : {},
+    retryAttempts: 0,
+  })
+  return collect<T>(client, query, variables)
 }
 
 /** graphql-ws's client over the `ws` package, authenticating with connectionParams. */
@@ -79,16 +89,7 @@ export function wsSubscribe<T = Record<string, any>>(graphqlUrl: string, key: st
     retryAttempts: 0,
     lazy: true,
   })
-  const q = queue<T>()
-  const unsubscribe = client.subscribe<T>(
-    { query, variables: variables ?? {} },
-    {
-      next: (value) => q.push(value as Received<T>),
-      error: (error) => q.end({ error }),
-      complete: () => q.end({}),
-    },
-  )
-  return { next: q.next, pending: q.pending, ended: q.ended, dispose: () => (unsubscribe(), client.dispose()) }
+  return collect<T>(client, query, variables)
 }
 
 /**
