@@ -10,7 +10,7 @@ import { createGatewayService, type GatewayService } from './gateway/service.ts'
 import type { Logger } from './logger.ts'
 import { createBurnratePubSub, type BurnratePubSub } from './pubsub.ts'
 import { createStripeClientFactory, type StripeClientFactory } from './stripe/client.ts'
-import { stripeOutboxHook } from './stripe/outbox.ts'
+import { stripeChangeHook, stripeOutboxHook } from './stripe/outbox.ts'
 import { createStripePusher, type StripePusher } from './stripe/pusher.ts'
 import { createStripeService, type StripeService } from './stripe/service.ts'
 import { createUsageService, type UsageService } from './usage/service.ts'
@@ -58,13 +58,15 @@ export interface Dependencies {
 export function createServices(deps: Dependencies): Services {
   const pubsub = deps.pubsub ?? createBurnratePubSub()
   const catalog = createCatalogService({ ...deps, pubsub })
-  const repricing = createRepricingService({ ...deps, catalog })
+  const budgets = createBudgetService({ ...deps, pubsub })
+  const webhooks = createWebhookService(deps)
+  // Late pricing and corrections move budget spend and the Stripe outbox like ingest does; the
+  // webhooks hook comes after budgets, whose new alerts it enqueues.
+  const repricing = createRepricingService({ ...deps, catalog, hooks: [stripeChangeHook(), budgets.changeHook, webhooks.changeHook] })
   // After every committed catalog change: events waiting for exactly that price get priced.
   catalog.onApplied(async () => {
     await repricing.priceUnpriced()
   })
-  const budgets = createBudgetService({ ...deps, pubsub })
-  const webhooks = createWebhookService(deps)
   // Applied catalog changes become price.change webhook events, in the process that applied them.
   catalog.onApplied((changes) => webhooks.enqueuePriceChanges(changes))
   const stripeClient = deps.stripeClient ?? createStripeClientFactory({ apiUrl: deps.config.STRIPE_API_URL, timeoutMs: deps.config.STRIPE_TIMEOUT_MS })

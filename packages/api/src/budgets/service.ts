@@ -8,6 +8,7 @@ import type { Logger } from '../logger.ts'
 import { AMOUNT_SCALE, Decimal, isExactDecimalString } from '../money/decimal.ts'
 import type { BudgetAlertEvent, BurnratePubSub } from '../pubsub.ts'
 import { splitRange } from '../usage/queries.ts'
+import type { BilledChangeHook } from '../repricing/changes.ts'
 import type { IngestHook } from '../usage/service.ts'
 import { NO_GROUPING, rawEventAggregates, rollupEventAggregates } from '../usage/summary-repository.ts'
 import type { EventError, ValidEvent } from '../usage/validation.ts'
@@ -67,6 +68,8 @@ export interface BudgetService {
   release(tenant: Tenant, reservationId: string): Promise<BudgetReservationRow | null>
   /** Keeps spend, alerts and reservations in step with ingest. */
   ingestHook: IngestHook
+  /** Keeps spend and alerts in step with late pricing and corrections of stored events. */
+  changeHook: BilledChangeHook
 }
 
 export const RESERVATION_ID = /^rsv_[A-Za-z0-9_-]{1,60}$/
@@ -206,6 +209,58 @@ export function createBudgetService({ db, clock, logger, pubsub }: { db: Db; clo
     return { allowed, remaining: tightestAvailable!.toFixed(), budget: blocking ?? tightest }
   }
 
+  /**
+   * Adds billed amounts (signed: a correction may lower a bill) to the spend of every budget period
+   * they fall in, by each amount's own time, and inserts the threshold and forecast alerts now due.
+   * The caller holds the customers' shared lock, so a budget being seeded from the ledger waits.
+   */
+  async function addSpend(trx: Transaction<DB>, tenantId: string, amounts: readonly { customerId: string; ts: Date; amount: string }[], now: Date): Promise<BudgetAlertRow[]> {
+    if (amounts.length === 0) return []
+    const customers = [...new Set(amounts.map((a) => a.customerId))]
+    const budgets = await repo.budgetsOfCustomers(trx, tenantId, customers)
+    if (budgets.length === 0) return []
+
+    // Each event counts toward the period of its own timestamp, late ones included. Periods are
+    // looked up once per budget kind and period, not per event (a batch mostly shares one).
+    const known = new Map<string, { start: Date; end: Date }[]>()
+    const periodOf = (budget: BudgetRow, ts: Date) => {
+      const kind = `${budget.period}\u0001${budget.time_zone}`
+      const list = known.get(kind) ?? []
+      let found = list.find((p) => p.start.getTime() <= ts.getTime() && ts.getTime() < p.end.getTime())
+      if (!found) {
+        found = periodBounds(budget.period, budget.time_zone, ts)
+        list.push(found)
+        known.set(kind, list)
+      }
+      return found
+    }
+    const deltas = new Map<string, { budget: BudgetRow; period: { start: Date; end: Date }; amount: Decimal }>()
+    for (const event of amounts) {
+      for (const budget of budgets) {
+        if (budget.customer_id !== event.customerId) continue
+        const period = periodOf(budget, event.ts)
+        if (period.start.getTime() < new Date(budget.counted_from).getTime()) continue
+        const key = repo.spendKey(budget.id, period.start)
+        const delta = deltas.get(key)
+        if (delta) delta.amount = delta.amount.plus(event.amount)
+        else deltas.set(key, { budget, period, amount: new Decimal(event.amount) })
+      }
+    }
+    if (deltas.size === 0) return []
+    const totals = await repo.addToSpend(
+      trx,
+      [...deltas.values()].map((d) => ({ budgetId: d.budget.id, periodStart: d.period.start, amount: d.amount.toFixed() })),
+    )
+    const due: Omit<BudgetAlertRow, 'id'>[] = []
+    for (const total of totals) {
+      const delta = deltas.get(repo.spendKey(total.budgetId, total.periodStart))!
+      const before = new Decimal(total.spent).minus(delta.amount)
+      const crossed = crossedThresholds(delta.budget.thresholds, delta.budget.limit_amount, before, total.spent)
+      due.push(...alertsDue(delta.budget, delta.period, new Decimal(total.spent).toFixed(), crossed, now))
+    }
+    return repo.insertNewAlerts(trx, due)
+  }
+
   const alertsToPublish = new WeakMap<object, BudgetAlertRow[]>()
 
   async function publish(alerts: readonly BudgetAlertRow[]): Promise<void> {
@@ -243,49 +298,12 @@ export function createBudgetService({ db, clock, logger, pubsub }: { db: Db; clo
         stored.filter((e) => e.reservation_id).map((e) => ({ reservationId: e.reservation_id!, eventId: e.id, amount: e.amount })),
         now,
       )
-      const budgets = await repo.budgetsOfCustomers(trx, tenant.id, customers)
-      if (budgets.length === 0) return
-
-      // Each event counts toward the period of its own timestamp, late ones included. Periods are
-      // looked up once per budget kind and period, not per event (a batch mostly shares one).
-      const known = new Map<string, { start: Date; end: Date }[]>()
-      const periodOf = (budget: BudgetRow, ts: Date) => {
-        const kind = `${budget.period}\u0001${budget.time_zone}`
-        const list = known.get(kind) ?? []
-        let found = list.find((p) => p.start.getTime() <= ts.getTime() && ts.getTime() < p.end.getTime())
-        if (!found) {
-          found = periodBounds(budget.period, budget.time_zone, ts)
-          list.push(found)
-          known.set(kind, list)
-        }
-        return found
-      }
-      const deltas = new Map<string, { budget: BudgetRow; period: { start: Date; end: Date }; amount: Decimal }>()
-      for (const event of stored) {
-        if (event.status !== 'PRICED' || event.amount === null) continue
-        for (const budget of budgets) {
-          if (budget.customer_id !== event.customer_id) continue
-          const period = periodOf(budget, new Date(event.ts))
-          if (period.start.getTime() < new Date(budget.counted_from).getTime()) continue
-          const key = repo.spendKey(budget.id, period.start)
-          const delta = deltas.get(key)
-          if (delta) delta.amount = delta.amount.plus(event.amount)
-          else deltas.set(key, { budget, period, amount: new Decimal(event.amount) })
-        }
-      }
-      if (deltas.size === 0) return
-      const totals = await repo.addToSpend(
+      const raised = await addSpend(
         trx,
-        [...deltas.values()].map((d) => ({ budgetId: d.budget.id, periodStart: d.period.start, amount: d.amount.toFixed() })),
+        tenant.id,
+        stored.filter((e) => e.status === 'PRICED' && e.amount !== null).map((e) => ({ customerId: e.customer_id, ts: new Date(e.ts), amount: e.amount! })),
+        now,
       )
-      const due: Omit<BudgetAlertRow, 'id'>[] = []
-      for (const total of totals) {
-        const delta = deltas.get(repo.spendKey(total.budgetId, total.periodStart))!
-        const before = new Decimal(total.spent).minus(delta.amount)
-        const crossed = crossedThresholds(delta.budget.thresholds, delta.budget.limit_amount, before, total.spent)
-        due.push(...alertsDue(delta.budget, delta.period, new Decimal(total.spent).toFixed(), crossed, now))
-      }
-      const raised = await repo.insertNewAlerts(trx, due)
       if (raised.length > 0 && stored[0]) alertsToPublish.set(stored[0], raised)
     },
 
@@ -297,8 +315,23 @@ export function createBudgetService({ db, clock, logger, pubsub }: { db: Db; clo
     },
   }
 
+  const changeHook: BilledChangeHook = {
+    async inTransaction(trx, tenantId, changes) {
+      await repo.lockCustomersShared(trx, tenantId, [...new Set(changes.map((c) => c.customerId))])
+      const raised = await addSpend(trx, tenantId, changes, clock.now())
+      if (raised.length > 0) alertsToPublish.set(changes, raised)
+    },
+    async afterCommit(_tenantId, changes) {
+      const raised = alertsToPublish.get(changes)
+      if (!raised) return
+      alertsToPublish.delete(changes)
+      await publish(raised)
+    },
+  }
+
   return {
     ingestHook,
+    changeHook,
 
     async setBudget(tenant, input) {
       checkCustomerId(input.customerId, 'input.customerId')

@@ -1,13 +1,14 @@
-import { sql, type Insertable } from 'kysely'
+import { sql, type Insertable, type Transaction } from 'kysely'
 import type { CatalogService } from '../catalog/types.ts'
 import type { Clock } from '../clock.ts'
 import type { Db, Executor } from '../db/database.ts'
-import type { PricedLineJson, UsageCorrectionTable, UsageEventRow, UsageEventTable } from '../db/types.ts'
+import type { DB, PricedLineJson, UsageCorrectionTable, UsageEventRow, UsageEventTable } from '../db/types.ts'
 import type { Logger } from '../logger.ts'
 import { Decimal } from '../money/decimal.ts'
 import { applyPlan, planAt, priceUsage, type Plan, type PlanVersion } from '../pricing/engine.ts'
 import { addToLineRollups, addToRollups, listPlans } from '../usage/repository.ts'
 import { hourBucket, rollupDeltas, rollupDimensions, type LineRollupDelta, type RollupDelta } from '../usage/rollups.ts'
+import { lineDeltas, type BilledChange, type BilledChangeHook } from './changes.ts'
 
 const BATCH = 500
 
@@ -131,7 +132,35 @@ async function currentLines(db: Executor, tenantId: string, events: readonly Usa
   return latest
 }
 
-export function createRepricingService({ db, clock, catalog, logger }: { db: Db; clock: Clock; catalog: CatalogService; logger: Logger }): RepricingService {
+export function createRepricingService({
+  db,
+  clock,
+  catalog,
+  logger,
+  hooks = [],
+}: {
+  db: Db
+  clock: Clock
+  catalog: CatalogService
+  logger: Logger
+  /** Told of every billed amount that changes (budgets, the Stripe outbox, webhooks), in order. */
+  hooks?: readonly BilledChangeHook[]
+}): RepricingService {
+  async function changed(trx: Transaction<DB>, tenantId: string, changes: readonly BilledChange[]) {
+    if (changes.length === 0) return
+    for (const hook of hooks) await hook.inTransaction?.(trx, tenantId, changes)
+  }
+  async function notify(tenantId: string, changes: readonly BilledChange[]) {
+    if (changes.length === 0) return
+    for (const hook of hooks) {
+      try {
+        await hook.afterCommit?.(tenantId, changes)
+      } catch (error) {
+        logger.error('billed change hook failed after commit', { tenantId, error: String(error) })
+      }
+    }
+  }
+
   return {
     async priceUnpriced(options = {}) {
       await catalog.ensureFresh()
@@ -186,7 +215,7 @@ export function createRepricingService({ db, clock, catalog, logger }: { db: Db;
             })
           }
           if (updates.length === 0) continue
-          await db.transaction().execute(async (trx) => {
+          const billed = await db.transaction().execute(async (trx) => {
             const done: typeof updates = []
             for (const { before, after } of updates) {
               // Only an event still UNPRICED changes: a concurrent run prices each event once.
@@ -212,8 +241,21 @@ export function createRepricingService({ db, clock, catalog, logger }: { db: Db;
             const added = rollupDeltas(name.tenant_id, done.map((d) => asInsertable(d.after)))
             await addToRollups(trx, mergeRollups([...removed.rollups.map(negate), ...added.rollups]))
             await addToLineRollups(trx, mergeLines(added.lineRollups))
+            // Ingest billed nothing for an UNPRICED event: its whole amount is new to budgets and Stripe.
+            const changes: BilledChange[] = done.map(({ after }) => ({
+              key: after.id,
+              eventId: after.id,
+              customerId: after.customer_id,
+              ts: new Date(after.ts),
+              amount: after.amount!,
+              lines: lineDeltas([], after.lines),
+              model: after.canonical_model ?? after.model,
+            }))
+            await changed(trx, name.tenant_id, changes)
             priced += done.length
+            return changes
           })
+          await notify(name.tenant_id, billed)
         }
       }
       if (priced > 0) logger.info('unpriced events priced', { events: priced })
@@ -241,7 +283,7 @@ export function createRepricingService({ db, clock, catalog, logger }: { db: Db;
         if (events.length === 0) break
         afterSeq = Number(events.at(-1)!.seq)
         result.examined += events.length
-        await db.transaction().execute(async (trx) => {
+        const billed = await db.transaction().execute(async (trx) => {
           // One re-pricing per tenant at a time: a concurrent run sees this one's corrections.
           await sql`select pg_advisory_xact_lock(hashtext(${`burnrate.reprice:${tenantId}`}))`.execute(trx)
           const latest = await currentLines(trx, tenantId, events)
@@ -284,12 +326,31 @@ export function createRepricingService({ db, clock, catalog, logger }: { db: Db;
             }
             for (const line of next.lines) lines.push({ ...base, usage_type: line.usageType, events: 1, quantity: line.quantity, cost: line.cost, amount: line.amount })
           }
-          if (corrections.length === 0) return
-          await trx.insertInto('usage_corrections').values(corrections).execute()
+          if (corrections.length === 0) return []
+          const inserted = await trx.insertInto('usage_corrections').values(corrections).returning(['id', 'event_id']).execute()
           await addToRollups(trx, mergeRollups(rollups))
           await addToLineRollups(trx, mergeLines(lines))
+          // One correction per event per batch: the event id finds each row's correction and event.
+          const byEvent = new Map(events.map((e) => [e.id, e]))
+          const correctionOf = new Map(corrections.map((c) => [c.event_id, c]))
+          const changes: BilledChange[] = inserted.map((row) => {
+            const correction = correctionOf.get(row.event_id)!
+            const event = byEvent.get(row.event_id)!
+            return {
+              key: `${row.event_id}#correction-${row.id}`,
+              eventId: row.event_id,
+              customerId: event.customer_id,
+              ts: new Date(event.ts),
+              amount: new Decimal(correction.new_amount as string).minus(correction.old_amount as string).toFixed(),
+              lines: lineDeltas(JSON.parse(correction.old_lines as string) as PricedLineJson[], JSON.parse(correction.new_lines as string) as PricedLineJson[]),
+              model: range.model,
+            }
+          })
+          await changed(trx, tenantId, changes)
           result.corrected += corrections.length
+          return changes
         })
+        await notify(tenantId, billed)
       }
       return { examined: result.examined, corrected: result.corrected, costDelta: result.costDelta.toFixed(), amountDelta: result.amountDelta.toFixed() }
     },

@@ -1,5 +1,6 @@
 import type { Insertable, Transaction } from 'kysely'
 import type { DB, PricedLineJson } from '../db/types.ts'
+import type { BilledChangeHook } from '../repricing/changes.ts'
 import type { IngestHook } from '../usage/service.ts'
 import { Decimal } from '../money/decimal.ts'
 import type { StripeOutboxTable } from './db-types.ts'
@@ -9,7 +10,7 @@ const CHUNK = 500
 
 /** A change to what a customer owes, as Stripe must hear it. */
 export interface BillableDelta {
-  /** Unique per tenant and change: the event id for ingest, e.g. `<event id>#correction-<id>` for a correction. */
+  /** Unique per tenant and change: the event id for ingest and late pricing, `<event id>#correction-<id>` for a correction. */
   key: string
   customerId: string
   /** When the usage happened (its hourly window is where the delta goes). */
@@ -71,6 +72,18 @@ export function stripeOutboxHook(): IngestHook {
         deltas.push({ key: event.id, customerId: event.customer_id, ts: new Date(event.ts), amount: event.amount, lines: event.lines, model: event.canonical_model ?? event.model })
       }
       await queueForStripe(trx, tenant.id, deltas)
+    },
+  }
+}
+
+/**
+ * Queues every change to an already-stored event's bill (a late pricing, a correction) in the
+ * transaction that writes it: Stripe hears the delta as it hears new usage, in the event's window.
+ */
+export function stripeChangeHook(): BilledChangeHook {
+  return {
+    async inTransaction(trx, tenantId, changes) {
+      await queueForStripe(trx, tenantId, changes)
     },
   }
 }

@@ -10,6 +10,7 @@ import type { Logger } from '../logger.ts'
 import type { AppliedPriceChange } from '@burnrate/catalog-sync'
 import { alertEvent } from '../budgets/service.ts'
 import { priceChangeEvent, type BudgetAlertEvent, type PriceChangeEvent } from '../pubsub.ts'
+import type { BilledChangeHook } from '../repricing/changes.ts'
 import type { IngestHook } from '../usage/service.ts'
 import type { WebhookAttemptRow, WebhookDeliveryRow, WebhookDeliveryStatus, WebhookEndpointRow } from './db-types.ts'
 import { newEndpointSecret } from './signing.ts'
@@ -101,6 +102,8 @@ export interface WebhookService {
   replay(tenant: Tenant, deliveryId: string): Promise<DeliveryView>
   /** Enqueues the budget alerts the budgets hook inserted in the same ingest transaction. */
   ingestHook: IngestHook
+  /** The same for alerts raised by a late pricing or a correction (after the budgets change hook). */
+  changeHook: BilledChangeHook
   /**
    * Enqueues applied catalog changes (the catalog's onApplied listener, in the process that applied
    * them): public ones for every tenant with a price.change endpoint, a tenant's own for that tenant.
@@ -139,6 +142,28 @@ export function createWebhookService({ db, clock, config }: { db: Db; clock: Clo
       .where('d.tenant_id', '=', tenantId)
     if (where.id) q = q.where('d.id', '=', where.id)
     return q
+  }
+
+  /**
+   * budget.alert events for the alerts this very transaction inserted (the budgets hook runs
+   * before this one): a row's xmin is the id of the transaction that wrote it, and alerts are
+   * never updated, so it stays so.
+   */
+  async function enqueueNewAlerts(trx: Transaction<DB>, tenantId: string, customerIds: readonly string[]) {
+    if (customerIds.length === 0) return
+    const alerts = await trx
+      .selectFrom('budget_alerts')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      // Only these customers can have new alerts; the (tenant, customer, …) index keeps it small.
+      .where('customer_id', 'in', [...new Set(customerIds)])
+      .where(sql<boolean>`xmin = pg_current_xact_id()::xid`)
+      .execute()
+    const now = clock.now()
+    for (const row of alerts) {
+      const alert = alertEvent(row)
+      await enqueueWebhookEvent(trx, { tenantId, type: 'budget.alert', dedupeKey: `budget.alert:${row.id}`, payload: budgetAlertPayload(alert) }, now, attemptLimit)
+    }
   }
 
   return {
@@ -238,22 +263,13 @@ export function createWebhookService({ db, clock, config }: { db: Db; clock: Clo
 
     ingestHook: {
       async inTransaction(trx: Transaction<DB>, tenant: Tenant, stored: readonly UsageEventRow[]) {
-        if (stored.length === 0) return
-        // The alerts this very transaction inserted (the budgets hook runs before this one): a row's
-        // xmin is the id of the transaction that wrote it. Alerts are never updated, so it stays so.
-        const alerts = await trx
-          .selectFrom('budget_alerts')
-          .selectAll()
-          .where('tenant_id', '=', tenant.id)
-          // Only these customers can have new alerts; the (tenant, customer, …) index keeps it small.
-          .where('customer_id', 'in', [...new Set(stored.map((e) => e.customer_id))])
-          .where(sql<boolean>`xmin = pg_current_xact_id()::xid`)
-          .execute()
-        const now = clock.now()
-        for (const row of alerts) {
-          const alert = alertEvent(row)
-          await enqueueWebhookEvent(trx, { tenantId: tenant.id, type: 'budget.alert', dedupeKey: `budget.alert:${row.id}`, payload: budgetAlertPayload(alert) }, now, attemptLimit)
-        }
+        await enqueueNewAlerts(trx, tenant.id, stored.map((e) => e.customer_id))
+      },
+    },
+
+    changeHook: {
+      async inTransaction(trx, tenantId, changes) {
+        await enqueueNewAlerts(trx, tenantId, changes.map((c) => c.customerId))
       },
     },
 
