@@ -1,7 +1,7 @@
 import { sql, type ColumnType, type Generated, type Kysely, type Transaction } from 'kysely'
 import { Decimal as DecimalJs } from 'decimal.js'
 import { diffCatalog, rowInForce, timeWindowKey, type ExistingRow } from './diff.ts'
-import type { AppliedPriceChange, CatalogSyncSummary, HeldPriceChange, NormalizedPrice, PriceTier, SourceSnapshot, TimeWindow } from './types.ts'
+import type { AppliedPriceChange, CatalogCorrection, CatalogSyncSummary, HeldPriceChange, NormalizedPrice, PriceTier, SourceSnapshot, TimeWindow } from './types.ts'
 
 /**
  * The two tables a sync touches, as catalog-sync needs them. Column for column the same as the
@@ -74,7 +74,11 @@ const INSERT_BATCH = 500
 const CLOSE_BATCH = 1000
 
 export interface ApplyOptions {
-  /** When the sync saw the source: changed prices take effect from here, never earlier. */
+  /**
+   * When the sync saw the source: changed prices take effect from here. Earlier only where the
+   * source states a start date before it and the catalog disagrees there (a correction, listed in
+   * the summary's `corrections`); undated prices never apply earlier.
+   */
   observedAt: Date
   /** A tenant's negotiated prices: only that tenant's rows of the source are read and written. */
   tenantId?: string | null
@@ -178,10 +182,23 @@ interface Held extends HeldPriceChange {
   prices: NormalizedPrice[]
 }
 
-/** Timelines whose price in force at observedAt would move beyond the ratio. */
-function findHeld(existing: readonly ExistingRow[], desired: readonly NormalizedPrice[], observedAt: number, ratio: number): Map<string, Held> {
+/**
+ * Timelines whose price in force at observedAt would move beyond the ratio. A timeline the diff
+ * corrects from a stated past date is also checked at that date: a source rewriting already-billed
+ * history tenfold (a typo with a start_date) waits for a human like any other such move. Held, the
+ * whole timeline is left as it is, correction included; confirming it re-runs the diff with the
+ * same observedAt, so the correction is applied then.
+ */
+function findHeld(
+  existing: readonly ExistingRow[],
+  desired: readonly NormalizedPrice[],
+  observedAt: number,
+  ratio: number,
+  corrections: readonly CatalogCorrection[],
+): Map<string, Held> {
   const held = new Map<string, Held>()
   if (!Number.isFinite(ratio)) return held
+  const correctedFrom = new Map(corrections.map((c) => [timelineOf(c), c.from.getTime()]))
   const existingByTimeline = new Map<string, ExistingRow[]>()
   for (const row of existing) {
     const key = timelineOf(row)
@@ -193,10 +210,15 @@ function findHeld(existing: readonly ExistingRow[], desired: readonly Normalized
     desiredByTimeline.set(key, [...(desiredByTimeline.get(key) ?? []), price])
   }
   for (const [key, prices] of desiredByTimeline) {
-    const current = rowInForce(existingByTimeline.get(key) ?? [], observedAt)
-    if (!current) continue
-    const wanted = prices.find((p) => p.effectiveFrom.getTime() <= observedAt && (p.effectiveTo === null || p.effectiveTo.getTime() > observedAt))
-    if (!wanted || !movesBeyond(current.unitPrice, wanted.unitPrice, ratio)) continue
+    const moveAt = (at: number) => {
+      const current = rowInForce(existingByTimeline.get(key) ?? [], at)
+      const wanted = prices.find((p) => p.effectiveFrom.getTime() <= at && (p.effectiveTo === null || p.effectiveTo.getTime() > at))
+      return current && wanted && movesBeyond(current.unitPrice, wanted.unitPrice, ratio) ? { current, wanted } : null
+    }
+    const from = correctedFrom.get(key)
+    const move = (from === undefined ? null : moveAt(from)) ?? moveAt(observedAt)
+    if (!move) continue
+    const { current, wanted } = move
     held.set(key, {
       timeline: key,
       provider: wanted.provider,
@@ -282,7 +304,9 @@ export function deserializePrices(stored: unknown[]): NormalizedPrice[] {
  * catalog_state.version is bumped (so every process reloads its in-memory catalog) only when
  * something was written. A price in force moving beyond the hold ratio is left as it is and
  * recorded as pending; every change written goes to the change log in the same transaction. A
- * second run with the same snapshot writes nothing.
+ * price the source dates in the past corrects the timeline from that date (summary.corrections,
+ * each change carrying the past effectiveFrom); nothing is re-priced here. A second run with the
+ * same snapshot writes nothing.
  */
 export async function applyCatalogSnapshot<DB extends CatalogDB>(
   db: Kysely<DB> | Transaction<DB>,
@@ -301,16 +325,17 @@ export async function applyCatalogSnapshot<DB extends CatalogDB>(
     const desired = scope
       ? snapshot.prices.filter((p) => p.provider === scope.provider && p.model === scope.model && (!scope.usageType || p.usageType === scope.usageType))
       : snapshot.prices
-    const held = findHeld(existing, desired, observed, options.holdRatio ?? DEFAULT_HOLD_RATIO)
     const diff = diffCatalog(existing, desired, options.observedAt)
+    const held = findHeld(existing, desired, observed, options.holdRatio ?? DEFAULT_HOLD_RATIO, diff.corrections)
     const existingById = new Map(existing.map((row) => [row.id, row]))
     const open = diff.open.filter((price) => !held.has(timelineOf(price)))
     const close = diff.close.filter((c) => !held.has(timelineOf(existingById.get(c.id)!)))
+    const corrections = diff.corrections.filter((c) => !held.has(timelineOf(c)))
     const unchanged = existing.length - close.length
     const changedAt = options.changedAt ?? new Date()
     if (options.dryRun) {
       const changes = changesOf(existing, open, open.map(() => null), close, snapshot, tenantId)
-      return summaryOf(snapshot, open.length, close.length, unchanged, held.size, changes)
+      return summaryOf(snapshot, open.length, close.length, unchanged, held.size, changes, corrections)
     }
     await closeRows(trx, close)
     const ids = await insertRows(trx, open, snapshot, tenantId)
@@ -343,13 +368,21 @@ export async function applyCatalogSnapshot<DB extends CatalogDB>(
         .where('id', '=', 1)
         .execute()
     }
-    return summaryOf(snapshot, open.length, close.length, unchanged, held.size, changes)
+    return summaryOf(snapshot, open.length, close.length, unchanged, held.size, changes, corrections)
   }
   if (db.isTransaction) return run(catalogDb as unknown as Transaction<CatalogDB>)
   return catalogDb.transaction().execute(run)
 }
 
-function summaryOf(snapshot: SourceSnapshot, opened: number, closed: number, unchanged: number, held: number, changes: AppliedPriceChange[]): CatalogSyncSummary {
+function summaryOf(
+  snapshot: SourceSnapshot,
+  opened: number,
+  closed: number,
+  unchanged: number,
+  held: number,
+  changes: AppliedPriceChange[],
+  corrections: CatalogCorrection[],
+): CatalogSyncSummary {
   return {
     source: snapshot.source,
     sourceVersion: snapshot.sourceVersion,
@@ -360,6 +393,7 @@ function summaryOf(snapshot: SourceSnapshot, opened: number, closed: number, unc
     held,
     changes,
     rejected: snapshot.rejected?.length ?? 0,
+    corrections,
   }
 }
 

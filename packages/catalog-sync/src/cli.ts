@@ -6,11 +6,13 @@ import { applyCatalogSnapshot, type CatalogDB } from './apply.ts'
 import { SourceError } from './sources/fetch.ts'
 import { parseOverridesFile } from './sources/overrides.ts'
 import { isPublicSource, loadPublicSource, PUBLIC_SOURCES, withRetry } from './sources/registry.ts'
-import type { CatalogSyncSummary } from './types.ts'
+import type { CatalogCorrection, CatalogSyncSummary } from './types.ts'
 
 export const USAGE = `usage: catalog-sync --source <${[...PUBLIC_SOURCES, 'overrides'].join('|')}>[,…] [--url <url|file>] [--file <overrides.yaml>]
                     [--once | --every <1h|15m|30s>] [--dry-run] [--timeout <ms>] [--correct-from <ISO time>]
   --correct-from: the source corrects the past; its prices apply from that instant on (then use repriceUsage).
+    Not needed for a price whose start date the source states (genai-prices start_date): a sync applies
+    it from that date when the catalog had another price there, and reports "past corrected from".
   Reads DATABASE_URL (PostgreSQL) or DATA_DIR (PGlite, default ./.data; the API must not be running on it).`
 
 export interface CliSummary {
@@ -20,6 +22,8 @@ export interface CliSummary {
   unchanged: number
   held: number
   rejected: number
+  /** Timelines whose past was corrected from a start date the source stated. */
+  corrected: number
   conflicts: number
   failed: string[]
 }
@@ -30,6 +34,16 @@ export function parseInterval(text: string): number {
   if (!match) throw new Error(`invalid interval "${text}": use e.g. 1h, 15m, 30s or milliseconds`)
   const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(match[2] ?? 'ms') as 'ms']
   return Math.round(Number(match[1]) * factor)
+}
+
+const LISTED_CORRECTIONS = 5
+
+/** "past corrected from <earliest> (openai/gpt-4o input, …) — run repriceUsage for events since then". */
+export function correctionLine(corrections: readonly CatalogCorrection[]): string {
+  const earliest = new Date(Math.min(...corrections.map((c) => c.from.getTime())))
+  const names = corrections.slice(0, LISTED_CORRECTIONS).map((c) => `${c.provider}/${c.model} ${c.usageType}${c.timeWindow ? ' (windowed)' : ''} from ${c.from.toISOString()}`)
+  const more = corrections.length > LISTED_CORRECTIONS ? `, and ${corrections.length - LISTED_CORRECTIONS} more` : ''
+  return `past corrected from ${earliest.toISOString()} (${names.join(', ')}${more}) — run repriceUsage for events since then`
 }
 
 /** Public (provider, model, usage type) timelines where two sources price the row in force differently. */
@@ -71,7 +85,7 @@ async function syncOnce(
   values: { url?: string; file?: string; 'dry-run'?: boolean; timeout?: string; 'correct-from'?: string },
   io: CliIo,
 ): Promise<CliSummary> {
-  const total: CliSummary = { models: 0, opened: 0, closed: 0, unchanged: 0, held: 0, rejected: 0, conflicts: 0, failed: [] }
+  const total: CliSummary = { models: 0, opened: 0, closed: 0, unchanged: 0, held: 0, rejected: 0, corrected: 0, conflicts: 0, failed: [] }
   const progress = (text: string) => {
     if (io.isTty) io.err(`\r\x1b[2K${text}`)
   }
@@ -82,6 +96,7 @@ async function syncOnce(
     total.unchanged += summary.unchanged
     total.held += summary.held ?? 0
     total.rejected += summary.rejected ?? 0
+    total.corrected += summary.corrections?.length ?? 0
   }
   for (const [index, source] of sources.entries()) {
     const step = `[${index + 1}/${sources.length}] ${source}`
@@ -112,6 +127,8 @@ async function syncOnce(
       io.out(
         `${source} ${snapshot.sourceVersion}: ${summary.models} models, ${summary.rowsOpened} opened, ${summary.rowsClosed} closed, ${summary.unchanged} unchanged, ${summary.held ?? 0} held, ${summary.rejected ?? 0} rejected`,
       )
+      const corrections = summary.corrections ?? []
+      if (corrections.length > 0) io.out(`${source}: ${correctionLine(corrections)}`)
     } catch (error) {
       progress('')
       total.failed.push(source)
@@ -178,7 +195,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     for (;;) {
       const total = await syncOnce(db, sources, values, io)
       io.out(
-        `${values['dry-run'] ? 'dry run (nothing written): ' : ''}models seen ${total.models}, rows opened ${total.opened}, rows closed ${total.closed}, unchanged ${total.unchanged}, held ${total.held}, rejected ${total.rejected}, conflicts ${total.conflicts}${total.failed.length ? `, failed: ${total.failed.join(', ')}` : ''}`,
+        `${values['dry-run'] ? 'dry run (nothing written): ' : ''}models seen ${total.models}, rows opened ${total.opened}, rows closed ${total.closed}, unchanged ${total.unchanged}, held ${total.held}, rejected ${total.rejected}${total.corrected ? `, past corrected ${total.corrected}` : ''}, conflicts ${total.conflicts}${total.failed.length ? `, failed: ${total.failed.join(', ')}` : ''}`,
       )
       if (intervalMs === null) return total.failed.length ? 1 : 0
       await new Promise<void>((resolve) => {

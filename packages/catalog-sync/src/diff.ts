@@ -1,5 +1,6 @@
 import { Decimal as DecimalJs } from 'decimal.js'
-import type { NormalizedPrice, PriceTier, TimeWindow } from './types.ts'
+import { SOURCE_EPOCH } from './source-epoch.ts'
+import type { CatalogCorrection, NormalizedPrice, PriceTier, TimeWindow } from './types.ts'
 
 /** A catalog row of the source being synced, as read back from the database. */
 export interface ExistingRow {
@@ -19,10 +20,16 @@ export interface ExistingRow {
 export interface CatalogDiff {
   /** Rows to insert. */
   open: NormalizedPrice[]
-  /** Rows whose effective_to moves earlier (never before the sync's observedAt). */
+  /** Rows whose effective_to moves earlier (never before the sync's observedAt, or a timeline's correction start). */
   close: { id: number; effectiveTo: Date }[]
   /** Existing rows left exactly as they are. */
   unchanged: number
+  /**
+   * Timelines whose already-priced past the source corrects: it states a start date before
+   * observedAt at which the catalog had another price (or none) for the model. From `from` on the
+   * timeline follows the source; events since then can be re-priced (repriceUsage), never automatically.
+   */
+  corrections: CatalogCorrection[]
 }
 
 interface PriceFields {
@@ -106,6 +113,52 @@ function frozenSpans(rows: readonly ExistingRow[], observedAt: number): Span[] {
   return merged
 }
 
+const SOURCE_EPOCH_MS = SOURCE_EPOCH.getTime()
+
+function isFrozenAt(frozen: readonly Span[], at: number): boolean {
+  return frozen.some((span) => span.from <= at && at < span.to)
+}
+
+/**
+ * Where a timeline's frozen past must give way to the source: the earliest start date the source
+ * states (anything but SOURCE_EPOCH) before observedAt, at which the model already had a row
+ * (otherwise it is a gap, filled anyway) and this timeline's row in force has another price or
+ * there is none. null: nothing to correct. Only the stated start is compared: a source saying
+ * "P since D" corrects the past when the catalog disagrees at D, not wherever it differs later.
+ */
+function correctionStart(existing: readonly ExistingRow[], desired: readonly NormalizedPrice[], frozen: readonly Span[], observedAt: number): number | null {
+  let earliest: number | null = null
+  for (const price of desired) {
+    const from = price.effectiveFrom.getTime()
+    if (from === SOURCE_EPOCH_MS || from >= observedAt || (earliest !== null && from >= earliest)) continue
+    if (!isFrozenAt(frozen, from)) continue
+    const current = rowInForce(existing, from)
+    if (!current || !samePrice(current, price)) earliest = from
+  }
+  return earliest
+}
+
+/** `spans` minus `cuts`; both sorted by start and without overlaps. */
+function subtractSpans(spans: readonly Span[], cuts: readonly Span[]): Span[] {
+  const out: Span[] = []
+  for (const span of spans) {
+    let from = span.from
+    for (const cut of cuts) {
+      if (cut.to <= from || cut.from >= span.to) continue
+      if (cut.from > from) out.push({ from, to: cut.from })
+      from = Math.max(from, cut.to)
+      if (from >= span.to) break
+    }
+    if (from < span.to) out.push({ from, to: span.to })
+  }
+  return out
+}
+
+function priceOf(row: ExistingRow): NormalizedPrice {
+  const { id: _id, ...price } = row
+  return { ...price, currency: row.currency as NormalizedPrice['currency'] }
+}
+
 type Target =
   /** `price`: the desired price equal to the row's, absent where the past is kept whatever the source says. */
   | { kind: 'keep'; row: ExistingRow; price: NormalizedPrice | undefined }
@@ -122,13 +175,14 @@ interface Run {
  * Brings one timeline (provider, model, usage type, window) to the source's desired state without
  * rewriting history: the past that the catalog already priced is kept, and from `observedAt` on
  * the row in force at every instant carries the desired price. Only two writes exist: inserting a
- * row, and moving an effective_to earlier (to a point at or after observedAt).
+ * row, and moving an effective_to earlier (to a point at or after observedAt). A correction (see
+ * correctionStart) moves this timeline's observedAt back to the start date the source stated.
  */
 function diffTimeline(
   existing: readonly ExistingRow[],
   desired: readonly NormalizedPrice[],
-  frozen: readonly Span[],
-  observedAt: number,
+  modelFrozen: readonly Span[],
+  syncObservedAt: number,
   out: CatalogDiff,
 ): void {
   const desiredSorted = [...desired].sort((a, b) => a.effectiveFrom.getTime() - b.effectiveFrom.getTime())
@@ -137,6 +191,24 @@ function diffTimeline(
       const row = desiredSorted[i]!
       throw new Error(`source rows overlap for ${row.provider}/${row.model} ${row.usageType} at ${row.effectiveFrom.toISOString()}`)
     }
+  }
+  const correctFrom = correctionStart(existing, desiredSorted, modelFrozen, syncObservedAt)
+  const observedAt = correctFrom ?? syncObservedAt
+  // Corrected: from correctFrom to observedAt, the instants where the source states a price are no
+  // longer frozen. Where it states none the billed past stays, so the model never loses coverage it
+  // had (which a later sync would otherwise fill, and the result would not be stable).
+  const frozen =
+    correctFrom === null
+      ? modelFrozen
+      : subtractSpans(
+          modelFrozen,
+          desiredSorted
+            .map((price) => ({ from: Math.max(price.effectiveFrom.getTime(), correctFrom), to: Math.min(toMs(price.effectiveTo), syncObservedAt) }))
+            .filter((span) => span.from < span.to),
+        )
+  if (correctFrom !== null) {
+    const sample = desiredSorted[0]!
+    out.corrections.push({ provider: sample.provider, model: sample.model, usageType: sample.usageType, timeWindow: sample.timeWindow, from: new Date(correctFrom) })
   }
 
   // Every instant where something may change: the timeline is constant between two of them.
@@ -200,8 +272,9 @@ function diffTimeline(
       open(target.price, run)
     } else if (target.kind === 'keep') {
       // The row was closed earlier in this pass (the price left and came back): reopen it as a new row.
-      // Only runs after observedAt can follow a close, and there the desired price is known.
-      if (endOf(target.row) <= run.from && target.price) open(target.price, run)
+      // After observedAt the desired price is known; inside a corrected past it is the row's own
+      // (the source states no price there, so the billed price stays, in a copy of the row).
+      if (endOf(target.row) <= run.from) open(target.price ?? priceOf(target.row), run)
       else close(target.row, run.to)
     } else if (run.from >= observedAt) {
       // The source no longer prices this (a dropped model or usage type): close whatever still
@@ -221,11 +294,13 @@ function diffTimeline(
  * `observedAt` on. Append-only: a row's price is never edited; a changed price closes the row in
  * force and opens a new one; a price the source dates in the future (a start_date entry) is
  * scheduled at that date; a model the catalog has never priced gets the source's whole timeline.
- * Running it again on its own result writes nothing.
+ * A price the source dates in the past (a stated start, not SOURCE_EPOCH) that disagrees with the
+ * catalog at that date corrects the timeline from that date on, and is listed in `corrections`;
+ * undated prices only ever apply from observedAt. Running it again on its own result writes nothing.
  */
 export function diffCatalog(existing: readonly ExistingRow[], desired: readonly NormalizedPrice[], observedAt: Date): CatalogDiff {
   const observed = observedAt.getTime()
-  const out: CatalogDiff = { open: [], close: [], unchanged: 0 }
+  const out: CatalogDiff = { open: [], close: [], unchanged: 0, corrections: [] }
 
   const existingByTimeline = new Map<string, ExistingRow[]>()
   const existingByModel = new Map<string, ExistingRow[]>()
@@ -245,5 +320,6 @@ export function diffCatalog(existing: readonly ExistingRow[], desired: readonly 
     diffTimeline(existingRows, desiredRows, frozenByModel.get(modelKey(sample)) ?? [], observed, out)
   }
   out.unchanged = existing.length - out.close.length
+  out.corrections.sort((a, b) => a.from.getTime() - b.from.getTime())
   return out
 }

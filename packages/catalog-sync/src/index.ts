@@ -1,5 +1,5 @@
 export * from './units.ts'
-export type { AppliedPriceChange, CatalogSyncSummary, HeldPriceChange, NormalizedPrice, PriceTier, RejectedPrice, SourceSnapshot, TimeWindow } from './types.ts'
+export type { AppliedPriceChange, CatalogCorrection, CatalogSyncSummary, HeldPriceChange, NormalizedPrice, PriceTier, RejectedPrice, SourceSnapshot, TimeWindow } from './types.ts'
 export { diffCatalog, rowInForce, samePrice, timeWindowKey, type CatalogDiff, type ExistingRow } from './diff.ts'
 export {
   applyCatalogSnapshot,

@@ -62,6 +62,19 @@ export interface AppliedPriceChange {
   priceId: number | null
 }
 
+/**
+ * A timeline whose priced past a sync corrected because the source stated an earlier start date:
+ * from `from` on the catalog follows the source. Events since then keep their price until the
+ * tenant runs repriceUsage.
+ */
+export interface CatalogCorrection {
+  provider: string
+  model: string
+  usageType: string
+  timeWindow: TimeWindow | null
+  from: Date
+}
+
 /** A price move beyond the safety ratio, held instead of applied. */
 export interface HeldPriceChange {
   provider: string
@@ -86,4 +99,6 @@ export interface CatalogSyncSummary {
   changes?: AppliedPriceChange[]
   /** Rows the source stated but that were refused as invalid. */
   rejected?: number
+  /** Timelines whose past was corrected from a start date the source stated (held ones excluded), earliest first. */
+  corrections?: CatalogCorrection[]
 }

@@ -142,3 +142,52 @@ describe('concurrent syncs', () => {
     expect(await catalogVersion(database)).toBe(1)
   })
 })
+
+describe('a source correcting the past with a stated start date', () => {
+  let database: TestDatabase
+  beforeAll(async () => {
+    database = await createTestDatabase()
+  })
+  afterAll(() => database.destroy())
+
+  const row = (unitPrice: string, from = '1970-01-01T00:00:00Z', to: string | null = null, model = 'rocket-1') => ({
+    provider: 'acme',
+    model,
+    usageType: 'input',
+    unit: 'token',
+    unitPrice,
+    currency: 'USD' as const,
+    tiers: null,
+    timeWindow: null,
+    effectiveFrom: new Date(from),
+    effectiveTo: to ? new Date(to) : null,
+  })
+  const snapshot = (version: string, prices: ReturnType<typeof row>[]): SourceSnapshot => ({ source: 'genai-prices', sourceVersion: version, prices, models: 2, skipped: [] })
+  const D = '2026-06-01T00:00:00Z'
+
+  it('applies the stated start, logs the past effective date and reports the correction; a re-run writes nothing', async () => {
+    await applyCatalogSnapshot(database.db, snapshot('1', [row('0.000001'), row('0.000001', undefined, null, 'rocket-2')]), { observedAt: new Date('2026-01-01T00:00:00Z') })
+    const corrected = snapshot('2', [row('0.000001', undefined, D), row('0.0000012', D), row('0.000001', undefined, null, 'rocket-2')])
+    const summary = await applyCatalogSnapshot(database.db, corrected, { observedAt: new Date('2026-11-23T10:00:00Z'), changedAt: new Date('2026-11-23T10:00:00Z') })
+    expect(summary).toMatchObject({ rowsOpened: 1, rowsClosed: 1, held: 0 })
+    expect(summary.corrections).toEqual([{ provider: 'acme', model: 'rocket-1', usageType: 'input', timeWindow: null, from: new Date(D) }])
+    expect(summary.changes).toEqual([expect.objectContaining({ model: 'rocket-1', oldUnitPrice: '0.000001', newUnitPrice: '0.0000012', effectiveFrom: new Date(D) })])
+    const log = await database.db.selectFrom('price_change_log').select(['effective_from', 'new_unit_price']).where('model', '=', 'rocket-1').where('source_version', '=', '2').execute()
+    expect(log).toEqual([{ effective_from: new Date(D), new_unit_price: '0.0000012' }])
+    const again = await applyCatalogSnapshot(database.db, corrected, { observedAt: new Date('2026-11-24T10:00:00Z') })
+    expect(again).toMatchObject({ rowsOpened: 0, rowsClosed: 0, corrections: [] })
+  })
+
+  it('holds a correction that moves the billed past beyond the ratio, then applies it from the stated start on confirmation', async () => {
+    const typo = snapshot('3', [row('0.000001', undefined, null, 'rocket-1'), row('0.000001', undefined, D, 'rocket-2'), row('0.001', D, null, 'rocket-2')])
+    const observedAt = new Date('2026-11-25T10:00:00Z')
+    // rocket-1 goes back to its epoch price: an undated change, applied from observedAt only.
+    const summary = await applyCatalogSnapshot(database.db, typo, { observedAt })
+    expect(summary.held).toBe(1)
+    expect(summary.corrections).toEqual([])
+    const pending = await database.db.selectFrom('catalog_pending_changes').selectAll().where('status', '=', 'PENDING').execute()
+    expect(pending.map((p) => [p.model, p.old_unit_price, p.new_unit_price])).toEqual([['rocket-2', '0.000001', '0.001']])
+    const confirmed = await applyCatalogSnapshot(database.db, typo, { observedAt, holdRatio: Infinity, scope: { provider: 'acme', model: 'rocket-2' } })
+    expect(confirmed.corrections).toEqual([{ provider: 'acme', model: 'rocket-2', usageType: 'input', timeWindow: null, from: new Date(D) }])
+  })
+})

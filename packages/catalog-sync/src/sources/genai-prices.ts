@@ -13,6 +13,7 @@ import {
   type TieredPrices,
 } from '@pydantic/genai-prices'
 import { z } from 'zod'
+import { SOURCE_EPOCH } from '../source-epoch.ts'
 import type { NormalizedPrice, PriceTier, RejectedPrice, SourceSnapshot, TimeWindow } from '../types.ts'
 import { UNIT_BY_PRICE_KEY, type UsageUnit } from '../units.ts'
 import { contentVersion, fetchJson, SourceError, type FetchOptions } from './fetch.ts'
@@ -22,7 +23,7 @@ export const GENAI_PRICES_SOURCE = 'genai-prices'
 const GENAI_PRICES_PACKAGE = '@pydantic/genai-prices'
 
 /** A base price has no start date of its own: it is what genai-prices charges for any timestamp. */
-export const SOURCE_EPOCH = new Date('1970-01-01T00:00:00Z')
+export { SOURCE_EPOCH }
 
 /**
  * Prices per hour become prices per second by dividing by 3600, which is not always a finite
