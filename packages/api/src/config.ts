@@ -77,6 +77,8 @@ export const configSchema = z.object({
   GATEWAY_ANTHROPIC_URL: z.url({ protocol: /^https?$/ }).default('https://api.anthropic.com'),
   // Longest wait for the provider's response headers, and longest silence between two chunks of its answer.
   GATEWAY_TIMEOUT_MS: int(100, 3_600_000).default(600_000),
+  // Output tokens assumed (and, under a hard budget, sent as the cap) for a call that sets no max_tokens / max_completion_tokens.
+  GATEWAY_DEFAULT_MAX_OUTPUT_TOKENS: int(1, 1_000_000).default(16_384),
   // Stripe Billing (stripe/): the master key that encrypts tenants' Stripe keys at rest; absent: Stripe is off.
   STRIPE_ENCRYPTION_KEY: z
     .string()

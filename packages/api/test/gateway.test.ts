@@ -4,6 +4,8 @@ import { createServer, request as httpRequest, type IncomingHttpHeaders, type In
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { createKeyBox } from '../src/gateway/crypto.ts'
+import { boundCall, holdAmount, worstCaseAmount } from '../src/gateway/estimate.ts'
+import { Decimal } from '../src/money/decimal.ts'
 import { SseEventSplitter } from '../src/gateway/sse.ts'
 import { createLogger } from '../src/logger.ts'
 import { startServer, type RunningServer } from '../src/server.ts'
@@ -390,12 +392,187 @@ describe('refusals before the provider is called', () => {
     const set = await t.gql(`mutation { setBudget(input: { customerId: "cust-budget", period: MONTH, limit: "0.000001", hardLimit: true }) { id } }`)
     expect(set.errors).toBeUndefined()
     script = (_call, res) => json(res, 200, { ...fixture<Record<string, unknown>>('openai-chat-completion'), id: 'chatcmpl-budget-1', created: Math.floor(Date.now() / 1000) - 5 })
-    expect((await call('/v1/chat/completions', { model: 'gpt-4o', messages: [] }, asTenant('cust-budget'))).status).toBe(200)
-    await eventuallyEvents('cust-budget', 1)
     const refused = await call('/v1/chat/completions', { model: 'gpt-4o', messages: [] }, asTenant('cust-budget'))
     expect(refused.status).toBe(402)
     expect(JSON.parse(refused.text).error.code).toBe('budget_exceeded')
+    expect(calls).toHaveLength(0)
+  })
+})
+
+// ------------------------------------------------------------------ hard budgets: the call's worst case is held
+
+const openaiAnswer = (id: string) => ({ ...fixture<Record<string, unknown>>('openai-chat-completion'), id, created: Math.floor(Date.now() / 1000) - 5 })
+
+async function reservationsOf(customerId: string) {
+  return t.database.db.selectFrom('budget_reservations').selectAll().where('tenant_id', '=', t.tenant.id).where('customer_id', '=', customerId).orderBy('created_at').execute()
+}
+
+/** Waits until none of the customer's reservations is open (a JSON answer's bytes reach the client before its usage is recorded). */
+async function eventuallyClosedReservations(customerId: string, n: number) {
+  // A deadline, not a timing assertion: it returns as soon as they are closed.
+  for (let i = 0; i < 1000; i++) {
+    const rows = await reservationsOf(customerId)
+    if (rows.length >= n && rows.every((r) => r.settled_at !== null)) return rows
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  return reservationsOf(customerId)
+}
+
+/** What the gateway holds for `body` (no plan in these tests): the same pure functions, the same catalog. */
+function estimateOf(provider: 'openai' | 'anthropic', body: Record<string, unknown>): string {
+  const { catalog, config } = t.app.services
+  const resolved = catalog.resolve(body.model as string, provider, t.tenant.id)!
+  const prices = catalog.pricesAt(resolved.provider, resolved.model, new Date(), t.tenant.id)
+  return holdAmount(worstCaseAmount(boundCall(provider, body, { defaultMaxOutputTokens: config.GATEWAY_DEFAULT_MAX_OUTPUT_TOKENS }), prices, null))
+}
+
+async function hardBudget(customerId: string, limit: string, hardLimit = true) {
+  const set = await t.gql(`mutation($i: BudgetInput!) { setBudget(input: $i) { id } }`, { i: { customerId, period: 'MONTH', limit, hardLimit } })
+  expect(set.errors).toBeUndefined()
+}
+
+describe('hard budgets: the worst case of a call is reserved before it goes out', () => {
+  it('a call whose estimate exceeds what remains is refused with 402 (estimate and remaining in the message); the provider receives nothing', async () => {
+    const body = { model: 'gpt-4o', messages: [{ role: 'user', content: 'write a novel' }], max_completion_tokens: 100_000 }
+    const estimate = estimateOf('openai', body)
+    expect(new Decimal(estimate).greaterThan('0.5')).toBe(true) // 100k output tokens of gpt-4o
+    await hardBudget('cust-hold-refused', '0.5')
+    script = (_call, res) => json(res, 200, openaiAnswer('chatcmpl-never'))
+    const refused = await call('/v1/chat/completions', body, asTenant('cust-hold-refused'))
+    expect(refused.status).toBe(402)
+    const error = JSON.parse(refused.text).error
+    expect(error).toMatchObject({ type: 'budget_exceeded', code: 'budget_exceeded' })
+    expect(error.message).toContain(`up to ${estimate} USD`)
+    expect(error.message).toContain('0.5 remains')
+    expect(calls).toHaveLength(0)
+    expect(await reservationsOf('cust-hold-refused')).toEqual([])
+
+    // The same call with a cap that fits goes through.
+    const fits = await call('/v1/chat/completions', { ...body, max_completion_tokens: 1000 }, asTenant('cust-hold-refused'))
+    expect(fits.status).toBe(200)
     expect(calls).toHaveLength(1)
+  })
+
+  it('a call within budget goes through; its usage is recorded with the reservation, which it settles', async () => {
+    await hardBudget('cust-hold-ok', '100')
+    script = (_call, res) => json(res, 200, openaiAnswer('chatcmpl-hold-ok'))
+    const body = { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], max_tokens: 50 }
+    const response = await call('/v1/chat/completions', body, asTenant('cust-hold-ok'))
+    expect(response.status).toBe(200)
+    expect(calls[0]!.body).toEqual(body) // the client's own cap: the request is forwarded unchanged
+    const [event] = await eventuallyEvents('cust-hold-ok', 1)
+    const [reservation] = await eventuallyClosedReservations('cust-hold-ok', 1)
+    expect(reservation).toBeDefined()
+    expect(new Decimal(reservation!.amount).equals(estimateOf('openai', body))).toBe(true)
+    expect(event).toMatchObject({ id: 'chatcmpl-hold-ok', status: 'PRICED', reservation_id: reservation!.id })
+    expect(reservation!.settled_event_id).toBe('chatcmpl-hold-ok')
+    expect(new Decimal(reservation!.settled_amount!).equals(event!.amount!)).toBe(true)
+    // Nothing is held any more; the spend is the event's amount.
+    const [budget] = await t.app.services.budgets.budgets((await t.app.services.tenants.authenticate(t.tenant.apiKey))!, 'cust-hold-ok')
+    expect(budget).toMatchObject({ reserved: '0' })
+    expect(new Decimal(budget!.spent).equals(event!.amount!)).toBe(true)
+  })
+
+  it('a call without an output cap is held at GATEWAY_DEFAULT_MAX_OUTPUT_TOKENS, which is sent to OpenAI as its cap', async () => {
+    await hardBudget('cust-hold-default', '100')
+    script = (_call, res) => json(res, 200, openaiAnswer('chatcmpl-hold-default'))
+    const body = { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }
+    expect((await call('/v1/chat/completions', body, asTenant('cust-hold-default'))).status).toBe(200)
+    expect(calls[0]!.body).toEqual({ ...body, max_completion_tokens: t.app.services.config.GATEWAY_DEFAULT_MAX_OUTPUT_TOKENS })
+    const [reservation] = await eventuallyClosedReservations('cust-hold-default', 1)
+    expect(new Decimal(reservation!.amount).equals(estimateOf('openai', body))).toBe(true)
+    expect(reservation!.settled_event_id).toBe('chatcmpl-hold-default')
+  })
+
+  it('an upstream error releases the reservation; nothing is recorded', async () => {
+    await hardBudget('cust-hold-500', '100')
+    script = (_call, res) => json(res, 500, { error: { message: 'The server had an error', type: 'server_error', param: null, code: null } })
+    const response = await call('/v1/chat/completions', { model: 'gpt-4o', messages: [], max_tokens: 10 }, asTenant('cust-hold-500'))
+    expect(response.status).toBe(500)
+    const [reservation] = await reservationsOf('cust-hold-500')
+    expect(reservation).toMatchObject({ settled_event_id: null })
+    expect(reservation!.settled_at).not.toBeNull()
+    expect(new Decimal(reservation!.settled_amount!).isZero()).toBe(true)
+    expect(await eventsOf('cust-hold-500')).toHaveLength(0)
+  })
+
+  it('a timeout, and an answer without usage, release it too', async () => {
+    await hardBudget('cust-hold-timeout', '100')
+    script = () => {} // never answers
+    expect((await call('/v1/chat/completions', { model: 'gpt-4o', messages: [], max_tokens: 10 }, asTenant('cust-hold-timeout'))).status).toBe(504)
+    script = (_call, res) => json(res, 200, { id: 'chatcmpl-no-usage', object: 'chat.completion', model: 'gpt-4o', choices: [] })
+    expect((await call('/v1/chat/completions', { model: 'gpt-4o', messages: [], max_tokens: 10 }, asTenant('cust-hold-timeout'))).status).toBe(200)
+    const reservations = await eventuallyClosedReservations('cust-hold-timeout', 2)
+    expect(reservations).toHaveLength(2)
+    for (const r of reservations) {
+      expect(r.settled_at).not.toBeNull()
+      expect(r.settled_event_id).toBeNull()
+    }
+  })
+
+  it('concurrent calls cannot jointly overshoot: with room for exactly K estimates, exactly K reach the provider', async () => {
+    const N = 6
+    const K = 3
+    const body = { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1000 }
+    await hardBudget('cust-hold-race', new Decimal(estimateOf('openai', body)).times(K).toFixed())
+    let open!: () => void
+    const gate = new Promise<void>((resolve) => (open = resolve))
+    let n = 0
+    script = async (_call, res) => {
+      const id = `chatcmpl-race-${n++}`
+      await gate // every call holds its reservation until all refusals are in
+      json(res, 200, openaiAnswer(id))
+    }
+    const statuses: number[] = []
+    const all = Array.from({ length: N }, () => call('/v1/chat/completions', body, asTenant('cust-hold-race')).then((r) => statuses.push(r.status)))
+    for (let i = 0; i < 1000 && statuses.length < N - K; i++) await new Promise((r) => setTimeout(r, 10))
+    expect(statuses).toEqual(Array(N - K).fill(402))
+    open()
+    await Promise.all(all)
+    expect(calls).toHaveLength(K)
+    expect(statuses.filter((s) => s === 200)).toHaveLength(K)
+    const reservations = await eventuallyClosedReservations('cust-hold-race', K)
+    expect(reservations).toHaveLength(K)
+    expect(reservations.every((r) => r.settled_event_id !== null)).toBe(true)
+  })
+
+  it('a streamed call settles its reservation (Anthropic)', async () => {
+    await hardBudget('cust-hold-stream', '100')
+    const body = sse(fixture<any[]>('anthropic-stream').map((e) => (e.type === 'message_start' ? { ...e, message: { ...e.message, id: 'msg_hold_stream' } } : e)), { named: true })
+    script = (_call, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      res.end(body)
+    }
+    const request = { model: 'claude-sonnet-4-20250514', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }], stream: true }
+    const response = await call('/v1/messages', request, asTenant('cust-hold-stream'))
+    expect(response.text).toBe(body)
+    expect(calls[0]!.body).toEqual(request)
+    const [event] = await eventsOf('cust-hold-stream')
+    const [reservation] = await reservationsOf('cust-hold-stream')
+    expect(new Decimal(reservation!.amount).equals(estimateOf('anthropic', request))).toBe(true)
+    expect(event).toMatchObject({ id: 'msg_hold_stream', reservation_id: reservation!.id })
+    expect(reservation!.settled_event_id).toBe('msg_hold_stream')
+  })
+
+  it('a model the catalog cannot price is refused under a hard budget (and let through without one)', async () => {
+    await hardBudget('cust-hold-unpriced', '100')
+    script = (_call, res) => json(res, 200, { ...openaiAnswer('chatcmpl-unpriced'), model: 'mystery-model-1' })
+    const refused = await call('/v1/chat/completions', { model: 'mystery-model-1', messages: [], max_tokens: 10 }, asTenant('cust-hold-unpriced'))
+    expect(refused.status).toBe(402)
+    expect(JSON.parse(refused.text).error).toMatchObject({ type: 'budget_unpriced_model' })
+    expect(JSON.parse(refused.text).error.message).toContain('mystery-model-1')
+    expect(calls).toHaveLength(0)
+    expect((await call('/v1/chat/completions', { model: 'mystery-model-1', messages: [], max_tokens: 10 }, asTenant('cust-no-budget'))).status).toBe(200)
+  })
+
+  it('no budget, or only soft ones: nothing is reserved and the request goes out unchanged', async () => {
+    await hardBudget('cust-soft', '0.000001', false)
+    script = (_call, res) => json(res, 200, openaiAnswer(`chatcmpl-soft-${calls.length}`))
+    const body = { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }
+    expect((await call('/v1/chat/completions', body, asTenant('cust-soft'))).status).toBe(200)
+    expect((await call('/v1/chat/completions', body, asTenant('cust-soft'))).status).toBe(200)
+    expect(calls.map((c) => c.body)).toEqual([body, body])
+    expect(await reservationsOf('cust-soft')).toEqual([])
   })
 })
 

@@ -7,26 +7,29 @@ import type { Tenant } from '../db/types.ts'
 import type { Logger } from '../logger.ts'
 import type { TenantService } from '../auth/service.ts'
 import type { UsageService } from '../usage/service.ts'
+import type { CatalogService } from '../catalog/types.ts'
+import type { Db } from '../db/database.ts'
+import { holdForCall, type BudgetGate } from './budget-hold.ts'
 import type { GatewayProvider } from './db-types.ts'
 import type { GatewayService } from './service.ts'
 import { SseEventSplitter } from './sse.ts'
 
-/**
- * The budgets domain as the gateway needs it: refuse a call for a customer whose hard budget is
- * spent, before it reaches (and is billed by) the provider. Structural, so the gateway works with
- * or without the budgets service wired in.
- */
-export interface BudgetGate {
-  check(tenant: Tenant, customerId: string, estimate: string | null): Promise<{ allowed: boolean; remaining: string | null }>
-}
+export type { BudgetGate }
 
 export interface GatewayDeps {
+  db: Db
   config: Config
   clock: Clock
+  /** Prices a call's worst case under a hard budget (the catalog ingest prices with). */
+  catalog: CatalogService
   logger: Logger
   tenants: TenantService
   usage: UsageService
   gateway: GatewayService
+  /**
+   * Hard budgets: a call's worst-case cost is reserved before it goes out and settled by its
+   * recorded usage. Structural, so the gateway works with or without the budgets service wired in.
+   */
   budgets?: BudgetGate
   /** Injected for tests; default the global fetch. */
   fetch?: typeof fetch
@@ -140,7 +143,20 @@ async function proxy(deps: GatewayDeps, spec: ProviderSpec, req: IncomingMessage
   const { config, clock, logger } = deps
   const fetchImpl = deps.fetch ?? globalThis.fetch
   const startedAt = clock.now()
-  const fail = (status: number, type: string, message: string) => {
+  // Held against a hard budget: settled by the call's recorded usage, else released — before the
+  // client has the answer, so a retry finds the budget free again.
+  let held: { tenant: Tenant; id: string } | null = null
+  let settled = false
+  const releaseHold = async (): Promise<void> => {
+    if (!held || settled) return
+    const { tenant, id } = held
+    held = null
+    await deps.budgets?.release(tenant, id).catch((error: unknown) => {
+      logger.error('gateway: budget reservation not released; it lapses at its expiry', { tenantId: tenant.id, reservationId: id, error: error instanceof Error ? error.message : String(error) })
+    })
+  }
+  const fail = async (status: number, type: string, message: string): Promise<void> => {
+    await releaseHold()
     if (res.headersSent) return void res.destroy()
     const body = JSON.stringify(spec.errorBody(type, message))
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
@@ -186,18 +202,34 @@ async function proxy(deps: GatewayDeps, spec: ProviderSpec, req: IncomingMessage
       return fail(400, 'invalid_request_error', 'The request body must be a JSON object with a "model".')
     }
 
-    if (deps.budgets) {
-      const check = await deps.budgets.check(tenant, customerId, null)
-      if (!check.allowed) {
-        return fail(402, 'budget_exceeded', `Customer "${customerId}" has reached its hard budget limit${check.remaining !== null ? ` (remaining ${check.remaining})` : ''}; the call was not sent to the provider.`)
-      }
-    }
-
     const providerKey = await deps.gateway.providerKey(tenant.id, spec.provider)
     if (!providerKey) return fail(400, 'provider_key_missing', `No ${spec.provider} key is stored for this tenant: set one with the setProviderKey mutation.`)
 
     const prepared = spec.prepare(payload as Record<string, unknown>)
-    const record = recorder(deps, spec, tenant, customerId, feature)
+    if (deps.budgets) {
+      const hold = await holdForCall(
+        {
+          db: deps.db,
+          clock,
+          catalog: deps.catalog,
+          budgets: deps.budgets,
+          defaultMaxOutputTokens: config.GATEWAY_DEFAULT_MAX_OUTPUT_TOKENS,
+          // Covers a call that answers (or times out) within GATEWAY_TIMEOUT_MS; a crashed process's hold lapses by itself.
+          ttlSeconds: Math.min(3600, Math.ceil(config.GATEWAY_TIMEOUT_MS / 1000) + 60),
+        },
+        spec.provider,
+        tenant,
+        customerId,
+        payload as Record<string, unknown>,
+      )
+      if (hold.kind === 'refused') return fail(402, hold.type, hold.message)
+      if (hold.kind === 'held') {
+        if (hold.reservationId) held = { tenant, id: hold.reservationId }
+        // Under a hard budget the output cap the estimate assumed is the one the provider gets.
+        if (hold.bound.defaultedOutputCap && spec.provider === 'openai') prepared.body = { ...prepared.body, max_completion_tokens: config.GATEWAY_DEFAULT_MAX_OUTPUT_TOKENS }
+      }
+    }
+    const record = recorder(deps, spec, tenant, customerId, feature, held?.id ?? null)
 
     armTimeout()
     let upstream: Response
@@ -262,7 +294,8 @@ async function proxy(deps: GatewayDeps, spec: ProviderSpec, req: IncomingMessage
       }
       // Recorded before the response ends: the request (and a graceful shutdown) waits for it,
       // while the client already has every byte the provider sent.
-      await record(collector.usage(), complete ? 'complete' : 'partial')
+      settled = await record(collector.usage(), complete ? 'complete' : 'partial')
+      await releaseHold()
       if (!res.destroyed) {
         if (complete) res.end()
         else res.destroy()
@@ -282,6 +315,7 @@ async function proxy(deps: GatewayDeps, spec: ProviderSpec, req: IncomingMessage
       return fail(502, 'upstream_unreachable', `The ${spec.provider} API closed the connection mid-answer.`)
     }
     clearTimeout(idleTimer)
+    if (!upstream.ok) await releaseHold() // a provider error: no call to bill
     res.writeHead(upstream.status, { ...headers, 'content-length': buffer.length })
     res.write(buffer)
     if (upstream.ok) {
@@ -291,13 +325,17 @@ async function proxy(deps: GatewayDeps, spec: ProviderSpec, req: IncomingMessage
       } catch (error) {
         logger.warn('gateway: provider answer without usable usage; nothing recorded', { provider: spec.provider, error: error instanceof Error ? error.message : String(error) })
       }
-      await record(usage, 'complete')
+      settled = await record(usage, 'complete')
+      await releaseHold()
     }
     res.end()
   } catch (error) {
     clearTimeout(idleTimer)
     logger.error('gateway: unexpected error', { provider: spec.provider, error: error instanceof Error ? (error.stack ?? error.message) : String(error) })
-    fail(500, 'internal_error', 'Unexpected gateway error.')
+    await fail(500, 'internal_error', 'Unexpected gateway error.')
+  } finally {
+    // Whatever path was taken (refused upstream, unreachable, timed out, no usage, not recorded): nothing stays held.
+    await releaseHold()
   }
 }
 
@@ -311,16 +349,20 @@ function drained(res: ServerResponse): Promise<void> {
   })
 }
 
-/** Records one call's usage exactly once; a failure is logged with the whole event so it can be replayed. */
-function recorder(deps: GatewayDeps, spec: ProviderSpec, tenant: Tenant, customerId: string, feature: string | null) {
+/**
+ * Records one call's usage exactly once; a failure is logged with the whole event so it can be
+ * replayed. With a budget reservation, the event carries its id and settles it: the answer says
+ * whether it did (a newly recorded event), so the caller releases the reservation otherwise.
+ */
+function recorder(deps: GatewayDeps, spec: ProviderSpec, tenant: Tenant, customerId: string, feature: string | null, reservationId: string | null) {
   let done = false
-  return async (usage: MeteredUsage | null, completeness: 'complete' | 'partial'): Promise<void> => {
-    if (done) return
+  return async (usage: MeteredUsage | null, completeness: 'complete' | 'partial'): Promise<boolean> => {
+    if (done) return false
     done = true
     if (!usage) {
       // OpenAI reports a stream's usage only in its last chunk: a stream cut before it has no provider numbers.
       deps.logger.warn('gateway: call ended without provider usage; nothing recorded', { provider: spec.provider, tenantId: tenant.id, customerId, completeness })
-      return
+      return false
     }
     const event = {
       id: usage.id,
@@ -337,11 +379,14 @@ function recorder(deps: GatewayDeps, spec: ProviderSpec, tenant: Tenant, custome
       feature,
       metadata: completeness === 'partial' ? { source: 'gateway', partial: true } : { source: 'gateway' },
     }
+    // Logged without the reservation: an event that did not settle it is released, and a replay must not name it.
     try {
-      const [result] = await deps.usage.record(tenant, [event])
+      const [result] = await deps.usage.record(tenant, [reservationId ? { ...event, reservationId } : event])
       if (result?.status === 'REJECTED') deps.logger.error('gateway: usage rejected', { tenantId: tenant.id, event, error: result.error })
+      return result?.status === 'RECORDED' && reservationId !== null
     } catch (error) {
       deps.logger.error('gateway: usage could not be recorded', { tenantId: tenant.id, event, error: error instanceof Error ? error.message : String(error) })
+      return false
     }
   }
 }

@@ -1,0 +1,82 @@
+import type { CatalogService } from '../catalog/types.ts'
+import type { Clock } from '../clock.ts'
+import type { Db } from '../db/database.ts'
+import type { Tenant } from '../db/types.ts'
+import { planAt, type PlanVersion } from '../pricing/engine.ts'
+import { listPlans } from '../usage/repository.ts'
+import type { GatewayProvider } from './db-types.ts'
+import { boundCall, holdAmount, worstCaseAmount, type CallBound } from './estimate.ts'
+
+/**
+ * The budgets domain as the gateway needs it (structurally the budgets service): which budgets a
+ * customer has, and a reservation that holds a call's worst case against its hard limits until
+ * the call's usage settles it (ingest, by `reservationId`) or the gateway releases it.
+ */
+export interface BudgetGate {
+  budgets(tenant: Tenant, customerId: string): Promise<readonly { row: { hard_limit: boolean } }[]>
+  check(tenant: Tenant, customerId: string, estimate: string | null): Promise<{ allowed: boolean; remaining: string | null }>
+  reserve(
+    tenant: Tenant,
+    input: { customerId: string; amount: string; ttlSeconds?: number | null },
+  ): Promise<{ granted: boolean; reservation: { id: string } | null; check: { remaining: string | null } }>
+  release(tenant: Tenant, reservationId: string): Promise<unknown>
+}
+
+export interface HoldDeps {
+  db: Db
+  clock: Clock
+  catalog: CatalogService
+  budgets: BudgetGate
+  defaultMaxOutputTokens: number
+  ttlSeconds: number
+}
+
+export type HoldOutcome =
+  /** No hard budget: nothing held, nothing to settle. */
+  | { kind: 'free' }
+  /** Within every hard limit: `reservationId` holds `estimate` (null for a call estimated at zero). */
+  | { kind: 'held'; reservationId: string | null; estimate: string; bound: CallBound }
+  | { kind: 'refused'; type: 'budget_exceeded' | 'budget_unpriced_model'; message: string }
+
+/**
+ * Before a call under a hard budget goes out: its worst-case billed amount (estimate.ts), priced
+ * with the catalog rows and the plan ingest would use, reserved against the customer's budgets.
+ * A customer with no budget, or only soft ones, costs one lookup and holds nothing.
+ */
+export async function holdForCall(deps: HoldDeps, provider: GatewayProvider, tenant: Tenant, customerId: string, body: Record<string, unknown>): Promise<HoldOutcome> {
+  const budgets = await deps.budgets.budgets(tenant, customerId)
+  if (!budgets.some((b) => b.row.hard_limit)) return { kind: 'free' }
+
+  const model = typeof body.model === 'string' ? body.model : ''
+  await deps.catalog.ensureFresh()
+  const now = deps.clock.now()
+  const resolved = deps.catalog.resolve(model, provider, tenant.id)
+  const prices = resolved ? deps.catalog.pricesAt(resolved.provider, resolved.model, now, tenant.id) : []
+  if (!resolved || prices.length === 0) {
+    // A call that cannot be priced cannot be held against a hard limit, and would be recorded UNPRICED: not let through.
+    return {
+      kind: 'refused',
+      type: 'budget_unpriced_model',
+      message: `Customer "${customerId}" has a hard budget and ${provider} model "${model}" has no price in the catalog, so the call's cost cannot be held against it; the call was not sent to the provider.`,
+    }
+  }
+  const plans: PlanVersion[] = (await listPlans(deps.db, tenant.id, [customerId])).map((p) => ({
+    customerId: p.customer_id,
+    kind: p.kind,
+    percent: p.percent,
+    effectiveFrom: new Date(p.effective_from),
+  }))
+  const bound = boundCall(provider, body, { defaultMaxOutputTokens: deps.defaultMaxOutputTokens })
+  const estimate = holdAmount(worstCaseAmount(bound, prices, planAt(plans, customerId, now)))
+  const over = (remaining: string | null) =>
+    `Customer "${customerId}" has a hard budget: this call could cost up to ${estimate} ${tenant.currency}${remaining !== null ? ` and ${remaining} remains` : ''}; the call was not sent to the provider.`
+
+  if (estimate === '0') {
+    // Free at these prices: the budget only has to have room left at all (a reservation holds a positive amount).
+    const check = await deps.budgets.check(tenant, customerId, '0')
+    return check.allowed ? { kind: 'held', reservationId: null, estimate, bound } : { kind: 'refused', type: 'budget_exceeded', message: over(check.remaining) }
+  }
+  const reservation = await deps.budgets.reserve(tenant, { customerId, amount: estimate, ttlSeconds: deps.ttlSeconds })
+  if (!reservation.granted || !reservation.reservation) return { kind: 'refused', type: 'budget_exceeded', message: over(reservation.check.remaining) }
+  return { kind: 'held', reservationId: reservation.reservation.id, estimate, bound }
+}
