@@ -1,4 +1,4 @@
-import type { Insertable, Transaction } from 'kysely'
+import { sql, type Insertable, type Transaction } from 'kysely'
 import type { DB, PricedLineJson } from '../db/types.ts'
 import type { BilledChangeHook } from '../repricing/changes.ts'
 import type { IngestHook } from '../usage/service.ts'
@@ -22,15 +22,30 @@ export interface BillableDelta {
   model: string
 }
 
+/** Serializes the first setupStripeBilling (which sets price_id) against transactions queueing for that tenant. */
+export function setupLockKey(tenantId: string): string {
+  return `burnrate.stripe-setup:${tenantId}`
+}
+
 /**
  * Queues billed-amount changes for Stripe inside the caller's transaction (ingest, or a re-pricing
  * that corrects amounts), so a change is either stored and queued, or neither. Only tenants whose
  * Stripe billing is set up (a metered price exists) queue anything. Re-queuing a key is a no-op.
  */
 export async function queueForStripe(trx: Transaction<DB>, tenantId: string, deltas: readonly BillableDelta[]): Promise<void> {
-  if (deltas.length === 0) return
+  await queueDeltas(trx, tenantId, deltas)
+}
+
+/** queueForStripe, returning how many keys were newly queued (the setup backfill reports it). */
+export async function queueDeltas(trx: Transaction<DB>, tenantId: string, deltas: readonly BillableDelta[]): Promise<number> {
+  if (deltas.length === 0) return 0
+  // Held until this transaction commits. The setup that first stores price_id takes the lock
+  // exclusively, so it waits for every transaction that may have read "no price yet" here; the
+  // backfill after it then sees those events, and later transactions see the price and queue
+  // them themselves (the outbox key dedupes the overlap).
+  await sql`select pg_advisory_xact_lock_shared(hashtext(${setupLockKey(tenantId)}))`.execute(trx)
   const account = await trx.selectFrom('stripe_accounts').select(['mode', 'price_id']).where('tenant_id', '=', tenantId).executeTakeFirst()
-  if (!account?.price_id) return
+  if (!account?.price_id) return 0
   const rows: Insertable<StripeOutboxTable>[] = []
   for (const delta of deltas) {
     if (new Decimal(delta.amount).isZero()) continue
@@ -50,8 +65,10 @@ export async function queueForStripe(trx: Transaction<DB>, tenantId: string, del
       rows.push({ tenant_id: tenantId, event_id: delta.key, dimension, customer_id: delta.customerId, window_start: window, amount: amount.toFixed() })
     }
   }
+  const queued = new Set<string>()
   for (let i = 0; i < rows.length; i += CHUNK) {
-    await trx.insertInto('stripe_outbox').values(rows.slice(i, i + CHUNK)).onConflict((oc) => oc.doNothing()).execute()
+    const inserted = await trx.insertInto('stripe_outbox').values(rows.slice(i, i + CHUNK)).onConflict((oc) => oc.doNothing()).returning('event_id').execute()
+    for (const row of inserted) queued.add(row.event_id)
   }
   const groups = new Map<string, { tenant_id: string; customer_id: string; dimension: string }>()
   for (const row of rows) groups.set(`${row.customer_id}\u0001${row.dimension}`, { tenant_id: tenantId, customer_id: row.customer_id, dimension: row.dimension })
@@ -60,6 +77,7 @@ export async function queueForStripe(trx: Transaction<DB>, tenantId: string, del
   for (let i = 0; i < states.length; i += CHUNK) {
     await trx.insertInto('stripe_push_state').values(states.slice(i, i + CHUNK)).onConflict((oc) => oc.doNothing()).execute()
   }
+  return queued.size
 }
 
 /** Queues every newly stored priced event in the ingest transaction. */

@@ -4,12 +4,15 @@ import type { Clock } from '../clock.ts'
 import type { Db } from '../db/database.ts'
 import type { Logger } from '../logger.ts'
 import { Decimal } from '../money/decimal.ts'
+import { enqueueStripeAlert } from './alerts.ts'
 import { classifyStripeError, describeStripeError } from './client.ts'
 import type { StripeService } from './service.ts'
 import { pushIdentifier, toUnits } from './units.ts'
 
 /** Stripe accepts meter events up to 35 calendar days old; we stop an hour short of that edge. */
 export const STRIPE_MAX_AGE_MS = 35 * 86_400_000 - 3_600_000
+
+const EXPIRED_REASON = 'window is older than Stripe accepts (35 days); not sent'
 
 export interface PusherOptions {
   intervalMs: number
@@ -196,7 +199,7 @@ export function createStripePusher({
               seq,
               value: Number(units),
               status: expired ? 'EXPIRED' : 'PENDING',
-              last_error: expired ? 'window is older than Stripe accepts (35 days); not sent' : null,
+              last_error: expired ? EXPIRED_REASON : null,
               next_attempt_at: now,
               created_at: now,
             })
@@ -206,6 +209,15 @@ export function createStripePusher({
           if (expired) {
             round.expired += 1
             logger.warn('stripe usage too old to send (over 35 days); listed by stripeExpiredUsage', { tenantId: group.tenant_id, customerId: group.customer_id, windowStart: w.start.toISOString(), units: units.toString() })
+            // The alert commits with the EXPIRED push (and only with it): one webhook event per push.
+            await enqueueStripeAlert(
+              trx,
+              'stripe.usage_expired',
+              { identifier, tenant_id: group.tenant_id, customer_id: group.customer_id, stripe_customer_id: customer.stripe_customer_id, dimension: group.dimension, window_start: w.start, value: Number(units) },
+              EXPIRED_REASON,
+              now,
+              stripe.alertAttempts,
+            )
           }
         }
         for (let i = 0; i < w.eventIds.length; i += CHUNK) {
@@ -300,14 +312,19 @@ export function createStripePusher({
         round.retried += 1
         return
       } else {
-        await db
-          .updateTable('stripe_pushes')
-          .set({ status: 'FAILED', last_error: describeStripeError(error) })
-          .where('identifier', '=', push.identifier)
-          .where('status', '=', 'PENDING')
-          .execute()
+        const reason = describeStripeError(error)
+        await db.transaction().execute(async (trx) => {
+          const failed = await trx
+            .updateTable('stripe_pushes')
+            .set({ status: 'FAILED', last_error: reason })
+            .where('identifier', '=', push.identifier)
+            .where('status', '=', 'PENDING')
+            .executeTakeFirst()
+          // Only the call that made it FAILED alerts (the dedupe key would catch a second one too).
+          if (Number(failed.numUpdatedRows) > 0) await enqueueStripeAlert(trx, 'stripe.push_failed', push, `Stripe refused the meter event: ${reason}`, now, stripe.alertAttempts)
+        })
         round.failed += 1
-        logger.warn('stripe meter event refused', { tenantId: group.tenant_id, identifier: push.identifier, error: describeStripeError(error) })
+        logger.warn('stripe meter event refused', { tenantId: group.tenant_id, identifier: push.identifier, error: reason })
       }
     }
   }

@@ -8,7 +8,7 @@ import { WINDOW_MS } from './units.ts'
 export interface ReconciliationRow {
   customerId: string
   stripeCustomerId: string | null
-  /** Billed amount of the customer's priced events in the range, from the ledger. */
+  /** Billed amount of the customer's priced events in the range, from the ledger, corrections included. */
   ledgerAmount: string
   /** Our billed total for the range (events stored since Stripe billing was set up). */
   billedAmount: string
@@ -57,6 +57,26 @@ export async function reconcile(db: Db, stripe: StripeService, tenantId: string,
     .where('ts', '<', to)
     .groupBy('customer_id')
     .execute()
+  // Corrections change what an event is billed: the latest amount is the original plus every delta.
+  const corrections = await db
+    .selectFrom('usage_corrections')
+    .select(['customer_id', sql<string>`sum(new_amount - old_amount)`.as('amount')])
+    .where('tenant_id', '=', tenantId)
+    .where('ts', '>=', from)
+    .where('ts', '<', to)
+    .groupBy('customer_id')
+    .execute()
+  // Billed events the outbox never got: recorded before Stripe billing was set up and older than
+  // its backfill start (setupStripeBilling's backfillFrom, by default Stripe's 35-day window).
+  const unqueued = await sql<{ customer_id: string; events: string; amount: string }>`
+    select customer_id, count(*) as events, sum(latest) as amount from (
+      select e.customer_id, e.amount + coalesce((select sum(c.new_amount - c.old_amount) from usage_corrections c
+                                                 where c.tenant_id = e.tenant_id and c.event_id = e.id), 0) as latest
+      from usage_events e
+      where e.tenant_id = ${tenantId} and e.status = 'PRICED' and e.ts >= ${from} and e.ts < ${to}
+        and not exists (select 1 from stripe_outbox o where o.tenant_id = e.tenant_id and o.event_id = e.id)
+    ) x where latest <> 0
+    group by customer_id`.execute(db)
   const pushes = await db
     .selectFrom('stripe_pushes')
     .select(['customer_id', 'status', sql<string>`sum(value)`.as('units')])
@@ -71,7 +91,9 @@ export async function reconcile(db: Db, stripe: StripeService, tenantId: string,
     .where('tenant_id', '=', tenantId)
     .groupBy('customer_id')
     .execute()
-  const customerIds = [...new Set([...ledger.map((l) => l.customer_id), ...billed.map((b) => b.customer_id), ...pushes.map((p) => p.customer_id)])].sort()
+  const customerIds = [
+    ...new Set([...ledger.map((l) => l.customer_id), ...corrections.map((c) => c.customer_id), ...billed.map((b) => b.customer_id), ...pushes.map((p) => p.customer_id)]),
+  ].sort()
   const customers = customerIds.length
     ? await db.selectFrom('customers').select(['id', 'stripe_customer_id']).where('tenant_id', '=', tenantId).where('id', 'in', customerIds).execute()
     : []
@@ -83,7 +105,8 @@ export async function reconcile(db: Db, stripe: StripeService, tenantId: string,
     const b = billed.find((x) => x.customer_id === customerId)
     const units = (status: string) => new Decimal(pushes.find((p) => p.customer_id === customerId && p.status === status)?.units ?? 0)
     const billedAmount = new Decimal(b?.amount ?? 0)
-    const ledgerAmount = new Decimal(ledger.find((l) => l.customer_id === customerId)?.amount ?? 0)
+    const ledgerAmount = new Decimal(ledger.find((l) => l.customer_id === customerId)?.amount ?? 0).plus(corrections.find((c) => c.customer_id === customerId)?.amount ?? 0)
+    const before = unqueued.rows.find((u) => u.customer_id === customerId)
     const billedUnits = billedAmount.times(perMajor)
     const reported = units('SENT')
     const pending = units('PENDING')
@@ -112,8 +135,14 @@ export async function reconcile(db: Db, stripe: StripeService, tenantId: string,
       }
     }
 
-    if (!ledgerAmount.eq(billedAmount)) {
-      differences.push(`ledger shows ${ledgerAmount.toFixed()} billed but ${billedAmount.toFixed()} was queued for Stripe (events recorded before Stripe billing was set up are not pushed)`)
+    if (before) {
+      differences.push(
+        `${Number(before.events)} events billed ${new Decimal(before.amount).toFixed()} happened before Stripe billing's backfill start and were recorded before it was set up: they are in the ledger only (setupStripeBilling with an earlier backfillFrom queues them)`,
+      )
+    }
+    const unexplained = ledgerAmount.minus(billedAmount).minus(before?.amount ?? 0)
+    if (!unexplained.isZero()) {
+      differences.push(`ledger shows ${ledgerAmount.toFixed()} billed but ${billedAmount.toFixed()} was queued for Stripe (${unexplained.toFixed()} not explained by usage before the backfill start)`)
     }
     if (!stripeCustomerId && billedAmount.gt(0)) differences.push('customer has no stripeCustomerId: its usage waits in the outbox')
     // Whatever was billed and is neither reported nor waiting is a loss; less than one unit per

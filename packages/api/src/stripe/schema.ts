@@ -2,6 +2,7 @@ import { requireTenant } from '../auth/guard.ts'
 import { badInput } from '../errors.ts'
 import { builder } from '../schema/builder.ts'
 import type { StripeAccountRow, StripeInvoiceRow, StripePushRow } from './db-types.ts'
+import type { StripeSetupResult as StripeSetupResultShape } from './service.ts'
 import { reconcile, type ReconciliationRow } from './reconciliation.ts'
 import { pushIdentifier } from './units.ts'
 
@@ -29,10 +30,16 @@ const StripeAccount = builder.objectRef<StripeAccountRow>('StripeAccount').imple
   }),
 })
 
-const StripeSetupResult = builder.objectRef<{ account: StripeAccountRow; createdCustomers: number }>('StripeSetupResult').implement({
+const StripeSetupResult = builder.objectRef<StripeSetupResultShape>('StripeSetupResult').implement({
   fields: (t) => ({
     account: t.field({ type: StripeAccount, resolve: (r) => r.account }),
     createdCustomers: t.exposeInt('createdCustomers', { description: 'Stripe customers created for customers without a stripeCustomerId.' }),
+    backfilledEvents: t.int({
+      description: 'Priced events from backfillFrom on that this call queued for Stripe (0 when every one was already queued, e.g. on a second call).',
+      resolve: (r) => r.backfill.events,
+    }),
+    backfilledCorrections: t.int({ description: 'Corrections (repriceUsage) of those events that this call queued for Stripe.', resolve: (r) => r.backfill.corrections }),
+    backfillFrom: t.field({ type: 'DateTime', description: 'Start of the backfill: usage that happened before it is not sent to Stripe.', resolve: (r) => r.backfill.from }),
   }),
 })
 
@@ -96,6 +103,11 @@ const StripeSetupInput = builder.inputType('StripeSetupInput', {
   fields: (t) => ({
     mode: t.field({ type: StripeReportingMode, description: 'Default AMOUNT.' }),
     createCustomers: t.boolean({ description: 'Create a Stripe customer for every customer without a stripeCustomerId.' }),
+    backfillFrom: t.field({
+      type: 'DateTime',
+      description:
+        "Queue the tenant's usage (priced events and their corrections) that happened from this time on and is not queued yet. Default: the start of Stripe's 35-day window (earlier usage stays in the ledger only; reconciliation lists it). An earlier time queues older usage too, which Stripe refuses: it is listed by stripeExpiredUsage and alerted as stripe.usage_expired.",
+    }),
   }),
 })
 
@@ -163,7 +175,8 @@ builder.mutationFields((t) => ({
   }),
   setupStripeBilling: t.field({
     type: StripeSetupResult,
-    description: 'Creates (idempotently) the billing meter, product and metered price in the tenant’s Stripe account.',
+    description:
+      'Creates (idempotently) the billing meter, product and metered price in the tenant’s Stripe account, then queues usage recorded before (from backfillFrom on) that is not queued yet. Safe to run again.',
     args: { input: t.arg({ type: StripeSetupInput }) },
     resolve: (_root, { input }, ctx) => ctx.services.stripe.setup(requireTenant(ctx), input ?? {}),
   }),

@@ -1,3 +1,4 @@
+import { sql } from 'kysely'
 import Stripe from 'stripe'
 import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
@@ -7,20 +8,33 @@ import { badInput } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { StripeClientFactory } from './client.ts'
 import { createSecretBox, keyHint, parseStripeKey, type SecretBox } from './crypto.ts'
+import { backfillOutbox, defaultBackfillFrom, type BackfillResult } from './backfill.ts'
 import type { StripeAccountRow, StripeReportingMode } from './db-types.ts'
+import { setupLockKey } from './outbox.ts'
 import { stableHash, UNIT_AMOUNT_DECIMAL, unitsPerMajor } from './units.ts'
 
 export interface StripeSetupResult {
   account: StripeAccountRow
   createdCustomers: number
+  /** What this call's backfill queued from the ledger (nothing that was already queued). */
+  backfill: BackfillResult & { from: Date }
 }
 
 export interface StripeService {
   /** Null when STRIPE_ENCRYPTION_KEY is not set: keys cannot be stored. */
   readonly box: SecretBox | null
+  /** Attempt limit of the tenant webhook deliveries Stripe alerts enqueue (WEBHOOK_MAX_ATTEMPTS). */
+  readonly alertAttempts: number
   account(tenantId: string): Promise<StripeAccountRow | undefined>
   setCredentials(tenant: Tenant, input: { secretKey: string; webhookSecret?: string | null | undefined }): Promise<StripeAccountRow>
-  setup(tenant: Tenant, input: { mode?: StripeReportingMode | null | undefined; createCustomers?: boolean | null | undefined }): Promise<StripeSetupResult>
+  /**
+   * Creates (idempotently) the meter, product and price, then queues the tenant's usage from
+   * `backfillFrom` (default: the start of Stripe's 35-day window) that is not queued yet.
+   */
+  setup(
+    tenant: Tenant,
+    input: { mode?: StripeReportingMode | null | undefined; createCustomers?: boolean | null | undefined; backfillFrom?: Date | null | undefined },
+  ): Promise<StripeSetupResult>
   /** A client for the tenant's own Stripe account, or null when it has no key. */
   clientFor(tenantId: string): Promise<{ client: Stripe; account: StripeAccountRow } | null>
   webhookSecret(tenantId: string): Promise<string | null>
@@ -58,6 +72,7 @@ export function createStripeService({
 
   const service: StripeService = {
     box,
+    alertAttempts: config.WEBHOOK_MAX_ATTEMPTS,
     account: find,
 
     async setCredentials(tenant, input) {
@@ -106,6 +121,8 @@ export function createStripeService({
 
     async setup(tenant, input) {
       requireBox()
+      const backfillFrom = input.backfillFrom ?? defaultBackfillFrom(clock.now())
+      if (backfillFrom > clock.now()) throw badInput('backfillFrom must not be in the future', 'input.backfillFrom')
       const found = await service.clientFor(tenant.id)
       if (!found) throw badInput('Store a Stripe secret key first (setStripeCredentials)')
       const { client } = found
@@ -159,8 +176,20 @@ export function createStripeService({
           },
           { idempotencyKey: `burnrate-${scope}-price-${eventName}` },
         )
-        account = await save(tenant.id, { price_id: price.id, setup_at: clock.now() })
+        // Exclusive against queueForStripe's shared lock: waits for every transaction that may have
+        // read "no price yet", so the backfill below sees their events (see outbox.ts).
+        account = await db.transaction().execute(async (trx) => {
+          await sql`select pg_advisory_xact_lock(hashtext(${setupLockKey(tenant.id)}))`.execute(trx)
+          return trx
+            .updateTable('stripe_accounts')
+            .set({ price_id: price.id, setup_at: clock.now(), updated_at: clock.now() })
+            .where('tenant_id', '=', tenant.id)
+            .returningAll()
+            .executeTakeFirstOrThrow()
+        })
       }
+      // Usage recorded before billing was set up (or missed for any reason) goes out like new usage.
+      const backfill = await backfillOutbox(db, tenant.id, backfillFrom)
 
       let createdCustomers = 0
       if (input.createCustomers) {
@@ -186,8 +215,8 @@ export function createStripeService({
           if (Number(updated.numUpdatedRows) > 0) createdCustomers += 1
         }
       }
-      logger.info('stripe billing set up', { tenantId: tenant.id, meterId: account.meter_id, priceId: account.price_id, createdCustomers })
-      return { account, createdCustomers }
+      logger.info('stripe billing set up', { tenantId: tenant.id, meterId: account.meter_id, priceId: account.price_id, createdCustomers, backfillFrom: backfillFrom.toISOString(), ...backfill })
+      return { account, createdCustomers, backfill: { ...backfill, from: backfillFrom } }
     },
   }
   return service

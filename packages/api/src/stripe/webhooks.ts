@@ -3,6 +3,7 @@ import type { HttpRoute } from '../app.ts'
 import type { Clock } from '../clock.ts'
 import type { Db } from '../db/database.ts'
 import type { Logger } from '../logger.ts'
+import { enqueueStripeAlert } from './alerts.ts'
 import type { StripeService } from './service.ts'
 
 /** Stripe's recommended tolerance between the signed timestamp and now. */
@@ -85,19 +86,26 @@ export function stripeWebhookRoute({ db, clock, logger, stripe }: { db: Db; cloc
       if (!found) throw new Error('no Stripe key to fetch the event with')
       data = ((await found.client.v2.core.events.retrieve(event.id)) as unknown as { data?: ErrorReportData }).data
     }
-    for (const type of data?.reason?.error_types ?? []) {
-      for (const sample of type.sample_errors ?? []) {
-        const identifier = sample.request?.identifier
-        if (!identifier) continue
-        await db
-          .updateTable('stripe_pushes')
-          .set({ status: 'FAILED', last_error: `Stripe error report: ${type.code ?? 'error'}: ${sample.error_message ?? ''}`.slice(0, 500) })
-          .where('tenant_id', '=', tenantId)
-          .where('identifier', '=', identifier)
-          .where('status', 'in', ['SENT', 'PENDING'])
-          .execute()
+    const now = clock.now()
+    await db.transaction().execute(async (trx) => {
+      for (const type of data?.reason?.error_types ?? []) {
+        for (const sample of type.sample_errors ?? []) {
+          const identifier = sample.request?.identifier
+          if (!identifier) continue
+          const reason = `Stripe error report: ${type.code ?? 'error'}: ${sample.error_message ?? ''}`.slice(0, 500)
+          const failed = await trx
+            .updateTable('stripe_pushes')
+            .set({ status: 'FAILED', last_error: reason })
+            .where('tenant_id', '=', tenantId)
+            .where('identifier', '=', identifier)
+            .where('status', 'in', ['SENT', 'PENDING'])
+            .returningAll()
+            .executeTakeFirst()
+          // The push and its stripe.push_failed alert commit together (a redelivered report is a no-op).
+          if (failed) await enqueueStripeAlert(trx, 'stripe.push_failed', failed, reason, now, stripe.alertAttempts)
+        }
       }
-    }
+    })
     logger.warn('stripe meter error report', { tenantId, eventId: event.id, summary: data?.developer_message_summary })
   }
 

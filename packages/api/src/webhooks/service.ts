@@ -17,7 +17,7 @@ import { newEndpointSecret } from './signing.ts'
 import { isPrivateAddress } from './targets.ts'
 
 /** The event types an endpoint can subscribe to. */
-export const WEBHOOK_EVENT_TYPES = ['budget.alert', 'price.change'] as const
+export const WEBHOOK_EVENT_TYPES = ['budget.alert', 'price.change', 'stripe.usage_expired', 'stripe.push_failed'] as const
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number]
 
 const MAX_ENDPOINTS_PER_TENANT = 20

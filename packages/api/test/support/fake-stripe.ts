@@ -22,6 +22,8 @@ export type Fault =
   | 'drop-after'
   /** Processed, then never answers. */
   | 'hang-after'
+  /** 400 invalid_request_error on payload[value]: refused for good, nothing processed. */
+  | 'invalid'
 
 export interface RecordedRequest {
   method: string
@@ -275,6 +277,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     record.fault = fault
     if (fault === 'rate-limit') return send(429, { error: { type: 'invalid_request_error', code: 'rate_limit', message: 'Too many requests hit the API too quickly.' } })
     if (fault === 'server-error') return send(500, { error: { type: 'api_error', message: 'An unknown error occurred.' } })
+    if (fault === 'invalid') return send(400, { error: { type: 'invalid_request_error', code: 'parameter_invalid_integer', param: 'payload[value]', message: 'Invalid integer: payload[value].' } })
     if (fault === 'hang') return void (record.status = 'hung')
     if (fault === 'drop') {
       record.status = 'dropped'

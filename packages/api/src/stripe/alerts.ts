@@ -1,0 +1,34 @@
+import type { Executor } from '../db/database.ts'
+import { enqueueWebhookEvent } from '../webhooks/service.ts'
+import type { StripePushRow } from './db-types.ts'
+
+/** The tenant webhook types Stripe billing raises (see WEBHOOK_EVENT_TYPES). */
+export type StripeAlertType = 'stripe.usage_expired' | 'stripe.push_failed'
+
+type AlertPush = Pick<StripePushRow, 'identifier' | 'tenant_id' | 'customer_id' | 'stripe_customer_id' | 'dimension' | 'window_start' | 'value'>
+
+/** What a tenant's endpoint receives: enough to find the push (stripePushes) and act on it. */
+export function stripeAlertPayload(push: AlertPush, reason: string): Record<string, unknown> {
+  const [model, tokenType] = push.dimension === '' ? [null, null] : push.dimension.split('|')
+  return {
+    identifier: push.identifier,
+    customerId: push.customer_id,
+    stripeCustomerId: push.stripe_customer_id,
+    windowStart: new Date(push.window_start).toISOString(),
+    windowEnd: new Date(new Date(push.window_start).getTime() + 3_600_000).toISOString(),
+    /** Reporting units (1/1000 of the minor currency unit), as a string: may be negative. */
+    units: String(push.value),
+    ...(model !== null ? { model, tokenType: tokenType ?? '' } : {}),
+    reason,
+  }
+}
+
+/**
+ * Enqueues a tenant webhook event for a push that will not reach Stripe (EXPIRED) or that Stripe
+ * refused (FAILED), in the caller's transaction: the status change and its alert commit together.
+ * One alert per push and type (the identifier is the dedupe key); a retry of a FAILED push has a
+ * new identifier, so a retry that fails again alerts again.
+ */
+export async function enqueueStripeAlert(executor: Executor, type: StripeAlertType, push: AlertPush, reason: string, now: Date, attemptLimit: number): Promise<void> {
+  await enqueueWebhookEvent(executor, { tenantId: push.tenant_id, type, dedupeKey: `${type}:${push.identifier}`, payload: stripeAlertPayload(push, reason) }, now, attemptLimit)
+}
