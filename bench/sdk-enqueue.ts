@@ -6,10 +6,12 @@
  *
  *   npx tsx bench/sdk-enqueue.ts [--calls 200000]
  *
- * Self-contained (no database, no network): only the SDK is measured.
+ * Self-contained (no database, no network): only the SDK is measured. The spool scenarios write
+ * their journal to a fresh directory under the OS temp dir (removed afterwards).
  */
-import { readFileSync } from 'node:fs'
-import { cpus, loadavg } from 'node:os'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { cpus, loadavg, tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { createMeter, openai, type UsageEvent } from '../packages/sdk/src/index.ts'
@@ -36,7 +38,13 @@ function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!
 }
 
-async function scenario(name: string, fetchImpl: typeof fetch, makeEvent: (i: number) => UsageEvent, options: { signingSecret?: string; maxQueueSize?: number } = {}) {
+async function scenario(
+  name: string,
+  fetchImpl: typeof fetch,
+  makeEvent: (i: number) => UsageEvent,
+  options: { signingSecret?: string; maxQueueSize?: number; spool?: 'batch' | 'sync' } = {},
+) {
+  const spoolDir = options.spool ? mkdtempSync(join(tmpdir(), 'burnrate-bench-spool-')) : null
   const meter = createMeter({
     url: 'http://burnrate.invalid',
     apiKey: 'br_sk_bench',
@@ -46,6 +54,7 @@ async function scenario(name: string, fetchImpl: typeof fetch, makeEvent: (i: nu
     retryDelayMs: 50,
     maxQueueSize: options.maxQueueSize ?? 1_000_000,
     signingSecret: options.signingSecret,
+    spool: spoolDir ? { dir: spoolDir, durability: options.spool } : undefined,
   })
   // Warm-up: JIT and the meter's steady state.
   for (let i = 0; i < 20_000; i++) meter.record(makeEvent(-i - 1))
@@ -64,6 +73,7 @@ async function scenario(name: string, fetchImpl: typeof fetch, makeEvent: (i: nu
     await nextTurn()
   }
   const closed = await meter.close({ timeoutMs: 100 })
+  if (spoolDir) rmSync(spoolDir, { recursive: true, force: true })
   samples.sort()
   const mean = samples.reduce((a, b) => a + b, 0) / samples.length
   const f = (n: number) => n.toFixed(2).padStart(7)
@@ -94,4 +104,7 @@ await scenario('record(event), API answering, signing on', instantApi, plain, { 
 await scenario('record({...openai.chatCompletion(res)}), API answering', instantApi, fromResponse)
 await scenario('record(event), API down (queue growing)', downApi, plain)
 await scenario('record(event), API down, queue full (refused)', downApi, plain, { maxQueueSize: 10_000 })
+await scenario("record(event), API answering, spool 'batch'", instantApi, plain, { spool: 'batch' })
+await scenario("record(event), API down, spool 'batch'", downApi, plain, { spool: 'batch' })
+await scenario("record(event), API answering, spool 'sync'", instantApi, plain, { spool: 'sync' })
 process.exit(0)

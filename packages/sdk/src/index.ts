@@ -1,5 +1,6 @@
 export { BurnrateClient, BurnrateError, toWire, type ClientOptions } from './client.ts'
 export { createMeter, Meter, type FlushResult, type MeterOptions, type MeterStats } from './meter.ts'
+export { SpoolLockedError, type SpoolOptions } from './spool.ts'
 export { canonicalDecimal, canonicalEventString, signEvent, type SignableEvent } from './signing.ts'
 export { meterStream, SseParser, sseJson, type SseEvent } from './stream.ts'
 export { MissingUsageError, type UsageCollector } from './providers/common.ts'

@@ -1,5 +1,6 @@
 import { BurnrateClient, BurnrateError, type ClientOptions } from './client.ts'
 import { signEvent } from './signing.ts'
+import { Spool, type SpooledEvent, type SpoolOptions } from './spool.ts'
 import type { RecordResult, UsageError, UsageEvent } from './types.ts'
 
 export interface MeterOptions {
@@ -33,6 +34,13 @@ export interface MeterOptions {
   onError?: (error: BurnrateError) => void
   /** Injected clock for timestamps; default Date.now. */
   now?: () => number
+  /**
+   * Node only. Journal accepted events to `spool.dir` so that a meter started after a crash (or a
+   * `close()` that timed out) delivers what was left queued. Without it (the default) nothing touches
+   * the file system, and node:fs is not even loaded. See spool.ts and the SDK README for the format,
+   * the durability window and compaction.
+   */
+  spool?: SpoolOptions
 }
 
 export interface MeterStats {
@@ -51,6 +59,12 @@ export interface MeterStats {
   /** Batches sent (successful calls of recordUsageBatch). */
   batches: number
   lastError: string | null
+  /** With a spool: events in the journal not yet delivered or rejected (what a crash now would leave for the next run). */
+  spooled: number
+  /** With a spool: events left by an earlier run and put back in the queue. */
+  replayed: number
+  /** With a spool: events left by an earlier run still on disk only, waiting for room in the queue (never dropped). */
+  spoolBacklog: number
 }
 
 export interface FlushResult {
@@ -86,8 +100,9 @@ function wireProblem(event: UsageEvent): UsageError | null {
 }
 
 interface Waiter {
-  /** Resolved once `settledCount` reaches this. */
+  /** Resolved once `settledCount` reaches this (and, if set, the spool backlog is read). */
   target: number
+  backlog: boolean
   resolve: () => void
 }
 
@@ -120,11 +135,24 @@ export class Meter {
   private attempt = 0
   private backoffUntil = 0
   private closed = false
+  /** close() has returned: a send still in flight must not re-arm the timer (the spool is closed too). */
+  private stopped = false
   /** Events accepted by `record` so far, and events delivered or rejected so far: flush waits on the difference. */
   private acceptedCount = 0
   private settledCount = 0
   private waiters: Waiter[] = []
-  private readonly counters: Omit<MeterStats, 'queued'> = { sent: 0, duplicates: 0, rejected: 0, dropped: 0, retries: 0, batches: 0, lastError: null }
+  private readonly counters: Omit<MeterStats, 'queued' | 'spooled' | 'spoolBacklog'> = {
+    sent: 0,
+    duplicates: 0,
+    rejected: 0,
+    dropped: 0,
+    retries: 0,
+    batches: 0,
+    lastError: null,
+    replayed: 0,
+  }
+  private readonly spool: Spool | null = null
+  private spoolTimer: ReturnType<typeof setTimeout> | null = null
 
   constructor(options: MeterOptions) {
     this.options = options
@@ -139,6 +167,21 @@ export class Meter {
     this.retryDelayMs = options.retryDelayMs ?? 250
     this.maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000
     this.now = options.now ?? Date.now
+    if (options.spool) {
+      this.spool = new Spool(options.spool)
+      let recovery: ReturnType<Spool['recover']>
+      try {
+        recovery = this.spool.recover()
+      } catch (error) {
+        this.spool.close()
+        throw error
+      }
+      if (recovery.badLines > 0) {
+        // A torn last line is the one event whose write a crash interrupted; it is skipped, not fatal.
+        this.counters.lastError = `spool: skipped ${recovery.badLines} unreadable journal line(s) (a write torn by a crash)`
+      }
+      this.refillFromSpool()
+    }
   }
 
   /**
@@ -157,15 +200,17 @@ export class Meter {
     if (this.queuedCount() >= this.maxQueueSize) return this.drop(event, 'queue_full')
     // A copy, so a caller reusing its object cannot change an accepted event; the timestamp is fixed
     // now, so a retry an hour later still says when the call happened.
-    this.queue.push(event.timestamp === undefined ? { ...event, timestamp: new Date(this.now()).toISOString() } : { ...event })
+    const accepted = event.timestamp === undefined ? { ...event, timestamp: new Date(this.now()).toISOString() } : { ...event }
+    this.queue.push(accepted)
     this.acceptedCount += 1
+    if (this.spool) this.spoolAppend(accepted)
     if (this.queue.length - this.head >= this.batchSize) this.schedule(0)
     else if (this.timer === null) this.schedule(this.flushIntervalMs)
     return true
   }
 
   get stats(): MeterStats {
-    return { queued: this.queuedCount(), ...this.counters }
+    return { queued: this.queuedCount(), ...this.counters, spooled: this.spool?.unacked ?? 0, spoolBacklog: this.spool?.backlog ?? 0 }
   }
 
   /**
@@ -174,37 +219,113 @@ export class Meter {
    * (the API is down: the events stay queued and keep being retried).
    */
   async flush(options: { timeoutMs?: number } = {}): Promise<FlushResult> {
-    const target = this.acceptedCount
-    if (this.settledCount >= target) return { done: true, remaining: this.stats.queued }
-    const reached = new Promise<void>((resolve) => this.waiters.push({ target, resolve }))
+    // Backlog events (left on disk by an earlier run) are taken into the queue as room frees up; a flush waits for them too.
+    const backlog = this.spool?.backlog ?? 0
+    const target = this.acceptedCount + backlog
+    if (this.settledCount >= target) {
+      this.spoolWrite()
+      return { done: true, remaining: this.remaining() }
+    }
+    const reached = new Promise<void>((resolve) => this.waiters.push({ target, backlog: backlog > 0, resolve }))
     // Skip the batch window; a backoff in progress is kept (the API asked us to wait, or is down).
     this.schedule(Math.max(0, this.backoffUntil - this.now()))
     if (options.timeoutMs === undefined) {
       await reached
-      return { done: true, remaining: this.stats.queued }
+      this.spoolWrite()
+      return { done: true, remaining: this.remaining() }
     }
     let timer: ReturnType<typeof setTimeout> | undefined
     const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), options.timeoutMs)))
     const outcome = await Promise.race([reached.then(() => 'done' as const), timedOut])
     clearTimeout(timer)
-    return { done: outcome === 'done', remaining: this.stats.queued }
+    this.spoolWrite()
+    return { done: outcome === 'done', remaining: this.remaining() }
   }
 
   /**
    * Stops accepting events, flushes (default: up to 10 s) and stops the timers. Call it on
    * shutdown (SIGTERM). Events still queued after the timeout are reported in `remaining`
-   * (and in `stats.queued`), not silently discarded.
+   * (and in `stats.queued`), not silently discarded; with a spool they stay in the journal and
+   * the next meter on the same dir delivers them.
    */
   async close(options: { timeoutMs?: number } = {}): Promise<FlushResult> {
     this.closed = true
     const result = await this.flush({ timeoutMs: options.timeoutMs ?? 10_000 })
     if (this.timer) clearTimeout(this.timer)
     this.timer = null
+    this.stopped = true
+    if (this.spool) {
+      if (this.spoolTimer) clearTimeout(this.spoolTimer)
+      this.spoolTimer = null
+      try {
+        this.spool.close()
+      } catch (error) {
+        this.spoolFailed(error)
+      }
+    }
     return result
   }
 
   private queuedCount(): number {
     return this.queue.length - this.head + this.pending.length
+  }
+
+  /** In memory, plus what an earlier run left on disk and is not yet in memory. */
+  private remaining(): number {
+    return this.queuedCount() + (this.spool?.backlog ?? 0)
+  }
+
+  private spoolAppend(event: SpooledEvent) {
+    try {
+      this.spool!.append(event)
+    } catch (error) {
+      // A failing disk (full, gone) must not break the host's call: the event stays queued in memory.
+      this.spoolFailed(error)
+    }
+    if (this.spoolTimer === null && this.spool!.hasPendingWrites) this.armSpoolTimer()
+  }
+
+  private armSpoolTimer() {
+    this.spoolTimer = setTimeout(() => {
+      this.spoolTimer = null
+      this.spoolWrite()
+    }, this.spool!.writeIntervalMs)
+    this.spoolTimer.unref?.()
+  }
+
+  /** Writes the buffered journal lines (events, then acks) and compacts. */
+  private spoolWrite() {
+    if (!this.spool || this.spool.closed) return
+    try {
+      this.spool.writePending()
+    } catch (error) {
+      this.spoolFailed(error)
+    }
+  }
+
+  private spoolFailed(error: unknown) {
+    const failure = new BurnrateError(`spool: ${error instanceof Error ? error.message : String(error)}`, 'SPOOL_ERROR', false)
+    this.counters.lastError = failure.message
+    this.options.onError?.(failure)
+  }
+
+  /** Takes events an earlier run left on disk into the queue, up to its bound; the rest wait on disk. */
+  private refillFromSpool() {
+    if (!this.spool || this.spool.backlog === 0) return
+    const room = this.maxQueueSize - this.queuedCount()
+    if (room <= 0) return
+    let events: SpooledEvent[]
+    try {
+      events = this.spool.takeBacklog(room)
+    } catch (error) {
+      this.spoolFailed(error)
+      return
+    }
+    if (events.length === 0) return
+    for (const event of events) this.queue.push(event)
+    this.acceptedCount += events.length
+    this.counters.replayed += events.length
+    this.schedule(this.queue.length - this.head >= this.batchSize ? 0 : this.flushIntervalMs)
   }
 
   private drop(event: UsageEvent, reason: 'queue_full' | 'closed'): false {
@@ -215,6 +336,7 @@ export class Meter {
 
   /** Arms the send timer to fire in `delayMs` unless it already fires sooner. */
   private schedule(delayMs: number) {
+    if (this.stopped) return
     const due = this.now() + delayMs
     if (this.timer !== null && this.timerDue <= due) return
     if (this.timer !== null) clearTimeout(this.timer)
@@ -240,6 +362,8 @@ export class Meter {
     if (this.pending.length === 0) return
     this.sending = true
     const batch = this.pending
+    // The batch's events reach the journal before the API can see them.
+    if (this.spool) this.spoolWrite()
     const secret = this.options.signingSecret
     const wire = secret ? batch.map((e) => ({ ...e, signature: signEvent(e as UsageEvent & { timestamp: string | Date }, secret) })) : batch
     let failure: BurnrateError | null = null
@@ -262,11 +386,16 @@ export class Meter {
         for (const event of batch) this.options.onRejected?.(event, error)
         this.counters.rejected += batch.length
         this.settledCount += batch.length
+        this.spool?.ack(batch)
       }
     } finally {
       this.sending = false
     }
     if (failure) this.options.onError?.(failure)
+    if (this.spool) {
+      this.refillFromSpool()
+      if (this.spool.hasPendingWrites && this.spoolTimer === null) this.armSpoolTimer()
+    }
     this.wakeWaiters()
 
     if (failure?.retryable) {
@@ -293,13 +422,14 @@ export class Meter {
       }
     }
     this.settledCount += batch.length
+    this.spool?.ack(batch)
   }
 
   private wakeWaiters() {
     if (this.waiters.length === 0) return
     const still: Waiter[] = []
     for (const waiter of this.waiters) {
-      if (this.settledCount >= waiter.target) waiter.resolve()
+      if (this.settledCount >= waiter.target && !(waiter.backlog && (this.spool?.backlog ?? 0) > 0)) waiter.resolve()
       else still.push(waiter)
     }
     this.waiters = still
