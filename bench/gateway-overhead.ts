@@ -1,7 +1,9 @@
 /**
  * Latency the metering gateway adds to a model call: the same request sent straight to a fake
- * provider and through the gateway (tenant-key auth, provider-key lookup, budget check, forwarding,
- * usage parsing and recording), alternating one by one so both see the same machine noise.
+ * provider and through the gateway (tenant-key auth, provider-key lookup, budget lookup, forwarding,
+ * usage parsing and recording), alternating one by one so both see the same machine noise. Then
+ * the same for a customer with a hard budget: the call's worst case is also priced and reserved
+ * before forwarding (one more transaction) and settled by the recorded usage.
  * Timed from sending the request to reading the last byte of the answer (fetch + text()).
  *
  *   npx tsx bench/gateway-overhead.ts [--requests 2000]
@@ -71,6 +73,8 @@ await app.services.catalog.syncBundled()
 const { tenant, apiKey } = await app.services.tenants.create({ name: 'bench gateway' })
 await app.services.gateway.setProviderKey(tenant, 'openai', 'sk-bench-upstream-key')
 const server = await startServer(app, config, logger)
+// Never reached: every call is reserved, forwarded and settled.
+await app.services.budgets.setBudget(tenant, { customerId: 'bench-hard-customer', period: 'MONTH', limit: '1000000000', hardLimit: true })
 
 // ------------------------------------------------------------------ measurement
 
@@ -86,11 +90,11 @@ function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!
 }
 
-async function scenario(name: string, stream: boolean, options: { warmupOnly?: boolean } = {}) {
+async function scenario(name: string, stream: boolean, options: { warmupOnly?: boolean; customer?: string } = {}) {
   const body = JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], ...(stream ? { stream: true } : {}) })
   const direct = `${upstreamUrl}/v1/chat/completions`
   const viaGateway = `${server.url}/v1/chat/completions`
-  const gatewayHeaders = { authorization: `Bearer ${apiKey}`, 'burnrate-customer': 'bench-customer' }
+  const gatewayHeaders = { authorization: `Bearer ${apiKey}`, 'burnrate-customer': options.customer ?? 'bench-customer' }
   const d: number[] = []
   const g: number[] = []
   const diff: number[] = []
@@ -122,12 +126,22 @@ try {
   await scenario('warm-up', true, { warmupOnly: true })
   await scenario('JSON answer (usage recorded after the answer is written)', false)
   await scenario('SSE stream (usage recorded before the stream ends)', true)
+  await scenario('warm-up', false, { warmupOnly: true, customer: 'bench-hard-customer' })
+  await scenario('JSON answer, hard budget (worst case reserved before, settled by the usage)', false, { customer: 'bench-hard-customer' })
+  await scenario('SSE stream, hard budget', true, { customer: 'bench-hard-customer' })
+  const open = await database.db
+    .selectFrom('budget_reservations')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('tenant_id', '=', tenant.id)
+    .where('settled_event_id', 'is', null)
+    .executeTakeFirstOrThrow()
+  console.log(`hard-budget reservations not settled by an event: ${open.n}`)
   const recorded = await database.db
     .selectFrom('usage_events')
     .select((eb) => eb.fn.countAll<string>().as('n'))
     .where('tenant_id', '=', tenant.id)
     .executeTakeFirstOrThrow()
-  console.log(`events recorded ${recorded.n} of ${2 * (WARMUP + REQUESTS)} gateway calls`)
+  console.log(`events recorded ${recorded.n} of ${3 * WARMUP + 4 * REQUESTS} gateway calls`)
 } finally {
   await server.close()
   await database.destroy()
