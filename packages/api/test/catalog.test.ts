@@ -298,3 +298,56 @@ describe('price queries over GraphQL', () => {
     expect(tooLong.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'model' })
   })
 })
+
+describe('providerPrices with negotiated prices', () => {
+  let t: TestApp
+  const OVERRIDE = `mutation($i: PriceOverrideInput!) { setPriceOverride(input: $i) { id } }`
+  const PRICES = `query($p: String, $m: String, $at: DateTime) { providerPrices(provider: $p, model: $m, at: $at) { provider model usageType unitPrice source negotiated effectiveFrom } }`
+
+  beforeAll(async () => {
+    t = await createTestApp({ clock: fixedClock(NOW) })
+    const set = (provider: string, model: string, unitPrice: string) =>
+      t.gql(OVERRIDE, { i: { provider, model, usageType: 'input', unitPrice, effectiveFrom: '2026-11-01T00:00:00Z' } })
+    expect((await set('openai', 'gpt-4o', '0.000002')).errors).toBeUndefined()
+    expect((await set('acme', 'private-1', '0.000007')).errors).toBeUndefined()
+  })
+  afterAll(() => t?.close())
+
+  it("lists the tenant's own override in place of the public price of that usage type, flagged, as pricing uses it", async () => {
+    const res = await t.gql(PRICES, { m: 'gpt-4o-2024-08-06' })
+    expect(res.errors).toBeUndefined()
+    const prices = res.data!.providerPrices as { usageType: string; unitPrice: string; source: string; negotiated: boolean }[]
+    expect(prices).toHaveLength(5)
+    expect(prices.filter((p) => p.usageType === 'input')).toEqual([
+      { provider: 'openai', model: 'gpt-4o', usageType: 'input', unitPrice: '0.000002', source: 'override', negotiated: true, effectiveFrom: '2026-11-01T00:00:00.000Z' },
+    ])
+    expect(prices.filter((p) => p.usageType !== 'input').every((p) => !p.negotiated && p.source === 'genai-prices')).toBe(true)
+    // Still ordered by usage type, like the public listing.
+    expect(prices.map((p) => p.usageType)).toEqual(['cache_read', 'input', 'output', 'storage_searches', 'web_searches'])
+    // The same rule the pricing path uses.
+    const billed = t.app.services.catalog.pricesAt('openai', 'gpt-4o', new Date(NOW), t.tenant.id).find((p) => p.usageType === 'input')
+    expect(billed).toMatchObject({ unitPrice: '0.000002', source: 'override' })
+    // Before the override starts, the public price.
+    const before = await t.gql(PRICES, { p: 'openai', m: 'gpt-4o', at: '2026-10-31T23:59:59Z' })
+    expect(before.data!.providerPrices.find((p: { usageType: string }) => p.usageType === 'input')).toMatchObject({ unitPrice: '0.0000025', negotiated: false })
+    // A model only the tenant prices resolves and lists for it.
+    const own = await t.gql(PRICES, { p: 'acme', m: 'private-1' })
+    expect(own.data!.providerPrices).toEqual([
+      { provider: 'acme', model: 'private-1', usageType: 'input', unitPrice: '0.000007', source: 'override', negotiated: true, effectiveFrom: '2026-11-01T00:00:00.000Z' },
+    ])
+  })
+
+  it("never shows one tenant's overrides to another", async () => {
+    const other = await t.createTenant('Other')
+    const theirs = await t.gql(PRICES, { p: 'openai', m: 'gpt-4o' }, other.apiKey)
+    expect(theirs.errors).toBeUndefined()
+    expect(theirs.data!.providerPrices.find((p: { usageType: string }) => p.usageType === 'input')).toMatchObject({ unitPrice: '0.0000025', source: 'genai-prices', negotiated: false })
+    expect(theirs.data!.providerPrices.some((p: { negotiated: boolean; source: string }) => p.negotiated || p.source === 'override')).toBe(false)
+    expect((await t.gql(PRICES, { p: 'acme', m: 'private-1' }, other.apiKey)).data!.providerPrices).toEqual([])
+    // Unfiltered listing: the other tenant sees no override row at all, the owner sees exactly its two.
+    const all = await t.gql(`{ providerPrices { source negotiated } }`, undefined, other.apiKey)
+    expect(all.data!.providerPrices.filter((p: { source: string }) => p.source === 'override')).toEqual([])
+    const mine = await t.gql(`{ providerPrices { source negotiated } }`)
+    expect(mine.data!.providerPrices.filter((p: { negotiated: boolean }) => p.negotiated)).toHaveLength(2)
+  })
+})

@@ -45,11 +45,12 @@ export async function listAllPrices(db: Executor): Promise<CatalogPrice[]> {
  * Public rows in force at `at` (effective_from ≤ at < effective_to, or open), ordered by provider,
  * model and usage type, unwindowed row first. Where rows of one timeline overlap (a scheduled price
  * replaced before it took effect), only the one the pricing engine would use is listed: the latest
- * effective_from, then the latest id.
+ * effective_from, then the latest id. With `tenantId`: that tenant's negotiated rows only, the same
+ * way (merging them over public rows is CatalogService.listPricesAt's job).
  */
 export async function listPricesAt(
   db: Executor,
-  filter: { provider?: string | null; model?: string | null; at: Date },
+  filter: { provider?: string | null; model?: string | null; at: Date; tenantId?: string | null },
 ): Promise<CatalogPrice[]> {
   // Byte order ("C"), not the database locale's: the same order on every PostgreSQL and on PGlite.
   const provider = sql`provider collate "C"`
@@ -59,7 +60,7 @@ export async function listPricesAt(
     .selectFrom('price_catalog')
     .selectAll()
     .distinctOn([provider, model, usageType, 'time_window'])
-    .where('tenant_id', 'is', null)
+    .where((eb) => (filter.tenantId ? eb('tenant_id', '=', filter.tenantId) : eb('tenant_id', 'is', null)))
     .where('effective_from', '<=', filter.at)
     .where((eb) => eb.or([eb('effective_to', 'is', null), eb('effective_to', '>', filter.at)]))
   if (filter.provider) query = query.where('provider', '=', filter.provider)

@@ -1,10 +1,10 @@
 import { requireTenant } from '../auth/guard.ts'
 import type { GraphQLContext } from '../context.ts'
 import type { PriceTierJson, TimeWindowJson } from '../db/types.ts'
-import { OverrideError, SourceError } from '@burnrate/catalog-sync'
+import { OverrideError, SourceError, type CatalogCorrection } from '@burnrate/catalog-sync'
 import { badInput, userError } from '../errors.ts'
 import { builder } from '../schema/builder.ts'
-import { findConflicts, listPricesAt, listPublicRowsInForceBySource, priceHistory, tenantPrices } from './repository.ts'
+import { findConflicts, listPublicRowsInForceBySource, priceHistory, tenantPrices } from './repository.ts'
 import type { CatalogPrice, PendingChangeRow, SyncSummary } from './types.ts'
 
 const PriceTier = builder.objectRef<PriceTierJson>('PriceTier').implement({
@@ -56,6 +56,11 @@ export const ModelPrice = builder.objectRef<CatalogPrice>('ModelPrice').implemen
     effectiveFrom: t.field({ type: 'DateTime', resolve: (price) => price.effectiveFrom }),
     effectiveTo: t.field({ type: 'DateTime', nullable: true, resolve: (price) => price.effectiveTo }),
     source: t.exposeString('source'),
+    negotiated: t.boolean({
+      description: "True for the calling tenant's own negotiated price (an override), which replaces the public price of its usage type for this tenant only.",
+      nullable: false,
+      resolve: (price) => (price.tenantId ?? null) !== null,
+    }),
   }),
 })
 
@@ -73,26 +78,32 @@ function checkName(value: string | null | undefined, field: string): string | nu
  * do (gpt-4o-2024-08-06 → openai/gpt-4o); a name no source knows is looked up as given (lowercased,
  * like every catalog id), so the answer is simply empty.
  */
-async function catalogIds(ctx: GraphQLContext, provider: string | null, model: string | null): Promise<{ provider: string | null; model: string | null }> {
+async function catalogIds(
+  ctx: GraphQLContext,
+  provider: string | null,
+  model: string | null,
+  tenantId?: string,
+): Promise<{ provider: string | null; model: string | null }> {
   if (model === null) return { provider: provider?.toLowerCase() ?? null, model: null }
   await ctx.services.catalog.ensureFresh()
-  const resolved = ctx.services.catalog.resolve(model, provider)
+  const resolved = ctx.services.catalog.resolve(model, provider, tenantId)
   return resolved ?? { provider: provider?.toLowerCase() ?? null, model: model.toLowerCase() }
 }
 
 builder.queryFields((t) => ({
   providerPrices: t.field({
     type: [ModelPrice],
-    description: 'Prices in force at `at` (default: now).',
+    description:
+      "Prices in force at `at` (default: now) as this tenant is billed: its own negotiated prices (negotiated: true) replace the public ones usage type by usage type. Other tenants' prices never appear.",
     args: {
       provider: t.arg.string(),
       model: t.arg.string(),
       at: t.arg({ type: 'DateTime' }),
     },
     resolve: async (_root, args, ctx) => {
-      requireTenant(ctx)
-      const ids = await catalogIds(ctx, checkName(args.provider, 'provider'), checkName(args.model, 'model'))
-      return listPricesAt(ctx.services.db, { ...ids, at: args.at ?? ctx.services.clock.now() })
+      const tenant = requireTenant(ctx)
+      const ids = await catalogIds(ctx, checkName(args.provider, 'provider'), checkName(args.model, 'model'), tenant.id)
+      return ctx.services.catalog.listPricesAt({ ...ids, at: args.at ?? ctx.services.clock.now(), tenantId: tenant.id })
     },
   }),
   priceHistory: t.field({
@@ -212,6 +223,17 @@ const PriceOverrideInput = builder.inputType('PriceOverrideInput', {
   }),
 })
 
+const PastPriceCorrection = builder.objectRef<CatalogCorrection>('PastPriceCorrection').implement({
+  description: 'A sync changed an already-billed past price: the source stated an earlier start date. Events since `from` keep their price until repriceUsage runs.',
+  fields: (t) => ({
+    provider: t.exposeString('provider'),
+    model: t.exposeString('model'),
+    usageType: t.exposeString('usageType'),
+    timeWindow: t.string({ nullable: true, resolve: (c) => (c.timeWindow ? formatTimeWindow(c.timeWindow) : null) }),
+    from: t.field({ type: 'DateTime', resolve: (c) => c.from }),
+  }),
+})
+
 const CatalogSyncResult = builder.objectRef<SyncSummary>('CatalogSyncResult').implement({
   fields: (t) => ({
     source: t.exposeString('source'),
@@ -221,6 +243,12 @@ const CatalogSyncResult = builder.objectRef<SyncSummary>('CatalogSyncResult').im
     rowsClosed: t.exposeInt('rowsClosed'),
     unchanged: t.exposeInt('unchanged'),
     held: t.exposeInt('held'),
+    corrections: t.field({
+      type: [PastPriceCorrection],
+      nullable: false,
+      description: 'Past prices this sync corrected from a start date the source stated (run repriceUsage for events since then).',
+      resolve: (s) => s.corrections,
+    }),
   }),
 })
 

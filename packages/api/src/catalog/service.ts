@@ -20,7 +20,8 @@ import type { Config } from '../config.ts'
 import type { Db, Executor } from '../db/database.ts'
 import type { Logger } from '../logger.ts'
 import { priceChangeEvent, type BurnratePubSub } from '../pubsub.ts'
-import { listAllPrices, readCatalogVersion } from './repository.ts'
+import { withTenantOverrides } from './precedence.ts'
+import { listAllPrices, listPricesAt, readCatalogVersion } from './repository.ts'
 import { sourceRank } from './source-priority.ts'
 import type { CatalogAppliedListener, CatalogPrice, CatalogService, ResolvedModel, SyncSummary } from './types.ts'
 
@@ -116,6 +117,11 @@ function buildIndex(prices: readonly CatalogPrice[]): PriceIndex {
 }
 
 const DAY = 86_400_000
+
+/** PostgreSQL's "C" collation: UTF-8 byte order. */
+function byteOrder(a: string, b: string): number {
+  return a === b ? 0 : Buffer.compare(Buffer.from(a), Buffer.from(b))
+}
 
 /** One usage type's row in force at `time`: a time-of-day price wins over the all-day one. */
 function groupRowAt(group: UsageTypePrices, time: number): IndexedPrice | undefined {
@@ -228,7 +234,21 @@ export function createCatalogService({ db, clock, logger, config, pubsub }: Cata
     held: summary.held ?? 0,
     rejected: source.rejected ?? [],
     skipped: source.skipped.length,
+    corrections: summary.corrections ?? [],
   })
+
+  /** A source corrected the already-billed past: say so, since only repriceUsage fixes events priced there. */
+  function logCorrections(summary: CatalogSyncSummary): void {
+    const corrections = summary.corrections ?? []
+    if (corrections.length === 0) return
+    const from = new Date(Math.min(...corrections.map((c) => c.from.getTime())))
+    logger.warn('catalog source corrected the past; run repriceUsage for events since then', {
+      source: summary.source,
+      sourceVersion: summary.sourceVersion,
+      from: from.toISOString(),
+      timelines: corrections.map((c) => `${c.provider}/${c.model} ${c.usageType} from ${c.from.toISOString()}`),
+    })
+  }
 
   /** Claims a source for this process (one syncer at a time across processes) when it is due. */
   async function claim(source: string, now: Date): Promise<boolean> {
@@ -265,21 +285,23 @@ export function createCatalogService({ db, clock, logger, config, pubsub }: Cata
       const own = tenantId ? snapshot.byTenant.get(tenantId)?.get(provider)?.get(model) : undefined
       if (!usageTypes && !own) return []
       const time = at.getTime()
-      const prices: CatalogPrice[] = []
+      const rowsAt = (groups: readonly UsageTypePrices[] | undefined) =>
+        (groups ?? []).flatMap((group) => {
+          const row = groupRowAt(group, time)
+          return row ? [row.price] : []
+        })
       // A negotiated price wins, usage type by usage type, over every public source.
-      const overridden = new Set<string>()
-      for (const group of own ?? []) {
-        const row = groupRowAt(group, time)
-        if (row) {
-          prices.push(row.price)
-          overridden.add(row.price.usageType)
-        }
-      }
-      for (const group of usageTypes ?? []) {
-        const row = groupRowAt(group, time)
-        if (row && !overridden.has(row.price.usageType)) prices.push(row.price)
-      }
-      return prices
+      return withTenantOverrides(rowsAt(own), rowsAt(usageTypes))
+    },
+
+    async listPricesAt(filter) {
+      const publicRows = await listPricesAt(db, { provider: filter.provider, model: filter.model, at: filter.at })
+      if (!filter.tenantId) return publicRows
+      const own = await listPricesAt(db, { provider: filter.provider, model: filter.model, at: filter.at, tenantId: filter.tenantId })
+      // Same order as the listing: provider, model, usage type (byte order); each usage type's rows keep theirs.
+      return withTenantOverrides(own, publicRows).sort(
+        (a, b) => byteOrder(a.provider, b.provider) || byteOrder(a.model, b.model) || byteOrder(a.usageType, b.usageType),
+      )
     },
 
     async ensureFresh(executor) {
@@ -302,6 +324,7 @@ export function createCatalogService({ db, clock, logger, config, pubsub }: Cata
     async syncBundled(): Promise<SyncSummary> {
       const source = await loadBundledGenaiPrices()
       const summary = await apply(source, { observedAt: clock.now() })
+      logCorrections(summary)
       logger.info('catalog synced', { ...toSyncSummary(summary, source), rejected: undefined, rowsInCatalog: snapshot.rows })
       return toSyncSummary(summary, source)
     },
@@ -317,6 +340,7 @@ export function createCatalogService({ db, clock, logger, config, pubsub }: Cata
       // A correction of the past: from `correctFrom` on the catalog follows the source, even where it had a price.
       const observedAt = options.correctFrom && options.correctFrom < clock.now() ? options.correctFrom : clock.now()
       const summary = await apply(source, { observedAt, dryRun: options.dryRun })
+      logCorrections(summary)
       logger.info('catalog synced', { ...toSyncSummary(summary, source), rejected: source.rejected?.length ?? 0, correctFrom: options.correctFrom })
       return toSyncSummary(summary, source)
     },

@@ -1,4 +1,4 @@
-import type { AppliedPriceChange, OverrideInput, PublicSourceName } from '@burnrate/catalog-sync'
+import type { AppliedPriceChange, CatalogCorrection, OverrideInput, PublicSourceName } from '@burnrate/catalog-sync'
 import type { PriceTierJson, TimeWindowJson } from '../db/types.ts'
 import type { CatalogPendingChangeTable } from '../db/types.ts'
 import type { Selectable } from 'kysely'
@@ -45,6 +45,11 @@ export interface SyncSummary {
   rejected: { key: string; reason: string }[]
   /** Prices the source states that Burnrate cannot represent yet. */
   skipped: number
+  /**
+   * Timelines whose already-billed past the source corrected (it stated an earlier start date with
+   * another price). Events since `from` keep their price until the tenant runs repriceUsage.
+   */
+  corrections: CatalogCorrection[]
 }
 
 /** Called after every committed catalog change (and when another process changed the catalog: empty list). */
@@ -66,6 +71,12 @@ export interface CatalogService {
    * that tenant's negotiated price wins for every usage type it covers.
    */
   pricesAt(provider: string, model: string, at: Date, tenantId?: string | null): CatalogPrice[]
+  /**
+   * The rows in force at `at` for a listing (providerPrices): public rows, and with a tenant id that
+   * tenant's negotiated rows in place of the public ones they override (the pricesAt rule). No
+   * other tenant's rows, ever.
+   */
+  listPricesAt(filter: { provider?: string | null; model?: string | null; at: Date; tenantId?: string | null }): Promise<CatalogPrice[]>
   /** Reload the in-memory snapshot if another process (or a sync) changed the catalog. */
   ensureFresh(db?: Executor): Promise<void>
   /** Load the price data bundled in @pydantic/genai-prices into the catalog (append-only; a re-run writes nothing). */
