@@ -62,3 +62,40 @@ describe('catalog-sync CLI', () => {
     expect(row).toEqual({ tenant_id: 't_cli', unit_price: '0.000002', source: 'override' })
   })
 })
+
+describe('catalog-sync CLI and a source correcting the past', () => {
+  let database: TestDatabase
+  beforeAll(async () => {
+    database = await createTestDatabase()
+  })
+  afterAll(() => database.destroy())
+
+  it('reports a correction from a stated start date, without --correct-from', async () => {
+    const { writeFile, mkdtemp } = await import('node:fs/promises')
+    const { join } = await import('node:path')
+    const { tmpdir } = await import('node:os')
+    const file = join(await mkdtemp(join(tmpdir(), 'burnrate-')), 'data.json')
+    const data = (prices: unknown) => JSON.stringify([{ id: 'acme', models: [{ id: 'rocket-x', prices }] }])
+    const run = async (now: string) => {
+      const out: string[] = []
+      const code = await runCli(['--source', 'genai-prices-remote', '--url', file], {
+        out: (line) => void out.push(line),
+        err: () => {},
+        isTty: false,
+        env: {},
+        db: database.db as unknown as Kysely<CatalogDB>,
+        now: () => new Date(now),
+      })
+      return { code, out }
+    }
+    await writeFile(file, data({ input_mtok: 1 }))
+    expect((await run('2026-11-01T00:00:00Z')).code).toBe(0)
+    await writeFile(file, data([{ prices: { input_mtok: 1 } }, { constraint: { type: 'start_date', start_date: '2026-11-15' }, prices: { input_mtok: 0.8 } }]))
+    const corrected = await run('2026-11-23T12:00:00Z')
+    expect(corrected.code).toBe(0)
+    expect(corrected.out).toContain('genai-prices-remote: past corrected from 2026-11-15T00:00:00.000Z (acme/rocket-x input from 2026-11-15T00:00:00.000Z) — run repriceUsage for events since then')
+    expect(corrected.out.at(-1)).toMatch(/rows opened 1, rows closed 1, .* past corrected 1, conflicts 0$/)
+    const again = await run('2026-11-24T12:00:00Z')
+    expect(again.out.some((line) => line.includes('past corrected'))).toBe(false)
+  })
+})
