@@ -258,6 +258,16 @@ describe('usage recorded before setupStripeBilling is backfilled', () => {
     expect(rows[0].customerId).toBe('dora')
     expect(rows[0].billedAmount).toBe('0')
     expect(rows[0].differences).toEqual([expect.stringMatching(/^1 events billed [0-9.]+ happened before Stripe billing's backfill start/)])
+
+    // A correction of that event after setup stays out of Stripe too: Stripe never had its base.
+    clock.advance(60_000)
+    expectNoErrors(await t.gql(OVERRIDE, { i: { provider: 'openai', model: 'gpt-4o', usageType: 'input', unitPrice: '0.0000019', effectiveFrom: iso(oldHour) } }, tenant.apiKey))
+    const oldRange = { from: iso(oldHour), to: iso(new Date(oldHour.getTime() + HOUR)), model: 'gpt-4o' }
+    expect(expectNoErrors(await t.gql(REPRICE, oldRange, tenant.apiKey)).repriceUsage.corrected).toBe(1)
+    expect(await t.database.db.selectFrom('stripe_outbox').select('event_id').where('tenant_id', '=', tenant.id).where('event_id', 'like', 'd-old%').execute()).toEqual([])
+    const after = expectNoErrors(await t.gql(RECONCILE, { from: oldRange.from, to: oldRange.to }, tenant.apiKey)).stripeReconciliation
+    expect(after[0].differences).toEqual([expect.stringMatching(/^1 events billed [0-9.]+ happened before Stripe billing's backfill start/)])
+    expect(after[0].ledgerAmount).not.toBe(rows[0].ledgerAmount)
   })
 
   it('a second setup queues nothing new, also for events ingest queued after the first', async () => {
@@ -274,7 +284,8 @@ describe('usage recorded before setupStripeBilling is backfilled', () => {
 
   it('an earlier backfillFrom queues the older usage, which surfaces as EXPIRED', async () => {
     const setup = expectNoErrors(await t.gql(SETUP, { input: { backfillFrom: iso(old()) } }, tenant.apiKey)).setupStripeBilling
-    expect(setup).toMatchObject({ backfilledEvents: 1, backfilledCorrections: 0 })
+    // The old event and its correction go together.
+    expect(setup).toMatchObject({ backfilledEvents: 1, backfilledCorrections: 1 })
     const round = await t.pusher().runOnce()
     expect(round).toMatchObject({ expired: 1, sent: 0 })
     const expired = expectNoErrors(await t.gql(`{ stripeExpiredUsage { customerId status } }`, {}, tenant.apiKey)).stripeExpiredUsage

@@ -44,11 +44,13 @@ export async function queueDeltas(trx: Transaction<DB>, tenantId: string, deltas
   // backfill after it then sees those events, and later transactions see the price and queue
   // them themselves (the outbox key dedupes the overlap).
   await sql`select pg_advisory_xact_lock_shared(hashtext(${setupLockKey(tenantId)}))`.execute(trx)
-  const account = await trx.selectFrom('stripe_accounts').select(['mode', 'price_id']).where('tenant_id', '=', tenantId).executeTakeFirst()
+  const account = await trx.selectFrom('stripe_accounts').select(['mode', 'price_id', 'setup_at']).where('tenant_id', '=', tenantId).executeTakeFirst()
   if (!account?.price_id) return 0
+  const outside = await billedOutsideStripe(trx, tenantId, deltas, account.setup_at)
   const rows: Insertable<StripeOutboxTable>[] = []
   for (const delta of deltas) {
     if (new Decimal(delta.amount).isZero()) continue
+    if (outside.has(correctedEvent(delta.key) ?? '')) continue
     const window = windowStart(delta.ts)
     if (account.mode === 'AMOUNT') {
       rows.push({ tenant_id: tenantId, event_id: delta.key, dimension: '', customer_id: delta.customerId, window_start: window, amount: delta.amount })
@@ -78,6 +80,36 @@ export async function queueDeltas(trx: Transaction<DB>, tenantId: string, deltas
     await trx.insertInto('stripe_push_state').values(states.slice(i, i + CHUNK)).onConflict((oc) => oc.doNothing()).execute()
   }
   return queued.size
+}
+
+const CORRECTION = '#correction-'
+const correctedEvent = (key: string): string | null => (key.includes(CORRECTION) ? key.slice(0, key.indexOf(CORRECTION)) : null)
+
+/**
+ * Of the events the correction deltas correct, those Stripe never heard of: billed (non-zero),
+ * recorded before Stripe billing was set up and not queued (older than the setup backfill's
+ * start). Their corrections stay out of Stripe too, or Stripe would get a delta without its base;
+ * a setup with an earlier backfillFrom queues the event and its corrections together.
+ */
+async function billedOutsideStripe(trx: Transaction<DB>, tenantId: string, deltas: readonly BillableDelta[], setupAt: Date | null): Promise<Set<string>> {
+  const eventIds = [...new Set(deltas.map((d) => correctedEvent(d.key)).filter((id): id is string => id !== null))]
+  if (eventIds.length === 0 || !setupAt) return new Set()
+  const found = new Set<string>()
+  for (let i = 0; i < eventIds.length; i += CHUNK) {
+    const rows = await trx
+      .selectFrom('usage_events as e')
+      .select('e.id')
+      .where('e.tenant_id', '=', tenantId)
+      .where('e.id', 'in', eventIds.slice(i, i + CHUNK))
+      .where('e.amount', '<>', '0')
+      .where('e.received_at', '<', setupAt)
+      .where(({ not, exists, selectFrom }) =>
+        not(exists(selectFrom('stripe_outbox as o').select('o.event_id').whereRef('o.tenant_id', '=', 'e.tenant_id').whereRef('o.event_id', '=', 'e.id'))),
+      )
+      .execute()
+    for (const row of rows) found.add(row.id)
+  }
+  return found
 }
 
 /** Queues every newly stored priced event in the ingest transaction. */
