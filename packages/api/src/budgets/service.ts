@@ -72,6 +72,8 @@ export interface BudgetService {
   changeHook: BilledChangeHook
 }
 
+const PERIOD_ORDER: readonly BudgetPeriodName[] = ['DAY', 'WEEK', 'MONTH']
+
 export const RESERVATION_ID = /^rsv_[A-Za-z0-9_-]{1,60}$/
 
 function checkCustomerId(customerId: string, field = 'customerId'): void {
@@ -378,7 +380,9 @@ export function createBudgetService({ db, clock, logger, pubsub }: { db: Db; clo
 
     async budgets(tenant, customerId) {
       checkCustomerId(customerId)
-      return view(db, await repo.budgetsOfCustomers(db, tenant.id, [customerId]), clock.now())
+      // Shortest period first: a stable order for callers (ids are random).
+      const rows = (await repo.budgetsOfCustomers(db, tenant.id, [customerId])).sort((a, b) => PERIOD_ORDER.indexOf(a.period) - PERIOD_ORDER.indexOf(b.period))
+      return view(db, rows, clock.now())
     },
 
     async alerts(tenant, customerId, first) {
