@@ -19,6 +19,8 @@ export interface StripeTestApp {
   pusher(options?: Partial<PusherOptions>): ReturnType<typeof createStripePusher>
   /** Most meter event calls our clients ever had in flight at once for one customer and meter. */
   maxCallsInFlightPerCustomer(): number
+  /** The request timeout of Stripe clients built from now on (a client is built per use). */
+  setClientTimeout(ms: number): void
   close(): Promise<void>
 }
 
@@ -32,8 +34,9 @@ export async function createStripeTestApp(options: { clock: Clock; timeoutMs?: n
   // can check we never make two at once for one customer and meter.
   const open = new Map<string, number>()
   let maxOpen = 0
+  let clientTimeoutMs = options.timeoutMs ?? 2000
   const stripeClient = (secretKey: string) => {
-    const client = new Stripe(secretKey, { host: fake.host, port: fake.port, protocol: 'http', maxNetworkRetries: 0, timeout: options.timeoutMs ?? 2000, telemetry: false })
+    const client = new Stripe(secretKey, { host: fake.host, port: fake.port, protocol: 'http', maxNetworkRetries: 0, timeout: clientTimeoutMs, telemetry: false })
     const create = client.billing.meterEvents.create.bind(client.billing.meterEvents)
     client.billing.meterEvents.create = (async (params: Stripe.Billing.MeterEventCreateParams, requestOptions?: Stripe.RequestOptions) => {
       const key = `${params.event_name}|${params.payload.stripe_customer_id}`
@@ -56,6 +59,9 @@ export async function createStripeTestApp(options: { clock: Clock; timeoutMs?: n
     database,
     fake,
     tenant,
+    setClientTimeout(ms) {
+      clientTimeoutMs = ms
+    },
     async gql(query, variables, key) {
       const response = await app.yoga.fetch('http://burnrate.test/graphql', {
         method: 'POST',
