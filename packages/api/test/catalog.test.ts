@@ -351,3 +351,26 @@ describe('providerPrices with negotiated prices', () => {
     expect(mine.data!.providerPrices.filter((p: { negotiated: boolean }) => p.negotiated)).toHaveLength(2)
   })
 })
+
+describe('providerPrices with several public sources', () => {
+  let t: TestApp
+  beforeAll(async () => {
+    t = await createTestApp({ clock: fixedClock(NOW) })
+  })
+  afterAll(() => t?.close())
+
+  it('lists only the source that prices the model, even when a lower-ranked source has a newer row', async () => {
+    // LiteLLM (ranked below genai-prices) knows gpt-4o at another price, from a later start.
+    const litellm = (price: string): NormalizedPrice => ({ ...rocketPrice(price), provider: 'openai', model: 'gpt-4o', effectiveFrom: new Date('2026-11-20T00:00:00Z') })
+    await applyCatalogSnapshot(t.database.db, { source: 'litellm', sourceVersion: 'v1', prices: [litellm('0.000009')], models: 1, skipped: [] }, { observedAt: new Date(NOW) })
+    const res = await t.gql(`{ providerPrices(provider: "openai", model: "gpt-4o") { usageType unitPrice source } }`)
+    expect(res.errors).toBeUndefined()
+    const input = res.data!.providerPrices.filter((p: { usageType: string }) => p.usageType === 'input')
+    expect(input).toEqual([{ usageType: 'input', unitPrice: '0.0000025', source: 'genai-prices' }])
+    // What the listing shows is what an event is priced at.
+    const recorded = await t.gql(`mutation { recordUsage(event: { id: "src-1", customerId: "c", model: "gpt-4o", timestamp: "${NOW}", inputTokens: 1000 }) { event { lines { usageType unitPrice } } } }`)
+    expect(recorded.data!.recordUsage.event.lines).toEqual([{ usageType: 'input', unitPrice: '0.0000025' }])
+    // No usage type of the model is listed from the lower-ranked source.
+    expect(res.data!.providerPrices.every((p: { source: string }) => p.source === 'genai-prices')).toBe(true)
+  })
+})

@@ -59,7 +59,8 @@ export async function listPricesAt(
   let query = db
     .selectFrom('price_catalog')
     .selectAll()
-    .distinctOn([provider, model, usageType, 'time_window'])
+    // Per source: which source prices a model is the catalog service's decision, not the newest row's.
+    .distinctOn([provider, model, usageType, 'time_window', 'source'])
     .where((eb) => (filter.tenantId ? eb('tenant_id', '=', filter.tenantId) : eb('tenant_id', 'is', null)))
     .where('effective_from', '<=', filter.at)
     .where((eb) => eb.or([eb('effective_to', 'is', null), eb('effective_to', '>', filter.at)]))
@@ -70,6 +71,7 @@ export async function listPricesAt(
     .orderBy(model)
     .orderBy(usageType)
     .orderBy('time_window', (ob) => ob.asc().nullsFirst())
+    .orderBy('source')
     .orderBy('effective_from', 'desc')
     .orderBy('id', 'desc')
     .execute()

@@ -295,7 +295,16 @@ export function createCatalogService({ db, clock, logger, config, pubsub }: Cata
     },
 
     async listPricesAt(filter) {
-      const publicRows = await listPricesAt(db, { provider: filter.provider, model: filter.model, at: filter.at })
+      await service.ensureFresh()
+      // Only the public source that prices each model (the one the pricing index holds), so the
+      // listing shows what events are priced at, not a lower-ranked source's row for the same model.
+      const winning = (row: CatalogPrice) => {
+        const usageTypes = snapshot.byProvider.get(row.provider)?.get(row.model)
+        const group = usageTypes?.[0]
+        const source = (group?.unwindowed[0] ?? group?.windowed[0])?.price.source
+        return source === undefined || source === row.source
+      }
+      const publicRows = (await listPricesAt(db, { provider: filter.provider, model: filter.model, at: filter.at })).filter(winning)
       if (!filter.tenantId) return publicRows
       const own = await listPricesAt(db, { provider: filter.provider, model: filter.model, at: filter.at, tenantId: filter.tenantId })
       // Same order as the listing: provider, model, usage type (byte order); each usage type's rows keep theirs.
