@@ -2,7 +2,7 @@ import type { CatalogService } from '../catalog/types.ts'
 import type { Clock } from '../clock.ts'
 import type { Db } from '../db/database.ts'
 import type { Tenant } from '../db/types.ts'
-import { planAt, type PlanVersion } from '../pricing/engine.ts'
+import { planAt } from '../pricing/engine.ts'
 import { listPlans } from '../usage/repository.ts'
 import type { GatewayProvider } from './db-types.ts'
 import { boundCall, holdAmount, worstCaseAmount, type CallBound } from './estimate.ts'
@@ -60,12 +60,7 @@ export async function holdForCall(deps: HoldDeps, provider: GatewayProvider, ten
       message: `Customer "${customerId}" has a hard budget and ${provider} model "${model}" has no price in the catalog, so the call's cost cannot be held against it; the call was not sent to the provider.`,
     }
   }
-  const plans: PlanVersion[] = (await listPlans(deps.db, tenant.id, [customerId])).map((p) => ({
-    customerId: p.customer_id,
-    kind: p.kind,
-    percent: p.percent,
-    effectiveFrom: new Date(p.effective_from),
-  }))
+  const plans = await listPlans(deps.db, tenant.id, [customerId])
   const bound = boundCall(provider, body, { defaultMaxOutputTokens: deps.defaultMaxOutputTokens })
   const estimate = holdAmount(worstCaseAmount(bound, prices, planAt(plans, customerId, now)))
   const over = (remaining: string | null) =>

@@ -5,7 +5,7 @@ import type { Db, Executor } from '../db/database.ts'
 import type { DB, PricedLineJson, UsageCorrectionTable, UsageEventRow, UsageEventTable } from '../db/types.ts'
 import type { Logger } from '../logger.ts'
 import { Decimal } from '../money/decimal.ts'
-import { applyPlan, planAt, priceUsage, type Plan, type PlanVersion } from '../pricing/engine.ts'
+import { applyPlan, planAt, priceUsage, type Plan } from '../pricing/engine.ts'
 import { addToLineRollups, addToRollups, listPlans } from '../usage/repository.ts'
 import { hourBucket, rollupDeltas, rollupDimensions, type LineRollupDelta, type RollupDelta } from '../usage/rollups.ts'
 import { lineDeltas, type BilledChange, type BilledChangeHook } from './changes.ts'
@@ -109,10 +109,6 @@ const mergeRollups = (deltas: RollupDelta[]) =>
 const mergeLines = (deltas: LineRollupDelta[]) =>
   merge(deltas, lineKey, (a, b) => ({ ...a, events: (a.events ?? 0) + (b.events ?? 0), quantity: add(a.quantity, b.quantity), cost: add(a.cost, b.cost), amount: add(a.amount, b.amount) }))
 
-async function plansFor(db: Executor, tenantId: string, customerIds: string[]): Promise<PlanVersion[]> {
-  return (await listPlans(db, tenantId, customerIds)).map((p) => ({ customerId: p.customer_id, kind: p.kind, percent: p.percent, effectiveFrom: new Date(p.effective_from) }))
-}
-
 /** The lines an event is billed with now: its own, or those of its latest correction. */
 async function currentLines(db: Executor, tenantId: string, events: readonly UsageEventRow[]) {
   const latest = new Map<string, { lines: PricedLineJson[]; cost: string; amount: string }>()
@@ -186,7 +182,7 @@ export function createRepricingService({
             .execute()
           if (events.length === 0) break
           afterSeq = Number(events.at(-1)!.seq)
-          const plans = await plansFor(db, name.tenant_id, [...new Set(events.map((e) => e.customer_id))])
+          const plans = await listPlans(db, name.tenant_id, [...new Set(events.map((e) => e.customer_id))])
           const updates: { before: UsageEventRow; after: UsageEventRow }[] = []
           for (const event of events) {
             const prices = catalog.pricesAt(resolved.provider, resolved.model, event.ts, event.tenant_id)

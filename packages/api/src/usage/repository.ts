@@ -2,6 +2,7 @@ import { sql, type Insertable } from 'kysely'
 import type { Executor } from '../db/database.ts'
 import type { UsageEventRow, UsageEventTable } from '../db/types.ts'
 import { columnList, unnestRows, type PgType } from '../db/unnest.ts'
+import type { PlanVersion } from '../pricing/engine.ts'
 import type { LineRollupDelta, RollupDelta } from './rollups.ts'
 
 type EventInsert = Insertable<UsageEventTable>
@@ -106,11 +107,13 @@ export async function addToLineRollups(db: Executor, rows: readonly LineRollupDe
       amount = usage_line_rollups.amount + excluded.amount`.execute(db)
 }
 
-export async function listPlans(db: Executor, tenantId: string, customerIds: readonly string[]) {
-  return db
+/** Every plan version that can apply to these customers: their own and the tenant's default. */
+export async function listPlans(db: Executor, tenantId: string, customerIds: readonly string[]): Promise<PlanVersion[]> {
+  const rows = await db
     .selectFrom('pricing_plans')
     .select(['customer_id', 'kind', 'percent', 'effective_from'])
     .where('tenant_id', '=', tenantId)
     .where((eb) => (customerIds.length ? eb.or([eb('customer_id', 'is', null), eb('customer_id', 'in', customerIds)]) : eb('customer_id', 'is', null)))
     .execute()
+  return rows.map((p) => ({ customerId: p.customer_id, kind: p.kind, percent: p.percent, effectiveFrom: new Date(p.effective_from) }))
 }

@@ -171,12 +171,7 @@ export function createUsageService({
       if (candidates.length > 0) {
         await catalog.ensureFresh()
         const customerIds = [...new Set(candidates.map((c) => c.event.customerId))]
-        const plans: PlanVersion[] = (await repo.listPlans(db, tenant.id, customerIds)).map((p) => ({
-          customerId: p.customer_id,
-          kind: p.kind,
-          percent: p.percent,
-          effectiveFrom: new Date(p.effective_from),
-        }))
+        const plans = await repo.listPlans(db, tenant.id, customerIds)
         for (const candidate of candidates) {
           const row = priceRow(tenant, candidate, plans, now)
           if ('code' in row) {
