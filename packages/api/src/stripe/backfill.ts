@@ -3,7 +3,7 @@ import type { Db } from '../db/database.ts'
 import type { PricedLineJson } from '../db/types.ts'
 import { Decimal } from '../money/decimal.ts'
 import { lineDeltas } from '../repricing/changes.ts'
-import { queueDeltas, type BillableDelta } from './outbox.ts'
+import { queueDeltas, setupLockKey, type BillableDelta } from './outbox.ts'
 import { STRIPE_MAX_AGE_MS } from './pusher.ts'
 import { WINDOW_MS } from './units.ts'
 
@@ -40,6 +40,12 @@ export async function backfillOutbox(db: Db, tenantId: string, from: Date, batch
   for (;;) {
     const cursor: { ts: Date; id: string } | null = afterEvent
     const page = await db.transaction().execute(async (trx) => {
+      // Exclusive for the batch: a transaction queueing for this tenant (ingest, a correction)
+      // either commits before this batch reads, or runs its check after this batch's rows are in
+      // the outbox. Without it, a correction whose event this batch is queueing could find the
+      // event not yet queued (and leave the correction to the backfill) while this backfill's
+      // correction pass has already read past it.
+      await sql`select pg_advisory_xact_lock(hashtext(${setupLockKey(tenantId)}))`.execute(trx)
       let query = trx
         .selectFrom('usage_events')
         .select(['id', 'customer_id', 'ts', 'amount', 'lines', 'model', 'canonical_model'])
@@ -66,6 +72,7 @@ export async function backfillOutbox(db: Db, tenantId: string, from: Date, batch
   for (;;) {
     const cursor: { ts: Date; id: number } | null = afterCorrection
     const page = await db.transaction().execute(async (trx) => {
+      await sql`select pg_advisory_xact_lock(hashtext(${setupLockKey(tenantId)}))`.execute(trx)
       let query = trx
         .selectFrom('usage_corrections as c')
         .innerJoin('usage_events as e', (join) => join.onRef('e.tenant_id', '=', 'c.tenant_id').onRef('e.id', '=', 'c.event_id'))
