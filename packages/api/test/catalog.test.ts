@@ -350,6 +350,16 @@ describe('providerPrices with negotiated prices', () => {
     const mine = await t.gql(`{ providerPrices { source negotiated } }`)
     expect(mine.data!.providerPrices.filter((p: { negotiated: boolean }) => p.negotiated)).toHaveLength(2)
   })
+  it("priceHistory tells the tenant's whole story: public rows and its own negotiated ones, never another tenant's", async () => {
+    const HISTORY = `query($p: String!, $m: String!) { priceHistory(provider: $p, model: $m) { usageType unitPrice source negotiated effectiveFrom } }`
+    const mine = (await t.gql(HISTORY, { p: 'openai', m: 'gpt-4o' })).data!.priceHistory as { source: string; negotiated: boolean; unitPrice: string }[]
+    expect(mine.filter((p) => p.negotiated)).toEqual([{ usageType: 'input', unitPrice: '0.000002', source: 'override', negotiated: true, effectiveFrom: '2026-11-01T00:00:00.000Z' }])
+    expect(mine.some((p) => p.source === 'genai-prices' && !p.negotiated)).toBe(true)
+    const other = await t.createTenant('Historian')
+    const theirs = (await t.gql(HISTORY, { p: 'openai', m: 'gpt-4o' }, other.apiKey)).data!.priceHistory as { negotiated: boolean }[]
+    expect(theirs.filter((p) => p.negotiated)).toEqual([])
+    expect(theirs.length).toBe(mine.length - 1)
+  })
 })
 
 describe('providerPrices with several public sources', () => {

@@ -78,12 +78,12 @@ export async function listPricesAt(
   return rows.map(toCatalogPrice)
 }
 
-/** Every public row ever known for one model, oldest first. */
-export async function priceHistory(db: Executor, provider: string, model: string): Promise<CatalogPrice[]> {
+/** Every public row ever known for one model, and the tenant's own negotiated ones when given, oldest first. */
+export async function priceHistory(db: Executor, provider: string, model: string, tenantId?: string): Promise<CatalogPrice[]> {
   const rows = await db
     .selectFrom('price_catalog')
     .selectAll()
-    .where('tenant_id', 'is', null)
+    .where((eb) => (tenantId ? eb.or([eb('tenant_id', 'is', null), eb('tenant_id', '=', tenantId)]) : eb('tenant_id', 'is', null)))
     .where('provider', '=', provider)
     .where('model', '=', model)
     .orderBy('effective_from')

@@ -108,15 +108,15 @@ builder.queryFields((t) => ({
   }),
   priceHistory: t.field({
     type: [ModelPrice],
-    description: 'Every effective-dated row ever known for one model, oldest first.',
+    description: "Every effective-dated row ever known for one model, oldest first: the public sources' and this tenant's own negotiated ones (negotiated: true). Other tenants' prices never appear.",
     args: {
       provider: t.arg.string({ required: true }),
       model: t.arg.string({ required: true }),
     },
     resolve: async (_root, args, ctx) => {
-      requireTenant(ctx)
-      const ids = await catalogIds(ctx, checkName(args.provider, 'provider'), checkName(args.model, 'model'))
-      return priceHistory(ctx.services.db, ids.provider!, ids.model!)
+      const tenant = requireTenant(ctx)
+      const ids = await catalogIds(ctx, checkName(args.provider, 'provider'), checkName(args.model, 'model'), tenant.id)
+      return priceHistory(ctx.services.db, ids.provider!, ids.model!, tenant.id)
     },
   }),
 }))
