@@ -11,6 +11,10 @@ export interface WebhookEndpointTable {
   url: string
   event_types: Json<string[]>
   secret: string
+  /** The secret replaced by the last rotation: it signs too (beside `secret`) until previous_secret_expires_at. */
+  previous_secret: ColumnType<string | null, string | null | undefined, string | null>
+  previous_secret_expires_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
+  secret_rotated_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>
   description: string | null
   enabled: boolean
   created_at: Timestamp
@@ -49,6 +53,8 @@ export interface WebhookAttemptTable {
   duration_ms: number
   status_code: number | null
   error: string | null
+  /** Where the attempt went (null for attempts made before URLs could change). */
+  url: ColumnType<string | null, string | null | undefined, string | null>
 }
 
 /** The webhook tables, merged into the DB type in db/types.ts. */

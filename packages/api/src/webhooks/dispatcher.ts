@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.ts'
 import type { Db } from '../db/database.ts'
 import type { Logger } from '../logger.ts'
-import { SIGNATURE_HEADER, signPayload } from './signing.ts'
+import { SIGNATURE_HEADER, signPayload, signingSecrets } from './signing.ts'
 import { privateTargetReason } from './targets.ts'
 
 export interface DispatcherOptions {
@@ -40,6 +40,9 @@ interface Claimed {
   attemptLimit: number
   url: string
   secret: string
+  /** A rotated-out secret still in its grace period signs too (until previousSecretExpiresAt). */
+  previousSecret: string | null
+  previousSecretExpiresAt: Date | null
   eventId: string
   eventType: string
   body: string
@@ -98,7 +101,7 @@ export function createWebhookDispatcher({
         .selectFrom('webhook_deliveries as d')
         .innerJoin('webhook_endpoints as p', 'p.id', 'd.endpoint_id')
         .innerJoin('webhook_events as e', 'e.id', 'd.event_id')
-        .select(['d.id', 'p.url', 'p.secret', 'e.id as event_id', 'e.type', 'e.payload', 'e.created_at'])
+        .select(['d.id', 'p.url', 'p.secret', 'p.previous_secret', 'p.previous_secret_expires_at', 'e.id as event_id', 'e.type', 'e.payload', 'e.created_at'])
         .where('d.id', 'in', ids)
         .execute()
       const byId = new Map(details.map((d) => [d.id, d]))
@@ -106,7 +109,18 @@ export function createWebhookDispatcher({
         const x = byId.get(d.id)!
         // The same bytes on every attempt: the id is what receivers dedupe on.
         const body = JSON.stringify({ id: x.event_id, type: x.type, created: new Date(x.created_at).toISOString(), data: x.payload })
-        return { id: d.id, attempt: d.attempts + 1, attemptLimit: d.attempt_limit, url: x.url, secret: x.secret, eventId: x.event_id, eventType: x.type, body }
+        return {
+          id: d.id,
+          attempt: d.attempts + 1,
+          attemptLimit: d.attempt_limit,
+          url: x.url,
+          secret: x.secret,
+          previousSecret: x.previous_secret,
+          previousSecretExpiresAt: x.previous_secret_expires_at ? new Date(x.previous_secret_expires_at) : null,
+          eventId: x.event_id,
+          eventType: x.type,
+          body,
+        }
       })
     })
   }
@@ -127,7 +141,7 @@ export function createWebhookDispatcher({
         headers: {
           'content-type': 'application/json',
           'user-agent': 'Burnrate-Webhooks/1',
-          [SIGNATURE_HEADER]: signPayload(c.secret, c.body, Math.floor(started.getTime() / 1000)),
+          [SIGNATURE_HEADER]: signPayload(signingSecrets(c, started), c.body, Math.floor(started.getTime() / 1000)),
           'Burnrate-Event-Id': c.eventId,
           'Burnrate-Event-Type': c.eventType,
           'Burnrate-Delivery-Id': c.id,
@@ -156,7 +170,7 @@ export function createWebhookDispatcher({
     await db.transaction().execute(async (trx) => {
       await trx
         .insertInto('webhook_attempts')
-        .values({ delivery_id: c.id, attempt: c.attempt, started_at: started, duration_ms: durationMs, status_code: statusCode, error })
+        .values({ delivery_id: c.id, attempt: c.attempt, started_at: started, duration_ms: durationMs, status_code: statusCode, error, url: c.url })
         .onConflict((oc) => oc.columns(['delivery_id', 'attempt']).doNothing())
         .execute()
       await trx

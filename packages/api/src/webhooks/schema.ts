@@ -1,7 +1,11 @@
 import { requireTenant } from '../auth/guard.ts'
 import { builder } from '../schema/builder.ts'
+import { PageInfo } from '../usage/queries.ts'
 import type { WebhookAttemptRow, WebhookEndpointRow } from './db-types.ts'
-import { WEBHOOK_EVENT_TYPES, type DeliveryView } from './service.ts'
+import { DELIVERY_PAGE, ROTATION_GRACE, WEBHOOK_EVENT_TYPES, type DeliveryPage, type DeliveryView } from './service.ts'
+
+const SIGNATURE_DOC =
+  'Verify each delivery: Burnrate-Signature is "t=<unix seconds>,v1=<hex HMAC-SHA256 of \'<t>.<raw body>\' with the secret>", with one v1 per signing secret while a rotated-out secret is in its grace period; accept when any v1 matches (constant-time compare) and refuse old timestamps.'
 
 const WebhookEndpoint = builder.objectRef<WebhookEndpointRow>('WebhookEndpoint').implement({
   description: 'An HTTPS endpoint of the tenant that receives signed event deliveries.',
@@ -12,16 +16,48 @@ const WebhookEndpoint = builder.objectRef<WebhookEndpointRow>('WebhookEndpoint')
     description: t.exposeString('description', { nullable: true }),
     enabled: t.exposeBoolean('enabled'),
     createdAt: t.field({ type: 'DateTime', resolve: (e) => e.created_at }),
+    secretRotatedAt: t.field({ type: 'DateTime', nullable: true, description: 'When rotateWebhookSecret last ran; null if never.', resolve: (e) => e.secret_rotated_at }),
+    previousSecretExpiresAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'While the secret replaced by the last rotation still signs deliveries (beside the current one): when it stops. Null otherwise.',
+      resolve: (e, _args, ctx) =>
+        e.previous_secret !== null && e.previous_secret_expires_at !== null && new Date(e.previous_secret_expires_at).getTime() > ctx.services.clock.now().getTime()
+          ? e.previous_secret_expires_at
+          : null,
+    }),
   }),
 })
 
 const CreatedWebhookEndpoint = builder.objectRef<{ endpoint: WebhookEndpointRow; secret: string }>('CreatedWebhookEndpoint').implement({
   fields: (t) => ({
     endpoint: t.field({ type: WebhookEndpoint, resolve: (c) => c.endpoint }),
-    secret: t.exposeString('secret', {
-      description:
-        'Shown once. Verify each delivery: Burnrate-Signature is "t=<unix seconds>,v1=<hex HMAC-SHA256 of \'<t>.<raw body>\' with this secret>"; compare in constant time and refuse old timestamps.',
+    secret: t.exposeString('secret', { description: `Shown once. ${SIGNATURE_DOC}` }),
+  }),
+})
+
+const RotatedWebhookSecret = builder
+  .objectRef<{ endpoint: WebhookEndpointRow; secret: string; previousSecretExpiresAt: Date | null }>('RotatedWebhookSecret')
+  .implement({
+    fields: (t) => ({
+      endpoint: t.field({ type: WebhookEndpoint, resolve: (r) => r.endpoint }),
+      secret: t.exposeString('secret', { description: `The new signing secret, shown once. ${SIGNATURE_DOC}` }),
+      previousSecretExpiresAt: t.field({
+        type: 'DateTime',
+        nullable: true,
+        description: 'Until then deliveries carry a v1 signature with the previous secret too; null when it stopped at once.',
+        resolve: (r) => r.previousSecretExpiresAt,
+      }),
     }),
+  })
+
+const UpdateWebhookEndpointInput = builder.inputType('UpdateWebhookEndpointInput', {
+  description: 'Only the fields given change; validated like createWebhookEndpoint.',
+  fields: (t) => ({
+    url: t.string({ description: 'Null or absent: unchanged. Deliveries still pending go to the new URL.' }),
+    eventTypes: t.stringList({ description: `Null or absent: unchanged. Applies to events enqueued from now on (${WEBHOOK_EVENT_TYPES.join(', ')}).` }),
+    description: t.string({ description: 'Absent: unchanged; null or "": cleared.' }),
+    enabled: t.boolean({ description: 'true re-enables a disabled endpoint (its DEAD deliveries stay DEAD: replay them); false disables it like disableWebhookEndpoint.' }),
   }),
 })
 
@@ -40,6 +76,7 @@ const WebhookAttempt = builder.objectRef<WebhookAttemptRow>('WebhookAttempt').im
     durationMs: t.exposeInt('duration_ms'),
     statusCode: t.exposeInt('status_code', { nullable: true }),
     error: t.exposeString('error', { nullable: true, description: 'Why it failed: HTTP status, timeout or connection error.' }),
+    url: t.exposeString('url', { nullable: true, description: 'The URL this attempt was sent to (an endpoint\'s URL can change); null for attempts recorded before this was kept.' }),
   }),
 })
 
@@ -65,6 +102,20 @@ const WebhookDelivery = builder.objectRef<DeliveryView>('WebhookDelivery').imple
   }),
 })
 
+const WebhookDeliveryEdge = builder.objectRef<DeliveryPage['edges'][number]>('WebhookDeliveryEdge').implement({
+  fields: (t) => ({
+    cursor: t.exposeString('cursor'),
+    node: t.field({ type: WebhookDelivery, resolve: (e) => e.node }),
+  }),
+})
+
+const WebhookDeliveryConnection = builder.objectRef<DeliveryPage>('WebhookDeliveryConnection').implement({
+  fields: (t) => ({
+    edges: t.field({ type: [WebhookDeliveryEdge], resolve: (c) => c.edges }),
+    pageInfo: t.field({ type: PageInfo, resolve: (c) => c.pageInfo }),
+  }),
+})
+
 builder.queryFields((t) => ({
   webhookEndpoints: t.field({
     type: [WebhookEndpoint],
@@ -78,6 +129,24 @@ builder.queryFields((t) => ({
     resolve: (_root, args, ctx) =>
       ctx.services.webhooks.deliveries(requireTenant(ctx), { endpointId: args.endpointId ? String(args.endpointId) : null, status: args.status ?? null, first: args.first ?? null }),
   }),
+  webhookDeliveriesPage: t.field({
+    type: WebhookDeliveryConnection,
+    description:
+      'The delivery log in pages, newest first. Keyset pages on (createdAt, id): deliveries added between pages never repeat or push others out of later pages; pass pageInfo.endCursor as after.',
+    args: {
+      endpointId: t.arg.id(),
+      status: t.arg({ type: WebhookDeliveryStatus }),
+      first: t.arg.int({ description: `1-${DELIVERY_PAGE.maxFirst}, default ${DELIVERY_PAGE.defaultFirst}.` }),
+      after: t.arg.string({ description: 'The endCursor of the previous page.' }),
+    },
+    resolve: (_root, args, ctx) =>
+      ctx.services.webhooks.deliveryPage(requireTenant(ctx), {
+        endpointId: args.endpointId ? String(args.endpointId) : null,
+        status: args.status ?? null,
+        first: args.first ?? null,
+        after: args.after ?? null,
+      }),
+  }),
 }))
 
 builder.mutationFields((t) => ({
@@ -90,6 +159,18 @@ builder.mutationFields((t) => ({
       description: t.arg.string(),
     },
     resolve: (_root, args, ctx) => ctx.services.webhooks.createEndpoint(requireTenant(ctx), args),
+  }),
+  updateWebhookEndpoint: t.field({
+    type: WebhookEndpoint,
+    description: 'Changes an endpoint (only the input fields given), validated like createWebhookEndpoint; nothing changes when any field is refused.',
+    args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateWebhookEndpointInput, required: true }) },
+    resolve: (_root, args, ctx) => ctx.services.webhooks.updateEndpoint(requireTenant(ctx), String(args.id), args.input),
+  }),
+  rotateWebhookSecret: t.field({
+    type: RotatedWebhookSecret,
+    description: `A new signing secret, returned once. The replaced one keeps signing beside it (a second v1 in Burnrate-Signature) for expiresPreviousInSeconds: default ${ROTATION_GRACE.defaultSeconds} (24 h), at most ${ROTATION_GRACE.maxSeconds} (7 days), 0 to stop it at once. Rotating again drops any older previous secret.`,
+    args: { id: t.arg.id({ required: true }), expiresPreviousInSeconds: t.arg.int() },
+    resolve: (_root, args, ctx) => ctx.services.webhooks.rotateSecret(requireTenant(ctx), String(args.id), args.expiresPreviousInSeconds ?? null),
   }),
   disableWebhookEndpoint: t.field({
     type: WebhookEndpoint,

@@ -13,6 +13,7 @@ import { priceChangeEvent, type BudgetAlertEvent, type PriceChangeEvent } from '
 import type { BilledChangeHook } from '../repricing/changes.ts'
 import type { IngestHook } from '../usage/service.ts'
 import type { WebhookAttemptRow, WebhookDeliveryRow, WebhookDeliveryStatus, WebhookEndpointRow } from './db-types.ts'
+import * as repo from './repository.ts'
 import { newEndpointSecret } from './signing.ts'
 import { isPrivateAddress } from './targets.ts'
 
@@ -21,6 +22,10 @@ export const WEBHOOK_EVENT_TYPES = ['budget.alert', 'price.change', 'stripe.usag
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number]
 
 const MAX_ENDPOINTS_PER_TENANT = 20
+
+/** How long a rotated-out secret keeps signing beside the new one, unless the caller says. */
+export const ROTATION_GRACE = { defaultSeconds: 24 * 3600, maxSeconds: 7 * 24 * 3600 } as const
+export const DELIVERY_PAGE = { defaultFirst: 50, maxFirst: 500 } as const
 
 const newId = (prefix: string) => prefix + randomBytes(12).toString('base64url')
 
@@ -92,11 +97,67 @@ export interface DeliveryView extends WebhookDeliveryRow {
   url: string
 }
 
+export interface DeliveryPage {
+  edges: { cursor: string; node: DeliveryView }[]
+  pageInfo: { hasNextPage: boolean; endCursor: string | null }
+}
+
+export interface WebhookEndpointUpdate {
+  /** Absent or null: unchanged. */
+  url?: string | null
+  eventTypes?: readonly string[] | null
+  /** Absent: unchanged; null or "": cleared. */
+  description?: string | null
+  /** true re-enables a disabled endpoint; false disables it (as disableWebhookEndpoint). */
+  enabled?: boolean | null
+}
+
+/** Opaque to clients: base64url of JSON ["whd", created_at ISO, id]. */
+export function encodeDeliveryCursor(position: repo.DeliveryPosition): string {
+  return Buffer.from(JSON.stringify(['whd', position.createdAt.toISOString(), position.id])).toString('base64url')
+}
+
+/** The log position a cursor stands for; BAD_USER_INPUT (field "after") when it is not one of ours. */
+export function decodeDeliveryCursor(cursor: string): repo.DeliveryPosition {
+  const invalid = () => badInput('after is not a cursor returned by webhookDeliveriesPage', 'after')
+  if (cursor.length > 500 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid()
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
+  } catch {
+    throw invalid()
+  }
+  if (!Array.isArray(parsed) || parsed.length !== 3 || parsed[0] !== 'whd') throw invalid()
+  const [, ts, id] = parsed as unknown[]
+  if (typeof ts !== 'string' || typeof id !== 'string' || id.length === 0) throw invalid()
+  const createdAt = new Date(ts)
+  if (Number.isNaN(createdAt.getTime()) || createdAt.toISOString() !== ts) throw invalid()
+  return { createdAt, id }
+}
+
+/** The grace period of a rotation in seconds: default ROTATION_GRACE.defaultSeconds, 0 to ROTATION_GRACE.maxSeconds. */
+export function rotationGraceSeconds(requested: number | null | undefined): number {
+  const seconds = requested ?? ROTATION_GRACE.defaultSeconds
+  if (!Number.isInteger(seconds) || seconds < 0 || seconds > ROTATION_GRACE.maxSeconds) {
+    throw badInput(`expiresPreviousInSeconds must be between 0 and ${ROTATION_GRACE.maxSeconds} (7 days)`, 'expiresPreviousInSeconds')
+  }
+  return seconds
+}
+
 export interface WebhookService {
   createEndpoint(tenant: Tenant, input: { url: string; eventTypes: readonly string[]; description?: string | null }): Promise<{ endpoint: WebhookEndpointRow; secret: string }>
   listEndpoints(tenant: Tenant): Promise<WebhookEndpointRow[]>
   disableEndpoint(tenant: Tenant, id: string): Promise<WebhookEndpointRow>
+  /** Partial update, validated like creation; all or nothing. */
+  updateEndpoint(tenant: Tenant, id: string, input: WebhookEndpointUpdate): Promise<WebhookEndpointRow>
+  /**
+   * A new signing secret (returned once); the replaced one keeps signing beside it for
+   * `expiresPreviousInSeconds` (default 24 h, at most 7 days, 0: stops at once).
+   */
+  rotateSecret(tenant: Tenant, id: string, expiresPreviousInSeconds?: number | null): Promise<{ endpoint: WebhookEndpointRow; secret: string; previousSecretExpiresAt: Date | null }>
   deliveries(tenant: Tenant, filter: { endpointId?: string | null; status?: WebhookDeliveryStatus | null; first?: number | null }): Promise<DeliveryView[]>
+  /** The log in keyset pages, newest first on (created_at, id). */
+  deliveryPage(tenant: Tenant, filter: { endpointId?: string | null; status?: WebhookDeliveryStatus | null; first?: number | null; after?: string | null }): Promise<DeliveryPage>
   attemptsOf(deliveryIds: readonly string[]): Promise<Map<string, WebhookAttemptRow[]>>
   /** A DEAD delivery goes back to PENDING for another full round of attempts. */
   replay(tenant: Tenant, deliveryId: string): Promise<DeliveryView>
@@ -111,35 +172,43 @@ export interface WebhookService {
   enqueuePriceChanges(changes: readonly AppliedPriceChange[]): Promise<void>
 }
 
-function validUrl(raw: string, allowPrivate: boolean): string {
+function validUrl(raw: string, allowPrivate: boolean, field = 'url'): string {
   let url: URL
   try {
     url = new URL(raw)
   } catch {
-    throw badInput(`url is not a valid URL: ${JSON.stringify(raw)}`, 'url')
+    throw badInput(`url is not a valid URL: ${JSON.stringify(raw)}`, field)
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw badInput('url must be http:// or https://', 'url')
-  if (url.username || url.password) throw badInput('url must not contain credentials', 'url')
-  if (raw.length > 2048) throw badInput('url is longer than 2048 characters', 'url')
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw badInput('url must be http:// or https://', field)
+  if (url.username || url.password) throw badInput('url must not contain credentials', field)
+  if (raw.length > 2048) throw badInput('url is longer than 2048 characters', field)
   // Names are checked again at each delivery, after resolving; literal addresses can be refused now.
   const host = url.hostname.replace(/^\[|\]$/g, '')
   if (!allowPrivate && (host === 'localhost' || host.endsWith('.localhost') || (isIP(host) !== 0 && isPrivateAddress(host)))) {
-    throw badInput(`url must reach a public address, not ${host} (set WEBHOOK_ALLOW_PRIVATE_TARGETS=true for local development)`, 'url')
+    throw badInput(`url must reach a public address, not ${host} (set WEBHOOK_ALLOW_PRIVATE_TARGETS=true for local development)`, field)
   }
   return url.toString()
+}
+
+function validEventTypes(eventTypes: readonly string[], field = 'eventTypes'): string[] {
+  const types = [...new Set(eventTypes)]
+  if (types.length === 0) throw badInput(`eventTypes must name at least one of ${WEBHOOK_EVENT_TYPES.join(', ')}`, field)
+  for (const t of types) {
+    if (!(WEBHOOK_EVENT_TYPES as readonly string[]).includes(t)) throw badInput(`unknown event type "${t}"; known: ${WEBHOOK_EVENT_TYPES.join(', ')}`, field)
+  }
+  return types
+}
+
+function validDescription(description: string | null | undefined, field = 'description'): string | null {
+  if (description && description.length > 500) throw badInput('description is longer than 500 characters', field)
+  return description || null
 }
 
 export function createWebhookService({ db, clock, config }: { db: Db; clock: Clock; config: Config; logger: Logger }): WebhookService {
   const attemptLimit = config.WEBHOOK_MAX_ATTEMPTS
 
   async function deliveryView(executor: Executor, tenantId: string, where: { id?: string }) {
-    let q = executor
-      .selectFrom('webhook_deliveries as d')
-      .innerJoin('webhook_events as e', 'e.id', 'd.event_id')
-      .innerJoin('webhook_endpoints as p', 'p.id', 'd.endpoint_id')
-      .selectAll('d')
-      .select(['e.type as event_type', 'p.url as url'])
-      .where('d.tenant_id', '=', tenantId)
+    let q = repo.selectDeliveryViews(executor, tenantId)
     if (where.id) q = q.where('d.id', '=', where.id)
     return q
   }
@@ -169,12 +238,8 @@ export function createWebhookService({ db, clock, config }: { db: Db; clock: Clo
   return {
     async createEndpoint(tenant, input) {
       const url = validUrl(input.url.trim(), config.WEBHOOK_ALLOW_PRIVATE_TARGETS)
-      const types = [...new Set(input.eventTypes)]
-      if (types.length === 0) throw badInput(`eventTypes must name at least one of ${WEBHOOK_EVENT_TYPES.join(', ')}`, 'eventTypes')
-      for (const t of types) {
-        if (!(WEBHOOK_EVENT_TYPES as readonly string[]).includes(t)) throw badInput(`unknown event type "${t}"; known: ${WEBHOOK_EVENT_TYPES.join(', ')}`, 'eventTypes')
-      }
-      if (input.description && input.description.length > 500) throw badInput('description is longer than 500 characters', 'description')
+      const types = validEventTypes(input.eventTypes)
+      validDescription(input.description)
       const count = await db
         .selectFrom('webhook_endpoints')
         .select((eb) => eb.fn.countAll<number>().as('n'))
@@ -211,14 +276,41 @@ export function createWebhookService({ db, clock, config }: { db: Db; clock: Clo
         .returningAll()
         .executeTakeFirst()
       if (!row) throw userError('NOT_FOUND', `no webhook endpoint "${id}"`, 'id')
-      // Nothing more goes to a disabled endpoint, retries included.
-      await db
-        .updateTable('webhook_deliveries')
-        .set({ status: 'DEAD', last_error: 'endpoint disabled' })
-        .where('endpoint_id', '=', id)
-        .where('status', '=', 'PENDING')
-        .execute()
+      await repo.killPendingDeliveries(db, id)
       return row
+    },
+
+    async updateEndpoint(tenant, id, input) {
+      // Everything is checked before anything is written.
+      const patch: repo.EndpointPatch = {}
+      if (input.url != null) patch.url = validUrl(input.url.trim(), config.WEBHOOK_ALLOW_PRIVATE_TARGETS, 'input.url')
+      if (input.eventTypes != null) patch.eventTypes = validEventTypes(input.eventTypes, 'input.eventTypes')
+      if (input.description !== undefined) patch.description = validDescription(input.description, 'input.description')
+      if (input.enabled != null) patch.enabled = input.enabled
+      return db.transaction().execute(async (trx) => {
+        const current = await repo.lockEndpoint(trx, tenant.id, id)
+        if (!current) throw userError('NOT_FOUND', `no webhook endpoint "${id}"`, 'id')
+        const enabling = patch.enabled === true && !current.enabled
+        const disabling = patch.enabled === false && current.enabled
+        if (patch.enabled === current.enabled) delete patch.enabled
+        if (enabling && (await repo.countEnabledEndpoints(trx, tenant.id, id)) >= MAX_ENDPOINTS_PER_TENANT) {
+          throw badInput(`a tenant has at most ${MAX_ENDPOINTS_PER_TENANT} enabled endpoints`, 'input.enabled')
+        }
+        if (Object.keys(patch).length === 0) return current
+        const row = await repo.updateEndpointRow(trx, tenant.id, id, patch, clock.now())
+        if (disabling) await repo.killPendingDeliveries(trx, id)
+        return row
+      })
+    },
+
+    async rotateSecret(tenant, id, expiresPreviousInSeconds) {
+      const grace = rotationGraceSeconds(expiresPreviousInSeconds)
+      const now = clock.now()
+      const previousSecretExpiresAt = grace > 0 ? new Date(now.getTime() + grace * 1000) : null
+      const secret = newEndpointSecret()
+      const endpoint = await repo.rotateEndpointSecret(db, tenant.id, id, secret, previousSecretExpiresAt, now)
+      if (!endpoint) throw userError('NOT_FOUND', `no webhook endpoint "${id}"`, 'id')
+      return { endpoint, secret, previousSecretExpiresAt }
     },
 
     async deliveries(tenant, filter) {
@@ -228,6 +320,16 @@ export function createWebhookService({ db, clock, config }: { db: Db; clock: Clo
       if (filter.endpointId) q = q.where('d.endpoint_id', '=', filter.endpointId)
       if (filter.status) q = q.where('d.status', '=', filter.status)
       return q.orderBy('d.created_at', 'desc').orderBy('d.id', 'desc').limit(first).execute()
+    },
+
+    async deliveryPage(tenant, filter) {
+      const first = filter.first ?? DELIVERY_PAGE.defaultFirst
+      if (!Number.isInteger(first) || first < 1 || first > DELIVERY_PAGE.maxFirst) throw badInput(`first must be between 1 and ${DELIVERY_PAGE.maxFirst}`, 'first')
+      const after = filter.after != null ? decodeDeliveryCursor(filter.after) : null
+      // One row more than asked tells whether there is a next page.
+      const rows = await repo.selectDeliveryPage(db, tenant.id, { endpointId: filter.endpointId ?? null, status: filter.status ?? null, after, limit: first + 1 })
+      const edges = rows.slice(0, first).map((node) => ({ cursor: encodeDeliveryCursor({ createdAt: new Date(node.created_at), id: node.id }), node }))
+      return { edges, pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null } }
     },
 
     async attemptsOf(ids) {

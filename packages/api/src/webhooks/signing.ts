@@ -1,6 +1,10 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 
-/** The header every delivery carries: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">` (Stripe's scheme). */
+/**
+ * The header every delivery carries: `t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">` (Stripe's
+ * scheme). While a rotated-out secret is in its grace period the header has one `v1` per secret, the
+ * current one first: `t=…,v1=<with new secret>,v1=<with previous secret>`; receivers accept any match.
+ */
 export const SIGNATURE_HEADER = 'Burnrate-Signature'
 export const SECRET_PREFIX = 'whsec_'
 
@@ -8,9 +12,18 @@ export function newEndpointSecret(): string {
   return SECRET_PREFIX + randomBytes(32).toString('base64url')
 }
 
-export function signPayload(secret: string, body: string, timestampSeconds: number): string {
-  const mac = createHmac('sha256', secret).update(`${timestampSeconds}.${body}`).digest('hex')
-  return `t=${timestampSeconds},v1=${mac}`
+/** One `v1` entry per secret, in the order given (the current secret first), under one timestamp. */
+export function signPayload(secrets: string | readonly string[], body: string, timestampSeconds: number): string {
+  const list = typeof secrets === 'string' ? [secrets] : secrets
+  if (list.length === 0) throw new Error('signPayload needs at least one secret')
+  const macs = list.map((secret) => `v1=${createHmac('sha256', secret).update(`${timestampSeconds}.${body}`).digest('hex')}`)
+  return [`t=${timestampSeconds}`, ...macs].join(',')
+}
+
+/** The secrets that sign at `at`: the current one, and the previous one until its grace period ends. */
+export function signingSecrets(endpoint: { secret: string; previousSecret: string | null; previousSecretExpiresAt: Date | null }, at: Date): string[] {
+  const previousValid = endpoint.previousSecret !== null && endpoint.previousSecretExpiresAt !== null && at.getTime() < endpoint.previousSecretExpiresAt.getTime()
+  return previousValid ? [endpoint.secret, endpoint.previousSecret!] : [endpoint.secret]
 }
 
 /**
