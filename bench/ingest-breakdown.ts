@@ -21,8 +21,7 @@ import { distribution, fmt, graphql, main, numericOptions, printHeader, setUpApp
 
 const HOUR_MS = 3_600_000
 
-/** What ingest inserts (Insertable<UsageEventTable>), named without importing kysely here. */
-type PricedRow = Parameters<typeof repo.insertNewEvents>[1][number]
+type PricedRow = repo.NewEvent
 
 main(async () => {
   const options = numericOptions('ingest-breakdown', {
@@ -83,11 +82,8 @@ main(async () => {
       return stored.map((row: UsageEventRow) => {
         const { seq: _seq, ...rest } = row
         return {
-          ...rest,
-          id: `${row.id}-copy${copies}`,
-          units: row.units ? JSON.stringify(row.units) : null,
-          metadata: row.metadata ? JSON.stringify(row.metadata) : null,
-          lines: JSON.stringify(row.lines),
+          row: { ...rest, id: `${row.id}-copy${copies}` },
+          json: { units: row.units ? JSON.stringify(row.units) : null, metadata: row.metadata ? JSON.stringify(row.metadata) : null, lines: JSON.stringify(row.lines) },
         }
       })
     }
@@ -102,12 +98,12 @@ main(async () => {
       }
       await bench.db.transaction().execute(async (trx) => {
         lap('begin')
-        await repo.ensureCustomers(trx, bench.tenant.id, rows.map((r) => r.customer_id))
+        await repo.ensureCustomers(trx, bench.tenant.id, rows.map((r) => r.row.customer_id))
         lap('customers upsert')
         const inserted = await repo.insertNewEvents(trx, rows)
         lap('events insert')
         if (inserted.size !== rows.length) throw new Error('rows not inserted')
-        const { rollups, lineRollups } = rollupDeltas(bench.tenant.id, rows)
+        const { rollups, lineRollups } = rollupDeltas(bench.tenant.id, rows.map((r) => r.row), (row) => row.lines)
         lap('rollupDeltas (JS)')
         await repo.addToRollups(trx, rollups)
         lap('rollups upsert')

@@ -7,13 +7,18 @@ export type PgType = 'text' | 'int8' | 'numeric' | 'timestamptz' | 'jsonb' | 'bo
  * parameter per column instead of one per value. A 500-row insert then costs a 26-parameter
  * statement to build and plan, not a 13,000-parameter one — the difference is most of the
  * ingest path's SQL cost. Columns are taken from `types`; rows must have values (or null) for each.
+ * `valueOf` reads a column's value from a row (default: the row's property of that name).
  */
-export function unnestRows<Row extends object>(rows: readonly Row[], types: Readonly<Partial<Record<keyof Row & string, PgType>>>): RawBuilder<unknown> {
-  const columns = Object.keys(types) as (keyof Row & string)[]
+export function unnestRows<Row extends object>(
+  rows: readonly Row[],
+  types: Readonly<Partial<Record<string, PgType>>>,
+  valueOf: (row: Row, column: string) => unknown = (row, column) => (row as Record<string, unknown>)[column],
+): RawBuilder<unknown> {
+  const columns = Object.keys(types)
   const arrays = columns.map((column) => {
     const type = types[column]!
     const values = rows.map((row) => {
-      const value = (row as Record<string, unknown>)[column]
+      const value = valueOf(row, column)
       if (value === undefined || value === null) return null
       if (value instanceof Date) return value.toISOString()
       return value

@@ -7,7 +7,20 @@ import type { LineRollupDelta, RollupDelta } from './rollups.ts'
 
 type EventInsert = Insertable<UsageEventTable>
 
-const EVENT_COLUMNS: Readonly<Partial<Record<keyof EventInsert & string, PgType>>> = {
+/** The JSON columns' text, serialized once while the row was built. */
+export interface EventJson {
+  units: string | null
+  metadata: string | null
+  lines: string
+}
+
+/** A new event: the row as it will be stored (seq aside) and its JSON columns as text. */
+export interface NewEvent {
+  row: Omit<UsageEventRow, 'seq'>
+  json: EventJson
+}
+
+const EVENT_COLUMNS: Readonly<Record<Exclude<keyof EventInsert & string, 'seq'>, PgType>> = {
   tenant_id: 'text',
   id: 'text',
   customer_id: 'text',
@@ -33,6 +46,13 @@ const EVENT_COLUMNS: Readonly<Partial<Record<keyof EventInsert & string, PgType>
   plan_kind: 'text',
   plan_percent: 'numeric',
   content_hash: 'text',
+  reservation_id: 'text',
+}
+
+const JSON_COLUMN_VALUES = {
+  units: (e: NewEvent) => e.json.units,
+  metadata: (e: NewEvent) => e.json.metadata,
+  lines: (e: NewEvent) => e.json.lines,
 }
 
 const ROLLUP_KEY: Readonly<Record<string, PgType>> = {
@@ -56,22 +76,16 @@ export async function ensureCustomers(db: Executor, tenantId: string, customerId
 }
 
 /** Inserts events whose id is new for the tenant; returns the ids (and seq) actually inserted. */
-export async function insertNewEvents(db: Executor, rows: readonly EventInsert[]): Promise<Map<string, number>> {
-  if (rows.length === 0) return new Map()
+export async function insertNewEvents(db: Executor, events: readonly NewEvent[]): Promise<Map<string, number>> {
+  if (events.length === 0) return new Map()
   // Sorted so concurrent batches wait on each other's ids in one order and never deadlock.
-  const sorted = [...rows].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
-  const columns = { ...EVENT_COLUMNS, ...extraColumns(sorted[0]!) }
+  const sorted = [...events].sort((a, b) => (a.row.id < b.row.id ? -1 : a.row.id > b.row.id ? 1 : 0))
   const inserted = await sql<{ id: string; seq: number }>`
-    insert into usage_events ${columnList(columns as Record<string, PgType>)}
-    ${unnestRows(sorted, columns)}
+    insert into usage_events ${columnList(EVENT_COLUMNS)}
+    ${unnestRows(sorted, EVENT_COLUMNS, (e, column) => (column in JSON_COLUMN_VALUES ? JSON_COLUMN_VALUES[column as keyof typeof JSON_COLUMN_VALUES](e) : e.row[column as keyof NewEvent['row']]))}
     on conflict (tenant_id, id) do nothing
     returning id, seq`.execute(db)
   return new Map(inserted.rows.map((r) => [r.id, Number(r.seq)]))
-}
-
-/** Columns other domains add to events (e.g. budgets' reservation_id) are text. */
-function extraColumns(row: EventInsert): Record<string, PgType> {
-  return Object.fromEntries(Object.keys(row).filter((k) => !(k in EVENT_COLUMNS)).map((k) => [k, 'text' as const]))
 }
 
 export function findEvents(db: Executor, tenantId: string, ids: readonly string[]): Promise<UsageEventRow[]> {

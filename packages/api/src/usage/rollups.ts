@@ -32,6 +32,9 @@ interface LineAccumulator {
   amount: Decimal
 }
 
+/** What rollupDeltas reads of an event (an insertable row, or a stored one with its lines parsed). */
+type RollupSource = Pick<Insertable<UsageEventTable>, 'customer_id' | 'ts' | 'canonical_provider' | 'provider' | 'canonical_model' | 'model' | 'feature' | 'status' | 'input_tokens' | 'output_tokens' | 'cost' | 'amount'> & { lines: unknown }
+
 export const HOUR_MS = 3_600_000
 
 export function hourBucket(at: Date): Date {
@@ -51,10 +54,10 @@ export function rollupDimensions(event: { canonical_provider?: string | null; pr
  * Folds newly stored events into rollup deltas (pure). Deltas are sorted by key so concurrent
  * writers lock rollup rows in one order.
  */
-export function rollupDeltas(
+export function rollupDeltas<E extends RollupSource>(
   tenantId: string,
-  events: readonly Insertable<UsageEventTable>[],
-  linesOf: (event: Insertable<UsageEventTable>) => readonly PricedLineJson[] = (event) => JSON.parse(event.lines) as PricedLineJson[],
+  events: readonly E[],
+  linesOf: (event: E) => readonly PricedLineJson[] = (event) => JSON.parse(event.lines as string) as PricedLineJson[],
 ): { rollups: RollupDelta[]; lineRollups: LineRollupDelta[] } {
   const rollups = new Map<string, RollupAccumulator>()
   const lineRollups = new Map<string, LineAccumulator>()

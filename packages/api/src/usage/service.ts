@@ -1,8 +1,8 @@
-import type { Insertable, Transaction } from 'kysely'
+import type { Transaction } from 'kysely'
 import type { CatalogService } from '../catalog/types.ts'
 import type { Clock } from '../clock.ts'
 import type { Db } from '../db/database.ts'
-import type { DB, PricedLineJson, Tenant, UsageEventRow, UsageEventTable } from '../db/types.ts'
+import type { DB, PricedLineJson, Tenant, UsageEventRow } from '../db/types.ts'
 import type { Logger } from '../logger.ts'
 import { applyPlan, planAt, priceUsage, UsageShapeError, type PlanVersion } from '../pricing/engine.ts'
 import * as repo from './repository.ts'
@@ -40,9 +40,12 @@ interface Candidate {
   index: number
   event: ValidEvent
   hash: string
-  row?: Insertable<UsageEventTable>
-  /** The row's priced lines before serialization, so nothing is parsed back on the hot path. */
-  lines?: PricedLineJson[]
+  /**
+   * The row as stored, built once: inserted from it (with the JSON columns' text below), handed to
+   * the hooks and returned as the result's event. Its seq is filled in when the insert returns it.
+   */
+  row?: UsageEventRow
+  json?: repo.EventJson
 }
 
 export function createUsageService({
@@ -58,7 +61,7 @@ export function createUsageService({
   logger: Logger
   hooks?: readonly IngestHook[]
 }): UsageService {
-  function priceRow(tenant: Tenant, candidate: Candidate, plans: readonly PlanVersion[], receivedAt: Date): Insertable<UsageEventTable> | EventError {
+  function priceRow(tenant: Tenant, candidate: Candidate, plans: readonly PlanVersion[], receivedAt: Date): UsageEventRow | EventError {
     const { event } = candidate
     // The tenant's negotiated prices win over public ones for its own events.
     const resolved = catalog.resolve(event.model, event.provider, tenant.id)
@@ -88,10 +91,11 @@ export function createUsageService({
       cost = priced.cost.toFixed()
       amount = billed.amount.toFixed()
     }
-    candidate.lines = lines
+    candidate.json = { units: event.units.length ? JSON.stringify(event.units) : null, metadata: event.metadataJson, lines: JSON.stringify(lines) }
     return {
       tenant_id: tenant.id,
       id: event.id,
+      seq: 0,
       customer_id: event.customerId,
       model: event.model,
       provider: event.provider,
@@ -108,10 +112,10 @@ export function createUsageService({
       cache_read_tokens: event.cacheReadTokens,
       cache_write_tokens: event.cacheWriteTokens,
       reasoning_tokens: event.reasoningTokens,
-      units: event.units.length ? JSON.stringify(event.units) : null,
+      units: event.units.length ? event.units : null,
       feature: event.feature,
-      metadata: event.metadataJson,
-      lines: JSON.stringify(lines),
+      metadata: event.metadata,
+      lines,
       plan_kind: plan?.kind ?? null,
       plan_percent: plan?.percent ?? null,
       content_hash: candidate.hash,
@@ -191,14 +195,18 @@ export function createUsageService({
           await repo.ensureCustomers(trx, tenant.id, toStore.map((c) => c.event.customerId))
           const inserted = await repo.insertNewEvents(
             trx,
-            toStore.map((c) => c.row!),
+            toStore.map((c) => ({ row: c.row!, json: c.json! })),
           )
-          const insertedRows = toStore.filter((c) => inserted.has(c.event.id)).map((c) => c.row!)
-          for (const row of insertedRows) {
-            insertedIds.add(row.id)
+          const insertedRows: UsageEventRow[] = []
+          for (const c of toStore) {
+            const seq = inserted.get(c.event.id)
+            if (seq === undefined) continue
+            c.row!.seq = seq
+            insertedRows.push(c.row!)
+            insertedIds.add(c.event.id)
+            stored.set(c.event.id, c.row!)
           }
-          for (const c of toStore) if (insertedIds.has(c.event.id)) stored.set(c.event.id, storedRow(c, inserted.get(c.event.id)!))
-          const { rollups, lineRollups } = rollupDeltas(tenant.id, insertedRows, (row) => (stored.get(row.id)!.lines as PricedLineJson[]))
+          const { rollups, lineRollups } = rollupDeltas(tenant.id, insertedRows, (row) => row.lines)
           await repo.addToRollups(trx, rollups)
           await repo.addToLineRollups(trx, lineRollups)
           const existing = await repo.findEvents(
@@ -255,18 +263,4 @@ export function createUsageService({
       return results as RecordResult[]
     },
   }
-}
-
-/** The row as the database now holds it, built from the values it was made of (nothing read back or re-parsed). */
-function storedRow(candidate: Candidate, seq: number): UsageEventRow {
-  const row = candidate.row!
-  return {
-    ...(row as Omit<UsageEventRow, 'seq' | 'ts' | 'received_at' | 'units' | 'metadata' | 'lines'>),
-    seq,
-    ts: new Date(row.ts),
-    received_at: new Date(row.received_at),
-    units: candidate.event.units.length ? candidate.event.units : null,
-    metadata: candidate.event.metadata,
-    lines: candidate.lines ?? [],
-  } as UsageEventRow
 }
