@@ -8,6 +8,9 @@ import { Decimal as DecimalJs } from 'decimal.js'
 export const Decimal = DecimalJs.clone({ precision: 60, rounding: DecimalJs.ROUND_HALF_EVEN, toExpNeg: -60, toExpPos: 60 })
 export type Decimal = InstanceType<typeof Decimal>
 
+/** Decimals are immutable, so one zero serves every sum's start and every absent quantity. */
+export const ZERO = new Decimal(0)
+
 /** Decimal places kept for billed amounts (DESIGN.md: at least 12). */
 export const AMOUNT_SCALE = 18
 
@@ -25,7 +28,7 @@ export function toDecimalString(value: Decimal | string | number): string {
 }
 
 export function sumDecimals(values: Iterable<string | Decimal>): Decimal {
-  let total = new Decimal(0)
+  let total = ZERO
   for (const v of values) total = total.plus(v)
   return total
 }

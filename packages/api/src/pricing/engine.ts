@@ -1,6 +1,6 @@
-import { UNIT_BY_USAGE_KEY, UNIT_BY_USAGE_TYPE, isPartOf, type UsageUnit } from '@burnrate/catalog-sync'
+import { UNIT_BY_USAGE_KEY, UNIT_BY_USAGE_TYPE, USAGE_UNITS, isPartOf, type UsageUnit } from '@burnrate/catalog-sync'
 import type { CatalogPrice } from '../catalog/types.ts'
-import { AMOUNT_SCALE, Decimal } from '../money/decimal.ts'
+import { AMOUNT_SCALE, Decimal, ZERO } from '../money/decimal.ts'
 
 /** Reported quantities by usage key (input_tokens, cache_read_tokens, web_searches, …). */
 export type ReportedUsage = ReadonlyMap<string, Decimal>
@@ -31,23 +31,41 @@ export class UsageShapeError extends Error {
   }
 }
 
+const bySpecificity = (a: UsageUnit, b: UsageUnit) =>
+  Object.keys(b.dimensions).length - Object.keys(a.dimensions).length || a.usageKey.localeCompare(b.usageKey)
+
+/**
+ * The unit vocabulary is fixed, so its order (most specific first) and the part-of relation are
+ * computed once here rather than per event: RANK sorts any subset as bySpecificity would, and
+ * PARTS lists each unit's parts.
+ */
+const RANK: ReadonlyMap<UsageUnit, number> = new Map([...USAGE_UNITS].sort(bySpecificity).map((u, i) => [u, i]))
+const PARTS: ReadonlyMap<UsageUnit, ReadonlySet<UsageUnit>> = new Map(USAGE_UNITS.map((whole) => [whole, new Set(USAGE_UNITS.filter((part) => isPartOf(part, whole)))]))
+const byRank = (a: UsageUnit, b: UsageUnit) => (RANK.get(a) ?? 0) - (RANK.get(b) ?? 0)
+
 /**
  * Splits reported quantities into exclusive parts. A quantity's exclusive part is what is left
  * after its parts (more specific quantities in `units`) are taken out, so cache reads priced as
- * cache reads are not also priced as input. `units` must be ordered most specific first.
+ * cache reads are not also priced as input. `units` must be ordered most specific first. An
+ * absent quantity counts as zero.
  */
 function exclusiveParts(units: readonly UsageUnit[], reported: ReportedUsage): Map<string, Decimal> {
   const exclusive = new Map<string, Decimal>()
   for (const unit of units) {
-    let rest = reported.get(unit.usageKey) ?? new Decimal(0)
-    for (const part of units) {
-      if (isPartOf(part, unit)) rest = rest.minus(exclusive.get(part.usageKey) ?? 0)
+    let rest = reported.get(unit.usageKey) ?? ZERO
+    const parts = PARTS.get(unit)
+    if (parts && parts.size > 0) {
+      for (const part of units) {
+        if (!parts.has(part)) continue
+        const taken = exclusive.get(part.usageKey)
+        if (taken && !taken.isZero()) rest = rest.minus(taken)
+      }
     }
     if (rest.isNegative()) {
-      const parts = units.filter((p) => isPartOf(p, unit) && reported.has(p.usageKey)).map((p) => p.usageKey)
+      const named = units.filter((p) => parts?.has(p) && reported.has(p.usageKey)).map((p) => p.usageKey)
       throw new UsageShapeError(
-        `${parts.join(' + ')} exceed${parts.length === 1 ? 's' : ''} ${unit.usageKey} (${(reported.get(unit.usageKey) ?? new Decimal(0)).toFixed()})`,
-        parts[0] ?? unit.usageKey,
+        `${named.join(' + ')} exceed${named.length === 1 ? 's' : ''} ${unit.usageKey} (${(reported.get(unit.usageKey) ?? ZERO).toFixed()})`,
+        named[0] ?? unit.usageKey,
       )
     }
     exclusive.set(unit.usageKey, rest)
@@ -55,20 +73,36 @@ function exclusiveParts(units: readonly UsageUnit[], reported: ReportedUsage): M
   return exclusive
 }
 
-const bySpecificity = (a: UsageUnit, b: UsageUnit) =>
-  Object.keys(b.dimensions).length - Object.keys(a.dimensions).length || a.usageKey.localeCompare(b.usageKey)
+/**
+ * Checks that no reported part exceeds its whole, whatever the model. Throws UsageShapeError.
+ * `alsoCheck` names quantities to check as wholes even when absent from `reported` (zero).
+ */
+export function checkUsageShape(reported: ReportedUsage, alsoCheck: readonly string[] = []): void {
+  const keys = alsoCheck.length ? new Set([...alsoCheck, ...reported.keys()]) : reported.keys()
+  const units: UsageUnit[] = []
+  for (const k of keys) {
+    const unit = UNIT_BY_USAGE_KEY.get(k)
+    if (unit) units.push(unit)
+  }
+  exclusiveParts(units.sort(byRank), reported)
+}
 
-/** Checks that no reported part exceeds its whole, whatever the model. Throws UsageShapeError. */
-export function checkUsageShape(reported: ReportedUsage): void {
-  const units = [...reported.keys()].flatMap((k) => UNIT_BY_USAGE_KEY.get(k) ?? []).sort(bySpecificity)
-  exclusiveParts(units, reported)
+/** Parsed unit prices, per catalog row (rows are immutable snapshots) and per tier. */
+const parsedPrices = new WeakMap<object, Decimal>()
+function parsedPrice(owner: object, text: string): Decimal {
+  let value = parsedPrices.get(owner)
+  if (value === undefined) {
+    value = new Decimal(text)
+    parsedPrices.set(owner, value)
+  }
+  return value
 }
 
 function tieredUnitPrice(price: CatalogPrice, inputTokens: Decimal): Decimal {
-  let unitPrice = price.unitPrice
+  let unitPrice = parsedPrice(price, price.unitPrice)
   // Long-context pricing: the highest tier whose threshold the call's input exceeds prices the whole line.
-  for (const tier of price.tiers ?? []) if (inputTokens.greaterThan(tier.start)) unitPrice = tier.unitPrice
-  return new Decimal(unitPrice)
+  if (price.tiers) for (const tier of price.tiers) if (inputTokens.greaterThan(tier.start)) unitPrice = parsedPrice(tier, tier.unitPrice)
+  return unitPrice
 }
 
 /**
@@ -83,12 +117,13 @@ export function priceUsage(reported: ReportedUsage, prices: readonly CatalogPric
     const unit = UNIT_BY_USAGE_TYPE.get(price.usageType)
     if (unit) priced.push({ unit, price })
   }
-  const metered = priced.filter((p) => p.unit.usageKey !== 'requests').map((p) => p.unit).sort(bySpecificity)
-  const exclusive = exclusiveParts(metered, reported)
-  const inputTokens = reported.get('input_tokens') ?? new Decimal(0)
+  const metered: UsageUnit[] = []
+  for (const p of priced) if (p.unit.usageKey !== 'requests') metered.push(p.unit)
+  const exclusive = exclusiveParts(metered.sort(byRank), reported)
+  const inputTokens = reported.get('input_tokens') ?? ZERO
 
   const lines: CostLine[] = []
-  let cost = new Decimal(0)
+  let cost = ZERO
   for (const { unit, price } of priced) {
     const quantity = unit.usageKey === 'requests' ? (reported.get('requests') ?? new Decimal(1)) : exclusive.get(unit.usageKey)
     if (!quantity || quantity.isZero()) continue
@@ -97,7 +132,7 @@ export function priceUsage(reported: ReportedUsage, prices: readonly CatalogPric
     cost = cost.plus(lineCost)
     lines.push({ usageType: unit.usageType, quantity, unitPrice, cost: lineCost, priceId: price.id })
   }
-  lines.sort((a, b) => lineOrder(a.usageType) - lineOrder(b.usageType) || a.usageType.localeCompare(b.usageType))
+  if (lines.length > 1) lines.sort((a, b) => lineOrder(a.usageType) - lineOrder(b.usageType) || a.usageType.localeCompare(b.usageType))
   return { lines, cost }
 }
 
@@ -125,7 +160,7 @@ export function billedAmount(cost: Decimal, plan: Plan | null): Decimal {
  * breakdown (per usage type, per model, per day) adds up to exactly the same total.
  */
 export function applyPlan(lines: readonly CostLine[], plan: Plan | null): { lines: BilledLine[]; amount: Decimal } {
-  let amount = new Decimal(0)
+  let amount = ZERO
   const billed = lines.map((line) => {
     const lineAmount = billedAmount(line.cost, plan)
     amount = amount.plus(lineAmount)

@@ -80,16 +80,20 @@ export function createUsageService({
       }
       plan = planAt(plans, event.customerId, event.timestamp)
       const billed = applyPlan(priced.lines, plan)
-      lines = billed.lines.map((l) => ({
-        usageType: l.usageType,
-        quantity: l.quantity.toFixed(),
-        unitPrice: l.unitPrice.toFixed(),
-        cost: l.cost.toFixed(),
-        amount: l.amount.toFixed(),
-        priceId: l.priceId,
-      }))
+      lines = billed.lines.map((l) => {
+        const lineCost = l.cost.toFixed()
+        return {
+          usageType: l.usageType,
+          quantity: l.quantity.toFixed(),
+          unitPrice: l.unitPrice.toFixed(),
+          cost: lineCost,
+          // Without a plan the amount is the cost itself (the same Decimal): one conversion.
+          amount: l.amount === l.cost ? lineCost : l.amount.toFixed(),
+          priceId: l.priceId,
+        }
+      })
       cost = priced.cost.toFixed()
-      amount = billed.amount.toFixed()
+      amount = billed.amount === priced.cost ? cost : billed.amount.toFixed()
     }
     candidate.json = { units: event.units.length ? JSON.stringify(event.units) : null, metadata: event.metadataJson, lines: JSON.stringify(lines) }
     return {

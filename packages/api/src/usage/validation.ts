@@ -66,6 +66,14 @@ export const LIMITS = {
 } as const
 
 const TOKEN_FIELDS = ['inputTokens', 'outputTokens', 'cacheReadTokens', 'cacheWriteTokens', 'reasoningTokens'] as const
+const TOKEN_USAGE_KEYS = [
+  ['inputTokens', 'input_tokens'],
+  ['outputTokens', 'output_tokens'],
+  ['cacheReadTokens', 'cache_read_tokens'],
+  ['cacheWriteTokens', 'cache_write_tokens'],
+  ['reasoningTokens', 'output_reasoning_tokens'],
+] as const
+const TOKEN_KEYS: readonly string[] = TOKEN_USAGE_KEYS.map(([, key]) => key)
 
 function text(value: string | null | undefined, field: string, max: number, required: boolean): EventError | null {
   if (value === null || value === undefined || value.length === 0) {
@@ -125,13 +133,10 @@ export function validateEvent(input: UsageEventInput, now: Date): { ok: true; ev
     })
   }
 
-  const reported = new Map<string, Decimal>([
-    ['input_tokens', new Decimal(tokens.inputTokens)],
-    ['output_tokens', new Decimal(tokens.outputTokens)],
-    ['cache_read_tokens', new Decimal(tokens.cacheReadTokens)],
-    ['cache_write_tokens', new Decimal(tokens.cacheWriteTokens)],
-    ['output_reasoning_tokens', new Decimal(tokens.reasoningTokens)],
-  ])
+  // Zero token counts stay out (pricing reads an absent quantity as zero); checkUsageShape still
+  // checks every token quantity as a whole below.
+  const reported = new Map<string, Decimal>()
+  for (const [field, key] of TOKEN_USAGE_KEYS) if (tokens[field] !== 0) reported.set(key, new Decimal(tokens[field]))
   const units: { unit: string; quantity: string }[] = []
   const inputUnits = input.units ?? []
   if (inputUnits.length > LIMITS.units) {
@@ -146,7 +151,7 @@ export function validateEvent(input: UsageEventInput, now: Date): { ok: true; ev
         field: `${field}.unit`,
       })
     }
-    if (reported.has(unit)) return fail({ code: 'INVALID_INPUT', message: `unit "${unit}" is given twice`, field: `${field}.unit` })
+    if (units.some((u) => u.unit === unit)) return fail({ code: 'INVALID_INPUT', message: `unit "${unit}" is given twice`, field: `${field}.unit` })
     if (!isExactDecimalString(quantity)) {
       return fail({ code: 'INVALID_INPUT', message: 'quantity must be a decimal string', field: `${field}.quantity` })
     }
@@ -162,7 +167,7 @@ export function validateEvent(input: UsageEventInput, now: Date): { ok: true; ev
     units.push({ unit, quantity: canonicalDecimal(quantity) })
   }
   try {
-    checkUsageShape(reported)
+    checkUsageShape(reported, TOKEN_KEYS)
   } catch (error) {
     if (error instanceof UsageShapeError) return fail({ code: 'INVALID_INPUT', message: error.message, field: 'units' })
     throw error
