@@ -75,17 +75,80 @@ export async function ensureCustomers(db: Executor, tenantId: string, customerId
     .execute()
 }
 
-/** Inserts events whose id is new for the tenant; returns the ids (and seq) actually inserted. */
+/** Inserts events whose id is new for the tenant; returns the ids (and seq) actually inserted. Rollups untouched. */
 export async function insertNewEvents(db: Executor, events: readonly NewEvent[]): Promise<Map<string, number>> {
   if (events.length === 0) return new Map()
-  // Sorted so concurrent batches wait on each other's ids in one order and never deadlock.
-  const sorted = [...events].sort((a, b) => (a.row.id < b.row.id ? -1 : a.row.id > b.row.id ? 1 : 0))
   const inserted = await sql<{ id: string; seq: number }>`
     insert into usage_events ${columnList(EVENT_COLUMNS)}
-    ${unnestRows(sorted, EVENT_COLUMNS, (e, column) => (column in JSON_COLUMN_VALUES ? JSON_COLUMN_VALUES[column as keyof typeof JSON_COLUMN_VALUES](e) : e.row[column as keyof NewEvent['row']]))}
+    ${eventValues(events)}
     on conflict (tenant_id, id) do nothing
     returning id, seq`.execute(db)
   return new Map(inserted.rows.map((r) => [r.id, Number(r.seq)]))
+}
+
+/**
+ * Inserts events whose id is new for the tenant and adds exactly those (never a duplicate, which
+ * `on conflict do nothing` leaves out of `returning`) to usage_rollups and usage_line_rollups, in
+ * one statement: the deltas are summed in SQL from the inserted rows (NUMERIC, exact), keyed as
+ * rollupDimensions() and hourBucket() key them, lines through jsonb_array_elements. Rollup rows are
+ * upserted in key order (`collate "C"`, the order of the JS-built deltas of repricing) so
+ * concurrent writers lock them in one order. Returns the ids (and seq) actually inserted.
+ */
+export async function insertNewEventsWithRollups(db: Executor, events: readonly NewEvent[]): Promise<Map<string, number>> {
+  if (events.length === 0) return new Map()
+  const inserted = await sql<{ id: string; seq: number }>`
+    with ins as (
+      insert into usage_events ${columnList(EVENT_COLUMNS)}
+      ${eventValues(events)}
+      on conflict (tenant_id, id) do nothing
+      returning id, seq, tenant_id, customer_id, ts, provider, model, canonical_provider, canonical_model, feature, status,
+        input_tokens, output_tokens, cost, amount, lines
+    ),
+    keyed as (
+      select tenant_id, customer_id,
+        date_trunc('hour', ts at time zone 'UTC') at time zone 'UTC' as bucket,
+        coalesce(canonical_provider, provider, '') as provider,
+        coalesce(canonical_model, model) as model,
+        coalesce(feature, '') as feature,
+        status, input_tokens, output_tokens, cost, amount, lines
+      from ins
+    ),
+    rollups as (
+      insert into usage_rollups (tenant_id, customer_id, bucket, provider, model, feature, events, unpriced_events, input_tokens, output_tokens, cost, amount)
+      select tenant_id, customer_id, bucket, provider, model, feature,
+        count(*), count(*) filter (where status = 'UNPRICED'), sum(input_tokens), sum(output_tokens), coalesce(sum(cost), 0), coalesce(sum(amount), 0)
+      from keyed
+      group by tenant_id, customer_id, bucket, provider, model, feature
+      order by customer_id collate "C", bucket, provider collate "C", model collate "C", feature collate "C"
+      on conflict (tenant_id, customer_id, bucket, provider, model, feature) do update set
+        events = usage_rollups.events + excluded.events,
+        unpriced_events = usage_rollups.unpriced_events + excluded.unpriced_events,
+        input_tokens = usage_rollups.input_tokens + excluded.input_tokens,
+        output_tokens = usage_rollups.output_tokens + excluded.output_tokens,
+        cost = usage_rollups.cost + excluded.cost,
+        amount = usage_rollups.amount + excluded.amount
+    ),
+    line_rollups as (
+      insert into usage_line_rollups (tenant_id, customer_id, bucket, provider, model, feature, usage_type, events, quantity, cost, amount)
+      select tenant_id, customer_id, bucket, provider, model, feature, line ->> 'usageType',
+        count(*), sum((line ->> 'quantity')::numeric), sum((line ->> 'cost')::numeric), sum((line ->> 'amount')::numeric)
+      from keyed cross join lateral jsonb_array_elements(keyed.lines) as l(line)
+      group by tenant_id, customer_id, bucket, provider, model, feature, line ->> 'usageType'
+      order by customer_id collate "C", bucket, provider collate "C", model collate "C", feature collate "C", (line ->> 'usageType') collate "C"
+      on conflict (tenant_id, customer_id, bucket, provider, model, feature, usage_type) do update set
+        events = usage_line_rollups.events + excluded.events,
+        quantity = usage_line_rollups.quantity + excluded.quantity,
+        cost = usage_line_rollups.cost + excluded.cost,
+        amount = usage_line_rollups.amount + excluded.amount
+    )
+    select id, seq from ins`.execute(db)
+  return new Map(inserted.rows.map((r) => [r.id, Number(r.seq)]))
+}
+
+/** `select … from unnest(…)` of the events, sorted by id so concurrent batches wait on each other's ids in one order (no deadlock). */
+function eventValues(events: readonly NewEvent[]) {
+  const sorted = [...events].sort((a, b) => (a.row.id < b.row.id ? -1 : a.row.id > b.row.id ? 1 : 0))
+  return unnestRows(sorted, EVENT_COLUMNS, (e, column) => (column in JSON_COLUMN_VALUES ? JSON_COLUMN_VALUES[column as keyof typeof JSON_COLUMN_VALUES](e) : e.row[column as keyof NewEvent['row']]))
 }
 
 export function findEvents(db: Executor, tenantId: string, ids: readonly string[]): Promise<UsageEventRow[]> {

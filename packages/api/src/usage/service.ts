@@ -6,7 +6,6 @@ import type { DB, PricedLineJson, Tenant, UsageEventRow } from '../db/types.ts'
 import type { Logger } from '../logger.ts'
 import { applyPlan, planAt, priceUsage, UsageShapeError, type PlanVersion } from '../pricing/engine.ts'
 import * as repo from './repository.ts'
-import { rollupDeltas } from './rollups.ts'
 import { canonicalEventString, contentHash, verifyCanonicalSignature } from './signing.ts'
 import { validateEvent, type EventError, type UsageEventInput, type ValidEvent } from './validation.ts'
 
@@ -197,22 +196,18 @@ export function createUsageService({
       if (toStore.length > 0) {
         await db.transaction().execute(async (trx) => {
           await repo.ensureCustomers(trx, tenant.id, toStore.map((c) => c.event.customerId))
-          const inserted = await repo.insertNewEvents(
+          // One statement: the events, and the rollup deltas of those it newly inserted (summed in SQL).
+          const inserted = await repo.insertNewEventsWithRollups(
             trx,
             toStore.map((c) => ({ row: c.row!, json: c.json! })),
           )
-          const insertedRows: UsageEventRow[] = []
           for (const c of toStore) {
             const seq = inserted.get(c.event.id)
             if (seq === undefined) continue
             c.row!.seq = seq
-            insertedRows.push(c.row!)
             insertedIds.add(c.event.id)
             stored.set(c.event.id, c.row!)
           }
-          const { rollups, lineRollups } = rollupDeltas(tenant.id, insertedRows, (row) => row.lines)
-          await repo.addToRollups(trx, rollups)
-          await repo.addToLineRollups(trx, lineRollups)
           const existing = await repo.findEvents(
             trx,
             tenant.id,
