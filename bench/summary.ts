@@ -93,6 +93,7 @@ main(async () => {
     const alignedTotals = await direct(aligned)
     console.log(`\nquery: usageSummary(customerId: "${TARGET}", from: ${from.toISOString()}, to: ${to.toISOString()})`)
     console.log(`  ${fmt.int(totals.events)} events in range, ${fmt.int(totals.edgeEvents)} of them in the partial-hour edges (read raw)`)
+    console.log(`  ${await rollupReadPlan(url, bench.tenant.id, aligned)}`)
 
     const variants: { groupBy: string[]; range: { from: Date; to: Date }; expected: DirectTotals; note: string }[] = [
       { groupBy: [], range: edged, expected: totals, note: '' },
@@ -142,6 +143,42 @@ main(async () => {
     await bench.close()
   }
 })
+
+/**
+ * How PostgreSQL reads the target's whole hours from usage_rollups (the rollup side of
+ * usageSummary): scan node, index, heap fetches, buffers, time. Info only; the SQL mirrors
+ * rollupEventAggregates with [MODEL, DAY].
+ */
+async function rollupReadPlan(url: string, tenantId: string, hours: { from: Date; to: Date }): Promise<string> {
+  const json = await psql(
+    url,
+    `explain (analyze, buffers, format json)
+     select date_bin(interval '24 hours', r.bucket, timestamptz '2000-01-01T00:00:00Z'), r.model, sum(r.events), sum(r.unpriced_events),
+            sum(r.input_tokens), sum(r.output_tokens), sum(r.cost), sum(r.amount)
+     from usage_rollups r
+     where r.tenant_id = '${tenantId}' and r.customer_id = '${TARGET}'
+       and r.bucket >= '${hours.from.toISOString()}'::timestamptz and r.bucket < '${hours.to.toISOString()}'::timestamptz
+     group by 1, 2`,
+  )
+  interface PlanNode {
+    'Node Type': string
+    'Index Name'?: string
+    'Heap Fetches'?: number
+    'Actual Rows': number
+    'Shared Hit Blocks': number
+    'Shared Read Blocks': number
+    Plans?: PlanNode[]
+  }
+  const [{ Plan: plan, 'Execution Time': ms }] = JSON.parse(json) as [{ Plan: PlanNode; 'Execution Time': number }]
+  let scan = plan
+  while (scan.Plans?.length && !/Scan/.test(scan['Node Type'])) scan = scan.Plans[0]!
+  const index = scan['Index Name'] ? ` using ${scan['Index Name']}` : ''
+  const heap = scan['Heap Fetches'] === undefined ? '' : `, ${fmt.int(scan['Heap Fetches'])} heap fetches`
+  return (
+    `rollup read of the whole hours ([MODEL, DAY], EXPLAIN ANALYZE, info): ${scan['Node Type']}${index}, ${fmt.int(scan['Actual Rows'])} rows${heap}, ` +
+    `${fmt.int(plan['Shared Hit Blocks'] + plan['Shared Read Blocks'])} buffers, ${ms.toFixed(1)} ms`
+  )
+}
 
 interface DirectTotals {
   events: number

@@ -6,6 +6,7 @@ import * as catalogSources from './20261123T1200_catalog_sources.ts'
 import * as stripe from './20261123T1300_stripe.ts'
 import * as gateway from './20261123T1400_gateway.ts'
 import * as webhookSecrets from './20261123T1500_webhook_secrets.ts'
+import * as rollupCoveringKey from './20261123T1600_rollup_covering_key.ts'
 
 /** Every migration, by sortable name. A static map works the same under tsx, vitest and a bundler. */
 export const migrations: Record<string, Migration> = {
@@ -16,4 +17,5 @@ export const migrations: Record<string, Migration> = {
   '20261123T1300_stripe': stripe,
   '20261123T1400_gateway': gateway,
   '20261123T1500_webhook_secrets': webhookSecrets,
+  '20261123T1600_rollup_covering_key': rollupCoveringKey,
 }
