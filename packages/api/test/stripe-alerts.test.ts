@@ -1,5 +1,3 @@
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import Stripe from 'stripe'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { fixedClock } from '../src/clock.ts'
@@ -7,6 +5,7 @@ import { createLogger } from '../src/logger.ts'
 import { startServer, type RunningServer } from '../src/server.ts'
 import { createWebhookDispatcher } from '../src/webhooks/dispatcher.ts'
 import { verifySignature } from '../src/webhooks/signing.ts'
+import { startWebhookReceiver, type WebhookReceiver } from './support/webhook-receiver.ts'
 import { createStripeTestApp, expectNoErrors, RECORD_BATCH, SET_CREDENTIALS, SETUP, type StripeTestApp } from './stripe-support.ts'
 
 /** Usage Stripe will not take (older than 35 days) and pushes it refused become tenant webhooks. */
@@ -18,30 +17,8 @@ const WEBHOOK_SECRET = 'whsec_stripeAlertsSecret01'
 const logger = createLogger('silent')
 
 let t: StripeTestApp
-let receiver: { url: string; received: { headers: IncomingHttpHeaders; body: string }[]; close(): Promise<void> }
+let receiver: WebhookReceiver
 let endpointSecret: string
-
-async function startReceiver() {
-  const received: { headers: IncomingHttpHeaders; body: string }[] = []
-  const server: Server = createServer((req, res) => {
-    let body = ''
-    req.setEncoding('utf8')
-    req.on('data', (c: string) => (body += c))
-    req.on('end', () => {
-      received.push({ headers: req.headers, body })
-      res.writeHead(204).end()
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`,
-    received,
-    close: () => {
-      server.closeAllConnections()
-      return new Promise<void>((resolve) => server.close(() => resolve()))
-    },
-  }
-}
 
 const dispatch = () =>
   createWebhookDispatcher({ db: t.database.db, clock, logger, options: { timeoutMs: 3_000, backoffBaseMs: 60_000, pollIntervalMs: 50, random: () => 0.5, allowPrivateTargets: true } }).runOnce()
@@ -51,7 +28,7 @@ const event = (id: string, customerId: string, at: Date) => ({ id, customerId, m
 beforeAll(async () => {
   // The receiver is local: private targets are allowed here.
   t = await createStripeTestApp({ clock, config: { WEBHOOK_ALLOW_PRIVATE_TARGETS: true, WEBHOOK_MAX_ATTEMPTS: 4 } })
-  receiver = await startReceiver()
+  receiver = await startWebhookReceiver()
   expectNoErrors(await t.gql(SET_CREDENTIALS, { input: { secretKey: SECRET_KEY, webhookSecret: WEBHOOK_SECRET } }))
   expectNoErrors(await t.gql(`mutation { upsertCustomer(input: { id: "olga", name: "Olga" }) { id } }`))
   expectNoErrors(await t.gql(SETUP, { input: { createCustomers: true } }))

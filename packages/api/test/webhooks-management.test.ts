@@ -1,63 +1,15 @@
-import { createHmac, timingSafeEqual } from 'node:crypto'
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLogger } from '../src/logger.ts'
 import { createWebhookDispatcher, type DispatcherOptions } from '../src/webhooks/dispatcher.ts'
 import { decodeDeliveryCursor, encodeDeliveryCursor, enqueueWebhookEvent, rotationGraceSeconds, type WebhookEventType } from '../src/webhooks/service.ts'
 import { signPayload, signingSecrets, verifySignature } from '../src/webhooks/signing.ts'
 import { createTestApp, fixedClock, type TestApp } from './support/app.ts'
+import { receiverVerifies, startWebhookReceiver as receiver, type Delivery } from './support/webhook-receiver.ts'
 
 const clock = fixedClock('2026-11-23T10:00:00Z')
 const logger = createLogger('silent')
 const OPTIONS: DispatcherOptions = { timeoutMs: 3_000, backoffBaseMs: 60_000, pollIntervalMs: 50, random: () => 0.5, allowPrivateTargets: true }
 let t: TestApp
-
-interface Delivery {
-  headers: IncomingHttpHeaders
-  body: string
-}
-
-/** A local receiver answering 204 to everything, keeping what it got. */
-async function receiver() {
-  const received: Delivery[] = []
-  const server: Server = createServer((req, res) => {
-    let body = ''
-    req.setEncoding('utf8')
-    req.on('data', (c: string) => (body += c))
-    req.on('end', () => {
-      received.push({ headers: req.headers, body })
-      res.writeHead(204).end()
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`,
-    received,
-    close: () => {
-      server.closeAllConnections()
-      return new Promise<void>((resolve) => server.close(() => resolve()))
-    },
-  }
-}
-
-/** The README's recipe, written independently of the server's code: every v1 entry is a candidate. */
-function receiverVerifies(secret: string, delivery: Delivery, nowSeconds: number): boolean {
-  const header = String(delivery.headers['burnrate-signature'] ?? '')
-  const pairs = header.split(',').map((kv) => {
-    const i = kv.indexOf('=')
-    return [kv.slice(0, i).trim(), kv.slice(i + 1).trim()] as const
-  })
-  const ts = Number(pairs.find(([k]) => k === 't')?.[1])
-  if (!Number.isInteger(ts) || Math.abs(nowSeconds - ts) > 300) return false
-  const expected = createHmac('sha256', secret).update(`${ts}.${delivery.body}`).digest()
-  return pairs
-    .filter(([k]) => k === 'v1')
-    .some(([, v]) => {
-      const given = Buffer.from(v, 'hex')
-      return given.length === expected.length && timingSafeEqual(given, expected)
-    })
-}
 
 const v1Count = (d: Delivery) => String(d.headers['burnrate-signature']).split(',').filter((p) => p.startsWith('v1=')).length
 const nowSeconds = () => Math.floor(clock.now().getTime() / 1000)

@@ -1,65 +1,16 @@
-import { createHmac, timingSafeEqual } from 'node:crypto'
-import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLogger } from '../src/logger.ts'
 import { backoffDelay, createWebhookDispatcher, type DispatcherOptions } from '../src/webhooks/dispatcher.ts'
 import { enqueueWebhookEvent } from '../src/webhooks/service.ts'
 import { signPayload, verifySignature } from '../src/webhooks/signing.ts'
 import { createTestApp, fixedClock, type TestApp } from './support/app.ts'
+import { receiverVerifies, startWebhookReceiver as receiver } from './support/webhook-receiver.ts'
 
 const START = '2026-11-23T10:00:00Z'
 const clock = fixedClock(START)
 const logger = createLogger('silent')
 const OPTIONS: DispatcherOptions = { timeoutMs: 3_000, backoffBaseMs: 60_000, pollIntervalMs: 50, random: () => 0.5, allowPrivateTargets: true }
 let t: TestApp
-
-type Mode = 'ok' | 'fail' | 'hang' | 'reset'
-interface Delivery {
-  headers: IncomingHttpHeaders
-  body: string
-}
-
-/** A local HTTP receiver answering each request per a script (then `fallback`), keeping what it got. */
-async function receiver(script: Mode[] = [], fallback: Mode = 'ok') {
-  const received: Delivery[] = []
-  const hanging: ServerResponse[] = []
-  const server: Server = createServer((req, res) => {
-    let body = ''
-    req.setEncoding('utf8')
-    req.on('data', (c: string) => (body += c))
-    req.on('end', () => {
-      received.push({ headers: req.headers, body })
-      const mode = script.shift() ?? fallback
-      if (mode === 'ok') res.writeHead(204).end()
-      else if (mode === 'fail') res.writeHead(500, { 'content-type': 'text/plain' }).end('boom')
-      else if (mode === 'reset') req.socket.destroy()
-      else hanging.push(res)
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`,
-    received,
-    setFallback: (mode: Mode) => (fallback = mode),
-    close: () => {
-      for (const res of hanging) res.destroy()
-      server.closeAllConnections()
-      return new Promise<void>((resolve) => server.close(() => resolve()))
-    },
-  }
-}
-
-/** What a tenant's receiver does (independent of the server's code): Stripe-style verification. */
-function receiverVerifies(secret: string, delivery: Delivery, nowSeconds: number): boolean {
-  const header = String(delivery.headers['burnrate-signature'] ?? '')
-  const fields = Object.fromEntries(header.split(',').map((kv) => kv.split('=') as [string, string]))
-  const ts = Number(fields.t)
-  if (!Number.isInteger(ts) || Math.abs(nowSeconds - ts) > 300 || !fields.v1) return false
-  const expected = createHmac('sha256', secret).update(`${ts}.${delivery.body}`).digest()
-  const given = Buffer.from(fields.v1, 'hex')
-  return given.length === expected.length && timingSafeEqual(given, expected)
-}
 
 const nowSeconds = () => Math.floor(clock.now().getTime() / 1000)
 
