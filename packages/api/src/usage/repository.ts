@@ -86,6 +86,20 @@ export async function insertNewEvents(db: Executor, events: readonly NewEvent[])
   return new Map(inserted.rows.map((r) => [r.id, Number(r.seq)]))
 }
 
+/** A rollup row met again adds the new deltas to its totals (ingest and re-pricing alike). */
+const ADD_TO_ROLLUP = sql`on conflict (tenant_id, customer_id, bucket, provider, model, feature) do update set
+  events = usage_rollups.events + excluded.events,
+  unpriced_events = usage_rollups.unpriced_events + excluded.unpriced_events,
+  input_tokens = usage_rollups.input_tokens + excluded.input_tokens,
+  output_tokens = usage_rollups.output_tokens + excluded.output_tokens,
+  cost = usage_rollups.cost + excluded.cost,
+  amount = usage_rollups.amount + excluded.amount`
+const ADD_TO_LINE_ROLLUP = sql`on conflict (tenant_id, customer_id, bucket, provider, model, feature, usage_type) do update set
+  events = usage_line_rollups.events + excluded.events,
+  quantity = usage_line_rollups.quantity + excluded.quantity,
+  cost = usage_line_rollups.cost + excluded.cost,
+  amount = usage_line_rollups.amount + excluded.amount`
+
 /**
  * Inserts events whose id is new for the tenant and adds exactly those (never a duplicate, which
  * `on conflict do nothing` leaves out of `returning`) to usage_rollups and usage_line_rollups, in
@@ -120,13 +134,7 @@ export async function insertNewEventsWithRollups(db: Executor, events: readonly 
       from keyed
       group by tenant_id, customer_id, bucket, provider, model, feature
       order by customer_id collate "C", bucket, provider collate "C", model collate "C", feature collate "C"
-      on conflict (tenant_id, customer_id, bucket, provider, model, feature) do update set
-        events = usage_rollups.events + excluded.events,
-        unpriced_events = usage_rollups.unpriced_events + excluded.unpriced_events,
-        input_tokens = usage_rollups.input_tokens + excluded.input_tokens,
-        output_tokens = usage_rollups.output_tokens + excluded.output_tokens,
-        cost = usage_rollups.cost + excluded.cost,
-        amount = usage_rollups.amount + excluded.amount
+      ${ADD_TO_ROLLUP}
     ),
     line_rollups as (
       insert into usage_line_rollups (tenant_id, customer_id, bucket, provider, model, feature, usage_type, events, quantity, cost, amount)
@@ -135,11 +143,7 @@ export async function insertNewEventsWithRollups(db: Executor, events: readonly 
       from keyed cross join lateral jsonb_array_elements(keyed.lines) as l(line)
       group by tenant_id, customer_id, bucket, provider, model, feature, line ->> 'usageType'
       order by customer_id collate "C", bucket, provider collate "C", model collate "C", feature collate "C", (line ->> 'usageType') collate "C"
-      on conflict (tenant_id, customer_id, bucket, provider, model, feature, usage_type) do update set
-        events = usage_line_rollups.events + excluded.events,
-        quantity = usage_line_rollups.quantity + excluded.quantity,
-        cost = usage_line_rollups.cost + excluded.cost,
-        amount = usage_line_rollups.amount + excluded.amount
+      ${ADD_TO_LINE_ROLLUP}
     )
     select id, seq from ins`.execute(db)
   return new Map(inserted.rows.map((r) => [r.id, Number(r.seq)]))
@@ -162,13 +166,7 @@ export async function addToRollups(db: Executor, rows: readonly RollupDelta[]): 
   await sql`
     insert into usage_rollups ${columnList(columns)}
     ${unnestRows(rows, columns)}
-    on conflict (tenant_id, customer_id, bucket, provider, model, feature) do update set
-      events = usage_rollups.events + excluded.events,
-      unpriced_events = usage_rollups.unpriced_events + excluded.unpriced_events,
-      input_tokens = usage_rollups.input_tokens + excluded.input_tokens,
-      output_tokens = usage_rollups.output_tokens + excluded.output_tokens,
-      cost = usage_rollups.cost + excluded.cost,
-      amount = usage_rollups.amount + excluded.amount`.execute(db)
+    ${ADD_TO_ROLLUP}`.execute(db)
 }
 
 export async function addToLineRollups(db: Executor, rows: readonly LineRollupDelta[]): Promise<void> {
@@ -177,11 +175,7 @@ export async function addToLineRollups(db: Executor, rows: readonly LineRollupDe
   await sql`
     insert into usage_line_rollups ${columnList(columns)}
     ${unnestRows(rows, columns)}
-    on conflict (tenant_id, customer_id, bucket, provider, model, feature, usage_type) do update set
-      events = usage_line_rollups.events + excluded.events,
-      quantity = usage_line_rollups.quantity + excluded.quantity,
-      cost = usage_line_rollups.cost + excluded.cost,
-      amount = usage_line_rollups.amount + excluded.amount`.execute(db)
+    ${ADD_TO_LINE_ROLLUP}`.execute(db)
 }
 
 /** Every plan version that can apply to these customers: their own and the tenant's default. */
