@@ -103,6 +103,55 @@ describe.skipIf(!hasChromium)('spend widget in Chromium (demo page)', () => {
     await page.context().close()
   })
 
+  it('with priceDetails: false, explains a charge by quantities and amounts only (no unit prices, no plan)', { timeout: 180_000 }, async () => {
+    const session = (
+      await gql(`mutation { createWidgetSession(customerId: "${CUSTOMER}", ttlSeconds: 600, priceDetails: false) { token customerId expiresAt priceDetails } }`)
+    ).createWidgetSession
+    expect(session.priceDetails).toBe(false)
+    const context = await browser.newContext({ locale: 'en-US', timezoneId: 'UTC', viewport: { width: 1280, height: 1100 } })
+    const page = await context.newPage()
+    // Every GraphQL answer the widget gets: none may carry an error (a FORBIDDEN field included).
+    const answers: { query: string; body: string }[] = []
+    page.on('response', async (response) => {
+      if (response.url().endsWith('/graphql') && response.request().method() === 'POST') {
+        answers.push({ query: response.request().postData() ?? '', body: await response.text().catch(() => '') })
+      }
+    })
+    await page.route(`${origin}/host-no-prices.html`, (route) =>
+      route.fulfill({
+        contentType: 'text/html',
+        body: `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,"><body style="margin:24px">
+          <burnrate-spend id="w" endpoint="${origin}/graphql" refresh-interval="0"></burnrate-spend>
+          <script type="module">
+            document.getElementById('w').fetchToken = async () => (${JSON.stringify({ token: session.token, customerId: session.customerId, expiresAt: session.expiresAt })})
+            await import('/demo/burnrate-spend.js')
+          </script>`,
+      }),
+    )
+    await page.goto(`${origin}/host-no-prices.html`)
+    const widget = page.locator('burnrate-spend')
+    await widget.locator('[data-testid=spent]').waitFor({ timeout: 90_000 })
+    await widget.locator('.hits button').last().click()
+    const explain = widget.getByRole('region', { name: /Charges on/ })
+    await explain.locator('table').first().waitFor({ timeout: 30_000 })
+    expect(await explain.locator('thead').first().textContent()).toBe('UsageQuantityBilled')
+    expect(await explain.locator('tbody tr').first().locator('td').count()).toBe(3)
+    const text = (await explain.textContent()) ?? ''
+    expect(text).not.toMatch(/\/ 1M|\/ unit|Unit price|Provider rates|markup|margin|at cost/i)
+    expect(text).toMatch(/Input/)
+    // The billed amounts are there: each event's and each line's.
+    expect(await explain.locator('.ev-h > strong').first().textContent()).toMatch(/^\$/)
+    expect(await explain.locator('tbody tr').first().locator('td').last().textContent()).toMatch(/^\$/)
+
+    const events = answers.filter((a) => a.query.includes('BurnrateWidgetEvents'))
+    expect(events.length).toBeGreaterThan(0)
+    expect(answers.filter((a) => a.query.includes('BurnrateWidgetSession')).map((a) => JSON.parse(a.body))).toEqual([{ data: { widgetSession: { priceDetails: false } } }])
+    for (const { body } of answers) expect(JSON.parse(body).errors, body).toBeUndefined()
+    for (const { body } of events) expect(body).not.toMatch(/unitPrice|pricingPlan/)
+    await widget.locator('.explain').screenshot({ path: artifact('widget-explain-no-prices.png') })
+    await context.close()
+  })
+
   it('shows usage recorded through the API without a reload', { timeout: 180_000 }, async () => {
     const page = await openDemo('?refresh-interval=3000')
     await page.evaluate(() => ((window as unknown as { notReloaded: boolean }).notReloaded = true))

@@ -8,7 +8,15 @@ import type { Tenant } from './db/types.ts'
  */
 export type Principal =
   | { kind: 'tenant'; tenant: Tenant }
-  | { kind: 'widget'; tenant: Tenant; customerId: string; sessionId: string; expiresAt: Date }
+  | {
+      kind: 'widget'
+      tenant: Tenant
+      customerId: string
+      sessionId: string
+      expiresAt: Date
+      /** false: amounts only; unit prices, catalog rows, the plan and the tenant's cost are FORBIDDEN. */
+      priceDetails: boolean
+    }
 
 export interface GraphQLContext {
   services: Services

@@ -381,7 +381,8 @@ function Alerts({ alerts, fresh, money, locale, currency }: { alerts: BudgetAler
   )
 }
 
-type ExplainState = { kind: 'loading' } | { kind: 'error'; message: string } | { kind: 'ready'; events: UsageEvent[]; more: boolean }
+// details: the session may show unit prices and the plan (createWidgetSession priceDetails).
+type ExplainState = { kind: 'loading' } | { kind: 'error'; message: string } | { kind: 'ready'; events: UsageEvent[]; more: boolean; details: boolean }
 
 function Explain({ data, selection, client, locale, money: rounded, onClose }: { data: SpendData; selection: Selection; client: WidgetClient; locale?: string; money: (v: string) => string; onClose(): void }) {
   const [state, setState] = useState<ExplainState>({ kind: 'loading' })
@@ -393,12 +394,15 @@ function Explain({ data, selection, client, locale, money: rounded, onClose }: {
     const day = selection.kind === 'day' ? Date.parse(selection.day) : 0
     const from = selection.kind === 'day' ? new Date(Math.max(day, Date.parse(data.from))).toISOString() : data.from
     const to = selection.kind === 'day' ? new Date(Math.min(day + DAY_MS, Date.parse(data.to))).toISOString() : data.to
-    client.request<EventsResult>(EVENTS, { c: data.customerId, from, to, first: selection.kind === 'day' ? SHOWN : 200 }).then(
-      (r) => {
+    const first = selection.kind === 'day' ? SHOWN : 200
+    client.priceDetails().then((details) =>
+      client.request<EventsResult>(EVENTS, { c: data.customerId, from, to, first, details }).then((r) => ({ r, details })),
+    ).then(
+      ({ r, details }) => {
         if (cancelled) return
         let events = r.usageEvents.edges.map((e) => e.node)
         if (selection.kind === 'model') events = events.filter((e) => (e.canonicalModel ?? e.model) === selection.model || e.model === selection.model).slice(0, SHOWN)
-        setState({ kind: 'ready', events, more: events.length < selection.events })
+        setState({ kind: 'ready', events, more: events.length < selection.events, details })
       },
       (e: unknown) => !cancelled && setState({ kind: 'error', message: e instanceof Error ? e.message : String(e) }),
     )
@@ -430,21 +434,21 @@ function Explain({ data, selection, client, locale, money: rounded, onClose }: {
           </div>
           {e.lines.length > 0 && (
             <table>
-              <caption className="sr">Priced lines of {e.id}, {planLabel(e.pricingPlan, locale)}</caption>
-              <thead><tr><th scope="col">Usage</th><th scope="col">Quantity</th><th scope="col">Unit price</th><th scope="col">Billed</th></tr></thead>
+              <caption className="sr">Priced lines of {e.id}{state.details ? `, ${planLabel(e.pricingPlan ?? null, locale)}` : ''}</caption>
+              <thead><tr><th scope="col">Usage</th><th scope="col">Quantity</th>{state.details && <th scope="col">Unit price</th>}<th scope="col">Billed</th></tr></thead>
               <tbody>
                 {e.lines.map((l) => (
                   <tr key={l.usageType}>
                     <td>{usageTypeLabel(l.usageType)}</td>
                     <td>{formatNumber(l.quantity, locale)}</td>
-                    <td>{formatUnitPrice(l.unitPrice, l.usageType, e.currency, locale)}</td>
+                    {state.details && <td>{formatUnitPrice(l.unitPrice ?? '0', l.usageType, e.currency, locale)}</td>}
                     <td>{money(l.amount)}</td>
                   </tr>
                 ))}
               </tbody>
             </table>
           )}
-          <div className="sub">Provider rates, {planLabel(e.pricingPlan, locale)}</div>
+          {state.details && <div className="sub">Provider rates, {planLabel(e.pricingPlan ?? null, locale)}</div>}
         </div>
       ))}
       </div>

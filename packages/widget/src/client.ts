@@ -43,8 +43,15 @@ export interface ClientOptions {
 // Renew this long before the announced expiry, so no request goes out with a dying token.
 const EXPIRY_MARGIN_MS = 5_000
 
+const PRICE_DETAILS = 'query BurnrateWidgetSession { widgetSession { priceDetails } }'
+
 export interface WidgetClient {
   session(): Promise<WidgetSession>
+  /**
+   * Whether the current session may read unit prices and the pricing plan (createWidgetSession
+   * priceDetails); asked of the API once per token.
+   */
+  priceDetails(): Promise<boolean>
   request<T>(query: string, variables?: Record<string, unknown>): Promise<T>
   subscribe<T>(query: string, variables: Record<string, unknown>, handlers: SubscriptionHandlers<T>): () => void
 }
@@ -134,6 +141,21 @@ export function createClient({ endpoint, fetchToken, fetch: fetchImpl = (...a) =
     }
   }
 
+  // Per session object: a new token (renewal) is asked again, as the tenant may have changed its mind.
+  // Unknown (no widgetSession: not a widget token) shows less rather than asking for refused fields.
+  const details = new WeakMap<WidgetSession, Promise<boolean>>()
+  async function priceDetails(): Promise<boolean> {
+    const s = await session()
+    let known = details.get(s)
+    if (!known) {
+      known = request<{ widgetSession: { priceDetails: boolean } | null }>(PRICE_DETAILS).then((d) => d.widgetSession?.priceDetails ?? false)
+      details.set(s, known)
+      // A failed read is not kept: the next call asks again.
+      known.catch(() => details.get(s) === known && details.delete(s))
+    }
+    return known
+  }
+
   function subscribe<T>(query: string, variables: Record<string, unknown>, handlers: SubscriptionHandlers<T>): () => void {
     const controller = new AbortController()
     let backoff = 1_000
@@ -197,5 +219,5 @@ export function createClient({ endpoint, fetchToken, fetch: fetchImpl = (...a) =
     return () => controller.abort()
   }
 
-  return { session, request, subscribe }
+  return { session, priceDetails, request, subscribe }
 }

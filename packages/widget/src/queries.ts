@@ -11,10 +11,12 @@ export const SUMMARY = `query BurnrateWidgetSummary($c: String!, $from: DateTime
   features: usageSummary(customerId: $c, from: $from, to: $to, groupBy: [FEATURE]) { groups { feature ${G} } }
 }`
 
-export const EVENTS = `query BurnrateWidgetEvents($c: String!, $from: DateTime!, $to: DateTime!, $first: Int!) {
+// $details: the session's priceDetails. Without it the API refuses unitPrice and pricingPlan, so
+// they are not asked for.
+export const EVENTS = `query BurnrateWidgetEvents($c: String!, $from: DateTime!, $to: DateTime!, $first: Int!, $details: Boolean!) {
   usageEvents(customerId: $c, from: $from, to: $to, first: $first) {
-    edges { node { id timestamp model canonicalModel feature status amount currency pricingPlan
-      lines { usageType quantity unitPrice amount } } }
+    edges { node { id timestamp model canonicalModel feature status amount currency pricingPlan @include(if: $details)
+      lines { usageType quantity unitPrice @include(if: $details) amount } } }
     pageInfo { hasNextPage }
   }
 }`

@@ -75,7 +75,7 @@ button.row:hover,button.row[aria-pressed=true]{background:var(--_border)}
 .explain .list{max-height:340px;overflow:auto;padding-right:4px;margin-right:-4px}
 .ev+.ev{margin-top:10px;padding-top:10px;border-top:1px solid var(--_border)}
 .ev-h{display:flex;justify-content:space-between;gap:8px}
-.ev table{width:100%;border-collapse:collapse;margin-top:4px;font-size:12px}
+.ev table{width:100%;border-collapse:collapse;margin-top:4px;font-size:12px;table-layout:fixed}
 .ev th{font-weight:500;color:var(--_muted);text-align:right;padding:2px 4px}
 .ev td{text-align:right;padding:2px 4px;border-top:1px solid var(--_border)}
 .ev th:first-child,.ev td:first-child{text-align:left}

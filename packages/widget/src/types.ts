@@ -32,7 +32,8 @@ export interface UsageGroup {
 export interface PricedLine {
   usageType: string
   quantity: string
-  unitPrice: string
+  /** Absent when the session hides price details. */
+  unitPrice?: string
   amount: string
 }
 
@@ -45,7 +46,8 @@ export interface UsageEvent {
   status: 'PRICED' | 'UNPRICED'
   amount: string | null
   currency: string
-  pricingPlan: string | null
+  /** Absent when the session hides price details. */
+  pricingPlan?: string | null
   lines: PricedLine[]
 }
 

@@ -102,3 +102,35 @@ describe('SSE reader', () => {
     expect(connected).toBe(2)
   })
 })
+
+describe('widget client priceDetails', () => {
+  it('asks widgetSession once per token, again after a renewal, and again after a failure', async () => {
+    let now = Date.parse('2026-11-23T10:00:00Z')
+    let minted = 0
+    let fail = false
+    const asked: string[] = []
+    const client = createClient({
+      endpoint: 'x',
+      now: () => now,
+      fetchToken: async () => ({ token: `t${++minted}`, customerId: 'acme', expiresAt: new Date(now + 60_000).toISOString() }),
+      fetch: async (_url, init) => {
+        asked.push(new Headers(init?.headers).get('authorization')!)
+        if (fail) return json({ errors: [{ message: 'down', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] })
+        expect(JSON.parse(String(init?.body)).query).toContain('widgetSession { priceDetails }')
+        return json({ data: { widgetSession: { priceDetails: minted === 1 } } })
+      },
+    })
+    expect(await Promise.all([client.priceDetails(), client.priceDetails()])).toEqual([true, true])
+    expect(await client.priceDetails()).toBe(true)
+    expect(asked).toEqual(['Bearer t1'])
+    now += 56_000
+    expect(await client.priceDetails()).toBe(false)
+    expect(asked).toEqual(['Bearer t1', 'Bearer t2'])
+    now += 56_000
+    fail = true
+    await expect(client.priceDetails()).rejects.toMatchObject({ code: 'INTERNAL_SERVER_ERROR' })
+    fail = false
+    expect(await client.priceDetails()).toBe(false)
+    expect(asked).toEqual(['Bearer t1', 'Bearer t2', 'Bearer t3', 'Bearer t3'])
+  })
+})

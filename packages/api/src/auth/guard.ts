@@ -32,3 +32,19 @@ export function requireCustomerReader(ctx: GraphQLContext, customerId: string): 
   }
   return ctx.principal.tenant
 }
+
+/**
+ * For the fields that show how an amount was priced (unit prices, catalog rows, the markup or
+ * margin, the tenant's own cost): a widget session created with priceDetails: false sees the billed
+ * amounts only, so an end customer cannot work out the tenant's provider prices or margin.
+ * Tenant keys and default widget sessions pass.
+ */
+export function requirePriceDetails(ctx: GraphQLContext): void {
+  if (!ctx.principal) throw unauthenticated(ctx)
+  if (ctx.principal.kind === 'widget' && !ctx.principal.priceDetails) {
+    throw userError(
+      'FORBIDDEN',
+      'This widget session shows billed amounts only: unit prices, catalog prices, the pricing plan and cost are hidden (createWidgetSession priceDetails: false).',
+    )
+  }
+}

@@ -162,6 +162,8 @@ export interface WidgetSessionTable {
   token_hash: string
   expires_at: Timestamp
   created_at: Timestamp
+  /** false: the session reads amounts only, never unit prices, catalog rows, plans or cost. */
+  price_details: Generated<boolean>
 }
 
 export interface BudgetTable {

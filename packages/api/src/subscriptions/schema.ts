@@ -1,3 +1,4 @@
+import { requirePriceDetails } from '../auth/guard.ts'
 import type { BudgetAlertEvent, PriceChangeEvent } from '../pubsub.ts'
 import { builder } from '../schema/builder.ts'
 import { budgetAlertStream, priceChangeStream } from './streams.ts'
@@ -51,9 +52,14 @@ builder.subscriptionFields((t) => ({
   }),
   priceChanges: t.field({
     type: PriceChangeRef,
-    description: "Catalog price changes as they are applied: public ones and your tenant's own, optionally for one provider.",
+    description:
+      "Catalog price changes as they are applied: public ones and your tenant's own, optionally for one provider. FORBIDDEN for a widget session created with priceDetails: false.",
     args: { provider: t.arg.string() },
-    subscribe: (_root, args, ctx) => priceChangeStream(ctx.services.pubsub, ctx.principal, args.provider, ctx.services.clock.now()),
+    subscribe: (_root, args, ctx) => {
+      // The tenant's own (negotiated) prices are its provider cost: not for a session that hides prices.
+      if (ctx.principal) requirePriceDetails(ctx)
+      return priceChangeStream(ctx.services.pubsub, ctx.principal, args.provider, ctx.services.clock.now())
+    },
     resolve: (event) => event,
   }),
 }))

@@ -1,5 +1,5 @@
 import { directionOf } from '@burnrate/catalog-sync'
-import { requireCustomerReader, requireTenant } from '../auth/guard.ts'
+import { requireCustomerReader, requirePriceDetails, requireTenant } from '../auth/guard.ts'
 import { ModelPrice } from '../catalog/schema.ts'
 import { Customer } from '../customers/schema.ts'
 import type { Db, Executor } from '../db/database.ts'
@@ -8,7 +8,7 @@ import { badInput } from '../errors.ts'
 import { Decimal } from '../money/decimal.ts'
 import { builder } from '../schema/builder.ts'
 import { HOUR_MS } from './rollups.ts'
-import { PricedLine, UsageEvent } from './schema.ts'
+import { PRICE_DETAIL, PricedLine, UsageEvent } from './schema.ts'
 import * as repo from './summary-repository.ts'
 import type { EventAggregate, EventPosition, GroupKey, GroupKeys, LineAggregate, SummaryScope, TimeRange } from './summary-repository.ts'
 
@@ -328,7 +328,14 @@ const UsageGroup = builder.objectRef<UsageGroupView>('UsageGroup').implement({
     events: t.exposeInt('events', { description: 'Events in the group; with USAGE_TYPE, events with a priced line of that type.' }),
     inputTokens: t.exposeFloat('inputTokens'),
     outputTokens: t.exposeFloat('outputTokens'),
-    cost: t.field({ type: 'Decimal', resolve: (g) => g.cost }),
+    cost: t.field({
+      type: 'Decimal',
+      description: `What the tenant pays its providers. ${PRICE_DETAIL}`,
+      resolve: (g, _args, ctx) => {
+        requirePriceDetails(ctx)
+        return g.cost
+      },
+    }),
     amount: t.field({ type: 'Decimal', resolve: (g) => g.amount }),
   }),
 })
@@ -343,7 +350,14 @@ const UsageSummary = builder.objectRef<UsageSummaryView>('UsageSummary').impleme
     unpricedEvents: t.exposeInt('unpricedEvents'),
     inputTokens: t.exposeFloat('inputTokens'),
     outputTokens: t.exposeFloat('outputTokens'),
-    cost: t.field({ type: 'Decimal', description: 'What the tenant pays its providers.', resolve: (s) => s.cost }),
+    cost: t.field({
+      type: 'Decimal',
+      description: `What the tenant pays its providers. ${PRICE_DETAIL}`,
+      resolve: (s, _args, ctx) => {
+        requirePriceDetails(ctx)
+        return s.cost
+      },
+    }),
     amount: t.field({ type: 'Decimal', description: 'What the customer is billed.', resolve: (s) => s.amount }),
     groups: t.field({ type: [UsageGroup], description: 'Empty without groupBy.', resolve: (s) => s.groups }),
   }),

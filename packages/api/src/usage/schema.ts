@@ -1,4 +1,4 @@
-import { requireTenant } from '../auth/guard.ts'
+import { requirePriceDetails, requireTenant } from '../auth/guard.ts'
 import type { PricedLineJson, UsageEventRow } from '../db/types.ts'
 import { badInput } from '../errors.ts'
 import { builder } from '../schema/builder.ts'
@@ -46,14 +46,37 @@ const UsageError = builder.objectRef<EventError>('UsageError').implement({
   }),
 })
 
+/** Said on every field a widget session created with priceDetails: false may not read. */
+export const PRICE_DETAIL = 'FORBIDDEN for a widget session created with priceDetails: false.'
+
 export const PricedLine = builder.objectRef<PricedLineJson>('PricedLine').implement({
   fields: (t) => ({
     usageType: t.exposeString('usageType', { description: 'input, output, cache_read, cache_write, reasoning, or a unit name.' }),
     quantity: t.field({ type: 'Decimal', resolve: (l) => l.quantity }),
-    unitPrice: t.field({ type: 'Decimal', resolve: (l) => l.unitPrice }),
-    cost: t.field({ type: 'Decimal', resolve: (l) => l.cost }),
+    unitPrice: t.field({
+      type: 'Decimal',
+      description: `Catalog price of one unit: what the tenant pays its provider per token, request or other unit. ${PRICE_DETAIL}`,
+      resolve: (l, _args, ctx) => {
+        requirePriceDetails(ctx)
+        return l.unitPrice
+      },
+    }),
+    cost: t.field({
+      type: 'Decimal',
+      description: `What the tenant pays its provider for this line (quantity × unitPrice). ${PRICE_DETAIL}`,
+      resolve: (l, _args, ctx) => {
+        requirePriceDetails(ctx)
+        return l.cost
+      },
+    }),
     amount: t.field({ type: 'Decimal', description: 'What the customer is billed for this line (after markup or margin).', resolve: (l) => l.amount }),
-    priceId: t.id({ description: 'Id of the effective-dated catalog row that priced this line.', resolve: (l) => l.priceId }),
+    priceId: t.id({
+      description: `Id of the effective-dated catalog row that priced this line. ${PRICE_DETAIL}`,
+      resolve: (l, _args, ctx) => {
+        requirePriceDetails(ctx)
+        return l.priceId
+      },
+    }),
   }),
 })
 
@@ -67,7 +90,15 @@ export const UsageEvent = builder.objectRef<UsageEventRow>('UsageEvent').impleme
     timestamp: t.field({ type: 'DateTime', resolve: (e) => e.ts }),
     receivedAt: t.field({ type: 'DateTime', resolve: (e) => e.received_at }),
     status: t.field({ type: PricingStatus, resolve: (e) => e.status }),
-    cost: t.field({ type: 'Decimal', nullable: true, description: 'What the tenant pays its provider.', resolve: (e) => e.cost }),
+    cost: t.field({
+      type: 'Decimal',
+      nullable: true,
+      description: `What the tenant pays its provider. ${PRICE_DETAIL}`,
+      resolve: (e, _args, ctx) => {
+        requirePriceDetails(ctx)
+        return e.cost
+      },
+    }),
     amount: t.field({ type: 'Decimal', nullable: true, description: 'What the customer is billed.', resolve: (e) => e.amount }),
     currency: t.exposeString('currency'),
     lines: t.field({ type: [PricedLine], resolve: (e) => e.lines }),
@@ -80,8 +111,11 @@ export const UsageEvent = builder.objectRef<UsageEventRow>('UsageEvent').impleme
     metadata: t.field({ type: 'JSON', nullable: true, resolve: (e) => e.metadata }),
     pricingPlan: t.string({
       nullable: true,
-      description: 'The markup or margin applied, e.g. "MARKUP 30".',
-      resolve: (e) => (e.plan_kind ? `${e.plan_kind} ${e.plan_percent}` : null),
+      description: `The markup or margin applied, e.g. "MARKUP 30". ${PRICE_DETAIL}`,
+      resolve: (e, _args, ctx) => {
+        requirePriceDetails(ctx)
+        return e.plan_kind ? `${e.plan_kind} ${e.plan_percent}` : null
+      },
     }),
   }),
 })

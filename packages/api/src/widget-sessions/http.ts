@@ -56,7 +56,14 @@ export async function authenticateWidgetRequest(
     }
   }
   return {
-    principal: { kind: 'widget', tenant: auth.tenant, customerId: auth.customerId, sessionId: auth.sessionId, expiresAt: auth.expiresAt },
+    principal: {
+      kind: 'widget',
+      tenant: auth.tenant,
+      customerId: auth.customerId,
+      sessionId: auth.sessionId,
+      expiresAt: auth.expiresAt,
+      priceDetails: auth.priceDetails,
+    },
   }
 }
 

@@ -1,6 +1,11 @@
 import { requireTenant } from '../auth/guard.ts'
+import type { GraphQLContext } from '../context.ts'
 import { builder } from '../schema/builder.ts'
 import { WIDGET_SESSION_LIMITS, type IssuedWidgetSession } from './service.ts'
+
+const PRICE_DETAILS =
+  'true (default): the session may read unit prices, catalog price ids, the pricing plan (markup or margin) and cost, as the widget\'s "explain this charge" panel shows them. ' +
+  'false: billed amounts, quantities, budgets and alerts only; those fields answer FORBIDDEN, so an end customer cannot work out your provider prices or margin.'
 
 const WidgetSession = builder.objectRef<IssuedWidgetSession>('WidgetSession').implement({
   description:
@@ -10,8 +15,33 @@ const WidgetSession = builder.objectRef<IssuedWidgetSession>('WidgetSession').im
     token: t.exposeString('token', { description: 'Shown once; only its hash is stored.' }),
     customerId: t.exposeString('customerId'),
     expiresAt: t.field({ type: 'DateTime', resolve: (s) => s.expiresAt }),
+    priceDetails: t.exposeBoolean('priceDetails', { description: PRICE_DETAILS }),
   }),
 })
+
+type WidgetPrincipal = Extract<NonNullable<GraphQLContext['principal']>, { kind: 'widget' }>
+
+const WidgetSessionInfo = builder.objectRef<WidgetPrincipal>('WidgetSessionInfo').implement({
+  description: 'The widget session making the request, as the widget needs to know it (never its token).',
+  fields: (t) => ({
+    customerId: t.exposeString('customerId'),
+    expiresAt: t.field({ type: 'DateTime', resolve: (p) => p.expiresAt }),
+    priceDetails: t.exposeBoolean('priceDetails', { description: PRICE_DETAILS }),
+  }),
+})
+
+builder.queryFields((t) => ({
+  widgetSession: t.field({
+    type: WidgetSessionInfo,
+    nullable: true,
+    description: 'The calling widget session; null for a tenant secret key (which is not a session). The widget reads priceDetails here to know which fields it may ask for.',
+    resolve: (_root, _args, ctx) => {
+      // Without a key: UNAUTHENTICATED as everywhere (saying so when a widget session expired).
+      if (!ctx.principal) requireTenant(ctx)
+      return ctx.principal?.kind === 'widget' ? ctx.principal : null
+    },
+  }),
+}))
 
 builder.mutationFields((t) => ({
   createWidgetSession: t.field({
@@ -22,7 +52,9 @@ builder.mutationFields((t) => ({
       ttlSeconds: t.arg.int({
         description: `Lifetime in seconds, ${WIDGET_SESSION_LIMITS.minTtlSeconds}-${WIDGET_SESSION_LIMITS.maxTtlSeconds}; default ${WIDGET_SESSION_LIMITS.defaultTtlSeconds} (15 minutes).`,
       }),
+      priceDetails: t.arg.boolean({ defaultValue: true, description: `${PRICE_DETAILS} null means the default.` }),
     },
-    resolve: (_root, args, ctx) => ctx.services.widgetSessions.create(requireTenant(ctx), { customerId: args.customerId, ttlSeconds: args.ttlSeconds }),
+    resolve: (_root, args, ctx) =>
+      ctx.services.widgetSessions.create(requireTenant(ctx), { customerId: args.customerId, ttlSeconds: args.ttlSeconds, priceDetails: args.priceDetails }),
   }),
 }))

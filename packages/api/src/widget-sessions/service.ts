@@ -18,15 +18,17 @@ export interface IssuedWidgetSession {
   token: string
   customerId: string
   expiresAt: Date
+  /** false: the session sees amounts only, not unit prices, catalog rows, the plan or the tenant's cost. */
+  priceDetails: boolean
 }
 
 export type WidgetAuthentication =
-  | { status: 'valid'; tenant: Tenant; customerId: string; sessionId: string; expiresAt: Date }
+  | { status: 'valid'; tenant: Tenant; customerId: string; sessionId: string; expiresAt: Date; priceDetails: boolean }
   | { status: 'expired'; expiresAt: Date }
   | { status: 'unknown' }
 
 export interface WidgetSessionService {
-  create(tenant: Tenant, input: { customerId: string; ttlSeconds?: number | null }): Promise<IssuedWidgetSession>
+  create(tenant: Tenant, input: { customerId: string; ttlSeconds?: number | null; priceDetails?: boolean | null }): Promise<IssuedWidgetSession>
   authenticate(token: string): Promise<WidgetAuthentication>
 }
 
@@ -41,7 +43,7 @@ function hashToken(token: string): string {
 
 export function createWidgetSessionService({ db, clock }: { db: Db; clock: Clock }): WidgetSessionService {
   return {
-    async create(tenant, { customerId, ttlSeconds }) {
+    async create(tenant, { customerId, ttlSeconds, priceDetails: asked }) {
       if (customerId.length === 0 || customerId.length > WIDGET_SESSION_LIMITS.customerIdLength) {
         throw badInput(`customerId must be 1-${WIDGET_SESSION_LIMITS.customerIdLength} characters`, 'customerId')
       }
@@ -55,6 +57,8 @@ export function createWidgetSessionService({ db, clock }: { db: Db; clock: Clock
       const now = clock.now()
       const token = WIDGET_TOKEN_PREFIX + randomBytes(32).toString('base64url')
       const expiresAt = new Date(now.getTime() + ttl * 1000)
+      // Default true: the widget has always shown unit prices and the plan; hiding them is opt-in.
+      const priceDetails = asked ?? true
       await db
         .insertInto('widget_sessions')
         .values({
@@ -64,9 +68,10 @@ export function createWidgetSessionService({ db, clock }: { db: Db; clock: Clock
           token_hash: hashToken(token),
           expires_at: expiresAt,
           created_at: now,
+          price_details: priceDetails,
         })
         .execute()
-      return { token, customerId, expiresAt }
+      return { token, customerId, expiresAt, priceDetails }
     },
 
     async authenticate(token) {
@@ -76,14 +81,21 @@ export function createWidgetSessionService({ db, clock }: { db: Db; clock: Clock
         .selectFrom('widget_sessions as s')
         .innerJoin('tenants as t', 't.id', 's.tenant_id')
         .selectAll('t')
-        .select(['s.id as session_id', 's.customer_id as session_customer_id', 's.expires_at as session_expires_at'])
+        .select(['s.id as session_id', 's.customer_id as session_customer_id', 's.expires_at as session_expires_at', 's.price_details as session_price_details'])
         .where('s.token_hash', '=', hashToken(token))
         .executeTakeFirst()
       if (!row) return { status: 'unknown' }
-      const { session_id, session_customer_id, session_expires_at, ...tenant } = row
+      const { session_id, session_customer_id, session_expires_at, session_price_details, ...tenant } = row
       const expiresAt = new Date(session_expires_at)
       if (expiresAt.getTime() <= clock.now().getTime()) return { status: 'expired', expiresAt }
-      return { status: 'valid', tenant: tenant as Tenant, customerId: session_customer_id, sessionId: session_id, expiresAt }
+      return {
+        status: 'valid',
+        tenant: tenant as Tenant,
+        customerId: session_customer_id,
+        sessionId: session_id,
+        expiresAt,
+        priceDetails: session_price_details,
+      }
     },
   }
 }

@@ -7,6 +7,7 @@ import * as stripe from './20261123T1300_stripe.ts'
 import * as gateway from './20261123T1400_gateway.ts'
 import * as webhookSecrets from './20261123T1500_webhook_secrets.ts'
 import * as rollupCoveringKey from './20261123T1600_rollup_covering_key.ts'
+import * as widgetPriceDetails from './20261123T1700_widget_price_details.ts'
 
 /** Every migration, by sortable name. A static map works the same under tsx, vitest and a bundler. */
 export const migrations: Record<string, Migration> = {
@@ -18,4 +19,5 @@ export const migrations: Record<string, Migration> = {
   '20261123T1400_gateway': gateway,
   '20261123T1500_webhook_secrets': webhookSecrets,
   '20261123T1600_rollup_covering_key': rollupCoveringKey,
+  '20261123T1700_widget_price_details': widgetPriceDetails,
 }
