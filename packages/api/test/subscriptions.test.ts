@@ -166,14 +166,17 @@ describe.each(transports)('%s', (_name, subscribe) => {
     }
   })
 
-  it("price changes: public ones reach everyone authenticated, a tenant's own only that tenant, filtered by provider", async () => {
+  it("price changes: public ones reach every tenant, a tenant's own only that tenant, filtered by provider; widget sessions are refused", async () => {
     const a = live(url, tenantA.apiKey, PRICES)
     const aAnthropic = live(url, tenantA.apiKey, PRICES, { p: 'anthropic' })
     const b = live(url, tenantB.apiKey, PRICES)
     const widget = live(url, await widgetToken(tenantB.apiKey, 'acme'), PRICES)
-    await established('priceChange', 4)
+    const refusal = await Promise.race([widget.next(), widget.ended.then((e) => ({ ended: e }))])
+    const refusalErrors = 'errors' in refusal ? refusal.errors : ((refusal as { ended: { error?: unknown } }).ended.error as { extensions?: Record<string, unknown> }[])
+    expect((refusalErrors ?? []).map((e) => e.extensions?.code)).toEqual(['FORBIDDEN'])
+    await established('priceChange', 3)
     await established(`tenantPriceChange:${tenantA.id}`, 2)
-    await established(`tenantPriceChange:${tenantB.id}`, 2)
+    await established(`tenantPriceChange:${tenantB.id}`, 1)
 
     app.services.pubsub.publish('tenantPriceChange', tenantA.id, priceChange('openai', tenantA.id, '0.000001'))
     app.services.pubsub.publish('priceChange', priceChange('openai', null))
@@ -190,11 +193,9 @@ describe.each(transports)('%s', (_name, subscribe) => {
     expect((await a.next()).data?.priceChanges.newUnitPrice).toBe('0.0000025')
     expect((await a.next()).data?.priceChanges.provider).toBe('anthropic')
     expect((await aAnthropic.next()).data?.priceChanges.model).toBe('claude-sonnet-4')
-    for (const s of [b, widget]) {
-      expect((await s.next()).data?.priceChanges).toMatchObject({ provider: 'openai', newUnitPrice: '0.0000025' })
-      expect((await s.next()).data?.priceChanges.provider).toBe('anthropic')
-    }
-    expect([a, aAnthropic, b, widget].flatMap((s) => s.pending())).toEqual([])
+    expect((await b.next()).data?.priceChanges).toMatchObject({ provider: 'openai', newUnitPrice: '0.0000025' })
+    expect((await b.next()).data?.priceChanges.provider).toBe('anthropic')
+    expect([a, aAnthropic, b].flatMap((s) => s.pending())).toEqual([])
   })
 })
 

@@ -1,4 +1,4 @@
-import { requirePriceDetails } from '../auth/guard.ts'
+import { requireTenant } from '../auth/guard.ts'
 import type { BudgetAlertEvent, PriceChangeEvent } from '../pubsub.ts'
 import { builder } from '../schema/builder.ts'
 import { budgetAlertStream, priceChangeStream } from './streams.ts'
@@ -53,11 +53,11 @@ builder.subscriptionFields((t) => ({
   priceChanges: t.field({
     type: PriceChangeRef,
     description:
-      "Catalog price changes as they are applied: public ones and your tenant's own, optionally for one provider. FORBIDDEN for a widget session created with priceDetails: false.",
+      "Catalog price changes as they are applied: public ones and your tenant's own, optionally for one provider. Tenant keys only: a widget session subscribes to its customer's budget alerts, nothing else.",
     args: { provider: t.arg.string() },
     subscribe: (_root, args, ctx) => {
-      // The tenant's own (negotiated) prices are its provider cost: not for a session that hides prices.
-      if (ctx.principal) requirePriceDetails(ctx)
+      // The tenant's own (negotiated) prices are its provider cost, and a widget is for one customer's spend.
+      if (ctx.principal?.kind === 'widget') requireTenant(ctx)
       return priceChangeStream(ctx.services.pubsub, ctx.principal, args.provider, ctx.services.clock.now())
     },
     resolve: (event) => event,
