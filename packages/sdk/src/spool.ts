@@ -298,20 +298,51 @@ export class Spool {
     }
   }
 
+  /**
+   * Creating the lock file is atomic (`wx`). Taking over a stale one must be too, or two processes
+   * restarting at once on a dead owner's dir could each remove the other's fresh lock and both go
+   * on. So a stale lock is never deleted in place: it is renamed aside (a rename of one file
+   * succeeds once), and the file moved is checked to be the stale lock that was judged — if another
+   * starter had already replaced it with its own live lock, that lock is put back (a hard link,
+   * which also refuses to overwrite) and this starter finds the dir taken on its next try.
+   */
   private lock() {
     const dir = this.dir
-    for (let attempt = 0; attempt < 3; attempt++) {
+    const code = (error: unknown) => (error as NodeJS.ErrnoException).code
+    for (let attempt = 0; attempt < 10; attempt++) {
       try {
         this.fs.writeFileSync(this.lockPath, String(process.pid), { flag: 'wx' })
         lockedHere.add(dir)
         return
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+        if (code(error) !== 'EEXIST') throw error
       }
-      const pid = Number.parseInt(this.fs.readFileSync(this.lockPath, 'utf8'), 10)
+      let owner: string
+      try {
+        owner = this.fs.readFileSync(this.lockPath, 'utf8')
+      } catch (error) {
+        if (code(error) === 'ENOENT') continue // released or moved aside meanwhile: try again
+        throw error
+      }
+      const pid = Number.parseInt(owner, 10)
       if (Number.isInteger(pid) && pid > 0 && (pid === process.pid ? lockedHere.has(dir) : isAlive(pid))) throw new SpoolLockedError(dir, pid)
-      // Left by a process that is gone (or unreadable): take it over.
-      this.fs.rmSync(this.lockPath, { force: true })
+      // Left by a process that is gone (or unreadable): move exactly that file aside, then try again.
+      const aside = `${this.lockPath}.stale-${process.pid}-${attempt}`
+      try {
+        this.fs.renameSync(this.lockPath, aside)
+      } catch (error) {
+        if (code(error) === 'ENOENT') continue // another starter moved it first
+        throw error
+      }
+      if (this.fs.readFileSync(aside, 'utf8') !== owner) {
+        // Not the stale lock any more: another starter's fresh one. Give it back.
+        try {
+          this.fs.linkSync(aside, this.lockPath)
+        } catch (error) {
+          if (code(error) !== 'EEXIST') throw error
+        }
+      }
+      this.fs.rmSync(aside, { force: true })
     }
     throw new Error(`could not lock spool dir ${dir}`)
   }

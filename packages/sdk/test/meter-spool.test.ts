@@ -199,6 +199,25 @@ describe('Meter spool', () => {
     await second.close()
   })
 
+  it('a stale lock is taken over by exactly one of several processes starting at once', async () => {
+    const dir = tempDir()
+    writeFileSync(join(dir, 'lock'), '99999999') // left by a dead process
+    const script = new URL('./spool-lock-child.ts', import.meta.url).pathname
+    const run = () =>
+      new Promise<string>((resolve, reject) => {
+        const child = spawn(process.execPath, ['--import', 'tsx', script, dir, '3000'], { stdio: ['ignore', 'pipe', 'pipe'] })
+        let out = ''
+        let err = ''
+        child.stdout.on('data', (c: Buffer) => (out += c.toString()))
+        child.stderr.on('data', (c: Buffer) => (err += c.toString()))
+        child.on('exit', (exitCode) => (exitCode === 0 ? resolve(out) : reject(new Error(`child exited ${exitCode}: ${err}`))))
+      })
+    const outcomes = await Promise.all(Array.from({ length: 4 }, run))
+    expect(outcomes.sort()).toEqual(['refused', 'refused', 'refused', 'won'])
+    // Nothing moved aside is left behind.
+    expect(readdirSync(dir).filter((n) => n.startsWith('lock'))).toEqual([])
+  }, 30_000)
+
   it('rejected events are acked too: not replayed after a restart', async () => {
     const dir = tempDir()
     const api = await fakeApi()
