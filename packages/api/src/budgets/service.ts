@@ -64,6 +64,8 @@ export interface BudgetService {
   budgets(tenant: Tenant, customerId: string): Promise<BudgetView[]>
   alerts(tenant: Tenant, customerId: string, first: number | null | undefined): Promise<BudgetAlertRow[]>
   check(tenant: Tenant, customerId: string, estimate: string | null | undefined): Promise<BudgetCheckView>
+  /** Whether any of the customer's budgets has a hard limit: one indexed read, no spend computed. */
+  hasHardLimit(tenant: Tenant, customerId: string): Promise<boolean>
   reserve(tenant: Tenant, input: { customerId: string; amount: string; ttlSeconds?: number | null }): Promise<ReservationResult>
   release(tenant: Tenant, reservationId: string): Promise<BudgetReservationRow | null>
   /** Keeps spend, alerts and reservations in step with ingest. */
@@ -397,6 +399,11 @@ export function createBudgetService({ db, clock, logger, pubsub }: { db: Db; clo
       const amount = estimate == null ? new Decimal(0) : parseAmount(estimate, 'estimatedAmount', { allowZero: true })
       const now = clock.now()
       return decide(await view(db, await repo.budgetsOfCustomers(db, tenant.id, [customerId]), now), amount)
+    },
+
+    async hasHardLimit(tenant, customerId) {
+      checkCustomerId(customerId)
+      return (await repo.budgetsOfCustomers(db, tenant.id, [customerId])).some((b) => b.hard_limit)
     },
 
     async reserve(tenant, input) {

@@ -8,12 +8,12 @@ import type { GatewayProvider } from './db-types.ts'
 import { boundCall, holdAmount, worstCaseAmount, type CallBound } from './estimate.ts'
 
 /**
- * The budgets domain as the gateway needs it (structurally the budgets service): which budgets a
- * customer has, and a reservation that holds a call's worst case against its hard limits until
+ * The budgets domain as the gateway needs it (structurally the budgets service): whether a
+ * customer has a hard limit at all, and a reservation that holds a call's worst case against its hard limits until
  * the call's usage settles it (ingest, by `reservationId`) or the gateway releases it.
  */
 export interface BudgetGate {
-  budgets(tenant: Tenant, customerId: string): Promise<readonly { row: { hard_limit: boolean } }[]>
+  hasHardLimit(tenant: Tenant, customerId: string): Promise<boolean>
   check(tenant: Tenant, customerId: string, estimate: string | null): Promise<{ allowed: boolean; remaining: string | null }>
   reserve(
     tenant: Tenant,
@@ -44,8 +44,7 @@ export type HoldOutcome =
  * A customer with no budget, or only soft ones, costs one lookup and holds nothing.
  */
 export async function holdForCall(deps: HoldDeps, provider: GatewayProvider, tenant: Tenant, customerId: string, body: Record<string, unknown>): Promise<HoldOutcome> {
-  const budgets = await deps.budgets.budgets(tenant, customerId)
-  if (!budgets.some((b) => b.row.hard_limit)) return { kind: 'free' }
+  if (!(await deps.budgets.hasHardLimit(tenant, customerId))) return { kind: 'free' }
 
   const model = typeof body.model === 'string' ? body.model : ''
   await deps.catalog.ensureFresh()
