@@ -48,3 +48,11 @@ export function requirePriceDetails(ctx: GraphQLContext): void {
     )
   }
 }
+
+/** A field resolver that answers only callers allowed to see how amounts were priced (requirePriceDetails). */
+export function priceDetail<Parent, Value>(get: (parent: Parent) => Value) {
+  return (parent: Parent, _args: unknown, ctx: GraphQLContext): Value => {
+    requirePriceDetails(ctx)
+    return get(parent)
+  }
+}

@@ -1,5 +1,5 @@
 import { directionOf } from '@burnrate/catalog-sync'
-import { requireCustomerReader, requirePriceDetails, requireTenant } from '../auth/guard.ts'
+import { priceDetail, requireCustomerReader, requireTenant } from '../auth/guard.ts'
 import { ModelPrice } from '../catalog/schema.ts'
 import { Customer } from '../customers/schema.ts'
 import type { Db, Executor } from '../db/database.ts'
@@ -331,10 +331,7 @@ const UsageGroup = builder.objectRef<UsageGroupView>('UsageGroup').implement({
     cost: t.field({
       type: 'Decimal',
       description: `What the tenant pays its providers. ${PRICE_DETAIL}`,
-      resolve: (g, _args, ctx) => {
-        requirePriceDetails(ctx)
-        return g.cost
-      },
+      resolve: priceDetail((g) => g.cost),
     }),
     amount: t.field({ type: 'Decimal', resolve: (g) => g.amount }),
   }),
@@ -353,10 +350,7 @@ const UsageSummary = builder.objectRef<UsageSummaryView>('UsageSummary').impleme
     cost: t.field({
       type: 'Decimal',
       description: `What the tenant pays its providers. ${PRICE_DETAIL}`,
-      resolve: (s, _args, ctx) => {
-        requirePriceDetails(ctx)
-        return s.cost
-      },
+      resolve: priceDetail((s) => s.cost),
     }),
     amount: t.field({ type: 'Decimal', description: 'What the customer is billed.', resolve: (s) => s.amount }),
     groups: t.field({ type: [UsageGroup], description: 'Empty without groupBy.', resolve: (s) => s.groups }),

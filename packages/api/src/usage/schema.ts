@@ -1,4 +1,4 @@
-import { requirePriceDetails, requireTenant } from '../auth/guard.ts'
+import { priceDetail, requireTenant } from '../auth/guard.ts'
 import type { PricedLineJson, UsageEventRow } from '../db/types.ts'
 import { badInput } from '../errors.ts'
 import { builder } from '../schema/builder.ts'
@@ -56,26 +56,17 @@ export const PricedLine = builder.objectRef<PricedLineJson>('PricedLine').implem
     unitPrice: t.field({
       type: 'Decimal',
       description: `Catalog price of one unit: what the tenant pays its provider per token, request or other unit. ${PRICE_DETAIL}`,
-      resolve: (l, _args, ctx) => {
-        requirePriceDetails(ctx)
-        return l.unitPrice
-      },
+      resolve: priceDetail((l) => l.unitPrice),
     }),
     cost: t.field({
       type: 'Decimal',
       description: `What the tenant pays its provider for this line (quantity × unitPrice). ${PRICE_DETAIL}`,
-      resolve: (l, _args, ctx) => {
-        requirePriceDetails(ctx)
-        return l.cost
-      },
+      resolve: priceDetail((l) => l.cost),
     }),
     amount: t.field({ type: 'Decimal', description: 'What the customer is billed for this line (after markup or margin).', resolve: (l) => l.amount }),
     priceId: t.id({
       description: `Id of the effective-dated catalog row that priced this line. ${PRICE_DETAIL}`,
-      resolve: (l, _args, ctx) => {
-        requirePriceDetails(ctx)
-        return l.priceId
-      },
+      resolve: priceDetail((l) => l.priceId),
     }),
   }),
 })
@@ -94,10 +85,7 @@ export const UsageEvent = builder.objectRef<UsageEventRow>('UsageEvent').impleme
       type: 'Decimal',
       nullable: true,
       description: `What the tenant pays its provider. ${PRICE_DETAIL}`,
-      resolve: (e, _args, ctx) => {
-        requirePriceDetails(ctx)
-        return e.cost
-      },
+      resolve: priceDetail((e) => e.cost),
     }),
     amount: t.field({ type: 'Decimal', nullable: true, description: 'What the customer is billed.', resolve: (e) => e.amount }),
     currency: t.exposeString('currency'),
@@ -112,10 +100,7 @@ export const UsageEvent = builder.objectRef<UsageEventRow>('UsageEvent').impleme
     pricingPlan: t.string({
       nullable: true,
       description: `The markup or margin applied, e.g. "MARKUP 30". ${PRICE_DETAIL}`,
-      resolve: (e, _args, ctx) => {
-        requirePriceDetails(ctx)
-        return e.plan_kind ? `${e.plan_kind} ${e.plan_percent}` : null
-      },
+      resolve: priceDetail((e) => e.plan_kind ? `${e.plan_kind} ${e.plan_percent}` : null),
     }),
   }),
 })
