@@ -8,6 +8,10 @@ import { createPubSub, Repeater, SlidingBuffer, type PubSub, type PubSubEventTar
  * Topics are scoped by tenant in their channel id, so a subscriber can only ever listen to its
  * own tenant's stream.
  */
+/** THRESHOLD: spend reached a threshold; FORECAST: the projection passed the limit (opt-in per budget). */
+export const BUDGET_ALERT_KINDS = ['THRESHOLD', 'FORECAST'] as const
+export type BudgetAlertKind = (typeof BUDGET_ALERT_KINDS)[number]
+
 export interface BudgetAlertEvent {
   id: string
   tenantId: string
@@ -18,7 +22,8 @@ export interface BudgetAlertEvent {
   limit: string
   periodStart: string
   triggeredAt: string
-  kind?: string
+  /** Absent in events from processes that predate kinds: a THRESHOLD alert. */
+  kind?: BudgetAlertKind
   /** FORECAST alerts: the projected spend at period end that exceeded the limit. */
   forecast?: string | null
 }

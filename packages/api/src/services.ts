@@ -58,8 +58,9 @@ export interface Dependencies {
 export function createServices(deps: Dependencies): Services {
   const pubsub = deps.pubsub ?? createBurnratePubSub()
   const catalog = createCatalogService({ ...deps, pubsub })
-  const budgets = createBudgetService({ ...deps, pubsub })
   const webhooks = createWebhookService(deps)
+  // Alerts a new or lowered budget raises at once reach webhooks like those raised by ingest.
+  const budgets = createBudgetService({ ...deps, pubsub, onAlertsRaised: webhooks.enqueueBudgetAlerts })
   // Late pricing and corrections move budget spend and the Stripe outbox like ingest does; the
   // webhooks hook comes after budgets, whose new alerts it enqueues.
   const repricing = createRepricingService({ ...deps, catalog, hooks: [stripeChangeHook(), budgets.changeHook, webhooks.changeHook] })

@@ -1,8 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { sql } from 'kysely'
+import { Migrator } from 'kysely/migration'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { createApp } from '../src/app.ts'
 import { fixedClock } from '../src/clock.ts'
 import { defaultConfig } from '../src/config.ts'
-import { createDatabase } from '../src/db/database.ts'
+import { createDatabase, migrateToLatest } from '../src/db/database.ts'
+import { migrations } from '../src/db/migrations/index.ts'
 import { createLogger } from '../src/logger.ts'
 import type { BudgetAlertEvent } from '../src/pubsub.ts'
 import { createTestApp, type TestApp } from './support/app.ts'
@@ -15,7 +18,7 @@ const published: BudgetAlertEvent[] = []
 
 const RECORD = `mutation ($e: UsageEventInput!) { recordUsage(event: $e) { status error { code message field } event { amount } } }`
 const BATCH = `mutation ($e: [UsageEventInput!]!) { recordUsageBatch(events: $e) { recorded rejected results { status error { code field message } } } }`
-const SET = `mutation ($i: BudgetInput!) { setBudget(input: $i) { id customerId period limit thresholds hardLimit periodStart periodEnd spent remaining reserved forecast timeZone } }`
+const SET = `mutation ($i: BudgetInput!) { setBudget(input: $i) { id customerId period limit thresholds hardLimit forecastAlerts periodStart periodEnd spent remaining reserved forecast timeZone } }`
 const BUDGETS = `query ($c: String!) { budgets(customerId: $c) { id period limit spent remaining reserved forecast periodStart periodEnd } }`
 const ALERTS = `query ($c: String!) { budgetAlerts(customerId: $c) { customerId budgetId threshold kind spent limit forecast periodStart triggeredAt } }`
 const CHECK = `query ($c: String!, $e: Decimal) { checkBudget(customerId: $c, estimatedAmount: $e) { allowed remaining budget { id limit spent reserved } } }`
@@ -64,6 +67,7 @@ describe('setBudget', () => {
       limit: '100',
       thresholds: [50, 80, 100],
       hardLimit: false,
+      forecastAlerts: false,
       timeZone: 'UTC',
       periodStart: '2026-11-01T00:00:00.000Z',
       periodEnd: '2026-12-01T00:00:00.000Z',
@@ -151,8 +155,36 @@ describe('spend, thresholds and alerts', () => {
     expect(b).toMatchObject({ spent: '0.012', remaining: '0' })
   })
 
-  it('a forecast alert fires once per period, when the projection first exceeds the limit', async () => {
-    await setBudget({ customerId: 'c-forecast', period: 'DAY', limit: '0.01', thresholds: [100] })
+  it('thresholds [50, 80, 100] crossed at 60 %: exactly one alert, THRESHOLD 50, although the projection passes the limit', async () => {
+    const before = published.length
+    // Noon: half the day is gone, so 60 % spent projects 120 % of the limit. Forecast alerts are opt-in.
+    const budget = await setBudget({ customerId: 'c-sixty', period: 'DAY', limit: '0.01', thresholds: [50, 80, 100] })
+    expect(budget.forecastAlerts).toBe(false)
+    await record(costing('c-sixty', 0.006))
+    const [b] = (await t.gql(BUDGETS, { c: 'c-sixty' })).data!.budgets
+    expect(b).toMatchObject({ spent: '0.006', forecast: '0.012' })
+    expect((await t.gql(ALERTS, { c: 'c-sixty' })).data!.budgetAlerts.map((a: any) => [a.kind, a.threshold, a.forecast])).toEqual([['THRESHOLD', 50, null]])
+    // Alerts are delivered in order: once the 80 % one arrives, anything the first event raised has too.
+    await record(costing('c-sixty', 0.0025))
+    await vi.waitFor(() => expect(published.slice(before).some((a) => a.customerId === 'c-sixty' && a.threshold === 80)).toBe(true))
+    expect(published.slice(before).filter((a) => a.customerId === 'c-sixty').map((a) => [a.kind, a.threshold])).toEqual([
+      ['THRESHOLD', 50],
+      ['THRESHOLD', 80],
+    ])
+  })
+
+  it('BudgetAlert.kind is an enum', async () => {
+    const r = await t.gql(`{ __type(name: "BudgetAlert") { fields { name type { kind ofType { kind name enumValues { name } } } } } }`)
+    const kind = r.data!.__type.fields.find((f: any) => f.name === 'kind')
+    expect(kind.type).toMatchObject({ kind: 'NON_NULL', ofType: { kind: 'ENUM', name: 'BudgetAlertKind' } })
+    expect(kind.type.ofType.enumValues.map((v: any) => v.name).sort()).toEqual(['FORECAST', 'THRESHOLD'])
+  })
+
+  it('a forecast alert fires once per period, when the projection first exceeds the limit (budgets that opt in)', async () => {
+    const b = await setBudget({ customerId: 'c-forecast', period: 'DAY', limit: '0.01', thresholds: [100], forecastAlerts: true })
+    expect(b.forecastAlerts).toBe(true)
+    // Left out on an update, the choice stays.
+    expect((await setBudget({ customerId: 'c-forecast', period: 'DAY', limit: '0.01' })).forecastAlerts).toBe(true)
     await record(costing('c-forecast', 0.004)) // forecast 0.008
     expect((await t.gql(ALERTS, { c: 'c-forecast' })).data!.budgetAlerts).toEqual([])
     await record(costing('c-forecast', 0.0015)) // spent 0.0055, forecast 0.011 > 0.01
@@ -380,5 +412,26 @@ describe('budgets and widget sessions', () => {
     expect((await t.gql(ALERTS, { c: 'c-alerts' }, other.apiKey)).data!.budgetAlerts).toEqual([])
     const r = await t.gql(RESERVE, { c: 'c-reserve', a: '5' }, other.apiKey)
     expect(r.data!.reserveBudget.granted).toBe(true)
+  })
+})
+
+describe('forecast alerts migration', () => {
+  it('existing budgets get forecast alerts off', async () => {
+    const db = createDatabase({})
+    try {
+      const names = Object.keys(migrations).sort()
+      const mine = names.indexOf('20261206T0500_budget_forecast_alerts')
+      const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } })
+      const { error } = await migrator.migrateTo(names[mine - 1]!)
+      expect(error).toBeUndefined()
+      await sql`insert into tenants (id, name, api_key_hash, api_key_prefix, signing_secret) values ('t-old', 'Old', 'h', 'p', 's')`.execute(db)
+      await sql`insert into budgets (id, tenant_id, customer_id, period, time_zone, limit_amount, thresholds, hard_limit, currency, counted_from, created_at, updated_at)
+        values ('bud_old', 't-old', 'c', 'DAY', 'UTC', 10, '[50, 80, 100]', false, 'USD', now(), now(), now())`.execute(db)
+      await migrateToLatest(db)
+      const row = await db.selectFrom('budgets').select('forecast_alerts').where('id', '=', 'bud_old').executeTakeFirstOrThrow()
+      expect(row.forecast_alerts).toBe(false)
+    } finally {
+      await db.destroy()
+    }
   })
 })

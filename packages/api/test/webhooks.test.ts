@@ -153,6 +153,40 @@ describe('webhook delivery', () => {
     }
   })
 
+  it('delivers the alerts setBudget raises (a new budget already below current spend), and forecast alerts with their kind', async () => {
+    const hooks = await receiver()
+    try {
+      const tenant = await t.createTenant('Set budget')
+      const { secret } = await createEndpoint(hooks.url, ['budget.alert'], tenant.apiKey)
+      const usage = (id: string, customerId: string) =>
+        t.gql(`mutation ($e: UsageEventInput!) { recordUsage(event: $e) { status } }`, {
+          e: { id, customerId, model: 'gpt-4o', timestamp: new Date(clock.now().getTime() - 60_000).toISOString(), inputTokens: 1000, outputTokens: 100 },
+        }, tenant.apiKey)
+      // Spent 0.0035 before any budget exists; a limit of 0.001 is passed the moment it is set.
+      expect((await usage('late-budget-1', 'over')).data?.recordUsage.status).toBe('RECORDED')
+      const set = await t.gql(`mutation { setBudget(input: { customerId: "over", period: MONTH, limit: "0.001", thresholds: [50, 100] }) { id } }`, {}, tenant.apiKey)
+      expect(set.errors).toBeUndefined()
+      const dispatcher = createWebhookDispatcher({ db: t.app.services.db, clock, logger, options: OPTIONS })
+      expect(await dispatcher.runOnce()).toBe(2)
+      const bodies = hooks.received.map((d) => JSON.parse(d.body) as { type: string; data: Record<string, unknown> })
+      expect(bodies.map((b) => [b.type, b.data.kind, b.data.threshold, b.data.spent]).sort()).toEqual([
+        ['budget.alert', 'THRESHOLD', 100, '0.0035'],
+        ['budget.alert', 'THRESHOLD', 50, '0.0035'],
+      ])
+      expect(hooks.received.every((d) => receiverVerifies(secret, d, nowSeconds()))).toBe(true)
+
+      // 10:00 on a UTC day: 0.0035 spent projects 0.0084, past a 0.005 limit, for a budget that opted in.
+      const forecast = await t.gql(`mutation { setBudget(input: { customerId: "fast", period: DAY, limit: "0.005", thresholds: [100], forecastAlerts: true }) { id } }`, {}, tenant.apiKey)
+      expect(forecast.errors).toBeUndefined()
+      expect((await usage('late-budget-2', 'fast')).data?.recordUsage.status).toBe('RECORDED')
+      expect(await dispatcher.runOnce()).toBe(1)
+      const last = JSON.parse(hooks.received.at(-1)!.body) as { data: Record<string, unknown> }
+      expect(last.data).toMatchObject({ customerId: 'fast', kind: 'FORECAST', threshold: 100, spent: '0.0035', forecast: '0.0084' })
+    } finally {
+      await hooks.close()
+    }
+  })
+
   it('retries on 500, timeout and connection errors with backoff, dead-letters after the last attempt, and replays', async () => {
     const hooks = await receiver(['fail', 'hang', 'reset'], 'ok')
     try {

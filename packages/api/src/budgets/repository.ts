@@ -57,7 +57,7 @@ export function insertBudget(db: Executor, row: Omit<BudgetRow, 'thresholds'> & 
 export function updateBudget(
   db: Executor,
   id: string,
-  changes: { limit_amount: string; thresholds: number[]; hard_limit: boolean; time_zone: string; counted_from: Date; updated_at: Date },
+  changes: { limit_amount: string; thresholds: number[]; hard_limit: boolean; forecast_alerts: boolean; time_zone: string; counted_from: Date; updated_at: Date },
 ): Promise<BudgetRow> {
   return db
     .updateTable('budgets')

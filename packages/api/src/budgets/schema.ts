@@ -18,6 +18,10 @@ const BudgetInput = builder.inputType('BudgetInput', {
     limit: t.field({ type: 'Decimal', required: true, description: 'In the billed currency, on the billed amount (after markup or margin).' }),
     thresholds: t.intList({ description: 'Percentages of limit that raise an alert; default [50, 80, 100].' }),
     hardLimit: t.boolean({ description: 'When true, checkBudget denies usage once the limit is reached.' }),
+    forecastAlerts: t.boolean({
+      description:
+        'When true, a FORECAST alert is raised once per period when the projected spend first passes the limit. Default false (only the thresholds alert); left out on an update, unchanged.',
+    }),
     timeZone: t.string({
       description:
         "IANA time zone of the periods (Europe/Paris); default the tenant's budgetTimeZone. Changing it restarts counting at the current period, seeded from the ledger.",
@@ -35,6 +39,7 @@ export const Budget = builder.objectRef<BudgetView>('Budget').implement({
     limit: t.field({ type: 'Decimal', resolve: (b) => b.row.limit_amount }),
     thresholds: t.intList({ resolve: (b) => b.row.thresholds }),
     hardLimit: t.boolean({ resolve: (b) => b.row.hard_limit }),
+    forecastAlerts: t.boolean({ description: 'Whether FORECAST alerts are raised (opt-in).', resolve: (b) => b.row.forecast_alerts }),
     periodStart: t.field({ type: 'DateTime', resolve: (b) => b.periodStart }),
     periodEnd: t.field({ type: 'DateTime', resolve: (b) => b.periodEnd }),
     spent: t.field({ type: 'Decimal', description: 'Billed amount of the current period (events counted by their own timestamp).', resolve: (b) => b.spent }),
@@ -56,7 +61,7 @@ builder.objectFields(BudgetAlertRef, (t) => ({
   forecast: t.field({
     type: 'Decimal',
     nullable: true,
-    description: 'FORECAST alerts: the projected spend at period end that first exceeded the limit.',
+    description: 'FORECAST alerts: the projected spend at period end that first exceeded the limit; null for THRESHOLD alerts.',
     resolve: (e) => e.forecast ?? null,
   }),
 }))

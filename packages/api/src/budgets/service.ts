@@ -34,6 +34,7 @@ export interface BudgetInput {
   thresholds?: readonly number[] | null
   hardLimit?: boolean | null
   timeZone?: string | null
+  forecastAlerts?: boolean | null
 }
 
 /** A budget as of `now`: its current period and what is spent, held and projected in it. */
@@ -124,7 +125,26 @@ export function alertEvent(row: BudgetAlertRow): BudgetAlertEvent {
   }
 }
 
-export function createBudgetService({ db, clock, logger, pubsub }: { db: Db; clock: Clock; logger: Logger; pubsub: BurnratePubSub }): BudgetService {
+/**
+ * Called in the transaction that inserted budget alerts, with the rows it inserted: the webhooks
+ * domain enqueues their deliveries there, so an alert and its deliveries commit together.
+ */
+export type AlertsRaisedHook = (trx: Transaction<DB>, alerts: readonly BudgetAlertRow[]) => Promise<void>
+
+export function createBudgetService({
+  db,
+  clock,
+  logger,
+  pubsub,
+  onAlertsRaised,
+}: {
+  db: Db
+  clock: Clock
+  logger: Logger
+  pubsub: BurnratePubSub
+  /** For alerts raised by setBudget; ingest and re-pricing reach webhooks through their own hooks. */
+  onAlertsRaised?: AlertsRaisedHook
+}): BudgetService {
   /** What the ledger says the customer was billed in [from, to): hourly rollups plus raw edges. */
   async function ledgerAmount(executor: Executor, tenant: Tenant, customerId: string, from: Date, to: Date): Promise<string> {
     const scope = { tenantId: tenant.id, customerId }
@@ -140,8 +160,9 @@ export function createBudgetService({ db, clock, logger, pubsub }: { db: Db; clo
 
   /**
    * New alerts for one budget period at `spent`: thresholds given (crossed by an ingest, or reached
-   * when a budget is set), and the forecast alert for the current period when the projection first
-   * exceeds the limit while spend is still under it. The unique key makes each one happen once.
+   * when a budget is set), and, for budgets that opted in, the forecast alert for the current period
+   * when the projection first exceeds the limit while spend is still under it. The unique key makes
+   * each one happen once.
    */
   function alertsDue(
     budget: BudgetRow,
@@ -161,7 +182,7 @@ export function createBudgetService({ db, clock, logger, pubsub }: { db: Db; clo
     }
     const alerts: Omit<BudgetAlertRow, 'id'>[] = thresholds.map((threshold) => ({ ...base, kind: 'THRESHOLD', threshold, forecast: null }))
     const isCurrent = period.start.getTime() <= now.getTime() && now.getTime() < period.end.getTime()
-    if (isCurrent && new Decimal(spent).lessThan(budget.limit_amount)) {
+    if (budget.forecast_alerts && isCurrent && new Decimal(spent).lessThan(budget.limit_amount)) {
       const forecast = forecastSpend(spent, period, now)
       if (forecast.greaterThan(budget.limit_amount)) alerts.push({ ...base, kind: 'FORECAST', threshold: 100, forecast: forecast.toFixed() })
     }
@@ -351,7 +372,14 @@ export function createBudgetService({ db, clock, logger, pubsub }: { db: Db; clo
         const reseed = !existing || existing.time_zone !== timeZone
         // Left out on an update, thresholds and hardLimit keep their values; on creation they default.
         const thresholds = givenThresholds ?? existing?.thresholds ?? [...DEFAULT_THRESHOLDS]
-        const fields = { limit_amount: limit, thresholds, hard_limit: input.hardLimit ?? existing?.hard_limit ?? false, time_zone: timeZone, updated_at: now }
+        const fields = {
+          limit_amount: limit,
+          thresholds,
+          hard_limit: input.hardLimit ?? existing?.hard_limit ?? false,
+          forecast_alerts: input.forecastAlerts ?? existing?.forecast_alerts ?? false,
+          time_zone: timeZone,
+          updated_at: now,
+        }
         const budget = existing
           ? await repo.updateBudget(trx, existing.id, { ...fields, counted_from: reseed ? period.start : new Date(existing.counted_from) })
           : await repo.insertBudget(trx, {
@@ -373,6 +401,7 @@ export function createBudgetService({ db, clock, logger, pubsub }: { db: Db; clo
         }
         // A new or lowered limit may already be passed: those alerts are due now.
         const raised = await repo.insertNewAlerts(trx, alertsDue(budget, period, new Decimal(spent).toFixed(), reachedThresholds(thresholds, limit, spent), now))
+        if (raised.length > 0) await onAlertsRaised?.(trx, raised)
         return { budget, raised }
       })
       await publish(raised).catch((error) => logger.error('budget alert publish failed', { error: String(error) }))

@@ -175,6 +175,8 @@ export interface BudgetTable {
   limit_amount: Numeric
   thresholds: Json<number[]>
   hard_limit: boolean
+  /** Whether a FORECAST alert may be raised (opt-in; threshold alerts always are). */
+  forecast_alerts: Generated<boolean>
   currency: string
   counted_from: Timestamp
   created_at: Timestamp

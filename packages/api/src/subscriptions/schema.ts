@@ -1,5 +1,5 @@
 import { requireTenant } from '../auth/guard.ts'
-import type { BudgetAlertEvent, PriceChangeEvent } from '../pubsub.ts'
+import { BUDGET_ALERT_KINDS, type BudgetAlertEvent, type PriceChangeEvent } from '../pubsub.ts'
 import { builder } from '../schema/builder.ts'
 import { budgetAlertStream, priceChangeStream } from './streams.ts'
 
@@ -19,6 +19,11 @@ export const PriceChangeRef = builder.objectRef<PriceChangeEvent>('PriceChange')
   }),
 })
 
+const BudgetAlertKind = builder.enumType('BudgetAlertKind', {
+  values: BUDGET_ALERT_KINDS,
+  description: 'THRESHOLD: spend reached `threshold` % of the limit. FORECAST: the projected spend at period end first passed the limit (only for budgets with forecastAlerts).',
+})
+
 /**
  * The contract's BudgetAlert, shaped as the pubsub event. The budgets domain publishes these
  * events and may return the same shape from its queries (map a row with the same field names).
@@ -34,7 +39,7 @@ export const BudgetAlertRef = builder.objectRef<BudgetAlertEvent>('BudgetAlert')
     limit: t.field({ type: 'Decimal', resolve: (e) => e.limit }),
     periodStart: t.field({ type: 'DateTime', resolve: (e) => e.periodStart }),
     triggeredAt: t.field({ type: 'DateTime', resolve: (e) => e.triggeredAt }),
-    kind: t.string({ description: 'THRESHOLD, or FORECAST when the projected spend first exceeds the limit.', resolve: (e) => e.kind ?? 'THRESHOLD' }),
+    kind: t.field({ type: BudgetAlertKind, resolve: (e) => e.kind ?? 'THRESHOLD' }),
   }),
 })
 

@@ -4,7 +4,7 @@ import { sql, type Transaction } from 'kysely'
 import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
 import type { Db, Executor } from '../db/database.ts'
-import type { DB, Tenant, UsageEventRow } from '../db/types.ts'
+import type { BudgetAlertRow, DB, Tenant, UsageEventRow } from '../db/types.ts'
 import { badInput, userError } from '../errors.ts'
 import type { Logger } from '../logger.ts'
 import type { AppliedPriceChange } from '@burnrate/catalog-sync'
@@ -161,6 +161,8 @@ export interface WebhookService {
   attemptsOf(deliveryIds: readonly string[]): Promise<Map<string, WebhookAttemptRow[]>>
   /** A DEAD delivery goes back to PENDING for another full round of attempts. */
   replay(tenant: Tenant, deliveryId: string): Promise<DeliveryView>
+  /** budget.alert events for these alert rows, in the transaction that inserted them (setBudget's). */
+  enqueueBudgetAlerts(trx: Transaction<DB>, alerts: readonly BudgetAlertRow[]): Promise<void>
   /** Enqueues the budget alerts the budgets hook inserted in the same ingest transaction. */
   ingestHook: IngestHook
   /** The same for alerts raised by a late pricing or a correction (after the budgets change hook). */
@@ -228,14 +230,20 @@ export function createWebhookService({ db, clock, config }: { db: Db; clock: Clo
       .where('customer_id', 'in', [...new Set(customerIds)])
       .where(sql<boolean>`xmin = pg_current_xact_id()::xid`)
       .execute()
+    await enqueueBudgetAlerts(trx, alerts)
+  }
+
+  async function enqueueBudgetAlerts(trx: Transaction<DB>, alerts: readonly BudgetAlertRow[]) {
     const now = clock.now()
     for (const row of alerts) {
-      const alert = alertEvent(row)
-      await enqueueWebhookEvent(trx, { tenantId, type: 'budget.alert', dedupeKey: `budget.alert:${row.id}`, payload: budgetAlertPayload(alert) }, now, attemptLimit)
+      const event = { tenantId: row.tenant_id, type: 'budget.alert' as const, dedupeKey: `budget.alert:${row.id}`, payload: budgetAlertPayload(alertEvent(row)) }
+      await enqueueWebhookEvent(trx, event, now, attemptLimit)
     }
   }
 
   return {
+    enqueueBudgetAlerts,
+
     async createEndpoint(tenant, input) {
       const url = validUrl(input.url.trim(), config.WEBHOOK_ALLOW_PRIVATE_TARGETS)
       const types = validEventTypes(input.eventTypes)
