@@ -98,7 +98,7 @@ describe.skipIf(!hasChromium)('spend widget in Chromium (demo page)', () => {
     const explain = widget.getByRole('region', { name: /Charges on/ })
     await explain.locator('table').first().waitFor({ timeout: 30_000 })
     expect(await explain.locator('tbody tr').first().textContent()).toMatch(/(Input|Output|Cache read).*\/ 1M/)
-    expect(await explain.textContent()).toContain('30 % markup')
+    expect(await explain.textContent()).toContain('30% markup')
     await widget.locator('.explain').screenshot({ path: artifact('widget-explain.png') })
     await page.context().close()
   })
@@ -170,13 +170,13 @@ describe.skipIf(!hasChromium)('spend widget in Chromium (demo page)', () => {
     const page = await openDemo('?refresh-interval=600000')
     const widget = page.locator('burnrate-spend')
     await expect.poll(() => widget.locator('.live').textContent(), { timeout: 60_000 }).toBe('Live')
-    expect(await widget.locator('[data-testid=alert]').allTextContents()).not.toContainEqual(expect.stringContaining('100 %'))
+    expect(await widget.locator('[data-testid=alert]').allTextContents()).not.toContainEqual(expect.stringContaining('100%'))
     const b = await budget()
     // gpt-4o input is $2.50 per million tokens, billed with a 30 % markup: pass the limit with room.
     const tokens = Math.ceil(((Number(b.limit) - Number(b.spent)) / (2.5e-6 * 1.3)) * 1.2) + 1000
     await record(tokens, 'agent-run')
     await expect.poll(() => widget.locator('[data-testid=alert]').allTextContents(), { timeout: 60_000, interval: 250 }).toContainEqual(
-      expect.stringContaining('100 % of the budget reached'),
+      expect.stringContaining('100% of the budget reached'),
     )
     expect(await widget.locator('.toast').textContent()).toMatch(/% of the budget reached/)
     // The alert also refreshed the figures: the bar is full and marked over.

@@ -1,11 +1,12 @@
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react'
-import type { ReactNode } from 'react'
-import { isExpired, type WidgetClient } from './client.ts'
+import { createContext, useCallback, useContext, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react'
+import type { ReactNode, RefObject } from 'react'
+import { problemOf, type Problem, type WidgetClient } from './client.ts'
 import { compareDecimals, ratio } from './decimal.ts'
 import {
-  fillDays, formatDateTime, formatDay, formatMoney, formatNumber, formatPercent, formatUnitPrice, levelOf,
-  monthOf, niceMax, periodLabel, pickBudget, planLabel, rankGroups, usageTypeLabel, type DayBar, type Ranked,
+  daysPerBar, fillDays, formatDateTime, formatDay, formatMoney, formatNumber, formatPercent, formatUnitPrice, groupDays,
+  levelOf, monthOf, niceMax, periodLabel, pickBudget, planLabel, rankGroups, remainingOf, usageTypeLabel, type DayBar, type Ranked,
 } from './format.ts'
+import { languageFor, type Language, type MessageOverrides, type Translate } from './messages.ts'
 import { ALERTS, BUDGETS, EVENTS, SUMMARY } from './queries.ts'
 import type { Budget, BudgetAlert, SpendData, UsageEvent, UsageGroup } from './types.ts'
 
@@ -20,10 +21,16 @@ export interface SpendViewProps {
   /** Re-read spend this often (ms) while the page is visible; 0 turns polling off. Default 10 s. */
   refreshInterval?: number
   title?: string
+  /** Override or add UI words by language tag: { de: { title: 'KI-Nutzung' }, nl: { … } }. */
+  messages?: MessageOverrides
 }
 
-type Status = { kind: 'loading' } | { kind: 'ready' } | { kind: 'error'; message: string } | { kind: 'expired' }
-type Selection = ({ kind: 'day'; day: string } | { kind: 'model'; model: string }) & { label: string; amount: string; events: number }
+// Problems the end customer can act on (or at least understand); developer detail goes to the console.
+type Status = { kind: 'loading' } | { kind: 'ready' } | { kind: 'error' } | { kind: Exclude<Problem, 'error'> }
+type Selection = ({ kind: 'day'; day: string; days: number } | { kind: 'model'; model: string }) & { label: string; amount: string; events: number }
+
+const I18n = createContext<Language>(languageFor('en'))
+const useT = (): Translate => useContext(I18n).t
 
 interface BudgetsResult { budgets: Budget[]; budgetAlerts: BudgetAlert[] }
 interface SummaryResult {
@@ -63,7 +70,9 @@ function useSystemDark(): boolean {
   return dark
 }
 
-export function SpendView({ client, locale, theme = 'light', refreshInterval = 10_000, title }: SpendViewProps) {
+export function SpendView({ client, locale, theme = 'auto', refreshInterval = 10_000, title, messages }: SpendViewProps) {
+  const language = useMemo(() => languageFor(locale, messages), [locale, messages])
+  const { t } = language
   const [status, setStatus] = useState<Status>({ kind: 'loading' })
   const [data, setData] = useState<SpendData | null>(null)
   const [live, setLive] = useState<'connecting' | 'live' | 'offline'>('connecting')
@@ -85,7 +94,9 @@ export function SpendView({ client, locale, theme = 'light', refreshInterval = 1
         setStatus({ kind: 'ready' })
       },
       (e: unknown) => {
-        setStatus(isExpired(e) ? { kind: 'expired' } : { kind: 'error', message: e instanceof Error ? e.message : String(e) })
+        const problem = problemOf(e)
+        if (problem === 'error') console.warn('Burnrate widget: usage could not be loaded', e)
+        setStatus({ kind: problem })
       },
     )
     loading.current = run.finally(() => {
@@ -125,7 +136,7 @@ export function SpendView({ client, locale, theme = 'light', refreshInterval = 1
       next: ({ budgetAlerts: alert }) => {
         setData((d) => (d && !d.alerts.some((a) => a.id === alert.id) ? { ...d, alerts: [alert, ...d.alerts].slice(0, 5) } : d))
         setFresh((f) => new Set(f).add(alert.id))
-        setAnnounce(alertText(alert, data?.currency ?? 'USD', locale))
+        setAnnounce(alertText(alert, data?.currency ?? 'USD', locale, t))
         void reload()
       },
       // (Re)connected: whatever happened while disconnected is read again.
@@ -135,7 +146,7 @@ export function SpendView({ client, locale, theme = 'light', refreshInterval = 1
       },
       error: () => setLive('offline'),
     })
-  }, [client, customerId])
+  }, [client, customerId, t])
 
   const systemDark = useSystemDark()
   const mode = typeof theme === 'string' ? theme : (theme.mode ?? 'light')
@@ -147,45 +158,51 @@ export function SpendView({ client, locale, theme = 'light', refreshInterval = 1
   }, [theme])
   const dark = mode === 'dark' || (mode === 'auto' && systemDark)
 
-  const heading = title ?? 'Usage and spend'
+  const heading = title ?? t('title')
+  const retry = () => {
+    setStatus({ kind: 'loading' })
+    void reload()
+  }
   let body: ReactNode
   if (status.kind === 'loading' && !data) body = <Loading />
-  else if (status.kind === 'expired') body = (
-    <StateBox icon="clock" title="Your session has expired" action="Reconnect" onAction={() => { setStatus({ kind: 'loading' }); void reload() }}>
-      Usage is hidden until the page gets a new session.
-    </StateBox>
-  )
-  else if (status.kind === 'error' && !data) body = (
-    <StateBox icon="alert" title="Usage could not be loaded" action="Try again" onAction={() => { setStatus({ kind: 'loading' }); void reload() }}>
-      {status.message}
-    </StateBox>
-  )
+  else if (status.kind === 'expired') body = <StateBox icon="clock" title={t('expiredTitle')} action={t('reconnect')} onAction={retry}>{t('expiredBody')}</StateBox>
+  else if (status.kind === 'invalid') body = <StateBox icon="alert" title={t('invalidTitle')} action={t('tryAgain')} onAction={retry}>{t('invalidBody')}</StateBox>
+  else if (status.kind === 'origin') body = <StateBox icon="alert" title={t('originTitle')}>{t('originBody')}</StateBox>
+  else if (status.kind === 'error' && !data) body = <StateBox icon="alert" title={t('errorTitle')} action={t('tryAgain')} onAction={retry}>{t('errorBody')}</StateBox>
   else if (data) body = <Dashboard data={data} locale={locale} fresh={fresh} selection={selection} onSelect={setSelection} client={client} stale={status.kind === 'error'} />
 
   return (
-    <section className="br" data-theme={dark ? 'dark' : 'light'} style={style} aria-labelledby="br-title" aria-busy={status.kind === 'loading'} lang={locale}>
-      <div className="hd">
-        <div>
-          <h2 id="br-title">{heading}</h2>
-          {data && <div className="sub">{periodLabel(data.budget)} · {formatDay(data.from, locale)} – {formatDay(new Date(Date.parse(data.to) - 1).toISOString(), locale)}</div>}
+    <I18n.Provider value={language}>
+      <section className="br" data-theme={dark ? 'dark' : 'light'} style={style} aria-labelledby="br-title" aria-busy={status.kind === 'loading'} lang={language.lang}>
+        <div className="hd">
+          <div>
+            <h2 id="br-title">{heading}</h2>
+            {data && <div className="sub">{periodLabel(data.budget, t)} · {formatDay(data.from, locale)} – {formatDay(new Date(Date.parse(data.to) - 1).toISOString(), locale)}</div>}
+          </div>
+          {data && (
+            <span className="live" data-off={live === 'live' ? undefined : ''} title={live === 'live' ? t('liveTitle') : t('offlineTitle')}>
+              <i aria-hidden="true" />{live === 'live' ? t('live') : live === 'connecting' ? t('connecting') : t('reconnecting')}
+            </span>
+          )}
         </div>
-        {data && <span className="live" data-off={live === 'live' ? undefined : ''} title={live === 'live' ? 'Alerts arrive live' : 'Alerts will arrive once connected'}><i aria-hidden="true" />{live === 'live' ? 'Live' : live === 'connecting' ? 'Connecting…' : 'Reconnecting…'}</span>}
-      </div>
-      <div className="toast" role="status" aria-live="polite">{announce}</div>
-      {body}
-    </section>
+        <div className="toast" role="status" aria-live="polite">{announce}</div>
+        {body}
+      </section>
+    </I18n.Provider>
   )
 }
 
-function alertText(a: BudgetAlert, currency: string, locale?: string): string {
-  if (a.kind === 'FORECAST') return `Projected to pass the budget: ${formatMoney(a.forecast ?? a.spent, currency, locale)} by period end (limit ${formatMoney(a.limit, currency, locale)}).`
-  return `${a.threshold} % of the budget reached: ${formatMoney(a.spent, currency, locale)} of ${formatMoney(a.limit, currency, locale)}.`
+function alertText(a: BudgetAlert, currency: string, locale: string | undefined, t: Translate): string {
+  const limit = formatMoney(a.limit, currency, locale)
+  if (a.kind === 'FORECAST') return t('alertForecast', { forecast: formatMoney(a.forecast ?? a.spent, currency, locale), limit })
+  return t('alertThreshold', { threshold: formatPercent(a.threshold / 100, locale), spent: formatMoney(a.spent, currency, locale), limit })
 }
 
 function Loading() {
+  const t = useT()
   return (
-    <div role="status" aria-label="Loading usage">
-      <span className="sr">Loading usage…</span>
+    <div role="status" aria-label={t('loading')}>
+      <span className="sr">{t('loading')}</span>
       <div className="card" aria-hidden="true">
         <div className="sk" style={{ height: 28, width: '40%' }} />
         <div className="sk" style={{ height: 10, marginTop: 22 }} />
@@ -224,87 +241,131 @@ interface DashboardProps {
 }
 
 function Dashboard({ data, locale, fresh, selection, onSelect, client, stale }: DashboardProps) {
+  const t = useT()
   const money = (v: string) => formatMoney(v, data.currency, locale)
   const days = useMemo(() => fillDays(data.days, data.from, data.to, data.loadedAt), [data])
-  const models = useMemo(() => rankGroups(data.models, 'model', data.amount, 6, 'Unknown model'), [data])
-  const features = useMemo(() => rankGroups(data.features, 'feature', data.amount, 6, 'No feature'), [data])
+  const models = useMemo(() => rankGroups(data.models, 'model', data.amount, 6, t('unknownModel'), t), [data, t])
+  const features = useMemo(() => rankGroups(data.features, 'feature', data.amount, 6, t('noFeature'), t), [data, t])
+  // The control that opened "explain this charge" gets focus back when it closes.
+  const opener = useRef<HTMLElement | null>(null)
+  const open = (s: Selection, from: HTMLElement) => {
+    opener.current = from
+    onSelect(s)
+  }
+  const close = () => {
+    onSelect(null)
+    const back = opener.current
+    opener.current = null
+    requestAnimationFrame(() => back?.isConnected && back.focus())
+  }
   return (
     <>
       <BudgetCard data={data} money={money} locale={locale} />
       {data.events === 0 ? (
-        <StateBox icon="empty" title="No usage yet this period">Spend appears here as soon as usage is recorded.</StateBox>
+        <StateBox icon="empty" title={t('noUsageTitle')}>{t('noUsageBody')}</StateBox>
       ) : (
         <>
+          <p className="hint">{t('hint')}</p>
           <div className="card chart">
-            <h3 id="br-days">Spend per day</h3>
+            <h3 id="br-days">{t('perDay')}</h3>
             <DayChart days={days} money={money} locale={locale} selected={selection?.kind === 'day' ? selection.day : null}
-              onPick={(d) => onSelect({ kind: 'day', day: d.day, label: formatDay(d.day, locale), amount: d.amount, events: d.events })} />
+              onPick={(d, label, from) => open({ kind: 'day', day: d.day, days: d.days, label, amount: d.amount, events: d.events }, from)} />
           </div>
           <div className="grid">
-            <Breakdown title="By model" rows={models} money={money} locale={locale}
+            <Breakdown title={t('byModel')} rows={models} money={money} locale={locale}
               selected={selection?.kind === 'model' ? selection.model : null}
-              onPick={(r) => onSelect({ kind: 'model', model: r.key, label: r.label, amount: r.amount, events: r.events })} />
-            <Breakdown title="By feature" rows={features} money={money} locale={locale} />
+              onPick={(r, from) => open({ kind: 'model', model: r.key, label: r.label, amount: r.amount, events: r.events }, from)} />
+            <Breakdown title={t('byFeature')} rows={features} money={money} locale={locale} />
           </div>
-          {selection && <Explain data={data} selection={selection} client={client} locale={locale} money={money} onClose={() => onSelect(null)} />}
+          {selection && <Explain data={data} selection={selection} client={client} locale={locale} money={money} onClose={close} />}
         </>
       )}
-      <Alerts alerts={data.alerts} fresh={fresh} money={money} locale={locale} currency={data.currency} />
+      <Alerts alerts={data.alerts} fresh={fresh} locale={locale} currency={data.currency} />
       <div className="ft">
-        <span>{data.unpricedEvents > 0 ? `${formatNumber(data.unpricedEvents, locale)} events not priced yet` : `${formatNumber(data.events, locale)} events`}</span>
-        <span>{stale ? 'Could not refresh; showing the last figures' : `Updated ${formatDate(data.loadedAt, locale)}`}</span>
+        <span>{data.unpricedEvents > 0 ? t('unpriced', { count: data.unpricedEvents }) : t('events', { count: data.events })}</span>
+        <span>{stale ? t('stale') : t('updated', { time: formatTime(data.loadedAt, locale) })}</span>
       </div>
     </>
   )
 }
 
-const formatDate = (t: number, locale?: string) => new Date(t).toLocaleTimeString(locale, { hour: 'numeric', minute: '2-digit', second: '2-digit' })
+const formatTime = (t: number, locale?: string) => new Date(t).toLocaleTimeString(locale, { hour: 'numeric', minute: '2-digit', second: '2-digit' })
 
 function BudgetCard({ data, money, locale }: { data: SpendData; money: (v: string) => string; locale?: string }) {
+  const t = useT()
   const b = data.budget
   if (!b) {
     return (
       <div className="card">
-        <div><span className="big" data-testid="spent">{money(data.amount)}</span><span className="of">spent, no budget set</span></div>
+        <div><span className="big" data-testid="spent">{money(data.amount)}</span><span className="of">{t('spentNoBudget')}</span></div>
       </div>
     )
   }
   const used = ratio(b.spent, b.limit)
   const level = levelOf(b.spent, b.limit, b.thresholds)
   const forecastLevel = compareDecimals(b.forecast, b.limit) > 0 ? 'over' : undefined
+  const left = remainingOf(b.spent, b.limit)
   return (
     <div className="card">
-      <div><span className="big" data-testid="spent">{money(b.spent)}</span><span className="of">of {money(b.limit)} budget</span></div>
-      <div className="bar" data-level={level} role="progressbar" aria-label="Budget used" aria-valuemin={0} aria-valuemax={100}
-        aria-valuenow={Math.round(used * 100)} aria-valuetext={`${formatPercent(used, locale)} of the budget used: ${money(b.spent)} of ${money(b.limit)}`}>
+      <div><span className="big" data-testid="spent">{money(b.spent)}</span><span className="of">{t('ofBudget', { limit: money(b.limit) })}</span></div>
+      <div className="bar" data-level={level} role="progressbar" aria-label={t('budgetUsed')} aria-valuemin={0} aria-valuemax={100}
+        aria-valuenow={Math.round(used * 100)} aria-valuetext={t('budgetUsedText', { percent: formatPercent(used, locale), spent: money(b.spent), limit: money(b.limit) })}>
         <div className="fill" style={{ width: `${Math.min(used, 1) * 100}%` }} />
-        {b.thresholds.filter((t) => t > 0 && t <= 100).map((t) => (
-          <div key={t} className="tick" style={{ left: `${t}%` }} data-crossed={used * 100 >= t ? '' : undefined} aria-hidden="true"><span>{t}%</span></div>
+        {b.thresholds.filter((th) => th > 0 && th <= 100).map((th) => (
+          <div key={th} className="tick" style={{ left: `${th}%` }} data-edge={th >= 90 ? 'end' : th <= 10 ? 'start' : undefined}
+            data-crossed={used * 100 >= th ? '' : undefined} aria-hidden="true"><span>{formatPercent(th / 100, locale)}</span></div>
         ))}
       </div>
       <dl className="stats">
-        <div><dt>Used</dt><dd data-level={level === 'ok' ? undefined : level}>{formatPercent(used, locale)}</dd></div>
-        <div><dt>Remaining</dt><dd data-testid="remaining">{money(b.remaining)}</dd></div>
-        <div><dt>Forecast at period end</dt><dd data-testid="forecast" data-level={forecastLevel}>{money(b.forecast)}</dd></div>
-        <div><dt>Resets</dt><dd>{formatDateTime(b.periodEnd, locale)}</dd></div>
+        <div><dt>{t('used')}</dt><dd data-level={level === 'ok' ? undefined : level}>{formatPercent(used, locale)}</dd></div>
+        {left.over ? (
+          <div><dt>{t('overBy')}</dt><dd data-testid="over-by" data-level="over">{money(left.amount)}</dd></div>
+        ) : (
+          <div><dt>{t('remaining')}</dt><dd data-testid="remaining">{money(b.remaining)}</dd></div>
+        )}
+        <div><dt>{t('forecast')}</dt><dd data-testid="forecast" data-level={forecastLevel}>{money(b.forecast)}</dd></div>
+        <div><dt>{t('resets')}</dt><dd>{formatDateTime(b.periodEnd, locale)}</dd></div>
       </dl>
     </div>
   )
 }
 
-function DayChart({ days, money, locale, selected, onPick }: { days: DayBar[]; money: (v: string) => string; locale?: string; selected: string | null; onPick(d: DayBar): void }) {
+/** The width of an element, followed as it changes (a phone turned, a resized column). */
+function useWidth<T extends HTMLElement>(): [RefObject<T>, number] {
+  const ref = useRef<T>(null)
+  const [width, setWidth] = useState(0)
+  useLayoutEffect(() => {
+    const el = ref.current
+    if (!el) return
+    setWidth(el.clientWidth)
+    if (typeof ResizeObserver === 'undefined') return
+    const observer = new ResizeObserver(() => setWidth(el.clientWidth))
+    observer.observe(el)
+    return () => observer.disconnect()
+  }, [])
+  return [ref, width]
+}
+
+function DayChart({ days: daily, money, locale, selected, onPick }: { days: DayBar[]; money: (v: string) => string; locale?: string; selected: string | null; onPick(d: DayBar, label: string, from: HTMLElement): void }) {
+  const t = useT()
+  const [plot, width] = useWidth<HTMLDivElement>()
+  // Too narrow for a 24 px bar a day (a phone, a month): a bar holds several days.
+  const days = useMemo(() => groupDays(daily, daysPerBar(daily.length, width)), [daily, width])
+  const [focused, setFocused] = useState<DayBar | null>(null)
   const max = niceMax(Math.max(0, ...days.map((d) => Number(d.amount))))
-  const width = 100 / Math.max(days.length, 1)
+  const share = 100 / Math.max(days.length, 1)
   const peak = days.reduce<DayBar | null>((p, d) => (!p || compareDecimals(d.amount, p.amount) > 0 ? d : p), null)
+  const label = (d: DayBar) => (d.days > 1 ? `${formatDay(d.day, locale)} – ${formatDay(new Date(Date.parse(d.day) + (d.days - 1) * DAY_MS).toISOString(), locale)}` : formatDay(d.day, locale))
+  const shown = focused ?? days.find((d) => d.day === selected) ?? null
   return (
     <>
-      <div className="plot">
+      <div className="plot" ref={plot}>
         <svg viewBox="0 0 100 60" preserveAspectRatio="none" role="img" aria-labelledby="br-days" aria-describedby="br-days-desc">
           <line x1="0" x2="100" y1="60" y2="60" vectorEffect="non-scaling-stroke" />
           {days.map((d, i) => {
             const h = (Number(d.amount) / max) * 58
             return h > 0 ? (
-              <rect key={d.day} className="b" data-sel={selected === d.day ? '' : undefined} x={i * width + width * 0.15} y={60 - Math.max(h, 0.8)} width={width * 0.7} height={Math.max(h, 0.8)} rx="0.6" />
+              <rect key={d.day} className="b" data-sel={selected === d.day ? '' : undefined} x={i * share + share * 0.15} y={60 - Math.max(h, 0.8)} width={share * 0.7} height={Math.max(h, 0.8)} rx="0.6" />
             ) : null
           })}
         </svg>
@@ -312,27 +373,38 @@ function DayChart({ days, money, locale, selected, onPick }: { days: DayBar[]; m
         <div className="hits">
           {days.map((d, i) =>
             d.events ? (
-              <button key={d.day} type="button" style={{ left: `${i * width}%`, width: `${width}%` }} aria-pressed={selected === d.day}
-                title={`${formatDay(d.day, locale)}: ${money(d.amount)}`} aria-label={`${formatDay(d.day, locale)}: ${money(d.amount)}, ${d.events} events. Explain this charge`}
-                onClick={() => onPick(d)} />
+              <button key={d.day} type="button" style={{ left: `${i * share}%`, width: `${share}%` }} aria-pressed={selected === d.day}
+                aria-label={t('dayLabel', { day: label(d), amount: money(d.amount), events: t('events', { count: d.events }) })}
+                onFocus={() => setFocused(d)} onBlur={() => setFocused(null)} onMouseEnter={() => setFocused(d)} onMouseLeave={() => setFocused(null)}
+                onClick={(e) => onPick(d, label(d), e.currentTarget)} />
             ) : null,
           )}
         </div>
       </div>
-      <div className="axis" aria-hidden="true"><span>{days[0] && formatDay(days[0].day, locale)}</span><span>max {money(String(max))}</span><span>{days.at(-1) && formatDay(days.at(-1)!.day, locale)}</span></div>
+      {/* The focused or hovered bar's figures, on screen (not only for screen readers). */}
+      <div className="axis" aria-hidden="true">
+        {shown ? (
+          <span className="pick" data-testid="bar-value">{label(shown)}: {money(shown.amount)} · {t('events', { count: shown.events })}</span>
+        ) : (
+          <>
+            <span>{days[0] && label(days[0])}</span><span>{t('axisMax', { amount: money(String(max)) })}</span><span>{days.at(-1) && label(days.at(-1)!)}</span>
+          </>
+        )}
+      </div>
       <p id="br-days-desc" className="sr">
-        {peak && Number(peak.amount) > 0 ? `Highest day ${formatDay(peak.day, locale)} at ${money(peak.amount)}. ` : ''}
-        {days.filter((d) => d.events).map((d) => `${formatDay(d.day, locale)} ${money(d.amount)}`).join('; ')}
+        {peak && Number(peak.amount) > 0 ? `${t('highestDay', { day: label(peak), amount: money(peak.amount) })} ` : ''}
+        {days.filter((d) => d.events).map((d) => `${label(d)} ${money(d.amount)}`).join('; ')}
       </p>
     </>
   )
 }
 
-function Breakdown({ title, rows, money, locale, selected, onPick }: { title: string; rows: Ranked[]; money: (v: string) => string; locale?: string; selected?: string | null; onPick?(r: Ranked): void }) {
+function Breakdown({ title, rows, money, locale, selected, onPick }: { title: string; rows: Ranked[]; money: (v: string) => string; locale?: string; selected?: string | null; onPick?(r: Ranked, from: HTMLElement): void }) {
+  const t = useT()
   return (
     <div className="card">
       <h3>{title}</h3>
-      {rows.length === 0 ? <p className="muted">Nothing yet</p> : (
+      {rows.length === 0 ? <p className="muted">{t('nothingYet')}</p> : (
         <ul className="rows" aria-label={title}>
           {rows.map((r) => {
             const inner = (
@@ -342,13 +414,16 @@ function Breakdown({ title, rows, money, locale, selected, onPick }: { title: st
                 <span className="m" aria-hidden="true"><i style={{ width: `${Math.min(Math.max(r.share, 0), 1) * 100}%` }} /></span>
               </>
             )
-            const text = `${r.label}: ${money(r.amount)}, ${formatPercent(r.share, locale)} of spend, ${r.events} events`
+            // The accessible name starts with the visible words (WCAG 2.5.3); the rest is for screen readers.
+            const more = t('rowMore', { percent: formatPercent(r.share, locale), events: t('events', { count: r.events }) })
             return (
               <li key={r.label}>
                 {onPick && !r.other ? (
-                  <button type="button" className="row" aria-pressed={selected === r.key} aria-label={`${text}. Explain this charge`} onClick={() => onPick(r)}>{inner}</button>
+                  <button type="button" className="row" aria-pressed={selected === r.key} onClick={(e) => onPick(r, e.currentTarget)}>
+                    {inner}<span className="sr">{more}. {t('explainThis')}</span>
+                  </button>
                 ) : (
-                  <div className="row" aria-label={text} role="group">{inner}</div>
+                  <div className="row" role="group">{inner}<span className="sr">{more}</span></div>
                 )}
               </li>
             )
@@ -359,18 +434,18 @@ function Breakdown({ title, rows, money, locale, selected, onPick }: { title: st
   )
 }
 
-function Alerts({ alerts, fresh, money, locale, currency }: { alerts: BudgetAlert[]; fresh: Set<string>; money: (v: string) => string; locale?: string; currency: string }) {
-  void money
+function Alerts({ alerts, fresh, locale, currency }: { alerts: BudgetAlert[]; fresh: Set<string>; locale?: string; currency: string }) {
+  const t = useT()
   return (
     <div className="card alerts" style={{ marginTop: 12, marginBottom: 0 }}>
-      <h3 id="br-alerts">Recent alerts</h3>
-      {alerts.length === 0 ? <p className="muted">No alerts this period.</p> : (
+      <h3 id="br-alerts">{t('alertsTitle')}</h3>
+      {alerts.length === 0 ? <p className="muted">{t('noAlerts')}</p> : (
         <ul aria-labelledby="br-alerts">
           {alerts.map((a) => (
             <li key={a.id} data-new={fresh.has(a.id) ? '' : undefined} data-testid="alert">
               <span className="dot" data-level={a.threshold >= 100 && a.kind !== 'FORECAST' ? 'over' : undefined} aria-hidden="true" />
               <div>
-                <div>{alertText(a, currency, locale)}</div>
+                <div>{alertText(a, currency, locale, t)}</div>
                 <div className="sub"><time dateTime={a.triggeredAt}>{formatDateTime(a.triggeredAt, locale)}</time></div>
               </div>
             </li>
@@ -382,9 +457,10 @@ function Alerts({ alerts, fresh, money, locale, currency }: { alerts: BudgetAler
 }
 
 // details: the session may show unit prices and the plan (createWidgetSession priceDetails).
-type ExplainState = { kind: 'loading' } | { kind: 'error'; message: string } | { kind: 'ready'; events: UsageEvent[]; more: boolean; details: boolean }
+type ExplainState = { kind: 'loading' } | { kind: 'error' } | { kind: 'ready'; events: UsageEvent[]; more: boolean; details: boolean }
 
 function Explain({ data, selection, client, locale, money: rounded, onClose }: { data: SpendData; selection: Selection; client: WidgetClient; locale?: string; money: (v: string) => string; onClose(): void }) {
+  const t = useT()
   const [state, setState] = useState<ExplainState>({ kind: 'loading' })
   const money = (v: string) => formatMoney(v, data.currency, locale, true)
   const heading = useRef<HTMLHeadingElement>(null)
@@ -393,7 +469,7 @@ function Explain({ data, selection, client, locale, money: rounded, onClose }: {
     setState({ kind: 'loading' })
     const day = selection.kind === 'day' ? Date.parse(selection.day) : 0
     const from = selection.kind === 'day' ? new Date(Math.max(day, Date.parse(data.from))).toISOString() : data.from
-    const to = selection.kind === 'day' ? new Date(Math.min(day + DAY_MS, Date.parse(data.to))).toISOString() : data.to
+    const to = selection.kind === 'day' ? new Date(Math.min(day + selection.days * DAY_MS, Date.parse(data.to))).toISOString() : data.to
     const first = selection.kind === 'day' ? SHOWN : 200
     client.priceDetails().then((details) =>
       client.request<EventsResult>(EVENTS, { c: data.customerId, from, to, first, details }).then((r) => ({ r, details })),
@@ -404,7 +480,11 @@ function Explain({ data, selection, client, locale, money: rounded, onClose }: {
         if (selection.kind === 'model') events = events.filter((e) => (e.canonicalModel ?? e.model) === selection.model || e.model === selection.model).slice(0, SHOWN)
         setState({ kind: 'ready', events, more: events.length < selection.events, details })
       },
-      (e: unknown) => !cancelled && setState({ kind: 'error', message: e instanceof Error ? e.message : String(e) }),
+      (e: unknown) => {
+        if (cancelled) return
+        console.warn('Burnrate widget: the events could not be loaded', e)
+        setState({ kind: 'error' })
+      },
     )
     heading.current?.focus()
     return () => {
@@ -412,43 +492,50 @@ function Explain({ data, selection, client, locale, money: rounded, onClose }: {
     }
   }, [client, data.customerId, data.from, data.to, selection])
 
-  const label = selection.kind === 'day' ? `Charges on ${selection.label}` : `Charges for ${selection.label}`
+  const label = selection.kind === 'day' ? t('chargesOnDay', { label: selection.label }) : t('chargesForModel', { label: selection.label })
   return (
-    <div className="explain" role="region" aria-labelledby="br-explain" data-testid="explain">
+    <div className="explain" role="region" aria-labelledby="br-explain" data-testid="explain"
+      onKeyDown={(e) => {
+        if (e.key === 'Escape') {
+          e.stopPropagation()
+          onClose()
+        }
+      }}>
       <div className="hd">
         <h3 id="br-explain" ref={heading} tabIndex={-1} style={{ margin: 0 }}>{label}</h3>
-        <button type="button" className="link" onClick={onClose} aria-label="Close the charge details">Close</button>
+        <button type="button" className="link" onClick={onClose} aria-label={t('closeLabel')}>{t('close')}</button>
       </div>
-      {state.kind === 'loading' && <p className="muted" role="status">Loading the events…</p>}
-      {state.kind === 'error' && <p role="alert">The events could not be loaded: {state.message}</p>}
-      {state.kind === 'ready' && state.events.length === 0 && <p className="muted">No events.</p>}
+      {state.kind === 'loading' && <p className="muted" role="status">{t('loadingEvents')}</p>}
+      {state.kind === 'error' && <p role="alert">{t('eventsError')}</p>}
+      {state.kind === 'ready' && state.events.length === 0 && <p className="muted">{t('noEvents')}</p>}
       <p className="sub" style={{ marginBottom: 8 }}>
-        {formatNumber(selection.events, locale)} events, {rounded(selection.amount)} billed{state.kind === 'ready' && state.more ? ` · the latest ${state.events.length} below` : ''}
+        {t('eventsBilled', { events: t('events', { count: selection.events }), amount: rounded(selection.amount) })}
+        {state.kind === 'ready' && state.more ? ` · ${t('shownOf', { shown: formatNumber(state.events.length, locale) })}` : ''}
       </p>
-      <div className="list" tabIndex={0} role="group" aria-label={`${label}: events and their priced lines`}>
+      <div className="list" tabIndex={0} role="group" aria-label={t('listLabel', { label })}>
       {state.kind === 'ready' && state.events.map((e) => (
         <div className="ev" key={e.id}>
           <div className="ev-h">
             <span><strong>{e.canonicalModel ?? e.model}</strong>{e.feature ? <span className="muted"> · {e.feature}</span> : null}<span className="muted"> · {formatDateTime(e.timestamp, locale)}</span></span>
-            <strong>{e.amount === null ? 'not priced yet' : money(e.amount)}</strong>
+            <strong>{e.amount === null ? t('notPriced') : money(e.amount)}</strong>
           </div>
           {e.lines.length > 0 && (
             <table>
-              <caption className="sr">Priced lines of {e.id}{state.details ? `, ${planLabel(e.pricingPlan ?? null, locale)}` : ''}</caption>
-              <thead><tr><th scope="col">Usage</th><th scope="col">Quantity</th>{state.details && <th scope="col">Unit price</th>}<th scope="col">Billed</th></tr></thead>
+              <caption className="sr">{t('linesOf', { id: e.id })}{state.details ? `, ${planLabel(e.pricingPlan ?? null, locale, t)}` : ''}</caption>
+              <thead><tr><th scope="col">{t('colUsage')}</th><th scope="col">{t('colQuantity')}</th>{state.details && <th scope="col">{t('colUnitPrice')}</th>}<th scope="col">{t('colBilled')}</th></tr></thead>
               <tbody>
                 {e.lines.map((l) => (
                   <tr key={l.usageType}>
-                    <td>{usageTypeLabel(l.usageType)}</td>
+                    <td>{usageTypeLabel(l.usageType, t)}</td>
                     <td>{formatNumber(l.quantity, locale)}</td>
-                    {state.details && <td>{formatUnitPrice(l.unitPrice ?? '0', l.usageType, e.currency, locale)}</td>}
+                    {state.details && <td className="u">{formatUnitPrice(l.unitPrice ?? '0', l.usageType, e.currency, locale, t)}</td>}
                     <td>{money(l.amount)}</td>
                   </tr>
                 ))}
               </tbody>
             </table>
           )}
-          {state.details && <div className="sub">Provider rates, {planLabel(e.pricingPlan ?? null, locale)}</div>}
+          {state.details && <div className="sub">{t('providerRates', { plan: planLabel(e.pricingPlan ?? null, locale, t) })}</div>}
         </div>
       ))}
       </div>

@@ -26,7 +26,21 @@ export class WidgetError extends Error {
 }
 
 /** The session expired and a fresh token from fetchToken did not help. */
-export const isExpired = (e: unknown) => e instanceof WidgetError && e.code === 'UNAUTHENTICATED'
+export const isExpired = (e: unknown) => problemOf(e) === 'expired'
+
+/**
+ * What went wrong, as the end customer should hear it: an expired session (a new token may come),
+ * a token the API does not know or fetchToken's answer unusable (not "expired": renewing won't
+ * help), a site the tenant did not allow, or anything else (the service is unreachable).
+ */
+export type Problem = 'expired' | 'invalid' | 'origin' | 'error'
+
+export function problemOf(e: unknown): Problem {
+  if (!(e instanceof WidgetError)) return 'error'
+  if (e.code === 'BAD_TOKEN') return 'invalid'
+  if (e.code !== 'UNAUTHENTICATED') return 'error'
+  return e.reason === 'WIDGET_SESSION_EXPIRED' ? 'expired' : e.reason === 'WIDGET_ORIGIN_NOT_ALLOWED' ? 'origin' : 'invalid'
+}
 
 interface GraphQLResponse<T> {
   data?: T | null

@@ -1,6 +1,7 @@
 import { render, unmountComponentAtNode } from 'react-dom'
 import { createClient, type FetchToken, type WidgetClient, type WidgetSession } from './client.ts'
 import { SpendView, type ThemeName } from './SpendView.tsx'
+import type { MessageOverrides } from './messages.ts'
 import { CSS } from './styles.ts'
 
 /**
@@ -16,6 +17,16 @@ export class BurnrateSpendElement extends HTMLElement {
   #client: WidgetClient | null = null
   #clientKey = ''
   #root: ShadowRoot | null = null
+  #messages: MessageOverrides | undefined
+
+  /** UI words to override or add, by language tag: el.messages = { de: { title: 'KI-Nutzung' } }. */
+  get messages(): MessageOverrides | undefined {
+    return this.#messages
+  }
+  set messages(value: MessageOverrides | undefined) {
+    this.#messages = value
+    this.#render()
+  }
 
   get fetchToken(): FetchToken | null {
     return this.#fetchToken
@@ -33,6 +44,11 @@ export class BurnrateSpendElement extends HTMLElement {
       const early = (this as { fetchToken: FetchToken | null }).fetchToken
       delete (this as Partial<{ fetchToken: unknown }>).fetchToken
       this.#fetchToken = early
+    }
+    if (Object.prototype.hasOwnProperty.call(this, 'messages')) {
+      const early = (this as { messages?: MessageOverrides }).messages
+      delete (this as Partial<{ messages: unknown }>).messages
+      this.#messages = early
     }
     this.#root ??= this.shadowRoot ?? this.attachShadow({ mode: 'open' })
     this.#render()
@@ -76,9 +92,10 @@ export class BurnrateSpendElement extends HTMLElement {
         <SpendView
           client={this.#client}
           locale={this.getAttribute('locale') ?? undefined}
-          theme={(this.getAttribute('theme') as ThemeName | null) ?? 'light'}
+          theme={(this.getAttribute('theme') as ThemeName | null) ?? 'auto'}
           refreshInterval={interval === null ? undefined : Number(interval)}
           title={this.getAttribute('heading') ?? undefined}
+          messages={this.#messages}
         />
       </>,
       this.#root as unknown as Element,

@@ -1,5 +1,8 @@
 import { addDecimals, compareDecimals, ratio, shiftDecimal } from './decimal.ts'
+import { languageFor, type MessageKey, type Translate } from './messages.ts'
 import type { Budget, UsageGroup } from './types.ts'
+
+const english = languageFor('en').t
 
 const DAY_MS = 86_400_000
 
@@ -51,29 +54,38 @@ const TOKEN_TYPES = new Set(['input', 'output', 'cache_read', 'cache_write', 're
 export const isTokenUsage = (usageType: string) => TOKEN_TYPES.has(usageType) || usageType.endsWith('_tokens')
 
 /** Token prices per million tokens (how providers quote them); other units per unit. */
-export function formatUnitPrice(unitPrice: string, usageType: string, currency: string, locale?: string): string {
+export function formatUnitPrice(unitPrice: string, usageType: string, currency: string, locale?: string, t: Translate = english): string {
   return isTokenUsage(usageType)
-    ? `${formatMoney(shiftDecimal(unitPrice, 6), currency, locale)} / 1M`
-    : `${formatMoney(unitPrice, currency, locale)} / unit`
+    ? t('perMillion', { price: formatMoney(shiftDecimal(unitPrice, 6), currency, locale) })
+    : t('perUnit', { price: formatMoney(unitPrice, currency, locale) })
 }
 
-export function usageTypeLabel(usageType: string): string {
+/** The catalog's word for a usage type where it has one ("Cache read"), else the name made readable. */
+export function usageTypeLabel(usageType: string, t: Translate = english): string {
+  const key = `usage_${usageType}` as MessageKey
+  const known = t(key)
+  if (known !== key) return known
   const label = usageType.replace(/_/g, ' ')
   return label.charAt(0).toUpperCase() + label.slice(1)
 }
 
-/** "MARKUP 30" → "30 % markup"; null → "at cost". */
-export function planLabel(plan: string | null, locale?: string): string {
-  if (!plan) return 'at cost'
+/** "MARKUP 30" → "30% markup" (the percent sign as the locale writes it); null → "at cost". */
+export function planLabel(plan: string | null, locale?: string, t: Translate = english): string {
+  if (!plan) return t('atCost')
   const [kind, percent] = plan.split(' ')
-  return `${formatNumber(Number(percent ?? 0), locale)} % ${(kind ?? '').toLowerCase()}`
+  const formatted = cached(`pp${locale}`, () => new Intl.NumberFormat(locale, { style: 'percent', maximumFractionDigits: 4 })) as Intl.NumberFormat
+  // percent / 100 as a float is fine here: a plan's percentage has a few digits, shown, not summed.
+  return t(kind === 'MARGIN' ? 'margin' : 'markup', { percent: formatted.format(Number(percent ?? 0) / 100) })
 }
 
 export interface DayBar {
+  /** The first UTC day of the bar. */
   day: string
   amount: string
   events: number
   future: boolean
+  /** Days in the bar: 1, or more where the chart is too narrow for a bar a day. */
+  days: number
 }
 
 /**
@@ -88,10 +100,46 @@ export function fillDays(groups: readonly UsageGroup[], from: string, to: string
   const bars: DayBar[] = []
   for (let t = first; t < end; t += DAY_MS) {
     const g = byDay.get(t)
-    bars.push({ day: new Date(t).toISOString(), amount: g?.amount ?? '0', events: g?.events ?? 0, future: t > now })
+    bars.push({ day: new Date(t).toISOString(), amount: g?.amount ?? '0', events: g?.events ?? 0, future: t > now, days: 1 })
   }
   return bars.slice(-62)
 }
+
+/** Bars are at least this wide: a pointer target of 24 × 24 CSS px (WCAG 2.2 target size). */
+export const MIN_BAR_PX = 24
+
+/** How many days one bar must hold so that `count` days fit `width` px with bars of MIN_BAR_PX. */
+export function daysPerBar(count: number, width: number): number {
+  if (!(width > 0) || count <= 0) return 1
+  let per = Math.max(1, Math.ceil((MIN_BAR_PX * count) / width))
+  while (per < count && width / Math.ceil(count / per) < MIN_BAR_PX) per++
+  return per
+}
+
+/** Consecutive days merged `per` to a bar, amounts summed exactly (a narrow chart on a phone). */
+export function groupDays(days: readonly DayBar[], per: number): DayBar[] {
+  if (per <= 1) return [...days]
+  const bars: DayBar[] = []
+  for (let i = 0; i < days.length; i += per) {
+    const chunk = days.slice(i, i + per)
+    bars.push({
+      day: chunk[0]!.day,
+      amount: addDecimals(chunk.map((d) => d.amount)),
+      events: chunk.reduce((n, d) => n + d.events, 0),
+      future: chunk.every((d) => d.future),
+      days: chunk.length,
+    })
+  }
+  return bars
+}
+
+/** What a budget's spend leaves: the remaining amount, or by how much it is over. */
+export function remainingOf(spent: string, limit: string): { over: boolean; amount: string } {
+  const over = compareDecimals(spent, limit) > 0
+  return { over, amount: over ? addDecimals([spent, negate(limit)]) : addDecimals([limit, negate(spent)]) }
+}
+
+const negate = (v: string) => (v.startsWith('-') ? v.slice(1) : `-${v}`)
 
 export interface Ranked {
   key: string
@@ -103,7 +151,9 @@ export interface Ranked {
 }
 
 /** Largest first; beyond `limit` rows the rest are summed (exactly) into one "Other" row. */
-export function rankGroups(groups: readonly UsageGroup[], key: 'model' | 'feature', total: string, limit = 5, none = 'Unlabelled'): Ranked[] {
+export function rankGroups(
+  groups: readonly UsageGroup[], key: 'model' | 'feature', total: string, limit = 5, none = 'Unlabelled', t: Translate = english,
+): Ranked[] {
   const sorted = [...groups].sort((a, b) => compareDecimals(b.amount, a.amount) || b.events - a.events)
   const row = (g: UsageGroup): Ranked => ({
     key: g[key] ?? '',
@@ -117,7 +167,7 @@ export function rankGroups(groups: readonly UsageGroup[], key: 'model' | 'featur
   const amount = addDecimals(rest.map((g) => g.amount))
   return [
     ...sorted.slice(0, limit - 1).map(row),
-    { key: '', label: `${rest.length} others`, amount, events: rest.reduce((n, g) => n + g.events, 0), share: ratio(amount, total), other: true },
+    { key: '', label: t('others', { count: rest.length }), amount, events: rest.reduce((n, g) => n + g.events, 0), share: ratio(amount, total), other: true },
   ]
 }
 
@@ -147,9 +197,9 @@ export function levelOf(spent: string, limit: string, thresholds: readonly numbe
   return used >= warnAt ? 'warn' : 'ok'
 }
 
-export function periodLabel(budget: Budget | null): string {
-  if (!budget) return 'This month'
-  return budget.period === 'DAY' ? 'Today' : budget.period === 'WEEK' ? 'This week' : 'This month'
+export function periodLabel(budget: Budget | null, t: Translate = english): string {
+  if (!budget) return t('periodMonth')
+  return t(budget.period === 'DAY' ? 'periodDay' : budget.period === 'WEEK' ? 'periodWeek' : 'periodMonth')
 }
 
 /** Nice rounded maximum for a chart axis: 1, 2 or 5 × 10^n at or above the largest value. */

@@ -11,14 +11,14 @@ export const CSS = `
 --_font:var(--br-font-family,ui-sans-serif,system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif);
 --_bg:var(--br-background,#fff);--_surface:var(--br-surface,#f7f7f9);--_fg:var(--br-text,#16181d);
 --_muted:var(--br-muted,#5d6470);--_border:var(--br-border,#e3e5ea);--_accent:var(--br-accent,#4f46e5);
---_warn:var(--br-warning,#b45309);--_over:var(--br-danger,#c2410c);--_ok:var(--br-success,#15803d);
+--_warn:var(--br-warning,#a16207);--_over:var(--br-danger,#b91c1c);--_ok:var(--br-success,#15803d);
 --_radius:var(--br-radius,10px);--_focus:var(--br-focus,#2563eb);
 font:400 13px/1.45 var(--_font);color:var(--_fg);background:var(--_bg);border:1px solid var(--_border);
 border-radius:var(--_radius);padding:16px;text-align:left;letter-spacing:normal;word-spacing:normal;
 text-transform:none;text-shadow:none;font-variant-numeric:tabular-nums;-webkit-font-smoothing:antialiased}
 .br[data-theme=dark]{--_bg:var(--br-background,#15171c);--_surface:var(--br-surface,#1e2128);--_fg:var(--br-text,#eceef2);
 --_muted:var(--br-muted,#a2a8b3);--_border:var(--br-border,#2c3039);--_accent:var(--br-accent,#8b85ff);
---_warn:var(--br-warning,#f5a524);--_over:var(--br-danger,#ff7a45);--_ok:var(--br-success,#4ade80)}
+--_warn:var(--br-warning,#facc15);--_over:var(--br-danger,#f87171);--_ok:var(--br-success,#4ade80)}
 .br *,.br *::before,.br *::after{box-sizing:border-box;font:inherit;color:inherit;letter-spacing:inherit;margin:0;padding:0}
 .br h2{font-size:15px;font-weight:600;line-height:1.3}
 .br h3{font-size:12px;font-weight:600;color:var(--_muted);text-transform:uppercase;letter-spacing:.04em;margin:0 0 8px}
@@ -37,8 +37,10 @@ text-transform:none;text-shadow:none;font-variant-numeric:tabular-nums;-webkit-f
 .fill{position:absolute;inset:0 auto 0 0;border-radius:5px;background:var(--_accent);max-width:100%}
 .bar[data-level=warn] .fill{background:var(--_warn)}
 .bar[data-level=over] .fill{background:var(--_over)}
-.tick{position:absolute;top:-4px;bottom:-4px;width:2px;margin-left:-1px;background:var(--_fg);opacity:.55}
-.tick span{position:absolute;bottom:16px;left:50%;transform:translateX(-50%);font-size:10px;color:var(--_muted);white-space:nowrap}
+.tick{position:absolute;top:-4px;bottom:-4px;width:2px;margin-left:-1px;background:color-mix(in srgb,var(--_fg) 55%,transparent)}
+.tick span{position:absolute;bottom:16px;left:50%;transform:translateX(-50%);font-size:11px;color:var(--_muted);white-space:nowrap}
+.tick[data-edge=end] span{left:auto;right:0;transform:none}
+.tick[data-edge=start] span{left:0;transform:none}
 .tick[data-crossed] span{color:var(--_fg);font-weight:600}
 .stats{display:grid;grid-template-columns:repeat(auto-fit,minmax(96px,1fr));gap:8px;margin-top:12px}
 .stats dt{font-size:11px;color:var(--_muted)}
@@ -54,7 +56,9 @@ text-transform:none;text-shadow:none;font-variant-numeric:tabular-nums;-webkit-f
 .hits button{position:absolute;top:0;bottom:0;border-radius:3px}
 .hits button:hover,.hits button[aria-pressed=true]{background:color-mix(in srgb,var(--_accent) 12%,transparent)}
 .hits button:focus-visible{outline-offset:0}
-.axis{display:flex;justify-content:space-between;font-size:10px;color:var(--_muted);margin-top:4px}
+.axis{display:flex;justify-content:space-between;font-size:11px;color:var(--_muted);margin-top:4px;min-height:16px}
+.axis .pick{color:var(--_fg);font-weight:600}
+.hint{font-size:12px;color:var(--_muted);margin:0 0 8px}
 .rows li+li{margin-top:2px}
 .row{display:grid;grid-template-columns:1fr auto;gap:2px 8px;width:100%;padding:5px 6px;margin:0 -6px;width:calc(100% + 12px)}
 button.row:hover,button.row[aria-pressed=true]{background:var(--_border)}
@@ -75,9 +79,11 @@ button.row:hover,button.row[aria-pressed=true]{background:var(--_border)}
 .explain .list{max-height:340px;overflow:auto;padding-right:4px;margin-right:-4px}
 .ev+.ev{margin-top:10px;padding-top:10px;border-top:1px solid var(--_border)}
 .ev-h{display:flex;justify-content:space-between;gap:8px}
-.ev table{width:100%;border-collapse:collapse;margin-top:4px;font-size:12px;table-layout:fixed}
+.ev table{width:100%;border-collapse:collapse;margin-top:4px;font-size:12px}
 .ev th{font-weight:500;color:var(--_muted);text-align:right;padding:2px 4px}
-.ev td{text-align:right;padding:2px 4px;border-top:1px solid var(--_border)}
+.ev td{text-align:right;padding:2px 4px;border-top:1px solid var(--_border);white-space:nowrap}
+.ev td.u{white-space:normal}
+.ev-h>span{min-width:0;overflow-wrap:anywhere}
 .ev th:first-child,.ev td:first-child{text-align:left}
 .btn{display:inline-block;padding:6px 12px;border:1px solid var(--_border)!important;background:var(--_bg)!important;font-weight:500}
 .btn:hover{border-color:var(--_accent)!important}

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { addDecimals, compareDecimals, fromUnits, shiftDecimal, toUnits } from '../src/decimal.ts'
+import { languageFor } from '../src/messages.ts'
 import { fillDays, formatMoney, formatUnitPrice, levelOf, monthOf, niceMax, pickBudget, planLabel, rankGroups } from '../src/format.ts'
 import type { Budget } from '../src/types.ts'
 
@@ -33,8 +34,11 @@ describe('formatting with Intl', () => {
     expect(formatUnitPrice('0.01', 'web_searches', 'USD', 'en-US')).toBe('$0.01 / unit')
   })
   it('labels pricing plans', () => {
-    expect(planLabel('MARKUP 30', 'en-US')).toBe('30 % markup')
-    expect(planLabel('MARGIN 12.5', 'en-US')).toBe('12.5 % margin')
+    // The percent sign as each locale writes it.
+    expect(planLabel('MARKUP 30', 'en-US')).toBe('30% markup')
+    expect(planLabel('MARGIN 12.5', 'en-US')).toBe('12.5% margin')
+    expect(planLabel('MARKUP 30', 'de-DE', languageFor('de-DE').t)).toBe('30\u00a0% Aufschlag')
+    expect(planLabel('MARGIN 12.5', 'fr-FR', languageFor('fr-FR').t)).toBe('marge de 12,5\u00a0%')
     expect(planLabel(null)).toBe('at cost')
   })
 })
