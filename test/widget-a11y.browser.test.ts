@@ -254,6 +254,37 @@ describe.skipIf(!hasChromium)('spend widget: accessibility, languages, phone, wo
     await page.context().close()
   })
 
+  it('explains a model with all of its events, paged on the server, whatever newer events of other models exist', { timeout: 180_000 }, async () => {
+    const customer = `browser-models-${Date.now()}`
+    const at = (minutesAgo: number) => new Date(Date.now() - minutesAgo * 60_000).toISOString()
+    const events = [
+      ...Array.from({ length: 7 }, (_, i) => ({ id: `m-mini-${n++}`, customerId: customer, model: 'gpt-4o-mini', timestamp: at(300 + i), inputTokens: 1000, outputTokens: 10 })),
+      ...Array.from({ length: 210 }, (_, i) => ({ id: `m-4o-${n++}`, customerId: customer, model: 'gpt-4o', timestamp: at(1 + i), inputTokens: 1000, outputTokens: 10 })),
+    ]
+    const stored = (await gql('mutation($e: [UsageEventInput!]!) { recordUsageBatch(events: $e) { recorded } }', { e: events })).recordUsageBatch
+    expect(stored.recorded).toBe(217)
+    const page = await openHost('host-models', customer, 'theme="light"')
+    const widget = widgetOf(page)
+    await widget.locator('[data-testid=spent]').waitFor({ timeout: 60_000 })
+    await widget.locator('button.row', { hasText: 'gpt-4o-mini' }).click()
+    const explain = widget.getByRole('region', { name: /Charges for/ })
+    await expect.poll(() => explain.locator('.ev').count(), { timeout: 30_000 }).toBe(7)
+    expect(await explain.locator('.ev-h strong:first-child').allTextContents()).toEqual(Array(7).fill('gpt-4o-mini'))
+    expect(await explain.locator('[data-testid=show-more]').count()).toBe(0)
+    await page.keyboard.press('Escape')
+    await widget.locator('button.row', { hasText: /^gpt-4o\$/ }).first().click()
+    const big = widget.getByRole('region', { name: /Charges for gpt-4o$/ })
+    await expect.poll(() => big.locator('.ev').count(), { timeout: 30_000 }).toBe(25)
+    for (let i = 0; i < 20 && (await big.locator('[data-testid=show-more]').count()); i++) {
+      const before = await big.locator('.ev').count()
+      await big.locator('[data-testid=show-more]').click()
+      await expect.poll(() => big.locator('.ev').count(), { timeout: 30_000 }).toBeGreaterThan(before)
+    }
+    expect(await big.locator('.ev').count()).toBe(210)
+    expect(new Set(await big.locator('.ev-h strong:first-child').allTextContents())).toEqual(new Set(['gpt-4o']))
+    await page.context().close()
+  })
+
   it('never shows developer text: a failing token-url and an invalid token read as plain words', { timeout: 180_000 }, async () => {
     const context = await browser.newContext({ locale: 'en-US', timezoneId: 'UTC' })
     const page = await context.newPage()

@@ -360,6 +360,46 @@ describe('usageEvents', () => {
     expect(windowed.data!.usageEvents.edges[0].node.timestamp).toBe('2026-11-18T09:30:00.123Z')
   })
 
+  it('filters by model as usageSummary groups it, and by feature, paging within the filter', async () => {
+    const MODEL_EVENTS = `query($customerId: String!, $model: String, $feature: String, $first: Int, $after: String) {
+      usageEvents(customerId: $customerId, model: $model, feature: $feature, first: $first, after: $after) {
+        edges { node { id model canonicalModel feature } }
+        pageInfo { hasNextPage endCursor }
+      }
+    }`
+    // A few events of one model behind many newer ones of another: the filter runs on the server.
+    const old = Array.from({ length: 7 }, (_, i) => ({
+      id: `mf-mini-${i}`, customerId: 'model-filter', model: 'gpt-4o-mini', timestamp: `2026-11-10T0${i}:00:00Z`, inputTokens: 10, outputTokens: 1,
+      feature: i % 2 ? 'chat' : 'search',
+    }))
+    const newer = Array.from({ length: 30 }, (_, i) => ({
+      id: `mf-4o-${i}`, customerId: 'model-filter', model: 'gpt-4o-2024-08-06', timestamp: `2026-11-11T${String(i % 24).padStart(2, '0')}:${String(i).padStart(2, '0')}:00Z`,
+      inputTokens: 10, outputTokens: 1,
+    }))
+    await record([...old, ...newer])
+    const summary = await t.gql(SUMMARY, { customerId: 'model-filter', from: '2026-11-01T00:00:00Z', to: '2026-12-01T00:00:00Z', groupBy: ['MODEL'] })
+    const groups = summary.data!.usageSummary.groups as { model: string; events: number }[]
+    const seen = new Map<string, string[]>()
+    for (const g of groups) {
+      const ids: string[] = []
+      let after: string | null = null
+      for (;;) {
+        const res: GqlResponse = await t.gql(MODEL_EVENTS, { customerId: 'model-filter', model: g.model, first: 4, after })
+        expect(res.errors).toBeUndefined()
+        ids.push(...res.data!.usageEvents.edges.map((e: { node: { id: string } }) => e.node.id))
+        if (!res.data!.usageEvents.pageInfo.hasNextPage) break
+        after = res.data!.usageEvents.pageInfo.endCursor
+      }
+      expect(ids, g.model).toHaveLength(g.events)
+      seen.set(g.model, ids)
+    }
+    expect([...seen.values()].flat().sort()).toEqual([...old, ...newer].map((e) => e.id).sort())
+    expect(seen.get(groups.find((g) => g.events === 7)!.model)).toEqual(old.map((e) => e.id).reverse())
+    const chat = await t.gql(MODEL_EVENTS, { customerId: 'model-filter', feature: 'chat' })
+    expect(chat.data!.usageEvents.edges.map((e: { node: { id: string } }) => e.node.id)).toEqual(['mf-mini-5', 'mf-mini-3', 'mf-mini-1'])
+    expect((await t.gql(MODEL_EVENTS, { customerId: 'model-filter', model: 'no-such-model' })).data!.usageEvents.edges).toEqual([])
+  })
+
   it('rejects a bad cursor, first above 500 and an empty range', async () => {
     for (const after of ['not a cursor!', 'bm9wZQ', Buffer.from(JSON.stringify(['yesterday', 'p1'])).toString('base64url')]) {
       const res = await t.gql(EVENTS, { customerId: 'pager', after })

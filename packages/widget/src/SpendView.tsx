@@ -39,10 +39,10 @@ interface SummaryResult {
   models: { groups: UsageGroup[] }
   features: { groups: UsageGroup[] }
 }
-interface EventsResult { usageEvents: { edges: { node: UsageEvent }[]; pageInfo: { hasNextPage: boolean } } }
+interface EventsResult { usageEvents: { edges: { node: UsageEvent }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } }
 
 const DAY_MS = 86_400_000
-// Events listed by "explain this charge" (the latest ones; the header gives the full count and amount).
+// Events "explain this charge" lists a page at a time (newest first; "Show more" reads the next).
 const SHOWN = 25
 
 async function loadSpend(client: WidgetClient): Promise<SpendData> {
@@ -457,28 +457,38 @@ function Alerts({ alerts, fresh, locale, currency }: { alerts: BudgetAlert[]; fr
 }
 
 // details: the session may show unit prices and the plan (createWidgetSession priceDetails).
-type ExplainState = { kind: 'loading' } | { kind: 'error' } | { kind: 'ready'; events: UsageEvent[]; more: boolean; details: boolean }
+type ExplainState =
+  | { kind: 'loading' }
+  | { kind: 'error' }
+  | { kind: 'ready'; events: UsageEvent[]; next: string | null; details: boolean; more: 'idle' | 'loading' | 'error' }
 
 function Explain({ data, selection, client, locale, money: rounded, onClose }: { data: SpendData; selection: Selection; client: WidgetClient; locale?: string; money: (v: string) => string; onClose(): void }) {
   const t = useT()
   const [state, setState] = useState<ExplainState>({ kind: 'loading' })
   const money = (v: string) => formatMoney(v, data.currency, locale, true)
   const heading = useRef<HTMLHeadingElement>(null)
+  const request = useMemo(() => {
+    const day = selection.kind === 'day' ? Date.parse(selection.day) : 0
+    return {
+      c: data.customerId,
+      from: selection.kind === 'day' ? new Date(Math.max(day, Date.parse(data.from))).toISOString() : data.from,
+      to: selection.kind === 'day' ? new Date(Math.min(day + selection.days * DAY_MS, Date.parse(data.to))).toISOString() : data.to,
+      model: selection.kind === 'model' ? selection.model : null,
+      first: SHOWN,
+    }
+  }, [data.customerId, data.from, data.to, selection])
+  const page = useCallback(
+    (after: string | null) => client.priceDetails().then((details) => client.request<EventsResult>(EVENTS, { ...request, after, details }).then((r) => ({ r, details }))),
+    [client, request],
+  )
   useEffect(() => {
     let cancelled = false
     setState({ kind: 'loading' })
-    const day = selection.kind === 'day' ? Date.parse(selection.day) : 0
-    const from = selection.kind === 'day' ? new Date(Math.max(day, Date.parse(data.from))).toISOString() : data.from
-    const to = selection.kind === 'day' ? new Date(Math.min(day + selection.days * DAY_MS, Date.parse(data.to))).toISOString() : data.to
-    const first = selection.kind === 'day' ? SHOWN : 200
-    client.priceDetails().then((details) =>
-      client.request<EventsResult>(EVENTS, { c: data.customerId, from, to, first, details }).then((r) => ({ r, details })),
-    ).then(
+    page(null).then(
       ({ r, details }) => {
         if (cancelled) return
-        let events = r.usageEvents.edges.map((e) => e.node)
-        if (selection.kind === 'model') events = events.filter((e) => (e.canonicalModel ?? e.model) === selection.model || e.model === selection.model).slice(0, SHOWN)
-        setState({ kind: 'ready', events, more: events.length < selection.events, details })
+        const { edges, pageInfo } = r.usageEvents
+        setState({ kind: 'ready', events: edges.map((e) => e.node), next: pageInfo.hasNextPage ? pageInfo.endCursor : null, details, more: 'idle' })
       },
       (e: unknown) => {
         if (cancelled) return
@@ -490,7 +500,21 @@ function Explain({ data, selection, client, locale, money: rounded, onClose }: {
     return () => {
       cancelled = true
     }
-  }, [client, data.customerId, data.from, data.to, selection])
+  }, [page])
+  const showMore = () => {
+    if (state.kind !== 'ready' || !state.next) return
+    setState({ ...state, more: 'loading' })
+    page(state.next).then(
+      ({ r }) => setState((s) => s.kind === 'ready' ? {
+        ...s, events: [...s.events, ...r.usageEvents.edges.map((e) => e.node)],
+        next: r.usageEvents.pageInfo.hasNextPage ? r.usageEvents.pageInfo.endCursor : null, more: 'idle',
+      } : s),
+      (e: unknown) => {
+        console.warn('Burnrate widget: more events could not be loaded', e)
+        setState((s) => (s.kind === 'ready' ? { ...s, more: 'error' } : s))
+      },
+    )
+  }
 
   const label = selection.kind === 'day' ? t('chargesOnDay', { label: selection.label }) : t('chargesForModel', { label: selection.label })
   return (
@@ -510,7 +534,7 @@ function Explain({ data, selection, client, locale, money: rounded, onClose }: {
       {state.kind === 'ready' && state.events.length === 0 && <p className="muted">{t('noEvents')}</p>}
       <p className="sub" style={{ marginBottom: 8 }}>
         {t('eventsBilled', { events: t('events', { count: selection.events }), amount: rounded(selection.amount) })}
-        {state.kind === 'ready' && state.more ? ` · ${t('shownOf', { shown: formatNumber(state.events.length, locale) })}` : ''}
+        {state.kind === 'ready' && state.next ? ` · ${t('shownOf', { shown: formatNumber(state.events.length, locale) })}` : ''}
       </p>
       <div className="list" tabIndex={0} role="group" aria-label={t('listLabel', { label })}>
       {state.kind === 'ready' && state.events.map((e) => (
@@ -538,6 +562,12 @@ function Explain({ data, selection, client, locale, money: rounded, onClose }: {
           {state.details && <div className="sub">{t('providerRates', { plan: planLabel(e.pricingPlan ?? null, locale, t) })}</div>}
         </div>
       ))}
+      {state.kind === 'ready' && state.next && (
+        <button type="button" className="btn more" onClick={showMore} disabled={state.more === 'loading'} data-testid="show-more">
+          {state.more === 'loading' ? t('loadingEvents') : t('more')}
+        </button>
+      )}
+      {state.kind === 'ready' && state.more === 'error' && <p role="alert">{t('eventsError')}</p>}
       </div>
     </div>
   )

@@ -13,11 +13,12 @@ export const SUMMARY = `query BurnrateWidgetSummary($c: String!, $from: DateTime
 
 // $details: the session's priceDetails. Without it the API refuses unitPrice and pricingPlan, so
 // they are not asked for.
-export const EVENTS = `query BurnrateWidgetEvents($c: String!, $from: DateTime!, $to: DateTime!, $first: Int!, $details: Boolean!) {
-  usageEvents(customerId: $c, from: $from, to: $to, first: $first) {
+// $model: as usageSummary groups MODEL; the API filters (and pages) on the server.
+export const EVENTS = `query BurnrateWidgetEvents($c: String!, $from: DateTime!, $to: DateTime!, $model: String, $first: Int!, $after: String, $details: Boolean!) {
+  usageEvents(customerId: $c, from: $from, to: $to, model: $model, first: $first, after: $after) {
     edges { node { id timestamp model canonicalModel feature status amount currency pricingPlan @include(if: $details)
       lines { usageType quantity unitPrice @include(if: $details) amount } } }
-    pageInfo { hasNextPage }
+    pageInfo { hasNextPage endCursor }
   }
 }`
 

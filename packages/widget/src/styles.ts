@@ -88,6 +88,7 @@ button.row:hover,button.row[aria-pressed=true]{background:var(--_border)}
 .btn{display:inline-block;padding:6px 12px;border:1px solid var(--_border)!important;background:var(--_bg)!important;font-weight:500}
 .btn:hover{border-color:var(--_accent)!important}
 .link{color:var(--_accent);font-weight:500;padding:2px 4px}
+.more{margin-top:10px;width:100%}
 .state{display:flex;flex-direction:column;align-items:center;justify-content:center;text-align:center;gap:8px;min-height:160px}
 .state svg{width:28px;height:28px;color:var(--_muted)}
 .state strong{font-size:14px;font-weight:600}

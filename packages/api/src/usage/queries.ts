@@ -292,7 +292,16 @@ export interface UsageEventPage {
 
 export async function loadUsageEventPage(
   db: Executor,
-  args: { tenant: Tenant; customerId: string; from: Date | null; to: Date | null; first: number | null; after: string | null },
+  args: {
+    tenant: Tenant
+    customerId: string
+    from: Date | null
+    to: Date | null
+    first: number | null
+    after: string | null
+    model?: string | null
+    feature?: string | null
+  },
 ): Promise<UsageEventPage> {
   const first = args.first ?? EVENTS_PAGE.defaultFirst
   if (!Number.isInteger(first) || first < 0 || first > EVENTS_PAGE.maxFirst) {
@@ -308,6 +317,8 @@ export async function loadUsageEventPage(
     to: args.to,
     after,
     limit: first + 1,
+    model: args.model ?? null,
+    feature: args.feature ?? null,
   })
   const edges = rows.slice(0, first).map((node) => ({ cursor: encodeCursor({ ts: new Date(node.ts), id: node.id }), node }))
   return { edges, pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null } }
@@ -425,9 +436,15 @@ builder.queryFields((t) => ({
       to: t.arg({ type: 'DateTime' }),
       first: t.arg.int({ description: `At most ${EVENTS_PAGE.maxFirst}; default ${EVENTS_PAGE.defaultFirst}.` }),
       after: t.arg.string(),
+      model: t.arg.string({
+        description: 'Only events of this model, as usageSummary groups MODEL: the canonical model, or the reported one when unknown.',
+      }),
+      feature: t.arg.string({ description: 'Only events of this feature.' }),
     },
     resolve: (_root, args, ctx) =>
       loadUsageEventPage(ctx.services.db, {
+        model: args.model ?? null,
+        feature: args.feature ?? null,
         tenant: requireCustomerReader(ctx, args.customerId),
         customerId: args.customerId,
         from: args.from ?? null,

@@ -278,12 +278,24 @@ export interface EventPosition {
  */
 export function listEventsPage(
   db: Executor,
-  params: { tenantId: string; customerId: string; from: Date | null; to: Date | null; after: EventPosition | null; limit: number },
+  params: {
+    tenantId: string
+    customerId: string
+    from: Date | null
+    to: Date | null
+    after: EventPosition | null
+    limit: number
+    /** The model as usageSummary groups it: the canonical model, or the reported one when unknown. */
+    model?: string | null
+    feature?: string | null
+  },
 ): Promise<UsageEventRow[]> {
-  const { tenantId, customerId, from, to, after, limit } = params
+  const { tenantId, customerId, from, to, after, limit, model, feature } = params
   let query = db.selectFrom('usage_events').selectAll().where('tenant_id', '=', tenantId).where('customer_id', '=', customerId)
   if (from) query = query.where('ts', '>=', from)
   if (to) query = query.where('ts', '<', to)
+  if (model != null) query = query.where(sql<string>`coalesce(canonical_model, model)`, '=', model)
+  if (feature != null) query = query.where('feature', '=', feature)
   if (after) query = query.where((eb) => eb(eb.refTuple('ts', 'id'), '<', eb.tuple(after.ts, after.id)))
   return query.orderBy('ts', 'desc').orderBy('id', 'desc').limit(limit).execute()
 }
