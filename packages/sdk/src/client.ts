@@ -90,13 +90,13 @@ export class BurnrateClient {
     }
     const firstError = body?.errors?.[0]
     if (response.status === 429 || response.status >= 500 || !body) {
-      const retryAfter = Number(response.headers.get('retry-after'))
+      const retryAfter = retryAfterSeconds(response.headers.get('retry-after'))
       throw new BurnrateError(
         `Burnrate API answered HTTP ${response.status}${firstError ? `: ${firstError.message}` : ''}`,
         response.status === 429 ? 'RATE_LIMITED' : 'SERVER_ERROR',
         response.status === 429 || response.status >= 500 || (!body && response.ok),
         response.status,
-        Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : undefined,
+        retryAfter,
       )
     }
     if (firstError) {
@@ -159,6 +159,20 @@ export class BurnrateClient {
     )
     return { events: data.usageEvents.edges.map((e) => e.node), ...data.usageEvents.pageInfo }
   }
+}
+
+/** Retry-After is either delay-seconds or an HTTP-date (RFC 9110 §10.2.3). */
+export function retryAfterSeconds(header: string | null, now: number = Date.now()): number | undefined {
+  if (header === null) return undefined
+  const text = header.trim()
+  if (/^\d+$/.test(text)) {
+    const seconds = Number(text)
+    return seconds > 0 ? seconds : undefined
+  }
+  const at = Date.parse(text)
+  if (Number.isNaN(at)) return undefined
+  const seconds = (at - now) / 1000
+  return seconds > 0 ? seconds : undefined
 }
 
 function iso(value: string | Date): string {

@@ -75,6 +75,9 @@ export interface FlushResult {
 }
 
 const MAX_INT = 2 ** 31 - 1
+
+/** Timers and backoff run on real elapsed time, not on the injectable `now` (which only stamps events). */
+const monotonic = () => performance.now()
 const TOKEN_FIELDS = ['inputTokens', 'outputTokens', 'cacheReadTokens', 'cacheWriteTokens', 'reasoningTokens'] as const
 
 /**
@@ -130,9 +133,15 @@ export class Meter {
   /** The batch being sent, kept here (not put back in the queue) until it is delivered or rejected. */
   private pending: UsageEvent[] = []
   private timer: ReturnType<typeof setTimeout> | null = null
+  /** When the armed timer fires, on `monotonic()`'s scale. */
   private timerDue = 0
   private sending = false
   private attempt = 0
+  /**
+   * No request before this time (`monotonic()`): set by a failed send from its backoff or the API's
+   * Retry-After, cleared by a successful one. Every path to a send goes through `schedule`, which
+   * never fires sooner, so a burst of `record` calls cannot turn a backoff into a request storm.
+   */
   private backoffUntil = 0
   private closed = false
   /** close() has returned: a send still in flight must not re-arm the timer (the spool is closed too). */
@@ -228,7 +237,7 @@ export class Meter {
     }
     const reached = new Promise<void>((resolve) => this.waiters.push({ target, backlog: backlog > 0, resolve }))
     // Skip the batch window; a backoff in progress is kept (the API asked us to wait, or is down).
-    this.schedule(Math.max(0, this.backoffUntil - this.now()))
+    this.schedule(0)
     if (options.timeoutMs === undefined) {
       await reached
       this.spoolWrite()
@@ -334,23 +343,29 @@ export class Meter {
     return false
   }
 
-  /** Arms the send timer to fire in `delayMs` unless it already fires sooner. */
+  /**
+   * Arms the send timer to fire in `delayMs`, or when the backoff ends if that is later, unless it
+   * already fires sooner.
+   */
   private schedule(delayMs: number) {
     if (this.stopped) return
-    const due = this.now() + delayMs
+    const now = monotonic()
+    const wait = Math.max(delayMs, this.backoffUntil - now)
+    const due = now + wait
     if (this.timer !== null && this.timerDue <= due) return
     if (this.timer !== null) clearTimeout(this.timer)
     this.timerDue = due
     this.timer = setTimeout(() => {
       this.timer = null
       void this.sendNext()
-    }, delayMs)
+    }, wait)
     // Never keep the host process alive just for metering; close() is the way to flush on exit.
     this.timer.unref?.()
   }
 
   private async sendNext(): Promise<void> {
     if (this.sending) return
+    if (this.backoffUntil > monotonic()) return this.schedule(0)
     if (this.pending.length === 0) {
       this.pending = this.queue.slice(this.head, this.head + this.batchSize)
       this.head += this.pending.length
@@ -402,7 +417,11 @@ export class Meter {
       const ceiling = Math.min(this.maxRetryDelayMs, this.retryDelayMs * 2 ** Math.min(this.attempt, 20))
       this.attempt += 1
       const delay = Math.max(Math.random() * ceiling, (failure.retryAfterSeconds ?? 0) * 1000)
-      this.backoffUntil = this.now() + delay
+      this.backoffUntil = monotonic() + delay
+      // A timer armed while the request was in flight (a full batch recorded meanwhile) would fire
+      // before the backoff ends: re-arm it.
+      if (this.timer !== null) clearTimeout(this.timer)
+      this.timer = null
       this.schedule(delay)
     } else if (this.queue.length - this.head >= this.batchSize || (this.waiters.length > 0 && this.queuedCount() > 0)) {
       this.schedule(0)

@@ -19,6 +19,8 @@ export interface FakeApi {
   behave: (n: number) => Behaviour
   /** Resolves when the server has handled `n` requests. */
   requests(n: number): Promise<void>
+  /** Requests handled so far, and when each arrived (Date.now()). */
+  arrivals: number[]
   close(): Promise<void>
 }
 
@@ -37,6 +39,7 @@ export async function fakeApi(behave: (n: number) => Behaviour = () => 'ok'): Pr
     received: new Map(),
     behave,
     requests: (n) => new Promise((resolve) => (handled >= n ? resolve() : waiting.push({ n, resolve }))),
+    arrivals: [],
     close: async () => {},
   }
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -44,6 +47,7 @@ export async function fakeApi(behave: (n: number) => Behaviour = () => 'ok'): Pr
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
       handled += 1
+      api.arrivals.push(Date.now())
       const n = handled
       const behaviour = api.behave(n)
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { variables: { events: UsageEvent[] } }

@@ -2,6 +2,7 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import { verifyCanonicalSignature, canonicalEventString } from '../../api/src/usage/signing.ts'
+import { retryAfterSeconds } from '../src/client.ts'
 import { BurnrateClient, createMeter, type UsageError, type UsageEvent } from '../src/index.ts'
 import { fakeApi, servers, type Behaviour } from './fake-api.ts'
 
@@ -116,6 +117,47 @@ describe('Meter delivery', () => {
     expect([...api.stored.keys()]).toEqual(['evt-0', 'evt-1', 'evt-2', 'evt-3', 'evt-4'])
     expect(meter.stats.dropped).toBe(3)
     expect(meter.stats.retries).toBeGreaterThanOrEqual(3)
+  })
+
+  it('a 429 with Retry-After holds every send until it has passed, however many full batches are recorded meanwhile', async () => {
+    const api = await fakeApi(() => ({ status: 429, headers: { 'retry-after': '3600' } }))
+    let failed!: () => void
+    const firstFailure = new Promise<void>((resolve) => (failed = resolve))
+    const meter = createMeter({ url: api.url, ...fast, batchSize: 10, maxQueueSize: 1_000, onError: () => failed() })
+    for (let i = 0; i < 10; i++) meter.record(event(i))
+    await firstFailure
+    // 50 more full batches, letting timers and I/O run between them, then an explicit flush.
+    for (let b = 1; b <= 50; b++) {
+      for (let i = 0; i < 10; i++) meter.record(event(b * 10 + i))
+      await new Promise((resolve) => setTimeout(resolve, 1))
+    }
+    expect(await meter.flush({ timeoutMs: 20 })).toEqual({ done: false, remaining: 510 })
+    expect(api.arrivals).toHaveLength(1)
+    expect(meter.stats).toMatchObject({ retries: 1, queued: 510 })
+    await meter.close({ timeoutMs: 1 })
+  })
+
+  it('after a Retry-After of 1 s the meter resumes and delivers everything, no request before then', async () => {
+    const api = await fakeApi((n) => (n === 1 ? { status: 429, headers: { 'retry-after': '1' } } : 'ok'))
+    const meter = createMeter({ url: api.url, ...fast, batchSize: 10 })
+    for (let i = 0; i < 10; i++) meter.record(event(i))
+    await api.requests(1)
+    for (let i = 10; i < 40; i++) meter.record(event(i))
+    expect(await meter.flush()).toEqual({ done: true, remaining: 0 })
+    expect(api.stored.size).toBe(40)
+    // A lower bound only (the backoff's own guarantee); how much later the retry came is not asserted.
+    expect(api.arrivals[1]! - api.arrivals[0]!).toBeGreaterThanOrEqual(950)
+    expect(api.arrivals).toHaveLength(5)
+  })
+
+  it('Retry-After is read as seconds or as an HTTP-date', () => {
+    const now = Date.parse('2026-11-23T10:00:00Z')
+    expect(retryAfterSeconds('5', now)).toBe(5)
+    expect(retryAfterSeconds('Mon, 23 Nov 2026 10:00:30 GMT', now)).toBe(30)
+    expect(retryAfterSeconds('Mon, 23 Nov 2026 09:00:00 GMT', now)).toBeUndefined()
+    expect(retryAfterSeconds('0', now)).toBeUndefined()
+    expect(retryAfterSeconds('soon', now)).toBeUndefined()
+    expect(retryAfterSeconds(null, now)).toBeUndefined()
   })
 
   it('signs every event with the signing secret; the API-side check accepts the signatures', async () => {
