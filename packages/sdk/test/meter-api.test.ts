@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLogger } from '../../api/src/logger.ts'
 import { startServer, type RunningServer } from '../../api/src/server.ts'
 import { createTestApp, type TestApp } from '../../api/test/support/app.ts'
-import { anthropic, BurnrateClient, createMeter, openai, type UsageEvent } from '../src/index.ts'
+import { anthropic, BurnrateClient, createMeter, gemini, openai, type UsageEvent } from '../src/index.ts'
 import { fixture } from './fixtures.ts'
 
 let t: TestApp
@@ -51,6 +51,22 @@ describe('SDK against the real API', () => {
     expect(summary.events).toBe(3)
     // Anthropic's input_tokens (21 and 12) plus their cache reads and writes, plus the OpenAI response's 328.
     expect(summary.inputTokens).toBe(328 + 21 + 188086 + 12 + 188086)
+  })
+
+  it('the same Anthropic or Gemini response metered twice is a DUPLICATE, not an IDEMPOTENCY_CONFLICT', async () => {
+    const tick = () => new Promise((resolve) => setTimeout(resolve, 5))
+    const msg = { ...fixture('anthropic-message'), id: 'msg_metered_twice' }
+    const reply = { ...fixture('gemini-generate-content'), responseId: 'gemini-metered-twice' }
+    const stream = gemini.generateContentStream()
+    for (const chunk of fixture<unknown[]>('gemini-stream')) stream.push({ ...(chunk as object), responseId: 'gemini-stream-twice' })
+    const statuses: string[] = []
+    for (const usage of [() => anthropic.message(msg), () => gemini.generateContent(reply), () => stream.usage()!]) {
+      const first = await client.recordUsage({ ...usage(), customerId: 'sdk-twice' })
+      await tick() // a later clock: a fresh "now" would now differ
+      const second = await client.recordUsage({ ...usage(), customerId: 'sdk-twice' })
+      statuses.push(`${first.status}/${second.status}${second.error ? ` ${second.error.code}` : ''}`)
+    }
+    expect(statuses).toEqual(['RECORDED/DUPLICATE', 'RECORDED/DUPLICATE', 'RECORDED/DUPLICATE'])
   })
 
   it('signed events from the meter pass a tenant that requires signatures; a wrong secret is rejected', async () => {

@@ -1,5 +1,5 @@
 import type { MeteredUsage } from '../types.ts'
-import { count, MissingUsageError, record, type UsageCollector } from './common.ts'
+import { count, MissingUsageError, record, stampOnce, type UsageCollector } from './common.ts'
 
 export interface AnthropicUsage {
   input_tokens?: number
@@ -33,10 +33,13 @@ export function usageFields(usage: AnthropicUsage) {
   }
 }
 
-/** Usage of a Messages API response (`client.messages.create`). Anthropic gives no timestamp: now. */
+/**
+ * Usage of a Messages API response (`client.messages.create`). Anthropic gives no timestamp: the
+ * time this response object was first mapped (see `stampOnce`), unless `options.timestamp` says.
+ */
 export function message(msg: AnthropicMessageLike, options: { timestamp?: Date } = {}): MeteredUsage {
   if (!msg.usage) throw new MissingUsageError(`message ${msg.id} has no usage`)
-  return { id: msg.id, model: msg.model, provider: 'anthropic', timestamp: (options.timestamp ?? new Date()).toISOString(), ...usageFields(msg.usage) }
+  return { id: msg.id, model: msg.model, provider: 'anthropic', timestamp: stampOnce(msg, options.timestamp), ...usageFields(msg.usage) }
 }
 
 /**

@@ -9,6 +9,23 @@ export function isoFromUnixSeconds(value: unknown, fallback: () => Date = () => 
   return typeof value === 'number' && Number.isFinite(value) && value > 0 ? new Date(value * 1000).toISOString() : fallback().toISOString()
 }
 
+/**
+ * Anthropic and Gemini responses carry no time, so the mapper stamps the time it first saw the
+ * response object, and the same object mapped again gets the same stamp: metering one response twice
+ * is then the same event (DUPLICATE), not a changed one (IDEMPOTENCY_CONFLICT). A WeakMap keeps no
+ * response alive. A response re-created from JSON elsewhere is a new object: pass `timestamp` there.
+ */
+const firstSeen = new WeakMap<object, Date>()
+export function stampOnce(response: object, explicit?: Date): string {
+  if (explicit) return explicit.toISOString()
+  let at = firstSeen.get(response)
+  if (!at) {
+    at = new Date()
+    firstSeen.set(response, at)
+  }
+  return at.toISOString()
+}
+
 export function record(value: unknown): Record<string, unknown> {
   return value && typeof value === 'object' ? (value as Record<string, unknown>) : {}
 }

@@ -1,5 +1,5 @@
 import type { MeteredUsage } from '../types.ts'
-import { count, MissingUsageError, record, type UsageCollector } from './common.ts'
+import { count, MissingUsageError, record, stampOnce, type UsageCollector } from './common.ts'
 
 export interface GeminiUsageMetadata {
   promptTokenCount?: number
@@ -43,12 +43,15 @@ export function generateContent(response: GeminiResponseLike, options: { id?: st
   const model = options.model ?? response.modelVersion
   if (!id) throw new MissingUsageError('Gemini response has no responseId: pass options.id (a stable id for this call)')
   if (!model) throw new MissingUsageError('Gemini response has no modelVersion: pass options.model')
-  const timestamp = options.timestamp ?? (response.createTime ? new Date(response.createTime) : new Date())
-  return { id, model, provider: 'google', timestamp: timestamp.toISOString(), ...usageFields(response.usageMetadata) }
+  // Vertex AI sends createTime; the Gemini API sends no time (see stampOnce).
+  const timestamp = options.timestamp ?? (response.createTime ? new Date(response.createTime) : undefined)
+  return { id, model, provider: 'google', timestamp: stampOnce(response, timestamp), ...usageFields(response.usageMetadata) }
 }
 
 /** Follows `streamGenerateContent`: each chunk may carry usageMetadata; the last one is final. */
 export function generateContentStream(options: { id?: string; model?: string; timestamp?: Date } = {}): UsageCollector<unknown> {
+  // One stream, one time: usage() asked twice answers the same event.
+  const started = new Date()
   let last: GeminiResponseLike | null = null
   let responseId: string | undefined
   let modelVersion: string | undefined
@@ -62,7 +65,8 @@ export function generateContentStream(options: { id?: string; model?: string; ti
     usage() {
       if (!last) return null
       try {
-        return generateContent({ ...last, responseId, modelVersion }, options)
+        const timestamp = options.timestamp ?? (last.createTime ? new Date(last.createTime) : started)
+        return generateContent({ ...last, responseId, modelVersion }, { ...options, timestamp })
       } catch {
         return null
       }
