@@ -1,7 +1,10 @@
 import { randomUUID } from 'node:crypto'
 import type { Meter } from '../meter.ts'
 import type { MeteredUsage, UsageEvent } from '../types.ts'
+import { usageFields as anthropicUsageFields } from './anthropic.ts'
 import { count, record } from './common.ts'
+import { usageFields as geminiUsageFields } from './gemini.ts'
+import { chatUsageFields, responseUsageFields } from './openai.ts'
 
 /*
  * Vercel AI SDK middleware, typed structurally so the SDK does not depend on `ai`. It follows the
@@ -46,8 +49,27 @@ export function providerName(aiSdkProvider: string): string {
   return head === 'google-vertex' ? 'google' : head
 }
 
+/**
+ * What the AI SDK's normalized usage cannot say (1-hour cache writes, audio and image tokens, web
+ * searches) is read from the provider's own usage object, by the provider's mapper: V3's
+ * `usage.raw`, or on ai 5 the copy some providers put in provider metadata.
+ */
+function providerUnits(provider: string, usage: Record<string, unknown>, providerMetadata?: Record<string, Record<string, unknown> | undefined>) {
+  const raw = record(usage.raw ?? (provider === 'anthropic' ? providerMetadata?.anthropic?.usage : provider === 'google' ? providerMetadata?.google?.usageMetadata : undefined))
+  if (Object.keys(raw).length === 0) return {}
+  let units: { unit: string; quantity: string }[] | undefined
+  if (provider === 'anthropic') units = anthropicUsageFields(raw).units
+  else if (provider === 'google') units = geminiUsageFields(raw).units
+  else if (provider === 'openai' || provider === 'azure') units = ('prompt_tokens' in raw ? chatUsageFields(raw) : responseUsageFields(raw)).units
+  return units ? { units } : {}
+}
+
 /** AI SDK usage (V2 or V3) → Burnrate's convention (inputTokens counts cache reads and writes). */
 export function usageFields(usage: unknown, provider: string, providerMetadata?: Record<string, Record<string, unknown> | undefined>) {
+  return { ...tokenFields(usage, provider, providerMetadata), ...providerUnits(provider, record(usage), providerMetadata) }
+}
+
+function tokenFields(usage: unknown, provider: string, providerMetadata?: Record<string, Record<string, unknown> | undefined>) {
   const u = record(usage)
   if (u.inputTokens && typeof u.inputTokens === 'object') {
     const input = record(u.inputTokens)

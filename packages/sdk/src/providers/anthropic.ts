@@ -1,12 +1,15 @@
 import type { MeteredUsage } from '../types.ts'
-import { count, MissingUsageError, record, stampOnce, type UsageCollector } from './common.ts'
+import { count, MissingUsageError, record, stampOnce, unitsOf, type UsageCollector } from './common.ts'
 
 export interface AnthropicUsage {
   input_tokens?: number
   output_tokens?: number
   cache_creation_input_tokens?: number | null
   cache_read_input_tokens?: number | null
-  server_tool_use?: { web_search_requests?: number } | null
+  /** Cache writes by TTL: a 1-hour write costs more than a 5-minute one (2× vs 1.25× input). */
+  cache_creation?: { ephemeral_5m_input_tokens?: number | null; ephemeral_1h_input_tokens?: number | null } | null
+  server_tool_use?: { web_search_requests?: number | null; web_fetch_requests?: number | null } | null
+  service_tier?: string | null
 }
 
 export interface AnthropicMessageLike {
@@ -18,18 +21,27 @@ export interface AnthropicMessageLike {
 /**
  * Anthropic's `input_tokens` counts only the uncached part of the prompt: cache reads and cache
  * writes come on top. Burnrate's inputTokens counts all of them, so they are summed here.
+ * `cacheWriteTokens` counts every write; the 1-hour ones are also reported as the unit
+ * `cache_write_1h_tokens` (a part of the writes), so they are priced at the 1-hour rate.
  * Anthropic folds extended-thinking tokens into `output_tokens` without a separate count.
+ * Web searches are billed per search (`web_searches`); web fetches cost only their tokens.
  */
 export function usageFields(usage: AnthropicUsage) {
   const cacheRead = count(usage.cache_read_input_tokens)
-  const cacheWrite = count(usage.cache_creation_input_tokens)
-  const webSearches = count(usage.server_tool_use?.web_search_requests)
+  const byTtl = usage.cache_creation
+  const fiveMinutes = count(byTtl?.ephemeral_5m_input_tokens)
+  const oneHour = count(byTtl?.ephemeral_1h_input_tokens)
+  // The total is authoritative; the breakdown alone (a partial stream event) still counts.
+  const cacheWrite = usage.cache_creation_input_tokens == null ? fiveMinutes + oneHour : count(usage.cache_creation_input_tokens)
   return {
     inputTokens: count(usage.input_tokens) + cacheRead + cacheWrite,
     outputTokens: count(usage.output_tokens),
     cacheReadTokens: cacheRead,
     cacheWriteTokens: cacheWrite,
-    ...(webSearches > 0 ? { units: [{ unit: 'web_searches', quantity: String(webSearches) }] } : {}),
+    ...unitsOf({
+      cache_write_1h_tokens: Math.min(oneHour, cacheWrite),
+      web_searches: count(usage.server_tool_use?.web_search_requests),
+    }),
   }
 }
 

@@ -26,6 +26,18 @@ export function stampOnce(response: object, explicit?: Date): string {
   return at.toISOString()
 }
 
+/**
+ * Usage the event's token fields cannot say (a modality, a cache TTL, a tool call count) as
+ * `units`, under the names the API prices (packages/catalog-sync/src/units.ts, after
+ * @pydantic/genai-prices). Zero counts stay out; no units, no key.
+ */
+export function unitsOf(counts: Record<string, number>): { units?: { unit: string; quantity: string }[] } {
+  const units = Object.entries(counts)
+    .filter(([, n]) => n > 0)
+    .map(([unit, n]) => ({ unit, quantity: String(n) }))
+  return units.length > 0 ? { units } : {}
+}
+
 export function record(value: unknown): Record<string, unknown> {
   return value && typeof value === 'object' ? (value as Record<string, unknown>) : {}
 }

@@ -1,13 +1,18 @@
 import type { MeteredUsage } from '../types.ts'
-import { count, isoFromUnixSeconds, MissingUsageError, record, type UsageCollector } from './common.ts'
+import { count, isoFromUnixSeconds, MissingUsageError, record, stampOnce, unitsOf, type UsageCollector } from './common.ts'
 
 /** The parts of an OpenAI `usage` object metering reads (Chat Completions). */
 export interface OpenAIChatUsage {
   prompt_tokens?: number
   completion_tokens?: number
   total_tokens?: number
-  prompt_tokens_details?: { cached_tokens?: number; audio_tokens?: number; cache_write_tokens?: number } | null
-  completion_tokens_details?: { reasoning_tokens?: number; audio_tokens?: number } | null
+  prompt_tokens_details?: { cached_tokens?: number | null; audio_tokens?: number | null; cache_write_tokens?: number | null } | null
+  completion_tokens_details?: {
+    reasoning_tokens?: number | null
+    audio_tokens?: number | null
+    accepted_prediction_tokens?: number | null
+    rejected_prediction_tokens?: number | null
+  } | null
 }
 
 export interface OpenAIChatCompletionLike {
@@ -17,30 +22,82 @@ export interface OpenAIChatCompletionLike {
   usage?: OpenAIChatUsage | null
 }
 
+/** Token counts by modality, as the Responses and Realtime APIs break them down. */
+interface ModalityDetails {
+  text_tokens?: number | null
+  audio_tokens?: number | null
+  image_tokens?: number | null
+}
+
+export interface OpenAIResponseUsage {
+  input_tokens?: number
+  output_tokens?: number
+  total_tokens?: number
+  input_tokens_details?: (ModalityDetails & { cached_tokens?: number | null; cache_write_tokens?: number | null; cached_tokens_details?: ModalityDetails | null }) | null
+  output_tokens_details?: (ModalityDetails & { reasoning_tokens?: number | null }) | null
+}
+
 export interface OpenAIResponseLike {
   id: string
   model: string
   created_at?: number
-  usage?: {
-    input_tokens?: number
-    output_tokens?: number
-    total_tokens?: number
-    input_tokens_details?: { cached_tokens?: number } | null
-    output_tokens_details?: { reasoning_tokens?: number } | null
-  } | null
+  usage?: OpenAIResponseUsage | null
 }
 
 /**
  * Chat Completions usage → Burnrate's convention. OpenAI's `prompt_tokens` already counts cached
- * tokens and `completion_tokens` already counts reasoning tokens, as Burnrate's do: nothing to add.
+ * and audio tokens and `completion_tokens` already counts reasoning and audio tokens, as Burnrate's
+ * do. Audio tokens (gpt-audio, gpt-4o-audio-preview) cost several times text tokens: they are
+ * reported as the units `input_audio_tokens` / `output_audio_tokens`, parts of input and output.
+ * Rejected prediction tokens are already in `completion_tokens` and billed as output.
  */
 export function chatUsageFields(usage: OpenAIChatUsage) {
+  const input = count(usage.prompt_tokens)
+  const output = count(usage.completion_tokens)
   return {
-    inputTokens: count(usage.prompt_tokens),
-    outputTokens: count(usage.completion_tokens),
+    inputTokens: input,
+    outputTokens: output,
     cacheReadTokens: count(usage.prompt_tokens_details?.cached_tokens),
     cacheWriteTokens: count(usage.prompt_tokens_details?.cache_write_tokens),
     reasoningTokens: count(usage.completion_tokens_details?.reasoning_tokens),
+    ...unitsOf({
+      input_audio_tokens: Math.min(count(usage.prompt_tokens_details?.audio_tokens), input),
+      output_audio_tokens: Math.min(count(usage.completion_tokens_details?.audio_tokens), output),
+    }),
+  }
+}
+
+/**
+ * Responses API and Realtime API usage (same names; the Realtime API spells the details
+ * `input_token_details`). `input_tokens` counts cached and every modality; the cached part is
+ * broken down by modality too (`cached_tokens_details`), so cached audio and images are priced at
+ * their own cache rates.
+ */
+export function responseUsageFields(usage: OpenAIResponseUsage & { input_token_details?: unknown; output_token_details?: unknown }) {
+  const inDetails = record(usage.input_tokens_details ?? usage.input_token_details) as NonNullable<OpenAIResponseUsage['input_tokens_details']>
+  const outDetails = record(usage.output_tokens_details ?? usage.output_token_details) as NonNullable<OpenAIResponseUsage['output_tokens_details']>
+  const cachedDetails = record(inDetails.cached_tokens_details) as ModalityDetails
+  const input = count(usage.input_tokens)
+  const output = count(usage.output_tokens)
+  const cacheRead = Math.min(count(inDetails.cached_tokens), input)
+  const audioIn = Math.min(count(inDetails.audio_tokens), input)
+  const imageIn = Math.min(count(inDetails.image_tokens), input - audioIn)
+  const cachedAudio = Math.min(count(cachedDetails.audio_tokens), cacheRead, audioIn)
+  const cachedImage = Math.min(count(cachedDetails.image_tokens), cacheRead - cachedAudio, imageIn)
+  return {
+    inputTokens: input,
+    outputTokens: output,
+    cacheReadTokens: cacheRead,
+    ...(count(inDetails.cache_write_tokens) > 0 ? { cacheWriteTokens: Math.min(count(inDetails.cache_write_tokens), input - cacheRead) } : {}),
+    reasoningTokens: Math.min(count(outDetails.reasoning_tokens), output),
+    ...unitsOf({
+      input_audio_tokens: audioIn,
+      cache_audio_read_tokens: cachedAudio,
+      input_image_tokens: imageIn,
+      cache_image_read_tokens: cachedImage,
+      output_audio_tokens: Math.min(count(outDetails.audio_tokens), output),
+      output_image_tokens: Math.min(count(outDetails.image_tokens), output),
+    }),
   }
 }
 
@@ -65,10 +122,24 @@ export function response(res: OpenAIResponseLike): MeteredUsage {
     model: res.model,
     provider: 'openai',
     timestamp: isoFromUnixSeconds(res.created_at),
-    inputTokens: count(usage.input_tokens),
-    outputTokens: count(usage.output_tokens),
-    cacheReadTokens: count(usage.input_tokens_details?.cached_tokens),
-    reasoningTokens: count(usage.output_tokens_details?.reasoning_tokens),
+    ...responseUsageFields(usage),
+  }
+}
+
+/**
+ * Usage of a Realtime API `response.done` server event (gpt-realtime). Its response names no model
+ * and no time: pass the session's `model`; the time is when this event object was first mapped.
+ */
+export function realtimeResponseDone(event: unknown, options: { model: string; timestamp?: Date }): MeteredUsage {
+  const res = record(record(event).response)
+  if (typeof res.id !== 'string') throw new MissingUsageError('Realtime event has no response.id (expected a response.done event)')
+  if (!res.usage || typeof res.usage !== 'object') throw new MissingUsageError(`realtime response ${res.id} has no usage`)
+  return {
+    id: res.id,
+    model: options.model,
+    provider: 'openai',
+    timestamp: stampOnce(res, options.timestamp),
+    ...responseUsageFields(res.usage as OpenAIResponseUsage),
   }
 }
 
