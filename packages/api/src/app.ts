@@ -4,21 +4,27 @@ import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor'
 import { useErrorHandler } from '@envelop/core'
 import { GraphQLError, type ExecutionResult } from 'graphql'
 import { createYoga, mapAsyncIterator, type Plugin, type YogaServerInstance } from 'graphql-yoga'
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql'
 import type { GraphQLContext, Principal } from './context.ts'
 import { createLoaders } from './loaders.ts'
 import { buildSchema } from './schema/index.ts'
 import { gatewayRoutes, type BudgetGate } from './gateway/routes.ts'
+import { graphqlAdmission } from './http/admission.ts'
+import type { Admission } from './http/body.ts'
+import { graphqlRequestGuards } from './http/graphql-guards.ts'
 import { createServices, type Dependencies, type Services } from './services.ts'
 import { stripeWebhookRoute } from './stripe/webhooks.ts'
 import { authenticateWidgetRequest, widgetAwareCors, widgetTokenOf } from './widget-sessions/http.ts'
 
 /**
  * A plain HTTP endpoint beside /graphql (webhooks from Stripe, provider-compatible gateways…).
- * The server reads the body (within MAX_BODY_BYTES) before calling it.
+ * The server reads the body before calling it: up to what `admit` allows from the headers alone
+ * (an authenticated caller: MAX_BODY_BYTES), or ANONYMOUS_MAX_BODY_BYTES for a route without it.
  */
 export interface HttpRoute {
   method: 'GET' | 'POST'
   path: string
+  admit?(req: IncomingMessage): Promise<Admission>
   handle(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> | void
 }
 
@@ -27,6 +33,14 @@ export interface App {
   services: Services
   /** Non-GraphQL endpoints; domains add theirs in createApp. */
   routes: HttpRoute[]
+  /** Whether a request with a body may send it to /graphql, from its headers (content type, credentials). */
+  admitGraphQL(req: IncomingMessage): Promise<Admission>
+}
+
+/** GraphiQL with its scripts and styles inside the page (no CDN: it works offline); rendered once. */
+function offlineGraphiQL(): (options?: Parameters<typeof renderGraphiQL>[0]) => string {
+  let page: string | undefined
+  return (options) => (page ??= renderGraphiQL(options))
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/
@@ -97,6 +111,7 @@ export function createApp(deps: Dependencies): App {
     graphqlEndpoint: '/graphql',
     landingPage: false,
     graphiql: config.GRAPHIQL ? { title: 'Burnrate', defaultQuery: '{ tenant { id name } }' } : false,
+    renderGraphiQL: offlineGraphiQL(),
     logging: false,
     // Batched HTTP requests would multiply every limit below by the batch size.
     batching: false,
@@ -106,11 +121,14 @@ export function createApp(deps: Dependencies): App {
     // "Unexpected error." with INTERNAL_SERVER_ERROR; errorCodesPlugin adds the request id.
     maskedErrors: true,
     plugins: [
+      // Before graphql-armor: its rules walk the parsed document recursively, so size comes first.
+      graphqlRequestGuards(),
       EnvelopArmorPlugin({
         maxDepth: { n: config.GRAPHQL_MAX_DEPTH, ignoreIntrospection: true },
         costLimit: { maxCost: config.GRAPHQL_MAX_COST, ignoreIntrospection: true },
         maxAliases: { n: config.GRAPHQL_MAX_ALIASES },
-        maxTokens: { n: 50_000 },
+        // Counted before parsing by graphqlRequestGuards (armor's counter wraps the lexer in a Proxy per token).
+        maxTokens: { enabled: false },
         maxDirectives: { n: 50 },
         blockFieldSuggestion: { enabled: false },
       }),
@@ -133,7 +151,7 @@ export function createApp(deps: Dependencies): App {
       }),
       errorCodesPlugin,
     ],
-    context: async ({ request }): Promise<GraphQLContext> => {
+    context: async ({ request, ...serverContext }): Promise<GraphQLContext> => {
       const requestId = requestIdOf(request)
       let principal: Principal | null = null
       const header = request.headers.get('authorization')
@@ -141,7 +159,7 @@ export function createApp(deps: Dependencies): App {
       let credentialsProblem: GraphQLContext['credentialsProblem']
       const widgetToken = widgetTokenOf(request)
       if (widgetToken) {
-        const widget = await authenticateWidgetRequest(services.widgetSessions, request, widgetToken)
+        const widget = await authenticateWidgetRequest(services.widgetSessions, request, widgetToken, serverContext)
         principal = widget.principal
         credentialsProblem = widget.problem
       } else if (match?.[1]) {
@@ -156,5 +174,6 @@ export function createApp(deps: Dependencies): App {
     // The gateway refuses calls over a hard budget when the budgets domain is present.
     ...gatewayRoutes({ ...services, budgets: (services as Partial<{ budgets: BudgetGate }>).budgets }),
   ]
-  return { yoga, services, routes }
+  const admitGraphQL = graphqlAdmission({ tenants: services.tenants, widgetSessions: services.widgetSessions, logger, maxBodyBytes: config.MAX_BODY_BYTES })
+  return { yoga, services, routes, admitGraphQL }
 }

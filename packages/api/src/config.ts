@@ -34,6 +34,9 @@ export const configSchema = z.object({
   WEBHOOK_POLL_INTERVAL_MS: int(10, 600_000).default(1_000),
   WEBHOOK_ALLOW_PRIVATE_TARGETS: bool.default(false),
   MAX_BODY_BYTES: int(1024, 100 * 1024 * 1024).default(8 * 1024 * 1024),
+  // How long a client may take to send its request headers, and its whole request (body included).
+  HTTP_HEADERS_TIMEOUT_MS: int(1_000, 600_000).default(10_000),
+  HTTP_REQUEST_TIMEOUT_MS: int(1_000, 3_600_000).default(60_000),
   GRAPHQL_MAX_DEPTH: int(2, 100).default(12),
   // A full usageEvents page (first: 500) with every field costs about 22,000 in graphql-armor's model.
   GRAPHQL_MAX_COST: int(100, 1_000_000).default(50_000),

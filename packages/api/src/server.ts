@@ -2,51 +2,17 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import type { App } from './app.ts'
 import type { Config } from './config.ts'
+import { type Admission, BodyMeter, payloadTooLarge, readBody, refuse } from './http/body.ts'
 import type { Logger } from './logger.ts'
 import { attachGraphQLWebSocket } from './subscriptions/websocket.ts'
 
 export interface RunningServer {
   server: Server
   url: string
+  /** Request body bytes held in memory now, and at most at once since start. */
+  bodyBytes: { readonly held: number; readonly peak: number }
   /** Stops accepting connections, lets in-flight requests finish (up to the timeout), then resolves. */
   close(): Promise<void>
-}
-
-function tooLarge(req: IncomingMessage, res: ServerResponse, limit: number) {
-  res.writeHead(413, { 'content-type': 'application/json', connection: 'close' })
-  res.end(JSON.stringify({ errors: [{ message: `Request body is larger than ${limit} bytes`, extensions: { code: 'PAYLOAD_TOO_LARGE' } }] }))
-  // Keep discarding what the client still sends until the socket closes: closing a socket with unread
-  // input makes the kernel reset the connection, and the client may lose the 413 before reading it.
-  req.resume()
-}
-
-/**
- * The whole request body, refused as soon as it passes `limit` bytes (declared or actually sent), so a
- * lying or absent Content-Length cannot get past it. GraphQL bodies are parsed whole anyway.
- */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined | 'too-large' | 'aborted'> {
-  if (req.method === 'GET' || req.method === 'HEAD') return Promise.resolve(undefined)
-  if (Number(req.headers['content-length'] ?? 0) > limit) return Promise.resolve('too-large')
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let seen = 0
-    const settle = (outcome: Buffer | 'too-large' | 'aborted' | Error) => {
-      req.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose)
-      if (outcome instanceof Error) reject(outcome)
-      else resolve(outcome)
-    }
-    const onData = (chunk: Buffer) => {
-      seen += chunk.length
-      if (seen > limit) {
-        req.pause()
-        settle('too-large')
-      } else chunks.push(chunk)
-    }
-    const onEnd = () => settle(Buffer.concat(chunks))
-    const onError = (error: Error) => settle(req.destroyed ? 'aborted' : error)
-    const onClose = () => settle('aborted')
-    req.on('data', onData).once('end', onEnd).once('error', onError).once('close', onClose)
-  })
 }
 
 /**
@@ -68,9 +34,17 @@ function adapterBody(req: IncomingMessage, body: Buffer): unknown {
   return parsed !== null && typeof parsed === 'object' && Object.keys(parsed).length > 0 ? parsed : body
 }
 
+/** Methods that carry no body: nothing to admit or read before yoga (GraphiQL, GET queries, CORS preflights). */
+const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS'])
+
+/** Body limit of requests nobody authenticated from the headers (Stripe's signed webhooks, the dev demo). */
+export const ANONYMOUS_MAX_BODY_BYTES = 1024 * 1024
+
 /**
- * node:http around the yoga app: a request body size limit enforced while streaming (so a lying
- * or absent Content-Length cannot get past it), a health endpoint, and graceful shutdown.
+ * node:http around the yoga app: each request with a body is admitted on its headers first
+ * (credentials, content type, declared size), then its body is read within the admitted limit
+ * (enforced while streaming, so a lying or absent Content-Length cannot get past it); a health
+ * endpoint, and graceful shutdown.
  */
 export async function startServer(app: App, config: Config, logger: Logger): Promise<RunningServer> {
   const limit = config.MAX_BODY_BYTES
@@ -79,7 +53,31 @@ export async function startServer(app: App, config: Config, logger: Logger): Pro
   let drained: (() => void) | null = null
   const eventStreams = new Set<ServerResponse>()
 
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const meter = new BodyMeter()
+
+  /** A request that has (or may have) a body: admitted on its headers, then read within its limit. */
+  async function withBody(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0]
+    const route = app.routes.find((r) => r.method === req.method && r.path === path)
+    let admission: Admission
+    if (route) admission = route.admit ? await route.admit(req) : { ok: true, maxBodyBytes: Math.min(limit, ANONYMOUS_MAX_BODY_BYTES) }
+    else if (path === '/graphql') admission = await app.admitGraphQL(req)
+    else admission = { ok: true, maxBodyBytes: Math.min(limit, ANONYMOUS_MAX_BODY_BYTES) }
+    if (!admission.ok) return refuse(req, res, admission.status, admission.payload, admission.headers)
+    if (Number(req.headers['content-length'] ?? 0) > admission.maxBodyBytes) return refuse(req, res, 413, payloadTooLarge(admission.maxBodyBytes))
+    // Only now is the client told to send the body it announced with "Expect: 100-continue".
+    if (expectsContinue) res.writeContinue()
+    const body = await readBody(req, res, admission.maxBodyBytes, meter)
+    if (body === 'too-large') return refuse(req, res, 413, payloadTooLarge(admission.maxBodyBytes))
+    if (body === 'aborted') return void res.destroy()
+    if (route) return route.handle(req, res, body)
+    // A body on the request is what whatwg-node (yoga's adapter) uses instead of the stream.
+    ;(req as IncomingMessage & { body?: unknown }).body = adapterBody(req, body)
+    // requestListener runs yoga and writes its response (handleNodeRequestAndResponse only returns it).
+    return app.yoga.requestListener(req, res)
+  }
+
+  const handle = (req: IncomingMessage, res: ServerResponse, expectsContinue = false) => {
     if (closing) res.setHeader('connection', 'close')
     if (req.url === '/healthz') {
       res.writeHead(closing ? 503 : 200, { 'content-type': 'text/plain' })
@@ -96,27 +94,33 @@ export async function startServer(app: App, config: Config, logger: Logger): Pro
       inFlight -= 1
       if (closing && inFlight === 0) drained?.()
     })
-    void readBody(req, limit).then(
-      (body) => {
-        if (body === 'too-large') return tooLarge(req, res, limit)
-        if (body === 'aborted') return void res.destroy()
-        const path = (req.url ?? '/').split('?')[0]
-        const route = app.routes.find((r) => r.method === req.method && r.path === path)
-        if (route) return route.handle(req, res, body ?? Buffer.alloc(0))
-        // A body on the request is what whatwg-node (yoga's adapter) uses instead of the stream.
-        if (body) (req as IncomingMessage & { body?: unknown }).body = adapterBody(req, body)
-        // requestListener runs yoga and writes its response (handleNodeRequestAndResponse only returns it).
-        return app.yoga.requestListener(req, res)
-      },
-      (error: unknown) => {
-        logger.error('request body could not be read', { error: error instanceof Error ? error.message : String(error) })
-        res.destroy()
-      },
-    )
-  })
+    if (BODYLESS.has(req.method ?? '') && !expectsContinue) {
+      const path = (req.url ?? '/').split('?')[0]
+      const route = app.routes.find((r) => r.method === req.method && r.path === path)
+      if (route) return void route.handle(req, res, Buffer.alloc(0))
+      return void app.yoga.requestListener(req, res)
+    }
+    withBody(req, res, expectsContinue).catch((error: unknown) => {
+      logger.error('request failed before it reached its handler', { error: error instanceof Error ? (error.stack ?? error.message) : String(error) })
+      if (!res.headersSent) refuse(req, res, 500, { errors: [{ message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] })
+      else res.destroy()
+    })
+  }
+
+  const server = createServer(
+    {
+      // An anonymous connection holds at most its headers (Node's 16 KiB) for HTTP_HEADERS_TIMEOUT_MS; a body is read
+      // only once the headers are admitted, and the whole request must have arrived within HTTP_REQUEST_TIMEOUT_MS.
+      headersTimeout: Math.min(config.HTTP_HEADERS_TIMEOUT_MS, config.HTTP_REQUEST_TIMEOUT_MS),
+      requestTimeout: config.HTTP_REQUEST_TIMEOUT_MS,
+      // How often those two are checked (Node's default is every 30 s).
+      connectionsCheckingInterval: Math.min(1_000, config.HTTP_HEADERS_TIMEOUT_MS),
+    },
+    (req, res) => handle(req, res),
+  )
+  // Without a listener Node answers "100 Continue" itself, before the headers were admitted.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => handle(req, res, true))
   server.keepAliveTimeout = 5_000
-  server.headersTimeout = 10_000
-  server.requestTimeout = 60_000
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
@@ -131,6 +135,7 @@ export async function startServer(app: App, config: Config, logger: Logger): Pro
   return {
     server,
     url,
+    bodyBytes: meter,
     close: async () => {
       closing = true
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()))

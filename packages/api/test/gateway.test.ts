@@ -554,6 +554,26 @@ describe('hard budgets: the worst case of a call is reserved before it goes out'
     expect(reservation!.settled_event_id).toBe('msg_hold_stream')
   })
 
+  it('a body nested 20,000 deep is refused with 400 before anything is estimated or held (it was a 500)', async () => {
+    await hardBudget('cust-deep', '100')
+    script = (_call, res) => json(res, 200, openaiAnswer('chatcmpl-deep'))
+    const deep = `{"model":"gpt-4o","messages":${'['.repeat(20_000)}1${']'.repeat(20_000)}}`
+    for (const path of ['/v1/chat/completions', '/v1/messages']) {
+      const refused = await call(path, deep, asTenant('cust-deep'))
+      expect(refused.status, path).toBe(400)
+      expect(refused.text, path).toContain('nests arrays and objects more than 128 levels deep')
+    }
+    expect(calls).toHaveLength(0)
+    expect(await reservationsOf('cust-deep')).toEqual([])
+
+    // A real structured-output request nests a few dozen levels at most and goes through.
+    let schema: Record<string, unknown> = { type: 'string' }
+    for (let i = 0; i < 20; i++) schema = { type: 'object', properties: { inner: schema }, required: ['inner'] }
+    const ok = await call('/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], max_tokens: 10, response_format: { type: 'json_schema', json_schema: { name: 'n', schema } } }, asTenant('cust-deep'))
+    expect(ok.status).toBe(200)
+    expect(calls).toHaveLength(1)
+  })
+
   it('a model the catalog cannot price is refused under a hard budget (and let through without one)', async () => {
     await hardBudget('cust-hold-unpriced', '100')
     script = (_call, res) => json(res, 200, { ...openaiAnswer('chatcmpl-unpriced'), model: 'mystery-model-1' })

@@ -350,7 +350,7 @@ describe('graceful shutdown', () => {
         },
       }),
     })
-    return { yoga, routes: [] } as unknown as App
+    return { yoga, routes: [], admitGraphQL: async () => ({ ok: true, maxBodyBytes: 1_000_000 }) } as unknown as App
   }
 
   function connectionRefused(url: string): Promise<string> {

@@ -161,7 +161,13 @@ describe.each(transports)('%s', (_name, subscribe) => {
     for (const key of [null, 'br_sk_not-a-real-key']) {
       const sub = live(url, key, PRICES)
       const reply = await Promise.race([sub.next(), sub.ended.then((e) => ({ ended: e }))])
-      const errors = 'errors' in reply ? reply.errors : ((reply as { ended: { error?: unknown } }).ended.error as { extensions?: Record<string, unknown> }[])
+      let errors = 'errors' in reply ? reply.errors : ((reply as { ended: { error?: unknown } }).ended.error as { extensions?: Record<string, unknown> }[])
+      // Over SSE the request is refused on its headers, before its body: HTTP 401 (graphql-sse's NetworkError) with the errors in the body.
+      const refusedResponse = (errors as unknown as { response?: Response }).response
+      if (refusedResponse) {
+        expect(refusedResponse.status).toBe(401)
+        errors = ((await refusedResponse.json()) as { errors: { extensions?: Record<string, unknown> }[] }).errors
+      }
       expect((errors ?? []).map((e) => e.extensions?.code)).toEqual(['UNAUTHENTICATED'])
     }
   })

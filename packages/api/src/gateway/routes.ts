@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { anthropic as anthropicMeter, openai as openaiMeter, type MeteredUsage, type UsageCollector } from '@burnrate/sdk'
 import type { HttpRoute } from '../app.ts'
+import type { Admission } from '../http/body.ts'
+import { jsonNestsDeeperThan } from '../http/json-depth.ts'
 import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
 import type { Tenant } from '../db/types.ts'
@@ -136,8 +138,44 @@ class ClientGone extends Error {
  * id — once, even when the client disconnects mid-stream.
  */
 export function gatewayRoutes(deps: GatewayDeps): HttpRoute[] {
-  return [OPENAI, ANTHROPIC].map((spec) => ({ method: 'POST' as const, path: spec.path, handle: (req, res, body) => proxy(deps, spec, req, res, body) }))
+  return [OPENAI, ANTHROPIC].map((spec) => ({
+    method: 'POST' as const,
+    path: spec.path,
+    admit: (req) => admit(deps, spec, req),
+    handle: (req, res, body) => proxy(deps, spec, req, res, body),
+  }))
 }
+
+/**
+ * Deepest array/object nesting a request body may have. Real requests stay far below (a JSON
+ * schema for structured output nests a few levels per object level); 20,000 levels overflowed the
+ * worst-case estimate's JSON.stringify under a hard budget.
+ */
+export const GATEWAY_MAX_JSON_DEPTH = 128
+
+const NO_TENANT_KEY = 'A Burnrate tenant key is required: "Authorization: Bearer br_sk_…" or "x-api-key: br_sk_…".'
+
+function tenantKeyOf(req: IncomingMessage): string | undefined {
+  const auth = req.headers.authorization
+  const bearer = typeof auth === 'string' ? /^Bearer\s+(\S+)$/i.exec(auth)?.[1] : undefined
+  return bearer ?? headerValue(req, 'x-api-key')
+}
+
+/** The tenant key is checked on the headers, before the body (up to MAX_BODY_BYTES) is read. */
+async function admit(deps: GatewayDeps, spec: ProviderSpec, req: IncomingMessage): Promise<Admission> {
+  const refused = (status: number, type: string, message: string): Admission => ({ ok: false, status, payload: spec.errorBody(type, message) })
+  if (!deps.gateway.enabled) return refused(503, 'gateway_disabled', GATEWAY_DISABLED)
+  const apiKey = tenantKeyOf(req)
+  try {
+    if (!apiKey || !(await deps.tenants.authenticate(apiKey))) return refused(401, 'authentication_error', NO_TENANT_KEY)
+  } catch (error) {
+    deps.logger.error('gateway: tenant key could not be checked', { provider: spec.provider, error: error instanceof Error ? (error.stack ?? error.message) : String(error) })
+    return refused(500, 'internal_error', 'Unexpected gateway error.')
+  }
+  return { ok: true, maxBodyBytes: deps.config.MAX_BODY_BYTES }
+}
+
+const GATEWAY_DISABLED = 'The metering gateway is disabled on this server (GATEWAY_ENCRYPTION_KEY is not set).'
 
 async function proxy(deps: GatewayDeps, spec: ProviderSpec, req: IncomingMessage, res: ServerResponse, rawBody: Buffer): Promise<void> {
   const { config, clock, logger } = deps
@@ -179,22 +217,24 @@ async function proxy(deps: GatewayDeps, spec: ProviderSpec, req: IncomingMessage
   }
 
   try {
-    if (!deps.gateway.enabled) return fail(503, 'gateway_disabled', 'The metering gateway is disabled on this server (GATEWAY_ENCRYPTION_KEY is not set).')
+    if (!deps.gateway.enabled) return fail(503, 'gateway_disabled', GATEWAY_DISABLED)
 
-    const auth = req.headers.authorization
-    const bearer = typeof auth === 'string' ? /^Bearer\s+(\S+)$/i.exec(auth)?.[1] : undefined
-    const apiKey = bearer ?? headerValue(req, 'x-api-key')
+    const apiKey = tenantKeyOf(req)
     const tenant = apiKey ? await deps.tenants.authenticate(apiKey) : null
-    if (!tenant) return fail(401, 'authentication_error', 'A Burnrate tenant key is required: "Authorization: Bearer br_sk_…" or "x-api-key: br_sk_…".')
+    if (!tenant) return fail(401, 'authentication_error', NO_TENANT_KEY)
 
     const customerId = headerValue(req, CUSTOMER_HEADER)
     if (!customerId || customerId.length > 255) return fail(400, 'invalid_request_error', `Name the customer this call is for in the ${'Burnrate-Customer'} header (1-255 characters).`)
     const feature = headerValue(req, FEATURE_HEADER) || null
     if (feature && feature.length > 100) return fail(400, 'invalid_request_error', 'Burnrate-Feature is longer than 100 characters.')
 
+    const text = rawBody.toString('utf8')
+    if (jsonNestsDeeperThan(text, GATEWAY_MAX_JSON_DEPTH)) {
+      return fail(400, 'invalid_request_error', `The request body nests arrays and objects more than ${GATEWAY_MAX_JSON_DEPTH} levels deep.`)
+    }
     let payload: unknown
     try {
-      payload = JSON.parse(rawBody.toString('utf8'))
+      payload = JSON.parse(text)
     } catch {
       return fail(400, 'invalid_request_error', 'The request body is not valid JSON.')
     }

@@ -15,11 +15,22 @@ export function widgetTokenOf(request: Request): string | null {
 
 // The context factory and the CORS headers both need the session; one lookup per request.
 const lookups = new WeakMap<Request, Promise<WidgetAuthentication>>()
+// Made by the HTTP server before it read the body (http/admission.ts), keyed by its node request.
+const admitted = new WeakMap<object, Promise<WidgetAuthentication>>()
 
-function authenticateOnce(sessions: WidgetSessionService, request: Request, token: string): Promise<WidgetAuthentication> {
+/** A lookup already made for this node request, so yoga's CORS and context reuse it. */
+export function rememberWidgetAuthentication(nodeRequest: object, lookup: Promise<WidgetAuthentication>): void {
+  admitted.set(nodeRequest, lookup)
+}
+
+/** The node request yoga's server context carries when it runs behind node:http. */
+const nodeRequestOf = (serverContext: unknown): object | undefined => (serverContext as { req?: object } | undefined)?.req
+
+function authenticateOnce(sessions: WidgetSessionService, request: Request, token: string, serverContext?: unknown): Promise<WidgetAuthentication> {
   let lookup = lookups.get(request)
   if (!lookup) {
-    lookup = sessions.authenticate(token)
+    const nodeRequest = nodeRequestOf(serverContext)
+    lookup = (nodeRequest && admitted.get(nodeRequest)) || sessions.authenticate(token)
     lookups.set(request, lookup)
   }
   return lookup
@@ -33,8 +44,9 @@ export async function authenticateWidgetRequest(
   sessions: WidgetSessionService,
   request: Request,
   token: string,
+  serverContext?: unknown,
 ): Promise<{ principal: Principal | null; problem?: GraphQLContext['credentialsProblem'] }> {
-  const auth = await authenticateOnce(sessions, request, token)
+  const auth = await authenticateOnce(sessions, request, token, serverContext)
   if (auth.status === 'unknown') return { principal: null }
   if (auth.status === 'expired') {
     return {
@@ -74,11 +86,11 @@ export async function authenticateWidgetRequest(
  * request is then checked here and in the context factory.
  */
 export function widgetAwareCors(sessions: WidgetSessionService) {
-  return async (request: Request): Promise<CorsOptions> => {
+  return async (request: Request, serverContext?: unknown): Promise<CorsOptions> => {
     const token = widgetTokenOf(request)
     const origin = request.headers.get('origin')
     if (!token || origin === null) return {}
-    const auth = await authenticateOnce(sessions, request, token)
+    const auth = await authenticateOnce(sessions, request, token, serverContext)
     if (auth.status !== 'valid') return {}
     return isWidgetOriginAllowed(auth.tenant.widget_origins, origin) ? { origin: [origin], credentials: false } : false
   }
