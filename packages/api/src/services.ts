@@ -1,7 +1,7 @@
 import { createTenantService, type TenantService } from './auth/service.ts'
 import { createBudgetService, type BudgetService } from './budgets/service.ts'
 import { createCatalogService } from './catalog/service.ts'
-import { createRepricingService, type RepricingService } from './repricing/service.ts'
+import { catchUpIngestHook, createRepricingService, sweepScopeOf, type RepricingService } from './repricing/service.ts'
 import type { CatalogService } from './catalog/types.ts'
 import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
@@ -64,9 +64,11 @@ export function createServices(deps: Dependencies): Services {
   // Late pricing and corrections move budget spend and the Stripe outbox like ingest does; the
   // webhooks hook comes after budgets, whose new alerts it enqueues.
   const repricing = createRepricingService({ ...deps, catalog, hooks: [stripeChangeHook(), budgets.changeHook, webhooks.changeHook] })
-  // After every committed catalog change: events waiting for exactly that price get priced.
-  catalog.onApplied(async () => {
-    await repricing.priceUnpriced()
+  // After every committed catalog change: events waiting for exactly that price get priced (its
+  // models, from its start; everything when another process changed the catalog).
+  catalog.onApplied(async (changes) => {
+    const scope = sweepScopeOf(changes)
+    if (scope) await repricing.priceUnpriced(scope)
   })
   // Applied catalog changes become price.change webhook events, in the process that applied them.
   catalog.onApplied((changes) => webhooks.enqueuePriceChanges(changes))
@@ -89,7 +91,16 @@ export function createServices(deps: Dependencies): Services {
     tenants: createTenantService(deps),
     catalog,
     repricing,
-    usage: createUsageService({ ...deps, catalog, hooks: [stripeOutboxHook(), budgets.ingestHook, /* after budgets: enqueues the alerts it inserted */ webhooks.ingestHook] }),
+    usage: createUsageService({
+      ...deps,
+      catalog,
+      hooks: [
+        stripeOutboxHook(),
+        budgets.ingestHook,
+        /* after budgets: enqueues the alerts it inserted */ webhooks.ingestHook,
+        /* after commit: UNPRICED events stored while the catalog changed get priced */ catchUpIngestHook(catalog, repricing),
+      ],
+    }),
     stripe,
     stripePusher,
     widgetSessions: createWidgetSessionService(deps),

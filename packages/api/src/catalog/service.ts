@@ -1,5 +1,7 @@
+import { sql } from 'kysely'
 import {
   applyCatalogSnapshot,
+  CATALOG_SYNC_LOCK_KEY,
   deserializePrices,
   loadBundledGenaiPrices,
   loadPublicSource,
@@ -313,6 +315,10 @@ export function createCatalogService({ db, clock, logger, config, pubsub }: Cata
       )
     },
 
+    version() {
+      return snapshot.version
+    },
+
     async ensureFresh(executor) {
       if (executor && executor !== db) {
         // Inside a caller's transaction: read through it (on PGlite there is no other connection),
@@ -445,6 +451,9 @@ export function createCatalogService({ db, clock, logger, config, pubsub }: Cata
       }
       const prices = deserializePrices(pending.prices)
       await db.transaction().execute(async (trx) => {
+        // The sync lock before the pending row (the lock order): a sync holds it while it updates
+        // pending rows, so taking the row first could deadlock with one.
+        await sql`select pg_advisory_xact_lock(${sql.lit(CATALOG_SYNC_LOCK_KEY)})`.execute(trx)
         const updated = await trx
           .updateTable('catalog_pending_changes')
           .set({ status: 'CONFIRMED', resolved_at: clock.now() })

@@ -79,6 +79,11 @@ export interface CatalogService {
   listPricesAt(filter: { provider?: string | null; model?: string | null; at: Date; tenantId?: string | null }): Promise<CatalogPrice[]>
   /** Reload the in-memory snapshot if another process (or a sync) changed the catalog. */
   ensureFresh(db?: Executor): Promise<void>
+  /**
+   * The catalog_state version the in-memory snapshot was read at (it holds at least every row
+   * committed up to that version): what resolve and pricesAt price with right now.
+   */
+  version(): number
   /** Load the price data bundled in @pydantic/genai-prices into the catalog (append-only; a re-run writes nothing). */
   syncBundled(): Promise<SyncSummary>
   /** Fetch one public source (retried with backoff) and apply it; a failure throws and changes nothing. */

@@ -1,4 +1,5 @@
 import { sql, type Insertable, type Transaction } from 'kysely'
+import type { AppliedPriceChange } from '@burnrate/catalog-sync'
 import type { CatalogService } from '../catalog/types.ts'
 import type { Clock } from '../clock.ts'
 import type { Db, Executor } from '../db/database.ts'
@@ -6,7 +7,8 @@ import type { DB, PricedLineJson, UsageCorrectionTable, UsageEventRow, UsageEven
 import type { Logger } from '../logger.ts'
 import { Decimal } from '../money/decimal.ts'
 import { applyPlan, planAt, priceUsage, type Plan } from '../pricing/engine.ts'
-import { addToLineRollups, addToRollups, listPlans } from '../usage/repository.ts'
+import { addToLineRollups, addToRollups, listPlans, priceStillUnpriced } from '../usage/repository.ts'
+import type { IngestHook } from '../usage/service.ts'
 import { hourBucket, rollupDeltas, rollupDimensions, type LineRollupDelta, type RollupDelta } from '../usage/rollups.ts'
 import { lineDeltas, type BilledChange, type BilledChangeHook } from './changes.ts'
 
@@ -21,9 +23,35 @@ export interface RepriceResult {
   amountDelta: string
 }
 
+/** Which UNPRICED events a late-pricing sweep looks at; everything when empty. */
+export interface UnpricedScope {
+  /** Only this tenant's events. */
+  tenantId?: string
+  /**
+   * Only events whose model resolves to one of these canonical models (of this tenant, or of
+   * every tenant when tenantId is null) and stamped at or after `from`: what a catalog change
+   * can have made priceable.
+   */
+  models?: readonly { tenantId: string | null; provider: string; model: string; from: Date }[]
+  /** Only these events (an ingest batch that stored UNPRICED events while the catalog changed). */
+  eventIds?: readonly string[]
+}
+
+/**
+ * The sweep a committed catalog change needs: events of the models it gave a price, from the
+ * start of that price. Null when it priced nothing new (it only closed rows); everything when the
+ * changes are unknown (another process changed the catalog).
+ */
+export function sweepScopeOf(changes: readonly AppliedPriceChange[]): UnpricedScope | null {
+  if (changes.length === 0) return {}
+  const opened = changes.filter((c) => c.newUnitPrice !== null)
+  if (opened.length === 0) return null
+  return { models: opened.map((c) => ({ tenantId: c.tenantId, provider: c.provider, model: c.model, from: new Date(c.effectiveFrom) })) }
+}
+
 export interface RepricingService {
-  /** Prices every UNPRICED event the catalog can now price (a tenant's, or all); returns how many. Idempotent. */
-  priceUnpriced(options?: { tenantId?: string }): Promise<number>
+  /** Prices every UNPRICED event in scope the catalog can now price; returns how many. Idempotent. */
+  priceUnpriced(scope?: UnpricedScope): Promise<number>
   /** Re-prices a tenant's priced events of one model in [from, to) with the catalog as it is now, writing corrections. */
   repriceUsage(tenantId: string, range: { from: Date; to: Date; provider: string; model: string; reason: string }): Promise<RepriceResult>
 }
@@ -158,18 +186,30 @@ export function createRepricingService({
   }
 
   return {
-    async priceUnpriced(options = {}) {
+    async priceUnpriced(scope = {}) {
       await catalog.ensureFresh()
+      const tenantIds = new Set(scope.models?.map((m) => m.tenantId))
+      const onlyTenant = scope.tenantId ?? (tenantIds.size === 1 && !tenantIds.has(null) ? [...tenantIds][0]! : undefined)
       let query = db.selectFrom('usage_events').select(['tenant_id', 'model', 'provider']).distinct().where('status', '=', 'UNPRICED')
-      if (options.tenantId) query = query.where('tenant_id', '=', options.tenantId)
+      if (onlyTenant) query = query.where('tenant_id', '=', onlyTenant)
+      if (scope.eventIds) query = scope.eventIds.length ? query.where('id', 'in', scope.eventIds) : query.where(sql<boolean>`false`)
       const names = await query.execute()
       let priced = 0
       for (const name of names) {
         const resolved = catalog.resolve(name.model, name.provider, name.tenant_id)
         if (!resolved) continue
+        // A catalog change can only price its own model's events, from the start of the row it opened.
+        let from: Date | null = null
+        if (scope.models) {
+          const matching = scope.models.filter(
+            (m) => (m.tenantId === null || m.tenantId === name.tenant_id) && m.provider === resolved.provider && m.model === resolved.model,
+          )
+          if (matching.length === 0) continue
+          from = new Date(Math.min(...matching.map((m) => m.from.getTime())))
+        }
         let afterSeq = 0
         for (;;) {
-          const events = await db
+          let batchQuery = db
             .selectFrom('usage_events')
             .selectAll()
             .where('tenant_id', '=', name.tenant_id)
@@ -177,13 +217,13 @@ export function createRepricingService({
             .where((eb) => (name.provider === null ? eb('provider', 'is', null) : eb('provider', '=', name.provider)))
             .where('status', '=', 'UNPRICED')
             .where('seq', '>', afterSeq)
-            .orderBy('seq')
-            .limit(BATCH)
-            .execute()
+          if (from) batchQuery = batchQuery.where('ts', '>=', from)
+          if (scope.eventIds) batchQuery = batchQuery.where('id', 'in', scope.eventIds)
+          const events = await batchQuery.orderBy('seq').limit(BATCH).execute()
           if (events.length === 0) break
           afterSeq = Number(events.at(-1)!.seq)
           const plans = await listPlans(db, name.tenant_id, [...new Set(events.map((e) => e.customer_id))])
-          const updates: { before: UsageEventRow; after: UsageEventRow }[] = []
+          const updates = new Map<string, { before: UsageEventRow; after: UsageEventRow }>()
           for (const event of events) {
             const prices = catalog.pricesAt(resolved.provider, resolved.model, event.ts, event.tenant_id)
             if (prices.length === 0) continue
@@ -195,7 +235,7 @@ export function createRepricingService({
               logger.warn('unpriced event cannot be priced', { tenantId: event.tenant_id, eventId: event.id, error: String(error) })
               continue
             }
-            updates.push({
+            updates.set(event.id, {
               before: event,
               after: {
                 ...event,
@@ -210,29 +250,24 @@ export function createRepricingService({
               },
             })
           }
-          if (updates.length === 0) continue
+          if (updates.size === 0) continue
           const billed = await db.transaction().execute(async (trx) => {
-            const done: typeof updates = []
-            for (const { before, after } of updates) {
-              // Only an event still UNPRICED changes: a concurrent run prices each event once.
-              const result = await trx
-                .updateTable('usage_events')
-                .set({
-                  status: 'PRICED',
-                  canonical_provider: after.canonical_provider,
-                  canonical_model: after.canonical_model,
-                  lines: JSON.stringify(after.lines),
-                  cost: after.cost,
-                  amount: after.amount,
-                  plan_kind: after.plan_kind,
-                  plan_percent: after.plan_percent,
-                })
-                .where('tenant_id', '=', before.tenant_id)
-                .where('id', '=', before.id)
-                .where('status', '=', 'UNPRICED')
-                .executeTakeFirst()
-              if (Number(result.numUpdatedRows) === 1) done.push({ before, after })
-            }
+            // One statement, rows locked in id order; only events still UNPRICED change.
+            const pricedIds = await priceStillUnpriced(
+              trx,
+              name.tenant_id,
+              [...updates.values()].map(({ after }) => ({
+                id: after.id,
+                canonical_provider: after.canonical_provider!,
+                canonical_model: after.canonical_model!,
+                lines: JSON.stringify(after.lines),
+                cost: after.cost!,
+                amount: after.amount!,
+                plan_kind: after.plan_kind,
+                plan_percent: after.plan_percent,
+              })),
+            )
+            const done = [...updates.values()].filter(({ after }) => pricedIds.has(after.id))
             const removed = rollupDeltas(name.tenant_id, done.map((d) => asInsertable(d.before)))
             const added = rollupDeltas(name.tenant_id, done.map((d) => asInsertable(d.after)))
             await addToRollups(trx, mergeRollups([...removed.rollups.map(negate), ...added.rollups]))
@@ -349,6 +384,27 @@ export function createRepricingService({
         await notify(tenantId, billed)
       }
       return { examined: result.examined, corrected: result.corrected, costDelta: result.costDelta.toFixed(), amountDelta: result.amountDelta.toFixed() }
+    },
+  }
+}
+
+/**
+ * Closes the race between ingest and a catalog change. A batch priced against a snapshot without
+ * a new price can commit after that change's sweep looked for UNPRICED events, and would stay
+ * UNPRICED until some later change. So after commit, when the batch stored UNPRICED events and
+ * the catalog's version has moved since the batch was priced, those events are swept here. One of
+ * the two always sees the other: the change's sweep starts after its commit, so it sees the
+ * events if they committed first; otherwise the change committed before the version read below,
+ * which then differs and this sweep prices them with the new catalog.
+ */
+export function catchUpIngestHook(catalog: CatalogService, repricing: RepricingService): IngestHook {
+  return {
+    async afterCommit(tenant, stored, batch) {
+      const unpriced = stored.filter((e) => e.status === 'UNPRICED').map((e) => e.id)
+      if (unpriced.length === 0) return
+      await catalog.ensureFresh()
+      if (catalog.version() === batch.catalogVersion) return
+      await repricing.priceUnpriced({ tenantId: tenant.id, eventIds: unpriced })
     },
   }
 }

@@ -86,6 +86,15 @@ export async function insertNewEvents(db: Executor, events: readonly NewEvent[])
   return new Map(inserted.rows.map((r) => [r.id, Number(r.seq)]))
 }
 
+/**
+ * The one order rollup rows are upserted in, by every writer (LOCK ORDER, db/lock-order.ts): the
+ * primary key with text in byte order, so it does not depend on a locale nor on how a caller
+ * sorted its deltas. A multi-row upsert locks rows in the order it reads them.
+ */
+const ROLLUP_ORDER = sql`order by customer_id collate "C", bucket, provider collate "C", model collate "C", feature collate "C"`
+const lineRollupOrder = (usageType = sql.ref('usage_type')) =>
+  sql`order by customer_id collate "C", bucket, provider collate "C", model collate "C", feature collate "C", ${usageType} collate "C"`
+
 /** A rollup row met again adds the new deltas to its totals (ingest and re-pricing alike). */
 const ADD_TO_ROLLUP = sql`on conflict (tenant_id, customer_id, bucket, provider, model, feature) do update set
   events = usage_rollups.events + excluded.events,
@@ -104,9 +113,12 @@ const ADD_TO_LINE_ROLLUP = sql`on conflict (tenant_id, customer_id, bucket, prov
  * Inserts events whose id is new for the tenant and adds exactly those (never a duplicate, which
  * `on conflict do nothing` leaves out of `returning`) to usage_rollups and usage_line_rollups, in
  * one statement: the deltas are summed in SQL from the inserted rows (NUMERIC, exact), keyed as
- * rollupDimensions() and hourBucket() key them, lines through jsonb_array_elements. Rollup rows are
- * upserted in key order (`collate "C"`, the order of the JS-built deltas of repricing) so
- * concurrent writers lock them in one order. Returns the ids (and seq) actually inserted.
+ * rollupDimensions() and hourBucket() key them, lines through jsonb_array_elements. Locks follow
+ * the lock order (docs/architecture.md): events by id, then usage_rollups, then usage_line_rollups, each in
+ * key order. PostgreSQL runs the data-modifying CTEs of one statement in an unspecified order (in
+ * practice the last one first), so line_rollups waits on a one-time filter over `rollups`' output:
+ * every rollup row is locked before the first line rollup row. Returns the ids (and seq) actually
+ * inserted.
  */
 export async function insertNewEventsWithRollups(db: Executor, events: readonly NewEvent[]): Promise<Map<string, number>> {
   if (events.length === 0) return new Map()
@@ -133,16 +145,18 @@ export async function insertNewEventsWithRollups(db: Executor, events: readonly 
         count(*), count(*) filter (where status = 'UNPRICED'), sum(input_tokens), sum(output_tokens), coalesce(sum(cost), 0), coalesce(sum(amount), 0)
       from keyed
       group by tenant_id, customer_id, bucket, provider, model, feature
-      order by customer_id collate "C", bucket, provider collate "C", model collate "C", feature collate "C"
+      ${ROLLUP_ORDER}
       ${ADD_TO_ROLLUP}
+      returning 1
     ),
     line_rollups as (
       insert into usage_line_rollups (tenant_id, customer_id, bucket, provider, model, feature, usage_type, events, quantity, cost, amount)
       select tenant_id, customer_id, bucket, provider, model, feature, line ->> 'usageType',
         count(*), sum((line ->> 'quantity')::numeric), sum((line ->> 'cost')::numeric), sum((line ->> 'amount')::numeric)
       from keyed cross join lateral jsonb_array_elements(keyed.lines) as l(line)
+      where (select count(*) from rollups) >= 0
       group by tenant_id, customer_id, bucket, provider, model, feature, line ->> 'usageType'
-      order by customer_id collate "C", bucket, provider collate "C", model collate "C", feature collate "C", (line ->> 'usageType') collate "C"
+      ${lineRollupOrder(sql`(line ->> 'usageType')`)}
       ${ADD_TO_LINE_ROLLUP}
     )
     select id, seq from ins`.execute(db)
@@ -153,6 +167,60 @@ export async function insertNewEventsWithRollups(db: Executor, events: readonly 
 function eventValues(events: readonly NewEvent[]) {
   const sorted = [...events].sort((a, b) => (a.row.id < b.row.id ? -1 : a.row.id > b.row.id ? 1 : 0))
   return unnestRows(sorted, EVENT_COLUMNS, (e, column) => (column in JSON_COLUMN_VALUES ? JSON_COLUMN_VALUES[column as keyof typeof JSON_COLUMN_VALUES](e) : e.row[column as keyof NewEvent['row']]))
+}
+
+/** The pricing late pricing stores on an UNPRICED event (its lines as JSON text). */
+export interface LatePricing {
+  id: string
+  canonical_provider: string
+  canonical_model: string
+  lines: string
+  cost: string
+  amount: string
+  plan_kind: string | null
+  plan_percent: string | null
+}
+
+const LATE_PRICING_COLUMNS: Readonly<Record<keyof LatePricing, PgType>> = {
+  id: 'text',
+  canonical_provider: 'text',
+  canonical_model: 'text',
+  lines: 'jsonb',
+  cost: 'numeric',
+  amount: 'numeric',
+  plan_kind: 'text',
+  plan_percent: 'numeric',
+}
+
+/**
+ * Prices a tenant's events that are still UNPRICED, in one statement, and returns the ids it
+ * priced. Rows are locked in id order first (the lock order, docs/architecture.md), and only
+ * those still UNPRICED once locked change: of two concurrent sweeps, the second waits and then
+ * skips what the first priced, so each event is priced once.
+ */
+export async function priceStillUnpriced(db: Executor, tenantId: string, pricings: readonly LatePricing[]): Promise<Set<string>> {
+  if (pricings.length === 0) return new Set()
+  const result = await sql<{ id: string }>`
+    with v as (${unnestRows(pricings, LATE_PRICING_COLUMNS)}),
+    locked as (
+      select e.id from usage_events e
+      where e.tenant_id = ${tenantId} and e.id in (select id from v) and e.status = 'UNPRICED'
+      order by e.id collate "C"
+      for update
+    )
+    update usage_events e set
+      status = 'PRICED',
+      canonical_provider = v.canonical_provider,
+      canonical_model = v.canonical_model,
+      lines = v.lines,
+      cost = v.cost,
+      amount = v.amount,
+      plan_kind = v.plan_kind,
+      plan_percent = v.plan_percent
+    from v
+    where e.tenant_id = ${tenantId} and e.id = v.id and e.status = 'UNPRICED' and e.id in (select id from locked)
+    returning e.id`.execute(db)
+  return new Set(result.rows.map((r) => r.id))
 }
 
 export function findEvents(db: Executor, tenantId: string, ids: readonly string[]): Promise<UsageEventRow[]> {
@@ -166,6 +234,7 @@ export async function addToRollups(db: Executor, rows: readonly RollupDelta[]): 
   await sql`
     insert into usage_rollups ${columnList(columns)}
     ${unnestRows(rows, columns)}
+    ${ROLLUP_ORDER}
     ${ADD_TO_ROLLUP}`.execute(db)
 }
 
@@ -175,6 +244,7 @@ export async function addToLineRollups(db: Executor, rows: readonly LineRollupDe
   await sql`
     insert into usage_line_rollups ${columnList(columns)}
     ${unnestRows(rows, columns)}
+    ${lineRollupOrder()}
     ${ADD_TO_LINE_ROLLUP}`.execute(db)
 }
 

@@ -27,7 +27,12 @@ export interface IngestHook {
   /** Runs inside the ingest transaction; throwing rolls the whole batch back. */
   inTransaction?(trx: Transaction<DB>, tenant: Tenant, stored: readonly UsageEventRow[]): Promise<void>
   /** Runs after commit (notifications); a failure is logged and never fails the request. */
-  afterCommit?(tenant: Tenant, stored: readonly UsageEventRow[]): Promise<void> | void
+  afterCommit?(tenant: Tenant, stored: readonly UsageEventRow[], batch: IngestedBatch): Promise<void> | void
+}
+
+export interface IngestedBatch {
+  /** The catalog version (CatalogService.version) the batch was priced with, or an older one. */
+  catalogVersion: number
 }
 
 export interface UsageService {
@@ -175,8 +180,11 @@ export function createUsageService({
       }
 
       const candidates = [...firstById.values()]
+      let catalogVersion = catalog.version()
       if (candidates.length > 0) {
         await catalog.ensureFresh()
+        // Read before pricing: a reload while the batch is priced only makes it newer.
+        catalogVersion = catalog.version()
         const customerIds = [...new Set(candidates.map((c) => c.event.customerId))]
         const plans = await repo.listPlans(db, tenant.id, customerIds)
         for (const candidate of candidates) {
@@ -221,7 +229,7 @@ export function createUsageService({
         for (const hook of hooks) {
           if (!hook.afterCommit || fresh.length === 0) continue
           try {
-            await hook.afterCommit(tenant, fresh)
+            await hook.afterCommit(tenant, fresh, { catalogVersion })
           } catch (error) {
             logger.error('ingest afterCommit hook failed', { tenantId: tenant.id, error: error instanceof Error ? error.message : String(error) })
           }
