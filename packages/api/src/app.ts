@@ -8,6 +8,7 @@ import { renderGraphiQL } from '@graphql-yoga/render-graphiql'
 import type { GraphQLContext, Principal } from './context.ts'
 import { createLoaders } from './loaders.ts'
 import { buildSchema } from './schema/index.ts'
+import { unsafeTextPlugin } from './schema/input-text.ts'
 import { gatewayRoutes, type BudgetGate } from './gateway/routes.ts'
 import { graphqlAdmission } from './http/admission.ts'
 import type { Admission } from './http/body.ts'
@@ -59,6 +60,10 @@ export function requestIdOf(request: Request): string {
 }
 
 const VARIABLE_ERROR = /^Variable "\$(\w+)" got invalid value .*?(?: at "([^"]+)")?;/
+const VARIABLE_MISSING = /^Variable "\$(\w+)" of (?:non-null|required) type "[^"]+" (?:must not be null|was not provided)\./
+const TOO_MANY_VARIABLE_ERRORS = /^Too many errors processing variables/
+// graphql-armor's refusals (aliases, cost, depth, directives) carry no code of their own.
+const ARMOR_LIMIT = /^Syntax Error: [\w ]+ limit of \d+ exceeded/
 
 /**
  * Gives every error a code: masked errors carry the request id (so a user can quote it and an
@@ -71,10 +76,14 @@ const errorCodesPlugin: Plugin<GraphQLContext> = {
       if (!('errors' in result) || !result.errors) return
       for (const error of result.errors) {
         const extensions = error.extensions as Record<string, unknown>
-        const variable = extensions.code ? null : VARIABLE_ERROR.exec(error.message)
+        // Our scalars (Decimal, DateTime, JSON) give their refusals a code but cannot know the path.
+        if (extensions.code && extensions.code !== 'BAD_USER_INPUT') continue
+        const variable = VARIABLE_ERROR.exec(error.message) ?? VARIABLE_MISSING.exec(error.message)
         if (variable) {
           extensions.code = 'BAD_USER_INPUT'
-          extensions.field = variable[2] ?? variable[1]
+          extensions.field ??= variable[2] ?? variable[1]
+        } else if (TOO_MANY_VARIABLE_ERRORS.test(error.message)) {
+          extensions.code = 'BAD_USER_INPUT'
         }
       }
     },
@@ -86,7 +95,9 @@ const errorCodesPlugin: Plugin<GraphQLContext> = {
     const requestId = requestIdOf(request)
     const tag = (single: ExecutionResult) => {
       for (const error of single.errors ?? []) {
-        if (error.extensions?.code === 'INTERNAL_SERVER_ERROR') (error.extensions as Record<string, unknown>).requestId = requestId
+        const extensions = error.extensions as Record<string, unknown>
+        if (extensions.code === 'INTERNAL_SERVER_ERROR') extensions.requestId = requestId
+        else if (!extensions.code && ARMOR_LIMIT.test(error.message)) extensions.code = 'GRAPHQL_VALIDATION_FAILED'
       }
       return single
     }
@@ -150,6 +161,7 @@ export function createApp(deps: Dependencies): App {
         }
       }),
       errorCodesPlugin,
+      unsafeTextPlugin,
     ],
     context: async ({ request, ...serverContext }): Promise<GraphQLContext> => {
       const requestId = requestIdOf(request)

@@ -38,13 +38,16 @@ export function updateTenantSettings(
   id: string,
   settings: { requireSignatures?: boolean; widgetOrigins?: string[] | null; budgetTimeZone?: string },
 ): Promise<Tenant> {
+  const changes = {
+    ...(settings.requireSignatures === undefined ? {} : { require_signatures: settings.requireSignatures }),
+    ...(settings.widgetOrigins === undefined ? {} : { widget_origins: settings.widgetOrigins === null ? null : JSON.stringify(settings.widgetOrigins) }),
+    ...(settings.budgetTimeZone === undefined ? {} : { budget_time_zone: settings.budgetTimeZone }),
+  }
+  // Nothing to change is a valid request (`input: {}`), and UPDATE … SET with no column is not SQL.
+  if (Object.keys(changes).length === 0) return db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirstOrThrow()
   return db
     .updateTable('tenants')
-    .set({
-      ...(settings.requireSignatures === undefined ? {} : { require_signatures: settings.requireSignatures }),
-      ...(settings.widgetOrigins === undefined ? {} : { widget_origins: settings.widgetOrigins === null ? null : JSON.stringify(settings.widgetOrigins) }),
-      ...(settings.budgetTimeZone === undefined ? {} : { budget_time_zone: settings.budgetTimeZone }),
-    })
+    .set(changes)
     .where('id', '=', id)
     .returningAll()
     .executeTakeFirstOrThrow()

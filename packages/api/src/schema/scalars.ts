@@ -28,9 +28,55 @@ export const DecimalScalar = new GraphQLScalarType<string, string>({
   },
 })
 
+/**
+ * What both engines and every layer in between represent alike: JavaScript dates reach ±275760,
+ * PostgreSQL has no year 0 and four-digit ISO years are all the drivers round-trip. Nothing billed
+ * predates the Unix epoch.
+ */
+export const DATE_TIME_RANGE = { earliest: new Date('1970-01-01T00:00:00.000Z'), latest: new Date('9999-12-31T23:59:59.999Z') }
+
+function dateInRange(date: Date): Date {
+  const ms = date.getTime()
+  if (!(ms >= DATE_TIME_RANGE.earliest.getTime() && ms <= DATE_TIME_RANGE.latest.getTime())) {
+    throw new GraphQLError(`DateTime must be between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z`, { extensions: { code: 'BAD_USER_INPUT' } })
+  }
+  return date
+}
+
+const dateTimeConfig = DateTimeResolver.toConfig()
+
 export const DateTimeScalar = new GraphQLScalarType({
-  ...DateTimeResolver.toConfig(),
-  description: 'RFC 3339 timestamp with offset, e.g. "2026-11-23T10:00:00Z".',
+  ...dateTimeConfig,
+  description: 'RFC 3339 timestamp with offset, e.g. "2026-11-23T10:00:00Z", between 1970-01-01 and 9999-12-31.',
+  parseValue: (value) => dateInRange(dateTimeConfig.parseValue!(value) as Date),
+  parseLiteral: (ast, variables) => dateInRange(dateTimeConfig.parseLiteral!(ast, variables) as Date),
 })
 
-export const JSONScalar = JSONResolver
+/** JSON inputs (event metadata) are labels, not documents: bounded so no parser, canonical form or jsonb chokes. */
+export const JSON_LIMITS = { maxDepth: 20, maxBytes: 65_536 }
+
+function boundedJson<T>(value: T): T {
+  // Iterative: the depth is the client's choice, so no recursion (and no JSON.stringify) before it is known.
+  const stack: [unknown, number][] = [[value, 1]]
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!
+    if (node === null || typeof node !== 'object') continue
+    if (depth > JSON_LIMITS.maxDepth) {
+      throw new GraphQLError(`JSON nests deeper than ${JSON_LIMITS.maxDepth} levels`, { extensions: { code: 'BAD_USER_INPUT' } })
+    }
+    for (const inner of Object.values(node)) stack.push([inner, depth + 1])
+  }
+  if (Buffer.byteLength(JSON.stringify(value) ?? '') > JSON_LIMITS.maxBytes) {
+    throw new GraphQLError(`JSON is larger than ${JSON_LIMITS.maxBytes} bytes`, { extensions: { code: 'BAD_USER_INPUT' } })
+  }
+  return value
+}
+
+const jsonConfig = JSONResolver.toConfig()
+
+export const JSONScalar = new GraphQLScalarType({
+  ...jsonConfig,
+  description: `${jsonConfig.description ?? 'A JSON value.'} At most ${JSON_LIMITS.maxDepth} levels deep and ${JSON_LIMITS.maxBytes} bytes.`,
+  parseValue: (value) => boundedJson(jsonConfig.parseValue!(value)),
+  parseLiteral: (ast, variables) => boundedJson(jsonConfig.parseLiteral!(ast, variables)),
+})

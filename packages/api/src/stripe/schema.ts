@@ -85,7 +85,13 @@ const StripeInvoice = builder.objectRef<StripeInvoiceRow>('StripeInvoice').imple
     stripeCustomerId: t.exposeString('stripe_customer_id'),
     status: t.exposeString('status', { nullable: true }),
     currency: t.exposeString('currency', { nullable: true }),
-    total: t.int({ nullable: true, description: 'In minor units, as Stripe reports it.', resolve: (i) => i.total }),
+    // Stripe totals are 64-bit: an Int (32-bit) fails to serialize past $21,474,836.47.
+    total: t.field({
+      type: 'Decimal',
+      nullable: true,
+      description: 'In minor units, as Stripe reports it (a whole number as a decimal string; it may exceed 32 bits).',
+      resolve: (i) => (i.total === null ? null : String(i.total)),
+    }),
     periodStart: t.field({ type: 'DateTime', nullable: true, resolve: (i) => i.period_start }),
     periodEnd: t.field({ type: 'DateTime', nullable: true, resolve: (i) => i.period_end }),
     hostedInvoiceUrl: t.exposeString('hosted_invoice_url', { nullable: true }),

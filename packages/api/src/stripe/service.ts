@@ -1,4 +1,5 @@
 import { sql } from 'kysely'
+import type { GraphQLError } from 'graphql'
 import Stripe from 'stripe'
 import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
@@ -42,6 +43,23 @@ export interface StripeService {
 
 const SECRET_KEY = /^(sk|rk)_(test|live)_[A-Za-z0-9_]{8,255}$/
 const WEBHOOK_SECRET = /^whsec_[A-Za-z0-9+/=_-]{8,255}$/
+
+/**
+ * Stripe refusing the tenant's key or request is the tenant's to fix, so it answers as user input
+ * (naming the stored secretKey when Stripe rejects the key); network failures and Stripe outages stay
+ * unexpected errors.
+ */
+export function stripeRefusal(error: unknown): GraphQLError | null {
+  if (!(error instanceof Stripe.errors.StripeError)) return null
+  if (error.statusCode === 401 || error.type === 'StripeAuthenticationError') {
+    return badInput(`Stripe refused the stored secret key (${error.message}); store a valid one with setStripeCredentials`, 'secretKey')
+  }
+  if (error.statusCode === 403 || error.type === 'StripePermissionError') {
+    return badInput(`The stored Stripe key may not do this (${error.message}); give it Billing write access or store another key`, 'secretKey')
+  }
+  if (error.statusCode === 400 || error.statusCode === 404) return badInput(`Stripe refused the request: ${error.message}`)
+  return null
+}
 
 export function createStripeService({
   db,
@@ -131,62 +149,64 @@ export function createStripeService({
       if (account.meter_id && mode !== account.mode) {
         throw badInput(`This tenant already reports to Stripe in ${account.mode} mode; the mode cannot change once its meter exists`, 'input.mode')
       }
-      if (mode !== account.mode) account = await save(tenant.id, { mode })
       // Deterministic names and idempotency keys: a retry after a crash (within Stripe's 24 h
       // idempotency window) gets the same objects back; the stored ids cover any later re-run.
       const scope = stableHash(tenant.id)
       const eventName = account.event_name ?? `burnrate_${mode.toLowerCase()}_${scope}`
-      if (!account.event_name) account = await save(tenant.id, { event_name: eventName })
-
-      if (!account.meter_id) {
-        const existing = (await client.billing.meters.list({ status: 'active', limit: 100 })).data.find((m) => m.event_name === eventName)
-        const meter =
-          existing ??
-          (await client.billing.meters.create(
+      try {
+        if (!account.meter_id) {
+          const existing = (await client.billing.meters.list({ status: 'active', limit: 100 })).data.find((m) => m.event_name === eventName)
+          const meter =
+            existing ??
+            (await client.billing.meters.create(
+              {
+                display_name: mode === 'AMOUNT' ? 'Burnrate billed usage' : 'Burnrate billed usage by model and token type',
+                event_name: eventName,
+                default_aggregation: { formula: 'sum' },
+                customer_mapping: { event_payload_key: 'stripe_customer_id', type: 'by_id' },
+                value_settings: { event_payload_key: 'value' },
+                // Meter dimensions (Stripe's dimension_payload_keys) carry the mix in ITEMIZED mode.
+                ...(mode === 'ITEMIZED' ? ({ dimension_payload_keys: ['model', 'token_type'] } as Record<string, unknown>) : {}),
+              },
+              { idempotencyKey: `burnrate-${scope}-meter-${eventName}` },
+            ))
+          // Mode and event name are stored with the meter they describe: a key Stripe refuses leaves the account as it was.
+          account = await save(tenant.id, { mode, event_name: eventName, meter_id: meter.id })
+        }
+        if (!account.product_id) {
+          const product = await client.products.create(
+            { name: 'AI usage', metadata: { burnrate_tenant_id: tenant.id } },
+            { idempotencyKey: `burnrate-${scope}-product-${eventName}` },
+          )
+          account = await save(tenant.id, { product_id: product.id })
+        }
+        if (!account.price_id) {
+          const price = await client.prices.create(
             {
-              display_name: mode === 'AMOUNT' ? 'Burnrate billed usage' : 'Burnrate billed usage by model and token type',
-              event_name: eventName,
-              default_aggregation: { formula: 'sum' },
-              customer_mapping: { event_payload_key: 'stripe_customer_id', type: 'by_id' },
-              value_settings: { event_payload_key: 'value' },
-              // Meter dimensions (Stripe's dimension_payload_keys) carry the mix in ITEMIZED mode.
-              ...(mode === 'ITEMIZED' ? ({ dimension_payload_keys: ['model', 'token_type'] } as Record<string, unknown>) : {}),
+              currency: account.currency,
+              product: account.product_id!,
+              billing_scheme: 'per_unit',
+              unit_amount_decimal: Stripe.Decimal.from(UNIT_AMOUNT_DECIMAL),
+              recurring: { interval: 'month', usage_type: 'metered', meter: account.meter_id! },
+              nickname: `Billed usage, 1 unit = 1/1000 of the minor unit of ${account.currency.toUpperCase()}`,
+              metadata: { burnrate_tenant_id: tenant.id, burnrate_units_per_major: account.units_per_major },
             },
-            { idempotencyKey: `burnrate-${scope}-meter-${eventName}` },
-          ))
-        account = await save(tenant.id, { meter_id: meter.id })
-      }
-      if (!account.product_id) {
-        const product = await client.products.create(
-          { name: 'AI usage', metadata: { burnrate_tenant_id: tenant.id } },
-          { idempotencyKey: `burnrate-${scope}-product-${eventName}` },
-        )
-        account = await save(tenant.id, { product_id: product.id })
-      }
-      if (!account.price_id) {
-        const price = await client.prices.create(
-          {
-            currency: account.currency,
-            product: account.product_id!,
-            billing_scheme: 'per_unit',
-            unit_amount_decimal: Stripe.Decimal.from(UNIT_AMOUNT_DECIMAL),
-            recurring: { interval: 'month', usage_type: 'metered', meter: account.meter_id! },
-            nickname: `Billed usage, 1 unit = 1/1000 of the minor unit of ${account.currency.toUpperCase()}`,
-            metadata: { burnrate_tenant_id: tenant.id, burnrate_units_per_major: account.units_per_major },
-          },
-          { idempotencyKey: `burnrate-${scope}-price-${eventName}` },
-        )
-        // Exclusive against queueForStripe's shared lock: waits for every transaction that may have
-        // read "no price yet", so the backfill below sees their events (see outbox.ts).
-        account = await db.transaction().execute(async (trx) => {
-          await sql`select pg_advisory_xact_lock(hashtext(${setupLockKey(tenant.id)}))`.execute(trx)
-          return trx
-            .updateTable('stripe_accounts')
-            .set({ price_id: price.id, setup_at: clock.now(), updated_at: clock.now() })
-            .where('tenant_id', '=', tenant.id)
-            .returningAll()
-            .executeTakeFirstOrThrow()
-        })
+            { idempotencyKey: `burnrate-${scope}-price-${eventName}` },
+          )
+          // Exclusive against queueForStripe's shared lock: waits for every transaction that may have
+          // read "no price yet", so the backfill below sees their events (see outbox.ts).
+          account = await db.transaction().execute(async (trx) => {
+            await sql`select pg_advisory_xact_lock(hashtext(${setupLockKey(tenant.id)}))`.execute(trx)
+            return trx
+              .updateTable('stripe_accounts')
+              .set({ price_id: price.id, setup_at: clock.now(), updated_at: clock.now() })
+              .where('tenant_id', '=', tenant.id)
+              .returningAll()
+              .executeTakeFirstOrThrow()
+          })
+        }
+      } catch (error) {
+        throw stripeRefusal(error) ?? error
       }
       // Usage recorded before billing was set up (or missed for any reason) goes out like new usage.
       const backfill = await backfillOutbox(db, tenant.id, backfillFrom)
@@ -201,10 +221,14 @@ export function createStripeService({
           .orderBy('id')
           .execute()
         for (const customer of missing) {
-          const created = await client.customers.create(
-            { ...(customer.name ? { name: customer.name } : {}), metadata: { burnrate_customer_id: customer.id, burnrate_tenant_id: tenant.id } },
-            { idempotencyKey: `burnrate-${scope}-customer-${stableHash(customer.id)}` },
-          )
+          const created = await client.customers
+            .create(
+              { ...(customer.name ? { name: customer.name } : {}), metadata: { burnrate_customer_id: customer.id, burnrate_tenant_id: tenant.id } },
+              { idempotencyKey: `burnrate-${scope}-customer-${stableHash(customer.id)}` },
+            )
+            .catch((error: unknown) => {
+              throw stripeRefusal(error) ?? error
+            })
           const updated = await db
             .updateTable('customers')
             .set({ stripe_customer_id: created.id })
