@@ -333,7 +333,7 @@ describe('POST /webhooks/stripe', () => {
     expect((await post(paid, sign(paid))).status).toBe(200)
     expect((await post(finalized, sign(finalized))).status).toBe(200)
     const data = expectNoErrors(await t.gql(`{ stripeInvoices(customerId: "alice") { id customerId status total currency } }`))
-    expect(data.stripeInvoices).toEqual([{ id: 'in_1', customerId: 'alice', status: 'paid', total: 1234, currency: 'usd' }])
+    expect(data.stripeInvoices).toEqual([{ id: 'in_1', customerId: 'alice', status: 'paid', total: '1234', currency: 'usd' }])
   })
 })
 
