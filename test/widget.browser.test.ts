@@ -165,6 +165,42 @@ describe.skipIf(!hasChromium)('spend widget in Chromium (demo page)', () => {
     await page.context().close()
   })
 
+  it('shows spend live: each recordUsage appears without polling, and polling takes over when the stream is down', { timeout: 240_000 }, async () => {
+    const spentIs = (page: Page, text: string) =>
+      page.waitForFunction(
+        (expected) => document.querySelector('burnrate-spend')?.shadowRoot?.querySelector('[data-testid=spent]')?.textContent === expected,
+        text,
+        { polling: 'raf', timeout: 30_000 },
+      )
+    // Polling off (10 minutes): only the usageUpdates subscription can bring the new figures.
+    const page = await openDemo('?refresh-interval=600000')
+    const widget = page.locator('burnrate-spend')
+    await expect.poll(() => widget.locator('.live').textContent(), { timeout: 60_000 }).toBe('Live')
+    const latencies: number[] = []
+    for (let i = 0; i < 8; i++) {
+      await record(2_000)
+      const started = Date.now()
+      await spentIs(page, money((await budget()).spent))
+      latencies.push(Date.now() - started)
+    }
+    latencies.sort((a, b) => a - b)
+    console.log(`widget live spend: recordUsage → on screen, ms: p50 ${latencies[4]} max ${latencies.at(-1)} (n=8, USAGE_UPDATE_WINDOW_MS 200)`)
+    await page.context().close()
+
+    // The stream refused (as by a proxy that drops it): the widget says so and polls instead.
+    const context = await browser.newContext({ locale: 'en-US', timezoneId: 'UTC', viewport: { width: 1280, height: 1100 } })
+    const fallback = await context.newPage()
+    await fallback.route(`${origin}/graphql`, (route) =>
+      route.request().postData()?.includes('BurnrateWidgetUsage') ? route.fulfill({ status: 503, body: 'stream down' }) : route.continue(),
+    )
+    await fallback.goto(`${origin}/demo?refresh-interval=1500`)
+    await fallback.locator('burnrate-spend [data-testid=spent]').waitFor({ timeout: 90_000 })
+    await expect.poll(() => fallback.locator('burnrate-spend .live').textContent(), { timeout: 30_000 }).toBe('Reconnecting…')
+    await record(2_000)
+    await spentIs(fallback, money((await budget()).spent))
+    await context.close()
+  })
+
   it('shows a crossed threshold as an alert at once, over the live subscription', { timeout: 180_000 }, async () => {
     // Polling is off (10 minutes): only the budgetAlerts subscription can bring the alert in.
     const page = await openDemo('?refresh-interval=600000')

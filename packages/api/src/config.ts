@@ -32,6 +32,8 @@ export const configSchema = z.object({
   WEBHOOK_MAX_ATTEMPTS: int(1, 50).default(8),
   WEBHOOK_BACKOFF_BASE_MS: int(10, 86_400_000).default(30_000),
   WEBHOOK_POLL_INTERVAL_MS: int(10, 600_000).default(1_000),
+  /** Changes to one customer's usage within this window reach usageUpdates subscribers as one event. */
+  USAGE_UPDATE_WINDOW_MS: int(0, 10_000).default(200),
   WEBHOOK_ALLOW_PRIVATE_TARGETS: bool.default(false),
   MAX_BODY_BYTES: int(1024, 100 * 1024 * 1024).default(8 * 1024 * 1024),
   // How long a client may take to send its request headers, and its whole request (body included).

@@ -40,9 +40,23 @@ export interface PriceChangeEvent {
   tenantId: string | null
 }
 
+/**
+ * A customer's billed usage changed: events were stored, or stored ones were priced or corrected.
+ * Coalesced per customer over a short window, so a burst of calls is one event.
+ */
+export interface UsageUpdateEvent {
+  tenantId: string
+  customerId: string
+  /** Events stored, priced or corrected in the window. */
+  events: number
+  at: string
+}
+
 export type Topics = {
   /** Channel id: the tenant id. */
   budgetAlert: [tenantId: string, event: BudgetAlertEvent]
+  /** Channel id: the tenant id. */
+  usageUpdate: [tenantId: string, event: UsageUpdateEvent]
   /** Public catalog changes go to every tenant; tenant overrides also publish on 'tenantPriceChange'. */
   priceChange: [event: PriceChangeEvent]
   tenantPriceChange: [tenantId: string, event: PriceChangeEvent]

@@ -13,6 +13,7 @@ import { createStripeClientFactory, type StripeClientFactory } from './stripe/cl
 import { stripeChangeHook, stripeOutboxHook } from './stripe/outbox.ts'
 import { createStripePusher, type StripePusher } from './stripe/pusher.ts'
 import { createStripeService, type StripeService } from './stripe/service.ts'
+import { createUsageUpdates } from './subscriptions/usage-updates.ts'
 import { createUsageService, type UsageService } from './usage/service.ts'
 import { createWidgetSessionService, type WidgetSessionService } from './widget-sessions/service.ts'
 import { createWebhookDispatcher, type WebhookDispatcher } from './webhooks/dispatcher.ts'
@@ -63,7 +64,13 @@ export function createServices(deps: Dependencies): Services {
   const budgets = createBudgetService({ ...deps, pubsub, onAlertsRaised: webhooks.enqueueBudgetAlerts })
   // Late pricing and corrections move budget spend and the Stripe outbox like ingest does; the
   // webhooks hook comes after budgets, whose new alerts it enqueues.
-  const repricing = createRepricingService({ ...deps, catalog, hooks: [stripeChangeHook(), budgets.changeHook, webhooks.changeHook] })
+  // Subscribers (the widget) hear of every committed change to a customer's usage, coalesced.
+  const usageUpdates = createUsageUpdates({ pubsub, windowMs: deps.config.USAGE_UPDATE_WINDOW_MS, now: () => deps.clock.now() })
+  const repricing = createRepricingService({
+    ...deps,
+    catalog,
+    hooks: [stripeChangeHook(), budgets.changeHook, webhooks.changeHook, usageUpdates.changeHook],
+  })
   // After every committed catalog change: events waiting for exactly that price get priced (its
   // models, from its start; everything when another process changed the catalog).
   catalog.onApplied(async (changes) => {
@@ -99,6 +106,7 @@ export function createServices(deps: Dependencies): Services {
         budgets.ingestHook,
         /* after budgets: enqueues the alerts it inserted */ webhooks.ingestHook,
         /* after commit: UNPRICED events stored while the catalog changed get priced */ catchUpIngestHook(catalog, repricing),
+        usageUpdates.ingestHook,
       ],
     }),
     stripe,

@@ -157,6 +157,46 @@ describe.each(transports)('%s', (_name, subscribe) => {
     expect(own.pending()).toEqual([])
   })
 
+  it("usage updates: recorded usage reaches its customer's widget and the tenant, coalesced, never another customer or tenant", async () => {
+    const USAGE = `subscription ($c: String) { usageUpdates(customerId: $c) { customerId events at } }`
+    const customer = `live-${seq++}`
+    const widget = live(url, await widgetToken(tenantA.apiKey, customer), USAGE)
+    const tenant = live(url, tenantA.apiKey, USAGE)
+    const otherWidget = live(url, await widgetToken(tenantA.apiKey, `${customer}-other`), USAGE)
+    const otherTenant = live(url, tenantB.apiKey, USAGE)
+    await established(`usageUpdate:${tenantA.id}`, 3)
+    await established(`usageUpdate:${tenantB.id}`)
+    const record = async (ids: string[], customerId = customer) => {
+      const response = await app.yoga.fetch('http://burnrate.test/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${tenantA.apiKey}` },
+        body: JSON.stringify({
+          query: 'mutation ($e: [UsageEventInput!]!) { recordUsageBatch(events: $e) { recorded } }',
+          variables: { e: ids.map((id) => ({ id, customerId, model: 'gpt-4o', timestamp: new Date().toISOString(), inputTokens: 100, outputTokens: 10 })) },
+        }),
+      })
+      expect(((await response.json()) as { data: { recordUsageBatch: { recorded: number } } }).data.recordUsageBatch.recorded).toBe(ids.length)
+    }
+    // Three events in two requests: updates (coalesced when within one window) that count all three.
+    await Promise.all([record([`${customer}-1`, `${customer}-2`]), record([`${customer}-3`])])
+    for (const sub of [widget, tenant]) {
+      let total = 0
+      while (total < 3) {
+        const update = (await sub.next()).data?.usageUpdates
+        expect(update.customerId).toBe(customer)
+        expect(Number.isNaN(Date.parse(update.at))).toBe(false)
+        total += update.events
+      }
+      expect(total).toBe(3)
+    }
+    // A replay stores nothing and tells nobody.
+    await record([`${customer}-1`]).catch(() => undefined)
+    await record([`${customer}-4`])
+    expect((await widget.next()).data?.usageUpdates).toMatchObject({ customerId: customer, events: 1 })
+    expect((await tenant.next()).data?.usageUpdates).toMatchObject({ customerId: customer, events: 1 })
+    expect([widget, tenant, otherWidget, otherTenant].flatMap((s) => s.pending())).toEqual([])
+  })
+
   it('refuses a subscription without a valid key', async () => {
     for (const key of [null, 'br_sk_not-a-real-key']) {
       const sub = live(url, key, PRICES)

@@ -7,7 +7,7 @@ import {
   levelOf, monthOf, niceMax, periodLabel, pickBudget, planLabel, rankGroups, remainingOf, usageTypeLabel, type DayBar, type Ranked,
 } from './format.ts'
 import { languageFor, type Language, type MessageOverrides, type Translate } from './messages.ts'
-import { ALERTS, BUDGETS, EVENTS, SUMMARY } from './queries.ts'
+import { ALERTS, BUDGETS, EVENTS, SUMMARY, USAGE } from './queries.ts'
 import type { Budget, BudgetAlert, SpendData, UsageEvent, UsageGroup } from './types.ts'
 
 export type ThemeName = 'light' | 'dark' | 'auto'
@@ -18,7 +18,10 @@ export interface SpendViewProps {
   client: WidgetClient
   locale?: string
   theme?: ThemeName | (ThemeVars & { mode?: ThemeName })
-  /** Re-read spend this often (ms) while the page is visible; 0 turns polling off. Default 10 s. */
+  /**
+   * While the live streams are down, re-read spend this often (ms) when the page is visible; 0 turns
+   * polling off. Default 10 s. While they are up, spend and alerts arrive as they happen.
+   */
   refreshInterval?: number
   title?: string
   /** Override or add UI words by language tag: { de: { title: 'KI-Nutzung' }, nl: { … } }. */
@@ -75,7 +78,6 @@ export function SpendView({ client, locale, theme = 'auto', refreshInterval = 10
   const { t } = language
   const [status, setStatus] = useState<Status>({ kind: 'loading' })
   const [data, setData] = useState<SpendData | null>(null)
-  const [live, setLive] = useState<'connecting' | 'live' | 'offline'>('connecting')
   const [fresh, setFresh] = useState<Set<string>>(new Set())
   const [announce, setAnnounce] = useState('')
   const [selection, setSelection] = useState<Selection | null>(null)
@@ -115,13 +117,16 @@ export function SpendView({ client, locale, theme = 'auto', refreshInterval = 10
     void reload()
   }, [reload])
 
+  // Both live streams up: spend and alerts arrive as they happen, and polling rests.
+  const [streams, setStreams] = useState<Record<'alerts' | 'usage', 'connecting' | 'live' | 'offline'>>({ alerts: 'connecting', usage: 'connecting' })
+  const live = streams.alerts === 'live' && streams.usage === 'live' ? 'live' : streams.alerts === 'offline' || streams.usage === 'offline' ? 'offline' : 'connecting'
   useEffect(() => {
-    if (!refreshInterval) return
+    if (!refreshInterval || live === 'live') return
     const timer = setInterval(() => {
       if (typeof document === 'undefined' || !document.hidden) void reload()
     }, refreshInterval)
     return () => clearInterval(timer)
-  }, [reload, refreshInterval])
+  }, [reload, refreshInterval, live])
 
   useEffect(() => {
     if (!announce) return
@@ -141,12 +146,25 @@ export function SpendView({ client, locale, theme = 'auto', refreshInterval = 10
       },
       // (Re)connected: whatever happened while disconnected is read again.
       connected: () => {
-        setLive('live')
+        setStreams((st) => ({ ...st, alerts: 'live' }))
         void reload()
       },
-      error: () => setLive('offline'),
+      error: () => setStreams((st) => ({ ...st, alerts: 'offline' })),
     })
   }, [client, customerId, t])
+
+  useEffect(() => {
+    if (!customerId) return
+    // Any change to this customer's usage (coalesced by the API): read the figures again.
+    return client.subscribe<{ usageUpdates: { events: number } }>(USAGE, { c: customerId }, {
+      next: () => void reload(),
+      connected: () => {
+        setStreams((st) => ({ ...st, usage: 'live' }))
+        void reload()
+      },
+      error: () => setStreams((st) => ({ ...st, usage: 'offline' })),
+    })
+  }, [client, customerId, reload])
 
   const systemDark = useSystemDark()
   const mode = typeof theme === 'string' ? theme : (theme.mode ?? 'light')

@@ -25,3 +25,7 @@ export const EVENTS = `query BurnrateWidgetEvents($c: String!, $from: DateTime!,
 export const ALERTS = `subscription BurnrateWidgetAlerts($c: String!) {
   budgetAlerts(customerId: $c) { id threshold kind spent limit forecast triggeredAt }
 }`
+
+export const USAGE = `subscription BurnrateWidgetUsage($c: String!) {
+  usageUpdates(customerId: $c) { events at }
+}`

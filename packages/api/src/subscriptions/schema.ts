@@ -1,7 +1,7 @@
 import { requireTenant } from '../auth/guard.ts'
-import { BUDGET_ALERT_KINDS, type BudgetAlertEvent, type PriceChangeEvent } from '../pubsub.ts'
+import { BUDGET_ALERT_KINDS, type BudgetAlertEvent, type PriceChangeEvent, type UsageUpdateEvent } from '../pubsub.ts'
 import { builder } from '../schema/builder.ts'
-import { budgetAlertStream, priceChangeStream } from './streams.ts'
+import { budgetAlertStream, priceChangeStream, usageUpdateStream } from './streams.ts'
 
 /**
  * The contract's PriceChange, shaped as the pubsub event (plain JSON: it may cross processes).
@@ -43,6 +43,15 @@ export const BudgetAlertRef = builder.objectRef<BudgetAlertEvent>('BudgetAlert')
   }),
 })
 
+const UsageUpdateRef = builder.objectRef<UsageUpdateEvent>('UsageUpdate').implement({
+  description: "A customer's billed usage changed (events stored, priced late or corrected); re-read usageSummary for the figures.",
+  fields: (t) => ({
+    customerId: t.exposeString('customerId'),
+    events: t.exposeInt('events', { description: 'Events stored, priced or corrected since the previous update (changes are coalesced over a short window).' }),
+    at: t.field({ type: 'DateTime', resolve: (e) => e.at }),
+  }),
+})
+
 builder.subscriptionType({
   description: 'Live events over GraphQL over SSE (POST or GET /graphql, Accept: text/event-stream) or GraphQL over WebSocket (graphql-ws protocol on /graphql).',
 })
@@ -55,10 +64,17 @@ builder.subscriptionFields((t) => ({
     subscribe: (_root, args, ctx) => budgetAlertStream(ctx.services.pubsub, ctx.principal, args.customerId, ctx.services.clock.now()),
     resolve: (event) => event,
   }),
+  usageUpdates: t.field({
+    type: UsageUpdateRef,
+    description: "A customer's usage changed, after it committed. A widget token sees only its own customer's; a tenant key may omit customerId.",
+    args: { customerId: t.arg.string() },
+    subscribe: (_root, args, ctx) => usageUpdateStream(ctx.services.pubsub, ctx.principal, args.customerId, ctx.services.clock.now()),
+    resolve: (event) => event,
+  }),
   priceChanges: t.field({
     type: PriceChangeRef,
     description:
-      "Catalog price changes as they are applied: public ones and your tenant's own, optionally for one provider. Tenant keys only: a widget session subscribes to its customer's budget alerts, nothing else.",
+      "Catalog price changes as they are applied: public ones and your tenant's own, optionally for one provider. Tenant keys only: a widget session subscribes to its customer's budget alerts and usage updates, nothing else.",
     args: { provider: t.arg.string() },
     subscribe: (_root, args, ctx) => {
       // The tenant's own (negotiated) prices are its provider cost, and a widget is for one customer's spend.

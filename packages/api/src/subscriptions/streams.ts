@@ -1,7 +1,7 @@
 import { filter, pipe, Repeater } from 'graphql-yoga'
 import type { Principal } from '../context.ts'
 import { userError } from '../errors.ts'
-import type { BudgetAlertEvent, BurnratePubSub, PriceChangeEvent } from '../pubsub.ts'
+import type { BudgetAlertEvent, BurnratePubSub, PriceChangeEvent, UsageUpdateEvent } from '../pubsub.ts'
 
 /**
  * The live streams behind the Subscription fields, scoped by principal. Pure stream plumbing (no
@@ -31,8 +31,16 @@ export function endAt<T>(source: AsyncIterable<T>, deadline: Date, now: Date): A
   })
 }
 
-/** Alerts the principal may see: its tenant's, narrowed to one customer (always so for a widget). */
-export function budgetAlertStream(pubsub: BurnratePubSub, principal: Principal | null, customerId: string | null | undefined, now: Date): AsyncIterable<BudgetAlertEvent> {
+/**
+ * A per-customer topic of the principal's tenant, narrowed to one customer (always so for a
+ * widget, which only ever sees its own customer's events).
+ */
+function customerStream<E extends { tenantId: string; customerId: string }>(
+  source: (tenantId: string) => AsyncIterable<E>,
+  principal: Principal | null,
+  customerId: string | null | undefined,
+  now: Date,
+): AsyncIterable<E> {
   if (!principal) throw userError('UNAUTHENTICATED', 'A valid API key is required: send "Authorization: Bearer <key>" (over WebSocket: connectionParams { authorization }).')
   if (customerId !== null && customerId !== undefined && customerId.length === 0) throw userError('BAD_USER_INPUT', 'customerId must not be empty', 'customerId')
   let only = customerId ?? null
@@ -42,11 +50,21 @@ export function budgetAlertStream(pubsub: BurnratePubSub, principal: Principal |
   }
   const tenantId = principal.tenant.id
   const stream = pipe(
-    pubsub.subscribe('budgetAlert', tenantId),
+    source(tenantId),
     // The channel is the tenant already; the check stays as a second line of defence.
-    filter((event: BudgetAlertEvent) => event.tenantId === tenantId && (only === null || event.customerId === only)),
+    filter((event: E) => event.tenantId === tenantId && (only === null || event.customerId === only)),
   )
   return principal.kind === 'widget' ? endAt(stream, principal.expiresAt, now) : stream
+}
+
+/** Alerts the principal may see: its tenant's, narrowed to one customer (always so for a widget). */
+export function budgetAlertStream(pubsub: BurnratePubSub, principal: Principal | null, customerId: string | null | undefined, now: Date): AsyncIterable<BudgetAlertEvent> {
+  return customerStream((tenantId) => pubsub.subscribe('budgetAlert', tenantId), principal, customerId, now)
+}
+
+/** Usage changes the principal may see, like budgetAlertStream. */
+export function usageUpdateStream(pubsub: BurnratePubSub, principal: Principal | null, customerId: string | null | undefined, now: Date): AsyncIterable<UsageUpdateEvent> {
+  return customerStream((tenantId) => pubsub.subscribe('usageUpdate', tenantId), principal, customerId, now)
 }
 
 /** Public catalog changes plus the principal's tenant's own negotiated prices, optionally one provider. */
