@@ -110,6 +110,14 @@ const errorCodesPlugin: Plugin<GraphQLContext> = {
 }
 
 /**
+ * graphql-armor's refusals carry no code; they are validation failures like graphql-js's own,
+ * which yoga codes GRAPHQL_VALIDATION_FAILED.
+ */
+const coded = (_context: unknown, error: GraphQLError): void => {
+  ;(error.extensions as Record<string, unknown>).code ??= 'GRAPHQL_VALIDATION_FAILED'
+}
+
+/**
  * The GraphQL application, independent of any HTTP server: tests call `app.yoga.fetch`, the
  * server mounts it on node:http. All dependencies come in; nothing is global.
  */
@@ -135,12 +143,12 @@ export function createApp(deps: Dependencies): App {
       // Before graphql-armor: its rules walk the parsed document recursively, so size comes first.
       graphqlRequestGuards(),
       EnvelopArmorPlugin({
-        maxDepth: { n: config.GRAPHQL_MAX_DEPTH, ignoreIntrospection: true },
-        costLimit: { maxCost: config.GRAPHQL_MAX_COST, ignoreIntrospection: true },
-        maxAliases: { n: config.GRAPHQL_MAX_ALIASES },
+        maxDepth: { n: config.GRAPHQL_MAX_DEPTH, ignoreIntrospection: true, onReject: [coded] },
+        costLimit: { maxCost: config.GRAPHQL_MAX_COST, ignoreIntrospection: true, onReject: [coded] },
+        maxAliases: { n: config.GRAPHQL_MAX_ALIASES, onReject: [coded] },
         // Counted before parsing by graphqlRequestGuards (armor's counter wraps the lexer in a Proxy per token).
         maxTokens: { enabled: false },
-        maxDirectives: { n: 50 },
+        maxDirectives: { n: 50, onReject: [coded] },
         blockFieldSuggestion: { enabled: false },
       }),
       useErrorHandler(({ errors, context, phase }) => {

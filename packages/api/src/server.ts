@@ -64,11 +64,12 @@ export async function startServer(app: App, config: Config, logger: Logger): Pro
     else if (path === '/graphql') admission = await app.admitGraphQL(req)
     else admission = { ok: true, maxBodyBytes: Math.min(limit, ANONYMOUS_MAX_BODY_BYTES) }
     if (!admission.ok) return refuse(req, res, admission.status, admission.payload, admission.headers)
-    if (Number(req.headers['content-length'] ?? 0) > admission.maxBodyBytes) return refuse(req, res, 413, payloadTooLarge(admission.maxBodyBytes))
+    const tooLarge = () => refuse(req, res, 413, admission.tooLarge?.(admission.maxBodyBytes) ?? payloadTooLarge(admission.maxBodyBytes))
+    if (Number(req.headers['content-length'] ?? 0) > admission.maxBodyBytes) return tooLarge()
     // Only now is the client told to send the body it announced with "Expect: 100-continue".
     if (expectsContinue) res.writeContinue()
     const body = await readBody(req, res, admission.maxBodyBytes, meter)
-    if (body === 'too-large') return refuse(req, res, 413, payloadTooLarge(admission.maxBodyBytes))
+    if (body === 'too-large') return tooLarge()
     if (body === 'aborted') return void res.destroy()
     if (route) return route.handle(req, res, body)
     // A body on the request is what whatwg-node (yoga's adapter) uses instead of the stream.

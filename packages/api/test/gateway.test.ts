@@ -387,6 +387,21 @@ describe('refusals before the provider is called', () => {
     expect(calls).toHaveLength(0)
   })
 
+  it('a body over MAX_BODY_BYTES gets 413 in the provider error format; without a key, 401 before the body is read', async () => {
+    const limit = t.app.services.config.MAX_BODY_BYTES
+    const huge = JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x'.repeat(limit) }] })
+    const openai = await call('/v1/chat/completions', huge, asTenant())
+    expect(openai.status).toBe(413)
+    expect(JSON.parse(openai.text)).toEqual({ error: { message: `The request body is larger than ${limit} bytes (MAX_BODY_BYTES).`, type: 'request_too_large', param: null, code: 'request_too_large' } })
+    const anthropic = await call('/v1/messages', huge, asTenant())
+    expect(anthropic.status).toBe(413)
+    expect(JSON.parse(anthropic.text)).toMatchObject({ type: 'error', error: { type: 'request_too_large' } })
+    const anonymous = await call('/v1/messages', huge, { 'burnrate-customer': 'x' })
+    expect(anonymous.status).toBe(401)
+    expect(JSON.parse(anonymous.text)).toMatchObject({ type: 'error', error: { type: 'authentication_error' } })
+    expect(calls).toHaveLength(0)
+  })
+
   it('a customer over its hard budget is refused with 402 and the provider is never called', async ({ skip }) => {
     if (!('budgets' in t.app.services)) skip()
     const set = await t.gql(`mutation { setBudget(input: { customerId: "cust-budget", period: MONTH, limit: "0.000001", hardLimit: true }) { id } }`)

@@ -135,6 +135,18 @@ describe('document size, before parsing', () => {
     expect(body.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED')
   })
 
+  it('gives the depth, cost and alias refusals after parsing a code too', async () => {
+    const { config } = t.app.services
+    const tooDeep = `{ tenant ${'{ id '.repeat(config.GRAPHQL_MAX_DEPTH)}${'}'.repeat(config.GRAPHQL_MAX_DEPTH + 1)}`
+    const aliases = `{ ${Array.from({ length: config.GRAPHQL_MAX_ALIASES + 1 }, (_, i) => `a${i}: tenant { id }`).join(' ')} }`
+    for (const query of [tooDeep, aliases]) {
+      const { body } = await gql({ query })
+      expect(body.data).toBeUndefined()
+      expect(body.errors?.[0]?.message).toMatch(/limit of \d+ exceeded/)
+      expect(body.errors?.[0]?.extensions?.code, JSON.stringify(body)).toBe('GRAPHQL_VALIDATION_FAILED')
+    }
+  })
+
   it('still answers queries inside the limits', async () => {
     expect((await gql({ query: '{ tenant { id } }' })).body).toEqual({ data: { tenant: { id: t.tenant.id } } })
   })

@@ -172,7 +172,11 @@ async function admit(deps: GatewayDeps, spec: ProviderSpec, req: IncomingMessage
     deps.logger.error('gateway: tenant key could not be checked', { provider: spec.provider, error: error instanceof Error ? (error.stack ?? error.message) : String(error) })
     return refused(500, 'internal_error', 'Unexpected gateway error.')
   }
-  return { ok: true, maxBodyBytes: deps.config.MAX_BODY_BYTES }
+  return {
+    ok: true,
+    maxBodyBytes: deps.config.MAX_BODY_BYTES,
+    tooLarge: (limit) => spec.errorBody('request_too_large', `The request body is larger than ${limit} bytes (MAX_BODY_BYTES).`),
+  }
 }
 
 const GATEWAY_DISABLED = 'The metering gateway is disabled on this server (GATEWAY_ENCRYPTION_KEY is not set).'

@@ -6,7 +6,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 
 /** What a request may do before its body is read, decided from its method, path and headers alone. */
 export type Admission =
-  | { ok: true; maxBodyBytes: number }
+  | {
+      ok: true
+      maxBodyBytes: number
+      /** The 413 body in the route's own error format (default: a GraphQL-style error). */
+      tooLarge?: (limit: number) => unknown
+    }
   | { ok: false; status: number; headers?: Record<string, string>; payload: unknown }
 
 /** Bytes of request bodies held in memory right now, and the most ever held at once. */
