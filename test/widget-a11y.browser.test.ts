@@ -236,6 +236,8 @@ describe.skipIf(!hasChromium)('spend widget: accessibility, languages, phone, wo
     expect(await widget.locator('[data-testid=over-by]').textContent()).toBe(formatMoney(excess, 'USD', 'en-US'))
     expect(await widget.locator('[data-testid=remaining]').count()).toBe(0)
     expect(await widget.locator('.stats dt').allTextContents()).toContain('Over by')
+    // The thresholds it crossed are listed as alerts (the "alert shown" state axe checks below).
+    await expect.poll(() => widget.locator('[data-testid=alert]').count(), { timeout: 30_000 }).toBeGreaterThan(0)
     const colours = await widget.locator('.br').evaluate((el) => {
       const s = getComputedStyle(el)
       return { warn: s.getPropertyValue('--_warn').trim(), over: s.getPropertyValue('--_over').trim() }
