@@ -10,7 +10,8 @@ import type { MeteredUsage } from './types.ts'
  */
 export async function* meterStream<Chunk>(
   stream: AsyncIterable<Chunk>,
-  collector: UsageCollector<Chunk>,
+  // NoInfer: the collectors take `unknown` chunks; the stream alone decides what the caller iterates over.
+  collector: UsageCollector<NoInfer<Chunk>>,
   onUsage: (usage: MeteredUsage | null, info: { complete: boolean }) => void,
 ): AsyncGenerator<Chunk, void, undefined> {
   let complete = false

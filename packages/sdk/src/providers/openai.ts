@@ -145,9 +145,13 @@ export function realtimeResponseDone(event: unknown, options: { model: string; t
 
 /**
  * Request parameters with `stream_options.include_usage` set: without it a streamed Chat
- * Completion never reports usage and cannot be metered.
+ * Completion never reports usage and cannot be metered. `stream` is in the constraint so that
+ * `stream: true` keeps its literal type and the client's streaming overload is chosen (a constraint
+ * of optional properties only made TypeScript check `{ model, messages, stream }` against it: TS2353).
  */
-export function withStreamUsage<P extends { stream_options?: Record<string, unknown> | null }>(params: P): P & { stream_options: { include_usage: true } } {
+export function withStreamUsage<P extends { stream?: boolean | null; stream_options?: Record<string, unknown> | null }>(
+  params: P,
+): P & { stream_options: { include_usage: true } } {
   return { ...params, stream_options: { ...(params.stream_options ?? {}), include_usage: true } }
 }
 
