@@ -94,6 +94,7 @@ export const configSchema = z.object({
   STRIPE_PUSH_ENABLED: bool.default(true),
   STRIPE_PUSH_INTERVAL_MS: int(100, 3_600_000).default(10_000),
   STRIPE_PUSH_CONCURRENCY: int(1, 64).default(8),
+  STRIPE_PUSH_MAX_ATTEMPTS: int(1, 100).default(16),
 })
 
 export type Config = z.infer<typeof configSchema>

@@ -90,6 +90,7 @@ export function createServices(deps: Dependencies): Services {
       concurrency: deps.config.STRIPE_PUSH_CONCURRENCY,
       backoffBaseMs: 1_000,
       backoffMaxMs: 300_000,
+      maxAttempts: deps.config.STRIPE_PUSH_MAX_ATTEMPTS,
     },
   })
   return {

@@ -1,8 +1,10 @@
+import { readFileSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { fixedClock } from '../src/clock.ts'
 import { Decimal } from '../src/money/decimal.ts'
 import { queueForStripe } from '../src/stripe/outbox.ts'
 import { STRIPE_MAX_AGE_MS } from '../src/stripe/pusher.ts'
+import { pushIdentifier } from '../src/stripe/units.ts'
 import { createStripeTestApp, expectNoErrors, RECORD_BATCH, SET_CREDENTIALS, type StripeTestApp } from './stripe-support.ts'
 
 /**
@@ -88,6 +90,52 @@ async function expectStripeMatchesBilled(tenant: Tenant, customers: string[], fr
   }
 }
 
+/** The meter event identifier as the README documents it, e.g. `br_<YYYYMMDDHH>_<seq>_<hash>`. */
+function documentedIdentifier(): RegExp {
+  const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8')
+  const template = /`(br_<YYYYMMDDHH>_<seq>_<hash>)`/.exec(readme)?.[1]
+  expect(template, 'README documents the meter event identifier').toBeDefined()
+  return new RegExp(`^${template!.replace('<YYYYMMDDHH>', '\\d{10}').replace('<seq>', '\\d+').replace('<hash>', '[0-9a-f]{32}')}$`)
+}
+
+/**
+ * What goes out for corrections in each mode, as the README says: the outbox holds each correction
+ * under `<event id>#correction-<id>`, and it reaches Stripe inside the meter event of its window,
+ * whose identifier is pushIdentifier(tenant, customer, dimension, window, seq): per customer in
+ * AMOUNT mode, per customer and model|token type in ITEMIZED mode. No outbox key is ever sent.
+ */
+async function expectCorrectionIdentifiers(tenant: Tenant, mode: 'AMOUNT' | 'ITEMIZED') {
+  const documented = documentedIdentifier()
+  const rows = await t.database.db
+    .selectFrom('stripe_outbox as o')
+    .innerJoin('stripe_pushes as p', 'p.identifier', 'o.push_identifier')
+    .select(['o.event_id', 'o.customer_id', 'o.dimension', 'p.identifier', 'p.window_start', 'p.seq', 'p.dimension as push_dimension'])
+    .where('o.tenant_id', '=', tenant.id)
+    .where('o.event_id', 'like', '%#correction-%')
+    .execute()
+  expect(rows.length).toBeGreaterThan(0)
+  const sent = new Map(
+    t.fake.requests
+      .filter((r) => r.path === '/v1/billing/meter_events' && r.status === 200 && r.headers.authorization === `Bearer ${tenant.secretKey}`)
+      .map((r) => [r.params.identifier as string, r]),
+  )
+  for (const row of rows) {
+    expect(row.event_id).toMatch(/^[^#]+#correction-\d+$/)
+    expect(row.push_dimension).toBe(row.dimension)
+    expect(row.identifier).toBe(pushIdentifier(tenant.id, row.customer_id, row.dimension, new Date(row.window_start), row.seq))
+    expect(row.identifier).toMatch(documented)
+    const payload = sent.get(row.identifier)?.params.payload as Record<string, string> | undefined
+    expect(payload, `${row.event_id} went out as ${row.identifier}`).toBeDefined()
+    if (mode === 'AMOUNT') {
+      expect(row.dimension).toBe('')
+      expect(Object.keys(payload!).sort()).toEqual(['stripe_customer_id', 'value'])
+    } else {
+      expect(`${payload!.model}|${payload!.token_type}`).toBe(row.dimension)
+    }
+  }
+  for (const identifier of sent.keys()) expect(identifier).toMatch(documented)
+}
+
 async function expectReconciled(tenant: Tenant, from: Date, to: Date, customers: string[]) {
   const rows = expectNoErrors(await t.gql(RECONCILE, { from: iso(from), to: iso(to) }, tenant.apiKey)).stripeReconciliation as {
     customerId: string
@@ -138,6 +186,7 @@ describe('re-pricing reaches Stripe exactly (AMOUNT mode)', () => {
     expect(sent.some((v) => v.startsWith('-'))).toBe(true)
     await expectStripeMatchesBilled(tenant, customers, from, to)
     await expectReconciled(tenant, from, to, customers)
+    await expectCorrectionIdentifiers(tenant, 'AMOUNT')
   })
 
   it('a correction that raises the bill goes out as positive deltas, exactly', async () => {
@@ -212,6 +261,7 @@ describe('re-pricing reaches Stripe exactly (ITEMIZED mode)', () => {
     }
     await expectStripeMatchesBilled(tenant, ['ivan', 'iris'], from, to)
     await expectReconciled(tenant, from, to, ['ivan', 'iris'])
+    await expectCorrectionIdentifiers(tenant, 'ITEMIZED')
   })
 })
 

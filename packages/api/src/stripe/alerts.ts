@@ -26,9 +26,19 @@ export function stripeAlertPayload(push: AlertPush, reason: string): Record<stri
 /**
  * Enqueues a tenant webhook event for a push that will not reach Stripe (EXPIRED) or that Stripe
  * refused (FAILED), in the caller's transaction: the status change and its alert commit together.
- * One alert per push and type (the identifier is the dedupe key); a retry of a FAILED push has a
- * new identifier, so a retry that fails again alerts again.
+ * One alert per push and type (the identifier is the dedupe key); a retry of a refused push has a
+ * new identifier, and a push that gave up is retried under its own identifier with a new `occurrence`
+ * (its retry count), so a retry that fails again alerts again.
  */
-export async function enqueueStripeAlert(executor: Executor, type: StripeAlertType, push: AlertPush, reason: string, now: Date, attemptLimit: number): Promise<void> {
-  await enqueueWebhookEvent(executor, { tenantId: push.tenant_id, type, dedupeKey: `${type}:${push.identifier}`, payload: stripeAlertPayload(push, reason) }, now, attemptLimit)
+export async function enqueueStripeAlert(
+  executor: Executor,
+  type: StripeAlertType,
+  push: AlertPush,
+  reason: string,
+  now: Date,
+  attemptLimit: number,
+  occurrence?: string,
+): Promise<void> {
+  const dedupeKey = `${type}:${push.identifier}${occurrence ? `:${occurrence}` : ''}`
+  await enqueueWebhookEvent(executor, { tenantId: push.tenant_id, type, dedupeKey, payload: stripeAlertPayload(push, reason) }, now, attemptLimit)
 }

@@ -55,6 +55,15 @@ export function classifyStripeError(error: unknown): Exclude<CallOutcome, 'ok'> 
   return 'failed'
 }
 
+/**
+ * Whether Stripe answered from its idempotency layer: the result stored for this Idempotency-Key
+ * (an error here), which it replays to every request with that key for 24 hours.
+ */
+export function isReplayedError(error: unknown): boolean {
+  const headers = (error as { headers?: Record<string, string | string[] | undefined> } | null)?.headers
+  return String(headers?.['idempotent-replayed'] ?? '').toLowerCase() === 'true'
+}
+
 export function describeStripeError(error: unknown): string {
   const e = (error ?? {}) as StripeLikeError
   return [e.statusCode, e.code ?? e.raw?.code, e.message].filter((x) => x !== undefined && x !== '').join(' ').slice(0, 500) || String(error)

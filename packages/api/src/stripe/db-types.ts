@@ -12,7 +12,10 @@ export interface StripeAccountTable {
   /** AES-256-GCM ciphertext (see crypto.ts); the key itself is never stored or returned. */
   secret_key_enc: string
   key_hint: string
+  /** Signing secret of the snapshot-event destination. */
   webhook_secret_enc: string | null
+  /** Signing secret of the thin-event (v2) destination. */
+  thin_webhook_secret_enc: Generated<string | null>
   mode: Generated<StripeReportingMode>
   currency: string
   /** Reporting units per major currency unit (USD: 100,000, one unit = 1/1000 of a cent). */
@@ -66,6 +69,12 @@ export interface StripePushTable {
   created_at: Timestamp
   sent_at: Timestamp | null
   retry_of: string | null
+  /** Idempotency-Key of the next attempt; null: the identifier. */
+  idempotency_key: Generated<string | null>
+  /** FAILED because its attempts ran out, not because Stripe refused it. */
+  gave_up: Generated<boolean>
+  /** retryStripePushes calls that re-queued this push under its own identifier. */
+  manual_retries: Generated<number>
 }
 
 export interface StripeInvoiceTable {

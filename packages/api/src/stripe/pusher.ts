@@ -5,7 +5,7 @@ import type { Db } from '../db/database.ts'
 import type { Logger } from '../logger.ts'
 import { Decimal } from '../money/decimal.ts'
 import { enqueueStripeAlert } from './alerts.ts'
-import { classifyStripeError, describeStripeError } from './client.ts'
+import { classifyStripeError, describeStripeError, isReplayedError } from './client.ts'
 import type { StripeService } from './service.ts'
 import { pushIdentifier, toUnits } from './units.ts'
 
@@ -22,6 +22,12 @@ export interface PusherOptions {
   concurrency: number
   backoffBaseMs: number
   backoffMaxMs: number
+  /**
+   * Attempts of one push before it ends FAILED (gave up) instead of waiting for another: with
+   * backoff doubling from backoffBaseMs up to backoffMaxMs, this bounds how long a push can stay
+   * PENDING. Default 16 (with 1 s … 300 s: at most about 44 minutes of backoff).
+   */
+  maxAttempts?: number
   /** Identifies this process's claims; a restarted pusher gets a new one. */
   owner?: string
 }
@@ -71,6 +77,7 @@ export function createStripePusher({
   options: PusherOptions
 }): StripePusher {
   const owner = options.owner ?? `pusher-${randomUUID()}`
+  const maxAttempts = options.maxAttempts ?? 16
   let killed = false
   let timer: NodeJS.Timeout | null = null
   let running: Promise<unknown> | null = null
@@ -272,6 +279,7 @@ export function createStripePusher({
         .execute()
       let outcome: 'ok' | ReturnType<typeof classifyStripeError>
       let error: unknown = null
+      const attempt = push.attempts + 1
       try {
         await found.client.billing.meterEvents.create(
           {
@@ -284,7 +292,7 @@ export function createStripePusher({
               ...(model !== undefined ? { model, token_type: tokenType ?? '' } : {}),
             },
           },
-          { idempotencyKey: push.identifier },
+          { idempotencyKey: push.idempotency_key ?? push.identifier },
         )
         outcome = 'ok'
       } catch (e) {
@@ -302,14 +310,36 @@ export function createStripePusher({
           .execute()
         if (outcome === 'ok') round.sent += 1
         else round.duplicates += 1
-      } else if (outcome === 'retryable') {
+      } else if (outcome === 'retryable' && attempt < maxAttempts) {
+        // Stripe replays a stored error (a 500 included) for 24 h to every request with the same
+        // Idempotency-Key: the next attempt needs a new key. The identifier stays, and Stripe
+        // de-duplicates meter events on it, so an event that did land is not counted twice.
+        const idempotencyKey = isReplayedError(error) ? `${push.identifier}-r${attempt}` : (push.idempotency_key ?? null)
         await db
           .updateTable('stripe_pushes')
-          .set({ next_attempt_at: new Date(now.getTime() + backoff(push.attempts + 1)), last_error: describeStripeError(error) })
+          .set({ next_attempt_at: new Date(now.getTime() + backoff(attempt)), last_error: describeStripeError(error), idempotency_key: idempotencyKey })
           .where('identifier', '=', push.identifier)
           .where('status', '=', 'PENDING')
           .execute()
         round.retried += 1
+        return
+      } else if (outcome === 'retryable') {
+        // Out of attempts: visible as FAILED (and alerted) rather than PENDING indefinitely. Stripe
+        // may hold the event (a lost answer), so retryStripePushes re-sends it under this identifier.
+        const reason = `gave up after ${attempt} attempts: ${describeStripeError(error)}`.slice(0, 500)
+        await db.transaction().execute(async (trx) => {
+          const failed = await trx
+            .updateTable('stripe_pushes')
+            .set({ status: 'FAILED', gave_up: true, last_error: reason })
+            .where('identifier', '=', push.identifier)
+            .where('status', '=', 'PENDING')
+            .executeTakeFirst()
+          if (Number(failed.numUpdatedRows) > 0) {
+            await enqueueStripeAlert(trx, 'stripe.push_failed', push, `Stripe did not accept the meter event in ${attempt} attempts: ${describeStripeError(error)}`, now, stripe.alertAttempts, `gave-up-${push.manual_retries}`)
+          }
+        })
+        round.failed += 1
+        logger.warn('stripe meter event given up', { tenantId: group.tenant_id, identifier: push.identifier, attempts: attempt, error: reason })
         return
       } else {
         const reason = describeStripeError(error)

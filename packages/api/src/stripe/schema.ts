@@ -18,7 +18,8 @@ const StripeAccount = builder.objectRef<StripeAccountRow>('StripeAccount').imple
   description: "The tenant's Stripe Billing link. The secret key is never returned, only a hint.",
   fields: (t) => ({
     keyHint: t.exposeString('key_hint', { description: 'Kind and last four characters of the stored key, e.g. sk_test_…4242.' }),
-    webhookSecretSet: t.boolean({ resolve: (a) => a.webhook_secret_enc !== null }),
+    webhookSecretSet: t.boolean({ description: 'A snapshot-destination signing secret is stored.', resolve: (a) => a.webhook_secret_enc !== null }),
+    thinWebhookSecretSet: t.boolean({ description: 'A thin-destination signing secret is stored.', resolve: (a) => a.thin_webhook_secret_enc !== null }),
     mode: t.field({ type: StripeReportingMode, resolve: (a) => a.mode }),
     currency: t.exposeString('currency'),
     unitsPerCurrencyUnit: t.field({ type: 'Decimal', description: 'Reporting units per major currency unit (USD: 100000).', resolve: (a) => a.units_per_major }),
@@ -55,6 +56,9 @@ const StripePush = builder.objectRef<StripePushRow>('StripePush').implement({
     status: t.field({ type: StripePushStatus, resolve: (p) => p.status }),
     attempts: t.exposeInt('attempts'),
     lastError: t.exposeString('last_error', { nullable: true }),
+    gaveUp: t.exposeBoolean('gave_up', {
+      description: 'FAILED because its attempts ran out (Stripe kept answering with a transient error), not because Stripe refused it.',
+    }),
     sentAt: t.field({ type: 'DateTime', nullable: true, resolve: (p) => p.sent_at }),
     retryOf: t.exposeString('retry_of', { nullable: true }),
   }),
@@ -101,7 +105,14 @@ const StripeInvoice = builder.objectRef<StripeInvoiceRow>('StripeInvoice').imple
 const StripeCredentialsInput = builder.inputType('StripeCredentialsInput', {
   fields: (t) => ({
     secretKey: t.string({ required: true, description: 'sk_live_…/sk_test_… or a restricted key; stored encrypted, never returned.' }),
-    webhookSecret: t.string({ description: 'The whsec_… signing secret of the webhook endpoint /webhooks/stripe?tenant=<tenant id>.' }),
+    webhookSecret: t.string({
+      description:
+        'The whsec_… signing secret of the snapshot-event destination (invoice.*) pointed at /webhooks/stripe?tenant=<tenant id>. Absent: unchanged; null or "": removed.',
+    }),
+    thinWebhookSecret: t.string({
+      description:
+        'The whsec_… signing secret of the thin-event destination (v1.billing.meter.error_report_triggered) pointed at the same URL. Absent: unchanged; null or "": removed.',
+    }),
   }),
 })
 
@@ -188,7 +199,9 @@ builder.mutationFields((t) => ({
   }),
   retryStripePushes: t.field({
     type: [StripePush],
-    description: 'Re-sends FAILED pushes under new identifiers (Stripe did not count them); the old ones become SUPERSEDED.',
+    description:
+      'Re-sends FAILED pushes. One Stripe refused (or named in a meter error report) goes out under a new identifier (Stripe did not count it) and becomes SUPERSEDED; ' +
+      'one that gave up after its attempts (Stripe may hold it) goes PENDING again under its own identifier, which Stripe de-duplicates, with a new Idempotency-Key.',
     args: { identifiers: t.arg.stringList({ required: true }) },
     resolve: async (_root, { identifiers }, ctx) => {
       const tenant = requireTenant(ctx)
@@ -206,6 +219,24 @@ builder.mutationFields((t) => ({
         if (failed.length !== new Set(identifiers).size) throw badInput('every identifier must name a FAILED push of this tenant', 'identifiers')
         const created: StripePushRow[] = []
         for (const push of failed) {
+          if (push.gave_up) {
+            const again = await trx
+              .updateTable('stripe_pushes')
+              .set({
+                status: 'PENDING',
+                gave_up: false,
+                attempts: 0,
+                last_error: null,
+                next_attempt_at: now,
+                manual_retries: push.manual_retries + 1,
+                idempotency_key: `${push.identifier}-m${push.manual_retries + 1}`,
+              })
+              .where('identifier', '=', push.identifier)
+              .returningAll()
+              .executeTakeFirstOrThrow()
+            created.push(again)
+            continue
+          }
           const state = await trx
             .updateTable('stripe_push_state')
             .set((eb) => ({ next_seq: eb('next_seq', '+', 1) }))
@@ -228,6 +259,9 @@ builder.mutationFields((t) => ({
               created_at: now,
               sent_at: null,
               retry_of: push.identifier,
+              idempotency_key: null,
+              gave_up: false,
+              manual_retries: 0,
             })
             .returningAll()
             .executeTakeFirstOrThrow()

@@ -27,7 +27,7 @@ export interface StripeService {
   /** Attempt limit of the tenant webhook deliveries Stripe alerts enqueue (WEBHOOK_MAX_ATTEMPTS). */
   readonly alertAttempts: number
   account(tenantId: string): Promise<StripeAccountRow | undefined>
-  setCredentials(tenant: Tenant, input: { secretKey: string; webhookSecret?: string | null | undefined }): Promise<StripeAccountRow>
+  setCredentials(tenant: Tenant, input: { secretKey: string; webhookSecret?: string | null | undefined; thinWebhookSecret?: string | null | undefined }): Promise<StripeAccountRow>
   /**
    * Creates (idempotently) the meter, product and price, then queues the tenant's usage from
    * `backfillFrom` (default: the start of Stripe's 35-day window) that is not queued yet.
@@ -38,7 +38,8 @@ export interface StripeService {
   ): Promise<StripeSetupResult>
   /** A client for the tenant's own Stripe account, or null when it has no key. */
   clientFor(tenantId: string): Promise<{ client: Stripe; account: StripeAccountRow } | null>
-  webhookSecret(tenantId: string): Promise<string | null>
+  /** The signing secrets of the tenant's snapshot and thin destinations, those that are set. */
+  webhookSecrets(tenantId: string): Promise<string[]>
 }
 
 const SECRET_KEY = /^(sk|rk)_(test|live)_[A-Za-z0-9_]{8,255}$/
@@ -97,11 +98,13 @@ export function createStripeService({
       const sealer = requireBox()
       const secretKey = input.secretKey.trim()
       if (!SECRET_KEY.test(secretKey)) throw badInput('secretKey must be a Stripe secret or restricted key (sk_live_…, sk_test_…, rk_…)', 'input.secretKey')
-      if (input.webhookSecret && !WEBHOOK_SECRET.test(input.webhookSecret.trim())) {
-        throw badInput('webhookSecret must be a Stripe webhook signing secret (whsec_…)', 'input.webhookSecret')
+      for (const field of ['webhookSecret', 'thinWebhookSecret'] as const) {
+        const value = input[field]
+        if (value && !WEBHOOK_SECRET.test(value.trim())) throw badInput(`${field} must be a Stripe webhook signing secret (whsec_…)`, `input.${field}`)
       }
       const sealedKey = sealer.seal(secretKey, tenant.id)
       const sealedWebhook = input.webhookSecret ? sealer.seal(input.webhookSecret.trim(), tenant.id) : undefined
+      const sealedThin = input.thinWebhookSecret ? sealer.seal(input.thinWebhookSecret.trim(), tenant.id) : undefined
       const currency = tenant.currency.toLowerCase()
       return db
         .insertInto('stripe_accounts')
@@ -110,6 +113,7 @@ export function createStripeService({
           secret_key_enc: sealedKey,
           key_hint: keyHint(secretKey),
           webhook_secret_enc: sealedWebhook ?? null,
+          thin_webhook_secret_enc: sealedThin ?? null,
           currency,
           units_per_major: unitsPerMajor(currency),
         })
@@ -118,6 +122,7 @@ export function createStripeService({
             secret_key_enc: sealedKey,
             key_hint: keyHint(secretKey),
             ...(input.webhookSecret === undefined ? {} : { webhook_secret_enc: sealedWebhook ?? null }),
+            ...(input.thinWebhookSecret === undefined ? {} : { thin_webhook_secret_enc: sealedThin ?? null }),
             updated_at: clock.now(),
           }),
         )
@@ -131,10 +136,10 @@ export function createStripeService({
       return { client: stripeClient(box.open(account.secret_key_enc, tenantId)), account }
     },
 
-    async webhookSecret(tenantId) {
+    async webhookSecrets(tenantId) {
       const account = await find(tenantId)
-      if (!account?.webhook_secret_enc || !box) return null
-      return box.open(account.webhook_secret_enc, tenantId)
+      if (!account || !box) return []
+      return [account.webhook_secret_enc, account.thin_webhook_secret_enc].filter((s): s is string => s !== null).map((s) => box.open(s, tenantId))
     },
 
     async setup(tenant, input) {

@@ -22,10 +22,11 @@ interface ErrorReportData {
 }
 
 /**
- * POST /webhooks/stripe?tenant=<tenant id>: each tenant points its own Stripe account's webhook
- * endpoint (or event destination) here and stores its signing secret with setStripeCredentials.
+ * POST /webhooks/stripe?tenant=<tenant id>: each tenant points its own Stripe account's event
+ * destinations here — snapshot events (invoice.*) and thin events (the meter error report) need
+ * two destinations, each with its own signing secret — and stores both with setStripeCredentials.
  * The signature (HMAC-SHA256 over `t.payload`, 300 s tolerance, constant-time comparison) is
- * checked by the Stripe SDK against the tenant's secret before anything is parsed.
+ * checked by the Stripe SDK against either secret before anything is parsed.
  */
 export function stripeWebhookRoute({ db, clock, logger, stripe }: { db: Db; clock: Clock; logger: Logger; stripe: StripeService }): HttpRoute {
   const reply = (res: Parameters<HttpRoute['handle']>[1], status: number, body: Record<string, unknown>) => {
@@ -39,14 +40,22 @@ export function stripeWebhookRoute({ db, clock, logger, stripe }: { db: Db; cloc
       const tenantId = new URL(req.url ?? '/', 'http://localhost').searchParams.get('tenant')
       const signature = req.headers['stripe-signature']
       if (!tenantId || typeof signature !== 'string') return reply(res, 400, { error: 'expected ?tenant=<tenant id> and a Stripe-Signature header' })
-      const secret = await stripe.webhookSecret(tenantId).catch(() => null)
+      const secrets = await stripe.webhookSecrets(tenantId).catch(() => [])
       // The same answer for an unknown tenant and a bad signature: nothing to probe.
-      if (!secret) return reply(res, 400, { error: 'signature verification failed' })
+      if (secrets.length === 0) return reply(res, 400, { error: 'signature verification failed' })
       let event: { id: string; type: string; created: number | string; data?: unknown; object?: string }
       try {
         // verifyHeader rather than constructEvent: the same scheme signs snapshot events and the
         // thin v2 events (v1.billing.meter.error_report_triggered) that constructEvent refuses.
-        verifier.webhooks.signature!.verifyHeader(body, signature, secret, WEBHOOK_TOLERANCE_SECONDS, undefined, clock.now().getTime())
+        // Either destination's secret will do: which one signed is not something the body proves.
+        const verifies = (secret: string) => {
+          try {
+            return verifier.webhooks.signature!.verifyHeader(body, signature, secret, WEBHOOK_TOLERANCE_SECONDS, undefined, clock.now().getTime())
+          } catch {
+            return false
+          }
+        }
+        if (!secrets.some(verifies)) throw new Error('no secret verifies the signature')
         // The SDK bounds the age only; a timestamp from the future is as suspect as an old one.
         const signedAt = Number(/(?:^|,)t=(\d+)/.exec(signature)?.[1])
         if (signedAt > clock.now().getTime() / 1000 + WEBHOOK_TOLERANCE_SECONDS) throw new Error('timestamp in the future')

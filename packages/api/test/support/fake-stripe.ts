@@ -5,8 +5,10 @@ import type { AddressInfo, Socket } from 'node:net'
 /**
  * A local server speaking Stripe's wire format for what Burnrate uses: form-encoded requests with
  * nested `a[b]=` keys, JSON objects with `object` and `id`, list objects, errors as
- * `{ error: { type, code, message, param } }` with Stripe's status codes, and `Idempotency-Key`
- * replays. Accounts are keyed by secret key. Every request is recorded; faults can be injected.
+ * `{ error: { type, code, message, param } }` with Stripe's status codes, `Idempotency-Key`
+ * replays of the stored result (errors included, with `Idempotent-Replayed: true`), and meter
+ * events de-duplicated on `identifier` whatever the key. Accounts are keyed by secret key. Every
+ * request is recorded; faults can be injected.
  */
 
 export type Fault =
@@ -24,6 +26,14 @@ export type Fault =
   | 'hang-after'
   /** 400 invalid_request_error on payload[value]: refused for good, nothing processed. */
   | 'invalid'
+  /**
+   * 500 api_error from inside the endpoint, nothing processed: like real Stripe, the error is the
+   * stored result of its Idempotency-Key and replayed (`Idempotent-Replayed: true`) to every later
+   * request with that key. A request whose key already has a stored result gets that instead.
+   */
+  | 'stored-server-error'
+  /** Processed (the meter event counts), then a 500 is stored for the key instead of the result. */
+  | 'server-error-after'
 
 export interface RecordedRequest {
   method: string
@@ -303,12 +313,22 @@ export async function startFakeStripe(): Promise<FakeStripe> {
         record.replayed = true
       }
     } else {
-      try {
-        ;[status, body] = route(a, method, path, params, query)
-      } catch (error) {
-        if (!(error instanceof StripeError)) throw error
-        status = error.status
-        body = { error: { type: error.type, message: error.message, ...(error.code ? { code: error.code } : {}), ...(error.param ? { param: error.param } : {}) } }
+      const internalError = { error: { type: 'api_error', message: 'An unknown error occurred.' } }
+      if (fault === 'stored-server-error') {
+        status = 500
+        body = internalError
+      } else {
+        try {
+          ;[status, body] = route(a, method, path, params, query)
+        } catch (error) {
+          if (!(error instanceof StripeError)) throw error
+          status = error.status
+          body = { error: { type: error.type, message: error.message, ...(error.code ? { code: error.code } : {}), ...(error.param ? { param: error.param } : {}) } }
+        }
+        if (fault === 'server-error-after') {
+          status = 500
+          body = internalError
+        }
       }
       if (idempotencyKey) a.idempotency.set(idempotencyKey, { fingerprint, status, body })
     }
