@@ -71,7 +71,11 @@ it('pushes 10,000 events for 50 customers exactly despite failures and a killed 
   const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
   t.fake.fault = ({ path }) => (path === '/v1/billing/meter_events' && random() < 0.2 ? faults[Math.floor(random() * faults.length)]! : null)
   await ingest(0, 5000)
-  const first = t.pusher({ leaseMs: 500, concurrency: 8 })
+  // Backoff here is milliseconds and the client timeout 150 ms on a busy machine: production's bound
+  // on attempts (STRIPE_PUSH_MAX_ATTEMPTS, about 45 minutes of backoff) would be used up in a second.
+  // Giving up is tested in stripe-idempotency.test.ts; this test is about retrying until it works.
+  const maxAttempts = 100
+  const first = t.pusher({ leaseMs: 500, concurrency: 8, maxAttempts })
   await first.runOnce()
   // Kill the first pusher while calls are in flight: their outcomes are never recorded.
   let settled = false
@@ -81,7 +85,7 @@ it('pushes 10,000 events for 50 customers exactly despite failures and a killed 
   expect(settled).toBe(false)
   first.kill()
   await inFlight
-  const second = t.pusher({ leaseMs: 500, concurrency: 8 })
+  const second = t.pusher({ leaseMs: 500, concurrency: 8, maxAttempts })
   const ingesting = ingest(5000, EVENTS)
   let done = false
   for (let round = 0; round < 2000 && !done; round++) {
