@@ -146,6 +146,22 @@ describe('late pricing of events that race a price change', () => {
     expect(await rollupTotals()).toEqual({ events: 2, unpriced: 0, cost: '0.00312' })
   })
 
+  it('runs a sweep that failed again at the next catalog poll', async () => {
+    await gql(RECORD, { e: { id: 'retry-1', customerId: 'c', provider: 'acme', model: 'rocket-s', timestamp: '2026-11-20T11:50:00Z', inputTokens: 1000, outputTokens: 10 } })
+    const sweep = app.services.repricing.priceUnpriced
+    app.services.repricing.priceUnpriced = async () => {
+      throw new Error('connection lost')
+    }
+    try {
+      await override('rocket-s')
+    } finally {
+      app.services.repricing.priceUnpriced = sweep
+    }
+    expect((await stored('retry-1')).status).toBe('UNPRICED')
+    await app.services.catalog.poll()
+    expect(await stored('retry-1')).toEqual({ status: 'PRICED', cost: '0.00104', amount: '0.00104' })
+  })
+
   it('leaves an event UNPRICED when no price for it arrived, and sweeps nothing for it', async () => {
     let sweeps = 0
     const sweep = app.services.repricing.priceUnpriced

@@ -215,7 +215,9 @@ export function createCatalogService({ db, clock, logger, config, pubsub }: Cata
       try {
         await listener(changes)
       } catch (error) {
-        logger.error('catalog change listener failed', { error: error instanceof Error ? error.message : String(error) })
+        // The next poll runs every listener again over the whole catalog (e.g. the late-pricing sweep).
+        lastAppliedVersion = -1
+        logger.error('catalog change listener failed; the next catalog poll runs it again', { error: error instanceof Error ? error.message : String(error) })
       }
     }
   }
