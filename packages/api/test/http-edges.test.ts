@@ -147,6 +147,13 @@ describe('document size, before parsing', () => {
     }
   })
 
+  it('leaves syntax errors to the parser, which gives them their code', async () => {
+    for (const query of ['{ customer(id: "\\ud800") { id } }', '{ customer(id: "\ud800") { id } }', '{ tenant { id }']) {
+      const { body } = await gql({ query })
+      expect(body.errors?.[0]?.extensions?.code, query).toBe('GRAPHQL_PARSE_FAILED')
+    }
+  })
+
   it('still answers queries inside the limits', async () => {
     expect((await gql({ query: '{ tenant { id } }' })).body).toEqual({ data: { tenant: { id: t.tenant.id } } })
   })

@@ -62,7 +62,16 @@ export function checkDocumentSize(source: string | Source, limits: { maxTokens: 
   const lexer = new Lexer(typeof source === 'string' ? new Source(source) : source)
   let tokens = 0
   let nesting = 0
-  for (let token = lexer.advance(); token.kind !== TokenKind.EOF; token = lexer.advance()) {
+  const next = () => {
+    try {
+      return lexer.advance()
+    } catch (error) {
+      // A syntax error: the parser meets it at the same token (no deeper than counted so far) and reports it with its code.
+      if (error instanceof GraphQLError) return null
+      throw error
+    }
+  }
+  for (let token = next(); token && token.kind !== TokenKind.EOF; token = next()) {
     if (++tokens > limits.maxTokens) {
       throw requestError(`The query has more than ${limits.maxTokens} tokens; split it into smaller operations.`, 'QUERY_TOO_COMPLEX', 400)
     }
