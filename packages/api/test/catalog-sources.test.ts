@@ -47,7 +47,7 @@ describe('catalog sources in the API', () => {
     const summary = await t.app.services.catalog.syncSource('openrouter', { location: `${base}/api/v1/models` })
     expect(summary).toMatchObject({ source: 'openrouter', models: 4, held: 0, rowsClosed: 0 })
     expect(summary.rejected).toHaveLength(2)
-    const result = await t.gql(RECORD, { e: { id: 'or-1', customerId: 'c1', model: 'openai/gpt-4o', provider: 'openrouter', timestamp: '2026-11-23T12:00:00Z', inputTokens: 1000, outputTokens: 100 } })
+    const result = await t.gql(RECORD, { e: { id: 'or-1', customerId: 'c1', model: 'openai/gpt-4o', provider: 'openrouter', timestamp: NOW, inputTokens: 1000, outputTokens: 100 } })
     const event = result.data!.recordUsage.event
     expect(event.lines.map((l: { unitPrice: string }) => l.unitPrice)).toEqual(['0.0000025', '0.00001'])
     const row = await t.database.db.selectFrom('price_catalog').select(['source', 'provider']).where('id', '=', Number(event.lines[0].priceId)).executeTakeFirstOrThrow()
@@ -144,6 +144,7 @@ describe('catalog sources in the API', () => {
     expect(prices.data!.providerPrices).toEqual([
       { usageType: 'cache_read', unitPrice: '0.00000125' },
       { usageType: 'input', unitPrice: '0.00003' },
+      { usageType: 'input_images', unitPrice: '0.003613' },
       { usageType: 'output', unitPrice: '0.000012' },
     ])
     const log = await t.gql(`{ priceChangeLog(provider: "openrouter", model: "openai/gpt-4o", first: 2) { usageType oldUnitPrice newUnitPrice effectiveFrom source } }`)

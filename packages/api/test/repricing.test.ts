@@ -132,7 +132,8 @@ describe('re-pricing', () => {
     const feed = (input: number) => JSON.stringify({ 'acme/rocket-x': { litellm_provider: 'acme', mode: 'chat', input_cost_per_token: input, output_cost_per_token: 4e-6 } })
     clock.set('2026-11-23T12:50:00Z')
     await writeFile(file, feed(1e-6))
-    await t.app.services.catalog.syncSource('litellm', { location: file })
+    // LiteLLM states no dates: a first sync prices from when it observes, here 09:00 (before the event).
+    await t.app.services.catalog.syncSource('litellm', { location: file, correctFrom: new Date('2026-11-23T09:00:00Z') })
     const recorded = await t.gql(RECORD, { e: { id: 'x-1', customerId: 'corr', model: 'rocket-x', provider: 'acme', timestamp: '2026-11-23T10:30:00Z', inputTokens: 1000 } })
     expect(recorded.data!.recordUsage.event.cost).toBe('0.001')
     const range = { c: 'corr', from: '2026-11-23T10:00:00Z', to: '2026-11-23T11:00:00Z' }
@@ -143,7 +144,7 @@ describe('re-pricing', () => {
     expect(summary).toMatchObject({ rowsOpened: 1, rowsClosed: 1, held: 0 })
     const history = await t.gql(`{ priceHistory(provider: "acme", model: "rocket-x") { usageType unitPrice effectiveFrom effectiveTo } }`)
     expect(history.data!.priceHistory.filter((p: { usageType: string }) => p.usageType === 'input')).toEqual([
-      { usageType: 'input', unitPrice: '0.000001', effectiveFrom: '1970-01-01T00:00:00.000Z', effectiveTo: '2026-11-23T10:00:00.000Z' },
+      { usageType: 'input', unitPrice: '0.000001', effectiveFrom: '2026-11-23T09:00:00.000Z', effectiveTo: '2026-11-23T10:00:00.000Z' },
       { usageType: 'input', unitPrice: '0.0000008', effectiveFrom: '2026-11-23T10:00:00.000Z', effectiveTo: null },
     ])
     const REPRICE = `mutation { repriceUsage(from: "2026-11-23T10:00:00Z", to: "2026-11-23T11:00:00Z", model: "rocket-x", provider: "acme", reason: "litellm correction") { corrected costDelta } }`

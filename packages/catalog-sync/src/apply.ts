@@ -1,7 +1,8 @@
 import { sql, type ColumnType, type Generated, type Kysely, type Transaction } from 'kysely'
 import { Decimal as DecimalJs } from 'decimal.js'
 import { diffCatalog, rowInForce, timeWindowKey, type ExistingRow } from './diff.ts'
-import type { AppliedPriceChange, CatalogCorrection, CatalogSyncSummary, HeldPriceChange, NormalizedPrice, PriceTier, SourceSnapshot, TimeWindow } from './types.ts'
+import { SOURCE_EPOCH } from './source-epoch.ts'
+import type { AppliedPriceChange, CatalogCorrection, CatalogSyncSummary, FeedIssue, HeldPriceChange, NormalizedPrice, PriceTier, SourceSnapshot, TimeWindow } from './types.ts'
 
 /**
  * The two tables a sync touches, as catalog-sync needs them. Column for column the same as the
@@ -59,6 +60,33 @@ export interface CatalogDB {
     observed_at: ColumnType<Date, Date | string, Date | string>
     status: 'PENDING' | 'CONFIRMED' | 'REJECTED'
     resolved_at: ColumnType<Date, Date | string, Date | string> | null
+  }
+  catalog_sync_runs: {
+    id: Generated<number>
+    source: string
+    source_version: string
+    observed_at: ColumnType<Date, Date | string, Date | string>
+    finished_at: ColumnType<Date, Date | string, Date | string>
+    models: number
+    rows_opened: number
+    rows_closed: number
+    unchanged: number
+    held: number
+    rejected: number
+    skipped: number
+    corrections: number
+  }
+  catalog_feed_issues: {
+    id: Generated<number>
+    /** The first run that saw this feed version; later runs of the same version share its issues. */
+    sync_run_id: number
+    source: string
+    source_version: string
+    kind: 'REJECTED' | 'SKIPPED'
+    model: string
+    field: string | null
+    raw_value: string | null
+    reason: string
   }
 }
 
@@ -320,11 +348,13 @@ export async function applyCatalogSnapshot<DB extends CatalogDB>(
     const tenantId = options.tenantId ?? null
     const observed = options.observedAt.getTime()
     // Read only after holding the lock: a sync that committed meanwhile is then visible.
-    const existing = await readSourceRows(trx, snapshot.source, options)
+    const unreadable = unreadableModels(snapshot)
+    // A model whose entry was unreadable this time is left exactly as it is: neither changed nor withdrawn.
+    const existing = (await readSourceRows(trx, snapshot.source, options)).filter((row) => !unreadable(row))
     const scope = options.scope
-    const desired = scope
-      ? snapshot.prices.filter((p) => p.provider === scope.provider && p.model === scope.model && (!scope.usageType || p.usageType === scope.usageType))
-      : snapshot.prices
+    const desired = datedFromObservation(snapshot, options.observedAt).filter(
+      (p) => !unreadable(p) && (!scope || (p.provider === scope.provider && p.model === scope.model && (!scope.usageType || p.usageType === scope.usageType))),
+    )
     const diff = diffCatalog(existing, desired, options.observedAt)
     const held = findHeld(existing, desired, observed, options.holdRatio ?? DEFAULT_HOLD_RATIO, diff.corrections)
     const existingById = new Map(existing.map((row) => [row.id, row]))
@@ -335,7 +365,7 @@ export async function applyCatalogSnapshot<DB extends CatalogDB>(
     const changedAt = options.changedAt ?? new Date()
     if (options.dryRun) {
       const changes = changesOf(existing, open, open.map(() => null), close, snapshot, tenantId)
-      return summaryOf(snapshot, open.length, close.length, unchanged, held.size, changes, corrections)
+      return summaryOf(snapshot, open.length, close.length, unchanged, held.size, changes, corrections, null)
     }
     await closeRows(trx, close)
     const ids = await insertRows(trx, open, snapshot, tenantId)
@@ -368,7 +398,11 @@ export async function applyCatalogSnapshot<DB extends CatalogDB>(
         .where('id', '=', 1)
         .execute()
     }
-    return summaryOf(snapshot, open.length, close.length, unchanged, held.size, changes, corrections)
+    const summary = summaryOf(snapshot, open.length, close.length, unchanged, held.size, changes, corrections, null)
+    // A public sync of a whole source is a run to account for; a tenant's prices and a confirmed
+    // held change (scoped) are not feed syncs.
+    if (!tenantId && !scope) summary.syncRunId = await recordSyncRun(trx, snapshot, summary, options.observedAt, changedAt)
+    return summary
   }
   if (db.isTransaction) return run(catalogDb as unknown as Transaction<CatalogDB>)
   return catalogDb.transaction().execute(run)
@@ -382,6 +416,7 @@ function summaryOf(
   held: number,
   changes: AppliedPriceChange[],
   corrections: CatalogCorrection[],
+  syncRunId: number | null,
 ): CatalogSyncSummary {
   return {
     source: snapshot.source,
@@ -393,7 +428,87 @@ function summaryOf(
     held,
     changes,
     rejected: snapshot.rejected?.length ?? 0,
+    skipped: snapshot.skipped.length,
     corrections,
+    syncRunId,
+  }
+}
+
+/** True for a row of a model the snapshot could not read (its entry had a rejected value). */
+function unreadableModels(snapshot: SourceSnapshot): (row: { provider: string; model: string }) => boolean {
+  const list = snapshot.unreadable ?? []
+  if (list.length === 0) return () => false
+  const exact = new Set(list.filter((u) => u.provider !== undefined).map((u) => `${u.provider}${SEP}${u.model}`))
+  const anyProvider = new Set(list.filter((u) => u.provider === undefined).map((u) => u.model))
+  return (row) => anyProvider.has(row.model) || exact.has(`${row.provider}${SEP}${row.model}`)
+}
+
+/**
+ * A source without dates states prices as of the moment it is observed: its undated rows start
+ * at observedAt, so a model first seen now prices no event stamped before. A model already in the
+ * catalog keeps its rows (the diff finds the same price in force), so a re-sync writes nothing.
+ */
+function datedFromObservation(snapshot: SourceSnapshot, observedAt: Date): NormalizedPrice[] {
+  if (!snapshot.undatedFromObservation) return snapshot.prices
+  const epoch = SOURCE_EPOCH.getTime()
+  return snapshot.prices.map((price) => (price.effectiveFrom.getTime() === epoch ? { ...price, effectiveFrom: observedAt } : price))
+}
+
+/**
+ * The run, and what the feed said that became no row. Issues are stored once per feed version:
+ * an hourly poll of an unchanged feed adds one small run row, not the same list again.
+ */
+async function recordSyncRun(trx: Transaction<CatalogDB>, snapshot: SourceSnapshot, summary: CatalogSyncSummary, observedAt: Date, finishedAt: Date): Promise<number> {
+  const run = await trx
+    .insertInto('catalog_sync_runs')
+    .values({
+      source: snapshot.source,
+      source_version: snapshot.sourceVersion,
+      observed_at: observedAt,
+      finished_at: finishedAt,
+      models: summary.models,
+      rows_opened: summary.rowsOpened,
+      rows_closed: summary.rowsClosed,
+      unchanged: summary.unchanged,
+      held: summary.held ?? 0,
+      rejected: summary.rejected ?? 0,
+      skipped: summary.skipped ?? 0,
+      corrections: summary.corrections?.length ?? 0,
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow()
+  const runId = Number(run.id)
+  const known = await trx
+    .selectFrom('catalog_feed_issues')
+    .select('id')
+    .where('source', '=', snapshot.source)
+    .where('source_version', '=', snapshot.sourceVersion)
+    .limit(1)
+    .executeTakeFirst()
+  if (known) return runId
+  const issues = [
+    ...(snapshot.rejected ?? []).map((issue) => ({ kind: 'REJECTED' as const, issue })),
+    ...snapshot.skipped.map((issue) => ({ kind: 'SKIPPED' as const, issue })),
+  ]
+  for (let start = 0; start < issues.length; start += INSERT_BATCH) {
+    await trx
+      .insertInto('catalog_feed_issues')
+      .values(issues.slice(start, start + INSERT_BATCH).map(({ kind, issue }) => issueRow(runId, snapshot, kind, issue)))
+      .execute()
+  }
+  return runId
+}
+
+function issueRow(runId: number, snapshot: SourceSnapshot, kind: 'REJECTED' | 'SKIPPED', issue: FeedIssue) {
+  return {
+    sync_run_id: runId,
+    source: snapshot.source,
+    source_version: snapshot.sourceVersion,
+    kind,
+    model: issue.model,
+    field: issue.field,
+    raw_value: issue.rawValue,
+    reason: issue.reason,
   }
 }
 
@@ -406,6 +521,10 @@ async function recordHeld(trx: Transaction<CatalogDB>, snapshot: SourceSnapshot,
     .where('source', '=', snapshot.source)
     .where('status', '=', 'PENDING')
   if (scope) stale = stale.where('provider', '=', scope.provider).where('model', '=', scope.model)
+  // An unreadable model's held move is neither confirmed nor contradicted by this sync.
+  for (const { provider, model } of snapshot.unreadable ?? []) {
+    stale = stale.where((eb) => eb.not(eb.and([eb('model', '=', model), ...(provider === undefined ? [] : [eb('provider', '=', provider)])])))
+  }
   const heldKeys = [...held.values()].map((h) => sql`(${h.provider}::text, ${h.model}::text, ${h.usageType}::text, ${h.timeWindow}::text)`)
   if (heldKeys.length > 0) {
     stale = stale.where(sql<boolean>`(provider, model, usage_type, time_window) not in (${sql.join(heldKeys)})`)

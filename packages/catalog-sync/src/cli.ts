@@ -22,6 +22,8 @@ export interface CliSummary {
   unchanged: number
   held: number
   rejected: number
+  /** What the feeds stated that no row carries (unknown units, documentation entries, aliases), kept in catalog_feed_issues. */
+  skipped: number
   /** Timelines whose past was corrected from a start date the source stated. */
   corrected: number
   conflicts: number
@@ -85,7 +87,7 @@ async function syncOnce(
   values: { url?: string; file?: string; 'dry-run'?: boolean; timeout?: string; 'correct-from'?: string },
   io: CliIo,
 ): Promise<CliSummary> {
-  const total: CliSummary = { models: 0, opened: 0, closed: 0, unchanged: 0, held: 0, rejected: 0, corrected: 0, conflicts: 0, failed: [] }
+  const total: CliSummary = { models: 0, opened: 0, closed: 0, unchanged: 0, held: 0, rejected: 0, skipped: 0, corrected: 0, conflicts: 0, failed: [] }
   const progress = (text: string) => {
     if (io.isTty) io.err(`\r\x1b[2K${text}`)
   }
@@ -96,6 +98,7 @@ async function syncOnce(
     total.unchanged += summary.unchanged
     total.held += summary.held ?? 0
     total.rejected += summary.rejected ?? 0
+    total.skipped += summary.skipped ?? 0
     total.corrected += summary.corrections?.length ?? 0
   }
   for (const [index, source] of sources.entries()) {
@@ -122,10 +125,10 @@ async function syncOnce(
       const observedAt = correctFrom && correctFrom < now ? correctFrom : now
       const summary = await applyCatalogSnapshot(db, snapshot, { observedAt, dryRun: values['dry-run'] })
       add(summary)
-      for (const rejected of snapshot.rejected ?? []) io.err(`${source}: rejected ${rejected.key}: ${rejected.reason}`)
+      for (const r of snapshot.rejected ?? []) io.err(`${source}: rejected ${r.model}${r.field ? ` ${r.field}` : ''} = ${r.rawValue ?? '(none)'}: ${r.reason}`)
       progress('')
       io.out(
-        `${source} ${snapshot.sourceVersion}: ${summary.models} models, ${summary.rowsOpened} opened, ${summary.rowsClosed} closed, ${summary.unchanged} unchanged, ${summary.held ?? 0} held, ${summary.rejected ?? 0} rejected`,
+        `${source} ${snapshot.sourceVersion}: ${summary.models} models, ${summary.rowsOpened} opened, ${summary.rowsClosed} closed, ${summary.unchanged} unchanged, ${summary.held ?? 0} held, ${summary.rejected ?? 0} rejected, ${summary.skipped ?? 0} skipped`,
       )
       const corrections = summary.corrections ?? []
       if (corrections.length > 0) io.out(`${source}: ${correctionLine(corrections)}`)
@@ -195,7 +198,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     for (;;) {
       const total = await syncOnce(db, sources, values, io)
       io.out(
-        `${values['dry-run'] ? 'dry run (nothing written): ' : ''}models seen ${total.models}, rows opened ${total.opened}, rows closed ${total.closed}, unchanged ${total.unchanged}, held ${total.held}, rejected ${total.rejected}${total.corrected ? `, past corrected ${total.corrected}` : ''}, conflicts ${total.conflicts}${total.failed.length ? `, failed: ${total.failed.join(', ')}` : ''}`,
+        `${values['dry-run'] ? 'dry run (nothing written): ' : ''}models seen ${total.models}, rows opened ${total.opened}, rows closed ${total.closed}, unchanged ${total.unchanged}, held ${total.held}, rejected ${total.rejected}, skipped ${total.skipped}${total.corrected ? `, past corrected ${total.corrected}` : ''}, conflicts ${total.conflicts}${total.failed.length ? `, failed: ${total.failed.join(', ')}` : ''}`,
       )
       if (intervalMs === null) return total.failed.length ? 1 : 0
       await new Promise<void>((resolve) => {

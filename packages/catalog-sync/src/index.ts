@@ -1,5 +1,5 @@
 export * from './units.ts'
-export type { AppliedPriceChange, CatalogCorrection, CatalogSyncSummary, HeldPriceChange, NormalizedPrice, PriceTier, RejectedPrice, SourceSnapshot, TimeWindow } from './types.ts'
+export type { AppliedPriceChange, CatalogCorrection, CatalogSyncSummary, FeedIssue, HeldPriceChange, NormalizedPrice, PriceTier, RejectedPrice, SourceSnapshot, TimeWindow } from './types.ts'
 export { diffCatalog, rowInForce, samePrice, timeWindowKey, type CatalogDiff, type ExistingRow } from './diff.ts'
 export {
   applyCatalogSnapshot,
@@ -26,7 +26,7 @@ export {
   type GenaiPricesModelId,
 } from './sources/genai-prices.ts'
 export { contentVersion, DEFAULT_FETCH_TIMEOUT_MS, fetchJson, SourceError, type FetchOptions } from './sources/fetch.ts'
-export { parsePrice, type PriceValue } from './sources/price-value.ts'
+export { parsePrice, rawValueText, type PriceValue } from './sources/price-value.ts'
 export { fetchOpenRouter, fromOpenRouter, OPENROUTER_MODELS_URL, OPENROUTER_SOURCE } from './sources/openrouter.ts'
 export { fetchLitellm, fromLitellm, LITELLM_PRICES_URL, LITELLM_SOURCE } from './sources/litellm.ts'
 export { OVERRIDE_SOURCE, OverrideError, overrideRow, overrideTimelines, parseOverridesFile, type OverrideInput } from './sources/overrides.ts'

@@ -36,17 +36,39 @@ export interface SourceSnapshot {
   prices: NormalizedPrice[]
   /** Distinct (provider, model) pairs that produced at least one price. */
   models: number
-  /** What the source priced but we could not represent (`provider/model: price_key`), for the sync log. */
-  skipped: string[]
-  /** Rows refused as invalid (negative, NaN or missing price), each with its reason. */
+  /**
+   * What the source states but no row carries (a price in a unit we have no usage type for, a
+   * documentation entry, an alias of a model priced by its own entry), each with its reason. Stored
+   * with the sync run, so nothing a feed says is dropped without a trace.
+   */
+  skipped: FeedIssue[]
+  /** Values refused as invalid (negative, NaN, missing or malformed price), each with its reason. */
   rejected?: RejectedPrice[]
+  /**
+   * Models whose entry had a rejected value: the sync leaves their rows exactly as they are (the
+   * price in force stays) instead of treating them as withdrawn. `provider` absent: any provider.
+   */
+  unreadable?: { provider?: string; model: string }[]
+  /**
+   * The source states no dates at all (OpenRouter, LiteLLM): its prices hold from the sync that
+   * observes them, so a model first seen now is not priced for the past. Without it, a price at
+   * SOURCE_EPOCH is the source's price for all time (genai-prices base prices).
+   */
+  undatedFromObservation?: boolean
 }
 
-export interface RejectedPrice {
-  /** `provider/model: field` as the source named it. */
-  key: string
+/** One thing a feed said that became no catalog row, with why. */
+export interface FeedIssue {
+  /** The model as the feed names it (an OpenRouter id, a LiteLLM key). */
+  model: string
+  /** The feed's field; null when the whole entry is meant. */
+  field: string | null
+  /** What the feed wrote there, as JSON text (truncated); null when nothing. */
+  rawValue: string | null
   reason: string
 }
+
+export type RejectedPrice = FeedIssue
 
 /** One applied change, as the change log and the priceChange topic carry it. */
 export interface AppliedPriceChange {
@@ -97,8 +119,12 @@ export interface CatalogSyncSummary {
   held?: number
   /** Every change written (for the change log and pubsub), oldest effective date first. */
   changes?: AppliedPriceChange[]
-  /** Rows the source stated but that were refused as invalid. */
+  /** Values the source stated but that were refused as invalid. */
   rejected?: number
+  /** What the source stated that no row carries (see SourceSnapshot.skipped). */
+  skipped?: number
+  /** The recorded sync run (catalog_sync_runs.id); null for a dry run, a tenant's or a scoped apply. */
+  syncRunId?: number | null
   /** Timelines whose past was corrected from a start date the source stated (held ones excluded), earliest first. */
   corrections?: CatalogCorrection[]
 }

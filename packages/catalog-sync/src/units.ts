@@ -14,8 +14,12 @@ export interface UsageUnit {
   /** What a priced line and a catalog row call it. */
   usageType: string
   /** The unit one catalog `unit_price` is for. */
-  unit: 'token' | 'request' | 'search' | 'second' | 'page' | 'message'
-  /** The genai-prices price key, whose value is the price of `per` units. */
+  unit: 'token' | 'request' | 'search' | 'second' | 'page' | 'message' | 'image' | 'pixel'
+  /**
+   * The genai-prices price key, whose value is the price of `per` units. Units genai-prices does not
+   * price (images, pixels: it prices images as tokens) get a key of the same form that its data
+   * never uses, so feeds that price them per unit (OpenRouter, LiteLLM) still have a usage type.
+   */
   priceKey: string
   per: number
   dimensions: Readonly<Record<string, string>>
@@ -52,6 +56,12 @@ export const USAGE_UNITS: readonly UsageUnit[] = [
   { usageKey: 'input_audio_seconds', usageType: 'input_audio_seconds', unit: 'second', priceKey: 'input_audio_hours', per: 3600, dimensions: { direction: 'input', family: 'durations', modality: 'audio' } },
   { usageKey: 'input_document_pages', usageType: 'input_document_pages', unit: 'page', priceKey: 'input_document_kpages', per: 1e3, dimensions: { direction: 'input', family: 'document_pages' } },
   { usageKey: 'input_annotated_document_pages', usageType: 'input_annotated_document_pages', unit: 'page', priceKey: 'input_annotated_document_kpages', per: 1e3, dimensions: { direction: 'input', family: 'document_pages', page_type: 'annotated' } },
+  { usageKey: 'output_audio_seconds', usageType: 'output_audio_seconds', unit: 'second', priceKey: 'output_audio_hours', per: 3600, dimensions: { direction: 'output', family: 'durations', modality: 'audio' } },
+  // Counted images, not image tokens: a separate family, so neither is a part of the other.
+  { usageKey: 'input_images', usageType: 'input_images', unit: 'image', priceKey: 'input_images_count', per: 1, dimensions: { direction: 'input', family: 'images' } },
+  { usageKey: 'output_images', usageType: 'output_images', unit: 'image', priceKey: 'output_images_count', per: 1, dimensions: { direction: 'output', family: 'images' } },
+  // Pixels of generated images (width × height × images), how DALL·E 2/3 are priced.
+  { usageKey: 'output_image_pixels', usageType: 'output_image_pixels', unit: 'pixel', priceKey: 'output_image_pixels_count', per: 1, dimensions: { direction: 'output', family: 'pixels' } },
   { usageKey: 'input_text_messages', usageType: 'input_text_messages', unit: 'message', priceKey: 'input_text_messages_kcount', per: 1e3, dimensions: { direction: 'input', family: 'messages', modality: 'text' } },
 ]
 

@@ -63,8 +63,9 @@ describe('applyCatalogSnapshot', () => {
     expect(summary.changes).toHaveLength(bundled.prices.length)
     expect(await rowCount(database)).toBe(bundled.prices.length)
     expect(await catalogVersion(database)).toBe(1)
-    // Lock, read, one INSERT per 500 rows and one per 500 change-log entries, pending clean-up, version bump.
-    expect(counter.count).toBe(4 + 2 * Math.ceil(bundled.prices.length / 500))
+    // Lock, read, one INSERT per 500 rows and one per 500 change-log entries, pending clean-up, version bump,
+    // the sync run and the look-up of its feed version's issues (the bundled data has none to store).
+    expect(counter.count).toBe(6 + 2 * Math.ceil(bundled.prices.length / 500))
 
     const input = await database.db
       .selectFrom('price_catalog')
@@ -94,8 +95,8 @@ describe('applyCatalogSnapshot', () => {
     expect(summary).toMatchObject({ rowsOpened: 0, rowsClosed: 0, unchanged: bundled.prices.length })
     expect(await rowCount(database)).toBe(bundled.prices.length)
     expect(await catalogVersion(database)).toBe(1)
-    // Lock, read, and the pending clean-up (a no-op update): nothing else.
-    expect(counter.count).toBe(3)
+    // Lock, read, the pending clean-up (a no-op update), and the run's record: nothing in the catalog.
+    expect(counter.count).toBe(5)
   })
 
   it('closes and opens on a price change, without touching the old row, and bumps the version', async () => {

@@ -32,7 +32,7 @@ describe('catalog-sync CLI', () => {
   it('--dry-run reports what a sync would do and writes nothing', async () => {
     const { code, out } = await run(['--source', 'openrouter', '--url', fixturePath('openrouter-models.json'), '--dry-run'])
     expect(code).toBe(0)
-    expect(out.at(-1)).toBe('dry run (nothing written): models seen 4, rows opened 12, rows closed 0, unchanged 0, held 0, rejected 2, conflicts 0')
+    expect(out.at(-1)).toBe('dry run (nothing written): models seen 4, rows opened 14, rows closed 0, unchanged 0, held 0, rejected 2, skipped 0, conflicts 0')
     expect(await rows()).toBe(0)
   })
 
@@ -42,10 +42,10 @@ describe('catalog-sync CLI', () => {
     const mixed = await run(args)
     expect(mixed.code).toBe(1)
     expect(mixed.err.join('\n')).toContain('litellm failed (schema); the catalog is unchanged for it')
-    expect(mixed.out.at(-1)).toMatch(/^models seen 4, rows opened 12, rows closed 0, unchanged 0, held 0, rejected 2, conflicts 0, failed: litellm$/)
+    expect(mixed.out.at(-1)).toMatch(/^models seen 4, rows opened 14, rows closed 0, unchanged 0, held 0, rejected 2, skipped 0, conflicts 0, failed: litellm$/)
     const again = await run(['--source', 'openrouter', '--url', fixturePath('openrouter-models.json')])
     expect(again.code).toBe(0)
-    expect(again.out.at(-1)).toBe('models seen 4, rows opened 0, rows closed 0, unchanged 12, held 0, rejected 2, conflicts 0')
+    expect(again.out.at(-1)).toBe('models seen 4, rows opened 0, rows closed 0, unchanged 14, held 0, rejected 2, skipped 0, conflicts 0')
   })
 
   it('applies an overrides file for its tenants', async () => {

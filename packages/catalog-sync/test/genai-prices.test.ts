@@ -188,7 +188,7 @@ describe('fromGenaiPrices on constructed data', () => {
 
   it('lists price keys it cannot represent and counts only models with prices', () => {
     const snapshot = fromGenaiPrices(provider({ input_mtok: 1, teleport_kcount: 4 }), 'test')
-    expect(snapshot.skipped).toEqual(['acme/rocket: teleport_kcount'])
+    expect(snapshot.skipped).toEqual([{ model: 'acme/rocket', field: 'teleport_kcount', rawValue: '4', reason: 'unknown unit: no usage type for teleport_kcount' }])
     expect(snapshot.models).toBe(1)
     expect(fromGenaiPrices(provider({}), 'test').models).toBe(0)
   })

@@ -35,12 +35,13 @@ describe('parsePrice', () => {
 describe('openrouter adapter', () => {
   const snapshot = fromOpenRouter(json('openrouter-models.json'))
 
-  it('turns /api/v1/models pricing into openrouter rows, per token, request and search', () => {
+  it('turns /api/v1/models pricing into openrouter rows, per token, request, search and image', () => {
     expect(snapshot.source).toBe('openrouter')
     expect(snapshot.sourceVersion).toMatch(/^sha256:[0-9a-f]{16}$/)
     expect(new Set(snapshot.prices.map((p) => p.provider))).toEqual(new Set(['openrouter']))
-    expect(rowsOf(snapshot.prices, 'openrouter', 'openai/gpt-4o')).toEqual({ input: '0.0000025', output: '0.00001', cache_read: '0.00000125' })
+    expect(rowsOf(snapshot.prices, 'openrouter', 'openai/gpt-4o')).toEqual({ input: '0.0000025', output: '0.00001', cache_read: '0.00000125', input_images: '0.003613' })
     expect(rowsOf(snapshot.prices, 'openrouter', 'anthropic/claude-sonnet-4')).toEqual({
+      input_images: '0.0048',
       input: '0.000003',
       output: '0.000015',
       cache_read: '0.0000003',
@@ -51,13 +52,13 @@ describe('openrouter adapter', () => {
     expect(rowsOf(snapshot.prices, 'openrouter', 'meta-llama/llama-3.3-70b-instruct:free')).toEqual({ input: '0', output: '0' })
   })
 
-  it('rejects the auto router (price -1) with a reason and reports per-image prices as skipped', () => {
+  it('rejects the auto router (price -1) with a reason and keeps it as it was', () => {
     expect(snapshot.rejected).toEqual([
-      { key: 'openrouter/openrouter/auto: prompt', reason: 'negative price -1' },
-      { key: 'openrouter/openrouter/auto: completion', reason: 'negative price -1' },
+      { model: 'openrouter/auto', field: 'prompt', rawValue: '"-1"', reason: 'negative price -1' },
+      { model: 'openrouter/auto', field: 'completion', rawValue: '"-1"', reason: 'negative price -1' },
     ])
+    expect(snapshot.unreadable).toEqual([{ provider: 'openrouter', model: 'openrouter/auto' }])
     expect(snapshot.prices.some((p) => p.model === 'openrouter/auto')).toBe(false)
-    expect(snapshot.skipped).toContain('openrouter/openai/gpt-4o: image')
     expect(snapshot.models).toBe(4)
   })
 
@@ -73,6 +74,7 @@ describe('litellm adapter', () => {
   it('maps per-token prices, cache prices and above-200k tiers to canonical models', () => {
     expect(rowsOf(snapshot.prices, 'openai', 'gpt-4o')).toEqual({ input: '0.0000025', output: '0.00001', cache_read: '0.00000125' })
     expect(rowsOf(snapshot.prices, 'anthropic', 'claude-sonnet-4-0')).toEqual({
+      web_searches: '0.01',
       input: ['0.000003', [{ start: 200000, unitPrice: '0.000006' }]],
       output: ['0.000015', [{ start: 200000, unitPrice: '0.0000225' }]],
       cache_read: ['0.0000003', [{ start: 200000, unitPrice: '0.0000006' }]],
@@ -83,14 +85,19 @@ describe('litellm adapter', () => {
   })
 
   it('resolves aliases to one model and keeps a differently priced snapshot apart', () => {
-    expect(snapshot.skipped).toContain('gpt-4o-2024-08-06: alias of openai/gpt-4o')
+    expect(snapshot.skipped).toContainEqual({ model: 'gpt-4o-2024-08-06', field: null, rawValue: null, reason: 'alias of openai/gpt-4o, whose own entry is used' })
     expect(rowsOf(snapshot.prices, 'openai', 'gpt-4o-2024-05-13')).toEqual({ input: '0.000005', output: '0.000015' })
     expect(snapshot.prices.filter((p) => p.model === 'gpt-4o' && p.usageType === 'input')).toHaveLength(1)
   })
 
-  it('rejects negative prices with a reason, skips what it cannot represent, ignores sample_spec', () => {
-    expect(snapshot.rejected).toEqual([{ key: 'broken-model: input_cost_per_token', reason: 'negative price -0.000001' }])
-    expect(snapshot.skipped).toEqual(expect.arrayContaining(['vertex_ai/imagen-3.0-generate-002: output_cost_per_image', 'dall-e-3: input_cost_per_pixel']))
+  it('rejects negative prices with a reason, skips what it cannot represent, never prices sample_spec', () => {
+    expect(snapshot.rejected).toEqual([{ model: 'broken-model', field: 'input_cost_per_token', rawValue: '-0.000001', reason: 'negative price -0.000001' }])
+    expect(snapshot.skipped).toEqual(
+      expect.arrayContaining([
+        { model: 'gpt-4o', field: 'input_cost_per_token_batches', rawValue: '0.00000125', reason: 'unknown unit: no usage type for input_cost_per_token_batches' },
+        { model: 'whisper-1', field: 'output_cost_per_second', rawValue: '0.0001', reason: 'unknown unit: no usage type for output_cost_per_second' },
+      ]),
+    )
     expect(snapshot.prices.some((p) => p.model === 'sample_spec')).toBe(false)
     expect(() => fromLitellm([])).toThrow(SourceError)
     expect(() => fromLitellm({ sample_spec: {} })).toThrow(/no model entries/)
@@ -113,8 +120,10 @@ describe('genai-prices data.json adapter', () => {
     const data = json('genai-prices-data.json') as { models: { prices: unknown }[] }[]
     data[1]!.models[0]!.prices = { input_mtok: -3, output_mtok: 15 }
     const snapshot = fromGenaiPricesJson(data)
-    expect(snapshot.rejected).toEqual([{ key: 'anthropic/claude-sonnet-4-0: input', reason: 'negative price -0.000003' }])
-    expect(rowsOf(snapshot.prices, 'anthropic', 'claude-sonnet-4-0')).toEqual({ output: '0.000015' })
+    expect(snapshot.rejected).toEqual([{ model: 'anthropic/claude-sonnet-4-0', field: 'input', rawValue: '"-0.000003"', reason: 'negative price -0.000003' }])
+    // The model is unreadable this time: a sync keeps what the catalog has for it, rather than half of it.
+    expect(rowsOf(snapshot.prices, 'anthropic', 'claude-sonnet-4-0')).toEqual({})
+    expect(snapshot.unreadable).toEqual([{ provider: 'anthropic', model: 'claude-sonnet-4-0' }])
     expect(() => fromGenaiPricesJson({ providers: [] })).toThrow(SourceError)
   })
 })

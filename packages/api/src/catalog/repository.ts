@@ -1,8 +1,8 @@
 import { Decimal as DecimalJs } from 'decimal.js'
-import { sql } from 'kysely'
+import { sql, type Selectable } from 'kysely'
 import { sourceRank } from './source-priority.ts'
 import type { Executor } from '../db/database.ts'
-import type { PriceCatalogRow } from '../db/types.ts'
+import type { CatalogFeedIssueTable, CatalogSyncRunTable, PriceCatalogRow } from '../db/types.ts'
 import type { CatalogPrice } from './types.ts'
 
 export function toCatalogPrice(row: PriceCatalogRow): CatalogPrice {
@@ -176,4 +176,49 @@ export async function tenantPrices(db: Executor, tenantId: string, filter: { pro
   if (filter.usageType) query = query.where('usage_type', '=', filter.usageType)
   const rows = await query.orderBy('effective_from').orderBy('id').execute()
   return rows.map(toCatalogPrice)
+}
+
+export type SyncRunRow = Selectable<CatalogSyncRunTable>
+export type FeedIssueRow = Selectable<CatalogFeedIssueTable>
+
+/** Sync runs, newest first; `before` pages back by id. */
+export async function listSyncRuns(db: Executor, filter: { source?: string | null; before?: number | null; limit: number }): Promise<SyncRunRow[]> {
+  let query = db.selectFrom('catalog_sync_runs').selectAll()
+  if (filter.source) query = query.where('source', '=', filter.source)
+  if (filter.before) query = query.where('id', '<', filter.before)
+  return query.orderBy('id', 'desc').limit(filter.limit).execute()
+}
+
+export async function syncRunById(db: Executor, id: number): Promise<SyncRunRow | undefined> {
+  return db.selectFrom('catalog_sync_runs').selectAll().where('id', '=', id).executeTakeFirst()
+}
+
+/** The latest run of each source named, by source. */
+export async function latestSyncRuns(db: Executor, sources: readonly string[]): Promise<Map<string, SyncRunRow>> {
+  if (sources.length === 0) return new Map()
+  const rows = await db
+    .selectFrom('catalog_sync_runs')
+    .selectAll()
+    .distinctOn('source')
+    .where('source', 'in', sources)
+    .orderBy('source')
+    .orderBy('id', 'desc')
+    .execute()
+  return new Map(rows.map((row) => [row.source, row]))
+}
+
+/**
+ * Feed issues in id order, `after` paging forward. A run's issues are those of its feed version
+ * (stored once, by the first run that saw that version).
+ */
+export async function listFeedIssues(
+  db: Executor,
+  filter: { source?: string | null; sourceVersion?: string | null; kind?: 'REJECTED' | 'SKIPPED' | null; after?: number | null; limit: number },
+): Promise<FeedIssueRow[]> {
+  let query = db.selectFrom('catalog_feed_issues').selectAll()
+  if (filter.source) query = query.where('source', '=', filter.source)
+  if (filter.sourceVersion) query = query.where('source_version', '=', filter.sourceVersion)
+  if (filter.kind) query = query.where('kind', '=', filter.kind)
+  if (filter.after) query = query.where('id', '>', filter.after)
+  return query.orderBy('id').limit(filter.limit).execute()
 }

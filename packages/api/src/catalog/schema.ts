@@ -4,7 +4,18 @@ import type { PriceTierJson, TimeWindowJson } from '../db/types.ts'
 import { OverrideError, SourceError, type CatalogCorrection } from '@burnrate/catalog-sync'
 import { badInput, userError } from '../errors.ts'
 import { builder } from '../schema/builder.ts'
-import { findConflicts, listPublicRowsInForceBySource, priceHistory, tenantPrices } from './repository.ts'
+import {
+  findConflicts,
+  latestSyncRuns,
+  listFeedIssues,
+  listPublicRowsInForceBySource,
+  listSyncRuns,
+  priceHistory,
+  syncRunById,
+  tenantPrices,
+  type FeedIssueRow,
+  type SyncRunRow,
+} from './repository.ts'
 import type { CatalogPrice, PendingChangeRow, SyncSummary } from './types.ts'
 
 const PriceTier = builder.objectRef<PriceTierJson>('PriceTier').implement({
@@ -191,6 +202,65 @@ const CatalogConflict = builder.objectRef<ConflictView>('CatalogConflict').imple
   }),
 })
 
+const CatalogFeedIssueKind = builder.enumType('CatalogFeedIssueKind', {
+  description: 'REJECTED: an invalid value (malformed, negative or variable, missing); the model keeps the price in force. SKIPPED: stated but not representable (an unknown unit, a documentation entry, an alias).',
+  values: ['REJECTED', 'SKIPPED'] as const,
+})
+
+const CatalogFeedIssue = builder.objectRef<FeedIssueRow>('CatalogFeedIssue').implement({
+  description: 'Something a price feed stated that became no catalog row, with why. Stored once per feed version.',
+  fields: (t) => ({
+    id: t.id({ resolve: (i) => String(i.id) }),
+    syncRunId: t.id({ description: 'The first sync run that saw this feed version.', resolve: (i) => String(i.sync_run_id) }),
+    source: t.exposeString('source'),
+    sourceVersion: t.exposeString('source_version'),
+    kind: t.field({ type: CatalogFeedIssueKind, resolve: (i) => i.kind }),
+    model: t.exposeString('model', { description: 'The model as the feed names it (an OpenRouter id, a LiteLLM key).' }),
+    field: t.exposeString('field', { nullable: true, description: 'The feed field; null when the whole entry is meant.' }),
+    rawValue: t.exposeString('raw_value', { nullable: true, description: 'What the feed wrote there, as JSON text (at most 200 characters).' }),
+    reason: t.exposeString('reason'),
+  }),
+})
+
+const MAX_ISSUE_PAGE = 500
+
+function issuePage(first: number | null | undefined): number {
+  const size = first ?? 100
+  if (size < 1 || size > MAX_ISSUE_PAGE) throw badInput(`first must be 1-${MAX_ISSUE_PAGE}`, 'first')
+  return size
+}
+
+function idArg(value: string | number | null | undefined, field: string): number | null {
+  if (value === null || value === undefined) return null
+  if (!/^[1-9]\d{0,14}$/.test(String(value))) throw badInput(`${field} must be an id from this list`, field)
+  return Number(value)
+}
+
+const CatalogSyncRun = builder.objectRef<SyncRunRow>('CatalogSyncRun').implement({
+  description: 'One sync of a whole public price source (a poll, syncSource or the CLI) and what it did.',
+  fields: (t) => ({
+    id: t.id({ resolve: (r) => String(r.id) }),
+    source: t.exposeString('source'),
+    sourceVersion: t.exposeString('source_version'),
+    observedAt: t.field({ type: 'DateTime', description: 'Prices the source states no date for apply from here.', resolve: (r) => r.observed_at }),
+    finishedAt: t.field({ type: 'DateTime', resolve: (r) => r.finished_at }),
+    models: t.exposeInt('models'),
+    rowsOpened: t.exposeInt('rows_opened'),
+    rowsClosed: t.exposeInt('rows_closed'),
+    unchanged: t.exposeInt('unchanged'),
+    held: t.exposeInt('held'),
+    rejected: t.exposeInt('rejected', { description: 'Invalid values refused; each is in issues (kind REJECTED).' }),
+    skipped: t.exposeInt('skipped', { description: 'Stated but not representable; each is in issues (kind SKIPPED).' }),
+    issues: t.field({
+      type: [CatalogFeedIssue],
+      description: 'What this run’s feed version stated that became no row, in id order. Page with `after` (an id).',
+      args: { kind: t.arg({ type: CatalogFeedIssueKind }), first: t.arg.int(), after: t.arg.id() },
+      resolve: (run, args, ctx) =>
+        listFeedIssues(ctx.services.db, { source: run.source, sourceVersion: run.source_version, kind: args.kind, after: idArg(args.after, 'after'), limit: issuePage(args.first) }),
+    }),
+  }),
+})
+
 interface SourceStateView {
   source: string
   last_attempt_at: Date | null
@@ -209,6 +279,12 @@ const CatalogSourceState = builder.objectRef<SourceStateView>('CatalogSourceStat
     nextAttemptAt: t.field({ type: 'DateTime', resolve: (s) => s.next_attempt_at }),
     consecutiveFailures: t.exposeInt('failures'),
     lastError: t.exposeString('last_error', { nullable: true }),
+    lastSyncRun: t.field({
+      type: CatalogSyncRun,
+      nullable: true,
+      description: 'The latest recorded sync of this source, with its rejected and skipped feed entries.',
+      resolve: async (s, _args, ctx) => (await latestSyncRuns(ctx.services.db, [s.source])).get(s.source) ?? null,
+    }),
   }),
 })
 
@@ -243,6 +319,14 @@ const CatalogSyncResult = builder.objectRef<SyncSummary>('CatalogSyncResult').im
     rowsClosed: t.exposeInt('rowsClosed'),
     unchanged: t.exposeInt('unchanged'),
     held: t.exposeInt('held'),
+    rejected: t.int({ description: 'Invalid values refused (each kept as a CatalogFeedIssue).', resolve: (s) => s.rejected.length }),
+    skipped: t.exposeInt('skipped', { description: 'Entries stated but not representable (each kept as a CatalogFeedIssue).' }),
+    syncRun: t.field({
+      type: CatalogSyncRun,
+      nullable: true,
+      description: 'The recorded run; null for a dry run and for negotiated prices.',
+      resolve: async (s, _args, ctx) => (s.syncRunId ? ((await syncRunById(ctx.services.db, s.syncRunId)) ?? null) : null),
+    }),
     corrections: t.field({
       type: [PastPriceCorrection],
       nullable: false,
@@ -313,6 +397,36 @@ builder.queryFields((t) => ({
     resolve: async (_root, _args, ctx) => {
       requireTenant(ctx)
       return ctx.services.db.selectFrom('catalog_source_state').selectAll().orderBy('source').execute()
+    },
+  }),
+  catalogSyncRuns: t.field({
+    type: [CatalogSyncRun],
+    description: 'Syncs of public price sources, newest first. Page with `before` (an id).',
+    args: { source: t.arg.string(), first: t.arg.int(), before: t.arg.id() },
+    resolve: async (_root, args, ctx) => {
+      requireTenant(ctx)
+      return listSyncRuns(ctx.services.db, { source: checkName(args.source, 'source'), before: idArg(args.before, 'before'), limit: pageSize(args.first) })
+    },
+  }),
+  catalogFeedIssues: t.field({
+    type: [CatalogFeedIssue],
+    description:
+      'Every value a public price feed stated that became no catalog row (rejected or skipped), with source, model, field, raw value and reason, in id order. Filter by source or sync run; page with `after` (an id).',
+    args: { source: t.arg.string(), syncRunId: t.arg.id(), kind: t.arg({ type: CatalogFeedIssueKind }), first: t.arg.int(), after: t.arg.id() },
+    resolve: async (_root, args, ctx) => {
+      requireTenant(ctx)
+      const runId = idArg(args.syncRunId, 'syncRunId')
+      const run = runId === null ? null : await syncRunById(ctx.services.db, runId)
+      if (runId !== null && !run) throw userError('NOT_FOUND', 'no such sync run', 'syncRunId')
+      const source = checkName(args.source, 'source')
+      if (run && source && run.source !== source) return []
+      return listFeedIssues(ctx.services.db, {
+        source: run?.source ?? source,
+        sourceVersion: run?.source_version,
+        kind: args.kind,
+        after: idArg(args.after, 'after'),
+        limit: issuePage(args.first),
+      })
     },
   }),
   priceOverrides: t.field({

@@ -238,6 +238,7 @@ export function createCatalogService({ db, clock, logger, config, pubsub }: Cata
     held: summary.held ?? 0,
     rejected: source.rejected ?? [],
     skipped: source.skipped.length,
+    syncRunId: summary.syncRunId ?? null,
     corrections: summary.corrections ?? [],
   })
 

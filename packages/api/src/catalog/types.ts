@@ -1,4 +1,4 @@
-import type { AppliedPriceChange, CatalogCorrection, OverrideInput, PublicSourceName } from '@burnrate/catalog-sync'
+import type { AppliedPriceChange, CatalogCorrection, FeedIssue, OverrideInput, PublicSourceName } from '@burnrate/catalog-sync'
 import type { PriceTierJson, TimeWindowJson } from '../db/types.ts'
 import type { CatalogPendingChangeTable } from '../db/types.ts'
 import type { Selectable } from 'kysely'
@@ -41,10 +41,12 @@ export interface SyncSummary {
   unchanged: number
   /** Timelines held as pending (a move beyond 10×). */
   held: number
-  /** Rows the source stated but that were refused, with reasons. */
-  rejected: { key: string; reason: string }[]
-  /** Prices the source states that Burnrate cannot represent yet. */
+  /** Values the source stated but that were refused, with reasons (also stored, see catalogFeedIssues). */
+  rejected: FeedIssue[]
+  /** What the source states that no row carries (unknown units, documentation entries, aliases). */
   skipped: number
+  /** The recorded run (catalog_sync_runs); null for a dry run and for negotiated prices. */
+  syncRunId: number | null
   /**
    * Timelines whose already-billed past the source corrected (it stated an earlier start date with
    * another price). Events since `from` keep their price until the tenant runs repriceUsage.

@@ -259,6 +259,37 @@ export interface CatalogSourceStateTable {
   last_summary: Json<Record<string, unknown> | null> | null
 }
 
+/** One sync of a whole public source, with its counts. */
+export interface CatalogSyncRunTable {
+  id: Generated<number>
+  source: string
+  source_version: string
+  observed_at: Timestamp
+  finished_at: Timestamp
+  models: number
+  rows_opened: number
+  rows_closed: number
+  unchanged: number
+  held: number
+  rejected: number
+  skipped: number
+  corrections: number
+}
+
+/** What a feed stated that became no catalog row; stored once per (source, source_version). */
+export interface CatalogFeedIssueTable {
+  id: Generated<number>
+  /** The first run that saw this feed version. */
+  sync_run_id: number
+  source: string
+  source_version: string
+  kind: 'REJECTED' | 'SKIPPED'
+  model: string
+  field: string | null
+  raw_value: string | null
+  reason: string
+}
+
 export interface UsageCorrectionTable {
   id: Generated<number>
   tenant_id: string
@@ -295,6 +326,8 @@ export interface DB extends WebhookTables, StripeTables, GatewayTables {
   price_change_log: PriceChangeLogTable
   catalog_pending_changes: CatalogPendingChangeTable
   catalog_source_state: CatalogSourceStateTable
+  catalog_sync_runs: CatalogSyncRunTable
+  catalog_feed_issues: CatalogFeedIssueTable
   usage_corrections: UsageCorrectionTable
 }
 

@@ -14,10 +14,10 @@ import {
 } from '@pydantic/genai-prices'
 import { z } from 'zod'
 import { SOURCE_EPOCH } from '../source-epoch.ts'
-import type { NormalizedPrice, PriceTier, RejectedPrice, SourceSnapshot, TimeWindow } from '../types.ts'
+import type { FeedIssue, NormalizedPrice, PriceTier, SourceSnapshot, TimeWindow } from '../types.ts'
 import { UNIT_BY_PRICE_KEY, type UsageUnit } from '../units.ts'
 import { contentVersion, fetchJson, SourceError, type FetchOptions } from './fetch.ts'
-import { parsePrice } from './price-value.ts'
+import { parsePrice, rawValueText } from './price-value.ts'
 
 export const GENAI_PRICES_SOURCE = 'genai-prices'
 const GENAI_PRICES_PACKAGE = '@pydantic/genai-prices'
@@ -141,7 +141,7 @@ function mergeEqualNeighbours(timeline: NormalizedPrice[]): NormalizedPrice[] {
  */
 export function fromGenaiPrices(providers: readonly Provider[], version: string): SourceSnapshot {
   const prices: NormalizedPrice[] = []
-  const skipped = new Set<string>()
+  const skipped = new Map<string, FeedIssue>()
   let models = 0
   for (const provider of providers) {
     for (const model of provider.models) {
@@ -152,7 +152,11 @@ export function fromGenaiPrices(providers: readonly Provider[], version: string)
           if (value === undefined) continue
           const unit = UNIT_BY_PRICE_KEY.get(priceKey)
           if (!unit) {
-            skipped.add(`${provider.id}/${model.id}: ${priceKey}`)
+            // Once per model and key, however many dated periods repeat it.
+            const name = `${provider.id}/${model.id}`
+            if (!skipped.has(`${name}\u0000${priceKey}`)) {
+              skipped.set(`${name}\u0000${priceKey}`, { model: name, field: priceKey, rawValue: rawValueText(value), reason: `unknown unit: no usage type for ${priceKey}` })
+            }
             continue
           }
           const key = `${unit.usageType}|${period.timeWindow ? `${period.timeWindow.startSecond}-${period.timeWindow.endSecond}` : ''}`
@@ -176,7 +180,7 @@ export function fromGenaiPrices(providers: readonly Provider[], version: string)
       if (timelines.size > 0) models++
     }
   }
-  return { source: GENAI_PRICES_SOURCE, sourceVersion: version, prices, models, skipped: [...skipped].sort() }
+  return { source: GENAI_PRICES_SOURCE, sourceVersion: version, prices, models, skipped: [...skipped.values()].sort((a, b) => a.model.localeCompare(b.model) || a.field!.localeCompare(b.field!)) }
 }
 
 /** The installed @pydantic/genai-prices version: the version of the data it bundles. */
@@ -264,14 +268,18 @@ export function fromGenaiPricesJson(input: unknown, version = contentVersion(inp
     throw new SourceError(GENAI_PRICES_SOURCE, 'schema', `unreadable price data: ${error instanceof Error ? error.message : String(error)}`)
   }
   // The adapter trusts numbers from the bundled package; a fetched file is checked row by row.
-  const rejected: RejectedPrice[] = []
-  const prices = snapshot.prices.filter((price) => {
+  // A model with a bad value keeps the rows it has (unreadable), rather than losing that usage type.
+  const rejected: FeedIssue[] = []
+  const unreadable = new Map<string, { provider: string; model: string }>()
+  for (const price of snapshot.prices) {
     const values = [price.unitPrice, ...(price.tiers ?? []).map((tier) => tier.unitPrice)]
     const bad = values.find((value) => !parsePrice(value).ok)
-    if (bad !== undefined) rejected.push({ key: `${price.provider}/${price.model}: ${price.usageType}`, reason: (parsePrice(bad) as { reason: string }).reason })
-    return bad === undefined
-  })
-  return { ...snapshot, prices, rejected }
+    if (bad === undefined) continue
+    rejected.push({ model: `${price.provider}/${price.model}`, field: price.usageType, rawValue: rawValueText(bad), reason: (parsePrice(bad) as { reason: string }).reason })
+    unreadable.set(`${price.provider}/${price.model}`, { provider: price.provider, model: price.model })
+  }
+  const prices = snapshot.prices.filter((price) => !unreadable.has(`${price.provider}/${price.model}`))
+  return { ...snapshot, prices, rejected, unreadable: [...unreadable.values()] }
 }
 
 export async function fetchGenaiPrices(url = GENAI_PRICES_DATA_URL, options: FetchOptions = {}): Promise<SourceSnapshot> {

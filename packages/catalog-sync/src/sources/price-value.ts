@@ -3,6 +3,21 @@ import { Decimal as DecimalJs } from 'decimal.js'
 const Decimal = DecimalJs.clone({ precision: 80, toExpNeg: -80, toExpPos: 80 })
 const DECIMAL_TEXT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/
 
+/** Longest raw value kept in a feed issue: a hostile feed must not fill the database through it. */
+const RAW_VALUE_LIMIT = 200
+
+/** What a feed wrote, as JSON text for a feed issue; null when it wrote nothing. */
+export function rawValueText(value: unknown): string | null {
+  if (value === undefined) return null
+  let text: string
+  try {
+    text = JSON.stringify(value) ?? String(value)
+  } catch {
+    text = String(value)
+  }
+  return text.length > RAW_VALUE_LIMIT ? `${text.slice(0, RAW_VALUE_LIMIT)}…` : text
+}
+
 export type PriceValue = { ok: true; unitPrice: string } | { ok: false; reason: string }
 
 /**
