@@ -172,7 +172,8 @@ function searchPrice(raw: unknown): SearchPrice {
  * canonical ids where the same provider knows the model (`gpt-4o-2024-08-06` → openai/gpt-4o);
  * when several keys land on one model the key named exactly like it wins and the others are
  * reported as aliases (a dated snapshot with a different price, like gpt-4o-2024-05-13, keeps its
- * own id because genai-prices keeps it apart). A model with any invalid price is rejected whole.
+ * own id because genai-prices keeps it apart). A model with any invalid price is rejected whole and
+ * listed as unreadable, so the sync keeps its price in force; every skip is reported with its reason.
  */
 export function fromLitellm(input: unknown, version = contentVersion(input)): SourceSnapshot {
   const parsed = litellmPricesSchema.safeParse(input)
