@@ -9,7 +9,7 @@
  * ingest shares its event loop as it would in a single API process. Every recordUsageBatch must
  * succeed (a deadlock would show as a failed request).
  *
- *   npx tsx bench/override-under-load.ts [--overrides 40] [--unpriced 200] [--clients 4] [--batch 200]
+ *   npx tsx bench/override-under-load.ts [--overrides 20] [--unpriced 200] [--clients 4] [--batch 200]
  */
 import { performance } from 'node:perf_hooks'
 import { eventSource } from './events.ts'
@@ -17,7 +17,7 @@ import { RECORD_BATCH } from './load-client.ts'
 import { distribution, fmt, graphql, main, numericOptions, printHeader, setUpApp, type BenchApp, type Distribution } from './lib.ts'
 
 const options = numericOptions('override-under-load', {
-  overrides: { env: 'BENCH_OVERRIDES', default: 40, help: 'overrides measured in each phase' },
+  overrides: { env: 'BENCH_OVERRIDES', default: 20, help: 'overrides measured in each phase' },
   unpriced: { env: 'BENCH_UNPRICED', default: 200, help: 'UNPRICED events waiting for each override' },
   clients: { env: 'BENCH_CLIENTS', default: 4, help: 'concurrent ingest clients during the loaded phase' },
   batch: { env: 'BENCH_BATCH', default: 200, help: 'events per recordUsageBatch' },
