@@ -83,7 +83,12 @@ main(async () => {
         const { seq: _seq, ...rest } = row
         return {
           row: { ...rest, id: `${row.id}-copy${copies}` },
-          json: { units: row.units ? JSON.stringify(row.units) : null, metadata: row.metadata ? JSON.stringify(row.metadata) : null, lines: JSON.stringify(row.lines) },
+          json: {
+            units: row.units ? JSON.stringify(row.units) : null,
+            metadata: row.metadata ? JSON.stringify(row.metadata) : null,
+            lines: JSON.stringify(row.lines),
+            unpricedReason: row.unpriced_reason ? JSON.stringify(row.unpriced_reason) : null,
+          },
         }
       })
     }

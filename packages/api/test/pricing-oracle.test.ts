@@ -42,14 +42,16 @@ function cases(): Case[] {
       for (const timestamp of TIMESTAMPS) {
         n += 1
         const long = tiered && n % 2 === 0
-        const input = long ? 300_000 + (n % 977) : 12_345 + (n % 1000)
+        const input = !keys.has('input_mtok') ? 0 : long ? 300_000 + (n % 977) : 12_345 + (n % 1000)
         const cacheRead = keys.has('cache_read_mtok') ? Math.floor(input / 3) : 0
         const cacheWrite = keys.has('cache_write_mtok') ? Math.floor(input / 7) : 0
         out.push({
           provider: provider.id,
           model: model.id,
           timestamp,
-          usage: { input_tokens: input, output_tokens: 2_000 + (n % 313), cache_read_tokens: cacheRead, cache_write_tokens: cacheWrite },
+          // Only usage the model prices: calcPrice bills an unpriced usage type at 0, where we
+          // leave the event UNPRICED (the no-silent-zero rule, tested below).
+          usage: { input_tokens: input, output_tokens: keys.has('output_mtok') ? 2_000 + (n % 313) : 0, cache_read_tokens: cacheRead, cache_write_tokens: cacheWrite },
           tiered: long,
           cached: cacheRead > 0 || cacheWrite > 0,
         })

@@ -88,6 +88,11 @@ export interface PricedLineJson {
   priceId: string
 }
 
+export interface UnpricedReasonJson {
+  code: 'UNKNOWN_MODEL' | 'NO_PRICE_AT_TIME' | 'MISSING_USAGE_PRICE'
+  usageTypes: string[]
+}
+
 export interface UnitQuantityJson {
   unit: string
   quantity: string
@@ -122,6 +127,8 @@ export interface UsageEventTable {
   content_hash: string
   /** The budget reservation this event settles, if any. */
   reservation_id: string | null
+  /** Why the event is UNPRICED; null when priced (and for events stored before reasons were kept). */
+  unpriced_reason: Json<UnpricedReasonJson | null> | null
 }
 
 /** One row per tenant, customer, UTC hour, provider, model and feature ('' stands for none). */

@@ -5,7 +5,7 @@ import type { Tenant } from '../db/types.ts'
 import { planAt } from '../pricing/engine.ts'
 import { listPlans } from '../usage/repository.ts'
 import type { GatewayProvider } from './db-types.ts'
-import { boundCall, holdAmount, worstCaseAmount, type CallBound } from './estimate.ts'
+import { boundCall, holdAmount, UnpricedCallError, worstCaseAmount, type CallBound } from './estimate.ts'
 
 /**
  * The budgets domain as the gateway needs it (structurally the budgets service): whether a
@@ -50,18 +50,22 @@ export async function holdForCall(deps: HoldDeps, provider: GatewayProvider, ten
   await deps.catalog.ensureFresh()
   const now = deps.clock.now()
   const resolved = deps.catalog.resolve(model, provider, tenant.id)
-  const prices = resolved ? deps.catalog.pricesAt(resolved.provider, resolved.model, now, tenant.id) : []
-  if (!resolved || prices.length === 0) {
+  const prices = resolved ? deps.catalog.pricesAt(resolved.provider, resolved.model, now, tenant.id) : null
+  const plans = await listPlans(deps.db, tenant.id, [customerId])
+  const bound = boundCall(provider, body, { defaultMaxOutputTokens: deps.defaultMaxOutputTokens })
+  let estimate: string
+  try {
+    estimate = holdAmount(worstCaseAmount(bound, prices, planAt(plans, customerId, now)))
+  } catch (error) {
+    if (!(error instanceof UnpricedCallError)) throw error
     // A call that cannot be priced cannot be held against a hard limit, and would be recorded UNPRICED: not let through.
+    const what = error.reason.code === 'MISSING_USAGE_PRICE' ? `has no price for ${error.reason.usageTypes.join(', ')}` : 'has no price in the catalog'
     return {
       kind: 'refused',
       type: 'budget_unpriced_model',
-      message: `Customer "${customerId}" has a hard budget and ${provider} model "${model}" has no price in the catalog, so the call's cost cannot be held against it; the call was not sent to the provider.`,
+      message: `Customer "${customerId}" has a hard budget and ${provider} model "${model}" ${what}, so the call's cost cannot be held against it; the call was not sent to the provider.`,
     }
   }
-  const plans = await listPlans(deps.db, tenant.id, [customerId])
-  const bound = boundCall(provider, body, { defaultMaxOutputTokens: deps.defaultMaxOutputTokens })
-  const estimate = holdAmount(worstCaseAmount(bound, prices, planAt(plans, customerId, now)))
   const over = (remaining: string | null) =>
     `Customer "${customerId}" has a hard budget: this call could cost up to ${estimate} ${tenant.currency}${remaining !== null ? ` and ${remaining} remains` : ''}; the call was not sent to the provider.`
 

@@ -1,6 +1,6 @@
 import type { CatalogPrice } from '../catalog/types.ts'
 import { AMOUNT_SCALE, Decimal } from '../money/decimal.ts'
-import { applyPlan, priceUsage, type Plan, type ReportedUsage } from '../pricing/engine.ts'
+import { applyPlan, priceEvent, unpricedMessage, type Plan, type ReportedUsage, type UnpricedReason } from '../pricing/engine.ts'
 import type { GatewayProvider } from './db-types.ts'
 
 /**
@@ -88,16 +88,24 @@ export function boundCall(provider: GatewayProvider, body: Record<string, unknow
   }
 }
 
+/** A call the catalog cannot price in full (priceEvent's rule): it could not be held against a hard budget. */
+export class UnpricedCallError extends Error {
+  constructor(readonly reason: UnpricedReason) {
+    super(unpricedMessage(reason))
+  }
+}
+
 /**
- * The most `bound` can be billed at these catalog rows under this plan, priced by the same engine
- * as ingest. Which input tokens end up cached (read or written) and which output tokens are
+ * The most `bound` can be billed at these catalog rows under this plan, priced by the same rule
+ * as ingest (priceEvent): a usage type the call may use and no row prices throws UnpricedCallError
+ * rather than counting as free. Which input tokens end up cached (read or written) and which output tokens are
  * reasoning is only known afterwards, and a cache write can cost more than plain input: the price
  * is linear in how the input (and the output) splits, so its maximum is at one of the extremes —
  * all plain, all cache reads, all cache writes (× output all plain or all reasoning) — and the
  * largest of those is the estimate. Long-context tiers switch on total input tokens, which only
  * grow with the bound.
  */
-export function worstCaseAmount(bound: CallBound, prices: readonly CatalogPrice[], plan: Plan | null): Decimal {
+export function worstCaseAmount(bound: CallBound, prices: readonly CatalogPrice[] | null, plan: Plan | null): Decimal {
   const input = new Decimal(bound.inputTokens)
   const output = new Decimal(bound.outputTokens)
   const zero = new Decimal(0)
@@ -112,8 +120,9 @@ export function worstCaseAmount(bound: CallBound, prices: readonly CatalogPrice[
         ['output_reasoning_tokens', reasoning ? output : zero],
         ...(bound.webSearches > 0 ? [['web_searches', new Decimal(bound.webSearches)] as const] : []),
       ])
-      const { lines } = priceUsage(reported, prices)
-      const { amount } = applyPlan(lines, plan)
+      const priced = priceEvent(reported, prices)
+      if (priced.status === 'UNPRICED') throw new UnpricedCallError(priced.reason)
+      const { amount } = applyPlan(priced.lines, plan)
       if (amount.greaterThan(worst)) worst = amount
     }
   }

@@ -77,7 +77,8 @@ function exclusiveParts(units: readonly UsageUnit[], reported: ReportedUsage): M
  * Checks that no reported part exceeds its whole, whatever the model. Throws UsageShapeError.
  * `alsoCheck` names quantities to check as wholes even when absent from `reported` (zero).
  */
-export function checkUsageShape(reported: ReportedUsage, alsoCheck: readonly string[] = []): void {
+export function checkUsageShape(given: ReportedUsage, alsoCheck: readonly string[] = []): void {
+  const reported = withReportedWholes(given)
   const keys = alsoCheck.length ? new Set([...alsoCheck, ...reported.keys()]) : reported.keys()
   const units: UsageUnit[] = []
   for (const k of keys) {
@@ -134,6 +135,97 @@ export function priceUsage(reported: ReportedUsage, prices: readonly CatalogPric
   }
   if (lines.length > 1) lines.sort((a, b) => lineOrder(a.usageType) - lineOrder(b.usageType) || a.usageType.localeCompare(b.usageType))
   return { lines, cost }
+}
+
+/**
+ * Why an event is UNPRICED (UsageEvent.unpricedReason): no source knows the model, none had a price
+ * for it at the event's time, or the prices in force leave a reported usage type unpriced.
+ */
+export type UnpricedCode = 'UNKNOWN_MODEL' | 'NO_PRICE_AT_TIME' | 'MISSING_USAGE_PRICE'
+export interface UnpricedReason {
+  code: UnpricedCode
+  /** The usage types with a quantity and no price (MISSING_USAGE_PRICE), sorted. */
+  usageTypes: string[]
+}
+
+export type EventPricing = { status: 'PRICED'; lines: CostLine[]; cost: Decimal } | { status: 'UNPRICED'; reason: UnpricedReason }
+
+export function unpricedMessage(reason: UnpricedReason): string {
+  if (reason.code === 'UNKNOWN_MODEL') return 'no price source (nor a negotiated price) knows this model'
+  if (reason.code === 'NO_PRICE_AT_TIME') return "the model had no price in force at the event's timestamp"
+  return `no price in force for ${reason.usageTypes.join(', ')}, neither negotiated nor public`
+}
+
+/** Units whose quantity events cannot state: a whole (e.g. audio_seconds) events report through its parts. */
+const FILLABLE_WHOLES = USAGE_UNITS.filter((u) => u.unit !== 'token' && [...(PARTS.get(u) ?? [])].length > 0)
+const disjoint = (a: UsageUnit, b: UsageUnit) => Object.entries(a.dimensions).some(([k, v]) => b.dimensions[k] !== undefined && b.dimensions[k] !== v)
+
+/**
+ * A non-token whole that was not reported is the sum of its reported parts: a call with 60
+ * input_audio_seconds has 60 audio_seconds, so a model priced per audio second (either way)
+ * prices it. Token wholes are always reported (inputTokens counts all input). Throws
+ * UsageShapeError when the reported parts may overlap, so the whole cannot be known.
+ */
+export function withReportedWholes(reported: ReportedUsage): ReportedUsage {
+  let out: Map<string, Decimal> | null = null
+  for (const whole of FILLABLE_WHOLES) {
+    if (reported.has(whole.usageKey)) continue
+    const parts = PARTS.get(whole)!
+    const given: UsageUnit[] = []
+    for (const [key, quantity] of reported) {
+      const unit = UNIT_BY_USAGE_KEY.get(key)
+      if (unit && parts.has(unit) && !quantity.isZero()) given.push(unit)
+    }
+    const outermost = given.filter((u) => !given.some((other) => isPartOf(u, other)))
+    if (outermost.length === 0) continue
+    for (const [i, a] of outermost.entries()) {
+      for (const b of outermost.slice(i + 1)) {
+        if (!disjoint(a, b)) throw new UsageShapeError(`${a.usageKey} and ${b.usageKey} may overlap: report ${whole.usageKey} too`, b.usageKey)
+      }
+    }
+    out ??= new Map(reported)
+    out.set(whole.usageKey, outermost.reduce((sum, u) => sum.plus(reported.get(u.usageKey)!), ZERO))
+  }
+  return out ?? reported
+}
+
+/**
+ * The one pricing rule (ingest, late pricing, re-pricing and gateway estimates all come here).
+ * `prices` are the rows in force for the event — a tenant's negotiated rows already put in place
+ * of the public rows of the usage types they name (withTenantOverrides), so a usage type the
+ * negotiation leaves out keeps its public price — or null when no source knows the model.
+ *
+ * An event is never priced at zero for want of a price: every reported quantity must land in a
+ * priced line — its own usage type's, or a priced whole's that contains it (cache reads billed as
+ * input, reasoning as output when the model has no price of their own). Otherwise the event is
+ * UNPRICED, naming each usage type left without a price. `requests` is the one exception: every
+ * call is a request, and a model without a per-request price simply charges none.
+ */
+export function priceEvent(reported: ReportedUsage, prices: readonly CatalogPrice[] | null): EventPricing {
+  if (prices === null) return { status: 'UNPRICED', reason: { code: 'UNKNOWN_MODEL', usageTypes: [] } }
+  if (prices.length === 0) return { status: 'UNPRICED', reason: { code: 'NO_PRICE_AT_TIME', usageTypes: [] } }
+  const usage = withReportedWholes(reported)
+  const pricedUnits = new Set<UsageUnit>()
+  for (const price of prices) {
+    const unit = UNIT_BY_USAGE_TYPE.get(price.usageType)
+    if (unit) pricedUnits.add(unit)
+  }
+  // Where each reported quantity goes: the exclusive parts over everything reported or priced.
+  const considered = new Set<UsageUnit>(pricedUnits)
+  for (const [key, quantity] of usage) {
+    const unit = UNIT_BY_USAGE_KEY.get(key)
+    if (unit && !quantity.isZero()) considered.add(unit)
+  }
+  considered.forEach((u) => u.usageKey === 'requests' && considered.delete(u))
+  const exclusive = exclusiveParts([...considered].sort(byRank), usage)
+  const missing: string[] = []
+  for (const unit of considered) {
+    if (pricedUnits.has(unit) || exclusive.get(unit.usageKey)?.isZero() !== false) continue
+    if (![...pricedUnits].some((whole) => isPartOf(unit, whole))) missing.push(unit.usageType)
+  }
+  if (missing.length > 0) return { status: 'UNPRICED', reason: { code: 'MISSING_USAGE_PRICE', usageTypes: missing.sort() } }
+  const { lines, cost } = priceUsage(usage, prices)
+  return { status: 'PRICED', lines, cost }
 }
 
 const LINE_ORDER = ['input', 'cache_read', 'cache_write', 'output', 'reasoning']

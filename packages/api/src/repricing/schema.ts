@@ -1,5 +1,5 @@
 import { requireTenant } from '../auth/guard.ts'
-import { PricedLine } from '../usage/schema.ts'
+import { PricedLine, UnpricedReason } from '../usage/schema.ts'
 import { badInput } from '../errors.ts'
 import { Decimal } from '../money/decimal.ts'
 import { builder } from '../schema/builder.ts'
@@ -56,6 +56,10 @@ const RepriceUsageResult = builder.objectRef<RepriceResult>('RepriceUsageResult'
     corrected: t.exposeInt('corrected', { description: 'Correction entries written; 0 when re-run.' }),
     costDelta: t.field({ type: 'Decimal', resolve: (r) => r.costDelta }),
     amountDelta: t.field({ type: 'Decimal', resolve: (r) => r.amountDelta }),
+    unpriced: t.exposeInt('unpriced', {
+      description: 'Events left at their current bill because the catalog now has no price for a usage type they report (never re-billed at zero).',
+    }),
+    unpricedReasons: t.field({ type: [UnpricedReason], description: 'Why, once per distinct reason.', resolve: (r) => r.unpricedReasons }),
   }),
 })
 

@@ -6,9 +6,10 @@ import type { Db, Executor } from '../db/database.ts'
 import type { DB, PricedLineJson, UsageCorrectionTable, UsageEventRow, UsageEventTable } from '../db/types.ts'
 import type { Logger } from '../logger.ts'
 import { Decimal } from '../money/decimal.ts'
-import { applyPlan, planAt, priceUsage, type Plan } from '../pricing/engine.ts'
-import { addToLineRollups, addToRollups, listPlans, priceStillUnpriced } from '../usage/repository.ts'
+import { applyPlan, planAt, priceEvent, type Plan, type UnpricedReason } from '../pricing/engine.ts'
+import { addToLineRollups, addToRollups, listPlans, priceStillUnpriced, setUnpricedReasons } from '../usage/repository.ts'
 import type { IngestHook } from '../usage/service.ts'
+import { canonicalUnitName } from '../usage/validation.ts'
 import { hourBucket, rollupDeltas, rollupDimensions, type LineRollupDelta, type RollupDelta } from '../usage/rollups.ts'
 import { lineDeltas, type BilledChange, type BilledChangeHook } from './changes.ts'
 
@@ -21,6 +22,10 @@ export interface RepriceResult {
   corrected: number
   costDelta: string
   amountDelta: string
+  /** Events the catalog can no longer price (a usage type they report has no price): left at their current bill. */
+  unpriced: number
+  /** Why, once per distinct reason. */
+  unpricedReasons: UnpricedReason[]
 }
 
 /** Which UNPRICED events a late-pricing sweep looks at; everything when empty. */
@@ -65,12 +70,19 @@ export function reportedOf(event: Pick<UsageEventRow, 'input_tokens' | 'output_t
     ['cache_write_tokens', new Decimal(event.cache_write_tokens)],
     ['output_reasoning_tokens', new Decimal(event.reasoning_tokens)],
   ])
-  for (const unit of event.units ?? []) reported.set(unit.unit, new Decimal(unit.quantity))
+  // Events stored before aliases were mapped at validation may carry an alias.
+  for (const unit of event.units ?? []) reported.set(canonicalUnitName(unit.unit) ?? unit.unit, new Decimal(unit.quantity))
   return reported
 }
 
-function linesOf(prices: ReturnType<CatalogService['pricesAt']>, event: UsageEventRow, plan: Plan | null) {
-  const priced = priceUsage(reportedOf(event), prices)
+/** The event's lines at these rows (the one pricing rule, priceEvent), or why it cannot be priced. */
+function linesOf(
+  prices: ReturnType<CatalogService['pricesAt']>,
+  event: UsageEventRow,
+  plan: Plan | null,
+): { unpriced: UnpricedReason } | { unpriced?: undefined; lines: PricedLineJson[]; cost: string; amount: string } {
+  const priced = priceEvent(reportedOf(event), prices)
+  if (priced.status === 'UNPRICED') return { unpriced: priced.reason }
   const billed = applyPlan(priced.lines, plan)
   const lines: PricedLineJson[] = billed.lines.map((l) => ({
     usageType: l.usageType,
@@ -82,6 +94,9 @@ function linesOf(prices: ReturnType<CatalogService['pricesAt']>, event: UsageEve
   }))
   return { lines, cost: priced.cost.toFixed(), amount: billed.amount.toFixed() }
 }
+
+const sameReason = (stored: UnpricedReason | null, next: UnpricedReason) =>
+  stored !== null && stored.code === next.code && stored.usageTypes.join() === next.usageTypes.join()
 
 const sameLines = (a: readonly PricedLineJson[], b: readonly PricedLineJson[]) =>
   a.length === b.length &&
@@ -224,15 +239,19 @@ export function createRepricingService({
           afterSeq = Number(events.at(-1)!.seq)
           const plans = await listPlans(db, name.tenant_id, [...new Set(events.map((e) => e.customer_id))])
           const updates = new Map<string, { before: UsageEventRow; after: UsageEventRow }>()
+          const stillUnpriced: { id: string; reason: UnpricedReason }[] = []
           for (const event of events) {
             const prices = catalog.pricesAt(resolved.provider, resolved.model, event.ts, event.tenant_id)
-            if (prices.length === 0) continue
             const plan = planAt(plans, event.customer_id, event.ts)
             let priced
             try {
               priced = linesOf(prices, event, plan)
             } catch (error) {
               logger.warn('unpriced event cannot be priced', { tenantId: event.tenant_id, eventId: event.id, error: String(error) })
+              continue
+            }
+            if (priced.unpriced) {
+              if (!sameReason(event.unpriced_reason, priced.unpriced)) stillUnpriced.push({ id: event.id, reason: priced.unpriced })
               continue
             }
             updates.set(event.id, {
@@ -250,6 +269,8 @@ export function createRepricingService({
               },
             })
           }
+          // What the event now lacks (e.g. a negotiated price named input only): say so, still UNPRICED.
+          await setUnpricedReasons(db, name.tenant_id, stillUnpriced)
           if (updates.size === 0) continue
           const billed = await db.transaction().execute(async (trx) => {
             // One statement, rows locked in id order; only events still UNPRICED change.
@@ -296,6 +317,7 @@ export function createRepricingService({
     async repriceUsage(tenantId, range) {
       await catalog.ensureFresh()
       const result = { examined: 0, corrected: 0, costDelta: new Decimal(0), amountDelta: new Decimal(0) }
+      const unpriced: UnpricedReason[] = []
       let afterSeq = 0
       for (;;) {
         const events = await db
@@ -323,10 +345,14 @@ export function createRepricingService({
           const lines: LineRollupDelta[] = []
           for (const event of events) {
             const prices = catalog.pricesAt(range.provider, range.model, event.ts, tenantId)
-            if (prices.length === 0) continue
             const current = latest.get(event.id) ?? { lines: event.lines, cost: event.cost ?? '0', amount: event.amount ?? '0' }
             const plan = event.plan_kind ? { kind: event.plan_kind, percent: event.plan_percent! } : null
             const next = linesOf(prices, event, plan)
+            if (next.unpriced) {
+              // Never re-billed at zero for want of a price: the event keeps its bill, and the result says why.
+              unpriced.push(next.unpriced)
+              continue
+            }
             if (sameLines(current.lines, next.lines)) continue
             const dims = rollupDimensions(event)
             corrections.push({
@@ -383,7 +409,15 @@ export function createRepricingService({
         })
         await notify(tenantId, billed)
       }
-      return { examined: result.examined, corrected: result.corrected, costDelta: result.costDelta.toFixed(), amountDelta: result.amountDelta.toFixed() }
+      const reasons = new Map(unpriced.map((r) => [`${r.code}:${r.usageTypes.join()}`, r]))
+      return {
+        examined: result.examined,
+        corrected: result.corrected,
+        costDelta: result.costDelta.toFixed(),
+        amountDelta: result.amountDelta.toFixed(),
+        unpriced: unpriced.length,
+        unpricedReasons: [...reasons.values()],
+      }
     },
   }
 }

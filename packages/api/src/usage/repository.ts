@@ -1,6 +1,6 @@
 import { sql, type Insertable } from 'kysely'
 import type { Executor } from '../db/database.ts'
-import type { UsageEventRow, UsageEventTable } from '../db/types.ts'
+import type { UnpricedReasonJson, UsageEventRow, UsageEventTable } from '../db/types.ts'
 import { columnList, unnestRows, type PgType } from '../db/unnest.ts'
 import type { PlanVersion } from '../pricing/engine.ts'
 import type { LineRollupDelta, RollupDelta } from './rollups.ts'
@@ -12,6 +12,7 @@ export interface EventJson {
   units: string | null
   metadata: string | null
   lines: string
+  unpricedReason: string | null
 }
 
 /** A new event: the row as it will be stored (seq aside) and its JSON columns as text. */
@@ -47,12 +48,14 @@ const EVENT_COLUMNS: Readonly<Record<Exclude<keyof EventInsert & string, 'seq'>,
   plan_percent: 'numeric',
   content_hash: 'text',
   reservation_id: 'text',
+  unpriced_reason: 'jsonb',
 }
 
 const JSON_COLUMN_VALUES = {
   units: (e: NewEvent) => e.json.units,
   metadata: (e: NewEvent) => e.json.metadata,
   lines: (e: NewEvent) => e.json.lines,
+  unpriced_reason: (e: NewEvent) => e.json.unpricedReason,
 }
 
 const ROLLUP_KEY: Readonly<Record<string, PgType>> = {
@@ -246,6 +249,22 @@ export async function addToLineRollups(db: Executor, rows: readonly LineRollupDe
     ${unnestRows(rows, columns)}
     ${lineRollupOrder()}
     ${ADD_TO_LINE_ROLLUP}`.execute(db)
+}
+
+/**
+ * Records why events are still UNPRICED. One row per statement, outside any transaction: each
+ * holds one row lock at a time, so it can never deadlock with ingest or a pricing run.
+ */
+export async function setUnpricedReasons(db: Executor, tenantId: string, reasons: readonly { id: string; reason: UnpricedReasonJson }[]): Promise<void> {
+  for (const { id, reason } of reasons) {
+    await db
+      .updateTable('usage_events')
+      .set({ unpriced_reason: JSON.stringify(reason) })
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .where('status', '=', 'UNPRICED')
+      .execute()
+  }
 }
 
 /** Every plan version that can apply to these customers: their own and the tenant's default. */

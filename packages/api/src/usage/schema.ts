@@ -1,5 +1,6 @@
 import { priceDetail, requireTenant } from '../auth/guard.ts'
-import type { PricedLineJson, UsageEventRow } from '../db/types.ts'
+import type { PricedLineJson, UnpricedReasonJson, UsageEventRow } from '../db/types.ts'
+import { unpricedMessage } from '../pricing/engine.ts'
 import { badInput } from '../errors.ts'
 import { builder } from '../schema/builder.ts'
 import type { RecordResult } from './service.ts'
@@ -71,6 +72,23 @@ export const PricedLine = builder.objectRef<PricedLineJson>('PricedLine').implem
   }),
 })
 
+const UnpricedReasonCode = builder.enumType('UnpricedReasonCode', {
+  values: {
+    UNKNOWN_MODEL: { description: 'No price source, nor a negotiated price of this tenant, knows the model.' },
+    NO_PRICE_AT_TIME: { description: "The model is known but had no price in force at the event's timestamp." },
+    MISSING_USAGE_PRICE: { description: 'The prices in force (negotiated, else public) leave a reported usage type without a price: see usageTypes.' },
+  } as const,
+})
+
+export const UnpricedReason = builder.objectRef<UnpricedReasonJson>('UnpricedReason').implement({
+  description: 'Why an event is UNPRICED. It is priced automatically once a price for what it lacks is in force for its timestamp.',
+  fields: (t) => ({
+    code: t.field({ type: UnpricedReasonCode, resolve: (r) => r.code }),
+    usageTypes: t.stringList({ description: 'The usage types with a quantity and no price (MISSING_USAGE_PRICE); empty otherwise.', resolve: (r) => r.usageTypes }),
+    message: t.string({ resolve: (r) => unpricedMessage(r) }),
+  }),
+})
+
 export const UsageEvent = builder.objectRef<UsageEventRow>('UsageEvent').implement({
   fields: (t) => ({
     id: t.exposeString('id'),
@@ -81,6 +99,12 @@ export const UsageEvent = builder.objectRef<UsageEventRow>('UsageEvent').impleme
     timestamp: t.field({ type: 'DateTime', resolve: (e) => e.ts }),
     receivedAt: t.field({ type: 'DateTime', resolve: (e) => e.received_at }),
     status: t.field({ type: PricingStatus, resolve: (e) => e.status }),
+    unpricedReason: t.field({
+      type: UnpricedReason,
+      nullable: true,
+      description: 'Why the event is UNPRICED; null when priced (and for events stored before reasons were kept).',
+      resolve: (e) => (e.status === 'UNPRICED' ? e.unpriced_reason : null),
+    }),
     cost: t.field({
       type: 'Decimal',
       nullable: true,

@@ -4,7 +4,7 @@ import type { Clock } from '../clock.ts'
 import type { Db } from '../db/database.ts'
 import type { DB, PricedLineJson, Tenant, UsageEventRow } from '../db/types.ts'
 import type { Logger } from '../logger.ts'
-import { applyPlan, planAt, priceUsage, UsageShapeError, type PlanVersion } from '../pricing/engine.ts'
+import { applyPlan, planAt, priceEvent, UsageShapeError, type PlanVersion } from '../pricing/engine.ts'
 import * as repo from './repository.ts'
 import { canonicalEventString, contentHash, verifyCanonicalSignature } from './signing.ts'
 import { validateEvent, type EventError, type UsageEventInput, type ValidEvent } from './validation.ts'
@@ -69,21 +69,20 @@ export function createUsageService({
     const { event } = candidate
     // The tenant's negotiated prices win over public ones for its own events.
     const resolved = catalog.resolve(event.model, event.provider, tenant.id)
-    const prices = resolved ? catalog.pricesAt(resolved.provider, resolved.model, event.timestamp, tenant.id) : []
+    let pricing
+    try {
+      pricing = priceEvent(event.reported, resolved ? catalog.pricesAt(resolved.provider, resolved.model, event.timestamp, tenant.id) : null)
+    } catch (error) {
+      if (error instanceof UsageShapeError) return { code: 'INVALID_INPUT', message: error.message, field: 'units' }
+      throw error
+    }
     let lines: PricedLineJson[] = []
     let cost: string | null = null
     let amount: string | null = null
     let plan = null
-    if (resolved && prices.length > 0) {
-      let priced
-      try {
-        priced = priceUsage(event.reported, prices)
-      } catch (error) {
-        if (error instanceof UsageShapeError) return { code: 'INVALID_INPUT', message: error.message, field: 'units' }
-        throw error
-      }
+    if (pricing.status === 'PRICED') {
       plan = planAt(plans, event.customerId, event.timestamp)
-      const billed = applyPlan(priced.lines, plan)
+      const billed = applyPlan(pricing.lines, plan)
       lines = billed.lines.map((l) => {
         const lineCost = l.cost.toFixed()
         return {
@@ -96,10 +95,16 @@ export function createUsageService({
           priceId: l.priceId,
         }
       })
-      cost = priced.cost.toFixed()
-      amount = billed.amount === priced.cost ? cost : billed.amount.toFixed()
+      cost = pricing.cost.toFixed()
+      amount = billed.amount === pricing.cost ? cost : billed.amount.toFixed()
     }
-    candidate.json = { units: event.units.length ? JSON.stringify(event.units) : null, metadata: event.metadataJson, lines: JSON.stringify(lines) }
+    const unpricedReason = pricing.status === 'UNPRICED' ? pricing.reason : null
+    candidate.json = {
+      units: event.units.length ? JSON.stringify(event.units) : null,
+      metadata: event.metadataJson,
+      lines: JSON.stringify(lines),
+      unpricedReason: unpricedReason && JSON.stringify(unpricedReason),
+    }
     return {
       tenant_id: tenant.id,
       id: event.id,
@@ -128,6 +133,7 @@ export function createUsageService({
       plan_percent: plan?.percent ?? null,
       content_hash: candidate.hash,
       reservation_id: event.reservationId,
+      unpriced_reason: unpricedReason,
     }
   }
 
@@ -144,7 +150,8 @@ export function createUsageService({
           results[index] = { status: 'REJECTED', event: null, error: checked.error }
           continue
         }
-        const canonical = canonicalEventString(checked.event)
+        // Signed and hashed as sent: an alias the client used is part of what it signed.
+        const canonical = canonicalEventString({ ...checked.event, units: checked.event.unitsAsSent })
         if (checked.event.signature !== null || tenant.require_signatures) {
           if (checked.event.signature === null) {
             results[index] = {

@@ -1,4 +1,4 @@
-import { EXTRA_UNIT_NAMES } from '@burnrate/catalog-sync'
+import { EXTRA_UNIT_NAMES, UNIT_BY_USAGE_KEY } from '@burnrate/catalog-sync'
 import { Decimal, isExactDecimalString } from '../money/decimal.ts'
 import { UsageShapeError, checkUsageShape } from '../pricing/engine.ts'
 import { canonicalDecimal } from './signing.ts'
@@ -23,6 +23,32 @@ export interface UsageEventInput {
   reservationId?: string | null
 }
 
+/**
+ * Other names events use for a unit, mapped to its one documented name (README, "Unit names").
+ * The documented names are the usage keys of @burnrate/catalog-sync's units.ts, the catalog's own
+ * vocabulary, so every unit a price can be stated in can be reported. An alias whose target the
+ * vocabulary lacks is ignored.
+ */
+const ALIASES: Readonly<Record<string, string>> = {
+  // The README used to give `audio_seconds`; audio sent to the model (transcription, voice input)
+  // is input audio. The undirected audio_seconds remains a catalog unit, filled from its parts.
+  audio_seconds: 'input_audio_seconds',
+  // Anthropic reports usage.server_tool_use.web_search_requests.
+  web_search_requests: 'web_searches',
+  web_search: 'web_searches',
+  request: 'requests',
+}
+export const UNIT_ALIASES: ReadonlyMap<string, string> = new Map(Object.entries(ALIASES).filter(([, target]) => EXTRA_UNIT_NAMES.has(target)))
+/** The unit names `units` accepts under their own name. */
+export const UNIT_NAMES: readonly string[] = [...EXTRA_UNIT_NAMES].filter((name) => !UNIT_ALIASES.has(name)).sort()
+
+/** The documented name of a unit an event gave (itself when it is one), or null for an unknown name. */
+export function canonicalUnitName(name: string): string | null {
+  const alias = UNIT_ALIASES.get(name)
+  if (alias) return alias
+  return EXTRA_UNIT_NAMES.has(name) ? name : null
+}
+
 export interface ValidEvent {
   id: string
   customerId: string
@@ -34,7 +60,10 @@ export interface ValidEvent {
   cacheReadTokens: number
   cacheWriteTokens: number
   reasoningTokens: number
+  /** Units under their documented names, as stored. */
   units: { unit: string; quantity: string }[]
+  /** Units as the client sent them (aliases kept): what it signed and what the content hash covers. */
+  unitsAsSent: { unit: string; quantity: string }[]
   feature: string | null
   metadata: Record<string, unknown> | null
   /** Serialized metadata, measured once. */
@@ -138,20 +167,29 @@ export function validateEvent(input: UsageEventInput, now: Date): { ok: true; ev
   const reported = new Map<string, Decimal>()
   for (const [field, key] of TOKEN_USAGE_KEYS) if (tokens[field] !== 0) reported.set(key, new Decimal(tokens[field]))
   const units: { unit: string; quantity: string }[] = []
+  const unitsAsSent: { unit: string; quantity: string }[] = []
   const inputUnits = input.units ?? []
   if (inputUnits.length > LIMITS.units) {
     return fail({ code: 'INVALID_INPUT', message: `at most ${LIMITS.units} units per event`, field: 'units' })
   }
-  for (const [i, { unit, quantity }] of inputUnits.entries()) {
+  for (const [i, { unit: name, quantity }] of inputUnits.entries()) {
     const field = `units[${i}]`
-    if (!EXTRA_UNIT_NAMES.has(unit)) {
+    const unit = canonicalUnitName(name)
+    if (unit === null) {
+      const eventField = UNIT_BY_USAGE_KEY.get(name)?.eventField
       return fail({
         code: 'INVALID_INPUT',
-        message: `unknown unit "${unit}"; known units: ${[...EXTRA_UNIT_NAMES].sort().join(', ')} (tokens go in the token fields)`,
+        message: eventField
+          ? `"${name}" is not a unit: give it in ${eventField}`
+          : `unknown unit "${name}"; units: ${UNIT_NAMES.join(', ')} (tokens go in the token fields)`,
         field: `${field}.unit`,
       })
     }
-    if (units.some((u) => u.unit === unit)) return fail({ code: 'INVALID_INPUT', message: `unit "${unit}" is given twice`, field: `${field}.unit` })
+    const earlier = units.findIndex((u) => u.unit === unit)
+    if (earlier !== -1) {
+      const same = unitsAsSent[earlier]!.unit === name ? '' : ` (as "${unitsAsSent[earlier]!.unit}")`
+      return fail({ code: 'INVALID_INPUT', message: `unit "${unit}" is given twice${same}`, field: `${field}.unit` })
+    }
     if (!isExactDecimalString(quantity)) {
       return fail({ code: 'INVALID_INPUT', message: 'quantity must be a decimal string', field: `${field}.quantity` })
     }
@@ -164,7 +202,9 @@ export function validateEvent(input: UsageEventInput, now: Date): { ok: true; ev
       })
     }
     reported.set(unit, q)
-    units.push({ unit, quantity: canonicalDecimal(quantity) })
+    const canonical = canonicalDecimal(quantity)
+    units.push({ unit, quantity: canonical })
+    unitsAsSent.push({ unit: name, quantity: canonical })
   }
   try {
     checkUsageShape(reported, TOKEN_KEYS)
@@ -199,6 +239,7 @@ export function validateEvent(input: UsageEventInput, now: Date): { ok: true; ev
       timestamp,
       ...tokens,
       units,
+      unitsAsSent,
       feature: input.feature ?? null,
       metadata,
       metadataJson,

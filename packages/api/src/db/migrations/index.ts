@@ -9,6 +9,7 @@ import * as webhookSecrets from './20261123T1500_webhook_secrets.ts'
 import * as rollupCoveringKey from './20261123T1600_rollup_covering_key.ts'
 import * as widgetPriceDetails from './20261123T1700_widget_price_details.ts'
 import * as catalogFeedIssues from './20261206T0100_catalog_feed_issues.ts'
+import * as unpricedReason from './20261206T0300_unpriced_reason.ts'
 import * as budgetForecastAlerts from './20261206T0500_budget_forecast_alerts.ts'
 import * as stripeSecretsAndPushRetries from './20261206T0501_stripe_secrets_and_push_retries.ts'
 
@@ -24,6 +25,7 @@ export const migrations: Record<string, Migration> = {
   '20261123T1600_rollup_covering_key': rollupCoveringKey,
   '20261123T1700_widget_price_details': widgetPriceDetails,
   '20261206T0100_catalog_feed_issues': catalogFeedIssues,
+  '20261206T0300_unpriced_reason': unpricedReason,
   '20261206T0500_budget_forecast_alerts': budgetForecastAlerts,
   '20261206T0501_stripe_secrets_and_push_retries': stripeSecretsAndPushRetries,
 }
