@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { CatalogPrice } from '../src/catalog/types.ts'
-import { ATTACHMENT_TOKENS, boundCall, holdAmount, REQUEST_OVERHEAD_TOKENS, WEB_SEARCH_DEFAULT_USES, worstCaseAmount } from '../src/gateway/estimate.ts'
+import { ATTACHMENT_TOKENS, boundCall, holdAmount, REQUEST_OVERHEAD_TOKENS, UnpricedCallError, WEB_SEARCH_DEFAULT_USES, worstCaseAmount } from '../src/gateway/estimate.ts'
 import { Decimal } from '../src/money/decimal.ts'
 
 const DEFAULT = { defaultMaxOutputTokens: 4096 }
@@ -108,6 +108,24 @@ describe('worstCaseAmount', () => {
   it('long-context tiers switch on the bound of total input tokens', () => {
     const tiered = [price('input', '0.000003', { tiers: [{ start: 200_000, unitPrice: '0.000006' }] }), price('output', '0.000015')]
     expect(worstCaseAmount({ ...bound, inputTokens: 200_001, outputTokens: 0 }, tiered, null).toFixed()).toBe('1.200006')
+  })
+
+  it('refuses to count a usage type the call may use and no row prices as free (the ingest rule)', () => {
+    const unpriced = (b: typeof bound, prices: CatalogPrice[] | null) => {
+      try {
+        return worstCaseAmount(b, prices, null).toFixed()
+      } catch (error) {
+        if (error instanceof UnpricedCallError) return error.reason
+        throw error
+      }
+    }
+    // A negotiated input price alone, no public output price: not an input-only estimate.
+    expect(unpriced(bound, [price('input', '0.000002')])).toEqual({ code: 'MISSING_USAGE_PRICE', usageTypes: ['output'] })
+    expect(unpriced({ ...bound, webSearches: 2 }, [price('input', '0.000001'), price('output', '0.000002')])).toEqual({ code: 'MISSING_USAGE_PRICE', usageTypes: ['web_searches'] })
+    expect(unpriced(bound, null)).toEqual({ code: 'UNKNOWN_MODEL', usageTypes: [] })
+    expect(unpriced(bound, [])).toEqual({ code: 'NO_PRICE_AT_TIME', usageTypes: [] })
+    // With the output row (the public one a negotiation leaves in place) the estimate is exact again.
+    expect(unpriced(bound, [price('input', '0.000002'), price('output', '0.00001')])).toBe('0.003')
   })
 
   it('holdAmount rounds up to 18 places, never down', () => {

@@ -600,6 +600,21 @@ describe('hard budgets: the worst case of a call is reserved before it goes out'
     expect((await call('/v1/chat/completions', { model: 'mystery-model-1', messages: [], max_tokens: 10 }, asTenant('cust-no-budget'))).status).toBe(200)
   })
 
+  it('a model priced for input only (a negotiated price, no public output) is refused, naming output', async () => {
+    await hardBudget('cust-hold-half', '100')
+    const override = await t.gql(`mutation($i: PriceOverrideInput!) { setPriceOverride(input: $i) { usageType } }`, {
+      i: { provider: 'openai', model: 'in-house-1', usageType: 'input', unitPrice: '0.000001', effectiveFrom: '2026-01-01T00:00:00Z' },
+    })
+    expect(override.errors).toBeUndefined()
+    script = (_call, res) => json(res, 200, { ...openaiAnswer('chatcmpl-half'), model: 'in-house-1' })
+    const refused = await call('/v1/chat/completions', { model: 'in-house-1', messages: [], max_tokens: 10 }, asTenant('cust-hold-half'))
+    expect(refused.status).toBe(402)
+    expect(JSON.parse(refused.text).error).toMatchObject({ type: 'budget_unpriced_model' })
+    expect(JSON.parse(refused.text).error.message).toContain('has no price for output')
+    expect(calls).toHaveLength(0)
+    expect(await reservationsOf('cust-hold-half')).toEqual([])
+  })
+
   it('no budget, or only soft ones: nothing is reserved and the request goes out unchanged', async () => {
     await hardBudget('cust-soft', '0.000001', false)
     script = (_call, res) => json(res, 200, openaiAnswer(`chatcmpl-soft-${calls.length}`))
