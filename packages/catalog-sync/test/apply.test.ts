@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestDatabase, type TestDatabase } from '../../api/test/support/db.ts'
 import { applyCatalogSnapshot } from '../src/apply.ts'
 import { loadBundledGenaiPrices } from '../src/sources/genai-prices.ts'
-import type { SourceSnapshot } from '../src/types.ts'
+import type { NormalizedPrice, SourceSnapshot } from '../src/types.ts'
 
 async function catalogVersion(database: TestDatabase): Promise<number> {
   const row = await database.db.selectFrom('catalog_state').select('version').where('id', '=', 1).executeTakeFirstOrThrow()
@@ -37,6 +37,10 @@ function statementCounter(): KyselyPlugin & { count: number } {
     transformResult: async (args) => args.result,
   }
 }
+
+/** Rows of a snapshot in force at `at`. */
+const inForce = (prices: readonly NormalizedPrice[], at: Date) =>
+  prices.filter((p) => p.effectiveFrom <= at && (p.effectiveTo === null || p.effectiveTo > at)).length
 
 describe('applyCatalogSnapshot', () => {
   let database: TestDatabase
@@ -92,7 +96,8 @@ describe('applyCatalogSnapshot', () => {
   it('writes nothing and keeps the version on a second run', async () => {
     const counter = statementCounter()
     const summary = await applyCatalogSnapshot(database.db.withPlugin(counter), bundled, { observedAt: new Date('2026-11-24T10:00:00Z') })
-    expect(summary).toMatchObject({ rowsOpened: 0, rowsClosed: 0, unchanged: bundled.prices.length })
+    // Unchanged counts the rows in force, not the dated history before them.
+    expect(summary).toMatchObject({ rowsOpened: 0, rowsClosed: 0, unchanged: inForce(bundled.prices, new Date('2026-11-24T10:00:00Z')) })
     expect(await rowCount(database)).toBe(bundled.prices.length)
     expect(await catalogVersion(database)).toBe(1)
     // Lock, read, the pending clean-up (a no-op update), and the run's record: nothing in the catalog.
@@ -107,7 +112,7 @@ describe('applyCatalogSnapshot', () => {
       prices: bundled.prices.map((p) => (p.provider === 'openai' && p.model === 'gpt-4o' && p.usageType === 'input' ? { ...p, unitPrice: '0.000002' } : p)),
     }
     const summary = await applyCatalogSnapshot(database.db, cheaper, { observedAt })
-    expect(summary).toMatchObject({ sourceVersion: '0.1.9-test', rowsOpened: 1, rowsClosed: 1, unchanged: bundled.prices.length - 1 })
+    expect(summary).toMatchObject({ sourceVersion: '0.1.9-test', rowsOpened: 1, rowsClosed: 1, unchanged: inForce(bundled.prices, observedAt) - 1 })
     expect(await catalogVersion(database)).toBe(2)
     const rows = await database.db
       .selectFrom('price_catalog')

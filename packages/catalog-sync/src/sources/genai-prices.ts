@@ -13,6 +13,7 @@ import {
   type TieredPrices,
 } from '@pydantic/genai-prices'
 import { z } from 'zod'
+import { modelKey } from '../model-key.ts'
 import { SOURCE_EPOCH } from '../source-epoch.ts'
 import type { FeedIssue, NormalizedPrice, PriceTier, SourceSnapshot, TimeWindow } from '../types.ts'
 import { UNIT_BY_PRICE_KEY, type UsageUnit } from '../units.ts'
@@ -275,7 +276,7 @@ export function fromGenaiPricesJson(input: unknown, version = contentVersion(inp
     const values = [price.unitPrice, ...(price.tiers ?? []).map((tier) => tier.unitPrice)]
     const bad = values.find((value) => !parsePrice(value).ok)
     if (bad === undefined) continue
-    rejected.push({ model: `${price.provider}/${price.model}`, field: price.usageType, rawValue: rawValueText(bad), reason: (parsePrice(bad) as { reason: string }).reason })
+    rejected.push({ model: modelKey(price.provider, price.model), field: price.usageType, rawValue: rawValueText(bad), reason: (parsePrice(bad) as { reason: string }).reason })
     unreadable.set(`${price.provider}/${price.model}`, { provider: price.provider, model: price.model })
   }
   const prices = snapshot.prices.filter((price) => !unreadable.has(`${price.provider}/${price.model}`))

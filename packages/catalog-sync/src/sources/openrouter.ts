@@ -3,6 +3,7 @@ import type { FeedIssue, NormalizedPrice, SourceSnapshot } from '../types.ts'
 import { UNIT_BY_USAGE_TYPE } from '../units.ts'
 import { contentVersion, fetchJson, SourceError, type FetchOptions } from './fetch.ts'
 import { resolveGenaiPricesModel, SOURCE_EPOCH } from './genai-prices.ts'
+import { modelKey } from '../model-key.ts'
 import { parsePrice, rawValueText } from './price-value.ts'
 
 export const OPENROUTER_SOURCE = 'openrouter'
@@ -69,7 +70,7 @@ export function fromOpenRouter(input: unknown, version = contentVersion(input)):
   for (const entry of [...parsed.data.data].sort((a, b) => a.id.localeCompare(b.id))) {
     const model = resolveGenaiPricesModel(entry.id, OPENROUTER_SOURCE)?.model ?? entry.id.trim().toLowerCase()
     if (seen.has(model)) {
-      skipped.push({ model: entry.id, field: null, rawValue: null, reason: `alias of openrouter/${model}, whose first entry is used` })
+      skipped.push({ model: entry.id, field: null, rawValue: null, reason: `alias of ${modelKey(OPENROUTER_SOURCE, model)}, whose first entry is used` })
       continue
     }
     seen.add(model)
