@@ -361,7 +361,11 @@ export async function applyCatalogSnapshot<DB extends CatalogDB>(
     const open = diff.open.filter((price) => !held.has(timelineOf(price)))
     const close = diff.close.filter((c) => !held.has(timelineOf(existingById.get(c.id)!)))
     const corrections = diff.corrections.filter((c) => !held.has(timelineOf(c)))
-    const unchanged = existing.length - close.length
+    // Rows in force when the source was seen that this sync leaves open: history it closed earlier is not "unchanged".
+    const closing = new Set(close.map((c) => c.id))
+    const unchanged = existing.filter(
+      (row) => !closing.has(row.id) && row.effectiveFrom.getTime() <= observed && (row.effectiveTo === null || row.effectiveTo.getTime() > observed),
+    ).length
     const changedAt = options.changedAt ?? new Date()
     if (options.dryRun) {
       const changes = changesOf(existing, open, open.map(() => null), close, snapshot, tenantId)
