@@ -1,5 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { DataDirLockedError } from '@burnrate/catalog-sync'
 import { createApp } from './app.ts'
 import { countTenants } from './auth/repository.ts'
 import { ConfigError, loadConfig, type Config } from './config.ts'
@@ -88,6 +89,11 @@ async function main() {
 }
 
 main().catch((error: unknown) => {
-  console.error(error)
+  if (error instanceof DataDirLockedError) {
+    // Another process (a catalog-sync run, tenant:create) has the embedded database open; PGlite allows one at a time.
+    console.error(`Cannot start: ${error.message}. Wait for it to finish (or stop it) and start again; to run several processes at once, use PostgreSQL (DATABASE_URL).`)
+  } else {
+    console.error(error)
+  }
   process.exit(1)
 })

@@ -5,7 +5,7 @@ import { SOURCE_EPOCH } from './source-epoch.ts'
 import type { AppliedPriceChange, CatalogCorrection, CatalogSyncSummary, FeedIssue, HeldPriceChange, NormalizedPrice, PriceTier, SourceSnapshot, TimeWindow } from './types.ts'
 
 /**
- * The two tables a sync touches, as catalog-sync needs them. Column for column the same as the
+ * The tables a sync touches, as catalog-sync needs them. Column for column the same as the
  * api's DB type (packages/api/src/db/types.ts), so the api passes its Kysely<DB> directly; this
  * package never imports the api.
  */
@@ -87,6 +87,16 @@ export interface CatalogDB {
     field: string | null
     raw_value: string | null
     reason: string
+  }
+  catalog_source_state: {
+    source: string
+    lease_until: ColumnType<Date, Date | string, Date | string> | null
+    next_attempt_at: ColumnType<Date, Date | string, Date | string>
+    failures: Generated<number>
+    last_attempt_at: ColumnType<Date, Date | string, Date | string> | null
+    last_success_at: ColumnType<Date, Date | string, Date | string> | null
+    last_error: string | null
+    last_summary: ColumnType<Record<string, unknown> | null, string, string> | null
   }
 }
 

@@ -2,18 +2,36 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { Kysely, PGliteDialect, PostgresDialect, sql } from 'kysely'
-import { applyCatalogSnapshot, type CatalogDB } from './apply.ts'
+import { applyCatalogSnapshot, DEFAULT_HOLD_RATIO, type CatalogDB } from './apply.ts'
+import { findCatalogConflicts } from './conflicts.ts'
+import { acquireDataDirLock, API_LOCK_HOLDER, DataDirLockedError, type DataDirLock } from './data-dir-lock.ts'
+import { modelKey } from './model-key.ts'
+import { listPendingChanges, resolvePendingChange, type PendingChange } from './pending.ts'
+import { recordSyncFailure, recordSyncSuccess } from './source-state.ts'
 import { SourceError } from './sources/fetch.ts'
 import { parseOverridesFile } from './sources/overrides.ts'
-import { isPublicSource, loadPublicSource, PUBLIC_SOURCES, withRetry } from './sources/registry.ts'
-import type { CatalogCorrection, CatalogSyncSummary } from './types.ts'
+import { isPublicSource, loadPublicSource, PUBLIC_SOURCES, SOURCE_URL_ENV, withRetry, type PublicSourceName } from './sources/registry.ts'
+import type { CatalogCorrection, CatalogSyncSummary, SourceSnapshot } from './types.ts'
 
-export const USAGE = `usage: catalog-sync --source <${[...PUBLIC_SOURCES, 'overrides'].join('|')}>[,…] [--url <url|file>] [--file <overrides.yaml>]
+type FetchedSource = keyof typeof SOURCE_URL_ENV
+const FETCHED_SOURCES = Object.keys(SOURCE_URL_ENV) as FetchedSource[]
+/** --openrouter-url, --litellm-url, --genai-prices-remote-url: each source its own URL, so one run can sync several. */
+const urlFlag = (source: FetchedSource) => `${source}-url` as const
+
+export const USAGE = `usage: catalog-sync --source <${[...PUBLIC_SOURCES, 'overrides'].join('|')}>[,…] [--<source>-url <url|file>]… [--file <overrides.yaml>]
                     [--once | --every <1h|15m|30s>] [--dry-run] [--timeout <ms>] [--correct-from <ISO time>]
+       catalog-sync pending          list held price changes (a price moving more than ${DEFAULT_HOLD_RATIO}× in one sync)
+       catalog-sync confirm <id>     apply a held price change, from when the sync saw it
+       catalog-sync reject <id>      drop a held price change; the price in force stays
+  Where each source is read from (a URL or a file; the flag wins, the public feed when neither is set):
+${FETCHED_SOURCES.map((source) => `    ${source.padEnd(20)} --${urlFlag(source).padEnd(24)} or ${SOURCE_URL_ENV[source]}`).join('\n')}
+    --url <url|file> is the same for a run of one source.
   --correct-from: the source corrects the past; its prices apply from that instant on (then use repriceUsage).
     Not needed for a price whose start date the source states (genai-prices start_date): a sync applies
     it from that date when the catalog had another price there, and reports "past corrected from".
-  Reads DATABASE_URL (PostgreSQL) or DATA_DIR (PGlite, default ./.data; the API must not be running on it).`
+  Reads DATABASE_URL (PostgreSQL) or DATA_DIR (PGlite, default ./.data). PGlite allows one process at a time:
+    while the API has DATA_DIR open the CLI refuses and names the GraphQL operation to use instead.
+  Exit codes: 0 done, 1 a source or command failed (or the database is in use), 2 usage.`
 
 export interface CliSummary {
   models: number
@@ -43,32 +61,9 @@ const LISTED_CORRECTIONS = 5
 /** "past corrected from <earliest> (openai/gpt-4o input, …) — run repriceUsage for events since then". */
 export function correctionLine(corrections: readonly CatalogCorrection[]): string {
   const earliest = new Date(Math.min(...corrections.map((c) => c.from.getTime())))
-  const names = corrections.slice(0, LISTED_CORRECTIONS).map((c) => `${c.provider}/${c.model} ${c.usageType}${c.timeWindow ? ' (windowed)' : ''} from ${c.from.toISOString()}`)
+  const names = corrections.slice(0, LISTED_CORRECTIONS).map((c) => `${modelKey(c.provider, c.model)} ${c.usageType}${c.timeWindow ? ' (windowed)' : ''} from ${c.from.toISOString()}`)
   const more = corrections.length > LISTED_CORRECTIONS ? `, and ${corrections.length - LISTED_CORRECTIONS} more` : ''
   return `past corrected from ${earliest.toISOString()} (${names.join(', ')}${more}) — run repriceUsage for events since then`
-}
-
-/** Public (provider, model, usage type) timelines where two sources price the row in force differently. */
-export async function countConflicts(db: Kysely<CatalogDB>, at: Date): Promise<number> {
-  const { rows } = await sql<{ n: number }>`
-    select count(*)::int as n from (
-      select provider, model, usage_type from price_catalog
-      where tenant_id is null and time_window is null and effective_from <= ${at} and (effective_to is null or effective_to > ${at})
-      group by provider, model, usage_type
-      having count(distinct source) > 1 and min(unit_price) <> max(unit_price)
-    ) as disagreeing`.execute(db)
-  return rows[0]?.n ?? 0
-}
-
-function openDb(env: NodeJS.ProcessEnv): Promise<Kysely<CatalogDB>> {
-  return (async () => {
-    if (env.DATABASE_URL) {
-      const pg = (await import('pg')).default
-      return new Kysely<CatalogDB>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: env.DATABASE_URL, max: 2 }) }) })
-    }
-    const { PGlite } = await import('@electric-sql/pglite')
-    return new Kysely<CatalogDB>({ dialect: new PGliteDialect({ pglite: new PGlite(join(env.DATA_DIR || './.data', 'pglite')) }) })
-  })()
 }
 
 export interface CliIo {
@@ -81,16 +76,65 @@ export interface CliIo {
   signal?: AbortSignal
 }
 
-async function syncOnce(
-  db: Kysely<CatalogDB>,
-  sources: string[],
-  values: { url?: string; file?: string; 'dry-run'?: boolean; timeout?: string; 'correct-from'?: string },
-  io: CliIo,
-): Promise<CliSummary> {
-  const total: CliSummary = { models: 0, opened: 0, closed: 0, unchanged: 0, held: 0, rejected: 0, skipped: 0, corrected: 0, conflicts: 0, failed: [] }
-  const progress = (text: string) => {
-    if (io.isTty) io.err(`\r\x1b[2K${text}`)
+/**
+ * io whose every line first clears the progress line, if one is shown: on a terminal the progress
+ * line is rewritten in place on stderr, and any other line written over it would be mixed with it.
+ */
+function withProgress(io: CliIo): CliIo & { progress: (text: string) => void } {
+  let shown = false
+  const clear = () => {
+    if (!shown) return
+    shown = false
+    io.err('\r\x1b[2K')
   }
+  return {
+    ...io,
+    out: (line) => {
+      clear()
+      io.out(line)
+    },
+    err: (line) => {
+      clear()
+      io.err(line)
+    },
+    progress: (text) => {
+      if (!io.isTty) return
+      if (text === '') return clear()
+      io.err(`\r\x1b[2K${text}`)
+      shown = true
+    },
+  }
+}
+
+interface SyncValues {
+  url?: string
+  file?: string
+  'dry-run'?: boolean
+  timeout?: string
+  'correct-from'?: string
+  urls: Partial<Record<PublicSourceName, string>>
+}
+
+/** What catalogSources keeps as a run's last summary: the API's SyncSummary, field for field. */
+function runSummary(summary: CatalogSyncSummary, snapshot: SourceSnapshot): Record<string, unknown> {
+  return {
+    source: summary.source,
+    sourceVersion: summary.sourceVersion,
+    models: summary.models,
+    rowsOpened: summary.rowsOpened,
+    rowsClosed: summary.rowsClosed,
+    unchanged: summary.unchanged,
+    held: summary.held ?? 0,
+    rejected: snapshot.rejected ?? [],
+    skipped: snapshot.skipped.length,
+    syncRunId: summary.syncRunId ?? null,
+    corrections: summary.corrections ?? [],
+  }
+}
+
+async function syncOnce(db: Kysely<CatalogDB>, sources: string[], values: SyncValues, io: ReturnType<typeof withProgress>, nextAttemptAt?: Date): Promise<CliSummary> {
+  const total: CliSummary = { models: 0, opened: 0, closed: 0, unchanged: 0, held: 0, rejected: 0, skipped: 0, corrected: 0, conflicts: 0, failed: [] }
+  const now = () => io.now?.() ?? new Date()
   const add = (summary: CatalogSyncSummary) => {
     total.models += summary.models
     total.opened += summary.rowsOpened
@@ -103,55 +147,120 @@ async function syncOnce(
   }
   for (const [index, source] of sources.entries()) {
     const step = `[${index + 1}/${sources.length}] ${source}`
+    const attemptedAt = now()
     try {
       if (source === 'overrides') {
         if (!values.file) throw new Error('--source overrides needs --file <overrides.yaml|json>')
         const snapshots = parseOverridesFile(await readFile(values.file, 'utf8'))
         for (const [tenantId, snapshot] of snapshots) {
-          progress(`${step}: applying ${snapshot.prices.length} rows for tenant ${tenantId}`)
+          io.progress(`${step}: applying ${snapshot.prices.length} rows for tenant ${tenantId}`)
           const observedAt = new Date(Math.min(...snapshot.prices.map((p) => p.effectiveFrom.getTime())))
           add(await applyCatalogSnapshot(db, snapshot, { observedAt, tenantId, holdRatio: Infinity, dryRun: values['dry-run'] }))
         }
+        io.progress('')
         continue
       }
       if (!isPublicSource(source)) throw new Error(`unknown source "${source}"`)
-      progress(`${step}: loading`)
-      const snapshot = await withRetry(() => loadPublicSource(source, values.url, { timeoutMs: values.timeout ? Number(values.timeout) : undefined }), {
+      io.progress(`${step}: loading`)
+      const location = values.urls[source]
+      const snapshot = await withRetry(() => loadPublicSource(source, location, { timeoutMs: values.timeout ? Number(values.timeout) : undefined }), {
         onRetry: (error, attempt, delayMs) => io.err(`${source}: attempt ${attempt} failed (${error instanceof Error ? error.message : String(error)}); retrying in ${delayMs} ms`),
       })
-      progress(`${step}: applying ${snapshot.prices.length} rows (${snapshot.models} models)`)
-      const now = io.now?.() ?? new Date()
+      io.progress(`${step}: applying ${snapshot.prices.length} rows (${snapshot.models} models)`)
       const correctFrom = values['correct-from'] ? new Date(values['correct-from']) : null
-      const observedAt = correctFrom && correctFrom < now ? correctFrom : now
+      const observedAt = correctFrom && correctFrom < attemptedAt ? correctFrom : attemptedAt
       const summary = await applyCatalogSnapshot(db, snapshot, { observedAt, dryRun: values['dry-run'] })
       add(summary)
+      if (!values['dry-run']) await recordSyncSuccess(db, source, { attemptedAt, succeededAt: now(), summary: runSummary(summary, snapshot), nextAttemptAt })
       for (const r of snapshot.rejected ?? []) io.err(`${source}: rejected ${r.model}${r.field ? ` ${r.field}` : ''} = ${r.rawValue ?? '(none)'}: ${r.reason}`)
-      progress('')
       io.out(
         `${source} ${snapshot.sourceVersion}: ${summary.models} models, ${summary.rowsOpened} opened, ${summary.rowsClosed} closed, ${summary.unchanged} unchanged, ${summary.held ?? 0} held, ${summary.rejected ?? 0} rejected, ${summary.skipped ?? 0} skipped`,
       )
       const corrections = summary.corrections ?? []
       if (corrections.length > 0) io.out(`${source}: ${correctionLine(corrections)}`)
     } catch (error) {
-      progress('')
       total.failed.push(source)
+      const message = error instanceof Error ? error.message : String(error)
+      // A failed public source shows in catalogSources like a failed poll (the API's own polling plan is left as it was).
+      if (!values['dry-run'] && isPublicSource(source)) await recordSyncFailure(db, source, { attemptedAt, error: message })
       const kind = error instanceof SourceError ? ` (${error.kind})` : ''
-      io.err(`${source} failed${kind}; the catalog is unchanged for it: ${error instanceof Error ? error.message : String(error)}`)
+      io.err(`${source} failed${kind}; the catalog is unchanged for it: ${message}`)
     }
   }
-  total.conflicts = await countConflicts(db, io.now?.() ?? new Date())
+  total.conflicts = (await findCatalogConflicts(db, now())).length
   return total
 }
 
-/** Runs the CLI; resolves to the process exit code (0 ok, 1 a source failed, 2 usage). */
-export async function runCli(argv: string[], io: CliIo): Promise<number> {
-  let values
+/** What to use instead while the API has the embedded database open: the GraphQL operation doing the same. */
+function operationInstead(command: string, sources: string[], id: string | undefined, dryRun: boolean): string {
+  if (command === 'confirm') return `the confirmPriceChange(id: "${id}") mutation`
+  if (command === 'reject') return `the rejectPriceChange(id: "${id}") mutation`
+  if (command === 'pending') return 'the pendingPriceChanges query'
+  const operations = sources.map((source) =>
+    source === 'overrides'
+      ? 'the importPriceOverrides(document:) mutation (with each tenant’s own key)'
+      : `the syncCatalogSource(source: "${source}"${dryRun ? ', dryRun: true' : ''}) mutation`,
+  )
+  return [...new Set(operations)].join(' and ')
+}
+
+/** PGlite under DATA_DIR, locked for this process (DataDirLockedError while the API or another CLI has it). */
+async function openEmbedded(env: NodeJS.ProcessEnv): Promise<{ db: Kysely<CatalogDB>; lock: DataDirLock }> {
+  const dataDir = join(env.DATA_DIR || './.data', 'pglite')
+  const lock = acquireDataDirLock(dataDir, 'catalog-sync')
   try {
-    values = parseArgs({
+    const { PGlite } = await import('@electric-sql/pglite')
+    return { db: new Kysely<CatalogDB>({ dialect: new PGliteDialect({ pglite: new PGlite(dataDir) }) }), lock }
+  } catch (error) {
+    lock.release()
+    throw error
+  }
+}
+
+async function openPostgres(url: string): Promise<Kysely<CatalogDB>> {
+  const pg = (await import('pg')).default
+  return new Kysely<CatalogDB>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 2 }) }) })
+}
+
+const describeChange = (change: PendingChange) =>
+  `${change.id}  ${change.source}  ${modelKey(change.provider, change.model)} ${change.usage_type}${change.time_window ? ` (${change.time_window})` : ''}  ` +
+  `${change.old_unit_price} → ${change.new_unit_price}  seen ${change.observed_at.toISOString()}`
+
+async function pendingCommand(db: Kysely<CatalogDB>, command: string, id: string | undefined, io: CliIo): Promise<number> {
+  if (command === 'pending') {
+    const changes = await listPendingChanges(db)
+    if (changes.length === 0) io.out('no held price changes')
+    for (const change of changes) io.out(describeChange(change))
+    return 0
+  }
+  const resolved = await resolvePendingChange(db, Number(id), command === 'confirm' ? 'CONFIRM' : 'REJECT', io.now?.() ?? new Date())
+  if (!resolved) {
+    io.err(`no pending price change ${id} (it was never held, or is already confirmed or rejected): see \`catalog-sync pending\``)
+    return 1
+  }
+  const summary = resolved.summary
+  io.out(
+    `${command === 'confirm' ? 'confirmed' : 'rejected'} ${describeChange(resolved.change)}` +
+      (summary ? `: rows opened ${summary.rowsOpened}, rows closed ${summary.rowsClosed} — run repriceUsage for events priced since then` : ''),
+  )
+  return 0
+}
+
+const COMMANDS = ['pending', 'confirm', 'reject'] as const
+
+/** Runs the CLI; resolves to the process exit code (0 ok, 1 a source or command failed, 2 usage). */
+export async function runCli(argv: string[], rawIo: CliIo): Promise<number> {
+  const io = withProgress(rawIo)
+  let values
+  let positionals: string[]
+  try {
+    const parsed = parseArgs({
       args: argv,
+      allowPositionals: true,
       options: {
         source: { type: 'string', multiple: true },
         url: { type: 'string' },
+        ...Object.fromEntries(FETCHED_SOURCES.map((source) => [urlFlag(source), { type: 'string' as const }])),
         file: { type: 'string' },
         once: { type: 'boolean', default: false },
         every: { type: 'string' },
@@ -160,7 +269,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         'correct-from': { type: 'string' },
         help: { type: 'boolean', default: false },
       },
-    }).values
+    })
+    values = parsed.values as typeof parsed.values & Partial<Record<ReturnType<typeof urlFlag>, string>>
+    positionals = parsed.positionals
   } catch (error) {
     io.err(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`)
     return 2
@@ -169,12 +280,44 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     io.out(USAGE)
     return 0
   }
+  const command = positionals[0]
+  if (command !== undefined) {
+    const id = positionals[1]
+    const known = (COMMANDS as readonly string[]).includes(command)
+    const wantsId = command === 'confirm' || command === 'reject'
+    const problem = !known
+      ? `unknown command "${command}"`
+      : values.source
+        ? `${command} takes no --source`
+        : wantsId && (id === undefined || !/^[1-9]\d{0,14}$/.test(id))
+          ? `${command} needs the id of a held change (see \`catalog-sync pending\`)`
+          : positionals.length > (wantsId ? 2 : 1)
+            ? `unexpected ${positionals.slice(wantsId ? 2 : 1).join(' ')}`
+            : null
+    if (problem) {
+      io.err(`${problem}\n${USAGE}`)
+      return 2
+    }
+    return withDatabase(io, operationInstead(command, [], id, false), (db) => pendingCommand(db, command, id, io))
+  }
   const sources = (values.source ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean)
   const unknown = sources.filter((s) => s !== 'overrides' && !isPublicSource(s))
   if (sources.length === 0 || unknown.length > 0 || (values.once && values.every)) {
     io.err(`${unknown.length ? `unknown source ${unknown.join(', ')}\n` : ''}${USAGE}`)
     return 2
   }
+  const publicSources = sources.filter(isPublicSource)
+  if (values.url && publicSources.length !== 1) {
+    const flags = publicSources.filter((s): s is FetchedSource => s in SOURCE_URL_ENV).map((s) => `--${urlFlag(s)}`)
+    io.err(`--url names one source's feed; give each source its own: ${flags.length ? flags.join(', ') : FETCHED_SOURCES.map((s) => `--${urlFlag(s)}`).join(', ')}\n${USAGE}`)
+    return 2
+  }
+  const urls: SyncValues['urls'] = {}
+  for (const source of FETCHED_SOURCES) {
+    const url = values[urlFlag(source)] || rawIo.env[SOURCE_URL_ENV[source]]
+    if (url) urls[source] = url
+  }
+  if (values.url) urls[publicSources[0]!] = values.url
   if (values['correct-from'] && Number.isNaN(new Date(values['correct-from']).getTime())) {
     io.err(`--correct-from is not a date: ${values['correct-from']}\n${USAGE}`)
     return 2
@@ -188,15 +331,11 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       return 2
     }
   }
-  const db = io.db ?? (await openDb(io.env))
-  try {
-    const { rows } = await sql<{ ready: boolean }>`select to_regclass('public.price_catalog') is not null and to_regclass('public.price_change_log') is not null as ready`.execute(db)
-    if (!rows[0]?.ready) {
-      io.err('the database has no (current) catalog tables: start the API once against it (it runs the migrations), then sync')
-      return 1
-    }
+  const syncValues: SyncValues = { ...values, urls }
+  return withDatabase(io, operationInstead('sync', sources, undefined, values['dry-run']), async (db) => {
     for (;;) {
-      const total = await syncOnce(db, sources, values, io)
+      const nextAttemptAt = intervalMs === null ? undefined : new Date((io.now?.() ?? new Date()).getTime() + intervalMs)
+      const total = await syncOnce(db, sources, syncValues, io, nextAttemptAt)
       io.out(
         `${values['dry-run'] ? 'dry run (nothing written): ' : ''}models seen ${total.models}, rows opened ${total.opened}, rows closed ${total.closed}, unchanged ${total.unchanged}, held ${total.held}, rejected ${total.rejected}, skipped ${total.skipped}${total.corrected ? `, past corrected ${total.corrected}` : ''}, conflicts ${total.conflicts}${total.failed.length ? `, failed: ${total.failed.join(', ')}` : ''}`,
       )
@@ -210,7 +349,42 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       })
       if (io.signal?.aborted) return 0
     }
+  })
+}
+
+/**
+ * Opens the database (unless the caller injected one), checks it has the catalog tables, runs `use`
+ * and closes it. An embedded database another process has open is refused, naming `instead`.
+ */
+async function withDatabase(io: CliIo, instead: string, use: (db: Kysely<CatalogDB>) => Promise<number>): Promise<number> {
+  let db = io.db
+  let lock: DataDirLock | undefined
+  if (!db) {
+    if (io.env.DATABASE_URL) db = await openPostgres(io.env.DATABASE_URL)
+    else {
+      try {
+        ;({ db, lock } = await openEmbedded(io.env))
+      } catch (error) {
+        if (!(error instanceof DataDirLockedError)) throw error
+        const api = error.owner.holder === API_LOCK_HOLDER
+        io.err(
+          `refused: ${error.message}. PGlite allows one process at a time, so a write from here could be lost. ` +
+            (api ? `Use ${instead} on the running API instead, or stop the API and run this again.` : 'Run this again once it has finished.'),
+        )
+        return 1
+      }
+    }
+  }
+  try {
+    const tables = ['price_catalog', 'price_change_log', 'catalog_pending_changes', 'catalog_source_state', 'catalog_sync_runs', 'catalog_feed_issues']
+    const { rows } = await sql<{ ready: boolean }>`select ${sql.join(tables.map((table) => sql`to_regclass(${`public.${table}`}) is not null`), sql` and `)} as ready`.execute(db)
+    if (!rows[0]?.ready) {
+      io.err('the database has no (current) catalog tables: start the API once against it (it runs the migrations), then sync')
+      return 1
+    }
+    return await use(db)
   } finally {
     if (!io.db) await db.destroy()
+    lock?.release()
   }
 }

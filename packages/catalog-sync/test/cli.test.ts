@@ -37,8 +37,8 @@ describe('catalog-sync CLI', () => {
   })
 
   it('syncs several sources once with a final summary, then a re-run is a no-op', async () => {
-    const args = ['--source', 'openrouter,litellm', '--url', fixturePath('openrouter-models.json'), '--once']
-    // --url applies to every source: litellm given OpenRouter's file is a schema change, reported, not applied.
+    const args = ['--source', 'openrouter,litellm', '--openrouter-url', fixturePath('openrouter-models.json'), '--litellm-url', fixturePath('openrouter-models.json'), '--once']
+    // litellm given OpenRouter's file is a schema change, reported, not applied.
     const mixed = await run(args)
     expect(mixed.code).toBe(1)
     expect(mixed.err.join('\n')).toContain('litellm failed (schema); the catalog is unchanged for it')

@@ -1,6 +1,5 @@
-import { Decimal as DecimalJs } from 'decimal.js'
+import { findCatalogConflicts, type CatalogConflict } from '@burnrate/catalog-sync'
 import { sql, type Selectable } from 'kysely'
-import { sourceRank } from './source-priority.ts'
 import type { Executor } from '../db/database.ts'
 import type { CatalogFeedIssueTable, CatalogSyncRunTable, PriceCatalogRow } from '../db/types.ts'
 import type { CatalogPrice } from './types.ts'
@@ -114,58 +113,13 @@ export async function pricesByIds(db: Executor, ids: readonly string[], tenantId
   return ids.map((id) => byId.get(id) ?? null)
 }
 
-/** Public rows in force at `at` (unwindowed), every source: what conflicts are looked for in. */
-export async function listPublicRowsInForceBySource(db: Executor, at: Date): Promise<CatalogPrice[]> {
-  const rows = await db
-    .selectFrom('price_catalog')
-    .selectAll()
-    .where('tenant_id', 'is', null)
-    .where('time_window', 'is', null)
-    .where('effective_from', '<=', at)
-    .where((eb) => eb.or([eb('effective_to', 'is', null), eb('effective_to', '>', at)]))
-    .where(({ exists, selectFrom, ref }) =>
-      // Only models that more than one source prices: a handful among thousands of rows.
-      exists(
-        selectFrom('price_catalog as other')
-          .select('other.id')
-          .whereRef('other.provider', '=', ref('price_catalog.provider'))
-          .whereRef('other.model', '=', ref('price_catalog.model'))
-          .whereRef('other.usage_type', '=', ref('price_catalog.usage_type'))
-          .whereRef('other.source', '<>', ref('price_catalog.source'))
-          .where('other.tenant_id', 'is', null)
-          .where('other.time_window', 'is', null)
-          .where('other.effective_from', '<=', at)
-          .where((eb) => eb.or([eb('other.effective_to', 'is', null), eb('other.effective_to', '>', at)])),
-      ),
-    )
-    .orderBy('provider')
-    .orderBy('model')
-    .orderBy('usage_type')
-    .orderBy('source')
-    .orderBy('effective_from', 'desc')
-    .execute()
-  return rows.map(toCatalogPrice)
-}
-
-/** Groups rows in force by (provider, model, usage type) and keeps those whose sources disagree (pure). */
-export function findConflicts(rows: readonly CatalogPrice[]): { provider: string; model: string; usageType: string; usedSource: string; prices: CatalogPrice[] }[] {
-  const groups = new Map<string, CatalogPrice[]>()
-  for (const row of rows) {
-    const key = `${row.provider}\u0000${row.model}\u0000${row.usageType}`
-    const group = groups.get(key) ?? []
-    // One row per source: the latest start is the one in force.
-    if (!group.some((other) => other.source === row.source)) group.push(row)
-    groups.set(key, group)
-  }
-  const conflicts = []
-  for (const prices of groups.values()) {
-    if (prices.length < 2) continue
-    const differ = prices.some((p) => !new DecimalJs(p.unitPrice).eq(prices[0]!.unitPrice) || JSON.stringify(p.tiers) !== JSON.stringify(prices[0]!.tiers))
-    if (!differ) continue
-    const ranked = [...prices].sort((a, b) => sourceRank(a.source) - sourceRank(b.source) || a.source.localeCompare(b.source))
-    conflicts.push({ provider: prices[0]!.provider, model: prices[0]!.model, usageType: prices[0]!.usageType, usedSource: ranked[0]!.source, prices: ranked })
-  }
-  return conflicts
+/**
+ * Where public sources disagree about the price in force at `at`, as ModelPrice rows. The rule is
+ * catalog-sync's, the one the CLI's summary counts with, so both always report the same conflicts.
+ */
+export async function listCatalogConflicts(db: Executor, at: Date): Promise<CatalogConflict<CatalogPrice>[]> {
+  const conflicts = await findCatalogConflicts(db, at)
+  return conflicts.map((conflict) => ({ ...conflict, prices: conflict.prices.map((row) => toCatalogPrice(row as PriceCatalogRow)) }))
 }
 
 /** A tenant's own negotiated rows (optionally one model), oldest first. */

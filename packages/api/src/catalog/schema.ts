@@ -1,14 +1,13 @@
 import { requireTenant } from '../auth/guard.ts'
 import type { GraphQLContext } from '../context.ts'
 import type { PriceTierJson, TimeWindowJson } from '../db/types.ts'
-import { OverrideError, SourceError, type CatalogCorrection } from '@burnrate/catalog-sync'
+import { isPublicSource, OverrideError, PUBLIC_SOURCES, SourceError, type CatalogCorrection } from '@burnrate/catalog-sync'
 import { badInput, userError } from '../errors.ts'
 import { builder } from '../schema/builder.ts'
 import {
-  findConflicts,
   latestSyncRuns,
+  listCatalogConflicts,
   listFeedIssues,
-  listPublicRowsInForceBySource,
   listSyncRuns,
   priceHistory,
   syncRunById,
@@ -347,7 +346,10 @@ function pageSize(first: number | null | undefined): number {
 function requireCatalogAdmin(ctx: GraphQLContext) {
   const tenant = requireTenant(ctx)
   if (!ctx.services.config.CATALOG_ADMIN_TENANTS.includes(tenant.id)) {
-    throw userError('FORBIDDEN', 'Held public price changes can only be confirmed by a tenant listed in CATALOG_ADMIN_TENANTS (or with the catalog-sync CLI).')
+    throw userError(
+      'FORBIDDEN',
+      'The public catalog can only be changed by a tenant listed in CATALOG_ADMIN_TENANTS, or by the operator with the CLI (`catalog-sync confirm <id>`, `catalog-sync reject <id>`, `catalog-sync --source <name>`).',
+    )
   }
   return tenant
 }
@@ -387,8 +389,7 @@ builder.queryFields((t) => ({
     args: { at: t.arg({ type: 'DateTime' }) },
     resolve: async (_root, args, ctx) => {
       requireTenant(ctx)
-      const rows = await listPublicRowsInForceBySource(ctx.services.db, args.at ?? ctx.services.clock.now())
-      return findConflicts(rows)
+      return listCatalogConflicts(ctx.services.db, args.at ?? ctx.services.clock.now())
     },
   }),
   catalogSources: t.field({
@@ -473,6 +474,26 @@ builder.mutationFields((t) => ({
       } catch (error) {
         if (error instanceof OverrideError) throw badInput(error.message, 'document')
         if (error instanceof SourceError) throw badInput(error.message, 'document')
+        throw error
+      }
+    },
+  }),
+  syncCatalogSource: t.field({
+    type: CatalogSyncResult,
+    description:
+      'Syncs one public price source now (its configured URL), as the poller does, and records the run in catalogSources. The same as `catalog-sync --source <name>`, for a running API. Catalog admins only (CATALOG_ADMIN_TENANTS).',
+    args: {
+      source: t.arg.string({ required: true, description: `One of ${PUBLIC_SOURCES.join(', ')}.` }),
+      dryRun: t.arg.boolean({ description: 'Only report what would change; nothing is written or recorded.' }),
+    },
+    resolve: async (_root, args, ctx) => {
+      requireCatalogAdmin(ctx)
+      if (!isPublicSource(args.source)) throw badInput(`source must be one of ${PUBLIC_SOURCES.join(', ')}`, 'source')
+      try {
+        return await ctx.services.catalog.syncSourceRecorded(args.source, { dryRun: args.dryRun ?? false })
+      } catch (error) {
+        // The feed failed (HTTP error, timeout, malformed, a changed schema): nothing changed, the run is in catalogSources.
+        if (error instanceof SourceError) throw badInput(`${args.source} failed (${error.kind}); the catalog is unchanged for it: ${error.message}`, 'source')
         throw error
       }
     },

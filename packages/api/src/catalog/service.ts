@@ -1,15 +1,15 @@
-import { sql } from 'kysely'
 import {
   applyCatalogSnapshot,
-  CATALOG_SYNC_LOCK_KEY,
-  deserializePrices,
   loadBundledGenaiPrices,
   loadPublicSource,
   OVERRIDE_SOURCE,
   OverrideError,
   overrideRow,
   parseOverridesFile,
+  recordSyncFailure,
+  recordSyncSuccess,
   resolveGenaiPricesModel,
+  resolvePendingChange,
   withRetry,
   type AppliedPriceChange,
   type ApplyOptions,
@@ -25,7 +25,7 @@ import { priceChangeEvent, type BurnratePubSub } from '../pubsub.ts'
 import { withTenantOverrides } from './precedence.ts'
 import { listAllPrices, listPricesAt, readCatalogVersion } from './repository.ts'
 import { sourceRank } from './source-priority.ts'
-import type { CatalogAppliedListener, CatalogPrice, CatalogService, ResolvedModel, SyncSummary } from './types.ts'
+import type { CatalogAppliedListener, CatalogPrice, CatalogService, PendingChangeRow, ResolvedModel, SyncSummary } from './types.ts'
 
 /** A row with its bounds as numbers, so picking a price compares numbers and allocates nothing. */
 interface IndexedPrice {
@@ -269,6 +269,26 @@ export function createCatalogService({ db, clock, logger, config, pubsub }: Cata
     return claimed !== undefined
   }
 
+  /**
+   * One sync run whose outcome catalogSources shows: the poller's, the syncCatalogSource mutation's
+   * and (through the same catalog-sync functions) the CLI's. A dry run records nothing.
+   */
+  async function recordedSync(name: PublicSourceName, attemptedAt: Date, options: Parameters<CatalogService['syncSource']>[1] = {}): Promise<SyncSummary> {
+    const intervalMs = config?.CATALOG_SYNC_INTERVAL ?? 3_600_000
+    try {
+      const summary = await service.syncSource(name, options)
+      if (!options.dryRun) {
+        await recordSyncSuccess(db, name, { attemptedAt, succeededAt: clock.now(), summary: { ...summary }, nextAttemptAt: new Date(attemptedAt.getTime() + intervalMs) })
+      }
+      return summary
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error)
+      const { failures, nextAttemptAt } = await recordSyncFailure(db, name, { attemptedAt, error: message, backoff: { baseMs: BACKOFF_BASE_MS, maxMs: intervalMs } })
+      logger.error('catalog source failed; the catalog is unchanged for it', { source: name, failures, retryInMs: nextAttemptAt.getTime() - attemptedAt.getTime(), error: message })
+      throw error
+    }
+  }
+
   const service: CatalogService = {
     resolve(model, provider, tenantId) {
       const cacheKey = `${provider ?? ''}\u0000${model}`
@@ -363,31 +383,17 @@ export function createCatalogService({ db, clock, logger, config, pubsub }: Cata
       return toSyncSummary(summary, source)
     },
 
+    syncSourceRecorded(name, options = {}) {
+      return recordedSync(name, clock.now(), options)
+    },
+
     async poll() {
       const sources = (config?.CATALOG_SOURCES ?? ['genai-prices']) as PublicSourceName[]
-      const intervalMs = config?.CATALOG_SYNC_INTERVAL ?? 3_600_000
       for (const name of sources) {
         const now = clock.now()
         if (!(await claim(name, now))) continue
-        try {
-          const summary = await service.syncSource(name, { attempts: 1 })
-          await db
-            .updateTable('catalog_source_state')
-            .set({ lease_until: null, failures: 0, last_success_at: clock.now(), last_error: null, next_attempt_at: new Date(now.getTime() + intervalMs), last_summary: JSON.stringify(summary) })
-            .where('source', '=', name)
-            .execute()
-        } catch (error) {
-          const state = await db.selectFrom('catalog_source_state').select('failures').where('source', '=', name).executeTakeFirst()
-          const failures = (state?.failures ?? 0) + 1
-          const delay = Math.min(intervalMs, BACKOFF_BASE_MS * 2 ** (failures - 1))
-          const message = error instanceof Error ? error.message : String(error)
-          logger.error('catalog source failed; the catalog is unchanged for it', { source: name, failures, retryInMs: delay, error: message })
-          await db
-            .updateTable('catalog_source_state')
-            .set({ lease_until: null, failures, last_error: message, next_attempt_at: new Date(now.getTime() + delay) })
-            .where('source', '=', name)
-            .execute()
-        }
+        // Failures are recorded (and logged) by the run itself; the next source is tried regardless.
+        await recordedSync(name, now, { attempts: 1 }).catch(() => {})
       }
       // A sync by another process (or the CLI) changed the catalog: let listeners catch up too.
       await service.ensureFresh()
@@ -446,36 +452,11 @@ export function createCatalogService({ db, clock, logger, config, pubsub }: Cata
     },
 
     async resolvePendingChange(id, decision) {
-      const pending = await db.selectFrom('catalog_pending_changes').selectAll().where('id', '=', id).executeTakeFirst()
-      if (!pending || pending.status !== 'PENDING') return null
-      if (decision === 'REJECT') {
-        await db.updateTable('catalog_pending_changes').set({ status: 'REJECTED', resolved_at: clock.now() }).where('id', '=', id).where('status', '=', 'PENDING').execute()
-        return { ...pending, status: 'REJECTED' as const, resolved_at: clock.now() }
-      }
-      const prices = deserializePrices(pending.prices)
-      await db.transaction().execute(async (trx) => {
-        // The sync lock before the pending row (the lock order): a sync holds it while it updates
-        // pending rows, so taking the row first could deadlock with one.
-        await sql`select pg_advisory_xact_lock(${sql.lit(CATALOG_SYNC_LOCK_KEY)})`.execute(trx)
-        const updated = await trx
-          .updateTable('catalog_pending_changes')
-          .set({ status: 'CONFIRMED', resolved_at: clock.now() })
-          .where('id', '=', id)
-          .where('status', '=', 'PENDING')
-          .executeTakeFirst()
-        if (Number(updated.numUpdatedRows) === 0) return
-        const summary = await applyCatalogSnapshot(
-          trx,
-          { source: pending.source, sourceVersion: pending.source_version, prices, models: 1, skipped: [] },
-          { observedAt: pending.observed_at, holdRatio: Infinity, scope: { provider: pending.provider, model: pending.model, usageType: pending.usage_type }, changedAt: clock.now() },
-        )
-        pendingSummary = summary
-      })
-      if (pendingSummary) await afterApply(pendingSummary)
-      pendingSummary = null
-      return { ...pending, status: 'CONFIRMED' as const, resolved_at: clock.now() }
+      const resolved = await resolvePendingChange(db, id, decision, clock.now())
+      if (!resolved) return null
+      if (resolved.summary) await afterApply(resolved.summary)
+      return resolved.change as PendingChangeRow
     },
   }
-  let pendingSummary: CatalogSyncSummary | null = null
   return service
 }

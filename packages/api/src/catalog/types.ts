@@ -100,6 +100,8 @@ export interface CatalogService {
       correctFrom?: Date
     },
   ): Promise<SyncSummary>
+  /** syncSource, with the outcome recorded for catalogSources like a poll's (the syncCatalogSource mutation). */
+  syncSourceRecorded(name: PublicSourceName, options?: { dryRun?: boolean }): Promise<SyncSummary>
   /** One poll: every configured source that is due and not being synced by another process. */
   poll(): Promise<void>
   startPolling(): void

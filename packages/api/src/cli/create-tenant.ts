@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util'
+import { DataDirLockedError } from '@burnrate/catalog-sync'
 import { createTenantService } from '../auth/service.ts'
 import { ConfigError, loadConfig } from '../config.ts'
 import { openDatabase, systemClock } from '../runtime.ts'
@@ -33,7 +34,7 @@ async function main() {
     process.exit(2)
   }
   const config = loadConfig()
-  const db = await openDatabase(config)
+  const db = await openDatabase(config, undefined, 'tenant:create')
   try {
     const created = await createTenantService({ db, clock: systemClock }).create({
       name: values.name,
@@ -50,6 +51,10 @@ async function main() {
 }
 
 main().catch((error: unknown) => {
+  if (error instanceof DataDirLockedError) {
+    console.error(`refused: ${error.message}. PGlite allows one process at a time: stop it and run this again, or use PostgreSQL (DATABASE_URL).`)
+    process.exit(1)
+  }
   console.error(error instanceof ConfigError ? error.message : error)
   process.exit(1)
 })

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { PGlite } from '@electric-sql/pglite'
-import { Kysely, PGliteDialect, PostgresDialect, type Transaction } from 'kysely'
+import { acquireDataDirLock } from '@burnrate/catalog-sync'
+import { Kysely, PGliteDialect, PostgresDialect, type Driver, type Transaction } from 'kysely'
 import { Migrator } from 'kysely/migration'
 import pg from 'pg'
 import { migrations } from './migrations/index.ts'
@@ -15,6 +16,8 @@ export interface DatabaseOptions {
   databaseUrl?: string | undefined
   /** PGlite data directory; absent means in memory. */
   pgliteDataDir?: string | undefined
+  /** Who holds the data dir's lock while it is open, named to whoever else tries: "the Burnrate API". */
+  lockHolder?: string
   poolSize?: number
   onIdleClientError?: (error: Error) => void
 }
@@ -40,9 +43,39 @@ export function createDatabase(options: DatabaseOptions): Db {
     pool.on('error', (error) => options.onIdleClientError?.(error))
     return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
   }
-  if (options.pgliteDataDir) mkdirSync(options.pgliteDataDir, { recursive: true })
-  const pglite = new PGlite(options.pgliteDataDir)
-  return new Kysely<DB>({ dialect: new PGliteDialect({ pglite }) })
+  if (!options.pgliteDataDir) return new Kysely<DB>({ dialect: new PGliteDialect({ pglite: new PGlite() }) })
+  // PGlite is single-writer: the data dir is locked for as long as it is open (throws DataDirLockedError when held).
+  const lock = acquireDataDirLock(options.pgliteDataDir, options.lockHolder ?? `process ${process.pid}`)
+  try {
+    mkdirSync(options.pgliteDataDir, { recursive: true })
+    return new Kysely<DB>({ dialect: new LockedPGliteDialect({ pglite: new PGlite(options.pgliteDataDir) }, lock.release) })
+  } catch (error) {
+    lock.release()
+    throw error
+  }
+}
+
+/** PGlite on a data dir whose lock is released once the database is closed (db.destroy()). */
+class LockedPGliteDialect extends PGliteDialect {
+  constructor(
+    config: ConstructorParameters<typeof PGliteDialect>[0],
+    private readonly release: () => void,
+  ) {
+    super(config)
+  }
+
+  override createDriver(): Driver {
+    const driver = super.createDriver()
+    const destroy = driver.destroy.bind(driver)
+    driver.destroy = async () => {
+      try {
+        await destroy()
+      } finally {
+        this.release()
+      }
+    }
+    return driver
+  }
 }
 
 export async function migrateToLatest(db: Db): Promise<void> {

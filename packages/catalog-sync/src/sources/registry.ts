@@ -15,6 +15,13 @@ export const DEFAULT_SOURCE_URLS: Readonly<Record<Exclude<PublicSourceName, 'gen
   litellm: LITELLM_PRICES_URL,
 }
 
+/** The environment variable naming where each fetched source is read from (the API's and the CLI's alike). */
+export const SOURCE_URL_ENV: Readonly<Record<Exclude<PublicSourceName, 'genai-prices'>, string>> = {
+  'genai-prices-remote': 'GENAI_PRICES_URL',
+  openrouter: 'OPENROUTER_MODELS_URL',
+  litellm: 'LITELLM_PRICES_URL',
+}
+
 export function isPublicSource(name: string): name is PublicSourceName {
   return (PUBLIC_SOURCES as readonly string[]).includes(name)
 }
