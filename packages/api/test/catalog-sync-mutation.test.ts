@@ -39,10 +39,12 @@ describe('syncCatalogSource', () => {
   it('syncs the configured feed and records the run in catalogSources like a poll', async () => {
     t.app.services.config.CATALOG_ADMIN_TENANTS = [t.tenant.id]
     const dry = await t.gql(SYNC, { s: 'openrouter', dry: true })
-    expect(dry.data?.syncCatalogSource).toMatchObject({ rowsOpened: 12 })
+    const rows = dry.data?.syncCatalogSource.rowsOpened
+    expect(rows).toBeGreaterThan(0)
+    expect(await t.database.db.selectFrom('price_catalog').select('id').execute()).toEqual([])
     expect((await t.gql(SOURCES)).data?.catalogSources).toEqual([])
     const synced = await t.gql(SYNC, { s: 'openrouter' })
-    expect(synced.data?.syncCatalogSource).toEqual({ source: 'openrouter', models: 4, rowsOpened: 12, rowsClosed: 0, unchanged: 0, held: 0 })
+    expect(synced.data?.syncCatalogSource).toEqual({ source: 'openrouter', models: 4, rowsOpened: rows, rowsClosed: 0, unchanged: 0, held: 0 })
     expect((await t.gql(SOURCES)).data?.catalogSources).toEqual([
       { source: 'openrouter', lastAttemptAt: '2026-12-06T12:00:00.000Z', lastSuccessAt: '2026-12-06T12:00:00.000Z', consecutiveFailures: 0, lastError: null },
     ])
