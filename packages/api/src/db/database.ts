@@ -79,7 +79,9 @@ class LockedPGliteDialect extends PGliteDialect {
 }
 
 export async function migrateToLatest(db: Db): Promise<void> {
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } })
+  // Migrations written on parallel branches land in any order; a database that already ran a later
+  // one must still take an earlier one that arrived after it (each migration is independent).
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations }, allowUnorderedMigrations: true })
   const { error, results } = await migrator.migrateToLatest()
   const failed = results?.find((r) => r.status === 'Error')
   if (error || failed) {
