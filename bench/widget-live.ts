@@ -9,14 +9,10 @@
  * Needs /usr/bin/chromium. Database: a fresh PostgreSQL database when DATABASE_URL is set, else
  * PGlite in a temporary data directory.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import type { Page } from 'playwright-core'
-import { createTestDatabase } from '../packages/api/test/support/db.ts'
 import { formatMoney } from '../packages/widget/src/format.ts'
-import { postGraphQL, startApiProcess } from '../test/support/api-process.ts'
 import { hasChromium, launchBrowser } from '../test/support/browser.ts'
+import { startDemoApi } from '../test/support/demo-api.ts'
 import { distribution, numericOptions } from './lib.ts'
 
 const options = numericOptions('widget-live', {
@@ -25,22 +21,11 @@ const options = numericOptions('widget-live', {
 })
 if (!hasChromium) throw new Error('widget-live needs /usr/bin/chromium (apt-get install -y --no-install-recommends chromium)')
 
-const dataDir = await mkdtemp(join(tmpdir(), 'burnrate-bench-widget-'))
-const database = process.env.DATABASE_URL ? await createTestDatabase() : undefined
-const api = await startApiProcess(
-  { DATA_DIR: dataDir, DATABASE_URL: database?.url ?? '', DEV_TENANT: 'true', DEMO: 'true', CATALOG_SYNC_INTERVAL: '0', STRIPE_PUSH_ENABLED: 'false' },
-  150_000,
-)
-const origin = api.url.replace(/\/graphql$/, '')
-const key = /Dev tenant key (br_sk_\S+)/.exec(api.output())![1]!
+const demo = await startDemoApi('bench-widget')
+const { origin, gql } = demo
 const browser = await launchBrowser()
 let seq = 0
 
-async function gql(query: string, variables?: Record<string, unknown>) {
-  const result = await postGraphQL(`${origin}/graphql`, key, query, variables)
-  if (result.errors) throw new Error(JSON.stringify(result.errors))
-  return result.data
-}
 const spent = async () => (await gql('{ budgets(customerId: "demo-lumen") { spent } }')).budgets[0].spent as string
 
 /** ms from each recordUsage answer to its spend on screen. */
@@ -93,7 +78,5 @@ try {
   console.log(`RESULT widget-live p95 ${liveMs.p95.toFixed(0)} ms (baseline poll p95 ${pollMs.p95.toFixed(0)} ms, ${(pollMs.p95 / liveMs.p95).toFixed(1)}x)`)
 } finally {
   await browser.close()
-  await api.stop()
-  await database?.destroy()
-  await rm(dataDir, { recursive: true, force: true })
+  await demo.stop()
 }

@@ -1,14 +1,12 @@
 import { readFileSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
 import { createRequire } from 'node:module'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Browser, Locator, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTestDatabase, type TestDatabase } from '../packages/api/test/support/db.ts'
 import { formatMoney } from '../packages/widget/src/format.ts'
-import { postGraphQL, ROOT, startApiProcess, type ApiProcess } from './support/api-process.ts'
+import { ROOT } from './support/api-process.ts'
 import { artifact, hasChromium, launchBrowser } from './support/browser.ts'
+import { startDemoApi, type DemoApi } from './support/demo-api.ts'
 
 /**
  * The spend widget as end customers meet it: axe-core (WCAG 2.2 AA) in every state and language,
@@ -20,19 +18,12 @@ const AXE = readFileSync(createRequire(join(ROOT, 'package.json')).resolve('axe-
 interface AxeViolation { id: string; impact: string | null; help: string; nodes: { target: unknown; failureSummary?: string }[] }
 
 describe.skipIf(!hasChromium)('spend widget: accessibility, languages, phone, wording', () => {
-  let dataDir: string
-  let database: TestDatabase | undefined
-  let api: ApiProcess
+  let demo: DemoApi
   let origin: string
-  let devKey: string
   let browser: Browser
   let n = 0
 
-  const gql = async (query: string, variables?: Record<string, unknown>) => {
-    const result = await postGraphQL(`${origin}/graphql`, devKey, query, variables)
-    expect(result.errors, JSON.stringify(result.errors)).toBeUndefined()
-    return result.data
-  }
+  const gql = (query: string, variables?: Record<string, unknown>) => demo.gql(query, variables)
 
   async function openDemo(query: string, viewport = { width: 1280, height: 1100 }, colorScheme: 'light' | 'dark' = 'light'): Promise<Page> {
     const context = await browser.newContext({ locale: 'en-US', timezoneId: 'UTC', viewport, colorScheme })
@@ -79,22 +70,14 @@ describe.skipIf(!hasChromium)('spend widget: accessibility, languages, phone, wo
   const widgetOf = (page: Page): Locator => page.locator('burnrate-spend')
 
   beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'burnrate-widget-a11y-'))
-    database = process.env.DATABASE_URL ? await createTestDatabase() : undefined
-    api = await startApiProcess(
-      { DATA_DIR: dataDir, DATABASE_URL: database?.url ?? '', DEV_TENANT: 'true', DEMO: 'true', CATALOG_SYNC_INTERVAL: '0', STRIPE_PUSH_ENABLED: 'false' },
-      150_000,
-    )
-    origin = api.url.replace(/\/graphql$/, '')
-    devKey = /Dev tenant key (br_sk_\S+)/.exec(api.output())![1]!
+    demo = await startDemoApi('widget-a11y')
+    origin = demo.origin
     browser = await launchBrowser()
   }, 240_000)
 
   afterAll(async () => {
     await browser?.close()
-    await api?.stop()
-    await database?.destroy()
-    await rm(dataDir, { recursive: true, force: true })
+    await demo?.stop()
   })
 
   it('has no serious or critical axe violation: light, dark (OS theme), phone, explain open (desktop and phone)', { timeout: 240_000 }, async () => {

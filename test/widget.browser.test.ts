@@ -1,13 +1,12 @@
-import { readFile, mkdtemp, rm } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTestDatabase, type TestDatabase } from '../packages/api/test/support/db.ts'
 import { formatMoney } from '../packages/widget/src/format.ts'
-import { postGraphQL, ROOT, startApiProcess, type ApiProcess } from './support/api-process.ts'
+import { ROOT } from './support/api-process.ts'
 import { artifact, CHROMIUM, hasChromium, launchBrowser } from './support/browser.ts'
+import { startDemoApi, type DemoApi } from './support/demo-api.ts'
 
 /**
  * The spend widget in real headless Chromium, on the demo page that `npm start` serves: its
@@ -19,19 +18,12 @@ const CUSTOMER = 'demo-lumen'
 const money = (v: string) => formatMoney(v, 'USD', 'en-US')
 
 describe.skipIf(!hasChromium)('spend widget in Chromium (demo page)', () => {
-  let dataDir: string
-  let database: TestDatabase | undefined
-  let api: ApiProcess
+  let demo: DemoApi
   let origin: string
-  let devKey: string
   let browser: Browser
   let recorded = 0
 
-  const gql = async (query: string, variables?: Record<string, unknown>) => {
-    const result = await postGraphQL(`${origin}/graphql`, devKey, query, variables)
-    expect(result.errors, JSON.stringify(result.errors)).toBeUndefined()
-    return result.data
-  }
+  const gql = (query: string, variables?: Record<string, unknown>) => demo.gql(query, variables)
   const budget = async () => (await gql(`{ budgets(customerId: "${CUSTOMER}") { limit spent remaining forecast periodStart periodEnd } }`)).budgets[0]
   const record = async (inputTokens: number, feature = 'browser-test') =>
     gql('mutation($e: UsageEventInput!) { recordUsage(event: $e) { status event { amount } } }', {
@@ -47,23 +39,15 @@ describe.skipIf(!hasChromium)('spend widget in Chromium (demo page)', () => {
   }
 
   beforeAll(async () => {
-    dataDir = await mkdtemp(join(tmpdir(), 'burnrate-widget-'))
-    database = process.env.DATABASE_URL ? await createTestDatabase() : undefined
-    api = await startApiProcess(
-      { DATA_DIR: dataDir, DATABASE_URL: database?.url ?? '', DEV_TENANT: 'true', DEMO: 'true', CATALOG_SYNC_INTERVAL: '0', STRIPE_PUSH_ENABLED: 'false' },
-      150_000,
-    )
-    origin = api.url.replace(/\/graphql$/, '')
-    devKey = /Dev tenant key (br_sk_\S+)/.exec(api.output())![1]!
-    expect(api.output()).toContain(`Widget demo    ${origin}/demo`)
+    demo = await startDemoApi('widget')
+    origin = demo.origin
+    expect(demo.api.output()).toContain(`Widget demo    ${origin}/demo`)
     browser = await launchBrowser()
   }, 240_000)
 
   afterAll(async () => {
     await browser?.close()
-    await api?.stop()
-    await database?.destroy()
-    await rm(dataDir, { recursive: true, force: true })
+    await demo?.stop()
   })
 
   it('renders the demo customer and its figures equal the API (budget and usageSummary)', { timeout: 180_000 }, async () => {
