@@ -7,11 +7,11 @@ import { findCatalogConflicts } from './conflicts.ts'
 import { acquireDataDirLock, API_LOCK_HOLDER, DataDirLockedError, type DataDirLock } from './data-dir-lock.ts'
 import { modelKey } from './model-key.ts'
 import { listPendingChanges, resolvePendingChange, type PendingChange } from './pending.ts'
-import { recordSyncFailure, recordSyncSuccess } from './source-state.ts'
+import { recordSyncFailure, recordSyncSuccess, syncRunSummary } from './source-state.ts'
 import { SourceError } from './sources/fetch.ts'
 import { parseOverridesFile } from './sources/overrides.ts'
 import { isPublicSource, loadPublicSource, PUBLIC_SOURCES, SOURCE_URL_ENV, withRetry, type PublicSourceName } from './sources/registry.ts'
-import type { CatalogCorrection, CatalogSyncSummary, SourceSnapshot } from './types.ts'
+import type { CatalogCorrection, CatalogSyncSummary } from './types.ts'
 
 type FetchedSource = keyof typeof SOURCE_URL_ENV
 const FETCHED_SOURCES = Object.keys(SOURCE_URL_ENV) as FetchedSource[]
@@ -115,23 +115,6 @@ interface SyncValues {
   urls: Partial<Record<PublicSourceName, string>>
 }
 
-/** What catalogSources keeps as a run's last summary: the API's SyncSummary, field for field. */
-function runSummary(summary: CatalogSyncSummary, snapshot: SourceSnapshot): Record<string, unknown> {
-  return {
-    source: summary.source,
-    sourceVersion: summary.sourceVersion,
-    models: summary.models,
-    rowsOpened: summary.rowsOpened,
-    rowsClosed: summary.rowsClosed,
-    unchanged: summary.unchanged,
-    held: summary.held ?? 0,
-    rejected: snapshot.rejected ?? [],
-    skipped: snapshot.skipped.length,
-    syncRunId: summary.syncRunId ?? null,
-    corrections: summary.corrections ?? [],
-  }
-}
-
 async function syncOnce(db: Kysely<CatalogDB>, sources: string[], values: SyncValues, io: ReturnType<typeof withProgress>, nextAttemptAt?: Date): Promise<CliSummary> {
   const total: CliSummary = { models: 0, opened: 0, closed: 0, unchanged: 0, held: 0, rejected: 0, skipped: 0, corrected: 0, conflicts: 0, failed: [] }
   const now = () => io.now?.() ?? new Date()
@@ -171,7 +154,7 @@ async function syncOnce(db: Kysely<CatalogDB>, sources: string[], values: SyncVa
       const observedAt = correctFrom && correctFrom < attemptedAt ? correctFrom : attemptedAt
       const summary = await applyCatalogSnapshot(db, snapshot, { observedAt, dryRun: values['dry-run'] })
       add(summary)
-      if (!values['dry-run']) await recordSyncSuccess(db, source, { attemptedAt, succeededAt: now(), summary: runSummary(summary, snapshot), nextAttemptAt })
+      if (!values['dry-run']) await recordSyncSuccess(db, source, { attemptedAt, succeededAt: now(), summary: syncRunSummary(summary, snapshot), nextAttemptAt })
       for (const r of snapshot.rejected ?? []) io.err(`${source}: rejected ${r.model}${r.field ? ` ${r.field}` : ''} = ${r.rawValue ?? '(none)'}: ${r.reason}`)
       io.out(
         `${source} ${snapshot.sourceVersion}: ${summary.models} models, ${summary.rowsOpened} opened, ${summary.rowsClosed} closed, ${summary.unchanged} unchanged, ${summary.held ?? 0} held, ${summary.rejected ?? 0} rejected, ${summary.skipped ?? 0} skipped`,

@@ -33,6 +33,6 @@ export { OVERRIDE_SOURCE, OverrideError, overrideRow, overrideTimelines, parseOv
 export { DEFAULT_SOURCE_URLS, isPublicSource, loadPublicSource, PUBLIC_SOURCES, SOURCE_URL_ENV, withRetry, type PublicSourceName } from './sources/registry.ts'
 export { modelKey } from './model-key.ts'
 export { conflictsAmong, findCatalogConflicts, SOURCE_PRIORITY, sourceRank, type CatalogConflict, type CatalogRow } from './conflicts.ts'
-export { recordSyncFailure, recordSyncSuccess, type SyncRunFailure, type SyncRunSuccess } from './source-state.ts'
+export { recordSyncFailure, recordSyncSuccess, syncRunSummary, type SyncRunFailure, type SyncRunSuccess, type SyncRunSummary } from './source-state.ts'
 export { listPendingChanges, resolvePendingChange, type PendingChange, type ResolvedPendingChange } from './pending.ts'
 export { acquireDataDirLock, API_LOCK_HOLDER, DataDirLockedError, lockPathOf, type DataDirLock, type DataDirLockOwner } from './data-dir-lock.ts'

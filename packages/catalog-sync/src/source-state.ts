@@ -1,5 +1,6 @@
 import { sql, type Kysely, type RawBuilder, type Transaction } from 'kysely'
 import type { CatalogDB } from './apply.ts'
+import type { CatalogCorrection, CatalogSyncSummary, FeedIssue, SourceSnapshot } from './types.ts'
 
 /**
  * How a sync run of one public source ended, as `catalogSources` shows it. The API's poller and the
@@ -9,13 +10,52 @@ import type { CatalogDB } from './apply.ts'
 type Executor<DB extends CatalogDB> = Kysely<DB> | Transaction<DB>
 const asCatalog = <DB extends CatalogDB>(db: Executor<DB>) => db as unknown as Kysely<CatalogDB>
 
+/** What one sync of a source did: the API's SyncSummary and the run's `last_summary`, field for field. */
+export interface SyncRunSummary {
+  source: string
+  sourceVersion: string
+  models: number
+  rowsOpened: number
+  rowsClosed: number
+  unchanged: number
+  /** Timelines held as pending (a move beyond 10×). */
+  held: number
+  /** Values the source stated but that were refused, with reasons (also stored, see catalogFeedIssues). */
+  rejected: FeedIssue[]
+  /** What the source states that no row carries (unknown units, documentation entries, aliases). */
+  skipped: number
+  /** The recorded run (catalog_sync_runs); null for a dry run and for negotiated prices. */
+  syncRunId: number | null
+  /**
+   * Timelines whose already-billed past the source corrected (it stated an earlier start date with
+   * another price). Events since `from` keep their price until the tenant runs repriceUsage.
+   */
+  corrections: CatalogCorrection[]
+}
+
+export function syncRunSummary(summary: CatalogSyncSummary, snapshot: SourceSnapshot): SyncRunSummary {
+  return {
+    source: summary.source,
+    sourceVersion: summary.sourceVersion,
+    models: summary.models,
+    rowsOpened: summary.rowsOpened,
+    rowsClosed: summary.rowsClosed,
+    unchanged: summary.unchanged,
+    held: summary.held ?? 0,
+    rejected: snapshot.rejected ?? [],
+    skipped: snapshot.skipped.length,
+    syncRunId: summary.syncRunId ?? null,
+    corrections: summary.corrections ?? [],
+  }
+}
+
 export interface SyncRunSuccess {
   /** When the run started (the attempt). */
   attemptedAt: Date
   /** When it committed. */
   succeededAt: Date
   /** What the run did, kept as the source's last summary. */
-  summary: Record<string, unknown>
+  summary: SyncRunSummary
   /** When the source is due again; absent: whatever was planned stays (a one-off CLI run plans nothing). */
   nextAttemptAt?: Date
 }

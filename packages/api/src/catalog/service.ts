@@ -10,6 +10,7 @@ import {
   recordSyncSuccess,
   resolveGenaiPricesModel,
   resolvePendingChange,
+  syncRunSummary,
   withRetry,
   type AppliedPriceChange,
   type ApplyOptions,
@@ -228,19 +229,6 @@ export function createCatalogService({ db, clock, logger, config, pubsub }: Cata
     return summary
   }
 
-  const toSyncSummary = (summary: CatalogSyncSummary, source: SourceSnapshot): SyncSummary => ({
-    source: summary.source,
-    sourceVersion: summary.sourceVersion,
-    models: summary.models,
-    rowsOpened: summary.rowsOpened,
-    rowsClosed: summary.rowsClosed,
-    unchanged: summary.unchanged,
-    held: summary.held ?? 0,
-    rejected: source.rejected ?? [],
-    skipped: source.skipped.length,
-    syncRunId: summary.syncRunId ?? null,
-    corrections: summary.corrections ?? [],
-  })
 
   /** A source corrected the already-billed past: say so, since only repriceUsage fixes events priced there. */
   function logCorrections(summary: CatalogSyncSummary): void {
@@ -363,8 +351,8 @@ export function createCatalogService({ db, clock, logger, config, pubsub }: Cata
       const source = await loadBundledGenaiPrices()
       const summary = await apply(source, { observedAt: clock.now() })
       logCorrections(summary)
-      logger.info('catalog synced', { ...toSyncSummary(summary, source), rejected: undefined, rowsInCatalog: snapshot.rows })
-      return toSyncSummary(summary, source)
+      logger.info('catalog synced', { ...syncRunSummary(summary, source), rejected: undefined, rowsInCatalog: snapshot.rows })
+      return syncRunSummary(summary, source)
     },
 
     async syncSource(name, options = {}) {
@@ -379,8 +367,8 @@ export function createCatalogService({ db, clock, logger, config, pubsub }: Cata
       const observedAt = options.correctFrom && options.correctFrom < clock.now() ? options.correctFrom : clock.now()
       const summary = await apply(source, { observedAt, dryRun: options.dryRun })
       logCorrections(summary)
-      logger.info('catalog synced', { ...toSyncSummary(summary, source), rejected: source.rejected?.length ?? 0, correctFrom: options.correctFrom })
-      return toSyncSummary(summary, source)
+      logger.info('catalog synced', { ...syncRunSummary(summary, source), rejected: source.rejected?.length ?? 0, correctFrom: options.correctFrom })
+      return syncRunSummary(summary, source)
     },
 
     syncSourceRecorded(name, options = {}) {
@@ -446,7 +434,7 @@ export function createCatalogService({ db, clock, logger, config, pubsub }: Cata
       for (const [tenantId, tenantSnapshot] of snapshots) {
         const observedAt = new Date(Math.min(...tenantSnapshot.prices.map((p) => p.effectiveFrom.getTime())))
         const summary = await apply(tenantSnapshot, { observedAt, tenantId, holdRatio: Infinity, changedAt: clock.now() })
-        summaries.push(toSyncSummary(summary, tenantSnapshot))
+        summaries.push(syncRunSummary(summary, tenantSnapshot))
       }
       return summaries
     },

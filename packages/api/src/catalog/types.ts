@@ -1,4 +1,4 @@
-import type { AppliedPriceChange, CatalogCorrection, FeedIssue, OverrideInput, PublicSourceName } from '@burnrate/catalog-sync'
+import type { AppliedPriceChange, OverrideInput, PublicSourceName, SyncRunSummary } from '@burnrate/catalog-sync'
 import type { PriceTierJson, TimeWindowJson } from '../db/types.ts'
 import type { CatalogPendingChangeTable } from '../db/types.ts'
 import type { Selectable } from 'kysely'
@@ -32,27 +32,8 @@ export interface ResolvedModel {
   model: string
 }
 
-export interface SyncSummary {
-  source: string
-  sourceVersion: string
-  models: number
-  rowsOpened: number
-  rowsClosed: number
-  unchanged: number
-  /** Timelines held as pending (a move beyond 10×). */
-  held: number
-  /** Values the source stated but that were refused, with reasons (also stored, see catalogFeedIssues). */
-  rejected: FeedIssue[]
-  /** What the source states that no row carries (unknown units, documentation entries, aliases). */
-  skipped: number
-  /** The recorded run (catalog_sync_runs); null for a dry run and for negotiated prices. */
-  syncRunId: number | null
-  /**
-   * Timelines whose already-billed past the source corrected (it stated an earlier start date with
-   * another price). Events since `from` keep their price until the tenant runs repriceUsage.
-   */
-  corrections: CatalogCorrection[]
-}
+/** What one sync of a source did (catalog-sync builds it, so the CLI records the same shape). */
+export type SyncSummary = SyncRunSummary
 
 /** Called after every committed catalog change (and when another process changed the catalog: empty list). */
 export type CatalogAppliedListener = (changes: readonly AppliedPriceChange[]) => Promise<void>
