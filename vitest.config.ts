@@ -14,7 +14,10 @@ export default defineConfig({
       // Tests run the SDK's sources, as tsc does through the "@burnrate/source" export condition;
       // processes the tests start (tsx) load its built dist/, which the global setup keeps current.
       { find: /^@burnrate\/sdk$/, replacement: fileURLToPath(new URL('./packages/sdk/src/index.ts', import.meta.url)) },
-      { find: /^@burnrate\/sdk\/signing$/, replacement: fileURLToPath(new URL('./packages/sdk/src/signing.ts', import.meta.url)) },
+      {
+        find: /^@burnrate\/sdk\/signing$/,
+        replacement: fileURLToPath(new URL('./packages/sdk/src/signing.ts', import.meta.url)),
+      },
     ],
   },
   test: {

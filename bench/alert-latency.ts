@@ -21,15 +21,29 @@ import { createRedisPubSub } from '../packages/api/src/subscriptions/redis.ts'
 import { createTestDatabase } from '../packages/api/test/support/db.ts'
 import { sseSubscribe, wsSubscribe } from '../packages/api/test/support/subscription-clients.ts'
 
-const { values } = parseArgs({ options: { alerts: { type: 'string', default: '300' }, transport: { type: 'string', default: 'ws' }, redis: { type: 'string' } } })
+const { values } = parseArgs({
+  options: {
+    alerts: { type: 'string', default: '300' },
+    transport: { type: 'string', default: 'ws' },
+    redis: { type: 'string' },
+  },
+})
 const ALERTS = Number(values.alerts)
 const transport = values.transport === 'sse' ? 'sse' : 'ws'
 
 const logger = createLogger(process.env.BENCH_LOG === '1' ? 'error' : 'silent')
 const database = await createTestDatabase()
 const config = defaultConfig({ LOG_LEVEL: 'silent', PORT: 0 })
-const redis = values.redis ? await createRedisPubSub(values.redis, `bench-${randomBytes(4).toString('hex')}:`, logger) : undefined
-const app = createApp({ db: database.db, clock: systemClock, config, logger, ...(redis ? { pubsub: redis.pubsub } : {}) })
+const redis = values.redis
+  ? await createRedisPubSub(values.redis, `bench-${randomBytes(4).toString('hex')}:`, logger)
+  : undefined
+const app = createApp({
+  db: database.db,
+  clock: systemClock,
+  config,
+  logger,
+  ...(redis ? { pubsub: redis.pubsub } : {}),
+})
 await app.services.catalog.syncBundled()
 const { apiKey } = await app.services.tenants.create({ name: 'Bench' })
 const server = await startServer(app, config, logger)
@@ -47,7 +61,10 @@ async function gql(query: string, variables: Record<string, unknown>) {
 }
 
 for (let i = 0; i < ALERTS; i++) {
-  await gql(`mutation ($c: String!) { setBudget(input: { customerId: $c, period: MONTH, limit: "0.000001", thresholds: [100] }) { id } }`, { c: `cust-${i}` })
+  await gql(
+    `mutation ($c: String!) { setBudget(input: { customerId: $c, period: MONTH, limit: "0.000001", thresholds: [100] }) { id } }`,
+    { c: `cust-${i}` },
+  )
 }
 
 const subscribe = transport === 'sse' ? sseSubscribe : wsSubscribe
@@ -68,12 +85,22 @@ void (async () => {
 // Warm-up: the subscription is live once an alert comes through (not measured).
 const record = (customerId: string, id: string) =>
   gql(`mutation ($e: UsageEventInput!) { recordUsage(event: $e) { status } }`, {
-    e: { id, customerId, model: 'gpt-4o', timestamp: new Date(Date.now() - 1000).toISOString(), inputTokens: 1000, outputTokens: 100 },
+    e: {
+      id,
+      customerId,
+      model: 'gpt-4o',
+      timestamp: new Date(Date.now() - 1000).toISOString(),
+      inputTokens: 1000,
+      outputTokens: 100,
+    },
   })
 // The subscription gives no signal when it is in place: alert fresh warm-up customers until one arrives.
 for (let k = 0; ; k++) {
   if (k === 100) throw new Error('the subscription never received an alert')
-  await gql(`mutation ($c: String!) { setBudget(input: { customerId: $c, period: MONTH, limit: "0.000001", thresholds: [100] }) { id } }`, { c: `warm-${k}` })
+  await gql(
+    `mutation ($c: String!) { setBudget(input: { customerId: $c, period: MONTH, limit: "0.000001", thresholds: [100] }) { id } }`,
+    { c: `warm-${k}` },
+  )
   const warm = new Promise<number>((resolve) => waiting.set(`warm-${k}`, resolve))
   await record(`warm-${k}`, `warm-${k}`)
   if (await Promise.race([warm.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 200))])) break
@@ -104,10 +131,16 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!
 }
 const fmt = (ms: number) => `${ms.toFixed(2)} ms`
-console.log(`alert latency over ${transport.toUpperCase()}${redis ? ' through Redis' : ' (in-process pubsub)'}, ${database.url ? 'PostgreSQL' : 'PGlite'}, ${ALERTS} alerts`)
-console.log(`  recordUsage returned -> alert received: p50 ${fmt(pct(fromReturn, 50))}  p95 ${fmt(pct(fromReturn, 95))}  p99 ${fmt(pct(fromReturn, 99))}  max ${fmt(Math.max(...fromReturn))}`)
+console.log(
+  `alert latency over ${transport.toUpperCase()}${redis ? ' through Redis' : ' (in-process pubsub)'}, ${database.url ? 'PostgreSQL' : 'PGlite'}, ${ALERTS} alerts`,
+)
+console.log(
+  `  recordUsage returned -> alert received: p50 ${fmt(pct(fromReturn, 50))}  p95 ${fmt(pct(fromReturn, 95))}  p99 ${fmt(pct(fromReturn, 99))}  max ${fmt(Math.max(...fromReturn))}`,
+)
 console.log(`  (${beforeReturn} of ${ALERTS} alerts arrived before recordUsage's response did; counted as 0)`)
-console.log(`  recordUsage sent     -> alert received: p50 ${fmt(pct(fromSend, 50))}  p95 ${fmt(pct(fromSend, 95))}  p99 ${fmt(pct(fromSend, 99))}`)
+console.log(
+  `  recordUsage sent     -> alert received: p50 ${fmt(pct(fromSend, 50))}  p95 ${fmt(pct(fromSend, 95))}  p99 ${fmt(pct(fromSend, 99))}`,
+)
 
 await sub.dispose()
 await server.close()

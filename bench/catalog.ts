@@ -50,7 +50,13 @@ try {
 
   // A tenant with one negotiated price, so the tenant-aware path is measured too.
   const tenant = await app.services.tenants.create({ name: 'bench' })
-  await catalog.setOverride(tenant.tenant.id, { provider: 'openai', model: 'gpt-4o', usageType: 'input', unitPrice: '0.000002', effectiveFrom: '2026-01-01T00:00:00Z' })
+  await catalog.setOverride(tenant.tenant.id, {
+    provider: 'openai',
+    model: 'gpt-4o',
+    usageType: 'input',
+    unitPrice: '0.000002',
+    effectiveFrom: '2026-01-01T00:00:00Z',
+  })
   await catalog.ensureFresh()
 
   const names = ['gpt-4o-2024-08-06', 'claude-sonnet-4-5', 'gemini-2.5-pro', 'deepseek-chat']
@@ -59,7 +65,13 @@ try {
   const lookup = (n: number, tenantId: string | null) => {
     for (let i = 0; i < n; i++) {
       const resolved = catalog.resolve(names[i & 3]!, null, tenantId)
-      if (resolved) rows += catalog.pricesAt(resolved.provider, resolved.model, new Date(base + (i % 2_592_000) * 1000), tenantId).length
+      if (resolved)
+        rows += catalog.pricesAt(
+          resolved.provider,
+          resolved.model,
+          new Date(base + (i % 2_592_000) * 1000),
+          tenantId,
+        ).length
     }
   }
   lookup(100_000, null) // warm-up (JIT, resolution cache)
@@ -73,10 +85,18 @@ try {
 
   console.log(`bundled genai-prices ${full.sourceVersion}: ${parsed.models} models, ${parsed.prices.length} rows`)
   console.log(`parse + normalize (in memory)      ${ms(parseMs)}`)
-  console.log(`full sync into an empty catalog    ${ms(fullMs)}  (${full.rowsOpened} rows opened; includes parse, change log, reload, re-pricing hook)`)
-  console.log(`no-op re-sync                      ${ms(median(resyncs))} median of ${resyncs.length} (${resyncs.map((v) => v.toFixed(0)).join(', ')} ms)`)
-  console.log(`lookup resolve + pricesAt          ${publicNs.toFixed(0)} ns/op public, ${tenantNs.toFixed(0)} ns/op with a tenant (${options.lookups} ops each)`)
-  console.log(`RESULT catalog full-sync=${fullMs.toFixed(0)}ms noop-resync=${median(resyncs).toFixed(0)}ms lookup=${publicNs.toFixed(0)}ns tenant-lookup=${tenantNs.toFixed(0)}ns`)
+  console.log(
+    `full sync into an empty catalog    ${ms(fullMs)}  (${full.rowsOpened} rows opened; includes parse, change log, reload, re-pricing hook)`,
+  )
+  console.log(
+    `no-op re-sync                      ${ms(median(resyncs))} median of ${resyncs.length} (${resyncs.map((v) => v.toFixed(0)).join(', ')} ms)`,
+  )
+  console.log(
+    `lookup resolve + pricesAt          ${publicNs.toFixed(0)} ns/op public, ${tenantNs.toFixed(0)} ns/op with a tenant (${options.lookups} ops each)`,
+  )
+  console.log(
+    `RESULT catalog full-sync=${fullMs.toFixed(0)}ms noop-resync=${median(resyncs).toFixed(0)}ms lookup=${publicNs.toFixed(0)}ns tenant-lookup=${tenantNs.toFixed(0)}ns`,
+  )
 } finally {
   await db.destroy()
   await database.drop()

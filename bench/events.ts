@@ -72,7 +72,8 @@ export function eventSource(options: EventSourceOptions): (index: number) => Ben
     const outputTokens = 20 + Math.floor(random() * 1_500)
     const cached = random() < profile.cacheReadShare
     const cacheReadTokens = cached ? Math.floor(inputTokens * (0.3 + random() * 0.6)) : 0
-    const cacheWriteTokens = profile.cacheWrites && !cached && random() < 0.3 ? Math.floor((inputTokens - cacheReadTokens) * 0.5) : 0
+    const cacheWriteTokens =
+      profile.cacheWrites && !cached && random() < 0.3 ? Math.floor((inputTokens - cacheReadTokens) * 0.5) : 0
     return {
       id: `${options.runId}-${index}`,
       customerId: customerId(Math.floor(random() * options.customers)),

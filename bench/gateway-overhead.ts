@@ -30,8 +30,12 @@ const { values } = parseArgs({ options: { requests: { type: 'string' } }, strict
 const REQUESTS = Number(values.requests ?? process.env.BENCH_REQUESTS ?? 2000)
 const WARMUP = 500
 
-const completion = JSON.parse(readFileSync(new URL('../packages/sdk/test/fixtures/openai-chat-completion.json', import.meta.url), 'utf8'))
-const chunks = JSON.parse(readFileSync(new URL('../packages/sdk/test/fixtures/openai-chat-stream.json', import.meta.url), 'utf8')) as Record<string, unknown>[]
+const completion = JSON.parse(
+  readFileSync(new URL('../packages/sdk/test/fixtures/openai-chat-completion.json', import.meta.url), 'utf8'),
+)
+const chunks = JSON.parse(
+  readFileSync(new URL('../packages/sdk/test/fixtures/openai-chat-stream.json', import.meta.url), 'utf8'),
+) as Record<string, unknown>[]
 
 // ------------------------------------------------------------------ a provider that answers at once
 
@@ -74,13 +78,22 @@ const { tenant, apiKey } = await app.services.tenants.create({ name: 'bench gate
 await app.services.gateway.setProviderKey(tenant, 'openai', 'sk-bench-upstream-key')
 const server = await startServer(app, config, logger)
 // Never reached: every call is reserved, forwarded and settled.
-await app.services.budgets.setBudget(tenant, { customerId: 'bench-hard-customer', period: 'MONTH', limit: '1000000000', hardLimit: true })
+await app.services.budgets.setBudget(tenant, {
+  customerId: 'bench-hard-customer',
+  period: 'MONTH',
+  limit: '1000000000',
+  hardLimit: true,
+})
 
 // ------------------------------------------------------------------ measurement
 
 async function timedCall(url: string, body: string, headers: Record<string, string>): Promise<number> {
   const start = process.hrtime.bigint()
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body })
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body,
+  })
   await response.text()
   if (response.status !== 200) throw new Error(`HTTP ${response.status} from ${url}`)
   return Number(process.hrtime.bigint() - start) / 1e6
@@ -91,10 +104,17 @@ function pct(sorted: number[], p: number): number {
 }
 
 async function scenario(name: string, stream: boolean, options: { warmupOnly?: boolean; customer?: string } = {}) {
-  const body = JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], ...(stream ? { stream: true } : {}) })
+  const body = JSON.stringify({
+    model: 'gpt-4o',
+    messages: [{ role: 'user', content: 'hi' }],
+    ...(stream ? { stream: true } : {}),
+  })
   const direct = `${upstreamUrl}/v1/chat/completions`
   const viaGateway = `${server.url}/v1/chat/completions`
-  const gatewayHeaders = { authorization: `Bearer ${apiKey}`, 'burnrate-customer': options.customer ?? 'bench-customer' }
+  const gatewayHeaders = {
+    authorization: `Bearer ${apiKey}`,
+    'burnrate-customer': options.customer ?? 'bench-customer',
+  }
   const d: number[] = []
   const g: number[] = []
   const diff: number[] = []
@@ -118,8 +138,12 @@ async function scenario(name: string, stream: boolean, options: { warmupOnly?: b
 
 const [one, five] = loadavg()
 console.log(`\n=== Gateway overhead: POST /v1/chat/completions`)
-console.log(`date ${new Date().toISOString()}, node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model}), load average ${one!.toFixed(2)} / ${five!.toFixed(2)}`)
-console.log(`settings ${JSON.stringify({ requests: REQUESTS, warmup: WARMUP, database: database.url ? 'PostgreSQL' : 'PGlite' })}`)
+console.log(
+  `date ${new Date().toISOString()}, node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model}), load average ${one!.toFixed(2)} / ${five!.toFixed(2)}`,
+)
+console.log(
+  `settings ${JSON.stringify({ requests: REQUESTS, warmup: WARMUP, database: database.url ? 'PostgreSQL' : 'PGlite' })}`,
+)
 try {
   // Both paths warmed up (JIT, connection pools, catalog snapshot) before anything is measured.
   await scenario('warm-up', false, { warmupOnly: true })
@@ -127,7 +151,9 @@ try {
   await scenario('JSON answer (usage recorded after the answer is written)', false)
   await scenario('SSE stream (usage recorded before the stream ends)', true)
   await scenario('warm-up', false, { warmupOnly: true, customer: 'bench-hard-customer' })
-  await scenario('JSON answer, hard budget (worst case reserved before, settled by the usage)', false, { customer: 'bench-hard-customer' })
+  await scenario('JSON answer, hard budget (worst case reserved before, settled by the usage)', false, {
+    customer: 'bench-hard-customer',
+  })
   await scenario('SSE stream, hard budget', true, { customer: 'bench-hard-customer' })
   const open = await database.db
     .selectFrom('budget_reservations')

@@ -8,7 +8,18 @@
 import { rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describeCpu, distribution, fmt, main, numericOptions, printHeader, psql, psqlRows, runLoad, setUpApp } from './lib.ts'
+import {
+  describeCpu,
+  distribution,
+  fmt,
+  main,
+  numericOptions,
+  printHeader,
+  psql,
+  psqlRows,
+  runLoad,
+  setUpApp,
+} from './lib.ts'
 
 const HOUR_MS = 3_600_000
 
@@ -37,20 +48,32 @@ main(async () => {
       batchSize: options.batch,
       warmupEvents: options.warmup,
       events: options.events,
-      source: { runId, customers: options.customers, endMs: Date.now() - 60_000, spanMs: options.days * 24 * HOUR_MS, seed: 42 },
+      source: {
+        runId,
+        customers: options.customers,
+        endMs: Date.now() - 60_000,
+        spanMs: options.days * 24 * HOUR_MS,
+        seed: 42,
+      },
     })
     await server.close()
     const { warmup, measured } = result
     for (const phase of [warmup, measured]) {
       if (phase.failures > 0 || phase.rejected > 0 || phase.duplicates > 0) {
-        throw new Error(`ingest failed: ${phase.failures} failed requests, ${phase.rejected} rejected, ${phase.duplicates} duplicates; first: ${phase.firstFailure}`)
+        throw new Error(
+          `ingest failed: ${phase.failures} failed requests, ${phase.rejected} rejected, ${phase.duplicates} duplicates; first: ${phase.firstFailure}`,
+        )
       }
     }
     const ingestRate = measured.recorded / (measured.elapsedMs / 1000)
     const latency = distribution(measured.latenciesMs)
-    console.log(`\ningest: ${fmt.int(measured.recorded)} events in ${fmt.s(measured.elapsedMs)} (${measured.requests} calls, ${options.clients} clients)`)
+    console.log(
+      `\ningest: ${fmt.int(measured.recorded)} events in ${fmt.s(measured.elapsedMs)} (${measured.requests} calls, ${options.clients} clients)`,
+    )
     console.log(`  => ${fmt.int(ingestRate)} events/s`)
-    console.log(`  call latency ms: p50 ${fmt.ms(latency.p50)}, p95 ${fmt.ms(latency.p95)}, p99 ${fmt.ms(latency.p99)}, max ${fmt.ms(latency.max)}`)
+    console.log(
+      `  call latency ms: p50 ${fmt.ms(latency.p50)}, p95 ${fmt.ms(latency.p95)}, p99 ${fmt.ms(latency.p99)}, max ${fmt.ms(latency.max)}`,
+    )
     console.log(describeCpu(cpu, result.clientCpuMs, measured.recorded))
 
     const expected = warmup.recorded + measured.recorded
@@ -63,17 +86,30 @@ main(async () => {
                 (select count(*) from usage_rollups), (select count(*) from usage_line_rollups)`,
       )
     )[0]!.map(Number)
-    console.log(`\nverify: expected ${fmt.int(expected)} events (warm-up ${fmt.int(warmup.recorded)} + timed ${fmt.int(measured.recorded)}); usage_events holds ${fmt.int(stored!)}, usage_rollups count ${fmt.int(rolledUp!)}`)
-    if (stored !== expected || rolledUp !== expected) throw new Error('stored event count does not match what was recorded')
+    console.log(
+      `\nverify: expected ${fmt.int(expected)} events (warm-up ${fmt.int(warmup.recorded)} + timed ${fmt.int(measured.recorded)}); usage_events holds ${fmt.int(stored!)}, usage_rollups count ${fmt.int(rolledUp!)}`,
+    )
+    if (stored !== expected || rolledUp !== expected)
+      throw new Error('stored event count does not match what was recorded')
     console.log('  counts match')
-    console.log(`  rollup rows: usage_rollups ${fmt.int(rollupRows!)}, usage_line_rollups ${fmt.int(lineRollupRows!)} (${((rollupRows! + lineRollupRows!) / stored!).toFixed(2)} rollup rows per event)`)
+    console.log(
+      `  rollup rows: usage_rollups ${fmt.int(rollupRows!)}, usage_line_rollups ${fmt.int(lineRollupRows!)} (${((rollupRows! + lineRollupRows!) / stored!).toFixed(2)} rollup rows per event)`,
+    )
 
     const copy = await measureCopy(url, options.copyRuns)
     console.log(`\nraw COPY (psql \\copy FROM a CSV of the stored rows, all usage_events columns):`)
-    console.log(`  bare table (no indexes, no constraints): ${fmt.int(copy.rows)} rows, median ${fmt.ms(copy.bareMedianMs)} ms of [${copy.bareMs.map(fmt.ms).join(', ')}] => ${fmt.int(copy.bareRate)} rows/s`)
-    console.log(`  same table with usage_events' indexes and checks: ${fmt.ms(copy.indexedMs)} ms => ${fmt.int(copy.indexedRate)} rows/s`)
-    console.log(`\ningest / raw COPY = ${fmt.pct(ingestRate / copy.bareRate)}   (ingest / indexed COPY = ${fmt.pct(ingestRate / copy.indexedRate)})`)
-    console.log(`RESULT ingest-batch events_per_s=${Math.round(ingestRate)} copy_rows_per_s=${Math.round(copy.bareRate)} ratio=${((ingestRate / copy.bareRate) * 100).toFixed(1)}% p50_ms=${fmt.ms(latency.p50)} p95_ms=${fmt.ms(latency.p95)} stored=${stored}`)
+    console.log(
+      `  bare table (no indexes, no constraints): ${fmt.int(copy.rows)} rows, median ${fmt.ms(copy.bareMedianMs)} ms of [${copy.bareMs.map(fmt.ms).join(', ')}] => ${fmt.int(copy.bareRate)} rows/s`,
+    )
+    console.log(
+      `  same table with usage_events' indexes and checks: ${fmt.ms(copy.indexedMs)} ms => ${fmt.int(copy.indexedRate)} rows/s`,
+    )
+    console.log(
+      `\ningest / raw COPY = ${fmt.pct(ingestRate / copy.bareRate)}   (ingest / indexed COPY = ${fmt.pct(ingestRate / copy.indexedRate)})`,
+    )
+    console.log(
+      `RESULT ingest-batch events_per_s=${Math.round(ingestRate)} copy_rows_per_s=${Math.round(copy.bareRate)} ratio=${((ingestRate / copy.bareRate) * 100).toFixed(1)}% p50_ms=${fmt.ms(latency.p50)} p95_ms=${fmt.ms(latency.p95)} stored=${stored}`,
+    )
   } finally {
     await bench.close()
   }
@@ -90,15 +126,25 @@ async function measureCopy(url: string, runs: number) {
     await psql(url, `\\copy (select * from usage_events) to '${file}' with (format csv)`)
     await psql(url, 'create table bare (like usage_events); create table indexed (like usage_events including all);')
     const script = [
-      ...Array.from({ length: Math.max(1, runs) }, () => [`truncate bare;`, `checkpoint;`, `\\timing on`, `\\copy bare from '${file}' with (format csv)`, `\\timing off`]).flat(),
+      ...Array.from({ length: Math.max(1, runs) }, () => [
+        `truncate bare;`,
+        `checkpoint;`,
+        `\\timing on`,
+        `\\copy bare from '${file}' with (format csv)`,
+        `\\timing off`,
+      ]).flat(),
       `checkpoint;`,
       `\\timing on`,
       `\\copy indexed from '${file}' with (format csv)`,
       `\\timing off`,
     ].join('\n')
     const out = await psql(url, script, { tuplesOnly: false })
-    const timings = [...out.matchAll(/^COPY (\d+)\s*\nTime: ([\d.]+) ms/gm)].map((m) => ({ rows: Number(m[1]), ms: Number(m[2]) }))
-    if (timings.length !== Math.max(1, runs) + 1) throw new Error(`could not read COPY timings from psql output:\n${out}`)
+    const timings = [...out.matchAll(/^COPY (\d+)\s*\nTime: ([\d.]+) ms/gm)].map((m) => ({
+      rows: Number(m[1]),
+      ms: Number(m[2]),
+    }))
+    if (timings.length !== Math.max(1, runs) + 1)
+      throw new Error(`could not read COPY timings from psql output:\n${out}`)
     const indexed = timings.pop()!
     const bareMs = timings.map((t) => t.ms)
     const bareMedianMs = [...bareMs].sort((a, b) => a - b)[Math.floor(bareMs.length / 2)]!

@@ -33,7 +33,13 @@ main(async () => {
   printHeader('ingest-breakdown: one batch at a time, by layer', options)
   const bench = await setUpApp('ingest_breakdown')
   try {
-    const next = eventSource({ runId: `d${process.pid}`, customers: options.customers, endMs: Date.now() - 60_000, spanMs: 3 * 24 * HOUR_MS, seed: 42 })
+    const next = eventSource({
+      runId: `d${process.pid}`,
+      customers: options.customers,
+      endMs: Date.now() - 60_000,
+      spanMs: 3 * 24 * HOUR_MS,
+      seed: 42,
+    })
     let index = 0
     const batch = (): BenchEvent[] => Array.from({ length: options.batch }, () => next(index++))
     const asInput = (e: BenchEvent): UsageEventInput => ({ ...e, timestamp: new Date(e.timestamp) })
@@ -55,16 +61,20 @@ main(async () => {
       const wall = distribution(walls)
       rows.push(
         `${name.padEnd(8)} median ${fmt.ms(wall.p50).padStart(7)} ms/batch = ${((wall.p50 * 1000) / options.batch).toFixed(0).padStart(4)} µs/event wall; ` +
-          `node CPU ${(((cpu.user + cpu.system) / events)).toFixed(0).padStart(4)} µs/event`,
+          `node CPU ${((cpu.user + cpu.system) / events).toFixed(0).padStart(4)} µs/event`,
       )
       for (const [stage, values] of stages) {
         const d = distribution(values)
-        rows.push(`           ${stage.padEnd(22)} median ${fmt.ms(d.p50).padStart(7)} ms/batch = ${((d.p50 * 1000) / options.batch).toFixed(0).padStart(4)} µs/event`)
+        rows.push(
+          `           ${stage.padEnd(22)} median ${fmt.ms(d.p50).padStart(7)} ms/batch = ${((d.p50 * 1000) / options.batch).toFixed(0).padStart(4)} µs/event`,
+        )
       }
     }
 
     await level('graphql', async () => {
-      const data = await graphql<{ recordUsageBatch: { recorded: number } }>(bench.app, bench.apiKey, RECORD_BATCH, { events: batch() })
+      const data = await graphql<{ recordUsageBatch: { recorded: number } }>(bench.app, bench.apiKey, RECORD_BATCH, {
+        events: batch(),
+      })
       if (data.recordUsageBatch.recorded !== options.batch) throw new Error('batch not fully recorded')
     })
     await level('service', async () => {
@@ -73,7 +83,13 @@ main(async () => {
     })
 
     // Priced rows as ingest builds them: stored rows read back, given new ids.
-    const stored = await bench.db.selectFrom('usage_events').selectAll().where('tenant_id', '=', bench.tenant.id).orderBy('seq').limit(options.batch).execute()
+    const stored = await bench.db
+      .selectFrom('usage_events')
+      .selectAll()
+      .where('tenant_id', '=', bench.tenant.id)
+      .orderBy('seq')
+      .limit(options.batch)
+      .execute()
     let copies = 0
     let rollupRows = 0
     let lineRollupRows = 0
@@ -103,13 +119,21 @@ main(async () => {
       }
       await bench.db.transaction().execute(async (trx) => {
         lap('begin')
-        await repo.ensureCustomers(trx, bench.tenant.id, rows.map((r) => r.row.customer_id))
+        await repo.ensureCustomers(
+          trx,
+          bench.tenant.id,
+          rows.map((r) => r.row.customer_id),
+        )
         lap('customers upsert')
         const inserted = await repo.insertNewEventsWithRollups(trx, rows)
         lap('events + rollups')
         if (inserted.size !== rows.length) throw new Error('rows not inserted')
         // Counted for the summary line below, outside the timed laps (its CPU is in this level's node CPU figure).
-        const { rollups, lineRollups } = rollupDeltas(bench.tenant.id, rows.map((r) => r.row), (row) => row.lines)
+        const { rollups, lineRollups } = rollupDeltas(
+          bench.tenant.id,
+          rows.map((r) => r.row),
+          (row) => row.lines,
+        )
         rollupRows += rollups.length
         lineRollupRows += lineRollups.length
         t = performance.now()
@@ -121,7 +145,9 @@ main(async () => {
     const sqlBatches = options.warmup + options.batches
     console.log('')
     for (const row of rows) console.log(row)
-    console.log(`(sql level: ${fmt.int(rollupRows / sqlBatches)} usage_rollups rows and ${fmt.int(lineRollupRows / sqlBatches)} usage_line_rollups rows upserted per ${options.batch}-event batch)`)
+    console.log(
+      `(sql level: ${fmt.int(rollupRows / sqlBatches)} usage_rollups rows and ${fmt.int(lineRollupRows / sqlBatches)} usage_line_rollups rows upserted per ${options.batch}-event batch)`,
+    )
   } finally {
     await bench.close()
   }

@@ -31,20 +31,25 @@ type OptionSpec = Record<string, { env: string; default: number; help: string }>
  */
 export function numericOptions<S extends OptionSpec>(bench: string, spec: S): { [K in keyof S]: number } {
   const { values } = parseArgs({
-    options: { help: { type: 'boolean' }, ...Object.fromEntries(Object.keys(spec).map((name) => [name, { type: 'string' as const }])) },
+    options: {
+      help: { type: 'boolean' },
+      ...Object.fromEntries(Object.keys(spec).map((name) => [name, { type: 'string' as const }])),
+    },
     strict: true,
     allowPositionals: false,
   })
   if (values.help) {
     console.log(`npx tsx bench/${bench}.ts [options]`)
-    for (const [name, o] of Object.entries(spec)) console.log(`  --${name.padEnd(12)} ${o.env.padEnd(20)} default ${o.default}  ${o.help}`)
+    for (const [name, o] of Object.entries(spec))
+      console.log(`  --${name.padEnd(12)} ${o.env.padEnd(20)} default ${o.default}  ${o.help}`)
     process.exit(0)
   }
   const out = {} as { [K in keyof S]: number }
   for (const [name, o] of Object.entries(spec) as [keyof S & string, S[keyof S]][]) {
     const raw = (values as Record<string, string | boolean | undefined>)[name] ?? process.env[o.env]
     const value = raw === undefined || raw === '' ? o.default : Number(raw)
-    if (!Number.isFinite(value) || value < 0) throw new Error(`--${name} / ${o.env} must be a non-negative number, got ${String(raw)}`)
+    if (!Number.isFinite(value) || value < 0)
+      throw new Error(`--${name} / ${o.env} must be a non-negative number, got ${String(raw)}`)
     out[name] = value
   }
   return out
@@ -73,10 +78,16 @@ export function psql(url: string, script: string, options: PsqlOptions = {}): Pr
   const args = ['-X', '-v', 'ON_ERROR_STOP=1', '-d', url, '-f', '-']
   if (options.tuplesOnly ?? true) args.push('-At', '-q')
   return new Promise((resolve, reject) => {
-    const child = execFile('psql', args, { maxBuffer: 256 * 1024 * 1024, env: { ...process.env, PGOPTIONS: '--client-min-messages=warning' } }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`psql failed: ${stderr || error.message}\n--- script ---\n${script.slice(0, 2000)}`))
-      else resolve(stdout)
-    })
+    const child = execFile(
+      'psql',
+      args,
+      { maxBuffer: 256 * 1024 * 1024, env: { ...process.env, PGOPTIONS: '--client-min-messages=warning' } },
+      (error, stdout, stderr) => {
+        if (error)
+          reject(new Error(`psql failed: ${stderr || error.message}\n--- script ---\n${script.slice(0, 2000)}`))
+        else resolve(stdout)
+      },
+    )
     child.stdin!.end(script)
   })
 }
@@ -187,14 +198,20 @@ export async function setUpApp(bench: string, options: { poolSize?: number } = {
 }
 
 /** A GraphQL request through yoga.fetch (in process, no socket). Throws on GraphQL errors. */
-export async function graphql<T = any>(app: App, apiKey: string, query: string, variables: Record<string, unknown> = {}): Promise<T> {
+export async function graphql<T = any>(
+  app: App,
+  apiKey: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+): Promise<T> {
   const response = await app.yoga.fetch('http://bench.local/graphql', {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
     body: JSON.stringify({ query, variables }),
   })
   const json = (await response.json()) as { data?: T; errors?: unknown[] }
-  if (json.errors?.length || !json.data) throw new Error(`GraphQL error: ${JSON.stringify(json.errors ?? json).slice(0, 1000)}`)
+  if (json.errors?.length || !json.data)
+    throw new Error(`GraphQL error: ${JSON.stringify(json.errors ?? json).slice(0, 1000)}`)
   return json.data
 }
 
@@ -224,7 +241,9 @@ async function stopProfile(session: Session | null): Promise<void> {
   const { profile } = await session.post('Profiler.stop')
   writeFileSync(PROFILE_FILE, JSON.stringify(profile))
   session.disconnect()
-  console.log(`cpu profile of the timed phase written to ${PROFILE_FILE} (summarize: npx tsx bench/profile-top.ts ${PROFILE_FILE})`)
+  console.log(
+    `cpu profile of the timed phase written to ${PROFILE_FILE} (summarize: npx tsx bench/profile-top.ts ${PROFILE_FILE})`,
+  )
 }
 
 /**
@@ -315,7 +334,13 @@ function machineTicks(): { busy: number; total: number } {
 function cpuSnapshot(): CpuSnapshot {
   const { user, system } = process.cpuUsage()
   const machine = machineTicks()
-  return { at: performance.now(), selfMs: (user + system) / 1000, postgresMs: postgresCpuMs(), machineBusy: machine.busy, machineTotal: machine.total }
+  return {
+    at: performance.now(),
+    selfMs: (user + system) / 1000,
+    postgresMs: postgresCpuMs(),
+    machineBusy: machine.busy,
+    machineTotal: machine.total,
+  }
 }
 
 function cpuDelta(a: CpuSnapshot, b: CpuSnapshot): CpuDelta {
@@ -386,7 +411,9 @@ export const fmt = {
 export function printHeader(title: string, settings: Record<string, unknown>): void {
   const [one, five] = loadavg()
   console.log(`\n=== ${title}`)
-  console.log(`date ${new Date().toISOString()}, node ${process.version}, ${cpus().length} cores, load average ${one!.toFixed(2)} / ${five!.toFixed(2)} (1 / 5 min)`)
+  console.log(
+    `date ${new Date().toISOString()}, node ${process.version}, ${cpus().length} cores, load average ${one!.toFixed(2)} / ${five!.toFixed(2)} (1 / 5 min)`,
+  )
   console.log(`settings ${JSON.stringify(settings)}`)
 }
 

@@ -9,8 +9,10 @@
 import { performance } from 'node:perf_hooks'
 import { eventSource, type BenchEvent, type EventSourceOptions } from './events.ts'
 
-export const RECORD_BATCH = 'mutation($events:[UsageEventInput!]!){ recordUsageBatch(events:$events){ recorded duplicates rejected } }'
-export const RECORD_ONE = 'mutation($event:UsageEventInput!){ recordUsage(event:$event){ status error { code message } } }'
+export const RECORD_BATCH =
+  'mutation($events:[UsageEventInput!]!){ recordUsageBatch(events:$events){ recorded duplicates rejected } }'
+export const RECORD_ONE =
+  'mutation($event:UsageEventInput!){ recordUsage(event:$event){ status error { code message } } }'
 
 interface Common {
   url: string
@@ -58,7 +60,8 @@ export interface LoadResult {
   clientCpuMs: number
 }
 
-export type LoadMessage = { kind: 'measuring' } | { kind: 'done'; result: LoadResult } | { kind: 'failed'; error: string }
+export type LoadMessage =
+  { kind: 'measuring' } | { kind: 'done'; result: LoadResult } | { kind: 'failed'; error: string }
 
 interface Outcome {
   recorded: number
@@ -87,7 +90,16 @@ function graphqlFailure(json: unknown): string | null {
 
 /** `clients` loops, each sending the next request as soon as its previous one is answered. */
 async function runPhase(clients: number, next: () => Send | null): Promise<PhaseResult> {
-  const result: PhaseResult = { elapsedMs: 0, requests: 0, recorded: 0, duplicates: 0, rejected: 0, failures: 0, firstFailure: null, latenciesMs: [] }
+  const result: PhaseResult = {
+    elapsedMs: 0,
+    requests: 0,
+    recorded: 0,
+    duplicates: 0,
+    rejected: 0,
+    failures: 0,
+    firstFailure: null,
+    latenciesMs: [],
+  }
   const started = performance.now()
   const loop = async () => {
     for (let send = next(); send; send = next()) {
@@ -137,7 +149,9 @@ async function batchLoad(request: BatchLoad, measuring: () => void): Promise<Loa
       return async () => {
         const json = await post(request, body)
         const failure = graphqlFailure(json)
-        const data = (json as { data?: { recordUsageBatch?: { recorded: number; duplicates: number; rejected: number } } }).data?.recordUsageBatch
+        const data = (
+          json as { data?: { recordUsageBatch?: { recorded: number; duplicates: number; rejected: number } } }
+        ).data?.recordUsageBatch
         if (failure || !data) return { recorded: 0, duplicates: 0, rejected: 0, failure: failure ?? 'no data' }
         return { ...data, failure: null }
       }
@@ -159,7 +173,9 @@ async function singleLoad(request: SingleLoad, measuring: () => void): Promise<L
     const body = JSON.stringify({ query: RECORD_ONE, variables: { event: event(index++) } })
     const json = await post(request, body)
     const failure = graphqlFailure(json)
-    const data = (json as { data?: { recordUsage?: { status: string; error: { code: string; message: string } | null } } }).data?.recordUsage
+    const data = (
+      json as { data?: { recordUsage?: { status: string; error: { code: string; message: string } | null } } }
+    ).data?.recordUsage
     if (failure || !data) return { recorded: 0, duplicates: 0, rejected: 0, failure: failure ?? 'no data' }
     return {
       recorded: data.status === 'RECORDED' ? 1 : 0,
@@ -179,7 +195,10 @@ async function singleLoad(request: SingleLoad, measuring: () => void): Promise<L
   const warmup = await runPhase(request.clients, until(request.warmupMs))
   measuring()
   const cpuBefore = cpuMs()
-  const measured = await runPhase(request.clients, request.maxRequests > 0 ? count(request.maxRequests) : until(request.durationMs))
+  const measured = await runPhase(
+    request.clients,
+    request.maxRequests > 0 ? count(request.maxRequests) : until(request.durationMs),
+  )
   return { warmup, measured, clientCpuMs: cpuMs() - cpuBefore }
 }
 
@@ -193,7 +212,9 @@ if (process.send) {
     const run = request.kind === 'batch' ? batchLoad(request, measuring) : singleLoad(request, measuring)
     run
       .then((result) => reply({ kind: 'done', result }))
-      .catch((error: unknown) => reply({ kind: 'failed', error: error instanceof Error ? (error.stack ?? error.message) : String(error) }))
+      .catch((error: unknown) =>
+        reply({ kind: 'failed', error: error instanceof Error ? (error.stack ?? error.message) : String(error) }),
+      )
       .finally(() => process.disconnect())
   })
 }

@@ -14,7 +14,17 @@
 import { performance } from 'node:perf_hooks'
 import { eventSource } from './events.ts'
 import { RECORD_BATCH } from './load-client.ts'
-import { distribution, fmt, graphql, main, numericOptions, printHeader, setUpApp, type BenchApp, type Distribution } from './lib.ts'
+import {
+  distribution,
+  fmt,
+  graphql,
+  main,
+  numericOptions,
+  printHeader,
+  setUpApp,
+  type BenchApp,
+  type Distribution,
+} from './lib.ts'
 
 const options = numericOptions('override-under-load', {
   overrides: { env: 'BENCH_OVERRIDES', default: 20, help: 'overrides measured in each phase' },
@@ -39,7 +49,8 @@ async function storeUnpriced(bench: BenchApp, model: string): Promise<void> {
   }))
   for (let i = 0; i < events.length; i += 500) {
     const data = await graphql(bench.app, bench.apiKey, RECORD_BATCH, { events: events.slice(i, i + 500) })
-    if (data.recordUsageBatch.recorded !== Math.min(500, events.length - i)) throw new Error(`seeding ${model}: ${JSON.stringify(data)}`)
+    if (data.recordUsageBatch.recorded !== Math.min(500, events.length - i))
+      throw new Error(`seeding ${model}: ${JSON.stringify(data)}`)
   }
 }
 
@@ -49,7 +60,13 @@ async function overrideRound(url: string, apiKey: string, model: string, round: 
   const inputs = [
     { provider: 'acme', model, usageType: 'input', unitPrice: '0.000001', effectiveFrom: from },
     { provider: 'acme', model, usageType: 'output', unitPrice: '0.000004', effectiveFrom: from },
-    { provider: 'openai', model: 'gpt-4o', usageType: 'input', unitPrice: `0.00000${21 + (round % 5)}`, effectiveFrom: from },
+    {
+      provider: 'openai',
+      model: 'gpt-4o',
+      usageType: 'input',
+      unitPrice: `0.00000${21 + (round % 5)}`,
+      effectiveFrom: from,
+    },
   ]
   const latencies: number[] = []
   for (const input of inputs) {
@@ -89,11 +106,18 @@ main(async () => {
     for (const model of [...models('idle'), ...models('load')]) await storeUnpriced(bench, model)
 
     const idle: number[] = []
-    for (const [round, model] of models('idle').entries()) idle.push(...(await overrideRound(url, bench.apiKey, model, round)))
+    for (const [round, model] of models('idle').entries())
+      idle.push(...(await overrideRound(url, bench.apiKey, model, round)))
 
     let stop = false
     const ingest = { batches: 0, recorded: 0, failures: 0, firstFailure: null as string | null }
-    const next = eventSource({ runId: `load-${process.pid}`, customers: 50, endMs: Date.now(), spanMs: 3 * 24 * HOUR, seed: 7 })
+    const next = eventSource({
+      runId: `load-${process.pid}`,
+      customers: 50,
+      endMs: Date.now(),
+      spanMs: 3 * 24 * HOUR,
+      seed: 7,
+    })
     let index = 0
     const client = async () => {
       while (!stop) {
@@ -104,10 +128,14 @@ main(async () => {
             headers: { 'content-type': 'application/json', authorization: `Bearer ${bench.apiKey}` },
             body: JSON.stringify({ query: RECORD_BATCH, variables: { events } }),
           })
-          const body = (await response.json()) as { data?: { recordUsageBatch: { recorded: number } }; errors?: unknown[] }
+          const body = (await response.json()) as {
+            data?: { recordUsageBatch: { recorded: number } }
+            errors?: unknown[]
+          }
           ingest.batches += 1
           ingest.recorded += body.data?.recordUsageBatch.recorded ?? 0
-          if (body.errors || body.data?.recordUsageBatch.recorded !== options.batch) throw new Error(JSON.stringify(body).slice(0, 300))
+          if (body.errors || body.data?.recordUsageBatch.recorded !== options.batch)
+            throw new Error(JSON.stringify(body).slice(0, 300))
         } catch (error) {
           ingest.failures += 1
           ingest.firstFailure ??= String(error)
@@ -119,7 +147,8 @@ main(async () => {
     while (ingest.batches < options.clients * 2) await new Promise((resolve) => setTimeout(resolve, 50))
     const loaded: number[] = []
     const started = performance.now()
-    for (const [round, model] of models('load').entries()) loaded.push(...(await overrideRound(url, bench.apiKey, model, round)))
+    for (const [round, model] of models('load').entries())
+      loaded.push(...(await overrideRound(url, bench.apiKey, model, round)))
     const loadedMs = performance.now() - started
     stop = true
     await Promise.all(clients)
@@ -128,11 +157,15 @@ main(async () => {
 
     console.log(line('idle', distribution(idle)))
     console.log(line('under ingest load', distribution(loaded)))
-    console.log(`ingest during the loaded phase: ${fmt.int(ingest.recorded)} events in ${ingest.batches} batches, ${ingest.failures} failed requests${ingest.firstFailure ? ` (first: ${ingest.firstFailure})` : ''}`)
+    console.log(
+      `ingest during the loaded phase: ${fmt.int(ingest.recorded)} events in ${ingest.batches} batches, ${ingest.failures} failed requests${ingest.firstFailure ? ` (first: ${ingest.firstFailure})` : ''}`,
+    )
     console.log(`overrides under load took ${fmt.s(loadedMs)}; UNPRICED events of the overridden models left: ${left}`)
     const l = distribution(loaded)
     const i = distribution(idle)
-    console.log(`RESULT override-under-load idle p50 ${fmt.ms(i.p50)} ms p95 ${fmt.ms(i.p95)} ms max ${fmt.ms(i.max)} ms; under load p50 ${fmt.ms(l.p50)} ms p95 ${fmt.ms(l.p95)} ms max ${fmt.ms(l.max)} ms; unpriced left ${left}; ingest ${fmt.int(ingest.recorded)} events, ${ingest.failures} failed`)
+    console.log(
+      `RESULT override-under-load idle p50 ${fmt.ms(i.p50)} ms p95 ${fmt.ms(i.p95)} ms max ${fmt.ms(i.max)} ms; under load p50 ${fmt.ms(l.p50)} ms p95 ${fmt.ms(l.p95)} ms max ${fmt.ms(l.max)} ms; unpriced left ${left}; ingest ${fmt.int(ingest.recorded)} events, ${ingest.failures} failed`,
+    )
   } finally {
     await bench.close()
   }

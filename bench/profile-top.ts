@@ -47,7 +47,9 @@ function where(node: ProfileNode): string {
 
 function label(node: ProfileNode): string {
   const { functionName, url, lineNumber } = node.callFrame
-  const short = url ? `${url.replace(/^.*\/(node_modules\/\.pnpm\/[^/]+\/node_modules\/|packages\/)/, '')}:${lineNumber + 1}` : ''
+  const short = url
+    ? `${url.replace(/^.*\/(node_modules\/\.pnpm\/[^/]+\/node_modules\/|packages\/)/, '')}:${lineNumber + 1}`
+    : ''
   return `${functionName || '(anonymous)'} ${short}`.trim()
 }
 
@@ -76,11 +78,16 @@ const idle = self.get('(idle)') ?? 0
 const busy = total - idle
 const print = (title: string, map: Map<string, number>, n: number) => {
   console.log(`\n${title} (% of busy time)`)
-  for (const [name, ms] of [...map.entries()].filter(([name]) => name !== '(idle)' && name !== '(root)').sort((a, b) => b[1] - a[1]).slice(0, n)) {
+  for (const [name, ms] of [...map.entries()]
+    .filter(([name]) => name !== '(idle)' && name !== '(root)')
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)) {
     console.log(`  ${((ms / busy) * 100).toFixed(1).padStart(5)} %  ${ms.toFixed(0).padStart(7)} ms  ${name}`)
   }
 }
-console.log(`${file}: ${total.toFixed(0)} ms sampled, ${busy.toFixed(0)} ms busy, ${idle.toFixed(0)} ms idle (${((idle / total) * 100).toFixed(0)} %)`)
+console.log(
+  `${file}: ${total.toFixed(0)} ms sampled, ${busy.toFixed(0)} ms busy, ${idle.toFixed(0)} ms idle (${((idle / total) * 100).toFixed(0)} %)`,
+)
 print('self time by package / source folder', selfByPlace, top)
 print('self time by function', self, top)
 print('inclusive time by function', inclusive, top * 2)

@@ -24,15 +24,20 @@ const SLICE = 1_000
 const instantApi: typeof fetch = async (_url, init) => {
   const { variables } = JSON.parse(String(init?.body)) as { variables: { events: unknown[] } }
   const results = variables.events.map(() => ({ status: 'RECORDED', error: null }))
-  return new Response(JSON.stringify({ data: { recordUsageBatch: { results, recorded: results.length, duplicates: 0, rejected: 0 } } }), {
-    headers: { 'content-type': 'application/json' },
-  })
+  return new Response(
+    JSON.stringify({ data: { recordUsageBatch: { results, recorded: results.length, duplicates: 0, rejected: 0 } } }),
+    {
+      headers: { 'content-type': 'application/json' },
+    },
+  )
 }
 const downApi: typeof fetch = async () => {
   throw new TypeError('fetch failed')
 }
 
-const completion = JSON.parse(readFileSync(new URL('../packages/sdk/test/fixtures/openai-chat-completion.json', import.meta.url), 'utf8'))
+const completion = JSON.parse(
+  readFileSync(new URL('../packages/sdk/test/fixtures/openai-chat-completion.json', import.meta.url), 'utf8'),
+)
 
 function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!
@@ -93,11 +98,17 @@ const plain = (i: number): UsageEvent => ({
   outputTokens: 300,
   feature: 'chat',
 })
-const fromResponse = (i: number): UsageEvent => ({ ...openai.chatCompletion({ ...completion, id: `chatcmpl-${i}` }), customerId: 'acme', feature: 'chat' })
+const fromResponse = (i: number): UsageEvent => ({
+  ...openai.chatCompletion({ ...completion, id: `chatcmpl-${i}` }),
+  customerId: 'acme',
+  feature: 'chat',
+})
 
 const [one, five] = loadavg()
 console.log(`\n=== SDK enqueue cost: meter.record()`)
-console.log(`date ${new Date().toISOString()}, node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model}), load average ${one!.toFixed(2)} / ${five!.toFixed(2)}`)
+console.log(
+  `date ${new Date().toISOString()}, node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model}), load average ${one!.toFixed(2)} / ${five!.toFixed(2)}`,
+)
 console.log(`settings ${JSON.stringify({ calls: CALLS, slice: SLICE, batchSize: 500, flushIntervalMs: 50 })}`)
 await scenario('record(event), API answering', instantApi, plain)
 await scenario('record(event), API answering, signing on', instantApi, plain, { signingSecret: 'whsec_bench' })

@@ -18,7 +18,20 @@ import { Decimal } from '../packages/api/src/money/decimal.ts'
 import type { UsageEventInput } from '../packages/api/src/usage/validation.ts'
 import { canonicalEventString, contentHash } from '../packages/api/src/usage/signing.ts'
 import { eventSource } from './events.ts'
-import { distribution, fmt, graphql, main, numericOptions, printHeader, psql, psqlRows, psqlValue, setUpApp, timed, type BenchApp } from './lib.ts'
+import {
+  distribution,
+  fmt,
+  graphql,
+  main,
+  numericOptions,
+  printHeader,
+  psql,
+  psqlRows,
+  psqlValue,
+  setUpApp,
+  timed,
+  type BenchApp,
+} from './lib.ts'
 
 const HOUR_MS = 3_600_000
 const DAY_MS = 24 * HOUR_MS
@@ -42,7 +55,15 @@ interface SummaryResult {
   outputTokens: number
   cost: string
   amount: string
-  groups: { model: string | null; bucketStart: string | null; events: number; inputTokens: number; outputTokens: number; cost: string; amount: string }[]
+  groups: {
+    model: string | null
+    bucketStart: string | null
+    events: number
+    inputTokens: number
+    outputTokens: number
+    cost: string
+    amount: string
+  }[]
 }
 
 main(async () => {
@@ -63,10 +84,18 @@ main(async () => {
     const monthStart = monthEnd - options.days * DAY_MS
     await bench.db
       .insertInto('pricing_plans')
-      .values({ tenant_id: bench.tenant.id, customer_id: null, kind: PLAN.kind, percent: PLAN.percent, effective_from: new Date('2000-01-01T00:00:00Z') })
+      .values({
+        tenant_id: bench.tenant.id,
+        customer_id: null,
+        kind: PLAN.kind,
+        percent: PLAN.percent,
+        effective_from: new Date('2000-01-01T00:00:00Z'),
+      })
       .execute()
 
-    console.log(`\nfill: ${fmt.int(options.events)} events, target ${TARGET} over ${new Date(monthStart).toISOString()} .. ${new Date(monthEnd).toISOString()}`)
+    console.log(
+      `\nfill: ${fmt.int(options.events)} events, target ${TARGET} over ${new Date(monthStart).toISOString()} .. ${new Date(monthEnd).toISOString()}`,
+    )
     const fill = await timed(() => fillDatabase(bench, { ...options, monthStart, monthEnd }))
     console.log(`fill total: ${fmt.s(fill.ms)}`)
     await checkAgainstIngest(bench, options.events)
@@ -84,15 +113,27 @@ main(async () => {
          where tenant_id = '${bench.tenant.id}' and customer_id = '${TARGET}' and ts >= '${range.from.toISOString()}' and ts < '${range.to.toISOString()}'`,
       )
       const [events, cost, amount, inputTokens, outputTokens, edgeEvents] = row!
-      return { events: Number(events), cost: cost!, amount: amount!, inputTokens: Number(inputTokens), outputTokens: Number(outputTokens), edgeEvents: Number(edgeEvents) }
+      return {
+        events: Number(events),
+        cost: cost!,
+        amount: amount!,
+        inputTokens: Number(inputTokens),
+        outputTokens: Number(outputTokens),
+        edgeEvents: Number(edgeEvents),
+      }
     }
     const edged = { from, to }
     // Informational: the same month on whole hours, so no raw edge is read.
-    const aligned = { from: new Date(Math.ceil(from.getTime() / HOUR_MS) * HOUR_MS), to: new Date(Math.floor(to.getTime() / HOUR_MS) * HOUR_MS) }
+    const aligned = {
+      from: new Date(Math.ceil(from.getTime() / HOUR_MS) * HOUR_MS),
+      to: new Date(Math.floor(to.getTime() / HOUR_MS) * HOUR_MS),
+    }
     const totals = await direct(edged)
     const alignedTotals = await direct(aligned)
     console.log(`\nquery: usageSummary(customerId: "${TARGET}", from: ${from.toISOString()}, to: ${to.toISOString()})`)
-    console.log(`  ${fmt.int(totals.events)} events in range, ${fmt.int(totals.edgeEvents)} of them in the partial-hour edges (read raw)`)
+    console.log(
+      `  ${fmt.int(totals.events)} events in range, ${fmt.int(totals.edgeEvents)} of them in the partial-hour edges (read raw)`,
+    )
     console.log(`  ${await rollupReadPlan(url, bench.tenant.id, aligned)}`)
 
     const variants: { groupBy: string[]; range: { from: Date; to: Date }; expected: DirectTotals; note: string }[] = [
@@ -100,7 +141,12 @@ main(async () => {
       { groupBy: ['MODEL'], range: edged, expected: totals, note: '' },
       { groupBy: ['DAY'], range: edged, expected: totals, note: '' },
       { groupBy: ['MODEL', 'DAY'], range: edged, expected: totals, note: '' },
-      { groupBy: ['MODEL', 'DAY'], range: aligned, expected: alignedTotals, note: ' (info: hour-aligned from/to, no raw edges)' },
+      {
+        groupBy: ['MODEL', 'DAY'],
+        range: aligned,
+        expected: alignedTotals,
+        note: ' (info: hour-aligned from/to, no raw edges)',
+      },
     ]
     const results: string[] = []
     let allMatch = true
@@ -129,11 +175,14 @@ main(async () => {
     const baseline = distribution(
       await (async () => {
         const times: number[] = []
-        for (let i = 0; i < options.warmupRuns + options.runs; i++) times.push((await timed(() => graphql(bench.app, bench.apiKey, '{ __typename }'))).ms)
+        for (let i = 0; i < options.warmupRuns + options.runs; i++)
+          times.push((await timed(() => graphql(bench.app, bench.apiKey, '{ __typename }'))).ms)
         return times.slice(options.warmupRuns)
       })(),
     )
-    console.log(`  baseline { __typename } through the same path: p50 ${fmt.ms(baseline.p50)} ms  p95 ${fmt.ms(baseline.p95)} ms (info: GraphQL + auth overhead)`)
+    console.log(
+      `  baseline { __typename } through the same path: p50 ${fmt.ms(baseline.p50)} ms  p95 ${fmt.ms(baseline.p95)} ms (info: GraphQL + auth overhead)`,
+    )
     const { events, cost, amount } = totals
     console.log(`  direct SQL: events ${events}, cost ${cost}, amount ${amount}`)
     if (!allMatch) throw new Error('usageSummary totals differ from the direct SUM over usage_events')
@@ -202,10 +251,23 @@ function compareTotals(summary: SummaryResult, direct: DirectTotals): string[] {
   same('inputTokens', summary.inputTokens, direct.inputTokens)
   same('outputTokens', summary.outputTokens, direct.outputTokens)
   if (summary.groups.length > 0) {
-    const sum = (pick: (g: SummaryResult['groups'][number]) => number | string) => summary.groups.reduce((acc, g) => acc.plus(pick(g)), new Decimal(0)).toFixed()
-    same('sum of group events', sum((g) => g.events), direct.events)
-    same('sum of group amounts', sum((g) => g.amount), direct.amount)
-    same('sum of group costs', sum((g) => g.cost), direct.cost)
+    const sum = (pick: (g: SummaryResult['groups'][number]) => number | string) =>
+      summary.groups.reduce((acc, g) => acc.plus(pick(g)), new Decimal(0)).toFixed()
+    same(
+      'sum of group events',
+      sum((g) => g.events),
+      direct.events,
+    )
+    same(
+      'sum of group amounts',
+      sum((g) => g.amount),
+      direct.amount,
+    )
+    same(
+      'sum of group costs',
+      sum((g) => g.cost),
+      direct.cost,
+    )
   }
   return problems
 }
@@ -252,7 +314,13 @@ async function fillDatabase(bench: BenchApp, options: FillOptions): Promise<void
 
   await step(`record ${options.templates} template events through ingest`, async () => {
     // Priced at a time inside the month; the check below makes sure no price changes within it.
-    const source = eventSource({ runId: 'template', customers: 1, endMs: options.monthStart + 2 * HOUR_MS, spanMs: HOUR_MS, seed: 1234 })
+    const source = eventSource({
+      runId: 'template',
+      customers: 1,
+      endMs: options.monthStart + 2 * HOUR_MS,
+      spanMs: HOUR_MS,
+      seed: 1234,
+    })
     const inputs: UsageEventInput[] = Array.from({ length: options.templates }, (_, i) => {
       const e = source(i)
       return { ...e, customerId: 'bench-template', timestamp: new Date(e.timestamp) }
@@ -270,7 +338,8 @@ async function fillDatabase(bench: BenchApp, options: FillOptions): Promise<void
             or c.effective_from > '${new Date(options.monthStart).toISOString()}' and c.effective_from < '${new Date(options.monthEnd).toISOString()}'
             or c.effective_to > '${new Date(options.monthStart).toISOString()}' and c.effective_to < '${new Date(options.monthEnd).toISOString()}')`,
   )
-  if (Number(unstable) !== 0) throw new Error('a template model has a price change or time window inside the month: templates would misprice')
+  if (Number(unstable) !== 0)
+    throw new Error('a template model has a price change or time window inside the month: templates would misprice')
 
   // Templates keep everything ingest computed; generated rows vary id, customer, ts and hash only.
   await psql(
@@ -330,7 +399,10 @@ async function fillDatabase(bench: BenchApp, options: FillOptions): Promise<void
         || ',[],' || coalesce(to_json(t.feature)::text, 'null') || ',null]', 'UTF8')), 'base64'), '+/', '-_'), '=')`,
   }
   const columns = (
-    await psqlRows(url, `select column_name from information_schema.columns where table_schema = current_schema() and table_name = 'usage_events' and is_generated = 'NEVER' and is_identity = 'NO' order by ordinal_position`)
+    await psqlRows(
+      url,
+      `select column_name from information_schema.columns where table_schema = current_schema() and table_name = 'usage_events' and is_generated = 'NEVER' and is_identity = 'NO' order by ordinal_position`,
+    )
   ).map(([name]) => name!)
   // The target uses every template; each other customer a handful (its product calls a few models
   // for a few features), which is also what keeps the rollup tables smaller than the events.
@@ -349,7 +421,9 @@ async function fillDatabase(bench: BenchApp, options: FillOptions): Promise<void
       ) c
     ) g join bench_template t on t.k = g.k;`
   const half = Math.floor(options.events / 2)
-  await step(`insert ${fmt.int(options.events)} events (generate_series, 2 sessions)`, () => lanes(url, [insert(0, half - 1), insert(half, options.events - 1)]))
+  await step(`insert ${fmt.int(options.events)} events (generate_series, 2 sessions)`, () =>
+    lanes(url, [insert(0, half - 1), insert(half, options.events - 1)]),
+  )
 
   // Hash aggregation, no JIT: the planner overestimates jsonb_array_elements and would sort.
   const session = `set work_mem = '1GB'; set jit = off; set enable_sort = off; set max_parallel_workers_per_gather = 0; set synchronous_commit = off;`
@@ -368,10 +442,12 @@ async function fillDatabase(bench: BenchApp, options: FillOptions): Promise<void
     where extract(hour from e.ts at time zone 'UTC')::int % 2 = ${parity} group by 1, 2, 3, 4, 5, 6, 7;`
   // Rollups and index builds from one queue, two sessions pulling from it. Index builds on usage_events
   // only read it, like the rollup queries; a build on a rollup table waits (lock) for its insert.
-  const builds = [...uniqueKeys, ...indexes.map(([name, table, def]) => [table, name, 'i', '', def])].map(([table, , , , indexDef]) => ({
-    table: table!,
-    sql: `${indexDef};`,
-  }))
+  const builds = [...uniqueKeys, ...indexes.map(([name, table, def]) => [table, name, 'i', '', def])].map(
+    ([table, , , , indexDef]) => ({
+      table: table!,
+      sql: `${indexDef};`,
+    }),
+  )
   const buildSettings = `set maintenance_work_mem = '1GB'; set max_parallel_maintenance_workers = 0;`
   const tasks = [
     rollups(0),
@@ -379,18 +455,28 @@ async function fillDatabase(bench: BenchApp, options: FillOptions): Promise<void
     ...builds.filter((b) => b.table === 'usage_events').map((b) => `${buildSettings} ${b.sql}`),
     ...builds.filter((b) => b.table !== 'usage_events').map((b) => `${buildSettings} ${b.sql}`),
   ]
-  await step(`rollups (INSERT … SELECT … GROUP BY) and ${builds.length} index builds, 2 sessions`, () => queue(url, tasks, 2))
+  await step(`rollups (INSERT … SELECT … GROUP BY) and ${builds.length} index builds, 2 sessions`, () =>
+    queue(url, tasks, 2),
+  )
   await step('keys: primary keys attached, foreign keys validated', () =>
     psql(
       url,
       [
-        ...uniqueKeys.map(([table, name, type]) => `alter table ${table} add constraint ${name} ${type === 'p' ? 'primary key' : 'unique'} using index ${name};`),
+        ...uniqueKeys.map(
+          ([table, name, type]) =>
+            `alter table ${table} add constraint ${name} ${type === 'p' ? 'primary key' : 'unique'} using index ${name};`,
+        ),
         ...foreignKeys.map(([table, name, , def]) => `alter table ${table} add constraint ${name} ${def};`),
       ].join('\n'),
     ),
   )
   // A long-lived table is vacuumed and analyzed; without this, autovacuum would run during the timing.
-  await step('vacuum (analyze) the three tables', () => lanes(url, FILLED_TABLES.map((t) => `vacuum (analyze) ${t};`)))
+  await step('vacuum (analyze) the three tables', () =>
+    lanes(
+      url,
+      FILLED_TABLES.map((t) => `vacuum (analyze) ${t};`),
+    ),
+  )
 
   const [rows, rollupRows, lineRows, size] = (
     await psqlRows(
@@ -399,7 +485,9 @@ async function fillDatabase(bench: BenchApp, options: FillOptions): Promise<void
               pg_size_pretty(pg_database_size(current_database()))`,
     )
   )[0]!
-  console.log(`  => usage_events ${fmt.int(Number(rows))} rows, usage_rollups ${fmt.int(Number(rollupRows))}, usage_line_rollups ${fmt.int(Number(lineRows))}; database ${size}`)
+  console.log(
+    `  => usage_events ${fmt.int(Number(rows))} rows, usage_rollups ${fmt.int(Number(rollupRows))}, usage_line_rollups ${fmt.int(Number(lineRows))}; database ${size}`,
+  )
   if (Number(rows) !== options.events) throw new Error(`expected ${options.events} events, found ${rows}`)
 }
 
@@ -412,30 +500,52 @@ async function checkAgainstIngest(bench: BenchApp, events: number): Promise<void
   const { tenant: other } = await bench.app.services.tenants.create({ name: 'bench summary check' })
   await bench.db
     .insertInto('pricing_plans')
-    .values({ tenant_id: other.id, customer_id: null, kind: PLAN.kind, percent: PLAN.percent, effective_from: new Date('2000-01-01T00:00:00Z') })
+    .values({
+      tenant_id: other.id,
+      customer_id: null,
+      kind: PLAN.kind,
+      percent: PLAN.percent,
+      effective_from: new Date('2000-01-01T00:00:00Z'),
+    })
     .execute()
   const ids = [0, 1, 2, 3, 4, 5, Math.floor(events / 2), events - 1].map((i) => `'evt-${i}'`).join(', ')
   const columns = `id, customer_id, model, to_char(ts at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, coalesce(feature, ''), status, cost, amount, lines::text, content_hash, canonical_provider, canonical_model, plan_kind, plan_percent`
-  const generated = await psqlRows(url, `select ${columns} from usage_events where tenant_id = '${bench.tenant.id}' and id in (${ids}) order by id`)
-  const inputs: UsageEventInput[] = generated.map(([id, customerId, model, ts, input, output, cacheRead, cacheWrite, feature]) => ({
-    id: id!,
-    customerId: customerId!,
-    model: model!,
-    timestamp: new Date(ts!),
-    inputTokens: Number(input),
-    outputTokens: Number(output),
-    cacheReadTokens: Number(cacheRead),
-    cacheWriteTokens: Number(cacheWrite),
-    feature: feature || null,
-  }))
+  const generated = await psqlRows(
+    url,
+    `select ${columns} from usage_events where tenant_id = '${bench.tenant.id}' and id in (${ids}) order by id`,
+  )
+  const inputs: UsageEventInput[] = generated.map(
+    ([id, customerId, model, ts, input, output, cacheRead, cacheWrite, feature]) => ({
+      id: id!,
+      customerId: customerId!,
+      model: model!,
+      timestamp: new Date(ts!),
+      inputTokens: Number(input),
+      outputTokens: Number(output),
+      cacheReadTokens: Number(cacheRead),
+      cacheWriteTokens: Number(cacheWrite),
+      feature: feature || null,
+    }),
+  )
   for (const [i, input] of inputs.entries()) {
-    if (contentHash(canonicalEventString(input)) !== generated[i]![13]) throw new Error(`content_hash of generated ${input.id} differs from signing.ts`)
+    if (contentHash(canonicalEventString(input)) !== generated[i]![13])
+      throw new Error(`content_hash of generated ${input.id} differs from signing.ts`)
   }
   const results = await bench.app.services.usage.record(other, inputs)
-  if (results.some((r) => r.status !== 'RECORDED')) throw new Error(`re-recording generated events failed: ${JSON.stringify(results.find((r) => r.status !== 'RECORDED'))}`)
-  const ingested = await psqlRows(url, `select ${columns} from usage_events where tenant_id = '${other.id}' and id in (${ids}) order by id`)
+  if (results.some((r) => r.status !== 'RECORDED'))
+    throw new Error(
+      `re-recording generated events failed: ${JSON.stringify(results.find((r) => r.status !== 'RECORDED'))}`,
+    )
+  const ingested = await psqlRows(
+    url,
+    `select ${columns} from usage_events where tenant_id = '${other.id}' and id in (${ids}) order by id`,
+  )
   if (JSON.stringify(ingested) !== JSON.stringify(generated)) {
-    throw new Error(`generated rows differ from what ingest stores:\n${JSON.stringify(generated[0])}\n${JSON.stringify(ingested[0])}`)
+    throw new Error(
+      `generated rows differ from what ingest stores:\n${JSON.stringify(generated[0])}\n${JSON.stringify(ingested[0])}`,
+    )
   }
-  console.log(`  checked: ${generated.length} generated rows equal what ingest stores for the same events (prices, lines, plan, amount, content_hash)`)
+  console.log(
+    `  checked: ${generated.length} generated rows equal what ingest stores for the same events (prices, lines, plan, amount, content_hash)`,
+  )
 }

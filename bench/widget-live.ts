@@ -19,7 +19,8 @@ const options = numericOptions('widget-live', {
   events: { env: 'BENCH_EVENTS', default: 40, help: 'recordUsage calls measured live' },
   baseline: { env: 'BENCH_BASELINE', default: 10, help: 'calls measured with the 10 s poll only' },
 })
-if (!hasChromium) throw new Error('widget-live needs /usr/bin/chromium (apt-get install -y --no-install-recommends chromium)')
+if (!hasChromium)
+  throw new Error('widget-live needs /usr/bin/chromium (apt-get install -y --no-install-recommends chromium)')
 
 const demo = await startDemoApi('bench-widget')
 const { origin, gql } = demo
@@ -33,13 +34,22 @@ async function measure(page: Page, events: number): Promise<number[]> {
   const out: number[] = []
   for (let i = 0; i < events; i++) {
     await gql('mutation($e: UsageEventInput!) { recordUsage(event: $e) { status } }', {
-      e: { id: `bench-live-${Date.now()}-${seq++}`, customerId: 'demo-lumen', model: 'gpt-4o', timestamp: new Date().toISOString(), inputTokens: 1_000, outputTokens: 10 },
+      e: {
+        id: `bench-live-${Date.now()}-${seq++}`,
+        customerId: 'demo-lumen',
+        model: 'gpt-4o',
+        timestamp: new Date().toISOString(),
+        inputTokens: 1_000,
+        outputTokens: 10,
+      },
     })
     const started = performance.now()
     // The figure to wait for (read after the answer, so the time includes this one query).
     const expected = formatMoney(await spent(), 'USD', 'en-US')
     await page.waitForFunction(
-      (text) => document.querySelector('burnrate-spend')?.shadowRoot?.querySelector('[data-testid=spent]')?.textContent === text,
+      (text) =>
+        document.querySelector('burnrate-spend')?.shadowRoot?.querySelector('[data-testid=spent]')?.textContent ===
+        text,
       expected,
       { polling: 'raf', timeout: 60_000 },
     )
@@ -55,7 +65,9 @@ async function open(query: string, blockUsageStream: boolean): Promise<Page> {
   const page = await context.newPage()
   if (blockUsageStream) {
     await page.route(`${origin}/graphql`, (route) =>
-      route.request().postData()?.includes('BurnrateWidgetUsage') ? route.fulfill({ status: 503, body: 'no usage stream' }) : route.continue(),
+      route.request().postData()?.includes('BurnrateWidgetUsage')
+        ? route.fulfill({ status: 503, body: 'no usage stream' })
+        : route.continue(),
     )
   }
   await page.goto(`${origin}/demo${query}`)
@@ -65,7 +77,11 @@ async function open(query: string, blockUsageStream: boolean): Promise<Page> {
 
 try {
   const live = await open('?refresh-interval=600000', false)
-  await live.waitForFunction(() => document.querySelector('burnrate-spend')?.shadowRoot?.querySelector('.live')?.textContent === 'Live', null, { timeout: 60_000 })
+  await live.waitForFunction(
+    () => document.querySelector('burnrate-spend')?.shadowRoot?.querySelector('.live')?.textContent === 'Live',
+    null,
+    { timeout: 60_000 },
+  )
   const liveMs = distribution(await measure(live, options.events))
   await live.context().close()
   const polled = await open('?refresh-interval=10000', true)
@@ -75,7 +91,9 @@ try {
     `${name.padEnd(34)} p50 ${d.p50.toFixed(0).padStart(5)} ms   p95 ${d.p95.toFixed(0).padStart(5)} ms   max ${d.max.toFixed(0).padStart(5)} ms`
   console.log(line(`live (usageUpdates), n=${options.events}`, liveMs))
   console.log(line(`baseline (10 s poll), n=${options.baseline}`, pollMs))
-  console.log(`RESULT widget-live p95 ${liveMs.p95.toFixed(0)} ms (baseline poll p95 ${pollMs.p95.toFixed(0)} ms, ${(pollMs.p95 / liveMs.p95).toFixed(1)}x)`)
+  console.log(
+    `RESULT widget-live p95 ${liveMs.p95.toFixed(0)} ms (baseline poll p95 ${pollMs.p95.toFixed(0)} ms, ${(pollMs.p95 / liveMs.p95).toFixed(1)}x)`,
+  )
 } finally {
   await browser.close()
   await demo.stop()

@@ -54,55 +54,72 @@ describe.skipIf(onPostgres)('catalog-sync and a running API on one PGlite data d
     await rm(dataDir, { recursive: true, force: true })
   })
 
-  it('refuses while the API runs, naming the mutation to use; works once the API is gone', { timeout: 400_000 }, async () => {
-    api = await startApiProcess(env)
-    const key = DEV_KEY.exec(api.output())?.[1]
-    expect(key, api.output()).toBeDefined()
+  it(
+    'refuses while the API runs, naming the mutation to use; works once the API is gone',
+    { timeout: 400_000 },
+    async () => {
+      api = await startApiProcess(env)
+      const key = DEV_KEY.exec(api.output())?.[1]
+      expect(key, api.output()).toBeDefined()
 
-    const refused = await run(['--source', 'openrouter', '--url', OPENROUTER_FIXTURE], env)
-    expect(refused.code).toBe(1)
-    expect(refused.stderr).toMatch(/in use by the Burnrate API \(pid \d+/)
-    expect(refused.stderr).toContain('Use the syncCatalogSource(source: "openrouter") mutation on the running API instead')
-    const confirm = await run(['confirm', '7'], env)
-    expect(confirm.code).toBe(1)
-    expect(confirm.stderr).toContain('confirmPriceChange(id: "7")')
-    // Nothing was written behind the API's back.
-    const openrouterRows = '{ providerPrices(provider: "openrouter", model: "openai/gpt-4o") { source } catalogSources { source consecutiveFailures } }'
-    const before = await postGraphQL(api.url, key!, openrouterRows)
-    expect(before.data?.providerPrices.filter((p: { source: string }) => p.source === 'openrouter')).toEqual([])
-    expect(before.data?.catalogSources).toEqual([])
+      const refused = await run(['--source', 'openrouter', '--url', OPENROUTER_FIXTURE], env)
+      expect(refused.code).toBe(1)
+      expect(refused.stderr).toMatch(/in use by the Burnrate API \(pid \d+/)
+      expect(refused.stderr).toContain(
+        'Use the syncCatalogSource(source: "openrouter") mutation on the running API instead',
+      )
+      const confirm = await run(['confirm', '7'], env)
+      expect(confirm.code).toBe(1)
+      expect(confirm.stderr).toContain('confirmPriceChange(id: "7")')
+      // Nothing was written behind the API's back.
+      const openrouterRows =
+        '{ providerPrices(provider: "openrouter", model: "openai/gpt-4o") { source } catalogSources { source consecutiveFailures } }'
+      const before = await postGraphQL(api.url, key!, openrouterRows)
+      expect(before.data?.providerPrices.filter((p: { source: string }) => p.source === 'openrouter')).toEqual([])
+      expect(before.data?.catalogSources).toEqual([])
 
-    expect(await api.stop('SIGTERM')).toBe(0)
-    const synced = await run(['--source', 'openrouter', '--url', OPENROUTER_FIXTURE], env)
-    expect(synced.code, synced.stderr).toBe(0)
-    const rows = Number(/models seen 4, rows opened (\d+)/.exec(synced.stdout)?.[1])
-    expect(rows, synced.stdout).toBeGreaterThan(0)
+      expect(await api.stop('SIGTERM')).toBe(0)
+      const synced = await run(['--source', 'openrouter', '--url', OPENROUTER_FIXTURE], env)
+      expect(synced.code, synced.stderr).toBe(0)
+      const rows = Number(/models seen 4, rows opened (\d+)/.exec(synced.stdout)?.[1])
+      expect(rows, synced.stdout).toBeGreaterThan(0)
 
-    // The API started again sees what the CLI wrote: nothing lost.
-    api = await startApiProcess(env)
-    const after = await postGraphQL(api.url, key!, openrouterRows)
-    expect(after.data?.providerPrices.filter((p: { source: string }) => p.source === 'openrouter').length).toBeGreaterThan(0)
-    expect(after.data?.catalogSources).toEqual([{ source: 'openrouter', consecutiveFailures: 0 }])
+      // The API started again sees what the CLI wrote: nothing lost.
+      api = await startApiProcess(env)
+      const after = await postGraphQL(api.url, key!, openrouterRows)
+      expect(
+        after.data?.providerPrices.filter((p: { source: string }) => p.source === 'openrouter').length,
+      ).toBeGreaterThan(0)
+      expect(after.data?.catalogSources).toEqual([{ source: 'openrouter', consecutiveFailures: 0 }])
 
-    // A killed API leaves its lock behind; its pid is gone, so the CLI takes the lock over.
-    await api.stop('SIGKILL')
-    api = undefined
-    expect(existsSync(join(dataDir, 'pglite.lock'))).toBe(true)
-    const afterKill = await run(['--source', 'openrouter', '--url', OPENROUTER_FIXTURE], env)
-    expect(afterKill.code, afterKill.stderr).toBe(0)
-    expect(afterKill.stdout).toContain(`rows opened 0, rows closed 0, unchanged ${rows}`)
-    expect(existsSync(join(dataDir, 'pglite.lock'))).toBe(false)
-  })
+      // A killed API leaves its lock behind; its pid is gone, so the CLI takes the lock over.
+      await api.stop('SIGKILL')
+      api = undefined
+      expect(existsSync(join(dataDir, 'pglite.lock'))).toBe(true)
+      const afterKill = await run(['--source', 'openrouter', '--url', OPENROUTER_FIXTURE], env)
+      expect(afterKill.code, afterKill.stderr).toBe(0)
+      expect(afterKill.stdout).toContain(`rows opened 0, rows closed 0, unchanged ${rows}`)
+      expect(existsSync(join(dataDir, 'pglite.lock'))).toBe(false)
+    },
+  )
 
-  it('the API refuses to start while a CLI run has the data dir, and starts once it is done', { timeout: 400_000 }, async () => {
-    const looping = catalogSync(['--source', 'openrouter', '--url', OPENROUTER_FIXTURE, '--every', '1h'], env, (out) => out.includes('models seen'))
-    await looping.reached
-    await expect(startApiProcess(env)).rejects.toThrow(/Cannot start: .* in use by catalog-sync \(pid \d+/)
-    looping.stop()
-    expect((await looping.done).code).toBe(0)
-    api = await startApiProcess(env)
-    expect(api.url).toMatch(/^http:/)
-  })
+  it(
+    'the API refuses to start while a CLI run has the data dir, and starts once it is done',
+    { timeout: 400_000 },
+    async () => {
+      const looping = catalogSync(
+        ['--source', 'openrouter', '--url', OPENROUTER_FIXTURE, '--every', '1h'],
+        env,
+        (out) => out.includes('models seen'),
+      )
+      await looping.reached
+      await expect(startApiProcess(env)).rejects.toThrow(/Cannot start: .* in use by catalog-sync \(pid \d+/)
+      looping.stop()
+      expect((await looping.done).code).toBe(0)
+      api = await startApiProcess(env)
+      expect(api.url).toMatch(/^http:/)
+    },
+  )
 })
 
 describe.skipIf(!onPostgres)('catalog-sync beside a running API on PostgreSQL', () => {
@@ -122,8 +139,14 @@ describe.skipIf(!onPostgres)('catalog-sync beside a running API on PostgreSQL', 
     const key = DEV_KEY.exec(api.output())?.[1]
     const synced = await run(['--source', 'openrouter', '--url', OPENROUTER_FIXTURE], env)
     expect(synced.code, synced.stderr).toBe(0)
-    const after = await postGraphQL(api.url, key!, '{ providerPrices(provider: "openrouter", model: "openai/gpt-4o") { source } catalogSources { source } }')
-    expect(after.data?.providerPrices.filter((p: { source: string }) => p.source === 'openrouter').length).toBeGreaterThan(0)
+    const after = await postGraphQL(
+      api.url,
+      key!,
+      '{ providerPrices(provider: "openrouter", model: "openai/gpt-4o") { source } catalogSources { source } }',
+    )
+    expect(
+      after.data?.providerPrices.filter((p: { source: string }) => p.source === 'openrouter').length,
+    ).toBeGreaterThan(0)
     expect(after.data?.catalogSources).toEqual([{ source: 'openrouter' }])
   })
 })

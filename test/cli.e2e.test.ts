@@ -76,39 +76,55 @@ describe(`tenant:create (${onPostgres ? 'PostgreSQL' : 'PGlite'})`, () => {
         })
         return (await response.json()) as { data?: any; errors?: { extensions?: Record<string, unknown> }[] }
       }
-      expect(await ask(apiKey!)).toEqual({ data: { tenant: { id: tenantId, name: 'Acme', requireSignatures: true, currency: 'USD' } } })
+      expect(await ask(apiKey!)).toEqual({
+        data: { tenant: { id: tenantId, name: 'Acme', requireSignatures: true, currency: 'USD' } },
+      })
       // Only the hash is stored: the printed secret is not a key, and neither is a near miss.
       expect((await ask(signingSecret!)).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED')
       expect((await ask(apiKey!.slice(0, -1))).errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED')
-      const stored = await db.selectFrom('tenants').select(['api_key_hash']).where('id', '=', tenantId!).executeTakeFirstOrThrow()
+      const stored = await db
+        .selectFrom('tenants')
+        .select(['api_key_hash'])
+        .where('id', '=', tenantId!)
+        .executeTakeFirstOrThrow()
       expect(stored.api_key_hash).not.toContain(apiKey!)
     } finally {
       if (!database) await db.destroy()
     }
   })
 
-  it('answers a missing --name, a typo or a bad currency with usage and exit code 2, creating nothing', { timeout: 180_000 }, async () => {
-    const fresh = await mkdtemp(join(tmpdir(), 'burnrate-cli-usage-'))
-    try {
-      const usageEnv = { ...env, DATA_DIR: fresh }
-      const attempts = [[], ['--require-signatures'], ['--nmae', 'Acme'], ['Acme'], ['--name', 'Acme', '--currency', 'dollars']]
-      const runs = await Promise.all(attempts.map((args) => createTenantCli(args, usageEnv)))
-      for (const [i, run] of runs.entries()) {
-        const args = attempts[i]!
-        expect(run.code, `${args.join(' ')}\n${run.stderr}`).toBe(2)
-        expect(run.stdout).toBe('')
-        expect(run.stderr).toMatch(args.includes('--currency') ? /ISO 4217/ : /usage: tenant:create --name <name>/)
+  it(
+    'answers a missing --name, a typo or a bad currency with usage and exit code 2, creating nothing',
+    { timeout: 180_000 },
+    async () => {
+      const fresh = await mkdtemp(join(tmpdir(), 'burnrate-cli-usage-'))
+      try {
+        const usageEnv = { ...env, DATA_DIR: fresh }
+        const attempts = [
+          [],
+          ['--require-signatures'],
+          ['--nmae', 'Acme'],
+          ['Acme'],
+          ['--name', 'Acme', '--currency', 'dollars'],
+        ]
+        const runs = await Promise.all(attempts.map((args) => createTenantCli(args, usageEnv)))
+        for (const [i, run] of runs.entries()) {
+          const args = attempts[i]!
+          expect(run.code, `${args.join(' ')}\n${run.stderr}`).toBe(2)
+          expect(run.stdout).toBe('')
+          expect(run.stderr).toMatch(args.includes('--currency') ? /ISO 4217/ : /usage: tenant:create --name <name>/)
+        }
+        // It stopped before opening any database.
+        expect(existsSync(join(fresh, 'pglite'))).toBe(false)
+        if (database) {
+          const tenants = await database.db.selectFrom('tenants').select('name').execute()
+          expect(tenants.map((t) => t.name)).toEqual(['Acme'])
+        }
+      } finally {
+        await rm(fresh, { recursive: true, force: true })
       }
-      // It stopped before opening any database.
-      expect(existsSync(join(fresh, 'pglite'))).toBe(false)
-      if (database) {
-        const tenants = await database.db.selectFrom('tenants').select('name').execute()
-        expect(tenants.map((t) => t.name)).toEqual(['Acme'])
-      }
-    } finally {
-      await rm(fresh, { recursive: true, force: true })
-    }
-  })
+    },
+  )
 
   it('answers a bad environment with exit code 1 and the list of bad values', { timeout: 120_000 }, async () => {
     const run = await createTenantCli(['--name', 'Acme'], { ...env, DATABASE_URL: 'mysql://x', DB_POOL_SIZE: '0' })

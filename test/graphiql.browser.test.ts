@@ -9,7 +9,10 @@ import { artifact, CHROMIUM, hasChromium, launchBrowser } from './support/browse
  * GraphiQL in real headless Chromium with every request to another host refused: its scripts and
  * styles must come from the API itself (it showed "Loading…" forever without a CDN).
  */
-if (!hasChromium) console.warn(`Skipping the GraphiQL browser test: ${CHROMIUM} is absent (apt-get install -y --no-install-recommends chromium).`)
+if (!hasChromium)
+  console.warn(
+    `Skipping the GraphiQL browser test: ${CHROMIUM} is absent (apt-get install -y --no-install-recommends chromium).`,
+  )
 
 describe.skipIf(!hasChromium)('GraphiQL offline', () => {
   let t: TestApp
@@ -56,7 +59,9 @@ describe.skipIf(!hasChromium)('GraphiQL offline', () => {
     await page.locator('.graphiql-execute-button').click()
     await page.locator('.graphiql-response').getByText(t.tenant.id).waitFor({ timeout: 60_000 })
     // Monaco renders spaces as no-break spaces.
-    expect((await page.locator('.graphiql-response').textContent())?.replace(/\u00a0/g, ' ')).toContain('"name": "Test tenant"')
+    expect((await page.locator('.graphiql-response').textContent())?.replace(/\u00a0/g, ' ')).toContain(
+      '"name": "Test tenant"',
+    )
     await page.screenshot({ path: artifact('graphiql-offline.png') })
 
     expect(refused).toEqual([])

@@ -16,7 +16,9 @@ describe('package entry points', () => {
     }
     for (const field of ['main', 'module', 'types', 'bin', 'exports']) walk(manifest[field])
     expect(targets.length, `${name} declares an entry point`).toBeGreaterThan(0)
-    const missing = targets.filter((t) => t.startsWith('./') || !t.includes(':')).filter((t) => !t.includes('*') && !existsSync(join(dir, t)))
+    const missing = targets
+      .filter((t) => t.startsWith('./') || !t.includes(':'))
+      .filter((t) => !t.includes('*') && !existsSync(join(dir, t)))
     expect(missing).toEqual([])
   })
 })

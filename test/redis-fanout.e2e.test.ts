@@ -29,7 +29,13 @@ describe.runIf(onPostgres)('live events across API processes through Redis', () 
     database = await createTestDatabase()
     const created = await createTenantService({ db: database.db, clock: systemClock }).create({ name: 'Fan-out' })
     tenant = { id: created.tenant.id, apiKey: created.apiKey }
-    const env = { DATABASE_URL: database.url!, REDIS_URL, REDIS_CHANNEL_PREFIX: prefix, DEV_TENANT: 'false', GRAPHIQL: 'false' }
+    const env = {
+      DATABASE_URL: database.url!,
+      REDIS_URL,
+      REDIS_CHANNEL_PREFIX: prefix,
+      DEV_TENANT: 'false',
+      GRAPHIQL: 'false',
+    }
     apis = await Promise.all([startApiProcess(env), startApiProcess({ ...env, CATALOG_SYNC_ON_START: 'false' })])
     publisher = await createRedisPubSub(REDIS_URL, prefix, createLogger('silent'))
   }, 180_000)
@@ -47,8 +53,15 @@ describe.runIf(onPostgres)('live events across API processes through Redis', () 
    */
   let n = 0
   const alert = (customerId: string) => ({
-    id: `alert-${++n}`, tenantId: tenant.id, customerId, budgetId: 'bud-1', threshold: 80,
-    spent: '8.5', limit: '10', periodStart: '2026-11-01T00:00:00.000Z', triggeredAt: '2026-11-23T10:00:00.000Z',
+    id: `alert-${++n}`,
+    tenantId: tenant.id,
+    customerId,
+    budgetId: 'bud-1',
+    threshold: 80,
+    spent: '8.5',
+    limit: '10',
+    periodStart: '2026-11-01T00:00:00.000Z',
+    triggeredAt: '2026-11-23T10:00:00.000Z',
   })
 
   async function firstResult(sub: LiveSubscription, publish: () => void) {
@@ -58,7 +71,9 @@ describe.runIf(onPostgres)('live events across API processes through Redis', () 
       if (got) return got
     }
     const ended = await Promise.race([sub.ended, Promise.resolve('still open')])
-    throw new Error(`no event reached the subscriber (${JSON.stringify(ended)}):\n${apis.map((api) => api.output()).join('\n')}`)
+    throw new Error(
+      `no event reached the subscriber (${JSON.stringify(ended)}):\n${apis.map((api) => api.output()).join('\n')}`,
+    )
   }
 
   it('an event published through Redis reaches subscribers on both processes, over SSE and WebSocket', async () => {
@@ -68,39 +83,82 @@ describe.runIf(onPostgres)('live events across API processes through Redis', () 
     open.push(pricesOnA, alertsOnB)
 
     const change: PriceChangeEvent = {
-      provider: 'openai', model: 'gpt-4o', usageType: 'input', oldUnitPrice: '0.0000025', newUnitPrice: '0.000002',
-      effectiveFrom: '2026-11-23T12:00:00.000Z', source: 'test', tenantId: null,
+      provider: 'openai',
+      model: 'gpt-4o',
+      usageType: 'input',
+      oldUnitPrice: '0.0000025',
+      newUnitPrice: '0.000002',
+      effectiveFrom: '2026-11-23T12:00:00.000Z',
+      source: 'test',
+      tenantId: null,
     }
     const first = await firstResult(pricesOnA, () => publisher.pubsub.publish('priceChange', change))
-    expect(first.data?.priceChanges).toEqual({ provider: 'openai', model: 'gpt-4o', usageType: 'input', newUnitPrice: '0.000002' })
+    expect(first.data?.priceChanges).toEqual({
+      provider: 'openai',
+      model: 'gpt-4o',
+      usageType: 'input',
+      newUnitPrice: '0.000002',
+    })
 
     const got = await firstResult(alertsOnB, () => {
       publisher.pubsub.publish('budgetAlert', tenant.id, alert('beta'))
       publisher.pubsub.publish('budgetAlert', tenant.id, alert('acme'))
     })
-    expect(got.data?.budgetAlerts).toMatchObject({ customerId: 'acme', budgetId: 'bud-1', threshold: 80, spent: '8.5', limit: '10' })
+    expect(got.data?.budgetAlerts).toMatchObject({
+      customerId: 'acme',
+      budgetId: 'bud-1',
+      threshold: 80,
+      spent: '8.5',
+      limit: '10',
+    })
   })
 
   it('a budget alert raised by recordUsage on process A reaches a subscriber on process B', async (ctx) => {
     const [a, b] = apis as [ApiProcess, ApiProcess]
-    const setBudget = await postGraphQL(a.url, tenant.apiKey, `mutation { setBudget(input: { customerId: "e2e", period: MONTH, limit: "0.000001", thresholds: [100] }) { id } }`)
+    const setBudget = await postGraphQL(
+      a.url,
+      tenant.apiKey,
+      `mutation { setBudget(input: { customerId: "e2e", period: MONTH, limit: "0.000001", thresholds: [100] }) { id } }`,
+    )
     // Budgets are another part of this issue; until they exist this end-to-end half has nothing to run.
-    if (setBudget.errors?.some((e) => /setBudget/.test(e.message) && e.extensions?.code === 'GRAPHQL_VALIDATION_FAILED')) return ctx.skip()
+    if (
+      setBudget.errors?.some((e) => /setBudget/.test(e.message) && e.extensions?.code === 'GRAPHQL_VALIDATION_FAILED')
+    )
+      return ctx.skip()
     expect(setBudget.errors).toBeUndefined()
     const budgetId = setBudget.data.setBudget.id as string
 
     const sub = wsSubscribe(b.url, tenant.apiKey, ALERTS, { c: 'e2e' })
     open.push(sub)
     // Warm-up: B's Redis subscription is in place once a published alert comes through.
-    const warm = await firstResult(sub, () => publisher.pubsub.publish('budgetAlert', tenant.id, { ...alert('e2e'), id: 'warm-up' }))
+    const warm = await firstResult(sub, () =>
+      publisher.pubsub.publish('budgetAlert', tenant.id, { ...alert('e2e'), id: 'warm-up' }),
+    )
     expect(warm.data?.budgetAlerts.id).toBe('warm-up')
 
-    const recorded = await postGraphQL(a.url, tenant.apiKey, `mutation ($e: UsageEventInput!) { recordUsage(event: $e) { status } }`, {
-      e: { id: 'e2e-1', customerId: 'e2e', model: 'gpt-4o', timestamp: new Date(Date.now() - 1000).toISOString(), inputTokens: 1000, outputTokens: 100 },
-    })
+    const recorded = await postGraphQL(
+      a.url,
+      tenant.apiKey,
+      `mutation ($e: UsageEventInput!) { recordUsage(event: $e) { status } }`,
+      {
+        e: {
+          id: 'e2e-1',
+          customerId: 'e2e',
+          model: 'gpt-4o',
+          timestamp: new Date(Date.now() - 1000).toISOString(),
+          inputTokens: 1000,
+          outputTokens: 100,
+        },
+      },
+    )
     expect(recorded.data?.recordUsage.status).toBe('RECORDED')
     let received = await sub.next()
     while (received.data?.budgetAlerts.id === 'warm-up') received = await sub.next()
-    expect(received.data?.budgetAlerts).toMatchObject({ customerId: 'e2e', budgetId, threshold: 100, limit: '0.000001' })
+    expect(received.data?.budgetAlerts).toMatchObject({
+      customerId: 'e2e',
+      budgetId,
+      threshold: 100,
+      limit: '0.000001',
+    })
   })
 })

@@ -64,7 +64,10 @@ function listening(api: StartCommand, timeoutMs = 150_000): Promise<string> {
         resolve(match[1])
       }
     }
-    const timer = setTimeout(() => reject(new Error(`no URL printed in time\nstdout:\n${api.stdout()}\nstderr:\n${api.stderr()}`)), timeoutMs)
+    const timer = setTimeout(
+      () => reject(new Error(`no URL printed in time\nstdout:\n${api.stdout()}\nstderr:\n${api.stderr()}`)),
+      timeoutMs,
+    )
     api.child.stdout!.on('data', check)
     check()
     void api.exited.then((code) => {
@@ -125,85 +128,105 @@ describe(`the start command (${onPostgres ? 'PostgreSQL' : 'PGlite'})`, () => {
     await rm(dataDir, { recursive: true, force: true })
   })
 
-  it('starts on a fresh database, serves the dev tenant and the catalog, and stops cleanly on SIGTERM', { timeout: 240_000 }, async () => {
-    const api = runStartCommand(env)
-    try {
-      const url = await listening(api)
-      expect(url).toBe(`http://127.0.0.1:${port}/graphql`)
-      const printed = DEV_KEY.exec(api.stdout())
-      expect(printed, api.stdout()).not.toBeNull()
-      devKey = printed![1]!
+  it(
+    'starts on a fresh database, serves the dev tenant and the catalog, and stops cleanly on SIGTERM',
+    { timeout: 240_000 },
+    async () => {
+      const api = runStartCommand(env)
+      try {
+        const url = await listening(api)
+        expect(url).toBe(`http://127.0.0.1:${port}/graphql`)
+        const printed = DEV_KEY.exec(api.stdout())
+        expect(printed, api.stdout()).not.toBeNull()
+        devKey = printed![1]!
 
-      const tenant = await graphql(url, devKey, '{ tenant { id name } }')
-      expect(tenant.errors).toBeUndefined()
-      expect(tenant.data.tenant.name).toBe('Dev tenant')
-      devTenantId = tenant.data.tenant.id
+        const tenant = await graphql(url, devKey, '{ tenant { id name } }')
+        expect(tenant.errors).toBeUndefined()
+        expect(tenant.data.tenant.name).toBe('Dev tenant')
+        devTenantId = tenant.data.tenant.id
 
-      const prices = await graphql(url, devKey, '{ providerPrices(model: "gpt-4o") { provider model usageType unit unitPrice currency } }')
-      expect(prices.errors).toBeUndefined()
-      const rows = prices.data.providerPrices as { provider: string; model: string; usageType: string; unitPrice: string; currency: string }[]
-      expect(rows.length).toBeGreaterThan(0)
-      const input = rows.find((r) => r.usageType === 'input')
-      expect(input).toMatchObject({ provider: 'openai', model: 'gpt-4o', currency: 'USD' })
-      expect(Number(input!.unitPrice)).toBe(2.5e-6)
-      expect(rows.some((r) => r.usageType === 'output')).toBe(true)
+        const prices = await graphql(
+          url,
+          devKey,
+          '{ providerPrices(model: "gpt-4o") { provider model usageType unit unitPrice currency } }',
+        )
+        expect(prices.errors).toBeUndefined()
+        const rows = prices.data.providerPrices as {
+          provider: string
+          model: string
+          usageType: string
+          unitPrice: string
+          currency: string
+        }[]
+        expect(rows.length).toBeGreaterThan(0)
+        const input = rows.find((r) => r.usageType === 'input')
+        expect(input).toMatchObject({ provider: 'openai', model: 'gpt-4o', currency: 'USD' })
+        expect(Number(input!.unitPrice)).toBe(2.5e-6)
+        expect(rows.some((r) => r.usageType === 'output')).toBe(true)
 
-      const anonymous = await graphql(url, null, '{ tenant { id } }')
-      expect(anonymous.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED')
-      expect((await fetch(url.replace('/graphql', '/healthz'))).status).toBe(200)
+        const anonymous = await graphql(url, null, '{ tenant { id } }')
+        expect(anonymous.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED')
+        expect((await fetch(url.replace('/graphql', '/healthz'))).status).toBe(200)
 
-      const loaded = logEntries(api).find((entry) => entry.msg === 'price catalog loaded')
-      expect(loaded).toBeDefined()
-      expect(loaded!.rowsOpened).toBeGreaterThan(0)
+        const loaded = logEntries(api).find((entry) => entry.msg === 'price catalog loaded')
+        expect(loaded).toBeDefined()
+        expect(loaded!.rowsOpened).toBeGreaterThan(0)
 
-      expect(await stop(api)).toBe(0)
-      expect(logEntries(api).some((entry) => entry.msg === 'shutting down' && entry.signal === 'SIGTERM')).toBe(true)
-      await expect(fetch(url.replace('/graphql', '/healthz'))).rejects.toThrow()
+        expect(await stop(api)).toBe(0)
+        expect(logEntries(api).some((entry) => entry.msg === 'shutting down' && entry.signal === 'SIGTERM')).toBe(true)
+        await expect(fetch(url.replace('/graphql', '/healthz'))).rejects.toThrow()
 
-      if (!onPostgres) {
-        const file = join(dataDir, 'dev-tenant.json')
-        const saved = JSON.parse(await readFile(file, 'utf8')) as { tenantId: string; apiKey: string }
-        expect(saved).toMatchObject({ tenantId: devTenantId, apiKey: devKey })
-        // It holds a secret key: readable by its owner only.
-        expect((await stat(file)).mode & 0o077).toBe(0)
-      } else {
-        // With DATABASE_URL the key is never written to disk.
-        expect(existsSync(join(dataDir, 'dev-tenant.json'))).toBe(false)
+        if (!onPostgres) {
+          const file = join(dataDir, 'dev-tenant.json')
+          const saved = JSON.parse(await readFile(file, 'utf8')) as { tenantId: string; apiKey: string }
+          expect(saved).toMatchObject({ tenantId: devTenantId, apiKey: devKey })
+          // It holds a secret key: readable by its owner only.
+          expect((await stat(file)).mode & 0o077).toBe(0)
+        } else {
+          // With DATABASE_URL the key is never written to disk.
+          expect(existsSync(join(dataDir, 'dev-tenant.json'))).toBe(false)
+        }
+      } finally {
+        api.child.kill('SIGKILL')
       }
-    } finally {
-      api.child.kill('SIGKILL')
-    }
-  })
+    },
+  )
 
-  it('restarts on the same data: the same dev tenant, and a catalog sync that writes nothing', { timeout: 240_000 }, async () => {
-    expect(devKey, 'the first start must have run').toBeDefined()
-    const api = runStartCommand(env)
-    try {
-      const url = await listening(api)
-      if (onPostgres) {
-        // Only the embedded database keeps the dev key beside it; on PostgreSQL the key is shown once.
-        expect(api.stdout()).not.toMatch(DEV_KEY)
-        expect(api.stdout()).toContain('tenant:create')
-      } else {
-        expect(DEV_KEY.exec(api.stdout())?.[1]).toBe(devKey)
+  it(
+    'restarts on the same data: the same dev tenant, and a catalog sync that writes nothing',
+    { timeout: 240_000 },
+    async () => {
+      expect(devKey, 'the first start must have run').toBeDefined()
+      const api = runStartCommand(env)
+      try {
+        const url = await listening(api)
+        if (onPostgres) {
+          // Only the embedded database keeps the dev key beside it; on PostgreSQL the key is shown once.
+          expect(api.stdout()).not.toMatch(DEV_KEY)
+          expect(api.stdout()).toContain('tenant:create')
+        } else {
+          expect(DEV_KEY.exec(api.stdout())?.[1]).toBe(devKey)
+        }
+        const tenant = await graphql(url, devKey, '{ tenant { id name } }')
+        expect(tenant.data?.tenant).toEqual({ id: devTenantId, name: 'Dev tenant' })
+
+        const loaded = logEntries(api).find((entry) => entry.msg === 'price catalog loaded')
+        expect(loaded).toMatchObject({ rowsOpened: 0, rowsClosed: 0 })
+        expect(loaded!.unchanged).toBeGreaterThan(0)
+
+        expect(await stop(api)).toBe(0)
+      } finally {
+        api.child.kill('SIGKILL')
       }
-      const tenant = await graphql(url, devKey, '{ tenant { id name } }')
-      expect(tenant.data?.tenant).toEqual({ id: devTenantId, name: 'Dev tenant' })
-
-      const loaded = logEntries(api).find((entry) => entry.msg === 'price catalog loaded')
-      expect(loaded).toMatchObject({ rowsOpened: 0, rowsClosed: 0 })
-      expect(loaded!.unchanged).toBeGreaterThan(0)
-
-      expect(await stop(api)).toBe(0)
-    } finally {
-      api.child.kill('SIGKILL')
-    }
-  })
+    },
+  )
 
   it('refuses a bad environment with exit code 1, listing every bad value', { timeout: 120_000 }, async () => {
     const api = runStartCommand({ ...env, PORT: 'abc', LOG_LEVEL: 'loud' })
     try {
-      const timeout = new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 60_000).unref())
+      const timeout = new Promise<'still running'>((resolve) =>
+        setTimeout(() => resolve('still running'), 60_000).unref(),
+      )
       expect(await Promise.race([api.exited, timeout])).toBe(1)
       expect(api.stderr()).toContain('Invalid configuration')
       expect(api.stderr()).toMatch(/PORT: .*"abc"/)

@@ -43,7 +43,12 @@ describe.runIf(onPostgres)('two API processes on one PostgreSQL', () => {
     const batches = Array.from({ length: 8 }, (_, b) => ids.slice((b * 100) % 300, ((b * 100) % 300) + 200).map(event))
     const replies = await Promise.all(
       batches.map((events, b) =>
-        postGraphQL(apis[b % 2]!.url, key, `mutation ($e: [UsageEventInput!]!) { recordUsageBatch(events: $e) { recorded duplicates rejected } }`, { e: events }),
+        postGraphQL(
+          apis[b % 2]!.url,
+          key,
+          `mutation ($e: [UsageEventInput!]!) { recordUsageBatch(events: $e) { recorded duplicates rejected } }`,
+          { e: events },
+        ),
       ),
     )
     for (const reply of replies) expect(reply.errors).toBeUndefined()
@@ -51,15 +56,23 @@ describe.runIf(onPostgres)('two API processes on one PostgreSQL', () => {
     const rejected = replies.reduce((n, r) => n + r.data.recordUsageBatch.rejected, 0)
     const distinct = new Set(batches.flat().map((e) => e.id)).size
 
-    const stored = await database.db.selectFrom('usage_events').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
+    const stored = await database.db
+      .selectFrom('usage_events')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow()
     expect(rejected).toBe(0)
     expect(Number(stored.n)).toBe(distinct)
     expect(recorded).toBe(distinct)
 
-    const summary = await postGraphQL(apis[0]!.url, key, `query ($from: DateTime!, $to: DateTime!) { usageSummary(from: $from, to: $to) { events cost } }`, {
-      from: new Date(Date.now() - 86_400_000).toISOString(),
-      to: new Date(Date.now() + 3_600_000).toISOString(),
-    })
+    const summary = await postGraphQL(
+      apis[0]!.url,
+      key,
+      `query ($from: DateTime!, $to: DateTime!) { usageSummary(from: $from, to: $to) { events cost } }`,
+      {
+        from: new Date(Date.now() - 86_400_000).toISOString(),
+        to: new Date(Date.now() + 3_600_000).toISOString(),
+      },
+    )
     expect(summary.data.usageSummary.events).toBe(distinct)
     // 750 input × 2.5/M + 250 cache read × 1.25/M + 100 output × 10/M = 0.0031875 per event
     expect(distinct).toBe(400)

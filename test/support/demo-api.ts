@@ -22,7 +22,14 @@ export async function startDemoApi(name: string): Promise<DemoApi> {
   const dataDir = await mkdtemp(join(tmpdir(), `burnrate-${name}-`))
   const database = process.env.DATABASE_URL ? await createTestDatabase() : undefined
   const api = await startApiProcess(
-    { DATA_DIR: dataDir, DATABASE_URL: database?.url ?? '', DEV_TENANT: 'true', DEMO: 'true', CATALOG_SYNC_INTERVAL: '0', STRIPE_PUSH_ENABLED: 'false' },
+    {
+      DATA_DIR: dataDir,
+      DATABASE_URL: database?.url ?? '',
+      DEV_TENANT: 'true',
+      DEMO: 'true',
+      CATALOG_SYNC_INTERVAL: '0',
+      STRIPE_PUSH_ENABLED: 'false',
+    },
     150_000,
   )
   const origin = api.url.replace(/\/graphql$/, '')

@@ -60,7 +60,8 @@ export function requestIdOf(request: Request): string {
 }
 
 const VARIABLE_ERROR = /^Variable "\$(\w+)" got invalid value .*?(?: at "([^"]+)")?;/
-const VARIABLE_MISSING = /^Variable "\$(\w+)" of (?:non-null|required) type "[^"]+" (?:must not be null|was not provided)\./
+const VARIABLE_MISSING =
+  /^Variable "\$(\w+)" of (?:non-null|required) type "[^"]+" (?:must not be null|was not provided)\./
 const TOO_MANY_VARIABLE_ERRORS = /^Too many errors processing variables/
 // graphql-armor's refusals (aliases, cost, depth, directives) carry no code of their own.
 const ARMOR_LIMIT = /^Syntax Error: [\w ]+ limit of \d+ exceeded/
@@ -154,10 +155,13 @@ export function createApp(deps: Dependencies): App {
       useErrorHandler(({ errors, context, phase }) => {
         // In the execution phase envelop hands over the execution args, whose contextValue is ours; a
         // failing context factory hands over yoga's initial context, which has the request but no requestId.
-        const partial = (phase === 'execution' ? (context as { contextValue?: unknown }).contextValue : context) as Partial<GraphQLContext> & { request?: Request }
+        const partial = (
+          phase === 'execution' ? (context as { contextValue?: unknown }).contextValue : context
+        ) as Partial<GraphQLContext> & { request?: Request }
         const requestId = partial.requestId ?? (partial.request ? requestIdOf(partial.request) : undefined)
         for (const error of errors) {
-          const unexpected = error instanceof GraphQLError ? error.originalError && !(error.originalError instanceof GraphQLError) : true
+          const unexpected =
+            error instanceof GraphQLError ? error.originalError && !(error.originalError instanceof GraphQLError) : true
           if (unexpected) {
             const cause = error instanceof GraphQLError ? error.originalError : error
             logger.error('unexpected error', {
@@ -186,7 +190,13 @@ export function createApp(deps: Dependencies): App {
         const tenant = await services.tenants.authenticate(match[1])
         if (tenant) principal = { kind: 'tenant', tenant }
       }
-      return { services, requestId, principal, ...(credentialsProblem ? { credentialsProblem } : {}), loaders: createLoaders(services) }
+      return {
+        services,
+        requestId,
+        principal,
+        ...(credentialsProblem ? { credentialsProblem } : {}),
+        loaders: createLoaders(services),
+      }
     },
   })
   const routes: HttpRoute[] = [
@@ -194,6 +204,11 @@ export function createApp(deps: Dependencies): App {
     // The gateway refuses calls over a hard budget when the budgets domain is present.
     ...gatewayRoutes({ ...services, budgets: (services as Partial<{ budgets: BudgetGate }>).budgets }),
   ]
-  const admitGraphQL = graphqlAdmission({ tenants: services.tenants, widgetSessions: services.widgetSessions, logger, maxBodyBytes: config.MAX_BODY_BYTES })
+  const admitGraphQL = graphqlAdmission({
+    tenants: services.tenants,
+    widgetSessions: services.widgetSessions,
+    logger,
+    maxBodyBytes: config.MAX_BODY_BYTES,
+  })
   return { yoga, services, routes, admitGraphQL }
 }

@@ -1,8 +1,6 @@
 import { z } from 'zod'
 
-const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no'])
-  .transform((v) => v === 'true' || v === '1' || v === 'yes')
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes')
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max)
 
@@ -56,19 +54,31 @@ export const configSchema = z.object({
     .default('1h')
     .transform((text) => {
       const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text)!
-      return Math.round(Number(match[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(match[2] ?? 'ms') as 'ms'])
+      return Math.round(
+        Number(match[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(match[2] ?? 'ms') as 'ms'],
+      )
     }),
   CATALOG_SOURCES: z
     .string()
     .default('genai-prices')
-    .transform((text) => text.split(',').map((s) => s.trim()).filter(Boolean))
+    .transform((text) =>
+      text
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
     .pipe(z.array(z.enum(['genai-prices', 'genai-prices-remote', 'openrouter', 'litellm'])).min(1)),
   CATALOG_SOURCE_TIMEOUT_MS: int(100, 600_000).default(30_000),
   // Tenants (ids, comma-separated) allowed to confirm or reject held public price changes; empty: none (CLI only).
   CATALOG_ADMIN_TENANTS: z
     .string()
     .default('')
-    .transform((text) => text.split(',').map((s) => s.trim()).filter(Boolean)),
+    .transform((text) =>
+      text
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
   OPENROUTER_MODELS_URL: z.url({ protocol: /^https?$/ }).optional(),
   LITELLM_PRICES_URL: z.url({ protocol: /^https?$/ }).optional(),
   GENAI_PRICES_URL: z.url({ protocol: /^https?$/ }).optional(),
@@ -115,7 +125,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const result = configSchema.safeParse(input)
   if (!result.success) {
     throw new ConfigError(
-      result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message} (got ${JSON.stringify(input[String(issue.path[0])])})`),
+      result.error.issues.map(
+        (issue) =>
+          `${issue.path.join('.') || '(root)'}: ${issue.message} (got ${JSON.stringify(input[String(issue.path[0])])})`,
+      ),
     )
   }
   return result.data

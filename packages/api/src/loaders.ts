@@ -39,7 +39,8 @@ export function createLoaders(services: Services): Loaders {
     price: new DataLoader(async (keys) => {
       const found = new Map<string, CatalogPrice>()
       for (const [tenantId, ids] of idsByTenant(keys)) {
-        for (const price of await pricesByIds(services.db, ids, tenantId)) if (price) found.set(`${tenantId}${SEP}${price.id}`, price)
+        for (const price of await pricesByIds(services.db, ids, tenantId))
+          if (price) found.set(`${tenantId}${SEP}${price.id}`, price)
       }
       return keys.map((k) => found.get(k) ?? null)
     }),

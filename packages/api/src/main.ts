@@ -27,7 +27,9 @@ async function main() {
   const logger = createLogger(config.LOG_LEVEL)
   const db = await openDatabase(config, logger)
   // With REDIS_URL, live events (alerts, price changes) reach subscribers on every API process.
-  const redis = config.REDIS_URL ? await createRedisPubSub(config.REDIS_URL, config.REDIS_CHANNEL_PREFIX, logger) : undefined
+  const redis = config.REDIS_URL
+    ? await createRedisPubSub(config.REDIS_URL, config.REDIS_CHANNEL_PREFIX, logger)
+    : undefined
   const app = createApp({ db, clock: systemClock, config, logger, ...(redis ? { pubsub: redis.pubsub } : {}) })
 
   if (config.CATALOG_SYNC_ON_START) {
@@ -45,7 +47,15 @@ async function main() {
       devKey = created.apiKey
       // Dev convenience only: the embedded database's first tenant key is kept beside it so every start can print it.
       if (!config.DATABASE_URL) {
-        writeFileSync(devKeyFile, JSON.stringify({ tenantId: created.tenant.id, apiKey: created.apiKey, signingSecret: created.signingSecret }, null, 2), { mode: 0o600 })
+        writeFileSync(
+          devKeyFile,
+          JSON.stringify(
+            { tenantId: created.tenant.id, apiKey: created.apiKey, signingSecret: created.signingSecret },
+            null,
+            2,
+          ),
+          { mode: 0o600 },
+        )
       }
     } else if (!config.DATABASE_URL && existsSync(devKeyFile)) {
       devKey = (JSON.parse(readFileSync(devKeyFile, 'utf8')) as { apiKey: string }).apiKey
@@ -66,7 +76,9 @@ async function main() {
     `  Burnrate API   ${running.url}/graphql   (GraphiQL in a browser${config.GRAPHIQL ? '' : ': disabled'})`,
     `  Database       ${config.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : `PGlite in ${join(config.DATA_DIR, 'pglite')}`}`,
     devKey ? `  Dev tenant key ${devKey}` : '  Tenant keys    create one with: npx pnpm@10 tenant:create --name "Acme"',
-    ...(demo ? [`  Widget demo    ${running.url}${demo.path}   (dev tenant, demo customer; DEMO=false to turn off)`] : []),
+    ...(demo
+      ? [`  Widget demo    ${running.url}${demo.path}   (dev tenant, demo customer; DEMO=false to turn off)`]
+      : []),
     '',
   ]
   console.log(lines.join('\n'))
@@ -91,7 +103,9 @@ async function main() {
 main().catch((error: unknown) => {
   if (error instanceof DataDirLockedError) {
     // Another process (a catalog-sync run, tenant:create) has the embedded database open; PGlite allows one at a time.
-    console.error(`Cannot start: ${error.message}. Wait for it to finish (or stop it) and start again; to run several processes at once, use PostgreSQL (DATABASE_URL).`)
+    console.error(
+      `Cannot start: ${error.message}. Wait for it to finish (or stop it) and start again; to run several processes at once, use PostgreSQL (DATABASE_URL).`,
+    )
   } else {
     console.error(error)
   }

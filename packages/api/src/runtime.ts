@@ -12,7 +12,8 @@ import type { Logger } from './logger.ts'
 export async function openDatabase(config: Config, logger?: Logger, lockHolder = API_LOCK_HOLDER): Promise<Db> {
   const db = createDatabase({
     lockHolder,
-    onIdleClientError: (error) => logger?.warn('database connection lost; the pool will reconnect', { error: error.message }),
+    onIdleClientError: (error) =>
+      logger?.warn('database connection lost; the pool will reconnect', { error: error.message }),
     databaseUrl: config.DATABASE_URL,
     pgliteDataDir: config.DATABASE_URL ? undefined : join(config.DATA_DIR, 'pglite'),
     poolSize: config.DB_POOL_SIZE,

@@ -60,11 +60,15 @@ export async function startServer(app: App, config: Config, logger: Logger): Pro
     const path = (req.url ?? '/').split('?')[0]
     const route = app.routes.find((r) => r.method === req.method && r.path === path)
     let admission: Admission
-    if (route) admission = route.admit ? await route.admit(req) : { ok: true, maxBodyBytes: Math.min(limit, ANONYMOUS_MAX_BODY_BYTES) }
+    if (route)
+      admission = route.admit
+        ? await route.admit(req)
+        : { ok: true, maxBodyBytes: Math.min(limit, ANONYMOUS_MAX_BODY_BYTES) }
     else if (path === '/graphql') admission = await app.admitGraphQL(req)
     else admission = { ok: true, maxBodyBytes: Math.min(limit, ANONYMOUS_MAX_BODY_BYTES) }
     if (!admission.ok) return refuse(req, res, admission.status, admission.payload, admission.headers)
-    const tooLarge = () => refuse(req, res, 413, admission.tooLarge?.(admission.maxBodyBytes) ?? payloadTooLarge(admission.maxBodyBytes))
+    const tooLarge = () =>
+      refuse(req, res, 413, admission.tooLarge?.(admission.maxBodyBytes) ?? payloadTooLarge(admission.maxBodyBytes))
     if (Number(req.headers['content-length'] ?? 0) > admission.maxBodyBytes) return tooLarge()
     // Only now is the client told to send the body it announced with "Expect: 100-continue".
     if (expectsContinue) res.writeContinue()
@@ -102,8 +106,13 @@ export async function startServer(app: App, config: Config, logger: Logger): Pro
       return void app.yoga.requestListener(req, res)
     }
     withBody(req, res, expectsContinue).catch((error: unknown) => {
-      logger.error('request failed before it reached its handler', { error: error instanceof Error ? (error.stack ?? error.message) : String(error) })
-      if (!res.headersSent) refuse(req, res, 500, { errors: [{ message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] })
+      logger.error('request failed before it reached its handler', {
+        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+      })
+      if (!res.headersSent)
+        refuse(req, res, 500, {
+          errors: [{ message: 'Unexpected error.', extensions: { code: 'INTERNAL_SERVER_ERROR' } }],
+        })
       else res.destroy()
     })
   }
@@ -144,7 +153,9 @@ export async function startServer(app: App, config: Config, logger: Logger): Pro
       for (const stream of eventStreams) stream.destroy()
       server.closeIdleConnections()
       if (inFlight > 0) {
-        const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), config.SHUTDOWN_TIMEOUT_MS).unref())
+        const timeout = new Promise<'timeout'>((resolve) =>
+          setTimeout(() => resolve('timeout'), config.SHUTDOWN_TIMEOUT_MS).unref(),
+        )
         const done = new Promise<'drained'>((resolve) => (drained = () => resolve('drained')))
         const outcome = await Promise.race([done, timeout])
         if (outcome === 'timeout') logger.warn('shutdown timeout: closing remaining connections', { inFlight })

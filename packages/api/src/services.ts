@@ -65,7 +65,11 @@ export function createServices(deps: Dependencies): Services {
   // Late pricing and corrections move budget spend and the Stripe outbox like ingest does; the
   // webhooks hook comes after budgets, whose new alerts it enqueues.
   // Subscribers (the widget) hear of every committed change to a customer's usage, coalesced.
-  const usageUpdates = createUsageUpdates({ pubsub, windowMs: deps.config.USAGE_UPDATE_WINDOW_MS, now: () => deps.clock.now() })
+  const usageUpdates = createUsageUpdates({
+    pubsub,
+    windowMs: deps.config.USAGE_UPDATE_WINDOW_MS,
+    now: () => deps.clock.now(),
+  })
   const repricing = createRepricingService({
     ...deps,
     catalog,
@@ -79,7 +83,9 @@ export function createServices(deps: Dependencies): Services {
   })
   // Applied catalog changes become price.change webhook events, in the process that applied them.
   catalog.onApplied((changes) => webhooks.enqueuePriceChanges(changes))
-  const stripeClient = deps.stripeClient ?? createStripeClientFactory({ apiUrl: deps.config.STRIPE_API_URL, timeoutMs: deps.config.STRIPE_TIMEOUT_MS })
+  const stripeClient =
+    deps.stripeClient ??
+    createStripeClientFactory({ apiUrl: deps.config.STRIPE_API_URL, timeoutMs: deps.config.STRIPE_TIMEOUT_MS })
   const stripe = createStripeService({ ...deps, stripeClient })
   const stripePusher = createStripePusher({
     ...deps,
@@ -106,7 +112,10 @@ export function createServices(deps: Dependencies): Services {
         stripeOutboxHook(),
         budgets.ingestHook,
         /* after budgets: enqueues the alerts it inserted */ webhooks.ingestHook,
-        /* after commit: UNPRICED events stored while the catalog changed get priced */ catchUpIngestHook(catalog, repricing),
+        /* after commit: UNPRICED events stored while the catalog changed get priced */ catchUpIngestHook(
+          catalog,
+          repricing,
+        ),
         usageUpdates.ingestHook,
       ],
     }),
@@ -119,7 +128,12 @@ export function createServices(deps: Dependencies): Services {
     webhookDispatcher: createWebhookDispatcher({
       ...deps,
       fetch: deps.webhookFetch,
-      options: { timeoutMs: deps.config.WEBHOOK_TIMEOUT_MS, backoffBaseMs: deps.config.WEBHOOK_BACKOFF_BASE_MS, pollIntervalMs: deps.config.WEBHOOK_POLL_INTERVAL_MS, allowPrivateTargets: deps.config.WEBHOOK_ALLOW_PRIVATE_TARGETS },
+      options: {
+        timeoutMs: deps.config.WEBHOOK_TIMEOUT_MS,
+        backoffBaseMs: deps.config.WEBHOOK_BACKOFF_BASE_MS,
+        pollIntervalMs: deps.config.WEBHOOK_POLL_INTERVAL_MS,
+        allowPrivateTargets: deps.config.WEBHOOK_ALLOW_PRIVATE_TARGETS,
+      },
     }),
   }
 }

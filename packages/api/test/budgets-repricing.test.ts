@@ -27,12 +27,16 @@ async function ok<T = Record<string, any>>(query: string, variables?: Record<str
 
 /** What each budget says it spent, next to what the ledger bills in the same period. */
 async function spendAndLedger(customerId: string) {
-  const { budgets } = await ok<{ budgets: { period: string; spent: string; periodStart: string; periodEnd: string }[] }>(BUDGETS, { c: customerId })
+  const { budgets } = await ok<{
+    budgets: { period: string; spent: string; periodStart: string; periodEnd: string }[]
+  }>(BUDGETS, { c: customerId })
   return Promise.all(
     budgets.map(async (b) => ({
       period: b.period,
       spent: b.spent,
-      ledger: (await ok<{ usageSummary: { amount: string } }>(SUMMARY, { c: customerId, from: b.periodStart, to: b.periodEnd })).usageSummary.amount,
+      ledger: (
+        await ok<{ usageSummary: { amount: string } }>(SUMMARY, { c: customerId, from: b.periodStart, to: b.periodEnd })
+      ).usageSummary.amount,
     })),
   )
 }
@@ -43,7 +47,9 @@ beforeAll(async () => {
     for await (const alert of t.app.services.pubsub.subscribe('budgetAlert', t.tenant.id)) published.push(alert)
   })()
   // Deliveries are only enqueued here (no dispatcher runs), which is what this file checks.
-  await ok(`mutation { createWebhookEndpoint(url: "http://127.0.0.1:9/hook", eventTypes: ["budget.alert"]) { secret } }`)
+  await ok(
+    `mutation { createWebhookEndpoint(url: "http://127.0.0.1:9/hook", eventTypes: ["budget.alert"]) { secret } }`,
+  )
 })
 afterAll(() => t.close())
 
@@ -53,7 +59,15 @@ describe('budget spend after re-pricing', () => {
     await ok(SET, { i: { customerId: 'c-up', period: 'MONTH', limit: '100' } })
     // gpt-4o input: $2.50 per million tokens. 1.6M tokens = $4.00, at 09:00 and 10:00 today.
     for (const [i, hour] of ['09', '10'].entries()) {
-      const r = await ok(RECORD, { e: { id: `up-${i}`, customerId: 'c-up', model: 'gpt-4o', timestamp: `2026-11-20T${hour}:00:00Z`, inputTokens: 800_000 } })
+      const r = await ok(RECORD, {
+        e: {
+          id: `up-${i}`,
+          customerId: 'c-up',
+          model: 'gpt-4o',
+          timestamp: `2026-11-20T${hour}:00:00Z`,
+          inputTokens: 800_000,
+        },
+      })
       expect(r.recordUsage.event.amount).toBe('2')
     }
     expect(await spendAndLedger('c-up')).toEqual([
@@ -64,24 +78,50 @@ describe('budget spend after re-pricing', () => {
 
     // A negotiated price from 08:00 doubles it: $8 of a $10 day is past 50 % and 80 %.
     clock.set('2026-11-20T12:05:00Z')
-    await ok(OVERRIDE, { i: { provider: 'openai', model: 'gpt-4o', usageType: 'input', unitPrice: '0.000005', effectiveFrom: '2026-11-20T08:00:00Z' } })
+    await ok(OVERRIDE, {
+      i: {
+        provider: 'openai',
+        model: 'gpt-4o',
+        usageType: 'input',
+        unitPrice: '0.000005',
+        effectiveFrom: '2026-11-20T08:00:00Z',
+      },
+    })
     const reprice = await ok(REPRICE, { from: '2026-11-20T00:00:00Z', to: '2026-11-20T12:00:00Z', m: 'gpt-4o' })
     expect(reprice.repriceUsage).toEqual({ corrected: 2, amountDelta: '4' })
     expect(await spendAndLedger('c-up')).toEqual([
       { period: 'DAY', spent: '8', ledger: '8' },
       { period: 'MONTH', spent: '8', ledger: '8' },
     ])
-    const alerts = (await ok(ALERTS, { c: 'c-up' })).budgetAlerts as { threshold: number; kind: string; spent: string }[]
-    expect(alerts.filter((a) => a.kind === 'THRESHOLD').map((a) => [a.threshold, a.spent]).sort()).toEqual([
+    const alerts = (await ok(ALERTS, { c: 'c-up' })).budgetAlerts as {
+      threshold: number
+      kind: string
+      spent: string
+    }[]
+    expect(
+      alerts
+        .filter((a) => a.kind === 'THRESHOLD')
+        .map((a) => [a.threshold, a.spent])
+        .sort(),
+    ).toEqual([
       [50, '8'],
       [80, '8'],
     ])
-    await expect.poll(() => published.filter((a) => a.customerId === 'c-up' && a.kind === 'THRESHOLD').map((a) => a.threshold).sort()).toEqual([50, 80])
+    await expect
+      .poll(() =>
+        published
+          .filter((a) => a.customerId === 'c-up' && a.kind === 'THRESHOLD')
+          .map((a) => a.threshold)
+          .sort(),
+      )
+      .toEqual([50, 80])
     const deliveries = (await ok(DELIVERIES)).webhookDeliveries as { eventType: string }[]
     expect(deliveries.filter((d) => d.eventType === 'budget.alert').length).toBe(alerts.length)
 
     // Re-running the re-pricing changes nothing, spend included.
-    expect((await ok(REPRICE, { from: '2026-11-20T00:00:00Z', to: '2026-11-20T12:00:00Z', m: 'gpt-4o' })).repriceUsage).toEqual({ corrected: 0, amountDelta: '0' })
+    expect(
+      (await ok(REPRICE, { from: '2026-11-20T00:00:00Z', to: '2026-11-20T12:00:00Z', m: 'gpt-4o' })).repriceUsage,
+    ).toEqual({ corrected: 0, amountDelta: '0' })
     expect((await spendAndLedger('c-up'))[0]).toEqual({ period: 'DAY', spent: '8', ledger: '8' })
   })
 
@@ -89,13 +129,43 @@ describe('budget spend after re-pricing', () => {
     await ok(SET, { i: { customerId: 'c-down', period: 'DAY', limit: '10' } })
     clock.set('2026-11-20T12:10:00Z')
     // One event today and one yesterday: yesterday's correction must not touch today's spend.
-    await ok(RECORD, { e: { id: 'down-today', customerId: 'c-down', model: 'claude-3-5-haiku-latest', timestamp: '2026-11-20T11:00:00Z', inputTokens: 1_000_000, outputTokens: 3 } })
-    await ok(RECORD, { e: { id: 'down-yesterday', customerId: 'c-down', model: 'claude-3-5-haiku-latest', timestamp: '2026-11-19T11:00:00Z', inputTokens: 1_000_000 } })
+    await ok(RECORD, {
+      e: {
+        id: 'down-today',
+        customerId: 'c-down',
+        model: 'claude-3-5-haiku-latest',
+        timestamp: '2026-11-20T11:00:00Z',
+        inputTokens: 1_000_000,
+        outputTokens: 3,
+      },
+    })
+    await ok(RECORD, {
+      e: {
+        id: 'down-yesterday',
+        customerId: 'c-down',
+        model: 'claude-3-5-haiku-latest',
+        timestamp: '2026-11-19T11:00:00Z',
+        inputTokens: 1_000_000,
+      },
+    })
     const before = await spendAndLedger('c-down')
     expect(before[0]!.spent).toBe(before[0]!.ledger)
 
-    await ok(OVERRIDE, { i: { provider: 'anthropic', model: 'claude-3-5-haiku-latest', usageType: 'input', unitPrice: '0.0000001234567', effectiveFrom: '2026-11-01T00:00:00Z' } })
-    const reprice = await ok(REPRICE, { from: '2026-11-19T00:00:00Z', to: '2026-11-21T00:00:00Z', m: 'claude-3-5-haiku-latest', p: 'anthropic' })
+    await ok(OVERRIDE, {
+      i: {
+        provider: 'anthropic',
+        model: 'claude-3-5-haiku-latest',
+        usageType: 'input',
+        unitPrice: '0.0000001234567',
+        effectiveFrom: '2026-11-01T00:00:00Z',
+      },
+    })
+    const reprice = await ok(REPRICE, {
+      from: '2026-11-19T00:00:00Z',
+      to: '2026-11-21T00:00:00Z',
+      m: 'claude-3-5-haiku-latest',
+      p: 'anthropic',
+    })
     expect(reprice.repriceUsage.corrected).toBe(2)
     const after = await spendAndLedger('c-down')
     expect(after[0]!.spent).toBe(after[0]!.ledger)
@@ -107,15 +177,43 @@ describe('budget spend after re-pricing', () => {
   it('an UNPRICED event priced when its price arrives counts toward spend', async () => {
     await ok(SET, { i: { customerId: 'c-late', period: 'DAY', limit: '1' } })
     clock.set('2026-11-20T12:20:00Z')
-    const r = await ok(RECORD, { e: { id: 'late-1', customerId: 'c-late', model: 'rocket-7', provider: 'acme', timestamp: '2026-11-20T11:30:00Z', inputTokens: 900_000 } })
+    const r = await ok(RECORD, {
+      e: {
+        id: 'late-1',
+        customerId: 'c-late',
+        model: 'rocket-7',
+        provider: 'acme',
+        timestamp: '2026-11-20T11:30:00Z',
+        inputTokens: 900_000,
+      },
+    })
     expect(r.recordUsage.event.status).toBe('UNPRICED')
     expect(await spendAndLedger('c-late')).toEqual([{ period: 'DAY', spent: '0', ledger: '0' }])
 
     // The price arrives (an override applies through the catalog service, whose listener prices waiting events).
-    await ok(OVERRIDE, { i: { provider: 'acme', model: 'rocket-7', usageType: 'input', unitPrice: '0.000001', effectiveFrom: '2026-11-01T00:00:00Z' } })
-    await expect.poll(async () => (await ok(SUMMARY, { c: 'c-late', from: '2026-11-20T00:00:00Z', to: '2026-11-21T00:00:00Z' })).usageSummary.unpricedEvents).toBe(0)
+    await ok(OVERRIDE, {
+      i: {
+        provider: 'acme',
+        model: 'rocket-7',
+        usageType: 'input',
+        unitPrice: '0.000001',
+        effectiveFrom: '2026-11-01T00:00:00Z',
+      },
+    })
+    await expect
+      .poll(
+        async () =>
+          (await ok(SUMMARY, { c: 'c-late', from: '2026-11-20T00:00:00Z', to: '2026-11-21T00:00:00Z' })).usageSummary
+            .unpricedEvents,
+      )
+      .toBe(0)
     expect(await spendAndLedger('c-late')).toEqual([{ period: 'DAY', spent: '0.9', ledger: '0.9' }])
     const alerts = (await ok(ALERTS, { c: 'c-late' })).budgetAlerts as { threshold: number; kind: string }[]
-    expect(alerts.filter((a) => a.kind === 'THRESHOLD').map((a) => a.threshold).sort()).toEqual([50, 80])
+    expect(
+      alerts
+        .filter((a) => a.kind === 'THRESHOLD')
+        .map((a) => a.threshold)
+        .sort(),
+    ).toEqual([50, 80])
   })
 })

@@ -36,7 +36,8 @@ const event = (customerId: string, inputTokens: number, extra: Record<string, un
   ...extra,
 })
 /** An event billed exactly `dollars` (inputTokens = dollars / 0.0000025). */
-const costing = (customerId: string, dollars: number, extra: Record<string, unknown> = {}) => event(customerId, Math.round(dollars / 0.0000025), extra)
+const costing = (customerId: string, dollars: number, extra: Record<string, unknown> = {}) =>
+  event(customerId, Math.round(dollars / 0.0000025), extra)
 
 async function record(e: Record<string, unknown>) {
   const r = await t.gql(RECORD, { e })
@@ -78,7 +79,13 @@ describe('setBudget', () => {
     })
     expect(b.id).toMatch(/^bud_/)
     // Setting it again updates the same budget.
-    const again = await setBudget({ customerId: 'c-defaults', period: 'MONTH', limit: '250.5', thresholds: [90, 25], hardLimit: true })
+    const again = await setBudget({
+      customerId: 'c-defaults',
+      period: 'MONTH',
+      limit: '250.5',
+      thresholds: [90, 25],
+      hardLimit: true,
+    })
     expect(again).toMatchObject({ id: b.id, limit: '250.5', thresholds: [25, 90], hardLimit: true })
     const kept = await setBudget({ customerId: 'c-defaults', period: 'MONTH', limit: '300' })
     expect(kept).toMatchObject({ id: b.id, limit: '300', thresholds: [25, 90], hardLimit: true })
@@ -101,7 +108,7 @@ describe('setBudget', () => {
     expect((await t.gql(BUDGETS, { c: 'c-bad' })).data!.budgets).toEqual([])
   })
 
-  it("counts what the customer already spent this period (from the ledger), and nothing from earlier periods", async () => {
+  it('counts what the customer already spent this period (from the ledger), and nothing from earlier periods', async () => {
     await record(costing('c-seed', 0.004, { timestamp: '2026-11-20T00:10:00Z' }))
     await record(costing('c-seed', 0.001, { timestamp: '2026-11-20T09:59:59.5Z' }))
     await record(costing('c-seed', 0.5, { timestamp: '2026-11-19T23:59:59Z' }))
@@ -122,7 +129,12 @@ describe('spend, thresholds and alerts', () => {
     // Unpriced usage has no amount.
     await record(event('c-spend', 1000, { model: 'no-such-model-xyz' }))
     const [b] = (await t.gql(BUDGETS, { c: 'c-spend' })).data!.budgets
-    expect(b).toMatchObject({ spent: '0.007', remaining: '0.993', forecast: '0.014', periodStart: '2026-11-20T00:00:00.000Z' })
+    expect(b).toMatchObject({
+      spent: '0.007',
+      remaining: '0.993',
+      forecast: '0.014',
+      periodStart: '2026-11-20T00:00:00.000Z',
+    })
     const weekly = await setBudget({ customerId: 'c-spend', period: 'WEEK', limit: '1' })
     expect(weekly.spent).toBe('0.0095')
   })
@@ -141,15 +153,24 @@ describe('spend, thresholds and alerts', () => {
     await record(costing('c-alerts', 0.0015))
     await record(costing('c-alerts', 0.002))
     const alerts = (await t.gql(ALERTS, { c: 'c-alerts' })).data!.budgetAlerts
-    expect(alerts.filter((a: any) => a.kind === 'THRESHOLD').map((a: any) => [a.threshold, a.spent, a.limit])).toEqual([
-      [100, '0.01', '0.01'],
-      [80, '0.0085', '0.01'],
-      [50, '0.0085', '0.01'],
-    ].sort((a, b) => (b[0] as number) - (a[0] as number)))
-    expect(alerts.every((a: any) => a.budgetId === budget.id && a.periodStart === '2026-11-01T00:00:00.000Z' && a.customerId === 'c-alerts')).toBe(true)
+    expect(alerts.filter((a: any) => a.kind === 'THRESHOLD').map((a: any) => [a.threshold, a.spent, a.limit])).toEqual(
+      [
+        [100, '0.01', '0.01'],
+        [80, '0.0085', '0.01'],
+        [50, '0.0085', '0.01'],
+      ].sort((a, b) => (b[0] as number) - (a[0] as number)),
+    )
+    expect(
+      alerts.every(
+        (a: any) =>
+          a.budgetId === budget.id && a.periodStart === '2026-11-01T00:00:00.000Z' && a.customerId === 'c-alerts',
+      ),
+    ).toBe(true)
     await new Promise((resolve) => setTimeout(resolve, 20))
     const mine = published.slice(before).filter((a) => a.customerId === 'c-alerts')
-    expect(mine.map((a) => `${a.kind}:${a.threshold}`).sort()).toEqual(alerts.map((a: any) => `${a.kind}:${a.threshold}`).sort())
+    expect(mine.map((a) => `${a.kind}:${a.threshold}`).sort()).toEqual(
+      alerts.map((a: any) => `${a.kind}:${a.threshold}`).sort(),
+    )
     expect(mine.every((a) => a.tenantId === t.tenant.id)).toBe(true)
     const [b] = (await t.gql(BUDGETS, { c: 'c-alerts' })).data!.budgets.filter((x: any) => x.id === budget.id)
     expect(b).toMatchObject({ spent: '0.012', remaining: '0' })
@@ -163,25 +184,42 @@ describe('spend, thresholds and alerts', () => {
     await record(costing('c-sixty', 0.006))
     const [b] = (await t.gql(BUDGETS, { c: 'c-sixty' })).data!.budgets
     expect(b).toMatchObject({ spent: '0.006', forecast: '0.012' })
-    expect((await t.gql(ALERTS, { c: 'c-sixty' })).data!.budgetAlerts.map((a: any) => [a.kind, a.threshold, a.forecast])).toEqual([['THRESHOLD', 50, null]])
+    expect(
+      (await t.gql(ALERTS, { c: 'c-sixty' })).data!.budgetAlerts.map((a: any) => [a.kind, a.threshold, a.forecast]),
+    ).toEqual([['THRESHOLD', 50, null]])
     // Alerts are delivered in order: once the 80 % one arrives, anything the first event raised has too.
     await record(costing('c-sixty', 0.0025))
-    await vi.waitFor(() => expect(published.slice(before).some((a) => a.customerId === 'c-sixty' && a.threshold === 80)).toBe(true))
-    expect(published.slice(before).filter((a) => a.customerId === 'c-sixty').map((a) => [a.kind, a.threshold])).toEqual([
+    await vi.waitFor(() =>
+      expect(published.slice(before).some((a) => a.customerId === 'c-sixty' && a.threshold === 80)).toBe(true),
+    )
+    expect(
+      published
+        .slice(before)
+        .filter((a) => a.customerId === 'c-sixty')
+        .map((a) => [a.kind, a.threshold]),
+    ).toEqual([
       ['THRESHOLD', 50],
       ['THRESHOLD', 80],
     ])
   })
 
   it('BudgetAlert.kind is an enum', async () => {
-    const r = await t.gql(`{ __type(name: "BudgetAlert") { fields { name type { kind ofType { kind name enumValues { name } } } } } }`)
+    const r = await t.gql(
+      `{ __type(name: "BudgetAlert") { fields { name type { kind ofType { kind name enumValues { name } } } } } }`,
+    )
     const kind = r.data!.__type.fields.find((f: any) => f.name === 'kind')
     expect(kind.type).toMatchObject({ kind: 'NON_NULL', ofType: { kind: 'ENUM', name: 'BudgetAlertKind' } })
     expect(kind.type.ofType.enumValues.map((v: any) => v.name).sort()).toEqual(['FORECAST', 'THRESHOLD'])
   })
 
   it('a forecast alert fires once per period, when the projection first exceeds the limit (budgets that opt in)', async () => {
-    const b = await setBudget({ customerId: 'c-forecast', period: 'DAY', limit: '0.01', thresholds: [100], forecastAlerts: true })
+    const b = await setBudget({
+      customerId: 'c-forecast',
+      period: 'DAY',
+      limit: '0.01',
+      thresholds: [100],
+      forecastAlerts: true,
+    })
     expect(b.forecastAlerts).toBe(true)
     // Left out on an update, the choice stays.
     expect((await setBudget({ customerId: 'c-forecast', period: 'DAY', limit: '0.01' })).forecastAlerts).toBe(true)
@@ -190,7 +228,9 @@ describe('spend, thresholds and alerts', () => {
     await record(costing('c-forecast', 0.0015)) // spent 0.0055, forecast 0.011 > 0.01
     await record(costing('c-forecast', 0.001)) // still above: no second one
     const alerts = (await t.gql(ALERTS, { c: 'c-forecast' })).data!.budgetAlerts
-    expect(alerts.map((a: any) => [a.kind, a.threshold, a.spent, a.forecast])).toEqual([['FORECAST', 100, '0.0055', '0.011']])
+    expect(alerts.map((a: any) => [a.kind, a.threshold, a.spent, a.forecast])).toEqual([
+      ['FORECAST', 100, '0.0055', '0.011'],
+    ])
   })
 
   it('many concurrent events crossing the same thresholds alert exactly once each', async () => {
@@ -203,39 +243,55 @@ describe('spend, thresholds and alerts', () => {
     expect(b.spent).toBe('0.03')
   })
 
-  it.skipIf(!process.env.DATABASE_URL)('two API processes on one database racing over the same thresholds still alert once each', async () => {
-    // A second app with its own connection pool: what another API process is to the database.
-    const db = createDatabase({ databaseUrl: t.database.url!, poolSize: 10 })
-    const config = defaultConfig({ LOG_LEVEL: 'silent' })
-    const second = createApp({ db, clock, config, logger: createLogger('silent') })
-    try {
-      await setBudget({ customerId: 'c-procs', period: 'DAY', limit: '0.02', thresholds: [25, 50, 75, 100] })
-      const via = (app: typeof second, e: Record<string, unknown>) =>
-        app.yoga.fetch('http://burnrate.test/graphql', {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${t.tenant.apiKey}` },
-          body: JSON.stringify({ query: RECORD, variables: { e } }),
-        })
-      const responses = await Promise.all(Array.from({ length: 40 }, (_, i) => via(i % 2 ? second : t.app, costing('c-procs', 0.001))))
-      expect(responses.every((r) => r.status === 200)).toBe(true)
-      const alerts = (await t.gql(ALERTS, { c: 'c-procs' })).data!.budgetAlerts.filter((a: any) => a.kind === 'THRESHOLD')
-      expect(alerts.map((a: any) => a.threshold).sort((a: number, b: number) => a - b)).toEqual([25, 50, 75, 100])
-      expect((await t.gql(BUDGETS, { c: 'c-procs' })).data!.budgets[0].spent).toBe('0.04')
-    } finally {
-      await db.destroy()
-    }
-  })
+  it.skipIf(!process.env.DATABASE_URL)(
+    'two API processes on one database racing over the same thresholds still alert once each',
+    async () => {
+      // A second app with its own connection pool: what another API process is to the database.
+      const db = createDatabase({ databaseUrl: t.database.url!, poolSize: 10 })
+      const config = defaultConfig({ LOG_LEVEL: 'silent' })
+      const second = createApp({ db, clock, config, logger: createLogger('silent') })
+      try {
+        await setBudget({ customerId: 'c-procs', period: 'DAY', limit: '0.02', thresholds: [25, 50, 75, 100] })
+        const via = (app: typeof second, e: Record<string, unknown>) =>
+          app.yoga.fetch('http://burnrate.test/graphql', {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization: `Bearer ${t.tenant.apiKey}` },
+            body: JSON.stringify({ query: RECORD, variables: { e } }),
+          })
+        const responses = await Promise.all(
+          Array.from({ length: 40 }, (_, i) => via(i % 2 ? second : t.app, costing('c-procs', 0.001))),
+        )
+        expect(responses.every((r) => r.status === 200)).toBe(true)
+        const alerts = (await t.gql(ALERTS, { c: 'c-procs' })).data!.budgetAlerts.filter(
+          (a: any) => a.kind === 'THRESHOLD',
+        )
+        expect(alerts.map((a: any) => a.threshold).sort((a: number, b: number) => a - b)).toEqual([25, 50, 75, 100])
+        expect((await t.gql(BUDGETS, { c: 'c-procs' })).data!.budgets[0].spent).toBe('0.04')
+      } finally {
+        await db.destroy()
+      }
+    },
+  )
 
   it('uses the tenant time zone for periods', async () => {
-    const r = await t.gql(`mutation { updateTenantSettings(input: { budgetTimeZone: "Asia/Tokyo" }) { budgetTimeZone } }`)
+    const r = await t.gql(
+      `mutation { updateTenantSettings(input: { budgetTimeZone: "Asia/Tokyo" }) { budgetTimeZone } }`,
+    )
     expect(r.data!.updateTenantSettings.budgetTimeZone).toBe('Asia/Tokyo')
     // 2026-11-20T12:00Z is 21:00 in Tokyo; the Tokyo day began at 2026-11-19T15:00Z.
     await record(costing('c-tokyo', 0.002, { timestamp: '2026-11-19T16:00:00Z' }))
     await record(costing('c-tokyo', 0.001, { timestamp: '2026-11-19T14:59:59Z' }))
     const b = await setBudget({ customerId: 'c-tokyo', period: 'DAY', limit: '1' })
-    expect(b).toMatchObject({ timeZone: 'Asia/Tokyo', periodStart: '2026-11-19T15:00:00.000Z', periodEnd: '2026-11-20T15:00:00.000Z', spent: '0.002' })
+    expect(b).toMatchObject({
+      timeZone: 'Asia/Tokyo',
+      periodStart: '2026-11-19T15:00:00.000Z',
+      periodEnd: '2026-11-20T15:00:00.000Z',
+      spent: '0.002',
+    })
     await t.gql(`mutation { updateTenantSettings(input: { budgetTimeZone: "UTC" }) { budgetTimeZone } }`)
-    const bad = await t.gql(`mutation { updateTenantSettings(input: { budgetTimeZone: "Nowhere/City" }) { budgetTimeZone } }`)
+    const bad = await t.gql(
+      `mutation { updateTenantSettings(input: { budgetTimeZone: "Nowhere/City" }) { budgetTimeZone } }`,
+    )
     expect(bad.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.budgetTimeZone' })
   })
 
@@ -248,11 +304,21 @@ describe('spend, thresholds and alerts', () => {
       await record(costing('c-late', 0.006, { timestamp: '2026-11-20T23:00:00Z' }))
       await record(costing('c-late', 0.001, { timestamp: '2026-11-21T08:00:00Z' }))
       const budgets = (await t.gql(BUDGETS, { c: 'c-late' })).data!.budgets
-      expect(budgets.find((b: any) => b.id === week.id)).toMatchObject({ spent: '0.007', periodStart: '2026-11-16T00:00:00.000Z' })
-      expect(budgets.find((b: any) => b.id === day.id)).toMatchObject({ spent: '0.001', periodStart: '2026-11-21T00:00:00.000Z' })
+      expect(budgets.find((b: any) => b.id === week.id)).toMatchObject({
+        spent: '0.007',
+        periodStart: '2026-11-16T00:00:00.000Z',
+      })
+      expect(budgets.find((b: any) => b.id === day.id)).toMatchObject({
+        spent: '0.001',
+        periodStart: '2026-11-21T00:00:00.000Z',
+      })
       const alerts = (await t.gql(ALERTS, { c: 'c-late' })).data!.budgetAlerts
       // Both in the event's periods (the 20th, and the week of the 16th), not in today's.
-      expect(alerts.map((a: any) => [a.budgetId === day.id ? 'DAY' : 'WEEK', a.kind, a.threshold, a.periodStart, a.spent]).sort()).toEqual([
+      expect(
+        alerts
+          .map((a: any) => [a.budgetId === day.id ? 'DAY' : 'WEEK', a.kind, a.threshold, a.periodStart, a.spent])
+          .sort(),
+      ).toEqual([
         ['DAY', 'THRESHOLD', 50, '2026-11-20T00:00:00.000Z', '0.006'],
         ['WEEK', 'THRESHOLD', 50, '2026-11-16T00:00:00.000Z', '0.006'],
       ])
@@ -276,17 +342,30 @@ describe('spend, thresholds and alerts', () => {
 
 describe('hard limits and reservations', () => {
   it('checkBudget denies what would pass a hard limit', async () => {
-    expect((await t.gql(CHECK, { c: 'c-nobudget', e: '1000' })).data!.checkBudget).toEqual({ allowed: true, remaining: null, budget: null })
+    expect((await t.gql(CHECK, { c: 'c-nobudget', e: '1000' })).data!.checkBudget).toEqual({
+      allowed: true,
+      remaining: null,
+      budget: null,
+    })
     await setBudget({ customerId: 'c-hard', period: 'DAY', limit: '0.01', hardLimit: true })
     await record(costing('c-hard', 0.006))
-    expect((await t.gql(CHECK, { c: 'c-hard', e: '0.004' })).data!.checkBudget).toMatchObject({ allowed: true, remaining: '0.004' })
-    expect((await t.gql(CHECK, { c: 'c-hard', e: '0.0040001' })).data!.checkBudget).toMatchObject({ allowed: false, remaining: '0.004' })
+    expect((await t.gql(CHECK, { c: 'c-hard', e: '0.004' })).data!.checkBudget).toMatchObject({
+      allowed: true,
+      remaining: '0.004',
+    })
+    expect((await t.gql(CHECK, { c: 'c-hard', e: '0.0040001' })).data!.checkBudget).toMatchObject({
+      allowed: false,
+      remaining: '0.004',
+    })
     await record(costing('c-hard', 0.004))
     expect((await t.gql(CHECK, { c: 'c-hard' })).data!.checkBudget).toMatchObject({ allowed: false, remaining: '0' })
     // A soft budget informs but never denies.
     await setBudget({ customerId: 'c-soft', period: 'DAY', limit: '0.001' })
     await record(costing('c-soft', 0.002))
-    expect((await t.gql(CHECK, { c: 'c-soft', e: '5' })).data!.checkBudget).toMatchObject({ allowed: true, remaining: '0' })
+    expect((await t.gql(CHECK, { c: 'c-soft', e: '5' })).data!.checkBudget).toMatchObject({
+      allowed: true,
+      remaining: '0',
+    })
     const bad = await t.gql(CHECK, { c: 'c-hard', e: '-1' })
     expect(bad.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'estimatedAmount' })
   })
@@ -297,7 +376,9 @@ describe('hard limits and reservations', () => {
     expect(results.every((r) => r.errors === undefined)).toBe(true)
     const granted = results.filter((r) => r.data!.reserveBudget.granted)
     expect(granted).toHaveLength(10)
-    expect(results.filter((r) => !r.data!.reserveBudget.granted).every((r) => r.data!.reserveBudget.reservation === null)).toBe(true)
+    expect(
+      results.filter((r) => !r.data!.reserveBudget.granted).every((r) => r.data!.reserveBudget.reservation === null),
+    ).toBe(true)
     const [b] = (await t.gql(BUDGETS, { c: 'c-reserve' })).data!.budgets
     expect(b).toMatchObject({ spent: '0', reserved: '1', remaining: '1' })
     expect((await t.gql(CHECK, { c: 'c-reserve', e: '0.000001' })).data!.checkBudget.allowed).toBe(false)
@@ -306,8 +387,16 @@ describe('hard limits and reservations', () => {
   it('recording the event settles its reservation (the actual amount replaces the estimate); unused ones expire', async () => {
     await setBudget({ customerId: 'c-settle', period: 'DAY', limit: '1', hardLimit: true })
     const first = (await t.gql(RESERVE, { c: 'c-settle', a: '0.6', ttl: 60 })).data!.reserveBudget
-    expect(first).toMatchObject({ granted: true, remaining: '0.4', reservation: { amount: '0.6', expiresAt: '2026-11-20T12:01:00.000Z' } })
-    expect((await t.gql(RESERVE, { c: 'c-settle', a: '0.5' })).data!.reserveBudget).toMatchObject({ granted: false, remaining: '0.4', reservation: null })
+    expect(first).toMatchObject({
+      granted: true,
+      remaining: '0.4',
+      reservation: { amount: '0.6', expiresAt: '2026-11-20T12:01:00.000Z' },
+    })
+    expect((await t.gql(RESERVE, { c: 'c-settle', a: '0.5' })).data!.reserveBudget).toMatchObject({
+      granted: false,
+      remaining: '0.4',
+      reservation: null,
+    })
 
     const settled = await record(costing('c-settle', 0.25, { reservationId: first.reservation.id }))
     expect(settled.status).toBe('RECORDED')
@@ -316,7 +405,10 @@ describe('hard limits and reservations', () => {
 
     // A reservation settles once; another event cannot reuse it, the same event may be replayed.
     const reuse = await t.gql(RECORD, { e: costing('c-settle', 0.01, { reservationId: first.reservation.id }) })
-    expect(reuse.data!.recordUsage).toMatchObject({ status: 'REJECTED', error: { code: 'INVALID_INPUT', field: 'reservationId' } })
+    expect(reuse.data!.recordUsage).toMatchObject({
+      status: 'REJECTED',
+      error: { code: 'INVALID_INPUT', field: 'reservationId' },
+    })
 
     const second = (await t.gql(RESERVE, { c: 'c-settle', a: '0.7', ttl: 30 })).data!.reserveBudget
     expect(second).toMatchObject({ granted: true, remaining: '0.05' })
@@ -335,13 +427,18 @@ describe('hard limits and reservations', () => {
   it('one batch settles several reservations at once', async () => {
     await setBudget({ customerId: 'c-batch', period: 'DAY', limit: '1', hardLimit: true })
     const ids: string[] = []
-    for (let i = 0; i < 3; i++) ids.push((await t.gql(RESERVE, { c: 'c-batch', a: '0.3' })).data!.reserveBudget.reservation.id)
+    for (let i = 0; i < 3; i++)
+      ids.push((await t.gql(RESERVE, { c: 'c-batch', a: '0.3' })).data!.reserveBudget.reservation.id)
     expect((await t.gql(RESERVE, { c: 'c-batch', a: '0.2' })).data!.reserveBudget.granted).toBe(false)
     const batch = await t.gql(BATCH, { e: ids.map((id) => costing('c-batch', 0.05, { reservationId: id })) })
     expect(batch.data!.recordUsageBatch.recorded).toBe(3)
     const [b] = (await t.gql(BUDGETS, { c: 'c-batch' })).data!.budgets
     expect(b).toMatchObject({ spent: '0.15', reserved: '0', remaining: '0.85' })
-    const rows = await t.database.db.selectFrom('budget_reservations').select(['id', 'settled_amount', 'settled_event_id']).where('id', 'in', ids).execute()
+    const rows = await t.database.db
+      .selectFrom('budget_reservations')
+      .select(['id', 'settled_amount', 'settled_event_id'])
+      .where('id', 'in', ids)
+      .execute()
     expect(rows.map((r) => r.settled_amount)).toEqual(['0.05', '0.05', '0.05'])
     expect(rows.every((r) => r.settled_event_id?.startsWith('ev-'))).toBe(true)
   })
@@ -349,8 +446,15 @@ describe('hard limits and reservations', () => {
   it('reservation ids are validated, and a released reservation frees its amount', async () => {
     await setBudget({ customerId: 'c-release', period: 'DAY', limit: '1', hardLimit: true })
     const r = (await t.gql(RESERVE, { c: 'c-release', a: '0.9' })).data!.reserveBudget
-    const released = await t.gql(`mutation ($id: String!) { releaseBudgetReservation(id: $id) { id settledAt settledEventId } }`, { id: r.reservation.id })
-    expect(released.data!.releaseBudgetReservation).toEqual({ id: r.reservation.id, settledAt: '2026-11-20T12:00:00.000Z', settledEventId: null })
+    const released = await t.gql(
+      `mutation ($id: String!) { releaseBudgetReservation(id: $id) { id settledAt settledEventId } }`,
+      { id: r.reservation.id },
+    )
+    expect(released.data!.releaseBudgetReservation).toEqual({
+      id: r.reservation.id,
+      settledAt: '2026-11-20T12:00:00.000Z',
+      settledEventId: null,
+    })
     expect((await t.gql(CHECK, { c: 'c-release', e: '1' })).data!.checkBudget.allowed).toBe(true)
 
     const batch = await t.gql(BATCH, {
@@ -424,11 +528,19 @@ describe('forecast alerts migration', () => {
       const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } })
       const { error } = await migrator.migrateTo(names[mine - 1]!)
       expect(error).toBeUndefined()
-      await sql`insert into tenants (id, name, api_key_hash, api_key_prefix, signing_secret) values ('t-old', 'Old', 'h', 'p', 's')`.execute(db)
+      await sql`insert into tenants (id, name, api_key_hash, api_key_prefix, signing_secret) values ('t-old', 'Old', 'h', 'p', 's')`.execute(
+        db,
+      )
       await sql`insert into budgets (id, tenant_id, customer_id, period, time_zone, limit_amount, thresholds, hard_limit, currency, counted_from, created_at, updated_at)
-        values ('bud_old', 't-old', 'c', 'DAY', 'UTC', 10, '[50, 80, 100]', false, 'USD', now(), now(), now())`.execute(db)
+        values ('bud_old', 't-old', 'c', 'DAY', 'UTC', 10, '[50, 80, 100]', false, 'USD', now(), now(), now())`.execute(
+        db,
+      )
       await migrateToLatest(db)
-      const row = await db.selectFrom('budgets').select('forecast_alerts').where('id', '=', 'bud_old').executeTakeFirstOrThrow()
+      const row = await db
+        .selectFrom('budgets')
+        .select('forecast_alerts')
+        .where('id', '=', 'bud_old')
+        .executeTakeFirstOrThrow()
       expect(row.forecast_alerts).toBe(false)
     } finally {
       await db.destroy()

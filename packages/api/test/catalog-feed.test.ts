@@ -4,7 +4,11 @@ import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestApp, fixedClock, type TestApp } from './support/app.ts'
 
-const fixture = (name: string) => JSON.parse(readFileSync(new URL(`../../catalog-sync/test/fixtures/${name}`, import.meta.url), 'utf8')) as Record<string, any>
+const fixture = (name: string) =>
+  JSON.parse(readFileSync(new URL(`../../catalog-sync/test/fixtures/${name}`, import.meta.url), 'utf8')) as Record<
+    string,
+    any
+  >
 
 const RECORD = `mutation($e: UsageEventInput!) {
   recordUsage(event: $e) { status error { code message field } event { status cost lines { usageType quantity unitPrice cost priceId } } }
@@ -17,7 +21,14 @@ function openRouterBody(o3Completion: unknown): string {
     id: 'openai/o3',
     name: 'OpenAI: o3',
     architecture: { modality: 'text+image->text', input_modalities: ['text', 'image'], output_modalities: ['text'] },
-    pricing: { prompt: '0.000002', completion: o3Completion, request: '0', image: '0.00153', web_search: '0', internal_reasoning: '0' },
+    pricing: {
+      prompt: '0.000002',
+      completion: o3Completion,
+      request: '0',
+      image: '0.00153',
+      web_search: '0',
+      internal_reasoning: '0',
+    },
   })
   return JSON.stringify(feed)
 }
@@ -69,7 +80,14 @@ describe('catalog feeds: bad rows, their trace, units and first-seen dates (issu
     clock.set('2026-12-01T11:00:00Z')
     const result = await t.gql(RECORD, { e: o3Event('o3-images', '2026-12-01T10:30:00Z') })
     const event = result.data!.recordUsage.event
-    expect(event.lines.map((l: { usageType: string; quantity: string; unitPrice: string; cost: string }) => [l.usageType, l.quantity, l.unitPrice, l.cost])).toEqual([
+    expect(
+      event.lines.map((l: { usageType: string; quantity: string; unitPrice: string; cost: string }) => [
+        l.usageType,
+        l.quantity,
+        l.unitPrice,
+        l.cost,
+      ]),
+    ).toEqual([
       ['input', '1000', '0.000002', '0.002'],
       ['output', '100', '0.000008', '0.0008'],
       ['input_images', '2', '0.00153', '0.00306'],
@@ -103,7 +121,14 @@ describe('catalog feeds: bad rows, their trace, units and first-seen dates (issu
       reason: 'price "not-a-number" is not a decimal number',
       kind: 'REJECTED',
     })
-    expect(latest.issues).toContainEqual(expect.objectContaining({ model: 'openrouter/auto', field: 'prompt', rawValue: '"-1"', reason: 'negative price -1' }))
+    expect(latest.issues).toContainEqual(
+      expect.objectContaining({
+        model: 'openrouter/auto',
+        field: 'prompt',
+        rawValue: '"-1"',
+        reason: 'negative price -1',
+      }),
+    )
   })
 
   it('lists every issue with paging, per run and across runs; sample_spec and unknown units included (item 2)', async () => {
@@ -111,17 +136,37 @@ describe('catalog feeds: bad rows, their trace, units and first-seen dates (issu
     bodies.set('/litellm.json', JSON.stringify(litellm))
     const summary = await t.app.services.catalog.syncSource('litellm', { location: `${base}/litellm.json` })
     expect(summary.syncRunId).not.toBeNull()
-    const all = await t.gql(`query($run: ID!) { catalogFeedIssues(syncRunId: $run, first: 500) { id kind model field rawValue reason } }`, { run: String(summary.syncRunId) })
+    const all = await t.gql(
+      `query($run: ID!) { catalogFeedIssues(syncRunId: $run, first: 500) { id kind model field rawValue reason } }`,
+      { run: String(summary.syncRunId) },
+    )
     expect(all.errors).toBeUndefined()
     const issues = all.data!.catalogFeedIssues
     expect(issues).toHaveLength(summary.skipped + summary.rejected.length)
-    expect(issues).toContainEqual(expect.objectContaining({ kind: 'SKIPPED', model: 'sample_spec', field: null, reason: 'documentation entry, not a model' }))
-    expect(issues).toContainEqual(expect.objectContaining({ kind: 'REJECTED', model: 'broken-model', field: 'input_cost_per_token', rawValue: '-0.000001' }))
+    expect(issues).toContainEqual(
+      expect.objectContaining({
+        kind: 'SKIPPED',
+        model: 'sample_spec',
+        field: null,
+        reason: 'documentation entry, not a model',
+      }),
+    )
+    expect(issues).toContainEqual(
+      expect.objectContaining({
+        kind: 'REJECTED',
+        model: 'broken-model',
+        field: 'input_cost_per_token',
+        rawValue: '-0.000001',
+      }),
+    )
 
     const pages: string[] = []
     let after: string | null = null
     for (;;) {
-      const page: any = await t.gql(`query($after: ID) { catalogFeedIssues(source: "litellm", first: 2, after: $after) { id } }`, { after })
+      const page: any = await t.gql(
+        `query($after: ID) { catalogFeedIssues(source: "litellm", first: 2, after: $after) { id } }`,
+        { after },
+      )
       const ids = page.data!.catalogFeedIssues.map((i: { id: string }) => i.id)
       if (ids.length === 0) break
       pages.push(...ids)

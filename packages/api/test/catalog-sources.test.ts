@@ -8,7 +8,8 @@ import { createLogger } from '../src/logger.ts'
 import type { PriceChangeEvent } from '../src/pubsub.ts'
 import { createTestApp, fixedClock, type TestApp } from './support/app.ts'
 
-const fixture = (name: string) => readFileSync(new URL(`../../catalog-sync/test/fixtures/${name}`, import.meta.url), 'utf8')
+const fixture = (name: string) =>
+  readFileSync(new URL(`../../catalog-sync/test/fixtures/${name}`, import.meta.url), 'utf8')
 const NOW = '2026-11-23T12:30:00Z'
 
 const RECORD = `mutation($e: UsageEventInput!) { recordUsage(event: $e) { status error { message } event { status cost lines { usageType unitPrice cost priceId } } } }`
@@ -47,10 +48,24 @@ describe('catalog sources in the API', () => {
     const summary = await t.app.services.catalog.syncSource('openrouter', { location: `${base}/api/v1/models` })
     expect(summary).toMatchObject({ source: 'openrouter', models: 4, held: 0, rowsClosed: 0 })
     expect(summary.rejected).toHaveLength(2)
-    const result = await t.gql(RECORD, { e: { id: 'or-1', customerId: 'c1', model: 'openai/gpt-4o', provider: 'openrouter', timestamp: NOW, inputTokens: 1000, outputTokens: 100 } })
+    const result = await t.gql(RECORD, {
+      e: {
+        id: 'or-1',
+        customerId: 'c1',
+        model: 'openai/gpt-4o',
+        provider: 'openrouter',
+        timestamp: NOW,
+        inputTokens: 1000,
+        outputTokens: 100,
+      },
+    })
     const event = result.data!.recordUsage.event
     expect(event.lines.map((l: { unitPrice: string }) => l.unitPrice)).toEqual(['0.0000025', '0.00001'])
-    const row = await t.database.db.selectFrom('price_catalog').select(['source', 'provider']).where('id', '=', Number(event.lines[0].priceId)).executeTakeFirstOrThrow()
+    const row = await t.database.db
+      .selectFrom('price_catalog')
+      .select(['source', 'provider'])
+      .where('id', '=', Number(event.lines[0].priceId))
+      .executeTakeFirstOrThrow()
     expect(row).toEqual({ source: 'openrouter', provider: 'openrouter' })
   })
 
@@ -63,8 +78,12 @@ describe('catalog sources in the API', () => {
 
   it('reports sources that disagree and keeps pricing with one source', async () => {
     await t.app.services.catalog.syncSource('litellm', { location: `${base}/litellm.json` })
-    const { data } = await t.gql(`{ catalogConflicts { provider model usageType usedSource prices { source unitPrice } } }`)
-    const gpt4o = data!.catalogConflicts.find((c: { model: string; usageType: string }) => c.model === 'gpt-4o' && c.usageType === 'input')
+    const { data } = await t.gql(
+      `{ catalogConflicts { provider model usageType usedSource prices { source unitPrice } } }`,
+    )
+    const gpt4o = data!.catalogConflicts.find(
+      (c: { model: string; usageType: string }) => c.model === 'gpt-4o' && c.usageType === 'input',
+    )
     expect(gpt4o).toEqual({
       provider: 'openai',
       model: 'gpt-4o',
@@ -75,15 +94,27 @@ describe('catalog sources in the API', () => {
         { source: 'litellm', unitPrice: '0.0000026' },
       ],
     })
-    const result = await t.gql(RECORD, { e: { id: 'oa-1', customerId: 'c1', model: 'gpt-4o-2024-08-06', timestamp: '2026-11-23T12:00:00Z', inputTokens: 1000 } })
+    const result = await t.gql(RECORD, {
+      e: {
+        id: 'oa-1',
+        customerId: 'c1',
+        model: 'gpt-4o-2024-08-06',
+        timestamp: '2026-11-23T12:00:00Z',
+        inputTokens: 1000,
+      },
+    })
     expect(result.data!.recordUsage.event.lines[0].unitPrice).toBe('0.0000025')
   })
 
   it('leaves the catalog as it was when a source fails, and records the failure with backoff', async () => {
     const before = await t.database.db.selectFrom('catalog_state').select('version').executeTakeFirstOrThrow()
     bodies.set('/broken', { status: 200, body: '{"data": [' })
-    await expect(t.app.services.catalog.syncSource('openrouter', { location: `${base}/broken`, attempts: 2, retryBaseMs: 1 })).rejects.toMatchObject({ kind: 'malformed' })
-    await expect(t.app.services.catalog.syncSource('openrouter', { location: `${base}/missing`, attempts: 1 })).rejects.toMatchObject({ kind: 'http' })
+    await expect(
+      t.app.services.catalog.syncSource('openrouter', { location: `${base}/broken`, attempts: 2, retryBaseMs: 1 }),
+    ).rejects.toMatchObject({ kind: 'malformed' })
+    await expect(
+      t.app.services.catalog.syncSource('openrouter', { location: `${base}/missing`, attempts: 1 }),
+    ).rejects.toMatchObject({ kind: 'http' })
     expect(await t.database.db.selectFrom('catalog_state').select('version').executeTakeFirstOrThrow()).toEqual(before)
 
     // The poller: a failing configured source is reported and retried later.
@@ -92,9 +123,17 @@ describe('catalog sources in the API', () => {
     Object.assign(config, { CATALOG_SOURCES: ['openrouter'], OPENROUTER_MODELS_URL: `${base}/missing` })
     try {
       await t.app.services.catalog.poll()
-      const { data } = await t.gql(`{ catalogSources { source consecutiveFailures lastError nextAttemptAt lastSuccessAt } }`)
+      const { data } = await t.gql(
+        `{ catalogSources { source consecutiveFailures lastError nextAttemptAt lastSuccessAt } }`,
+      )
       expect(data!.catalogSources).toEqual([
-        { source: 'openrouter', consecutiveFailures: 1, lastError: expect.stringContaining('HTTP 404'), nextAttemptAt: '2026-11-23T12:30:30.000Z', lastSuccessAt: null },
+        {
+          source: 'openrouter',
+          consecutiveFailures: 1,
+          lastError: expect.stringContaining('HTTP 404'),
+          nextAttemptAt: '2026-11-23T12:30:30.000Z',
+          lastSuccessAt: null,
+        },
       ])
       // Not due yet: a second poll does not fetch again.
       await t.app.services.catalog.poll()
@@ -106,7 +145,9 @@ describe('catalog sources in the API', () => {
   })
 
   it('holds a price that moves more than 10x as pending until an admin confirms it, then logs and publishes it', async () => {
-    const models = JSON.parse(fixture('openrouter-models.json')) as { data: { id: string; pricing: Record<string, string> }[] }
+    const models = JSON.parse(fixture('openrouter-models.json')) as {
+      data: { id: string; pricing: Record<string, string> }[]
+    }
     models.data.find((m) => m.id === 'openai/gpt-4o')!.pricing.prompt = '0.00003'
     models.data.find((m) => m.id === 'openai/gpt-4o')!.pricing.completion = '0.000012'
     bodies.set('/models-v2', { status: 200, body: JSON.stringify(models) })
@@ -123,9 +164,19 @@ describe('catalog sources in the API', () => {
     clock.set('2026-11-23T13:00:00Z')
     const summary = await t.app.services.catalog.syncSource('openrouter', { location: `${base}/models-v2` })
     expect(summary).toMatchObject({ held: 1, rowsOpened: 1, rowsClosed: 1 })
-    const pending = await t.gql(`{ pendingPriceChanges { id provider model usageType oldUnitPrice newUnitPrice status } }`)
+    const pending = await t.gql(
+      `{ pendingPriceChanges { id provider model usageType oldUnitPrice newUnitPrice status } }`,
+    )
     expect(pending.data!.pendingPriceChanges).toEqual([
-      { id: expect.any(String), provider: 'openrouter', model: 'openai/gpt-4o', usageType: 'input', oldUnitPrice: '0.0000025', newUnitPrice: '0.00003', status: 'PENDING' },
+      {
+        id: expect.any(String),
+        provider: 'openrouter',
+        model: 'openai/gpt-4o',
+        usageType: 'input',
+        oldUnitPrice: '0.0000025',
+        newUnitPrice: '0.00003',
+        status: 'PENDING',
+      },
     ])
     const id = pending.data!.pendingPriceChanges[0].id
     // Re-syncing the same feed keeps one pending entry, not two.
@@ -140,17 +191,33 @@ describe('catalog sources in the API', () => {
     const missing = await t.gql(`mutation { confirmPriceChange(id: "999999") { status } }`)
     expect(missing.errors?.[0]?.extensions?.code).toBe('NOT_FOUND')
 
-    const prices = await t.gql(`{ providerPrices(provider: "openrouter", model: "openai/gpt-4o", at: "2026-11-23T13:30:00Z") { usageType unitPrice } }`)
+    const prices = await t.gql(
+      `{ providerPrices(provider: "openrouter", model: "openai/gpt-4o", at: "2026-11-23T13:30:00Z") { usageType unitPrice } }`,
+    )
     expect(prices.data!.providerPrices).toEqual([
       { usageType: 'cache_read', unitPrice: '0.00000125' },
       { usageType: 'input', unitPrice: '0.00003' },
       { usageType: 'input_images', unitPrice: '0.003613' },
       { usageType: 'output', unitPrice: '0.000012' },
     ])
-    const log = await t.gql(`{ priceChangeLog(provider: "openrouter", model: "openai/gpt-4o", first: 2) { usageType oldUnitPrice newUnitPrice effectiveFrom source } }`)
+    const log = await t.gql(
+      `{ priceChangeLog(provider: "openrouter", model: "openai/gpt-4o", first: 2) { usageType oldUnitPrice newUnitPrice effectiveFrom source } }`,
+    )
     expect(log.data!.priceChangeLog).toEqual([
-      { usageType: 'input', oldUnitPrice: '0.0000025', newUnitPrice: '0.00003', effectiveFrom: '2026-11-23T13:00:00.000Z', source: 'openrouter' },
-      { usageType: 'output', oldUnitPrice: '0.00001', newUnitPrice: '0.000012', effectiveFrom: '2026-11-23T13:00:00.000Z', source: 'openrouter' },
+      {
+        usageType: 'input',
+        oldUnitPrice: '0.0000025',
+        newUnitPrice: '0.00003',
+        effectiveFrom: '2026-11-23T13:00:00.000Z',
+        source: 'openrouter',
+      },
+      {
+        usageType: 'output',
+        oldUnitPrice: '0.00001',
+        newUnitPrice: '0.000012',
+        effectiveFrom: '2026-11-23T13:00:00.000Z',
+        source: 'openrouter',
+      },
     ])
     // Delivery is asynchronous: wait for both events before closing the subscription.
     for (let i = 0; i < 200 && published.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 5))
@@ -165,26 +232,41 @@ describe('catalog sources in the API', () => {
   it('lets exactly one of several polling processes fetch a due source', async () => {
     const models = fixture('openrouter-models.json')
     bodies.set('/counted', { status: 200, body: models })
-    const config = { ...t.app.services.config, CATALOG_SOURCES: ['openrouter' as const], OPENROUTER_MODELS_URL: `${base}/counted` }
+    const config = {
+      ...t.app.services.config,
+      CATALOG_SOURCES: ['openrouter' as const],
+      OPENROUTER_MODELS_URL: `${base}/counted`,
+    }
     // Due again: the earlier failure scheduled a retry 30 s after 12:30.
     clock.set('2026-11-23T13:10:00Z')
-    const processes = [1, 2, 3].map(() => createCatalogService({ db: t.database.db, clock, logger: createLogger('silent'), config }))
+    const processes = [1, 2, 3].map(() =>
+      createCatalogService({ db: t.database.db, clock, logger: createLogger('silent'), config }),
+    )
     await Promise.all(processes.map((p) => p.poll()))
     expect(requests.get('/counted')).toBe(1)
     const state = await t.gql(`{ catalogSources { source consecutiveFailures lastSuccessAt nextAttemptAt } }`)
     expect(state.data!.catalogSources).toEqual([
-      { source: 'openrouter', consecutiveFailures: 0, lastSuccessAt: '2026-11-23T13:10:00.000Z', nextAttemptAt: '2026-11-23T14:10:00.000Z' },
+      {
+        source: 'openrouter',
+        consecutiveFailures: 0,
+        lastSuccessAt: '2026-11-23T13:10:00.000Z',
+        nextAttemptAt: '2026-11-23T14:10:00.000Z',
+      },
     ])
     await Promise.all(processes.map((p) => p.poll()))
     expect(requests.get('/counted')).toBe(1)
   })
 
   it('serializes concurrent syncs: each row is written once', async () => {
-    const models = JSON.parse(fixture('openrouter-models.json')) as { data: { id: string; pricing: Record<string, string> }[] }
+    const models = JSON.parse(fixture('openrouter-models.json')) as {
+      data: { id: string; pricing: Record<string, string> }[]
+    }
     models.data.find((m) => m.id === 'deepseek/deepseek-r1')!.pricing.prompt = '0.0000005'
     bodies.set('/models-v3', { status: 200, body: JSON.stringify(models) })
     clock.set('2026-11-23T14:00:00Z')
-    const results = await Promise.all([1, 2, 3].map(() => t.app.services.catalog.syncSource('openrouter', { location: `${base}/models-v3` })))
+    const results = await Promise.all(
+      [1, 2, 3].map(() => t.app.services.catalog.syncSource('openrouter', { location: `${base}/models-v3` })),
+    )
     // The deepseek input change (gpt-4o's output went back at the last poll); gpt-4o's input falling 12x is held again.
     expect(results.map((r) => r.rowsOpened).sort()).toEqual([0, 0, 1])
     expect(results.map((r) => r.held)).toEqual([1, 1, 1])

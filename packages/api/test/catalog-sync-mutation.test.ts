@@ -4,8 +4,10 @@ import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTestApp, fixedClock, type TestApp } from './support/app.ts'
 
-const fixture = (name: string) => readFileSync(new URL(`../../catalog-sync/test/fixtures/${name}`, import.meta.url), 'utf8')
-const SYNC = 'mutation($s: String!, $dry: Boolean) { syncCatalogSource(source: $s, dryRun: $dry) { source models rowsOpened rowsClosed unchanged held } }'
+const fixture = (name: string) =>
+  readFileSync(new URL(`../../catalog-sync/test/fixtures/${name}`, import.meta.url), 'utf8')
+const SYNC =
+  'mutation($s: String!, $dry: Boolean) { syncCatalogSource(source: $s, dryRun: $dry) { source models rowsOpened rowsClosed unchanged held } }'
 const SOURCES = '{ catalogSources { source lastAttemptAt lastSuccessAt consecutiveFailures lastError } }'
 
 /** syncCatalogSource: what the CLI refers a user to while the API has the embedded database open. */
@@ -16,12 +18,17 @@ describe('syncCatalogSource', () => {
 
   beforeAll(async () => {
     server = createServer((req, res) => {
-      if (serving && req.url === '/api/v1/models') res.writeHead(200, { 'content-type': 'application/json' }).end(fixture('openrouter-models.json'))
+      if (serving && req.url === '/api/v1/models')
+        res.writeHead(200, { 'content-type': 'application/json' }).end(fixture('openrouter-models.json'))
       else res.writeHead(503).end()
     })
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-    t = await createTestApp({ clock: fixedClock('2026-12-06T12:00:00Z'), loadCatalog: false, config: { OPENROUTER_MODELS_URL: `${base}/api/v1/models`, CATALOG_SYNC_INTERVAL: 3_600_000 } })
+    t = await createTestApp({
+      clock: fixedClock('2026-12-06T12:00:00Z'),
+      loadCatalog: false,
+      config: { OPENROUTER_MODELS_URL: `${base}/api/v1/models`, CATALOG_SYNC_INTERVAL: 3_600_000 },
+    })
   })
   afterAll(async () => {
     server.closeAllConnections()
@@ -44,11 +51,27 @@ describe('syncCatalogSource', () => {
     expect(await t.database.db.selectFrom('price_catalog').select('id').execute()).toEqual([])
     expect((await t.gql(SOURCES)).data?.catalogSources).toEqual([])
     const synced = await t.gql(SYNC, { s: 'openrouter' })
-    expect(synced.data?.syncCatalogSource).toEqual({ source: 'openrouter', models: 4, rowsOpened: rows, rowsClosed: 0, unchanged: 0, held: 0 })
+    expect(synced.data?.syncCatalogSource).toEqual({
+      source: 'openrouter',
+      models: 4,
+      rowsOpened: rows,
+      rowsClosed: 0,
+      unchanged: 0,
+      held: 0,
+    })
     expect((await t.gql(SOURCES)).data?.catalogSources).toEqual([
-      { source: 'openrouter', lastAttemptAt: '2026-12-06T12:00:00.000Z', lastSuccessAt: '2026-12-06T12:00:00.000Z', consecutiveFailures: 0, lastError: null },
+      {
+        source: 'openrouter',
+        lastAttemptAt: '2026-12-06T12:00:00.000Z',
+        lastSuccessAt: '2026-12-06T12:00:00.000Z',
+        consecutiveFailures: 0,
+        lastError: null,
+      },
     ])
-    const state = await t.database.db.selectFrom('catalog_source_state').select('next_attempt_at').executeTakeFirstOrThrow()
+    const state = await t.database.db
+      .selectFrom('catalog_source_state')
+      .select('next_attempt_at')
+      .executeTakeFirstOrThrow()
     expect(state.next_attempt_at.toISOString()).toBe('2026-12-06T13:00:00.000Z')
   })
 

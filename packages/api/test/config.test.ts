@@ -28,7 +28,13 @@ describe('loadConfig', () => {
       LOG_LEVEL: 'info',
     })
     // Tuning limits may be retuned, but are always set.
-    for (const key of ['DB_POOL_SIZE', 'GRAPHQL_MAX_DEPTH', 'GRAPHQL_MAX_COST', 'GRAPHQL_MAX_ALIASES', 'SHUTDOWN_TIMEOUT_MS'] as const) {
+    for (const key of [
+      'DB_POOL_SIZE',
+      'GRAPHQL_MAX_DEPTH',
+      'GRAPHQL_MAX_COST',
+      'GRAPHQL_MAX_ALIASES',
+      'SHUTDOWN_TIMEOUT_MS',
+    ] as const) {
       expect(Number.isInteger(config[key]) && config[key] > 0, key).toBe(true)
     }
     expect(defaultConfig()).toEqual(config)
@@ -98,7 +104,10 @@ describe('loadConfig', () => {
     expect(config.GRAPHIQL).toBe(true)
     expect(config.HOST).toBe('127.0.0.1')
     // Whitespace alone is blank too: Number(' ') is 0, which would silently bind a random port.
-    expect(loadConfig({ PORT: ' ', MAX_BODY_BYTES: '\t' })).toMatchObject({ PORT: 4000, MAX_BODY_BYTES: 8 * 1024 * 1024 })
+    expect(loadConfig({ PORT: ' ', MAX_BODY_BYTES: '\t' })).toMatchObject({
+      PORT: 4000,
+      MAX_BODY_BYTES: 8 * 1024 * 1024,
+    })
   })
 
   it('defaultConfig applies overrides on top of the defaults', () => {

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest'
 import type { CatalogPrice } from '../src/catalog/types.ts'
-import { ATTACHMENT_TOKENS, boundCall, holdAmount, REQUEST_OVERHEAD_TOKENS, UnpricedCallError, WEB_SEARCH_DEFAULT_USES, worstCaseAmount } from '../src/gateway/estimate.ts'
+import {
+  ATTACHMENT_TOKENS,
+  boundCall,
+  holdAmount,
+  REQUEST_OVERHEAD_TOKENS,
+  UnpricedCallError,
+  WEB_SEARCH_DEFAULT_USES,
+  worstCaseAmount,
+} from '../src/gateway/estimate.ts'
 import { Decimal } from '../src/money/decimal.ts'
 
 const DEFAULT = { defaultMaxOutputTokens: 4096 }
@@ -35,54 +43,136 @@ describe('boundCall: input tokens', () => {
 
   it('system prompt, tools and response schemas are in the body, so they are counted', () => {
     const base = { model: 'claude-sonnet-4-20250514', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }
-    const withTools = { ...base, system: 'You are terse.', tools: [{ name: 'get_weather', description: 'Weather for a city', input_schema: { type: 'object', properties: { city: { type: 'string' } } } }] }
-    expect(boundCall('anthropic', withTools, DEFAULT).inputTokens - boundCall('anthropic', base, DEFAULT).inputTokens).toBe(bytesOf(withTools) - bytesOf(base))
+    const withTools = {
+      ...base,
+      system: 'You are terse.',
+      tools: [
+        {
+          name: 'get_weather',
+          description: 'Weather for a city',
+          input_schema: { type: 'object', properties: { city: { type: 'string' } } },
+        },
+      ],
+    }
+    expect(
+      boundCall('anthropic', withTools, DEFAULT).inputTokens - boundCall('anthropic', base, DEFAULT).inputTokens,
+    ).toBe(bytesOf(withTools) - bytesOf(base))
   })
 
   it('adds an allowance per non-text part (an image by URL costs tokens its bytes do not show)', () => {
     const openai = {
       model: 'gpt-4o',
-      messages: [{ role: 'user', content: [{ type: 'text', text: 'what is this?' }, { type: 'image_url', image_url: { url: 'https://example.com/a.png' } }] }],
+      messages: [
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'what is this?' },
+            { type: 'image_url', image_url: { url: 'https://example.com/a.png' } },
+          ],
+        },
+      ],
     }
-    expect(boundCall('openai', openai, DEFAULT).inputTokens).toBe(bytesOf(openai) + REQUEST_OVERHEAD_TOKENS + ATTACHMENT_TOKENS)
+    expect(boundCall('openai', openai, DEFAULT).inputTokens).toBe(
+      bytesOf(openai) + REQUEST_OVERHEAD_TOKENS + ATTACHMENT_TOKENS,
+    )
     const anthropic = {
       model: 'claude-sonnet-4-20250514',
       max_tokens: 5,
       messages: [
-        { role: 'user', content: [{ type: 'image', source: { type: 'url', url: 'https://example.com/a.png' } }, { type: 'document', source: { type: 'url', url: 'https://example.com/a.pdf' } }] },
+        {
+          role: 'user',
+          content: [
+            { type: 'image', source: { type: 'url', url: 'https://example.com/a.png' } },
+            { type: 'document', source: { type: 'url', url: 'https://example.com/a.pdf' } },
+          ],
+        },
         { role: 'assistant', content: [{ type: 'tool_use', id: 't1', name: 'x', input: {} }] },
-        { role: 'user', content: [{ type: 'tool_result', tool_use_id: 't1', content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'AAAA' } }] }] },
+        {
+          role: 'user',
+          content: [
+            {
+              type: 'tool_result',
+              tool_use_id: 't1',
+              content: [{ type: 'image', source: { type: 'base64', media_type: 'image/png', data: 'AAAA' } }],
+            },
+          ],
+        },
       ],
     }
-    expect(boundCall('anthropic', anthropic, DEFAULT).inputTokens).toBe(bytesOf(anthropic) + REQUEST_OVERHEAD_TOKENS + 3 * ATTACHMENT_TOKENS)
+    expect(boundCall('anthropic', anthropic, DEFAULT).inputTokens).toBe(
+      bytesOf(anthropic) + REQUEST_OVERHEAD_TOKENS + 3 * ATTACHMENT_TOKENS,
+    )
   })
 })
 
 describe('boundCall: output tokens', () => {
   it('OpenAI: max_completion_tokens, else the legacy max_tokens, times n choices', () => {
-    expect(boundCall('openai', { model: 'o3', messages: [], max_completion_tokens: 500 }, DEFAULT)).toMatchObject({ outputTokens: 500, defaultedOutputCap: false })
-    expect(boundCall('openai', { model: 'gpt-4o', messages: [], max_tokens: 300 }, DEFAULT)).toMatchObject({ outputTokens: 300, defaultedOutputCap: false })
-    expect(boundCall('openai', { model: 'gpt-4o', messages: [], max_tokens: 300, max_completion_tokens: 200 }, DEFAULT).outputTokens).toBe(300)
-    expect(boundCall('openai', { model: 'gpt-4o', messages: [], max_completion_tokens: 100, n: 3 }, DEFAULT).outputTokens).toBe(300)
+    expect(boundCall('openai', { model: 'o3', messages: [], max_completion_tokens: 500 }, DEFAULT)).toMatchObject({
+      outputTokens: 500,
+      defaultedOutputCap: false,
+    })
+    expect(boundCall('openai', { model: 'gpt-4o', messages: [], max_tokens: 300 }, DEFAULT)).toMatchObject({
+      outputTokens: 300,
+      defaultedOutputCap: false,
+    })
+    expect(
+      boundCall('openai', { model: 'gpt-4o', messages: [], max_tokens: 300, max_completion_tokens: 200 }, DEFAULT)
+        .outputTokens,
+    ).toBe(300)
+    expect(
+      boundCall('openai', { model: 'gpt-4o', messages: [], max_completion_tokens: 100, n: 3 }, DEFAULT).outputTokens,
+    ).toBe(300)
   })
 
   it('absent (or not a positive integer): the configured default, flagged so the gateway sends it as the cap', () => {
-    expect(boundCall('openai', { model: 'gpt-4o', messages: [] }, DEFAULT)).toMatchObject({ outputTokens: 4096, defaultedOutputCap: true })
-    expect(boundCall('openai', { model: 'gpt-4o', messages: [], max_tokens: null, n: 2 }, { defaultMaxOutputTokens: 100 })).toMatchObject({ outputTokens: 200, defaultedOutputCap: true })
-    expect(boundCall('openai', { model: 'gpt-4o', messages: [], max_tokens: '50' }, DEFAULT).defaultedOutputCap).toBe(true)
-    expect(boundCall('anthropic', { model: 'claude-sonnet-4-20250514', messages: [] }, DEFAULT)).toMatchObject({ outputTokens: 4096, defaultedOutputCap: true })
+    expect(boundCall('openai', { model: 'gpt-4o', messages: [] }, DEFAULT)).toMatchObject({
+      outputTokens: 4096,
+      defaultedOutputCap: true,
+    })
+    expect(
+      boundCall('openai', { model: 'gpt-4o', messages: [], max_tokens: null, n: 2 }, { defaultMaxOutputTokens: 100 }),
+    ).toMatchObject({ outputTokens: 200, defaultedOutputCap: true })
+    expect(boundCall('openai', { model: 'gpt-4o', messages: [], max_tokens: '50' }, DEFAULT).defaultedOutputCap).toBe(
+      true,
+    )
+    expect(boundCall('anthropic', { model: 'claude-sonnet-4-20250514', messages: [] }, DEFAULT)).toMatchObject({
+      outputTokens: 4096,
+      defaultedOutputCap: true,
+    })
   })
 
   it('Anthropic: max_tokens (thinking counts inside it); n means nothing there', () => {
-    const body = { model: 'claude-sonnet-4-20250514', max_tokens: 2000, n: 5, thinking: { type: 'enabled', budget_tokens: 1024 }, messages: [] }
-    expect(boundCall('anthropic', body, DEFAULT)).toMatchObject({ outputTokens: 2000, defaultedOutputCap: false, webSearches: 0 })
+    const body = {
+      model: 'claude-sonnet-4-20250514',
+      max_tokens: 2000,
+      n: 5,
+      thinking: { type: 'enabled', budget_tokens: 1024 },
+      messages: [],
+    }
+    expect(boundCall('anthropic', body, DEFAULT)).toMatchObject({
+      outputTokens: 2000,
+      defaultedOutputCap: false,
+      webSearches: 0,
+    })
   })
 
   it('Anthropic web search: max_uses searches, else the assumed default', () => {
-    const body = (tool: Record<string, unknown>) => ({ model: 'claude-sonnet-4-20250514', max_tokens: 10, messages: [], tools: [tool] })
-    expect(boundCall('anthropic', body({ type: 'web_search_20250305', name: 'web_search', max_uses: 3 }), DEFAULT).webSearches).toBe(3)
-    expect(boundCall('anthropic', body({ type: 'web_search_20250305', name: 'web_search' }), DEFAULT).webSearches).toBe(WEB_SEARCH_DEFAULT_USES)
-    expect(boundCall('anthropic', body({ name: 'get_weather', input_schema: { type: 'object' } }), DEFAULT).webSearches).toBe(0)
+    const body = (tool: Record<string, unknown>) => ({
+      model: 'claude-sonnet-4-20250514',
+      max_tokens: 10,
+      messages: [],
+      tools: [tool],
+    })
+    expect(
+      boundCall('anthropic', body({ type: 'web_search_20250305', name: 'web_search', max_uses: 3 }), DEFAULT)
+        .webSearches,
+    ).toBe(3)
+    expect(boundCall('anthropic', body({ type: 'web_search_20250305', name: 'web_search' }), DEFAULT).webSearches).toBe(
+      WEB_SEARCH_DEFAULT_USES,
+    )
+    expect(
+      boundCall('anthropic', body({ name: 'get_weather', input_schema: { type: 'object' } }), DEFAULT).webSearches,
+    ).toBe(0)
   })
 })
 
@@ -90,24 +180,53 @@ describe('worstCaseAmount', () => {
   const bound = { inputTokens: 1000, outputTokens: 100, webSearches: 0, defaultedOutputCap: false }
 
   it('prices input at the dearest of plain, cache read and cache write, output at plain or reasoning', () => {
-    const prices = [price('input', '0.000003'), price('cache_read', '0.0000003'), price('cache_write', '0.00000375'), price('output', '0.000015')]
+    const prices = [
+      price('input', '0.000003'),
+      price('cache_read', '0.0000003'),
+      price('cache_write', '0.00000375'),
+      price('output', '0.000015'),
+    ]
     // 1000 × 3.75e-6 (all input written to cache) + 100 × 15e-6
     expect(worstCaseAmount(bound, prices, null).toFixed()).toBe('0.00525')
     // Without a cache-write price the plain input price is the worst case.
-    expect(worstCaseAmount(bound, prices.filter((p) => p.usageType !== 'cache_write'), null).toFixed()).toBe('0.0045')
+    expect(
+      worstCaseAmount(
+        bound,
+        prices.filter((p) => p.usageType !== 'cache_write'),
+        null,
+      ).toFixed(),
+    ).toBe('0.0045')
     // A dearer reasoning price is taken for all output.
-    expect(worstCaseAmount(bound, [price('input', '0.000001'), price('output', '0.000002'), price('reasoning', '0.00001')], null).toFixed()).toBe('0.002')
+    expect(
+      worstCaseAmount(
+        bound,
+        [price('input', '0.000001'), price('output', '0.000002'), price('reasoning', '0.00001')],
+        null,
+      ).toFixed(),
+    ).toBe('0.002')
   })
 
   it('applies the plan like ingest, counts a per-request price once, and web searches by the bound', () => {
-    const prices = [price('input', '0.000001'), price('output', '0.000002'), price('requests', '0.01'), price('web_searches', '0.01')]
+    const prices = [
+      price('input', '0.000001'),
+      price('output', '0.000002'),
+      price('requests', '0.01'),
+      price('web_searches', '0.01'),
+    ]
     expect(worstCaseAmount({ ...bound, webSearches: 2 }, prices, null).toFixed()).toBe('0.0312')
-    expect(worstCaseAmount({ ...bound, webSearches: 2 }, prices, { kind: 'MARKUP', percent: '50' }).toFixed()).toBe('0.0468')
+    expect(worstCaseAmount({ ...bound, webSearches: 2 }, prices, { kind: 'MARKUP', percent: '50' }).toFixed()).toBe(
+      '0.0468',
+    )
   })
 
   it('long-context tiers switch on the bound of total input tokens', () => {
-    const tiered = [price('input', '0.000003', { tiers: [{ start: 200_000, unitPrice: '0.000006' }] }), price('output', '0.000015')]
-    expect(worstCaseAmount({ ...bound, inputTokens: 200_001, outputTokens: 0 }, tiered, null).toFixed()).toBe('1.200006')
+    const tiered = [
+      price('input', '0.000003', { tiers: [{ start: 200_000, unitPrice: '0.000006' }] }),
+      price('output', '0.000015'),
+    ]
+    expect(worstCaseAmount({ ...bound, inputTokens: 200_001, outputTokens: 0 }, tiered, null).toFixed()).toBe(
+      '1.200006',
+    )
   })
 
   it('refuses to count a usage type the call may use and no row prices as free (the ingest rule)', () => {
@@ -120,8 +239,14 @@ describe('worstCaseAmount', () => {
       }
     }
     // A negotiated input price alone, no public output price: not an input-only estimate.
-    expect(unpriced(bound, [price('input', '0.000002')])).toEqual({ code: 'MISSING_USAGE_PRICE', usageTypes: ['output'] })
-    expect(unpriced({ ...bound, webSearches: 2 }, [price('input', '0.000001'), price('output', '0.000002')])).toEqual({ code: 'MISSING_USAGE_PRICE', usageTypes: ['web_searches'] })
+    expect(unpriced(bound, [price('input', '0.000002')])).toEqual({
+      code: 'MISSING_USAGE_PRICE',
+      usageTypes: ['output'],
+    })
+    expect(unpriced({ ...bound, webSearches: 2 }, [price('input', '0.000001'), price('output', '0.000002')])).toEqual({
+      code: 'MISSING_USAGE_PRICE',
+      usageTypes: ['web_searches'],
+    })
     expect(unpriced(bound, null)).toEqual({ code: 'UNKNOWN_MODEL', usageTypes: [] })
     expect(unpriced(bound, [])).toEqual({ code: 'NO_PRICE_AT_TIME', usageTypes: [] })
     // With the output row (the public one a negotiation leaves in place) the estimate is exact again.

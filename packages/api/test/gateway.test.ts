@@ -1,6 +1,13 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { createKeyBox } from '../src/gateway/crypto.ts'
@@ -16,7 +23,9 @@ function fixture<T = any>(name: string): T {
   return JSON.parse(readFileSync(new URL(`../../sdk/test/fixtures/${name}.json`, import.meta.url), 'utf8')) as T
 }
 const sse = (events: unknown[], options: { named?: boolean; done?: boolean } = {}) =>
-  events.map((e) => `${options.named ? `event: ${(e as { type: string }).type}\n` : ''}data: ${JSON.stringify(e)}\n\n`).join('') + (options.done ? 'data: [DONE]\n\n' : '')
+  events
+    .map((e) => `${options.named ? `event: ${(e as { type: string }).type}\n` : ''}data: ${JSON.stringify(e)}\n\n`)
+    .join('') + (options.done ? 'data: [DONE]\n\n' : '')
 
 // ------------------------------------------------------------------ a scripted fake provider
 
@@ -40,7 +49,12 @@ async function startUpstream() {
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => {
       const closed = new Promise<void>((resolve) => res.on('close', () => resolve()))
-      const call: UpstreamCall = { path: req.url ?? '', headers: req.headers, body: JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null'), closed }
+      const call: UpstreamCall = {
+        path: req.url ?? '',
+        headers: req.headers,
+        body: JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null'),
+        closed,
+      }
       calls.push(call)
       void script(call, res)
     })
@@ -77,8 +91,13 @@ beforeAll(async () => {
   })
   server = await startServer(t.app, t.app.services.config, createLogger('silent'))
   other = await t.createTenant('Other tenant')
-  for (const [provider, apiKey] of [['OPENAI', OPENAI_KEY], ['ANTHROPIC', ANTHROPIC_KEY]]) {
-    const set = await t.gql(`mutation($i: ProviderKeyInput!) { setProviderKey(input: $i) { provider hint } }`, { i: { provider, apiKey } })
+  for (const [provider, apiKey] of [
+    ['OPENAI', OPENAI_KEY],
+    ['ANTHROPIC', ANTHROPIC_KEY],
+  ]) {
+    const set = await t.gql(`mutation($i: ProviderKeyInput!) { setProviderKey(input: $i) { provider hint } }`, {
+      i: { provider, apiKey },
+    })
     expect(set.errors).toBeUndefined()
   }
 })
@@ -106,14 +125,19 @@ interface GatewayResponse {
 /** A raw HTTP call to the gateway, so the bytes received can be compared with the bytes sent. */
 function call(path: string, body: unknown, headers: Record<string, string> = {}): Promise<GatewayResponse> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers } })
+    const req = httpRequest(`${server.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+    })
     req.on('error', reject)
     req.on('response', (res) => {
       let text = ''
       res.setEncoding('utf8')
       res.on('data', (d: string) => (text += d))
       // 'close' also covers a response the gateway cuts (a stalled stream): what arrived is the answer.
-      res.on('close', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text, complete: res.complete }))
+      res.on('close', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, text, complete: res.complete }),
+      )
     })
     req.end(typeof body === 'string' ? body : JSON.stringify(body))
   })
@@ -122,7 +146,13 @@ function call(path: string, body: unknown, headers: Record<string, string> = {})
 const asTenant = (customer = 'acme') => ({ authorization: `Bearer ${t.tenant.apiKey}`, 'burnrate-customer': customer })
 
 async function eventsOf(customerId: string, tenantId = t.tenant.id) {
-  return t.database.db.selectFrom('usage_events').selectAll().where('tenant_id', '=', tenantId).where('customer_id', '=', customerId).orderBy('id').execute()
+  return t.database.db
+    .selectFrom('usage_events')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('customer_id', '=', customerId)
+    .orderBy('id')
+    .execute()
 }
 
 /** Waits until the gateway has recorded `n` events for the customer (recording ends the request, but a disconnected client cannot wait for it). */
@@ -140,7 +170,12 @@ async function eventuallyEvents(customerId: string, n: number) {
 
 describe('provider keys', () => {
   it('are stored encrypted, bound to their tenant, and never returned', async () => {
-    const rows = await t.database.db.selectFrom('gateway_provider_keys').selectAll().where('tenant_id', '=', t.tenant.id).orderBy('provider').execute()
+    const rows = await t.database.db
+      .selectFrom('gateway_provider_keys')
+      .selectAll()
+      .where('tenant_id', '=', t.tenant.id)
+      .orderBy('provider')
+      .execute()
     expect(rows.map((r) => [r.provider, r.key_hint])).toEqual([
       ['anthropic', '…0002'],
       ['openai', '…0001'],
@@ -177,11 +212,18 @@ describe('POST /v1/chat/completions (OpenAI-compatible)', () => {
     const answer = fixture('openai-chat-completion')
     const answerText = JSON.stringify(answer, null, 2)
     script = (_call, res) => {
-      res.writeHead(200, { 'content-type': 'application/json', 'x-request-id': 'req_abc', 'openai-processing-ms': '321' })
+      res.writeHead(200, {
+        'content-type': 'application/json',
+        'x-request-id': 'req_abc',
+        'openai-processing-ms': '321',
+      })
       res.end(answerText)
     }
     const request = { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }
-    const response = await call('/v1/chat/completions', request, { ...asTenant('cust-openai'), 'burnrate-feature': 'chat' })
+    const response = await call('/v1/chat/completions', request, {
+      ...asTenant('cust-openai'),
+      'burnrate-feature': 'chat',
+    })
     expect(response.status).toBe(200)
     expect(response.text).toBe(answerText)
     expect(response.headers['x-request-id']).toBe('req_abc')
@@ -212,14 +254,23 @@ describe('POST /v1/chat/completions (OpenAI-compatible)', () => {
       res.writeHead(200, { 'content-type': 'text/event-stream' })
       res.end(body)
     }
-    const response = await call('/v1/chat/completions', { model: 'gpt-4o-mini', messages: [], stream: true }, asTenant('cust-stream'))
+    const response = await call(
+      '/v1/chat/completions',
+      { model: 'gpt-4o-mini', messages: [], stream: true },
+      asTenant('cust-stream'),
+    )
     expect(calls[0]!.body.stream_options).toEqual({ include_usage: true })
     expect(response.status).toBe(200)
     expect(response.headers['content-type']).toBe('text/event-stream')
     // Everything the provider sent, minus the usage-only chunk the gateway itself asked for.
     expect(response.text).toBe(sse(chunks.slice(0, 3), { done: true }))
     const [event] = await eventsOf('cust-stream')
-    expect(event).toMatchObject({ id: 'chatcmpl-123stream', input_tokens: 1200, cache_read_tokens: 1152, output_tokens: 9 })
+    expect(event).toMatchObject({
+      id: 'chatcmpl-123stream',
+      input_tokens: 1200,
+      cache_read_tokens: 1152,
+      output_tokens: 9,
+    })
   })
 
   it('streams: a client that asked for usage gets the provider stream unchanged', async () => {
@@ -231,14 +282,21 @@ describe('POST /v1/chat/completions (OpenAI-compatible)', () => {
       res.write(body.slice(0, 37))
       setTimeout(() => res.end(body.slice(37)), 5)
     }
-    const response = await call('/v1/chat/completions', { model: 'gpt-4o-mini', messages: [], stream: true, stream_options: { include_usage: true } }, asTenant('cust-stream2'))
+    const response = await call(
+      '/v1/chat/completions',
+      { model: 'gpt-4o-mini', messages: [], stream: true, stream_options: { include_usage: true } },
+      asTenant('cust-stream2'),
+    )
     expect(response.text).toBe(body)
     expect(await eventsOf('cust-stream2')).toHaveLength(1)
   })
 
   it('the same response id recorded twice stays one event', async () => {
     // Streamed, so each call's usage is committed before its response ends.
-    const body = sse(fixture<any[]>('openai-chat-stream').map((c) => ({ ...c, id: 'chatcmpl-replayed' })), { done: true })
+    const body = sse(
+      fixture<any[]>('openai-chat-stream').map((c) => ({ ...c, id: 'chatcmpl-replayed' })),
+      { done: true },
+    )
     script = (_call, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' })
       res.end(body)
@@ -249,7 +307,9 @@ describe('POST /v1/chat/completions (OpenAI-compatible)', () => {
   })
 
   it('a provider error is relayed unchanged (status, body, retry-after) and nothing is recorded', async () => {
-    const error = { error: { message: 'Rate limit reached for gpt-4o', type: 'requests', param: null, code: 'rate_limit_exceeded' } }
+    const error = {
+      error: { message: 'Rate limit reached for gpt-4o', type: 'requests', param: null, code: 'rate_limit_exceeded' },
+    }
     script = (_call, res) => json(res, 429, error, { 'retry-after': '7' })
     const response = await call('/v1/chat/completions', { model: 'gpt-4o', messages: [] }, asTenant('cust-429'))
     expect(response.status).toBe(429)
@@ -267,12 +327,18 @@ describe('POST /v1/chat/completions (OpenAI-compatible)', () => {
   })
 
   it('a stream that stalls is cut after the idle timeout; the usage seen is recorded', async () => {
-    const events = fixture<any[]>('anthropic-stream').map((e) => (e.type === 'message_start' ? { ...e, message: { ...e.message, id: 'msg_stalled' } } : e))
+    const events = fixture<any[]>('anthropic-stream').map((e) =>
+      e.type === 'message_start' ? { ...e, message: { ...e.message, id: 'msg_stalled' } } : e,
+    )
     script = (_call, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' })
       res.write(sse(events.slice(0, 4), { named: true })) // then silence
     }
-    const response = await call('/v1/messages', { model: 'claude-sonnet-4-20250514', max_tokens: 10, messages: [], stream: true }, asTenant('cust-stall'))
+    const response = await call(
+      '/v1/messages',
+      { model: 'claude-sonnet-4-20250514', max_tokens: 10, messages: [], stream: true },
+      asTenant('cust-stall'),
+    )
     expect(response.status).toBe(200) // headers were already sent; the stream is then cut
     expect(response.complete).toBe(false)
     expect(response.text).toBe(sse(events.slice(0, 4), { named: true }))
@@ -286,13 +352,24 @@ describe('POST /v1/chat/completions (OpenAI-compatible)', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve))
     const port = (closed.address() as AddressInfo).port
     await new Promise<void>((resolve) => closed.close(() => resolve()))
-    const t2 = await createTestApp({ loadCatalog: false, config: { PORT: 0, GATEWAY_ENCRYPTION_KEY: randomBytes(32).toString('hex'), GATEWAY_OPENAI_URL: `http://127.0.0.1:${port}` } })
+    const t2 = await createTestApp({
+      loadCatalog: false,
+      config: {
+        PORT: 0,
+        GATEWAY_ENCRYPTION_KEY: randomBytes(32).toString('hex'),
+        GATEWAY_OPENAI_URL: `http://127.0.0.1:${port}`,
+      },
+    })
     const s2 = await startServer(t2.app, t2.app.services.config, createLogger('silent'))
     try {
       await t2.gql(`mutation { setProviderKey(input: { provider: OPENAI, apiKey: "sk-whatever-1234" }) { hint } }`)
       const response = await fetch(`${s2.url}/v1/chat/completions`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${t2.tenant.apiKey}`, 'burnrate-customer': 'c', 'content-type': 'application/json' },
+        headers: {
+          authorization: `Bearer ${t2.tenant.apiKey}`,
+          'burnrate-customer': 'c',
+          'content-type': 'application/json',
+        },
         body: JSON.stringify({ model: 'gpt-4o', messages: [] }),
       })
       expect(response.status).toBe(502)
@@ -311,7 +388,12 @@ describe('POST /v1/messages (Anthropic-compatible)', () => {
     const response = await call(
       '/v1/messages',
       { model: 'claude-sonnet-4-20250514', max_tokens: 1024, messages: [{ role: 'user', content: 'Hello' }] },
-      { 'x-api-key': t.tenant.apiKey, 'anthropic-version': '2023-06-01', 'anthropic-beta': 'prompt-caching-2024-07-31', 'burnrate-customer': 'cust-anthropic' },
+      {
+        'x-api-key': t.tenant.apiKey,
+        'anthropic-version': '2023-06-01',
+        'anthropic-beta': 'prompt-caching-2024-07-31',
+        'burnrate-customer': 'cust-anthropic',
+      },
     )
     expect(response.status).toBe(200)
     expect(JSON.parse(response.text)).toEqual(answer)
@@ -321,7 +403,13 @@ describe('POST /v1/messages (Anthropic-compatible)', () => {
     expect(calls[0]!.headers['anthropic-beta']).toBe('prompt-caching-2024-07-31')
     expect(calls[0]!.headers.authorization).toBeUndefined()
     const [event] = await eventuallyEvents('cust-anthropic', 1)
-    expect(event).toMatchObject({ id: 'msg_013Zva2CMHLNnXjNJJKqJ2EF', provider: 'anthropic', input_tokens: 21 + 188086, cache_write_tokens: 188086, output_tokens: 393 })
+    expect(event).toMatchObject({
+      id: 'msg_013Zva2CMHLNnXjNJJKqJ2EF',
+      provider: 'anthropic',
+      input_tokens: 21 + 188086,
+      cache_write_tokens: 188086,
+      output_tokens: 393,
+    })
   })
 
   it('streams the provider events through unchanged and records message_start + message_delta usage', async () => {
@@ -330,21 +418,35 @@ describe('POST /v1/messages (Anthropic-compatible)', () => {
       res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' })
       res.end(body)
     }
-    const response = await call('/v1/messages', { model: 'claude-sonnet-4-20250514', max_tokens: 100, messages: [], stream: true }, asTenant('cust-astream'))
+    const response = await call(
+      '/v1/messages',
+      { model: 'claude-sonnet-4-20250514', max_tokens: 100, messages: [], stream: true },
+      asTenant('cust-astream'),
+    )
     expect(response.text).toBe(body)
     const [event] = await eventsOf('cust-astream')
-    expect(event).toMatchObject({ id: 'msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY', input_tokens: 25 + 2048, cache_read_tokens: 2048, output_tokens: 15 })
+    expect(event).toMatchObject({
+      id: 'msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY',
+      input_tokens: 25 + 2048,
+      cache_read_tokens: 2048,
+      output_tokens: 15,
+    })
     expect(event!.metadata).toEqual({ source: 'gateway' })
   })
 
   it('a client that disconnects mid-stream: the provider call is stopped and the usage seen so far is recorded once', async () => {
-    const events = fixture<any[]>('anthropic-stream').map((e) => (e.type === 'message_start' ? { ...e, message: { ...e.message, id: 'msg_disconnect' } } : e))
+    const events = fixture<any[]>('anthropic-stream').map((e) =>
+      e.type === 'message_start' ? { ...e, message: { ...e.message, id: 'msg_disconnect' } } : e,
+    )
     script = (_call, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' })
       res.write(sse(events.slice(0, 4), { named: true })) // message_start … first delta, then the client leaves
     }
     await new Promise<void>((resolve, reject) => {
-      const req = httpRequest(`${server.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', ...asTenant('cust-gone') } })
+      const req = httpRequest(`${server.url}/v1/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...asTenant('cust-gone') },
+      })
       req.on('error', () => resolve())
       req.on('response', (res) => {
         res.once('data', () => {
@@ -367,12 +469,22 @@ describe('refusals before the provider is called', () => {
   it('no key, a wrong key, a missing customer, a bad body, a missing provider key', async () => {
     const body = { model: 'gpt-4o', messages: [] }
     expect((await call('/v1/chat/completions', body, { 'burnrate-customer': 'x' })).status).toBe(401)
-    expect((await call('/v1/chat/completions', body, { authorization: 'Bearer br_sk_wrong', 'burnrate-customer': 'x' })).status).toBe(401)
+    expect(
+      (await call('/v1/chat/completions', body, { authorization: 'Bearer br_sk_wrong', 'burnrate-customer': 'x' }))
+        .status,
+    ).toBe(401)
     // A widget session token (read-only, one customer) is not a tenant key.
     const widget = await t.gql(`mutation { createWidgetSession(customerId: "acme") { token } }`)
     const widgetToken = widget.data?.createWidgetSession.token as string
     expect(widgetToken).toBeTruthy()
-    expect((await call('/v1/chat/completions', body, { authorization: `Bearer ${widgetToken}`, 'burnrate-customer': 'acme' })).status).toBe(401)
+    expect(
+      (
+        await call('/v1/chat/completions', body, {
+          authorization: `Bearer ${widgetToken}`,
+          'burnrate-customer': 'acme',
+        })
+      ).status,
+    ).toBe(401)
     const noCustomer = await call('/v1/chat/completions', body, { authorization: `Bearer ${t.tenant.apiKey}` })
     expect(noCustomer.status).toBe(400)
     expect(JSON.parse(noCustomer.text).error.message).toMatch(/Burnrate-Customer/)
@@ -381,7 +493,10 @@ describe('refusals before the provider is called', () => {
     expect(anthropicBad.status).toBe(400)
     expect(JSON.parse(anthropicBad.text)).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } })
     // Tenant isolation: the other tenant has no provider key of its own, and never borrows this one.
-    const otherTenant = await call('/v1/chat/completions', body, { authorization: `Bearer ${other.apiKey}`, 'burnrate-customer': 'x' })
+    const otherTenant = await call('/v1/chat/completions', body, {
+      authorization: `Bearer ${other.apiKey}`,
+      'burnrate-customer': 'x',
+    })
     expect(otherTenant.status).toBe(400)
     expect(JSON.parse(otherTenant.text).error.code).toBe('provider_key_missing')
     expect(calls).toHaveLength(0)
@@ -392,7 +507,14 @@ describe('refusals before the provider is called', () => {
     const huge = JSON.stringify({ model: 'gpt-4o', messages: [{ role: 'user', content: 'x'.repeat(limit) }] })
     const openai = await call('/v1/chat/completions', huge, asTenant())
     expect(openai.status).toBe(413)
-    expect(JSON.parse(openai.text)).toEqual({ error: { message: `The request body is larger than ${limit} bytes (MAX_BODY_BYTES).`, type: 'request_too_large', param: null, code: 'request_too_large' } })
+    expect(JSON.parse(openai.text)).toEqual({
+      error: {
+        message: `The request body is larger than ${limit} bytes (MAX_BODY_BYTES).`,
+        type: 'request_too_large',
+        param: null,
+        code: 'request_too_large',
+      },
+    })
     const anthropic = await call('/v1/messages', huge, asTenant())
     expect(anthropic.status).toBe(413)
     expect(JSON.parse(anthropic.text)).toMatchObject({ type: 'error', error: { type: 'request_too_large' } })
@@ -404,9 +526,16 @@ describe('refusals before the provider is called', () => {
 
   it('a customer over its hard budget is refused with 402 and the provider is never called', async ({ skip }) => {
     if (!('budgets' in t.app.services)) skip()
-    const set = await t.gql(`mutation { setBudget(input: { customerId: "cust-budget", period: MONTH, limit: "0.000001", hardLimit: true }) { id } }`)
+    const set = await t.gql(
+      `mutation { setBudget(input: { customerId: "cust-budget", period: MONTH, limit: "0.000001", hardLimit: true }) { id } }`,
+    )
     expect(set.errors).toBeUndefined()
-    script = (_call, res) => json(res, 200, { ...fixture<Record<string, unknown>>('openai-chat-completion'), id: 'chatcmpl-budget-1', created: Math.floor(Date.now() / 1000) - 5 })
+    script = (_call, res) =>
+      json(res, 200, {
+        ...fixture<Record<string, unknown>>('openai-chat-completion'),
+        id: 'chatcmpl-budget-1',
+        created: Math.floor(Date.now() / 1000) - 5,
+      })
     const refused = await call('/v1/chat/completions', { model: 'gpt-4o', messages: [] }, asTenant('cust-budget'))
     expect(refused.status).toBe(402)
     expect(JSON.parse(refused.text).error.code).toBe('budget_exceeded')
@@ -416,10 +545,20 @@ describe('refusals before the provider is called', () => {
 
 // ------------------------------------------------------------------ hard budgets: the call's worst case is held
 
-const openaiAnswer = (id: string) => ({ ...fixture<Record<string, unknown>>('openai-chat-completion'), id, created: Math.floor(Date.now() / 1000) - 5 })
+const openaiAnswer = (id: string) => ({
+  ...fixture<Record<string, unknown>>('openai-chat-completion'),
+  id,
+  created: Math.floor(Date.now() / 1000) - 5,
+})
 
 async function reservationsOf(customerId: string) {
-  return t.database.db.selectFrom('budget_reservations').selectAll().where('tenant_id', '=', t.tenant.id).where('customer_id', '=', customerId).orderBy('created_at').execute()
+  return t.database.db
+    .selectFrom('budget_reservations')
+    .selectAll()
+    .where('tenant_id', '=', t.tenant.id)
+    .where('customer_id', '=', customerId)
+    .orderBy('created_at')
+    .execute()
 }
 
 /** Waits until none of the customer's reservations is open (a JSON answer's bytes reach the client before its usage is recorded). */
@@ -438,17 +577,29 @@ function estimateOf(provider: 'openai' | 'anthropic', body: Record<string, unkno
   const { catalog, config } = t.app.services
   const resolved = catalog.resolve(body.model as string, provider, t.tenant.id)!
   const prices = catalog.pricesAt(resolved.provider, resolved.model, new Date(), t.tenant.id)
-  return holdAmount(worstCaseAmount(boundCall(provider, body, { defaultMaxOutputTokens: config.GATEWAY_DEFAULT_MAX_OUTPUT_TOKENS }), prices, null))
+  return holdAmount(
+    worstCaseAmount(
+      boundCall(provider, body, { defaultMaxOutputTokens: config.GATEWAY_DEFAULT_MAX_OUTPUT_TOKENS }),
+      prices,
+      null,
+    ),
+  )
 }
 
 async function hardBudget(customerId: string, limit: string, hardLimit = true) {
-  const set = await t.gql(`mutation($i: BudgetInput!) { setBudget(input: $i) { id } }`, { i: { customerId, period: 'MONTH', limit, hardLimit } })
+  const set = await t.gql(`mutation($i: BudgetInput!) { setBudget(input: $i) { id } }`, {
+    i: { customerId, period: 'MONTH', limit, hardLimit },
+  })
   expect(set.errors).toBeUndefined()
 }
 
 describe('hard budgets: the worst case of a call is reserved before it goes out', () => {
   it('a call whose estimate exceeds what remains is refused with 402 (estimate and remaining in the message); the provider receives nothing', async () => {
-    const body = { model: 'gpt-4o', messages: [{ role: 'user', content: 'write a novel' }], max_completion_tokens: 100_000 }
+    const body = {
+      model: 'gpt-4o',
+      messages: [{ role: 'user', content: 'write a novel' }],
+      max_completion_tokens: 100_000,
+    }
     const estimate = estimateOf('openai', body)
     expect(new Decimal(estimate).greaterThan('0.5')).toBe(true) // 100k output tokens of gpt-4o
     await hardBudget('cust-hold-refused', '0.5')
@@ -463,7 +614,11 @@ describe('hard budgets: the worst case of a call is reserved before it goes out'
     expect(await reservationsOf('cust-hold-refused')).toEqual([])
 
     // The same call with a cap that fits goes through.
-    const fits = await call('/v1/chat/completions', { ...body, max_completion_tokens: 1000 }, asTenant('cust-hold-refused'))
+    const fits = await call(
+      '/v1/chat/completions',
+      { ...body, max_completion_tokens: 1000 },
+      asTenant('cust-hold-refused'),
+    )
     expect(fits.status).toBe(200)
     expect(calls).toHaveLength(1)
   })
@@ -483,7 +638,10 @@ describe('hard budgets: the worst case of a call is reserved before it goes out'
     expect(reservation!.settled_event_id).toBe('chatcmpl-hold-ok')
     expect(new Decimal(reservation!.settled_amount!).equals(event!.amount!)).toBe(true)
     // Nothing is held any more; the spend is the event's amount.
-    const [budget] = await t.app.services.budgets.budgets((await t.app.services.tenants.authenticate(t.tenant.apiKey))!, 'cust-hold-ok')
+    const [budget] = await t.app.services.budgets.budgets(
+      (await t.app.services.tenants.authenticate(t.tenant.apiKey))!,
+      'cust-hold-ok',
+    )
     expect(budget).toMatchObject({ reserved: '0' })
     expect(new Decimal(budget!.spent).equals(event!.amount!)).toBe(true)
   })
@@ -493,7 +651,10 @@ describe('hard budgets: the worst case of a call is reserved before it goes out'
     script = (_call, res) => json(res, 200, openaiAnswer('chatcmpl-hold-default'))
     const body = { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }
     expect((await call('/v1/chat/completions', body, asTenant('cust-hold-default'))).status).toBe(200)
-    expect(calls[0]!.body).toEqual({ ...body, max_completion_tokens: t.app.services.config.GATEWAY_DEFAULT_MAX_OUTPUT_TOKENS })
+    expect(calls[0]!.body).toEqual({
+      ...body,
+      max_completion_tokens: t.app.services.config.GATEWAY_DEFAULT_MAX_OUTPUT_TOKENS,
+    })
     const [reservation] = await eventuallyClosedReservations('cust-hold-default', 1)
     expect(new Decimal(reservation!.amount).equals(estimateOf('openai', body))).toBe(true)
     expect(reservation!.settled_event_id).toBe('chatcmpl-hold-default')
@@ -501,8 +662,13 @@ describe('hard budgets: the worst case of a call is reserved before it goes out'
 
   it('an upstream error releases the reservation; nothing is recorded', async () => {
     await hardBudget('cust-hold-500', '100')
-    script = (_call, res) => json(res, 500, { error: { message: 'The server had an error', type: 'server_error', param: null, code: null } })
-    const response = await call('/v1/chat/completions', { model: 'gpt-4o', messages: [], max_tokens: 10 }, asTenant('cust-hold-500'))
+    script = (_call, res) =>
+      json(res, 500, { error: { message: 'The server had an error', type: 'server_error', param: null, code: null } })
+    const response = await call(
+      '/v1/chat/completions',
+      { model: 'gpt-4o', messages: [], max_tokens: 10 },
+      asTenant('cust-hold-500'),
+    )
     expect(response.status).toBe(500)
     const [reservation] = await reservationsOf('cust-hold-500')
     expect(reservation).toMatchObject({ settled_event_id: null })
@@ -514,9 +680,26 @@ describe('hard budgets: the worst case of a call is reserved before it goes out'
   it('a timeout, and an answer without usage, release it too', async () => {
     await hardBudget('cust-hold-timeout', '100')
     script = () => {} // never answers
-    expect((await call('/v1/chat/completions', { model: 'gpt-4o', messages: [], max_tokens: 10 }, asTenant('cust-hold-timeout'))).status).toBe(504)
-    script = (_call, res) => json(res, 200, { id: 'chatcmpl-no-usage', object: 'chat.completion', model: 'gpt-4o', choices: [] })
-    expect((await call('/v1/chat/completions', { model: 'gpt-4o', messages: [], max_tokens: 10 }, asTenant('cust-hold-timeout'))).status).toBe(200)
+    expect(
+      (
+        await call(
+          '/v1/chat/completions',
+          { model: 'gpt-4o', messages: [], max_tokens: 10 },
+          asTenant('cust-hold-timeout'),
+        )
+      ).status,
+    ).toBe(504)
+    script = (_call, res) =>
+      json(res, 200, { id: 'chatcmpl-no-usage', object: 'chat.completion', model: 'gpt-4o', choices: [] })
+    expect(
+      (
+        await call(
+          '/v1/chat/completions',
+          { model: 'gpt-4o', messages: [], max_tokens: 10 },
+          asTenant('cust-hold-timeout'),
+        )
+      ).status,
+    ).toBe(200)
     const reservations = await eventuallyClosedReservations('cust-hold-timeout', 2)
     expect(reservations).toHaveLength(2)
     for (const r of reservations) {
@@ -539,7 +722,9 @@ describe('hard budgets: the worst case of a call is reserved before it goes out'
       json(res, 200, openaiAnswer(id))
     }
     const statuses: number[] = []
-    const all = Array.from({ length: N }, () => call('/v1/chat/completions', body, asTenant('cust-hold-race')).then((r) => statuses.push(r.status)))
+    const all = Array.from({ length: N }, () =>
+      call('/v1/chat/completions', body, asTenant('cust-hold-race')).then((r) => statuses.push(r.status)),
+    )
     for (let i = 0; i < 1000 && statuses.length < N - K; i++) await new Promise((r) => setTimeout(r, 10))
     expect(statuses).toEqual(Array(N - K).fill(402))
     open()
@@ -553,12 +738,22 @@ describe('hard budgets: the worst case of a call is reserved before it goes out'
 
   it('a streamed call settles its reservation (Anthropic)', async () => {
     await hardBudget('cust-hold-stream', '100')
-    const body = sse(fixture<any[]>('anthropic-stream').map((e) => (e.type === 'message_start' ? { ...e, message: { ...e.message, id: 'msg_hold_stream' } } : e)), { named: true })
+    const body = sse(
+      fixture<any[]>('anthropic-stream').map((e) =>
+        e.type === 'message_start' ? { ...e, message: { ...e.message, id: 'msg_hold_stream' } } : e,
+      ),
+      { named: true },
+    )
     script = (_call, res) => {
       res.writeHead(200, { 'content-type': 'text/event-stream' })
       res.end(body)
     }
-    const request = { model: 'claude-sonnet-4-20250514', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }], stream: true }
+    const request = {
+      model: 'claude-sonnet-4-20250514',
+      max_tokens: 100,
+      messages: [{ role: 'user', content: 'hi' }],
+      stream: true,
+    }
     const response = await call('/v1/messages', request, asTenant('cust-hold-stream'))
     expect(response.text).toBe(body)
     expect(calls[0]!.body).toEqual(request)
@@ -584,7 +779,16 @@ describe('hard budgets: the worst case of a call is reserved before it goes out'
     // A real structured-output request nests a few dozen levels at most and goes through.
     let schema: Record<string, unknown> = { type: 'string' }
     for (let i = 0; i < 20; i++) schema = { type: 'object', properties: { inner: schema }, required: ['inner'] }
-    const ok = await call('/v1/chat/completions', { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], max_tokens: 10, response_format: { type: 'json_schema', json_schema: { name: 'n', schema } } }, asTenant('cust-deep'))
+    const ok = await call(
+      '/v1/chat/completions',
+      {
+        model: 'gpt-4o',
+        messages: [{ role: 'user', content: 'hi' }],
+        max_tokens: 10,
+        response_format: { type: 'json_schema', json_schema: { name: 'n', schema } },
+      },
+      asTenant('cust-deep'),
+    )
     expect(ok.status).toBe(200)
     expect(calls).toHaveLength(1)
   })
@@ -592,22 +796,44 @@ describe('hard budgets: the worst case of a call is reserved before it goes out'
   it('a model the catalog cannot price is refused under a hard budget (and let through without one)', async () => {
     await hardBudget('cust-hold-unpriced', '100')
     script = (_call, res) => json(res, 200, { ...openaiAnswer('chatcmpl-unpriced'), model: 'mystery-model-1' })
-    const refused = await call('/v1/chat/completions', { model: 'mystery-model-1', messages: [], max_tokens: 10 }, asTenant('cust-hold-unpriced'))
+    const refused = await call(
+      '/v1/chat/completions',
+      { model: 'mystery-model-1', messages: [], max_tokens: 10 },
+      asTenant('cust-hold-unpriced'),
+    )
     expect(refused.status).toBe(402)
     expect(JSON.parse(refused.text).error).toMatchObject({ type: 'budget_unpriced_model' })
     expect(JSON.parse(refused.text).error.message).toContain('mystery-model-1')
     expect(calls).toHaveLength(0)
-    expect((await call('/v1/chat/completions', { model: 'mystery-model-1', messages: [], max_tokens: 10 }, asTenant('cust-no-budget'))).status).toBe(200)
+    expect(
+      (
+        await call(
+          '/v1/chat/completions',
+          { model: 'mystery-model-1', messages: [], max_tokens: 10 },
+          asTenant('cust-no-budget'),
+        )
+      ).status,
+    ).toBe(200)
   })
 
   it('a model priced for input only (a negotiated price, no public output) is refused, naming output', async () => {
     await hardBudget('cust-hold-half', '100')
     const override = await t.gql(`mutation($i: PriceOverrideInput!) { setPriceOverride(input: $i) { usageType } }`, {
-      i: { provider: 'openai', model: 'in-house-1', usageType: 'input', unitPrice: '0.000001', effectiveFrom: '2026-01-01T00:00:00Z' },
+      i: {
+        provider: 'openai',
+        model: 'in-house-1',
+        usageType: 'input',
+        unitPrice: '0.000001',
+        effectiveFrom: '2026-01-01T00:00:00Z',
+      },
     })
     expect(override.errors).toBeUndefined()
     script = (_call, res) => json(res, 200, { ...openaiAnswer('chatcmpl-half'), model: 'in-house-1' })
-    const refused = await call('/v1/chat/completions', { model: 'in-house-1', messages: [], max_tokens: 10 }, asTenant('cust-hold-half'))
+    const refused = await call(
+      '/v1/chat/completions',
+      { model: 'in-house-1', messages: [], max_tokens: 10 },
+      asTenant('cust-hold-half'),
+    )
     expect(refused.status).toBe(402)
     expect(JSON.parse(refused.text).error).toMatchObject({ type: 'budget_unpriced_model' })
     expect(JSON.parse(refused.text).error.message).toContain('has no price for output')

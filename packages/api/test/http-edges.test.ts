@@ -36,7 +36,11 @@ interface RawAnswer {
  * One HTTP/1.1 request over a bare socket. The client writes its headers and the whole body before
  * it reads anything (as Python's http.client and many SDKs do), unless `hold` keeps the body open.
  */
-function rawRequest(head: string, body: Buffer | string = '', options: { hold?: boolean } = {}): { answer: Promise<RawAnswer>; socket: Socket } {
+function rawRequest(
+  head: string,
+  body: Buffer | string = '',
+  options: { hold?: boolean } = {},
+): { answer: Promise<RawAnswer>; socket: Socket } {
   const { port } = new URL(server.url)
   const socket = connect(Number(port), '127.0.0.1')
   const answer = new Promise<RawAnswer>((resolve) => {
@@ -50,7 +54,12 @@ function rawRequest(head: string, body: Buffer | string = '', options: { hold?: 
       const responses = text.split(/(?=HTTP\/1\.1 \d{3} )/).filter((r) => !r.startsWith('HTTP/1.1 100'))
       const final = responses[0] ?? ''
       const [headers = '', ...rest] = final.split('\r\n\r\n')
-      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(headers)?.[1] ?? 0), headers, body: rest.join('\r\n\r\n'), ending })
+      resolve({
+        status: Number(/^HTTP\/1\.1 (\d{3})/.exec(headers)?.[1] ?? 0),
+        headers,
+        body: rest.join('\r\n\r\n'),
+        ending,
+      })
     })
   })
   socket.write(head + '\r\n\r\n')
@@ -62,19 +71,34 @@ function rawRequest(head: string, body: Buffer | string = '', options: { hold?: 
 }
 
 const post = (path: string, headers: Record<string, string | number>) =>
-  [`POST ${path} HTTP/1.1`, 'Host: localhost', 'Connection: close', ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`)].join('\r\n')
+  [
+    `POST ${path} HTTP/1.1`,
+    'Host: localhost',
+    'Connection: close',
+    ...Object.entries(headers).map(([k, v]) => `${k}: ${v}`),
+  ].join('\r\n')
 
-async function gql(body: string | Record<string, unknown>, headers: Record<string, string> = {}, key: string | null = t.tenant.apiKey) {
+async function gql(
+  body: string | Record<string, unknown>,
+  headers: Record<string, string> = {},
+  key: string | null = t.tenant.apiKey,
+) {
   const response = await fetch(`${server.url}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}), ...headers },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   })
   const text = await response.text()
-  return { status: response.status, body: JSON.parse(text) as { data?: any; errors?: { message: string; extensions?: Record<string, unknown> }[] } }
+  return {
+    status: response.status,
+    body: JSON.parse(text) as { data?: any; errors?: { message: string; extensions?: Record<string, unknown> }[] },
+  }
 }
 
-const customerIds = async () => (await t.database.db.selectFrom('customers').select('id').where('tenant_id', '=', t.tenant.id).execute()).map((r) => r.id).sort()
+const customerIds = async () =>
+  (await t.database.db.selectFrom('customers').select('id').where('tenant_id', '=', t.tenant.id).execute())
+    .map((r) => r.id)
+    .sort()
 const UPSERT = (id: string) => `mutation { upsertCustomer(input: { id: "${id}" }) { id } }`
 
 describe('Accept', () => {
@@ -111,11 +135,18 @@ describe('document size, before parsing', () => {
     const deep = `{ tenant ${'{ id '.repeat(3000)}${'}'.repeat(3001)}`
     const { status, body } = await gql({ query: deep })
     expect(status).toBe(400)
-    expect(body.errors).toEqual([{ message: expect.stringContaining(`more than ${GRAPHQL_MAX_NESTING} levels deep`), extensions: { code: 'QUERY_TOO_COMPLEX' } }])
+    expect(body.errors).toEqual([
+      {
+        message: expect.stringContaining(`more than ${GRAPHQL_MAX_NESTING} levels deep`),
+        extensions: { code: 'QUERY_TOO_COMPLEX' },
+      },
+    ])
 
     // Nesting inside argument values counts too: a deep list or object literal.
     for (const literal of [`${'['.repeat(3000)}${']'.repeat(3000)}`, `${'{a: '.repeat(3000)}1${'}'.repeat(3000)}`]) {
-      const argument = await gql({ query: `mutation { upsertCustomer(input: { id: "deep", metadata: ${literal} }) { id } }` })
+      const argument = await gql({
+        query: `mutation { upsertCustomer(input: { id: "deep", metadata: ${literal} }) { id } }`,
+      })
       expect(argument.status).toBe(400)
       expect(argument.body.errors?.[0]?.extensions?.code).toBe('QUERY_TOO_COMPLEX')
     }
@@ -125,7 +156,12 @@ describe('document size, before parsing', () => {
   it('answers too many tokens with 400', async () => {
     const { status, body } = await gql({ query: `{ tenant { ${'id '.repeat(GRAPHQL_MAX_TOKENS)}} }` })
     expect(status).toBe(400)
-    expect(body.errors).toEqual([{ message: expect.stringContaining(`more than ${GRAPHQL_MAX_TOKENS} tokens`), extensions: { code: 'QUERY_TOO_COMPLEX' } }])
+    expect(body.errors).toEqual([
+      {
+        message: expect.stringContaining(`more than ${GRAPHQL_MAX_TOKENS} tokens`),
+        extensions: { code: 'QUERY_TOO_COMPLEX' },
+      },
+    ])
   })
 
   it('refuses a deep query without a key with 401, before reading its body', async () => {
@@ -148,7 +184,11 @@ describe('document size, before parsing', () => {
   })
 
   it('leaves syntax errors to the parser, which gives them their code', async () => {
-    for (const query of ['{ customer(id: "\\ud800") { id } }', '{ customer(id: "\ud800") { id } }', '{ tenant { id }']) {
+    for (const query of [
+      '{ customer(id: "\\ud800") { id } }',
+      '{ customer(id: "\ud800") { id } }',
+      '{ tenant { id }',
+    ]) {
       const { body } = await gql({ query })
       expect(body.errors?.[0]?.extensions?.code, query).toBe('GRAPHQL_PARSE_FAILED')
     }
@@ -161,13 +201,27 @@ describe('document size, before parsing', () => {
 
 describe('GET parameters', () => {
   const get = async (params: string) => {
-    const response = await fetch(`${server.url}/graphql?${params}`, { headers: { authorization: `Bearer ${t.tenant.apiKey}`, accept: 'application/json' } })
-    return { status: response.status, body: (await response.json()) as { data?: unknown; errors?: { message: string; extensions?: Record<string, unknown> }[] } }
+    const response = await fetch(`${server.url}/graphql?${params}`, {
+      headers: { authorization: `Bearer ${t.tenant.apiKey}`, accept: 'application/json' },
+    })
+    return {
+      status: response.status,
+      body: (await response.json()) as {
+        data?: unknown
+        errors?: { message: string; extensions?: Record<string, unknown> }[]
+      },
+    }
   }
   const query = `query=${encodeURIComponent('query ($id: String!) { customer(id: $id) { id } }')}`
 
   it('answers variables or extensions that are not JSON objects with 400 BAD_REQUEST (invalid JSON was a 500)', async () => {
-    for (const params of [`${query}&variables=%7Bbad`, `${query}&variables=%5B1%5D`, `${query}&variables=5`, `${query}&variables={}&extensions=%7Bbad`, `${query}&variables=%22x`]) {
+    for (const params of [
+      `${query}&variables=%7Bbad`,
+      `${query}&variables=%5B1%5D`,
+      `${query}&variables=5`,
+      `${query}&variables={}&extensions=%7Bbad`,
+      `${query}&variables=%22x`,
+    ]) {
       const { status, body } = await get(params)
       expect(status, params).toBe(400)
       expect(body.errors?.[0]?.extensions?.code, params).toBe('BAD_REQUEST')
@@ -189,14 +243,24 @@ describe('content types', () => {
     multipart.set('map', '{}')
     const attempts: [string, RequestInit][] = [
       ['form', { body: new URLSearchParams({ query: UPSERT('form') }) }],
-      ['form garbage', { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=%ZZ&&&variables=%7B' }],
+      [
+        'form garbage',
+        { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'a=%ZZ&&&variables=%7B' },
+      ],
       ['multipart', { body: multipart }],
-      ['multipart garbage', { headers: { 'content-type': 'multipart/form-data; boundary=xyz' }, body: '--xyz\r\ngarbage' }],
+      [
+        'multipart garbage',
+        { headers: { 'content-type': 'multipart/form-data; boundary=xyz' }, body: '--xyz\r\ngarbage' },
+      ],
       ['multipart without boundary', { headers: { 'content-type': 'multipart/form-data' }, body: 'garbage' }],
       ['text', { headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ query: UPSERT('text') }) }],
     ]
     for (const [label, init] of attempts) {
-      const response = await fetch(`${server.url}/graphql`, { method: 'POST', ...init, headers: { authorization: `Bearer ${t.tenant.apiKey}`, ...(init.headers as Record<string, string>) } })
+      const response = await fetch(`${server.url}/graphql`, {
+        method: 'POST',
+        ...init,
+        headers: { authorization: `Bearer ${t.tenant.apiKey}`, ...(init.headers as Record<string, string>) },
+      })
       expect(response.status, label).toBe(415)
       const body = (await response.json()) as { errors: { message: string; extensions: { code: string } }[] }
       expect(body.errors[0]!.extensions.code, label).toBe('UNSUPPORTED_MEDIA_TYPE')
@@ -216,7 +280,11 @@ describe('content types', () => {
   })
 
   it('still takes a bare GraphQL document (application/graphql)', async () => {
-    const response = await fetch(`${server.url}/graphql`, { method: 'POST', headers: { authorization: `Bearer ${t.tenant.apiKey}`, 'content-type': 'application/graphql' }, body: '{ tenant { id } }' })
+    const response = await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${t.tenant.apiKey}`, 'content-type': 'application/graphql' },
+      body: '{ tenant { id } }',
+    })
     expect(await response.json()).toEqual({ data: { tenant: { id: t.tenant.id } } })
   })
 })
@@ -225,17 +293,37 @@ describe('oversized bodies', () => {
   const big = Buffer.alloc(4 * MAX_BODY_BYTES, 'x')
 
   it('answers 413 with a JSON error to a client that writes its whole body before reading (it got a connection reset)', async () => {
-    const { answer } = rawRequest(post('/graphql', { 'content-type': 'application/json', authorization: `Bearer ${t.tenant.apiKey}`, 'content-length': big.length }), big)
+    const { answer } = rawRequest(
+      post('/graphql', {
+        'content-type': 'application/json',
+        authorization: `Bearer ${t.tenant.apiKey}`,
+        'content-length': big.length,
+      }),
+      big,
+    )
     const result = await answer
     expect(result.ending).toBe('closed')
     expect(result.status).toBe(413)
     expect(result.headers).toMatch(/content-type: application\/json/i)
-    expect(JSON.parse(result.body)).toEqual({ errors: [{ message: `Request body is larger than ${MAX_BODY_BYTES} bytes`, extensions: { code: 'PAYLOAD_TOO_LARGE' } }] })
+    expect(JSON.parse(result.body)).toEqual({
+      errors: [
+        { message: `Request body is larger than ${MAX_BODY_BYTES} bytes`, extensions: { code: 'PAYLOAD_TOO_LARGE' } },
+      ],
+    })
   })
 
   it('the same without Content-Length (chunked): refused once past the limit, the rest discarded', async () => {
-    const chunked = [big.subarray(0, big.length / 2), big.subarray(big.length / 2)].map((part) => Buffer.concat([Buffer.from(`${part.length.toString(16)}\r\n`), part, Buffer.from('\r\n')]))
-    const { answer } = rawRequest(post('/graphql', { 'content-type': 'application/json', authorization: `Bearer ${t.tenant.apiKey}`, 'transfer-encoding': 'chunked' }), Buffer.concat([...chunked, Buffer.from('0\r\n\r\n')]))
+    const chunked = [big.subarray(0, big.length / 2), big.subarray(big.length / 2)].map((part) =>
+      Buffer.concat([Buffer.from(`${part.length.toString(16)}\r\n`), part, Buffer.from('\r\n')]),
+    )
+    const { answer } = rawRequest(
+      post('/graphql', {
+        'content-type': 'application/json',
+        authorization: `Bearer ${t.tenant.apiKey}`,
+        'transfer-encoding': 'chunked',
+      }),
+      Buffer.concat([...chunked, Buffer.from('0\r\n\r\n')]),
+    )
     const result = await answer
     expect(result.ending).toBe('closed')
     expect(result.status).toBe(413)
@@ -249,7 +337,11 @@ describe('authentication on the headers, before the body', () => {
     expect(server.bodyBytes.held).toBe(0)
     const uploads = Array.from({ length: 32 }, (_, i) =>
       rawRequest(
-        post('/graphql', { 'content-type': 'application/json', authorization: i % 2 ? 'Bearer br_sk_not-a-key' : 'Basic eDp5', 'content-length': 8 * MAX_BODY_BYTES }),
+        post('/graphql', {
+          'content-type': 'application/json',
+          authorization: i % 2 ? 'Bearer br_sk_not-a-key' : 'Basic eDp5',
+          'content-length': 8 * MAX_BODY_BYTES,
+        }),
         Buffer.alloc(16 * 1024, 'x'),
         { hold: true },
       ),
@@ -276,7 +368,15 @@ describe('authentication on the headers, before the body', () => {
   })
 
   it('the body of an authenticated request is what is held, and released with its response', async () => {
-    const { socket, answer } = rawRequest(post('/graphql', { 'content-type': 'application/json', authorization: `Bearer ${t.tenant.apiKey}`, 'content-length': 20_000 }), Buffer.alloc(10_000, ' '), { hold: true })
+    const { socket, answer } = rawRequest(
+      post('/graphql', {
+        'content-type': 'application/json',
+        authorization: `Bearer ${t.tenant.apiKey}`,
+        'content-length': 20_000,
+      }),
+      Buffer.alloc(10_000, ' '),
+      { hold: true },
+    )
     // A deadline, not a timing assertion: returns as soon as the server holds the first half.
     for (let i = 0; i < 500 && server.bodyBytes.held < 10_000; i++) await new Promise((r) => setTimeout(r, 10))
     expect(server.bodyBytes.held).toBe(10_000)
@@ -288,14 +388,36 @@ describe('authentication on the headers, before the body', () => {
   })
 
   it('"Expect: 100-continue" with a bad key gets the 401 instead of the go-ahead, so the body is never sent', async () => {
-    const { answer, socket } = rawRequest(post('/graphql', { 'content-type': 'application/json', authorization: 'Bearer br_sk_wrong', 'content-length': 1000, expect: '100-continue' }), '', { hold: true })
-    const head = await new Promise<string>((resolve) => socket.once('data', (chunk: Buffer) => resolve(chunk.toString('utf8'))))
+    const { answer, socket } = rawRequest(
+      post('/graphql', {
+        'content-type': 'application/json',
+        authorization: 'Bearer br_sk_wrong',
+        'content-length': 1000,
+        expect: '100-continue',
+      }),
+      '',
+      { hold: true },
+    )
+    const head = await new Promise<string>((resolve) =>
+      socket.once('data', (chunk: Buffer) => resolve(chunk.toString('utf8'))),
+    )
     expect(head).toMatch(/^HTTP\/1\.1 401 /)
     socket.destroy()
     await answer
 
-    const good = rawRequest(post('/graphql', { 'content-type': 'application/json', authorization: `Bearer ${t.tenant.apiKey}`, 'content-length': 30, expect: '100-continue' }), '', { hold: true })
-    const first = await new Promise<string>((resolve) => good.socket.once('data', (chunk: Buffer) => resolve(chunk.toString('utf8'))))
+    const good = rawRequest(
+      post('/graphql', {
+        'content-type': 'application/json',
+        authorization: `Bearer ${t.tenant.apiKey}`,
+        'content-length': 30,
+        expect: '100-continue',
+      }),
+      '',
+      { hold: true },
+    )
+    const first = await new Promise<string>((resolve) =>
+      good.socket.once('data', (chunk: Buffer) => resolve(chunk.toString('utf8'))),
+    )
     expect(first).toMatch(/^HTTP\/1\.1 100 Continue/)
     good.socket.end('{"query":"{ tenant { id } }"} ')
     expect(JSON.parse((await good.answer).body)).toEqual({ data: { tenant: { id: t.tenant.id } } })
@@ -304,14 +426,25 @@ describe('authentication on the headers, before the body', () => {
   it('an expired widget session is told so (401 with the reason the widget renews on)', async () => {
     const created = await t.gql(`mutation { createWidgetSession(customerId: "w1", ttlSeconds: 60) { token } }`)
     const token = created.data?.createWidgetSession.token as string
-    await t.database.db.updateTable('widget_sessions').set({ expires_at: new Date(Date.now() - 1000) }).execute()
+    await t.database.db
+      .updateTable('widget_sessions')
+      .set({ expires_at: new Date(Date.now() - 1000) })
+      .execute()
     const { status, body } = await gql({ query: '{ widgetSession { priceDetails } }' }, {}, token)
     expect(status).toBe(401)
     expect(body.errors?.[0]?.extensions).toEqual({ code: 'UNAUTHENTICATED', reason: 'WIDGET_SESSION_EXPIRED' })
   })
 
   it('a request whose body never completes is cut at HTTP_REQUEST_TIMEOUT_MS, and what it held is released', async () => {
-    const { answer } = rawRequest(post('/graphql', { 'content-type': 'application/json', authorization: `Bearer ${t.tenant.apiKey}`, 'content-length': 1000 }), '{"query":', { hold: true })
+    const { answer } = rawRequest(
+      post('/graphql', {
+        'content-type': 'application/json',
+        authorization: `Bearer ${t.tenant.apiKey}`,
+        'content-length': 1000,
+      }),
+      '{"query":',
+      { hold: true },
+    )
     const result = await answer
     expect([0, 408]).toContain(result.status)
     expect(server.bodyBytes.held).toBe(0)

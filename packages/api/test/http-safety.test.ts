@@ -1,7 +1,14 @@
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
 import { connect } from 'node:net'
 import { createSchema, createYoga } from 'graphql-yoga'
-import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from 'kysely'
+import type {
+  KyselyPlugin,
+  PluginTransformQueryArgs,
+  PluginTransformResultArgs,
+  QueryResult,
+  RootOperationNode,
+  UnknownRow,
+} from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createApp, type App } from '../src/app.ts'
 import { systemClock } from '../src/clock.ts'
@@ -36,7 +43,11 @@ interface RawResponse {
  * without, it is streamed chunk by chunk (Transfer-Encoding: chunked). `endBody: false` leaves the
  * body unfinished, so a response can only come from a server that rejects while streaming.
  */
-function rawPost(url: string, chunks: string[], options: { contentLength?: boolean; endBody?: boolean } = {}): Promise<RawResponse> {
+function rawPost(
+  url: string,
+  chunks: string[],
+  options: { contentLength?: boolean; endBody?: boolean } = {},
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
     const body = chunks.join('')
     const req = httpRequest(`${url}/graphql`, {
@@ -66,18 +77,33 @@ function rawPost(url: string, chunks: string[], options: { contentLength?: boole
   })
 }
 
-async function gql(query: string, variables?: Record<string, unknown>, init: { key?: string | null; url?: string; headers?: Record<string, string> } = {}) {
+async function gql(
+  query: string,
+  variables?: Record<string, unknown>,
+  init: { key?: string | null; url?: string; headers?: Record<string, string> } = {},
+) {
   const key = init.key === undefined ? t.tenant.apiKey : init.key
   const response = await fetch(`${init.url ?? server.url}/graphql`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}), ...init.headers },
+    headers: {
+      'content-type': 'application/json',
+      ...(key ? { authorization: `Bearer ${key}` } : {}),
+      ...init.headers,
+    },
     body: JSON.stringify({ query, variables }),
   })
   return { response, body: (await response.json()) as GqlResponse }
 }
 
 const RECORD = (selection: string) => `mutation ($e: UsageEventInput!) { recordUsage(event: $e) ${selection} }`
-const usageEvent = (id: string) => ({ id, customerId: 'cust-1', model: 'gpt-4o', timestamp: new Date(Date.now() - 60_000).toISOString(), inputTokens: 10, outputTokens: 5 })
+const usageEvent = (id: string) => ({
+  id,
+  customerId: 'cust-1',
+  model: 'gpt-4o',
+  timestamp: new Date(Date.now() - 60_000).toISOString(),
+  inputTokens: 10,
+  outputTokens: 5,
+})
 
 async function storedEvents(ids: string[]): Promise<string[]> {
   const rows = await t.database.db.selectFrom('usage_events').select('id').where('id', 'in', ids).execute()
@@ -86,7 +112,8 @@ async function storedEvents(ids: string[]): Promise<string[]> {
 
 describe('request body limit', () => {
   // A valid request but for its size (the padding is a GraphQL comment), so only the limit can stop it.
-  const padded = (id: string, bytes: number) => JSON.stringify({ query: `${RECORD('{ status }')}\n# ${'x'.repeat(bytes)}`, variables: { e: usageEvent(id) } })
+  const padded = (id: string, bytes: number) =>
+    JSON.stringify({ query: `${RECORD('{ status }')}\n# ${'x'.repeat(bytes)}`, variables: { e: usageEvent(id) } })
   const oversized = (id: string) => padded(id, 3000)
 
   it('answers 413 with a JSON error when Content-Length is over MAX_BODY_BYTES, and runs nothing', async () => {
@@ -179,7 +206,8 @@ describe('query limits (depth 3, cost 100, aliases 3)', () => {
   it('refuses more aliases than GRAPHQL_MAX_ALIASES before executing anything', async () => {
     const aliased = (n: number) =>
       `mutation (${Array.from({ length: n }, (_, i) => `$e${i}: UsageEventInput!`).join(', ')}) { ${Array.from({ length: n }, (_, i) => `a${i}: recordUsage(event: $e${i}) { status }`).join(' ')} }`
-    const vars = (n: number, prefix: string) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`e${i}`, usageEvent(`${prefix}-${i}`)]))
+    const vars = (n: number, prefix: string) =>
+      Object.fromEntries(Array.from({ length: n }, (_, i) => [`e${i}`, usageEvent(`${prefix}-${i}`)]))
 
     const { body } = await gql(aliased(4), vars(4, 'many'))
     expect(body.data).toBeUndefined()
@@ -188,7 +216,11 @@ describe('query limits (depth 3, cost 100, aliases 3)', () => {
 
     const few = await gql(aliased(3), vars(3, 'few'))
     expect(few.body.errors).toBeUndefined()
-    expect(Object.values(few.body.data!)).toEqual([{ status: 'RECORDED' }, { status: 'RECORDED' }, { status: 'RECORDED' }])
+    expect(Object.values(few.body.data!)).toEqual([
+      { status: 'RECORDED' },
+      { status: 'RECORDED' },
+      { status: 'RECORDED' },
+    ])
   })
 
   it('refuses batched requests, which would multiply every limit', async () => {
@@ -233,7 +265,8 @@ class FailingTables implements KyselyPlugin {
 
   transformQuery({ node }: PluginTransformQueryArgs): RootOperationNode {
     for (const table of tablesIn(node)) {
-      if (this.tables.has(table)) throw new Error(`connect ECONNREFUSED 10.9.8.7:5432 while querying ${table} as burnrate_admin`)
+      if (this.tables.has(table))
+        throw new Error(`connect ECONNREFUSED 10.9.8.7:5432 while querying ${table} as burnrate_admin`)
     }
     return node
   }
@@ -260,7 +293,12 @@ describe('unexpected errors', () => {
 
   beforeAll(async () => {
     const config = defaultConfig({ ...t.app.services.config, LOG_LEVEL: 'info' })
-    const app = createApp({ db: t.database.db.withPlugin(failing), clock: systemClock, config, logger: createLogger('info', (line) => logLines.push(line)) })
+    const app = createApp({
+      db: t.database.db.withPlugin(failing),
+      clock: systemClock,
+      config,
+      logger: createLogger('info', (line) => logLines.push(line)),
+    })
     failingServer = await startServer(app, config, createLogger('silent'))
   })
   afterAll(async () => {
@@ -293,13 +331,19 @@ describe('unexpected errors', () => {
 
   it("uses the caller's sane x-request-id, and replaces one that is not", async () => {
     failing.tables.add('customers')
-    const given = await gql('{ customer(id: "cust-1") { id } }', undefined, { url: failingServer.url, headers: { 'x-request-id': 'trace-42.a_b' } })
+    const given = await gql('{ customer(id: "cust-1") { id } }', undefined, {
+      url: failingServer.url,
+      headers: { 'x-request-id': 'trace-42.a_b' },
+    })
     expect(given.response.headers.get('x-request-id')).toBe('trace-42.a_b')
     expect(given.body.errors?.[0]?.extensions).toEqual({ code: 'INTERNAL_SERVER_ERROR', requestId: 'trace-42.a_b' })
     expect(logged('trace-42.a_b')).toHaveLength(1)
 
     const forged = 'x"}\n{"level":"error","msg":"forged'
-    const replaced = await gql('{ customer(id: "cust-1") { id } }', undefined, { url: failingServer.url, headers: { 'x-request-id': encodeURIComponent(forged) } })
+    const replaced = await gql('{ customer(id: "cust-1") { id } }', undefined, {
+      url: failingServer.url,
+      headers: { 'x-request-id': encodeURIComponent(forged) },
+    })
     const id = replaced.response.headers.get('x-request-id')
     expect(id).toMatch(/^[0-9a-f-]{36}$/)
     expect(replaced.body.errors?.[0]?.extensions?.requestId).toBe(id)
@@ -366,13 +410,21 @@ describe('graceful shutdown', () => {
   }
 
   const post = (url: string, query: string) =>
-    fetch(`${url}/graphql`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query }) })
+    fetch(`${url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ query }),
+    })
 
   it('lets the in-flight request finish, refuses new connections, then resolves', async () => {
     const events: string[] = []
     let started!: () => void
     const inResolver = new Promise<void>((resolve) => (started = resolve))
-    const running = await startServer(slowApp(events, started, Promise.resolve()), defaultConfig({ PORT: 0, SHUTDOWN_TIMEOUT_MS: 60_000 }), createLogger('silent'))
+    const running = await startServer(
+      slowApp(events, started, Promise.resolve()),
+      defaultConfig({ PORT: 0, SHUTDOWN_TIMEOUT_MS: 60_000 }),
+      createLogger('silent'),
+    )
     expect(await (await post(running.url, '{ fast }')).json()).toEqual({ data: { fast: 'fast' } })
 
     const slow = post(running.url, '{ slow }')

@@ -10,7 +10,11 @@ import { createTestApp, type TestApp } from './support/app.ts'
 
 const BATCH = /* GraphQL */ `
   mutation ($events: [UsageEventInput!]!) {
-    recordUsageBatch(events: $events) { recorded duplicates rejected }
+    recordUsageBatch(events: $events) {
+      recorded
+      duplicates
+      rejected
+    }
   }
 `
 const NOW = '2026-11-20T12:00:00Z'
@@ -22,7 +26,9 @@ beforeAll(async () => {
   t = await createTestApp({ clock })
   // A margin plan for one customer makes amounts with 18 decimal places (rounded), a markup for the rest.
   const markup = await t.gql(`mutation { setPricingPlan(input: { kind: MARKUP, percent: "12.5" }) { kind } }`)
-  const margin = await t.gql(`mutation { setPricingPlan(input: { customerId: "c1", kind: MARGIN, percent: "30" }) { kind } }`)
+  const margin = await t.gql(
+    `mutation { setPricingPlan(input: { customerId: "c1", kind: MARGIN, percent: "30" }) { kind } }`,
+  )
   expect([markup.errors, margin.errors]).toEqual([undefined, undefined])
   clock.advance(6 * 3_600_000)
 })
@@ -58,7 +64,9 @@ async function expectRollupsMatchEvents() {
   const db = t.database.db
   const events = await db.selectFrom('usage_events').selectAll().where('tenant_id', '=', t.tenant.id).execute()
   // The data exercises what it should: priced and unpriced events, plans (amount ≠ cost), several lines.
-  expect(events.some((e) => e.status === 'UNPRICED') && events.some((e) => e.amount !== null && e.amount !== e.cost)).toBe(true)
+  expect(
+    events.some((e) => e.status === 'UNPRICED') && events.some((e) => e.amount !== null && e.amount !== e.cost),
+  ).toBe(true)
   expect(events.some((e) => e.plan_kind === 'MARGIN') && events.some((e) => e.plan_kind === 'MARKUP')).toBe(true)
   const expected = rollupDeltas(t.tenant.id, events, (e) => e.lines as PricedLineJson[])
   const rollups = await db.selectFrom('usage_rollups').selectAll().where('tenant_id', '=', t.tenant.id).execute()
@@ -75,7 +83,13 @@ async function expectRollupsMatchEvents() {
     norm(r.cost),
     norm(r.amount),
   ]
-  const lineView = (r: (typeof lines)[number] | (typeof expected.lineRollups)[number]) => [key(r) + '|' + r.usage_type, Number(r.events), norm(r.quantity), norm(r.cost), norm(r.amount)]
+  const lineView = (r: (typeof lines)[number] | (typeof expected.lineRollups)[number]) => [
+    key(r) + '|' + r.usage_type,
+    Number(r.events),
+    norm(r.quantity),
+    norm(r.cost),
+    norm(r.amount),
+  ]
   const sorted = <T>(rows: T[]) => rows.sort((a, b) => String(a).localeCompare(String(b)))
   expect(sorted(rollups.map(rollupView))).toEqual(sorted(expected.rollups.map(rollupView)))
   expect(sorted(lines.map(lineView))).toEqual(sorted(expected.lineRollups.map(lineView)))

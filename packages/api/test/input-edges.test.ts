@@ -34,7 +34,10 @@ const event = (overrides: Record<string, unknown> = {}) => ({
 })
 
 async function count(table: 'usage_events' | 'customers'): Promise<number> {
-  const row = await t.app.services.db.selectFrom(table).select((eb) => eb.fn.countAll<string>().as('n')).executeTakeFirstOrThrow()
+  const row = await t.app.services.db
+    .selectFrom(table)
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .executeTakeFirstOrThrow()
   return Number(row.n)
 }
 
@@ -102,13 +105,18 @@ describe('timestamps', () => {
 describe('JSON inputs', () => {
   it(`refuses metadata nested deeper than ${JSON_LIMITS.maxDepth} levels, and says so`, async () => {
     // Built as text: JSON.stringify itself overflows the stack at this depth.
-    const body = JSON.stringify({ query: RECORD, variables: { e: event({ metadata: '__DEEP__' }) } }).replace('"__DEEP__"', '{"a":'.repeat(5000) + '1' + '}'.repeat(5000))
+    const body = JSON.stringify({ query: RECORD, variables: { e: event({ metadata: '__DEEP__' }) } }).replace(
+      '"__DEEP__"',
+      '{"a":'.repeat(5000) + '1' + '}'.repeat(5000),
+    )
     const response = await t.app.yoga.fetch('http://burnrate.test/graphql', {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${t.tenant.apiKey}` },
       body,
     })
-    const refused = badInput((await response.json()) as { errors?: { message: string; extensions?: Record<string, unknown> }[] })
+    const refused = badInput(
+      (await response.json()) as { errors?: { message: string; extensions?: Record<string, unknown> }[] },
+    )
     expect(refused.message).toMatch(new RegExp(`deeper than ${JSON_LIMITS.maxDepth} levels`))
     expect(refused.field).toBe('e.metadata')
     const big = badInput(await t.gql(RECORD, { e: event({ metadata: { note: 'x'.repeat(JSON_LIMITS.maxBytes) } }) }))
@@ -118,7 +126,9 @@ describe('JSON inputs', () => {
 
 describe('updateTenantSettings', () => {
   it('with an empty input changes nothing and returns the settings in force', async () => {
-    const set = await t.gql('mutation { updateTenantSettings(input: { budgetTimeZone: "Europe/Paris" }) { budgetTimeZone } }')
+    const set = await t.gql(
+      'mutation { updateTenantSettings(input: { budgetTimeZone: "Europe/Paris" }) { budgetTimeZone } }',
+    )
     expect(set.errors).toBeUndefined()
     const res = await t.gql('mutation { updateTenantSettings(input: {}) { id budgetTimeZone } }')
     expect(res.errors).toBeUndefined()
@@ -130,7 +140,19 @@ describe('Stripe', () => {
   it('reports invoice totals beyond 32 bits exactly', async () => {
     await t.app.services.db
       .insertInto('stripe_invoices')
-      .values({ tenant_id: t.tenant.id, invoice_id: 'in_big', stripe_customer_id: 'cus_big', customer_id: null, status: 'open', currency: 'usd', total: 99_999_999_999, period_start: null, period_end: null, hosted_invoice_url: null, event_created: 1 })
+      .values({
+        tenant_id: t.tenant.id,
+        invoice_id: 'in_big',
+        stripe_customer_id: 'cus_big',
+        customer_id: null,
+        status: 'open',
+        currency: 'usd',
+        total: 99_999_999_999,
+        period_start: null,
+        period_end: null,
+        hosted_invoice_url: null,
+        event_created: 1,
+      })
       .execute()
     const res = await t.gql('{ stripeInvoices { id total } }')
     expect(res.errors).toBeUndefined()
@@ -139,7 +161,9 @@ describe('Stripe', () => {
 
   it('answers a key Stripe refuses (401 Invalid API Key) as user input on secretKey, and leaves the account as it was', async () => {
     // A restricted-key shape we accept, which the fake Stripe (like Stripe for a revoked key) answers with 401.
-    const stored = await t.gql('mutation { setStripeCredentials(input: { secretKey: "rk_test_revokedKey0001" }) { mode } }')
+    const stored = await t.gql(
+      'mutation { setStripeCredentials(input: { secretKey: "rk_test_revokedKey0001" }) { mode } }',
+    )
     expect(stored.errors).toBeUndefined()
     const before = await sql`select * from stripe_accounts where tenant_id = ${t.tenant.id}`.execute(t.app.services.db)
     const res = await t.gql('mutation { setupStripeBilling(input: { mode: ITEMIZED }) { account { meterId } } }')

@@ -44,7 +44,9 @@ function gatedDatabase(db: Db) {
         return () => {
           const builder = target.transaction()
           return {
-            async execute<T>(work: (trx: Parameters<Parameters<typeof builder.execute>[0]>[0]) => Promise<T>): Promise<T> {
+            async execute<T>(
+              work: (trx: Parameters<Parameters<typeof builder.execute>[0]>[0]) => Promise<T>,
+            ): Promise<T> {
               if (at === 'before') {
                 reached.resolve()
                 await gate.promise
@@ -93,18 +95,33 @@ describe('late pricing of events that race a price change', () => {
       ['input', '0.000001'],
       ['output', '0.000004'],
     ] as const) {
-      await app.services.catalog.setOverride(tenant.id, { provider: 'acme', model, usageType, unitPrice, effectiveFrom: new Date('2026-11-01T00:00:00Z') })
+      await app.services.catalog.setOverride(tenant.id, {
+        provider: 'acme',
+        model,
+        usageType,
+        unitPrice,
+        effectiveFrom: new Date('2026-11-01T00:00:00Z'),
+      })
     }
   }
 
   async function stored(id: string) {
-    return database.db.selectFrom('usage_events').select(['status', 'cost', 'amount']).where('tenant_id', '=', tenant.id).where('id', '=', id).executeTakeFirstOrThrow()
+    return database.db
+      .selectFrom('usage_events')
+      .select(['status', 'cost', 'amount'])
+      .where('tenant_id', '=', tenant.id)
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow()
   }
 
   async function rollupTotals() {
     const row = await database.db
       .selectFrom('usage_rollups')
-      .select((eb) => [eb.fn.sum<string>('events').as('events'), eb.fn.sum<string>('unpriced_events').as('unpriced'), eb.fn.sum<string>('cost').as('cost')])
+      .select((eb) => [
+        eb.fn.sum<string>('events').as('events'),
+        eb.fn.sum<string>('unpriced_events').as('unpriced'),
+        eb.fn.sum<string>('cost').as('cost'),
+      ])
       .where('tenant_id', '=', tenant.id)
       .executeTakeFirstOrThrow()
     return { events: Number(row.events), unpriced: Number(row.unpriced), cost: new Decimal(row.cost).toFixed() }
@@ -113,7 +130,12 @@ describe('late pricing of events that race a price change', () => {
   beforeAll(async () => {
     database = await createTestDatabase()
     gated = gatedDatabase(database.db)
-    app = createApp({ db: gated.db, clock: fixedClock(NOW), config: defaultConfig({ LOG_LEVEL: 'silent' }), logger: createLogger('silent') })
+    app = createApp({
+      db: gated.db,
+      clock: fixedClock(NOW),
+      config: defaultConfig({ LOG_LEVEL: 'silent' }),
+      logger: createLogger('silent'),
+    })
     await app.services.catalog.syncBundled()
     const created = await app.services.tenants.create({ name: 'race' })
     tenant = { id: created.tenant.id, apiKey: created.apiKey }
@@ -122,7 +144,17 @@ describe('late pricing of events that race a price change', () => {
 
   it('prices an event the override committed between its pricing and its transaction, before recordUsage answers', async () => {
     const { reached, gate } = gated.arm('before')
-    const recording = gql(RECORD, { e: { id: 'race-1', customerId: 'c', provider: 'acme', model: 'rocket-q', timestamp: '2026-11-20T11:00:00Z', inputTokens: 1000, outputTokens: 10 } })
+    const recording = gql(RECORD, {
+      e: {
+        id: 'race-1',
+        customerId: 'c',
+        provider: 'acme',
+        model: 'rocket-q',
+        timestamp: '2026-11-20T11:00:00Z',
+        inputTokens: 1000,
+        outputTokens: 10,
+      },
+    })
     await reached.promise
     // Priced in memory already (no price for rocket-q): the override commits and sweeps now.
     await override('rocket-q')
@@ -134,20 +166,43 @@ describe('late pricing of events that race a price change', () => {
     expect(await rollupTotals()).toEqual({ events: 1, unpriced: 0, cost: '0.00104' })
   })
 
-  it.skipIf(!onPostgres)('prices an event written but not yet committed while the override committed and swept', async () => {
-    const { reached, gate } = gated.arm('commit')
-    const recording = gql(RECORD, { e: { id: 'race-2', customerId: 'c', provider: 'acme', model: 'rocket-r', timestamp: '2026-11-20T11:30:00Z', inputTokens: 2000, outputTokens: 20 } })
-    await reached.promise
-    // The event row exists, uncommitted: the override's sweep cannot see it.
-    await override('rocket-r')
-    gate.resolve()
-    expect((await recording).data!.recordUsage).toMatchObject({ status: 'RECORDED', error: null })
-    expect(await stored('race-2')).toEqual({ status: 'PRICED', cost: '0.00208', amount: '0.00208' })
-    expect(await rollupTotals()).toEqual({ events: 2, unpriced: 0, cost: '0.00312' })
-  })
+  it.skipIf(!onPostgres)(
+    'prices an event written but not yet committed while the override committed and swept',
+    async () => {
+      const { reached, gate } = gated.arm('commit')
+      const recording = gql(RECORD, {
+        e: {
+          id: 'race-2',
+          customerId: 'c',
+          provider: 'acme',
+          model: 'rocket-r',
+          timestamp: '2026-11-20T11:30:00Z',
+          inputTokens: 2000,
+          outputTokens: 20,
+        },
+      })
+      await reached.promise
+      // The event row exists, uncommitted: the override's sweep cannot see it.
+      await override('rocket-r')
+      gate.resolve()
+      expect((await recording).data!.recordUsage).toMatchObject({ status: 'RECORDED', error: null })
+      expect(await stored('race-2')).toEqual({ status: 'PRICED', cost: '0.00208', amount: '0.00208' })
+      expect(await rollupTotals()).toEqual({ events: 2, unpriced: 0, cost: '0.00312' })
+    },
+  )
 
   it('runs a sweep that failed again at the next catalog poll', async () => {
-    await gql(RECORD, { e: { id: 'retry-1', customerId: 'c', provider: 'acme', model: 'rocket-s', timestamp: '2026-11-20T11:50:00Z', inputTokens: 1000, outputTokens: 10 } })
+    await gql(RECORD, {
+      e: {
+        id: 'retry-1',
+        customerId: 'c',
+        provider: 'acme',
+        model: 'rocket-s',
+        timestamp: '2026-11-20T11:50:00Z',
+        inputTokens: 1000,
+        outputTokens: 10,
+      },
+    })
     const sweep = app.services.repricing.priceUnpriced
     app.services.repricing.priceUnpriced = async () => {
       throw new Error('connection lost')
@@ -170,7 +225,16 @@ describe('late pricing of events that race a price change', () => {
       return sweep(scope)
     }
     try {
-      const result = await gql(RECORD, { e: { id: 'none-1', customerId: 'c', provider: 'acme', model: 'rocket-none', timestamp: '2026-11-20T11:40:00Z', inputTokens: 5 } })
+      const result = await gql(RECORD, {
+        e: {
+          id: 'none-1',
+          customerId: 'c',
+          provider: 'acme',
+          model: 'rocket-none',
+          timestamp: '2026-11-20T11:40:00Z',
+          inputTokens: 5,
+        },
+      })
       expect(result.data!.recordUsage).toMatchObject({ status: 'RECORDED', event: { status: 'UNPRICED' } })
       expect(sweeps).toBe(0)
       expect((await stored('none-1')).status).toBe('UNPRICED')

@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest'
 import type { CatalogPrice } from '../src/catalog/types.ts'
 import { Decimal } from '../src/money/decimal.ts'
-import { applyPlan, billedAmount, planAt, priceEvent, priceUsage, UsageShapeError, type PlanVersion } from '../src/pricing/engine.ts'
+import {
+  applyPlan,
+  billedAmount,
+  planAt,
+  priceEvent,
+  priceUsage,
+  UsageShapeError,
+  type PlanVersion,
+} from '../src/pricing/engine.ts'
 
 const price = (usageType: string, unitPrice: string, extra: Partial<CatalogPrice> = {}): CatalogPrice => ({
   id: `p-${usageType}`,
@@ -19,7 +27,8 @@ const price = (usageType: string, unitPrice: string, extra: Partial<CatalogPrice
   ...extra,
 })
 
-const usage = (entries: Record<string, number | string>) => new Map(Object.entries(entries).map(([k, v]) => [k, new Decimal(v)]))
+const usage = (entries: Record<string, number | string>) =>
+  new Map(Object.entries(entries).map(([k, v]) => [k, new Decimal(v)]))
 
 describe('markup and margin (DESIGN.md §Money)', () => {
   it('bills a 30 % markup on $1.00 as $1.30, which is a 23.08 % margin', () => {
@@ -47,8 +56,20 @@ describe('markup and margin (DESIGN.md §Money)', () => {
   it('makes the event amount the exact sum of its line amounts', () => {
     const { lines, amount } = applyPlan(
       [
-        { usageType: 'input', quantity: new Decimal(1), unitPrice: new Decimal('0.1'), cost: new Decimal('0.1'), priceId: 'a' },
-        { usageType: 'output', quantity: new Decimal(1), unitPrice: new Decimal('0.2'), cost: new Decimal('0.2'), priceId: 'b' },
+        {
+          usageType: 'input',
+          quantity: new Decimal(1),
+          unitPrice: new Decimal('0.1'),
+          cost: new Decimal('0.1'),
+          priceId: 'a',
+        },
+        {
+          usageType: 'output',
+          quantity: new Decimal(1),
+          unitPrice: new Decimal('0.2'),
+          cost: new Decimal('0.2'),
+          priceId: 'b',
+        },
       ],
       { kind: 'MARGIN', percent: '30' },
     )
@@ -77,9 +98,13 @@ describe('priceUsage', () => {
 
   it('charges reasoning as output unless the model prices reasoning separately', () => {
     const reported = usage({ input_tokens: 0, output_tokens: 500, output_reasoning_tokens: 300 })
-    expect(priceUsage(reported, gpt4o).lines.map((l) => [l.usageType, l.quantity.toFixed()])).toEqual([['output', '500']])
+    expect(priceUsage(reported, gpt4o).lines.map((l) => [l.usageType, l.quantity.toFixed()])).toEqual([
+      ['output', '500'],
+    ])
     const withReasoning = [...gpt4o, price('reasoning', '0.00002')]
-    expect(priceUsage(reported, withReasoning).lines.map((l) => [l.usageType, l.quantity.toFixed(), l.cost.toFixed()])).toEqual([
+    expect(
+      priceUsage(reported, withReasoning).lines.map((l) => [l.usageType, l.quantity.toFixed(), l.cost.toFixed()]),
+    ).toEqual([
       ['output', '200', '0.002'],
       ['reasoning', '300', '0.006'],
     ])
@@ -98,7 +123,10 @@ describe('priceUsage', () => {
   })
 
   it('charges one request per call and priced units by their quantity', () => {
-    const perRequest = [price('requests', '0.012', { unit: 'request' }), price('web_searches', '0.01', { unit: 'search' })]
+    const perRequest = [
+      price('requests', '0.012', { unit: 'request' }),
+      price('web_searches', '0.01', { unit: 'search' }),
+    ]
     const { lines, cost } = priceUsage(usage({ input_tokens: 10, web_searches: 3 }), perRequest)
     expect(lines.map((l) => [l.usageType, l.quantity.toFixed()])).toEqual([
       ['requests', '1'],
@@ -110,14 +138,17 @@ describe('priceUsage', () => {
 
 describe('priceEvent: the missing-price rule', () => {
   const gpt4o = [price('input', '0.0000025'), price('cache_read', '0.00000125'), price('output', '0.00001')]
-  const lines = (result: ReturnType<typeof priceEvent>) => (result.status === 'PRICED' ? result.lines.map((l) => [l.usageType, l.quantity.toFixed(), l.cost.toFixed()]) : result)
+  const lines = (result: ReturnType<typeof priceEvent>) =>
+    result.status === 'PRICED' ? result.lines.map((l) => [l.usageType, l.quantity.toFixed(), l.cost.toFixed()]) : result
 
   it('prices like priceUsage when every reported quantity has a price', () => {
-    expect(lines(priceEvent(usage({ input_tokens: 1000, cache_read_tokens: 400, output_tokens: 200 }), gpt4o))).toEqual([
-      ['input', '600', '0.0015'],
-      ['cache_read', '400', '0.0005'],
-      ['output', '200', '0.002'],
-    ])
+    expect(lines(priceEvent(usage({ input_tokens: 1000, cache_read_tokens: 400, output_tokens: 200 }), gpt4o))).toEqual(
+      [
+        ['input', '600', '0.0015'],
+        ['cache_read', '400', '0.0005'],
+        ['output', '200', '0.002'],
+      ],
+    )
   })
 
   it('is UNPRICED, naming each usage type no price covers, instead of billing it 0', () => {
@@ -135,7 +166,15 @@ describe('priceEvent: the missing-price rule', () => {
   })
 
   it('covers a part by a priced whole (cache writes as input, reasoning and audio output as output), and requests need no price', () => {
-    const reported = usage({ input_tokens: 1000, cache_write_tokens: 300, input_audio_tokens: 200, output_tokens: 500, output_reasoning_tokens: 100, output_audio_tokens: 50, requests: 1 })
+    const reported = usage({
+      input_tokens: 1000,
+      cache_write_tokens: 300,
+      input_audio_tokens: 200,
+      output_tokens: 500,
+      output_reasoning_tokens: 100,
+      output_audio_tokens: 50,
+      requests: 1,
+    })
     expect(lines(priceEvent(reported, gpt4o))).toEqual([
       ['input', '1000', '0.0025'],
       ['output', '500', '0.005'],
@@ -143,23 +182,35 @@ describe('priceEvent: the missing-price rule', () => {
   })
 
   it('says why when there are no rows at all: unknown model (null) or none in force (empty)', () => {
-    expect(priceEvent(usage({ input_tokens: 1 }), null)).toEqual({ status: 'UNPRICED', reason: { code: 'UNKNOWN_MODEL', usageTypes: [] } })
-    expect(priceEvent(usage({ input_tokens: 1 }), [])).toEqual({ status: 'UNPRICED', reason: { code: 'NO_PRICE_AT_TIME', usageTypes: [] } })
+    expect(priceEvent(usage({ input_tokens: 1 }), null)).toEqual({
+      status: 'UNPRICED',
+      reason: { code: 'UNKNOWN_MODEL', usageTypes: [] },
+    })
+    expect(priceEvent(usage({ input_tokens: 1 }), [])).toEqual({
+      status: 'UNPRICED',
+      reason: { code: 'NO_PRICE_AT_TIME', usageTypes: [] },
+    })
   })
 
   it('fills an unreported non-token whole from its parts: input audio seconds priced per audio second', () => {
     const perSecond = [price('audio_seconds', '0.0001', { unit: 'second' })]
     expect(lines(priceEvent(usage({ input_audio_seconds: 60 }), perSecond))).toEqual([['audio_seconds', '60', '0.006']])
     const inputPerSecond = [price('input_audio_seconds', '0.0001', { unit: 'second' })]
-    expect(lines(priceEvent(usage({ input_audio_seconds: 60 }), inputPerSecond))).toEqual([['input_audio_seconds', '60', '0.006']])
+    expect(lines(priceEvent(usage({ input_audio_seconds: 60 }), inputPerSecond))).toEqual([
+      ['input_audio_seconds', '60', '0.006'],
+    ])
     // Pages: annotated pages are pages; a model pricing annotated pages only cannot price plain ones.
     const annotated = [price('input_annotated_document_pages', '0.01', { unit: 'page' })]
-    expect(lines(priceEvent(usage({ input_annotated_document_pages: 3 }), annotated))).toEqual([['input_annotated_document_pages', '3', '0.03']])
+    expect(lines(priceEvent(usage({ input_annotated_document_pages: 3 }), annotated))).toEqual([
+      ['input_annotated_document_pages', '3', '0.03'],
+    ])
     expect(priceEvent(usage({ input_document_pages: 5, input_annotated_document_pages: 3 }), annotated)).toEqual({
       status: 'UNPRICED',
       reason: { code: 'MISSING_USAGE_PRICE', usageTypes: ['input_document_pages'] },
     })
-    expect(() => priceEvent(usage({ input_document_pages: 2, input_annotated_document_pages: 3 }), annotated)).toThrow(UsageShapeError)
+    expect(() => priceEvent(usage({ input_document_pages: 2, input_annotated_document_pages: 3 }), annotated)).toThrow(
+      UsageShapeError,
+    )
   })
 })
 

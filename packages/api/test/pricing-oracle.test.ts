@@ -51,7 +51,12 @@ function cases(): Case[] {
           timestamp,
           // Only usage the model prices: calcPrice bills an unpriced usage type at 0, where we
           // leave the event UNPRICED (the no-silent-zero rule, tested below).
-          usage: { input_tokens: input, output_tokens: keys.has('output_mtok') ? 2_000 + (n % 313) : 0, cache_read_tokens: cacheRead, cache_write_tokens: cacheWrite },
+          usage: {
+            input_tokens: input,
+            output_tokens: keys.has('output_mtok') ? 2_000 + (n % 313) : 0,
+            cache_read_tokens: cacheRead,
+            cache_write_tokens: cacheWrite,
+          },
           tiered: long,
           cached: cacheRead > 0 || cacheWrite > 0,
         })
@@ -99,7 +104,9 @@ describe('pricing oracle: @pydantic/genai-prices calcPrice', () => {
       return diff.greaterThan(new Decimal(Math.abs(theirs)).times('1e-9').plus('1e-15'))
     })
     expect(unpricedByUs.map((c) => `${c.provider}/${c.model}`)).toEqual([])
-    expect(mismatches.map(({ c, ours, theirs }) => `${c.provider}/${c.model}@${c.timestamp}: ours ${ours} vs ${theirs}`)).toEqual([])
+    expect(
+      mismatches.map(({ c, ours, theirs }) => `${c.provider}/${c.model}@${c.timestamp}: ours ${ours} vs ${theirs}`),
+    ).toEqual([])
     const models = new Set(compared.map(({ c }) => `${c.provider}/${c.model}`))
     expect(models.size).toBeGreaterThanOrEqual(50)
     expect(compared.filter(({ c }) => c.tiered).length).toBeGreaterThanOrEqual(20)

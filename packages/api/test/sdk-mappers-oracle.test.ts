@@ -1,6 +1,14 @@
 import { calcPrice, extractUsage, findProvider, waitForUpdate } from '@pydantic/genai-prices'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { anthropic, burnrateMiddleware, gemini, meterStream, openai, type MeteredUsage, type UsageEvent } from '@burnrate/sdk'
+import {
+  anthropic,
+  burnrateMiddleware,
+  gemini,
+  meterStream,
+  openai,
+  type MeteredUsage,
+  type UsageEvent,
+} from '@burnrate/sdk'
 import { asStream, fixture } from '../../sdk/test/fixtures.ts'
 import { Decimal } from '../src/money/decimal.ts'
 import { createTestApp, type TestApp } from './support/app.ts'
@@ -21,7 +29,10 @@ beforeAll(async () => {
 })
 afterAll(() => t?.close())
 
-async function billed(usage: Omit<UsageEvent, 'customerId'>, customerId = 'oracle'): Promise<{ status: string; cost: string | null; lines: { usageType: string }[] }> {
+async function billed(
+  usage: Omit<UsageEvent, 'customerId'>,
+  customerId = 'oracle',
+): Promise<{ status: string; cost: string | null; lines: { usageType: string }[] }> {
   const event: UsageEvent = { ...usage, customerId, timestamp: at.toISOString() }
   const { data, errors } = await t.gql(
     `mutation ($e: UsageEventInput!) { recordUsage(event: $e) { status error { code message } event { status cost lines { usageType quantity } } } }`,
@@ -32,7 +43,13 @@ async function billed(usage: Omit<UsageEvent, 'customerId'>, customerId = 'oracl
   return data!.recordUsage.event
 }
 
-function oracle(providerId: string, raw: unknown, flavor: string, model: string, withoutDetail: (usage: Record<string, number | undefined>) => void) {
+function oracle(
+  providerId: string,
+  raw: unknown,
+  flavor: string,
+  model: string,
+  withoutDetail: (usage: Record<string, number | undefined>) => void,
+) {
   const provider = findProvider({ providerId })!
   const { usage } = extractUsage(provider, raw, flavor)
   const full = calcPrice(usage, model, { providerId, timestamp: at })
@@ -46,12 +63,17 @@ function oracle(providerId: string, raw: unknown, flavor: string, model: string,
 function expectSame(ours: string | null, theirs: number) {
   expect(ours).not.toBeNull()
   const diff = new Decimal(ours!).minus(theirs.toString()).abs()
-  expect(diff.lessThanOrEqualTo(new Decimal(theirs).abs().times('1e-9')), `ours ${ours} vs genai-prices ${theirs}`).toBe(true)
+  expect(
+    diff.lessThanOrEqualTo(new Decimal(theirs).abs().times('1e-9')),
+    `ours ${ours} vs genai-prices ${theirs}`,
+  ).toBe(true)
 }
 
-const drop = (...keys: string[]) => (usage: Record<string, number | undefined>) => {
-  for (const k of keys) delete usage[k]
-}
+const drop =
+  (...keys: string[]) =>
+  (usage: Record<string, number | undefined>) => {
+    for (const k of keys) delete usage[k]
+  }
 
 async function collect(chunks: unknown[], collector: Parameters<typeof meterStream>[1]): Promise<MeteredUsage> {
   let metered: MeteredUsage | null = null
@@ -68,14 +90,22 @@ describe('provider mappers against @pydantic/genai-prices, through the API', () 
     expect(theirs.price).toBeGreaterThan(theirs.textOnlyPrice)
     const event = await billed(usage)
     expectSame(event.cost, theirs.price)
-    expect(event.lines.map((l) => l.usageType).sort()).toEqual(['cache_write', 'cache_write_1h_tokens', 'input', 'output'])
+    expect(event.lines.map((l) => l.usageType).sort()).toEqual([
+      'cache_write',
+      'cache_write_1h_tokens',
+      'input',
+      'output',
+    ])
   })
 
   it('Anthropic stream: the 1-hour writes of message_start are kept through message_delta', async () => {
     const events = fixture<any[]>('anthropic-stream-cache-1h')
     const usage = await collect(events, anthropic.messageStream())
     const start = events[0].message
-    const final = { model: start.model, usage: { ...start.usage, ...events.find((e) => e.type === 'message_delta').usage } }
+    const final = {
+      model: start.model,
+      usage: { ...start.usage, ...events.find((e) => e.type === 'message_delta').usage },
+    }
     const theirs = oracle('anthropic', final, 'default', start.model, drop('cache_write_1h_tokens'))
     expectSame((await billed(usage)).cost, theirs.price)
   })
@@ -95,7 +125,13 @@ describe('provider mappers against @pydantic/genai-prices, through the API', () 
       { unit: 'input_audio_tokens', quantity: '356' },
       { unit: 'output_audio_tokens', quantity: '142' },
     ])
-    const theirs = oracle('openai', completion, 'chat', completion.model, drop('input_audio_tokens', 'output_audio_tokens'))
+    const theirs = oracle(
+      'openai',
+      completion,
+      'chat',
+      completion.model,
+      drop('input_audio_tokens', 'output_audio_tokens'),
+    )
     expect(theirs.price).toBeGreaterThan(theirs.textOnlyPrice * 2)
     expectSame((await billed(usage)).cost, theirs.price)
   })
@@ -103,7 +139,13 @@ describe('provider mappers against @pydantic/genai-prices, through the API', () 
   it('OpenAI Chat Completions stream (gpt-audio): the usage chunk’s audio tokens', async () => {
     const chunks = fixture<any[]>('openai-chat-stream-audio')
     const usage = await collect(chunks, openai.chatCompletionStream())
-    const theirs = oracle('openai', chunks.at(-1), 'chat', chunks[0].model, drop('input_audio_tokens', 'output_audio_tokens'))
+    const theirs = oracle(
+      'openai',
+      chunks.at(-1),
+      'chat',
+      chunks[0].model,
+      drop('input_audio_tokens', 'output_audio_tokens'),
+    )
     expect(theirs.price).toBeGreaterThan(theirs.textOnlyPrice * 2)
     expectSame((await billed(usage)).cost, theirs.price)
   })
@@ -111,17 +153,36 @@ describe('provider mappers against @pydantic/genai-prices, through the API', () 
   it('OpenAI Realtime (gpt-realtime): audio in and out, cached audio and cached text each at their price', async () => {
     const done = fixture('openai-realtime-response-done')
     const usage = openai.realtimeResponseDone(done, { model: 'gpt-realtime' })
-    const theirs = oracle('openai', { ...done, model: 'gpt-realtime' }, 'realtime', 'gpt-realtime', drop('input_audio_tokens', 'output_audio_tokens', 'cache_audio_read_tokens'))
+    const theirs = oracle(
+      'openai',
+      { ...done, model: 'gpt-realtime' },
+      'realtime',
+      'gpt-realtime',
+      drop('input_audio_tokens', 'output_audio_tokens', 'cache_audio_read_tokens'),
+    )
     expect(theirs.price).not.toBe(theirs.textOnlyPrice)
     const event = await billed(usage)
     expectSame(event.cost, theirs.price)
-    expect(event.lines.map((l) => l.usageType).sort()).toEqual(['cache_audio_read_tokens', 'cache_read', 'input', 'input_audio_tokens', 'output', 'output_audio_tokens'])
+    expect(event.lines.map((l) => l.usageType).sort()).toEqual([
+      'cache_audio_read_tokens',
+      'cache_read',
+      'input',
+      'input_audio_tokens',
+      'output',
+      'output_audio_tokens',
+    ])
   })
 
   it('Gemini: audio prompt tokens and cached audio at their own prices', async () => {
     const response = fixture('gemini-generate-content-audio')
     const usage = gemini.generateContent(response)
-    const theirs = oracle('google', response, 'default', response.modelVersion, drop('input_audio_tokens', 'cache_audio_read_tokens'))
+    const theirs = oracle(
+      'google',
+      response,
+      'default',
+      response.modelVersion,
+      drop('input_audio_tokens', 'cache_audio_read_tokens'),
+    )
     expect(theirs.price).toBeGreaterThan(theirs.textOnlyPrice)
     expectSame((await billed(usage)).cost, theirs.price)
   })
@@ -152,7 +213,12 @@ describe('provider mappers against @pydantic/genai-prices, through the API', () 
       params: {},
       doGenerate: async () => ({
         usage: {
-          inputTokens: { total: u.input_tokens + u.cache_creation_input_tokens + u.cache_read_input_tokens, noCache: u.input_tokens, cacheRead: u.cache_read_input_tokens, cacheWrite: u.cache_creation_input_tokens },
+          inputTokens: {
+            total: u.input_tokens + u.cache_creation_input_tokens + u.cache_read_input_tokens,
+            noCache: u.input_tokens,
+            cacheRead: u.cache_read_input_tokens,
+            cacheWrite: u.cache_creation_input_tokens,
+          },
           outputTokens: { total: u.output_tokens, text: u.output_tokens, reasoning: undefined },
           raw: u,
         },
@@ -165,11 +231,18 @@ describe('provider mappers against @pydantic/genai-prices, through the API', () 
       model: { provider: 'openai.chat', modelId: completion.model },
       params: {},
       doGenerate: async () => ({
-        usage: { inputTokens: { total: cu.prompt_tokens, noCache: cu.prompt_tokens, cacheRead: 0, cacheWrite: undefined }, outputTokens: { total: cu.completion_tokens, text: undefined, reasoning: 0 }, raw: cu },
+        usage: {
+          inputTokens: { total: cu.prompt_tokens, noCache: cu.prompt_tokens, cacheRead: 0, cacheWrite: undefined },
+          outputTokens: { total: cu.completion_tokens, text: undefined, reasoning: 0 },
+          raw: cu,
+        },
         response: { id: `${completion.id}-aisdk`, modelId: completion.model },
       }),
     })
-    expectSame((await billed({ ...recorded[0]!, id: `${msg.id}-aisdk` })).cost, oracle('anthropic', msg, 'default', msg.model, drop()).price)
+    expectSame(
+      (await billed({ ...recorded[0]!, id: `${msg.id}-aisdk` })).cost,
+      oracle('anthropic', msg, 'default', msg.model, drop()).price,
+    )
     expectSame((await billed(recorded[1]!)).cost, oracle('openai', completion, 'chat', completion.model, drop()).price)
   })
 })

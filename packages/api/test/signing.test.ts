@@ -20,7 +20,13 @@ describe('canonical form', () => {
     expect(canonicalEventString(event)).toBe(
       '["burnrate.usage.v1","req_1","acme","gpt-4o",null,"2026-11-20T09:00:00.000Z",100,20,0,0,0,[["requests","1"],["web_searches","2.5"]],null,{"a":{"c":3,"d":2},"b":1}]',
     )
-    const same = { ...event, timestamp: '2026-11-20T09:00:00Z', metadata: { a: { c: 3, d: 2 }, b: 1 }, cacheReadTokens: 0, units: [...event.units].reverse() }
+    const same = {
+      ...event,
+      timestamp: '2026-11-20T09:00:00Z',
+      metadata: { a: { c: 3, d: 2 }, b: 1 },
+      cacheReadTokens: 0,
+      units: [...event.units].reverse(),
+    }
     expect(canonicalEventString(same)).toBe(canonicalEventString(event))
   })
 
@@ -36,7 +42,12 @@ describe('signatures', () => {
     const signature = signEvent(event, secret)
     expect(signature).toMatch(/^[0-9a-f]{64}$/)
     expect(verifyCanonicalSignature(canonicalEventString(event), signature, secret)).toBe(true)
-    for (const changed of [{ inputTokens: 101 }, { model: 'gpt-4o-mini' }, { customerId: 'other' }, { metadata: { b: 2 } }]) {
+    for (const changed of [
+      { inputTokens: 101 },
+      { model: 'gpt-4o-mini' },
+      { customerId: 'other' },
+      { metadata: { b: 2 } },
+    ]) {
       expect(verifyCanonicalSignature(canonicalEventString({ ...event, ...changed }), signature, secret)).toBe(false)
     }
     expect(verifyCanonicalSignature(canonicalEventString(event), signature, 'another secret')).toBe(false)

@@ -2,7 +2,14 @@ import { afterAll, beforeAll, expect, it } from 'vitest'
 import type { Clock } from '../src/clock.ts'
 import { Decimal } from '../src/money/decimal.ts'
 import type { Fault } from './support/fake-stripe.ts'
-import { createStripeTestApp, expectNoErrors, RECORD_BATCH, SET_CREDENTIALS, SETUP, type StripeTestApp } from './stripe-support.ts'
+import {
+  createStripeTestApp,
+  expectNoErrors,
+  RECORD_BATCH,
+  SET_CREDENTIALS,
+  SETUP,
+  type StripeTestApp,
+} from './stripe-support.ts'
 
 /**
  * 10,000 events across 50 customers; 20 % of meter event calls fail (429, 500, hangs past the
@@ -25,7 +32,8 @@ let t: StripeTestApp
 beforeAll(async () => {
   t = await createStripeTestApp({ clock, timeoutMs: 150 })
   expectNoErrors(await t.gql(SET_CREDENTIALS, { input: { secretKey: SECRET_KEY } }))
-  for (let i = 0; i < CUSTOMERS; i++) expectNoErrors(await t.gql(`mutation { upsertCustomer(input: { id: "c${i}", name: "Customer ${i}" }) { id } }`))
+  for (let i = 0; i < CUSTOMERS; i++)
+    expectNoErrors(await t.gql(`mutation { upsertCustomer(input: { id: "c${i}", name: "Customer ${i}" }) { id } }`))
   expectNoErrors(await t.gql(SETUP, { input: { createCustomers: true } }))
   offset = start.getTime() - 60_000 - Date.now()
   // A 37 % margin: every amount has 18 decimals, nothing is a whole unit.
@@ -68,8 +76,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 it('pushes 10,000 events for 50 customers exactly despite failures and a killed pusher', async () => {
   const faults: Fault[] = ['rate-limit', 'server-error', 'hang', 'drop', 'drop-after', 'hang-after']
   let seed = 42
-  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31)
-  t.fake.fault = ({ path }) => (path === '/v1/billing/meter_events' && random() < 0.2 ? faults[Math.floor(random() * faults.length)]! : null)
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31
+  t.fake.fault = ({ path }) =>
+    path === '/v1/billing/meter_events' && random() < 0.2 ? faults[Math.floor(random() * faults.length)]! : null
   await ingest(0, 5000)
   // Backoff here is milliseconds and the client timeout 150 ms on a busy machine: production's bound
   // on attempts (STRIPE_PUSH_MAX_ATTEMPTS, about 45 minutes of backoff) would be used up in a second.
@@ -91,9 +100,20 @@ it('pushes 10,000 events for 50 customers exactly despite failures and a killed 
   for (let round = 0; round < 2000 && !done; round++) {
     const result = await second.runOnce()
     if (result.groups > 0) continue
-    const pending = await t.database.db.selectFrom('stripe_pushes').select((eb) => eb.fn.countAll<number>().as('n')).where('status', '=', 'PENDING').executeTakeFirstOrThrow()
-    const unplanned = await t.database.db.selectFrom('stripe_outbox').select((eb) => eb.fn.countAll<number>().as('n')).where('planned_at', 'is', null).executeTakeFirstOrThrow()
-    done = Number(pending.n) === 0 && Number(unplanned.n) === 0 && (await Promise.race([ingesting.then(() => true), sleep(0).then(() => false)]))
+    const pending = await t.database.db
+      .selectFrom('stripe_pushes')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('status', '=', 'PENDING')
+      .executeTakeFirstOrThrow()
+    const unplanned = await t.database.db
+      .selectFrom('stripe_outbox')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('planned_at', 'is', null)
+      .executeTakeFirstOrThrow()
+    done =
+      Number(pending.n) === 0 &&
+      Number(unplanned.n) === 0 &&
+      (await Promise.race([ingesting.then(() => true), sleep(0).then(() => false)]))
     if (!done) await sleep(20)
   }
   await ingesting
@@ -102,7 +122,11 @@ it('pushes 10,000 events for 50 customers exactly despite failures and a killed 
   const db = t.database.db
   const account = await db.selectFrom('stripe_accounts').selectAll().executeTakeFirstOrThrow()
   const stripeTotals = t.fake.totals(SECRET_KEY, account.event_name!)
-  const customers = await db.selectFrom('customers').select(['id', 'stripe_customer_id']).where('tenant_id', '=', t.tenant.id).execute()
+  const customers = await db
+    .selectFrom('customers')
+    .select(['id', 'stripe_customer_id'])
+    .where('tenant_id', '=', t.tenant.id)
+    .execute()
   const billed = await db
     .selectFrom('usage_events')
     .select(['customer_id', 'amount'])
@@ -111,7 +135,9 @@ it('pushes 10,000 events for 50 customers exactly despite failures and a killed 
   const states = await db.selectFrom('stripe_push_state').select(['customer_id', 'residue']).execute()
   expect(billed).toHaveLength(EVENTS)
   for (const customer of customers) {
-    const total = billed.filter((b) => b.customer_id === customer.id).reduce((s, b) => s.plus(b.amount!), new Decimal(0))
+    const total = billed
+      .filter((b) => b.customer_id === customer.id)
+      .reduce((s, b) => s.plus(b.amount!), new Decimal(0))
     const residue = new Decimal(states.find((s) => s.customer_id === customer.id)!.residue)
     const reported = stripeTotals.get(customer.stripe_customer_id!) ?? 0n
     // Stripe's total + carried residue = our billed total in units, exactly; the residue is below one unit.
@@ -139,9 +165,18 @@ it('pushes 10,000 events for 50 customers exactly despite failures and a killed 
   t.fake.fault = () => null
   // The chaos is over: a reconciliation on a busy machine must not fail on the 150 ms chaos timeout.
   t.setClientTimeout(10_000)
-  const rec = expectNoErrors(await t.gql(`query ($from: DateTime!, $to: DateTime!) { stripeReconciliation(from: $from, to: $to) { customerId reportedUnits stripeUnits differences } }`, { from, to }))
+  const rec = expectNoErrors(
+    await t.gql(
+      `query ($from: DateTime!, $to: DateTime!) { stripeReconciliation(from: $from, to: $to) { customerId reportedUnits stripeUnits differences } }`,
+      { from, to },
+    ),
+  )
   expect(rec.stripeReconciliation).toHaveLength(CUSTOMERS)
-  for (const row of rec.stripeReconciliation as { reportedUnits: string; stripeUnits: string; differences: string[] }[]) {
+  for (const row of rec.stripeReconciliation as {
+    reportedUnits: string
+    stripeUnits: string
+    differences: string[]
+  }[]) {
     expect(row.differences).toEqual([])
     expect(row.stripeUnits).toBe(row.reportedUnits)
   }

@@ -4,7 +4,14 @@ import { fixedClock } from '../src/clock.ts'
 import { createLogger } from '../src/logger.ts'
 import { startServer, type RunningServer } from '../src/server.ts'
 import type { Fault } from './support/fake-stripe.ts'
-import { createStripeTestApp, expectNoErrors, RECORD_BATCH, SET_CREDENTIALS, SETUP, type StripeTestApp } from './stripe-support.ts'
+import {
+  createStripeTestApp,
+  expectNoErrors,
+  RECORD_BATCH,
+  SET_CREDENTIALS,
+  SETUP,
+  type StripeTestApp,
+} from './stripe-support.ts'
 
 /**
  * Stripe's idempotency layer stores a request's result, a 500 included, and replays it for 24 h to
@@ -24,16 +31,28 @@ const MAX_ATTEMPTS = 4
 let t: StripeTestApp
 let eventName: string
 
-const usage = (id: string, customerId: string, at: Date) => ({ id, customerId, model: 'gpt-4o', timestamp: at.toISOString(), inputTokens: 100_000, outputTokens: 2_000 })
+const usage = (id: string, customerId: string, at: Date) => ({
+  id,
+  customerId,
+  model: 'gpt-4o',
+  timestamp: at.toISOString(),
+  inputTokens: 100_000,
+  outputTokens: 2_000,
+})
 
 beforeAll(async () => {
   t = await createStripeTestApp({ clock })
   expectNoErrors(await t.gql(SET_CREDENTIALS, { input: { secretKey: SECRET_KEY } }))
-  for (const id of ['stored', 'counted', 'stuck']) expectNoErrors(await t.gql(`mutation { upsertCustomer(input: { id: "${id}", name: "${id}" }) { id } }`))
+  for (const id of ['stored', 'counted', 'stuck'])
+    expectNoErrors(await t.gql(`mutation { upsertCustomer(input: { id: "${id}", name: "${id}" }) { id } }`))
   const setup = expectNoErrors(await t.gql(SETUP, { input: { createCustomers: true } }))
   eventName = setup.setupStripeBilling.account.eventName
   // Where a stripe.push_failed alert would go (not delivered here: the event row is what is checked).
-  expectNoErrors(await t.gql(`mutation { createWebhookEndpoint(url: "https://example.com/hooks", eventTypes: ["stripe.push_failed"]) { secret } }`))
+  expectNoErrors(
+    await t.gql(
+      `mutation { createWebhookEndpoint(url: "https://example.com/hooks", eventTypes: ["stripe.push_failed"]) { secret } }`,
+    ),
+  )
   // The usage below happens in the hours after T0, a day before "now".
   clock.set(new Date(T0.getTime() + 24 * HOUR))
 })
@@ -42,10 +61,19 @@ afterAll(async () => {
 })
 
 const meterCalls = (customerStripeId: string) =>
-  t.fake.requests.filter((r) => r.path === '/v1/billing/meter_events' && (r.params.payload as Record<string, string>).stripe_customer_id === customerStripeId)
+  t.fake.requests.filter(
+    (r) =>
+      r.path === '/v1/billing/meter_events' &&
+      (r.params.payload as Record<string, string>).stripe_customer_id === customerStripeId,
+  )
 
 async function stripeIdOf(customerId: string): Promise<string> {
-  const row = await t.database.db.selectFrom('customers').select('stripe_customer_id').where('tenant_id', '=', t.tenant.id).where('id', '=', customerId).executeTakeFirstOrThrow()
+  const row = await t.database.db
+    .selectFrom('customers')
+    .select('stripe_customer_id')
+    .where('tenant_id', '=', t.tenant.id)
+    .where('id', '=', customerId)
+    .executeTakeFirstOrThrow()
   return row.stripe_customer_id!
 }
 
@@ -53,7 +81,11 @@ async function stripeIdOf(customerId: string): Promise<string> {
 function faultsFor(customerStripeId: string, faults: (Fault | null)[] | 'always-stored-500') {
   let n = 0
   t.fake.fault = ({ path, params }) => {
-    if (path !== '/v1/billing/meter_events' || (params.payload as Record<string, string>).stripe_customer_id !== customerStripeId) return null
+    if (
+      path !== '/v1/billing/meter_events' ||
+      (params.payload as Record<string, string>).stripe_customer_id !== customerStripeId
+    )
+      return null
     if (faults === 'always-stored-500') return 'stored-server-error'
     return faults[n++] ?? null
   }
@@ -64,7 +96,12 @@ async function pushUntilSettled(customerId: string) {
   const pusher = t.pusher({ maxAttempts: MAX_ATTEMPTS })
   for (let i = 0; i < 30; i++) {
     await pusher.runOnce()
-    const pending = await t.database.db.selectFrom('stripe_pushes').select('identifier').where('customer_id', '=', customerId).where('status', '=', 'PENDING').execute()
+    const pending = await t.database.db
+      .selectFrom('stripe_pushes')
+      .select('identifier')
+      .where('customer_id', '=', customerId)
+      .where('status', '=', 'PENDING')
+      .execute()
     if (pending.length === 0) return
     clock.advance(60_000)
   }
@@ -78,7 +115,11 @@ describe("a stored 500 from Stripe's idempotency layer", () => {
     expectNoErrors(await t.gql(RECORD_BATCH, { events: [usage('s1', 'stored', new Date(T0.getTime() + 10 * 60_000))] }))
     await pushUntilSettled('stored')
     t.fake.fault = () => null
-    const push = await t.database.db.selectFrom('stripe_pushes').selectAll().where('customer_id', '=', 'stored').executeTakeFirstOrThrow()
+    const push = await t.database.db
+      .selectFrom('stripe_pushes')
+      .selectAll()
+      .where('customer_id', '=', 'stored')
+      .executeTakeFirstOrThrow()
     expect(push.status).toBe('SENT')
     const calls = meterCalls(stripeId)
     expect(calls.map((r) => [r.status, r.replayed, r.headers['idempotency-key'], r.params.identifier])).toEqual([
@@ -94,10 +135,16 @@ describe("a stored 500 from Stripe's idempotency layer", () => {
   it('after Stripe counted the event: the retry under a new key is de-duplicated on the identifier, and the push is SENT', async () => {
     const stripeId = await stripeIdOf('counted')
     faultsFor(stripeId, ['server-error-after'])
-    expectNoErrors(await t.gql(RECORD_BATCH, { events: [usage('c1', 'counted', new Date(T0.getTime() + 20 * 60_000))] }))
+    expectNoErrors(
+      await t.gql(RECORD_BATCH, { events: [usage('c1', 'counted', new Date(T0.getTime() + 20 * 60_000))] }),
+    )
     await pushUntilSettled('counted')
     t.fake.fault = () => null
-    const push = await t.database.db.selectFrom('stripe_pushes').selectAll().where('customer_id', '=', 'counted').executeTakeFirstOrThrow()
+    const push = await t.database.db
+      .selectFrom('stripe_pushes')
+      .selectAll()
+      .where('customer_id', '=', 'counted')
+      .executeTakeFirstOrThrow()
     expect(push.status).toBe('SENT')
     const calls = meterCalls(stripeId)
     expect(calls.map((r) => [r.status, r.replayed, r.headers['idempotency-key']])).toEqual([
@@ -114,22 +161,55 @@ describe("a stored 500 from Stripe's idempotency layer", () => {
     faultsFor(stripeId, 'always-stored-500')
     expectNoErrors(await t.gql(RECORD_BATCH, { events: [usage('k1', 'stuck', new Date(T0.getTime() + 30 * 60_000))] }))
     await pushUntilSettled('stuck')
-    const failed = expectNoErrors(await t.gql(`{ stripePushes(status: FAILED, customerId: "stuck") { identifier status attempts gaveUp lastError retryOf } }`)).stripePushes
-    expect(failed).toEqual([{ identifier: expect.any(String), status: 'FAILED', attempts: MAX_ATTEMPTS, gaveUp: true, lastError: expect.stringMatching(/^gave up after 4 attempts: 500/), retryOf: null }])
+    const failed = expectNoErrors(
+      await t.gql(
+        `{ stripePushes(status: FAILED, customerId: "stuck") { identifier status attempts gaveUp lastError retryOf } }`,
+      ),
+    ).stripePushes
+    expect(failed).toEqual([
+      {
+        identifier: expect.any(String),
+        status: 'FAILED',
+        attempts: MAX_ATTEMPTS,
+        gaveUp: true,
+        lastError: expect.stringMatching(/^gave up after 4 attempts: 500/),
+        retryOf: null,
+      },
+    ])
     const identifier = failed[0].identifier as string
     expect(meterCalls(stripeId)).toHaveLength(MAX_ATTEMPTS)
-    const alerts = await t.database.db.selectFrom('webhook_events').select(['type', 'payload']).where('tenant_id', '=', t.tenant.id).where('type', '=', 'stripe.push_failed').execute()
+    const alerts = await t.database.db
+      .selectFrom('webhook_events')
+      .select(['type', 'payload'])
+      .where('tenant_id', '=', t.tenant.id)
+      .where('type', '=', 'stripe.push_failed')
+      .execute()
     expect(alerts.map((a) => (a.payload as Record<string, unknown>).identifier)).toEqual([identifier])
 
     // Stripe is back. The retry keeps the identifier (Stripe may hold the event) and takes a new key.
     t.fake.fault = () => null
-    const retried = expectNoErrors(await t.gql(`mutation ($ids: [String!]!) { retryStripePushes(identifiers: $ids) { identifier status attempts gaveUp retryOf } }`, { ids: [identifier] }))
-    expect(retried.retryStripePushes).toEqual([{ identifier, status: 'PENDING', attempts: 0, gaveUp: false, retryOf: null }])
+    const retried = expectNoErrors(
+      await t.gql(
+        `mutation ($ids: [String!]!) { retryStripePushes(identifiers: $ids) { identifier status attempts gaveUp retryOf } }`,
+        { ids: [identifier] },
+      ),
+    )
+    expect(retried.retryStripePushes).toEqual([
+      { identifier, status: 'PENDING', attempts: 0, gaveUp: false, retryOf: null },
+    ])
     await pushUntilSettled('stuck')
-    const push = await t.database.db.selectFrom('stripe_pushes').selectAll().where('identifier', '=', identifier).executeTakeFirstOrThrow()
+    const push = await t.database.db
+      .selectFrom('stripe_pushes')
+      .selectAll()
+      .where('identifier', '=', identifier)
+      .executeTakeFirstOrThrow()
     expect(push.status).toBe('SENT')
     const last = meterCalls(stripeId).at(-1)!
-    expect([last.status, last.params.identifier, last.headers['idempotency-key']]).toEqual([200, identifier, `${identifier}-m1`])
+    expect([last.status, last.params.identifier, last.headers['idempotency-key']]).toEqual([
+      200,
+      identifier,
+      `${identifier}-m1`,
+    ])
     expect(t.fake.totals(SECRET_KEY, eventName).get(stripeId)).toBe(BigInt(push.value))
   })
 })
@@ -143,45 +223,110 @@ describe('Stripe webhook destinations: snapshot and thin, two secrets', () => {
     await server?.close()
   })
   const post = (payload: string, header: string) =>
-    fetch(`${server.url}/webhooks/stripe?tenant=${encodeURIComponent(t.tenant.id)}`, { method: 'POST', headers: { 'content-type': 'application/json', 'stripe-signature': header }, body: payload })
+    fetch(`${server.url}/webhooks/stripe?tenant=${encodeURIComponent(t.tenant.id)}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'stripe-signature': header },
+      body: payload,
+    })
   // Real Stripe signatures, made by the Stripe SDK.
-  const sign = (payload: string, secret: string) => Stripe.webhooks.generateTestHeaderString({ payload, secret, timestamp: Math.floor(clock.now().getTime() / 1000) })
+  const sign = (payload: string, secret: string) =>
+    Stripe.webhooks.generateTestHeaderString({ payload, secret, timestamp: Math.floor(clock.now().getTime() / 1000) })
 
   it('stores both secrets and accepts an event signed by either destination, and nothing else', async () => {
     const account = expectNoErrors(
-      await t.gql(`mutation ($input: StripeCredentialsInput!) { setStripeCredentials(input: $input) { webhookSecretSet thinWebhookSecretSet } }`, {
-        input: { secretKey: SECRET_KEY, webhookSecret: SNAPSHOT_SECRET, thinWebhookSecret: THIN_SECRET },
-      }),
+      await t.gql(
+        `mutation ($input: StripeCredentialsInput!) { setStripeCredentials(input: $input) { webhookSecretSet thinWebhookSecretSet } }`,
+        {
+          input: { secretKey: SECRET_KEY, webhookSecret: SNAPSHOT_SECRET, thinWebhookSecret: THIN_SECRET },
+        },
+      ),
     )
     expect(account.setStripeCredentials).toEqual({ webhookSecretSet: true, thinWebhookSecretSet: true })
-    const stored = await t.database.db.selectFrom('stripe_accounts').selectAll().where('tenant_id', '=', t.tenant.id).executeTakeFirstOrThrow()
+    const stored = await t.database.db
+      .selectFrom('stripe_accounts')
+      .selectAll()
+      .where('tenant_id', '=', t.tenant.id)
+      .executeTakeFirstOrThrow()
     expect(stored.thin_webhook_secret_enc).not.toContain('thinDestination')
 
-    const push = await t.database.db.selectFrom('stripe_pushes').selectAll().where('customer_id', '=', 'stored').executeTakeFirstOrThrow()
-    const thin = JSON.stringify({ id: 'evt_thin_dest_1', object: 'v2.core.event', type: 'v1.billing.meter.error_report_triggered', created: clock.now().toISOString(), related_object: { id: 'mtr_x', type: 'billing.meter' } })
+    const push = await t.database.db
+      .selectFrom('stripe_pushes')
+      .selectAll()
+      .where('customer_id', '=', 'stored')
+      .executeTakeFirstOrThrow()
+    const thin = JSON.stringify({
+      id: 'evt_thin_dest_1',
+      object: 'v2.core.event',
+      type: 'v1.billing.meter.error_report_triggered',
+      created: clock.now().toISOString(),
+      related_object: { id: 'mtr_x', type: 'billing.meter' },
+    })
     t.fake.addV2Event(SECRET_KEY, {
       id: 'evt_thin_dest_1',
       object: 'v2.core.event',
       type: 'v1.billing.meter.error_report_triggered',
       created: clock.now().toISOString(),
-      data: { reason: { error_count: 1, error_types: [{ code: 'meter_event_invalid_value', error_count: 1, sample_errors: [{ error_message: 'bad', request: { identifier: push.identifier } }] }] } },
+      data: {
+        reason: {
+          error_count: 1,
+          error_types: [
+            {
+              code: 'meter_event_invalid_value',
+              error_count: 1,
+              sample_errors: [{ error_message: 'bad', request: { identifier: push.identifier } }],
+            },
+          ],
+        },
+      },
     })
-    const snapshot = JSON.stringify({ id: 'evt_snap_dest_1', object: 'event', type: 'invoice.finalized', created: 100, data: { object: { id: 'in_dest_1', object: 'invoice', customer: push.stripe_customer_id, status: 'open', currency: 'usd', total: 5 } } })
+    const snapshot = JSON.stringify({
+      id: 'evt_snap_dest_1',
+      object: 'event',
+      type: 'invoice.finalized',
+      created: 100,
+      data: {
+        object: {
+          id: 'in_dest_1',
+          object: 'invoice',
+          customer: push.stripe_customer_id,
+          status: 'open',
+          currency: 'usd',
+          total: 5,
+        },
+      },
+    })
 
     expect((await post(thin, sign(thin, 'whsec_someOtherSecret0001'))).status).toBe(400)
     expect((await post(snapshot, sign(snapshot, 'whsec_someOtherSecret0001'))).status).toBe(400)
     expect((await post(thin, sign(thin, THIN_SECRET))).status).toBe(200)
     expect((await post(snapshot, sign(snapshot, SNAPSHOT_SECRET))).status).toBe(200)
-    const after = await t.database.db.selectFrom('stripe_pushes').select('status').where('identifier', '=', push.identifier).executeTakeFirstOrThrow()
+    const after = await t.database.db
+      .selectFrom('stripe_pushes')
+      .select('status')
+      .where('identifier', '=', push.identifier)
+      .executeTakeFirstOrThrow()
     expect(after.status).toBe('FAILED')
-    const invoices = expectNoErrors(await t.gql(`{ stripeInvoices(customerId: "stored") { id status } }`)).stripeInvoices
+    const invoices = expectNoErrors(
+      await t.gql(`{ stripeInvoices(customerId: "stored") { id status } }`),
+    ).stripeInvoices
     expect(invoices).toEqual([{ id: 'in_dest_1', status: 'open' }])
 
     // Clearing one secret leaves the other destination working.
     expectNoErrors(await t.gql(SET_CREDENTIALS, { input: { secretKey: SECRET_KEY, thinWebhookSecret: null } }))
-    const again = JSON.stringify({ id: 'evt_thin_dest_2', object: 'v2.core.event', type: 'v1.billing.meter.error_report_triggered', created: clock.now().toISOString() })
+    const again = JSON.stringify({
+      id: 'evt_thin_dest_2',
+      object: 'v2.core.event',
+      type: 'v1.billing.meter.error_report_triggered',
+      created: clock.now().toISOString(),
+    })
     expect((await post(again, sign(again, THIN_SECRET))).status).toBe(400)
-    const snapshot2 = JSON.stringify({ id: 'evt_snap_dest_2', object: 'event', type: 'invoice.paid', created: 200, data: { object: { id: 'in_dest_1', object: 'invoice', customer: push.stripe_customer_id, status: 'paid' } } })
+    const snapshot2 = JSON.stringify({
+      id: 'evt_snap_dest_2',
+      object: 'event',
+      type: 'invoice.paid',
+      created: 200,
+      data: { object: { id: 'in_dest_1', object: 'invoice', customer: push.stripe_customer_id, status: 'paid' } },
+    })
     expect((await post(snapshot2, sign(snapshot2, SNAPSHOT_SECRET))).status).toBe(200)
   })
 

@@ -5,7 +5,13 @@ import { Decimal } from '../src/money/decimal.ts'
 import { queueForStripe } from '../src/stripe/outbox.ts'
 import { STRIPE_MAX_AGE_MS } from '../src/stripe/pusher.ts'
 import { pushIdentifier } from '../src/stripe/units.ts'
-import { createStripeTestApp, expectNoErrors, RECORD_BATCH, SET_CREDENTIALS, type StripeTestApp } from './stripe-support.ts'
+import {
+  createStripeTestApp,
+  expectNoErrors,
+  RECORD_BATCH,
+  SET_CREDENTIALS,
+  type StripeTestApp,
+} from './stripe-support.ts'
 
 /**
  * Re-priced and late-priced amounts reach Stripe exactly (corrections that lower a bill go out as
@@ -33,7 +39,14 @@ afterAll(async () => {
 
 const at = (minutes: number) => new Date(T0.getTime() + minutes * 60_000)
 const iso = (d: Date) => d.toISOString()
-const gptEvent = (id: string, customerId: string, ts: Date, inputTokens: number, outputTokens: number) => ({ id, customerId, model: 'gpt-4o', timestamp: iso(ts), inputTokens, outputTokens })
+const gptEvent = (id: string, customerId: string, ts: Date, inputTokens: number, outputTokens: number) => ({
+  id,
+  customerId,
+  model: 'gpt-4o',
+  timestamp: iso(ts),
+  inputTokens,
+  outputTokens,
+})
 
 interface Tenant {
   apiKey: string
@@ -45,10 +58,15 @@ async function newTenant(name: string, secretKey: string, customers: string[]): 
   const created = await t.app.services.tenants.create({ name })
   const tenant = { apiKey: created.apiKey, id: created.tenant.id, secretKey }
   expectNoErrors(await t.gql(SET_CREDENTIALS, { input: { secretKey } }, tenant.apiKey))
-  for (const id of customers) expectNoErrors(await t.gql(`mutation { upsertCustomer(input: { id: "${id}", name: "${id}" }) { id } }`, {}, tenant.apiKey))
+  for (const id of customers)
+    expectNoErrors(
+      await t.gql(`mutation { upsertCustomer(input: { id: "${id}", name: "${id}" }) { id } }`, {}, tenant.apiKey),
+    )
   // A 30 % margin: amounts with 18 decimals, never whole units, so residues are always in play.
   clock.set(new Date(T0.getTime() - 24 * HOUR))
-  expectNoErrors(await t.gql(`mutation { setPricingPlan(input: { kind: MARGIN, percent: "30" }) { kind } }`, {}, tenant.apiKey))
+  expectNoErrors(
+    await t.gql(`mutation { setPricingPlan(input: { kind: MARGIN, percent: "30" }) { kind } }`, {}, tenant.apiKey),
+  )
   clock.set(new Date(T0.getTime() + 2 * 24 * HOUR))
   return tenant
 }
@@ -66,7 +84,12 @@ async function pushAll() {
 /** Meter event values sent for a tenant (by its key), in order. */
 function sentValues(tenant: Tenant): string[] {
   return t.fake.requests
-    .filter((r) => r.path === '/v1/billing/meter_events' && r.status === 200 && r.headers.authorization === `Bearer ${tenant.secretKey}`)
+    .filter(
+      (r) =>
+        r.path === '/v1/billing/meter_events' &&
+        r.status === 200 &&
+        r.headers.authorization === `Bearer ${tenant.secretKey}`,
+    )
     .map((r) => (r.params.payload as Record<string, string>).value!)
 }
 
@@ -75,18 +98,38 @@ function sentValues(tenant: Tenant): string[] {
  * forward (all dimensions) = our billed total (usageSummary, corrections included) × units, exactly.
  */
 async function expectStripeMatchesBilled(tenant: Tenant, customers: string[], from: Date, to: Date) {
-  const account = await t.database.db.selectFrom('stripe_accounts').selectAll().where('tenant_id', '=', tenant.id).executeTakeFirstOrThrow()
+  const account = await t.database.db
+    .selectFrom('stripe_accounts')
+    .selectAll()
+    .where('tenant_id', '=', tenant.id)
+    .executeTakeFirstOrThrow()
   const totals = t.fake.totals(tenant.secretKey, account.event_name!)
   for (const customerId of customers) {
-    const summary = expectNoErrors(await t.gql(SUMMARY, { c: customerId, from: iso(from), to: iso(to) }, tenant.apiKey)).usageSummary
-    const customer = await t.database.db.selectFrom('customers').select('stripe_customer_id').where('tenant_id', '=', tenant.id).where('id', '=', customerId).executeTakeFirstOrThrow()
-    const states = await t.database.db.selectFrom('stripe_push_state').select('residue').where('tenant_id', '=', tenant.id).where('customer_id', '=', customerId).execute()
+    const summary = expectNoErrors(
+      await t.gql(SUMMARY, { c: customerId, from: iso(from), to: iso(to) }, tenant.apiKey),
+    ).usageSummary
+    const customer = await t.database.db
+      .selectFrom('customers')
+      .select('stripe_customer_id')
+      .where('tenant_id', '=', tenant.id)
+      .where('id', '=', customerId)
+      .executeTakeFirstOrThrow()
+    const states = await t.database.db
+      .selectFrom('stripe_push_state')
+      .select('residue')
+      .where('tenant_id', '=', tenant.id)
+      .where('customer_id', '=', customerId)
+      .execute()
     const residue = states.reduce((sum, s) => sum.plus(s.residue), new Decimal(0))
     const stripeUnits = new Decimal(String(totals.get(customer.stripe_customer_id!) ?? 0n))
     const billedUnits = new Decimal(summary.amount).times(PER_MAJOR)
-    expect({ customerId, units: stripeUnits.toFixed() }).toEqual({ customerId, units: billedUnits.minus(residue.times(PER_MAJOR)).toFixed() })
+    expect({ customerId, units: stripeUnits.toFixed() }).toEqual({
+      customerId,
+      units: billedUnits.minus(residue.times(PER_MAJOR)).toFixed(),
+    })
     // The residue is below one unit per dimension, never negative.
-    for (const s of states) expect(new Decimal(s.residue).times(PER_MAJOR).gte(0) && new Decimal(s.residue).times(PER_MAJOR).lt(1)).toBe(true)
+    for (const s of states)
+      expect(new Decimal(s.residue).times(PER_MAJOR).gte(0) && new Decimal(s.residue).times(PER_MAJOR).lt(1)).toBe(true)
   }
 }
 
@@ -95,7 +138,9 @@ function documentedIdentifier(): RegExp {
   const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8')
   const template = /`(br_<YYYYMMDDHH>_<seq>_<hash>)`/.exec(readme)?.[1]
   expect(template, 'README documents the meter event identifier').toBeDefined()
-  return new RegExp(`^${template!.replace('<YYYYMMDDHH>', '\\d{10}').replace('<seq>', '\\d+').replace('<hash>', '[0-9a-f]{32}')}$`)
+  return new RegExp(
+    `^${template!.replace('<YYYYMMDDHH>', '\\d{10}').replace('<seq>', '\\d+').replace('<hash>', '[0-9a-f]{32}')}$`,
+  )
 }
 
 /**
@@ -109,20 +154,35 @@ async function expectCorrectionIdentifiers(tenant: Tenant, mode: 'AMOUNT' | 'ITE
   const rows = await t.database.db
     .selectFrom('stripe_outbox as o')
     .innerJoin('stripe_pushes as p', 'p.identifier', 'o.push_identifier')
-    .select(['o.event_id', 'o.customer_id', 'o.dimension', 'p.identifier', 'p.window_start', 'p.seq', 'p.dimension as push_dimension'])
+    .select([
+      'o.event_id',
+      'o.customer_id',
+      'o.dimension',
+      'p.identifier',
+      'p.window_start',
+      'p.seq',
+      'p.dimension as push_dimension',
+    ])
     .where('o.tenant_id', '=', tenant.id)
     .where('o.event_id', 'like', '%#correction-%')
     .execute()
   expect(rows.length).toBeGreaterThan(0)
   const sent = new Map(
     t.fake.requests
-      .filter((r) => r.path === '/v1/billing/meter_events' && r.status === 200 && r.headers.authorization === `Bearer ${tenant.secretKey}`)
+      .filter(
+        (r) =>
+          r.path === '/v1/billing/meter_events' &&
+          r.status === 200 &&
+          r.headers.authorization === `Bearer ${tenant.secretKey}`,
+      )
       .map((r) => [r.params.identifier as string, r]),
   )
   for (const row of rows) {
     expect(row.event_id).toMatch(/^[^#]+#correction-\d+$/)
     expect(row.push_dimension).toBe(row.dimension)
-    expect(row.identifier).toBe(pushIdentifier(tenant.id, row.customer_id, row.dimension, new Date(row.window_start), row.seq))
+    expect(row.identifier).toBe(
+      pushIdentifier(tenant.id, row.customer_id, row.dimension, new Date(row.window_start), row.seq),
+    )
     expect(row.identifier).toMatch(documented)
     const payload = sent.get(row.identifier)?.params.payload as Record<string, string> | undefined
     expect(payload, `${row.event_id} went out as ${row.identifier}`).toBeDefined()
@@ -137,7 +197,8 @@ async function expectCorrectionIdentifiers(tenant: Tenant, mode: 'AMOUNT' | 'ITE
 }
 
 async function expectReconciled(tenant: Tenant, from: Date, to: Date, customers: string[]) {
-  const rows = expectNoErrors(await t.gql(RECONCILE, { from: iso(from), to: iso(to) }, tenant.apiKey)).stripeReconciliation as {
+  const rows = expectNoErrors(await t.gql(RECONCILE, { from: iso(from), to: iso(to) }, tenant.apiKey))
+    .stripeReconciliation as {
     customerId: string
     ledgerAmount: string
     billedAmount: string
@@ -147,7 +208,10 @@ async function expectReconciled(tenant: Tenant, from: Date, to: Date, customers:
   }[]
   expect(rows.map((r) => r.customerId).sort()).toEqual([...customers].sort())
   for (const row of rows) {
-    expect({ customerId: row.customerId, differences: row.differences }).toEqual({ customerId: row.customerId, differences: [] })
+    expect({ customerId: row.customerId, differences: row.differences }).toEqual({
+      customerId: row.customerId,
+      differences: [],
+    })
     expect(row.ledgerAmount).toBe(row.billedAmount)
     expect(row.stripeUnits).toBe(row.reportedUnits)
   }
@@ -176,8 +240,24 @@ describe('re-pricing reaches Stripe exactly (AMOUNT mode)', () => {
   it('a correction that lowers the bill goes out as negative meter event values, exactly', async () => {
     const before = sentValues(tenant).length
     clock.advance(60_000)
-    expectNoErrors(await t.gql(OVERRIDE, { i: { provider: 'openai', model: 'gpt-4o', usageType: 'input', unitPrice: '0.0000013', effectiveFrom: iso(T0) } }, tenant.apiKey))
-    const corrected = expectNoErrors(await t.gql(REPRICE, { from: iso(from), to: iso(to), model: 'gpt-4o' }, tenant.apiKey)).repriceUsage
+    expectNoErrors(
+      await t.gql(
+        OVERRIDE,
+        {
+          i: {
+            provider: 'openai',
+            model: 'gpt-4o',
+            usageType: 'input',
+            unitPrice: '0.0000013',
+            effectiveFrom: iso(T0),
+          },
+        },
+        tenant.apiKey,
+      ),
+    )
+    const corrected = expectNoErrors(
+      await t.gql(REPRICE, { from: iso(from), to: iso(to), model: 'gpt-4o' }, tenant.apiKey),
+    ).repriceUsage
     expect(corrected.corrected).toBe(4)
     expect(new Decimal(corrected.amountDelta).lt(0)).toBe(true)
     await pushAll()
@@ -192,8 +272,24 @@ describe('re-pricing reaches Stripe exactly (AMOUNT mode)', () => {
   it('a correction that raises the bill goes out as positive deltas, exactly', async () => {
     const before = sentValues(tenant).length
     clock.advance(60_000)
-    expectNoErrors(await t.gql(OVERRIDE, { i: { provider: 'openai', model: 'gpt-4o', usageType: 'input', unitPrice: '0.0000037', effectiveFrom: iso(T0) } }, tenant.apiKey))
-    const corrected = expectNoErrors(await t.gql(REPRICE, { from: iso(from), to: iso(to), model: 'gpt-4o' }, tenant.apiKey)).repriceUsage
+    expectNoErrors(
+      await t.gql(
+        OVERRIDE,
+        {
+          i: {
+            provider: 'openai',
+            model: 'gpt-4o',
+            usageType: 'input',
+            unitPrice: '0.0000037',
+            effectiveFrom: iso(T0),
+          },
+        },
+        tenant.apiKey,
+      ),
+    )
+    const corrected = expectNoErrors(
+      await t.gql(REPRICE, { from: iso(from), to: iso(to), model: 'gpt-4o' }, tenant.apiKey),
+    ).repriceUsage
     expect(corrected.corrected).toBe(4)
     expect(new Decimal(corrected.amountDelta).gt(0)).toBe(true)
     await pushAll()
@@ -206,22 +302,65 @@ describe('re-pricing reaches Stripe exactly (AMOUNT mode)', () => {
 
   it('an UNPRICED event is sent once a price for it arrives (late pricing through catalog.onApplied)', async () => {
     const carol = [...customers, 'carol']
-    expectNoErrors(await t.gql(`mutation { upsertCustomer(input: { id: "carol", stripeCustomerId: "cus_carolRepricing" }) { id } }`, {}, tenant.apiKey))
+    expectNoErrors(
+      await t.gql(
+        `mutation { upsertCustomer(input: { id: "carol", stripeCustomerId: "cus_carolRepricing" }) { id } }`,
+        {},
+        tenant.apiKey,
+      ),
+    )
     const stored = expectNoErrors(
-      await t.gql(RECORD_BATCH, { events: [{ id: 'u1', customerId: 'carol', model: 'rocket-9', provider: 'acme', timestamp: iso(at(40)), inputTokens: 3_333, outputTokens: 77 }] }, tenant.apiKey),
+      await t.gql(
+        RECORD_BATCH,
+        {
+          events: [
+            {
+              id: 'u1',
+              customerId: 'carol',
+              model: 'rocket-9',
+              provider: 'acme',
+              timestamp: iso(at(40)),
+              inputTokens: 3_333,
+              outputTokens: 77,
+            },
+          ],
+        },
+        tenant.apiKey,
+      ),
     )
     expect(stored.recordUsageBatch.recorded).toBe(1)
     await pushAll()
-    expect(await t.database.db.selectFrom('stripe_outbox').select('event_id').where('tenant_id', '=', tenant.id).where('customer_id', '=', 'carol').execute()).toEqual([])
+    expect(
+      await t.database.db
+        .selectFrom('stripe_outbox')
+        .select('event_id')
+        .where('tenant_id', '=', tenant.id)
+        .where('customer_id', '=', 'carol')
+        .execute(),
+    ).toEqual([])
 
     const document = `overrides:\n${[
       ['input', '0.0000011'],
       ['output', '0.0000031'],
     ]
-      .map(([usageType, price]) => `  - { tenant: ${tenant.id}, provider: acme, model: rocket-9, usageType: ${usageType}, unitPrice: "${price}", effectiveFrom: "${iso(new Date(T0.getTime() - 24 * HOUR))}" }`)
+      .map(
+        ([usageType, price]) =>
+          `  - { tenant: ${tenant.id}, provider: acme, model: rocket-9, usageType: ${usageType}, unitPrice: "${price}", effectiveFrom: "${iso(new Date(T0.getTime() - 24 * HOUR))}" }`,
+      )
       .join('\n')}`
-    expectNoErrors(await t.gql(`mutation ($d: String!) { importPriceOverrides(document: $d) { rowsOpened } }`, { d: document }, tenant.apiKey))
-    const outbox = await t.database.db.selectFrom('stripe_outbox').select(['event_id', 'amount']).where('tenant_id', '=', tenant.id).where('customer_id', '=', 'carol').execute()
+    expectNoErrors(
+      await t.gql(
+        `mutation ($d: String!) { importPriceOverrides(document: $d) { rowsOpened } }`,
+        { d: document },
+        tenant.apiKey,
+      ),
+    )
+    const outbox = await t.database.db
+      .selectFrom('stripe_outbox')
+      .select(['event_id', 'amount'])
+      .where('tenant_id', '=', tenant.id)
+      .where('customer_id', '=', 'carol')
+      .execute()
     expect(outbox.map((o) => o.event_id)).toEqual(['u1'])
     await pushAll()
     await expectStripeMatchesBilled(tenant, carol, from, to)
@@ -244,11 +383,34 @@ describe('re-pricing reaches Stripe exactly (ITEMIZED mode)', () => {
     const to = new Date(T0.getTime() + 2 * HOUR)
     await expectStripeMatchesBilled(tenant, ['ivan', 'iris'], from, to)
 
-    const calls = () => t.fake.requests.filter((r) => r.path === '/v1/billing/meter_events' && r.status === 200 && r.headers.authorization === `Bearer ${tenant.secretKey}`)
+    const calls = () =>
+      t.fake.requests.filter(
+        (r) =>
+          r.path === '/v1/billing/meter_events' &&
+          r.status === 200 &&
+          r.headers.authorization === `Bearer ${tenant.secretKey}`,
+      )
     const before = calls().length
     clock.advance(60_000)
-    expectNoErrors(await t.gql(OVERRIDE, { i: { provider: 'openai', model: 'gpt-4o', usageType: 'input', unitPrice: '0.0000017', effectiveFrom: iso(T0) } }, tenant.apiKey))
-    expect(expectNoErrors(await t.gql(REPRICE, { from: iso(from), to: iso(to), model: 'gpt-4o' }, tenant.apiKey)).repriceUsage.corrected).toBe(2)
+    expectNoErrors(
+      await t.gql(
+        OVERRIDE,
+        {
+          i: {
+            provider: 'openai',
+            model: 'gpt-4o',
+            usageType: 'input',
+            unitPrice: '0.0000017',
+            effectiveFrom: iso(T0),
+          },
+        },
+        tenant.apiKey,
+      ),
+    )
+    expect(
+      expectNoErrors(await t.gql(REPRICE, { from: iso(from), to: iso(to), model: 'gpt-4o' }, tenant.apiKey))
+        .repriceUsage.corrected,
+    ).toBe(2)
     await pushAll()
     const corrections = calls()
       .slice(before)
@@ -277,18 +439,46 @@ describe('usage recorded before setupStripeBilling is backfilled', () => {
       gptEvent('d2', 'dora', at(100), 3_456, 789),
       gptEvent('n1', 'dan', at(50), 98_765, 4_321),
       gptEvent('n2', 'dan', at(51), 1, 1),
-      { id: 'd-unpriced', customerId: 'dora', model: 'mystery-1', provider: 'nowhere', timestamp: iso(at(20)), inputTokens: 10 },
+      {
+        id: 'd-unpriced',
+        customerId: 'dora',
+        model: 'mystery-1',
+        provider: 'nowhere',
+        timestamp: iso(at(20)),
+        inputTokens: 10,
+      },
     ]
     expect(expectNoErrors(await t.gql(RECORD_BATCH, { events }, tenant.apiKey)).recordUsageBatch.recorded).toBe(5)
     // 40 days old: before the backfill horizon.
     const oldTs = new Date(old().getTime() + 30 * 60_000)
-    expectNoErrors(await t.gql(RECORD_BATCH, { events: [gptEvent('d-old', 'dora', oldTs, 50_000, 5_000)] }, tenant.apiKey))
+    expectNoErrors(
+      await t.gql(RECORD_BATCH, { events: [gptEvent('d-old', 'dora', oldTs, 50_000, 5_000)] }, tenant.apiKey),
+    )
     // A correction before Stripe billing exists: nothing is queued for it yet.
     clock.advance(60_000)
-    expectNoErrors(await t.gql(OVERRIDE, { i: { provider: 'openai', model: 'gpt-4o', usageType: 'output', unitPrice: '0.0000091', effectiveFrom: iso(T0) } }, tenant.apiKey))
-    expect(expectNoErrors(await t.gql(REPRICE, { from: iso(T0), to: iso(at(180)), model: 'gpt-4o' }, tenant.apiKey)).repriceUsage.corrected).toBe(4)
+    expectNoErrors(
+      await t.gql(
+        OVERRIDE,
+        {
+          i: {
+            provider: 'openai',
+            model: 'gpt-4o',
+            usageType: 'output',
+            unitPrice: '0.0000091',
+            effectiveFrom: iso(T0),
+          },
+        },
+        tenant.apiKey,
+      ),
+    )
+    expect(
+      expectNoErrors(await t.gql(REPRICE, { from: iso(T0), to: iso(at(180)), model: 'gpt-4o' }, tenant.apiKey))
+        .repriceUsage.corrected,
+    ).toBe(4)
 
-    const setup = expectNoErrors(await t.gql(SETUP, { input: { createCustomers: true } }, tenant.apiKey)).setupStripeBilling
+    const setup = expectNoErrors(
+      await t.gql(SETUP, { input: { createCustomers: true } }, tenant.apiKey),
+    ).setupStripeBilling
     expect(setup).toMatchObject({ createdCustomers: 2, backfilledEvents: 4, backfilledCorrections: 4 })
     const horizon = new Date(setup.backfillFrom)
     expect(horizon.getTime() % HOUR).toBe(0)
@@ -300,23 +490,61 @@ describe('usage recorded before setupStripeBilling is backfilled', () => {
     await expectReconciled(tenant, T0, new Date(T0.getTime() + 3 * HOUR), customers)
 
     // The 40-day-old event was never queued (no EXPIRED push, no alert): reconciliation names it.
-    expect(await t.database.db.selectFrom('stripe_outbox').select('event_id').where('tenant_id', '=', tenant.id).where('event_id', 'like', 'd-old%').execute()).toEqual([])
-    expect(expectNoErrors(await t.gql(`{ stripeExpiredUsage { identifier } }`, {}, tenant.apiKey)).stripeExpiredUsage).toEqual([])
+    expect(
+      await t.database.db
+        .selectFrom('stripe_outbox')
+        .select('event_id')
+        .where('tenant_id', '=', tenant.id)
+        .where('event_id', 'like', 'd-old%')
+        .execute(),
+    ).toEqual([])
+    expect(
+      expectNoErrors(await t.gql(`{ stripeExpiredUsage { identifier } }`, {}, tenant.apiKey)).stripeExpiredUsage,
+    ).toEqual([])
     const oldHour = new Date(Math.floor(oldTs.getTime() / HOUR) * HOUR)
-    const rows = expectNoErrors(await t.gql(RECONCILE, { from: iso(oldHour), to: iso(new Date(oldHour.getTime() + HOUR)) }, tenant.apiKey)).stripeReconciliation
+    const rows = expectNoErrors(
+      await t.gql(RECONCILE, { from: iso(oldHour), to: iso(new Date(oldHour.getTime() + HOUR)) }, tenant.apiKey),
+    ).stripeReconciliation
     expect(rows).toHaveLength(1)
     expect(rows[0].customerId).toBe('dora')
     expect(rows[0].billedAmount).toBe('0')
-    expect(rows[0].differences).toEqual([expect.stringMatching(/^1 events billed [0-9.]+ happened before Stripe billing's backfill start/)])
+    expect(rows[0].differences).toEqual([
+      expect.stringMatching(/^1 events billed [0-9.]+ happened before Stripe billing's backfill start/),
+    ])
 
     // A correction of that event after setup stays out of Stripe too: Stripe never had its base.
     clock.advance(60_000)
-    expectNoErrors(await t.gql(OVERRIDE, { i: { provider: 'openai', model: 'gpt-4o', usageType: 'input', unitPrice: '0.0000019', effectiveFrom: iso(oldHour) } }, tenant.apiKey))
+    expectNoErrors(
+      await t.gql(
+        OVERRIDE,
+        {
+          i: {
+            provider: 'openai',
+            model: 'gpt-4o',
+            usageType: 'input',
+            unitPrice: '0.0000019',
+            effectiveFrom: iso(oldHour),
+          },
+        },
+        tenant.apiKey,
+      ),
+    )
     const oldRange = { from: iso(oldHour), to: iso(new Date(oldHour.getTime() + HOUR)), model: 'gpt-4o' }
     expect(expectNoErrors(await t.gql(REPRICE, oldRange, tenant.apiKey)).repriceUsage.corrected).toBe(1)
-    expect(await t.database.db.selectFrom('stripe_outbox').select('event_id').where('tenant_id', '=', tenant.id).where('event_id', 'like', 'd-old%').execute()).toEqual([])
-    const after = expectNoErrors(await t.gql(RECONCILE, { from: oldRange.from, to: oldRange.to }, tenant.apiKey)).stripeReconciliation
-    expect(after[0].differences).toEqual([expect.stringMatching(/^1 events billed [0-9.]+ happened before Stripe billing's backfill start/)])
+    expect(
+      await t.database.db
+        .selectFrom('stripe_outbox')
+        .select('event_id')
+        .where('tenant_id', '=', tenant.id)
+        .where('event_id', 'like', 'd-old%')
+        .execute(),
+    ).toEqual([])
+    const after = expectNoErrors(
+      await t.gql(RECONCILE, { from: oldRange.from, to: oldRange.to }, tenant.apiKey),
+    ).stripeReconciliation
+    expect(after[0].differences).toEqual([
+      expect.stringMatching(/^1 events billed [0-9.]+ happened before Stripe billing's backfill start/),
+    ])
     expect(after[0].ledgerAmount).not.toBe(rows[0].ledgerAmount)
   })
 
@@ -325,7 +553,11 @@ describe('usage recorded before setupStripeBilling is backfilled', () => {
     const again = expectNoErrors(await t.gql(SETUP, {}, tenant.apiKey)).setupStripeBilling
     expect(again).toMatchObject({ createdCustomers: 0, backfilledEvents: 0, backfilledCorrections: 0 })
     // A key already queued (here directly, as a concurrent ingest would have) is not queued twice.
-    const queued = await t.database.db.selectFrom('stripe_outbox').select(['event_id']).where('tenant_id', '=', tenant.id).execute()
+    const queued = await t.database.db
+      .selectFrom('stripe_outbox')
+      .select(['event_id'])
+      .where('tenant_id', '=', tenant.id)
+      .execute()
     expect(new Set(queued.map((q) => q.event_id)).size).toBe(queued.length)
     await pushAll()
     await expectStripeMatchesBilled(tenant, customers, T0, clock.now())
@@ -333,38 +565,74 @@ describe('usage recorded before setupStripeBilling is backfilled', () => {
   })
 
   it('an earlier backfillFrom queues the older usage, which surfaces as EXPIRED', async () => {
-    const setup = expectNoErrors(await t.gql(SETUP, { input: { backfillFrom: iso(old()) } }, tenant.apiKey)).setupStripeBilling
+    const setup = expectNoErrors(
+      await t.gql(SETUP, { input: { backfillFrom: iso(old()) } }, tenant.apiKey),
+    ).setupStripeBilling
     // The old event and its correction go together.
     expect(setup).toMatchObject({ backfilledEvents: 1, backfilledCorrections: 1 })
     const round = await t.pusher().runOnce()
     expect(round).toMatchObject({ expired: 1, sent: 0 })
-    const expired = expectNoErrors(await t.gql(`{ stripeExpiredUsage { customerId status } }`, {}, tenant.apiKey)).stripeExpiredUsage
+    const expired = expectNoErrors(
+      await t.gql(`{ stripeExpiredUsage { customerId status } }`, {}, tenant.apiKey),
+    ).stripeExpiredUsage
     expect(expired).toEqual([{ customerId: 'dora', status: 'EXPIRED' }])
-    const future = await t.gql(SETUP, { input: { backfillFrom: iso(new Date(clock.now().getTime() + HOUR)) } }, tenant.apiKey)
+    const future = await t.gql(
+      SETUP,
+      { input: { backfillFrom: iso(new Date(clock.now().getTime() + HOUR)) } },
+      tenant.apiKey,
+    )
     expect(future.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.backfillFrom' })
   })
 
   it('an event ingested concurrently with the first setup is queued and counted once', async () => {
     const racer = await newTenant('Backfill race', 'sk_test_backfillRacer0001', ['rita'])
-    expectNoErrors(await t.gql(`mutation { upsertCustomer(input: { id: "rita", stripeCustomerId: "cus_ritaRace" }) { id } }`, {}, racer.apiKey))
+    expectNoErrors(
+      await t.gql(
+        `mutation { upsertCustomer(input: { id: "rita", stripeCustomerId: "cus_ritaRace" }) { id } }`,
+        {},
+        racer.apiKey,
+      ),
+    )
     const ids = Array.from({ length: 20 }, (_, i) => `race-${i}`)
     const [recorded, setup] = await Promise.all([
       (async () => {
         let n = 0
-        for (const id of ids) n += expectNoErrors(await t.gql(RECORD_BATCH, { events: [gptEvent(id, 'rita', at(10 + ids.indexOf(id)), 1_000 + n, 100)] }, racer.apiKey)).recordUsageBatch.recorded
+        for (const id of ids)
+          n += expectNoErrors(
+            await t.gql(
+              RECORD_BATCH,
+              { events: [gptEvent(id, 'rita', at(10 + ids.indexOf(id)), 1_000 + n, 100)] },
+              racer.apiKey,
+            ),
+          ).recordUsageBatch.recorded
         return n
       })(),
       t.gql(SETUP, {}, racer.apiKey),
     ])
     expect(recorded).toBe(ids.length)
     expectNoErrors(setup)
-    const queued = await t.database.db.selectFrom('stripe_outbox').select('event_id').where('tenant_id', '=', racer.id).execute()
+    const queued = await t.database.db
+      .selectFrom('stripe_outbox')
+      .select('event_id')
+      .where('tenant_id', '=', racer.id)
+      .execute()
     expect(queued.map((q) => q.event_id).sort()).toEqual([...ids].sort())
     // A racing ingest and a backfill that both queue a key leave one row (the outbox key).
     await t.database.db.transaction().execute((trx) =>
-      queueForStripe(trx, racer.id, [{ key: 'race-0', customerId: 'rita', ts: at(10), amount: '1', lines: [{ usageType: 'input', amount: '1' }], model: 'gpt-4o' }]),
+      queueForStripe(trx, racer.id, [
+        {
+          key: 'race-0',
+          customerId: 'rita',
+          ts: at(10),
+          amount: '1',
+          lines: [{ usageType: 'input', amount: '1' }],
+          model: 'gpt-4o',
+        },
+      ]),
     )
-    expect(await t.database.db.selectFrom('stripe_outbox').select('event_id').where('tenant_id', '=', racer.id).execute()).toHaveLength(ids.length)
+    expect(
+      await t.database.db.selectFrom('stripe_outbox').select('event_id').where('tenant_id', '=', racer.id).execute(),
+    ).toHaveLength(ids.length)
     await pushAll()
     await expectStripeMatchesBilled(racer, ['rita'], T0, clock.now())
     await expectReconciled(racer, T0, new Date(T0.getTime() + HOUR), ['rita'])

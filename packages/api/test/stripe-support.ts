@@ -15,7 +15,11 @@ export interface StripeTestApp {
   database: TestDatabase
   fake: FakeStripe
   tenant: { id: string; apiKey: string }
-  gql<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, key?: string): Promise<GqlResponse<T>>
+  gql<T = Record<string, any>>(
+    query: string,
+    variables?: Record<string, unknown>,
+    key?: string,
+  ): Promise<GqlResponse<T>>
   pusher(options?: Partial<PusherOptions>): ReturnType<typeof createStripePusher>
   /** Most meter event calls our clients ever had in flight at once for one customer and meter. */
   maxCallsInFlightPerCustomer(): number
@@ -25,7 +29,11 @@ export interface StripeTestApp {
 }
 
 /** An app on a fresh database whose Stripe clients (the real SDK) talk to a local fake Stripe. */
-export async function createStripeTestApp(options: { clock: Clock; timeoutMs?: number; config?: Partial<Config> }): Promise<StripeTestApp> {
+export async function createStripeTestApp(options: {
+  clock: Clock
+  timeoutMs?: number
+  config?: Partial<Config>
+}): Promise<StripeTestApp> {
   const fake = await startFakeStripe()
   const database = await createTestDatabase()
   const config = defaultConfig({ LOG_LEVEL: 'silent', STRIPE_ENCRYPTION_KEY: MASTER_KEY, ...options.config })
@@ -36,9 +44,19 @@ export async function createStripeTestApp(options: { clock: Clock; timeoutMs?: n
   let maxOpen = 0
   let clientTimeoutMs = options.timeoutMs ?? 2000
   const stripeClient = (secretKey: string) => {
-    const client = new Stripe(secretKey, { host: fake.host, port: fake.port, protocol: 'http', maxNetworkRetries: 0, timeout: clientTimeoutMs, telemetry: false })
+    const client = new Stripe(secretKey, {
+      host: fake.host,
+      port: fake.port,
+      protocol: 'http',
+      maxNetworkRetries: 0,
+      timeout: clientTimeoutMs,
+      telemetry: false,
+    })
     const create = client.billing.meterEvents.create.bind(client.billing.meterEvents)
-    client.billing.meterEvents.create = (async (params: Stripe.Billing.MeterEventCreateParams, requestOptions?: Stripe.RequestOptions) => {
+    client.billing.meterEvents.create = (async (
+      params: Stripe.Billing.MeterEventCreateParams,
+      requestOptions?: Stripe.RequestOptions,
+    ) => {
       const key = `${params.event_name}|${params.payload.stripe_customer_id}`
       open.set(key, (open.get(key) ?? 0) + 1)
       maxOpen = Math.max(maxOpen, open.get(key)!)

@@ -3,7 +3,14 @@ import { createBurnratePubSub, type PriceChangeEvent } from '../src/pubsub.ts'
 import { endAt } from '../src/subscriptions/streams.ts'
 
 const change = (i: number): PriceChangeEvent => ({
-  provider: 'openai', model: `m-${i}`, usageType: 'input', oldUnitPrice: null, newUnitPrice: '1', effectiveFrom: '2026-11-23T00:00:00.000Z', source: 'test', tenantId: null,
+  provider: 'openai',
+  model: `m-${i}`,
+  usageType: 'input',
+  oldUnitPrice: null,
+  newUnitPrice: '1',
+  effectiveFrom: '2026-11-23T00:00:00.000Z',
+  source: 'test',
+  tenantId: null,
 })
 
 describe('the pubsub', () => {

@@ -6,7 +6,12 @@ import { createLogger } from '../src/logger.ts'
 import { createBurnratePubSub, type BudgetAlertEvent, type PriceChangeEvent } from '../src/pubsub.ts'
 import { startServer, type RunningServer } from '../src/server.ts'
 import { createTestDatabase, type TestDatabase } from './support/db.ts'
-import { observableEventTarget, sseSubscribe, wsSubscribe, type LiveSubscription } from './support/subscription-clients.ts'
+import {
+  observableEventTarget,
+  sseSubscribe,
+  wsSubscribe,
+  type LiveSubscription,
+} from './support/subscription-clients.ts'
 
 const ALERTS = `subscription ($c: String) { budgetAlerts(customerId: $c) { id customerId budgetId threshold spent limit periodStart triggeredAt } }`
 const PRICES = `subscription ($p: String) { priceChanges(provider: $p) { provider model usageType oldUnitPrice newUnitPrice effectiveFrom } }`
@@ -22,7 +27,13 @@ let tenantB: { id: string; apiKey: string }
 beforeAll(async () => {
   database = await createTestDatabase()
   const config = defaultConfig({ LOG_LEVEL: 'silent', PORT: 0, CATALOG_SYNC_ON_START: false })
-  app = createApp({ db: database.db, clock: systemClock, config, logger: createLogger('silent'), pubsub: createBurnratePubSub(target) })
+  app = createApp({
+    db: database.db,
+    clock: systemClock,
+    config,
+    logger: createLogger('silent'),
+    pubsub: createBurnratePubSub(target),
+  })
   server = await startServer(app, config, createLogger('silent'))
   url = `${server.url}/graphql`
   const make = async (name: string) => {
@@ -55,14 +66,26 @@ function alert(tenantId: string, customerId: string, threshold = 80): BudgetAler
 }
 
 function priceChange(provider: string, tenantId: string | null, newUnitPrice = '0.0000025'): PriceChangeEvent {
-  return { provider, model: 'gpt-4o', usageType: 'input', oldUnitPrice: '0.000005', newUnitPrice, effectiveFrom: '2026-11-23T12:00:00.000Z', source: 'test', tenantId }
+  return {
+    provider,
+    model: 'gpt-4o',
+    usageType: 'input',
+    oldUnitPrice: '0.000005',
+    newUnitPrice,
+    effectiveFrom: '2026-11-23T12:00:00.000Z',
+    source: 'test',
+    tenantId,
+  }
 }
 
 async function widgetToken(apiKey: string, customerId: string, ttlSeconds?: number): Promise<string> {
   const response = await app.yoga.fetch('http://burnrate.test/graphql', {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
-    body: JSON.stringify({ query: `mutation ($c: String!, $t: Int) { createWidgetSession(customerId: $c, ttlSeconds: $t) { token } }`, variables: { c: customerId, t: ttlSeconds } }),
+    body: JSON.stringify({
+      query: `mutation ($c: String!, $t: Int) { createWidgetSession(customerId: $c, ttlSeconds: $t) { token } }`,
+      variables: { c: customerId, t: ttlSeconds },
+    }),
   })
   const body = (await response.json()) as { data: { createWidgetSession: { token: string } } }
   return body.data.createWidgetSession.token
@@ -146,7 +169,9 @@ describe.each(transports)('%s', (_name, subscribe) => {
     const errors = 'errors' in reply ? reply.errors : undefined
     const ended = 'ended' in reply ? reply.ended : undefined
     // graphql-sse delivers the error as a result; graphql-ws as an error event with the GraphQL errors.
-    const codes = (errors ?? (ended?.error as { extensions?: Record<string, unknown> }[] | undefined) ?? []).map((e) => e.extensions?.code)
+    const codes = (errors ?? (ended?.error as { extensions?: Record<string, unknown> }[] | undefined) ?? []).map(
+      (e) => e.extensions?.code,
+    )
     expect(codes).toEqual(['FORBIDDEN'])
 
     app.services.pubsub.publish('budgetAlert', tenantA.id, alert(tenantA.id, 'beta'))
@@ -172,10 +197,22 @@ describe.each(transports)('%s', (_name, subscribe) => {
         headers: { 'content-type': 'application/json', authorization: `Bearer ${tenantA.apiKey}` },
         body: JSON.stringify({
           query: 'mutation ($e: [UsageEventInput!]!) { recordUsageBatch(events: $e) { recorded } }',
-          variables: { e: ids.map((id) => ({ id, customerId, model: 'gpt-4o', timestamp: new Date().toISOString(), inputTokens: 100, outputTokens: 10 })) },
+          variables: {
+            e: ids.map((id) => ({
+              id,
+              customerId,
+              model: 'gpt-4o',
+              timestamp: new Date().toISOString(),
+              inputTokens: 100,
+              outputTokens: 10,
+            })),
+          },
         }),
       })
-      expect(((await response.json()) as { data: { recordUsageBatch: { recorded: number } } }).data.recordUsageBatch.recorded).toBe(ids.length)
+      expect(
+        ((await response.json()) as { data: { recordUsageBatch: { recorded: number } } }).data.recordUsageBatch
+          .recorded,
+      ).toBe(ids.length)
     }
     // Three events in two requests: updates (coalesced when within one window) that count all three.
     await Promise.all([record([`${customer}-1`, `${customer}-2`]), record([`${customer}-3`])])
@@ -201,7 +238,10 @@ describe.each(transports)('%s', (_name, subscribe) => {
     for (const key of [null, 'br_sk_not-a-real-key']) {
       const sub = live(url, key, PRICES)
       const reply = await Promise.race([sub.next(), sub.ended.then((e) => ({ ended: e }))])
-      let errors = 'errors' in reply ? reply.errors : ((reply as { ended: { error?: unknown } }).ended.error as { extensions?: Record<string, unknown> }[])
+      let errors =
+        'errors' in reply
+          ? reply.errors
+          : ((reply as { ended: { error?: unknown } }).ended.error as { extensions?: Record<string, unknown> }[])
       // Over SSE the request is refused on its headers, before its body: HTTP 401 (graphql-sse's NetworkError) with the errors in the body.
       const refusedResponse = (errors as unknown as { response?: Response }).response
       if (refusedResponse) {
@@ -218,7 +258,10 @@ describe.each(transports)('%s', (_name, subscribe) => {
     const b = live(url, tenantB.apiKey, PRICES)
     const widget = live(url, await widgetToken(tenantB.apiKey, 'acme'), PRICES)
     const refusal = await Promise.race([widget.next(), widget.ended.then((e) => ({ ended: e }))])
-    const refusalErrors = 'errors' in refusal ? refusal.errors : ((refusal as { ended: { error?: unknown } }).ended.error as { extensions?: Record<string, unknown> }[])
+    const refusalErrors =
+      'errors' in refusal
+        ? refusal.errors
+        : ((refusal as { ended: { error?: unknown } }).ended.error as { extensions?: Record<string, unknown> }[])
     expect((refusalErrors ?? []).map((e) => e.extensions?.code)).toEqual(['FORBIDDEN'])
     await established('priceChange', 3)
     await established(`tenantPriceChange:${tenantA.id}`, 2)

@@ -41,7 +41,14 @@ let scope: SummaryScope
 beforeAll(async () => {
   t = await createTestApp({ clock: fixedClock('2026-11-20T12:00:00Z') })
   scope = { tenantId: t.tenant.id, customerId: 'zoned' }
-  const events = TIMES.map((timestamp, i) => ({ id: `z${i}`, customerId: 'zoned', model: 'gpt-4o', timestamp, inputTokens: 1000, outputTokens: 100 }))
+  const events = TIMES.map((timestamp, i) => ({
+    id: `z${i}`,
+    customerId: 'zoned',
+    model: 'gpt-4o',
+    timestamp,
+    inputTokens: 1000,
+    outputTokens: 100,
+  }))
   const res = await t.gql(RECORD, { events })
   expect(res.errors).toBeUndefined()
   expect(res.data!.recordUsageBatch.rejected).toBe(0)
@@ -99,7 +106,8 @@ describe('DAY and HOUR buckets are UTC whatever the session TimeZone', () => {
       // gpt-4o prices input and output: one line of each per event.
       for (const lines of [lineDays, rawLineDays]) {
         const perDay: Record<string, number> = {}
-        for (const l of lines) perDay[l.bucketStart!.toISOString()] = (perDay[l.bucketStart!.toISOString()] ?? 0) + l.events
+        for (const l of lines)
+          perDay[l.bucketStart!.toISOString()] = (perDay[l.bucketStart!.toISOString()] ?? 0) + l.events
         expect(perDay).toEqual(Object.fromEntries(Object.entries(days).map(([d, n]) => [d, 2 * n])))
       }
     })
@@ -126,8 +134,12 @@ describe('usage_rollups key', () => {
   it("carries the aggregates, so a customer's hours are an index-only scan", async () => {
     const plan = await t.app.services.db.transaction().execute(async (trx) => {
       // The fixture is tiny: take the planner's sequential and bitmap scans away, as a large table would.
-      await sql`select set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)`.execute(trx)
-      return sql<{ 'QUERY PLAN': string }>`explain select sum(events), sum(unpriced_events), sum(input_tokens), sum(output_tokens), sum(cost), sum(amount),
+      await sql`select set_config('enable_seqscan', 'off', true), set_config('enable_bitmapscan', 'off', true)`.execute(
+        trx,
+      )
+      return sql<{
+        'QUERY PLAN': string
+      }>`explain select sum(events), sum(unpriced_events), sum(input_tokens), sum(output_tokens), sum(cost), sum(amount),
           max(provider), max(model), max(feature)
         from usage_rollups where tenant_id = ${scope.tenantId} and customer_id = 'zoned'
           and bucket >= timestamptz '2026-11-18T00:00:00Z' and bucket < timestamptz '2026-11-21T00:00:00Z'`.execute(trx)

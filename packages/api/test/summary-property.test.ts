@@ -97,7 +97,9 @@ const planArb = fc
     kind: fc.constantFrom('MARKUP' as const, 'MARGIN' as const),
     thousandths: fc.integer({ min: 0, max: 99_999 }),
     // Plans start before the first event or somewhere among them.
-    at: fc.integer({ min: -1, max: SPAN_HOURS }).chain((h) => fc.integer({ min: 0, max: HOUR - 1 }).map((ms) => BASE + h * HOUR + ms)),
+    at: fc
+      .integer({ min: -1, max: SPAN_HOURS })
+      .chain((h) => fc.integer({ min: 0, max: HOUR - 1 }).map((ms) => BASE + h * HOUR + ms)),
   })
   .map((p) => ({ ...p, percent: new Decimal(p.thousandths).dividedBy(1000).toFixed() }))
 
@@ -109,7 +111,11 @@ function endpointArb(times: readonly number[]) {
   const span = fc.oneof(instant, fc.constant(BASE - HOUR), fc.constant(BASE + (SPAN_HOURS + 1) * HOUR))
   if (times.length === 0) return span
   const at = fc.constantFrom(...times)
-  return fc.oneof(span, at, fc.tuple(at, fc.integer({ min: -HOUR / 2, max: HOUR / 2 })).map(([t, d]) => t + d))
+  return fc.oneof(
+    span,
+    at,
+    fc.tuple(at, fc.integer({ min: -HOUR / 2, max: HOUR / 2 })).map(([t, d]) => t + d),
+  )
 }
 
 /** A summary query: [from, to) with from < to, a scope and a grouping. */
@@ -132,7 +138,8 @@ const scenarioArb = fc.array(eventArb, { maxLength: 60 }).chain((events) =>
   }),
 )
 
-const sum = (values: (string | null)[]) => values.reduce((total, v) => (v === null ? total : total.plus(v)), new Decimal(0)).toFixed()
+const sum = (values: (string | null)[]) =>
+  values.reduce((total, v) => (v === null ? total : total.plus(v)), new Decimal(0)).toFixed()
 
 let t: TestApp
 const clock = fixedClock(NOW)
@@ -171,20 +178,38 @@ describe('usageSummary (property)', () => {
         // come back to NOW (after every event) to record.
         for (const plan of [...plans].sort((a, b) => a.at - b.at)) {
           clock.set(new Date(plan.at))
-          await ok(t.gql(SET_PLAN, { input: { customerId: plan.customerId, kind: plan.kind, percent: plan.percent } }, tenant.apiKey))
+          await ok(
+            t.gql(
+              SET_PLAN,
+              { input: { customerId: plan.customerId, kind: plan.kind, percent: plan.percent } },
+              tenant.apiKey,
+            ),
+          )
         }
         clock.set(NOW)
-        const recorded = await ok(t.gql(RECORD, { events: events.map((e, i) => ({ id: `ev-${i}`, ...e })) }, tenant.apiKey))
-        expect(recorded.recordUsageBatch.recorded, JSON.stringify(recorded.recordUsageBatch.results)).toBe(events.length)
+        const recorded = await ok(
+          t.gql(RECORD, { events: events.map((e, i) => ({ id: `ev-${i}`, ...e })) }, tenant.apiKey),
+        )
+        expect(recorded.recordUsageBatch.recorded, JSON.stringify(recorded.recordUsageBatch.results)).toBe(
+          events.length,
+        )
 
         const stored = await readBack(tenant.apiKey)
         expect(stored).toHaveLength(events.length)
 
-        const whole = { from: new Date(BASE - HOUR).toISOString(), to: new Date(BASE + (SPAN_HOURS + 1) * HOUR).toISOString() }
+        const whole = {
+          from: new Date(BASE - HOUR).toISOString(),
+          to: new Date(BASE + (SPAN_HOURS + 1) * HOUR).toISOString(),
+        }
         for (const { window, customerId, groupBy } of [{ window: whole, customerId: null, groupBy: [] }, ...queries]) {
           const from = Date.parse(window.from)
           const to = Date.parse(window.to)
-          const covered = stored.filter((e) => (customerId === null || e.customerId === customerId) && Date.parse(e.timestamp) >= from && Date.parse(e.timestamp) < to)
+          const covered = stored.filter(
+            (e) =>
+              (customerId === null || e.customerId === customerId) &&
+              Date.parse(e.timestamp) >= from &&
+              Date.parse(e.timestamp) < to,
+          )
           const { usageSummary: s } = await ok(t.gql(SUMMARY, { customerId, ...window, groupBy }, tenant.apiKey))
           const context = JSON.stringify({ customerId, window, groupBy })
 
@@ -207,9 +232,18 @@ describe('usageSummary (property)', () => {
           expect(sum(groups.map((g) => g.amount)), context).toBe(s.amount)
           if (!groupBy.includes('USAGE_TYPE')) {
             // Event groups also partition the counts (usage-type groups only cover priced lines).
-            expect(groups.reduce((n, g) => n + g.events, 0), context).toBe(s.events)
-            expect(groups.reduce((n, g) => n + g.inputTokens, 0), context).toBe(s.inputTokens)
-            expect(groups.reduce((n, g) => n + g.outputTokens, 0), context).toBe(s.outputTokens)
+            expect(
+              groups.reduce((n, g) => n + g.events, 0),
+              context,
+            ).toBe(s.events)
+            expect(
+              groups.reduce((n, g) => n + g.inputTokens, 0),
+              context,
+            ).toBe(s.inputTokens)
+            expect(
+              groups.reduce((n, g) => n + g.outputTokens, 0),
+              context,
+            ).toBe(s.outputTokens)
           }
         }
       }),

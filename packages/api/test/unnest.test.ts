@@ -13,7 +13,24 @@ beforeAll(async () => {
 })
 afterAll(() => t.destroy())
 
-const AWKWARD = ['', ' ', 'NULL', 'null', 'a,b', '{x}', '"quoted"', 'back\\slash', '\\"', 'tab\there', 'new\nline', "it's", 'ünï©ødé 💸', '  padded  ', ')(', '\\']
+const AWKWARD = [
+  '',
+  ' ',
+  'NULL',
+  'null',
+  'a,b',
+  '{x}',
+  '"quoted"',
+  'back\\slash',
+  '\\"',
+  'tab\there',
+  'new\nline',
+  "it's",
+  'ünï©ødé 💸',
+  '  padded  ',
+  ')(',
+  '\\',
+]
 
 describe('unnestRows', () => {
   it('round-trips text, int8, numeric, timestamptz, jsonb and bool values, nulls included', async () => {
@@ -28,16 +45,37 @@ describe('unnestRows', () => {
     }))
     const types = { n: 'int8', s: 'text', i: 'int8', d: 'numeric', at: 'timestamptz', j: 'jsonb', b: 'bool' } as const
     await sql`insert into unnest_probe ${columnList(types)} ${unnestRows(rows, types)}`.execute(t.db)
-    const back = await sql<{ n: number; s: string; i: string | number | null; d: string | null; at: Date | null; j: unknown; b: boolean }>`select * from unnest_probe order by n`.execute(t.db)
-    expect(back.rows.map((r) => ({ ...r, i: r.i === null ? null : Number(r.i), at: r.at === null ? null : new Date(r.at).toISOString() }))).toEqual(
-      rows.map((r) => ({ ...r, at: r.at?.toISOString() ?? null, j: r.j === null ? null : JSON.parse(r.j) })),
-    )
+    const back = await sql<{
+      n: number
+      s: string
+      i: string | number | null
+      d: string | null
+      at: Date | null
+      j: unknown
+      b: boolean
+    }>`select * from unnest_probe order by n`.execute(t.db)
+    expect(
+      back.rows.map((r) => ({
+        ...r,
+        i: r.i === null ? null : Number(r.i),
+        at: r.at === null ? null : new Date(r.at).toISOString(),
+      })),
+    ).toEqual(rows.map((r) => ({ ...r, at: r.at?.toISOString() ?? null, j: r.j === null ? null : JSON.parse(r.j) })))
   })
 
   it('a null text is NULL, the string "NULL" is text', async () => {
     const types = { n: 'int8', s: 'text' } as const
-    await sql`insert into unnest_probe ${columnList(types)} ${unnestRows([{ n: 100, s: null }, { n: 101, s: 'NULL' }], types)}`.execute(t.db)
-    const back = await sql<{ n: number; s: string | null }>`select n, s from unnest_probe where n >= 100 order by n`.execute(t.db)
+    await sql`insert into unnest_probe ${columnList(types)} ${unnestRows(
+      [
+        { n: 100, s: null },
+        { n: 101, s: 'NULL' },
+      ],
+      types,
+    )}`.execute(t.db)
+    const back = await sql<{
+      n: number
+      s: string | null
+    }>`select n, s from unnest_probe where n >= 100 order by n`.execute(t.db)
     expect(back.rows.map((r) => [Number(r.n), r.s])).toEqual([
       [100, null],
       [101, 'NULL'],

@@ -17,16 +17,27 @@ describe('validateEvent: reported quantities', () => {
   })
 
   it('still checks a zero token count as the whole its reported parts may not exceed', () => {
-    const checked = validateEvent({ ...base, inputTokens: 0, units: [{ unit: 'input_audio_tokens', quantity: '100' }] }, now)
+    const checked = validateEvent(
+      { ...base, inputTokens: 0, units: [{ unit: 'input_audio_tokens', quantity: '100' }] },
+      now,
+    )
     expect(checked).toMatchObject({ ok: false, error: { code: 'INVALID_INPUT', field: 'units' } })
     if (checked.ok) return
     expect(checked.error.message).toBe('input_audio_tokens exceeds input_tokens (0)')
   })
 
   it('a part within its whole passes; a unit given twice is refused, a zero first occurrence included', () => {
-    expect(validateEvent({ ...base, inputTokens: 100, units: [{ unit: 'input_audio_tokens', quantity: '100' }] }, now).ok).toBe(true)
+    expect(
+      validateEvent({ ...base, inputTokens: 100, units: [{ unit: 'input_audio_tokens', quantity: '100' }] }, now).ok,
+    ).toBe(true)
     const twice = validateEvent(
-      { ...base, units: [{ unit: 'web_searches', quantity: '0' }, { unit: 'web_searches', quantity: '2' }] },
+      {
+        ...base,
+        units: [
+          { unit: 'web_searches', quantity: '0' },
+          { unit: 'web_searches', quantity: '2' },
+        ],
+      },
       now,
     )
     expect(twice).toMatchObject({ ok: false, error: { field: 'units[1].unit' } })

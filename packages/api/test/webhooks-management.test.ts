@@ -1,17 +1,32 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLogger } from '../src/logger.ts'
 import { createWebhookDispatcher, type DispatcherOptions } from '../src/webhooks/dispatcher.ts'
-import { decodeDeliveryCursor, encodeDeliveryCursor, enqueueWebhookEvent, rotationGraceSeconds, type WebhookEventType } from '../src/webhooks/service.ts'
+import {
+  decodeDeliveryCursor,
+  encodeDeliveryCursor,
+  enqueueWebhookEvent,
+  rotationGraceSeconds,
+  type WebhookEventType,
+} from '../src/webhooks/service.ts'
 import { signPayload, signingSecrets, verifySignature } from '../src/webhooks/signing.ts'
 import { createTestApp, fixedClock, type TestApp } from './support/app.ts'
 import { receiverVerifies, startWebhookReceiver as receiver, type Delivery } from './support/webhook-receiver.ts'
 
 const clock = fixedClock('2026-11-23T10:00:00Z')
 const logger = createLogger('silent')
-const OPTIONS: DispatcherOptions = { timeoutMs: 3_000, backoffBaseMs: 60_000, pollIntervalMs: 50, random: () => 0.5, allowPrivateTargets: true }
+const OPTIONS: DispatcherOptions = {
+  timeoutMs: 3_000,
+  backoffBaseMs: 60_000,
+  pollIntervalMs: 50,
+  random: () => 0.5,
+  allowPrivateTargets: true,
+}
 let t: TestApp
 
-const v1Count = (d: Delivery) => String(d.headers['burnrate-signature']).split(',').filter((p) => p.startsWith('v1=')).length
+const v1Count = (d: Delivery) =>
+  String(d.headers['burnrate-signature'])
+    .split(',')
+    .filter((p) => p.startsWith('v1=')).length
 const nowSeconds = () => Math.floor(clock.now().getTime() / 1000)
 
 async function createEndpoint(url: string, eventTypes: string[], key: string) {
@@ -27,7 +42,12 @@ async function createEndpoint(url: string, eventTypes: string[], key: string) {
 let n = 0
 async function enqueue(tenantId: string, type: WebhookEventType = 'budget.alert') {
   n += 1
-  return enqueueWebhookEvent(t.app.services.db, { tenantId, type, dedupeKey: `mgmt:${n}`, payload: { n } }, clock.now(), t.app.services.config.WEBHOOK_MAX_ATTEMPTS)
+  return enqueueWebhookEvent(
+    t.app.services.db,
+    { tenantId, type, dedupeKey: `mgmt:${n}`, payload: { n } },
+    clock.now(),
+    t.app.services.config.WEBHOOK_MAX_ATTEMPTS,
+  )
 }
 
 const dispatcher = () => createWebhookDispatcher({ db: t.app.services.db, clock, logger, options: OPTIONS })
@@ -39,7 +59,11 @@ const PAGE = `query ($e: ID, $f: Int, $a: String) { webhookDeliveriesPage(endpoi
   edges { cursor node { id createdAt } } pageInfo { hasNextPage endCursor } } }`
 
 beforeAll(async () => {
-  t = await createTestApp({ clock, loadCatalog: false, config: { WEBHOOK_MAX_ATTEMPTS: 3, WEBHOOK_ALLOW_PRIVATE_TARGETS: true } })
+  t = await createTestApp({
+    clock,
+    loadCatalog: false,
+    config: { WEBHOOK_MAX_ATTEMPTS: 3, WEBHOOK_ALLOW_PRIVATE_TARGETS: true },
+  })
 })
 
 afterAll(async () => {
@@ -61,7 +85,11 @@ describe('webhook secret rotation', () => {
       expect(newSecret).not.toBe(oldSecret)
       const graceEnd = new Date(clock.now().getTime() + 3600_000).toISOString()
       expect(r.previousSecretExpiresAt).toBe(graceEnd)
-      expect(r.endpoint).toEqual({ id: endpoint.id, secretRotatedAt: clock.now().toISOString(), previousSecretExpiresAt: graceEnd })
+      expect(r.endpoint).toEqual({
+        id: endpoint.id,
+        secretRotatedAt: clock.now().toISOString(),
+        previousSecretExpiresAt: graceEnd,
+      })
 
       // During the grace period: one header, two v1 signatures, one per secret.
       await enqueue(tenant.id)
@@ -133,10 +161,16 @@ describe('webhook secret rotation', () => {
     // Another tenant's key (the test app's own tenant) does not find it.
     const foreign = await t.gql(ROTATE, { id: endpoint.id })
     expect(foreign.errors?.[0]?.extensions).toMatchObject({ code: 'NOT_FOUND' })
-    expect((await t.gql(ROTATE, { id: 'we_nope' }, tenant.apiKey)).errors?.[0]?.extensions).toMatchObject({ code: 'NOT_FOUND' })
+    expect((await t.gql(ROTATE, { id: 'we_nope' }, tenant.apiKey)).errors?.[0]?.extensions).toMatchObject({
+      code: 'NOT_FOUND',
+    })
     expect(rotationGraceSeconds(null)).toBe(86_400)
-    expect(signingSecrets({ secret: 'a', previousSecret: 'b', previousSecretExpiresAt: new Date(1000) }, new Date(999))).toEqual(['a', 'b'])
-    expect(signingSecrets({ secret: 'a', previousSecret: 'b', previousSecretExpiresAt: new Date(1000) }, new Date(1000))).toEqual(['a'])
+    expect(
+      signingSecrets({ secret: 'a', previousSecret: 'b', previousSecretExpiresAt: new Date(1000) }, new Date(999)),
+    ).toEqual(['a', 'b'])
+    expect(
+      signingSecrets({ secret: 'a', previousSecret: 'b', previousSecretExpiresAt: new Date(1000) }, new Date(1000)),
+    ).toEqual(['a'])
   })
 })
 
@@ -151,9 +185,22 @@ describe('webhook endpoint update', () => {
       await dispatcher().runOnce()
       expect(a.received).toHaveLength(1)
 
-      const updated = await t.gql(UPDATE, { id: endpoint.id, i: { url: b.url, eventTypes: ['price.change', 'stripe.push_failed'], description: 'moved' } }, tenant.apiKey)
+      const updated = await t.gql(
+        UPDATE,
+        {
+          id: endpoint.id,
+          i: { url: b.url, eventTypes: ['price.change', 'stripe.push_failed'], description: 'moved' },
+        },
+        tenant.apiKey,
+      )
       expect(updated.errors).toBeUndefined()
-      expect(updated.data?.updateWebhookEndpoint).toEqual({ id: endpoint.id, url: b.url, eventTypes: ['price.change', 'stripe.push_failed'], description: 'moved', enabled: true })
+      expect(updated.data?.updateWebhookEndpoint).toEqual({
+        id: endpoint.id,
+        url: b.url,
+        eventTypes: ['price.change', 'stripe.push_failed'],
+        description: 'moved',
+        enabled: true,
+      })
 
       // No longer subscribed to budget.alert: nothing is enqueued for it.
       expect(await enqueue(tenant.id, 'budget.alert')).toBeNull()
@@ -166,7 +213,11 @@ describe('webhook endpoint update', () => {
       // The secret did not change with the URL.
       expect(receiverVerifies(secret, b.received[0]!, nowSeconds())).toBe(true)
 
-      const log = await t.gql(`query ($e: ID) { webhookDeliveries(endpointId: $e) { eventType attemptLog { url } } }`, { e: endpoint.id }, tenant.apiKey)
+      const log = await t.gql(
+        `query ($e: ID) { webhookDeliveries(endpointId: $e) { eventType attemptLog { url } } }`,
+        { e: endpoint.id },
+        tenant.apiKey,
+      )
       expect(log.data?.webhookDeliveries).toEqual([
         { eventType: 'price.change', attemptLog: [{ url: b.url }] },
         { eventType: 'budget.alert', attemptLog: [{ url: a.url }] },
@@ -174,7 +225,13 @@ describe('webhook endpoint update', () => {
 
       // Partial: only the description changes (and null clears it).
       const cleared = await t.gql(UPDATE, { id: endpoint.id, i: { description: null } }, tenant.apiKey)
-      expect(cleared.data?.updateWebhookEndpoint).toEqual({ id: endpoint.id, url: b.url, eventTypes: ['price.change', 'stripe.push_failed'], description: null, enabled: true })
+      expect(cleared.data?.updateWebhookEndpoint).toEqual({
+        id: endpoint.id,
+        url: b.url,
+        eventTypes: ['price.change', 'stripe.push_failed'],
+        description: null,
+        enabled: true,
+      })
     } finally {
       await Promise.all([a.close(), b.close()])
     }
@@ -183,19 +240,40 @@ describe('webhook endpoint update', () => {
   it('refuses bad input with the field at fault and changes nothing; another tenant gets NOT_FOUND', async () => {
     const tenant = await t.createTenant('Update refused')
     const { endpoint } = await createEndpoint('https://example.com/original', ['budget.alert'], tenant.apiKey)
-    const before = { id: endpoint.id, url: 'https://example.com/original', eventTypes: ['budget.alert'], description: null, enabled: true }
-    const refused = async (i: Record<string, unknown>, key = tenant.apiKey) => (await t.gql(UPDATE, { id: endpoint.id, i }, key)).errors?.[0]?.extensions
+    const before = {
+      id: endpoint.id,
+      url: 'https://example.com/original',
+      eventTypes: ['budget.alert'],
+      description: null,
+      enabled: true,
+    }
+    const refused = async (i: Record<string, unknown>, key = tenant.apiKey) =>
+      (await t.gql(UPDATE, { id: endpoint.id, i }, key)).errors?.[0]?.extensions
 
-    expect(await refused({ url: 'not a url', description: 'should not stick' })).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.url' })
+    expect(await refused({ url: 'not a url', description: 'should not stick' })).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'input.url',
+    })
     expect(await refused({ url: 'ftp://example.com/x' })).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.url' })
-    expect(await refused({ url: 'https://user:pw@example.com/x' })).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.url' })
+    expect(await refused({ url: 'https://user:pw@example.com/x' })).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'input.url',
+    })
     // A valid URL with a bad event type: neither is applied.
-    expect(await refused({ url: 'https://example.com/new', eventTypes: ['budget.alerts'] })).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.eventTypes' })
+    expect(await refused({ url: 'https://example.com/new', eventTypes: ['budget.alerts'] })).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'input.eventTypes',
+    })
     expect(await refused({ eventTypes: [] })).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.eventTypes' })
-    expect(await refused({ description: 'x'.repeat(501) })).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.description' })
+    expect(await refused({ description: 'x'.repeat(501) })).toMatchObject({
+      code: 'BAD_USER_INPUT',
+      field: 'input.description',
+    })
     // Another tenant (the test app's own) cannot change it, nor learn it exists.
     expect(await refused({ url: 'https://attacker.example/x' }, t.tenant.apiKey)).toMatchObject({ code: 'NOT_FOUND' })
-    expect((await t.gql(UPDATE, { id: 'we_nope', i: { enabled: true } }, tenant.apiKey)).errors?.[0]?.extensions).toMatchObject({ code: 'NOT_FOUND' })
+    expect(
+      (await t.gql(UPDATE, { id: 'we_nope', i: { enabled: true } }, tenant.apiKey)).errors?.[0]?.extensions,
+    ).toMatchObject({ code: 'NOT_FOUND' })
 
     const listed = await t.gql(`{ webhookEndpoints { id url eventTypes description enabled } }`, {}, tenant.apiKey)
     expect(listed.data?.webhookEndpoints).toEqual([before])
@@ -204,9 +282,17 @@ describe('webhook endpoint update', () => {
   it('refuses private targets (SSRF) when they are not allowed', async () => {
     const strict = await createTestApp({ clock, loadCatalog: false })
     try {
-      const created = await strict.gql(`mutation { createWebhookEndpoint(url: "https://example.com/x", eventTypes: ["budget.alert"]) { endpoint { id } } }`)
+      const created = await strict.gql(
+        `mutation { createWebhookEndpoint(url: "https://example.com/x", eventTypes: ["budget.alert"]) { endpoint { id } } }`,
+      )
       const id = created.data!.createWebhookEndpoint.endpoint.id
-      for (const url of ['http://127.0.0.1:8080/x', 'http://localhost/x', 'http://169.254.169.254/latest', 'http://[::1]/x', 'http://10.1.2.3/x']) {
+      for (const url of [
+        'http://127.0.0.1:8080/x',
+        'http://localhost/x',
+        'http://169.254.169.254/latest',
+        'http://[::1]/x',
+        'http://10.1.2.3/x',
+      ]) {
         const reply = await strict.gql(UPDATE, { id, i: { url } })
         expect(reply.errors?.[0]?.extensions, url).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.url' })
       }
@@ -231,7 +317,11 @@ describe('webhook endpoint update', () => {
       clock.advance(1_000)
       await enqueue(tenant.id)
       expect(await dispatcher().runOnce()).toBe(1)
-      const log = await t.gql(`query ($e: ID) { webhookDeliveries(endpointId: $e) { status lastError } }`, { e: endpoint.id }, tenant.apiKey)
+      const log = await t.gql(
+        `query ($e: ID) { webhookDeliveries(endpointId: $e) { status lastError } }`,
+        { e: endpoint.id },
+        tenant.apiKey,
+      )
       expect(log.data?.webhookDeliveries).toEqual([
         { status: 'SUCCEEDED', lastError: null },
         { status: 'DEAD', lastError: 'endpoint disabled' },
@@ -252,11 +342,21 @@ describe('webhook delivery log pages', () => {
       for (let i = 0; i < step; i++) await enqueue(tenant.id)
       clock.advance(1_000)
     }
-    const all = async () => (await t.gql(`query ($e: ID) { webhookDeliveries(endpointId: $e, first: 500) { id } }`, { e: endpoint.id }, tenant.apiKey)).data!.webhookDeliveries.map((d: { id: string }) => d.id) as string[]
+    const all = async () =>
+      (
+        await t.gql(
+          `query ($e: ID) { webhookDeliveries(endpointId: $e, first: 500) { id } }`,
+          { e: endpoint.id },
+          tenant.apiKey,
+        )
+      ).data!.webhookDeliveries.map((d: { id: string }) => d.id) as string[]
     const original = await all()
     expect(original).toHaveLength(8)
 
-    type Page = { edges: { cursor: string; node: { id: string; createdAt: string } }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } }
+    type Page = {
+      edges: { cursor: string; node: { id: string; createdAt: string } }[]
+      pageInfo: { hasNextPage: boolean; endCursor: string | null }
+    }
     const page = async (after: string | null) => {
       const reply = await t.gql(PAGE, { e: endpoint.id, f: 3, a: after }, tenant.apiKey)
       expect(reply.errors).toBeUndefined()
@@ -289,15 +389,28 @@ describe('webhook delivery log pages', () => {
     expect(fresh.slice(3)).toEqual(original)
 
     // The cursor is opaque and checked; another tenant's page is empty.
-    expect(decodeDeliveryCursor(encodeDeliveryCursor({ createdAt: new Date(0), id: 'whd_x' }))).toEqual({ createdAt: new Date(0), id: 'whd_x' })
-    for (const a of ['nope!', Buffer.from('["x"]').toString('base64url'), Buffer.from(JSON.stringify(['2026-01-01T00:00:00.000Z', 'id'])).toString('base64url')]) {
+    expect(decodeDeliveryCursor(encodeDeliveryCursor({ createdAt: new Date(0), id: 'whd_x' }))).toEqual({
+      createdAt: new Date(0),
+      id: 'whd_x',
+    })
+    for (const a of [
+      'nope!',
+      Buffer.from('["x"]').toString('base64url'),
+      Buffer.from(JSON.stringify(['2026-01-01T00:00:00.000Z', 'id'])).toString('base64url'),
+    ]) {
       const reply = await t.gql(PAGE, { e: endpoint.id, f: 3, a }, tenant.apiKey)
       expect(reply.errors?.[0]?.extensions, a).toMatchObject({ code: 'BAD_USER_INPUT', field: 'after' })
     }
     for (const f of [0, 501]) {
-      expect((await t.gql(PAGE, { e: endpoint.id, f }, tenant.apiKey)).errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'first' })
+      expect((await t.gql(PAGE, { e: endpoint.id, f }, tenant.apiKey)).errors?.[0]?.extensions).toMatchObject({
+        code: 'BAD_USER_INPUT',
+        field: 'first',
+      })
     }
     const foreign = await t.gql(PAGE, { e: endpoint.id, f: 3 })
-    expect(foreign.data?.webhookDeliveriesPage).toEqual({ edges: [], pageInfo: { hasNextPage: false, endCursor: null } })
+    expect(foreign.data?.webhookDeliveriesPage).toEqual({
+      edges: [],
+      pageInfo: { hasNextPage: false, endCursor: null },
+    })
   })
 })

@@ -26,11 +26,17 @@ const INPUT_UNIT_PRICE = '0.0000025'
 const PRICE_FIELDS: [string, string][] = [
   ['UsageEvent.cost', `{ usageEvents(customerId: "alice") { edges { node { id cost } } } }`],
   ['UsageEvent.pricingPlan', `{ usageEvents(customerId: "alice") { edges { node { id pricingPlan } } } }`],
-  ['PricedLine.unitPrice', `{ usageEvents(customerId: "alice") { edges { node { id lines { usageType unitPrice } } } } }`],
+  [
+    'PricedLine.unitPrice',
+    `{ usageEvents(customerId: "alice") { edges { node { id lines { usageType unitPrice } } } } }`,
+  ],
   ['PricedLine.cost', `{ usageEvents(customerId: "alice") { edges { node { id lines { usageType cost } } } } }`],
   ['PricedLine.priceId', `{ usageEvents(customerId: "alice") { edges { node { id lines { usageType priceId } } } } }`],
   ['UsageSummary.cost', `{ usageSummary(customerId: "alice", from: "${DAY.from}", to: "${DAY.to}") { amount cost } }`],
-  ['UsageGroup.cost', `{ usageSummary(customerId: "alice", from: "${DAY.from}", to: "${DAY.to}", groupBy: [MODEL]) { groups { model cost } } }`],
+  [
+    'UsageGroup.cost',
+    `{ usageSummary(customerId: "alice", from: "${DAY.from}", to: "${DAY.to}", groupBy: [MODEL]) { groups { model cost } } }`,
+  ],
 ]
 
 const AMOUNTS_ONLY = `query ($c: String!) {
@@ -51,7 +57,11 @@ async function session(customerId: string, priceDetails?: boolean | null): Promi
 }
 
 /** A subscription over SSE through yoga.fetch: its first payload (publishing until one comes, at most 10 s), then closed. */
-async function firstPayload(token: string, query: string, publish?: () => void): Promise<{ data?: any; errors?: any[] }> {
+async function firstPayload(
+  token: string,
+  query: string,
+  publish?: () => void,
+): Promise<{ data?: any; errors?: any[] }> {
   const abort = new AbortController()
   const response = await t.app.yoga.fetch('http://burnrate.test/graphql', {
     method: 'POST',
@@ -82,12 +92,24 @@ async function firstPayload(token: string, query: string, publish?: () => void):
 
 beforeAll(async () => {
   t = await createTestApp({ clock })
-  expect((await t.gql(`mutation { setPricingPlan(input: { kind: MARKUP, percent: "30" }) { kind } }`)).errors).toBeUndefined()
+  expect(
+    (await t.gql(`mutation { setPricingPlan(input: { kind: MARKUP, percent: "30" }) { kind } }`)).errors,
+  ).toBeUndefined()
   // The plan starts now (the fixed clock), and so does the event: it is billed with the markup.
   // A tiny daily budget: the event below crosses every threshold, so there are alerts to read.
-  expect((await t.gql(`mutation { setBudget(input: { customerId: "alice", period: DAY, limit: "0.001" }) { id } }`)).errors).toBeUndefined()
+  expect(
+    (await t.gql(`mutation { setBudget(input: { customerId: "alice", period: DAY, limit: "0.001" }) { id } }`)).errors,
+  ).toBeUndefined()
   const recorded = await t.gql(RECORD, {
-    event: { id: 'a-1', customerId: 'alice', model: 'gpt-4o', timestamp: '2026-11-20T12:00:00Z', inputTokens: 1000, outputTokens: 100, feature: 'chat' },
+    event: {
+      id: 'a-1',
+      customerId: 'alice',
+      model: 'gpt-4o',
+      timestamp: '2026-11-20T12:00:00Z',
+      inputTokens: 1000,
+      outputTokens: 100,
+      feature: 'chat',
+    },
   })
   expect(recorded.data!.recordUsage).toEqual({ status: 'RECORDED', event: { amount: AMOUNT } })
 })
@@ -100,7 +122,11 @@ describe('createWidgetSession(priceDetails)', () => {
     const explicitNull = await t.gql(SESSION, { c: 'alice', d: null })
     expect(explicitNull.data!.createWidgetSession.priceDetails).toBe(true)
     const hidden = await t.gql(SESSION, { c: 'alice', d: false })
-    expect(hidden.data!.createWidgetSession).toMatchObject({ customerId: 'alice', expiresAt: '2026-11-20T12:15:00.000Z', priceDetails: false })
+    expect(hidden.data!.createWidgetSession).toMatchObject({
+      customerId: 'alice',
+      expiresAt: '2026-11-20T12:15:00.000Z',
+      priceDetails: false,
+    })
 
     const hash = (token: string) => createHash('sha256').update(token).digest('hex')
     const rows = await t.database.db.selectFrom('widget_sessions').select(['token_hash', 'price_details']).execute()
@@ -113,7 +139,14 @@ describe('createWidgetSession(priceDetails)', () => {
     const token = 'br_ws_' + 'x'.repeat(43)
     await t.database.db
       .insertInto('widget_sessions')
-      .values({ id: 'ws_legacy', tenant_id: t.tenant.id, customer_id: 'alice', token_hash: createHash('sha256').update(token).digest('hex'), expires_at: new Date('2026-11-20T13:00:00Z'), created_at: new Date('2026-11-20T11:59:00Z') })
+      .values({
+        id: 'ws_legacy',
+        tenant_id: t.tenant.id,
+        customer_id: 'alice',
+        token_hash: createHash('sha256').update(token).digest('hex'),
+        expires_at: new Date('2026-11-20T13:00:00Z'),
+        created_at: new Date('2026-11-20T11:59:00Z'),
+      })
       .execute()
     expect((await t.gql(WHO, {}, token)).data!.widgetSession.priceDetails).toBe(true)
   })
@@ -151,7 +184,14 @@ describe('a widget session with priceDetails: false', () => {
     const r = await t.gql(AMOUNTS_ONLY, { c: 'alice' }, await session('alice', false))
     expect(r.errors).toBeUndefined()
     const node = r.data!.usageEvents.edges[0].node
-    expect(node).toMatchObject({ id: 'a-1', status: 'PRICED', amount: AMOUNT, currency: 'USD', inputTokens: 1000, outputTokens: 100 })
+    expect(node).toMatchObject({
+      id: 'a-1',
+      status: 'PRICED',
+      amount: AMOUNT,
+      currency: 'USD',
+      inputTokens: 1000,
+      outputTokens: 100,
+    })
     expect(node.lines).toEqual([
       { usageType: 'input', quantity: '1000', amount: '0.00325' },
       { usageType: 'output', quantity: '100', amount: '0.0013' },
@@ -163,13 +203,22 @@ describe('a widget session with priceDetails: false', () => {
     expect(JSON.stringify(r.data)).not.toContain(COST)
   })
 
-  it('still receives its alerts live, but no price changes (the tenant\'s negotiated prices are its cost)', async () => {
+  it("still receives its alerts live, but no price changes (the tenant's negotiated prices are its cost)", async () => {
     const token = await session('alice', false)
     const alert: BudgetAlertEvent = {
-      id: 'live-1', tenantId: t.tenant.id, customerId: 'alice', budgetId: 'bud-1', threshold: 80,
-      spent: '0.0008', limit: '0.001', periodStart: '2026-11-20T00:00:00.000Z', triggeredAt: '2026-11-20T12:00:00.000Z',
+      id: 'live-1',
+      tenantId: t.tenant.id,
+      customerId: 'alice',
+      budgetId: 'bud-1',
+      threshold: 80,
+      spent: '0.0008',
+      limit: '0.001',
+      periodStart: '2026-11-20T00:00:00.000Z',
+      triggeredAt: '2026-11-20T12:00:00.000Z',
     }
-    const live = await firstPayload(token, `subscription { budgetAlerts { id spent limit } }`, () => t.app.services.pubsub.publish('budgetAlert', t.tenant.id, alert))
+    const live = await firstPayload(token, `subscription { budgetAlerts { id spent limit } }`, () =>
+      t.app.services.pubsub.publish('budgetAlert', t.tenant.id, alert),
+    )
     expect(live).toEqual({ data: { budgetAlerts: { id: 'live-1', spent: '0.0008', limit: '0.001' } } })
 
     const prices = await firstPayload(token, `subscription { priceChanges { provider newUnitPrice } }`)
@@ -177,7 +226,11 @@ describe('a widget session with priceDetails: false', () => {
   })
 
   it('cannot reach catalog prices through a line either', async () => {
-    const r = await t.gql(`{ usageEvents(customerId: "alice") { edges { node { lines { price { unitPrice } } } } } }`, {}, await session('alice', false))
+    const r = await t.gql(
+      `{ usageEvents(customerId: "alice") { edges { node { lines { price { unitPrice } } } } } }`,
+      {},
+      await session('alice', false),
+    )
     expect(r.errors![0]!.extensions!.code).toBe('FORBIDDEN')
   })
 })
@@ -187,7 +240,13 @@ describe('unaffected callers', () => {
     const node = data.usageEvents.edges[0].node
     expect(node.cost).toBe(COST)
     expect(node.pricingPlan).toBe('MARKUP 30')
-    expect(node.lines[0]).toMatchObject({ usageType: 'input', unitPrice: INPUT_UNIT_PRICE, cost: '0.0025', priceId: expect.any(String), amount: '0.00325' })
+    expect(node.lines[0]).toMatchObject({
+      usageType: 'input',
+      unitPrice: INPUT_UNIT_PRICE,
+      cost: '0.0025',
+      priceId: expect.any(String),
+      amount: '0.00325',
+    })
     expect(data.usageSummary).toEqual({ cost: COST, amount: AMOUNT, groups: [{ cost: COST, amount: AMOUNT }] })
   }
 

@@ -8,7 +8,14 @@ let t: TestApp
 
 const RECORD = `mutation ($event: UsageEventInput!) { recordUsage(event: $event) { status } }`
 const SESSION = `mutation ($c: String!, $ttl: Int) { createWidgetSession(customerId: $c, ttlSeconds: $ttl) { token customerId expiresAt } }`
-const event = (id: string, customerId: string) => ({ id, customerId, model: 'gpt-4o', timestamp: '2026-11-20T11:00:00Z', inputTokens: 1000, outputTokens: 100 })
+const event = (id: string, customerId: string) => ({
+  id,
+  customerId,
+  model: 'gpt-4o',
+  timestamp: '2026-11-20T11:00:00Z',
+  inputTokens: 1000,
+  outputTokens: 100,
+})
 
 async function session(customerId: string, ttl?: number): Promise<string> {
   const r = await t.gql(SESSION, { c: customerId, ttl })
@@ -36,7 +43,11 @@ afterAll(() => t.close())
 describe('createWidgetSession', () => {
   it('issues an opaque token for one customer, 15 minutes by default', async () => {
     const r = await t.gql(SESSION, { c: 'alice' })
-    expect(r.data!.createWidgetSession).toEqual({ token: expect.stringMatching(/^br_ws_[A-Za-z0-9_-]{43}$/), customerId: 'alice', expiresAt: '2026-11-20T12:15:00.000Z' })
+    expect(r.data!.createWidgetSession).toEqual({
+      token: expect.stringMatching(/^br_ws_[A-Za-z0-9_-]{43}$/),
+      customerId: 'alice',
+      expiresAt: '2026-11-20T12:15:00.000Z',
+    })
   })
 
   it('stores only a hash of the token', async () => {
@@ -106,7 +117,10 @@ describe('a widget token', () => {
     const token = await session('alice')
     const mutations: [string, Record<string, unknown>][] = [
       [RECORD, { event: event('a-2', 'alice') }],
-      [`mutation ($e: [UsageEventInput!]!) { recordUsageBatch(events: $e) { recorded } }`, { e: [event('a-3', 'alice')] }],
+      [
+        `mutation ($e: [UsageEventInput!]!) { recordUsageBatch(events: $e) { recorded } }`,
+        { e: [event('a-3', 'alice')] },
+      ],
       [`mutation { upsertCustomer(input: { id: "alice", name: "Mallory" }) { id } }`, {}],
       [`mutation { setPricingPlan(input: { customerId: "alice", kind: MARKUP, percent: "0" }) { kind } }`, {}],
       [`mutation { updateTenantSettings(input: { widgetOrigins: [] }) { id } }`, {}],
@@ -115,7 +129,9 @@ describe('a widget token', () => {
       const r = await t.gql(query, variables, token)
       expect(r.errors?.[0]?.extensions?.code, query).toBe('FORBIDDEN')
     }
-    const events = await t.gql(`{ usageEvents(customerId: "alice") { edges { node { id } } } customer(id: "alice") { name } }`)
+    const events = await t.gql(
+      `{ usageEvents(customerId: "alice") { edges { node { id } } } customer(id: "alice") { name } }`,
+    )
     expect(events.data!.usageEvents.edges.map((e: any) => e.node.id)).toEqual(['a-1'])
     expect(events.data!.customer.name).toBe('Alice')
   })
@@ -124,7 +140,11 @@ describe('a widget token', () => {
     const other = await t.createTenant('Other')
     const r = await t.gql(SESSION, { c: 'alice' }, other.apiKey)
     const foreign = r.data!.createWidgetSession.token
-    const summary = await t.gql(`{ usageSummary(customerId: "alice", from: "2026-11-20T00:00:00Z", to: "2026-11-21T00:00:00Z") { events } }`, {}, foreign)
+    const summary = await t.gql(
+      `{ usageSummary(customerId: "alice", from: "2026-11-20T00:00:00Z", to: "2026-11-21T00:00:00Z") { events } }`,
+      {},
+      foreign,
+    )
     expect(summary.data!.usageSummary.events).toBe(0)
   })
 
@@ -149,11 +169,17 @@ describe('a widget token', () => {
 
 describe('widget origins', () => {
   it('normalizes and validates origins', () => {
-    expect(normalizeWidgetOrigins(['https://app.example.com', 'http://localhost:5173', 'https://APP.example.com'])).toEqual([
-      'https://app.example.com',
-      'http://localhost:5173',
-    ])
-    for (const bad of ['app.example.com', 'https://app.example.com/', 'https://app.example.com/widget', 'ftp://x.example', '*', 'https://*.example.com']) {
+    expect(
+      normalizeWidgetOrigins(['https://app.example.com', 'http://localhost:5173', 'https://APP.example.com']),
+    ).toEqual(['https://app.example.com', 'http://localhost:5173'])
+    for (const bad of [
+      'app.example.com',
+      'https://app.example.com/',
+      'https://app.example.com/widget',
+      'ftp://x.example',
+      '*',
+      'https://*.example.com',
+    ]) {
       expect(() => normalizeWidgetOrigins([bad]), bad).toThrow()
     }
     expect(isWidgetOriginAllowed(null, 'https://anything.example')).toBe(true)
@@ -169,7 +195,9 @@ describe('widget origins', () => {
     const open = await withOrigin(token, 'https://anywhere.example', q)
     expect(open.body.data.customer.id).toBe('alice')
 
-    const set = await t.gql(`mutation { updateTenantSettings(input: { widgetOrigins: ["https://app.example.com"] }) { widgetOrigins } }`)
+    const set = await t.gql(
+      `mutation { updateTenantSettings(input: { widgetOrigins: ["https://app.example.com"] }) { widgetOrigins } }`,
+    )
     expect(set.data!.updateTenantSettings.widgetOrigins).toEqual(['https://app.example.com'])
 
     const allowed = await withOrigin(token, 'https://app.example.com', q)
@@ -177,7 +205,10 @@ describe('widget origins', () => {
     expect(allowed.response.headers.get('access-control-allow-origin')).toBe('https://app.example.com')
 
     const denied = await withOrigin(token, 'https://evil.example.com', q)
-    expect(denied.body.errors[0].extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'WIDGET_ORIGIN_NOT_ALLOWED' })
+    expect(denied.body.errors[0].extensions).toMatchObject({
+      code: 'UNAUTHENTICATED',
+      reason: 'WIDGET_ORIGIN_NOT_ALLOWED',
+    })
     expect(denied.response.headers.get('access-control-allow-origin')).toBeNull()
 
     // Server-to-server calls (no Origin) and tenant keys are not affected.
@@ -188,13 +219,19 @@ describe('widget origins', () => {
     // Preflights carry no token: answered for any origin; the real request is what gets checked.
     const preflight = await t.app.yoga.fetch('http://burnrate.test/graphql', {
       method: 'OPTIONS',
-      headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization, content-type' },
+      headers: {
+        origin: 'https://app.example.com',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization, content-type',
+      },
     })
     expect(preflight.status).toBe(204)
     expect(preflight.headers.get('access-control-allow-origin')).toBe('https://app.example.com')
     expect(preflight.headers.get('access-control-allow-headers')).toContain('authorization')
 
-    const bad = await t.gql(`mutation { updateTenantSettings(input: { widgetOrigins: ["https://app.example.com/path"] }) { widgetOrigins } }`)
+    const bad = await t.gql(
+      `mutation { updateTenantSettings(input: { widgetOrigins: ["https://app.example.com/path"] }) { widgetOrigins } }`,
+    )
     expect(bad.errors![0]!.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.widgetOrigins[0]' })
     const lifted = await t.gql(`mutation { updateTenantSettings(input: { widgetOrigins: null }) { widgetOrigins } }`)
     expect(lifted.data!.updateTenantSettings.widgetOrigins).toBeNull()

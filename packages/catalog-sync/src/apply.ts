@@ -2,7 +2,17 @@ import { sql, type ColumnType, type Generated, type Kysely, type Transaction } f
 import { Decimal as DecimalJs } from 'decimal.js'
 import { diffCatalog, rowInForce, timeWindowKey, type ExistingRow } from './diff.ts'
 import { SOURCE_EPOCH } from './source-epoch.ts'
-import type { AppliedPriceChange, CatalogCorrection, CatalogSyncSummary, FeedIssue, HeldPriceChange, NormalizedPrice, PriceTier, SourceSnapshot, TimeWindow } from './types.ts'
+import type {
+  AppliedPriceChange,
+  CatalogCorrection,
+  CatalogSyncSummary,
+  FeedIssue,
+  HeldPriceChange,
+  NormalizedPrice,
+  PriceTier,
+  SourceSnapshot,
+  TimeWindow,
+} from './types.ts'
 
 /**
  * The tables a sync touches, as catalog-sync needs them. Column for column the same as the
@@ -136,10 +146,26 @@ export interface ApplyOptions {
 /** The default safety factor: a price moving more than tenfold in one sync waits for a human. */
 export const DEFAULT_HOLD_RATIO = 10
 
-async function readSourceRows(trx: Transaction<CatalogDB>, source: string, options: ApplyOptions): Promise<ExistingRow[]> {
+async function readSourceRows(
+  trx: Transaction<CatalogDB>,
+  source: string,
+  options: ApplyOptions,
+): Promise<ExistingRow[]> {
   let query = trx
     .selectFrom('price_catalog')
-    .select(['id', 'provider', 'model', 'usage_type', 'unit', 'unit_price', 'currency', 'tiers', 'time_window', 'effective_from', 'effective_to'])
+    .select([
+      'id',
+      'provider',
+      'model',
+      'usage_type',
+      'unit',
+      'unit_price',
+      'currency',
+      'tiers',
+      'time_window',
+      'effective_from',
+      'effective_to',
+    ])
     .where('source', '=', source)
   query = options.tenantId ? query.where('tenant_id', '=', options.tenantId) : query.where('tenant_id', 'is', null)
   if (options.scope) {
@@ -162,7 +188,12 @@ async function readSourceRows(trx: Transaction<CatalogDB>, source: string, optio
   }))
 }
 
-async function insertRows(trx: Transaction<CatalogDB>, rows: readonly NormalizedPrice[], snapshot: SourceSnapshot, tenantId: string | null): Promise<number[]> {
+async function insertRows(
+  trx: Transaction<CatalogDB>,
+  rows: readonly NormalizedPrice[],
+  snapshot: SourceSnapshot,
+  tenantId: string | null,
+): Promise<number[]> {
   const ids: number[] = []
   for (let start = 0; start < rows.length; start += INSERT_BATCH) {
     const batch = rows.slice(start, start + INSERT_BATCH).map((price) => ({
@@ -187,7 +218,10 @@ async function insertRows(trx: Transaction<CatalogDB>, rows: readonly Normalized
   return ids
 }
 
-async function closeRows(trx: Transaction<CatalogDB>, closes: readonly { id: number; effectiveTo: Date }[]): Promise<void> {
+async function closeRows(
+  trx: Transaction<CatalogDB>,
+  closes: readonly { id: number; effectiveTo: Date }[],
+): Promise<void> {
   for (let start = 0; start < closes.length; start += CLOSE_BATCH) {
     const values = closes
       .slice(start, start + CLOSE_BATCH)
@@ -250,7 +284,9 @@ function findHeld(
   for (const [key, prices] of desiredByTimeline) {
     const moveAt = (at: number) => {
       const current = rowInForce(existingByTimeline.get(key) ?? [], at)
-      const wanted = prices.find((p) => p.effectiveFrom.getTime() <= at && (p.effectiveTo === null || p.effectiveTo.getTime() > at))
+      const wanted = prices.find(
+        (p) => p.effectiveFrom.getTime() <= at && (p.effectiveTo === null || p.effectiveTo.getTime() > at),
+      )
       return current && wanted && movesBeyond(current.unitPrice, wanted.unitPrice, ratio) ? { current, wanted } : null
     }
     const from = correctedFrom.get(key)
@@ -363,7 +399,12 @@ export async function applyCatalogSnapshot<DB extends CatalogDB>(
     const existing = (await readSourceRows(trx, snapshot.source, options)).filter((row) => !unreadable(row))
     const scope = options.scope
     const desired = datedFromObservation(snapshot, options.observedAt).filter(
-      (p) => !unreadable(p) && (!scope || (p.provider === scope.provider && p.model === scope.model && (!scope.usageType || p.usageType === scope.usageType))),
+      (p) =>
+        !unreadable(p) &&
+        (!scope ||
+          (p.provider === scope.provider &&
+            p.model === scope.model &&
+            (!scope.usageType || p.usageType === scope.usageType))),
     )
     const diff = diffCatalog(existing, desired, options.observedAt)
     const held = findHeld(existing, desired, observed, options.holdRatio ?? DEFAULT_HOLD_RATIO, diff.corrections)
@@ -374,11 +415,21 @@ export async function applyCatalogSnapshot<DB extends CatalogDB>(
     // Rows in force when the source was seen that this sync leaves open: history it closed earlier is not "unchanged".
     const closing = new Set(close.map((c) => c.id))
     const unchanged = existing.filter(
-      (row) => !closing.has(row.id) && row.effectiveFrom.getTime() <= observed && (row.effectiveTo === null || row.effectiveTo.getTime() > observed),
+      (row) =>
+        !closing.has(row.id) &&
+        row.effectiveFrom.getTime() <= observed &&
+        (row.effectiveTo === null || row.effectiveTo.getTime() > observed),
     ).length
     const changedAt = options.changedAt ?? new Date()
     if (options.dryRun) {
-      const changes = changesOf(existing, open, open.map(() => null), close, snapshot, tenantId)
+      const changes = changesOf(
+        existing,
+        open,
+        open.map(() => null),
+        close,
+        snapshot,
+        tenantId,
+      )
       return summaryOf(snapshot, open.length, close.length, unchanged, held.size, changes, corrections, null)
     }
     await closeRows(trx, close)
@@ -415,7 +466,8 @@ export async function applyCatalogSnapshot<DB extends CatalogDB>(
     const summary = summaryOf(snapshot, open.length, close.length, unchanged, held.size, changes, corrections, null)
     // A public sync of a whole source is a run to account for; a tenant's prices and a confirmed
     // held change (scoped) are not feed syncs.
-    if (!tenantId && !scope) summary.syncRunId = await recordSyncRun(trx, snapshot, summary, options.observedAt, changedAt)
+    if (!tenantId && !scope)
+      summary.syncRunId = await recordSyncRun(trx, snapshot, summary, options.observedAt, changedAt)
     return summary
   }
   if (db.isTransaction) return run(catalogDb as unknown as Transaction<CatalogDB>)
@@ -465,14 +517,22 @@ function unreadableModels(snapshot: SourceSnapshot): (row: { provider: string; m
 function datedFromObservation(snapshot: SourceSnapshot, observedAt: Date): NormalizedPrice[] {
   if (!snapshot.undatedFromObservation) return snapshot.prices
   const epoch = SOURCE_EPOCH.getTime()
-  return snapshot.prices.map((price) => (price.effectiveFrom.getTime() === epoch ? { ...price, effectiveFrom: observedAt } : price))
+  return snapshot.prices.map((price) =>
+    price.effectiveFrom.getTime() === epoch ? { ...price, effectiveFrom: observedAt } : price,
+  )
 }
 
 /**
  * The run, and what the feed said that became no row. Issues are stored once per feed version:
  * an hourly poll of an unchanged feed adds one small run row, not the same list again.
  */
-async function recordSyncRun(trx: Transaction<CatalogDB>, snapshot: SourceSnapshot, summary: CatalogSyncSummary, observedAt: Date, finishedAt: Date): Promise<number> {
+async function recordSyncRun(
+  trx: Transaction<CatalogDB>,
+  snapshot: SourceSnapshot,
+  summary: CatalogSyncSummary,
+  observedAt: Date,
+  finishedAt: Date,
+): Promise<number> {
   const run = await trx
     .insertInto('catalog_sync_runs')
     .values({
@@ -507,7 +567,9 @@ async function recordSyncRun(trx: Transaction<CatalogDB>, snapshot: SourceSnapsh
   for (let start = 0; start < issues.length; start += INSERT_BATCH) {
     await trx
       .insertInto('catalog_feed_issues')
-      .values(issues.slice(start, start + INSERT_BATCH).map(({ kind, issue }) => issueRow(runId, snapshot, kind, issue)))
+      .values(
+        issues.slice(start, start + INSERT_BATCH).map(({ kind, issue }) => issueRow(runId, snapshot, kind, issue)),
+      )
       .execute()
   }
   return runId
@@ -527,7 +589,13 @@ function issueRow(runId: number, snapshot: SourceSnapshot, kind: 'REJECTED' | 'S
 }
 
 /** Pending rows follow the latest sync: a held move is (re)stated, one no longer held is dropped. */
-async function recordHeld(trx: Transaction<CatalogDB>, snapshot: SourceSnapshot, held: Map<string, Held>, options: ApplyOptions, now: Date): Promise<void> {
+async function recordHeld(
+  trx: Transaction<CatalogDB>,
+  snapshot: SourceSnapshot,
+  held: Map<string, Held>,
+  options: ApplyOptions,
+  now: Date,
+): Promise<void> {
   const scope = options.scope
   let stale = trx
     .updateTable('catalog_pending_changes')
@@ -537,9 +605,13 @@ async function recordHeld(trx: Transaction<CatalogDB>, snapshot: SourceSnapshot,
   if (scope) stale = stale.where('provider', '=', scope.provider).where('model', '=', scope.model)
   // An unreadable model's held move is neither confirmed nor contradicted by this sync.
   for (const { provider, model } of snapshot.unreadable ?? []) {
-    stale = stale.where((eb) => eb.not(eb.and([eb('model', '=', model), ...(provider === undefined ? [] : [eb('provider', '=', provider)])])))
+    stale = stale.where((eb) =>
+      eb.not(eb.and([eb('model', '=', model), ...(provider === undefined ? [] : [eb('provider', '=', provider)])])),
+    )
   }
-  const heldKeys = [...held.values()].map((h) => sql`(${h.provider}::text, ${h.model}::text, ${h.usageType}::text, ${h.timeWindow}::text)`)
+  const heldKeys = [...held.values()].map(
+    (h) => sql`(${h.provider}::text, ${h.model}::text, ${h.usageType}::text, ${h.timeWindow}::text)`,
+  )
   if (heldKeys.length > 0) {
     stale = stale.where(sql<boolean>`(provider, model, usage_type, time_window) not in (${sql.join(heldKeys)})`)
   }

@@ -10,7 +10,14 @@ import { listPendingChanges, resolvePendingChange, type PendingChange } from './
 import { recordSyncFailure, recordSyncSuccess, syncRunSummary } from './source-state.ts'
 import { SourceError } from './sources/fetch.ts'
 import { parseOverridesFile } from './sources/overrides.ts'
-import { isPublicSource, loadPublicSource, PUBLIC_SOURCES, SOURCE_URL_ENV, withRetry, type PublicSourceName } from './sources/registry.ts'
+import {
+  isPublicSource,
+  loadPublicSource,
+  PUBLIC_SOURCES,
+  SOURCE_URL_ENV,
+  withRetry,
+  type PublicSourceName,
+} from './sources/registry.ts'
 import type { CatalogCorrection, CatalogSyncSummary } from './types.ts'
 
 type FetchedSource = keyof typeof SOURCE_URL_ENV
@@ -61,7 +68,12 @@ const LISTED_CORRECTIONS = 5
 /** "past corrected from <earliest> (openai/gpt-4o input, …) — run repriceUsage for events since then". */
 export function correctionLine(corrections: readonly CatalogCorrection[]): string {
   const earliest = new Date(Math.min(...corrections.map((c) => c.from.getTime())))
-  const names = corrections.slice(0, LISTED_CORRECTIONS).map((c) => `${modelKey(c.provider, c.model)} ${c.usageType}${c.timeWindow ? ' (windowed)' : ''} from ${c.from.toISOString()}`)
+  const names = corrections
+    .slice(0, LISTED_CORRECTIONS)
+    .map(
+      (c) =>
+        `${modelKey(c.provider, c.model)} ${c.usageType}${c.timeWindow ? ' (windowed)' : ''} from ${c.from.toISOString()}`,
+    )
   const more = corrections.length > LISTED_CORRECTIONS ? `, and ${corrections.length - LISTED_CORRECTIONS} more` : ''
   return `past corrected from ${earliest.toISOString()} (${names.join(', ')}${more}) — run repriceUsage for events since then`
 }
@@ -115,8 +127,25 @@ interface SyncValues {
   urls: Partial<Record<PublicSourceName, string>>
 }
 
-async function syncOnce(db: Kysely<CatalogDB>, sources: string[], values: SyncValues, io: ReturnType<typeof withProgress>, nextAttemptAt?: Date): Promise<CliSummary> {
-  const total: CliSummary = { models: 0, opened: 0, closed: 0, unchanged: 0, held: 0, rejected: 0, skipped: 0, corrected: 0, conflicts: 0, failed: [] }
+async function syncOnce(
+  db: Kysely<CatalogDB>,
+  sources: string[],
+  values: SyncValues,
+  io: ReturnType<typeof withProgress>,
+  nextAttemptAt?: Date,
+): Promise<CliSummary> {
+  const total: CliSummary = {
+    models: 0,
+    opened: 0,
+    closed: 0,
+    unchanged: 0,
+    held: 0,
+    rejected: 0,
+    skipped: 0,
+    corrected: 0,
+    conflicts: 0,
+    failed: [],
+  }
   const now = () => io.now?.() ?? new Date()
   const add = (summary: CatalogSyncSummary) => {
     total.models += summary.models
@@ -138,7 +167,14 @@ async function syncOnce(db: Kysely<CatalogDB>, sources: string[], values: SyncVa
         for (const [tenantId, snapshot] of snapshots) {
           io.progress(`${step}: applying ${snapshot.prices.length} rows for tenant ${tenantId}`)
           const observedAt = new Date(Math.min(...snapshot.prices.map((p) => p.effectiveFrom.getTime())))
-          add(await applyCatalogSnapshot(db, snapshot, { observedAt, tenantId, holdRatio: Infinity, dryRun: values['dry-run'] }))
+          add(
+            await applyCatalogSnapshot(db, snapshot, {
+              observedAt,
+              tenantId,
+              holdRatio: Infinity,
+              dryRun: values['dry-run'],
+            }),
+          )
         }
         io.progress('')
         continue
@@ -146,16 +182,29 @@ async function syncOnce(db: Kysely<CatalogDB>, sources: string[], values: SyncVa
       if (!isPublicSource(source)) throw new Error(`unknown source "${source}"`)
       io.progress(`${step}: loading`)
       const location = values.urls[source]
-      const snapshot = await withRetry(() => loadPublicSource(source, location, { timeoutMs: values.timeout ? Number(values.timeout) : undefined }), {
-        onRetry: (error, attempt, delayMs) => io.err(`${source}: attempt ${attempt} failed (${error instanceof Error ? error.message : String(error)}); retrying in ${delayMs} ms`),
-      })
+      const snapshot = await withRetry(
+        () => loadPublicSource(source, location, { timeoutMs: values.timeout ? Number(values.timeout) : undefined }),
+        {
+          onRetry: (error, attempt, delayMs) =>
+            io.err(
+              `${source}: attempt ${attempt} failed (${error instanceof Error ? error.message : String(error)}); retrying in ${delayMs} ms`,
+            ),
+        },
+      )
       io.progress(`${step}: applying ${snapshot.prices.length} rows (${snapshot.models} models)`)
       const correctFrom = values['correct-from'] ? new Date(values['correct-from']) : null
       const observedAt = correctFrom && correctFrom < attemptedAt ? correctFrom : attemptedAt
       const summary = await applyCatalogSnapshot(db, snapshot, { observedAt, dryRun: values['dry-run'] })
       add(summary)
-      if (!values['dry-run']) await recordSyncSuccess(db, source, { attemptedAt, succeededAt: now(), summary: syncRunSummary(summary, snapshot), nextAttemptAt })
-      for (const r of snapshot.rejected ?? []) io.err(`${source}: rejected ${r.model}${r.field ? ` ${r.field}` : ''} = ${r.rawValue ?? '(none)'}: ${r.reason}`)
+      if (!values['dry-run'])
+        await recordSyncSuccess(db, source, {
+          attemptedAt,
+          succeededAt: now(),
+          summary: syncRunSummary(summary, snapshot),
+          nextAttemptAt,
+        })
+      for (const r of snapshot.rejected ?? [])
+        io.err(`${source}: rejected ${r.model}${r.field ? ` ${r.field}` : ''} = ${r.rawValue ?? '(none)'}: ${r.reason}`)
       io.out(
         `${source} ${snapshot.sourceVersion}: ${summary.models} models, ${summary.rowsOpened} opened, ${summary.rowsClosed} closed, ${summary.unchanged} unchanged, ${summary.held ?? 0} held, ${summary.rejected ?? 0} rejected, ${summary.skipped ?? 0} skipped`,
       )
@@ -165,7 +214,8 @@ async function syncOnce(db: Kysely<CatalogDB>, sources: string[], values: SyncVa
       total.failed.push(source)
       const message = error instanceof Error ? error.message : String(error)
       // A failed public source shows in catalogSources like a failed poll (the API's own polling plan is left as it was).
-      if (!values['dry-run'] && isPublicSource(source)) await recordSyncFailure(db, source, { attemptedAt, error: message })
+      if (!values['dry-run'] && isPublicSource(source))
+        await recordSyncFailure(db, source, { attemptedAt, error: message })
       const kind = error instanceof SourceError ? ` (${error.kind})` : ''
       io.err(`${source} failed${kind}; the catalog is unchanged for it: ${message}`)
     }
@@ -202,29 +252,45 @@ async function openEmbedded(env: NodeJS.ProcessEnv): Promise<{ db: Kysely<Catalo
 
 async function openPostgres(url: string): Promise<Kysely<CatalogDB>> {
   const pg = (await import('pg')).default
-  return new Kysely<CatalogDB>({ dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 2 }) }) })
+  return new Kysely<CatalogDB>({
+    dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 2 }) }),
+  })
 }
 
 const describeChange = (change: PendingChange) =>
   `${change.id}  ${change.source}  ${modelKey(change.provider, change.model)} ${change.usage_type}${change.time_window ? ` (${change.time_window})` : ''}  ` +
   `${change.old_unit_price} → ${change.new_unit_price}  seen ${change.observed_at.toISOString()}`
 
-async function pendingCommand(db: Kysely<CatalogDB>, command: string, id: string | undefined, io: CliIo): Promise<number> {
+async function pendingCommand(
+  db: Kysely<CatalogDB>,
+  command: string,
+  id: string | undefined,
+  io: CliIo,
+): Promise<number> {
   if (command === 'pending') {
     const changes = await listPendingChanges(db)
     if (changes.length === 0) io.out('no held price changes')
     for (const change of changes) io.out(describeChange(change))
     return 0
   }
-  const resolved = await resolvePendingChange(db, Number(id), command === 'confirm' ? 'CONFIRM' : 'REJECT', io.now?.() ?? new Date())
+  const resolved = await resolvePendingChange(
+    db,
+    Number(id),
+    command === 'confirm' ? 'CONFIRM' : 'REJECT',
+    io.now?.() ?? new Date(),
+  )
   if (!resolved) {
-    io.err(`no pending price change ${id} (it was never held, or is already confirmed or rejected): see \`catalog-sync pending\``)
+    io.err(
+      `no pending price change ${id} (it was never held, or is already confirmed or rejected): see \`catalog-sync pending\``,
+    )
     return 1
   }
   const summary = resolved.summary
   io.out(
     `${command === 'confirm' ? 'confirmed' : 'rejected'} ${describeChange(resolved.change)}` +
-      (summary ? `: rows opened ${summary.rowsOpened}, rows closed ${summary.rowsClosed} — run repriceUsage for events priced since then` : ''),
+      (summary
+        ? `: rows opened ${summary.rowsOpened}, rows closed ${summary.rowsClosed} — run repriceUsage for events priced since then`
+        : ''),
   )
   return 0
 }
@@ -283,7 +349,10 @@ export async function runCli(argv: string[], rawIo: CliIo): Promise<number> {
     }
     return withDatabase(io, operationInstead(command, [], id, false), (db) => pendingCommand(db, command, id, io))
   }
-  const sources = (values.source ?? []).flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean)
+  const sources = (values.source ?? [])
+    .flatMap((s) => s.split(','))
+    .map((s) => s.trim())
+    .filter(Boolean)
   const unknown = sources.filter((s) => s !== 'overrides' && !isPublicSource(s))
   if (sources.length === 0 || unknown.length > 0 || (values.once && values.every)) {
     io.err(`${unknown.length ? `unknown source ${unknown.join(', ')}\n` : ''}${USAGE}`)
@@ -292,7 +361,9 @@ export async function runCli(argv: string[], rawIo: CliIo): Promise<number> {
   const publicSources = sources.filter(isPublicSource)
   if (values.url && publicSources.length !== 1) {
     const flags = publicSources.filter((s): s is FetchedSource => s in SOURCE_URL_ENV).map((s) => `--${urlFlag(s)}`)
-    io.err(`--url names one source's feed; give each source its own: ${flags.length ? flags.join(', ') : FETCHED_SOURCES.map((s) => `--${urlFlag(s)}`).join(', ')}\n${USAGE}`)
+    io.err(
+      `--url names one source's feed; give each source its own: ${flags.length ? flags.join(', ') : FETCHED_SOURCES.map((s) => `--${urlFlag(s)}`).join(', ')}\n${USAGE}`,
+    )
     return 2
   }
   const urls: SyncValues['urls'] = {}
@@ -317,7 +388,8 @@ export async function runCli(argv: string[], rawIo: CliIo): Promise<number> {
   const syncValues: SyncValues = { ...values, urls }
   return withDatabase(io, operationInstead('sync', sources, undefined, values['dry-run']), async (db) => {
     for (;;) {
-      const nextAttemptAt = intervalMs === null ? undefined : new Date((io.now?.() ?? new Date()).getTime() + intervalMs)
+      const nextAttemptAt =
+        intervalMs === null ? undefined : new Date((io.now?.() ?? new Date()).getTime() + intervalMs)
       const total = await syncOnce(db, sources, syncValues, io, nextAttemptAt)
       io.out(
         `${values['dry-run'] ? 'dry run (nothing written): ' : ''}models seen ${total.models}, rows opened ${total.opened}, rows closed ${total.closed}, unchanged ${total.unchanged}, held ${total.held}, rejected ${total.rejected}, skipped ${total.skipped}${total.corrected ? `, past corrected ${total.corrected}` : ''}, conflicts ${total.conflicts}${total.failed.length ? `, failed: ${total.failed.join(', ')}` : ''}`,
@@ -339,7 +411,11 @@ export async function runCli(argv: string[], rawIo: CliIo): Promise<number> {
  * Opens the database (unless the caller injected one), checks it has the catalog tables, runs `use`
  * and closes it. An embedded database another process has open is refused, naming `instead`.
  */
-async function withDatabase(io: CliIo, instead: string, use: (db: Kysely<CatalogDB>) => Promise<number>): Promise<number> {
+async function withDatabase(
+  io: CliIo,
+  instead: string,
+  use: (db: Kysely<CatalogDB>) => Promise<number>,
+): Promise<number> {
   let db = io.db
   let lock: DataDirLock | undefined
   if (!db) {
@@ -352,17 +428,31 @@ async function withDatabase(io: CliIo, instead: string, use: (db: Kysely<Catalog
         const api = error.owner.holder === API_LOCK_HOLDER
         io.err(
           `refused: ${error.message}. PGlite allows one process at a time, so a write from here could be lost. ` +
-            (api ? `Use ${instead} on the running API instead, or stop the API and run this again.` : 'Run this again once it has finished.'),
+            (api
+              ? `Use ${instead} on the running API instead, or stop the API and run this again.`
+              : 'Run this again once it has finished.'),
         )
         return 1
       }
     }
   }
   try {
-    const tables = ['price_catalog', 'price_change_log', 'catalog_pending_changes', 'catalog_source_state', 'catalog_sync_runs', 'catalog_feed_issues']
-    const { rows } = await sql<{ ready: boolean }>`select ${sql.join(tables.map((table) => sql`to_regclass(${`public.${table}`}) is not null`), sql` and `)} as ready`.execute(db)
+    const tables = [
+      'price_catalog',
+      'price_change_log',
+      'catalog_pending_changes',
+      'catalog_source_state',
+      'catalog_sync_runs',
+      'catalog_feed_issues',
+    ]
+    const { rows } = await sql<{ ready: boolean }>`select ${sql.join(
+      tables.map((table) => sql`to_regclass(${`public.${table}`}) is not null`),
+      sql` and `,
+    )} as ready`.execute(db)
     if (!rows[0]?.ready) {
-      io.err('the database has no (current) catalog tables: start the API once against it (it runs the migrations), then sync')
+      io.err(
+        'the database has no (current) catalog tables: start the API once against it (it runs the migrations), then sync',
+      )
       return 1
     }
     return await use(db)

@@ -28,7 +28,10 @@ export interface CatalogConflict<Row> {
 }
 
 /** Public rows in force at `at` (unwindowed) of (provider, model, usage type)s that more than one source prices. */
-async function publicRowsInForceBySource<DB extends CatalogDB>(db: Kysely<DB> | Transaction<DB>, at: Date): Promise<CatalogRow[]> {
+async function publicRowsInForceBySource<DB extends CatalogDB>(
+  db: Kysely<DB> | Transaction<DB>,
+  at: Date,
+): Promise<CatalogRow[]> {
   return (db as unknown as Kysely<CatalogDB>)
     .selectFrom('price_catalog')
     .selectAll()
@@ -60,9 +63,9 @@ async function publicRowsInForceBySource<DB extends CatalogDB>(db: Kysely<DB> | 
 }
 
 /** Groups rows in force by (provider, model, usage type) and keeps those whose sources disagree (pure). */
-export function conflictsAmong<Row extends Pick<CatalogRow, 'provider' | 'model' | 'usage_type' | 'source' | 'unit_price' | 'tiers'>>(
-  rows: readonly Row[],
-): CatalogConflict<Row>[] {
+export function conflictsAmong<
+  Row extends Pick<CatalogRow, 'provider' | 'model' | 'usage_type' | 'source' | 'unit_price' | 'tiers'>,
+>(rows: readonly Row[]): CatalogConflict<Row>[] {
   const groups = new Map<string, Row[]>()
   for (const row of rows) {
     const key = `${row.provider}\u0000${row.model}\u0000${row.usage_type}`
@@ -75,10 +78,21 @@ export function conflictsAmong<Row extends Pick<CatalogRow, 'provider' | 'model'
   for (const prices of groups.values()) {
     if (prices.length < 2) continue
     const first = prices[0]!
-    const differ = prices.some((p) => !new DecimalJs(p.unit_price).eq(first.unit_price) || JSON.stringify(p.tiers) !== JSON.stringify(first.tiers))
+    const differ = prices.some(
+      (p) =>
+        !new DecimalJs(p.unit_price).eq(first.unit_price) || JSON.stringify(p.tiers) !== JSON.stringify(first.tiers),
+    )
     if (!differ) continue
-    const ranked = [...prices].sort((a, b) => sourceRank(a.source) - sourceRank(b.source) || a.source.localeCompare(b.source))
-    conflicts.push({ provider: first.provider, model: first.model, usageType: first.usage_type, usedSource: ranked[0]!.source, prices: ranked })
+    const ranked = [...prices].sort(
+      (a, b) => sourceRank(a.source) - sourceRank(b.source) || a.source.localeCompare(b.source),
+    )
+    conflicts.push({
+      provider: first.provider,
+      model: first.model,
+      usageType: first.usage_type,
+      usedSource: ranked[0]!.source,
+      prices: ranked,
+    })
   }
   return conflicts
 }
@@ -87,6 +101,9 @@ export function conflictsAmong<Row extends Pick<CatalogRow, 'provider' | 'model'
  * Where public sources disagree about the price in force at `at`: what the API's catalogConflicts
  * lists and the CLI's summary counts, from this one function.
  */
-export async function findCatalogConflicts<DB extends CatalogDB>(db: Kysely<DB> | Transaction<DB>, at: Date): Promise<CatalogConflict<CatalogRow>[]> {
+export async function findCatalogConflicts<DB extends CatalogDB>(
+  db: Kysely<DB> | Transaction<DB>,
+  at: Date,
+): Promise<CatalogConflict<CatalogRow>[]> {
   return conflictsAmong(await publicRowsInForceBySource(db, at))
 }

@@ -53,8 +53,19 @@ function isAlive(pid: number): boolean {
 function parseOwner(text: string): DataDirLockOwner | null {
   try {
     const owner = JSON.parse(text) as Partial<DataDirLockOwner>
-    if (typeof owner.pid !== 'number' || !Number.isInteger(owner.pid) || owner.pid <= 0 || typeof owner.hostname !== 'string') return null
-    return { holder: String(owner.holder ?? 'another process'), pid: owner.pid, hostname: owner.hostname, since: String(owner.since ?? 'an unknown time') }
+    if (
+      typeof owner.pid !== 'number' ||
+      !Number.isInteger(owner.pid) ||
+      owner.pid <= 0 ||
+      typeof owner.hostname !== 'string'
+    )
+      return null
+    return {
+      holder: String(owner.holder ?? 'another process'),
+      pid: owner.pid,
+      hostname: owner.hostname,
+      since: String(owner.since ?? 'an unknown time'),
+    }
   } catch {
     return null
   }

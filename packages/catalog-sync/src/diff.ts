@@ -45,7 +45,9 @@ export function samePrice(a: PriceFields, b: PriceFields): boolean {
   if (a.tiers === null || b.tiers === null) return a.tiers === b.tiers
   return (
     a.tiers.length === b.tiers.length &&
-    a.tiers.every((tier, i) => tier.start === b.tiers![i]!.start && new DecimalJs(tier.unitPrice).eq(b.tiers![i]!.unitPrice))
+    a.tiers.every(
+      (tier, i) => tier.start === b.tiers![i]!.start && new DecimalJs(tier.unitPrice).eq(b.tiers![i]!.unitPrice),
+    )
   )
 }
 
@@ -126,7 +128,12 @@ function isFrozenAt(frozen: readonly Span[], at: number): boolean {
  * there is none. null: nothing to correct. Only the stated start is compared: a source saying
  * "P since D" corrects the past when the catalog disagrees at D, not wherever it differs later.
  */
-function correctionStart(existing: readonly ExistingRow[], desired: readonly NormalizedPrice[], frozen: readonly Span[], observedAt: number): number | null {
+function correctionStart(
+  existing: readonly ExistingRow[],
+  desired: readonly NormalizedPrice[],
+  frozen: readonly Span[],
+  observedAt: number,
+): number | null {
   let earliest: number | null = null
   for (const price of desired) {
     const from = price.effectiveFrom.getTime()
@@ -189,7 +196,9 @@ function diffTimeline(
   for (let i = 1; i < desiredSorted.length; i++) {
     if (toMs(desiredSorted[i - 1]!.effectiveTo) > desiredSorted[i]!.effectiveFrom.getTime()) {
       const row = desiredSorted[i]!
-      throw new Error(`source rows overlap for ${row.provider}/${row.model} ${row.usageType} at ${row.effectiveFrom.toISOString()}`)
+      throw new Error(
+        `source rows overlap for ${row.provider}/${row.model} ${row.usageType} at ${row.effectiveFrom.toISOString()}`,
+      )
     }
   }
   const correctFrom = correctionStart(existing, desiredSorted, modelFrozen, syncObservedAt)
@@ -203,12 +212,21 @@ function diffTimeline(
       : subtractSpans(
           modelFrozen,
           desiredSorted
-            .map((price) => ({ from: Math.max(price.effectiveFrom.getTime(), correctFrom), to: Math.min(toMs(price.effectiveTo), syncObservedAt) }))
+            .map((price) => ({
+              from: Math.max(price.effectiveFrom.getTime(), correctFrom),
+              to: Math.min(toMs(price.effectiveTo), syncObservedAt),
+            }))
             .filter((span) => span.from < span.to),
         )
   if (correctFrom !== null) {
     const sample = desiredSorted[0]!
-    out.corrections.push({ provider: sample.provider, model: sample.model, usageType: sample.usageType, timeWindow: sample.timeWindow, from: new Date(correctFrom) })
+    out.corrections.push({
+      provider: sample.provider,
+      model: sample.model,
+      usageType: sample.usageType,
+      timeWindow: sample.timeWindow,
+      from: new Date(correctFrom),
+    })
   }
 
   // Every instant where something may change: the timeline is constant between two of them.
@@ -264,7 +282,11 @@ function diffTimeline(
     if (at > row.effectiveFrom.getTime() && at >= observedAt && at < endOf(row)) closedAt.set(row, at)
   }
   const open = (price: NormalizedPrice, run: Run) =>
-    out.open.push({ ...price, effectiveFrom: new Date(run.from), effectiveTo: run.to === OPEN ? null : new Date(run.to) })
+    out.open.push({
+      ...price,
+      effectiveFrom: new Date(run.from),
+      effectiveTo: run.to === OPEN ? null : new Date(run.to),
+    })
 
   for (const run of runs) {
     const target = run.target
@@ -298,7 +320,11 @@ function diffTimeline(
  * catalog at that date corrects the timeline from that date on, and is listed in `corrections`;
  * undated prices only ever apply from observedAt. Running it again on its own result writes nothing.
  */
-export function diffCatalog(existing: readonly ExistingRow[], desired: readonly NormalizedPrice[], observedAt: Date): CatalogDiff {
+export function diffCatalog(
+  existing: readonly ExistingRow[],
+  desired: readonly NormalizedPrice[],
+  observedAt: Date,
+): CatalogDiff {
   const observed = observedAt.getTime()
   const out: CatalogDiff = { open: [], close: [], unchanged: 0, corrections: [] }
 

@@ -12,7 +12,12 @@ export interface ResolvedPendingChange {
 
 /** Held public price changes still waiting for a decision, oldest first. */
 export async function listPendingChanges<DB extends CatalogDB>(db: Kysely<DB>): Promise<PendingChange[]> {
-  return (db as unknown as Kysely<CatalogDB>).selectFrom('catalog_pending_changes').selectAll().where('status', '=', 'PENDING').orderBy('id').execute()
+  return (db as unknown as Kysely<CatalogDB>)
+    .selectFrom('catalog_pending_changes')
+    .selectAll()
+    .where('status', '=', 'PENDING')
+    .orderBy('id')
+    .execute()
 }
 
 /**
@@ -42,8 +47,19 @@ export async function resolvePendingChange<DB extends CatalogDB>(
     if (decision === 'REJECT') return { change, summary: null }
     const summary = await applyCatalogSnapshot(
       trx,
-      { source: change.source, sourceVersion: change.source_version, prices: deserializePrices(change.prices), models: 1, skipped: [] },
-      { observedAt: change.observed_at, holdRatio: Infinity, scope: { provider: change.provider, model: change.model, usageType: change.usage_type }, changedAt: now },
+      {
+        source: change.source,
+        sourceVersion: change.source_version,
+        prices: deserializePrices(change.prices),
+        models: 1,
+        skipped: [],
+      },
+      {
+        observedAt: change.observed_at,
+        holdRatio: Infinity,
+        scope: { provider: change.provider, model: change.model, usageType: change.usage_type },
+        changedAt: now,
+      },
     )
     return { change, summary }
   })

@@ -61,7 +61,11 @@ export interface SyncRunSuccess {
 }
 
 /** A run that applied its source: failures reset, the lease (if any) released. */
-export async function recordSyncSuccess<DB extends CatalogDB>(db: Executor<DB>, source: string, run: SyncRunSuccess): Promise<void> {
+export async function recordSyncSuccess<DB extends CatalogDB>(
+  db: Executor<DB>,
+  source: string,
+  run: SyncRunSuccess,
+): Promise<void> {
   await asCatalog(db)
     .insertInto('catalog_source_state')
     .values({
@@ -81,7 +85,9 @@ export async function recordSyncSuccess<DB extends CatalogDB>(db: Executor<DB>, 
         last_success_at: eb.ref('excluded.last_success_at'),
         last_error: null,
         last_summary: eb.ref('excluded.last_summary'),
-        next_attempt_at: run.nextAttemptAt ? eb.ref('excluded.next_attempt_at') : eb.ref('catalog_source_state.next_attempt_at'),
+        next_attempt_at: run.nextAttemptAt
+          ? eb.ref('excluded.next_attempt_at')
+          : eb.ref('catalog_source_state.next_attempt_at'),
       })),
     )
     .execute()
@@ -98,7 +104,11 @@ export interface SyncRunFailure {
 }
 
 /** A run that changed nothing because its source failed: one more consecutive failure, with the error. */
-export async function recordSyncFailure<DB extends CatalogDB>(db: Executor<DB>, source: string, run: SyncRunFailure): Promise<{ failures: number; nextAttemptAt: Date }> {
+export async function recordSyncFailure<DB extends CatalogDB>(
+  db: Executor<DB>,
+  source: string,
+  run: SyncRunFailure,
+): Promise<{ failures: number; nextAttemptAt: Date }> {
   const backoff = run.backoff
   const retryAt = (failures: RawBuilder<number>) =>
     backoff
@@ -119,7 +129,8 @@ export async function recordSyncFailure<DB extends CatalogDB>(db: Executor<DB>, 
         failures: sql<number>`catalog_source_state.failures + 1`,
         last_attempt_at: eb.ref('excluded.last_attempt_at'),
         last_error: eb.ref('excluded.last_error'),
-        next_attempt_at: retryAt(sql<number>`(catalog_source_state.failures + 1)`) ?? eb.ref('catalog_source_state.next_attempt_at'),
+        next_attempt_at:
+          retryAt(sql<number>`(catalog_source_state.failures + 1)`) ?? eb.ref('catalog_source_state.next_attempt_at'),
       })),
     )
     .returning(['failures', 'next_attempt_at'])

@@ -88,8 +88,19 @@ describe('catalog-sync CLI operations', () => {
   }
 
   it('takes each source’s URL from its own flag, so several sources sync in one run', async () => {
-    const result = await run(['--source', 'openrouter,litellm', '--openrouter-url', `${base}/api/v1/models`, '--litellm-url', `${base}/litellm.json`, '--dry-run'])
-    expect(result.err.filter((line) => line.includes('failed')), result.err.join('\n')).toEqual([])
+    const result = await run([
+      '--source',
+      'openrouter,litellm',
+      '--openrouter-url',
+      `${base}/api/v1/models`,
+      '--litellm-url',
+      `${base}/litellm.json`,
+      '--dry-run',
+    ])
+    expect(
+      result.err.filter((line) => line.includes('failed')),
+      result.err.join('\n'),
+    ).toEqual([])
     expect(result.code).toBe(0)
     expect(result.out.some((line) => line.startsWith('openrouter '))).toBe(true)
     expect(result.out.some((line) => line.startsWith('litellm '))).toBe(true)
@@ -114,8 +125,14 @@ describe('catalog-sync CLI operations', () => {
     const { writeFile: write, mkdtemp: temp } = await import('node:fs/promises')
     const file = join(await temp(join(tmpdir(), 'burnrate-')), 'overrides.yaml')
     const tenant = await t.createTenant('Progress')
-    await write(file, `overrides:\n  - { tenant: ${tenant.id}, provider: openai, model: gpt-4o, usageType: input, unitPrice: "0.000002", effectiveFrom: "2026-11-01T00:00:00Z" }\n`)
-    const result = await run(['--source', 'openrouter,overrides', '--openrouter-url', `${base}/api/v1/models`, '--file', file, '--dry-run'], { isTty: true })
+    await write(
+      file,
+      `overrides:\n  - { tenant: ${tenant.id}, provider: openai, model: gpt-4o, usageType: input, unitPrice: "0.000002", effectiveFrom: "2026-11-01T00:00:00Z" }\n`,
+    )
+    const result = await run(
+      ['--source', 'openrouter,overrides', '--openrouter-url', `${base}/api/v1/models`, '--file', file, '--dry-run'],
+      { isTty: true },
+    )
     expect(result.err.some((line) => line.startsWith('\r') && line.includes('[1/2]'))).toBe(true)
     const shown = screen(result.writes)
     expect(shown.filter((line) => /\[\d\/\d\]/.test(line))).toEqual([])
@@ -124,7 +141,9 @@ describe('catalog-sync CLI operations', () => {
 
   it('writes no key with a doubled prefix (OpenRouter’s own openrouter/auto)', async () => {
     const snapshot = fromOpenRouter(JSON.parse(fixture('openrouter-models.json')))
-    const keys = [...(snapshot.rejected ?? []), ...snapshot.skipped].map((issue) => `${issue.model} ${issue.field ?? ''} ${issue.reason}`)
+    const keys = [...(snapshot.rejected ?? []), ...snapshot.skipped].map(
+      (issue) => `${issue.model} ${issue.field ?? ''} ${issue.reason}`,
+    )
     expect(keys.some((key) => key.startsWith('openrouter/auto'))).toBe(true)
     expect(keys.filter((key) => key.includes('openrouter/openrouter/'))).toEqual([])
     const result = await run(['--source', 'openrouter', '--openrouter-url', `${base}/api/v1/models`, '--dry-run'])
@@ -180,26 +199,59 @@ describe('catalog-sync CLI and the API’s view of it', () => {
     const query = '{ catalogSources { source lastAttemptAt lastSuccessAt consecutiveFailures lastError } }'
     const after = await t.gql(query)
     expect(after.data?.catalogSources).toEqual([
-      { source: 'openrouter', lastAttemptAt: '2026-11-23T14:00:00.000Z', lastSuccessAt: '2026-11-23T14:00:00.000Z', consecutiveFailures: 0, lastError: null },
+      {
+        source: 'openrouter',
+        lastAttemptAt: '2026-11-23T14:00:00.000Z',
+        lastSuccessAt: '2026-11-23T14:00:00.000Z',
+        consecutiveFailures: 0,
+        lastError: null,
+      },
     ])
     const failed = await run(['--source', 'openrouter', '--url', join(dir, 'missing.json')], '2026-11-23T15:00:00Z')
     expect(failed.code).toBe(1)
     const state = (await t.gql(query)).data?.catalogSources[0]
-    expect(state).toMatchObject({ source: 'openrouter', lastAttemptAt: '2026-11-23T15:00:00.000Z', lastSuccessAt: '2026-11-23T14:00:00.000Z', consecutiveFailures: 1 })
+    expect(state).toMatchObject({
+      source: 'openrouter',
+      lastAttemptAt: '2026-11-23T15:00:00.000Z',
+      lastSuccessAt: '2026-11-23T14:00:00.000Z',
+      consecutiveFailures: 1,
+    })
     expect(state.lastError).toContain('missing.json')
     // A dry run writes nothing, not even the source's state.
     await run(['--source', 'openrouter', '--url', await openrouter(), '--dry-run'], '2026-11-23T16:00:00Z')
-    expect((await t.gql(query)).data?.catalogSources[0]).toMatchObject({ lastAttemptAt: '2026-11-23T15:00:00.000Z', consecutiveFailures: 1 })
+    expect((await t.gql(query)).data?.catalogSources[0]).toMatchObject({
+      lastAttemptAt: '2026-11-23T15:00:00.000Z',
+      consecutiveFailures: 1,
+    })
   })
 
   it('counts conflicts exactly as catalogConflicts lists them (tiers included)', async () => {
     const genai = join(dir, 'genai.json')
-    await writeFile(genai, JSON.stringify([{ id: 'acme', models: [{ id: 'rocket-x', prices: { input_mtok: { base: 1, tiers: [{ start: 200000, price: 2 }] }, output_mtok: 4 } }] }]))
+    await writeFile(
+      genai,
+      JSON.stringify([
+        {
+          id: 'acme',
+          models: [
+            {
+              id: 'rocket-x',
+              prices: { input_mtok: { base: 1, tiers: [{ start: 200000, price: 2 }] }, output_mtok: 4 },
+            },
+          ],
+        },
+      ]),
+    )
     const litellm = join(dir, 'litellm.json')
-    await writeFile(litellm, JSON.stringify({ 'rocket-x': { litellm_provider: 'acme', mode: 'chat', input_cost_per_token: 1e-6, output_cost_per_token: 4e-6 } }))
+    await writeFile(
+      litellm,
+      JSON.stringify({
+        'rocket-x': { litellm_provider: 'acme', mode: 'chat', input_cost_per_token: 1e-6, output_cost_per_token: 4e-6 },
+      }),
+    )
     await run(['--source', 'genai-prices-remote', '--url', genai])
     const result = await run(['--source', 'litellm', '--url', litellm])
-    const listed = (await t.gql(`{ catalogConflicts(at: "${NOW}") { provider model usageType } }`)).data?.catalogConflicts
+    const listed = (await t.gql(`{ catalogConflicts(at: "${NOW}") { provider model usageType } }`)).data
+      ?.catalogConflicts
     expect(listed).toEqual([{ provider: 'acme', model: 'rocket-x', usageType: 'input' }])
     expect(result.out.at(-1)).toMatch(/, conflicts 1$/)
   })
@@ -213,7 +265,8 @@ describe('catalog-sync CLI and the API’s view of it', () => {
     expect(held.out.at(-1)).toMatch(/held 2,/)
     const pending = await run(['pending'])
     expect(pending.code).toBe(0)
-    const ids = (await t.gql('{ pendingPriceChanges { id model usageType newUnitPrice } }')).data?.pendingPriceChanges as { id: string; model: string }[]
+    const ids = (await t.gql('{ pendingPriceChanges { id model usageType newUnitPrice } }')).data
+      ?.pendingPriceChanges as { id: string; model: string }[]
     expect(ids).toHaveLength(2)
     for (const change of ids) expect(pending.out.join('\n')).toContain(change.model)
 
@@ -223,9 +276,11 @@ describe('catalog-sync CLI and the API’s view of it', () => {
     expect(rejected.code, rejected.err.join('\n')).toBe(0)
     expect((await t.gql('{ pendingPriceChanges { id } }')).data?.pendingPriceChanges).toEqual([])
     const inForce = async (model: string) =>
-      (await t.gql(`{ providerPrices(provider: "openrouter", model: "${model}", at: "2026-11-24T01:00:00Z") { usageType unitPrice } }`)).data?.providerPrices.find(
-        (p: { usageType: string }) => p.usageType === 'output',
-      )?.unitPrice
+      (
+        await t.gql(
+          `{ providerPrices(provider: "openrouter", model: "${model}", at: "2026-11-24T01:00:00Z") { usageType unitPrice } }`,
+        )
+      ).data?.providerPrices.find((p: { usageType: string }) => p.usageType === 'output')?.unitPrice
     expect(await inForce(ids[0]!.model)).toBe(ids[0]!.model === 'openai/gpt-4o' ? '0.001' : '0.003')
     expect(await inForce(ids[1]!.model)).toBe(ids[1]!.model === 'openai/gpt-4o' ? '0.00001' : '0.000015')
 

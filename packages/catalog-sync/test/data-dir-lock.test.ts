@@ -24,7 +24,11 @@ describe('the lock of an embedded data dir', () => {
   it('is held by one holder at a time and names it to the next', () => {
     const dir = join(root, 'one', 'pglite')
     const lock = acquireDataDirLock(dir, 'the Burnrate API')
-    expect(JSON.parse(readFileSync(lockPathOf(dir), 'utf8'))).toMatchObject({ holder: 'the Burnrate API', pid: process.pid, hostname: hostname() })
+    expect(JSON.parse(readFileSync(lockPathOf(dir), 'utf8'))).toMatchObject({
+      holder: 'the Burnrate API',
+      pid: process.pid,
+      hostname: hostname(),
+    })
     let refusal: unknown
     try {
       acquireDataDirLock(dir, 'catalog-sync')
@@ -43,9 +47,15 @@ describe('the lock of an embedded data dir', () => {
     const dir = join(root, 'stale', 'pglite')
     const pid = await deadPid()
     mkdirSync(join(root, 'stale'))
-    writeFileSync(lockPathOf(dir), JSON.stringify({ holder: 'the Burnrate API', pid, hostname: hostname(), since: '2026-12-06T00:00:00Z' }))
+    writeFileSync(
+      lockPathOf(dir),
+      JSON.stringify({ holder: 'the Burnrate API', pid, hostname: hostname(), since: '2026-12-06T00:00:00Z' }),
+    )
     const lock = acquireDataDirLock(dir, 'catalog-sync')
-    expect(JSON.parse(readFileSync(lockPathOf(dir), 'utf8'))).toMatchObject({ holder: 'catalog-sync', pid: process.pid })
+    expect(JSON.parse(readFileSync(lockPathOf(dir), 'utf8'))).toMatchObject({
+      holder: 'catalog-sync',
+      pid: process.pid,
+    })
     lock.release()
   })
 
@@ -54,7 +64,10 @@ describe('the lock of an embedded data dir', () => {
     mkdirSync(join(root, 'garbage'))
     writeFileSync(lockPathOf(dir), 'not json')
     acquireDataDirLock(dir, 'catalog-sync').release()
-    writeFileSync(lockPathOf(dir), JSON.stringify({ holder: 'the Burnrate API', pid: 1, hostname: `${hostname()}-elsewhere`, since: 'x' }))
+    writeFileSync(
+      lockPathOf(dir),
+      JSON.stringify({ holder: 'the Burnrate API', pid: 1, hostname: `${hostname()}-elsewhere`, since: 'x' }),
+    )
     expect(() => acquireDataDirLock(dir, 'catalog-sync')).toThrow(DataDirLockedError)
   })
 })

@@ -41,7 +41,11 @@ describe('diffCatalog', () => {
   const gpt4o = [price(), price({ usageType: 'output', unitPrice: '0.00001' })]
 
   it('opens the whole timeline of a source into an empty catalog, with the source dates', () => {
-    const desired = [...gpt4o, price({ model: 'o3', effectiveTo: at('2025-06-10T00:00:00Z') }), price({ model: 'o3', unitPrice: '0.000002', effectiveFrom: at('2025-06-10T00:00:00Z') })]
+    const desired = [
+      ...gpt4o,
+      price({ model: 'o3', effectiveTo: at('2025-06-10T00:00:00Z') }),
+      price({ model: 'o3', unitPrice: '0.000002', effectiveFrom: at('2025-06-10T00:00:00Z') }),
+    ]
     const diff = diffCatalog([], desired, at('2026-11-23T10:00:00Z'))
     expect(diff.close).toEqual([])
     expect(diff.unchanged).toBe(0)
@@ -57,7 +61,12 @@ describe('diffCatalog', () => {
 
   it('treats equal decimals written differently as the same price', () => {
     const rows: ExistingRow[] = [{ ...price({ unitPrice: '0.00000250' }), id: 1 }]
-    expect(diffCatalog(rows, [price()], at('2026-11-23T10:00:00Z'))).toEqual({ open: [], close: [], unchanged: 1, corrections: [] })
+    expect(diffCatalog(rows, [price()], at('2026-11-23T10:00:00Z'))).toEqual({
+      open: [],
+      close: [],
+      unchanged: 1,
+      corrections: [],
+    })
   })
 
   it('closes the row in force and opens a new one when a price changes, keeping the past as billed', () => {
@@ -71,9 +80,18 @@ describe('diffCatalog', () => {
     expect(diff.unchanged).toBe(1)
     // The closed row keeps its price: the diff has no way to say otherwise.
     const after = applyDiff(rows, diff)
-    expect(after.find((r) => r.id === inputRow.id)).toMatchObject({ unitPrice: '0.0000025', effectiveFrom: EPOCH, effectiveTo: observedAt })
+    expect(after.find((r) => r.id === inputRow.id)).toMatchObject({
+      unitPrice: '0.0000025',
+      effectiveFrom: EPOCH,
+      effectiveTo: observedAt,
+    })
     // And the result is stable.
-    expect(diffCatalog(after, changed, at('2026-11-25T00:00:00Z'))).toEqual({ open: [], close: [], unchanged: 3, corrections: [] })
+    expect(diffCatalog(after, changed, at('2026-11-25T00:00:00Z'))).toEqual({
+      open: [],
+      close: [],
+      unchanged: 3,
+      corrections: [],
+    })
   })
 
   it('opens a model the catalog has never priced with its whole source timeline, leaving the others alone', () => {
@@ -86,7 +104,11 @@ describe('diffCatalog', () => {
   it('schedules a new start_date entry: the row in force closes at that date and the new price opens there', () => {
     const { rows } = sync([], gpt4o, at('2026-01-01T00:00:00Z'))
     const startDate = at('2027-01-01T00:00:00Z')
-    const desired = [price({ effectiveTo: startDate }), price({ unitPrice: '0.000003', effectiveFrom: startDate }), gpt4o[1]!]
+    const desired = [
+      price({ effectiveTo: startDate }),
+      price({ unitPrice: '0.000003', effectiveFrom: startDate }),
+      gpt4o[1]!,
+    ]
     const diff = diffCatalog(rows, desired, at('2026-11-23T10:00:00Z'))
     const inputRow = rows.find((r) => r.usageType === 'input')!
     expect(diff.close).toEqual([{ id: inputRow.id, effectiveTo: startDate }])
@@ -98,34 +120,65 @@ describe('diffCatalog', () => {
     const { rows } = sync([], gpt4o, at('2026-01-01T00:00:00Z'))
     const startDate = at('2026-06-01T00:00:00Z')
     const observedAt = at('2026-11-23T10:00:00Z')
-    const desired = [price({ effectiveTo: startDate }), price({ unitPrice: '0.000003', effectiveFrom: startDate }), gpt4o[1]!]
+    const desired = [
+      price({ effectiveTo: startDate }),
+      price({ unitPrice: '0.000003', effectiveFrom: startDate }),
+      gpt4o[1]!,
+    ]
     const diff = diffCatalog(rows, desired, observedAt)
     const inputRow = rows.find((r) => r.usageType === 'input')!
     expect(diff.close).toEqual([{ id: inputRow.id, effectiveTo: startDate }])
     expect(diff.open).toEqual([price({ unitPrice: '0.000003', effectiveFrom: startDate })])
-    expect(diff.corrections).toEqual([{ provider: 'openai', model: 'gpt-4o', usageType: 'input', timeWindow: null, from: startDate }])
+    expect(diff.corrections).toEqual([
+      { provider: 'openai', model: 'gpt-4o', usageType: 'input', timeWindow: null, from: startDate },
+    ])
     // Only the timeline the source dated moves: output keeps its row, and the past before the date is kept.
     expect(diff.unchanged).toBe(1)
     const after = applyDiff(rows, diff)
-    expect(rowInForce(after.filter((r) => r.usageType === 'input'), at('2026-05-31T23:59:59Z').getTime())?.id).toBe(inputRow.id)
-    expect(rowInForce(after.filter((r) => r.usageType === 'input'), at('2026-06-01T00:00:00Z').getTime())?.unitPrice).toBe('0.000003')
+    expect(
+      rowInForce(
+        after.filter((r) => r.usageType === 'input'),
+        at('2026-05-31T23:59:59Z').getTime(),
+      )?.id,
+    ).toBe(inputRow.id)
+    expect(
+      rowInForce(
+        after.filter((r) => r.usageType === 'input'),
+        at('2026-06-01T00:00:00Z').getTime(),
+      )?.unitPrice,
+    ).toBe('0.000003')
     // Idempotent: a re-run on its own result writes nothing and corrects nothing.
     expect(diffCatalog(after, desired, observedAt)).toEqual({ open: [], close: [], unchanged: 3, corrections: [] })
-    expect(diffCatalog(after, desired, at('2026-11-30T00:00:00Z'))).toEqual({ open: [], close: [], unchanged: 3, corrections: [] })
+    expect(diffCatalog(after, desired, at('2026-11-30T00:00:00Z'))).toEqual({
+      open: [],
+      close: [],
+      unchanged: 3,
+      corrections: [],
+    })
   })
 
   it('corrects nothing when the catalog already has the stated price at the stated start', () => {
     const startDate = at('2026-06-01T00:00:00Z')
     const desired = [price({ effectiveTo: startDate }), price({ unitPrice: '0.000003', effectiveFrom: startDate })]
     const { rows } = sync([], desired, at('2026-01-01T00:00:00Z'))
-    expect(diffCatalog(rows, desired, at('2026-11-23T10:00:00Z'))).toEqual({ open: [], close: [], unchanged: 2, corrections: [] })
+    expect(diffCatalog(rows, desired, at('2026-11-23T10:00:00Z'))).toEqual({
+      open: [],
+      close: [],
+      unchanged: 2,
+      corrections: [],
+    })
   })
 
   it('applies an undated (epoch) price change from observedAt only, as before', () => {
     const { rows } = sync([], [price()], at('2026-01-01T00:00:00Z'))
     const observedAt = at('2026-11-23T10:00:00Z')
     const diff = diffCatalog(rows, [price({ unitPrice: '0.000003' })], observedAt)
-    expect(diff).toEqual({ open: [price({ unitPrice: '0.000003', effectiveFrom: observedAt })], close: [{ id: rows[0]!.id, effectiveTo: observedAt }], unchanged: 0, corrections: [] })
+    expect(diff).toEqual({
+      open: [price({ unitPrice: '0.000003', effectiveFrom: observedAt })],
+      close: [{ id: rows[0]!.id, effectiveTo: observedAt }],
+      unchanged: 0,
+      corrections: [],
+    })
   })
 
   it('corrects from the earliest disagreeing stated start, and fills a usage type the model lacked there', () => {
@@ -151,7 +204,11 @@ describe('diffCatalog', () => {
 
   it('reports no correction for a stated start in a gap the model never had a row for (it is filled anyway)', () => {
     const startDate = at('2026-06-01T00:00:00Z')
-    const diff = diffCatalog([], [price({ effectiveTo: startDate }), price({ unitPrice: '0.000003', effectiveFrom: startDate })], at('2026-11-23T10:00:00Z'))
+    const diff = diffCatalog(
+      [],
+      [price({ effectiveTo: startDate }), price({ unitPrice: '0.000003', effectiveFrom: startDate })],
+      at('2026-11-23T10:00:00Z'),
+    )
     expect(diff.open).toHaveLength(2)
     expect(diff.corrections).toEqual([])
   })
@@ -177,19 +234,44 @@ describe('diffCatalog', () => {
   })
 
   it('keys rows by time window: an off-peak price is its own timeline, added from the moment it is seen on a known model', () => {
-    const { rows } = sync([], [price({ provider: 'deepseek', model: 'deepseek-chat', unitPrice: '0.00000027' })], at('2026-01-01T00:00:00Z'))
+    const { rows } = sync(
+      [],
+      [price({ provider: 'deepseek', model: 'deepseek-chat', unitPrice: '0.00000027' })],
+      at('2026-01-01T00:00:00Z'),
+    )
     const observedAt = at('2026-11-23T10:00:00Z')
-    const offPeak = price({ provider: 'deepseek', model: 'deepseek-chat', unitPrice: '0.000000135', timeWindow: { startSecond: 59400, endSecond: 1800 } })
-    const diff = diffCatalog(rows, [price({ provider: 'deepseek', model: 'deepseek-chat', unitPrice: '0.00000027' }), offPeak], observedAt)
-    expect(diff).toEqual({ open: [{ ...offPeak, effectiveFrom: observedAt }], close: [], unchanged: 1, corrections: [] })
+    const offPeak = price({
+      provider: 'deepseek',
+      model: 'deepseek-chat',
+      unitPrice: '0.000000135',
+      timeWindow: { startSecond: 59400, endSecond: 1800 },
+    })
+    const diff = diffCatalog(
+      rows,
+      [price({ provider: 'deepseek', model: 'deepseek-chat', unitPrice: '0.00000027' }), offPeak],
+      observedAt,
+    )
+    expect(diff).toEqual({
+      open: [{ ...offPeak, effectiveFrom: observedAt }],
+      close: [],
+      unchanged: 1,
+      corrections: [],
+    })
   })
 
   it('refuses a source whose rows overlap', () => {
-    expect(() => diffCatalog([], [price(), price({ effectiveFrom: at('2026-01-01T00:00:00Z') })], new Date())).toThrow(/overlap/)
+    expect(() => diffCatalog([], [price(), price({ effectiveFrom: at('2026-01-01T00:00:00Z') })], new Date())).toThrow(
+      /overlap/,
+    )
   })
 
   it('compares tiers by start and exact price', () => {
-    const a = { unit: 'token', unitPrice: '0.000003', currency: 'USD', tiers: [{ start: 200000, unitPrice: '0.000006' }] }
+    const a = {
+      unit: 'token',
+      unitPrice: '0.000003',
+      currency: 'USD',
+      tiers: [{ start: 200000, unitPrice: '0.000006' }],
+    }
     expect(samePrice(a, { ...a, tiers: [{ start: 200000, unitPrice: '0.0000060' }] })).toBe(true)
     expect(samePrice(a, { ...a, tiers: [{ start: 128000, unitPrice: '0.000006' }] })).toBe(false)
     expect(samePrice(a, { ...a, tiers: null })).toBe(false)
@@ -202,15 +284,28 @@ describe('diffCatalog over random sync histories', () => {
   const day = (d: number) => new Date(BASE + d * DAY)
 
   // A desired timeline for one usage type: consecutive segments over whole days, each priced or a gap.
-  const segmentsArb = fc.array(fc.record({ length: fc.integer({ min: 1, max: 6 }), price: fc.option(fc.constantFrom('1', '2', '3'), { nil: null }) }), {
-    minLength: 1,
-    maxLength: 4,
-  })
+  const segmentsArb = fc.array(
+    fc.record({
+      length: fc.integer({ min: 1, max: 6 }),
+      price: fc.option(fc.constantFrom('1', '2', '3'), { nil: null }),
+    }),
+    {
+      minLength: 1,
+      maxLength: 4,
+    },
+  )
   // start null: the first segment is undated (SOURCE_EPOCH), like a genai-prices base price or any OpenRouter/LiteLLM row.
-  const timelineArb = fc.record({ start: fc.option(fc.integer({ min: 0, max: 8 }), { nil: null, freq: 3 }), segments: segmentsArb, openEnded: fc.boolean() })
+  const timelineArb = fc.record({
+    start: fc.option(fc.integer({ min: 0, max: 8 }), { nil: null, freq: 3 }),
+    segments: segmentsArb,
+    openEnded: fc.boolean(),
+  })
   const snapshotArb = fc.record({ input: timelineArb, output: fc.option(timelineArb, { nil: null }) })
   type Timeline = { start: number | null; segments: { length: number; price: string | null }[]; openEnded: boolean }
-  const historyArb = fc.array(fc.record({ snapshot: snapshotArb, advance: fc.integer({ min: 1, max: 5 * 24 }) }), { minLength: 1, maxLength: 5 })
+  const historyArb = fc.array(fc.record({ snapshot: snapshotArb, advance: fc.integer({ min: 1, max: 5 * 24 }) }), {
+    minLength: 1,
+    maxLength: 5,
+  })
 
   function toPrices(usageType: string, timeline: Timeline): NormalizedPrice[] {
     const prices: NormalizedPrice[] = []
@@ -219,7 +314,14 @@ describe('diffCatalog over random sync histories', () => {
       const last = i === timeline.segments.length - 1
       if (segment.price !== null) {
         const effectiveFrom = i === 0 && timeline.start === null ? EPOCH : day(from)
-        prices.push(price({ usageType, unitPrice: segment.price, effectiveFrom, effectiveTo: last && timeline.openEnded ? null : day(from + segment.length) }))
+        prices.push(
+          price({
+            usageType,
+            unitPrice: segment.price,
+            effectiveFrom,
+            effectiveTo: last && timeline.openEnded ? null : day(from + segment.length),
+          }),
+        )
       }
       from += segment.length
     })
@@ -227,14 +329,33 @@ describe('diffCatalog over random sync histories', () => {
   }
 
   const desiredAt = (desired: readonly NormalizedPrice[], usageType: string, t: number) =>
-    desired.find((p) => p.usageType === usageType && p.effectiveFrom.getTime() <= t && (p.effectiveTo === null || t < p.effectiveTo.getTime()))
-  const catalogAt = (rows: readonly ExistingRow[], usageType: string, t: number) => rowInForce(rows.filter((r) => r.usageType === usageType), t)
+    desired.find(
+      (p) =>
+        p.usageType === usageType &&
+        p.effectiveFrom.getTime() <= t &&
+        (p.effectiveTo === null || t < p.effectiveTo.getTime()),
+    )
+  const catalogAt = (rows: readonly ExistingRow[], usageType: string, t: number) =>
+    rowInForce(
+      rows.filter((r) => r.usageType === usageType),
+      t,
+    )
   const probes = Array.from({ length: 80 }, (_, i) => BASE + (i / 2 - 2) * DAY + 3_600_000)
 
   /** The rule, restated: the earliest stated (non-epoch) start before observedAt where the model had a row and this usage type another price or none. */
-  function expectedCorrection(before: readonly ExistingRow[], desired: readonly NormalizedPrice[], usageType: string, observed: number): number | null {
+  function expectedCorrection(
+    before: readonly ExistingRow[],
+    desired: readonly NormalizedPrice[],
+    usageType: string,
+    observed: number,
+  ): number | null {
     const starts = desired
-      .filter((p) => p.usageType === usageType && p.effectiveFrom.getTime() !== EPOCH.getTime() && p.effectiveFrom.getTime() < observed)
+      .filter(
+        (p) =>
+          p.usageType === usageType &&
+          p.effectiveFrom.getTime() !== EPOCH.getTime() &&
+          p.effectiveFrom.getTime() < observed,
+      )
       .filter((p) => ['input', 'output'].some((u) => catalogAt(before, u, p.effectiveFrom.getTime())))
       .filter((p) => {
         const current = catalogAt(before, usageType, p.effectiveFrom.getTime())
@@ -251,10 +372,15 @@ describe('diffCatalog over random sync histories', () => {
         let observed = BASE
         for (const step of history) {
           observed += step.advance * 3_600_000
-          const desired = [...toPrices('input', step.snapshot.input), ...(step.snapshot.output ? toPrices('output', step.snapshot.output) : [])]
+          const desired = [
+            ...toPrices('input', step.snapshot.input),
+            ...(step.snapshot.output ? toPrices('output', step.snapshot.output) : []),
+          ]
           const before = rows
           const { diff, rows: after } = sync(before, desired, new Date(observed))
-          const correctFrom = Object.fromEntries(['input', 'output'].map((u) => [u, expectedCorrection(before, desired, u, observed)]))
+          const correctFrom = Object.fromEntries(
+            ['input', 'output'].map((u) => [u, expectedCorrection(before, desired, u, observed)]),
+          )
           expect(diff.corrections.map((c) => [c.usageType, c.from.getTime()]).sort()).toEqual(
             Object.entries(correctFrom)
               .filter(([, from]) => from !== null)
@@ -278,16 +404,25 @@ describe('diffCatalog over random sync histories', () => {
               } else if (modelHadPrice && corrected && !wanted) {
                 // Where the correcting source states no price, the billed price stays (possibly in a copy of the row).
                 const was = catalogAt(before, usageType, t)
-                expect(now === undefined ? was === undefined : was !== undefined && samePrice(now, was), 'kept where the source is silent').toBe(true)
+                expect(
+                  now === undefined ? was === undefined : was !== undefined && samePrice(now, was),
+                  'kept where the source is silent',
+                ).toBe(true)
               } else if (wanted) {
                 expect(now && samePrice(now, wanted), `price at ${new Date(t).toISOString()}`).toBe(true)
               } else if (now) {
                 // Known limit: a scheduled price the source withdrew before it took effect cannot be closed at its own start.
-                expect(now.effectiveFrom.getTime()).toBeGreaterThanOrEqual(corrected ? correctFrom[usageType]! : observed)
+                expect(now.effectiveFrom.getTime()).toBeGreaterThanOrEqual(
+                  corrected ? correctFrom[usageType]! : observed,
+                )
               }
             }
           }
-          expect(diffCatalog(after, desired, new Date(observed)), 'a re-run writes nothing').toMatchObject({ open: [], close: [], corrections: [] })
+          expect(diffCatalog(after, desired, new Date(observed)), 'a re-run writes nothing').toMatchObject({
+            open: [],
+            close: [],
+            corrections: [],
+          })
           rows = after
         }
       }),

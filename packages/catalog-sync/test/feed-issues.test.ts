@@ -10,10 +10,15 @@ import { fromOpenRouter } from '../src/sources/openrouter.ts'
 import type { NormalizedPrice } from '../src/types.ts'
 import { UNIT_BY_USAGE_TYPE } from '../src/units.ts'
 
-const json = (name: string) => JSON.parse(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8')) as Record<string, any>
+const json = (name: string) =>
+  JSON.parse(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), 'utf8')) as Record<string, any>
 
 const rowsOf = (prices: NormalizedPrice[], provider: string, model: string) =>
-  Object.fromEntries(prices.filter((p) => p.provider === provider && p.model === model).map((p) => [p.usageType, `${p.unitPrice}/${p.unit}`]))
+  Object.fromEntries(
+    prices
+      .filter((p) => p.provider === provider && p.model === model)
+      .map((p) => [p.usageType, `${p.unitPrice}/${p.unit}`]),
+  )
 
 /** The OpenRouter fixture with an o3 entry, its completion price replaced when asked. */
 function openRouterFeed(o3Completion: unknown = '0.000008') {
@@ -22,13 +27,28 @@ function openRouterFeed(o3Completion: unknown = '0.000008') {
     id: 'openai/o3',
     name: 'OpenAI: o3',
     architecture: { modality: 'text+image->text', input_modalities: ['text', 'image'], output_modalities: ['text'] },
-    pricing: { prompt: '0.000002', completion: o3Completion, request: '0', image: '0.00153', web_search: '0.01', internal_reasoning: '0', input_cache_read: '0.0000005' },
+    pricing: {
+      prompt: '0.000002',
+      completion: o3Completion,
+      request: '0',
+      image: '0.00153',
+      web_search: '0.01',
+      internal_reasoning: '0',
+      input_cache_read: '0.0000005',
+    },
   })
   feed.data.push({
     id: 'openai/text-embedding-3-small',
     name: 'OpenAI: Text Embedding 3 Small',
     architecture: { modality: 'text->embeddings', input_modalities: ['text'], output_modalities: ['embeddings'] },
-    pricing: { prompt: '0.00000002', completion: '0', request: '0', image: '0', web_search: '0', internal_reasoning: '0' },
+    pricing: {
+      prompt: '0.00000002',
+      completion: '0',
+      request: '0',
+      image: '0',
+      web_search: '0',
+      internal_reasoning: '0',
+    },
   })
   return feed
 }
@@ -53,28 +73,72 @@ describe('a malformed row never withdraws the price in force (issue 12, item 1)'
     it('keeps every o3 row open when a re-sync has a bad o3 completion price, and records the rejection', async () => {
       const first = new Date('2026-12-01T00:00:00Z')
       await applyCatalogSnapshot(database.db, fromOpenRouter(openRouterFeed()), { observedAt: first })
-      const before = await database.db.selectFrom('price_catalog').selectAll().where('model', '=', 'openai/o3').orderBy('id').execute()
-      expect(before.map((r) => r.usage_type).sort()).toEqual(['cache_read', 'input', 'input_images', 'output', 'web_searches'])
+      const before = await database.db
+        .selectFrom('price_catalog')
+        .selectAll()
+        .where('model', '=', 'openai/o3')
+        .orderBy('id')
+        .execute()
+      expect(before.map((r) => r.usage_type).sort()).toEqual([
+        'cache_read',
+        'input',
+        'input_images',
+        'output',
+        'web_searches',
+      ])
 
       const bad = fromOpenRouter(openRouterFeed('not-a-number'))
       const summary = await applyCatalogSnapshot(database.db, bad, { observedAt: new Date('2026-12-02T00:00:00Z') })
       expect(summary.rowsClosed).toBe(0)
       // o3's completion, and the auto router's two "-1" prices.
       expect(summary.rejected).toBe(3)
-      const after = await database.db.selectFrom('price_catalog').selectAll().where('model', '=', 'openai/o3').orderBy('id').execute()
+      const after = await database.db
+        .selectFrom('price_catalog')
+        .selectAll()
+        .where('model', '=', 'openai/o3')
+        .orderBy('id')
+        .execute()
       expect(after).toEqual(before)
 
-      const issues = await database.db.selectFrom('catalog_feed_issues').selectAll().where('sync_run_id', '=', summary.syncRunId!).orderBy('id').execute()
+      const issues = await database.db
+        .selectFrom('catalog_feed_issues')
+        .selectAll()
+        .where('sync_run_id', '=', summary.syncRunId!)
+        .orderBy('id')
+        .execute()
       expect(issues.filter((i) => i.kind === 'REJECTED')).toEqual([
-        expect.objectContaining({ source: 'openrouter', model: 'openai/o3', field: 'completion', raw_value: '"not-a-number"', reason: 'price "not-a-number" is not a decimal number' }),
-        expect.objectContaining({ source: 'openrouter', model: 'openrouter/auto', field: 'prompt', raw_value: '"-1"', reason: 'negative price -1' }),
-        expect.objectContaining({ source: 'openrouter', model: 'openrouter/auto', field: 'completion', raw_value: '"-1"', reason: 'negative price -1' }),
+        expect.objectContaining({
+          source: 'openrouter',
+          model: 'openai/o3',
+          field: 'completion',
+          raw_value: '"not-a-number"',
+          reason: 'price "not-a-number" is not a decimal number',
+        }),
+        expect.objectContaining({
+          source: 'openrouter',
+          model: 'openrouter/auto',
+          field: 'prompt',
+          raw_value: '"-1"',
+          reason: 'negative price -1',
+        }),
+        expect.objectContaining({
+          source: 'openrouter',
+          model: 'openrouter/auto',
+          field: 'completion',
+          raw_value: '"-1"',
+          reason: 'negative price -1',
+        }),
       ])
     })
 
     it('a price field of the wrong JSON type rejects that model only, not the whole feed', async () => {
       const snapshot = fromOpenRouter(openRouterFeed({ usd: 8 }))
-      expect(snapshot.rejected).toContainEqual({ model: 'openai/o3', field: 'completion', rawValue: '{"usd":8}', reason: 'price is a object, not a number' })
+      expect(snapshot.rejected).toContainEqual({
+        model: 'openai/o3',
+        field: 'completion',
+        rawValue: '{"usd":8}',
+        reason: 'price is a object, not a number',
+      })
       expect(snapshot.prices.some((p) => p.model === 'openai/gpt-4o')).toBe(true)
     })
   })
@@ -84,7 +148,12 @@ describe('every rejection and skip is kept with source, model, field, raw value 
   it('OpenRouter: a variable price (-1) and a malformed value are rejected with the raw value', () => {
     const snapshot = fromOpenRouter(openRouterFeed('not-a-number'))
     expect(snapshot.rejected).toEqual([
-      { model: 'openai/o3', field: 'completion', rawValue: '"not-a-number"', reason: 'price "not-a-number" is not a decimal number' },
+      {
+        model: 'openai/o3',
+        field: 'completion',
+        rawValue: '"not-a-number"',
+        reason: 'price "not-a-number" is not a decimal number',
+      },
       { model: 'openrouter/auto', field: 'prompt', rawValue: '"-1"', reason: 'negative price -1' },
       { model: 'openrouter/auto', field: 'completion', rawValue: '"-1"', reason: 'negative price -1' },
     ])
@@ -97,11 +166,28 @@ describe('every rejection and skip is kept with source, model, field, raw value 
     expect(snapshot.skipped).toEqual(
       expect.arrayContaining([
         { model: 'sample_spec', field: null, rawValue: null, reason: 'documentation entry, not a model' },
-        { model: 'tts-1', field: 'input_cost_per_character', rawValue: '0.000015', reason: 'unknown unit: no usage type for input_cost_per_character' },
-        { model: 'gpt-4o-2024-08-06', field: null, rawValue: null, reason: 'alias of openai/gpt-4o, whose own entry is used' },
+        {
+          model: 'tts-1',
+          field: 'input_cost_per_character',
+          rawValue: '0.000015',
+          reason: 'unknown unit: no usage type for input_cost_per_character',
+        },
+        {
+          model: 'gpt-4o-2024-08-06',
+          field: null,
+          rawValue: null,
+          reason: 'alias of openai/gpt-4o, whose own entry is used',
+        },
       ]),
     )
-    expect(snapshot.rejected).toEqual([{ model: 'broken-model', field: 'input_cost_per_token', rawValue: '-0.000001', reason: 'negative price -0.000001' }])
+    expect(snapshot.rejected).toEqual([
+      {
+        model: 'broken-model',
+        field: 'input_cost_per_token',
+        rawValue: '-0.000001',
+        reason: 'negative price -0.000001',
+      },
+    ])
   })
 
   describe('stored per sync run', () => {
@@ -113,21 +199,49 @@ describe('every rejection and skip is kept with source, model, field, raw value 
 
     it('records the run and each issue once per feed version; a dry run records nothing', async () => {
       const snapshot = fromLitellm(json('litellm-prices.json'))
-      const dry = await applyCatalogSnapshot(database.db, snapshot, { observedAt: new Date('2026-12-01T00:00:00Z'), dryRun: true })
+      const dry = await applyCatalogSnapshot(database.db, snapshot, {
+        observedAt: new Date('2026-12-01T00:00:00Z'),
+        dryRun: true,
+      })
       expect(dry.syncRunId).toBeNull()
       expect(await database.db.selectFrom('catalog_sync_runs').selectAll().execute()).toEqual([])
 
       const first = await applyCatalogSnapshot(database.db, snapshot, { observedAt: new Date('2026-12-01T00:00:00Z') })
-      const run = await database.db.selectFrom('catalog_sync_runs').selectAll().where('id', '=', first.syncRunId!).executeTakeFirstOrThrow()
-      expect(run).toMatchObject({ source: 'litellm', source_version: snapshot.sourceVersion, rejected: 1, skipped: snapshot.skipped.length, rows_opened: first.rowsOpened })
-      const stored = await database.db.selectFrom('catalog_feed_issues').selectAll().where('sync_run_id', '=', first.syncRunId!).orderBy('id').execute()
+      const run = await database.db
+        .selectFrom('catalog_sync_runs')
+        .selectAll()
+        .where('id', '=', first.syncRunId!)
+        .executeTakeFirstOrThrow()
+      expect(run).toMatchObject({
+        source: 'litellm',
+        source_version: snapshot.sourceVersion,
+        rejected: 1,
+        skipped: snapshot.skipped.length,
+        rows_opened: first.rowsOpened,
+      })
+      const stored = await database.db
+        .selectFrom('catalog_feed_issues')
+        .selectAll()
+        .where('sync_run_id', '=', first.syncRunId!)
+        .orderBy('id')
+        .execute()
       expect(stored).toHaveLength(snapshot.skipped.length + 1)
-      expect(stored).toContainEqual(expect.objectContaining({ kind: 'SKIPPED', model: 'sample_spec', source: 'litellm', source_version: snapshot.sourceVersion }))
+      expect(stored).toContainEqual(
+        expect.objectContaining({
+          kind: 'SKIPPED',
+          model: 'sample_spec',
+          source: 'litellm',
+          source_version: snapshot.sourceVersion,
+        }),
+      )
 
       // The same content again: a new run, whose issues are the ones already stored for that version.
       const second = await applyCatalogSnapshot(database.db, snapshot, { observedAt: new Date('2026-12-01T01:00:00Z') })
       expect(second.syncRunId).not.toBe(first.syncRunId)
-      const total = await database.db.selectFrom('catalog_feed_issues').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
+      const total = await database.db
+        .selectFrom('catalog_feed_issues')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .executeTakeFirstOrThrow()
       expect(Number(total.n)).toBe(stored.length)
     })
   })
@@ -164,7 +278,8 @@ describe('units: images, pixels, seconds, requests and searches become rows (ite
   it('every unit the adapters produce is one the pricing engine prices', () => {
     const litellm = json('litellm-prices.json')
     const prices = [...fromOpenRouter(openRouterFeed()).prices, ...fromLitellm(litellm).prices]
-    for (const price of prices) expect(UNIT_BY_USAGE_TYPE.get(price.usageType)?.unit, `${price.model} ${price.usageType}`).toBe(price.unit)
+    for (const price of prices)
+      expect(UNIT_BY_USAGE_TYPE.get(price.usageType)?.unit, `${price.model} ${price.usageType}`).toBe(price.unit)
   })
 
   it('OpenRouter: per-image price as an input_images row; embeddings have no output row', () => {
@@ -175,7 +290,9 @@ describe('units: images, pixels, seconds, requests and searches become rows (ite
       cache_read: '0.00000125/token',
       input_images: '0.003613/image',
     })
-    expect(rowsOf(snapshot.prices, 'openrouter', 'openai/text-embedding-3-small')).toEqual({ input: '0.00000002/token' })
+    expect(rowsOf(snapshot.prices, 'openrouter', 'openai/text-embedding-3-small')).toEqual({
+      input: '0.00000002/token',
+    })
   })
 
   it('LiteLLM: per pixel, per image, per second, per request and per web search, exact', () => {
@@ -198,7 +315,9 @@ describe('units: images, pixels, seconds, requests and searches become rows (ite
     }
     const snapshot = fromLitellm(litellm)
     expect(rowsOf(snapshot.prices, 'openai', 'dall-e-3')).toEqual({ output_image_pixels: '0.0000000381469/pixel' })
-    expect(rowsOf(snapshot.prices, 'vertex_ai-image-models', 'vertex_ai/imagen-3.0-generate-002')).toEqual({ output_images: '0.04/image' })
+    expect(rowsOf(snapshot.prices, 'vertex_ai-image-models', 'vertex_ai/imagen-3.0-generate-002')).toEqual({
+      output_images: '0.04/image',
+    })
     expect(rowsOf(snapshot.prices, 'openai', 'whisper-1')).toEqual({ input_audio_seconds: '0.0001/second' })
     expect(rowsOf(snapshot.prices, 'perplexity', 'sonar')).toMatchObject({ requests: '0.005/request' })
     expect(rowsOf(snapshot.prices, 'google', 'gemini-2.0-flash-live-001')).toMatchObject({
@@ -213,7 +332,11 @@ describe('units: images, pixels, seconds, requests and searches become rows (ite
 
   it('a web search priced by context size is a trace, not a guess', () => {
     const litellm = json('litellm-prices.json')
-    litellm['gpt-4o'].search_context_cost_per_query = { search_context_size_low: 0.03, search_context_size_medium: 0.035, search_context_size_high: 0.05 }
+    litellm['gpt-4o'].search_context_cost_per_query = {
+      search_context_size_low: 0.03,
+      search_context_size_medium: 0.035,
+      search_context_size_high: 0.05,
+    }
     const snapshot = fromLitellm(litellm)
     expect(rowsOf(snapshot.prices, 'openai', 'gpt-4o').web_searches).toBeUndefined()
     expect(snapshot.skipped).toContainEqual({
@@ -238,7 +361,9 @@ describe('a model first seen without a date is priced from the sync that saw it 
     await applyCatalogSnapshot(database.db, fromLitellm(json('litellm-prices.json')), { observedAt })
     const starts = await database.db.selectFrom('price_catalog').select('effective_from').distinct().execute()
     expect(starts.map((s) => s.effective_from.toISOString())).toEqual([observedAt.toISOString()])
-    const again = await applyCatalogSnapshot(database.db, fromOpenRouter(openRouterFeed()), { observedAt: new Date('2026-12-04T09:00:00Z') })
+    const again = await applyCatalogSnapshot(database.db, fromOpenRouter(openRouterFeed()), {
+      observedAt: new Date('2026-12-04T09:00:00Z'),
+    })
     expect(again).toMatchObject({ rowsOpened: 0, rowsClosed: 0 })
   })
 })

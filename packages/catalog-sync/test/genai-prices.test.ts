@@ -1,7 +1,13 @@
 import { calcPrice, waitForUpdate, type Provider } from '@pydantic/genai-prices'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { rowInForce } from '../src/diff.ts'
-import { fromGenaiPrices, loadBundledGenaiPrices, resolveGenaiPricesModel, secondOfDay, unitPriceOf } from '../src/sources/genai-prices.ts'
+import {
+  fromGenaiPrices,
+  loadBundledGenaiPrices,
+  resolveGenaiPricesModel,
+  secondOfDay,
+  unitPriceOf,
+} from '../src/sources/genai-prices.ts'
 import type { NormalizedPrice, SourceSnapshot } from '../src/types.ts'
 import { UNIT_BY_PRICE_KEY } from '../src/units.ts'
 
@@ -24,8 +30,14 @@ function selectAt(rows: NormalizedPrice[], at: Date): Map<string, NormalizedPric
   for (const usageType of new Set(rows.map((r) => r.usageType))) {
     const ofType = withIds.filter((r) => r.usageType === usageType)
     const row =
-      rowInForce(ofType.filter((r) => r.timeWindow && inWindow(r)), at.getTime()) ??
-      rowInForce(ofType.filter((r) => !r.timeWindow), at.getTime())
+      rowInForce(
+        ofType.filter((r) => r.timeWindow && inWindow(r)),
+        at.getTime(),
+      ) ??
+      rowInForce(
+        ofType.filter((r) => !r.timeWindow),
+        at.getTime(),
+      )
     if (row) selected.set(usageType, row)
   }
   return selected
@@ -52,7 +64,15 @@ describe('genai-prices adapter on the bundled data', () => {
   it('turns gpt-4o per-million prices into exact per-token prices', () => {
     const rows = rowsOf(snapshot, 'openai', 'gpt-4o')
     const byType = Object.fromEntries(rows.map((r) => [r.usageType, r]))
-    expect(byType.input).toMatchObject({ unit: 'token', unitPrice: '0.0000025', currency: 'USD', tiers: null, timeWindow: null, effectiveFrom: EPOCH, effectiveTo: null })
+    expect(byType.input).toMatchObject({
+      unit: 'token',
+      unitPrice: '0.0000025',
+      currency: 'USD',
+      tiers: null,
+      timeWindow: null,
+      effectiveFrom: EPOCH,
+      effectiveTo: null,
+    })
     expect(byType.cache_read!.unitPrice).toBe('0.00000125')
     expect(byType.output!.unitPrice).toBe('0.00001')
     expect(byType.web_searches).toMatchObject({ unit: 'search', unitPrice: '0.01' })
@@ -63,7 +83,12 @@ describe('genai-prices adapter on the bundled data', () => {
     const march13 = new Date('2026-03-13T00:00:00Z')
     const input = rowsOf(snapshot, 'anthropic', 'claude-sonnet-4-6').filter((r) => r.usageType === 'input')
     expect(input).toEqual([
-      expect.objectContaining({ unitPrice: '0.000003', tiers: [{ start: 200000, unitPrice: '0.000006' }], effectiveFrom: EPOCH, effectiveTo: march13 }),
+      expect.objectContaining({
+        unitPrice: '0.000003',
+        tiers: [{ start: 200000, unitPrice: '0.000006' }],
+        effectiveFrom: EPOCH,
+        effectiveTo: march13,
+      }),
       expect.objectContaining({ unitPrice: '0.000003', tiers: null, effectiveFrom: march13, effectiveTo: null }),
     ])
     const output = rowsOf(snapshot, 'anthropic', 'claude-sonnet-4-6').filter((r) => r.usageType === 'output')
@@ -81,7 +106,12 @@ describe('genai-prices adapter on the bundled data', () => {
     const input = rows.filter((r) => r.usageType === 'input')
     expect(input).toEqual([
       expect.objectContaining({ unitPrice: '0.000000135', timeWindow: null, effectiveFrom: EPOCH, effectiveTo: null }),
-      expect.objectContaining({ unitPrice: '0.00000027', timeWindow: { startSecond: 1800, endSecond: 59400 }, effectiveFrom: EPOCH, effectiveTo: null }),
+      expect.objectContaining({
+        unitPrice: '0.00000027',
+        timeWindow: { startSecond: 1800, endSecond: 59400 },
+        effectiveFrom: EPOCH,
+        effectiveTo: null,
+      }),
     ])
     expect(rows).toHaveLength(6)
   })
@@ -89,8 +119,14 @@ describe('genai-prices adapter on the bundled data', () => {
   it('closes a usage type that a later start_date entry no longer prices, and opens one it adds', () => {
     const rows = rowsOf(snapshot, 'mistral', 'mistral-ocr-latest')
     const annotated = rows.filter((r) => r.usageType === 'input_annotated_document_pages')
-    expect(annotated[0]).toMatchObject({ unitPrice: '0.003', effectiveFrom: new Date('2025-05-22T00:00:00Z'), effectiveTo: new Date('2026-06-23T00:00:00Z') })
-    const pages = rows.filter((r) => r.usageType === 'input_document_pages').map((r) => [r.unitPrice, r.effectiveFrom.toISOString()])
+    expect(annotated[0]).toMatchObject({
+      unitPrice: '0.003',
+      effectiveFrom: new Date('2025-05-22T00:00:00Z'),
+      effectiveTo: new Date('2026-06-23T00:00:00Z'),
+    })
+    const pages = rows
+      .filter((r) => r.usageType === 'input_document_pages')
+      .map((r) => [r.unitPrice, r.effectiveFrom.toISOString()])
     expect(pages).toEqual([
       ['0.001', '1970-01-01T00:00:00.000Z'],
       ['0.002', '2025-12-18T00:00:00.000Z'],
@@ -122,8 +158,33 @@ describe('genai-prices adapter on the bundled data', () => {
 
   it('selects, at any instant, exactly the prices genai-prices itself would charge', () => {
     const instants: Date[] = []
-    for (const day of ['2024-01-01', '2025-05-21', '2025-05-22', '2025-12-18', '2026-03-12', '2026-03-13', '2026-08-16', '2026-08-17', '2026-08-21', '2027-01-01', '2027-06-01']) {
-      for (const time of ['00:00:00', '00:29:59', '00:30:00', '01:00:00', '03:59:59', '04:00:00', '06:00:00', '09:59:59', '12:00:00', '16:29:59', '16:30:00', '23:59:59']) {
+    for (const day of [
+      '2024-01-01',
+      '2025-05-21',
+      '2025-05-22',
+      '2025-12-18',
+      '2026-03-12',
+      '2026-03-13',
+      '2026-08-16',
+      '2026-08-17',
+      '2026-08-21',
+      '2027-01-01',
+      '2027-06-01',
+    ]) {
+      for (const time of [
+        '00:00:00',
+        '00:29:59',
+        '00:30:00',
+        '01:00:00',
+        '03:59:59',
+        '04:00:00',
+        '06:00:00',
+        '09:59:59',
+        '12:00:00',
+        '16:29:59',
+        '16:30:00',
+        '23:59:59',
+      ]) {
         instants.push(new Date(`${day}T${time}Z`))
       }
     }
@@ -132,16 +193,30 @@ describe('genai-prices adapter on the bundled data', () => {
       for (const model of provider.models.filter((m) => Array.isArray(m.prices))) {
         const rows = rowsOf(snapshot, provider.id, model.id)
         for (const at of instants) {
-          const calc = calcPrice({ input_tokens: 1000, output_tokens: 1000 }, model.id, { providerId: provider.id, timestamp: at })
+          const calc = calcPrice({ input_tokens: 1000, output_tokens: 1000 }, model.id, {
+            providerId: provider.id,
+            timestamp: at,
+          })
           if (!calc || calc.model.id !== model.id) continue
-          const expected = new Map<string, { unitPrice: string; tiers: { start: number; unitPrice: string }[] | null }>()
+          const expected = new Map<
+            string,
+            { unitPrice: string; tiers: { start: number; unitPrice: string }[] | null }
+          >()
           for (const [key, value] of Object.entries(calc.model_price)) {
             if (value === undefined) continue
             const unit = UNIT_BY_PRICE_KEY.get(key)!
-            const tiers = typeof value === 'number' || value.tiers.length === 0 ? null : value.tiers.map((t) => ({ start: t.start, unitPrice: unitPriceOf(t.price, unit.per) }))
-            expected.set(unit.usageType, { unitPrice: unitPriceOf(typeof value === 'number' ? value : value.base, unit.per), tiers })
+            const tiers =
+              typeof value === 'number' || value.tiers.length === 0
+                ? null
+                : value.tiers.map((t) => ({ start: t.start, unitPrice: unitPriceOf(t.price, unit.per) }))
+            expected.set(unit.usageType, {
+              unitPrice: unitPriceOf(typeof value === 'number' ? value : value.base, unit.per),
+              tiers,
+            })
           }
-          const selected = new Map([...selectAt(rows, at)].map(([type, row]) => [type, { unitPrice: row.unitPrice, tiers: row.tiers }]))
+          const selected = new Map(
+            [...selectAt(rows, at)].map(([type, row]) => [type, { unitPrice: row.unitPrice, tiers: row.tiers }]),
+          )
           expect(selected, `${provider.id}/${model.id} at ${at.toISOString()}`).toEqual(expected)
           compared++
         }
@@ -153,7 +228,14 @@ describe('genai-prices adapter on the bundled data', () => {
 
 describe('fromGenaiPrices on constructed data', () => {
   const provider = (prices: unknown): Provider[] =>
-    [{ id: 'acme', name: 'Acme', api_pattern: 'acme', models: [{ id: 'rocket', match: { equals: 'rocket' }, prices }] }] as Provider[]
+    [
+      {
+        id: 'acme',
+        name: 'Acme',
+        api_pattern: 'acme',
+        models: [{ id: 'rocket', match: { equals: 'rocket' }, prices }],
+      },
+    ] as Provider[]
 
   it('lets a later start_date entry end an earlier one, and skips an entry that a later, earlier-dated one hides', () => {
     const snapshot = fromGenaiPrices(
@@ -165,7 +247,9 @@ describe('fromGenaiPrices on constructed data', () => {
       'test',
     )
     // genai-prices checks the last entry first: from 2026-01-01 it always wins, so the June entry never applies.
-    expect(snapshot.prices.map((p) => [p.unitPrice, p.effectiveFrom.toISOString(), p.effectiveTo?.toISOString() ?? null])).toEqual([
+    expect(
+      snapshot.prices.map((p) => [p.unitPrice, p.effectiveFrom.toISOString(), p.effectiveTo?.toISOString() ?? null]),
+    ).toEqual([
       ['0.000001', '1970-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z'],
       ['0.000002', '2026-01-01T00:00:00.000Z', null],
     ])
@@ -175,20 +259,34 @@ describe('fromGenaiPrices on constructed data', () => {
     const snapshot = fromGenaiPrices(
       provider([
         { prices: { output_mtok: 10 } },
-        { constraint: { type: 'time_of_date', start_time: '22:00:00Z', end_time: '06:00:00Z' }, prices: { output_mtok: 5 } },
+        {
+          constraint: { type: 'time_of_date', start_time: '22:00:00Z', end_time: '06:00:00Z' },
+          prices: { output_mtok: 5 },
+        },
         { constraint: { type: 'start_date', start_date: '2026-02-01' }, prices: { output_mtok: 8 } },
       ]),
       'test',
     )
     const windowed = snapshot.prices.filter((p) => p.timeWindow)
     expect(windowed).toEqual([
-      expect.objectContaining({ unitPrice: '0.000005', timeWindow: { startSecond: 79200, endSecond: 21600 }, effectiveTo: new Date('2026-02-01T00:00:00Z') }),
+      expect.objectContaining({
+        unitPrice: '0.000005',
+        timeWindow: { startSecond: 79200, endSecond: 21600 },
+        effectiveTo: new Date('2026-02-01T00:00:00Z'),
+      }),
     ])
   })
 
   it('lists price keys it cannot represent and counts only models with prices', () => {
     const snapshot = fromGenaiPrices(provider({ input_mtok: 1, teleport_kcount: 4 }), 'test')
-    expect(snapshot.skipped).toEqual([{ model: 'acme/rocket', field: 'teleport_kcount', rawValue: '4', reason: 'unknown unit: no usage type for teleport_kcount' }])
+    expect(snapshot.skipped).toEqual([
+      {
+        model: 'acme/rocket',
+        field: 'teleport_kcount',
+        rawValue: '4',
+        reason: 'unknown unit: no usage type for teleport_kcount',
+      },
+    ])
     expect(snapshot.models).toBe(1)
     expect(fromGenaiPrices(provider({}), 'test').models).toBe(0)
   })
@@ -204,9 +302,15 @@ describe('resolveGenaiPricesModel', () => {
   it('resolves aliases, dated names, gateway names and fallback providers to the owning provider', () => {
     expect(resolveGenaiPricesModel('gpt-4o-2024-08-06')).toEqual({ provider: 'openai', model: 'gpt-4o' })
     expect(resolveGenaiPricesModel('  GPT-4o ', 'OpenAI')).toEqual({ provider: 'openai', model: 'gpt-4o' })
-    expect(resolveGenaiPricesModel('claude-3-5-sonnet-latest')).toEqual({ provider: 'anthropic', model: 'claude-3-5-sonnet' })
+    expect(resolveGenaiPricesModel('claude-3-5-sonnet-latest')).toEqual({
+      provider: 'anthropic',
+      model: 'claude-3-5-sonnet',
+    })
     expect(resolveGenaiPricesModel('openai/gpt-4o')).toEqual({ provider: 'openai', model: 'gpt-4o' })
-    expect(resolveGenaiPricesModel('anthropic/claude-3.5-sonnet', 'openrouter')).toEqual({ provider: 'openrouter', model: 'anthropic/claude-3.5-sonnet' })
+    expect(resolveGenaiPricesModel('anthropic/claude-3.5-sonnet', 'openrouter')).toEqual({
+      provider: 'openrouter',
+      model: 'anthropic/claude-3.5-sonnet',
+    })
     // Azure falls back to OpenAI's model list: the row that prices it is OpenAI's.
     expect(resolveGenaiPricesModel('gpt-4o', 'azure')).toEqual({ provider: 'openai', model: 'gpt-4o' })
   })

@@ -14,9 +14,15 @@ export async function example(): Promise<string> {
   meter.record({ ...openai.chatCompletion(completion), customerId: 'acme', feature: 'chat' }) // returns at once
 
   // Streams: OpenAI only reports usage with stream_options.include_usage — withStreamUsage sets it.
-  const stream = await client.chat.completions.create(openai.withStreamUsage({ model: 'gpt-4o', messages, stream: true }))
+  const stream = await client.chat.completions.create(
+    openai.withStreamUsage({ model: 'gpt-4o', messages, stream: true }),
+  )
   let text = ''
-  for await (const chunk of meterStream(stream, openai.chatCompletionStream(), (u) => u && meter.record({ ...u, customerId: 'acme' }))) {
+  for await (const chunk of meterStream(
+    stream,
+    openai.chatCompletionStream(),
+    (u) => u && meter.record({ ...u, customerId: 'acme' }),
+  )) {
     text += chunk.choices[0]?.delta.content ?? ''
   }
 

@@ -22,14 +22,20 @@ function newest(dir) {
 
 /** Builds unless dist/ is newer than every source and config file; returns false when the build failed. */
 export function buildIfNeeded({ force = false, quiet = false } = {}) {
-  const inputs = Math.max(newest(join(root, 'src')), ...['tsconfig.build.json', 'package.json', '../../tsconfig.base.json'].map((f) => statSync(join(root, f)).mtimeMs))
+  const inputs = Math.max(
+    newest(join(root, 'src')),
+    ...['tsconfig.build.json', 'package.json', '../../tsconfig.base.json'].map((f) => statSync(join(root, f)).mtimeMs),
+  )
   const outputs = ['dist/index.js', 'dist/index.d.ts', 'dist/signing.js'].map((f) => join(root, f))
   if (!force && outputs.every((f) => existsSync(f) && statSync(f).mtimeMs >= inputs)) {
     if (!quiet) console.log('@burnrate/sdk: dist is up to date')
     return true
   }
   const tsc = createRequire(join(root, 'package.json')).resolve('typescript/bin/tsc')
-  const result = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { cwd: root, stdio: 'inherit' })
+  const result = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], {
+    cwd: root,
+    stdio: 'inherit',
+  })
   if (result.status !== 0) console.error('@burnrate/sdk: the build failed (tsc -p packages/sdk/tsconfig.build.json)')
   return result.status === 0
 }

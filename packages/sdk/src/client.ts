@@ -1,4 +1,11 @@
-import type { RecordBatchResult, RecordResult, UsageDimension, UsageEvent, UsageEventPage, UsageSummary } from './types.ts'
+import type {
+  RecordBatchResult,
+  RecordResult,
+  UsageDimension,
+  UsageEvent,
+  UsageEventPage,
+  UsageSummary,
+} from './types.ts'
 
 export interface ClientOptions {
   /** The API's base URL (`http://127.0.0.1:4000`) or its GraphQL endpoint (`…/graphql`). */
@@ -30,7 +37,8 @@ export class BurnrateError extends Error {
   }
 }
 
-const EVENT_FIELDS = 'id customerId model canonicalModel provider timestamp receivedAt status cost amount currency feature lines { usageType quantity unitPrice cost priceId }'
+const EVENT_FIELDS =
+  'id customerId model canonicalModel provider timestamp receivedAt status cost amount currency feature lines { usageType quantity unitPrice cost priceId }'
 const RESULT_FIELDS = `status error { code message field } event { ${EVENT_FIELDS} }`
 /** What the meter needs back from a batch: no event bodies, to keep responses small. */
 const LEAN_RESULT_FIELDS = 'status error { code message field }'
@@ -76,7 +84,9 @@ export class BurnrateClient {
     } catch (error) {
       const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')
       throw new BurnrateError(
-        timedOut ? `Burnrate API did not answer within ${this.timeoutMs} ms` : `Burnrate API unreachable: ${error instanceof Error ? error.message : String(error)}`,
+        timedOut
+          ? `Burnrate API did not answer within ${this.timeoutMs} ms`
+          : `Burnrate API unreachable: ${error instanceof Error ? error.message : String(error)}`,
         timedOut ? 'TIMEOUT' : 'NETWORK_ERROR',
         true,
       )
@@ -104,7 +114,12 @@ export class BurnrateClient {
       throw new BurnrateError(firstError.message, code, RETRYABLE_CODES.has(code), response.status)
     }
     if (!response.ok || body.data == null) {
-      throw new BurnrateError(`Burnrate API answered HTTP ${response.status} without data`, 'HTTP_ERROR', false, response.status)
+      throw new BurnrateError(
+        `Burnrate API answered HTTP ${response.status} without data`,
+        'HTTP_ERROR',
+        false,
+        response.status,
+      )
     }
     return body.data
   }
@@ -127,7 +142,12 @@ export class BurnrateClient {
     return data.recordUsageBatch
   }
 
-  async usageSummary(args: { customerId?: string | null; from: string | Date; to: string | Date; groupBy?: UsageDimension[] }): Promise<UsageSummary> {
+  async usageSummary(args: {
+    customerId?: string | null
+    from: string | Date
+    to: string | Date
+    groupBy?: UsageDimension[]
+  }): Promise<UsageSummary> {
     const data = await this.graphql<{ usageSummary: UsageSummary }>(
       `query BurnrateUsageSummary($customerId: String, $from: DateTime!, $to: DateTime!, $groupBy: [UsageDimension!]) {
         usageSummary(customerId: $customerId, from: $from, to: $to, groupBy: $groupBy) {
@@ -141,8 +161,19 @@ export class BurnrateClient {
   }
 
   /** One page of a customer's events, newest first; pass `endCursor` back as `after` for the next. */
-  async usageEvents(args: { customerId: string; from?: string | Date; to?: string | Date; first?: number; after?: string | null }): Promise<UsageEventPage> {
-    const data = await this.graphql<{ usageEvents: { edges: { node: UsageEventPage['events'][number] }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } }>(
+  async usageEvents(args: {
+    customerId: string
+    from?: string | Date
+    to?: string | Date
+    first?: number
+    after?: string | null
+  }): Promise<UsageEventPage> {
+    const data = await this.graphql<{
+      usageEvents: {
+        edges: { node: UsageEventPage['events'][number] }[]
+        pageInfo: { hasNextPage: boolean; endCursor: string | null }
+      }
+    }>(
       `query BurnrateUsageEvents($customerId: String!, $from: DateTime, $to: DateTime, $first: Int, $after: String) {
         usageEvents(customerId: $customerId, from: $from, to: $to, first: $first, after: $after) {
           edges { node { ${EVENT_FIELDS} } }

@@ -87,17 +87,26 @@ const TOKEN_FIELDS = ['inputTokens', 'outputTokens', 'cacheReadTokens', 'cacheWr
  */
 function wireProblem(event: UsageEvent): UsageError | null {
   for (const field of ['id', 'customerId', 'model'] as const) {
-    if (typeof event[field] !== 'string' || event[field].length === 0) return { code: 'INVALID_INPUT', message: `${field} must be a non-empty string`, field }
+    if (typeof event[field] !== 'string' || event[field].length === 0)
+      return { code: 'INVALID_INPUT', message: `${field} must be a non-empty string`, field }
   }
   for (const field of TOKEN_FIELDS) {
     const value = event[field]
     if (value === undefined || value === null) continue
     if (!Number.isInteger(value) || value < 0 || value > MAX_INT) {
-      return { code: 'INVALID_INPUT', message: `${field} must be an integer between 0 and ${MAX_INT}, got ${String(value)}`, field }
+      return {
+        code: 'INVALID_INPUT',
+        message: `${field} must be an integer between 0 and ${MAX_INT}, got ${String(value)}`,
+        field,
+      }
     }
   }
   if (event.timestamp !== undefined && Number.isNaN(new Date(event.timestamp).getTime())) {
-    return { code: 'INVALID_INPUT', message: `timestamp is not a valid date: ${String(event.timestamp)}`, field: 'timestamp' }
+    return {
+      code: 'INVALID_INPUT',
+      message: `timestamp is not a valid date: ${String(event.timestamp)}`,
+      field: 'timestamp',
+    }
   }
   return null
 }
@@ -167,12 +176,19 @@ export class Meter {
     this.options = options
     this.client =
       options.client ??
-      new BurnrateClient({ url: options.url ?? '', apiKey: options.apiKey ?? '', fetch: options.fetch, timeoutMs: options.requestTimeoutMs })
+      new BurnrateClient({
+        url: options.url ?? '',
+        apiKey: options.apiKey ?? '',
+        fetch: options.fetch,
+        timeoutMs: options.requestTimeoutMs,
+      })
     this.batchSize = options.batchSize ?? 100
-    if (!Number.isInteger(this.batchSize) || this.batchSize < 1 || this.batchSize > 1000) throw new RangeError('batchSize must be an integer from 1 to 1000')
+    if (!Number.isInteger(this.batchSize) || this.batchSize < 1 || this.batchSize > 1000)
+      throw new RangeError('batchSize must be an integer from 1 to 1000')
     this.flushIntervalMs = options.flushIntervalMs ?? 1_000
     this.maxQueueSize = options.maxQueueSize ?? 10_000
-    if (!Number.isInteger(this.maxQueueSize) || this.maxQueueSize < 1) throw new RangeError('maxQueueSize must be a positive integer')
+    if (!Number.isInteger(this.maxQueueSize) || this.maxQueueSize < 1)
+      throw new RangeError('maxQueueSize must be a positive integer')
     this.retryDelayMs = options.retryDelayMs ?? 250
     this.maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000
     this.now = options.now ?? Date.now
@@ -209,7 +225,8 @@ export class Meter {
     if (this.queuedCount() >= this.maxQueueSize) return this.drop(event, 'queue_full')
     // A copy, so a caller reusing its object cannot change an accepted event; the timestamp is fixed
     // now, so a retry an hour later still says when the call happened.
-    const accepted = event.timestamp === undefined ? { ...event, timestamp: new Date(this.now()).toISOString() } : { ...event }
+    const accepted =
+      event.timestamp === undefined ? { ...event, timestamp: new Date(this.now()).toISOString() } : { ...event }
     this.queue.push(accepted)
     this.acceptedCount += 1
     if (this.spool) this.spoolAppend(accepted)
@@ -219,7 +236,12 @@ export class Meter {
   }
 
   get stats(): MeterStats {
-    return { queued: this.queuedCount(), ...this.counters, spooled: this.spool?.unacked ?? 0, spoolBacklog: this.spool?.backlog ?? 0 }
+    return {
+      queued: this.queuedCount(),
+      ...this.counters,
+      spooled: this.spool?.unacked ?? 0,
+      spoolBacklog: this.spool?.backlog ?? 0,
+    }
   }
 
   /**
@@ -244,7 +266,9 @@ export class Meter {
       return { done: true, remaining: this.remaining() }
     }
     let timer: ReturnType<typeof setTimeout> | undefined
-    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), options.timeoutMs)))
+    const timedOut = new Promise<'timeout'>(
+      (resolve) => (timer = setTimeout(() => resolve('timeout'), options.timeoutMs)),
+    )
     const outcome = await Promise.race([reached.then(() => 'done' as const), timedOut])
     clearTimeout(timer)
     this.spoolWrite()
@@ -313,7 +337,11 @@ export class Meter {
   }
 
   private spoolFailed(error: unknown) {
-    const failure = new BurnrateError(`spool: ${error instanceof Error ? error.message : String(error)}`, 'SPOOL_ERROR', false)
+    const failure = new BurnrateError(
+      `spool: ${error instanceof Error ? error.message : String(error)}`,
+      'SPOOL_ERROR',
+      false,
+    )
     this.counters.lastError = failure.message
     this.options.onError?.(failure)
   }
@@ -380,7 +408,9 @@ export class Meter {
     // The batch's events reach the journal before the API can see them.
     if (this.spool) this.spoolWrite()
     const secret = this.options.signingSecret
-    const wire = secret ? batch.map((e) => ({ ...e, signature: signEvent(e as UsageEvent & { timestamp: string | Date }, secret) })) : batch
+    const wire = secret
+      ? batch.map((e) => ({ ...e, signature: signEvent(e as UsageEvent & { timestamp: string | Date }, secret) }))
+      : batch
     let failure: BurnrateError | null = null
     try {
       const answer = await this.client.recordUsageBatch(wire, { lean: true })
@@ -390,7 +420,10 @@ export class Meter {
       this.attempt = 0
       this.backoffUntil = 0
     } catch (error) {
-      failure = error instanceof BurnrateError ? error : new BurnrateError(error instanceof Error ? error.message : String(error), 'CLIENT_ERROR', true)
+      failure =
+        error instanceof BurnrateError
+          ? error
+          : new BurnrateError(error instanceof Error ? error.message : String(error), 'CLIENT_ERROR', true)
       this.counters.lastError = failure.message
       if (failure.retryable) {
         // The batch stays pending and goes again, first: order is kept and the queue bound counted it all along.
@@ -437,7 +470,10 @@ export class Meter {
       else if (result?.status === 'DUPLICATE') this.counters.duplicates += 1
       else {
         this.counters.rejected += 1
-        this.options.onRejected?.(event, result?.error ?? { code: 'NO_RESULT', message: 'the API returned no result for this event', field: null })
+        this.options.onRejected?.(
+          event,
+          result?.error ?? { code: 'NO_RESULT', message: 'the API returned no result for this event', field: null },
+        )
       }
     }
     this.settledCount += batch.length

@@ -89,7 +89,9 @@ export function verifyCanonicalSignature(canonical: string, signature: string, s
   const expected = createHmac('sha256', signingSecret).update(canonical).digest()
   const given = /^[0-9a-f]{64}$/i.test(signature) ? Buffer.from(signature, 'hex') : Buffer.alloc(0)
   // timingSafeEqual needs equal lengths; compare against the expected value itself to keep timing flat.
-  return given.length === expected.length ? timingSafeEqual(given, expected) : (timingSafeEqual(expected, expected), false)
+  return given.length === expected.length
+    ? timingSafeEqual(given, expected)
+    : (timingSafeEqual(expected, expected), false)
 }
 
 /** Identity of an event's content, for telling a replay from a conflicting reuse of its id. */

@@ -111,7 +111,8 @@ export class Spool {
     this.durability = options.durability ?? 'batch'
     this.writeIntervalMs = options.writeIntervalMs ?? 50
     this.segmentBytes = options.segmentBytes ?? 4 * 1024 * 1024
-    if (this.durability !== 'batch' && this.durability !== 'sync') throw new RangeError("spool.durability must be 'batch' or 'sync'")
+    if (this.durability !== 'batch' && this.durability !== 'sync')
+      throw new RangeError("spool.durability must be 'batch' or 'sync'")
     this.fs.mkdirSync(this.dir, { recursive: true })
     this.lockPath = `${this.dir}/lock`
     this.lock()
@@ -325,7 +326,8 @@ export class Spool {
         throw error
       }
       const pid = Number.parseInt(owner, 10)
-      if (Number.isInteger(pid) && pid > 0 && (pid === process.pid ? lockedHere.has(dir) : isAlive(pid))) throw new SpoolLockedError(dir, pid)
+      if (Number.isInteger(pid) && pid > 0 && (pid === process.pid ? lockedHere.has(dir) : isAlive(pid)))
+        throw new SpoolLockedError(dir, pid)
       // Left by a process that is gone (or unreadable): move exactly that file aside, then try again.
       const aside = `${this.lockPath}.stale-${process.pid}-${attempt}`
       try {
@@ -350,7 +352,8 @@ export class Spool {
   private unlock() {
     lockedHere.delete(this.dir)
     try {
-      if (this.fs.readFileSync(this.lockPath, 'utf8') === String(process.pid)) this.fs.rmSync(this.lockPath, { force: true })
+      if (this.fs.readFileSync(this.lockPath, 'utf8') === String(process.pid))
+        this.fs.rmSync(this.lockPath, { force: true })
     } catch {
       // Already gone.
     }

@@ -24,7 +24,11 @@ export interface UsageEvent {
 }
 
 /** What a provider response says about a call: a usage event without the customer. */
-export type MeteredUsage = Omit<UsageEvent, 'customerId' | 'signature'> & { id: string; model: string; timestamp: string }
+export type MeteredUsage = Omit<UsageEvent, 'customerId' | 'signature'> & {
+  id: string
+  model: string
+  timestamp: string
+}
 
 export type RecordStatus = 'RECORDED' | 'DUPLICATE' | 'REJECTED'
 

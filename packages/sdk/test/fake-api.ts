@@ -26,7 +26,9 @@ export interface FakeApi {
 
 export const servers: Server[] = []
 afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => new Promise<void>((resolve) => (s.closeAllConnections(), s.close(() => resolve())))))
+  await Promise.all(
+    servers.splice(0).map((s) => new Promise<void>((resolve) => (s.closeAllConnections(), s.close(() => resolve())))),
+  )
 })
 
 export async function fakeApi(behave: (n: number) => Behaviour = () => 'ok'): Promise<FakeApi> {
@@ -56,7 +58,8 @@ export async function fakeApi(behave: (n: number) => Behaviour = () => 'ok'): Pr
         api.batches.push(events)
         const results = events.map((e) => {
           api.received.set(e.id, (api.received.get(e.id) ?? 0) + 1)
-          if (e.model === 'reject-me') return { status: 'REJECTED', error: { code: 'INVALID_INPUT', message: 'no such thing', field: 'model' } }
+          if (e.model === 'reject-me')
+            return { status: 'REJECTED', error: { code: 'INVALID_INPUT', message: 'no such thing', field: 'model' } }
           if (api.stored.has(e.id)) return { status: 'DUPLICATE', error: null }
           api.stored.set(e.id, e)
           return { status: 'RECORDED', error: null }
@@ -80,4 +83,3 @@ export async function fakeApi(behave: (n: number) => Behaviour = () => 'ok'): Pr
   api.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   return api
 }
-

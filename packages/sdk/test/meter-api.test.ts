@@ -23,9 +23,17 @@ afterAll(async () => {
 
 describe('SDK against the real API', () => {
   it('recordUsage returns the priced event; exact decimal strings', async () => {
-    const result = await client.recordUsage({ ...openai.chatCompletion(fixture('openai-chat-completion')), timestamp: now(), customerId: 'sdk-direct' })
+    const result = await client.recordUsage({
+      ...openai.chatCompletion(fixture('openai-chat-completion')),
+      timestamp: now(),
+      customerId: 'sdk-direct',
+    })
     expect(result.status).toBe('RECORDED')
-    expect(result.event).toMatchObject({ id: 'chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG', canonicalModel: 'gpt-4o', status: 'PRICED' })
+    expect(result.event).toMatchObject({
+      id: 'chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG',
+      canonicalModel: 'gpt-4o',
+      status: 'PRICED',
+    })
     expect(result.event!.cost).toMatch(/^\d+\.\d+$/)
     expect(result.event!.lines.map((l) => l.usageType).sort()).toEqual(['cache_read', 'input', 'output'])
   })
@@ -34,7 +42,12 @@ describe('SDK against the real API', () => {
     const meter = createMeter({ client, batchSize: 2, flushIntervalMs: 60_000 })
     const events: UsageEvent[] = [
       { ...openai.response(fixture('openai-response')), timestamp: now(), customerId: 'sdk-meter', feature: 'chat' },
-      { ...anthropic.message(fixture('anthropic-message')), timestamp: now(), customerId: 'sdk-meter', feature: 'chat' },
+      {
+        ...anthropic.message(fixture('anthropic-message')),
+        timestamp: now(),
+        customerId: 'sdk-meter',
+        feature: 'chat',
+      },
       { ...anthropic.message(fixture('anthropic-message-cache-hit')), timestamp: now(), customerId: 'sdk-meter' },
     ]
     for (const e of events) meter.record(e)
@@ -47,7 +60,12 @@ describe('SDK against the real API', () => {
 
     const page = await client.usageEvents({ customerId: 'sdk-meter', first: 10 })
     expect(page.events.map((e) => e.id).sort()).toEqual(events.map((e) => e.id).sort())
-    const summary = await client.usageSummary({ customerId: 'sdk-meter', from: new Date(Date.now() - 3_600_000), to: new Date(Date.now() + 60_000), groupBy: ['MODEL'] })
+    const summary = await client.usageSummary({
+      customerId: 'sdk-meter',
+      from: new Date(Date.now() - 3_600_000),
+      to: new Date(Date.now() + 60_000),
+      groupBy: ['MODEL'],
+    })
     expect(summary.events).toBe(3)
     // Anthropic's input_tokens (21 and 12) plus their cache reads and writes, plus the OpenAI response's 328.
     expect(summary.inputTokens).toBe(328 + 21 + 188086 + 12 + 188086)
@@ -58,7 +76,8 @@ describe('SDK against the real API', () => {
     const msg = { ...fixture('anthropic-message'), id: 'msg_metered_twice' }
     const reply = { ...fixture('gemini-generate-content'), responseId: 'gemini-metered-twice' }
     const stream = gemini.generateContentStream()
-    for (const chunk of fixture<unknown[]>('gemini-stream')) stream.push({ ...(chunk as object), responseId: 'gemini-stream-twice' })
+    for (const chunk of fixture<unknown[]>('gemini-stream'))
+      stream.push({ ...(chunk as object), responseId: 'gemini-stream-twice' })
     const statuses: string[] = []
     for (const usage of [() => anthropic.message(msg), () => gemini.generateContent(reply), () => stream.usage()!]) {
       const first = await client.recordUsage({ ...usage(), customerId: 'sdk-twice' })
@@ -73,12 +92,25 @@ describe('SDK against the real API', () => {
     await t.app.services.tenants.updateSettings(t.tenant.id, { requireSignatures: true })
     try {
       const good = createMeter({ client, signingSecret: t.tenant.signingSecret })
-      good.record({ id: 'signed-1', customerId: 'sdk-signed', model: 'gpt-4o', timestamp: now(), inputTokens: 10, outputTokens: 2, units: [{ unit: 'web_searches', quantity: '1.0' }], metadata: { z: 1, a: 'x' } })
+      good.record({
+        id: 'signed-1',
+        customerId: 'sdk-signed',
+        model: 'gpt-4o',
+        timestamp: now(),
+        inputTokens: 10,
+        outputTokens: 2,
+        units: [{ unit: 'web_searches', quantity: '1.0' }],
+        metadata: { z: 1, a: 'x' },
+      })
       await good.close()
       expect(good.stats).toMatchObject({ sent: 1, rejected: 0 })
 
       const codes: string[] = []
-      const bad = createMeter({ client, signingSecret: 'not-the-secret', onRejected: (_e, err) => codes.push(err.code) })
+      const bad = createMeter({
+        client,
+        signingSecret: 'not-the-secret',
+        onRejected: (_e, err) => codes.push(err.code),
+      })
       bad.record({ id: 'signed-2', customerId: 'sdk-signed', model: 'gpt-4o', timestamp: now(), inputTokens: 10 })
       await bad.close()
       expect(codes).toEqual(['INVALID_SIGNATURE'])

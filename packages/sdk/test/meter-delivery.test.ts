@@ -44,7 +44,12 @@ describe('Meter delivery', () => {
   })
 
   it('retries network errors, 5xx and 429 with backoff, then delivers everything once', async () => {
-    const failures: Behaviour[] = ['reset', { status: 503 }, { status: 502, body: 'bad gateway' }, { status: 429, headers: { 'retry-after': '0' } }]
+    const failures: Behaviour[] = [
+      'reset',
+      { status: 503 },
+      { status: 502, body: 'bad gateway' },
+      { status: 429, headers: { 'retry-after': '0' } },
+    ]
     const api = await fakeApi((n) => failures[n - 1] ?? 'ok')
     const errors: string[] = []
     const meter = createMeter({ url: api.url, ...fast, onError: (e) => errors.push(e.code) })
@@ -66,7 +71,10 @@ describe('Meter delivery', () => {
   })
 
   it('a request the API refuses as invalid (4xx) is never retried; its events are reported rejected', async () => {
-    const api = await fakeApi(() => ({ status: 400, body: { errors: [{ message: 'Variable "$events" got invalid value', extensions: { code: 'BAD_USER_INPUT' } }] } }))
+    const api = await fakeApi(() => ({
+      status: 400,
+      body: { errors: [{ message: 'Variable "$events" got invalid value', extensions: { code: 'BAD_USER_INPUT' } }] },
+    }))
     const rejected: UsageError[] = []
     const meter = createMeter({ url: api.url, ...fast, onRejected: (_e, err) => rejected.push(err) })
     meter.record(event(1))
@@ -105,7 +113,12 @@ describe('Meter delivery', () => {
     let down = true
     const api = await fakeApi(() => (down ? { status: 503 } : 'ok'))
     const dropped: string[] = []
-    const meter = createMeter({ url: api.url, ...fast, maxQueueSize: 5, onDrop: (e, reason) => dropped.push(`${e.id}:${reason}`) })
+    const meter = createMeter({
+      url: api.url,
+      ...fast,
+      maxQueueSize: 5,
+      onDrop: (e, reason) => dropped.push(`${e.id}:${reason}`),
+    })
     const accepted = Array.from({ length: 8 }, (_, i) => meter.record(event(i)))
     expect(accepted).toEqual([true, true, true, true, true, false, false, false])
     expect(dropped).toEqual(['evt-5:queue_full', 'evt-6:queue_full', 'evt-7:queue_full'])
@@ -217,7 +230,11 @@ describe('Meter delivery', () => {
     const server = createServer(() => {})
     servers.push(server)
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    const client = new BurnrateClient({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, apiKey: 'k', timeoutMs: 20 })
+    const client = new BurnrateClient({
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      apiKey: 'k',
+      timeoutMs: 20,
+    })
     await expect(client.recordUsage(event(1))).rejects.toMatchObject({ code: 'TIMEOUT', retryable: true })
   })
 })

@@ -205,12 +205,16 @@ describe('Meter spool', () => {
     const script = new URL('./spool-lock-child.ts', import.meta.url).pathname
     const run = () =>
       new Promise<string>((resolve, reject) => {
-        const child = spawn(process.execPath, ['--import', 'tsx', script, dir, '3000'], { stdio: ['ignore', 'pipe', 'pipe'] })
+        const child = spawn(process.execPath, ['--import', 'tsx', script, dir, '3000'], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        })
         let out = ''
         let err = ''
         child.stdout.on('data', (c: Buffer) => (out += c.toString()))
         child.stderr.on('data', (c: Buffer) => (err += c.toString()))
-        child.on('exit', (exitCode) => (exitCode === 0 ? resolve(out) : reject(new Error(`child exited ${exitCode}: ${err}`))))
+        child.on('exit', (exitCode) =>
+          exitCode === 0 ? resolve(out) : reject(new Error(`child exited ${exitCode}: ${err}`)),
+        )
       })
     const outcomes = await Promise.all(Array.from({ length: 4 }, run))
     expect(outcomes.sort()).toEqual(['refused', 'refused', 'refused', 'won'])
@@ -243,7 +247,9 @@ describe('Meter spool', () => {
       getBuiltinModule.mockRestore()
     }
     // …and no SDK source imports node:fs statically (the spool loads it only when asked for).
-    const sources = readdirSync(new URL('../src', import.meta.url), { recursive: true, encoding: 'utf8' }).filter((n) => n.endsWith('.ts'))
+    const sources = readdirSync(new URL('../src', import.meta.url), { recursive: true, encoding: 'utf8' }).filter((n) =>
+      n.endsWith('.ts'),
+    )
     for (const name of sources) {
       const text = readFileSync(new URL(`../src/${name}`, import.meta.url), 'utf8')
       expect(text, name).not.toMatch(/^import (?!type)[^\n]*['"](node:)?fs(\/promises)?['"]/m)

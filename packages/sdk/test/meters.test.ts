@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest'
-import { anthropic, burnrateMiddleware, gemini, meterStream, MissingUsageError, openai, openrouter, SseParser, sseJson, type UsageEvent } from '../src/index.ts'
+import {
+  anthropic,
+  burnrateMiddleware,
+  gemini,
+  meterStream,
+  MissingUsageError,
+  openai,
+  openrouter,
+  SseParser,
+  sseJson,
+  type UsageEvent,
+} from '../src/index.ts'
 import { asStream, fixture } from './fixtures.ts'
 
 describe('OpenAI', () => {
@@ -15,7 +26,12 @@ describe('OpenAI', () => {
       cacheWriteTokens: 0,
       reasoningTokens: 0,
     })
-    expect(openai.chatCompletion(fixture('openai-chat-completion-reasoning'))).toMatchObject({ inputTokens: 2400, cacheReadTokens: 2048, outputTokens: 1650, reasoningTokens: 1536 })
+    expect(openai.chatCompletion(fixture('openai-chat-completion-reasoning'))).toMatchObject({
+      inputTokens: 2400,
+      cacheReadTokens: 2048,
+      outputTokens: 1650,
+      reasoningTokens: 1536,
+    })
   })
 
   it('Responses: input/output tokens with cached and reasoning details', () => {
@@ -36,15 +52,24 @@ describe('OpenAI', () => {
   })
 
   it('withStreamUsage sets stream_options.include_usage and keeps other options', () => {
-    const params = openai.withStreamUsage({ model: 'gpt-4o', stream: true, stream_options: { include_obfuscation: false } })
-    expect(params).toEqual({ model: 'gpt-4o', stream: true, stream_options: { include_obfuscation: false, include_usage: true } })
+    const params = openai.withStreamUsage({
+      model: 'gpt-4o',
+      stream: true,
+      stream_options: { include_obfuscation: false },
+    })
+    expect(params).toEqual({
+      model: 'gpt-4o',
+      stream: true,
+      stream_options: { include_obfuscation: false, include_usage: true },
+    })
   })
 
   it('Chat Completions stream: usage from the final chunk', async () => {
     const chunks = fixture<unknown[]>('openai-chat-stream')
     const seen: unknown[] = []
     let metered: unknown = 'not called'
-    for await (const chunk of meterStream(asStream(chunks), openai.chatCompletionStream(), (u) => (metered = u))) seen.push(chunk)
+    for await (const chunk of meterStream(asStream(chunks), openai.chatCompletionStream(), (u) => (metered = u)))
+      seen.push(chunk)
     expect(seen).toEqual(chunks)
     expect(metered).toEqual({
       id: 'chatcmpl-123stream',
@@ -62,14 +87,22 @@ describe('OpenAI', () => {
   it('a stream without include_usage reports no usage (null), once', async () => {
     const chunks = fixture<unknown[]>('openai-chat-stream').slice(0, 3)
     const calls: unknown[] = []
-    for await (const _ of meterStream(asStream(chunks), openai.chatCompletionStream(), (u, info) => calls.push([u, info]))) void _
+    for await (const _ of meterStream(asStream(chunks), openai.chatCompletionStream(), (u, info) =>
+      calls.push([u, info]),
+    ))
+      void _
     expect(calls).toEqual([[null, { complete: true }]])
   })
 
   it('Responses stream: usage from response.completed', async () => {
     const collector = openai.responseStream()
     for (const event of fixture<unknown[]>('openai-response-stream')) collector.push(event)
-    expect(collector.usage()).toMatchObject({ id: 'resp_stream_68a1', model: 'gpt-4.1-2025-04-14', inputTokens: 37, outputTokens: 11 })
+    expect(collector.usage()).toMatchObject({
+      id: 'resp_stream_68a1',
+      model: 'gpt-4.1-2025-04-14',
+      inputTokens: 37,
+      outputTokens: 11,
+    })
   })
 })
 
@@ -95,13 +128,27 @@ describe('Anthropic', () => {
 
   it('stream: message_start input usage plus the final message_delta output count', async () => {
     let metered: unknown
-    for await (const _ of meterStream(asStream(fixture<unknown[]>('anthropic-stream')), anthropic.messageStream(), (u) => (metered = u))) void _
-    expect(metered).toMatchObject({ id: 'msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY', inputTokens: 25 + 2048, cacheReadTokens: 2048, outputTokens: 15 })
+    for await (const _ of meterStream(
+      asStream(fixture<unknown[]>('anthropic-stream')),
+      anthropic.messageStream(),
+      (u) => (metered = u),
+    ))
+      void _
+    expect(metered).toMatchObject({
+      id: 'msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY',
+      inputTokens: 25 + 2048,
+      cacheReadTokens: 2048,
+      outputTokens: 15,
+    })
   })
 
   it('a consumer that stops early still gets the usage seen so far, once', async () => {
     const calls: unknown[][] = []
-    for await (const chunk of meterStream(asStream(fixture<any[]>('anthropic-stream')), anthropic.messageStream(), (u, info) => calls.push([u, info]))) {
+    for await (const chunk of meterStream(
+      asStream(fixture<any[]>('anthropic-stream')),
+      anthropic.messageStream(),
+      (u, info) => calls.push([u, info]),
+    )) {
       if (chunk.type === 'content_block_delta') break
     }
     expect(calls).toHaveLength(1)
@@ -123,22 +170,43 @@ describe('Gemini', () => {
       reasoningTokens: 924,
     })
     // The provider's own total is reproduced: nothing dropped, nothing counted twice.
-    expect(usage.inputTokens! + usage.outputTokens!).toBe(fixture('gemini-generate-content').usageMetadata.totalTokenCount)
+    expect(usage.inputTokens! + usage.outputTokens!).toBe(
+      fixture('gemini-generate-content').usageMetadata.totalTokenCount,
+    )
   })
 
   it('tool-use prompt tokens are input', () => {
-    expect(gemini.generateContent({ responseId: 'r', modelVersion: 'gemini-2.5-flash', usageMetadata: { promptTokenCount: 10, toolUsePromptTokenCount: 5, candidatesTokenCount: 3 } })).toMatchObject({ inputTokens: 15, outputTokens: 3 })
+    expect(
+      gemini.generateContent({
+        responseId: 'r',
+        modelVersion: 'gemini-2.5-flash',
+        usageMetadata: { promptTokenCount: 10, toolUsePromptTokenCount: 5, candidatesTokenCount: 3 },
+      }),
+    ).toMatchObject({ inputTokens: 15, outputTokens: 3 })
   })
 
   it('stream: the last chunk carries the final usage', async () => {
     let metered: any
-    for await (const _ of meterStream(asStream(fixture<unknown[]>('gemini-stream')), gemini.generateContentStream(), (u) => (metered = u))) void _
-    expect(metered).toMatchObject({ id: 'Wr-taNvJHbzL7M8P2s2J8Qc', model: 'gemini-2.5-pro', inputTokens: 9, outputTokens: 532, reasoningTokens: 520 })
+    for await (const _ of meterStream(
+      asStream(fixture<unknown[]>('gemini-stream')),
+      gemini.generateContentStream(),
+      (u) => (metered = u),
+    ))
+      void _
+    expect(metered).toMatchObject({
+      id: 'Wr-taNvJHbzL7M8P2s2J8Qc',
+      model: 'gemini-2.5-pro',
+      inputTokens: 9,
+      outputTokens: 532,
+      reasoningTokens: 520,
+    })
     expect(metered.inputTokens + metered.outputTokens).toBe(541)
   })
 
   it('a response without responseId needs an explicit id', () => {
-    expect(() => gemini.generateContent({ modelVersion: 'gemini-2.5-flash', usageMetadata: { promptTokenCount: 1 } })).toThrow(/responseId/)
+    expect(() =>
+      gemini.generateContent({ modelVersion: 'gemini-2.5-flash', usageMetadata: { promptTokenCount: 1 } }),
+    ).toThrow(/responseId/)
   })
 })
 
@@ -159,13 +227,19 @@ describe('OpenRouter', () => {
   it('stream: usage and cost from the last chunk', () => {
     const collector = openrouter.chatCompletionStream()
     for (const chunk of fixture<unknown[]>('openrouter-stream')) collector.push(chunk)
-    expect(collector.usage()).toMatchObject({ inputTokens: 3014, cacheReadTokens: 3000, outputTokens: 20, metadata: { providerCost: '0.0012354', upstreamProvider: 'Anthropic' } })
+    expect(collector.usage()).toMatchObject({
+      inputTokens: 3014,
+      cacheReadTokens: 3000,
+      outputTokens: 20,
+      metadata: { providerCost: '0.0012354', upstreamProvider: 'Anthropic' },
+    })
   })
 })
 
 describe('SSE parsing', () => {
   it('reassembles events split anywhere, with CRLF and comments', async () => {
-    const text = ': keep-alive\r\nevent: message_start\r\ndata: {"a":1}\r\n\r\ndata: {"b":\ndata: 2}\n\ndata: [DONE]\n\n'
+    const text =
+      ': keep-alive\r\nevent: message_start\r\ndata: {"a":1}\r\n\r\ndata: {"b":\ndata: 2}\n\ndata: [DONE]\n\n'
     const bytes = new TextEncoder().encode(text)
     const parts: Uint8Array[] = []
     for (let i = 0; i < bytes.length; i += 3) parts.push(bytes.slice(i, i + 3))
@@ -199,11 +273,18 @@ describe('Vercel AI SDK middleware', () => {
     const result = {
       content: [{ type: 'text', text: 'hi' }],
       finishReason: 'stop',
-      usage: { inputTokens: { total: 2073, noCache: 25, cacheRead: 2048, cacheWrite: 0 }, outputTokens: { total: 15, text: 10, reasoning: 5 } },
+      usage: {
+        inputTokens: { total: 2073, noCache: 25, cacheRead: 2048, cacheWrite: 0 },
+        outputTokens: { total: 15, text: 10, reasoning: 5 },
+      },
       response: { id: 'msg_v3', modelId: 'claude-sonnet-4-20250514', timestamp: new Date('2026-11-23T10:00:00Z') },
       warnings: [],
     }
-    const out = await middleware.wrapGenerate({ doGenerate: async () => result, params: { providerOptions: { burnrate: { customerId: 'acme' } } }, model })
+    const out = await middleware.wrapGenerate({
+      doGenerate: async () => result,
+      params: { providerOptions: { burnrate: { customerId: 'acme' } } },
+      model,
+    })
     expect(out).toBe(result)
     expect(events).toEqual([
       {
@@ -234,7 +315,12 @@ describe('Vercel AI SDK middleware', () => {
       params: {},
       model,
     })
-    expect(events[0]).toMatchObject({ id: 'msg_v2', inputTokens: 25 + 2048 + 100, cacheReadTokens: 2048, cacheWriteTokens: 100 })
+    expect(events[0]).toMatchObject({
+      id: 'msg_v2',
+      inputTokens: 25 + 2048 + 100,
+      cacheReadTokens: 2048,
+      cacheWriteTokens: 100,
+    })
   })
 
   it('streams: metered at the finish part with the response id; parts pass through unchanged', async () => {
@@ -244,7 +330,11 @@ describe('Vercel AI SDK middleware', () => {
       { type: 'stream-start', warnings: [] },
       { type: 'response-metadata', id: 'chatcmpl-s1', modelId: 'gpt-4o-2024-08-06' },
       { type: 'text-delta', id: '0', delta: 'Hi' },
-      { type: 'finish', finishReason: 'stop', usage: { inputTokens: 100, outputTokens: 7, totalTokens: 107, cachedInputTokens: 64 } },
+      {
+        type: 'finish',
+        finishReason: 'stop',
+        usage: { inputTokens: 100, outputTokens: 7, totalTokens: 107, cachedInputTokens: 64 },
+      },
     ]
     const { stream } = await middleware.wrapStream({
       doStream: async () => ({ stream: streamOf(parts) }),
@@ -255,7 +345,17 @@ describe('Vercel AI SDK middleware', () => {
     const reader = stream.getReader()
     for (let r = await reader.read(); !r.done; r = await reader.read()) seen.push(r.value)
     expect(seen).toEqual(parts)
-    expect(events).toEqual([expect.objectContaining({ id: 'chatcmpl-s1', customerId: 'acme', model: 'gpt-4o-2024-08-06', provider: 'openai', inputTokens: 100, cacheReadTokens: 64, outputTokens: 7 })])
+    expect(events).toEqual([
+      expect.objectContaining({
+        id: 'chatcmpl-s1',
+        customerId: 'acme',
+        model: 'gpt-4o-2024-08-06',
+        provider: 'openai',
+        inputTokens: 100,
+        cacheReadTokens: 64,
+        outputTokens: 7,
+      }),
+    ])
   })
 
   it('a consumer that cancels mid-stream is metered once with what was seen', async () => {
@@ -266,7 +366,11 @@ describe('Vercel AI SDK middleware', () => {
       { type: 'text-delta', id: '0', delta: 'Hi' },
       { type: 'finish', finishReason: 'stop', usage: { inputTokens: { total: 30 }, outputTokens: { total: 2 } } },
     ]
-    const { stream } = await middleware.wrapStream({ doStream: async () => ({ stream: streamOf(parts) }), params: {}, model })
+    const { stream } = await middleware.wrapStream({
+      doStream: async () => ({ stream: streamOf(parts) }),
+      params: {},
+      model,
+    })
     const reader = stream.getReader()
     await reader.read()
     await reader.read()
@@ -281,7 +385,11 @@ describe('Vercel AI SDK middleware', () => {
     const { events, meter } = recorder()
     const reasons: string[] = []
     const middleware = burnrateMiddleware({ meter, onUnmetered: (r) => reasons.push(r) })
-    await middleware.wrapGenerate({ doGenerate: async () => ({ usage: { inputTokens: 1, outputTokens: 1 } }), params: {}, model })
+    await middleware.wrapGenerate({
+      doGenerate: async () => ({ usage: { inputTokens: 1, outputTokens: 1 } }),
+      params: {},
+      model,
+    })
     expect(events).toEqual([])
     expect(reasons[0]).toMatch(/customerId/)
   })

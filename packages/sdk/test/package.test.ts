@@ -35,10 +35,15 @@ beforeAll(() => {
   consumer = mkdtempSync(join(tmpdir(), 'burnrate-sdk-consumer-'))
   const installed = join(consumer, 'node_modules/@burnrate/sdk')
   const manifest = JSON.parse(readFileSync(join(sdkRoot, 'package.json'), 'utf8')) as { files: string[] }
-  const build = spawnSync(process.execPath, [tsc, '-p', join(sdkRoot, 'tsconfig.build.json'), '--outDir', join(installed, 'dist')], { encoding: 'utf8' })
+  const build = spawnSync(
+    process.execPath,
+    [tsc, '-p', join(sdkRoot, 'tsconfig.build.json'), '--outDir', join(installed, 'dist')],
+    { encoding: 'utf8' },
+  )
   expect(build.stdout + build.stderr).toBe('')
   cpSync(join(sdkRoot, 'package.json'), join(installed, 'package.json'))
-  for (const entry of manifest.files) if (entry !== 'dist') cpSync(join(sdkRoot, entry), join(installed, entry), { recursive: true })
+  for (const entry of manifest.files)
+    if (entry !== 'dist') cpSync(join(sdkRoot, entry), join(installed, entry), { recursive: true })
   writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }))
 })
 afterAll(() => rmSync(consumer, { recursive: true, force: true }))
@@ -72,10 +77,13 @@ console.log(JSON.stringify({ closed, sent: meter.stats.sent, canonical: typeof c
     })
   })
 
-  it('its type declarations check in a strict consumer, NodeNext and bundler resolution alike', { timeout: 240_000 }, async () => {
-    writeFileSync(
-      join(consumer, 'consumer.ts'),
-      `import { anthropic, createMeter, meterStream, openai, type MeteredUsage, type UsageEvent } from '@burnrate/sdk'
+  it(
+    'its type declarations check in a strict consumer, NodeNext and bundler resolution alike',
+    { timeout: 240_000 },
+    async () => {
+      writeFileSync(
+        join(consumer, 'consumer.ts'),
+        `import { anthropic, createMeter, meterStream, openai, type MeteredUsage, type UsageEvent } from '@burnrate/sdk'
 import { signEvent } from '@burnrate/sdk/signing'
 
 const meter = createMeter({ url: 'http://127.0.0.1:4000', apiKey: 'br_sk_test' })
@@ -99,17 +107,18 @@ export async function read(): Promise<string> {
   return text
 }
 `,
-    )
-    const types = ['--typeRoots', join(repoRoot, 'node_modules/@types'), '--types', 'node']
-    const common = ['--noEmit', '--strict', '--target', 'es2022', '--skipLibCheck', 'false', ...types, 'consumer.ts']
-    const resolutions = [
-      ['--module', 'nodenext', '--moduleResolution', 'nodenext'],
-      ['--module', 'esnext', '--moduleResolution', 'bundler'],
-    ]
-    const checks = await Promise.all(resolutions.map((resolution) => run([tsc, ...resolution, ...common])))
-    for (const [i, check] of checks.entries()) {
-      expect(check.stdout + check.stderr, resolutions[i]!.join(' ')).toBe('')
-      expect(check.status).toBe(0)
-    }
-  })
+      )
+      const types = ['--typeRoots', join(repoRoot, 'node_modules/@types'), '--types', 'node']
+      const common = ['--noEmit', '--strict', '--target', 'es2022', '--skipLibCheck', 'false', ...types, 'consumer.ts']
+      const resolutions = [
+        ['--module', 'nodenext', '--moduleResolution', 'nodenext'],
+        ['--module', 'esnext', '--moduleResolution', 'bundler'],
+      ]
+      const checks = await Promise.all(resolutions.map((resolution) => run([tsc, ...resolution, ...common])))
+      for (const [i, check] of checks.entries()) {
+        expect(check.stdout + check.stderr, resolutions[i]!.join(' ')).toBe('')
+        expect(check.status).toBe(0)
+      }
+    },
+  )
 })

@@ -21,7 +21,14 @@ const meter = createMeter({
   maxRetryDelayMs: 5,
   spool: { dir, durability, writeIntervalMs: 10 },
 })
-const event = (i: number) => ({ id: `evt-${i}`, customerId: 'acme', model: 'gpt-4o', timestamp: '2026-11-23T10:00:00.000Z', inputTokens: 100 + i, outputTokens: 10 })
+const event = (i: number) => ({
+  id: `evt-${i}`,
+  customerId: 'acme',
+  model: 'gpt-4o',
+  timestamp: '2026-11-23T10:00:00.000Z',
+  inputTokens: 100 + i,
+  outputTokens: 10,
+})
 
 for (let i = 0; i < 10; i++) meter.record(event(i))
 while (!(meter.stats.sent === 5 && meter.stats.retries >= 1)) await sleep(2)

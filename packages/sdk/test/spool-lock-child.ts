@@ -9,7 +9,12 @@ import { createMeter, SpoolLockedError } from '../src/index.ts'
 
 const [dir, holdMs] = process.argv.slice(2) as [string, string]
 try {
-  const meter = createMeter({ url: 'http://127.0.0.1:9/graphql', apiKey: 'br_sk_test', flushIntervalMs: 60_000, spool: { dir } })
+  const meter = createMeter({
+    url: 'http://127.0.0.1:9/graphql',
+    apiKey: 'br_sk_test',
+    flushIntervalMs: 60_000,
+    spool: { dir },
+  })
   process.stdout.write('won')
   await sleep(Number(holdMs))
   await meter.close({ timeoutMs: 100 })

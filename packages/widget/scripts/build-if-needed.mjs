@@ -23,6 +23,11 @@ const fresh = outputs.every((f) => existsSync(f) && statSync(f).mtimeMs >= sourc
 if (fresh && !process.argv.includes('--force')) {
   console.log('@burnrate/widget: dist is up to date')
 } else {
-  const result = spawnSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit', shell: process.platform === 'win32' })
-  if (result.status !== 0) console.warn('@burnrate/widget: the build failed; the demo page will say the bundle is missing.')
+  const result = spawnSync('npm', ['run', 'build'], {
+    cwd: root,
+    stdio: 'inherit',
+    shell: process.platform === 'win32',
+  })
+  if (result.status !== 0)
+    console.warn('@burnrate/widget: the build failed; the demo page will say the bundle is missing.')
 }

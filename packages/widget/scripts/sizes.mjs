@@ -14,7 +14,9 @@ for (const { file, what, limitKb } of budgets) {
   const gz = gzipSync(raw, { level: 9 }).length
   const ok = gz <= limitKb * 1024
   over ||= !ok
-  console.log(`${ok ? 'ok  ' : 'OVER'} ${file.padEnd(20)} ${(raw.length / 1024).toFixed(1).padStart(6)} KB raw  ${(gz / 1024).toFixed(1).padStart(5)} KB gzipped  (budget ${limitKb} KB) — ${what}`)
+  console.log(
+    `${ok ? 'ok  ' : 'OVER'} ${file.padEnd(20)} ${(raw.length / 1024).toFixed(1).padStart(6)} KB raw  ${(gz / 1024).toFixed(1).padStart(5)} KB gzipped  (budget ${limitKb} KB) — ${what}`,
+  )
 }
 if (over) {
   console.error('A widget bundle is over its size budget.')

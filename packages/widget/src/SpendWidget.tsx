@@ -37,7 +37,14 @@ export function SpendWidget({ endpoint, fetchToken, className, style, ...view }:
 
   return (
     <div ref={host} className={className} style={style} data-burnrate-widget="">
-      {root && createPortal(<><style>{CSS}</style><SpendView client={client} {...view} /></>, root)}
+      {root &&
+        createPortal(
+          <>
+            <style>{CSS}</style>
+            <SpendView client={client} {...view} />
+          </>,
+          root,
+        )}
     </div>
   )
 }

@@ -39,7 +39,11 @@ export function problemOf(e: unknown): Problem {
   if (!(e instanceof WidgetError)) return 'error'
   if (e.code === 'BAD_TOKEN') return 'invalid'
   if (e.code !== 'UNAUTHENTICATED') return 'error'
-  return e.reason === 'WIDGET_SESSION_EXPIRED' ? 'expired' : e.reason === 'WIDGET_ORIGIN_NOT_ALLOWED' ? 'origin' : 'invalid'
+  return e.reason === 'WIDGET_SESSION_EXPIRED'
+    ? 'expired'
+    : e.reason === 'WIDGET_ORIGIN_NOT_ALLOWED'
+      ? 'origin'
+      : 'invalid'
 }
 
 interface GraphQLResponse<T> {
@@ -84,10 +88,19 @@ function expiredIn(body: GraphQLResponse<unknown>): boolean {
 
 function errorOf(body: GraphQLResponse<unknown>, status: number): WidgetError {
   const first = body.errors?.[0]
-  return new WidgetError(first?.message ?? `HTTP ${status}`, first?.extensions?.code ?? 'HTTP_ERROR', first?.extensions?.reason)
+  return new WidgetError(
+    first?.message ?? `HTTP ${status}`,
+    first?.extensions?.code ?? 'HTTP_ERROR',
+    first?.extensions?.reason,
+  )
 }
 
-export function createClient({ endpoint, fetchToken, fetch: fetchImpl = (...a) => globalThis.fetch(...a), now = Date.now }: ClientOptions): WidgetClient {
+export function createClient({
+  endpoint,
+  fetchToken,
+  fetch: fetchImpl = (...a) => globalThis.fetch(...a),
+  now = Date.now,
+}: ClientOptions): WidgetClient {
   let current: Promise<WidgetSession> | null = null
   let latest: WidgetSession | null = null
 
@@ -126,7 +139,13 @@ export function createClient({ endpoint, fetchToken, fetch: fetchImpl = (...a) =
     }
   }
 
-  async function post(s: WidgetSession, query: string, variables: Record<string, unknown> | undefined, accept: string, signal?: AbortSignal) {
+  async function post(
+    s: WidgetSession,
+    query: string,
+    variables: Record<string, unknown> | undefined,
+    accept: string,
+    signal?: AbortSignal,
+  ) {
     return fetchImpl(endpoint, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept, authorization: `Bearer ${s.token}` },
@@ -162,7 +181,9 @@ export function createClient({ endpoint, fetchToken, fetch: fetchImpl = (...a) =
     const s = await session()
     let known = details.get(s)
     if (!known) {
-      known = request<{ widgetSession: { priceDetails: boolean } | null }>(PRICE_DETAILS).then((d) => d.widgetSession?.priceDetails ?? false)
+      known = request<{ widgetSession: { priceDetails: boolean } | null }>(PRICE_DETAILS).then(
+        (d) => d.widgetSession?.priceDetails ?? false,
+      )
       details.set(s, known)
       // A failed read is not kept: the next call asks again.
       known.catch(() => details.get(s) === known && details.delete(s))
@@ -170,7 +191,11 @@ export function createClient({ endpoint, fetchToken, fetch: fetchImpl = (...a) =
     return known
   }
 
-  function subscribe<T>(query: string, variables: Record<string, unknown>, handlers: SubscriptionHandlers<T>): () => void {
+  function subscribe<T>(
+    query: string,
+    variables: Record<string, unknown>,
+    handlers: SubscriptionHandlers<T>,
+  ): () => void {
     const controller = new AbortController()
     let backoff = 1_000
     const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))

@@ -65,7 +65,11 @@ export class BurnrateSpendElement extends HTMLElement {
 
   #tokenFromUrl = async (): Promise<WidgetSession> => {
     const url = this.getAttribute('token-url')!
-    const response = await fetch(url, { method: 'POST', credentials: 'same-origin', headers: { accept: 'application/json' } })
+    const response = await fetch(url, {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { accept: 'application/json' },
+    })
     if (!response.ok) throw new Error(`token-url answered HTTP ${response.status}`)
     const body = (await response.json()) as WidgetSession & { data?: { createWidgetSession?: WidgetSession } }
     return body.data?.createWidgetSession ?? body
@@ -77,7 +81,18 @@ export class BurnrateSpendElement extends HTMLElement {
     const tokenUrl = this.getAttribute('token-url')
     const fetchToken = this.#fetchToken ?? (tokenUrl ? this.#tokenFromUrl : null)
     if (!endpoint || !fetchToken) {
-      render(<><style>{CSS}</style><section className="br"><p className="muted">Set the <code>endpoint</code> attribute and a <code>token-url</code> attribute or a <code>fetchToken</code> property.</p></section></>, this.#root as unknown as Element)
+      render(
+        <>
+          <style>{CSS}</style>
+          <section className="br">
+            <p className="muted">
+              Set the <code>endpoint</code> attribute and a <code>token-url</code> attribute or a{' '}
+              <code>fetchToken</code> property.
+            </p>
+          </section>
+        </>,
+        this.#root as unknown as Element,
+      )
       return
     }
     const key = `${endpoint}\u0000${tokenUrl}`

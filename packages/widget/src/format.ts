@@ -23,38 +23,73 @@ export function formatMoney(value: string, currency: string, locale?: string, pr
   const abs = Math.abs(Number(value))
   // precise (charge details): enough digits that the lines visibly add up to the event.
   const digits = abs === 0 || abs >= (precise ? 100 : 0.995) ? 2 : abs >= 0.01 && !precise ? 3 : 6
-  const format = cached(`m${locale}${currency}${digits}`, () =>
-    new Intl.NumberFormat(locale, { style: 'currency', currency, minimumFractionDigits: 2, maximumFractionDigits: digits }),
+  const format = cached(
+    `m${locale}${currency}${digits}`,
+    () =>
+      new Intl.NumberFormat(locale, {
+        style: 'currency',
+        currency,
+        minimumFractionDigits: 2,
+        maximumFractionDigits: digits,
+      }),
   ) as Intl.NumberFormat
   return format.format(value as unknown as number)
 }
 
 export function formatNumber(value: string | number, locale?: string): string {
-  const format = cached(`n${locale}`, () => new Intl.NumberFormat(locale, { maximumFractionDigits: 6 })) as Intl.NumberFormat
+  const format = cached(
+    `n${locale}`,
+    () => new Intl.NumberFormat(locale, { maximumFractionDigits: 6 }),
+  ) as Intl.NumberFormat
   return format.format(value as number)
 }
 
 export function formatPercent(fraction: number, locale?: string): string {
-  const format = cached(`p${locale}`, () => new Intl.NumberFormat(locale, { style: 'percent', maximumFractionDigits: 0 })) as Intl.NumberFormat
+  const format = cached(
+    `p${locale}`,
+    () => new Intl.NumberFormat(locale, { style: 'percent', maximumFractionDigits: 0 }),
+  ) as Intl.NumberFormat
   return format.format(fraction)
 }
 
-export function formatDate(iso: string | number, locale: string | undefined, options: Intl.DateTimeFormatOptions): string {
-  const format = cached(`d${locale}${JSON.stringify(options)}`, () => new Intl.DateTimeFormat(locale, options)) as Intl.DateTimeFormat
+export function formatDate(
+  iso: string | number,
+  locale: string | undefined,
+  options: Intl.DateTimeFormatOptions,
+): string {
+  const format = cached(
+    `d${locale}${JSON.stringify(options)}`,
+    () => new Intl.DateTimeFormat(locale, options),
+  ) as Intl.DateTimeFormat
   return format.format(new Date(iso))
 }
 
 /** A UTC day bucket, as the API groups DAY: "Nov 12". */
-export const formatDay = (iso: string, locale?: string) => formatDate(iso, locale, { month: 'short', day: 'numeric', timeZone: 'UTC' })
+export const formatDay = (iso: string, locale?: string) =>
+  formatDate(iso, locale, { month: 'short', day: 'numeric', timeZone: 'UTC' })
 
 export const formatDateTime = (iso: string, locale?: string) =>
   formatDate(iso, locale, { month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit' })
 
-const TOKEN_TYPES = new Set(['input', 'output', 'cache_read', 'cache_write', 'reasoning', 'input_audio', 'output_audio'])
+const TOKEN_TYPES = new Set([
+  'input',
+  'output',
+  'cache_read',
+  'cache_write',
+  'reasoning',
+  'input_audio',
+  'output_audio',
+])
 export const isTokenUsage = (usageType: string) => TOKEN_TYPES.has(usageType) || usageType.endsWith('_tokens')
 
 /** Token prices per million tokens (how providers quote them); other units per unit. */
-export function formatUnitPrice(unitPrice: string, usageType: string, currency: string, locale?: string, t: Translate = english): string {
+export function formatUnitPrice(
+  unitPrice: string,
+  usageType: string,
+  currency: string,
+  locale?: string,
+  t: Translate = english,
+): string {
   return isTokenUsage(usageType)
     ? t('perMillion', { price: formatMoney(shiftDecimal(unitPrice, 6), currency, locale) })
     : t('perUnit', { price: formatMoney(unitPrice, currency, locale) })
@@ -73,7 +108,10 @@ export function usageTypeLabel(usageType: string, t: Translate = english): strin
 export function planLabel(plan: string | null, locale?: string, t: Translate = english): string {
   if (!plan) return t('atCost')
   const [kind, percent] = plan.split(' ')
-  const formatted = cached(`pp${locale}`, () => new Intl.NumberFormat(locale, { style: 'percent', maximumFractionDigits: 4 })) as Intl.NumberFormat
+  const formatted = cached(
+    `pp${locale}`,
+    () => new Intl.NumberFormat(locale, { style: 'percent', maximumFractionDigits: 4 }),
+  ) as Intl.NumberFormat
   // percent / 100 as a float is fine here: a plan's percentage has a few digits, shown, not summed.
   return t(kind === 'MARGIN' ? 'margin' : 'markup', { percent: formatted.format(Number(percent ?? 0) / 100) })
 }
@@ -100,7 +138,13 @@ export function fillDays(groups: readonly UsageGroup[], from: string, to: string
   const bars: DayBar[] = []
   for (let t = first; t < end; t += DAY_MS) {
     const g = byDay.get(t)
-    bars.push({ day: new Date(t).toISOString(), amount: g?.amount ?? '0', events: g?.events ?? 0, future: t > now, days: 1 })
+    bars.push({
+      day: new Date(t).toISOString(),
+      amount: g?.amount ?? '0',
+      events: g?.events ?? 0,
+      future: t > now,
+      days: 1,
+    })
   }
   return bars.slice(-62)
 }
@@ -152,7 +196,12 @@ export interface Ranked {
 
 /** Largest first; beyond `limit` rows the rest are summed (exactly) into one "Other" row. */
 export function rankGroups(
-  groups: readonly UsageGroup[], key: 'model' | 'feature', total: string, limit = 5, none = 'Unlabelled', t: Translate = english,
+  groups: readonly UsageGroup[],
+  key: 'model' | 'feature',
+  total: string,
+  limit = 5,
+  none = 'Unlabelled',
+  t: Translate = english,
 ): Ranked[] {
   const sorted = [...groups].sort((a, b) => compareDecimals(b.amount, a.amount) || b.events - a.events)
   const row = (g: UsageGroup): Ranked => ({
@@ -167,7 +216,14 @@ export function rankGroups(
   const amount = addDecimals(rest.map((g) => g.amount))
   return [
     ...sorted.slice(0, limit - 1).map(row),
-    { key: '', label: t('others', { count: rest.length }), amount, events: rest.reduce((n, g) => n + g.events, 0), share: ratio(amount, total), other: true },
+    {
+      key: '',
+      label: t('others', { count: rest.length }),
+      amount,
+      events: rest.reduce((n, g) => n + g.events, 0),
+      share: ratio(amount, total),
+      other: true,
+    },
   ]
 }
 

@@ -115,7 +115,8 @@ const de: Messages = {
   expiredTitle: 'Ihre Sitzung ist abgelaufen',
   expiredBody: 'Die Nutzung bleibt verborgen, bis die Seite eine neue Sitzung erhält.',
   invalidTitle: 'Diese Nutzungsansicht ist nicht verfügbar',
-  invalidBody: 'Die Seite konnte keine gültige Sitzung öffnen. Laden Sie die Seite neu oder wenden Sie sich an den Support.',
+  invalidBody:
+    'Die Seite konnte keine gültige Sitzung öffnen. Laden Sie die Seite neu oder wenden Sie sich an den Support.',
   originTitle: 'Die Nutzung kann auf dieser Website nicht angezeigt werden',
   originBody: 'Diese Website darf diese Nutzungsansicht nicht anzeigen.',
   reconnect: 'Neu verbinden',
@@ -463,12 +464,21 @@ export function languageFor(locale: string | undefined, overrides: MessageOverri
   const lang = [requested, base].find((tag) => CATALOGS[tag] || overrides[tag]) ?? 'en'
   const own = lang.split('-')[0]!
   // Most specific first: the tenant's exact tag, the tenant's language, the shipped ones, English.
-  const layers = [overrides[lang], overrides[own] && own !== lang ? overrides[own] : undefined, CATALOGS[lang], CATALOGS[own], en]
+  const layers = [
+    overrides[lang],
+    overrides[own] && own !== lang ? overrides[own] : undefined,
+    CATALOGS[lang],
+    CATALOGS[own],
+    en,
+  ]
   const plurals = new Intl.PluralRules(lang)
   const t: Translate = (key, vars = {}) => {
     let message: Message | undefined
     for (const layer of layers) if ((message = layer?.[key]) !== undefined) break
-    const text = typeof message === 'string' ? message : (message?.[plurals.select(Number(vars.count ?? 0))] ?? message?.other ?? key)
+    const text =
+      typeof message === 'string'
+        ? message
+        : (message?.[plurals.select(Number(vars.count ?? 0))] ?? message?.other ?? key)
     return text.replace(/\{(\w+)\}/g, (whole, name: string) => (name in vars ? String(vars[name]) : whole))
   }
   return { lang, t }

@@ -2,7 +2,14 @@ import { describe, expect, it } from 'vitest'
 import { createClient, isExpired } from '../src/client.ts'
 
 const json = (body: unknown) => new Response(JSON.stringify(body), { headers: { 'content-type': 'application/json' } })
-const expired = { errors: [{ message: 'This widget session expired', extensions: { code: 'UNAUTHENTICATED', reason: 'WIDGET_SESSION_EXPIRED' } }] }
+const expired = {
+  errors: [
+    {
+      message: 'This widget session expired',
+      extensions: { code: 'UNAUTHENTICATED', reason: 'WIDGET_SESSION_EXPIRED' },
+    },
+  ],
+}
 
 describe('widget client token lifecycle', () => {
   it('calls fetchToken again on UNAUTHENTICATED and retries the request once with the new token', async () => {
@@ -28,7 +35,11 @@ describe('widget client token lifecycle', () => {
     const client = createClient({
       endpoint: 'http://api/graphql',
       now: () => now,
-      fetchToken: async () => ({ token: `t${++minted}`, customerId: 'acme', expiresAt: new Date(now + 60_000).toISOString() }),
+      fetchToken: async () => ({
+        token: `t${++minted}`,
+        customerId: 'acme',
+        expiresAt: new Date(now + 60_000).toISOString(),
+      }),
       fetch: async () => json({ data: { ok: 1 } }),
     })
     await client.request('{ ok }')
@@ -41,7 +52,11 @@ describe('widget client token lifecycle', () => {
   })
 
   it('reports a session that stays expired as expired, and other errors with their code', async () => {
-    const client = createClient({ endpoint: 'x', fetchToken: async () => ({ token: 't', customerId: 'c' }), fetch: async () => json(expired) })
+    const client = createClient({
+      endpoint: 'x',
+      fetchToken: async () => ({ token: 't', customerId: 'c' }),
+      fetch: async () => json(expired),
+    })
     const error = await client.request('{ ok }').catch((e: unknown) => e)
     expect(isExpired(error)).toBe(true)
     const forbidden = createClient({
@@ -80,7 +95,10 @@ describe('SSE reader', () => {
         const chunks =
           connections === 1
             ? [`event: next\r\ndata: ${JSON.stringify(expired)}\r\n\r\n`]
-            : ['event: next\ndata: {"data":{"budgetAlerts":', '{"id":"1"}}}\n\n:\n\nevent: next\ndata: {"data":{"budgetAlerts":{"id":"2"}}}\n\n']
+            : [
+                'event: next\ndata: {"data":{"budgetAlerts":',
+                '{"id":"1"}}}\n\n:\n\nevent: next\ndata: {"data":{"budgetAlerts":{"id":"2"}}}\n\n',
+              ]
         const body = new ReadableStream<Uint8Array>({
           start(controller) {
             for (const c of chunks) controller.enqueue(encoder.encode(c))
@@ -92,10 +110,14 @@ describe('SSE reader', () => {
     })
     const got: string[] = []
     let connected = 0
-    const stop = client.subscribe<{ budgetAlerts: { id: string } }>('subscription { x }', {}, {
-      next: (d) => got.push(d.budgetAlerts.id),
-      connected: () => connected++,
-    })
+    const stop = client.subscribe<{ budgetAlerts: { id: string } }>(
+      'subscription { x }',
+      {},
+      {
+        next: (d) => got.push(d.budgetAlerts.id),
+        connected: () => connected++,
+      },
+    )
     await expect.poll(() => got, { timeout: 10_000 }).toEqual(['1', '2'])
     stop()
     expect(minted).toBe(2)
@@ -112,7 +134,11 @@ describe('widget client priceDetails', () => {
     const client = createClient({
       endpoint: 'x',
       now: () => now,
-      fetchToken: async () => ({ token: `t${++minted}`, customerId: 'acme', expiresAt: new Date(now + 60_000).toISOString() }),
+      fetchToken: async () => ({
+        token: `t${++minted}`,
+        customerId: 'acme',
+        expiresAt: new Date(now + 60_000).toISOString(),
+      }),
       fetch: async (_url, init) => {
         asked.push(new Headers(init?.headers).get('authorization')!)
         if (fail) return json({ errors: [{ message: 'down', extensions: { code: 'INTERNAL_SERVER_ERROR' } }] })

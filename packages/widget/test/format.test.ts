@@ -1,7 +1,17 @@
 import { describe, expect, it } from 'vitest'
 import { addDecimals, compareDecimals, fromUnits, shiftDecimal, toUnits } from '../src/decimal.ts'
 import { languageFor } from '../src/messages.ts'
-import { fillDays, formatMoney, formatUnitPrice, levelOf, monthOf, niceMax, pickBudget, planLabel, rankGroups } from '../src/format.ts'
+import {
+  fillDays,
+  formatMoney,
+  formatUnitPrice,
+  levelOf,
+  monthOf,
+  niceMax,
+  pickBudget,
+  planLabel,
+  rankGroups,
+} from '../src/format.ts'
 import type { Budget } from '../src/types.ts'
 
 describe('exact decimals', () => {
@@ -44,10 +54,26 @@ describe('formatting with Intl', () => {
 })
 
 describe('aggregation', () => {
-  const g = (model: string | null, amount: string, events = 1) => ({ model, feature: null, bucketStart: null, amount, events })
+  const g = (model: string | null, amount: string, events = 1) => ({
+    model,
+    feature: null,
+    bucketStart: null,
+    amount,
+    events,
+  })
   it('ranks groups by amount and sums the tail exactly into one row', () => {
-    const rows = rankGroups([g('a', '0.1'), g('b', '3'), g('c', '0.2'), g(null, '0.05'), g('d', '1')], 'model', '4.35', 3, 'Unknown')
-    expect(rows.map((r) => [r.label, r.amount])).toEqual([['b', '3'], ['d', '1'], ['3 others', '0.35']])
+    const rows = rankGroups(
+      [g('a', '0.1'), g('b', '3'), g('c', '0.2'), g(null, '0.05'), g('d', '1')],
+      'model',
+      '4.35',
+      3,
+      'Unknown',
+    )
+    expect(rows.map((r) => [r.label, r.amount])).toEqual([
+      ['b', '3'],
+      ['d', '1'],
+      ['3 others', '0.35'],
+    ])
     expect(rows[2]!.other).toBe(true)
     expect(rows[2]!.events).toBe(3)
     expect(rankGroups([g(null, '1')], 'model', '1', 3, 'Unknown')[0]!.label).toBe('Unknown')
@@ -55,17 +81,25 @@ describe('aggregation', () => {
   it('fills every UTC day of the period, zero where nothing was used', () => {
     const days = fillDays(
       [{ model: null, feature: null, bucketStart: '2026-11-02T00:00:00.000Z', amount: '1.5', events: 3 }],
-      '2026-11-01T00:00:00.000Z', '2026-11-05T00:00:00.000Z', Date.parse('2026-11-03T10:00:00Z'),
+      '2026-11-01T00:00:00.000Z',
+      '2026-11-05T00:00:00.000Z',
+      Date.parse('2026-11-03T10:00:00Z'),
     )
     expect(days.map((d) => [d.day.slice(0, 10), d.amount, d.future])).toEqual([
-      ['2026-11-01', '0', false], ['2026-11-02', '1.5', false], ['2026-11-03', '0', false], ['2026-11-04', '0', true],
+      ['2026-11-01', '0', false],
+      ['2026-11-02', '1.5', false],
+      ['2026-11-03', '0', false],
+      ['2026-11-04', '0', true],
     ])
   })
   it('picks the most used budget and the month of a customer without one', () => {
     const b = (id: string, spent: string, limit: string) => ({ id, spent, limit }) as Budget
     expect(pickBudget([b('day', '1', '10'), b('month', '60', '100')])!.id).toBe('month')
     expect(pickBudget([])).toBeNull()
-    expect(monthOf(Date.parse('2026-12-31T23:00:00Z'))).toEqual({ from: '2026-12-01T00:00:00.000Z', to: '2027-01-01T00:00:00.000Z' })
+    expect(monthOf(Date.parse('2026-12-31T23:00:00Z'))).toEqual({
+      from: '2026-12-01T00:00:00.000Z',
+      to: '2027-01-01T00:00:00.000Z',
+    })
   })
   it('levels: warn from the highest threshold under 100, over at the limit', () => {
     expect(levelOf('10', '100', [50, 80, 100])).toBe('ok')

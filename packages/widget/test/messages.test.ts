@@ -10,7 +10,8 @@ describe('message catalogs', () => {
     expect(Object.keys(CATALOGS).sort()).toEqual(['de', 'en', 'es', 'fr', 'ja'])
     for (const [lang, catalog] of Object.entries(CATALOGS)) {
       expect(Object.keys(catalog).sort(), lang).toEqual([...keys].sort())
-      for (const key of keys) expect(placeholders(catalog[key]), `${lang}.${key}`).toEqual(placeholders(CATALOGS.en![key]))
+      for (const key of keys)
+        expect(placeholders(catalog[key]), `${lang}.${key}`).toEqual(placeholders(CATALOGS.en![key]))
     }
   })
 
@@ -52,13 +53,16 @@ describe('day bars and budget figures', () => {
     expect(daysPerBar(31, 1000)).toBe(1)
     expect(daysPerBar(31, 650)).toBe(2)
     expect(daysPerBar(31, 320)).toBe(3)
-    for (const width of [200, 320, 375, 650, 1000]) expect(width / Math.ceil(31 / daysPerBar(31, width))).toBeGreaterThanOrEqual(MIN_BAR_PX)
+    for (const width of [200, 320, 375, 650, 1000])
+      expect(width / Math.ceil(31 / daysPerBar(31, width))).toBeGreaterThanOrEqual(MIN_BAR_PX)
     const days = fillDays(
       [
         { model: null, feature: null, bucketStart: '2026-11-01T00:00:00.000Z', events: 1, amount: '0.1' },
         { model: null, feature: null, bucketStart: '2026-11-02T00:00:00.000Z', events: 2, amount: '0.2' },
       ],
-      '2026-11-01T00:00:00Z', '2026-11-04T00:00:00Z', Date.parse('2026-11-05T00:00:00Z'),
+      '2026-11-01T00:00:00Z',
+      '2026-11-04T00:00:00Z',
+      Date.parse('2026-11-05T00:00:00Z'),
     )
     const bars = groupDays(days, 2)
     expect(bars.map((b) => [b.day.slice(0, 10), b.amount, b.events, b.days])).toEqual([

@@ -3,7 +3,15 @@ import type { Tenant } from '../db/types.ts'
 
 export async function insertTenant(
   db: Executor,
-  tenant: { id: string; name: string; apiKeyHash: string; apiKeyPrefix: string; signingSecret: string; requireSignatures: boolean; currency: string },
+  tenant: {
+    id: string
+    name: string
+    apiKeyHash: string
+    apiKeyPrefix: string
+    signingSecret: string
+    requireSignatures: boolean
+    currency: string
+  },
 ): Promise<Tenant> {
   return db
     .insertInto('tenants')
@@ -29,7 +37,10 @@ export function findTenantById(db: Executor, id: string): Promise<Tenant | undef
 }
 
 export async function countTenants(db: Executor): Promise<number> {
-  const row = await db.selectFrom('tenants').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
+  const row = await db
+    .selectFrom('tenants')
+    .select((eb) => eb.fn.countAll<number>().as('n'))
+    .executeTakeFirstOrThrow()
   return Number(row.n)
 }
 
@@ -40,15 +51,13 @@ export function updateTenantSettings(
 ): Promise<Tenant> {
   const changes = {
     ...(settings.requireSignatures === undefined ? {} : { require_signatures: settings.requireSignatures }),
-    ...(settings.widgetOrigins === undefined ? {} : { widget_origins: settings.widgetOrigins === null ? null : JSON.stringify(settings.widgetOrigins) }),
+    ...(settings.widgetOrigins === undefined
+      ? {}
+      : { widget_origins: settings.widgetOrigins === null ? null : JSON.stringify(settings.widgetOrigins) }),
     ...(settings.budgetTimeZone === undefined ? {} : { budget_time_zone: settings.budgetTimeZone }),
   }
   // Nothing to change is a valid request (`input: {}`), and UPDATE … SET with no column is not SQL.
-  if (Object.keys(changes).length === 0) return db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirstOrThrow()
-  return db
-    .updateTable('tenants')
-    .set(changes)
-    .where('id', '=', id)
-    .returningAll()
-    .executeTakeFirstOrThrow()
+  if (Object.keys(changes).length === 0)
+    return db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirstOrThrow()
+  return db.updateTable('tenants').set(changes).where('id', '=', id).returningAll().executeTakeFirstOrThrow()
 }

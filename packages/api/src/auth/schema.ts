@@ -19,7 +19,9 @@ const Tenant = builder.objectRef<TenantRow>('Tenant').implement({
       description: 'Browser origins allowed to use widget session tokens; null: not restricted (any origin).',
       resolve: (tenant) => tenant.widget_origins,
     }),
-    budgetTimeZone: t.exposeString('budget_time_zone', { description: "IANA time zone of new budgets' periods (default UTC)." }),
+    budgetTimeZone: t.exposeString('budget_time_zone', {
+      description: "IANA time zone of new budgets' periods (default UTC).",
+    }),
   }),
 })
 
@@ -27,9 +29,12 @@ const TenantSettingsInput = builder.inputType('TenantSettingsInput', {
   fields: (t) => ({
     requireSignatures: t.boolean(),
     widgetOrigins: t.stringList({
-      description: 'Origins (https://app.example.com) whose pages may use widget tokens; [] allows none, null lifts the restriction.',
+      description:
+        'Origins (https://app.example.com) whose pages may use widget tokens; [] allows none, null lifts the restriction.',
     }),
-    budgetTimeZone: t.string({ description: 'IANA time zone (Europe/Paris) for budgets set from now on; default UTC.' }),
+    budgetTimeZone: t.string({
+      description: 'IANA time zone (Europe/Paris) for budgets set from now on; default UTC.',
+    }),
   }),
 })
 
@@ -45,8 +50,12 @@ builder.mutationFields((t) => ({
       ctx.services.tenants.updateSettings(requireTenant(ctx).id, {
         requireSignatures: input.requireSignatures ?? undefined,
         // Absent: unchanged; null: unrestricted; a list: exactly those origins.
-        ...('widgetOrigins' in input ? { widgetOrigins: input.widgetOrigins == null ? null : normalizeWidgetOrigins(input.widgetOrigins) } : {}),
-        ...(input.budgetTimeZone == null ? {} : { budgetTimeZone: checkTimeZone(input.budgetTimeZone, 'input.budgetTimeZone') }),
+        ...('widgetOrigins' in input
+          ? { widgetOrigins: input.widgetOrigins == null ? null : normalizeWidgetOrigins(input.widgetOrigins) }
+          : {}),
+        ...(input.budgetTimeZone == null
+          ? {}
+          : { budgetTimeZone: checkTimeZone(input.budgetTimeZone, 'input.budgetTimeZone') }),
       }),
   }),
 }))

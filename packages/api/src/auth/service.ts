@@ -16,7 +16,10 @@ export interface TenantService {
   create(input: { name: string; requireSignatures?: boolean; currency?: string }): Promise<CreatedTenant>
   /** The tenant a bearer key belongs to, or null. */
   authenticate(apiKey: string): Promise<Tenant | null>
-  updateSettings(tenantId: string, settings: { requireSignatures?: boolean; widgetOrigins?: string[] | null; budgetTimeZone?: string }): Promise<Tenant>
+  updateSettings(
+    tenantId: string,
+    settings: { requireSignatures?: boolean; widgetOrigins?: string[] | null; budgetTimeZone?: string },
+  ): Promise<Tenant>
 }
 
 const CACHE_TTL_MS = 5_000

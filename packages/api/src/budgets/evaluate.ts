@@ -24,7 +24,12 @@ export function reachedThresholds(thresholds: readonly number[], limit: Amount, 
 }
 
 /** Thresholds crossed by going from `before` to `after` (reached after, not before). */
-export function crossedThresholds(thresholds: readonly number[], limit: Amount, before: Amount, after: Amount): number[] {
+export function crossedThresholds(
+  thresholds: readonly number[],
+  limit: Amount,
+  before: Amount,
+  after: Amount,
+): number[] {
   const already = new Set(reachedThresholds(thresholds, limit, before))
   return reachedThresholds(thresholds, limit, after).filter((t) => !already.has(t))
 }

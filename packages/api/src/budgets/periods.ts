@@ -34,7 +34,8 @@ function formatterFor(timeZone: string): Intl.DateTimeFormat {
 
 /** The IANA zone name as Intl knows it; BAD_USER_INPUT otherwise. */
 export function checkTimeZone(timeZone: string, field = 'timeZone'): string {
-  if (timeZone.length === 0 || timeZone.length > 64) throw badInput('timeZone must be an IANA time zone such as Europe/Paris', field)
+  if (timeZone.length === 0 || timeZone.length > 64)
+    throw badInput('timeZone must be an IANA time zone such as Europe/Paris', field)
   try {
     return new Intl.DateTimeFormat('en-US', { timeZone }).resolvedOptions().timeZone
   } catch {
@@ -54,13 +55,27 @@ interface LocalTime {
 function localTime(instantMs: number, timeZone: string): LocalTime {
   if (timeZone === 'UTC') {
     const d = new Date(instantMs)
-    return { year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), hour: d.getUTCHours(), minute: d.getUTCMinutes(), second: d.getUTCSeconds() }
+    return {
+      year: d.getUTCFullYear(),
+      month: d.getUTCMonth() + 1,
+      day: d.getUTCDate(),
+      hour: d.getUTCHours(),
+      minute: d.getUTCMinutes(),
+      second: d.getUTCSeconds(),
+    }
   }
   const parts: Record<string, number> = {}
   for (const part of formatterFor(timeZone).formatToParts(new Date(instantMs))) {
     if (part.type !== 'literal') parts[part.type] = Number(part.value)
   }
-  return { year: parts.year!, month: parts.month!, day: parts.day!, hour: parts.hour!, minute: parts.minute!, second: parts.second! }
+  return {
+    year: parts.year!,
+    month: parts.month!,
+    day: parts.day!,
+    hour: parts.hour!,
+    minute: parts.minute!,
+    second: parts.second!,
+  }
 }
 
 /** The zone's offset from UTC at an instant, in ms (local = utc + offset). Whole seconds only. */
@@ -77,7 +92,11 @@ function offsetAt(instantMs: number, timeZone: string): number {
 export function startOfLocalDay(year: number, month: number, day: number, timeZone: string): Date {
   const wall = Date.UTC(year, month - 1, day)
   if (timeZone === 'UTC') return new Date(wall)
-  const offsets = new Set([offsetAt(wall - 86_400_000, timeZone), offsetAt(wall, timeZone), offsetAt(wall + 86_400_000, timeZone)])
+  const offsets = new Set([
+    offsetAt(wall - 86_400_000, timeZone),
+    offsetAt(wall, timeZone),
+    offsetAt(wall + 86_400_000, timeZone),
+  ])
   const valid = [...offsets].map((o) => wall - o).filter((t) => offsetAt(t, timeZone) === wall - t)
   if (valid.length > 0) return new Date(Math.min(...valid))
   // Midnight falls in a gap: the day starts at the first instant whose local time is past it.

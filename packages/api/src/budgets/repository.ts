@@ -7,7 +7,11 @@ import type { BudgetAlertRow, BudgetReservationRow, BudgetRow, DB } from '../db/
  * batches at once), setBudget the exclusive one, so a new budget's seed from the ledger and the
  * events ingest adds afterwards neither overlap nor leave a gap.
  */
-export async function lockCustomersShared(trx: Transaction<DB>, tenantId: string, customerIds: readonly string[]): Promise<void> {
+export async function lockCustomersShared(
+  trx: Transaction<DB>,
+  tenantId: string,
+  customerIds: readonly string[],
+): Promise<void> {
   if (customerIds.length === 0) return
   // Sorted, so concurrent batches acquire in the same order.
   const ids = [...new Set(customerIds)].sort()
@@ -20,7 +24,11 @@ export async function lockCustomerExclusive(trx: Transaction<DB>, tenantId: stri
   await sql`select pg_advisory_xact_lock(hashtextextended(${tenantId} || chr(1) || ${customerId}, 0))`.execute(trx)
 }
 
-export function budgetsOfCustomers(db: Executor, tenantId: string, customerIds: readonly string[]): Promise<BudgetRow[]> {
+export function budgetsOfCustomers(
+  db: Executor,
+  tenantId: string,
+  customerIds: readonly string[],
+): Promise<BudgetRow[]> {
   if (customerIds.length === 0) return Promise.resolve([])
   return db
     .selectFrom('budgets')
@@ -32,11 +40,27 @@ export function budgetsOfCustomers(db: Executor, tenantId: string, customerIds: 
 }
 
 /** The customer's budgets, locked for the rest of the transaction (reservations, in id order). */
-export function lockBudgetsOfCustomer(trx: Transaction<DB>, tenantId: string, customerId: string): Promise<BudgetRow[]> {
-  return trx.selectFrom('budgets').selectAll().where('tenant_id', '=', tenantId).where('customer_id', '=', customerId).orderBy('id').forUpdate().execute()
+export function lockBudgetsOfCustomer(
+  trx: Transaction<DB>,
+  tenantId: string,
+  customerId: string,
+): Promise<BudgetRow[]> {
+  return trx
+    .selectFrom('budgets')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('customer_id', '=', customerId)
+    .orderBy('id')
+    .forUpdate()
+    .execute()
 }
 
-export function findBudget(db: Executor, tenantId: string, customerId: string, period: BudgetRow['period']): Promise<BudgetRow | undefined> {
+export function findBudget(
+  db: Executor,
+  tenantId: string,
+  customerId: string,
+  period: BudgetRow['period'],
+): Promise<BudgetRow | undefined> {
   return db
     .selectFrom('budgets')
     .selectAll()
@@ -46,7 +70,10 @@ export function findBudget(db: Executor, tenantId: string, customerId: string, p
     .executeTakeFirst()
 }
 
-export function insertBudget(db: Executor, row: Omit<BudgetRow, 'thresholds'> & { thresholds: number[] }): Promise<BudgetRow> {
+export function insertBudget(
+  db: Executor,
+  row: Omit<BudgetRow, 'thresholds'> & { thresholds: number[] },
+): Promise<BudgetRow> {
   return db
     .insertInto('budgets')
     .values({ ...row, thresholds: JSON.stringify(row.thresholds) })
@@ -57,7 +84,15 @@ export function insertBudget(db: Executor, row: Omit<BudgetRow, 'thresholds'> & 
 export function updateBudget(
   db: Executor,
   id: string,
-  changes: { limit_amount: string; thresholds: number[]; hard_limit: boolean; forecast_alerts: boolean; time_zone: string; counted_from: Date; updated_at: Date },
+  changes: {
+    limit_amount: string
+    thresholds: number[]
+    hard_limit: boolean
+    forecast_alerts: boolean
+    time_zone: string
+    counted_from: Date
+    updated_at: Date
+  },
 ): Promise<BudgetRow> {
   return db
     .updateTable('budgets')
@@ -68,13 +103,18 @@ export function updateBudget(
 }
 
 /** Spent per (budget, period start) for the given keys; missing keys have spent nothing. */
-export async function spendOf(db: Executor, keys: readonly { budgetId: string; periodStart: Date }[]): Promise<Map<string, string>> {
+export async function spendOf(
+  db: Executor,
+  keys: readonly { budgetId: string; periodStart: Date }[],
+): Promise<Map<string, string>> {
   const found = new Map<string, string>()
   if (keys.length === 0) return found
   const rows = await db
     .selectFrom('budget_spend')
     .select(['budget_id', 'period_start', 'spent'])
-    .where((eb) => eb.or(keys.map((k) => eb.and([eb('budget_id', '=', k.budgetId), eb('period_start', '=', k.periodStart)]))))
+    .where((eb) =>
+      eb.or(keys.map((k) => eb.and([eb('budget_id', '=', k.budgetId), eb('period_start', '=', k.periodStart)]))),
+    )
     .execute()
   for (const row of rows) found.set(spendKey(row.budget_id, new Date(row.period_start)), row.spent)
   return found
@@ -100,21 +140,29 @@ export async function addToSpend(
   deltas: readonly { budgetId: string; periodStart: Date; amount: string }[],
 ): Promise<{ budgetId: string; periodStart: Date; spent: string }[]> {
   if (deltas.length === 0) return []
-  const sorted = [...deltas].sort((a, b) => (a.budgetId === b.budgetId ? a.periodStart.getTime() - b.periodStart.getTime() : a.budgetId < b.budgetId ? -1 : 1))
+  const sorted = [...deltas].sort((a, b) =>
+    a.budgetId === b.budgetId ? a.periodStart.getTime() - b.periodStart.getTime() : a.budgetId < b.budgetId ? -1 : 1,
+  )
   const rows = await db
     .insertInto('budget_spend')
     .values(sorted.map((d) => ({ budget_id: d.budgetId, period_start: d.periodStart, spent: d.amount })))
-    .onConflict((oc) => oc.columns(['budget_id', 'period_start']).doUpdateSet({ spent: sql`budget_spend.spent + excluded.spent` }))
+    .onConflict((oc) =>
+      oc.columns(['budget_id', 'period_start']).doUpdateSet({ spent: sql`budget_spend.spent + excluded.spent` }),
+    )
     .returning(['budget_id', 'period_start', 'spent'])
     .execute()
   return rows.map((r) => ({ budgetId: r.budget_id, periodStart: new Date(r.period_start), spent: r.spent }))
 }
 
 /** Inserts alerts that do not exist yet; returns only the new ones (the unique key dedupes). */
-export async function insertNewAlerts(db: Executor, alerts: readonly Omit<BudgetAlertRow, 'id'>[]): Promise<BudgetAlertRow[]> {
+export async function insertNewAlerts(
+  db: Executor,
+  alerts: readonly Omit<BudgetAlertRow, 'id'>[],
+): Promise<BudgetAlertRow[]> {
   if (alerts.length === 0) return []
   // In key order, so concurrent inserters never wait on each other in opposite orders.
-  const key = (a: Omit<BudgetAlertRow, 'id'>) => `${a.budget_id}\u0001${new Date(a.period_start).toISOString()}\u0001${a.kind}\u0001${String(a.threshold).padStart(6, '0')}`
+  const key = (a: Omit<BudgetAlertRow, 'id'>) =>
+    `${a.budget_id}\u0001${new Date(a.period_start).toISOString()}\u0001${a.kind}\u0001${String(a.threshold).padStart(6, '0')}`
   const sorted = [...alerts].sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0))
   return db
     .insertInto('budget_alerts')
@@ -124,7 +172,12 @@ export async function insertNewAlerts(db: Executor, alerts: readonly Omit<Budget
     .execute()
 }
 
-export function listAlerts(db: Executor, tenantId: string, customerId: string, first: number): Promise<BudgetAlertRow[]> {
+export function listAlerts(
+  db: Executor,
+  tenantId: string,
+  customerId: string,
+  first: number,
+): Promise<BudgetAlertRow[]> {
   return db
     .selectFrom('budget_alerts')
     .selectAll()
@@ -137,7 +190,12 @@ export function listAlerts(db: Executor, tenantId: string, customerId: string, f
 }
 
 /** Sum of the customer's reservations still holding budget at `now` (unsettled, unexpired). */
-export async function activeReservedAmount(db: Executor, tenantId: string, customerId: string, now: Date): Promise<string> {
+export async function activeReservedAmount(
+  db: Executor,
+  tenantId: string,
+  customerId: string,
+  now: Date,
+): Promise<string> {
   const row = await db
     .selectFrom('budget_reservations')
     .select(sql<string>`coalesce(sum(amount), 0)::text`.as('reserved'))
@@ -149,13 +207,25 @@ export async function activeReservedAmount(db: Executor, tenantId: string, custo
   return row.reserved
 }
 
-export function insertReservation(db: Executor, row: Omit<BudgetReservationRow, 'settled_at' | 'settled_event_id' | 'settled_amount'>): Promise<BudgetReservationRow> {
+export function insertReservation(
+  db: Executor,
+  row: Omit<BudgetReservationRow, 'settled_at' | 'settled_event_id' | 'settled_amount'>,
+): Promise<BudgetReservationRow> {
   return db.insertInto('budget_reservations').values(row).returningAll().executeTakeFirstOrThrow()
 }
 
-export function findReservations(db: Executor, tenantId: string, ids: readonly string[]): Promise<BudgetReservationRow[]> {
+export function findReservations(
+  db: Executor,
+  tenantId: string,
+  ids: readonly string[],
+): Promise<BudgetReservationRow[]> {
   if (ids.length === 0) return Promise.resolve([])
-  return db.selectFrom('budget_reservations').selectAll().where('tenant_id', '=', tenantId).where('id', 'in', [...new Set(ids)]).execute()
+  return db
+    .selectFrom('budget_reservations')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('id', 'in', [...new Set(ids)])
+    .execute()
 }
 
 /**
@@ -169,7 +239,9 @@ export async function settleReservations(
   now: Date,
 ): Promise<void> {
   if (settlements.length === 0) return
-  const sorted = [...settlements].sort((a, b) => (a.reservationId < b.reservationId ? -1 : a.reservationId > b.reservationId ? 1 : 0))
+  const sorted = [...settlements].sort((a, b) =>
+    a.reservationId < b.reservationId ? -1 : a.reservationId > b.reservationId ? 1 : 0,
+  )
   await sql`update budget_reservations as r
       set settled_at = ${now}, settled_event_id = v.event_id, settled_amount = v.amount::numeric
       from unnest(${sorted.map((s) => s.reservationId)}::text[], ${sorted.map((s) => s.eventId)}::text[], ${sorted.map((s) => s.amount)}::text[]) as v(id, event_id, amount)
@@ -177,7 +249,12 @@ export async function settleReservations(
 }
 
 /** Ends a reservation unused (the call was not made); returns whether it was still open. */
-export async function releaseReservation(db: Executor, tenantId: string, id: string, now: Date): Promise<BudgetReservationRow | undefined> {
+export async function releaseReservation(
+  db: Executor,
+  tenantId: string,
+  id: string,
+  now: Date,
+): Promise<BudgetReservationRow | undefined> {
   return db
     .updateTable('budget_reservations')
     .set({ settled_at: now, settled_amount: '0' })

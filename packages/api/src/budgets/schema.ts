@@ -7,7 +7,8 @@ import { alertEvent, BUDGET_LIMITS, type BudgetCheckView, type BudgetView, type 
 
 const BudgetPeriod = builder.enumType('BudgetPeriod', {
   values: ['DAY', 'WEEK', 'MONTH'] as const,
-  description: "Calendar periods in the budget's time zone (UTC unless set): DAY from midnight, WEEK from Monday (ISO), MONTH from the 1st.",
+  description:
+    "Calendar periods in the budget's time zone (UTC unless set): DAY from midnight, WEEK from Monday (ISO), MONTH from the 1st.",
 })
 
 const BudgetInput = builder.inputType('BudgetInput', {
@@ -15,7 +16,11 @@ const BudgetInput = builder.inputType('BudgetInput', {
   fields: (t) => ({
     customerId: t.string({ required: true }),
     period: t.field({ type: BudgetPeriod, required: true }),
-    limit: t.field({ type: 'Decimal', required: true, description: 'In the billed currency, on the billed amount (after markup or margin).' }),
+    limit: t.field({
+      type: 'Decimal',
+      required: true,
+      description: 'In the billed currency, on the billed amount (after markup or margin).',
+    }),
     thresholds: t.intList({ description: 'Percentages of limit that raise an alert; default [50, 80, 100].' }),
     hardLimit: t.boolean({ description: 'When true, checkBudget denies usage once the limit is reached.' }),
     forecastAlerts: t.boolean({
@@ -39,14 +44,26 @@ export const Budget = builder.objectRef<BudgetView>('Budget').implement({
     limit: t.field({ type: 'Decimal', resolve: (b) => b.row.limit_amount }),
     thresholds: t.intList({ resolve: (b) => b.row.thresholds }),
     hardLimit: t.boolean({ resolve: (b) => b.row.hard_limit }),
-    forecastAlerts: t.boolean({ description: 'Whether FORECAST alerts are raised (opt-in).', resolve: (b) => b.row.forecast_alerts }),
+    forecastAlerts: t.boolean({
+      description: 'Whether FORECAST alerts are raised (opt-in).',
+      resolve: (b) => b.row.forecast_alerts,
+    }),
     periodStart: t.field({ type: 'DateTime', resolve: (b) => b.periodStart }),
     periodEnd: t.field({ type: 'DateTime', resolve: (b) => b.periodEnd }),
-    spent: t.field({ type: 'Decimal', description: 'Billed amount of the current period (events counted by their own timestamp).', resolve: (b) => b.spent }),
-    remaining: t.field({ type: 'Decimal', description: 'limit − spent, never negative.', resolve: (b) => remainingOf(b.row.limit_amount, b.spent).toFixed() }),
+    spent: t.field({
+      type: 'Decimal',
+      description: 'Billed amount of the current period (events counted by their own timestamp).',
+      resolve: (b) => b.spent,
+    }),
+    remaining: t.field({
+      type: 'Decimal',
+      description: 'limit − spent, never negative.',
+      resolve: (b) => remainingOf(b.row.limit_amount, b.spent).toFixed(),
+    }),
     reserved: t.field({
       type: 'Decimal',
-      description: "Held by the customer's active reservations (reserveBudget): not spent yet, but counted by hard limits.",
+      description:
+        "Held by the customer's active reservations (reserveBudget): not spent yet, but counted by hard limits.",
       resolve: (b) => b.reserved,
     }),
     forecast: t.field({
@@ -61,26 +78,36 @@ builder.objectFields(BudgetAlertRef, (t) => ({
   forecast: t.field({
     type: 'Decimal',
     nullable: true,
-    description: 'FORECAST alerts: the projected spend at period end that first exceeded the limit; null for THRESHOLD alerts.',
+    description:
+      'FORECAST alerts: the projected spend at period end that first exceeded the limit; null for THRESHOLD alerts.',
     resolve: (e) => e.forecast ?? null,
   }),
 }))
 
 const BudgetCheck = builder.objectRef<BudgetCheckView>('BudgetCheck').implement({
   fields: (t) => ({
-    allowed: t.exposeBoolean('allowed', { description: 'false when spent + reserved + the estimate would pass a hard limit.' }),
+    allowed: t.exposeBoolean('allowed', {
+      description: 'false when spent + reserved + the estimate would pass a hard limit.',
+    }),
     remaining: t.field({
       type: 'Decimal',
       nullable: true,
-      description: "What may still be spent under the customer's tightest budget (limit − spent − reserved, never negative); null without budgets.",
+      description:
+        "What may still be spent under the customer's tightest budget (limit − spent − reserved, never negative); null without budgets.",
       resolve: (c) => c.remaining,
     }),
-    budget: t.field({ type: Budget, nullable: true, description: 'The hard limit that denied, else the tightest budget.', resolve: (c) => c.budget }),
+    budget: t.field({
+      type: Budget,
+      nullable: true,
+      description: 'The hard limit that denied, else the tightest budget.',
+      resolve: (c) => c.budget,
+    }),
   }),
 })
 
 const BudgetReservation = builder.objectRef<BudgetReservationRow>('BudgetReservation').implement({
-  description: 'An estimated amount held against hard limits before a model call; recording the event with its id settles it.',
+  description:
+    'An estimated amount held against hard limits before a model call; recording the event with its id settles it.',
   fields: (t) => ({
     id: t.exposeID('id'),
     customerId: t.exposeString('customer_id'),
@@ -94,9 +121,24 @@ const BudgetReservation = builder.objectRef<BudgetReservationRow>('BudgetReserva
 const ReserveBudgetResult = builder.objectRef<ReservationResult>('ReserveBudgetResult').implement({
   fields: (t) => ({
     granted: t.exposeBoolean('granted'),
-    reservation: t.field({ type: BudgetReservation, nullable: true, description: 'null when not granted.', resolve: (r) => r.reservation }),
-    remaining: t.field({ type: 'Decimal', nullable: true, description: 'As in BudgetCheck, after this reservation when granted.', resolve: (r) => r.check.remaining }),
-    budget: t.field({ type: Budget, nullable: true, description: 'The hard limit that denied, else the tightest budget.', resolve: (r) => r.check.budget }),
+    reservation: t.field({
+      type: BudgetReservation,
+      nullable: true,
+      description: 'null when not granted.',
+      resolve: (r) => r.reservation,
+    }),
+    remaining: t.field({
+      type: 'Decimal',
+      nullable: true,
+      description: 'As in BudgetCheck, after this reservation when granted.',
+      resolve: (r) => r.check.remaining,
+    }),
+    budget: t.field({
+      type: Budget,
+      nullable: true,
+      description: 'The hard limit that denied, else the tightest budget.',
+      resolve: (r) => r.check.budget,
+    }),
   }),
 })
 
@@ -104,14 +146,17 @@ builder.queryFields((t) => ({
   budgets: t.field({
     type: [Budget],
     args: { customerId: t.arg.string({ required: true }) },
-    resolve: (_root, { customerId }, ctx) => ctx.services.budgets.budgets(requireCustomerReader(ctx, customerId), customerId),
+    resolve: (_root, { customerId }, ctx) =>
+      ctx.services.budgets.budgets(requireCustomerReader(ctx, customerId), customerId),
   }),
   budgetAlerts: t.field({
     type: [BudgetAlertRef],
     description: 'Newest first.',
     args: {
       customerId: t.arg.string({ required: true }),
-      first: t.arg.int({ description: `At most ${BUDGET_LIMITS.alertsMaxFirst}; default ${BUDGET_LIMITS.alertsDefaultFirst}.` }),
+      first: t.arg.int({
+        description: `At most ${BUDGET_LIMITS.alertsMaxFirst}; default ${BUDGET_LIMITS.alertsDefaultFirst}.`,
+      }),
     },
     resolve: async (_root, { customerId, first }, ctx) =>
       (await ctx.services.budgets.alerts(requireCustomerReader(ctx, customerId), customerId, first)).map(alertEvent),
@@ -120,7 +165,10 @@ builder.queryFields((t) => ({
     type: BudgetCheck,
     args: {
       customerId: t.arg.string({ required: true }),
-      estimatedAmount: t.arg({ type: 'Decimal', description: 'What the next call may cost; absent: may anything more be spent?' }),
+      estimatedAmount: t.arg({
+        type: 'Decimal',
+        description: 'What the next call may cost; absent: may anything more be spent?',
+      }),
     },
     resolve: (_root, { customerId, estimatedAmount }, ctx) =>
       ctx.services.budgets.check(requireCustomerReader(ctx, customerId), customerId, estimatedAmount),
@@ -141,14 +189,17 @@ builder.mutationFields((t) => ({
     args: {
       customerId: t.arg.string({ required: true }),
       amount: t.arg({ type: 'Decimal', required: true }),
-      ttlSeconds: t.arg.int({ description: `1-${BUDGET_LIMITS.reservationMaxTtlSeconds}; default ${BUDGET_LIMITS.reservationDefaultTtlSeconds}.` }),
+      ttlSeconds: t.arg.int({
+        description: `1-${BUDGET_LIMITS.reservationMaxTtlSeconds}; default ${BUDGET_LIMITS.reservationDefaultTtlSeconds}.`,
+      }),
     },
     resolve: (_root, args, ctx) => ctx.services.budgets.reserve(requireTenant(ctx), args),
   }),
   releaseBudgetReservation: t.field({
     type: BudgetReservation,
     nullable: true,
-    description: 'Ends a reservation unused (the call was not made). null when it was already settled, released or unknown.',
+    description:
+      'Ends a reservation unused (the call was not made). null when it was already settled, released or unknown.',
     args: { id: t.arg.string({ required: true }) },
     resolve: (_root, { id }, ctx) => ctx.services.budgets.release(requireTenant(ctx), id),
   }),

@@ -12,7 +12,14 @@ import type { BilledChangeHook } from '../repricing/changes.ts'
 import type { IngestHook } from '../usage/service.ts'
 import { NO_GROUPING, rawEventAggregates, rollupEventAggregates } from '../usage/summary-repository.ts'
 import type { EventError, ValidEvent } from '../usage/validation.ts'
-import { availableOf, crossedThresholds, DEFAULT_THRESHOLDS, fitsHardLimit, forecastSpend, reachedThresholds } from './evaluate.ts'
+import {
+  availableOf,
+  crossedThresholds,
+  DEFAULT_THRESHOLDS,
+  fitsHardLimit,
+  forecastSpend,
+  reachedThresholds,
+} from './evaluate.ts'
 import { checkTimeZone, periodBounds, type BudgetPeriodName } from './periods.ts'
 import * as repo from './repository.ts'
 
@@ -67,7 +74,10 @@ export interface BudgetService {
   check(tenant: Tenant, customerId: string, estimate: string | null | undefined): Promise<BudgetCheckView>
   /** Whether any of the customer's budgets has a hard limit: one indexed read, no spend computed. */
   hasHardLimit(tenant: Tenant, customerId: string): Promise<boolean>
-  reserve(tenant: Tenant, input: { customerId: string; amount: string; ttlSeconds?: number | null }): Promise<ReservationResult>
+  reserve(
+    tenant: Tenant,
+    input: { customerId: string; amount: string; ttlSeconds?: number | null },
+  ): Promise<ReservationResult>
   release(tenant: Tenant, reservationId: string): Promise<BudgetReservationRow | null>
   /** Keeps spend, alerts and reservations in step with ingest. */
   ingestHook: IngestHook
@@ -89,19 +99,25 @@ function checkCustomerId(customerId: string, field = 'customerId'): void {
 function parseAmount(value: string, field: string, { allowZero }: { allowZero: boolean }): Decimal {
   if (!isExactDecimalString(value)) throw badInput(`${field} must be a decimal string such as "12.50"`, field)
   const d = new Decimal(value)
-  if (d.isNegative() || (!allowZero && d.isZero())) throw badInput(`${field} must be ${allowZero ? 'zero or more' : 'more than zero'}`, field)
-  if (d.greaterThan(BUDGET_LIMITS.maxAmount)) throw badInput(`${field} must be at most ${BUDGET_LIMITS.maxAmount.toFixed()}`, field)
+  if (d.isNegative() || (!allowZero && d.isZero()))
+    throw badInput(`${field} must be ${allowZero ? 'zero or more' : 'more than zero'}`, field)
+  if (d.greaterThan(BUDGET_LIMITS.maxAmount))
+    throw badInput(`${field} must be at most ${BUDGET_LIMITS.maxAmount.toFixed()}`, field)
   if (d.decimalPlaces() > AMOUNT_SCALE) throw badInput(`${field} has more than ${AMOUNT_SCALE} decimal places`, field)
   return d
 }
 
 function checkThresholds(thresholds: readonly number[] | null | undefined): number[] {
   if (thresholds === null || thresholds === undefined) return [...DEFAULT_THRESHOLDS]
-  if (thresholds.length > BUDGET_LIMITS.maxThresholds) throw badInput(`at most ${BUDGET_LIMITS.maxThresholds} thresholds`, 'input.thresholds')
+  if (thresholds.length > BUDGET_LIMITS.maxThresholds)
+    throw badInput(`at most ${BUDGET_LIMITS.maxThresholds} thresholds`, 'input.thresholds')
   const unique = new Set<number>()
   for (const [i, t] of thresholds.entries()) {
     if (!Number.isInteger(t) || t < 1 || t > BUDGET_LIMITS.maxThresholdPercent) {
-      throw badInput(`thresholds are percentages of the limit from 1 to ${BUDGET_LIMITS.maxThresholdPercent}`, `input.thresholds[${i}]`)
+      throw badInput(
+        `thresholds are percentages of the limit from 1 to ${BUDGET_LIMITS.maxThresholdPercent}`,
+        `input.thresholds[${i}]`,
+      )
     }
     if (unique.has(t)) throw badInput(`threshold ${t} is given twice`, `input.thresholds[${i}]`)
     unique.add(t)
@@ -146,7 +162,13 @@ export function createBudgetService({
   onAlertsRaised?: AlertsRaisedHook
 }): BudgetService {
   /** What the ledger says the customer was billed in [from, to): hourly rollups plus raw edges. */
-  async function ledgerAmount(executor: Executor, tenant: Tenant, customerId: string, from: Date, to: Date): Promise<string> {
+  async function ledgerAmount(
+    executor: Executor,
+    tenant: Tenant,
+    customerId: string,
+    from: Date,
+    to: Date,
+  ): Promise<string> {
     const scope = { tenantId: tenant.id, customerId }
     const { hours, edges } = splitRange(from, to)
     const [rolled, raw] = await Promise.all([
@@ -180,11 +202,17 @@ export function createBudgetService({
       limit_amount: budget.limit_amount,
       triggered_at: now,
     }
-    const alerts: Omit<BudgetAlertRow, 'id'>[] = thresholds.map((threshold) => ({ ...base, kind: 'THRESHOLD', threshold, forecast: null }))
+    const alerts: Omit<BudgetAlertRow, 'id'>[] = thresholds.map((threshold) => ({
+      ...base,
+      kind: 'THRESHOLD',
+      threshold,
+      forecast: null,
+    }))
     const isCurrent = period.start.getTime() <= now.getTime() && now.getTime() < period.end.getTime()
     if (budget.forecast_alerts && isCurrent && new Decimal(spent).lessThan(budget.limit_amount)) {
       const forecast = forecastSpend(spent, period, now)
-      if (forecast.greaterThan(budget.limit_amount)) alerts.push({ ...base, kind: 'FORECAST', threshold: 100, forecast: forecast.toFixed() })
+      if (forecast.greaterThan(budget.limit_amount))
+        alerts.push({ ...base, kind: 'FORECAST', threshold: 100, forecast: forecast.toFixed() })
     }
     return alerts
   }
@@ -197,7 +225,11 @@ export function createBudgetService({
     )
     const reservedByCustomer = new Map<string, string>()
     for (const b of budgets) {
-      if (!reservedByCustomer.has(b.customer_id)) reservedByCustomer.set(b.customer_id, await repo.activeReservedAmount(executor, b.tenant_id, b.customer_id, now))
+      if (!reservedByCustomer.has(b.customer_id))
+        reservedByCustomer.set(
+          b.customer_id,
+          await repo.activeReservedAmount(executor, b.tenant_id, b.customer_id, now),
+        )
     }
     return budgets.map((row, i) => {
       const period = periods[i]!
@@ -239,7 +271,12 @@ export function createBudgetService({
    * they fall in, by each amount's own time, and inserts the threshold and forecast alerts now due.
    * The caller holds the customers' shared lock, so a budget being seeded from the ledger waits.
    */
-  async function addSpend(trx: Transaction<DB>, tenantId: string, amounts: readonly { customerId: string; ts: Date; amount: string }[], now: Date): Promise<BudgetAlertRow[]> {
+  async function addSpend(
+    trx: Transaction<DB>,
+    tenantId: string,
+    amounts: readonly { customerId: string; ts: Date; amount: string }[],
+    now: Date,
+  ): Promise<BudgetAlertRow[]> {
     if (amounts.length === 0) return []
     const customers = [...new Set(amounts.map((a) => a.customerId))]
     const budgets = await repo.budgetsOfCustomers(trx, tenantId, customers)
@@ -274,7 +311,11 @@ export function createBudgetService({
     if (deltas.size === 0) return []
     const totals = await repo.addToSpend(
       trx,
-      [...deltas.values()].map((d) => ({ budgetId: d.budget.id, periodStart: d.period.start, amount: d.amount.toFixed() })),
+      [...deltas.values()].map((d) => ({
+        budgetId: d.budget.id,
+        periodStart: d.period.start,
+        amount: d.amount.toFixed(),
+      })),
     )
     const due: Omit<BudgetAlertRow, 'id'>[] = []
     for (const total of totals) {
@@ -301,13 +342,25 @@ export function createBudgetService({
         if (!event.reservationId) return null
         const reservation = found.get(event.reservationId)
         if (!reservation || reservation.customer_id !== event.customerId) {
-          return { code: 'INVALID_INPUT', message: `no reservation "${event.reservationId}" for customer "${event.customerId}"`, field: 'reservationId' }
+          return {
+            code: 'INVALID_INPUT',
+            message: `no reservation "${event.reservationId}" for customer "${event.customerId}"`,
+            field: 'reservationId',
+          }
         }
         if (reservation.settled_event_id !== null && reservation.settled_event_id !== event.id) {
-          return { code: 'INVALID_INPUT', message: `reservation "${event.reservationId}" was already settled by event "${reservation.settled_event_id}"`, field: 'reservationId' }
+          return {
+            code: 'INVALID_INPUT',
+            message: `reservation "${event.reservationId}" was already settled by event "${reservation.settled_event_id}"`,
+            field: 'reservationId',
+          }
         }
         if (reservation.settled_at !== null && reservation.settled_event_id === null) {
-          return { code: 'INVALID_INPUT', message: `reservation "${event.reservationId}" was released`, field: 'reservationId' }
+          return {
+            code: 'INVALID_INPUT',
+            message: `reservation "${event.reservationId}" was released`,
+            field: 'reservationId',
+          }
         }
         return null
       })
@@ -320,13 +373,17 @@ export function createBudgetService({
       await repo.settleReservations(
         trx,
         tenant.id,
-        stored.filter((e) => e.reservation_id).map((e) => ({ reservationId: e.reservation_id!, eventId: e.id, amount: e.amount })),
+        stored
+          .filter((e) => e.reservation_id)
+          .map((e) => ({ reservationId: e.reservation_id!, eventId: e.id, amount: e.amount })),
         now,
       )
       const raised = await addSpend(
         trx,
         tenant.id,
-        stored.filter((e) => e.status === 'PRICED' && e.amount !== null).map((e) => ({ customerId: e.customer_id, ts: new Date(e.ts), amount: e.amount! })),
+        stored
+          .filter((e) => e.status === 'PRICED' && e.amount !== null)
+          .map((e) => ({ customerId: e.customer_id, ts: new Date(e.ts), amount: e.amount! })),
         now,
       )
       if (raised.length > 0 && stored[0]) alertsToPublish.set(stored[0], raised)
@@ -362,7 +419,8 @@ export function createBudgetService({
       checkCustomerId(input.customerId, 'input.customerId')
       const limit = parseAmount(input.limit, 'input.limit', { allowZero: false }).toFixed()
       const givenThresholds = input.thresholds == null ? null : checkThresholds(input.thresholds)
-      const timeZone = input.timeZone == null ? tenant.budget_time_zone : checkTimeZone(input.timeZone, 'input.timeZone')
+      const timeZone =
+        input.timeZone == null ? tenant.budget_time_zone : checkTimeZone(input.timeZone, 'input.timeZone')
       const now = clock.now()
       const period = periodBounds(input.period, timeZone, now)
       const { budget, raised } = await db.transaction().execute(async (trx) => {
@@ -381,7 +439,10 @@ export function createBudgetService({
           updated_at: now,
         }
         const budget = existing
-          ? await repo.updateBudget(trx, existing.id, { ...fields, counted_from: reseed ? period.start : new Date(existing.counted_from) })
+          ? await repo.updateBudget(trx, existing.id, {
+              ...fields,
+              counted_from: reseed ? period.start : new Date(existing.counted_from),
+            })
           : await repo.insertBudget(trx, {
               id: 'bud_' + randomBytes(9).toString('base64url'),
               tenant_id: tenant.id,
@@ -397,10 +458,16 @@ export function createBudgetService({
           spent = await ledgerAmount(trx, tenant, input.customerId, period.start, period.end)
           await repo.setSpend(trx, budget.id, period.start, spent)
         } else {
-          spent = (await repo.spendOf(trx, [{ budgetId: budget.id, periodStart: period.start }])).get(repo.spendKey(budget.id, period.start)) ?? '0'
+          spent =
+            (await repo.spendOf(trx, [{ budgetId: budget.id, periodStart: period.start }])).get(
+              repo.spendKey(budget.id, period.start),
+            ) ?? '0'
         }
         // A new or lowered limit may already be passed: those alerts are due now.
-        const raised = await repo.insertNewAlerts(trx, alertsDue(budget, period, new Decimal(spent).toFixed(), reachedThresholds(thresholds, limit, spent), now))
+        const raised = await repo.insertNewAlerts(
+          trx,
+          alertsDue(budget, period, new Decimal(spent).toFixed(), reachedThresholds(thresholds, limit, spent), now),
+        )
         if (raised.length > 0) await onAlertsRaised?.(trx, raised)
         return { budget, raised }
       })
@@ -412,14 +479,17 @@ export function createBudgetService({
     async budgets(tenant, customerId) {
       checkCustomerId(customerId)
       // Shortest period first: a stable order for callers (ids are random).
-      const rows = (await repo.budgetsOfCustomers(db, tenant.id, [customerId])).sort((a, b) => PERIOD_ORDER.indexOf(a.period) - PERIOD_ORDER.indexOf(b.period))
+      const rows = (await repo.budgetsOfCustomers(db, tenant.id, [customerId])).sort(
+        (a, b) => PERIOD_ORDER.indexOf(a.period) - PERIOD_ORDER.indexOf(b.period),
+      )
       return view(db, rows, clock.now())
     },
 
     async alerts(tenant, customerId, first) {
       checkCustomerId(customerId)
       const n = first ?? BUDGET_LIMITS.alertsDefaultFirst
-      if (!Number.isInteger(n) || n < 1 || n > BUDGET_LIMITS.alertsMaxFirst) throw badInput(`first must be between 1 and ${BUDGET_LIMITS.alertsMaxFirst}`, 'first')
+      if (!Number.isInteger(n) || n < 1 || n > BUDGET_LIMITS.alertsMaxFirst)
+        throw badInput(`first must be between 1 and ${BUDGET_LIMITS.alertsMaxFirst}`, 'first')
       return repo.listAlerts(db, tenant.id, customerId, n)
     },
 

@@ -78,11 +78,18 @@ export async function listPricesAt(
 }
 
 /** Every public row ever known for one model, and the tenant's own negotiated ones when given, oldest first. */
-export async function priceHistory(db: Executor, provider: string, model: string, tenantId?: string): Promise<CatalogPrice[]> {
+export async function priceHistory(
+  db: Executor,
+  provider: string,
+  model: string,
+  tenantId?: string,
+): Promise<CatalogPrice[]> {
   const rows = await db
     .selectFrom('price_catalog')
     .selectAll()
-    .where((eb) => (tenantId ? eb.or([eb('tenant_id', 'is', null), eb('tenant_id', '=', tenantId)]) : eb('tenant_id', 'is', null)))
+    .where((eb) =>
+      tenantId ? eb.or([eb('tenant_id', 'is', null), eb('tenant_id', '=', tenantId)]) : eb('tenant_id', 'is', null),
+    )
     .where('provider', '=', provider)
     .where('model', '=', model)
     .orderBy('effective_from')
@@ -99,7 +106,11 @@ const CATALOG_ID = /^[1-9]\d{0,14}$/
  * Public rows always; a tenant's own rows (negotiated prices) only when its id is given, so one
  * tenant never reads another's.
  */
-export async function pricesByIds(db: Executor, ids: readonly string[], tenantId: string | null = null): Promise<(CatalogPrice | null)[]> {
+export async function pricesByIds(
+  db: Executor,
+  ids: readonly string[],
+  tenantId: string | null = null,
+): Promise<(CatalogPrice | null)[]> {
   // Ids are bigint identities; anything else (or beyond exact JS integers) cannot name a row.
   const numericIds = [...new Set(ids.filter((id) => CATALOG_ID.test(id)).map(Number))]
   if (numericIds.length === 0) return ids.map(() => null)
@@ -107,7 +118,11 @@ export async function pricesByIds(db: Executor, ids: readonly string[], tenantId
     .selectFrom('price_catalog')
     .selectAll()
     .where('id', 'in', numericIds)
-    .where((eb) => (tenantId === null ? eb('tenant_id', 'is', null) : eb.or([eb('tenant_id', 'is', null), eb('tenant_id', '=', tenantId)])))
+    .where((eb) =>
+      tenantId === null
+        ? eb('tenant_id', 'is', null)
+        : eb.or([eb('tenant_id', 'is', null), eb('tenant_id', '=', tenantId)]),
+    )
     .execute()
   const byId = new Map(rows.map((row) => [String(row.id), toCatalogPrice(row)]))
   return ids.map((id) => byId.get(id) ?? null)
@@ -119,11 +134,18 @@ export async function pricesByIds(db: Executor, ids: readonly string[], tenantId
  */
 export async function listCatalogConflicts(db: Executor, at: Date): Promise<CatalogConflict<CatalogPrice>[]> {
   const conflicts = await findCatalogConflicts(db, at)
-  return conflicts.map((conflict) => ({ ...conflict, prices: conflict.prices.map((row) => toCatalogPrice(row as PriceCatalogRow)) }))
+  return conflicts.map((conflict) => ({
+    ...conflict,
+    prices: conflict.prices.map((row) => toCatalogPrice(row as PriceCatalogRow)),
+  }))
 }
 
 /** A tenant's own negotiated rows (optionally one model), oldest first. */
-export async function tenantPrices(db: Executor, tenantId: string, filter: { provider?: string | null; model?: string | null; usageType?: string | null }): Promise<CatalogPrice[]> {
+export async function tenantPrices(
+  db: Executor,
+  tenantId: string,
+  filter: { provider?: string | null; model?: string | null; usageType?: string | null },
+): Promise<CatalogPrice[]> {
   let query = db.selectFrom('price_catalog').selectAll().where('tenant_id', '=', tenantId)
   if (filter.provider) query = query.where('provider', '=', filter.provider)
   if (filter.model) query = query.where('model', '=', filter.model)
@@ -136,7 +158,10 @@ export type SyncRunRow = Selectable<CatalogSyncRunTable>
 export type FeedIssueRow = Selectable<CatalogFeedIssueTable>
 
 /** Sync runs, newest first; `before` pages back by id. */
-export async function listSyncRuns(db: Executor, filter: { source?: string | null; before?: number | null; limit: number }): Promise<SyncRunRow[]> {
+export async function listSyncRuns(
+  db: Executor,
+  filter: { source?: string | null; before?: number | null; limit: number },
+): Promise<SyncRunRow[]> {
   let query = db.selectFrom('catalog_sync_runs').selectAll()
   if (filter.source) query = query.where('source', '=', filter.source)
   if (filter.before) query = query.where('id', '<', filter.before)
@@ -167,7 +192,13 @@ export async function latestSyncRuns(db: Executor, sources: readonly string[]): 
  */
 export async function listFeedIssues(
   db: Executor,
-  filter: { source?: string | null; sourceVersion?: string | null; kind?: 'REJECTED' | 'SKIPPED' | null; after?: number | null; limit: number },
+  filter: {
+    source?: string | null
+    sourceVersion?: string | null
+    kind?: 'REJECTED' | 'SKIPPED' | null
+    after?: number | null
+    limit: number
+  },
 ): Promise<FeedIssueRow[]> {
   let query = db.selectFrom('catalog_feed_issues').selectAll()
   if (filter.source) query = query.where('source', '=', filter.source)

@@ -1,7 +1,13 @@
 import { requireTenant } from '../auth/guard.ts'
 import type { GraphQLContext } from '../context.ts'
 import type { PriceTierJson, TimeWindowJson } from '../db/types.ts'
-import { isPublicSource, OverrideError, PUBLIC_SOURCES, SourceError, type CatalogCorrection } from '@burnrate/catalog-sync'
+import {
+  isPublicSource,
+  OverrideError,
+  PUBLIC_SOURCES,
+  SourceError,
+  type CatalogCorrection,
+} from '@burnrate/catalog-sync'
 import { badInput, userError } from '../errors.ts'
 import { builder } from '../schema/builder.ts'
 import {
@@ -18,7 +24,8 @@ import {
 import type { CatalogPrice, PendingChangeRow, SyncSummary } from './types.ts'
 
 const PriceTier = builder.objectRef<PriceTierJson>('PriceTier').implement({
-  description: 'A long-context price: when the call’s total input tokens exceed aboveInputTokens, unitPrice applies to the whole line.',
+  description:
+    'A long-context price: when the call’s total input tokens exceed aboveInputTokens, unitPrice applies to the whole line.',
   fields: (t) => ({
     aboveInputTokens: t.exposeInt('start'),
     unitPrice: t.field({ type: 'Decimal', resolve: (tier) => tier.unitPrice }),
@@ -45,7 +52,9 @@ export const ModelPrice = builder.objectRef<CatalogPrice>('ModelPrice').implemen
     provider: t.exposeString('provider'),
     model: t.exposeString('model'),
     usageType: t.exposeString('usageType'),
-    unit: t.exposeString('unit', { description: 'What one unitPrice buys: token, request, search, second, page or message.' }),
+    unit: t.exposeString('unit', {
+      description: 'What one unitPrice buys: token, request, search, second, page or message.',
+    }),
     unitPrice: t.field({
       type: 'Decimal',
       description: 'Price of one unit (one token, one image, …) in currency.',
@@ -67,7 +76,8 @@ export const ModelPrice = builder.objectRef<CatalogPrice>('ModelPrice').implemen
     effectiveTo: t.field({ type: 'DateTime', nullable: true, resolve: (price) => price.effectiveTo }),
     source: t.exposeString('source'),
     negotiated: t.boolean({
-      description: "True for the calling tenant's own negotiated price (an override), which replaces the public price of its usage type for this tenant only.",
+      description:
+        "True for the calling tenant's own negotiated price (an override), which replaces the public price of its usage type for this tenant only.",
       nullable: false,
       resolve: (price) => (price.tenantId ?? null) !== null,
     }),
@@ -79,7 +89,8 @@ const MAX_NAME_LENGTH = 255
 function checkName(value: string | null | undefined, field: string): string | null {
   if (value === null || value === undefined) return null
   const trimmed = value.trim()
-  if (trimmed.length === 0 || trimmed.length > MAX_NAME_LENGTH) throw badInput(`${field} must be 1-${MAX_NAME_LENGTH} characters`, field)
+  if (trimmed.length === 0 || trimmed.length > MAX_NAME_LENGTH)
+    throw badInput(`${field} must be 1-${MAX_NAME_LENGTH} characters`, field)
   return trimmed
 }
 
@@ -118,7 +129,8 @@ builder.queryFields((t) => ({
   }),
   priceHistory: t.field({
     type: [ModelPrice],
-    description: "Every effective-dated row ever known for one model, oldest first: the public sources' and this tenant's own negotiated ones (negotiated: true). Other tenants' prices never appear.",
+    description:
+      "Every effective-dated row ever known for one model, oldest first: the public sources' and this tenant's own negotiated ones (negotiated: true). Other tenants' prices never appear.",
     args: {
       provider: t.arg.string({ required: true }),
       model: t.arg.string({ required: true }),
@@ -149,7 +161,8 @@ interface ChangeLogEntry {
 }
 
 const PriceChangeLogEntry = builder.objectRef<ChangeLogEntry>('PriceChangeLogEntry').implement({
-  description: 'One applied catalog change: a price opened (oldUnitPrice null for a new model), changed, or withdrawn (newUnitPrice null).',
+  description:
+    'One applied catalog change: a price opened (oldUnitPrice null for a new model), changed, or withdrawn (newUnitPrice null).',
   fields: (t) => ({
     id: t.id({ resolve: (e) => String(e.id) }),
     provider: t.exposeString('provider'),
@@ -161,7 +174,10 @@ const PriceChangeLogEntry = builder.objectRef<ChangeLogEntry>('PriceChangeLogEnt
     source: t.exposeString('source'),
     sourceVersion: t.exposeString('source_version'),
     priceId: t.id({ nullable: true, resolve: (e) => (e.price_id === null ? null : String(e.price_id)) }),
-    negotiated: t.boolean({ description: "True for the tenant's own negotiated price.", resolve: (e) => e.tenant_id !== null }),
+    negotiated: t.boolean({
+      description: "True for the tenant's own negotiated price.",
+      resolve: (e) => e.tenant_id !== null,
+    }),
     changedAt: t.field({ type: 'DateTime', resolve: (e) => e.changed_at }),
   }),
 })
@@ -178,7 +194,9 @@ const PendingPriceChange = builder.objectRef<PendingChangeRow>('PendingPriceChan
     oldUnitPrice: t.field({ type: 'Decimal', resolve: (p) => p.old_unit_price }),
     newUnitPrice: t.field({ type: 'Decimal', resolve: (p) => p.new_unit_price }),
     observedAt: t.field({ type: 'DateTime', resolve: (p) => p.observed_at }),
-    status: t.exposeString('status', { description: 'PENDING, CONFIRMED or REJECTED (also when a later sync no longer states the move).' }),
+    status: t.exposeString('status', {
+      description: 'PENDING, CONFIRMED or REJECTED (also when a later sync no longer states the move).',
+    }),
   }),
 })
 
@@ -191,7 +209,8 @@ interface ConflictView {
 }
 
 const CatalogConflict = builder.objectRef<ConflictView>('CatalogConflict').implement({
-  description: 'Two or more sources price the same provider, model and usage type differently. They are never merged: usedSource prices events.',
+  description:
+    'Two or more sources price the same provider, model and usage type differently. They are never merged: usedSource prices events.',
   fields: (t) => ({
     provider: t.exposeString('provider'),
     model: t.exposeString('model'),
@@ -202,7 +221,8 @@ const CatalogConflict = builder.objectRef<ConflictView>('CatalogConflict').imple
 })
 
 const CatalogFeedIssueKind = builder.enumType('CatalogFeedIssueKind', {
-  description: 'REJECTED: an invalid value (malformed, negative or variable, missing); the model keeps the price in force. SKIPPED: stated but not representable (an unknown unit, a documentation entry, an alias).',
+  description:
+    'REJECTED: an invalid value (malformed, negative or variable, missing); the model keeps the price in force. SKIPPED: stated but not representable (an unknown unit, a documentation entry, an alias).',
   values: ['REJECTED', 'SKIPPED'] as const,
 })
 
@@ -210,13 +230,24 @@ const CatalogFeedIssue = builder.objectRef<FeedIssueRow>('CatalogFeedIssue').imp
   description: 'Something a price feed stated that became no catalog row, with why. Stored once per feed version.',
   fields: (t) => ({
     id: t.id({ resolve: (i) => String(i.id) }),
-    syncRunId: t.id({ description: 'The first sync run that saw this feed version.', resolve: (i) => String(i.sync_run_id) }),
+    syncRunId: t.id({
+      description: 'The first sync run that saw this feed version.',
+      resolve: (i) => String(i.sync_run_id),
+    }),
     source: t.exposeString('source'),
     sourceVersion: t.exposeString('source_version'),
     kind: t.field({ type: CatalogFeedIssueKind, resolve: (i) => i.kind }),
-    model: t.exposeString('model', { description: 'The model as the feed names it (an OpenRouter id, a LiteLLM key).' }),
-    field: t.exposeString('field', { nullable: true, description: 'The feed field; null when the whole entry is meant.' }),
-    rawValue: t.exposeString('raw_value', { nullable: true, description: 'What the feed wrote there, as JSON text (at most 200 characters).' }),
+    model: t.exposeString('model', {
+      description: 'The model as the feed names it (an OpenRouter id, a LiteLLM key).',
+    }),
+    field: t.exposeString('field', {
+      nullable: true,
+      description: 'The feed field; null when the whole entry is meant.',
+    }),
+    rawValue: t.exposeString('raw_value', {
+      nullable: true,
+      description: 'What the feed wrote there, as JSON text (at most 200 characters).',
+    }),
     reason: t.exposeString('reason'),
   }),
 })
@@ -241,7 +272,11 @@ const CatalogSyncRun = builder.objectRef<SyncRunRow>('CatalogSyncRun').implement
     id: t.id({ resolve: (r) => String(r.id) }),
     source: t.exposeString('source'),
     sourceVersion: t.exposeString('source_version'),
-    observedAt: t.field({ type: 'DateTime', description: 'Prices the source states no date for apply from here.', resolve: (r) => r.observed_at }),
+    observedAt: t.field({
+      type: 'DateTime',
+      description: 'Prices the source states no date for apply from here.',
+      resolve: (r) => r.observed_at,
+    }),
     finishedAt: t.field({ type: 'DateTime', resolve: (r) => r.finished_at }),
     models: t.exposeInt('models'),
     rowsOpened: t.exposeInt('rows_opened'),
@@ -255,7 +290,13 @@ const CatalogSyncRun = builder.objectRef<SyncRunRow>('CatalogSyncRun').implement
       description: 'What this run’s feed version stated that became no row, in id order. Page with `after` (an id).',
       args: { kind: t.arg({ type: CatalogFeedIssueKind }), first: t.arg.int(), after: t.arg.id() },
       resolve: (run, args, ctx) =>
-        listFeedIssues(ctx.services.db, { source: run.source, sourceVersion: run.source_version, kind: args.kind, after: idArg(args.after, 'after'), limit: issuePage(args.first) }),
+        listFeedIssues(ctx.services.db, {
+          source: run.source,
+          sourceVersion: run.source_version,
+          kind: args.kind,
+          after: idArg(args.after, 'after'),
+          limit: issuePage(args.first),
+        }),
     }),
   }),
 })
@@ -270,7 +311,8 @@ interface SourceStateView {
 }
 
 const CatalogSourceState = builder.objectRef<SourceStateView>('CatalogSourceState').implement({
-  description: 'How polling a price source went: a failing source leaves the catalog as it was and is retried with backoff.',
+  description:
+    'How polling a price source went: a failing source leaves the catalog as it was and is retried with backoff.',
   fields: (t) => ({
     source: t.exposeString('source'),
     lastAttemptAt: t.field({ type: 'DateTime', nullable: true, resolve: (s) => s.last_attempt_at }),
@@ -291,15 +333,27 @@ const PriceOverrideInput = builder.inputType('PriceOverrideInput', {
   fields: (t) => ({
     provider: t.string({ required: true }),
     model: t.string({ required: true, description: 'Any name events use: aliases resolve to the canonical model.' }),
-    usageType: t.string({ required: true, description: 'input, output, cache_read, cache_write, reasoning, requests, web_searches, …' }),
-    unitPrice: t.field({ type: 'Decimal', required: true, description: 'Price of one unit (one token, one request, …).' }),
-    effectiveFrom: t.field({ type: 'DateTime', required: true, description: 'May be in the past: events since then can be corrected with repriceUsage.' }),
+    usageType: t.string({
+      required: true,
+      description: 'input, output, cache_read, cache_write, reasoning, requests, web_searches, …',
+    }),
+    unitPrice: t.field({
+      type: 'Decimal',
+      required: true,
+      description: 'Price of one unit (one token, one request, …).',
+    }),
+    effectiveFrom: t.field({
+      type: 'DateTime',
+      required: true,
+      description: 'May be in the past: events since then can be corrected with repriceUsage.',
+    }),
     effectiveTo: t.field({ type: 'DateTime' }),
   }),
 })
 
 const PastPriceCorrection = builder.objectRef<CatalogCorrection>('PastPriceCorrection').implement({
-  description: 'A sync changed an already-billed past price: the source stated an earlier start date. Events since `from` keep their price until repriceUsage runs.',
+  description:
+    'A sync changed an already-billed past price: the source stated an earlier start date. Events since `from` keep their price until repriceUsage runs.',
   fields: (t) => ({
     provider: t.exposeString('provider'),
     model: t.exposeString('model'),
@@ -318,18 +372,25 @@ const CatalogSyncResult = builder.objectRef<SyncSummary>('CatalogSyncResult').im
     rowsClosed: t.exposeInt('rowsClosed'),
     unchanged: t.exposeInt('unchanged'),
     held: t.exposeInt('held'),
-    rejected: t.int({ description: 'Invalid values refused (each kept as a CatalogFeedIssue).', resolve: (s) => s.rejected.length }),
-    skipped: t.exposeInt('skipped', { description: 'Entries stated but not representable (each kept as a CatalogFeedIssue).' }),
+    rejected: t.int({
+      description: 'Invalid values refused (each kept as a CatalogFeedIssue).',
+      resolve: (s) => s.rejected.length,
+    }),
+    skipped: t.exposeInt('skipped', {
+      description: 'Entries stated but not representable (each kept as a CatalogFeedIssue).',
+    }),
     syncRun: t.field({
       type: CatalogSyncRun,
       nullable: true,
       description: 'The recorded run; null for a dry run and for negotiated prices.',
-      resolve: async (s, _args, ctx) => (s.syncRunId ? ((await syncRunById(ctx.services.db, s.syncRunId)) ?? null) : null),
+      resolve: async (s, _args, ctx) =>
+        s.syncRunId ? ((await syncRunById(ctx.services.db, s.syncRunId)) ?? null) : null,
     }),
     corrections: t.field({
       type: [PastPriceCorrection],
       nullable: false,
-      description: 'Past prices this sync corrected from a start date the source stated (run repriceUsage for events since then).',
+      description:
+        'Past prices this sync corrected from a start date the source stated (run repriceUsage for events since then).',
       resolve: (s) => s.corrections,
     }),
   }),
@@ -357,7 +418,8 @@ function requireCatalogAdmin(ctx: GraphQLContext) {
 builder.queryFields((t) => ({
   priceChangeLog: t.field({
     type: [PriceChangeLogEntry],
-    description: "Applied catalog changes, newest first: public ones and this tenant's own negotiated prices. Page with `before` (an id).",
+    description:
+      "Applied catalog changes, newest first: public ones and this tenant's own negotiated prices. Page with `before` (an id).",
     args: { provider: t.arg.string(), model: t.arg.string(), first: t.arg.int(), before: t.arg.id() },
     resolve: async (_root, args, ctx) => {
       const tenant = requireTenant(ctx)
@@ -380,7 +442,12 @@ builder.queryFields((t) => ({
     description: 'Public price changes held because they moved more than 10× in one sync.',
     resolve: async (_root, _args, ctx) => {
       requireTenant(ctx)
-      return ctx.services.db.selectFrom('catalog_pending_changes').selectAll().where('status', '=', 'PENDING').orderBy('id').execute()
+      return ctx.services.db
+        .selectFrom('catalog_pending_changes')
+        .selectAll()
+        .where('status', '=', 'PENDING')
+        .orderBy('id')
+        .execute()
     },
   }),
   catalogConflicts: t.field({
@@ -406,14 +473,24 @@ builder.queryFields((t) => ({
     args: { source: t.arg.string(), first: t.arg.int(), before: t.arg.id() },
     resolve: async (_root, args, ctx) => {
       requireTenant(ctx)
-      return listSyncRuns(ctx.services.db, { source: checkName(args.source, 'source'), before: idArg(args.before, 'before'), limit: pageSize(args.first) })
+      return listSyncRuns(ctx.services.db, {
+        source: checkName(args.source, 'source'),
+        before: idArg(args.before, 'before'),
+        limit: pageSize(args.first),
+      })
     },
   }),
   catalogFeedIssues: t.field({
     type: [CatalogFeedIssue],
     description:
       'Every value a public price feed stated that became no catalog row (rejected or skipped), with source, model, field, raw value and reason, in id order. Filter by source or sync run; page with `after` (an id).',
-    args: { source: t.arg.string(), syncRunId: t.arg.id(), kind: t.arg({ type: CatalogFeedIssueKind }), first: t.arg.int(), after: t.arg.id() },
+    args: {
+      source: t.arg.string(),
+      syncRunId: t.arg.id(),
+      kind: t.arg({ type: CatalogFeedIssueKind }),
+      first: t.arg.int(),
+      after: t.arg.id(),
+    },
     resolve: async (_root, args, ctx) => {
       requireTenant(ctx)
       const runId = idArg(args.syncRunId, 'syncRunId')
@@ -454,7 +531,12 @@ builder.mutationFields((t) => ({
       const model = checkName(input.model, 'input.model')!
       let result
       try {
-        result = await ctx.services.catalog.setOverride(tenant.id, { ...input, provider, model, unitPrice: String(input.unitPrice) })
+        result = await ctx.services.catalog.setOverride(tenant.id, {
+          ...input,
+          provider,
+          model,
+          unitPrice: String(input.unitPrice),
+        })
       } catch (error) {
         if (error instanceof OverrideError) throw badInput(error.message, `input.${error.field}`)
         throw error
@@ -464,7 +546,8 @@ builder.mutationFields((t) => ({
   }),
   importPriceOverrides: t.field({
     type: [CatalogSyncResult],
-    description: 'Negotiated prices from a YAML or JSON document (`overrides: [{ tenant, provider, model, usageType, unitPrice, effectiveFrom, effectiveTo }]`); every entry must name this tenant.',
+    description:
+      'Negotiated prices from a YAML or JSON document (`overrides: [{ tenant, provider, model, usageType, unitPrice, effectiveFrom, effectiveTo }]`); every entry must name this tenant.',
     args: { document: t.arg.string({ required: true }) },
     resolve: async (_root, { document }, ctx) => {
       const tenant = requireTenant(ctx)
@@ -493,7 +576,11 @@ builder.mutationFields((t) => ({
         return await ctx.services.catalog.syncSourceRecorded(args.source, { dryRun: args.dryRun ?? false })
       } catch (error) {
         // The feed failed (HTTP error, timeout, malformed, a changed schema): nothing changed, the run is in catalogSources.
-        if (error instanceof SourceError) throw badInput(`${args.source} failed (${error.kind}); the catalog is unchanged for it: ${error.message}`, 'source')
+        if (error instanceof SourceError)
+          throw badInput(
+            `${args.source} failed (${error.kind}); the catalog is unchanged for it: ${error.message}`,
+            'source',
+          )
         throw error
       }
     },

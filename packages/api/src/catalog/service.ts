@@ -26,7 +26,14 @@ import { priceChangeEvent, type BurnratePubSub } from '../pubsub.ts'
 import { withTenantOverrides } from './precedence.ts'
 import { listAllPrices, listPricesAt, readCatalogVersion } from './repository.ts'
 import { sourceRank } from './source-priority.ts'
-import type { CatalogAppliedListener, CatalogPrice, CatalogService, PendingChangeRow, ResolvedModel, SyncSummary } from './types.ts'
+import type {
+  CatalogAppliedListener,
+  CatalogPrice,
+  CatalogService,
+  PendingChangeRow,
+  ResolvedModel,
+  SyncSummary,
+} from './types.ts'
 
 /** A row with its bounds as numbers, so picking a price compares numbers and allocates nothing. */
 interface IndexedPrice {
@@ -76,11 +83,17 @@ function indexPrices(prices: readonly CatalogPrice[], version: number): CatalogS
     publicRows.push(price)
     const key = `${price.provider}\u0000${price.model}`
     const current = winner.get(key)
-    if (current === undefined || sourceRank(price.source) < sourceRank(current) || (sourceRank(price.source) === sourceRank(current) && price.source < current)) {
+    if (
+      current === undefined ||
+      sourceRank(price.source) < sourceRank(current) ||
+      (sourceRank(price.source) === sourceRank(current) && price.source < current)
+    ) {
       winner.set(key, price.source)
     }
   }
-  const byProvider = buildIndex(publicRows.filter((price) => winner.get(`${price.provider}\u0000${price.model}`) === price.source))
+  const byProvider = buildIndex(
+    publicRows.filter((price) => winner.get(`${price.provider}\u0000${price.model}`) === price.source),
+  )
   const byTenant = new Map<string, PriceIndex>()
   for (const [tenantId, rows] of tenantRows) byTenant.set(tenantId, buildIndex(rows))
   return { version, byProvider, byTenant, rows: prices.length }
@@ -129,7 +142,10 @@ function byteOrder(a: string, b: string): number {
 /** One usage type's row in force at `time`: a time-of-day price wins over the all-day one. */
 function groupRowAt(group: UsageTypePrices, time: number): IndexedPrice | undefined {
   const msOfDay = ((time % DAY) + DAY) % DAY
-  return (group.windowed.length > 0 ? rowAt(group.windowed, time, msOfDay) : undefined) ?? rowAt(group.unwindowed, time, null)
+  return (
+    (group.windowed.length > 0 ? rowAt(group.windowed, time, msOfDay) : undefined) ??
+    rowAt(group.unwindowed, time, null)
+  )
 }
 
 function inWindow(row: IndexedPrice, msOfDay: number): boolean {
@@ -171,7 +187,13 @@ function sourceLocation(config: Config | undefined, source: PublicSourceName): s
 const POLL_LEASE_MS = 10 * 60_000
 const BACKOFF_BASE_MS = 30_000
 
-export function createCatalogService({ db, clock, logger, config, pubsub }: CatalogServiceDependencies): CatalogService {
+export function createCatalogService({
+  db,
+  clock,
+  logger,
+  config,
+  pubsub,
+}: CatalogServiceDependencies): CatalogService {
   let snapshot: CatalogSnapshot = { version: -1, byProvider: new Map(), byTenant: new Map(), rows: 0 }
   let sharedReload: Promise<void> | null = null
   const resolutions = new Map<string, ResolvedModel | null>()
@@ -181,7 +203,8 @@ export function createCatalogService({ db, clock, logger, config, pubsub }: Cata
   let lastAppliedVersion = -1
 
   const hasPrices = (provider: string, model: string, tenantId?: string | null) =>
-    (snapshot.byProvider.get(provider)?.has(model) ?? false) || (tenantId ? (snapshot.byTenant.get(tenantId)?.get(provider)?.has(model) ?? false) : false)
+    (snapshot.byProvider.get(provider)?.has(model) ?? false) ||
+    (tenantId ? (snapshot.byTenant.get(tenantId)?.get(provider)?.has(model) ?? false) : false)
 
   async function reload(executor: Executor): Promise<void> {
     const started = performance.now()
@@ -218,7 +241,9 @@ export function createCatalogService({ db, clock, logger, config, pubsub }: Cata
       } catch (error) {
         // The next poll runs every listener again over the whole catalog (e.g. the late-pricing sweep).
         lastAppliedVersion = -1
-        logger.error('catalog change listener failed; the next catalog poll runs it again', { error: error instanceof Error ? error.message : String(error) })
+        logger.error('catalog change listener failed; the next catalog poll runs it again', {
+          error: error instanceof Error ? error.message : String(error),
+        })
       }
     }
   }
@@ -228,7 +253,6 @@ export function createCatalogService({ db, clock, logger, config, pubsub }: Cata
     if (!options.dryRun) await afterApply(summary)
     return summary
   }
-
 
   /** A source corrected the already-billed past: say so, since only repriceUsage fixes events priced there. */
   function logCorrections(summary: CatalogSyncSummary): void {
@@ -245,7 +269,11 @@ export function createCatalogService({ db, clock, logger, config, pubsub }: Cata
 
   /** Claims a source for this process (one syncer at a time across processes) when it is due. */
   async function claim(source: string, now: Date): Promise<boolean> {
-    await db.insertInto('catalog_source_state').values({ source, next_attempt_at: now }).onConflict((oc) => oc.column('source').doNothing()).execute()
+    await db
+      .insertInto('catalog_source_state')
+      .values({ source, next_attempt_at: now })
+      .onConflict((oc) => oc.column('source').doNothing())
+      .execute()
     const claimed = await db
       .updateTable('catalog_source_state')
       .set({ lease_until: new Date(now.getTime() + POLL_LEASE_MS), last_attempt_at: now })
@@ -261,18 +289,36 @@ export function createCatalogService({ db, clock, logger, config, pubsub }: Cata
    * One sync run whose outcome catalogSources shows: the poller's, the syncCatalogSource mutation's
    * and (through the same catalog-sync functions) the CLI's. A dry run records nothing.
    */
-  async function recordedSync(name: PublicSourceName, attemptedAt: Date, options: Parameters<CatalogService['syncSource']>[1] = {}): Promise<SyncSummary> {
+  async function recordedSync(
+    name: PublicSourceName,
+    attemptedAt: Date,
+    options: Parameters<CatalogService['syncSource']>[1] = {},
+  ): Promise<SyncSummary> {
     const intervalMs = config?.CATALOG_SYNC_INTERVAL ?? 3_600_000
     try {
       const summary = await service.syncSource(name, options)
       if (!options.dryRun) {
-        await recordSyncSuccess(db, name, { attemptedAt, succeededAt: clock.now(), summary: { ...summary }, nextAttemptAt: new Date(attemptedAt.getTime() + intervalMs) })
+        await recordSyncSuccess(db, name, {
+          attemptedAt,
+          succeededAt: clock.now(),
+          summary: { ...summary },
+          nextAttemptAt: new Date(attemptedAt.getTime() + intervalMs),
+        })
       }
       return summary
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error)
-      const { failures, nextAttemptAt } = await recordSyncFailure(db, name, { attemptedAt, error: message, backoff: { baseMs: BACKOFF_BASE_MS, maxMs: intervalMs } })
-      logger.error('catalog source failed; the catalog is unchanged for it', { source: name, failures, retryInMs: nextAttemptAt.getTime() - attemptedAt.getTime(), error: message })
+      const { failures, nextAttemptAt } = await recordSyncFailure(db, name, {
+        attemptedAt,
+        error: message,
+        backoff: { baseMs: BACKOFF_BASE_MS, maxMs: intervalMs },
+      })
+      logger.error('catalog source failed; the catalog is unchanged for it', {
+        source: name,
+        failures,
+        retryInMs: nextAttemptAt.getTime() - attemptedAt.getTime(),
+        error: message,
+      })
       throw error
     }
   }
@@ -317,12 +363,20 @@ export function createCatalogService({ db, clock, logger, config, pubsub }: Cata
         const source = (group?.unwindowed[0] ?? group?.windowed[0])?.price.source
         return source === undefined || source === row.source
       }
-      const publicRows = (await listPricesAt(db, { provider: filter.provider, model: filter.model, at: filter.at })).filter(winning)
+      const publicRows = (
+        await listPricesAt(db, { provider: filter.provider, model: filter.model, at: filter.at })
+      ).filter(winning)
       if (!filter.tenantId) return publicRows
-      const own = await listPricesAt(db, { provider: filter.provider, model: filter.model, at: filter.at, tenantId: filter.tenantId })
+      const own = await listPricesAt(db, {
+        provider: filter.provider,
+        model: filter.model,
+        at: filter.at,
+        tenantId: filter.tenantId,
+      })
       // Same order as the listing: provider, model, usage type (byte order); each usage type's rows keep theirs.
       return withTenantOverrides(own, publicRows).sort(
-        (a, b) => byteOrder(a.provider, b.provider) || byteOrder(a.model, b.model) || byteOrder(a.usageType, b.usageType),
+        (a, b) =>
+          byteOrder(a.provider, b.provider) || byteOrder(a.model, b.model) || byteOrder(a.usageType, b.usageType),
       )
     },
 
@@ -351,23 +405,35 @@ export function createCatalogService({ db, clock, logger, config, pubsub }: Cata
       const source = await loadBundledGenaiPrices()
       const summary = await apply(source, { observedAt: clock.now() })
       logCorrections(summary)
-      logger.info('catalog synced', { ...syncRunSummary(summary, source), rejected: undefined, rowsInCatalog: snapshot.rows })
+      logger.info('catalog synced', {
+        ...syncRunSummary(summary, source),
+        rejected: undefined,
+        rowsInCatalog: snapshot.rows,
+      })
       return syncRunSummary(summary, source)
     },
 
     async syncSource(name, options = {}) {
       const location = options.location ?? sourceLocation(config, name)
-      const source = await withRetry(() => loadPublicSource(name, location, { timeoutMs: config?.CATALOG_SOURCE_TIMEOUT_MS }), {
-        attempts: options.attempts ?? 3,
-        baseMs: options.retryBaseMs ?? 1_000,
-        onRetry: (error, attempt, delayMs) => logger.warn('catalog source failed; retrying', { source: name, attempt, delayMs, error: String(error) }),
-      })
+      const source = await withRetry(
+        () => loadPublicSource(name, location, { timeoutMs: config?.CATALOG_SOURCE_TIMEOUT_MS }),
+        {
+          attempts: options.attempts ?? 3,
+          baseMs: options.retryBaseMs ?? 1_000,
+          onRetry: (error, attempt, delayMs) =>
+            logger.warn('catalog source failed; retrying', { source: name, attempt, delayMs, error: String(error) }),
+        },
+      )
       for (const rejected of source.rejected ?? []) logger.warn('catalog row rejected', { source: name, ...rejected })
       // A correction of the past: from `correctFrom` on the catalog follows the source, even where it had a price.
       const observedAt = options.correctFrom && options.correctFrom < clock.now() ? options.correctFrom : clock.now()
       const summary = await apply(source, { observedAt, dryRun: options.dryRun })
       logCorrections(summary)
-      logger.info('catalog synced', { ...syncRunSummary(summary, source), rejected: source.rejected?.length ?? 0, correctFrom: options.correctFrom })
+      logger.info('catalog synced', {
+        ...syncRunSummary(summary, source),
+        rejected: source.rejected?.length ?? 0,
+        correctFrom: options.correctFrom,
+      })
       return syncRunSummary(summary, source)
     },
 
@@ -394,7 +460,9 @@ export function createCatalogService({ db, clock, logger, config, pubsub }: Cata
       const tick = () => {
         polling ??= service
           .poll()
-          .catch((error) => logger.error('catalog poll failed', { error: error instanceof Error ? error.message : String(error) }))
+          .catch((error) =>
+            logger.error('catalog poll failed', { error: error instanceof Error ? error.message : String(error) }),
+          )
           .finally(() => {
             polling = null
           })
@@ -417,11 +485,29 @@ export function createCatalogService({ db, clock, logger, config, pubsub }: Cata
     async setOverride(tenantId, input) {
       const row = overrideRow(input)
       const summary = await apply(
-        { source: OVERRIDE_SOURCE, sourceVersion: `mutation:${clock.now().toISOString()}`, prices: [row], models: 1, skipped: [] },
+        {
+          source: OVERRIDE_SOURCE,
+          sourceVersion: `mutation:${clock.now().toISOString()}`,
+          prices: [row],
+          models: 1,
+          skipped: [],
+        },
         // From its own date on, the new price replaces the tenant's override of that usage type.
-        { observedAt: row.effectiveFrom, tenantId, holdRatio: Infinity, scope: { provider: row.provider, model: row.model, usageType: row.usageType }, changedAt: clock.now() },
+        {
+          observedAt: row.effectiveFrom,
+          tenantId,
+          holdRatio: Infinity,
+          scope: { provider: row.provider, model: row.model, usageType: row.usageType },
+          changedAt: clock.now(),
+        },
       )
-      return { provider: row.provider, model: row.model, usageType: row.usageType, rowsOpened: summary.rowsOpened, rowsClosed: summary.rowsClosed }
+      return {
+        provider: row.provider,
+        model: row.model,
+        usageType: row.usageType,
+        rowsOpened: summary.rowsOpened,
+        rowsClosed: summary.rowsClosed,
+      }
     },
 
     async applyOverridesFile(text, options = {}) {
@@ -429,11 +515,17 @@ export function createCatalogService({ db, clock, logger, config, pubsub }: Cata
       const summaries: SyncSummary[] = []
       // Checked before anything is written: a file naming another tenant changes nothing at all.
       for (const tenantId of snapshots.keys()) {
-        if (options.tenantId && tenantId !== options.tenantId) throw new OverrideError(`the document names tenant ${tenantId}; only your own tenant id is allowed`, 'tenant')
+        if (options.tenantId && tenantId !== options.tenantId)
+          throw new OverrideError(`the document names tenant ${tenantId}; only your own tenant id is allowed`, 'tenant')
       }
       for (const [tenantId, tenantSnapshot] of snapshots) {
         const observedAt = new Date(Math.min(...tenantSnapshot.prices.map((p) => p.effectiveFrom.getTime())))
-        const summary = await apply(tenantSnapshot, { observedAt, tenantId, holdRatio: Infinity, changedAt: clock.now() })
+        const summary = await apply(tenantSnapshot, {
+          observedAt,
+          tenantId,
+          holdRatio: Infinity,
+          changedAt: clock.now(),
+        })
         summaries.push(syncRunSummary(summary, tenantSnapshot))
       }
       return summaries

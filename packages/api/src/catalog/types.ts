@@ -59,7 +59,12 @@ export interface CatalogService {
    * tenant's negotiated rows in place of the public ones they override (the pricesAt rule). No
    * other tenant's rows, ever.
    */
-  listPricesAt(filter: { provider?: string | null; model?: string | null; at: Date; tenantId?: string | null }): Promise<CatalogPrice[]>
+  listPricesAt(filter: {
+    provider?: string | null
+    model?: string | null
+    at: Date
+    tenantId?: string | null
+  }): Promise<CatalogPrice[]>
   /** Reload the in-memory snapshot if another process (or a sync) changed the catalog. */
   ensureFresh(db?: Executor): Promise<void>
   /**

@@ -52,7 +52,9 @@ async function main() {
 
 main().catch((error: unknown) => {
   if (error instanceof DataDirLockedError) {
-    console.error(`refused: ${error.message}. PGlite allows one process at a time: stop it and run this again, or use PostgreSQL (DATABASE_URL).`)
+    console.error(
+      `refused: ${error.message}. PGlite allows one process at a time: stop it and run this again, or use PostgreSQL (DATABASE_URL).`,
+    )
     process.exit(1)
   }
   console.error(error instanceof ConfigError ? error.message : error)

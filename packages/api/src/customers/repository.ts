@@ -2,7 +2,12 @@ import type { Executor } from '../db/database.ts'
 import type { Customer } from '../db/types.ts'
 
 export function findCustomer(db: Executor, tenantId: string, id: string): Promise<Customer | undefined> {
-  return db.selectFrom('customers').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst()
+  return db
+    .selectFrom('customers')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('id', '=', id)
+    .executeTakeFirst()
 }
 
 export function findCustomers(db: Executor, tenantId: string, ids: readonly string[]): Promise<Customer[]> {
@@ -22,8 +27,17 @@ export function upsertCustomer(
   }
   return db
     .insertInto('customers')
-    .values({ tenant_id: tenantId, id: input.id, name: input.name ?? null, stripe_customer_id: input.stripeCustomerId ?? null })
-    .onConflict((oc) => (Object.keys(changes).length ? oc.columns(['tenant_id', 'id']).doUpdateSet(changes) : oc.columns(['tenant_id', 'id']).doUpdateSet({ id: input.id })))
+    .values({
+      tenant_id: tenantId,
+      id: input.id,
+      name: input.name ?? null,
+      stripe_customer_id: input.stripeCustomerId ?? null,
+    })
+    .onConflict((oc) =>
+      Object.keys(changes).length
+        ? oc.columns(['tenant_id', 'id']).doUpdateSet(changes)
+        : oc.columns(['tenant_id', 'id']).doUpdateSet({ id: input.id }),
+    )
     .returningAll()
     .executeTakeFirstOrThrow()
 }

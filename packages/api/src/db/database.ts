@@ -35,7 +35,9 @@ export function createDatabase(options: DatabaseOptions): Db {
       max: options.poolSize ?? 10,
       types: {
         getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-          oid === INT8_OID ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+          oid === INT8_OID
+            ? (value: string) => Number(value)
+            : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
       },
     })
     // An idle client that loses its connection (a server restart, a terminated backend) emits
@@ -48,7 +50,9 @@ export function createDatabase(options: DatabaseOptions): Db {
   const lock = acquireDataDirLock(options.pgliteDataDir, options.lockHolder ?? `process ${process.pid}`)
   try {
     mkdirSync(options.pgliteDataDir, { recursive: true })
-    return new Kysely<DB>({ dialect: new LockedPGliteDialect({ pglite: new PGlite(options.pgliteDataDir) }, lock.release) })
+    return new Kysely<DB>({
+      dialect: new LockedPGliteDialect({ pglite: new PGlite(options.pgliteDataDir) }, lock.release),
+    })
   } catch (error) {
     lock.release()
     throw error
@@ -81,7 +85,11 @@ class LockedPGliteDialect extends PGliteDialect {
 export async function migrateToLatest(db: Db): Promise<void> {
   // Migrations written on parallel branches land in any order; a database that already ran a later
   // one must still take an earlier one that arrived after it (each migration is independent).
-  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations }, allowUnorderedMigrations: true })
+  const migrator = new Migrator({
+    db,
+    provider: { getMigrations: async () => migrations },
+    allowUnorderedMigrations: true,
+  })
   const { error, results } = await migrator.migrateToLatest()
   const failed = results?.find((r) => r.status === 'Error')
   if (error || failed) {

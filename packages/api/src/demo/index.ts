@@ -30,7 +30,13 @@ export interface Demo {
 /** The dev tenant: from its key when main.ts knows it, else the oldest tenant named "Dev tenant". */
 async function devTenantOf(services: Services, db: Db, devKey: string | undefined): Promise<Tenant | undefined> {
   if (devKey) return (await services.tenants.authenticate(devKey)) ?? undefined
-  return db.selectFrom('tenants').selectAll().where('name', '=', 'Dev tenant').orderBy('created_at').limit(1).executeTakeFirst()
+  return db
+    .selectFrom('tenants')
+    .selectAll()
+    .where('name', '=', 'Dev tenant')
+    .orderBy('created_at')
+    .limit(1)
+    .executeTakeFirst()
 }
 
 /** Builds the widget bundle when it is missing or older than its sources (quick when it is fresh). */
@@ -38,7 +44,10 @@ function ensureWidgetBundle(logger: Logger): void {
   const script = `${WIDGET_ROOT}scripts/build-if-needed.mjs`
   if (!existsSync(script)) return
   const result = spawnSync(process.execPath, [script], { cwd: WIDGET_ROOT, encoding: 'utf8' })
-  if (!existsSync(WIDGET_BUNDLE)) logger.warn('widget bundle missing: the demo page will say so', { output: `${result.stdout}${result.stderr}`.slice(-2000) })
+  if (!existsSync(WIDGET_BUNDLE))
+    logger.warn('widget bundle missing: the demo page will say so', {
+      output: `${result.stdout}${result.stderr}`.slice(-2000),
+    })
 }
 
 async function seed(services: Services, db: Db, tenant: Tenant): Promise<void> {
@@ -47,7 +56,13 @@ async function seed(services: Services, db: Db, tenant: Tenant): Promise<void> {
   // Backfilled events are billed with a 30 % markup, so "explain this charge" has one to show.
   const plans = await pricingRepo.plansFor(db, tenant.id, DEMO_CUSTOMER.id)
   if (!plans.some((p) => p.customer_id === DEMO_CUSTOMER.id)) {
-    await pricingRepo.insertPlan(db, { tenantId: tenant.id, customerId: DEMO_CUSTOMER.id, kind: 'MARKUP', percent: '30', effectiveFrom: new Date(monthStart.getTime() - 86_400_000) })
+    await pricingRepo.insertPlan(db, {
+      tenantId: tenant.id,
+      customerId: DEMO_CUSTOMER.id,
+      kind: 'MARKUP',
+      percent: '30',
+      effectiveFrom: new Date(monthStart.getTime() - 86_400_000),
+    })
   }
   const events = backfillEvents(monthStart, now)
   const results = events.length ? await services.usage.record(tenant, events) : []
@@ -57,33 +72,63 @@ async function seed(services: Services, db: Db, tenant: Tenant): Promise<void> {
     const spent = results.reduce((sum, r) => sum.plus(r.event?.amount ?? 0), new Decimal(0))
     const elapsed = Math.max((now.getTime() - monthStart.getTime()) / (30 * 86_400_000), 0.05)
     const limit = Decimal.max(5, spent.div(Math.min(elapsed, 1)).mul(1.1).div(5).ceil().mul(5))
-    await services.budgets.setBudget(tenant, { customerId: DEMO_CUSTOMER.id, period: 'MONTH', limit: limit.toFixed(), thresholds: [50, 80, 100] })
+    await services.budgets.setBudget(tenant, {
+      customerId: DEMO_CUSTOMER.id,
+      period: 'MONTH',
+      limit: limit.toFixed(),
+      thresholds: [50, 80, 100],
+    })
   }
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string | Buffer, extra: Record<string, string> = {}) {
+function send(
+  res: ServerResponse,
+  status: number,
+  type: string,
+  body: string | Buffer,
+  extra: Record<string, string> = {},
+) {
   res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store', ...extra })
   res.end(body)
 }
 
-export async function setupDemo({ services, db, devKey, logger }: { services: Services; db: Db; devKey: string | undefined; logger: Logger }): Promise<Demo | null> {
+export async function setupDemo({
+  services,
+  db,
+  devKey,
+  logger,
+}: {
+  services: Services
+  db: Db
+  devKey: string | undefined
+  logger: Logger
+}): Promise<Demo | null> {
   const tenant = await devTenantOf(services, db, devKey)
   if (!tenant) return null
   ensureWidgetBundle(logger)
-  await seed(services, db, tenant).catch((error: unknown) => logger.warn('demo data could not be seeded', { error: String(error) }))
+  await seed(services, db, tenant).catch((error: unknown) =>
+    logger.warn('demo data could not be seeded', { error: String(error) }),
+  )
 
   let burst = 0
   const routes: HttpRoute[] = [
     {
       method: 'GET',
       path: '/demo',
-      handle: (_req, res) => send(res, 200, 'text/html; charset=utf-8', demoPage({ bundleReady: existsSync(WIDGET_BUNDLE) })),
+      handle: (_req, res) =>
+        send(res, 200, 'text/html; charset=utf-8', demoPage({ bundleReady: existsSync(WIDGET_BUNDLE) })),
     },
     {
       method: 'GET',
       path: '/demo/burnrate-spend.js',
       handle: (_req, res) => {
-        if (!existsSync(WIDGET_BUNDLE)) return send(res, 404, 'text/plain', 'The widget bundle is not built: npx pnpm@10 --filter @burnrate/widget build')
+        if (!existsSync(WIDGET_BUNDLE))
+          return send(
+            res,
+            404,
+            'text/plain',
+            'The widget bundle is not built: npx pnpm@10 --filter @burnrate/widget build',
+          )
         send(res, 200, 'text/javascript; charset=utf-8', readFileSync(WIDGET_BUNDLE))
       },
     },
@@ -95,10 +140,27 @@ export async function setupDemo({ services, db, devKey, logger }: { services: Se
       handle: async (req, res) => {
         const ttl = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('ttl') ?? 900)
         try {
-          const session = await services.widgetSessions.create(tenant, { customerId: DEMO_CUSTOMER.id, ttlSeconds: ttl })
-          send(res, 200, 'application/json', JSON.stringify({ token: session.token, customerId: session.customerId, expiresAt: session.expiresAt.toISOString() }))
+          const session = await services.widgetSessions.create(tenant, {
+            customerId: DEMO_CUSTOMER.id,
+            ttlSeconds: ttl,
+          })
+          send(
+            res,
+            200,
+            'application/json',
+            JSON.stringify({
+              token: session.token,
+              customerId: session.customerId,
+              expiresAt: session.expiresAt.toISOString(),
+            }),
+          )
         } catch (error) {
-          send(res, 400, 'application/json', JSON.stringify({ error: error instanceof Error ? error.message : String(error) }))
+          send(
+            res,
+            400,
+            'application/json',
+            JSON.stringify({ error: error instanceof Error ? error.message : String(error) }),
+          )
         }
       },
     },
@@ -107,15 +169,25 @@ export async function setupDemo({ services, db, devKey, logger }: { services: Se
       method: 'POST',
       path: '/demo/usage',
       handle: async (req, res) => {
-        const scale = Math.min(Math.max(Number(new URL(req.url ?? '/', 'http://x').searchParams.get('scale') ?? 1) || 1, 0.1), 200)
+        const scale = Math.min(
+          Math.max(Number(new URL(req.url ?? '/', 'http://x').searchParams.get('scale') ?? 1) || 1, 0.1),
+          200,
+        )
         const seed = randomBytes(4).readUInt32LE()
         let s = seed
-        const rand = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296)
+        const rand = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296
         const now = services.clock.now()
-        const events = Array.from({ length: scale > 1 ? 1 : 3 }, (_, i) => syntheticEvent(`live-${now.getTime()}-${seed}-${burst++}-${i}`, now, rand, scale))
+        const events = Array.from({ length: scale > 1 ? 1 : 3 }, (_, i) =>
+          syntheticEvent(`live-${now.getTime()}-${seed}-${burst++}-${i}`, now, rand, scale),
+        )
         const results = await services.usage.record(tenant, events)
         const amount = results.reduce((sum, r) => sum.plus(r.event?.amount ?? 0), new Decimal(0))
-        send(res, 200, 'application/json', JSON.stringify({ recorded: results.filter((r) => r.status === 'RECORDED').length, amount: amount.toFixed() }))
+        send(
+          res,
+          200,
+          'application/json',
+          JSON.stringify({ recorded: results.filter((r) => r.status === 'RECORDED').length, amount: amount.toFixed() }),
+        )
       },
     },
   ]

@@ -65,4 +65,3 @@ export function backfillEvents(from: Date, now: Date): UsageEventInput[] {
   }
   return events
 }
-

@@ -14,7 +14,11 @@ import { boundCall, holdAmount, UnpricedCallError, worstCaseAmount, type CallBou
  */
 export interface BudgetGate {
   hasHardLimit(tenant: Tenant, customerId: string): Promise<boolean>
-  check(tenant: Tenant, customerId: string, estimate: string | null): Promise<{ allowed: boolean; remaining: string | null }>
+  check(
+    tenant: Tenant,
+    customerId: string,
+    estimate: string | null,
+  ): Promise<{ allowed: boolean; remaining: string | null }>
   reserve(
     tenant: Tenant,
     input: { customerId: string; amount: string; ttlSeconds?: number | null },
@@ -43,7 +47,13 @@ export type HoldOutcome =
  * with the catalog rows and the plan ingest would use, reserved against the customer's budgets.
  * A customer with no budget, or only soft ones, costs one lookup and holds nothing.
  */
-export async function holdForCall(deps: HoldDeps, provider: GatewayProvider, tenant: Tenant, customerId: string, body: Record<string, unknown>): Promise<HoldOutcome> {
+export async function holdForCall(
+  deps: HoldDeps,
+  provider: GatewayProvider,
+  tenant: Tenant,
+  customerId: string,
+  body: Record<string, unknown>,
+): Promise<HoldOutcome> {
   if (!(await deps.budgets.hasHardLimit(tenant, customerId))) return { kind: 'free' }
 
   const model = typeof body.model === 'string' ? body.model : ''
@@ -59,7 +69,10 @@ export async function holdForCall(deps: HoldDeps, provider: GatewayProvider, ten
   } catch (error) {
     if (!(error instanceof UnpricedCallError)) throw error
     // A call that cannot be priced cannot be held against a hard limit, and would be recorded UNPRICED: not let through.
-    const what = error.reason.code === 'MISSING_USAGE_PRICE' ? `has no price for ${error.reason.usageTypes.join(', ')}` : 'has no price in the catalog'
+    const what =
+      error.reason.code === 'MISSING_USAGE_PRICE'
+        ? `has no price for ${error.reason.usageTypes.join(', ')}`
+        : 'has no price in the catalog'
     return {
       kind: 'refused',
       type: 'budget_unpriced_model',
@@ -72,9 +85,12 @@ export async function holdForCall(deps: HoldDeps, provider: GatewayProvider, ten
   if (estimate === '0') {
     // Free at these prices: the budget only has to have room left at all (a reservation holds a positive amount).
     const check = await deps.budgets.check(tenant, customerId, '0')
-    return check.allowed ? { kind: 'held', reservationId: null, estimate, bound } : { kind: 'refused', type: 'budget_exceeded', message: over(check.remaining) }
+    return check.allowed
+      ? { kind: 'held', reservationId: null, estimate, bound }
+      : { kind: 'refused', type: 'budget_exceeded', message: over(check.remaining) }
   }
   const reservation = await deps.budgets.reserve(tenant, { customerId, amount: estimate, ttlSeconds: deps.ttlSeconds })
-  if (!reservation.granted || !reservation.reservation) return { kind: 'refused', type: 'budget_exceeded', message: over(reservation.check.remaining) }
+  if (!reservation.granted || !reservation.reservation)
+    return { kind: 'refused', type: 'budget_exceeded', message: over(reservation.check.remaining) }
   return { kind: 'held', reservationId: reservation.reservation.id, estimate, bound }
 }

@@ -1,6 +1,13 @@
 import type { CatalogPrice } from '../catalog/types.ts'
 import { AMOUNT_SCALE, Decimal } from '../money/decimal.ts'
-import { applyPlan, priceEvent, unpricedMessage, type Plan, type ReportedUsage, type UnpricedReason } from '../pricing/engine.ts'
+import {
+  applyPlan,
+  priceEvent,
+  unpricedMessage,
+  type Plan,
+  type ReportedUsage,
+  type UnpricedReason,
+} from '../pricing/engine.ts'
 import type { GatewayProvider } from './db-types.ts'
 
 /**
@@ -50,7 +57,8 @@ export interface CallBound {
 
 const NON_TEXT_PART = new Set(['image_url', 'image', 'input_audio', 'file', 'document', 'input_image', 'input_file'])
 
-const positiveInt = (value: unknown): number | null => (typeof value === 'number' && Number.isSafeInteger(value) && value > 0 ? value : null)
+const positiveInt = (value: unknown): number | null =>
+  typeof value === 'number' && Number.isSafeInteger(value) && value > 0 ? value : null
 
 /** Content parts that are not text, anywhere in the messages (and Anthropic tool results). */
 function countNonTextParts(value: unknown, depth = 0): number {
@@ -62,7 +70,11 @@ function countNonTextParts(value: unknown, depth = 0): number {
   return n
 }
 
-export function boundCall(provider: GatewayProvider, body: Record<string, unknown>, options: { defaultMaxOutputTokens: number }): CallBound {
+export function boundCall(
+  provider: GatewayProvider,
+  body: Record<string, unknown>,
+  options: { defaultMaxOutputTokens: number },
+): CallBound {
   const bytes = Buffer.byteLength(JSON.stringify(body), 'utf8')
   const inputTokens = bytes + REQUEST_OVERHEAD_TOKENS + countNonTextParts(body.messages) * ATTACHMENT_TOKENS
 
@@ -70,14 +82,17 @@ export function boundCall(provider: GatewayProvider, body: Record<string, unknow
   let choices = 1
   let webSearches = 0
   if (provider === 'openai') {
-    const caps = [positiveInt(body.max_completion_tokens), positiveInt(body.max_tokens)].filter((c): c is number => c !== null)
+    const caps = [positiveInt(body.max_completion_tokens), positiveInt(body.max_tokens)].filter(
+      (c): c is number => c !== null,
+    )
     cap = caps.length ? Math.max(...caps) : null
     choices = positiveInt(body.n) ?? 1
   } else {
     cap = positiveInt(body.max_tokens)
     for (const tool of Array.isArray(body.tools) ? body.tools : []) {
       const t = tool as { type?: unknown; max_uses?: unknown } | null
-      if (t && typeof t.type === 'string' && t.type.startsWith('web_search')) webSearches += positiveInt(t.max_uses) ?? WEB_SEARCH_DEFAULT_USES
+      if (t && typeof t.type === 'string' && t.type.startsWith('web_search'))
+        webSearches += positiveInt(t.max_uses) ?? WEB_SEARCH_DEFAULT_USES
     }
   }
   return {

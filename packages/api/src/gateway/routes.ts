@@ -1,5 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { anthropic as anthropicMeter, openai as openaiMeter, type MeteredUsage, type UsageCollector } from '@burnrate/sdk'
+import {
+  anthropic as anthropicMeter,
+  openai as openaiMeter,
+  type MeteredUsage,
+  type UsageCollector,
+} from '@burnrate/sdk'
 import type { HttpRoute } from '../app.ts'
 import type { Admission } from '../http/body.ts'
 import { jsonNestsDeeperThan } from '../http/json-depth.ts'
@@ -68,7 +73,10 @@ const OPENAI: ProviderSpec = {
   errorBody: (type, message) => ({ error: { message, type, param: null, code: type } }),
   prepare(body) {
     if (body.stream !== true) return { body, stripUsageChunk: false }
-    const options = body.stream_options && typeof body.stream_options === 'object' ? (body.stream_options as Record<string, unknown>) : {}
+    const options =
+      body.stream_options && typeof body.stream_options === 'object'
+        ? (body.stream_options as Record<string, unknown>)
+        : {}
     // Without include_usage a streamed completion never says what it cost: the gateway always asks.
     return { body: openaiMeter.withStreamUsage(body), stripUsageChunk: options.include_usage !== true }
   },
@@ -86,18 +94,32 @@ const ANTHROPIC: ProviderSpec = {
   upstreamUrl: (config) => `${config.GATEWAY_ANTHROPIC_URL.replace(/\/+$/, '')}/v1/messages`,
   upstreamHeaders: (apiKey, req) => ({
     'x-api-key': apiKey,
-    'anthropic-version': typeof req.headers['anthropic-version'] === 'string' ? req.headers['anthropic-version'] : '2023-06-01',
+    'anthropic-version':
+      typeof req.headers['anthropic-version'] === 'string' ? req.headers['anthropic-version'] : '2023-06-01',
     ...passHeader(req, 'anthropic-beta'),
   }),
   errorBody: (type, message) => ({ type: 'error', error: { type, message } }),
   prepare: (body) => ({ body, stripUsageChunk: false }),
-  usageOf: (json, startedAt) => anthropicMeter.message(json as anthropicMeter.AnthropicMessageLike, { timestamp: startedAt }),
+  usageOf: (json, startedAt) =>
+    anthropicMeter.message(json as anthropicMeter.AnthropicMessageLike, { timestamp: startedAt }),
   streamCollector: (startedAt) => anthropicMeter.messageStream({ timestamp: startedAt }),
   isUsageOnlyChunk: () => false,
 }
 
 /** Response headers that describe this hop (or a body we re-frame), not the provider's answer. */
-const HOP_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length', 'content-encoding', 'upgrade', 'te', 'trailer', 'proxy-authenticate', 'set-cookie', 'alt-svc'])
+const HOP_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'transfer-encoding',
+  'content-length',
+  'content-encoding',
+  'upgrade',
+  'te',
+  'trailer',
+  'proxy-authenticate',
+  'set-cookie',
+  'alt-svc',
+])
 
 function responseHeaders(upstream: Response): Record<string, string> {
   const out: Record<string, string> = {}
@@ -163,25 +185,40 @@ function tenantKeyOf(req: IncomingMessage): string | undefined {
 
 /** The tenant key is checked on the headers, before the body (up to MAX_BODY_BYTES) is read. */
 async function admit(deps: GatewayDeps, spec: ProviderSpec, req: IncomingMessage): Promise<Admission> {
-  const refused = (status: number, type: string, message: string): Admission => ({ ok: false, status, payload: spec.errorBody(type, message) })
+  const refused = (status: number, type: string, message: string): Admission => ({
+    ok: false,
+    status,
+    payload: spec.errorBody(type, message),
+  })
   if (!deps.gateway.enabled) return refused(503, 'gateway_disabled', GATEWAY_DISABLED)
   const apiKey = tenantKeyOf(req)
   try {
-    if (!apiKey || !(await deps.tenants.authenticate(apiKey))) return refused(401, 'authentication_error', NO_TENANT_KEY)
+    if (!apiKey || !(await deps.tenants.authenticate(apiKey)))
+      return refused(401, 'authentication_error', NO_TENANT_KEY)
   } catch (error) {
-    deps.logger.error('gateway: tenant key could not be checked', { provider: spec.provider, error: error instanceof Error ? (error.stack ?? error.message) : String(error) })
+    deps.logger.error('gateway: tenant key could not be checked', {
+      provider: spec.provider,
+      error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+    })
     return refused(500, 'internal_error', 'Unexpected gateway error.')
   }
   return {
     ok: true,
     maxBodyBytes: deps.config.MAX_BODY_BYTES,
-    tooLarge: (limit) => spec.errorBody('request_too_large', `The request body is larger than ${limit} bytes (MAX_BODY_BYTES).`),
+    tooLarge: (limit) =>
+      spec.errorBody('request_too_large', `The request body is larger than ${limit} bytes (MAX_BODY_BYTES).`),
   }
 }
 
 const GATEWAY_DISABLED = 'The metering gateway is disabled on this server (GATEWAY_ENCRYPTION_KEY is not set).'
 
-async function proxy(deps: GatewayDeps, spec: ProviderSpec, req: IncomingMessage, res: ServerResponse, rawBody: Buffer): Promise<void> {
+async function proxy(
+  deps: GatewayDeps,
+  spec: ProviderSpec,
+  req: IncomingMessage,
+  res: ServerResponse,
+  rawBody: Buffer,
+): Promise<void> {
   const { config, clock, logger } = deps
   const fetchImpl = deps.fetch ?? globalThis.fetch
   const startedAt = clock.now()
@@ -194,7 +231,11 @@ async function proxy(deps: GatewayDeps, spec: ProviderSpec, req: IncomingMessage
     const { tenant, id } = held
     held = null
     await deps.budgets?.release(tenant, id).catch((error: unknown) => {
-      logger.error('gateway: budget reservation not released; it lapses at its expiry', { tenantId: tenant.id, reservationId: id, error: error instanceof Error ? error.message : String(error) })
+      logger.error('gateway: budget reservation not released; it lapses at its expiry', {
+        tenantId: tenant.id,
+        reservationId: id,
+        error: error instanceof Error ? error.message : String(error),
+      })
     })
   }
   const fail = async (status: number, type: string, message: string): Promise<void> => {
@@ -217,7 +258,10 @@ async function proxy(deps: GatewayDeps, spec: ProviderSpec, req: IncomingMessage
   let idleTimer: ReturnType<typeof setTimeout> | undefined
   const armTimeout = () => {
     clearTimeout(idleTimer)
-    idleTimer = setTimeout(() => upstreamAbort.abort(new UpstreamTimeout(config.GATEWAY_TIMEOUT_MS)), config.GATEWAY_TIMEOUT_MS)
+    idleTimer = setTimeout(
+      () => upstreamAbort.abort(new UpstreamTimeout(config.GATEWAY_TIMEOUT_MS)),
+      config.GATEWAY_TIMEOUT_MS,
+    )
   }
 
   try {
@@ -228,13 +272,23 @@ async function proxy(deps: GatewayDeps, spec: ProviderSpec, req: IncomingMessage
     if (!tenant) return fail(401, 'authentication_error', NO_TENANT_KEY)
 
     const customerId = headerValue(req, CUSTOMER_HEADER)
-    if (!customerId || customerId.length > 255) return fail(400, 'invalid_request_error', `Name the customer this call is for in the ${'Burnrate-Customer'} header (1-255 characters).`)
+    if (!customerId || customerId.length > 255)
+      return fail(
+        400,
+        'invalid_request_error',
+        `Name the customer this call is for in the ${'Burnrate-Customer'} header (1-255 characters).`,
+      )
     const feature = headerValue(req, FEATURE_HEADER) || null
-    if (feature && feature.length > 100) return fail(400, 'invalid_request_error', 'Burnrate-Feature is longer than 100 characters.')
+    if (feature && feature.length > 100)
+      return fail(400, 'invalid_request_error', 'Burnrate-Feature is longer than 100 characters.')
 
     const text = rawBody.toString('utf8')
     if (jsonNestsDeeperThan(text, GATEWAY_MAX_JSON_DEPTH)) {
-      return fail(400, 'invalid_request_error', `The request body nests arrays and objects more than ${GATEWAY_MAX_JSON_DEPTH} levels deep.`)
+      return fail(
+        400,
+        'invalid_request_error',
+        `The request body nests arrays and objects more than ${GATEWAY_MAX_JSON_DEPTH} levels deep.`,
+      )
     }
     let payload: unknown
     try {
@@ -242,12 +296,22 @@ async function proxy(deps: GatewayDeps, spec: ProviderSpec, req: IncomingMessage
     } catch {
       return fail(400, 'invalid_request_error', 'The request body is not valid JSON.')
     }
-    if (!payload || typeof payload !== 'object' || Array.isArray(payload) || typeof (payload as { model?: unknown }).model !== 'string') {
+    if (
+      !payload ||
+      typeof payload !== 'object' ||
+      Array.isArray(payload) ||
+      typeof (payload as { model?: unknown }).model !== 'string'
+    ) {
       return fail(400, 'invalid_request_error', 'The request body must be a JSON object with a "model".')
     }
 
     const providerKey = await deps.gateway.providerKey(tenant.id, spec.provider)
-    if (!providerKey) return fail(400, 'provider_key_missing', `No ${spec.provider} key is stored for this tenant: set one with the setProviderKey mutation.`)
+    if (!providerKey)
+      return fail(
+        400,
+        'provider_key_missing',
+        `No ${spec.provider} key is stored for this tenant: set one with the setProviderKey mutation.`,
+      )
 
     const prepared = spec.prepare(payload as Record<string, unknown>)
     if (deps.budgets) {
@@ -270,7 +334,8 @@ async function proxy(deps: GatewayDeps, spec: ProviderSpec, req: IncomingMessage
       if (hold.kind === 'held') {
         if (hold.reservationId) held = { tenant, id: hold.reservationId }
         // Under a hard budget the output cap the estimate assumed is the one the provider gets.
-        if (hold.bound.defaultedOutputCap && spec.provider === 'openai') prepared.body = { ...prepared.body, max_completion_tokens: config.GATEWAY_DEFAULT_MAX_OUTPUT_TOKENS }
+        if (hold.bound.defaultedOutputCap && spec.provider === 'openai')
+          prepared.body = { ...prepared.body, max_completion_tokens: config.GATEWAY_DEFAULT_MAX_OUTPUT_TOKENS }
       }
     }
     const record = recorder(deps, spec, tenant, customerId, feature, held?.id ?? null)
@@ -294,8 +359,13 @@ async function proxy(deps: GatewayDeps, spec: ProviderSpec, req: IncomingMessage
       clearTimeout(idleTimer)
       if (clientGone) return
       const reason = upstreamAbort.signal.reason
-      if (reason instanceof UpstreamTimeout) return fail(504, 'upstream_timeout', `The ${spec.provider} API ${reason.message}.`)
-      logger.warn('gateway: provider unreachable', { provider: spec.provider, error: error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error) })
+      if (reason instanceof UpstreamTimeout)
+        return fail(504, 'upstream_timeout', `The ${spec.provider} API ${reason.message}.`)
+      logger.warn('gateway: provider unreachable', {
+        provider: spec.provider,
+        error:
+          error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error),
+      })
       return fail(502, 'upstream_unreachable', `The ${spec.provider} API could not be reached.`)
     }
 
@@ -331,7 +401,10 @@ async function proxy(deps: GatewayDeps, spec: ProviderSpec, req: IncomingMessage
       } catch (error) {
         const reason = upstreamAbort.signal.reason
         if (!(reason instanceof ClientGone)) {
-          logger.warn('gateway: stream interrupted', { provider: spec.provider, error: reason instanceof Error ? reason.message : error instanceof Error ? error.message : String(error) })
+          logger.warn('gateway: stream interrupted', {
+            provider: spec.provider,
+            error: reason instanceof Error ? reason.message : error instanceof Error ? error.message : String(error),
+          })
         }
       } finally {
         clearTimeout(idleTimer)
@@ -355,7 +428,8 @@ async function proxy(deps: GatewayDeps, spec: ProviderSpec, req: IncomingMessage
       clearTimeout(idleTimer)
       if (clientGone) return
       const reason = upstreamAbort.signal.reason
-      if (reason instanceof UpstreamTimeout) return fail(504, 'upstream_timeout', `The ${spec.provider} API ${reason.message}.`)
+      if (reason instanceof UpstreamTimeout)
+        return fail(504, 'upstream_timeout', `The ${spec.provider} API ${reason.message}.`)
       return fail(502, 'upstream_unreachable', `The ${spec.provider} API closed the connection mid-answer.`)
     }
     clearTimeout(idleTimer)
@@ -367,7 +441,10 @@ async function proxy(deps: GatewayDeps, spec: ProviderSpec, req: IncomingMessage
       try {
         usage = spec.usageOf(JSON.parse(buffer.toString('utf8')), startedAt)
       } catch (error) {
-        logger.warn('gateway: provider answer without usable usage; nothing recorded', { provider: spec.provider, error: error instanceof Error ? error.message : String(error) })
+        logger.warn('gateway: provider answer without usable usage; nothing recorded', {
+          provider: spec.provider,
+          error: error instanceof Error ? error.message : String(error),
+        })
       }
       settled = await record(usage, 'complete')
       await releaseHold()
@@ -375,7 +452,10 @@ async function proxy(deps: GatewayDeps, spec: ProviderSpec, req: IncomingMessage
     res.end()
   } catch (error) {
     clearTimeout(idleTimer)
-    logger.error('gateway: unexpected error', { provider: spec.provider, error: error instanceof Error ? (error.stack ?? error.message) : String(error) })
+    logger.error('gateway: unexpected error', {
+      provider: spec.provider,
+      error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+    })
     await fail(500, 'internal_error', 'Unexpected gateway error.')
   } finally {
     // Whatever path was taken (refused upstream, unreachable, timed out, no usage, not recorded): nothing stays held.
@@ -398,14 +478,26 @@ function drained(res: ServerResponse): Promise<void> {
  * replayed. With a budget reservation, the event carries its id and settles it: the answer says
  * whether it did (a newly recorded event), so the caller releases the reservation otherwise.
  */
-function recorder(deps: GatewayDeps, spec: ProviderSpec, tenant: Tenant, customerId: string, feature: string | null, reservationId: string | null) {
+function recorder(
+  deps: GatewayDeps,
+  spec: ProviderSpec,
+  tenant: Tenant,
+  customerId: string,
+  feature: string | null,
+  reservationId: string | null,
+) {
   let done = false
   return async (usage: MeteredUsage | null, completeness: 'complete' | 'partial'): Promise<boolean> => {
     if (done) return false
     done = true
     if (!usage) {
       // OpenAI reports a stream's usage only in its last chunk: a stream cut before it has no provider numbers.
-      deps.logger.warn('gateway: call ended without provider usage; nothing recorded', { provider: spec.provider, tenantId: tenant.id, customerId, completeness })
+      deps.logger.warn('gateway: call ended without provider usage; nothing recorded', {
+        provider: spec.provider,
+        tenantId: tenant.id,
+        customerId,
+        completeness,
+      })
       return false
     }
     const event = {
@@ -426,10 +518,15 @@ function recorder(deps: GatewayDeps, spec: ProviderSpec, tenant: Tenant, custome
     // Logged without the reservation: an event that did not settle it is released, and a replay must not name it.
     try {
       const [result] = await deps.usage.record(tenant, [reservationId ? { ...event, reservationId } : event])
-      if (result?.status === 'REJECTED') deps.logger.error('gateway: usage rejected', { tenantId: tenant.id, event, error: result.error })
+      if (result?.status === 'REJECTED')
+        deps.logger.error('gateway: usage rejected', { tenantId: tenant.id, event, error: result.error })
       return result?.status === 'RECORDED' && reservationId !== null
     } catch (error) {
-      deps.logger.error('gateway: usage could not be recorded', { tenantId: tenant.id, event, error: error instanceof Error ? error.message : String(error) })
+      deps.logger.error('gateway: usage could not be recorded', {
+        tenantId: tenant.id,
+        event,
+        error: error instanceof Error ? error.message : String(error),
+      })
       return false
     }
   }

@@ -37,11 +37,13 @@ builder.mutationFields((t) => ({
     type: ProviderKey,
     description: 'Stores (or replaces) the key the gateway uses for one provider.',
     args: { input: t.arg({ type: ProviderKeyInput, required: true }) },
-    resolve: (_root, { input }, ctx) => ctx.services.gateway.setProviderKey(requireTenant(ctx), input.provider as GatewayProvider, input.apiKey),
+    resolve: (_root, { input }, ctx) =>
+      ctx.services.gateway.setProviderKey(requireTenant(ctx), input.provider as GatewayProvider, input.apiKey),
   }),
   deleteProviderKey: t.boolean({
     description: 'Removes a provider key; the gateway then refuses calls to that provider. False when none was set.',
     args: { provider: t.arg({ type: GatewayProviderEnum, required: true }) },
-    resolve: (_root, { provider }, ctx) => ctx.services.gateway.deleteProviderKey(requireTenant(ctx), provider as GatewayProvider),
+    resolve: (_root, { provider }, ctx) =>
+      ctx.services.gateway.deleteProviderKey(requireTenant(ctx), provider as GatewayProvider),
   }),
 }))

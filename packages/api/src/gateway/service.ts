@@ -27,10 +27,16 @@ export interface GatewayService {
   providerKey(tenantId: string, provider: GatewayProvider): Promise<string | null>
 }
 
-const view = (row: GatewayProviderKeyRow): ProviderKeyView => ({ provider: row.provider, hint: row.key_hint, updatedAt: new Date(row.updated_at) })
+const view = (row: GatewayProviderKeyRow): ProviderKeyView => ({
+  provider: row.provider,
+  hint: row.key_hint,
+  updatedAt: new Date(row.updated_at),
+})
 
 export function createGatewayService({ db, clock, config }: { db: Db; clock: Clock; config: Config }): GatewayService {
-  const box: KeyBox | null = config.GATEWAY_ENCRYPTION_KEY ? createKeyBox(parseGatewayKey(config.GATEWAY_ENCRYPTION_KEY)) : null
+  const box: KeyBox | null = config.GATEWAY_ENCRYPTION_KEY
+    ? createKeyBox(parseGatewayKey(config.GATEWAY_ENCRYPTION_KEY))
+    : null
   // Every gateway call needs the key; a short cache keeps a database read and a decryption off the hot path.
   const cache = new Map<string, { key: string | null; expires: number }>()
 
@@ -45,8 +51,15 @@ export function createGatewayService({ db, clock, config }: { db: Db; clock: Clo
     async setProviderKey(tenant, provider, apiKey) {
       const sealer = requireBox()
       const key = apiKey.trim()
-      if (key.length < 8 || key.length > MAX_KEY_LENGTH || /\s/.test(key)) throw badInput(`apiKey must be 8-${MAX_KEY_LENGTH} characters without spaces`, 'input.apiKey')
-      const row = await repo.upsertProviderKey(db, { tenantId: tenant.id, provider, keyEnc: sealer.seal(key, tenant.id, provider), keyHint: keyHint(key), now: clock.now() })
+      if (key.length < 8 || key.length > MAX_KEY_LENGTH || /\s/.test(key))
+        throw badInput(`apiKey must be 8-${MAX_KEY_LENGTH} characters without spaces`, 'input.apiKey')
+      const row = await repo.upsertProviderKey(db, {
+        tenantId: tenant.id,
+        provider,
+        keyEnc: sealer.seal(key, tenant.id, provider),
+        keyHint: keyHint(key),
+        now: clock.now(),
+      })
       cache.delete(`${tenant.id}/${provider}`)
       return view(row)
     },

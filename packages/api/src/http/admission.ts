@@ -16,7 +16,6 @@ import { GRAPHQL_BODY_TYPES, unsupportedBodyType } from './graphql-guards.ts'
 const BEARER = /^Bearer\s+(\S+)$/i
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/
 
-
 export const NO_KEY = 'A valid API key is required: send "Authorization: Bearer <key>".'
 
 const graphqlError = (message: string, extensions: Record<string, unknown>) => ({ errors: [{ message, extensions }] })
@@ -32,7 +31,12 @@ export function nodeRequestId(req: IncomingMessage): string {
  * context factory (widget origins among them); a widget session looked up here is handed to it, so
  * it is read from the database once.
  */
-export function graphqlAdmission(deps: { tenants: TenantService; widgetSessions: WidgetSessionService; logger: Logger; maxBodyBytes: number }) {
+export function graphqlAdmission(deps: {
+  tenants: TenantService
+  widgetSessions: WidgetSessionService
+  logger: Logger
+  maxBodyBytes: number
+}) {
   return async (req: IncomingMessage): Promise<Admission> => {
     const type = req.headers['content-type'] ?? ''
     if (!GRAPHQL_BODY_TYPES.test(type)) {
@@ -56,7 +60,10 @@ export function graphqlAdmission(deps: { tenants: TenantService; widgetSessions:
         rememberWidgetAuthentication(req, lookup)
         const auth = await lookup
         if (auth.status === 'expired') {
-          return unauthenticated(`This widget session expired at ${auth.expiresAt.toISOString()}; fetch a new token (createWidgetSession) and retry.`, 'WIDGET_SESSION_EXPIRED')
+          return unauthenticated(
+            `This widget session expired at ${auth.expiresAt.toISOString()}; fetch a new token (createWidgetSession) and retry.`,
+            'WIDGET_SESSION_EXPIRED',
+          )
         }
         if (auth.status !== 'valid') return unauthenticated(NO_KEY)
       } else if (!(await deps.tenants.authenticate(token))) {
@@ -65,7 +72,10 @@ export function graphqlAdmission(deps: { tenants: TenantService; widgetSessions:
     } catch (error) {
       // The database is down: masked like any unexpected error, with a request id to quote.
       const requestId = nodeRequestId(req)
-      deps.logger.error('unexpected error', { requestId, error: error instanceof Error ? (error.stack ?? error.message) : String(error) })
+      deps.logger.error('unexpected error', {
+        requestId,
+        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+      })
       return {
         ok: false,
         status: 500,

@@ -42,9 +42,20 @@ export const LINGER_MAX_MS = 30_000
  * client still sends, until its body has ended (or the linger bounds are reached); only then is
  * the connection closed. Nothing of the body is kept.
  */
-export function refuse(req: IncomingMessage, res: ServerResponse, status: number, payload: unknown, headers: Record<string, string> = {}): void {
+export function refuse(
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  payload: unknown,
+  headers: Record<string, string> = {},
+): void {
   const body = JSON.stringify(payload)
-  res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' })
+  res.writeHead(status, {
+    ...headers,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    connection: 'close',
+  })
   const declared = Number(req.headers['content-length'] ?? 0)
   if (req.complete || req.destroyed || declared > LINGER_MAX_BYTES) {
     res.end(body)
@@ -76,7 +87,12 @@ export type BodyOutcome = Buffer | 'too-large' | 'aborted'
  * lying or absent Content-Length cannot get past it. Every byte held is counted on `meter` until
  * the response closes.
  */
-export function readBody(req: IncomingMessage, res: ServerResponse, limit: number, meter: BodyMeter): Promise<BodyOutcome> {
+export function readBody(
+  req: IncomingMessage,
+  res: ServerResponse,
+  limit: number,
+  meter: BodyMeter,
+): Promise<BodyOutcome> {
   if (Number(req.headers['content-length'] ?? 0) > limit) return Promise.resolve('too-large')
   let seen = 0
   res.once('close', () => meter.release(seen))

@@ -73,7 +73,11 @@ export function checkDocumentSize(source: string | Source, limits: { maxTokens: 
   }
   for (let token = next(); token && token.kind !== TokenKind.EOF; token = next()) {
     if (++tokens > limits.maxTokens) {
-      throw requestError(`The query has more than ${limits.maxTokens} tokens; split it into smaller operations.`, 'QUERY_TOO_COMPLEX', 400)
+      throw requestError(
+        `The query has more than ${limits.maxTokens} tokens; split it into smaller operations.`,
+        'QUERY_TOO_COMPLEX',
+        400,
+      )
     }
     if (token.kind === TokenKind.BRACE_L || token.kind === TokenKind.BRACKET_L || token.kind === TokenKind.PAREN_L) {
       if (++nesting > limits.maxNesting) {
@@ -83,21 +87,32 @@ export function checkDocumentSize(source: string | Source, limits: { maxTokens: 
           400,
         )
       }
-    } else if (token.kind === TokenKind.BRACE_R || token.kind === TokenKind.BRACKET_R || token.kind === TokenKind.PAREN_R) {
+    } else if (
+      token.kind === TokenKind.BRACE_R ||
+      token.kind === TokenKind.BRACKET_R ||
+      token.kind === TokenKind.PAREN_R
+    ) {
       nesting = Math.max(0, nesting - 1)
     }
   }
 }
 
 export function graphqlRequestGuards(options: { maxTokens?: number; maxNesting?: number } = {}): Plugin {
-  const limits = { maxTokens: options.maxTokens ?? GRAPHQL_MAX_TOKENS, maxNesting: options.maxNesting ?? GRAPHQL_MAX_NESTING }
+  const limits = {
+    maxTokens: options.maxTokens ?? GRAPHQL_MAX_TOKENS,
+    maxNesting: options.maxNesting ?? GRAPHQL_MAX_NESTING,
+  }
   return {
     onRequestParse({ request, requestParser, setRequestParser, endResponse }) {
       const accept = request.headers.get('accept')
       // GraphiQL's page is rendered before this hook for browsers; with GraphiQL off an HTML-only GET is refused like any other.
       if (!accepts(accept, RESPONSE_TYPES)) {
         return endResponse(
-          jsonResponse(406, `Cannot answer with ${accept}: accept application/graphql-response+json, application/json, text/event-stream or multipart/mixed.`, 'NOT_ACCEPTABLE'),
+          jsonResponse(
+            406,
+            `Cannot answer with ${accept}: accept application/graphql-response+json, application/json, text/event-stream or multipart/mixed.`,
+            'NOT_ACCEPTABLE',
+          ),
         )
       }
       if (request.method === 'POST') {
@@ -113,7 +128,11 @@ export function graphqlRequestGuards(options: { maxTokens?: number; maxNesting?:
           return await requestParser(req)
         } catch (error) {
           if (error instanceof GraphQLError) throw error
-          throw requestError(`The request's GraphQL parameters could not be read: ${error instanceof Error ? error.message : String(error)}. variables and extensions must be JSON objects.`, 'BAD_REQUEST', 400)
+          throw requestError(
+            `The request's GraphQL parameters could not be read: ${error instanceof Error ? error.message : String(error)}. variables and extensions must be JSON objects.`,
+            'BAD_REQUEST',
+            400,
+          )
         }
       })
     },

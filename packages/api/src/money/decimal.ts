@@ -5,7 +5,12 @@ import { Decimal as DecimalJs } from 'decimal.js'
  * token count we accept, so multiplication and addition are exact; division (margin) is the only
  * operation that rounds, and it does so explicitly to AMOUNT_SCALE places.
  */
-export const Decimal = DecimalJs.clone({ precision: 60, rounding: DecimalJs.ROUND_HALF_EVEN, toExpNeg: -60, toExpPos: 60 })
+export const Decimal = DecimalJs.clone({
+  precision: 60,
+  rounding: DecimalJs.ROUND_HALF_EVEN,
+  toExpNeg: -60,
+  toExpPos: 60,
+})
 export type Decimal = InstanceType<typeof Decimal>
 
 /** Decimals are immutable, so one zero serves every sum's start and every absent quantity. */

@@ -40,7 +40,9 @@ const bySpecificity = (a: UsageUnit, b: UsageUnit) =>
  * PARTS lists each unit's parts.
  */
 const RANK: ReadonlyMap<UsageUnit, number> = new Map([...USAGE_UNITS].sort(bySpecificity).map((u, i) => [u, i]))
-const PARTS: ReadonlyMap<UsageUnit, ReadonlySet<UsageUnit>> = new Map(USAGE_UNITS.map((whole) => [whole, new Set(USAGE_UNITS.filter((part) => isPartOf(part, whole)))]))
+const PARTS: ReadonlyMap<UsageUnit, ReadonlySet<UsageUnit>> = new Map(
+  USAGE_UNITS.map((whole) => [whole, new Set(USAGE_UNITS.filter((part) => isPartOf(part, whole)))]),
+)
 const byRank = (a: UsageUnit, b: UsageUnit) => (RANK.get(a) ?? 0) - (RANK.get(b) ?? 0)
 
 /**
@@ -102,7 +104,9 @@ function parsedPrice(owner: object, text: string): Decimal {
 function tieredUnitPrice(price: CatalogPrice, inputTokens: Decimal): Decimal {
   let unitPrice = parsedPrice(price, price.unitPrice)
   // Long-context pricing: the highest tier whose threshold the call's input exceeds prices the whole line.
-  if (price.tiers) for (const tier of price.tiers) if (inputTokens.greaterThan(tier.start)) unitPrice = parsedPrice(tier, tier.unitPrice)
+  if (price.tiers)
+    for (const tier of price.tiers)
+      if (inputTokens.greaterThan(tier.start)) unitPrice = parsedPrice(tier, tier.unitPrice)
   return unitPrice
 }
 
@@ -112,7 +116,10 @@ function tieredUnitPrice(price: CatalogPrice, inputTokens: Decimal): Decimal {
  * holds us to it): prices apply to exclusive parts, tiers switch on total input tokens, and a
  * per-request price charges one request per call unless `requests` is reported.
  */
-export function priceUsage(reported: ReportedUsage, prices: readonly CatalogPrice[]): { lines: CostLine[]; cost: Decimal } {
+export function priceUsage(
+  reported: ReportedUsage,
+  prices: readonly CatalogPrice[],
+): { lines: CostLine[]; cost: Decimal } {
   const priced: { unit: UsageUnit; price: CatalogPrice }[] = []
   for (const price of prices) {
     const unit = UNIT_BY_USAGE_TYPE.get(price.usageType)
@@ -126,14 +133,16 @@ export function priceUsage(reported: ReportedUsage, prices: readonly CatalogPric
   const lines: CostLine[] = []
   let cost = ZERO
   for (const { unit, price } of priced) {
-    const quantity = unit.usageKey === 'requests' ? (reported.get('requests') ?? new Decimal(1)) : exclusive.get(unit.usageKey)
+    const quantity =
+      unit.usageKey === 'requests' ? (reported.get('requests') ?? new Decimal(1)) : exclusive.get(unit.usageKey)
     if (!quantity || quantity.isZero()) continue
     const unitPrice = tieredUnitPrice(price, inputTokens)
     const lineCost = quantity.times(unitPrice)
     cost = cost.plus(lineCost)
     lines.push({ usageType: unit.usageType, quantity, unitPrice, cost: lineCost, priceId: price.id })
   }
-  if (lines.length > 1) lines.sort((a, b) => lineOrder(a.usageType) - lineOrder(b.usageType) || a.usageType.localeCompare(b.usageType))
+  if (lines.length > 1)
+    lines.sort((a, b) => lineOrder(a.usageType) - lineOrder(b.usageType) || a.usageType.localeCompare(b.usageType))
   return { lines, cost }
 }
 
@@ -148,7 +157,8 @@ export interface UnpricedReason {
   usageTypes: string[]
 }
 
-export type EventPricing = { status: 'PRICED'; lines: CostLine[]; cost: Decimal } | { status: 'UNPRICED'; reason: UnpricedReason }
+export type EventPricing =
+  { status: 'PRICED'; lines: CostLine[]; cost: Decimal } | { status: 'UNPRICED'; reason: UnpricedReason }
 
 export function unpricedMessage(reason: UnpricedReason): string {
   if (reason.code === 'UNKNOWN_MODEL') return 'no price source (nor a negotiated price) knows this model'
@@ -158,7 +168,8 @@ export function unpricedMessage(reason: UnpricedReason): string {
 
 /** Units whose quantity events cannot state: a whole (e.g. audio_seconds) events report through its parts. */
 const FILLABLE_WHOLES = USAGE_UNITS.filter((u) => u.unit !== 'token' && [...(PARTS.get(u) ?? [])].length > 0)
-const disjoint = (a: UsageUnit, b: UsageUnit) => Object.entries(a.dimensions).some(([k, v]) => b.dimensions[k] !== undefined && b.dimensions[k] !== v)
+const disjoint = (a: UsageUnit, b: UsageUnit) =>
+  Object.entries(a.dimensions).some(([k, v]) => b.dimensions[k] !== undefined && b.dimensions[k] !== v)
 
 /**
  * A non-token whole that was not reported is the sum of its reported parts: a call with 60
@@ -180,11 +191,18 @@ export function withReportedWholes(reported: ReportedUsage): ReportedUsage {
     if (outermost.length === 0) continue
     for (const [i, a] of outermost.entries()) {
       for (const b of outermost.slice(i + 1)) {
-        if (!disjoint(a, b)) throw new UsageShapeError(`${a.usageKey} and ${b.usageKey} may overlap: report ${whole.usageKey} too`, b.usageKey)
+        if (!disjoint(a, b))
+          throw new UsageShapeError(
+            `${a.usageKey} and ${b.usageKey} may overlap: report ${whole.usageKey} too`,
+            b.usageKey,
+          )
       }
     }
     out ??= new Map(reported)
-    out.set(whole.usageKey, outermost.reduce((sum, u) => sum.plus(reported.get(u.usageKey)!), ZERO))
+    out.set(
+      whole.usageKey,
+      outermost.reduce((sum, u) => sum.plus(reported.get(u.usageKey)!), ZERO),
+    )
   }
   return out ?? reported
 }
@@ -223,7 +241,8 @@ export function priceEvent(reported: ReportedUsage, prices: readonly CatalogPric
     if (pricedUnits.has(unit) || exclusive.get(unit.usageKey)?.isZero() !== false) continue
     if (![...pricedUnits].some((whole) => isPartOf(unit, whole))) missing.push(unit.usageType)
   }
-  if (missing.length > 0) return { status: 'UNPRICED', reason: { code: 'MISSING_USAGE_PRICE', usageTypes: missing.sort() } }
+  if (missing.length > 0)
+    return { status: 'UNPRICED', reason: { code: 'MISSING_USAGE_PRICE', usageTypes: missing.sort() } }
   const { lines, cost } = priceUsage(usage, prices)
   return { status: 'PRICED', lines, cost }
 }
@@ -242,9 +261,12 @@ const lineOrder = (usageType: string) => {
 export function billedAmount(cost: Decimal, plan: Plan | null): Decimal {
   if (!plan) return cost
   const percent = new Decimal(plan.percent)
-  if (plan.kind === 'MARKUP') return cost.times(percent.dividedBy(100).plus(1)).toDecimalPlaces(AMOUNT_SCALE, Decimal.ROUND_HALF_EVEN)
+  if (plan.kind === 'MARKUP')
+    return cost.times(percent.dividedBy(100).plus(1)).toDecimalPlaces(AMOUNT_SCALE, Decimal.ROUND_HALF_EVEN)
   if (percent.greaterThanOrEqualTo(100)) throw new RangeError('MARGIN must be below 100 %')
-  return cost.dividedBy(new Decimal(1).minus(percent.dividedBy(100))).toDecimalPlaces(AMOUNT_SCALE, Decimal.ROUND_HALF_EVEN)
+  return cost
+    .dividedBy(new Decimal(1).minus(percent.dividedBy(100)))
+    .toDecimalPlaces(AMOUNT_SCALE, Decimal.ROUND_HALF_EVEN)
 }
 
 /**

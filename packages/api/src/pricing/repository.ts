@@ -3,11 +3,23 @@ import type { PricingPlanRow } from '../db/types.ts'
 
 export function insertPlan(
   db: Executor,
-  plan: { tenantId: string; customerId: string | null; kind: 'MARKUP' | 'MARGIN'; percent: string; effectiveFrom: Date },
+  plan: {
+    tenantId: string
+    customerId: string | null
+    kind: 'MARKUP' | 'MARGIN'
+    percent: string
+    effectiveFrom: Date
+  },
 ): Promise<PricingPlanRow> {
   return db
     .insertInto('pricing_plans')
-    .values({ tenant_id: plan.tenantId, customer_id: plan.customerId, kind: plan.kind, percent: plan.percent, effective_from: plan.effectiveFrom })
+    .values({
+      tenant_id: plan.tenantId,
+      customer_id: plan.customerId,
+      kind: plan.kind,
+      percent: plan.percent,
+      effective_from: plan.effectiveFrom,
+    })
     .returningAll()
     .executeTakeFirstOrThrow()
 }
@@ -18,7 +30,11 @@ export function plansFor(db: Executor, tenantId: string, customerId: string | nu
     .selectFrom('pricing_plans')
     .selectAll()
     .where('tenant_id', '=', tenantId)
-    .where((eb) => (customerId === null ? eb('customer_id', 'is', null) : eb.or([eb('customer_id', 'is', null), eb('customer_id', '=', customerId)])))
+    .where((eb) =>
+      customerId === null
+        ? eb('customer_id', 'is', null)
+        : eb.or([eb('customer_id', 'is', null), eb('customer_id', '=', customerId)]),
+    )
     .orderBy('effective_from')
     .orderBy('id')
     .execute()

@@ -38,17 +38,25 @@ const PricingPlanInput = builder.inputType('PricingPlanInput', {
 builder.queryFields((t) => ({
   pricingPlan: t.field({
     type: PricingPlan,
-    description: "The plan in force now for a customer (its own, else the tenant default), or the tenant default when customerId is null. No plan means MARKUP 0: billed at cost.",
+    description:
+      'The plan in force now for a customer (its own, else the tenant default), or the tenant default when customerId is null. No plan means MARKUP 0: billed at cost.',
     args: { customerId: t.arg.string() },
     resolve: async (_root, { customerId }, ctx) => {
       const tenant = requireTenant(ctx)
       const now = ctx.services.clock.now()
       const rows = await repo.plansFor(ctx.services.db, tenant.id, customerId ?? null)
       // Oldest first, so the last match is the one in force.
-      const latest = (owner: string | null) => rows.filter((r) => r.customer_id === owner && new Date(r.effective_from) <= now).at(-1)
+      const latest = (owner: string | null) =>
+        rows.filter((r) => r.customer_id === owner && new Date(r.effective_from) <= now).at(-1)
       const inForce = (customerId ? latest(customerId) : undefined) ?? latest(null)
-      if (!inForce) return { customerId: customerId ?? null, kind: 'MARKUP' as const, percent: '0', effectiveFrom: null }
-      return { customerId: inForce.customer_id, kind: inForce.kind, percent: inForce.percent, effectiveFrom: new Date(inForce.effective_from) }
+      if (!inForce)
+        return { customerId: customerId ?? null, kind: 'MARKUP' as const, percent: '0', effectiveFrom: null }
+      return {
+        customerId: inForce.customer_id,
+        kind: inForce.kind,
+        percent: inForce.percent,
+        effectiveFrom: new Date(inForce.effective_from),
+      }
     },
   }),
 }))
@@ -56,7 +64,8 @@ builder.queryFields((t) => ({
 builder.mutationFields((t) => ({
   setPricingPlan: t.field({
     type: PricingPlan,
-    description: 'Sets the markup or margin from now on. Events are billed with the plan in force at their own timestamp; past events keep theirs.',
+    description:
+      'Sets the markup or margin from now on. Events are billed with the plan in force at their own timestamp; past events keep theirs.',
     args: { input: t.arg({ type: PricingPlanInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
       const tenant = requireTenant(ctx)
@@ -67,7 +76,11 @@ builder.mutationFields((t) => ({
       if (input.kind === 'MARGIN' && percent.greaterThanOrEqualTo(100)) {
         throw badInput('a MARGIN must be below 100 %: a 100 % margin would bill an infinite amount', 'input.percent')
       }
-      if (input.customerId !== null && input.customerId !== undefined && (input.customerId.length === 0 || input.customerId.length > 255)) {
+      if (
+        input.customerId !== null &&
+        input.customerId !== undefined &&
+        (input.customerId.length === 0 || input.customerId.length > 255)
+      ) {
         throw badInput('customerId must be 1-255 characters', 'input.customerId')
       }
       const row = await repo.insertPlan(ctx.services.db, {
@@ -77,7 +90,12 @@ builder.mutationFields((t) => ({
         percent: percent.toFixed(),
         effectiveFrom: ctx.services.clock.now(),
       })
-      return { customerId: row.customer_id, kind: row.kind, percent: row.percent, effectiveFrom: new Date(row.effective_from) }
+      return {
+        customerId: row.customer_id,
+        kind: row.kind,
+        percent: row.percent,
+        effectiveFrom: new Date(row.effective_from),
+      }
     },
   }),
 }))

@@ -39,7 +39,11 @@ export function lineDeltas(
   newLines: readonly Pick<PricedLineJson, 'usageType' | 'amount'>[],
 ): { usageType: string; amount: string }[] {
   const byType = new Map<string, Decimal>()
-  for (const line of oldLines) byType.set(line.usageType, (byType.get(line.usageType) ?? new Decimal(0)).minus(line.amount))
-  for (const line of newLines) byType.set(line.usageType, (byType.get(line.usageType) ?? new Decimal(0)).plus(line.amount))
-  return [...byType.entries()].filter(([, amount]) => !amount.isZero()).map(([usageType, amount]) => ({ usageType, amount: amount.toFixed() }))
+  for (const line of oldLines)
+    byType.set(line.usageType, (byType.get(line.usageType) ?? new Decimal(0)).minus(line.amount))
+  for (const line of newLines)
+    byType.set(line.usageType, (byType.get(line.usageType) ?? new Decimal(0)).plus(line.amount))
+  return [...byType.entries()]
+    .filter(([, amount]) => !amount.isZero())
+    .map(([usageType, amount]) => ({ usageType, amount: amount.toFixed() }))
 }

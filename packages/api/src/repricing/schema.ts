@@ -25,7 +25,8 @@ interface CorrectionView {
 }
 
 const UsageCorrection = builder.objectRef<CorrectionView>('UsageCorrection').implement({
-  description: 'A billed event re-priced after a price correction: the event is never edited; summaries add newCost − oldCost.',
+  description:
+    'A billed event re-priced after a price correction: the event is never edited; summaries add newCost − oldCost.',
   fields: (t) => ({
     id: t.id({ resolve: (c) => String(c.id) }),
     eventId: t.exposeString('event_id'),
@@ -57,9 +58,14 @@ const RepriceUsageResult = builder.objectRef<RepriceResult>('RepriceUsageResult'
     costDelta: t.field({ type: 'Decimal', resolve: (r) => r.costDelta }),
     amountDelta: t.field({ type: 'Decimal', resolve: (r) => r.amountDelta }),
     unpriced: t.exposeInt('unpriced', {
-      description: 'Events left at their current bill because the catalog now has no price for a usage type they report (never re-billed at zero).',
+      description:
+        'Events left at their current bill because the catalog now has no price for a usage type they report (never re-billed at zero).',
     }),
-    unpricedReasons: t.field({ type: [UnpricedReason], description: 'Why, once per distinct reason.', resolve: (r) => r.unpricedReasons }),
+    unpricedReasons: t.field({
+      type: [UnpricedReason],
+      description: 'Why, once per distinct reason.',
+      resolve: (r) => r.unpricedReasons,
+    }),
   }),
 })
 
@@ -80,7 +86,8 @@ builder.mutationFields((t) => ({
     resolve: async (_root, args, ctx) => {
       const tenant = requireTenant(ctx)
       if (args.to <= args.from) throw badInput('to must be after from', 'to')
-      if (args.to.getTime() - args.from.getTime() > MAX_RANGE_MS) throw badInput('re-price at most 400 days at a time', 'to')
+      if (args.to.getTime() - args.from.getTime() > MAX_RANGE_MS)
+        throw badInput('re-price at most 400 days at a time', 'to')
       const reason = (args.reason ?? 'price correction').trim()
       if (reason.length === 0 || reason.length > 500) throw badInput('reason must be 1-500 characters', 'reason')
       await ctx.services.catalog.ensureFresh()
@@ -105,7 +112,12 @@ builder.queryFields((t) => ({
       const tenant = requireTenant(ctx)
       const first = args.first ?? 100
       if (first < 1 || first > 500) throw badInput('first must be 1-500', 'first')
-      let query = ctx.services.db.selectFrom('usage_corrections').selectAll().where('tenant_id', '=', tenant.id).where('ts', '>=', args.from).where('ts', '<', args.to)
+      let query = ctx.services.db
+        .selectFrom('usage_corrections')
+        .selectAll()
+        .where('tenant_id', '=', tenant.id)
+        .where('ts', '>=', args.from)
+        .where('ts', '<', args.to)
       if (args.customerId) query = query.where('customer_id', '=', args.customerId)
       return query.orderBy('ts').orderBy('id').limit(first).execute()
     },

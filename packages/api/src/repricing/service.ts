@@ -7,7 +7,13 @@ import type { DB, PricedLineJson, UsageCorrectionTable, UsageEventRow, UsageEven
 import type { Logger } from '../logger.ts'
 import { Decimal } from '../money/decimal.ts'
 import { applyPlan, planAt, priceEvent, type Plan, type UnpricedReason } from '../pricing/engine.ts'
-import { addToLineRollups, addToRollups, listPlans, priceStillUnpriced, setUnpricedReasons } from '../usage/repository.ts'
+import {
+  addToLineRollups,
+  addToRollups,
+  listPlans,
+  priceStillUnpriced,
+  setUnpricedReasons,
+} from '../usage/repository.ts'
 import type { IngestHook } from '../usage/service.ts'
 import { canonicalUnitName } from '../usage/validation.ts'
 import { hourBucket, rollupDeltas, rollupDimensions, type LineRollupDelta, type RollupDelta } from '../usage/rollups.ts'
@@ -51,18 +57,33 @@ export function sweepScopeOf(changes: readonly AppliedPriceChange[]): UnpricedSc
   if (changes.length === 0) return {}
   const opened = changes.filter((c) => c.newUnitPrice !== null)
   if (opened.length === 0) return null
-  return { models: opened.map((c) => ({ tenantId: c.tenantId, provider: c.provider, model: c.model, from: new Date(c.effectiveFrom) })) }
+  return {
+    models: opened.map((c) => ({
+      tenantId: c.tenantId,
+      provider: c.provider,
+      model: c.model,
+      from: new Date(c.effectiveFrom),
+    })),
+  }
 }
 
 export interface RepricingService {
   /** Prices every UNPRICED event in scope the catalog can now price; returns how many. Idempotent. */
   priceUnpriced(scope?: UnpricedScope): Promise<number>
   /** Re-prices a tenant's priced events of one model in [from, to) with the catalog as it is now, writing corrections. */
-  repriceUsage(tenantId: string, range: { from: Date; to: Date; provider: string; model: string; reason: string }): Promise<RepriceResult>
+  repriceUsage(
+    tenantId: string,
+    range: { from: Date; to: Date; provider: string; model: string; reason: string },
+  ): Promise<RepriceResult>
 }
 
 /** What an event reported, rebuilt from its stored row the way validation built it. */
-export function reportedOf(event: Pick<UsageEventRow, 'input_tokens' | 'output_tokens' | 'cache_read_tokens' | 'cache_write_tokens' | 'reasoning_tokens' | 'units'>) {
+export function reportedOf(
+  event: Pick<
+    UsageEventRow,
+    'input_tokens' | 'output_tokens' | 'cache_read_tokens' | 'cache_write_tokens' | 'reasoning_tokens' | 'units'
+  >,
+) {
   const reported = new Map<string, Decimal>([
     ['input_tokens', new Decimal(event.input_tokens)],
     ['output_tokens', new Decimal(event.output_tokens)],
@@ -71,7 +92,8 @@ export function reportedOf(event: Pick<UsageEventRow, 'input_tokens' | 'output_t
     ['output_reasoning_tokens', new Decimal(event.reasoning_tokens)],
   ])
   // Events stored before aliases were mapped at validation may carry an alias.
-  for (const unit of event.units ?? []) reported.set(canonicalUnitName(unit.unit) ?? unit.unit, new Decimal(unit.quantity))
+  for (const unit of event.units ?? [])
+    reported.set(canonicalUnitName(unit.unit) ?? unit.unit, new Decimal(unit.quantity))
   return reported
 }
 
@@ -112,7 +134,12 @@ const sameLines = (a: readonly PricedLineJson[], b: readonly PricedLineJson[]) =
   })
 
 const asInsertable = (row: UsageEventRow): Insertable<UsageEventTable> =>
-  ({ ...row, lines: JSON.stringify(row.lines), units: row.units ? JSON.stringify(row.units) : null, metadata: row.metadata ? JSON.stringify(row.metadata) : null }) as Insertable<UsageEventTable>
+  ({
+    ...row,
+    lines: JSON.stringify(row.lines),
+    units: row.units ? JSON.stringify(row.units) : null,
+    metadata: row.metadata ? JSON.stringify(row.metadata) : null,
+  }) as Insertable<UsageEventTable>
 
 function negate(delta: RollupDelta): RollupDelta {
   return {
@@ -127,7 +154,11 @@ function negate(delta: RollupDelta): RollupDelta {
 }
 
 /** Adds deltas with the same key together (one upsert may not touch a row twice), sorted by key. */
-function merge<T extends { [k: string]: unknown }>(deltas: readonly T[], keyOf: (d: T) => string, sum: (a: T, b: T) => T): T[] {
+function merge<T extends { [k: string]: unknown }>(
+  deltas: readonly T[],
+  keyOf: (d: T) => string,
+  sum: (a: T, b: T) => T,
+): T[] {
   const byKey = new Map<string, T>()
   for (const delta of deltas) {
     const key = keyOf(delta)
@@ -136,7 +167,8 @@ function merge<T extends { [k: string]: unknown }>(deltas: readonly T[], keyOf: 
   }
   return [...byKey.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v)
 }
-const rollupKey = (d: RollupDelta) => [d.customer_id, new Date(d.bucket).getTime(), d.provider, d.model, d.feature].join('\u0001')
+const rollupKey = (d: RollupDelta) =>
+  [d.customer_id, new Date(d.bucket).getTime(), d.provider, d.model, d.feature].join('\u0001')
 const lineKey = (d: LineRollupDelta) => [rollupKey(d as unknown as RollupDelta), d.usage_type].join('\u0001')
 const add = (a: string, b: string) => new Decimal(a).plus(b).toFixed()
 const mergeRollups = (deltas: RollupDelta[]) =>
@@ -150,7 +182,13 @@ const mergeRollups = (deltas: RollupDelta[]) =>
     amount: add(a.amount, b.amount),
   }))
 const mergeLines = (deltas: LineRollupDelta[]) =>
-  merge(deltas, lineKey, (a, b) => ({ ...a, events: (a.events ?? 0) + (b.events ?? 0), quantity: add(a.quantity, b.quantity), cost: add(a.cost, b.cost), amount: add(a.amount, b.amount) }))
+  merge(deltas, lineKey, (a, b) => ({
+    ...a,
+    events: (a.events ?? 0) + (b.events ?? 0),
+    quantity: add(a.quantity, b.quantity),
+    cost: add(a.cost, b.cost),
+    amount: add(a.amount, b.amount),
+  }))
 
 /** The lines an event is billed with now: its own, or those of its latest correction. */
 async function currentLines(db: Executor, tenantId: string, events: readonly UsageEventRow[]) {
@@ -204,10 +242,16 @@ export function createRepricingService({
     async priceUnpriced(scope = {}) {
       await catalog.ensureFresh()
       const tenantIds = new Set(scope.models?.map((m) => m.tenantId))
-      const onlyTenant = scope.tenantId ?? (tenantIds.size === 1 && !tenantIds.has(null) ? [...tenantIds][0]! : undefined)
-      let query = db.selectFrom('usage_events').select(['tenant_id', 'model', 'provider']).distinct().where('status', '=', 'UNPRICED')
+      const onlyTenant =
+        scope.tenantId ?? (tenantIds.size === 1 && !tenantIds.has(null) ? [...tenantIds][0]! : undefined)
+      let query = db
+        .selectFrom('usage_events')
+        .select(['tenant_id', 'model', 'provider'])
+        .distinct()
+        .where('status', '=', 'UNPRICED')
       if (onlyTenant) query = query.where('tenant_id', '=', onlyTenant)
-      if (scope.eventIds) query = scope.eventIds.length ? query.where('id', 'in', scope.eventIds) : query.where(sql<boolean>`false`)
+      if (scope.eventIds)
+        query = scope.eventIds.length ? query.where('id', 'in', scope.eventIds) : query.where(sql<boolean>`false`)
       const names = await query.execute()
       let priced = 0
       for (const name of names) {
@@ -217,7 +261,10 @@ export function createRepricingService({
         let from: Date | null = null
         if (scope.models) {
           const matching = scope.models.filter(
-            (m) => (m.tenantId === null || m.tenantId === name.tenant_id) && m.provider === resolved.provider && m.model === resolved.model,
+            (m) =>
+              (m.tenantId === null || m.tenantId === name.tenant_id) &&
+              m.provider === resolved.provider &&
+              m.model === resolved.model,
           )
           if (matching.length === 0) continue
           from = new Date(Math.min(...matching.map((m) => m.from.getTime())))
@@ -247,11 +294,16 @@ export function createRepricingService({
             try {
               priced = linesOf(prices, event, plan)
             } catch (error) {
-              logger.warn('unpriced event cannot be priced', { tenantId: event.tenant_id, eventId: event.id, error: String(error) })
+              logger.warn('unpriced event cannot be priced', {
+                tenantId: event.tenant_id,
+                eventId: event.id,
+                error: String(error),
+              })
               continue
             }
             if (priced.unpriced) {
-              if (!sameReason(event.unpriced_reason, priced.unpriced)) stillUnpriced.push({ id: event.id, reason: priced.unpriced })
+              if (!sameReason(event.unpriced_reason, priced.unpriced))
+                stillUnpriced.push({ id: event.id, reason: priced.unpriced })
               continue
             }
             updates.set(event.id, {
@@ -289,8 +341,14 @@ export function createRepricingService({
               })),
             )
             const done = [...updates.values()].filter(({ after }) => pricedIds.has(after.id))
-            const removed = rollupDeltas(name.tenant_id, done.map((d) => asInsertable(d.before)))
-            const added = rollupDeltas(name.tenant_id, done.map((d) => asInsertable(d.after)))
+            const removed = rollupDeltas(
+              name.tenant_id,
+              done.map((d) => asInsertable(d.before)),
+            )
+            const added = rollupDeltas(
+              name.tenant_id,
+              done.map((d) => asInsertable(d.after)),
+            )
             await addToRollups(trx, mergeRollups([...removed.rollups.map(negate), ...added.rollups]))
             await addToLineRollups(trx, mergeLines(added.lineRollups))
             // Ingest billed nothing for an UNPRICED event: its whole amount is new to budgets and Stripe.
@@ -345,7 +403,11 @@ export function createRepricingService({
           const lines: LineRollupDelta[] = []
           for (const event of events) {
             const prices = catalog.pricesAt(range.provider, range.model, event.ts, tenantId)
-            const current = latest.get(event.id) ?? { lines: event.lines, cost: event.cost ?? '0', amount: event.amount ?? '0' }
+            const current = latest.get(event.id) ?? {
+              lines: event.lines,
+              cost: event.cost ?? '0',
+              amount: event.amount ?? '0',
+            }
             const plan = event.plan_kind ? { kind: event.plan_kind, percent: event.plan_percent! } : null
             const next = linesOf(prices, event, plan)
             if (next.unpriced) {
@@ -377,14 +439,41 @@ export function createRepricingService({
             result.costDelta = result.costDelta.plus(costDelta)
             result.amountDelta = result.amountDelta.plus(amountDelta)
             const base = { tenant_id: tenantId, customer_id: event.customer_id, bucket: hourBucket(event.ts), ...dims }
-            rollups.push({ ...base, events: 0, unpriced_events: 0, input_tokens: 0, output_tokens: 0, cost: costDelta.toFixed(), amount: amountDelta.toFixed() })
+            rollups.push({
+              ...base,
+              events: 0,
+              unpriced_events: 0,
+              input_tokens: 0,
+              output_tokens: 0,
+              cost: costDelta.toFixed(),
+              amount: amountDelta.toFixed(),
+            })
             for (const line of current.lines) {
-              lines.push({ ...base, usage_type: line.usageType, events: -1, quantity: new Decimal(line.quantity).negated().toFixed(), cost: new Decimal(line.cost).negated().toFixed(), amount: new Decimal(line.amount).negated().toFixed() })
+              lines.push({
+                ...base,
+                usage_type: line.usageType,
+                events: -1,
+                quantity: new Decimal(line.quantity).negated().toFixed(),
+                cost: new Decimal(line.cost).negated().toFixed(),
+                amount: new Decimal(line.amount).negated().toFixed(),
+              })
             }
-            for (const line of next.lines) lines.push({ ...base, usage_type: line.usageType, events: 1, quantity: line.quantity, cost: line.cost, amount: line.amount })
+            for (const line of next.lines)
+              lines.push({
+                ...base,
+                usage_type: line.usageType,
+                events: 1,
+                quantity: line.quantity,
+                cost: line.cost,
+                amount: line.amount,
+              })
           }
           if (corrections.length === 0) return []
-          const inserted = await trx.insertInto('usage_corrections').values(corrections).returning(['id', 'event_id']).execute()
+          const inserted = await trx
+            .insertInto('usage_corrections')
+            .values(corrections)
+            .returning(['id', 'event_id'])
+            .execute()
           await addToRollups(trx, mergeRollups(rollups))
           await addToLineRollups(trx, mergeLines(lines))
           // One correction per event per batch: the event id finds each row's correction and event.
@@ -399,7 +488,10 @@ export function createRepricingService({
               customerId: event.customer_id,
               ts: new Date(event.ts),
               amount: new Decimal(correction.new_amount as string).minus(correction.old_amount as string).toFixed(),
-              lines: lineDeltas(JSON.parse(correction.old_lines as string) as PricedLineJson[], JSON.parse(correction.new_lines as string) as PricedLineJson[]),
+              lines: lineDeltas(
+                JSON.parse(correction.old_lines as string) as PricedLineJson[],
+                JSON.parse(correction.new_lines as string) as PricedLineJson[],
+              ),
               model: range.model,
             }
           })

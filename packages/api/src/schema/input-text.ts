@@ -61,7 +61,10 @@ function checkLiteral(root: ValueNode, rootPath: string): Problem | null {
 }
 
 /** The first string of the request that cannot be stored, with the argument or variable path it sits at. */
-export function findUnsafeText(document: DocumentNode, variables: Record<string, unknown> | null | undefined): Problem | null {
+export function findUnsafeText(
+  document: DocumentNode,
+  variables: Record<string, unknown> | null | undefined,
+): Problem | null {
   for (const [name, value] of Object.entries(variables ?? {})) {
     const problem = checkValue(value, name)
     if (problem) return problem

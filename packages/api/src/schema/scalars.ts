@@ -23,8 +23,11 @@ export const DecimalScalar = new GraphQLScalarType<string, string>({
   },
   parseValue: decimalFromInput,
   parseLiteral: (ast) => {
-    if (ast.kind === Kind.STRING || ast.kind === Kind.INT) return decimalFromInput(ast.kind === Kind.INT ? ast.value : ast.value)
-    throw new GraphQLError('Decimal must be a decimal string such as "12.50"', { extensions: { code: 'BAD_USER_INPUT' } })
+    if (ast.kind === Kind.STRING || ast.kind === Kind.INT)
+      return decimalFromInput(ast.kind === Kind.INT ? ast.value : ast.value)
+    throw new GraphQLError('Decimal must be a decimal string such as "12.50"', {
+      extensions: { code: 'BAD_USER_INPUT' },
+    })
   },
 })
 
@@ -33,12 +36,17 @@ export const DecimalScalar = new GraphQLScalarType<string, string>({
  * PostgreSQL has no year 0 and four-digit ISO years are all the drivers round-trip. Nothing billed
  * predates the Unix epoch.
  */
-export const DATE_TIME_RANGE = { earliest: new Date('1970-01-01T00:00:00.000Z'), latest: new Date('9999-12-31T23:59:59.999Z') }
+export const DATE_TIME_RANGE = {
+  earliest: new Date('1970-01-01T00:00:00.000Z'),
+  latest: new Date('9999-12-31T23:59:59.999Z'),
+}
 
 function dateInRange(date: Date): Date {
   const ms = date.getTime()
   if (!(ms >= DATE_TIME_RANGE.earliest.getTime() && ms <= DATE_TIME_RANGE.latest.getTime())) {
-    throw new GraphQLError(`DateTime must be between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z`, { extensions: { code: 'BAD_USER_INPUT' } })
+    throw new GraphQLError(`DateTime must be between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z`, {
+      extensions: { code: 'BAD_USER_INPUT' },
+    })
   }
   return date
 }
@@ -62,12 +70,16 @@ function boundedJson<T>(value: T): T {
     const [node, depth] = stack.pop()!
     if (node === null || typeof node !== 'object') continue
     if (depth > JSON_LIMITS.maxDepth) {
-      throw new GraphQLError(`JSON nests deeper than ${JSON_LIMITS.maxDepth} levels`, { extensions: { code: 'BAD_USER_INPUT' } })
+      throw new GraphQLError(`JSON nests deeper than ${JSON_LIMITS.maxDepth} levels`, {
+        extensions: { code: 'BAD_USER_INPUT' },
+      })
     }
     for (const inner of Object.values(node)) stack.push([inner, depth + 1])
   }
   if (Buffer.byteLength(JSON.stringify(value) ?? '') > JSON_LIMITS.maxBytes) {
-    throw new GraphQLError(`JSON is larger than ${JSON_LIMITS.maxBytes} bytes`, { extensions: { code: 'BAD_USER_INPUT' } })
+    throw new GraphQLError(`JSON is larger than ${JSON_LIMITS.maxBytes} bytes`, {
+      extensions: { code: 'BAD_USER_INPUT' },
+    })
   }
   return value
 }

@@ -27,7 +27,12 @@ export function createSecretBox(masterKey: Buffer): SecretBox {
       const cipher = createCipheriv('aes-256-gcm', masterKey, iv)
       cipher.setAAD(Buffer.from(context, 'utf8'))
       const ciphertext = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()])
-      return ['v1', iv.toString('base64url'), cipher.getAuthTag().toString('base64url'), ciphertext.toString('base64url')].join('.')
+      return [
+        'v1',
+        iv.toString('base64url'),
+        cipher.getAuthTag().toString('base64url'),
+        ciphertext.toString('base64url'),
+      ].join('.')
     },
     open(sealed, context) {
       const [version, iv, tag, ciphertext] = sealed.split('.')

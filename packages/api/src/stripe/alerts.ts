@@ -5,7 +5,10 @@ import type { StripePushRow } from './db-types.ts'
 /** The tenant webhook types Stripe billing raises (see WEBHOOK_EVENT_TYPES). */
 export type StripeAlertType = 'stripe.usage_expired' | 'stripe.push_failed'
 
-type AlertPush = Pick<StripePushRow, 'identifier' | 'tenant_id' | 'customer_id' | 'stripe_customer_id' | 'dimension' | 'window_start' | 'value'>
+type AlertPush = Pick<
+  StripePushRow,
+  'identifier' | 'tenant_id' | 'customer_id' | 'stripe_customer_id' | 'dimension' | 'window_start' | 'value'
+>
 
 /** What a tenant's endpoint receives: enough to find the push (stripePushes) and act on it. */
 export function stripeAlertPayload(push: AlertPush, reason: string): Record<string, unknown> {
@@ -40,5 +43,10 @@ export async function enqueueStripeAlert(
   occurrence?: string,
 ): Promise<void> {
   const dedupeKey = `${type}:${push.identifier}${occurrence ? `:${occurrence}` : ''}`
-  await enqueueWebhookEvent(executor, { tenantId: push.tenant_id, type, dedupeKey, payload: stripeAlertPayload(push, reason) }, now, attemptLimit)
+  await enqueueWebhookEvent(
+    executor,
+    { tenantId: push.tenant_id, type, dedupeKey, payload: stripeAlertPayload(push, reason) },
+    now,
+    attemptLimit,
+  )
 }

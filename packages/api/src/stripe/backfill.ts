@@ -24,7 +24,8 @@ export function defaultBackfillFrom(now: Date): Date {
   return new Date(Math.ceil((now.getTime() - STRIPE_MAX_AGE_MS) / WINDOW_MS) * WINDOW_MS)
 }
 
-const parseLines = (value: unknown): PricedLineJson[] => (typeof value === 'string' ? (JSON.parse(value) as PricedLineJson[]) : ((value ?? []) as PricedLineJson[]))
+const parseLines = (value: unknown): PricedLineJson[] =>
+  typeof value === 'string' ? (JSON.parse(value) as PricedLineJson[]) : ((value ?? []) as PricedLineJson[])
 
 /**
  * Queues what the ledger billed from `from` on (by the time the usage happened) that the outbox
@@ -33,7 +34,12 @@ const parseLines = (value: unknown): PricedLineJson[] => (typeof value === 'stri
  * ingest and the repricing hook use, so whatever they queued (before or concurrently) is not
  * queued twice; a second run queues nothing.
  */
-export async function backfillOutbox(db: Db, tenantId: string, from: Date, batch = BACKFILL_BATCH): Promise<BackfillResult> {
+export async function backfillOutbox(
+  db: Db,
+  tenantId: string,
+  from: Date,
+  batch = BACKFILL_BATCH,
+): Promise<BackfillResult> {
   const result: BackfillResult = { events: 0, corrections: 0 }
 
   let afterEvent: { ts: Date; id: string } | null = null
@@ -57,7 +63,14 @@ export async function backfillOutbox(db: Db, tenantId: string, from: Date, batch
       const deltas: BillableDelta[] = []
       for (const event of rows) {
         if (event.amount === null) continue
-        deltas.push({ key: event.id, customerId: event.customer_id, ts: new Date(event.ts), amount: event.amount, lines: parseLines(event.lines), model: event.canonical_model ?? event.model })
+        deltas.push({
+          key: event.id,
+          customerId: event.customer_id,
+          ts: new Date(event.ts),
+          amount: event.amount,
+          lines: parseLines(event.lines),
+          model: event.canonical_model ?? event.model,
+        })
       }
       result.events += await queueDeltas(trx, tenantId, deltas)
       return rows
@@ -75,8 +88,21 @@ export async function backfillOutbox(db: Db, tenantId: string, from: Date, batch
       await sql`select pg_advisory_xact_lock(hashtext(${setupLockKey(tenantId)}))`.execute(trx)
       let query = trx
         .selectFrom('usage_corrections as c')
-        .innerJoin('usage_events as e', (join) => join.onRef('e.tenant_id', '=', 'c.tenant_id').onRef('e.id', '=', 'c.event_id'))
-        .select(['c.id', 'c.event_id', 'c.customer_id', 'c.ts', 'c.old_amount', 'c.new_amount', 'c.old_lines', 'c.new_lines', 'e.model', 'e.canonical_model'])
+        .innerJoin('usage_events as e', (join) =>
+          join.onRef('e.tenant_id', '=', 'c.tenant_id').onRef('e.id', '=', 'c.event_id'),
+        )
+        .select([
+          'c.id',
+          'c.event_id',
+          'c.customer_id',
+          'c.ts',
+          'c.old_amount',
+          'c.new_amount',
+          'c.old_lines',
+          'c.new_lines',
+          'e.model',
+          'e.canonical_model',
+        ])
         .where('c.tenant_id', '=', tenantId)
         .where('c.ts', '>=', from)
       if (cursor) query = query.where(sql<boolean>`(c.ts, c.id) > (${cursor.ts}, ${cursor.id})`)

@@ -51,7 +51,8 @@ export function classifyStripeError(error: unknown): Exclude<CallOutcome, 'ok'> 
   if (status === 429 || status === 409 || status >= 500) return 'retryable'
   const param = e.param ?? e.raw?.param
   const message = e.message ?? ''
-  if (status === 400 && (param === 'identifier' || (/identifier/i.test(message) && /already|duplicate/i.test(message)))) return 'duplicate'
+  if (status === 400 && (param === 'identifier' || (/identifier/i.test(message) && /already|duplicate/i.test(message))))
+    return 'duplicate'
   return 'failed'
 }
 
@@ -66,5 +67,10 @@ export function isReplayedError(error: unknown): boolean {
 
 export function describeStripeError(error: unknown): string {
   const e = (error ?? {}) as StripeLikeError
-  return [e.statusCode, e.code ?? e.raw?.code, e.message].filter((x) => x !== undefined && x !== '').join(' ').slice(0, 500) || String(error)
+  return (
+    [e.statusCode, e.code ?? e.raw?.code, e.message]
+      .filter((x) => x !== undefined && x !== '')
+      .join(' ')
+      .slice(0, 500) || String(error)
+  )
 }

@@ -32,19 +32,31 @@ export function setupLockKey(tenantId: string): string {
  * that corrects amounts), so a change is either stored and queued, or neither. Only tenants whose
  * Stripe billing is set up (a metered price exists) queue anything. Re-queuing a key is a no-op.
  */
-export async function queueForStripe(trx: Transaction<DB>, tenantId: string, deltas: readonly BillableDelta[]): Promise<void> {
+export async function queueForStripe(
+  trx: Transaction<DB>,
+  tenantId: string,
+  deltas: readonly BillableDelta[],
+): Promise<void> {
   await queueDeltas(trx, tenantId, deltas)
 }
 
 /** queueForStripe, returning how many keys were newly queued (the setup backfill reports it). */
-export async function queueDeltas(trx: Transaction<DB>, tenantId: string, deltas: readonly BillableDelta[]): Promise<number> {
+export async function queueDeltas(
+  trx: Transaction<DB>,
+  tenantId: string,
+  deltas: readonly BillableDelta[],
+): Promise<number> {
   if (deltas.length === 0) return 0
   // Held until this transaction commits. The setup that first stores price_id takes the lock
   // exclusively, so it waits for every transaction that may have read "no price yet" here; the
   // backfill after it then sees those events, and later transactions see the price and queue
   // them themselves (the outbox key dedupes the overlap).
   await sql`select pg_advisory_xact_lock_shared(hashtext(${setupLockKey(tenantId)}))`.execute(trx)
-  const account = await trx.selectFrom('stripe_accounts').select(['mode', 'price_id', 'setup_at']).where('tenant_id', '=', tenantId).executeTakeFirst()
+  const account = await trx
+    .selectFrom('stripe_accounts')
+    .select(['mode', 'price_id', 'setup_at'])
+    .where('tenant_id', '=', tenantId)
+    .executeTakeFirst()
   if (!account?.price_id) return 0
   const outside = await billedOutsideStripe(trx, tenantId, deltas, account.setup_at)
   const rows: Insertable<StripeOutboxTable>[] = []
@@ -53,7 +65,14 @@ export async function queueDeltas(trx: Transaction<DB>, tenantId: string, deltas
     if (outside.has(correctedEvent(delta.key) ?? '')) continue
     const window = windowStart(delta.ts)
     if (account.mode === 'AMOUNT') {
-      rows.push({ tenant_id: tenantId, event_id: delta.key, dimension: '', customer_id: delta.customerId, window_start: window, amount: delta.amount })
+      rows.push({
+        tenant_id: tenantId,
+        event_id: delta.key,
+        dimension: '',
+        customer_id: delta.customerId,
+        window_start: window,
+        amount: delta.amount,
+      })
       continue
     }
     // ITEMIZED: one row per model and usage type; the lines add up to the amount exactly.
@@ -64,26 +83,48 @@ export async function queueDeltas(trx: Transaction<DB>, tenantId: string, deltas
     }
     for (const [dimension, amount] of perDimension) {
       if (amount.isZero()) continue
-      rows.push({ tenant_id: tenantId, event_id: delta.key, dimension, customer_id: delta.customerId, window_start: window, amount: amount.toFixed() })
+      rows.push({
+        tenant_id: tenantId,
+        event_id: delta.key,
+        dimension,
+        customer_id: delta.customerId,
+        window_start: window,
+        amount: amount.toFixed(),
+      })
     }
   }
   const queued = new Set<string>()
   for (let i = 0; i < rows.length; i += CHUNK) {
-    const inserted = await trx.insertInto('stripe_outbox').values(rows.slice(i, i + CHUNK)).onConflict((oc) => oc.doNothing()).returning('event_id').execute()
+    const inserted = await trx
+      .insertInto('stripe_outbox')
+      .values(rows.slice(i, i + CHUNK))
+      .onConflict((oc) => oc.doNothing())
+      .returning('event_id')
+      .execute()
     for (const row of inserted) queued.add(row.event_id)
   }
   const groups = new Map<string, { tenant_id: string; customer_id: string; dimension: string }>()
-  for (const row of rows) groups.set(`${row.customer_id}\u0001${row.dimension}`, { tenant_id: tenantId, customer_id: row.customer_id, dimension: row.dimension })
+  for (const row of rows)
+    groups.set(`${row.customer_id}\u0001${row.dimension}`, {
+      tenant_id: tenantId,
+      customer_id: row.customer_id,
+      dimension: row.dimension,
+    })
   // A stable order: concurrent batches creating the same state rows wait instead of deadlocking.
   const states = [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, state]) => state)
   for (let i = 0; i < states.length; i += CHUNK) {
-    await trx.insertInto('stripe_push_state').values(states.slice(i, i + CHUNK)).onConflict((oc) => oc.doNothing()).execute()
+    await trx
+      .insertInto('stripe_push_state')
+      .values(states.slice(i, i + CHUNK))
+      .onConflict((oc) => oc.doNothing())
+      .execute()
   }
   return queued.size
 }
 
 const CORRECTION = '#correction-'
-const correctedEvent = (key: string): string | null => (key.includes(CORRECTION) ? key.slice(0, key.indexOf(CORRECTION)) : null)
+const correctedEvent = (key: string): string | null =>
+  key.includes(CORRECTION) ? key.slice(0, key.indexOf(CORRECTION)) : null
 
 /**
  * Of the events the correction deltas correct, those Stripe never heard of: billed (non-zero),
@@ -91,7 +132,12 @@ const correctedEvent = (key: string): string | null => (key.includes(CORRECTION)
  * start). Their corrections stay out of Stripe too, or Stripe would get a delta without its base;
  * a setup with an earlier backfillFrom queues the event and its corrections together.
  */
-async function billedOutsideStripe(trx: Transaction<DB>, tenantId: string, deltas: readonly BillableDelta[], setupAt: Date | null): Promise<Set<string>> {
+async function billedOutsideStripe(
+  trx: Transaction<DB>,
+  tenantId: string,
+  deltas: readonly BillableDelta[],
+  setupAt: Date | null,
+): Promise<Set<string>> {
   const eventIds = [...new Set(deltas.map((d) => correctedEvent(d.key)).filter((id): id is string => id !== null))]
   if (eventIds.length === 0 || !setupAt) return new Set()
   const found = new Set<string>()
@@ -104,7 +150,14 @@ async function billedOutsideStripe(trx: Transaction<DB>, tenantId: string, delta
       .where('e.amount', '<>', '0')
       .where('e.received_at', '<', setupAt)
       .where(({ not, exists, selectFrom }) =>
-        not(exists(selectFrom('stripe_outbox as o').select('o.event_id').whereRef('o.tenant_id', '=', 'e.tenant_id').whereRef('o.event_id', '=', 'e.id'))),
+        not(
+          exists(
+            selectFrom('stripe_outbox as o')
+              .select('o.event_id')
+              .whereRef('o.tenant_id', '=', 'e.tenant_id')
+              .whereRef('o.event_id', '=', 'e.id'),
+          ),
+        ),
       )
       .execute()
     for (const row of rows) found.add(row.id)
@@ -119,7 +172,14 @@ export function stripeOutboxHook(): IngestHook {
       const deltas: BillableDelta[] = []
       for (const event of stored) {
         if (event.status !== 'PRICED' || event.amount === null) continue
-        deltas.push({ key: event.id, customerId: event.customer_id, ts: new Date(event.ts), amount: event.amount, lines: event.lines, model: event.canonical_model ?? event.model })
+        deltas.push({
+          key: event.id,
+          customerId: event.customer_id,
+          ts: new Date(event.ts),
+          amount: event.amount,
+          lines: event.lines,
+          model: event.canonical_model ?? event.model,
+        })
       }
       await queueForStripe(trx, tenant.id, deltas)
     },

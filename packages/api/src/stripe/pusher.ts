@@ -215,12 +215,25 @@ export function createStripePusher({
           round.planned += 1
           if (expired) {
             round.expired += 1
-            logger.warn('stripe usage too old to send (over 35 days); listed by stripeExpiredUsage', { tenantId: group.tenant_id, customerId: group.customer_id, windowStart: w.start.toISOString(), units: units.toString() })
+            logger.warn('stripe usage too old to send (over 35 days); listed by stripeExpiredUsage', {
+              tenantId: group.tenant_id,
+              customerId: group.customer_id,
+              windowStart: w.start.toISOString(),
+              units: units.toString(),
+            })
             // The alert commits with the EXPIRED push (and only with it): one webhook event per push.
             await enqueueStripeAlert(
               trx,
               'stripe.usage_expired',
-              { identifier, tenant_id: group.tenant_id, customer_id: group.customer_id, stripe_customer_id: customer.stripe_customer_id, dimension: group.dimension, window_start: w.start, value: Number(units) },
+              {
+                identifier,
+                tenant_id: group.tenant_id,
+                customer_id: group.customer_id,
+                stripe_customer_id: customer.stripe_customer_id,
+                dimension: group.dimension,
+                window_start: w.start,
+                value: Number(units),
+              },
               EXPIRED_REASON,
               now,
               stripe.alertAttempts,
@@ -314,10 +327,16 @@ export function createStripePusher({
         // Stripe replays a stored error (a 500 included) for 24 h to every request with the same
         // Idempotency-Key: the next attempt needs a new key. The identifier stays, and Stripe
         // de-duplicates meter events on it, so an event that did land is not counted twice.
-        const idempotencyKey = isReplayedError(error) ? `${push.identifier}-r${attempt}` : (push.idempotency_key ?? null)
+        const idempotencyKey = isReplayedError(error)
+          ? `${push.identifier}-r${attempt}`
+          : (push.idempotency_key ?? null)
         await db
           .updateTable('stripe_pushes')
-          .set({ next_attempt_at: new Date(now.getTime() + backoff(attempt)), last_error: describeStripeError(error), idempotency_key: idempotencyKey })
+          .set({
+            next_attempt_at: new Date(now.getTime() + backoff(attempt)),
+            last_error: describeStripeError(error),
+            idempotency_key: idempotencyKey,
+          })
           .where('identifier', '=', push.identifier)
           .where('status', '=', 'PENDING')
           .execute()
@@ -335,11 +354,24 @@ export function createStripePusher({
             .where('status', '=', 'PENDING')
             .executeTakeFirst()
           if (Number(failed.numUpdatedRows) > 0) {
-            await enqueueStripeAlert(trx, 'stripe.push_failed', push, `Stripe did not accept the meter event in ${attempt} attempts: ${describeStripeError(error)}`, now, stripe.alertAttempts, `gave-up-${push.manual_retries}`)
+            await enqueueStripeAlert(
+              trx,
+              'stripe.push_failed',
+              push,
+              `Stripe did not accept the meter event in ${attempt} attempts: ${describeStripeError(error)}`,
+              now,
+              stripe.alertAttempts,
+              `gave-up-${push.manual_retries}`,
+            )
           }
         })
         round.failed += 1
-        logger.warn('stripe meter event given up', { tenantId: group.tenant_id, identifier: push.identifier, attempts: attempt, error: reason })
+        logger.warn('stripe meter event given up', {
+          tenantId: group.tenant_id,
+          identifier: push.identifier,
+          attempts: attempt,
+          error: reason,
+        })
         return
       } else {
         const reason = describeStripeError(error)
@@ -351,10 +383,22 @@ export function createStripePusher({
             .where('status', '=', 'PENDING')
             .executeTakeFirst()
           // Only the call that made it FAILED alerts (the dedupe key would catch a second one too).
-          if (Number(failed.numUpdatedRows) > 0) await enqueueStripeAlert(trx, 'stripe.push_failed', push, `Stripe refused the meter event: ${reason}`, now, stripe.alertAttempts)
+          if (Number(failed.numUpdatedRows) > 0)
+            await enqueueStripeAlert(
+              trx,
+              'stripe.push_failed',
+              push,
+              `Stripe refused the meter event: ${reason}`,
+              now,
+              stripe.alertAttempts,
+            )
         })
         round.failed += 1
-        logger.warn('stripe meter event refused', { tenantId: group.tenant_id, identifier: push.identifier, error: reason })
+        logger.warn('stripe meter event refused', {
+          tenantId: group.tenant_id,
+          identifier: push.identifier,
+          error: reason,
+        })
       }
     }
   }
@@ -364,7 +408,12 @@ export function createStripePusher({
       await plan(group, round)
       await send(group, round, clients)
     } catch (error) {
-      if (!killed) logger.error('stripe push failed', { tenantId: group.tenant_id, customerId: group.customer_id, error: error instanceof Error ? error.message : String(error) })
+      if (!killed)
+        logger.error('stripe push failed', {
+          tenantId: group.tenant_id,
+          customerId: group.customer_id,
+          error: error instanceof Error ? error.message : String(error),
+        })
     } finally {
       if (!killed) await release(group).catch(() => undefined)
     }
@@ -388,7 +437,9 @@ export function createStripePusher({
     if (killed) return
     timer = setTimeout(() => {
       running = runOnce()
-        .catch((error: unknown) => logger.error('stripe pusher round failed', { error: error instanceof Error ? error.message : String(error) }))
+        .catch((error: unknown) =>
+          logger.error('stripe pusher round failed', { error: error instanceof Error ? error.message : String(error) }),
+        )
         .finally(() => {
           running = null
           if (timer) schedule()

@@ -33,8 +33,16 @@ export interface ReconciliationRow {
  * for hour-aligned [from, to) (pushes are hourly windows; the meter event timestamp is the
  * window's start). Every mismatch is spelled out in `differences`.
  */
-export async function reconcile(db: Db, stripe: StripeService, tenantId: string, from: Date, to: Date, options: { includeStripe: boolean }): Promise<ReconciliationRow[]> {
-  if (from.getTime() % WINDOW_MS !== 0 || to.getTime() % WINDOW_MS !== 0) throw badInput('from and to must be whole UTC hours (pushes are hourly windows)', 'from')
+export async function reconcile(
+  db: Db,
+  stripe: StripeService,
+  tenantId: string,
+  from: Date,
+  to: Date,
+  options: { includeStripe: boolean },
+): Promise<ReconciliationRow[]> {
+  if (from.getTime() % WINDOW_MS !== 0 || to.getTime() % WINDOW_MS !== 0)
+    throw badInput('from and to must be whole UTC hours (pushes are hourly windows)', 'from')
   if (to <= from) throw badInput('to must be after from', 'to')
   const account = await stripe.account(tenantId)
   if (!account?.price_id) throw badInput('Stripe billing is not set up for this tenant (setupStripeBilling)')
@@ -42,7 +50,11 @@ export async function reconcile(db: Db, stripe: StripeService, tenantId: string,
 
   const billed = await db
     .selectFrom('stripe_outbox')
-    .select(['customer_id', sql<string>`sum(amount)`.as('amount'), sql<string>`coalesce(sum(amount) filter (where planned_at is null), 0)`.as('unplanned')])
+    .select([
+      'customer_id',
+      sql<string>`sum(amount)`.as('amount'),
+      sql<string>`coalesce(sum(amount) filter (where planned_at is null), 0)`.as('unplanned'),
+    ])
     .where('tenant_id', '=', tenantId)
     .where('window_start', '>=', from)
     .where('window_start', '<', to)
@@ -92,10 +104,20 @@ export async function reconcile(db: Db, stripe: StripeService, tenantId: string,
     .groupBy('customer_id')
     .execute()
   const customerIds = [
-    ...new Set([...ledger.map((l) => l.customer_id), ...corrections.map((c) => c.customer_id), ...billed.map((b) => b.customer_id), ...pushes.map((p) => p.customer_id)]),
+    ...new Set([
+      ...ledger.map((l) => l.customer_id),
+      ...corrections.map((c) => c.customer_id),
+      ...billed.map((b) => b.customer_id),
+      ...pushes.map((p) => p.customer_id),
+    ]),
   ].sort()
   const customers = customerIds.length
-    ? await db.selectFrom('customers').select(['id', 'stripe_customer_id']).where('tenant_id', '=', tenantId).where('id', 'in', customerIds).execute()
+    ? await db
+        .selectFrom('customers')
+        .select(['id', 'stripe_customer_id'])
+        .where('tenant_id', '=', tenantId)
+        .where('id', 'in', customerIds)
+        .execute()
     : []
   const stripeIds = new Map(customers.map((c) => [c.id, c.stripe_customer_id]))
   const client = options.includeStripe ? await stripe.clientFor(tenantId) : null
@@ -103,9 +125,12 @@ export async function reconcile(db: Db, stripe: StripeService, tenantId: string,
   const rows: ReconciliationRow[] = []
   for (const customerId of customerIds) {
     const b = billed.find((x) => x.customer_id === customerId)
-    const units = (status: string) => new Decimal(pushes.find((p) => p.customer_id === customerId && p.status === status)?.units ?? 0)
+    const units = (status: string) =>
+      new Decimal(pushes.find((p) => p.customer_id === customerId && p.status === status)?.units ?? 0)
     const billedAmount = new Decimal(b?.amount ?? 0)
-    const ledgerAmount = new Decimal(ledger.find((l) => l.customer_id === customerId)?.amount ?? 0).plus(corrections.find((c) => c.customer_id === customerId)?.amount ?? 0)
+    const ledgerAmount = new Decimal(ledger.find((l) => l.customer_id === customerId)?.amount ?? 0).plus(
+      corrections.find((c) => c.customer_id === customerId)?.amount ?? 0,
+    )
     const before = unqueued.rows.find((u) => u.customer_id === customerId)
     const billedUnits = billedAmount.times(perMajor)
     const reported = units('SENT')
@@ -131,7 +156,9 @@ export async function reconcile(db: Db, stripe: StripeService, tenantId: string,
         }
       } catch (error) {
         stripeUnits = null
-        differences.push(`could not read Stripe's meter event summaries: ${error instanceof Error ? error.message : String(error)}`)
+        differences.push(
+          `could not read Stripe's meter event summaries: ${error instanceof Error ? error.message : String(error)}`,
+        )
       }
     }
 
@@ -142,24 +169,32 @@ export async function reconcile(db: Db, stripe: StripeService, tenantId: string,
     }
     const unexplained = ledgerAmount.minus(billedAmount).minus(before?.amount ?? 0)
     if (!unexplained.isZero()) {
-      differences.push(`ledger shows ${ledgerAmount.toFixed()} billed but ${billedAmount.toFixed()} was queued for Stripe (${unexplained.toFixed()} not explained by usage before the backfill start)`)
+      differences.push(
+        `ledger shows ${ledgerAmount.toFixed()} billed but ${billedAmount.toFixed()} was queued for Stripe (${unexplained.toFixed()} not explained by usage before the backfill start)`,
+      )
     }
-    if (!stripeCustomerId && billedAmount.gt(0)) differences.push('customer has no stripeCustomerId: its usage waits in the outbox')
+    if (!stripeCustomerId && billedAmount.gt(0))
+      differences.push('customer has no stripeCustomerId: its usage waits in the outbox')
     // Whatever was billed and is neither reported nor waiting is a loss; less than one unit per
     // dimension is residue that the next push carries.
     const gap = billedUnits.minus(reported)
     const explained = pending.plus(failed).plus(expired).plus(unplanned)
     const tolerance = new Decimal(state?.dimensions ?? 1)
     if (gap.minus(explained).abs().gte(tolerance)) {
-      differences.push(`billed ${billedUnits.toFixed()} units but reported ${reported.toFixed()} (pending ${pending.toFixed()}, failed ${failed.toFixed()}, expired ${expired.toFixed()}, unplanned ${unplanned.toFixed()})`)
+      differences.push(
+        `billed ${billedUnits.toFixed()} units but reported ${reported.toFixed()} (pending ${pending.toFixed()}, failed ${failed.toFixed()}, expired ${expired.toFixed()}, unplanned ${unplanned.toFixed()})`,
+      )
     } else {
       if (pending.gt(0)) differences.push(`${pending.toFixed()} units pending (being sent)`)
-      if (failed.gt(0)) differences.push(`${failed.toFixed()} units failed (see stripePushes; retryStripePushes re-sends them)`)
+      if (failed.gt(0))
+        differences.push(`${failed.toFixed()} units failed (see stripePushes; retryStripePushes re-sends them)`)
       if (expired.gt(0)) differences.push(`${expired.toFixed()} units older than Stripe's 35-day window were not sent`)
       if (unplanned.gt(0)) differences.push(`${unplanned.toFixed()} units not yet folded into a push`)
     }
     if (stripeUnits !== null && !stripeUnits.eq(reported)) {
-      differences.push(`reported ${reported.toFixed()} units but Stripe's meter summaries show ${stripeUnits.toFixed()}`)
+      differences.push(
+        `reported ${reported.toFixed()} units but Stripe's meter summaries show ${stripeUnits.toFixed()}`,
+      )
     }
     rows.push({
       customerId,

@@ -9,20 +9,36 @@ import { pushIdentifier } from './units.ts'
 const StripeReportingMode = builder.enumType('StripeReportingMode', {
   values: {
     AMOUNT: { description: 'The billed amount, in units of 1/1000 of the minor currency unit, on one metered price.' },
-    ITEMIZED: { description: 'The billed amount split by model and token type (meter dimensions `model`, `token_type`).' },
+    ITEMIZED: {
+      description: 'The billed amount split by model and token type (meter dimensions `model`, `token_type`).',
+    },
   } as const,
 })
-const StripePushStatus = builder.enumType('StripePushStatus', { values: ['PENDING', 'SENT', 'FAILED', 'EXPIRED', 'SUPERSEDED'] as const })
+const StripePushStatus = builder.enumType('StripePushStatus', {
+  values: ['PENDING', 'SENT', 'FAILED', 'EXPIRED', 'SUPERSEDED'] as const,
+})
 
 const StripeAccount = builder.objectRef<StripeAccountRow>('StripeAccount').implement({
   description: "The tenant's Stripe Billing link. The secret key is never returned, only a hint.",
   fields: (t) => ({
-    keyHint: t.exposeString('key_hint', { description: 'Kind and last four characters of the stored key, e.g. sk_test_…4242.' }),
-    webhookSecretSet: t.boolean({ description: 'A snapshot-destination signing secret is stored.', resolve: (a) => a.webhook_secret_enc !== null }),
-    thinWebhookSecretSet: t.boolean({ description: 'A thin-destination signing secret is stored.', resolve: (a) => a.thin_webhook_secret_enc !== null }),
+    keyHint: t.exposeString('key_hint', {
+      description: 'Kind and last four characters of the stored key, e.g. sk_test_…4242.',
+    }),
+    webhookSecretSet: t.boolean({
+      description: 'A snapshot-destination signing secret is stored.',
+      resolve: (a) => a.webhook_secret_enc !== null,
+    }),
+    thinWebhookSecretSet: t.boolean({
+      description: 'A thin-destination signing secret is stored.',
+      resolve: (a) => a.thin_webhook_secret_enc !== null,
+    }),
     mode: t.field({ type: StripeReportingMode, resolve: (a) => a.mode }),
     currency: t.exposeString('currency'),
-    unitsPerCurrencyUnit: t.field({ type: 'Decimal', description: 'Reporting units per major currency unit (USD: 100000).', resolve: (a) => a.units_per_major }),
+    unitsPerCurrencyUnit: t.field({
+      type: 'Decimal',
+      description: 'Reporting units per major currency unit (USD: 100000).',
+      resolve: (a) => a.units_per_major,
+    }),
     eventName: t.exposeString('event_name', { nullable: true }),
     meterId: t.exposeString('meter_id', { nullable: true }),
     productId: t.exposeString('product_id', { nullable: true }),
@@ -34,13 +50,23 @@ const StripeAccount = builder.objectRef<StripeAccountRow>('StripeAccount').imple
 const StripeSetupResult = builder.objectRef<StripeSetupResultShape>('StripeSetupResult').implement({
   fields: (t) => ({
     account: t.field({ type: StripeAccount, resolve: (r) => r.account }),
-    createdCustomers: t.exposeInt('createdCustomers', { description: 'Stripe customers created for customers without a stripeCustomerId.' }),
+    createdCustomers: t.exposeInt('createdCustomers', {
+      description: 'Stripe customers created for customers without a stripeCustomerId.',
+    }),
     backfilledEvents: t.int({
-      description: 'Priced events from backfillFrom on that this call queued for Stripe (0 when every one was already queued, e.g. on a second call).',
+      description:
+        'Priced events from backfillFrom on that this call queued for Stripe (0 when every one was already queued, e.g. on a second call).',
       resolve: (r) => r.backfill.events,
     }),
-    backfilledCorrections: t.int({ description: 'Corrections (repriceUsage) of those events that this call queued for Stripe.', resolve: (r) => r.backfill.corrections }),
-    backfillFrom: t.field({ type: 'DateTime', description: 'Start of the backfill: usage that happened before it is not sent to Stripe.', resolve: (r) => r.backfill.from }),
+    backfilledCorrections: t.int({
+      description: 'Corrections (repriceUsage) of those events that this call queued for Stripe.',
+      resolve: (r) => r.backfill.corrections,
+    }),
+    backfillFrom: t.field({
+      type: 'DateTime',
+      description: 'Start of the backfill: usage that happened before it is not sent to Stripe.',
+      resolve: (r) => r.backfill.from,
+    }),
   }),
 })
 
@@ -50,14 +76,19 @@ const StripePush = builder.objectRef<StripePushRow>('StripePush').implement({
     identifier: t.exposeString('identifier'),
     customerId: t.exposeString('customer_id'),
     stripeCustomerId: t.exposeString('stripe_customer_id'),
-    dimension: t.string({ nullable: true, description: 'model|token_type in ITEMIZED mode.', resolve: (p) => p.dimension || null }),
+    dimension: t.string({
+      nullable: true,
+      description: 'model|token_type in ITEMIZED mode.',
+      resolve: (p) => p.dimension || null,
+    }),
     windowStart: t.field({ type: 'DateTime', resolve: (p) => p.window_start }),
     value: t.field({ type: 'Decimal', description: 'Reporting units.', resolve: (p) => String(p.value) }),
     status: t.field({ type: StripePushStatus, resolve: (p) => p.status }),
     attempts: t.exposeInt('attempts'),
     lastError: t.exposeString('last_error', { nullable: true }),
     gaveUp: t.exposeBoolean('gave_up', {
-      description: 'FAILED because its attempts ran out (Stripe kept answering with a transient error), not because Stripe refused it.',
+      description:
+        'FAILED because its attempts ran out (Stripe kept answering with a transient error), not because Stripe refused it.',
     }),
     sentAt: t.field({ type: 'DateTime', nullable: true, resolve: (p) => p.sent_at }),
     retryOf: t.exposeString('retry_of', { nullable: true }),
@@ -69,7 +100,11 @@ const StripeReconciliation = builder.objectRef<ReconciliationRow>('StripeReconci
     customerId: t.exposeString('customerId'),
     stripeCustomerId: t.exposeString('stripeCustomerId', { nullable: true }),
     ledgerAmount: t.field({ type: 'Decimal', resolve: (r) => r.ledgerAmount }),
-    billedAmount: t.field({ type: 'Decimal', description: 'Billed amount queued for Stripe.', resolve: (r) => r.billedAmount }),
+    billedAmount: t.field({
+      type: 'Decimal',
+      description: 'Billed amount queued for Stripe.',
+      resolve: (r) => r.billedAmount,
+    }),
     billedUnits: t.field({ type: 'Decimal', resolve: (r) => r.billedUnits }),
     reportedUnits: t.field({ type: 'Decimal', resolve: (r) => r.reportedUnits }),
     pendingUnits: t.field({ type: 'Decimal', resolve: (r) => r.pendingUnits }),
@@ -104,7 +139,10 @@ const StripeInvoice = builder.objectRef<StripeInvoiceRow>('StripeInvoice').imple
 
 const StripeCredentialsInput = builder.inputType('StripeCredentialsInput', {
   fields: (t) => ({
-    secretKey: t.string({ required: true, description: 'sk_live_…/sk_test_… or a restricted key; stored encrypted, never returned.' }),
+    secretKey: t.string({
+      required: true,
+      description: 'sk_live_…/sk_test_… or a restricted key; stored encrypted, never returned.',
+    }),
     webhookSecret: t.string({
       description:
         'The whsec_… signing secret of the snapshot-event destination (invoice.*) pointed at /webhooks/stripe?tenant=<tenant id>. Absent: unchanged; null or "": removed.',
@@ -119,7 +157,9 @@ const StripeCredentialsInput = builder.inputType('StripeCredentialsInput', {
 const StripeSetupInput = builder.inputType('StripeSetupInput', {
   fields: (t) => ({
     mode: t.field({ type: StripeReportingMode, description: 'Default AMOUNT.' }),
-    createCustomers: t.boolean({ description: 'Create a Stripe customer for every customer without a stripeCustomerId.' }),
+    createCustomers: t.boolean({
+      description: 'Create a Stripe customer for every customer without a stripeCustomerId.',
+    }),
     backfillFrom: t.field({
       type: 'DateTime',
       description:
@@ -164,20 +204,26 @@ builder.queryFields((t) => ({
   }),
   stripeReconciliation: t.field({
     type: [StripeReconciliation],
-    description: "Per customer: billed vs reported to Stripe vs Stripe's meter event summaries, for whole UTC hours [from, to).",
+    description:
+      "Per customer: billed vs reported to Stripe vs Stripe's meter event summaries, for whole UTC hours [from, to).",
     args: {
       from: t.arg({ type: 'DateTime', required: true }),
       to: t.arg({ type: 'DateTime', required: true }),
       includeStripe: t.arg.boolean({ description: "Read Stripe's meter event summaries (default true)." }),
     },
     resolve: (_root, args, ctx) =>
-      reconcile(ctx.services.db, ctx.services.stripe, requireTenant(ctx).id, args.from, args.to, { includeStripe: args.includeStripe ?? true }),
+      reconcile(ctx.services.db, ctx.services.stripe, requireTenant(ctx).id, args.from, args.to, {
+        includeStripe: args.includeStripe ?? true,
+      }),
   }),
   stripeInvoices: t.field({
     type: [StripeInvoice],
     args: { customerId: t.arg.string() },
     resolve: (_root, args, ctx) => {
-      let query = ctx.services.db.selectFrom('stripe_invoices').selectAll().where('tenant_id', '=', requireTenant(ctx).id)
+      let query = ctx.services.db
+        .selectFrom('stripe_invoices')
+        .selectAll()
+        .where('tenant_id', '=', requireTenant(ctx).id)
       if (args.customerId) query = query.where('customer_id', '=', args.customerId)
       return query.orderBy('period_start', 'desc').limit(500).execute()
     },
@@ -205,7 +251,8 @@ builder.mutationFields((t) => ({
     args: { identifiers: t.arg.stringList({ required: true }) },
     resolve: async (_root, { identifiers }, ctx) => {
       const tenant = requireTenant(ctx)
-      if (identifiers.length === 0 || identifiers.length > 500) throw badInput('identifiers must list 1-500 pushes', 'identifiers')
+      if (identifiers.length === 0 || identifiers.length > 500)
+        throw badInput('identifiers must list 1-500 pushes', 'identifiers')
       const now = ctx.services.clock.now()
       return ctx.services.db.transaction().execute(async (trx) => {
         const failed = await trx
@@ -216,7 +263,8 @@ builder.mutationFields((t) => ({
           .where('status', '=', 'FAILED')
           .forUpdate()
           .execute()
-        if (failed.length !== new Set(identifiers).size) throw badInput('every identifier must name a FAILED push of this tenant', 'identifiers')
+        if (failed.length !== new Set(identifiers).size)
+          throw badInput('every identifier must name a FAILED push of this tenant', 'identifiers')
         const created: StripePushRow[] = []
         for (const push of failed) {
           if (push.gave_up) {
@@ -265,7 +313,11 @@ builder.mutationFields((t) => ({
             })
             .returningAll()
             .executeTakeFirstOrThrow()
-          await trx.updateTable('stripe_pushes').set({ status: 'SUPERSEDED' }).where('identifier', '=', push.identifier).execute()
+          await trx
+            .updateTable('stripe_pushes')
+            .set({ status: 'SUPERSEDED' })
+            .where('identifier', '=', push.identifier)
+            .execute()
           created.push(retry)
         }
         return created

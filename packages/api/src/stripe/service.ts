@@ -27,14 +27,25 @@ export interface StripeService {
   /** Attempt limit of the tenant webhook deliveries Stripe alerts enqueue (WEBHOOK_MAX_ATTEMPTS). */
   readonly alertAttempts: number
   account(tenantId: string): Promise<StripeAccountRow | undefined>
-  setCredentials(tenant: Tenant, input: { secretKey: string; webhookSecret?: string | null | undefined; thinWebhookSecret?: string | null | undefined }): Promise<StripeAccountRow>
+  setCredentials(
+    tenant: Tenant,
+    input: {
+      secretKey: string
+      webhookSecret?: string | null | undefined
+      thinWebhookSecret?: string | null | undefined
+    },
+  ): Promise<StripeAccountRow>
   /**
    * Creates (idempotently) the meter, product and price, then queues the tenant's usage from
    * `backfillFrom` (default: the start of Stripe's 35-day window) that is not queued yet.
    */
   setup(
     tenant: Tenant,
-    input: { mode?: StripeReportingMode | null | undefined; createCustomers?: boolean | null | undefined; backfillFrom?: Date | null | undefined },
+    input: {
+      mode?: StripeReportingMode | null | undefined
+      createCustomers?: boolean | null | undefined
+      backfillFrom?: Date | null | undefined
+    },
   ): Promise<StripeSetupResult>
   /** A client for the tenant's own Stripe account, or null when it has no key. */
   clientFor(tenantId: string): Promise<{ client: Stripe; account: StripeAccountRow } | null>
@@ -53,12 +64,19 @@ const WEBHOOK_SECRET = /^whsec_[A-Za-z0-9+/=_-]{8,255}$/
 export function stripeRefusal(error: unknown): GraphQLError | null {
   if (!(error instanceof Stripe.errors.StripeError)) return null
   if (error.statusCode === 401 || error.type === 'StripeAuthenticationError') {
-    return badInput(`Stripe refused the stored secret key (${error.message}); store a valid one with setStripeCredentials`, 'secretKey')
+    return badInput(
+      `Stripe refused the stored secret key (${error.message}); store a valid one with setStripeCredentials`,
+      'secretKey',
+    )
   }
   if (error.statusCode === 403 || error.type === 'StripePermissionError') {
-    return badInput(`The stored Stripe key may not do this (${error.message}); give it Billing write access or store another key`, 'secretKey')
+    return badInput(
+      `The stored Stripe key may not do this (${error.message}); give it Billing write access or store another key`,
+      'secretKey',
+    )
   }
-  if (error.statusCode === 400 || error.statusCode === 404) return badInput(`Stripe refused the request: ${error.message}`)
+  if (error.statusCode === 400 || error.statusCode === 404)
+    return badInput(`Stripe refused the request: ${error.message}`)
   return null
 }
 
@@ -77,10 +95,14 @@ export function createStripeService({
 }): StripeService {
   const box = config.STRIPE_ENCRYPTION_KEY ? createSecretBox(parseStripeKey(config.STRIPE_ENCRYPTION_KEY)) : null
   const requireBox = () => {
-    if (!box) throw badInput('Stripe is not enabled on this server: set STRIPE_ENCRYPTION_KEY (32 bytes, hex or base64) to store Stripe keys')
+    if (!box)
+      throw badInput(
+        'Stripe is not enabled on this server: set STRIPE_ENCRYPTION_KEY (32 bytes, hex or base64) to store Stripe keys',
+      )
     return box
   }
-  const find = (tenantId: string) => db.selectFrom('stripe_accounts').selectAll().where('tenant_id', '=', tenantId).executeTakeFirst()
+  const find = (tenantId: string) =>
+    db.selectFrom('stripe_accounts').selectAll().where('tenant_id', '=', tenantId).executeTakeFirst()
   const save = (tenantId: string, changes: Partial<Omit<StripeAccountRow, 'tenant_id'>>) =>
     db
       .updateTable('stripe_accounts')
@@ -97,10 +119,15 @@ export function createStripeService({
     async setCredentials(tenant, input) {
       const sealer = requireBox()
       const secretKey = input.secretKey.trim()
-      if (!SECRET_KEY.test(secretKey)) throw badInput('secretKey must be a Stripe secret or restricted key (sk_live_…, sk_test_…, rk_…)', 'input.secretKey')
+      if (!SECRET_KEY.test(secretKey))
+        throw badInput(
+          'secretKey must be a Stripe secret or restricted key (sk_live_…, sk_test_…, rk_…)',
+          'input.secretKey',
+        )
       for (const field of ['webhookSecret', 'thinWebhookSecret'] as const) {
         const value = input[field]
-        if (value && !WEBHOOK_SECRET.test(value.trim())) throw badInput(`${field} must be a Stripe webhook signing secret (whsec_…)`, `input.${field}`)
+        if (value && !WEBHOOK_SECRET.test(value.trim()))
+          throw badInput(`${field} must be a Stripe webhook signing secret (whsec_…)`, `input.${field}`)
       }
       const sealedKey = sealer.seal(secretKey, tenant.id)
       const sealedWebhook = input.webhookSecret ? sealer.seal(input.webhookSecret.trim(), tenant.id) : undefined
@@ -139,7 +166,9 @@ export function createStripeService({
     async webhookSecrets(tenantId) {
       const account = await find(tenantId)
       if (!account || !box) return []
-      return [account.webhook_secret_enc, account.thin_webhook_secret_enc].filter((s): s is string => s !== null).map((s) => box.open(s, tenantId))
+      return [account.webhook_secret_enc, account.thin_webhook_secret_enc]
+        .filter((s): s is string => s !== null)
+        .map((s) => box.open(s, tenantId))
     },
 
     async setup(tenant, input) {
@@ -152,7 +181,10 @@ export function createStripeService({
       let account = found.account
       const mode = input.mode ?? account.mode
       if (account.meter_id && mode !== account.mode) {
-        throw badInput(`This tenant already reports to Stripe in ${account.mode} mode; the mode cannot change once its meter exists`, 'input.mode')
+        throw badInput(
+          `This tenant already reports to Stripe in ${account.mode} mode; the mode cannot change once its meter exists`,
+          'input.mode',
+        )
       }
       // Deterministic names and idempotency keys: a retry after a crash (within Stripe's 24 h
       // idempotency window) gets the same objects back; the stored ids cover any later re-run.
@@ -160,18 +192,23 @@ export function createStripeService({
       const eventName = account.event_name ?? `burnrate_${mode.toLowerCase()}_${scope}`
       try {
         if (!account.meter_id) {
-          const existing = (await client.billing.meters.list({ status: 'active', limit: 100 })).data.find((m) => m.event_name === eventName)
+          const existing = (await client.billing.meters.list({ status: 'active', limit: 100 })).data.find(
+            (m) => m.event_name === eventName,
+          )
           const meter =
             existing ??
             (await client.billing.meters.create(
               {
-                display_name: mode === 'AMOUNT' ? 'Burnrate billed usage' : 'Burnrate billed usage by model and token type',
+                display_name:
+                  mode === 'AMOUNT' ? 'Burnrate billed usage' : 'Burnrate billed usage by model and token type',
                 event_name: eventName,
                 default_aggregation: { formula: 'sum' },
                 customer_mapping: { event_payload_key: 'stripe_customer_id', type: 'by_id' },
                 value_settings: { event_payload_key: 'value' },
                 // Meter dimensions (Stripe's dimension_payload_keys) carry the mix in ITEMIZED mode.
-                ...(mode === 'ITEMIZED' ? ({ dimension_payload_keys: ['model', 'token_type'] } as Record<string, unknown>) : {}),
+                ...(mode === 'ITEMIZED'
+                  ? ({ dimension_payload_keys: ['model', 'token_type'] } as Record<string, unknown>)
+                  : {}),
               },
               { idempotencyKey: `burnrate-${scope}-meter-${eventName}` },
             ))
@@ -228,7 +265,10 @@ export function createStripeService({
         for (const customer of missing) {
           const created = await client.customers
             .create(
-              { ...(customer.name ? { name: customer.name } : {}), metadata: { burnrate_customer_id: customer.id, burnrate_tenant_id: tenant.id } },
+              {
+                ...(customer.name ? { name: customer.name } : {}),
+                metadata: { burnrate_customer_id: customer.id, burnrate_tenant_id: tenant.id },
+              },
               { idempotencyKey: `burnrate-${scope}-customer-${stableHash(customer.id)}` },
             )
             .catch((error: unknown) => {
@@ -244,7 +284,14 @@ export function createStripeService({
           if (Number(updated.numUpdatedRows) > 0) createdCustomers += 1
         }
       }
-      logger.info('stripe billing set up', { tenantId: tenant.id, meterId: account.meter_id, priceId: account.price_id, createdCustomers, backfillFrom: backfillFrom.toISOString(), ...backfill })
+      logger.info('stripe billing set up', {
+        tenantId: tenant.id,
+        meterId: account.meter_id,
+        priceId: account.price_id,
+        createdCustomers,
+        backfillFrom: backfillFrom.toISOString(),
+        ...backfill,
+      })
       return { account, createdCustomers, backfill: { ...backfill, from: backfillFrom } }
     },
   }

@@ -11,7 +11,24 @@ import { Decimal } from '../money/decimal.ts'
  */
 export const UNIT_AMOUNT_DECIMAL = '0.001'
 
-const ZERO_DECIMAL = new Set(['bif', 'clp', 'djf', 'gnf', 'jpy', 'kmf', 'krw', 'mga', 'pyg', 'rwf', 'ugx', 'vnd', 'vuv', 'xaf', 'xof', 'xpf'])
+const ZERO_DECIMAL = new Set([
+  'bif',
+  'clp',
+  'djf',
+  'gnf',
+  'jpy',
+  'kmf',
+  'krw',
+  'mga',
+  'pyg',
+  'rwf',
+  'ugx',
+  'vnd',
+  'vuv',
+  'xaf',
+  'xof',
+  'xpf',
+])
 
 /** Reporting units per major currency unit: 10^(minor digits + 3). */
 export function unitsPerMajor(currency: string): string {
@@ -37,8 +54,17 @@ export function windowStart(ts: Date): Date {
  * a retry (by this process or another after a crash) re-sends the same identifier, so Stripe
  * counts it once. Readable prefix, hashed tail, well under Stripe's 100 characters.
  */
-export function pushIdentifier(tenantId: string, customerId: string, dimension: string, window: Date, seq: number): string {
-  const hash = createHash('sha256').update(JSON.stringify([tenantId, customerId, dimension, window.toISOString(), seq])).digest('hex').slice(0, 32)
+export function pushIdentifier(
+  tenantId: string,
+  customerId: string,
+  dimension: string,
+  window: Date,
+  seq: number,
+): string {
+  const hash = createHash('sha256')
+    .update(JSON.stringify([tenantId, customerId, dimension, window.toISOString(), seq]))
+    .digest('hex')
+    .slice(0, 32)
   const hour = window.toISOString().slice(0, 13).replace(/[-T]/g, '')
   return `br_${hour}_${seq}_${hash}`
 }

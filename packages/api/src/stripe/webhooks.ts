@@ -28,7 +28,17 @@ interface ErrorReportData {
  * The signature (HMAC-SHA256 over `t.payload`, 300 s tolerance, constant-time comparison) is
  * checked by the Stripe SDK against either secret before anything is parsed.
  */
-export function stripeWebhookRoute({ db, clock, logger, stripe }: { db: Db; clock: Clock; logger: Logger; stripe: StripeService }): HttpRoute {
+export function stripeWebhookRoute({
+  db,
+  clock,
+  logger,
+  stripe,
+}: {
+  db: Db
+  clock: Clock
+  logger: Logger
+  stripe: StripeService
+}): HttpRoute {
   const reply = (res: Parameters<HttpRoute['handle']>[1], status: number, body: Record<string, unknown>) => {
     res.writeHead(status, { 'content-type': 'application/json' })
     res.end(JSON.stringify(body))
@@ -39,7 +49,8 @@ export function stripeWebhookRoute({ db, clock, logger, stripe }: { db: Db; cloc
     async handle(req, res, body) {
       const tenantId = new URL(req.url ?? '/', 'http://localhost').searchParams.get('tenant')
       const signature = req.headers['stripe-signature']
-      if (!tenantId || typeof signature !== 'string') return reply(res, 400, { error: 'expected ?tenant=<tenant id> and a Stripe-Signature header' })
+      if (!tenantId || typeof signature !== 'string')
+        return reply(res, 400, { error: 'expected ?tenant=<tenant id> and a Stripe-Signature header' })
       const secrets = await stripe.webhookSecrets(tenantId).catch(() => [])
       // The same answer for an unknown tenant and a bad signature: nothing to probe.
       if (secrets.length === 0) return reply(res, 400, { error: 'signature verification failed' })
@@ -50,7 +61,14 @@ export function stripeWebhookRoute({ db, clock, logger, stripe }: { db: Db; cloc
         // Either destination's secret will do: which one signed is not something the body proves.
         const verifies = (secret: string) => {
           try {
-            return verifier.webhooks.signature!.verifyHeader(body, signature, secret, WEBHOOK_TOLERANCE_SECONDS, undefined, clock.now().getTime())
+            return verifier.webhooks.signature!.verifyHeader(
+              body,
+              signature,
+              secret,
+              WEBHOOK_TOLERANCE_SECONDS,
+              undefined,
+              clock.now().getTime(),
+            )
           } catch {
             return false
           }
@@ -58,7 +76,8 @@ export function stripeWebhookRoute({ db, clock, logger, stripe }: { db: Db; cloc
         if (!secrets.some(verifies)) throw new Error('no secret verifies the signature')
         // The SDK bounds the age only; a timestamp from the future is as suspect as an old one.
         const signedAt = Number(/(?:^|,)t=(\d+)/.exec(signature)?.[1])
-        if (signedAt > clock.now().getTime() / 1000 + WEBHOOK_TOLERANCE_SECONDS) throw new Error('timestamp in the future')
+        if (signedAt > clock.now().getTime() / 1000 + WEBHOOK_TOLERANCE_SECONDS)
+          throw new Error('timestamp in the future')
         event = JSON.parse(body.toString('utf8')) as typeof event
         if (typeof event?.id !== 'string' || typeof event.type !== 'string') throw new Error('not a Stripe event')
       } catch {
@@ -69,14 +88,23 @@ export function stripeWebhookRoute({ db, clock, logger, stripe }: { db: Db; cloc
         .values({ tenant_id: tenantId, event_id: event.id, type: event.type })
         .onConflict((oc) => oc.doNothing())
         .executeTakeFirst()
-      if (Number(fresh.numInsertedOrUpdatedRows ?? 0n) === 0) return reply(res, 200, { received: true, duplicate: true })
+      if (Number(fresh.numInsertedOrUpdatedRows ?? 0n) === 0)
+        return reply(res, 200, { received: true, duplicate: true })
       try {
         if (event.type === 'v1.billing.meter.error_report_triggered') await handleErrorReport(tenantId, event)
         else if (event.type.startsWith('invoice.')) await handleInvoice(tenantId, event)
       } catch (error) {
         // Let Stripe redeliver: forget we saw it.
-        await db.deleteFrom('stripe_webhook_events').where('tenant_id', '=', tenantId).where('event_id', '=', event.id).execute()
-        logger.error('stripe webhook handling failed', { tenantId, eventId: event.id, error: error instanceof Error ? error.message : String(error) })
+        await db
+          .deleteFrom('stripe_webhook_events')
+          .where('tenant_id', '=', tenantId)
+          .where('event_id', '=', event.id)
+          .execute()
+        logger.error('stripe webhook handling failed', {
+          tenantId,
+          eventId: event.id,
+          error: error instanceof Error ? error.message : String(error),
+        })
         return reply(res, 500, { error: 'handling failed; retry' })
       }
       reply(res, 200, { received: true })
@@ -120,8 +148,15 @@ export function stripeWebhookRoute({ db, clock, logger, stripe }: { db: Db; cloc
 
   async function handleInvoice(tenantId: string, event: { type: string; created: number | string; data?: unknown }) {
     const invoice = (event.data as { object?: Record<string, unknown> } | undefined)?.object
-    if (!invoice || invoice.object !== 'invoice' || typeof invoice.id !== 'string' || typeof invoice.customer !== 'string') return
-    const created = typeof event.created === 'number' ? event.created : Math.floor(new Date(event.created).getTime() / 1000)
+    if (
+      !invoice ||
+      invoice.object !== 'invoice' ||
+      typeof invoice.id !== 'string' ||
+      typeof invoice.customer !== 'string'
+    )
+      return
+    const created =
+      typeof event.created === 'number' ? event.created : Math.floor(new Date(event.created).getTime() / 1000)
     const customer = await db
       .selectFrom('customers')
       .select('id')
@@ -145,7 +180,12 @@ export function stripeWebhookRoute({ db, clock, logger, stripe }: { db: Db; cloc
     await db
       .insertInto('stripe_invoices')
       .values({ tenant_id: tenantId, invoice_id: invoice.id, ...values })
-      .onConflict((oc) => oc.columns(['tenant_id', 'invoice_id']).doUpdateSet(values).where('stripe_invoices.event_created', '<=', created))
+      .onConflict((oc) =>
+        oc
+          .columns(['tenant_id', 'invoice_id'])
+          .doUpdateSet(values)
+          .where('stripe_invoices.event_created', '<=', created),
+      )
       .execute()
   }
 }

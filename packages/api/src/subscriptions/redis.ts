@@ -11,9 +11,12 @@ import { createBurnratePubSub, type BurnratePubSub, type Topics } from '../pubsu
 export function prefixedEventTarget(inner: PubSubEventTarget<Topics>, prefix: string): PubSubEventTarget<Topics> {
   if (!prefix) return inner
   return {
-    addEventListener: (type: string, listener: never, options?: never) => inner.addEventListener(prefix + type, listener, options),
-    removeEventListener: (type: string, listener: never, options?: never) => inner.removeEventListener(prefix + type, listener, options),
-    dispatchEvent: (event: CustomEvent) => inner.dispatchEvent(new CustomEvent(prefix + event.type, { detail: event.detail }) as never),
+    addEventListener: (type: string, listener: never, options?: never) =>
+      inner.addEventListener(prefix + type, listener, options),
+    removeEventListener: (type: string, listener: never, options?: never) =>
+      inner.removeEventListener(prefix + type, listener, options),
+    dispatchEvent: (event: CustomEvent) =>
+      inner.dispatchEvent(new CustomEvent(prefix + event.type, { detail: event.detail }) as never),
   } as unknown as PubSubEventTarget<Topics>
 }
 
@@ -30,12 +33,20 @@ export async function createRedisPubSub(url: string, prefix: string, logger: Log
   const options = { lazyConnect: true, maxRetriesPerRequest: null } as const
   const publishClient = new Redis(url, options)
   const subscribeClient = new Redis(url, options)
-  for (const [role, client] of [['publish', publishClient], ['subscribe', subscribeClient]] as const) {
+  for (const [role, client] of [
+    ['publish', publishClient],
+    ['subscribe', subscribeClient],
+  ] as const) {
     // ioredis reconnects by itself; an unheard 'error' would crash the process.
-    client.on('error', (error: Error) => logger.warn('redis connection error; reconnecting', { role, error: error.message }))
+    client.on('error', (error: Error) =>
+      logger.warn('redis connection error; reconnecting', { role, error: error.message }),
+    )
   }
   await Promise.all([publishClient.connect(), subscribeClient.connect()])
-  const target = createRedisEventTarget<CustomEvent>({ publishClient, subscribeClient }) as unknown as PubSubEventTarget<Topics>
+  const target = createRedisEventTarget<CustomEvent>({
+    publishClient,
+    subscribeClient,
+  }) as unknown as PubSubEventTarget<Topics>
   return {
     pubsub: createBurnratePubSub(prefixedEventTarget(target, prefix)),
     async close() {

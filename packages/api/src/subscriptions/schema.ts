@@ -13,15 +13,26 @@ export const PriceChangeRef = builder.objectRef<PriceChangeEvent>('PriceChange')
     provider: t.exposeString('provider'),
     model: t.exposeString('model'),
     usageType: t.exposeString('usageType'),
-    oldUnitPrice: t.field({ type: 'Decimal', nullable: true, description: 'null: the price is new.', resolve: (e) => e.oldUnitPrice }),
-    newUnitPrice: t.field({ type: 'Decimal', nullable: true, description: 'null: the price was withdrawn.', resolve: (e) => e.newUnitPrice }),
+    oldUnitPrice: t.field({
+      type: 'Decimal',
+      nullable: true,
+      description: 'null: the price is new.',
+      resolve: (e) => e.oldUnitPrice,
+    }),
+    newUnitPrice: t.field({
+      type: 'Decimal',
+      nullable: true,
+      description: 'null: the price was withdrawn.',
+      resolve: (e) => e.newUnitPrice,
+    }),
     effectiveFrom: t.field({ type: 'DateTime', resolve: (e) => e.effectiveFrom }),
   }),
 })
 
 const BudgetAlertKind = builder.enumType('BudgetAlertKind', {
   values: BUDGET_ALERT_KINDS,
-  description: 'THRESHOLD: spend reached `threshold` % of the limit. FORECAST: the projected spend at period end first passed the limit (only for budgets with forecastAlerts).',
+  description:
+    'THRESHOLD: spend reached `threshold` % of the limit. FORECAST: the projected spend at period end first passed the limit (only for budgets with forecastAlerts).',
 })
 
 /**
@@ -35,7 +46,11 @@ export const BudgetAlertRef = builder.objectRef<BudgetAlertEvent>('BudgetAlert')
     customerId: t.exposeString('customerId'),
     budgetId: t.exposeID('budgetId'),
     threshold: t.exposeInt('threshold', { description: 'Percent of the limit.' }),
-    spent: t.field({ type: 'Decimal', description: 'Billed amount of the period when the alert triggered.', resolve: (e) => e.spent }),
+    spent: t.field({
+      type: 'Decimal',
+      description: 'Billed amount of the period when the alert triggered.',
+      resolve: (e) => e.spent,
+    }),
     limit: t.field({ type: 'Decimal', resolve: (e) => e.limit }),
     periodStart: t.field({ type: 'DateTime', resolve: (e) => e.periodStart }),
     triggeredAt: t.field({ type: 'DateTime', resolve: (e) => e.triggeredAt }),
@@ -44,31 +59,40 @@ export const BudgetAlertRef = builder.objectRef<BudgetAlertEvent>('BudgetAlert')
 })
 
 const UsageUpdateRef = builder.objectRef<UsageUpdateEvent>('UsageUpdate').implement({
-  description: "A customer's billed usage changed (events stored, priced late or corrected); re-read usageSummary for the figures.",
+  description:
+    "A customer's billed usage changed (events stored, priced late or corrected); re-read usageSummary for the figures.",
   fields: (t) => ({
     customerId: t.exposeString('customerId'),
-    events: t.exposeInt('events', { description: 'Events stored, priced or corrected since the previous update (changes are coalesced over a short window).' }),
+    events: t.exposeInt('events', {
+      description:
+        'Events stored, priced or corrected since the previous update (changes are coalesced over a short window).',
+    }),
     at: t.field({ type: 'DateTime', resolve: (e) => e.at }),
   }),
 })
 
 builder.subscriptionType({
-  description: 'Live events over GraphQL over SSE (POST or GET /graphql, Accept: text/event-stream) or GraphQL over WebSocket (graphql-ws protocol on /graphql).',
+  description:
+    'Live events over GraphQL over SSE (POST or GET /graphql, Accept: text/event-stream) or GraphQL over WebSocket (graphql-ws protocol on /graphql).',
 })
 
 builder.subscriptionFields((t) => ({
   budgetAlerts: t.field({
     type: BudgetAlertRef,
-    description: "Alerts as they trigger. A widget token sees only its own customer's; a tenant key may omit customerId.",
+    description:
+      "Alerts as they trigger. A widget token sees only its own customer's; a tenant key may omit customerId.",
     args: { customerId: t.arg.string() },
-    subscribe: (_root, args, ctx) => budgetAlertStream(ctx.services.pubsub, ctx.principal, args.customerId, ctx.services.clock.now()),
+    subscribe: (_root, args, ctx) =>
+      budgetAlertStream(ctx.services.pubsub, ctx.principal, args.customerId, ctx.services.clock.now()),
     resolve: (event) => event,
   }),
   usageUpdates: t.field({
     type: UsageUpdateRef,
-    description: "A customer's usage changed, after it committed. A widget token sees only its own customer's; a tenant key may omit customerId.",
+    description:
+      "A customer's usage changed, after it committed. A widget token sees only its own customer's; a tenant key may omit customerId.",
     args: { customerId: t.arg.string() },
-    subscribe: (_root, args, ctx) => usageUpdateStream(ctx.services.pubsub, ctx.principal, args.customerId, ctx.services.clock.now()),
+    subscribe: (_root, args, ctx) =>
+      usageUpdateStream(ctx.services.pubsub, ctx.principal, args.customerId, ctx.services.clock.now()),
     resolve: (event) => event,
   }),
   priceChanges: t.field({

@@ -20,7 +20,10 @@ export function endAt<T>(source: AsyncIterable<T>, deadline: Date, now: Date): A
     void stop.then(() => iterator.return?.())
     try {
       for (;;) {
-        const next = await Promise.race([iterator.next(), stop.then(() => ({ done: true, value: undefined }) as IteratorResult<T>)])
+        const next = await Promise.race([
+          iterator.next(),
+          stop.then(() => ({ done: true, value: undefined }) as IteratorResult<T>),
+        ])
         if (next.done) break
         await push(next.value)
       }
@@ -41,11 +44,17 @@ function customerStream<E extends { tenantId: string; customerId: string }>(
   customerId: string | null | undefined,
   now: Date,
 ): AsyncIterable<E> {
-  if (!principal) throw userError('UNAUTHENTICATED', 'A valid API key is required: send "Authorization: Bearer <key>" (over WebSocket: connectionParams { authorization }).')
-  if (customerId !== null && customerId !== undefined && customerId.length === 0) throw userError('BAD_USER_INPUT', 'customerId must not be empty', 'customerId')
+  if (!principal)
+    throw userError(
+      'UNAUTHENTICATED',
+      'A valid API key is required: send "Authorization: Bearer <key>" (over WebSocket: connectionParams { authorization }).',
+    )
+  if (customerId !== null && customerId !== undefined && customerId.length === 0)
+    throw userError('BAD_USER_INPUT', 'customerId must not be empty', 'customerId')
   let only = customerId ?? null
   if (principal.kind === 'widget') {
-    if (only !== null && only !== principal.customerId) throw userError('FORBIDDEN', 'This widget session belongs to another customer.')
+    if (only !== null && only !== principal.customerId)
+      throw userError('FORBIDDEN', 'This widget session belongs to another customer.')
     only = principal.customerId
   }
   const tenantId = principal.tenant.id
@@ -58,23 +67,46 @@ function customerStream<E extends { tenantId: string; customerId: string }>(
 }
 
 /** Alerts the principal may see: its tenant's, narrowed to one customer (always so for a widget). */
-export function budgetAlertStream(pubsub: BurnratePubSub, principal: Principal | null, customerId: string | null | undefined, now: Date): AsyncIterable<BudgetAlertEvent> {
+export function budgetAlertStream(
+  pubsub: BurnratePubSub,
+  principal: Principal | null,
+  customerId: string | null | undefined,
+  now: Date,
+): AsyncIterable<BudgetAlertEvent> {
   return customerStream((tenantId) => pubsub.subscribe('budgetAlert', tenantId), principal, customerId, now)
 }
 
 /** Usage changes the principal may see, like budgetAlertStream. */
-export function usageUpdateStream(pubsub: BurnratePubSub, principal: Principal | null, customerId: string | null | undefined, now: Date): AsyncIterable<UsageUpdateEvent> {
+export function usageUpdateStream(
+  pubsub: BurnratePubSub,
+  principal: Principal | null,
+  customerId: string | null | undefined,
+  now: Date,
+): AsyncIterable<UsageUpdateEvent> {
   return customerStream((tenantId) => pubsub.subscribe('usageUpdate', tenantId), principal, customerId, now)
 }
 
 /** Public catalog changes plus the principal's tenant's own negotiated prices, optionally one provider. */
-export function priceChangeStream(pubsub: BurnratePubSub, principal: Principal | null, provider: string | null | undefined, now: Date): AsyncIterable<PriceChangeEvent> {
-  if (!principal) throw userError('UNAUTHENTICATED', 'A valid API key is required: send "Authorization: Bearer <key>" (over WebSocket: connectionParams { authorization }).')
+export function priceChangeStream(
+  pubsub: BurnratePubSub,
+  principal: Principal | null,
+  provider: string | null | undefined,
+  now: Date,
+): AsyncIterable<PriceChangeEvent> {
+  if (!principal)
+    throw userError(
+      'UNAUTHENTICATED',
+      'A valid API key is required: send "Authorization: Bearer <key>" (over WebSocket: connectionParams { authorization }).',
+    )
   const tenantId = principal.tenant.id
   const wanted = provider?.trim().toLowerCase() || null
   const stream = pipe(
     Repeater.merge([pubsub.subscribe('priceChange'), pubsub.subscribe('tenantPriceChange', tenantId)]),
-    filter((event: PriceChangeEvent) => (event.tenantId === null || event.tenantId === tenantId) && (wanted === null || event.provider.toLowerCase() === wanted)),
+    filter(
+      (event: PriceChangeEvent) =>
+        (event.tenantId === null || event.tenantId === tenantId) &&
+        (wanted === null || event.provider.toLowerCase() === wanted),
+    ),
   )
   return principal.kind === 'widget' ? endAt(stream, principal.expiresAt, now) : stream
 }

@@ -17,7 +17,15 @@ export interface UsageUpdates {
   flush(): void
 }
 
-export function createUsageUpdates({ pubsub, windowMs, now = () => new Date() }: { pubsub: BurnratePubSub; windowMs: number; now?: () => Date }): UsageUpdates {
+export function createUsageUpdates({
+  pubsub,
+  windowMs,
+  now = () => new Date(),
+}: {
+  pubsub: BurnratePubSub
+  windowMs: number
+  now?: () => Date
+}): UsageUpdates {
   // tenant id → customer id → events changed in the window
   let pending = new Map<string, Map<string, number>>()
   let timer: ReturnType<typeof setTimeout> | null = null
@@ -29,7 +37,8 @@ export function createUsageUpdates({ pubsub, windowMs, now = () => new Date() }:
     pending = new Map()
     const at = now().toISOString()
     for (const [tenantId, customers] of batch) {
-      for (const [customerId, events] of customers) pubsub.publish('usageUpdate', tenantId, { tenantId, customerId, events, at })
+      for (const [customerId, events] of customers)
+        pubsub.publish('usageUpdate', tenantId, { tenantId, customerId, events, at })
     }
   }
 
@@ -48,12 +57,18 @@ export function createUsageUpdates({ pubsub, windowMs, now = () => new Date() }:
   return {
     ingestHook: {
       afterCommit(tenant: Tenant, stored: readonly UsageEventRow[]) {
-        touch(tenant.id, stored.map((e) => e.customer_id))
+        touch(
+          tenant.id,
+          stored.map((e) => e.customer_id),
+        )
       },
     },
     changeHook: {
       afterCommit(tenantId, changes) {
-        touch(tenantId, changes.map((c) => c.customerId))
+        touch(
+          tenantId,
+          changes.map((c) => c.customerId),
+        )
       },
     },
     flush,

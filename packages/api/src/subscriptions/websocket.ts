@@ -21,21 +21,32 @@ type Extra = {
  * ({ authorization: 'Bearer …' }) and the upgrade request's Origin, so the yoga context factory
  * authenticates it exactly like an HTTP request (tenant keys, widget tokens, allowed origins).
  */
-function requestFor(upgrade: IncomingMessage, connectionParams: Readonly<Record<string, unknown>> | undefined): Request {
+function requestFor(
+  upgrade: IncomingMessage,
+  connectionParams: Readonly<Record<string, unknown>> | undefined,
+): Request {
   const headers = new Headers()
   const given = connectionParams?.authorization ?? connectionParams?.Authorization
   if (typeof given === 'string') headers.set('authorization', given)
   if (typeof upgrade.headers.origin === 'string') headers.set('origin', upgrade.headers.origin)
   const requestId = upgrade.headers['x-request-id']
   if (typeof requestId === 'string') headers.set('x-request-id', requestId)
-  return new Request(`http://${upgrade.headers.host ?? 'localhost'}${upgrade.url ?? '/graphql'}`, { method: 'POST', headers })
+  return new Request(`http://${upgrade.headers.host ?? 'localhost'}${upgrade.url ?? '/graphql'}`, {
+    method: 'POST',
+    headers,
+  })
 }
 
 /**
  * GraphQL over WebSocket (the graphql-ws protocol) on the server's upgrade event, executed through
  * yoga's envelop (yoga's graphql-ws recipe): same schema, plugins, limits, error masking and context.
  */
-export function attachGraphQLWebSocket(server: Server, app: App, logger: Logger, path = app.yoga.graphqlEndpoint): GraphQLWebSocket {
+export function attachGraphQLWebSocket(
+  server: Server,
+  app: App,
+  logger: Logger,
+  path = app.yoga.graphqlEndpoint,
+): GraphQLWebSocket {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 })
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if ((req.url ?? '').split('?')[0] !== path) {

@@ -10,7 +10,15 @@ import { builder } from '../schema/builder.ts'
 import { HOUR_MS } from './rollups.ts'
 import { PRICE_DETAIL, PricedLine, UsageEvent } from './schema.ts'
 import * as repo from './summary-repository.ts'
-import type { EventAggregate, EventPosition, GroupKey, GroupKeys, LineAggregate, SummaryScope, TimeRange } from './summary-repository.ts'
+import type {
+  EventAggregate,
+  EventPosition,
+  GroupKey,
+  GroupKeys,
+  LineAggregate,
+  SummaryScope,
+  TimeRange,
+} from './summary-repository.ts'
 
 // ------------------------------------------------------------------ limits
 
@@ -56,7 +64,12 @@ export interface UsageSummaryView {
 }
 
 /** Throws BAD_USER_INPUT for a range or grouping the summary refuses to compute. */
-export function checkSummaryArgs(args: { customerId: string | null; from: Date; to: Date; groupBy: readonly UsageDimensionName[] }): void {
+export function checkSummaryArgs(args: {
+  customerId: string | null
+  from: Date
+  to: Date
+  groupBy: readonly UsageDimensionName[]
+}): void {
   if (args.customerId !== null && (args.customerId.length === 0 || args.customerId.length > 255)) {
     throw badInput('customerId must be 1-255 characters (or null for the whole tenant)', 'customerId')
   }
@@ -66,7 +79,10 @@ export function checkSummaryArgs(args: { customerId: string | null; from: Date; 
     throw badInput(`the range spans at most ${SUMMARY_LIMITS.maxRangeDays} days; split it into several queries`, 'to')
   }
   if (args.groupBy.includes('HOUR') && span > SUMMARY_LIMITS.maxHourlyRangeDays * DAY_MS) {
-    throw badInput(`grouping by HOUR allows a range of at most ${SUMMARY_LIMITS.maxHourlyRangeDays} days; group by DAY or narrow from/to`, 'groupBy')
+    throw badInput(
+      `grouping by HOUR allows a range of at most ${SUMMARY_LIMITS.maxHourlyRangeDays} days; group by DAY or narrow from/to`,
+      'groupBy',
+    )
   }
 }
 
@@ -85,17 +101,32 @@ export function splitRange(from: Date, to: Date): { hours: TimeRange | null; edg
 }
 
 /** The grouping the dimensions ask for. DAY with HOUR groups by hour: every hour lies in one day. */
-export function groupingOf(dimensions: readonly UsageDimensionName[]): { keys: GroupKeys; byUsageType: boolean; grouped: boolean } {
+export function groupingOf(dimensions: readonly UsageDimensionName[]): {
+  keys: GroupKeys
+  byUsageType: boolean
+  grouped: boolean
+} {
   const has = (d: UsageDimensionName) => dimensions.includes(d)
   return {
-    keys: { model: has('MODEL'), provider: has('PROVIDER'), feature: has('FEATURE'), bucket: has('HOUR') ? 'HOUR' : has('DAY') ? 'DAY' : null },
+    keys: {
+      model: has('MODEL'),
+      provider: has('PROVIDER'),
+      feature: has('FEATURE'),
+      bucket: has('HOUR') ? 'HOUR' : has('DAY') ? 'DAY' : null,
+    },
     byUsageType: has('USAGE_TYPE'),
     grouped: dimensions.length > 0,
   }
 }
 
 const keyOf = (k: GroupKey) =>
-  [k.bucketStart?.getTime() ?? '', k.model ?? '\u0000', k.provider ?? '\u0000', k.feature ?? '\u0000', k.usageType ?? '\u0000'].join('\u0001')
+  [
+    k.bucketStart?.getTime() ?? '',
+    k.model ?? '\u0000',
+    k.provider ?? '\u0000',
+    k.feature ?? '\u0000',
+    k.usageType ?? '\u0000',
+  ].join('\u0001')
 
 /** Rollup and edge rows of event aggregates, added up per group. Exact. */
 export function mergeEventAggregates(rows: readonly EventAggregate[]): EventAggregate[] {
@@ -114,7 +145,11 @@ export function mergeEventAggregates(rows: readonly EventAggregate[]): EventAggr
     sum.costSum = sum.costSum.plus(row.cost)
     sum.amountSum = sum.amountSum.plus(row.amount)
   }
-  return [...sums.values()].map(({ costSum, amountSum, ...sum }) => ({ ...sum, cost: costSum.toFixed(), amount: amountSum.toFixed() }))
+  return [...sums.values()].map(({ costSum, amountSum, ...sum }) => ({
+    ...sum,
+    cost: costSum.toFixed(),
+    amount: amountSum.toFixed(),
+  }))
 }
 
 /** Rollup and edge rows of line aggregates, added up per group and usage type. Exact. */
@@ -203,7 +238,9 @@ export function compareGroups(a: UsageGroupView, b: UsageGroupView): number {
 }
 
 export function totalsOf(rows: readonly EventAggregate[]) {
-  const [merged] = mergeEventAggregates(rows.map((r) => ({ ...r, bucketStart: null, model: null, provider: null, feature: null, usageType: null })))
+  const [merged] = mergeEventAggregates(
+    rows.map((r) => ({ ...r, bucketStart: null, model: null, provider: null, feature: null, usageType: null })),
+  )
   return {
     events: merged?.events ?? 0,
     unpricedEvents: merged?.unpricedEvents ?? 0,
@@ -307,7 +344,8 @@ export async function loadUsageEventPage(
   if (!Number.isInteger(first) || first < 0 || first > EVENTS_PAGE.maxFirst) {
     throw badInput(`first must be between 0 and ${EVENTS_PAGE.maxFirst}`, 'first')
   }
-  if (args.from && args.to && args.from.getTime() >= args.to.getTime()) throw badInput('to must be after from: the range is [from, to)', 'to')
+  if (args.from && args.to && args.from.getTime() >= args.to.getTime())
+    throw badInput('to must be after from: the range is [from, to)', 'to')
   const after = args.after === null ? null : decodeCursor(args.after)
   // One row more than asked tells whether another page exists.
   const rows = await repo.listEventsPage(db, {
@@ -320,7 +358,9 @@ export async function loadUsageEventPage(
     model: args.model ?? null,
     feature: args.feature ?? null,
   })
-  const edges = rows.slice(0, first).map((node) => ({ cursor: encodeCursor({ ts: new Date(node.ts), id: node.id }), node }))
+  const edges = rows
+    .slice(0, first)
+    .map((node) => ({ cursor: encodeCursor({ ts: new Date(node.ts), id: node.id }), node }))
   return { edges, pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null } }
 }
 
@@ -335,8 +375,15 @@ const UsageGroup = builder.objectRef<UsageGroupView>('UsageGroup').implement({
     provider: t.exposeString('provider', { nullable: true }),
     feature: t.exposeString('feature', { nullable: true }),
     usageType: t.exposeString('usageType', { nullable: true }),
-    bucketStart: t.field({ type: 'DateTime', nullable: true, description: 'Start of the UTC day or hour, when grouped by DAY or HOUR.', resolve: (g) => g.bucketStart }),
-    events: t.exposeInt('events', { description: 'Events in the group; with USAGE_TYPE, events with a priced line of that type.' }),
+    bucketStart: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'Start of the UTC day or hour, when grouped by DAY or HOUR.',
+      resolve: (g) => g.bucketStart,
+    }),
+    events: t.exposeInt('events', {
+      description: 'Events in the group; with USAGE_TYPE, events with a priced line of that type.',
+    }),
     inputTokens: t.exposeFloat('inputTokens'),
     outputTokens: t.exposeFloat('outputTokens'),
     cost: t.field({
@@ -429,7 +476,8 @@ builder.queryFields((t) => ({
   }),
   usageEvents: t.field({
     type: UsageEventConnection,
-    description: "A customer's events, newest first. Keyset pages on (timestamp, id): ingest between pages never repeats or skips a stored event.",
+    description:
+      "A customer's events, newest first. Keyset pages on (timestamp, id): ingest between pages never repeats or skips a stored event.",
     args: {
       customerId: t.arg.string({ required: true }),
       from: t.arg({ type: 'DateTime' }),
@@ -437,7 +485,8 @@ builder.queryFields((t) => ({
       first: t.arg.int({ description: `At most ${EVENTS_PAGE.maxFirst}; default ${EVENTS_PAGE.defaultFirst}.` }),
       after: t.arg.string(),
       model: t.arg.string({
-        description: 'Only events of this model, as usageSummary groups MODEL: the canonical model, or the reported one when unknown.',
+        description:
+          'Only events of this model, as usageSummary groups MODEL: the canonical model, or the reported one when unknown.',
       }),
       feature: t.arg.string({ description: 'Only events of this feature.' }),
     },

@@ -123,7 +123,10 @@ const ADD_TO_LINE_ROLLUP = sql`on conflict (tenant_id, customer_id, bucket, prov
  * every rollup row is locked before the first line rollup row. Returns the ids (and seq) actually
  * inserted.
  */
-export async function insertNewEventsWithRollups(db: Executor, events: readonly NewEvent[]): Promise<Map<string, number>> {
+export async function insertNewEventsWithRollups(
+  db: Executor,
+  events: readonly NewEvent[],
+): Promise<Map<string, number>> {
   if (events.length === 0) return new Map()
   const inserted = await sql<{ id: string; seq: number }>`
     with ins as (
@@ -169,7 +172,11 @@ export async function insertNewEventsWithRollups(db: Executor, events: readonly 
 /** `select … from unnest(…)` of the events, sorted by id so concurrent batches wait on each other's ids in one order (no deadlock). */
 function eventValues(events: readonly NewEvent[]) {
   const sorted = [...events].sort((a, b) => (a.row.id < b.row.id ? -1 : a.row.id > b.row.id ? 1 : 0))
-  return unnestRows(sorted, EVENT_COLUMNS, (e, column) => (column in JSON_COLUMN_VALUES ? JSON_COLUMN_VALUES[column as keyof typeof JSON_COLUMN_VALUES](e) : e.row[column as keyof NewEvent['row']]))
+  return unnestRows(sorted, EVENT_COLUMNS, (e, column) =>
+    column in JSON_COLUMN_VALUES
+      ? JSON_COLUMN_VALUES[column as keyof typeof JSON_COLUMN_VALUES](e)
+      : e.row[column as keyof NewEvent['row']],
+  )
 }
 
 /** The pricing late pricing stores on an UNPRICED event (its lines as JSON text). */
@@ -201,7 +208,11 @@ const LATE_PRICING_COLUMNS: Readonly<Record<keyof LatePricing, PgType>> = {
  * those still UNPRICED once locked change: of two concurrent sweeps, the second waits and then
  * skips what the first priced, so each event is priced once.
  */
-export async function priceStillUnpriced(db: Executor, tenantId: string, pricings: readonly LatePricing[]): Promise<Set<string>> {
+export async function priceStillUnpriced(
+  db: Executor,
+  tenantId: string,
+  pricings: readonly LatePricing[],
+): Promise<Set<string>> {
   if (pricings.length === 0) return new Set()
   const result = await sql<{ id: string }>`
     with v as (${unnestRows(pricings, LATE_PRICING_COLUMNS)}),
@@ -233,7 +244,15 @@ export function findEvents(db: Executor, tenantId: string, ids: readonly string[
 
 export async function addToRollups(db: Executor, rows: readonly RollupDelta[]): Promise<void> {
   if (rows.length === 0) return
-  const columns = { ...ROLLUP_KEY, events: 'int8', unpriced_events: 'int8', input_tokens: 'int8', output_tokens: 'int8', cost: 'numeric', amount: 'numeric' } as const
+  const columns = {
+    ...ROLLUP_KEY,
+    events: 'int8',
+    unpriced_events: 'int8',
+    input_tokens: 'int8',
+    output_tokens: 'int8',
+    cost: 'numeric',
+    amount: 'numeric',
+  } as const
   await sql`
     insert into usage_rollups ${columnList(columns)}
     ${unnestRows(rows, columns)}
@@ -243,7 +262,14 @@ export async function addToRollups(db: Executor, rows: readonly RollupDelta[]): 
 
 export async function addToLineRollups(db: Executor, rows: readonly LineRollupDelta[]): Promise<void> {
   if (rows.length === 0) return
-  const columns = { ...ROLLUP_KEY, usage_type: 'text', events: 'int8', quantity: 'numeric', cost: 'numeric', amount: 'numeric' } as const
+  const columns = {
+    ...ROLLUP_KEY,
+    usage_type: 'text',
+    events: 'int8',
+    quantity: 'numeric',
+    cost: 'numeric',
+    amount: 'numeric',
+  } as const
   await sql`
     insert into usage_line_rollups ${columnList(columns)}
     ${unnestRows(rows, columns)}
@@ -255,7 +281,11 @@ export async function addToLineRollups(db: Executor, rows: readonly LineRollupDe
  * Records why events are still UNPRICED. One row per statement, outside any transaction: each
  * holds one row lock at a time, so it can never deadlock with ingest or a pricing run.
  */
-export async function setUnpricedReasons(db: Executor, tenantId: string, reasons: readonly { id: string; reason: UnpricedReasonJson }[]): Promise<void> {
+export async function setUnpricedReasons(
+  db: Executor,
+  tenantId: string,
+  reasons: readonly { id: string; reason: UnpricedReasonJson }[],
+): Promise<void> {
   for (const { id, reason } of reasons) {
     await db
       .updateTable('usage_events')
@@ -268,12 +298,25 @@ export async function setUnpricedReasons(db: Executor, tenantId: string, reasons
 }
 
 /** Every plan version that can apply to these customers: their own and the tenant's default. */
-export async function listPlans(db: Executor, tenantId: string, customerIds: readonly string[]): Promise<PlanVersion[]> {
+export async function listPlans(
+  db: Executor,
+  tenantId: string,
+  customerIds: readonly string[],
+): Promise<PlanVersion[]> {
   const rows = await db
     .selectFrom('pricing_plans')
     .select(['customer_id', 'kind', 'percent', 'effective_from'])
     .where('tenant_id', '=', tenantId)
-    .where((eb) => (customerIds.length ? eb.or([eb('customer_id', 'is', null), eb('customer_id', 'in', customerIds)]) : eb('customer_id', 'is', null)))
+    .where((eb) =>
+      customerIds.length
+        ? eb.or([eb('customer_id', 'is', null), eb('customer_id', 'in', customerIds)])
+        : eb('customer_id', 'is', null),
+    )
     .execute()
-  return rows.map((p) => ({ customerId: p.customer_id, kind: p.kind, percent: p.percent, effectiveFrom: new Date(p.effective_from) }))
+  return rows.map((p) => ({
+    customerId: p.customer_id,
+    kind: p.kind,
+    percent: p.percent,
+    effectiveFrom: new Date(p.effective_from),
+  }))
 }

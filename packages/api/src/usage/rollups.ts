@@ -33,7 +33,21 @@ interface LineAccumulator {
 }
 
 /** What rollupDeltas reads of an event (an insertable row, or a stored one with its lines parsed). */
-type RollupSource = Pick<Insertable<UsageEventTable>, 'customer_id' | 'ts' | 'canonical_provider' | 'provider' | 'canonical_model' | 'model' | 'feature' | 'status' | 'input_tokens' | 'output_tokens' | 'cost' | 'amount'> & { lines: unknown }
+type RollupSource = Pick<
+  Insertable<UsageEventTable>,
+  | 'customer_id'
+  | 'ts'
+  | 'canonical_provider'
+  | 'provider'
+  | 'canonical_model'
+  | 'model'
+  | 'feature'
+  | 'status'
+  | 'input_tokens'
+  | 'output_tokens'
+  | 'cost'
+  | 'amount'
+> & { lines: unknown }
 
 export const HOUR_MS = 3_600_000
 
@@ -42,7 +56,13 @@ export function hourBucket(at: Date): Date {
 }
 
 /** The rollup key's names for an event: canonical when priced, as reported otherwise, '' for none. */
-export function rollupDimensions(event: { canonical_provider?: string | null; provider?: string | null; canonical_model?: string | null; model: string; feature?: string | null }) {
+export function rollupDimensions(event: {
+  canonical_provider?: string | null
+  provider?: string | null
+  canonical_model?: string | null
+  model: string
+  feature?: string | null
+}) {
   return {
     provider: event.canonical_provider ?? event.provider ?? '',
     model: event.canonical_model ?? event.model,
@@ -67,7 +87,17 @@ export function rollupDeltas<E extends RollupSource>(
     const key = [event.customer_id, bucket.getTime(), dims.provider, dims.model, dims.feature].join('\u0001')
     let r = rollups.get(key)
     if (!r) {
-      r = { customer_id: event.customer_id, bucket, ...dims, events: 0, unpriced_events: 0, input_tokens: 0, output_tokens: 0, cost: new Decimal(0), amount: new Decimal(0) }
+      r = {
+        customer_id: event.customer_id,
+        bucket,
+        ...dims,
+        events: 0,
+        unpriced_events: 0,
+        input_tokens: 0,
+        output_tokens: 0,
+        cost: new Decimal(0),
+        amount: new Decimal(0),
+      }
       rollups.set(key, r)
     }
     r.events += 1
@@ -81,7 +111,16 @@ export function rollupDeltas<E extends RollupSource>(
       const lineKey = key + '\u0001' + line.usageType
       let l = lineRollups.get(lineKey)
       if (!l) {
-        l = { customer_id: event.customer_id, bucket, ...dims, usage_type: line.usageType, events: 0, quantity: new Decimal(0), cost: new Decimal(0), amount: new Decimal(0) }
+        l = {
+          customer_id: event.customer_id,
+          bucket,
+          ...dims,
+          usage_type: line.usageType,
+          events: 0,
+          quantity: new Decimal(0),
+          cost: new Decimal(0),
+          amount: new Decimal(0),
+        }
         lineRollups.set(lineKey, l)
       }
       l.events += 1
@@ -90,9 +129,15 @@ export function rollupDeltas<E extends RollupSource>(
       l.amount = l.amount.plus(line.amount)
     }
   }
-  const byKey = <T>(m: Map<string, T>) => [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v)
+  const byKey = <T>(m: Map<string, T>) =>
+    [...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v)
   return {
-    rollups: byKey(rollups).map((r) => ({ ...r, tenant_id: tenantId, cost: r.cost.toFixed(), amount: r.amount.toFixed() })),
+    rollups: byKey(rollups).map((r) => ({
+      ...r,
+      tenant_id: tenantId,
+      cost: r.cost.toFixed(),
+      amount: r.amount.toFixed(),
+    })),
     lineRollups: byKey(lineRollups).map((l) => ({
       ...l,
       tenant_id: tenantId,

@@ -18,20 +18,39 @@ const UnitQuantityInput = builder.inputType('UnitQuantityInput', {
 
 export const UsageEventInput = builder.inputType('UsageEventInput', {
   fields: (t) => ({
-    id: t.string({ required: true, description: 'Idempotency key, unique per tenant (e.g. the provider\'s request id). 1-255 characters.' }),
-    customerId: t.string({ required: true, description: "The tenant's own reference for its customer. Unknown customers are created on first use." }),
-    model: t.string({ required: true, description: 'Model name as the provider or gateway reported it: gpt-4o-2024-08-06, anthropic/claude-3.5-sonnet.' }),
-    provider: t.string({ description: 'Who was paid for the call: openai, anthropic, google, openrouter, … Inferred from model when absent.' }),
+    id: t.string({
+      required: true,
+      description: "Idempotency key, unique per tenant (e.g. the provider's request id). 1-255 characters.",
+    }),
+    customerId: t.string({
+      required: true,
+      description: "The tenant's own reference for its customer. Unknown customers are created on first use.",
+    }),
+    model: t.string({
+      required: true,
+      description: 'Model name as the provider or gateway reported it: gpt-4o-2024-08-06, anthropic/claude-3.5-sonnet.',
+    }),
+    provider: t.string({
+      description:
+        'Who was paid for the call: openai, anthropic, google, openrouter, … Inferred from model when absent.',
+    }),
     timestamp: t.field({ type: 'DateTime', required: true, description: 'When the call happened.' }),
     inputTokens: t.int({ description: 'All input tokens, including cacheReadTokens and cacheWriteTokens.' }),
     outputTokens: t.int({ description: 'All output tokens, including reasoningTokens.' }),
     cacheReadTokens: t.int(),
     cacheWriteTokens: t.int(),
     reasoningTokens: t.int(),
-    units: t.field({ type: [UnitQuantityInput], description: 'Non-token usage priced by unit: images, audio seconds, web searches, requests, tool calls, …' }),
-    feature: t.string({ description: 'Product feature that caused the call, for breakdowns (chat, summarize, agent-run, …).' }),
+    units: t.field({
+      type: [UnitQuantityInput],
+      description: 'Non-token usage priced by unit: images, audio seconds, web searches, requests, tool calls, …',
+    }),
+    feature: t.string({
+      description: 'Product feature that caused the call, for breakdowns (chat, summarize, agent-run, …).',
+    }),
     metadata: t.field({ type: 'JSON', description: 'Small labels. Never prompts or completions.' }),
-    signature: t.string({ description: "HMAC-SHA256 signature over the event's canonical form; required when the tenant requires it." }),
+    signature: t.string({
+      description: "HMAC-SHA256 signature over the event's canonical form; required when the tenant requires it.",
+    }),
     reservationId: t.string({
       description:
         "The budget reservation (reserveBudget) made for this call: recording the event settles it, the event's amount replacing the estimate. Not part of the signed canonical form.",
@@ -41,9 +60,15 @@ export const UsageEventInput = builder.inputType('UsageEventInput', {
 
 const UsageError = builder.objectRef<EventError>('UsageError').implement({
   fields: (t) => ({
-    code: t.exposeString('code', { description: 'Machine-readable: INVALID_INPUT, IDEMPOTENCY_CONFLICT, INVALID_SIGNATURE, BUDGET_EXCEEDED, …' }),
+    code: t.exposeString('code', {
+      description: 'Machine-readable: INVALID_INPUT, IDEMPOTENCY_CONFLICT, INVALID_SIGNATURE, BUDGET_EXCEEDED, …',
+    }),
     message: t.exposeString('message'),
-    field: t.string({ nullable: true, description: 'The input field at fault, if one is.', resolve: (e) => e.field ?? null }),
+    field: t.string({
+      nullable: true,
+      description: 'The input field at fault, if one is.',
+      resolve: (e) => e.field ?? null,
+    }),
   }),
 })
 
@@ -52,7 +77,9 @@ export const PRICE_DETAIL = 'FORBIDDEN for a widget session created with priceDe
 
 export const PricedLine = builder.objectRef<PricedLineJson>('PricedLine').implement({
   fields: (t) => ({
-    usageType: t.exposeString('usageType', { description: 'input, output, cache_read, cache_write, reasoning, or a unit name.' }),
+    usageType: t.exposeString('usageType', {
+      description: 'input, output, cache_read, cache_write, reasoning, or a unit name.',
+    }),
     quantity: t.field({ type: 'Decimal', resolve: (l) => l.quantity }),
     unitPrice: t.field({
       type: 'Decimal',
@@ -64,7 +91,11 @@ export const PricedLine = builder.objectRef<PricedLineJson>('PricedLine').implem
       description: `What the tenant pays its provider for this line (quantity × unitPrice). ${PRICE_DETAIL}`,
       resolve: priceDetail((l) => l.cost),
     }),
-    amount: t.field({ type: 'Decimal', description: 'What the customer is billed for this line (after markup or margin).', resolve: (l) => l.amount }),
+    amount: t.field({
+      type: 'Decimal',
+      description: 'What the customer is billed for this line (after markup or margin).',
+      resolve: (l) => l.amount,
+    }),
     priceId: t.id({
       description: `Id of the effective-dated catalog row that priced this line. ${PRICE_DETAIL}`,
       resolve: priceDetail((l) => l.priceId),
@@ -76,15 +107,22 @@ const UnpricedReasonCode = builder.enumType('UnpricedReasonCode', {
   values: {
     UNKNOWN_MODEL: { description: 'No price source, nor a negotiated price of this tenant, knows the model.' },
     NO_PRICE_AT_TIME: { description: "The model is known but had no price in force at the event's timestamp." },
-    MISSING_USAGE_PRICE: { description: 'The prices in force (negotiated, else public) leave a reported usage type without a price: see usageTypes.' },
+    MISSING_USAGE_PRICE: {
+      description:
+        'The prices in force (negotiated, else public) leave a reported usage type without a price: see usageTypes.',
+    },
   } as const,
 })
 
 export const UnpricedReason = builder.objectRef<UnpricedReasonJson>('UnpricedReason').implement({
-  description: 'Why an event is UNPRICED. It is priced automatically once a price for what it lacks is in force for its timestamp.',
+  description:
+    'Why an event is UNPRICED. It is priced automatically once a price for what it lacks is in force for its timestamp.',
   fields: (t) => ({
     code: t.field({ type: UnpricedReasonCode, resolve: (r) => r.code }),
-    usageTypes: t.stringList({ description: 'The usage types with a quantity and no price (MISSING_USAGE_PRICE); empty otherwise.', resolve: (r) => r.usageTypes }),
+    usageTypes: t.stringList({
+      description: 'The usage types with a quantity and no price (MISSING_USAGE_PRICE); empty otherwise.',
+      resolve: (r) => r.usageTypes,
+    }),
     message: t.string({ resolve: (r) => unpricedMessage(r) }),
   }),
 })
@@ -111,7 +149,12 @@ export const UsageEvent = builder.objectRef<UsageEventRow>('UsageEvent').impleme
       description: `What the tenant pays its provider. ${PRICE_DETAIL}`,
       resolve: priceDetail((e) => e.cost),
     }),
-    amount: t.field({ type: 'Decimal', nullable: true, description: 'What the customer is billed.', resolve: (e) => e.amount }),
+    amount: t.field({
+      type: 'Decimal',
+      nullable: true,
+      description: 'What the customer is billed.',
+      resolve: (e) => e.amount,
+    }),
     currency: t.exposeString('currency'),
     lines: t.field({ type: [PricedLine], resolve: (e) => e.lines }),
     feature: t.exposeString('feature', { nullable: true }),
@@ -124,7 +167,7 @@ export const UsageEvent = builder.objectRef<UsageEventRow>('UsageEvent').impleme
     pricingPlan: t.string({
       nullable: true,
       description: `The markup or margin applied, e.g. "MARKUP 30". ${PRICE_DETAIL}`,
-      resolve: priceDetail((e) => e.plan_kind ? `${e.plan_kind} ${e.plan_percent}` : null),
+      resolve: priceDetail((e) => (e.plan_kind ? `${e.plan_kind} ${e.plan_percent}` : null)),
     }),
   }),
 })
@@ -132,14 +175,23 @@ export const UsageEvent = builder.objectRef<UsageEventRow>('UsageEvent').impleme
 const RecordUsageResult = builder.objectRef<RecordResult>('RecordUsageResult').implement({
   fields: (t) => ({
     status: t.field({ type: RecordStatus, resolve: (r) => r.status }),
-    event: t.field({ type: UsageEvent, nullable: true, description: 'The stored event; for DUPLICATE the one stored first.', resolve: (r) => r.event }),
+    event: t.field({
+      type: UsageEvent,
+      nullable: true,
+      description: 'The stored event; for DUPLICATE the one stored first.',
+      resolve: (r) => r.event,
+    }),
     error: t.field({ type: UsageError, nullable: true, resolve: (r) => r.error }),
   }),
 })
 
 const RecordUsageBatchResult = builder.objectRef<RecordResult[]>('RecordUsageBatchResult').implement({
   fields: (t) => ({
-    results: t.field({ type: [RecordUsageResult], description: 'One result per input event, in input order.', resolve: (r) => r }),
+    results: t.field({
+      type: [RecordUsageResult],
+      description: 'One result per input event, in input order.',
+      resolve: (r) => r,
+    }),
     recorded: t.int({ resolve: (r) => r.filter((x) => x.status === 'RECORDED').length }),
     duplicates: t.int({ resolve: (r) => r.filter((x) => x.status === 'DUPLICATE').length }),
     rejected: t.int({ resolve: (r) => r.filter((x) => x.status === 'REJECTED').length }),

@@ -65,13 +65,21 @@ export function createUsageService({
   logger: Logger
   hooks?: readonly IngestHook[]
 }): UsageService {
-  function priceRow(tenant: Tenant, candidate: Candidate, plans: readonly PlanVersion[], receivedAt: Date): UsageEventRow | EventError {
+  function priceRow(
+    tenant: Tenant,
+    candidate: Candidate,
+    plans: readonly PlanVersion[],
+    receivedAt: Date,
+  ): UsageEventRow | EventError {
     const { event } = candidate
     // The tenant's negotiated prices win over public ones for its own events.
     const resolved = catalog.resolve(event.model, event.provider, tenant.id)
     let pricing
     try {
-      pricing = priceEvent(event.reported, resolved ? catalog.pricesAt(resolved.provider, resolved.model, event.timestamp, tenant.id) : null)
+      pricing = priceEvent(
+        event.reported,
+        resolved ? catalog.pricesAt(resolved.provider, resolved.model, event.timestamp, tenant.id) : null,
+      )
     } catch (error) {
       if (error instanceof UsageShapeError) return { code: 'INVALID_INPUT', message: error.message, field: 'units' }
       throw error
@@ -157,7 +165,11 @@ export function createUsageService({
             results[index] = {
               status: 'REJECTED',
               event: null,
-              error: { code: 'INVALID_SIGNATURE', message: 'this tenant requires every event to be signed', field: 'signature' },
+              error: {
+                code: 'INVALID_SIGNATURE',
+                message: 'this tenant requires every event to be signed',
+                field: 'signature',
+              },
             }
             continue
           }
@@ -178,7 +190,10 @@ export function createUsageService({
       for (const hook of hooks) {
         const checked = [...firstById.values()]
         if (!hook.check || checked.length === 0) continue
-        const errors = await hook.check(tenant, checked.map((c) => c.event))
+        const errors = await hook.check(
+          tenant,
+          checked.map((c) => c.event),
+        )
         for (const [i, error] of errors.entries()) {
           if (!error) continue
           results[checked[i]!.index] = { status: 'REJECTED', event: null, error }
@@ -210,7 +225,11 @@ export function createUsageService({
       const insertedIds = new Set<string>()
       if (toStore.length > 0) {
         await db.transaction().execute(async (trx) => {
-          await repo.ensureCustomers(trx, tenant.id, toStore.map((c) => c.event.customerId))
+          await repo.ensureCustomers(
+            trx,
+            tenant.id,
+            toStore.map((c) => c.event.customerId),
+          )
           // One statement: the events, and the rollup deltas of those it newly inserted (summed in SQL).
           const inserted = await repo.insertNewEventsWithRollups(
             trx,
@@ -238,7 +257,10 @@ export function createUsageService({
           try {
             await hook.afterCommit(tenant, fresh, { catalogVersion })
           } catch (error) {
-            logger.error('ingest afterCommit hook failed', { tenantId: tenant.id, error: error instanceof Error ? error.message : String(error) })
+            logger.error('ingest afterCommit hook failed', {
+              tenantId: tenant.id,
+              error: error instanceof Error ? error.message : String(error),
+            })
           }
         }
       }
@@ -270,7 +292,11 @@ export function createUsageService({
           results[candidate.index] = results[firstById.get(candidate.event.id)?.index ?? -1] ?? {
             status: 'REJECTED',
             event: null,
-            error: { code: 'INVALID_INPUT', message: `event "${candidate.event.id}" repeats an earlier event of this batch that was rejected`, field: 'id' },
+            error: {
+              code: 'INVALID_INPUT',
+              message: `event "${candidate.event.id}" repeats an earlier event of this batch that was rejected`,
+              field: 'id',
+            },
           }
         }
       }

@@ -122,7 +122,9 @@ function edgeEvents(scope: SummaryScope, ranges: readonly TimeRange[]): RawBuild
   // An event re-priced by repriceUsage is billed with its latest correction (the rollups, which
   // serve whole hours, already hold the correction's delta); events themselves are never edited.
   const branches = ranges.map(
-    (r) => sql`select e.tenant_id, e.id, e.customer_id, e.ts, e.provider, e.canonical_provider, e.model, e.canonical_model,
+    (
+      r,
+    ) => sql`select e.tenant_id, e.id, e.customer_id, e.ts, e.provider, e.canonical_provider, e.model, e.canonical_model,
         e.feature, e.status, e.input_tokens, e.output_tokens,
         coalesce(c.new_cost, e.cost) as cost, coalesce(c.new_amount, e.amount) as amount, coalesce(c.new_lines, e.lines) as lines
       from usage_events e
@@ -198,7 +200,12 @@ function toLineAggregate(row: LineAggregateColumns): LineAggregate {
 }
 
 /** Event totals per group over whole hours, from usage_rollups. Without keys: one row (zeros when empty). */
-export async function rollupEventAggregates(db: Executor, scope: SummaryScope, hours: TimeRange, keys: GroupKeys): Promise<EventAggregate[]> {
+export async function rollupEventAggregates(
+  db: Executor,
+  scope: SummaryScope,
+  hours: TimeRange,
+  keys: GroupKeys,
+): Promise<EventAggregate[]> {
   const { select, groupBy } = selectAndGroup(dimensionColumns('rollup', keys, null), [
     sql`coalesce(sum(r.events), 0)::int8 as events`,
     sql`coalesce(sum(r.unpriced_events), 0)::int8 as unpriced_events`,
@@ -216,7 +223,12 @@ export async function rollupEventAggregates(db: Executor, scope: SummaryScope, h
 }
 
 /** The same aggregates as rollupEventAggregates, computed from raw events in the given (partial-hour) ranges. */
-export async function rawEventAggregates(db: Executor, scope: SummaryScope, ranges: readonly TimeRange[], keys: GroupKeys): Promise<EventAggregate[]> {
+export async function rawEventAggregates(
+  db: Executor,
+  scope: SummaryScope,
+  ranges: readonly TimeRange[],
+  keys: GroupKeys,
+): Promise<EventAggregate[]> {
   if (ranges.length === 0) return []
   const { select, groupBy } = selectAndGroup(dimensionColumns('raw', keys, null), [
     sql`count(*)::int8 as events`,
@@ -234,7 +246,12 @@ export async function rawEventAggregates(db: Executor, scope: SummaryScope, rang
 }
 
 /** Priced-line totals per group and usage type over whole hours, from usage_line_rollups. */
-export async function rollupLineAggregates(db: Executor, scope: SummaryScope, hours: TimeRange, keys: GroupKeys): Promise<LineAggregate[]> {
+export async function rollupLineAggregates(
+  db: Executor,
+  scope: SummaryScope,
+  hours: TimeRange,
+  keys: GroupKeys,
+): Promise<LineAggregate[]> {
   const { select, groupBy } = selectAndGroup(dimensionColumns('rollup', keys, sql<string>`r.usage_type`), [
     sql`sum(r.events)::int8 as events`,
     sql`sum(r.quantity) as quantity`,
@@ -250,7 +267,12 @@ export async function rollupLineAggregates(db: Executor, scope: SummaryScope, ho
 }
 
 /** The same as rollupLineAggregates, from the priced lines of raw events in the given ranges. */
-export async function rawLineAggregates(db: Executor, scope: SummaryScope, ranges: readonly TimeRange[], keys: GroupKeys): Promise<LineAggregate[]> {
+export async function rawLineAggregates(
+  db: Executor,
+  scope: SummaryScope,
+  ranges: readonly TimeRange[],
+  keys: GroupKeys,
+): Promise<LineAggregate[]> {
   if (ranges.length === 0) return []
   const { select, groupBy } = selectAndGroup(dimensionColumns('raw', keys, sql<string>`(line.value ->> 'usageType')`), [
     sql`count(*)::int8 as events`,
@@ -291,7 +313,11 @@ export function listEventsPage(
   },
 ): Promise<UsageEventRow[]> {
   const { tenantId, customerId, from, to, after, limit, model, feature } = params
-  let query = db.selectFrom('usage_events').selectAll().where('tenant_id', '=', tenantId).where('customer_id', '=', customerId)
+  let query = db
+    .selectFrom('usage_events')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('customer_id', '=', customerId)
   if (from) query = query.where('ts', '>=', from)
   if (to) query = query.where('ts', '<', to)
   if (model != null) query = query.where(sql<string>`coalesce(canonical_model, model)`, '=', model)

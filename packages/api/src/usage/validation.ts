@@ -38,7 +38,9 @@ const ALIASES: Readonly<Record<string, string>> = {
   web_search: 'web_searches',
   request: 'requests',
 }
-export const UNIT_ALIASES: ReadonlyMap<string, string> = new Map(Object.entries(ALIASES).filter(([, target]) => EXTRA_UNIT_NAMES.has(target)))
+export const UNIT_ALIASES: ReadonlyMap<string, string> = new Map(
+  Object.entries(ALIASES).filter(([, target]) => EXTRA_UNIT_NAMES.has(target)),
+)
 /** The unit names `units` accepts under their own name. */
 export const UNIT_NAMES: readonly string[] = [...EXTRA_UNIT_NAMES].filter((name) => !UNIT_ALIASES.has(name)).sort()
 
@@ -109,7 +111,8 @@ function text(value: string | null | undefined, field: string, max: number, requ
     return required ? { code: 'INVALID_INPUT', message: `${field} must not be empty`, field } : null
   }
   if (value.length > max) return { code: 'INVALID_INPUT', message: `${field} is longer than ${max} characters`, field }
-  if (value.includes('\u0000')) return { code: 'INVALID_INPUT', message: `${field} must not contain NUL characters`, field }
+  if (value.includes('\u0000'))
+    return { code: 'INVALID_INPUT', message: `${field} must not contain NUL characters`, field }
   return null
 }
 
@@ -117,7 +120,10 @@ function text(value: string | null | undefined, field: string, max: number, requ
  * Checks one event against everything that can be known without the database. Pure: `now` is
  * the injected clock's time.
  */
-export function validateEvent(input: UsageEventInput, now: Date): { ok: true; event: ValidEvent } | { ok: false; error: EventError } {
+export function validateEvent(
+  input: UsageEventInput,
+  now: Date,
+): { ok: true; event: ValidEvent } | { ok: false; error: EventError } {
   const fail = (error: EventError) => ({ ok: false as const, error })
   const textError =
     text(input.id, 'id', LIMITS.idLength, true) ??
@@ -126,8 +132,16 @@ export function validateEvent(input: UsageEventInput, now: Date): { ok: true; ev
     text(input.provider, 'provider', LIMITS.providerLength, false) ??
     text(input.feature, 'feature', LIMITS.featureLength, false)
   if (textError) return fail(textError)
-  if (input.reservationId !== null && input.reservationId !== undefined && !/^rsv_[A-Za-z0-9_-]{1,60}$/.test(input.reservationId)) {
-    return fail({ code: 'INVALID_INPUT', message: 'reservationId must be an id returned by reserveBudget (rsv_…)', field: 'reservationId' })
+  if (
+    input.reservationId !== null &&
+    input.reservationId !== undefined &&
+    !/^rsv_[A-Za-z0-9_-]{1,60}$/.test(input.reservationId)
+  ) {
+    return fail({
+      code: 'INVALID_INPUT',
+      message: 'reservationId must be an id returned by reserveBudget (rsv_…)',
+      field: 'reservationId',
+    })
   }
 
   const timestamp = input.timestamp
@@ -135,7 +149,11 @@ export function validateEvent(input: UsageEventInput, now: Date): { ok: true; ev
     return fail({ code: 'INVALID_INPUT', message: 'timestamp is not a valid RFC 3339 date-time', field: 'timestamp' })
   }
   if (timestamp.getTime() > now.getTime() + LIMITS.futureSkewMs) {
-    return fail({ code: 'INVALID_INPUT', message: 'timestamp is more than 5 minutes in the future', field: 'timestamp' })
+    return fail({
+      code: 'INVALID_INPUT',
+      message: 'timestamp is more than 5 minutes in the future',
+      field: 'timestamp',
+    })
   }
 
   const tokens = {} as Record<(typeof TOKEN_FIELDS)[number], number>
@@ -147,7 +165,10 @@ export function validateEvent(input: UsageEventInput, now: Date): { ok: true; ev
     tokens[field] = value
   }
   if (tokens.cacheReadTokens + tokens.cacheWriteTokens > tokens.inputTokens) {
-    const field = tokens.cacheReadTokens > tokens.inputTokens || tokens.cacheWriteTokens === 0 ? 'cacheReadTokens' : 'cacheWriteTokens'
+    const field =
+      tokens.cacheReadTokens > tokens.inputTokens || tokens.cacheWriteTokens === 0
+        ? 'cacheReadTokens'
+        : 'cacheWriteTokens'
     return fail({
       code: 'INVALID_INPUT',
       message: `cacheReadTokens + cacheWriteTokens (${tokens.cacheReadTokens + tokens.cacheWriteTokens}) exceed inputTokens (${tokens.inputTokens}); inputTokens counts all input tokens, cached ones included`,
@@ -217,14 +238,22 @@ export function validateEvent(input: UsageEventInput, now: Date): { ok: true; ev
   let metadataJson: string | null = null
   if (input.metadata !== undefined && input.metadata !== null) {
     if (typeof input.metadata !== 'object' || Array.isArray(input.metadata)) {
-      return fail({ code: 'INVALID_INPUT', message: 'metadata must be a JSON object of small labels', field: 'metadata' })
+      return fail({
+        code: 'INVALID_INPUT',
+        message: 'metadata must be a JSON object of small labels',
+        field: 'metadata',
+      })
     }
     metadataJson = JSON.stringify(input.metadata)
     if (metadataJson.includes('\\u0000')) {
       return fail({ code: 'INVALID_INPUT', message: 'metadata must not contain NUL characters', field: 'metadata' })
     }
     if (Buffer.byteLength(metadataJson) > LIMITS.metadataBytes) {
-      return fail({ code: 'INVALID_INPUT', message: `metadata is larger than ${LIMITS.metadataBytes} bytes`, field: 'metadata' })
+      return fail({
+        code: 'INVALID_INPUT',
+        message: `metadata is larger than ${LIMITS.metadataBytes} bytes`,
+        field: 'metadata',
+      })
     }
     metadata = input.metadata as Record<string, unknown>
   }

@@ -94,21 +94,40 @@ export function createWebhookDispatcher({
       const ids = due.map((d) => d.id)
       await trx
         .updateTable('webhook_deliveries')
-        .set((eb) => ({ attempts: eb('attempts', '+', 1), next_attempt_at: new Date(now.getTime() + leaseMs), last_attempt_at: now }))
+        .set((eb) => ({
+          attempts: eb('attempts', '+', 1),
+          next_attempt_at: new Date(now.getTime() + leaseMs),
+          last_attempt_at: now,
+        }))
         .where('id', 'in', ids)
         .execute()
       const details = await trx
         .selectFrom('webhook_deliveries as d')
         .innerJoin('webhook_endpoints as p', 'p.id', 'd.endpoint_id')
         .innerJoin('webhook_events as e', 'e.id', 'd.event_id')
-        .select(['d.id', 'p.url', 'p.secret', 'p.previous_secret', 'p.previous_secret_expires_at', 'e.id as event_id', 'e.type', 'e.payload', 'e.created_at'])
+        .select([
+          'd.id',
+          'p.url',
+          'p.secret',
+          'p.previous_secret',
+          'p.previous_secret_expires_at',
+          'e.id as event_id',
+          'e.type',
+          'e.payload',
+          'e.created_at',
+        ])
         .where('d.id', 'in', ids)
         .execute()
       const byId = new Map(details.map((d) => [d.id, d]))
       return due.map((d) => {
         const x = byId.get(d.id)!
         // The same bytes on every attempt: the id is what receivers dedupe on.
-        const body = JSON.stringify({ id: x.event_id, type: x.type, created: new Date(x.created_at).toISOString(), data: x.payload })
+        const body = JSON.stringify({
+          id: x.event_id,
+          type: x.type,
+          created: new Date(x.created_at).toISOString(),
+          data: x.payload,
+        })
         return {
           id: d.id,
           attempt: d.attempts + 1,
@@ -130,7 +149,10 @@ export function createWebhookDispatcher({
     const t0 = performance.now()
     const controller = new AbortController()
     inFlight.add(controller)
-    const timeout = setTimeout(() => controller.abort(new Error(`timed out after ${options.timeoutMs} ms`)), options.timeoutMs)
+    const timeout = setTimeout(
+      () => controller.abort(new Error(`timed out after ${options.timeoutMs} ms`)),
+      options.timeoutMs,
+    )
     let statusCode: number | null = null
     let error: string | null = null
     try {
@@ -170,7 +192,15 @@ export function createWebhookDispatcher({
     await db.transaction().execute(async (trx) => {
       await trx
         .insertInto('webhook_attempts')
-        .values({ delivery_id: c.id, attempt: c.attempt, started_at: started, duration_ms: durationMs, status_code: statusCode, error, url: c.url })
+        .values({
+          delivery_id: c.id,
+          attempt: c.attempt,
+          started_at: started,
+          duration_ms: durationMs,
+          status_code: statusCode,
+          error,
+          url: c.url,
+        })
         .onConflict((oc) => oc.columns(['delivery_id', 'attempt']).doNothing())
         .execute()
       await trx
@@ -180,7 +210,10 @@ export function createWebhookDispatcher({
           last_status_code: statusCode,
           last_error: error,
           ...(ok ? { delivered_at: finishedAt } : {}),
-          next_attempt_at: ok || dead ? finishedAt : new Date(finishedAt.getTime() + backoffDelay(c.attempt, options.backoffBaseMs, maxBackoffMs, random)),
+          next_attempt_at:
+            ok || dead
+              ? finishedAt
+              : new Date(finishedAt.getTime() + backoffDelay(c.attempt, options.backoffBaseMs, maxBackoffMs, random)),
         })
         // Only the holder of this attempt settles it (a stale lease holder finds attempts moved on).
         .where('id', '=', c.id)
@@ -197,7 +230,12 @@ export function createWebhookDispatcher({
     const workers = Array.from({ length: Math.min(concurrency, claimed.length) }, async () => {
       while (next < claimed.length) {
         const c = claimed[next++]!
-        await attempt(c).catch((error: unknown) => logger.error('webhook attempt could not be recorded', { delivery: c.id, error: error instanceof Error ? error.message : String(error) }))
+        await attempt(c).catch((error: unknown) =>
+          logger.error('webhook attempt could not be recorded', {
+            delivery: c.id,
+            error: error instanceof Error ? error.message : String(error),
+          }),
+        )
       }
     })
     await Promise.all(workers)

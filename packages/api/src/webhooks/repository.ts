@@ -23,7 +23,12 @@ export interface DeliveryPosition {
 export function selectDeliveryPage(
   executor: Executor,
   tenantId: string,
-  filter: { endpointId: string | null; status: WebhookDeliveryStatus | null; after: DeliveryPosition | null; limit: number },
+  filter: {
+    endpointId: string | null
+    status: WebhookDeliveryStatus | null
+    after: DeliveryPosition | null
+    limit: number
+  },
 ) {
   let q = selectDeliveryViews(executor, tenantId)
   if (filter.endpointId) q = q.where('d.endpoint_id', '=', filter.endpointId)
@@ -34,11 +39,25 @@ export function selectDeliveryPage(
 }
 
 /** The tenant's endpoint, locked for an update in the caller's transaction; undefined when not the tenant's. */
-export function lockEndpoint(executor: Executor, tenantId: string, id: string): Promise<WebhookEndpointRow | undefined> {
-  return executor.selectFrom('webhook_endpoints').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).forUpdate().executeTakeFirst()
+export function lockEndpoint(
+  executor: Executor,
+  tenantId: string,
+  id: string,
+): Promise<WebhookEndpointRow | undefined> {
+  return executor
+    .selectFrom('webhook_endpoints')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('id', '=', id)
+    .forUpdate()
+    .executeTakeFirst()
 }
 
-export async function countEnabledEndpoints(executor: Executor, tenantId: string, exceptId: string | null): Promise<number> {
+export async function countEnabledEndpoints(
+  executor: Executor,
+  tenantId: string,
+  exceptId: string | null,
+): Promise<number> {
   let q = executor
     .selectFrom('webhook_endpoints')
     .select((eb) => eb.fn.countAll<number>().as('n'))
@@ -55,14 +74,24 @@ export interface EndpointPatch {
   enabled?: boolean
 }
 
-export function updateEndpointRow(executor: Executor, tenantId: string, id: string, patch: EndpointPatch, now: Date): Promise<WebhookEndpointRow> {
+export function updateEndpointRow(
+  executor: Executor,
+  tenantId: string,
+  id: string,
+  patch: EndpointPatch,
+  now: Date,
+): Promise<WebhookEndpointRow> {
   return executor
     .updateTable('webhook_endpoints')
     .set({
       ...(patch.url !== undefined ? { url: patch.url } : {}),
       ...(patch.eventTypes !== undefined ? { event_types: JSON.stringify(patch.eventTypes) } : {}),
       ...(patch.description !== undefined ? { description: patch.description } : {}),
-      ...(patch.enabled === true ? { enabled: true, disabled_at: null } : patch.enabled === false ? { enabled: false, disabled_at: now } : {}),
+      ...(patch.enabled === true
+        ? { enabled: true, disabled_at: null }
+        : patch.enabled === false
+          ? { enabled: false, disabled_at: now }
+          : {}),
     })
     .where('tenant_id', '=', tenantId)
     .where('id', '=', id)

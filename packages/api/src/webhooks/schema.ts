@@ -12,32 +12,48 @@ const WebhookEndpoint = builder.objectRef<WebhookEndpointRow>('WebhookEndpoint')
   fields: (t) => ({
     id: t.exposeID('id'),
     url: t.exposeString('url'),
-    eventTypes: t.field({ type: ['String'], description: WEBHOOK_EVENT_TYPES.join(', '), resolve: (e) => e.event_types }),
+    eventTypes: t.field({
+      type: ['String'],
+      description: WEBHOOK_EVENT_TYPES.join(', '),
+      resolve: (e) => e.event_types,
+    }),
     description: t.exposeString('description', { nullable: true }),
     enabled: t.exposeBoolean('enabled'),
     createdAt: t.field({ type: 'DateTime', resolve: (e) => e.created_at }),
-    secretRotatedAt: t.field({ type: 'DateTime', nullable: true, description: 'When rotateWebhookSecret last ran; null if never.', resolve: (e) => e.secret_rotated_at }),
+    secretRotatedAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      description: 'When rotateWebhookSecret last ran; null if never.',
+      resolve: (e) => e.secret_rotated_at,
+    }),
     previousSecretExpiresAt: t.field({
       type: 'DateTime',
       nullable: true,
-      description: 'While the secret replaced by the last rotation still signs deliveries (beside the current one): when it stops. Null otherwise.',
+      description:
+        'While the secret replaced by the last rotation still signs deliveries (beside the current one): when it stops. Null otherwise.',
       resolve: (e, _args, ctx) =>
-        e.previous_secret !== null && e.previous_secret_expires_at !== null && new Date(e.previous_secret_expires_at).getTime() > ctx.services.clock.now().getTime()
+        e.previous_secret !== null &&
+        e.previous_secret_expires_at !== null &&
+        new Date(e.previous_secret_expires_at).getTime() > ctx.services.clock.now().getTime()
           ? e.previous_secret_expires_at
           : null,
     }),
   }),
 })
 
-const CreatedWebhookEndpoint = builder.objectRef<{ endpoint: WebhookEndpointRow; secret: string }>('CreatedWebhookEndpoint').implement({
-  fields: (t) => ({
-    endpoint: t.field({ type: WebhookEndpoint, resolve: (c) => c.endpoint }),
-    secret: t.exposeString('secret', { description: `Shown once. ${SIGNATURE_DOC}` }),
-  }),
-})
+const CreatedWebhookEndpoint = builder
+  .objectRef<{ endpoint: WebhookEndpointRow; secret: string }>('CreatedWebhookEndpoint')
+  .implement({
+    fields: (t) => ({
+      endpoint: t.field({ type: WebhookEndpoint, resolve: (c) => c.endpoint }),
+      secret: t.exposeString('secret', { description: `Shown once. ${SIGNATURE_DOC}` }),
+    }),
+  })
 
 const RotatedWebhookSecret = builder
-  .objectRef<{ endpoint: WebhookEndpointRow; secret: string; previousSecretExpiresAt: Date | null }>('RotatedWebhookSecret')
+  .objectRef<{ endpoint: WebhookEndpointRow; secret: string; previousSecretExpiresAt: Date | null }>(
+    'RotatedWebhookSecret',
+  )
   .implement({
     fields: (t) => ({
       endpoint: t.field({ type: WebhookEndpoint, resolve: (r) => r.endpoint }),
@@ -45,7 +61,8 @@ const RotatedWebhookSecret = builder
       previousSecretExpiresAt: t.field({
         type: 'DateTime',
         nullable: true,
-        description: 'Until then deliveries carry a v1 signature with the previous secret too; null when it stopped at once.',
+        description:
+          'Until then deliveries carry a v1 signature with the previous secret too; null when it stopped at once.',
         resolve: (r) => r.previousSecretExpiresAt,
       }),
     }),
@@ -55,9 +72,14 @@ const UpdateWebhookEndpointInput = builder.inputType('UpdateWebhookEndpointInput
   description: 'Only the fields given change; validated like createWebhookEndpoint.',
   fields: (t) => ({
     url: t.string({ description: 'Null or absent: unchanged. Deliveries still pending go to the new URL.' }),
-    eventTypes: t.stringList({ description: `Null or absent: unchanged. Applies to events enqueued from now on (${WEBHOOK_EVENT_TYPES.join(', ')}).` }),
+    eventTypes: t.stringList({
+      description: `Null or absent: unchanged. Applies to events enqueued from now on (${WEBHOOK_EVENT_TYPES.join(', ')}).`,
+    }),
     description: t.string({ description: 'Absent: unchanged; null or "": cleared.' }),
-    enabled: t.boolean({ description: 'true re-enables a disabled endpoint (its DEAD deliveries stay DEAD: replay them); false disables it like disableWebhookEndpoint.' }),
+    enabled: t.boolean({
+      description:
+        'true re-enables a disabled endpoint (its DEAD deliveries stay DEAD: replay them); false disables it like disableWebhookEndpoint.',
+    }),
   }),
 })
 
@@ -75,8 +97,15 @@ const WebhookAttempt = builder.objectRef<WebhookAttemptRow>('WebhookAttempt').im
     startedAt: t.field({ type: 'DateTime', resolve: (a) => a.started_at }),
     durationMs: t.exposeInt('duration_ms'),
     statusCode: t.exposeInt('status_code', { nullable: true }),
-    error: t.exposeString('error', { nullable: true, description: 'Why it failed: HTTP status, timeout or connection error.' }),
-    url: t.exposeString('url', { nullable: true, description: 'The URL this attempt was sent to (an endpoint\'s URL can change); null for attempts recorded before this was kept.' }),
+    error: t.exposeString('error', {
+      nullable: true,
+      description: 'Why it failed: HTTP status, timeout or connection error.',
+    }),
+    url: t.exposeString('url', {
+      nullable: true,
+      description:
+        "The URL this attempt was sent to (an endpoint's URL can change); null for attempts recorded before this was kept.",
+    }),
   }),
 })
 
@@ -86,11 +115,17 @@ const WebhookDelivery = builder.objectRef<DeliveryView>('WebhookDelivery').imple
     id: t.exposeID('id'),
     endpointId: t.exposeID('endpoint_id'),
     url: t.exposeString('url'),
-    eventId: t.exposeID('event_id', { description: 'Also sent as the body\'s "id" and the Burnrate-Event-Id header: dedupe on it.' }),
+    eventId: t.exposeID('event_id', {
+      description: 'Also sent as the body\'s "id" and the Burnrate-Event-Id header: dedupe on it.',
+    }),
     eventType: t.exposeString('event_type'),
     status: t.field({ type: WebhookDeliveryStatus, resolve: (d) => d.status }),
     attempts: t.exposeInt('attempts'),
-    nextAttemptAt: t.field({ type: 'DateTime', nullable: true, resolve: (d) => (d.status === 'PENDING' ? d.next_attempt_at : null) }),
+    nextAttemptAt: t.field({
+      type: 'DateTime',
+      nullable: true,
+      resolve: (d) => (d.status === 'PENDING' ? d.next_attempt_at : null),
+    }),
     lastStatusCode: t.exposeInt('last_status_code', { nullable: true }),
     lastError: t.exposeString('last_error', { nullable: true }),
     deliveredAt: t.field({ type: 'DateTime', nullable: true, resolve: (d) => d.delivered_at }),
@@ -125,9 +160,17 @@ builder.queryFields((t) => ({
   webhookDeliveries: t.field({
     type: [WebhookDelivery],
     description: 'The delivery log, newest first.',
-    args: { endpointId: t.arg.id(), status: t.arg({ type: WebhookDeliveryStatus }), first: t.arg.int({ description: '1-500, default 50.' }) },
+    args: {
+      endpointId: t.arg.id(),
+      status: t.arg({ type: WebhookDeliveryStatus }),
+      first: t.arg.int({ description: '1-500, default 50.' }),
+    },
     resolve: (_root, args, ctx) =>
-      ctx.services.webhooks.deliveries(requireTenant(ctx), { endpointId: args.endpointId ? String(args.endpointId) : null, status: args.status ?? null, first: args.first ?? null }),
+      ctx.services.webhooks.deliveries(requireTenant(ctx), {
+        endpointId: args.endpointId ? String(args.endpointId) : null,
+        status: args.status ?? null,
+        first: args.first ?? null,
+      }),
   }),
   webhookDeliveriesPage: t.field({
     type: WebhookDeliveryConnection,
@@ -162,15 +205,18 @@ builder.mutationFields((t) => ({
   }),
   updateWebhookEndpoint: t.field({
     type: WebhookEndpoint,
-    description: 'Changes an endpoint (only the input fields given), validated like createWebhookEndpoint; nothing changes when any field is refused.',
+    description:
+      'Changes an endpoint (only the input fields given), validated like createWebhookEndpoint; nothing changes when any field is refused.',
     args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateWebhookEndpointInput, required: true }) },
-    resolve: (_root, args, ctx) => ctx.services.webhooks.updateEndpoint(requireTenant(ctx), String(args.id), args.input),
+    resolve: (_root, args, ctx) =>
+      ctx.services.webhooks.updateEndpoint(requireTenant(ctx), String(args.id), args.input),
   }),
   rotateWebhookSecret: t.field({
     type: RotatedWebhookSecret,
     description: `A new signing secret, returned once. The replaced one keeps signing beside it (a second v1 in Burnrate-Signature) for expiresPreviousInSeconds: default ${ROTATION_GRACE.defaultSeconds} (24 h), at most ${ROTATION_GRACE.maxSeconds} (7 days), 0 to stop it at once. Rotating again drops any older previous secret.`,
     args: { id: t.arg.id({ required: true }), expiresPreviousInSeconds: t.arg.int() },
-    resolve: (_root, args, ctx) => ctx.services.webhooks.rotateSecret(requireTenant(ctx), String(args.id), args.expiresPreviousInSeconds ?? null),
+    resolve: (_root, args, ctx) =>
+      ctx.services.webhooks.rotateSecret(requireTenant(ctx), String(args.id), args.expiresPreviousInSeconds ?? null),
   }),
   disableWebhookEndpoint: t.field({
     type: WebhookEndpoint,

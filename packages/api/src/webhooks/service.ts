@@ -18,7 +18,12 @@ import { newEndpointSecret } from './signing.ts'
 import { isPrivateAddress } from './targets.ts'
 
 /** The event types an endpoint can subscribe to. */
-export const WEBHOOK_EVENT_TYPES = ['budget.alert', 'price.change', 'stripe.usage_expired', 'stripe.push_failed'] as const
+export const WEBHOOK_EVENT_TYPES = [
+  'budget.alert',
+  'price.change',
+  'stripe.usage_expired',
+  'stripe.push_failed',
+] as const
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number]
 
 const MAX_ENDPOINTS_PER_TENANT = 20
@@ -42,7 +47,12 @@ export interface NewWebhookEvent {
  * type, in the caller's transaction (so an alert and its deliveries commit or roll back together).
  * Returns the event id, or null when the event was already enqueued.
  */
-export async function enqueueWebhookEvent(trx: Executor, event: NewWebhookEvent, now: Date, attemptLimit: number): Promise<string | null> {
+export async function enqueueWebhookEvent(
+  trx: Executor,
+  event: NewWebhookEvent,
+  now: Date,
+  attemptLimit: number,
+): Promise<string | null> {
   const endpoints = await trx
     .selectFrom('webhook_endpoints')
     .select('id')
@@ -54,7 +64,14 @@ export async function enqueueWebhookEvent(trx: Executor, event: NewWebhookEvent,
   if (endpoints.length === 0) return null
   const inserted = await trx
     .insertInto('webhook_events')
-    .values({ id: newId('evt_'), tenant_id: event.tenantId, type: event.type, dedupe_key: event.dedupeKey, payload: JSON.stringify(event.payload), created_at: now })
+    .values({
+      id: newId('evt_'),
+      tenant_id: event.tenantId,
+      type: event.type,
+      dedupe_key: event.dedupeKey,
+      payload: JSON.stringify(event.payload),
+      created_at: now,
+    })
     .onConflict((oc) => oc.columns(['tenant_id', 'dedupe_key']).doNothing())
     .returning('id')
     .executeTakeFirst()
@@ -139,13 +156,19 @@ export function decodeDeliveryCursor(cursor: string): repo.DeliveryPosition {
 export function rotationGraceSeconds(requested: number | null | undefined): number {
   const seconds = requested ?? ROTATION_GRACE.defaultSeconds
   if (!Number.isInteger(seconds) || seconds < 0 || seconds > ROTATION_GRACE.maxSeconds) {
-    throw badInput(`expiresPreviousInSeconds must be between 0 and ${ROTATION_GRACE.maxSeconds} (7 days)`, 'expiresPreviousInSeconds')
+    throw badInput(
+      `expiresPreviousInSeconds must be between 0 and ${ROTATION_GRACE.maxSeconds} (7 days)`,
+      'expiresPreviousInSeconds',
+    )
   }
   return seconds
 }
 
 export interface WebhookService {
-  createEndpoint(tenant: Tenant, input: { url: string; eventTypes: readonly string[]; description?: string | null }): Promise<{ endpoint: WebhookEndpointRow; secret: string }>
+  createEndpoint(
+    tenant: Tenant,
+    input: { url: string; eventTypes: readonly string[]; description?: string | null },
+  ): Promise<{ endpoint: WebhookEndpointRow; secret: string }>
   listEndpoints(tenant: Tenant): Promise<WebhookEndpointRow[]>
   disableEndpoint(tenant: Tenant, id: string): Promise<WebhookEndpointRow>
   /** Partial update, validated like creation; all or nothing. */
@@ -154,10 +177,25 @@ export interface WebhookService {
    * A new signing secret (returned once); the replaced one keeps signing beside it for
    * `expiresPreviousInSeconds` (default 24 h, at most 7 days, 0: stops at once).
    */
-  rotateSecret(tenant: Tenant, id: string, expiresPreviousInSeconds?: number | null): Promise<{ endpoint: WebhookEndpointRow; secret: string; previousSecretExpiresAt: Date | null }>
-  deliveries(tenant: Tenant, filter: { endpointId?: string | null; status?: WebhookDeliveryStatus | null; first?: number | null }): Promise<DeliveryView[]>
+  rotateSecret(
+    tenant: Tenant,
+    id: string,
+    expiresPreviousInSeconds?: number | null,
+  ): Promise<{ endpoint: WebhookEndpointRow; secret: string; previousSecretExpiresAt: Date | null }>
+  deliveries(
+    tenant: Tenant,
+    filter: { endpointId?: string | null; status?: WebhookDeliveryStatus | null; first?: number | null },
+  ): Promise<DeliveryView[]>
   /** The log in keyset pages, newest first on (created_at, id). */
-  deliveryPage(tenant: Tenant, filter: { endpointId?: string | null; status?: WebhookDeliveryStatus | null; first?: number | null; after?: string | null }): Promise<DeliveryPage>
+  deliveryPage(
+    tenant: Tenant,
+    filter: {
+      endpointId?: string | null
+      status?: WebhookDeliveryStatus | null
+      first?: number | null
+      after?: string | null
+    },
+  ): Promise<DeliveryPage>
   attemptsOf(deliveryIds: readonly string[]): Promise<Map<string, WebhookAttemptRow[]>>
   /** A DEAD delivery goes back to PENDING for another full round of attempts. */
   replay(tenant: Tenant, deliveryId: string): Promise<DeliveryView>
@@ -186,17 +224,25 @@ function validUrl(raw: string, allowPrivate: boolean, field = 'url'): string {
   if (raw.length > 2048) throw badInput('url is longer than 2048 characters', field)
   // Names are checked again at each delivery, after resolving; literal addresses can be refused now.
   const host = url.hostname.replace(/^\[|\]$/g, '')
-  if (!allowPrivate && (host === 'localhost' || host.endsWith('.localhost') || (isIP(host) !== 0 && isPrivateAddress(host)))) {
-    throw badInput(`url must reach a public address, not ${host} (set WEBHOOK_ALLOW_PRIVATE_TARGETS=true for local development)`, field)
+  if (
+    !allowPrivate &&
+    (host === 'localhost' || host.endsWith('.localhost') || (isIP(host) !== 0 && isPrivateAddress(host)))
+  ) {
+    throw badInput(
+      `url must reach a public address, not ${host} (set WEBHOOK_ALLOW_PRIVATE_TARGETS=true for local development)`,
+      field,
+    )
   }
   return url.toString()
 }
 
 function validEventTypes(eventTypes: readonly string[], field = 'eventTypes'): string[] {
   const types = [...new Set(eventTypes)]
-  if (types.length === 0) throw badInput(`eventTypes must name at least one of ${WEBHOOK_EVENT_TYPES.join(', ')}`, field)
+  if (types.length === 0)
+    throw badInput(`eventTypes must name at least one of ${WEBHOOK_EVENT_TYPES.join(', ')}`, field)
   for (const t of types) {
-    if (!(WEBHOOK_EVENT_TYPES as readonly string[]).includes(t)) throw badInput(`unknown event type "${t}"; known: ${WEBHOOK_EVENT_TYPES.join(', ')}`, field)
+    if (!(WEBHOOK_EVENT_TYPES as readonly string[]).includes(t))
+      throw badInput(`unknown event type "${t}"; known: ${WEBHOOK_EVENT_TYPES.join(', ')}`, field)
   }
   return types
 }
@@ -206,7 +252,16 @@ function validDescription(description: string | null | undefined, field = 'descr
   return description || null
 }
 
-export function createWebhookService({ db, clock, config }: { db: Db; clock: Clock; config: Config; logger: Logger }): WebhookService {
+export function createWebhookService({
+  db,
+  clock,
+  config,
+}: {
+  db: Db
+  clock: Clock
+  config: Config
+  logger: Logger
+}): WebhookService {
   const attemptLimit = config.WEBHOOK_MAX_ATTEMPTS
 
   async function deliveryView(executor: Executor, tenantId: string, where: { id?: string }) {
@@ -236,7 +291,12 @@ export function createWebhookService({ db, clock, config }: { db: Db; clock: Clo
   async function enqueueBudgetAlerts(trx: Transaction<DB>, alerts: readonly BudgetAlertRow[]) {
     const now = clock.now()
     for (const row of alerts) {
-      const event = { tenantId: row.tenant_id, type: 'budget.alert' as const, dedupeKey: `budget.alert:${row.id}`, payload: budgetAlertPayload(alertEvent(row)) }
+      const event = {
+        tenantId: row.tenant_id,
+        type: 'budget.alert' as const,
+        dedupeKey: `budget.alert:${row.id}`,
+        payload: budgetAlertPayload(alertEvent(row)),
+      }
       await enqueueWebhookEvent(trx, event, now, attemptLimit)
     }
   }
@@ -254,7 +314,8 @@ export function createWebhookService({ db, clock, config }: { db: Db; clock: Clo
         .where('tenant_id', '=', tenant.id)
         .where('enabled', '=', true)
         .executeTakeFirstOrThrow()
-      if (Number(count.n) >= MAX_ENDPOINTS_PER_TENANT) throw badInput(`a tenant has at most ${MAX_ENDPOINTS_PER_TENANT} enabled endpoints`, 'url')
+      if (Number(count.n) >= MAX_ENDPOINTS_PER_TENANT)
+        throw badInput(`a tenant has at most ${MAX_ENDPOINTS_PER_TENANT} enabled endpoints`, 'url')
       const secret = newEndpointSecret()
       const endpoint = await db
         .insertInto('webhook_endpoints')
@@ -273,7 +334,14 @@ export function createWebhookService({ db, clock, config }: { db: Db; clock: Clo
       return { endpoint, secret }
     },
 
-    listEndpoints: (tenant) => db.selectFrom('webhook_endpoints').selectAll().where('tenant_id', '=', tenant.id).orderBy('created_at').orderBy('id').execute(),
+    listEndpoints: (tenant) =>
+      db
+        .selectFrom('webhook_endpoints')
+        .selectAll()
+        .where('tenant_id', '=', tenant.id)
+        .orderBy('created_at')
+        .orderBy('id')
+        .execute(),
 
     async disableEndpoint(tenant, id) {
       const row = await db
@@ -332,17 +400,30 @@ export function createWebhookService({ db, clock, config }: { db: Db; clock: Clo
 
     async deliveryPage(tenant, filter) {
       const first = filter.first ?? DELIVERY_PAGE.defaultFirst
-      if (!Number.isInteger(first) || first < 1 || first > DELIVERY_PAGE.maxFirst) throw badInput(`first must be between 1 and ${DELIVERY_PAGE.maxFirst}`, 'first')
+      if (!Number.isInteger(first) || first < 1 || first > DELIVERY_PAGE.maxFirst)
+        throw badInput(`first must be between 1 and ${DELIVERY_PAGE.maxFirst}`, 'first')
       const after = filter.after != null ? decodeDeliveryCursor(filter.after) : null
       // One row more than asked tells whether there is a next page.
-      const rows = await repo.selectDeliveryPage(db, tenant.id, { endpointId: filter.endpointId ?? null, status: filter.status ?? null, after, limit: first + 1 })
-      const edges = rows.slice(0, first).map((node) => ({ cursor: encodeDeliveryCursor({ createdAt: new Date(node.created_at), id: node.id }), node }))
+      const rows = await repo.selectDeliveryPage(db, tenant.id, {
+        endpointId: filter.endpointId ?? null,
+        status: filter.status ?? null,
+        after,
+        limit: first + 1,
+      })
+      const edges = rows
+        .slice(0, first)
+        .map((node) => ({ cursor: encodeDeliveryCursor({ createdAt: new Date(node.created_at), id: node.id }), node }))
       return { edges, pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null } }
     },
 
     async attemptsOf(ids) {
       const rows = ids.length
-        ? await db.selectFrom('webhook_attempts').selectAll().where('delivery_id', 'in', [...ids]).orderBy('attempt').execute()
+        ? await db
+            .selectFrom('webhook_attempts')
+            .selectAll()
+            .where('delivery_id', 'in', [...ids])
+            .orderBy('attempt')
+            .execute()
         : []
       const byId = new Map<string, WebhookAttemptRow[]>(ids.map((id) => [id, []]))
       for (const row of rows) byId.get(row.delivery_id)?.push(row)
@@ -364,7 +445,9 @@ export function createWebhookService({ db, clock, config }: { db: Db; clock: Clo
       if (!view) throw userError('NOT_FOUND', `no webhook delivery "${id}"`, 'id')
       if (!updated) {
         throw badInput(
-          view.status === 'DEAD' ? 'the endpoint of this delivery is disabled' : `only a DEAD delivery can be replayed; this one is ${view.status}`,
+          view.status === 'DEAD'
+            ? 'the endpoint of this delivery is disabled'
+            : `only a DEAD delivery can be replayed; this one is ${view.status}`,
           'id',
         )
       }
@@ -373,13 +456,21 @@ export function createWebhookService({ db, clock, config }: { db: Db; clock: Clo
 
     ingestHook: {
       async inTransaction(trx: Transaction<DB>, tenant: Tenant, stored: readonly UsageEventRow[]) {
-        await enqueueNewAlerts(trx, tenant.id, stored.map((e) => e.customer_id))
+        await enqueueNewAlerts(
+          trx,
+          tenant.id,
+          stored.map((e) => e.customer_id),
+        )
       },
     },
 
     changeHook: {
       async inTransaction(trx, tenantId, changes) {
-        await enqueueNewAlerts(trx, tenantId, changes.map((c) => c.customerId))
+        await enqueueNewAlerts(
+          trx,
+          tenantId,
+          changes.map((c) => c.customerId),
+        )
       },
     },
 
@@ -401,7 +492,12 @@ export function createWebhookService({ db, clock, config }: { db: Db; clock: Clo
         const event = priceChangeEvent(change)
         const key = `price.change:${change.tenantId ?? 'public'}:${change.source}:${change.sourceVersion}:${change.provider}:${change.model}:${change.usageType}:${event.effectiveFrom}:${change.newUnitPrice ?? 'none'}`
         for (const tenantId of change.tenantId ? listening.filter((t) => t === change.tenantId) : listening) {
-          await enqueueWebhookEvent(db, { tenantId, type: 'price.change', dedupeKey: key, payload: priceChangePayload(event) }, now, attemptLimit)
+          await enqueueWebhookEvent(
+            db,
+            { tenantId, type: 'price.change', dedupeKey: key, payload: priceChangePayload(event) },
+            now,
+            attemptLimit,
+          )
         }
       }
     },

@@ -16,13 +16,21 @@ export function newEndpointSecret(): string {
 export function signPayload(secrets: string | readonly string[], body: string, timestampSeconds: number): string {
   const list = typeof secrets === 'string' ? [secrets] : secrets
   if (list.length === 0) throw new Error('signPayload needs at least one secret')
-  const macs = list.map((secret) => `v1=${createHmac('sha256', secret).update(`${timestampSeconds}.${body}`).digest('hex')}`)
+  const macs = list.map(
+    (secret) => `v1=${createHmac('sha256', secret).update(`${timestampSeconds}.${body}`).digest('hex')}`,
+  )
   return [`t=${timestampSeconds}`, ...macs].join(',')
 }
 
 /** The secrets that sign at `at`: the current one, and the previous one until its grace period ends. */
-export function signingSecrets(endpoint: { secret: string; previousSecret: string | null; previousSecretExpiresAt: Date | null }, at: Date): string[] {
-  const previousValid = endpoint.previousSecret !== null && endpoint.previousSecretExpiresAt !== null && at.getTime() < endpoint.previousSecretExpiresAt.getTime()
+export function signingSecrets(
+  endpoint: { secret: string; previousSecret: string | null; previousSecretExpiresAt: Date | null },
+  at: Date,
+): string[] {
+  const previousValid =
+    endpoint.previousSecret !== null &&
+    endpoint.previousSecretExpiresAt !== null &&
+    at.getTime() < endpoint.previousSecretExpiresAt.getTime()
   return previousValid ? [endpoint.secret, endpoint.previousSecret!] : [endpoint.secret]
 }
 
@@ -31,7 +39,13 @@ export function signingSecrets(endpoint: { secret: string; previousSecret: strin
  * body, compare in constant time, and refuse stale timestamps (replays). Several v1 entries may be
  * present (secret rotation); any match passes.
  */
-export function verifySignature(secret: string, body: string, header: string, nowSeconds: number, toleranceSeconds = 300): boolean {
+export function verifySignature(
+  secret: string,
+  body: string,
+  header: string,
+  nowSeconds: number,
+  toleranceSeconds = 300,
+): boolean {
   const parts = header.split(',').map((p) => p.trim().split('='))
   const t = Number(parts.find(([k]) => k === 't')?.[1])
   if (!Number.isInteger(t) || Math.abs(nowSeconds - t) > toleranceSeconds) return false

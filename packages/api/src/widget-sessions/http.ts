@@ -24,9 +24,15 @@ export function rememberWidgetAuthentication(nodeRequest: object, lookup: Promis
 }
 
 /** The node request yoga's server context carries when it runs behind node:http. */
-const nodeRequestOf = (serverContext: unknown): object | undefined => (serverContext as { req?: object } | undefined)?.req
+const nodeRequestOf = (serverContext: unknown): object | undefined =>
+  (serverContext as { req?: object } | undefined)?.req
 
-function authenticateOnce(sessions: WidgetSessionService, request: Request, token: string, serverContext?: unknown): Promise<WidgetAuthentication> {
+function authenticateOnce(
+  sessions: WidgetSessionService,
+  request: Request,
+  token: string,
+  serverContext?: unknown,
+): Promise<WidgetAuthentication> {
   let lookup = lookups.get(request)
   if (!lookup) {
     const nodeRequest = nodeRequestOf(serverContext)

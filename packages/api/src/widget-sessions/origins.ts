@@ -16,11 +16,26 @@ export function normalizeWidgetOrigins(origins: readonly string[], field = 'inpu
     } catch {
       url = null
     }
-    if (!url || origin.includes('*') || (url.protocol !== 'https:' && url.protocol !== 'http:') || url.origin === 'null') {
+    if (
+      !url ||
+      origin.includes('*') ||
+      (url.protocol !== 'https:' && url.protocol !== 'http:') ||
+      url.origin === 'null'
+    ) {
       throw badInput(`"${origin}" is not an origin such as https://app.example.com`, `${field}[${i}]`)
     }
-    if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash || url.username || url.password || origin.endsWith('/')) {
-      throw badInput(`"${origin}" must be an origin only (scheme, host and optional port), without path, query or trailing slash`, `${field}[${i}]`)
+    if (
+      (url.pathname !== '/' && url.pathname !== '') ||
+      url.search ||
+      url.hash ||
+      url.username ||
+      url.password ||
+      origin.endsWith('/')
+    ) {
+      throw badInput(
+        `"${origin}" must be an origin only (scheme, host and optional port), without path, query or trailing slash`,
+        `${field}[${i}]`,
+      )
     }
     normalized.add(url.origin)
   }

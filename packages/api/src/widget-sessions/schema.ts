@@ -34,7 +34,8 @@ builder.queryFields((t) => ({
   widgetSession: t.field({
     type: WidgetSessionInfo,
     nullable: true,
-    description: 'The calling widget session; null for a tenant secret key (which is not a session). The widget reads priceDetails here to know which fields it may ask for.',
+    description:
+      'The calling widget session; null for a tenant secret key (which is not a session). The widget reads priceDetails here to know which fields it may ask for.',
     resolve: (_root, _args, ctx) => {
       // Without a key: UNAUTHENTICATED as everywhere (saying so when a widget session expired).
       if (!ctx.principal) requireTenant(ctx)
@@ -46,7 +47,8 @@ builder.queryFields((t) => ({
 builder.mutationFields((t) => ({
   createWidgetSession: t.field({
     type: WidgetSession,
-    description: "Issues a widget session token for one customer. Tenant secret key only; call it from the tenant's backend.",
+    description:
+      "Issues a widget session token for one customer. Tenant secret key only; call it from the tenant's backend.",
     args: {
       customerId: t.arg.string({ required: true }),
       ttlSeconds: t.arg.int({
@@ -55,6 +57,10 @@ builder.mutationFields((t) => ({
       priceDetails: t.arg.boolean({ defaultValue: true, description: `${PRICE_DETAILS} null means the default.` }),
     },
     resolve: (_root, args, ctx) =>
-      ctx.services.widgetSessions.create(requireTenant(ctx), { customerId: args.customerId, ttlSeconds: args.ttlSeconds, priceDetails: args.priceDetails }),
+      ctx.services.widgetSessions.create(requireTenant(ctx), {
+        customerId: args.customerId,
+        ttlSeconds: args.ttlSeconds,
+        priceDetails: args.priceDetails,
+      }),
   }),
 }))

@@ -28,7 +28,10 @@ export type WidgetAuthentication =
   | { status: 'unknown' }
 
 export interface WidgetSessionService {
-  create(tenant: Tenant, input: { customerId: string; ttlSeconds?: number | null; priceDetails?: boolean | null }): Promise<IssuedWidgetSession>
+  create(
+    tenant: Tenant,
+    input: { customerId: string; ttlSeconds?: number | null; priceDetails?: boolean | null },
+  ): Promise<IssuedWidgetSession>
   authenticate(token: string): Promise<WidgetAuthentication>
 }
 
@@ -48,7 +51,11 @@ export function createWidgetSessionService({ db, clock }: { db: Db; clock: Clock
         throw badInput(`customerId must be 1-${WIDGET_SESSION_LIMITS.customerIdLength} characters`, 'customerId')
       }
       const ttl = ttlSeconds ?? WIDGET_SESSION_LIMITS.defaultTtlSeconds
-      if (!Number.isSafeInteger(ttl) || ttl < WIDGET_SESSION_LIMITS.minTtlSeconds || ttl > WIDGET_SESSION_LIMITS.maxTtlSeconds) {
+      if (
+        !Number.isSafeInteger(ttl) ||
+        ttl < WIDGET_SESSION_LIMITS.minTtlSeconds ||
+        ttl > WIDGET_SESSION_LIMITS.maxTtlSeconds
+      ) {
         throw badInput(
           `ttlSeconds must be between ${WIDGET_SESSION_LIMITS.minTtlSeconds} and ${WIDGET_SESSION_LIMITS.maxTtlSeconds} (24 hours); default ${WIDGET_SESSION_LIMITS.defaultTtlSeconds}`,
           'ttlSeconds',
@@ -81,7 +88,12 @@ export function createWidgetSessionService({ db, clock }: { db: Db; clock: Clock
         .selectFrom('widget_sessions as s')
         .innerJoin('tenants as t', 't.id', 's.tenant_id')
         .selectAll('t')
-        .select(['s.id as session_id', 's.customer_id as session_customer_id', 's.expires_at as session_expires_at', 's.price_details as session_price_details'])
+        .select([
+          's.id as session_id',
+          's.customer_id as session_customer_id',
+          's.expires_at as session_expires_at',
+          's.price_details as session_price_details',
+        ])
         .where('s.token_hash', '=', hashToken(token))
         .executeTakeFirst()
       if (!row) return { status: 'unknown' }

@@ -15,7 +15,11 @@ export interface TestApp {
   /** A tenant created for the test, with its key. */
   tenant: { id: string; apiKey: string; signingSecret: string }
   /** POST /graphql in-process through yoga.fetch; `key` defaults to the test tenant's (null: no header). */
-  gql<T = Record<string, any>>(query: string, variables?: Record<string, unknown>, key?: string | null): Promise<GqlResponse<T>>
+  gql<T = Record<string, any>>(
+    query: string,
+    variables?: Record<string, unknown>,
+    key?: string | null,
+  ): Promise<GqlResponse<T>>
   createTenant(name?: string): Promise<{ id: string; apiKey: string; signingSecret: string }>
   close(): Promise<void>
 }
@@ -24,10 +28,17 @@ export interface TestApp {
  * A whole app on a fresh database with the bundled price catalog loaded and one tenant.
  * Pass a clock to pin time (periods, future-timestamp checks).
  */
-export async function createTestApp(options: { clock?: Clock; config?: Partial<Config>; loadCatalog?: boolean } = {}): Promise<TestApp> {
+export async function createTestApp(
+  options: { clock?: Clock; config?: Partial<Config>; loadCatalog?: boolean } = {},
+): Promise<TestApp> {
   const database = await createTestDatabase()
   const config = defaultConfig({ LOG_LEVEL: 'silent', ...options.config })
-  const app = createApp({ db: database.db, clock: options.clock ?? systemClock, config, logger: createLogger(config.LOG_LEVEL) })
+  const app = createApp({
+    db: database.db,
+    clock: options.clock ?? systemClock,
+    config,
+    logger: createLogger(config.LOG_LEVEL),
+  })
   if (options.loadCatalog !== false) await app.services.catalog.syncBundled()
   const createTenant = async (name = 'Test tenant') => {
     const created = await app.services.tenants.create({ name })

@@ -122,7 +122,8 @@ class StripeError extends Error {
 
 const required = (params: Record<string, unknown>, name: string): string => {
   const value = params[name]
-  if (typeof value !== 'string' || value === '') throw new StripeError(400, 'invalid_request_error', `Missing required param: ${name}.`, 'parameter_missing', name)
+  if (typeof value !== 'string' || value === '')
+    throw new StripeError(400, 'invalid_request_error', `Missing required param: ${name}.`, 'parameter_missing', name)
   return value
 }
 
@@ -139,24 +140,57 @@ export async function startFakeStripe(): Promise<FakeStripe> {
   const account = (key: string): Account => {
     let a = accounts.get(key)
     if (!a) {
-      a = { meters: [], products: [], prices: [], customers: [], meterEvents: [], identifiers: new Map(), idempotency: new Map(), v2Events: new Map() }
+      a = {
+        meters: [],
+        products: [],
+        prices: [],
+        customers: [],
+        meterEvents: [],
+        identifiers: new Map(),
+        idempotency: new Map(),
+        v2Events: new Map(),
+      }
       accounts.set(key, a)
     }
     return a
   }
   const list = (url: string, data: unknown[]) => ({ object: 'list', url, has_more: false, data })
 
-  function route(a: Account, method: string, path: string, params: Record<string, unknown>, query: Record<string, unknown>): [number, unknown] {
+  function route(
+    a: Account,
+    method: string,
+    path: string,
+    params: Record<string, unknown>,
+    query: Record<string, unknown>,
+  ): [number, unknown] {
     if (method === 'POST' && path === '/v1/billing/meters') {
       const eventName = required(params, 'event_name')
       const displayName = required(params, 'display_name')
       const aggregation = params.default_aggregation as { formula?: string } | undefined
-      if (!aggregation?.formula) throw new StripeError(400, 'invalid_request_error', 'Missing required param: default_aggregation[formula].', 'parameter_missing', 'default_aggregation[formula]')
+      if (!aggregation?.formula)
+        throw new StripeError(
+          400,
+          'invalid_request_error',
+          'Missing required param: default_aggregation[formula].',
+          'parameter_missing',
+          'default_aggregation[formula]',
+        )
       if (a.meters.some((m) => m.event_name === eventName && m.status === 'active')) {
-        throw new StripeError(400, 'invalid_request_error', `An active meter with event_name ${eventName} already exists.`, 'resource_already_exists', 'event_name')
+        throw new StripeError(
+          400,
+          'invalid_request_error',
+          `An active meter with event_name ${eventName} already exists.`,
+          'resource_already_exists',
+          'event_name',
+        )
       }
-      const customerMapping = (params.customer_mapping as Record<string, string> | undefined) ?? { event_payload_key: 'stripe_customer_id', type: 'by_id' }
-      const valueSettings = (params.value_settings as Record<string, string> | undefined) ?? { event_payload_key: 'value' }
+      const customerMapping = (params.customer_mapping as Record<string, string> | undefined) ?? {
+        event_payload_key: 'stripe_customer_id',
+        type: 'by_id',
+      }
+      const valueSettings = (params.value_settings as Record<string, string> | undefined) ?? {
+        event_payload_key: 'value',
+      }
       const meter = {
         id: nextId('mtr'),
         object: 'billing.meter',
@@ -177,35 +211,98 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       return [200, meter]
     }
     if (method === 'GET' && path === '/v1/billing/meters') {
-      return [200, list('/v1/billing/meters', a.meters.filter((m) => !query.status || m.status === query.status))]
+      return [
+        200,
+        list(
+          '/v1/billing/meters',
+          a.meters.filter((m) => !query.status || m.status === query.status),
+        ),
+      ]
     }
     const meterMatch = /^\/v1\/billing\/meters\/([^/]+)(\/event_summaries)?$/.exec(path)
     if (method === 'GET' && meterMatch) {
       const meter = a.meters.find((m) => m.id === meterMatch[1])
-      if (!meter) throw new StripeError(404, 'invalid_request_error', `No such billing meter: '${meterMatch[1]}'`, 'resource_missing', 'id')
+      if (!meter)
+        throw new StripeError(
+          404,
+          'invalid_request_error',
+          `No such billing meter: '${meterMatch[1]}'`,
+          'resource_missing',
+          'id',
+        )
       if (!meterMatch[2]) return [200, meter]
       const customer = required(query, 'customer')
       const start = Number(required(query, 'start_time'))
       const end = Number(required(query, 'end_time'))
-      if (start % 60 !== 0 || end % 60 !== 0) throw new StripeError(400, 'invalid_request_error', 'start_time and end_time must be aligned with minute boundaries.', undefined, 'start_time')
+      if (start % 60 !== 0 || end % 60 !== 0)
+        throw new StripeError(
+          400,
+          'invalid_request_error',
+          'start_time and end_time must be aligned with minute boundaries.',
+          undefined,
+          'start_time',
+        )
       let sum = 0
       for (const e of a.meterEvents) {
         if (e.event_name !== meter.event_name || e.payload.stripe_customer_id !== customer) continue
         if (e.timestamp >= start && e.timestamp < end) sum += Number(e.payload.value)
       }
-      return [200, list(`/v1/billing/meters/${String(meter.id)}/event_summaries`, [{ id: nextId('mtrusg'), object: 'billing.meter_event_summary', aggregated_value: sum, end_time: end, livemode: false, meter: meter.id, start_time: start }])]
+      return [
+        200,
+        list(`/v1/billing/meters/${String(meter.id)}/event_summaries`, [
+          {
+            id: nextId('mtrusg'),
+            object: 'billing.meter_event_summary',
+            aggregated_value: sum,
+            end_time: end,
+            livemode: false,
+            meter: meter.id,
+            start_time: start,
+          },
+        ]),
+      ]
     }
     if (method === 'POST' && path === '/v1/products') {
-      const product = { id: (params.id as string | undefined) ?? nextId('prod'), object: 'product', active: true, created: now(), name: required(params, 'name'), metadata: params.metadata ?? {}, livemode: false }
-      if (a.products.some((p) => p.id === product.id)) throw new StripeError(400, 'invalid_request_error', `Product already exists.`, 'resource_already_exists', 'id')
+      const product = {
+        id: (params.id as string | undefined) ?? nextId('prod'),
+        object: 'product',
+        active: true,
+        created: now(),
+        name: required(params, 'name'),
+        metadata: params.metadata ?? {},
+        livemode: false,
+      }
+      if (a.products.some((p) => p.id === product.id))
+        throw new StripeError(400, 'invalid_request_error', `Product already exists.`, 'resource_already_exists', 'id')
       a.products.push(product)
       return [200, product]
     }
     if (method === 'POST' && path === '/v1/prices') {
       const recurring = params.recurring as Record<string, string> | undefined
-      if (recurring?.usage_type === 'metered' && !recurring.meter) throw new StripeError(400, 'invalid_request_error', 'A metered price must reference a meter: recurring[meter].', 'parameter_missing', 'recurring[meter]')
-      if (recurring?.meter && !a.meters.some((m) => m.id === recurring.meter)) throw new StripeError(400, 'invalid_request_error', `No such billing meter: '${recurring.meter}'`, 'resource_missing', 'recurring[meter]')
-      if (!a.products.some((p) => p.id === params.product)) throw new StripeError(400, 'invalid_request_error', `No such product: '${String(params.product)}'`, 'resource_missing', 'product')
+      if (recurring?.usage_type === 'metered' && !recurring.meter)
+        throw new StripeError(
+          400,
+          'invalid_request_error',
+          'A metered price must reference a meter: recurring[meter].',
+          'parameter_missing',
+          'recurring[meter]',
+        )
+      if (recurring?.meter && !a.meters.some((m) => m.id === recurring.meter))
+        throw new StripeError(
+          400,
+          'invalid_request_error',
+          `No such billing meter: '${recurring.meter}'`,
+          'resource_missing',
+          'recurring[meter]',
+        )
+      if (!a.products.some((p) => p.id === params.product))
+        throw new StripeError(
+          400,
+          'invalid_request_error',
+          `No such product: '${String(params.product)}'`,
+          'resource_missing',
+          'product',
+        )
       const price = {
         id: nextId('price'),
         object: 'price',
@@ -216,7 +313,14 @@ export async function startFakeStripe(): Promise<FakeStripe> {
         unit_amount_decimal: params.unit_amount_decimal ?? null,
         billing_scheme: params.billing_scheme ?? 'per_unit',
         lookup_key: params.lookup_key ?? null,
-        recurring: recurring ? { interval: recurring.interval, interval_count: 1, usage_type: recurring.usage_type ?? 'licensed', meter: recurring.meter ?? null } : null,
+        recurring: recurring
+          ? {
+              interval: recurring.interval,
+              interval_count: 1,
+              usage_type: recurring.usage_type ?? 'licensed',
+              meter: recurring.meter ?? null,
+            }
+          : null,
         metadata: params.metadata ?? {},
         type: recurring ? 'recurring' : 'one_time',
         livemode: false,
@@ -225,23 +329,70 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       return [200, price]
     }
     if (method === 'POST' && path === '/v1/customers') {
-      const customer = { id: nextId('cus'), object: 'customer', created: now(), name: params.name ?? null, metadata: params.metadata ?? {}, livemode: false }
+      const customer = {
+        id: nextId('cus'),
+        object: 'customer',
+        created: now(),
+        name: params.name ?? null,
+        metadata: params.metadata ?? {},
+        livemode: false,
+      }
       a.customers.push(customer)
       return [200, customer]
     }
     if (method === 'POST' && path === '/v1/billing/meter_events') {
       const eventName = required(params, 'event_name')
       const payload = params.payload as Record<string, string> | undefined
-      if (!payload?.stripe_customer_id) throw new StripeError(400, 'invalid_request_error', 'Missing required param: payload[stripe_customer_id].', 'parameter_missing', 'payload[stripe_customer_id]')
-      if (!payload.value || !/^-?\d+$/.test(payload.value)) throw new StripeError(400, 'invalid_request_error', 'payload[value] must be a whole number.', 'parameter_invalid_integer', 'payload[value]')
+      if (!payload?.stripe_customer_id)
+        throw new StripeError(
+          400,
+          'invalid_request_error',
+          'Missing required param: payload[stripe_customer_id].',
+          'parameter_missing',
+          'payload[stripe_customer_id]',
+        )
+      if (!payload.value || !/^-?\d+$/.test(payload.value))
+        throw new StripeError(
+          400,
+          'invalid_request_error',
+          'payload[value] must be a whole number.',
+          'parameter_invalid_integer',
+          'payload[value]',
+        )
       const identifier = (params.identifier as string | undefined) ?? nextId('mev')
-      if (identifier.length > 100) throw new StripeError(400, 'invalid_request_error', 'identifier is longer than 100 characters.', 'parameter_invalid_string', 'identifier')
+      if (identifier.length > 100)
+        throw new StripeError(
+          400,
+          'invalid_request_error',
+          'identifier is longer than 100 characters.',
+          'parameter_invalid_string',
+          'identifier',
+        )
       const timestamp = params.timestamp === undefined ? now() : Number(params.timestamp)
-      if (timestamp < now() - 35 * 86_400) throw new StripeError(400, 'invalid_request_error', 'timestamp must be within the past 35 calendar days.', 'parameter_invalid_integer', 'timestamp')
+      if (timestamp < now() - 35 * 86_400)
+        throw new StripeError(
+          400,
+          'invalid_request_error',
+          'timestamp must be within the past 35 calendar days.',
+          'parameter_invalid_integer',
+          'timestamp',
+        )
       if (a.identifiers.has(identifier)) {
-        throw new StripeError(400, 'invalid_request_error', `An event already exists with identifier ${identifier}.`, 'resource_already_exists', 'identifier')
+        throw new StripeError(
+          400,
+          'invalid_request_error',
+          `An event already exists with identifier ${identifier}.`,
+          'resource_already_exists',
+          'identifier',
+        )
       }
-      const event: AcceptedMeterEvent = { identifier, event_name: eventName, payload: { ...payload }, timestamp, created: now() }
+      const event: AcceptedMeterEvent = {
+        identifier,
+        event_name: eventName,
+        payload: { ...payload },
+        timestamp,
+        created: now(),
+      }
       a.identifiers.set(identifier, event)
       a.meterEvents.push(event)
       return [200, { object: 'billing.meter_event', ...event, livemode: false }]
@@ -249,7 +400,8 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     const v2Event = /^\/v2\/core\/events\/([^/]+)$/.exec(path)
     if (method === 'GET' && v2Event) {
       const event = a.v2Events.get(v2Event[1]!)
-      if (!event) throw new StripeError(404, 'invalid_request_error', `No such event: '${v2Event[1]}'`, 'resource_missing')
+      if (!event)
+        throw new StripeError(404, 'invalid_request_error', `No such event: '${v2Event[1]}'`, 'resource_missing')
       return [200, event]
     }
     throw new StripeError(404, 'invalid_request_error', `Unrecognized request URL (${method}: ${path}).`)
@@ -260,9 +412,24 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     const method = req.method ?? 'GET'
     const path = url.pathname
     const contentType = String(req.headers['content-type'] ?? '')
-    const params = rawBody === '' ? {} : contentType.includes('json') ? (JSON.parse(rawBody) as Record<string, unknown>) : decodeForm(rawBody)
+    const params =
+      rawBody === ''
+        ? {}
+        : contentType.includes('json')
+          ? (JSON.parse(rawBody) as Record<string, unknown>)
+          : decodeForm(rawBody)
     const query = decodeForm(url.search.slice(1))
-    const record: RecordedRequest = { method, path, query, params, rawBody, headers: req.headers, status: 200, fault: null, replayed: false }
+    const record: RecordedRequest = {
+      method,
+      path,
+      query,
+      params,
+      rawBody,
+      headers: req.headers,
+      status: 200,
+      fault: null,
+      replayed: false,
+    }
     requests.push(record)
     const send = (status: number, body: unknown, extra: Record<string, string> = {}) => {
       record.status = status
@@ -285,9 +452,25 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     }
     const fault = fake.fault({ method, path, params })
     record.fault = fault
-    if (fault === 'rate-limit') return send(429, { error: { type: 'invalid_request_error', code: 'rate_limit', message: 'Too many requests hit the API too quickly.' } })
-    if (fault === 'server-error') return send(500, { error: { type: 'api_error', message: 'An unknown error occurred.' } })
-    if (fault === 'invalid') return send(400, { error: { type: 'invalid_request_error', code: 'parameter_invalid_integer', param: 'payload[value]', message: 'Invalid integer: payload[value].' } })
+    if (fault === 'rate-limit')
+      return send(429, {
+        error: {
+          type: 'invalid_request_error',
+          code: 'rate_limit',
+          message: 'Too many requests hit the API too quickly.',
+        },
+      })
+    if (fault === 'server-error')
+      return send(500, { error: { type: 'api_error', message: 'An unknown error occurred.' } })
+    if (fault === 'invalid')
+      return send(400, {
+        error: {
+          type: 'invalid_request_error',
+          code: 'parameter_invalid_integer',
+          param: 'payload[value]',
+          message: 'Invalid integer: payload[value].',
+        },
+      })
     if (fault === 'hang') return void (record.status = 'hung')
     if (fault === 'drop') {
       record.status = 'dropped'
@@ -295,10 +478,13 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     }
 
     const auth = /^Bearer (\S+)$/.exec(String(req.headers.authorization ?? ''))?.[1]
-    if (!auth || !auth.startsWith('sk_')) return send(401, { error: { type: 'invalid_request_error', message: 'Invalid API Key provided.' } })
+    if (!auth || !auth.startsWith('sk_'))
+      return send(401, { error: { type: 'invalid_request_error', message: 'Invalid API Key provided.' } })
     const a = account(auth)
     const idempotencyKey = method === 'POST' ? (req.headers['idempotency-key'] as string | undefined) : undefined
-    const fingerprint = createHash('sha256').update(`${method} ${path} ${JSON.stringify(params)}`).digest('hex')
+    const fingerprint = createHash('sha256')
+      .update(`${method} ${path} ${JSON.stringify(params)}`)
+      .digest('hex')
     let status: number
     let body: unknown
     let replayed = false
@@ -306,7 +492,12 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     if (previous) {
       if (previous.fingerprint !== fingerprint) {
         status = 400
-        body = { error: { type: 'idempotency_error', message: `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${idempotencyKey}' if you meant to execute a different request.` } }
+        body = {
+          error: {
+            type: 'idempotency_error',
+            message: `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${idempotencyKey}' if you meant to execute a different request.`,
+          },
+        }
       } else {
         ;({ status, body } = previous)
         replayed = true
@@ -323,7 +514,14 @@ export async function startFakeStripe(): Promise<FakeStripe> {
         } catch (error) {
           if (!(error instanceof StripeError)) throw error
           status = error.status
-          body = { error: { type: error.type, message: error.message, ...(error.code ? { code: error.code } : {}), ...(error.param ? { param: error.param } : {}) } }
+          body = {
+            error: {
+              type: error.type,
+              message: error.message,
+              ...(error.code ? { code: error.code } : {}),
+              ...(error.param ? { param: error.param } : {}),
+            },
+          }
         }
         if (fault === 'server-error-after') {
           status = 500

@@ -43,7 +43,11 @@ export function operationsOf(schema: GraphQLSchema): SchemaOperation[] {
     ['subscription', schema.getSubscriptionType()],
   ]
   return roots.flatMap(([kind, type]) =>
-    type ? Object.values(type.getFields()).sort((a, b) => a.name.localeCompare(b.name)).map((field) => ({ kind, field })) : [],
+    type
+      ? Object.values(type.getFields())
+          .sort((a, b) => a.name.localeCompare(b.name))
+          .map((field) => ({ kind, field }))
+      : [],
   )
 }
 
@@ -100,7 +104,20 @@ export const HOSTILE_STRINGS = [
   'ä'.repeat(2000),
 ]
 
-const HOSTILE_INTS: unknown[] = [0, -1, -2147483648, 2147483647, 2147483648, 1.5, Number.MAX_SAFE_INTEGER + 2, 1e308, -0, '5', true, 2 ** 63]
+const HOSTILE_INTS: unknown[] = [
+  0,
+  -1,
+  -2147483648,
+  2147483647,
+  2147483648,
+  1.5,
+  Number.MAX_SAFE_INTEGER + 2,
+  1e308,
+  -0,
+  '5',
+  true,
+  2 ** 63,
+]
 
 const HOSTILE_DECIMALS: unknown[] = [
   '0',
@@ -173,7 +190,12 @@ export const HOSTILE_JSON: unknown[] = [
 const WRONG_TYPES: unknown[] = [42, 'str', true, {}, [], null, 1.5, { a: 'b' }, [[1]]]
 
 const dateArb = fc.oneof(
-  { weight: 6, arbitrary: fc.integer({ min: -40 * 24 * 60, max: 0 }).map((minutes) => new Date(now + minutes * 60_000).toISOString()) },
+  {
+    weight: 6,
+    arbitrary: fc
+      .integer({ min: -40 * 24 * 60, max: 0 })
+      .map((minutes) => new Date(now + minutes * 60_000).toISOString()),
+  },
   { weight: 3, arbitrary: fc.constantFrom(...HOSTILE_DATES) },
 )
 
@@ -193,7 +215,10 @@ function scalarArb(typeName: string, name: string, plausible: Plausible): fc.Arb
     case 'ID':
       return stringArb(name, plausible, true)
     case 'Int':
-      return fc.oneof({ weight: 6, arbitrary: fc.integer({ min: 0, max: 2000 }) }, { weight: 3, arbitrary: fc.constantFrom(...HOSTILE_INTS) })
+      return fc.oneof(
+        { weight: 6, arbitrary: fc.integer({ min: 0, max: 2000 }) },
+        { weight: 3, arbitrary: fc.constantFrom(...HOSTILE_INTS) },
+      )
     case 'Float':
       return fc.oneof(fc.double(), fc.constantFrom(...HOSTILE_INTS))
     case 'Boolean':
@@ -206,7 +231,10 @@ function scalarArb(typeName: string, name: string, plausible: Plausible): fc.Arb
     case 'DateTime':
       return dateArb
     case 'JSON':
-      return fc.oneof({ weight: 3, arbitrary: fc.jsonValue({ maxDepth: 3 }) }, { weight: 4, arbitrary: fc.constantFrom(...HOSTILE_JSON) })
+      return fc.oneof(
+        { weight: 3, arbitrary: fc.jsonValue({ maxDepth: 3 }) },
+        { weight: 4, arbitrary: fc.constantFrom(...HOSTILE_JSON) },
+      )
     default:
       return fc.oneof(stringArb(name, plausible, false), fc.constantFrom(...WRONG_TYPES))
   }
@@ -216,7 +244,10 @@ function scalarArb(typeName: string, name: string, plausible: Plausible): fc.Arb
 export function valueArb(type: GraphQLInputType, name: string, plausible: Plausible, depth = 0): fc.Arbitrary<unknown> {
   const wrong = fc.constantFrom(...WRONG_TYPES)
   if (isNonNullType(type)) {
-    return fc.oneof({ weight: 30, arbitrary: valueArb(type.ofType, name, plausible, depth) }, { weight: 1, arbitrary: fc.constant(null) })
+    return fc.oneof(
+      { weight: 30, arbitrary: valueArb(type.ofType, name, plausible, depth) },
+      { weight: 1, arbitrary: fc.constant(null) },
+    )
   }
   if (isListType(type)) {
     const item = valueArb(type.ofType, name, plausible, depth + 1)
@@ -224,7 +255,14 @@ export function valueArb(type: GraphQLInputType, name: string, plausible: Plausi
       { weight: 2, arbitrary: fc.constant([]) },
       { weight: 12, arbitrary: fc.array(item, { minLength: 1, maxLength: 3 }) },
       // The same item many times (batch limits, unnest of big arrays), when that stays a sane body.
-      { weight: 1, arbitrary: item.map((one) => ((JSON.stringify(one) ?? '').length < 2000 && !hasMarker(one) ? Array.from({ length: 1500 }, () => one) : [one])) },
+      {
+        weight: 1,
+        arbitrary: item.map((one) =>
+          (JSON.stringify(one) ?? '').length < 2000 && !hasMarker(one)
+            ? Array.from({ length: 1500 }, () => one)
+            : [one],
+        ),
+      },
       { weight: 1, arbitrary: item },
       { weight: 1, arbitrary: wrong },
     )
@@ -232,7 +270,10 @@ export function valueArb(type: GraphQLInputType, name: string, plausible: Plausi
   let plain: fc.Arbitrary<unknown>
   if (isEnumType(type)) {
     const values = type.getValues().map((v) => v.name)
-    plain = fc.oneof({ weight: 8, arbitrary: fc.constantFrom(...values) }, { weight: 1, arbitrary: fc.constantFrom('NOPE', values[0]!.toLowerCase(), '') })
+    plain = fc.oneof(
+      { weight: 8, arbitrary: fc.constantFrom(...values) },
+      { weight: 1, arbitrary: fc.constantFrom('NOPE', values[0]!.toLowerCase(), '') },
+    )
   } else if (isScalarType(type)) {
     plain = scalarArb(type.name, name, plausible)
   } else if (isInputObjectType(type)) {
@@ -245,7 +286,12 @@ export function valueArb(type: GraphQLInputType, name: string, plausible: Plausi
       { weight: 14, arbitrary: complete },
       { weight: 1, arbitrary: fc.constant({}) },
       // A required field missing, or a field the type does not have.
-      { weight: 1, arbitrary: complete.chain((v) => (requiredKeys.length ? fc.constantFrom(...requiredKeys).map((k) => omit(v, k)) : fc.constant(v))) },
+      {
+        weight: 1,
+        arbitrary: complete.chain((v) =>
+          requiredKeys.length ? fc.constantFrom(...requiredKeys).map((k) => omit(v, k)) : fc.constant(v),
+        ),
+      },
       { weight: 1, arbitrary: complete.map((v) => ({ ...v, notAField: 1 })) },
     )
   } else {
@@ -311,10 +357,9 @@ export interface GeneratedOperation {
 /** One request for a root field: every argument as a variable, some written inline, sometimes an undeclared one. */
 export function operationArb(op: SchemaOperation, plausible: Plausible): fc.Arbitrary<GeneratedOperation> {
   const args: readonly GraphQLArgument[] = op.field.args
-  const values = fc.record(
-    Object.fromEntries(args.map((a) => [a.name, valueArb(a.type, a.name, plausible)])),
-    { requiredKeys: args.filter((a) => isNonNullType(a.type) && a.defaultValue === undefined).map((a) => a.name) },
-  )
+  const values = fc.record(Object.fromEntries(args.map((a) => [a.name, valueArb(a.type, a.name, plausible)])), {
+    requiredKeys: args.filter((a) => isNonNullType(a.type) && a.defaultValue === undefined).map((a) => a.name),
+  })
   const style = fc.constantFrom('variables', 'variables', 'variables', 'inline', 'extra-variable', 'undeclared-arg')
   return fc.tuple(values, style).map(([given, how]) => {
     const declarations: string[] = []

@@ -53,7 +53,10 @@ function queue<T>() {
 
 /** Both clients take graphql-ws's sink: feed one subscription into a queue the test can await. */
 interface SinkClient {
-  subscribe(request: { query: string; variables: Record<string, unknown> }, sink: { next(value: unknown): void; error(error: unknown): void; complete(): void }): () => void
+  subscribe(
+    request: { query: string; variables: Record<string, unknown> },
+    sink: { next(value: unknown): void; error(error: unknown): void; complete(): void },
+  ): () => void
   dispose(): void | Promise<void>
 }
 
@@ -71,7 +74,12 @@ function collect<T>(client: SinkClient, query: string, variables?: Record<string
 }
 
 /** graphql-sse's client in its default "distinct connections" mode (one SSE request per subscription). */
-export function sseSubscribe<T = Record<string, any>>(graphqlUrl: string, key: string | null, query: string, variables?: Record<string, unknown>): LiveSubscription<T> {
+export function sseSubscribe<T = Record<string, any>>(
+  graphqlUrl: string,
+  key: string | null,
+  query: string,
+  variables?: Record<string, unknown>,
+): LiveSubscription<T> {
   const client = createSseClient({
     url: graphqlUrl,
     headers: key ? { authorization: `Bearer ${key}` } : {},
@@ -81,7 +89,12 @@ export function sseSubscribe<T = Record<string, any>>(graphqlUrl: string, key: s
 }
 
 /** graphql-ws's client over the `ws` package, authenticating with connectionParams. */
-export function wsSubscribe<T = Record<string, any>>(graphqlUrl: string, key: string | null, query: string, variables?: Record<string, unknown>): LiveSubscription<T> {
+export function wsSubscribe<T = Record<string, any>>(
+  graphqlUrl: string,
+  key: string | null,
+  query: string,
+  variables?: Record<string, unknown>,
+): LiveSubscription<T> {
   const client = createWsClient({
     url: graphqlUrl.replace(/^http/, 'ws'),
     webSocketImpl: WebSocket,
@@ -97,7 +110,9 @@ export function wsSubscribe<T = Record<string, any>>(graphqlUrl: string, key: st
  * only once the subscription is really registered (no sleeps). `listening(type, n)` resolves once
  * n listeners were ever added on `type` (a cumulative count: removals do not lower it).
  */
-export function observableEventTarget(): PubSubEventTarget<Topics> & { listening(type: string, count?: number): Promise<void> } {
+export function observableEventTarget(): PubSubEventTarget<Topics> & {
+  listening(type: string, count?: number): Promise<void>
+} {
   const target = new EventTarget()
   const counts = new Map<string, number>()
   const waiters: { type: string; count: number; resolve: () => void }[] = []
@@ -110,12 +125,20 @@ export function observableEventTarget(): PubSubEventTarget<Topics> & { listening
     }
   }
   return {
-    addEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: AddEventListenerOptions | boolean) {
+    addEventListener(
+      type: string,
+      listener: EventListenerOrEventListenerObject | null,
+      options?: AddEventListenerOptions | boolean,
+    ) {
       target.addEventListener(type, listener, options)
       counts.set(type, (counts.get(type) ?? 0) + 1)
       check()
     },
-    removeEventListener(type: string, listener: EventListenerOrEventListenerObject | null, options?: EventListenerOptions | boolean) {
+    removeEventListener(
+      type: string,
+      listener: EventListenerOrEventListenerObject | null,
+      options?: EventListenerOptions | boolean,
+    ) {
       target.removeEventListener(type, listener, options)
     },
     dispatchEvent: (event: Event) => target.dispatchEvent(event),

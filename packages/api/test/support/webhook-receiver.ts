@@ -22,7 +22,10 @@ export interface WebhookReceiver {
  * A tenant's webhook endpoint on a local port: answers each request per `script` (then
  * `fallback`: 204, a 500, a hang until close, or a reset connection) and keeps what it got.
  */
-export async function startWebhookReceiver(script: ReceiverMode[] = [], fallback: ReceiverMode = 'ok'): Promise<WebhookReceiver> {
+export async function startWebhookReceiver(
+  script: ReceiverMode[] = [],
+  fallback: ReceiverMode = 'ok',
+): Promise<WebhookReceiver> {
   const received: Delivery[] = []
   const hanging: ServerResponse[] = []
   const server: Server = createServer((req, res) => {

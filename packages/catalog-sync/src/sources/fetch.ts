@@ -21,13 +21,20 @@ export interface FetchOptions {
 export const DEFAULT_FETCH_TIMEOUT_MS = 30_000
 
 /** GET a JSON document with a timeout; every failure is a SourceError saying what went wrong. */
-export async function fetchJson(source: string, url: string, options: FetchOptions = {}): Promise<{ json: unknown; etag: string | null; lastModified: string | null }> {
+export async function fetchJson(
+  source: string,
+  url: string,
+  options: FetchOptions = {},
+): Promise<{ json: unknown; etag: string | null; lastModified: string | null }> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_FETCH_TIMEOUT_MS
   const doFetch = options.fetch ?? fetch
   let response: Response
   let text: string
   try {
-    response = await doFetch(url, { headers: { accept: 'application/json', ...options.headers }, signal: AbortSignal.timeout(timeoutMs) })
+    response = await doFetch(url, {
+      headers: { accept: 'application/json', ...options.headers },
+      signal: AbortSignal.timeout(timeoutMs),
+    })
     if (!response.ok) {
       await response.body?.cancel().catch(() => undefined)
       throw new SourceError(source, 'http', `GET ${url} answered HTTP ${response.status}`)
@@ -36,13 +43,26 @@ export async function fetchJson(source: string, url: string, options: FetchOptio
   } catch (error) {
     if (error instanceof SourceError) throw error
     const name = error instanceof Error ? error.name : ''
-    if (name === 'TimeoutError' || name === 'AbortError') throw new SourceError(source, 'timeout', `GET ${url} timed out after ${timeoutMs} ms`)
-    throw new SourceError(source, 'network', `GET ${url} failed: ${error instanceof Error ? error.message : String(error)}`)
+    if (name === 'TimeoutError' || name === 'AbortError')
+      throw new SourceError(source, 'timeout', `GET ${url} timed out after ${timeoutMs} ms`)
+    throw new SourceError(
+      source,
+      'network',
+      `GET ${url} failed: ${error instanceof Error ? error.message : String(error)}`,
+    )
   }
   try {
-    return { json: JSON.parse(text), etag: response.headers.get('etag'), lastModified: response.headers.get('last-modified') }
+    return {
+      json: JSON.parse(text),
+      etag: response.headers.get('etag'),
+      lastModified: response.headers.get('last-modified'),
+    }
   } catch (error) {
-    throw new SourceError(source, 'malformed', `GET ${url} is not JSON: ${error instanceof Error ? error.message : String(error)}`)
+    throw new SourceError(
+      source,
+      'malformed',
+      `GET ${url} is not JSON: ${error instanceof Error ? error.message : String(error)}`,
+    )
   }
 }
 

@@ -82,7 +82,8 @@ function entryPeriods(model: ModelInfo): EntryPeriod[] {
     if (index === 0 || !constraint) return SOURCE_EPOCH.getTime()
     if (constraint.type === 'time_of_date') return null
     const start = new Date(`${constraint.start_date}T00:00:00Z`).getTime()
-    if (Number.isNaN(start)) throw new Error(`genai-prices model ${model.id}: invalid start_date ${constraint.start_date}`)
+    if (Number.isNaN(start))
+      throw new Error(`genai-prices model ${model.id}: invalid start_date ${constraint.start_date}`)
     return start
   })
   const periods: EntryPeriod[] = []
@@ -156,7 +157,12 @@ export function fromGenaiPrices(providers: readonly Provider[], version: string)
             // Once per model and key, however many dated periods repeat it.
             const name = `${provider.id}/${model.id}`
             if (!skipped.has(`${name}\u0000${priceKey}`)) {
-              skipped.set(`${name}\u0000${priceKey}`, { model: name, field: priceKey, rawValue: rawValueText(value), reason: `unknown unit: no usage type for ${priceKey}` })
+              skipped.set(`${name}\u0000${priceKey}`, {
+                model: name,
+                field: priceKey,
+                rawValue: rawValueText(value),
+                reason: `unknown unit: no usage type for ${priceKey}`,
+              })
             }
             continue
           }
@@ -181,7 +187,13 @@ export function fromGenaiPrices(providers: readonly Provider[], version: string)
       if (timelines.size > 0) models++
     }
   }
-  return { source: GENAI_PRICES_SOURCE, sourceVersion: version, prices, models, skipped: [...skipped.values()].sort((a, b) => a.model.localeCompare(b.model) || a.field!.localeCompare(b.field!)) }
+  return {
+    source: GENAI_PRICES_SOURCE,
+    sourceVersion: version,
+    prices,
+    models,
+    skipped: [...skipped.values()].sort((a, b) => a.model.localeCompare(b.model) || a.field!.localeCompare(b.field!)),
+  }
 }
 
 /** The installed @pydantic/genai-prices version: the version of the data it bundles. */
@@ -253,7 +265,12 @@ const genaiPricesDataSchema = z
   .array(
     z.looseObject({
       id: z.string().min(1),
-      models: z.array(z.looseObject({ id: z.string().min(1), prices: z.union([z.looseObject({}), z.array(z.looseObject({ prices: z.looseObject({}) }))]) })),
+      models: z.array(
+        z.looseObject({
+          id: z.string().min(1),
+          prices: z.union([z.looseObject({}), z.array(z.looseObject({ prices: z.looseObject({}) }))]),
+        }),
+      ),
     }),
   )
   .min(1)
@@ -261,12 +278,17 @@ const genaiPricesDataSchema = z
 /** A genai-prices data.json document (fetched or read from a file) as a snapshot of the same source as the bundled data. */
 export function fromGenaiPricesJson(input: unknown, version = contentVersion(input)): SourceSnapshot {
   const parsed = genaiPricesDataSchema.safeParse(input)
-  if (!parsed.success) throw new SourceError(GENAI_PRICES_SOURCE, 'schema', `unexpected data.json shape: ${z.prettifyError(parsed.error)}`)
+  if (!parsed.success)
+    throw new SourceError(GENAI_PRICES_SOURCE, 'schema', `unexpected data.json shape: ${z.prettifyError(parsed.error)}`)
   let snapshot: SourceSnapshot
   try {
     snapshot = fromGenaiPrices(parsed.data as unknown as Provider[], version)
   } catch (error) {
-    throw new SourceError(GENAI_PRICES_SOURCE, 'schema', `unreadable price data: ${error instanceof Error ? error.message : String(error)}`)
+    throw new SourceError(
+      GENAI_PRICES_SOURCE,
+      'schema',
+      `unreadable price data: ${error instanceof Error ? error.message : String(error)}`,
+    )
   }
   // The adapter trusts numbers from the bundled package; a fetched file is checked row by row.
   // A model with a bad value keeps the rows it has (unreadable), rather than losing that usage type.
@@ -276,14 +298,22 @@ export function fromGenaiPricesJson(input: unknown, version = contentVersion(inp
     const values = [price.unitPrice, ...(price.tiers ?? []).map((tier) => tier.unitPrice)]
     const bad = values.find((value) => !parsePrice(value).ok)
     if (bad === undefined) continue
-    rejected.push({ model: modelKey(price.provider, price.model), field: price.usageType, rawValue: rawValueText(bad), reason: (parsePrice(bad) as { reason: string }).reason })
+    rejected.push({
+      model: modelKey(price.provider, price.model),
+      field: price.usageType,
+      rawValue: rawValueText(bad),
+      reason: (parsePrice(bad) as { reason: string }).reason,
+    })
     unreadable.set(`${price.provider}/${price.model}`, { provider: price.provider, model: price.model })
   }
   const prices = snapshot.prices.filter((price) => !unreadable.has(`${price.provider}/${price.model}`))
   return { ...snapshot, prices, rejected, unreadable: [...unreadable.values()] }
 }
 
-export async function fetchGenaiPrices(url = GENAI_PRICES_DATA_URL, options: FetchOptions = {}): Promise<SourceSnapshot> {
+export async function fetchGenaiPrices(
+  url = GENAI_PRICES_DATA_URL,
+  options: FetchOptions = {},
+): Promise<SourceSnapshot> {
   const { json } = await fetchJson(GENAI_PRICES_SOURCE, url, options)
   return fromGenaiPricesJson(json)
 }

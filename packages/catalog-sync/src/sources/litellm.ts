@@ -7,7 +7,8 @@ import { resolveGenaiPricesModel, SOURCE_EPOCH } from './genai-prices.ts'
 import { parsePrice, rawValueText, type PriceValue } from './price-value.ts'
 
 export const LITELLM_SOURCE = 'litellm'
-export const LITELLM_PRICES_URL = 'https://raw.githubusercontent.com/BerriAI/litellm/main/model_prices_and_context_window.json'
+export const LITELLM_PRICES_URL =
+  'https://raw.githubusercontent.com/BerriAI/litellm/main/model_prices_and_context_window.json'
 
 /** One model entry: only `litellm_provider` is required; prices are JSON numbers, per token / second / …. */
 const entrySchema = z.looseObject({ litellm_provider: z.string().min(1) })
@@ -93,11 +94,20 @@ function canonical(key: string, litellmProvider: string): { provider: string; mo
 
 const isZero = (raw: unknown) => raw === 0 || raw === null
 
-function entryRows(key: string, entry: Record<string, unknown>, target: { provider: string; model: string }): Pick<Candidate, 'rows' | 'problems' | 'skipped'> {
+function entryRows(
+  key: string,
+  entry: Record<string, unknown>,
+  target: { provider: string; model: string },
+): Pick<Candidate, 'rows' | 'problems' | 'skipped'> {
   const rows: NormalizedPrice[] = []
   const problems: FeedIssue[] = []
   const skipped: FeedIssue[] = []
-  const issue = (field: string, reason: string): FeedIssue => ({ model: key, field, rawValue: rawValueText(entry[field]), reason })
+  const issue = (field: string, reason: string): FeedIssue => ({
+    model: key,
+    field,
+    rawValue: rawValueText(entry[field]),
+    reason,
+  })
   const mode = typeof entry.mode === 'string' ? entry.mode : ''
   const tiers = new Map<string, PriceTier[]>()
   const fields: [string, string][] = []
@@ -107,7 +117,11 @@ function entryRows(key: string, entry: Record<string, unknown>, target: { provid
     if (tier && TOKEN_FIELDS[tier[1]!]) {
       const value = parsePrice(raw)
       if (!value.ok) problems.push(issue(field, value.reason))
-      else tiers.set(tier[1]!, [...(tiers.get(tier[1]!) ?? []), { start: Number(tier[2]) * 1000, unitPrice: value.unitPrice }])
+      else
+        tiers.set(tier[1]!, [
+          ...(tiers.get(tier[1]!) ?? []),
+          { start: Number(tier[2]) * 1000, unitPrice: value.unitPrice },
+        ])
     } else if (usageType) {
       // Optional units at 0 are not charged separately; an embedding's output price of 0 is none at all.
       if (!TOKEN_FIELDS[field] && isZero(raw)) continue
@@ -129,7 +143,11 @@ function entryRows(key: string, entry: Record<string, unknown>, target: { provid
       continue
     }
     const search = field === SEARCH_FIELD ? searchPrice(entry[field]) : null
-    const value: PriceValue = search ? (search.kind === 'row' ? { ok: true, unitPrice: search.unitPrice } : { ok: false, reason: 'no single web search price' }) : parsePrice(entry[field])
+    const value: PriceValue = search
+      ? search.kind === 'row'
+        ? { ok: true, unitPrice: search.unitPrice }
+        : { ok: false, reason: 'no single web search price' }
+      : parsePrice(entry[field])
     if (!value.ok) {
       problems.push(issue(field, value.reason))
       continue
@@ -152,18 +170,24 @@ function entryRows(key: string, entry: Record<string, unknown>, target: { provid
   return { rows, problems, skipped }
 }
 
-type SearchPrice = { kind: 'row'; unitPrice: string } | { kind: 'none' } | { kind: 'skip'; reason: string } | { kind: 'problem'; reason: string }
+type SearchPrice =
+  | { kind: 'row'; unitPrice: string }
+  | { kind: 'none' }
+  | { kind: 'skip'; reason: string }
+  | { kind: 'problem'; reason: string }
 
 /** `search_context_cost_per_query: { search_context_size_low, …_medium, …_high }`, per query. */
 function searchPrice(raw: unknown): SearchPrice {
   if (raw === null || raw === undefined) return { kind: 'none' }
-  if (typeof raw !== 'object' || Array.isArray(raw)) return { kind: 'problem', reason: 'expected an object of prices by search context size' }
+  if (typeof raw !== 'object' || Array.isArray(raw))
+    return { kind: 'problem', reason: 'expected an object of prices by search context size' }
   const values = Object.values(raw as Record<string, unknown>).map(parsePrice)
   const bad = values.find((v) => !v.ok)
   if (bad && !bad.ok) return { kind: 'problem', reason: bad.reason }
   const prices = new Set(values.map((v) => new Decimal((v as { unitPrice: string }).unitPrice).toFixed()))
   if (prices.size === 0 || (prices.size === 1 && prices.has('0'))) return { kind: 'none' }
-  if (prices.size > 1) return { kind: 'skip', reason: 'web search price depends on the search context size, which usage does not report' }
+  if (prices.size > 1)
+    return { kind: 'skip', reason: 'web search price depends on the search context size, which usage does not report' }
   return { kind: 'row', unitPrice: [...prices][0]! }
 }
 
@@ -177,7 +201,8 @@ function searchPrice(raw: unknown): SearchPrice {
  */
 export function fromLitellm(input: unknown, version = contentVersion(input)): SourceSnapshot {
   const parsed = litellmPricesSchema.safeParse(input)
-  if (!parsed.success || Array.isArray(input)) throw new SourceError(LITELLM_SOURCE, 'schema', 'expected an object of model entries')
+  if (!parsed.success || Array.isArray(input))
+    throw new SourceError(LITELLM_SOURCE, 'schema', 'expected an object of model entries')
   const byModel = new Map<string, Candidate>()
   const skipped: FeedIssue[] = []
   const rejected: FeedIssue[] = []
@@ -191,8 +216,14 @@ export function fromLitellm(input: unknown, version = contentVersion(input)): So
     const entry = entrySchema.safeParse(parsed.data[key])
     if (!entry.success) {
       const raw = parsed.data[key]
-      const provider = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>).litellm_provider : undefined
-      rejected.push({ model: key, field: 'litellm_provider', rawValue: rawValueText(provider), reason: 'entry has no litellm_provider' })
+      const provider =
+        typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>).litellm_provider : undefined
+      rejected.push({
+        model: key,
+        field: 'litellm_provider',
+        rawValue: rawValueText(provider),
+        reason: 'entry has no litellm_provider',
+      })
       // Without a provider the model is not known for sure: keep every provider's rows of that name.
       const resolved = resolveGenaiPricesModel(key)
       unreadable.push({ model: key.trim().toLowerCase() }, ...(resolved ? [resolved] : []))
@@ -210,7 +241,8 @@ export function fromLitellm(input: unknown, version = contentVersion(input)): So
     if (candidate.rows.length === 0) continue
     const id = `${target.provider}/${target.model}`
     const previous = byModel.get(id)
-    const aliasOf = (winner: Candidate) => (winner.exact ? `alias of ${id}, whose own entry is used` : `alias of ${id}, priced by entry ${winner.key}`)
+    const aliasOf = (winner: Candidate) =>
+      winner.exact ? `alias of ${id}, whose own entry is used` : `alias of ${id}, priced by entry ${winner.key}`
     if (!previous || (candidate.exact && !previous.exact)) {
       if (previous) skipped.push({ model: previous.key, field: null, rawValue: null, reason: aliasOf(candidate) })
       byModel.set(id, candidate)
@@ -220,7 +252,16 @@ export function fromLitellm(input: unknown, version = contentVersion(input)): So
   }
   if (entries === 0) throw new SourceError(LITELLM_SOURCE, 'schema', 'no model entries with a litellm_provider')
   const prices = [...byModel.values()].flatMap((candidate) => candidate.rows)
-  return { source: LITELLM_SOURCE, sourceVersion: version, prices, models: byModel.size, skipped, rejected, unreadable, undatedFromObservation: true }
+  return {
+    source: LITELLM_SOURCE,
+    sourceVersion: version,
+    prices,
+    models: byModel.size,
+    skipped,
+    rejected,
+    unreadable,
+    undatedFromObservation: true,
+  }
 }
 
 export async function fetchLitellm(url = LITELLM_PRICES_URL, options: FetchOptions = {}): Promise<SourceSnapshot> {

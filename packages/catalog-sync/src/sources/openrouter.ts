@@ -60,7 +60,8 @@ function isEmbedding(architecture: unknown): boolean {
  */
 export function fromOpenRouter(input: unknown, version = contentVersion(input)): SourceSnapshot {
   const parsed = openRouterModelsSchema.safeParse(input)
-  if (!parsed.success) throw new SourceError(OPENROUTER_SOURCE, 'schema', `unexpected /models shape: ${z.prettifyError(parsed.error)}`)
+  if (!parsed.success)
+    throw new SourceError(OPENROUTER_SOURCE, 'schema', `unexpected /models shape: ${z.prettifyError(parsed.error)}`)
   const prices: NormalizedPrice[] = []
   const skipped: FeedIssue[] = []
   const rejected: FeedIssue[] = []
@@ -70,7 +71,12 @@ export function fromOpenRouter(input: unknown, version = contentVersion(input)):
   for (const entry of [...parsed.data.data].sort((a, b) => a.id.localeCompare(b.id))) {
     const model = resolveGenaiPricesModel(entry.id, OPENROUTER_SOURCE)?.model ?? entry.id.trim().toLowerCase()
     if (seen.has(model)) {
-      skipped.push({ model: entry.id, field: null, rawValue: null, reason: `alias of ${modelKey(OPENROUTER_SOURCE, model)}, whose first entry is used` })
+      skipped.push({
+        model: entry.id,
+        field: null,
+        rawValue: null,
+        reason: `alias of ${modelKey(OPENROUTER_SOURCE, model)}, whose first entry is used`,
+      })
       continue
     }
     seen.add(model)
@@ -100,7 +106,12 @@ export function fromOpenRouter(input: unknown, version = contentVersion(input)):
     }
     for (const [key, raw] of Object.entries(entry.pricing)) {
       if (KNOWN_FIELDS.has(key) || isZero(raw)) continue
-      skipped.push({ model: entry.id, field: key, rawValue: rawValueText(raw), reason: `unknown unit: no usage type for ${key}` })
+      skipped.push({
+        model: entry.id,
+        field: key,
+        rawValue: rawValueText(raw),
+        reason: `unknown unit: no usage type for ${key}`,
+      })
     }
     // A model with a bad price is refused whole (half a price list would under-bill), and kept as it was.
     if (problems.length > 0) {
@@ -113,10 +124,22 @@ export function fromOpenRouter(input: unknown, version = contentVersion(input)):
       models++
     }
   }
-  return { source: OPENROUTER_SOURCE, sourceVersion: version, prices, models, skipped, rejected, unreadable, undatedFromObservation: true }
+  return {
+    source: OPENROUTER_SOURCE,
+    sourceVersion: version,
+    prices,
+    models,
+    skipped,
+    rejected,
+    unreadable,
+    undatedFromObservation: true,
+  }
 }
 
-export async function fetchOpenRouter(url = OPENROUTER_MODELS_URL, options: FetchOptions = {}): Promise<SourceSnapshot> {
+export async function fetchOpenRouter(
+  url = OPENROUTER_MODELS_URL,
+  options: FetchOptions = {},
+): Promise<SourceSnapshot> {
   const { json } = await fetchJson(OPENROUTER_SOURCE, url, options)
   return fromOpenRouter(json)
 }

@@ -52,7 +52,11 @@ function date(value: Date | string, field: string): Date {
 /** One negotiated price as a catalog row (model names resolved like events'), or an OverrideError. */
 export function overrideRow(input: OverrideInput): NormalizedPrice {
   const unit = UNIT_BY_USAGE_TYPE.get(input.usageType)
-  if (!unit) throw new OverrideError(`unknown usageType "${input.usageType}"; one of ${[...UNIT_BY_USAGE_TYPE.keys()].join(', ')}`, 'usageType')
+  if (!unit)
+    throw new OverrideError(
+      `unknown usageType "${input.usageType}"; one of ${[...UNIT_BY_USAGE_TYPE.keys()].join(', ')}`,
+      'usageType',
+    )
   const price = parsePrice(input.unitPrice)
   if (!price.ok) throw new OverrideError(`unitPrice: ${price.reason}`, 'unitPrice')
   const tiers: PriceTier[] = []
@@ -63,7 +67,8 @@ export function overrideRow(input: OverrideInput): NormalizedPrice {
   }
   const effectiveFrom = date(input.effectiveFrom, 'effectiveFrom')
   const effectiveTo = input.effectiveTo ? date(input.effectiveTo, 'effectiveTo') : null
-  if (effectiveTo && effectiveTo <= effectiveFrom) throw new OverrideError('effectiveTo must be after effectiveFrom', 'effectiveTo')
+  if (effectiveTo && effectiveTo <= effectiveFrom)
+    throw new OverrideError('effectiveTo must be after effectiveFrom', 'effectiveTo')
   const provider = input.provider.trim().toLowerCase()
   const resolved = resolveGenaiPricesModel(input.model, provider)
   return {
@@ -96,9 +101,15 @@ export function overrideTimelines(rows: readonly NormalizedPrice[]): NormalizedP
     sorted.forEach((row, i) => {
       const next = sorted[i + 1]
       if (next && next.effectiveFrom.getTime() === row.effectiveFrom.getTime()) {
-        throw new OverrideError(`two overrides for ${row.provider}/${row.model} ${row.usageType} start at ${row.effectiveFrom.toISOString()}`, 'effectiveFrom')
+        throw new OverrideError(
+          `two overrides for ${row.provider}/${row.model} ${row.usageType} start at ${row.effectiveFrom.toISOString()}`,
+          'effectiveFrom',
+        )
       }
-      const end = next && (row.effectiveTo === null || next.effectiveFrom < row.effectiveTo) ? next.effectiveFrom : row.effectiveTo
+      const end =
+        next && (row.effectiveTo === null || next.effectiveFrom < row.effectiveTo)
+          ? next.effectiveFrom
+          : row.effectiveTo
       out.push({ ...row, effectiveTo: end })
     })
   }
@@ -111,17 +122,23 @@ export function parseOverridesFile(text: string): Map<string, SourceSnapshot> {
   try {
     document = parseYaml(text)
   } catch (error) {
-    throw new SourceError(OVERRIDE_SOURCE, 'malformed', `overrides file is not YAML or JSON: ${error instanceof Error ? error.message : String(error)}`)
+    throw new SourceError(
+      OVERRIDE_SOURCE,
+      'malformed',
+      `overrides file is not YAML or JSON: ${error instanceof Error ? error.message : String(error)}`,
+    )
   }
   const parsed = fileSchema.safeParse(document)
-  if (!parsed.success) throw new SourceError(OVERRIDE_SOURCE, 'schema', `overrides file: ${z.prettifyError(parsed.error)}`)
+  if (!parsed.success)
+    throw new SourceError(OVERRIDE_SOURCE, 'schema', `overrides file: ${z.prettifyError(parsed.error)}`)
   const byTenant = new Map<string, NormalizedPrice[]>()
   parsed.data.overrides.forEach((entry, index) => {
     let row: NormalizedPrice
     try {
       row = overrideRow(entry)
     } catch (error) {
-      if (error instanceof OverrideError) throw new SourceError(OVERRIDE_SOURCE, 'schema', `overrides[${index}].${error.field}: ${error.message}`)
+      if (error instanceof OverrideError)
+        throw new SourceError(OVERRIDE_SOURCE, 'schema', `overrides[${index}].${error.field}: ${error.message}`)
       throw error
     }
     byTenant.set(entry.tenant, [...(byTenant.get(entry.tenant) ?? []), row])
@@ -131,7 +148,14 @@ export function parseOverridesFile(text: string): Map<string, SourceSnapshot> {
   for (const [tenant, rows] of byTenant) {
     const prices = overrideTimelines(rows)
     const models = new Set(prices.map((p) => `${p.provider}/${p.model}`)).size
-    snapshots.set(tenant, { source: OVERRIDE_SOURCE, sourceVersion: version, prices, models, skipped: [], rejected: [] })
+    snapshots.set(tenant, {
+      source: OVERRIDE_SOURCE,
+      sourceVersion: version,
+      prices,
+      models,
+      skipped: [],
+      rejected: [],
+    })
   }
   return snapshots
 }

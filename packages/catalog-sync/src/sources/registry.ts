@@ -30,7 +30,11 @@ export function isPublicSource(name: string): name is PublicSourceName {
  * Reads one public source: the bundled data, a URL (http/https) or a local file in the source's
  * wire format. Every failure is a SourceError.
  */
-export async function loadPublicSource(name: PublicSourceName, location?: string | null, options: FetchOptions = {}): Promise<SourceSnapshot> {
+export async function loadPublicSource(
+  name: PublicSourceName,
+  location?: string | null,
+  options: FetchOptions = {},
+): Promise<SourceSnapshot> {
   if (name === 'genai-prices' && !location) return loadBundledGenaiPrices()
   const where = location || DEFAULT_SOURCE_URLS[name as Exclude<PublicSourceName, 'genai-prices'>]
   if (!/^https?:\/\//.test(where)) {
@@ -38,7 +42,11 @@ export async function loadPublicSource(name: PublicSourceName, location?: string
     try {
       json = JSON.parse(await readFile(where, 'utf8'))
     } catch (error) {
-      throw new SourceError(name, 'malformed', `cannot read ${where}: ${error instanceof Error ? error.message : String(error)}`)
+      throw new SourceError(
+        name,
+        'malformed',
+        `cannot read ${where}: ${error instanceof Error ? error.message : String(error)}`,
+      )
     }
     if (name === 'openrouter') return fromOpenRouter(json)
     if (name === 'litellm') return fromLitellm(json)
@@ -52,7 +60,13 @@ export async function loadPublicSource(name: PublicSourceName, location?: string
 /** Retries a load with exponential backoff; the last error is rethrown. */
 export async function withRetry<T>(
   run: () => Promise<T>,
-  options: { attempts?: number; baseMs?: number; maxMs?: number; onRetry?: (error: unknown, attempt: number, delayMs: number) => void; sleep?: (ms: number) => Promise<void> } = {},
+  options: {
+    attempts?: number
+    baseMs?: number
+    maxMs?: number
+    onRetry?: (error: unknown, attempt: number, delayMs: number) => void
+    sleep?: (ms: number) => Promise<void>
+  } = {},
 ): Promise<T> {
   const attempts = options.attempts ?? 3
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)))

@@ -54,22 +54,45 @@ export function providerName(aiSdkProvider: string): string {
  * searches) is read from the provider's own usage object, by the provider's mapper: V3's
  * `usage.raw`, or on ai 5 the copy some providers put in provider metadata.
  */
-function providerUnits(provider: string, usage: Record<string, unknown>, providerMetadata?: Record<string, Record<string, unknown> | undefined>) {
-  const raw = record(usage.raw ?? (provider === 'anthropic' ? providerMetadata?.anthropic?.usage : provider === 'google' ? providerMetadata?.google?.usageMetadata : undefined))
+function providerUnits(
+  provider: string,
+  usage: Record<string, unknown>,
+  providerMetadata?: Record<string, Record<string, unknown> | undefined>,
+) {
+  const raw = record(
+    usage.raw ??
+      (provider === 'anthropic'
+        ? providerMetadata?.anthropic?.usage
+        : provider === 'google'
+          ? providerMetadata?.google?.usageMetadata
+          : undefined),
+  )
   if (Object.keys(raw).length === 0) return {}
   let units: { unit: string; quantity: string }[] | undefined
   if (provider === 'anthropic') units = anthropicUsageFields(raw).units
   else if (provider === 'google') units = geminiUsageFields(raw).units
-  else if (provider === 'openai' || provider === 'azure') units = ('prompt_tokens' in raw ? chatUsageFields(raw) : responseUsageFields(raw)).units
+  else if (provider === 'openai' || provider === 'azure')
+    units = ('prompt_tokens' in raw ? chatUsageFields(raw) : responseUsageFields(raw)).units
   return units ? { units } : {}
 }
 
 /** AI SDK usage (V2 or V3) → Burnrate's convention (inputTokens counts cache reads and writes). */
-export function usageFields(usage: unknown, provider: string, providerMetadata?: Record<string, Record<string, unknown> | undefined>) {
-  return { ...tokenFields(usage, provider, providerMetadata), ...providerUnits(provider, record(usage), providerMetadata) }
+export function usageFields(
+  usage: unknown,
+  provider: string,
+  providerMetadata?: Record<string, Record<string, unknown> | undefined>,
+) {
+  return {
+    ...tokenFields(usage, provider, providerMetadata),
+    ...providerUnits(provider, record(usage), providerMetadata),
+  }
 }
 
-function tokenFields(usage: unknown, provider: string, providerMetadata?: Record<string, Record<string, unknown> | undefined>) {
+function tokenFields(
+  usage: unknown,
+  provider: string,
+  providerMetadata?: Record<string, Record<string, unknown> | undefined>,
+) {
   const u = record(usage)
   if (u.inputTokens && typeof u.inputTokens === 'object') {
     const input = record(u.inputTokens)
@@ -109,10 +132,17 @@ export function burnrateMiddleware(options: BurnrateMiddlewareOptions) {
   const emit = (
     params: AiSdkCallOptionsLike,
     model: AiSdkModelLike,
-    seen: { usage?: unknown; id?: string; modelId?: string; timestamp?: Date; providerMetadata?: Record<string, Record<string, unknown> | undefined> },
+    seen: {
+      usage?: unknown
+      id?: string
+      modelId?: string
+      timestamp?: Date
+      providerMetadata?: Record<string, Record<string, unknown> | undefined>
+    },
   ) => {
     const customerId = customerOf(params)
-    if (!customerId) return options.onUnmetered?.('no customerId: set it on the middleware or in providerOptions.burnrate.customerId')
+    if (!customerId)
+      return options.onUnmetered?.('no customerId: set it on the middleware or in providerOptions.burnrate.customerId')
     if (!seen.usage) return options.onUnmetered?.('the model reported no usage')
     const provider = providerName(model.provider)
     const usage: MeteredUsage = {
@@ -134,13 +164,35 @@ export function burnrateMiddleware(options: BurnrateMiddlewareOptions) {
     specificationVersion: 'v3' as const,
     middlewareVersion: 'v2' as const,
 
-    async wrapGenerate<R extends GenerateResultLike>({ doGenerate, params, model }: { doGenerate: () => PromiseLike<R>; params: AiSdkCallOptionsLike; model: AiSdkModelLike }): Promise<R> {
+    async wrapGenerate<R extends GenerateResultLike>({
+      doGenerate,
+      params,
+      model,
+    }: {
+      doGenerate: () => PromiseLike<R>
+      params: AiSdkCallOptionsLike
+      model: AiSdkModelLike
+    }): Promise<R> {
       const result = await doGenerate()
-      emit(params, model, { usage: result.usage, id: result.response?.id, modelId: result.response?.modelId, timestamp: result.response?.timestamp, providerMetadata: result.providerMetadata })
+      emit(params, model, {
+        usage: result.usage,
+        id: result.response?.id,
+        modelId: result.response?.modelId,
+        timestamp: result.response?.timestamp,
+        providerMetadata: result.providerMetadata,
+      })
       return result
     },
 
-    async wrapStream<R extends StreamResultLike>({ doStream, params, model }: { doStream: () => PromiseLike<R>; params: AiSdkCallOptionsLike; model: AiSdkModelLike }): Promise<R> {
+    async wrapStream<R extends StreamResultLike>({
+      doStream,
+      params,
+      model,
+    }: {
+      doStream: () => PromiseLike<R>
+      params: AiSdkCallOptionsLike
+      model: AiSdkModelLike
+    }): Promise<R> {
       const result = await doStream()
       const seen: Parameters<typeof emit>[2] = {}
       let emitted = false

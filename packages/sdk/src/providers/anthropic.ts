@@ -32,7 +32,8 @@ export function usageFields(usage: AnthropicUsage) {
   const fiveMinutes = count(byTtl?.ephemeral_5m_input_tokens)
   const oneHour = count(byTtl?.ephemeral_1h_input_tokens)
   // The total is authoritative; the breakdown alone (a partial stream event) still counts.
-  const cacheWrite = usage.cache_creation_input_tokens == null ? fiveMinutes + oneHour : count(usage.cache_creation_input_tokens)
+  const cacheWrite =
+    usage.cache_creation_input_tokens == null ? fiveMinutes + oneHour : count(usage.cache_creation_input_tokens)
   return {
     inputTokens: count(usage.input_tokens) + cacheRead + cacheWrite,
     outputTokens: count(usage.output_tokens),
@@ -51,7 +52,13 @@ export function usageFields(usage: AnthropicUsage) {
  */
 export function message(msg: AnthropicMessageLike, options: { timestamp?: Date } = {}): MeteredUsage {
   if (!msg.usage) throw new MissingUsageError(`message ${msg.id} has no usage`)
-  return { id: msg.id, model: msg.model, provider: 'anthropic', timestamp: stampOnce(msg, options.timestamp), ...usageFields(msg.usage) }
+  return {
+    id: msg.id,
+    model: msg.model,
+    provider: 'anthropic',
+    timestamp: stampOnce(msg, options.timestamp),
+    ...usageFields(msg.usage),
+  }
 }
 
 /**
@@ -64,7 +71,8 @@ export function messageStream(options: { timestamp?: Date } = {}): UsageCollecto
   let model: string | null = null
   const usage: AnthropicUsage = {}
   const merge = (u: Record<string, unknown>) => {
-    for (const [key, value] of Object.entries(u)) if (value !== null && value !== undefined) (usage as Record<string, unknown>)[key] = value
+    for (const [key, value] of Object.entries(u))
+      if (value !== null && value !== undefined) (usage as Record<string, unknown>)[key] = value
   }
   const timestamp = options.timestamp ?? new Date()
   return {

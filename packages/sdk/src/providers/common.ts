@@ -6,7 +6,9 @@ export function count(value: unknown): number {
 }
 
 export function isoFromUnixSeconds(value: unknown, fallback: () => Date = () => new Date()): string {
-  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? new Date(value * 1000).toISOString() : fallback().toISOString()
+  return typeof value === 'number' && Number.isFinite(value) && value > 0
+    ? new Date(value * 1000).toISOString()
+    : fallback().toISOString()
 }
 
 /**

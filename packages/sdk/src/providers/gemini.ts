@@ -34,7 +34,8 @@ export interface GeminiResponseLike {
 function modality(details: GeminiModalityTokenCount[] | null | undefined, name: 'AUDIO' | 'IMAGE' | 'VIDEO'): number {
   if (!Array.isArray(details)) return 0
   let total = 0
-  for (const d of details) if (d?.modality === name || (name === 'IMAGE' && d?.modality === 'DOCUMENT')) total += count(d.tokenCount)
+  for (const d of details)
+    if (d?.modality === name || (name === 'IMAGE' && d?.modality === 'DOCUMENT')) total += count(d.tokenCount)
   return total
 }
 
@@ -56,7 +57,8 @@ export function usageFields(usage: GeminiUsageMetadata) {
   const input = count(usage.promptTokenCount) + count(usage.toolUsePromptTokenCount)
   const output = count(usage.candidatesTokenCount) + thoughts
   const cacheRead = Math.min(count(usage.cachedContentTokenCount), input)
-  const inputOf = (m: 'AUDIO' | 'IMAGE' | 'VIDEO') => modality(usage.promptTokensDetails, m) + modality(usage.toolUsePromptTokensDetails, m)
+  const inputOf = (m: 'AUDIO' | 'IMAGE' | 'VIDEO') =>
+    modality(usage.promptTokensDetails, m) + modality(usage.toolUsePromptTokensDetails, m)
   const audioIn = Math.min(inputOf('AUDIO'), input)
   const imageIn = Math.min(inputOf('IMAGE'), input - audioIn)
   const videoIn = Math.min(inputOf('VIDEO'), input - audioIn - imageIn)
@@ -87,7 +89,10 @@ export function usageFields(usage: GeminiUsageMetadata) {
  * Usage of a `generateContent` response. The id is `responseId`; pass `id` when your client
  * strips it, and `model` when the response has no `modelVersion`.
  */
-export function generateContent(response: GeminiResponseLike, options: { id?: string; model?: string; timestamp?: Date } = {}): MeteredUsage {
+export function generateContent(
+  response: GeminiResponseLike,
+  options: { id?: string; model?: string; timestamp?: Date } = {},
+): MeteredUsage {
   if (!response.usageMetadata) throw new MissingUsageError('Gemini response has no usageMetadata')
   const id = options.id ?? response.responseId
   const model = options.model ?? response.modelVersion
@@ -95,11 +100,19 @@ export function generateContent(response: GeminiResponseLike, options: { id?: st
   if (!model) throw new MissingUsageError('Gemini response has no modelVersion: pass options.model')
   // Vertex AI sends createTime; the Gemini API sends no time (see stampOnce).
   const timestamp = options.timestamp ?? (response.createTime ? new Date(response.createTime) : undefined)
-  return { id, model, provider: 'google', timestamp: stampOnce(response, timestamp), ...usageFields(response.usageMetadata) }
+  return {
+    id,
+    model,
+    provider: 'google',
+    timestamp: stampOnce(response, timestamp),
+    ...usageFields(response.usageMetadata),
+  }
 }
 
 /** Follows `streamGenerateContent`: each chunk may carry usageMetadata; the last one is final. */
-export function generateContentStream(options: { id?: string; model?: string; timestamp?: Date } = {}): UsageCollector<unknown> {
+export function generateContentStream(
+  options: { id?: string; model?: string; timestamp?: Date } = {},
+): UsageCollector<unknown> {
   // One stream, one time: usage() asked twice answers the same event.
   const started = new Date()
   let last: GeminiResponseLike | null = null

@@ -1,12 +1,24 @@
 import type { MeteredUsage } from '../types.ts'
-import { count, isoFromUnixSeconds, MissingUsageError, record, stampOnce, unitsOf, type UsageCollector } from './common.ts'
+import {
+  count,
+  isoFromUnixSeconds,
+  MissingUsageError,
+  record,
+  stampOnce,
+  unitsOf,
+  type UsageCollector,
+} from './common.ts'
 
 /** The parts of an OpenAI `usage` object metering reads (Chat Completions). */
 export interface OpenAIChatUsage {
   prompt_tokens?: number
   completion_tokens?: number
   total_tokens?: number
-  prompt_tokens_details?: { cached_tokens?: number | null; audio_tokens?: number | null; cache_write_tokens?: number | null } | null
+  prompt_tokens_details?: {
+    cached_tokens?: number | null
+    audio_tokens?: number | null
+    cache_write_tokens?: number | null
+  } | null
   completion_tokens_details?: {
     reasoning_tokens?: number | null
     audio_tokens?: number | null
@@ -33,7 +45,13 @@ export interface OpenAIResponseUsage {
   input_tokens?: number
   output_tokens?: number
   total_tokens?: number
-  input_tokens_details?: (ModalityDetails & { cached_tokens?: number | null; cache_write_tokens?: number | null; cached_tokens_details?: ModalityDetails | null }) | null
+  input_tokens_details?:
+    | (ModalityDetails & {
+        cached_tokens?: number | null
+        cache_write_tokens?: number | null
+        cached_tokens_details?: ModalityDetails | null
+      })
+    | null
   output_tokens_details?: (ModalityDetails & { reasoning_tokens?: number | null }) | null
 }
 
@@ -73,9 +91,15 @@ export function chatUsageFields(usage: OpenAIChatUsage) {
  * broken down by modality too (`cached_tokens_details`), so cached audio and images are priced at
  * their own cache rates.
  */
-export function responseUsageFields(usage: OpenAIResponseUsage & { input_token_details?: unknown; output_token_details?: unknown }) {
-  const inDetails = record(usage.input_tokens_details ?? usage.input_token_details) as NonNullable<OpenAIResponseUsage['input_tokens_details']>
-  const outDetails = record(usage.output_tokens_details ?? usage.output_token_details) as NonNullable<OpenAIResponseUsage['output_tokens_details']>
+export function responseUsageFields(
+  usage: OpenAIResponseUsage & { input_token_details?: unknown; output_token_details?: unknown },
+) {
+  const inDetails = record(usage.input_tokens_details ?? usage.input_token_details) as NonNullable<
+    OpenAIResponseUsage['input_tokens_details']
+  >
+  const outDetails = record(usage.output_tokens_details ?? usage.output_token_details) as NonNullable<
+    OpenAIResponseUsage['output_tokens_details']
+  >
   const cachedDetails = record(inDetails.cached_tokens_details) as ModalityDetails
   const input = count(usage.input_tokens)
   const output = count(usage.output_tokens)
@@ -88,7 +112,9 @@ export function responseUsageFields(usage: OpenAIResponseUsage & { input_token_d
     inputTokens: input,
     outputTokens: output,
     cacheReadTokens: cacheRead,
-    ...(count(inDetails.cache_write_tokens) > 0 ? { cacheWriteTokens: Math.min(count(inDetails.cache_write_tokens), input - cacheRead) } : {}),
+    ...(count(inDetails.cache_write_tokens) > 0
+      ? { cacheWriteTokens: Math.min(count(inDetails.cache_write_tokens), input - cacheRead) }
+      : {}),
     reasoningTokens: Math.min(count(outDetails.reasoning_tokens), output),
     ...unitsOf({
       input_audio_tokens: audioIn,
@@ -132,8 +158,10 @@ export function response(res: OpenAIResponseLike): MeteredUsage {
  */
 export function realtimeResponseDone(event: unknown, options: { model: string; timestamp?: Date }): MeteredUsage {
   const res = record(record(event).response)
-  if (typeof res.id !== 'string') throw new MissingUsageError('Realtime event has no response.id (expected a response.done event)')
-  if (!res.usage || typeof res.usage !== 'object') throw new MissingUsageError(`realtime response ${res.id} has no usage`)
+  if (typeof res.id !== 'string')
+    throw new MissingUsageError('Realtime event has no response.id (expected a response.done event)')
+  if (!res.usage || typeof res.usage !== 'object')
+    throw new MissingUsageError(`realtime response ${res.id} has no usage`)
   return {
     id: res.id,
     model: options.model,
@@ -159,7 +187,9 @@ export function withStreamUsage<P extends { stream?: boolean | null; stream_opti
  * Follows a streamed Chat Completion. Usage arrives in the last chunk (empty `choices`), only with
  * `stream_options: { include_usage: true }` — see `withStreamUsage`.
  */
-export function chatCompletionStream(options: { provider?: string } = {}): UsageCollector<unknown> & { lastUsageChunk(): Record<string, unknown> | null } {
+export function chatCompletionStream(
+  options: { provider?: string } = {},
+): UsageCollector<unknown> & { lastUsageChunk(): Record<string, unknown> | null } {
   let id: string | null = null
   let model: string | null = null
   let created: unknown
@@ -174,7 +204,13 @@ export function chatCompletionStream(options: { provider?: string } = {}): Usage
     },
     usage() {
       if (!id || !model || !usageChunk) return null
-      return { id, model, provider: options.provider ?? 'openai', timestamp: isoFromUnixSeconds(created), ...chatUsageFields(usageChunk.usage as OpenAIChatUsage) }
+      return {
+        id,
+        model,
+        provider: options.provider ?? 'openai',
+        timestamp: isoFromUnixSeconds(created),
+        ...chatUsageFields(usageChunk.usage as OpenAIChatUsage),
+      }
     },
     lastUsageChunk: () => usageChunk,
   }

@@ -1,6 +1,10 @@
 import type { MeteredUsage } from '../types.ts'
 import { record, type UsageCollector } from './common.ts'
-import { chatCompletion as openaiChatCompletion, chatCompletionStream as openaiChatCompletionStream, type OpenAIChatCompletionLike } from './openai.ts'
+import {
+  chatCompletion as openaiChatCompletion,
+  chatCompletionStream as openaiChatCompletionStream,
+  type OpenAIChatCompletionLike,
+} from './openai.ts'
 
 /**
  * OpenRouter answers in the OpenAI Chat Completions shape, plus `usage.cost` (what OpenRouter
@@ -24,7 +28,10 @@ function extras(body: Record<string, unknown>): Pick<MeteredUsage, 'metadata'> {
 }
 
 export function chatCompletion(response: OpenRouterCompletionLike): MeteredUsage {
-  return { ...openaiChatCompletion(response, { provider: 'openrouter' }), ...extras(response as unknown as Record<string, unknown>) }
+  return {
+    ...openaiChatCompletion(response, { provider: 'openrouter' }),
+    ...extras(response as unknown as Record<string, unknown>),
+  }
 }
 
 /** OpenRouter always sends usage in the last chunk of a stream. */

@@ -147,7 +147,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addPrimaryKeyConstraint('usage_line_rollups_pk', [...rollupKey, 'usage_type'])
     .execute()
   // Tenant-wide summaries (no customerId) read by tenant and bucket.
-  await db.schema.createIndex('usage_rollups_tenant_bucket').on('usage_rollups').columns(['tenant_id', 'bucket']).execute()
+  await db.schema
+    .createIndex('usage_rollups_tenant_bucket')
+    .on('usage_rollups')
+    .columns(['tenant_id', 'bucket'])
+    .execute()
   await db.schema
     .createIndex('usage_line_rollups_tenant_bucket')
     .on('usage_line_rollups')

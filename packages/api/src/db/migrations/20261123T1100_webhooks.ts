@@ -56,7 +56,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .column('next_attempt_at')
     .where(sql.ref('status'), '=', 'PENDING')
     .execute()
-  await db.schema.createIndex('webhook_deliveries_log').on('webhook_deliveries').columns(['tenant_id', 'created_at']).execute()
+  await db.schema
+    .createIndex('webhook_deliveries_log')
+    .on('webhook_deliveries')
+    .columns(['tenant_id', 'created_at'])
+    .execute()
 
   await db.schema
     .createTable('webhook_attempts')

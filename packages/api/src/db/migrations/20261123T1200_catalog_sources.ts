@@ -19,7 +19,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('price_id', 'bigint')
     .addColumn('changed_at', 'timestamptz', (c) => c.notNull())
     .execute()
-  await db.schema.createIndex('price_change_log_model').on('price_change_log').columns(['provider', 'model', 'id']).execute()
+  await db.schema
+    .createIndex('price_change_log_model')
+    .on('price_change_log')
+    .columns(['provider', 'model', 'id'])
+    .execute()
   await db.schema.createIndex('price_change_log_tenant').on('price_change_log').columns(['tenant_id', 'id']).execute()
 
   // Price moves beyond the safety ratio, held until someone confirms them. One pending row per timeline.
@@ -76,10 +80,28 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('reason', 'text', (c) => c.notNull())
     .addColumn('created_at', 'timestamptz', (c) => c.notNull())
     .execute()
-  await db.schema.createIndex('usage_corrections_event').on('usage_corrections').columns(['tenant_id', 'event_id', 'id']).execute()
-  await db.schema.createIndex('usage_corrections_tenant_time').on('usage_corrections').columns(['tenant_id', 'ts']).execute()
-  await db.schema.createIndex('usage_events_unpriced').on('usage_events').columns(['tenant_id', 'model']).where(sql.ref('status'), '=', 'UNPRICED').execute()
-  await db.schema.createIndex('price_catalog_tenant').on('price_catalog').columns(['tenant_id', 'provider', 'model']).where(sql.ref('tenant_id'), 'is not', null).execute()
+  await db.schema
+    .createIndex('usage_corrections_event')
+    .on('usage_corrections')
+    .columns(['tenant_id', 'event_id', 'id'])
+    .execute()
+  await db.schema
+    .createIndex('usage_corrections_tenant_time')
+    .on('usage_corrections')
+    .columns(['tenant_id', 'ts'])
+    .execute()
+  await db.schema
+    .createIndex('usage_events_unpriced')
+    .on('usage_events')
+    .columns(['tenant_id', 'model'])
+    .where(sql.ref('status'), '=', 'UNPRICED')
+    .execute()
+  await db.schema
+    .createIndex('price_catalog_tenant')
+    .on('price_catalog')
+    .columns(['tenant_id', 'provider', 'model'])
+    .where(sql.ref('tenant_id'), 'is not', null)
+    .execute()
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -10,7 +10,12 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('secret_key_enc', 'text', (c) => c.notNull())
     .addColumn('key_hint', 'text', (c) => c.notNull())
     .addColumn('webhook_secret_enc', 'text')
-    .addColumn('mode', 'text', (c) => c.notNull().defaultTo('AMOUNT').check(sql`mode in ('AMOUNT', 'ITEMIZED')`))
+    .addColumn('mode', 'text', (c) =>
+      c
+        .notNull()
+        .defaultTo('AMOUNT')
+        .check(sql`mode in ('AMOUNT', 'ITEMIZED')`),
+    )
     .addColumn('currency', 'text', (c) => c.notNull())
     .addColumn('units_per_major', 'numeric', (c) => c.notNull())
     .addColumn('event_name', 'text')
@@ -36,7 +41,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addPrimaryKeyConstraint('stripe_outbox_pk', ['tenant_id', 'event_id', 'dimension'])
     .execute()
-  await sql`create index stripe_outbox_unplanned on stripe_outbox (tenant_id, customer_id, dimension, window_start) where planned_at is null`.execute(db)
+  await sql`create index stripe_outbox_unplanned on stripe_outbox (tenant_id, customer_id, dimension, window_start) where planned_at is null`.execute(
+    db,
+  )
 
   // Per (tenant, customer, dimension): the sub-unit residue carried forward, the next push
   // sequence number, and the lease that keeps one pusher (one Stripe call) per customer and meter.
@@ -64,7 +71,9 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('window_start', 'timestamptz', (c) => c.notNull())
     .addColumn('seq', 'integer', (c) => c.notNull())
     .addColumn('value', 'bigint', (c) => c.notNull())
-    .addColumn('status', 'text', (c) => c.notNull().check(sql`status in ('PENDING', 'SENT', 'FAILED', 'EXPIRED', 'SUPERSEDED')`))
+    .addColumn('status', 'text', (c) =>
+      c.notNull().check(sql`status in ('PENDING', 'SENT', 'FAILED', 'EXPIRED', 'SUPERSEDED')`),
+    )
     .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
     .addColumn('last_error', 'text')
     .addColumn('next_attempt_at', 'timestamptz', (c) => c.notNull())
@@ -72,7 +81,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('sent_at', 'timestamptz')
     .addColumn('retry_of', 'text')
     .execute()
-  await db.schema.createIndex('stripe_pushes_group').on('stripe_pushes').columns(['tenant_id', 'customer_id', 'dimension', 'seq']).execute()
+  await db.schema
+    .createIndex('stripe_pushes_group')
+    .on('stripe_pushes')
+    .columns(['tenant_id', 'customer_id', 'dimension', 'seq'])
+    .execute()
   await sql`create index stripe_pushes_pending on stripe_pushes (next_attempt_at) where status = 'PENDING'`.execute(db)
 
   await db.schema
@@ -104,7 +117,14 @@ export async function up(db: Kysely<any>): Promise<void> {
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function down(db: Kysely<any>): Promise<void> {
-  for (const table of ['stripe_webhook_events', 'stripe_invoices', 'stripe_pushes', 'stripe_push_state', 'stripe_outbox', 'stripe_accounts']) {
+  for (const table of [
+    'stripe_webhook_events',
+    'stripe_invoices',
+    'stripe_pushes',
+    'stripe_push_state',
+    'stripe_outbox',
+    'stripe_accounts',
+  ]) {
     await db.schema.dropTable(table).ifExists().execute()
   }
 }

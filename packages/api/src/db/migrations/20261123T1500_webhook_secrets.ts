@@ -15,13 +15,26 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.alterTable('webhook_attempts').addColumn('url', 'text').execute()
   // Keyset pages of the delivery log: (created_at, id) descending within a tenant.
   await db.schema.dropIndex('webhook_deliveries_log').execute()
-  await db.schema.createIndex('webhook_deliveries_log_keyset').on('webhook_deliveries').columns(['tenant_id', 'created_at', 'id']).execute()
+  await db.schema
+    .createIndex('webhook_deliveries_log_keyset')
+    .on('webhook_deliveries')
+    .columns(['tenant_id', 'created_at', 'id'])
+    .execute()
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function down(db: Kysely<any>): Promise<void> {
   await db.schema.dropIndex('webhook_deliveries_log_keyset').execute()
-  await db.schema.createIndex('webhook_deliveries_log').on('webhook_deliveries').columns(['tenant_id', 'created_at']).execute()
+  await db.schema
+    .createIndex('webhook_deliveries_log')
+    .on('webhook_deliveries')
+    .columns(['tenant_id', 'created_at'])
+    .execute()
   await db.schema.alterTable('webhook_attempts').dropColumn('url').execute()
-  await db.schema.alterTable('webhook_endpoints').dropColumn('previous_secret').dropColumn('previous_secret_expires_at').dropColumn('secret_rotated_at').execute()
+  await db.schema
+    .alterTable('webhook_endpoints')
+    .dropColumn('previous_secret')
+    .dropColumn('previous_secret_expires_at')
+    .dropColumn('secret_rotated_at')
+    .execute()
 }

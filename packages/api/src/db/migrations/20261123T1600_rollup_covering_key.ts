@@ -16,14 +16,22 @@ export async function up(db: Kysely<any>): Promise<void> {
   // Built as a unique index first, then swapped in as the key in one step. The build blocks rollup
   // writes (ingest) while it runs: ≈ 2 s for 740k rollup rows; a much larger table would want the
   // index built CONCURRENTLY by hand before this migration runs (it then only swaps the key).
-  await sql.raw(`create unique index if not exists usage_rollups_pk_covering on usage_rollups (${KEY}) include (${AGGREGATES})`).execute(db)
+  await sql
+    .raw(
+      `create unique index if not exists usage_rollups_pk_covering on usage_rollups (${KEY}) include (${AGGREGATES})`,
+    )
+    .execute(db)
   await sql`alter table usage_rollups drop constraint usage_rollups_pk`.execute(db)
-  await sql`alter table usage_rollups add constraint usage_rollups_pk primary key using index usage_rollups_pk_covering`.execute(db)
+  await sql`alter table usage_rollups add constraint usage_rollups_pk primary key using index usage_rollups_pk_covering`.execute(
+    db,
+  )
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function down(db: Kysely<any>): Promise<void> {
   await sql.raw(`create unique index usage_rollups_pk_plain on usage_rollups (${KEY})`).execute(db)
   await sql`alter table usage_rollups drop constraint usage_rollups_pk`.execute(db)
-  await sql`alter table usage_rollups add constraint usage_rollups_pk primary key using index usage_rollups_pk_plain`.execute(db)
+  await sql`alter table usage_rollups add constraint usage_rollups_pk primary key using index usage_rollups_pk_plain`.execute(
+    db,
+  )
 }

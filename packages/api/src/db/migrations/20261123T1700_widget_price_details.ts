@@ -5,7 +5,10 @@ import type { Kysely } from 'kysely'
 export async function up(db: Kysely<any>): Promise<void> {
   // Whether a widget session may see how its amounts were priced (unit prices, catalog rows, the
   // markup or margin, the tenant's cost). Existing sessions keep what they could see: true.
-  await db.schema.alterTable('widget_sessions').addColumn('price_details', 'boolean', (c) => c.notNull().defaultTo(true)).execute()
+  await db.schema
+    .alterTable('widget_sessions')
+    .addColumn('price_details', 'boolean', (c) => c.notNull().defaultTo(true))
+    .execute()
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

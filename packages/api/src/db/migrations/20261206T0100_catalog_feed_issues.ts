@@ -35,8 +35,16 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('raw_value', 'text')
     .addColumn('reason', 'text', (c) => c.notNull())
     .execute()
-  await db.schema.createIndex('catalog_feed_issues_version').on('catalog_feed_issues').columns(['source', 'source_version', 'id']).execute()
-  await db.schema.createIndex('catalog_feed_issues_run').on('catalog_feed_issues').columns(['sync_run_id', 'id']).execute()
+  await db.schema
+    .createIndex('catalog_feed_issues_version')
+    .on('catalog_feed_issues')
+    .columns(['source', 'source_version', 'id'])
+    .execute()
+  await db.schema
+    .createIndex('catalog_feed_issues_run')
+    .on('catalog_feed_issues')
+    .columns(['sync_run_id', 'id'])
+    .execute()
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -5,7 +5,10 @@ import type { Kysely } from 'kysely'
 export async function up(db: Kysely<any>): Promise<void> {
   // Forecast alerts are opt-in per budget: a subscriber who set thresholds hears about those
   // thresholds only. Existing budgets get the same default as new ones (off).
-  await db.schema.alterTable('budgets').addColumn('forecast_alerts', 'boolean', (c) => c.notNull().defaultTo(false)).execute()
+  await db.schema
+    .alterTable('budgets')
+    .addColumn('forecast_alerts', 'boolean', (c) => c.notNull().defaultTo(false))
+    .execute()
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -10,8 +10,14 @@ export async function up(db: Kysely<any>): Promise<void> {
   await db.schema.alterTable('stripe_pushes').addColumn('idempotency_key', 'text').execute()
   // FAILED because its attempts ran out (Stripe may or may not have it), not because Stripe refused it:
   // such a push is retried under its own identifier, which Stripe de-duplicates.
-  await db.schema.alterTable('stripe_pushes').addColumn('gave_up', 'boolean', (c) => c.notNull().defaultTo(false)).execute()
-  await db.schema.alterTable('stripe_pushes').addColumn('manual_retries', 'integer', (c) => c.notNull().defaultTo(0)).execute()
+  await db.schema
+    .alterTable('stripe_pushes')
+    .addColumn('gave_up', 'boolean', (c) => c.notNull().defaultTo(false))
+    .execute()
+  await db.schema
+    .alterTable('stripe_pushes')
+    .addColumn('manual_retries', 'integer', (c) => c.notNull().defaultTo(0))
+    .execute()
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
