@@ -7,27 +7,17 @@ import { createYoga, mapAsyncIterator, type Plugin, type YogaServerInstance } fr
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql'
 import type { GraphQLContext, Principal } from './context.ts'
 import { createLoaders } from './loaders.ts'
+import { maskError } from './schema/errors.ts'
 import { buildSchema } from './schema/index.ts'
+import { DomainError } from './shared/errors.ts'
 import { unsafeTextPlugin } from './schema/input-text.ts'
 import { gatewayRoutes, type BudgetGate } from './gateway/routes.ts'
 import { graphqlAdmission } from './http/admission.ts'
-import type { Admission } from './http/body.ts'
 import { graphqlRequestGuards } from './http/graphql-guards.ts'
+import type { Admission, HttpRoute } from './shared/http-route.ts'
 import { createServices, type Dependencies, type Services } from './services.ts'
 import { stripeWebhookRoute } from './stripe/webhooks.ts'
 import { authenticateWidgetRequest, widgetAwareCors, widgetTokenOf } from './widget-sessions/http.ts'
-
-/**
- * A plain HTTP endpoint beside /graphql (webhooks from Stripe, provider-compatible gateways…).
- * The server reads the body before calling it: up to what `admit` allows from the headers alone
- * (an authenticated caller: MAX_BODY_BYTES), or ANONYMOUS_MAX_BODY_BYTES for a route without it.
- */
-export interface HttpRoute {
-  method: 'GET' | 'POST'
-  path: string
-  admit?(req: IncomingMessage): Promise<Admission>
-  handle(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> | void
-}
 
 export interface App {
   yoga: YogaServerInstance<Record<string, unknown>, GraphQLContext>
@@ -137,9 +127,9 @@ export function createApp(deps: Dependencies): App {
     batching: false,
     // Widget tokens only work from the origins their tenant allows (widget-sessions/http.ts).
     cors: widgetAwareCors(services.widgetSessions),
-    // Yoga's default masking: our GraphQLErrors (with a code) pass, anything else becomes
-    // "Unexpected error." with INTERNAL_SERVER_ERROR; errorCodesPlugin adds the request id.
-    maskedErrors: true,
+    // Domain errors become their coded GraphQL errors (schema/errors.ts); anything else unexpected
+    // becomes "Unexpected error." with INTERNAL_SERVER_ERROR; errorCodesPlugin adds the request id.
+    maskedErrors: { maskError },
     plugins: [
       // Before graphql-armor: its rules walk the parsed document recursively, so size comes first.
       graphqlRequestGuards(),
@@ -161,7 +151,11 @@ export function createApp(deps: Dependencies): App {
         const requestId = partial.requestId ?? (partial.request ? requestIdOf(partial.request) : undefined)
         for (const error of errors) {
           const unexpected =
-            error instanceof GraphQLError ? error.originalError && !(error.originalError instanceof GraphQLError) : true
+            error instanceof GraphQLError
+              ? error.originalError &&
+                !(error.originalError instanceof GraphQLError) &&
+                !(error.originalError instanceof DomainError)
+              : !(error instanceof DomainError)
           if (unexpected) {
             const cause = error instanceof GraphQLError ? error.originalError : error
             logger.error('unexpected error', {

@@ -2,7 +2,8 @@
  * Burnrate's API as a library: what `npm start` (src/main.ts) composes, for embedding the server
  * in a process of your own or driving it from tests — config, database, the app and its HTTP server.
  */
-export { createApp, type App, type HttpRoute } from './app.ts'
+export { createApp, type App } from './app.ts'
+export type { HttpRoute } from './shared/http-route.ts'
 export { startServer, type RunningServer } from './server.ts'
 export { ConfigError, defaultConfig, loadConfig, type Config } from './config.ts'
 export { createDatabase, migrateToLatest, type Db, type DatabaseOptions } from './db/database.ts'

@@ -1,15 +1,14 @@
 import type { GraphQLContext } from '../context.ts'
 import type { Tenant } from '../db/types.ts'
-import { GraphQLError } from 'graphql'
-import { userError } from '../errors.ts'
+import { DomainError, userError } from '../shared/errors.ts'
 
 const NO_KEY = 'A valid API key is required: send "Authorization: Bearer <key>".'
 
 /** UNAUTHENTICATED, saying why when the context knows (an expired widget session). */
-function unauthenticated(ctx: GraphQLContext): GraphQLError {
+function unauthenticated(ctx: GraphQLContext): DomainError {
   const problem = ctx.credentialsProblem
   if (!problem) return userError('UNAUTHENTICATED', NO_KEY)
-  return new GraphQLError(problem.message, { extensions: { code: 'UNAUTHENTICATED', reason: problem.reason } })
+  return new DomainError('UNAUTHENTICATED', problem.message, undefined, { reason: problem.reason })
 }
 
 /** The calling tenant, for operations only a tenant's secret key may perform. */

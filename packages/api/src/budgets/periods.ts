@@ -1,4 +1,4 @@
-import { badInput } from '../errors.ts'
+import { badInput } from '../shared/errors.ts'
 
 /**
  * Budget periods as pure functions of an instant and an IANA time zone (Intl only, no tz data of

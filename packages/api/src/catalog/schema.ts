@@ -8,7 +8,7 @@ import {
   SourceError,
   type CatalogCorrection,
 } from '@burnrate/catalog-sync'
-import { badInput, userError } from '../errors.ts'
+import { badInput, userError } from '../shared/errors.ts'
 import { builder } from '../schema/builder.ts'
 import {
   latestSyncRuns,

@@ -1,6 +1,6 @@
 import { requireCustomerReader, requireTenant } from '../auth/guard.ts'
 import type { Customer as CustomerRow } from '../db/types.ts'
-import { badInput } from '../errors.ts'
+import { badInput } from '../shared/errors.ts'
 import { builder } from '../schema/builder.ts'
 import * as repo from './repository.ts'
 

@@ -5,7 +5,7 @@ import {
   type MeteredUsage,
   type UsageCollector,
 } from '@burnrate/sdk'
-import type { HttpRoute } from '../app.ts'
+import type { HttpRoute } from '../shared/http-route.ts'
 import type { Admission } from '../http/body.ts'
 import { jsonNestsDeeperThan } from '../http/json-depth.ts'
 import type { Clock } from '../clock.ts'

@@ -3,16 +3,9 @@
  * no right to, and without losing the answer to a connection reset.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Admission } from '../shared/http-route.ts'
 
-/** What a request may do before its body is read, decided from its method, path and headers alone. */
-export type Admission =
-  | {
-      ok: true
-      maxBodyBytes: number
-      /** The 413 body in the route's own error format (default: a GraphQL-style error). */
-      tooLarge?: (limit: number) => unknown
-    }
-  | { ok: false; status: number; headers?: Record<string, string>; payload: unknown }
+export type { Admission }
 
 /** Bytes of request bodies held in memory right now, and the most ever held at once. */
 export class BodyMeter {

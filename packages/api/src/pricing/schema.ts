@@ -1,5 +1,5 @@
 import { requireTenant } from '../auth/guard.ts'
-import { badInput } from '../errors.ts'
+import { badInput } from '../shared/errors.ts'
 import { Decimal } from '../money/decimal.ts'
 import { builder } from '../schema/builder.ts'
 import * as repo from './repository.ts'

@@ -1,6 +1,6 @@
 import { requireTenant } from '../auth/guard.ts'
 import { PricedLine, UnpricedReason } from '../usage/schema.ts'
-import { badInput } from '../errors.ts'
+import { badInput } from '../shared/errors.ts'
 import { Decimal } from '../money/decimal.ts'
 import { builder } from '../schema/builder.ts'
 import type { PricedLineJson } from '../db/types.ts'

@@ -7,7 +7,8 @@
  */
 import { visit, Kind, type DocumentNode, type ValueNode } from 'graphql'
 import type { Plugin } from 'graphql-yoga'
-import { badInput } from '../errors.ts'
+import { badInput } from '../shared/errors.ts'
+import { toGraphQLError } from './errors.ts'
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
 
@@ -81,7 +82,7 @@ export function findUnsafeText(
   return found
 }
 
-const refusal = (problem: Problem) => ({ errors: [badInput(problem.message, problem.field)] })
+const refusal = (problem: Problem) => ({ errors: [toGraphQLError(badInput(problem.message, problem.field))] })
 
 /** Refuses the request before any resolver runs, so nothing is half-written. */
 export const unsafeTextPlugin: Plugin = {

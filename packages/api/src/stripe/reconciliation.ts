@@ -1,6 +1,6 @@
 import { sql } from 'kysely'
 import type { Db } from '../db/database.ts'
-import { badInput } from '../errors.ts'
+import { badInput } from '../shared/errors.ts'
 import { Decimal } from '../money/decimal.ts'
 import type { StripeService } from './service.ts'
 import { WINDOW_MS } from './units.ts'

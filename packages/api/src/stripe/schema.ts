@@ -1,5 +1,5 @@
 import { requireTenant } from '../auth/guard.ts'
-import { badInput } from '../errors.ts'
+import { badInput } from '../shared/errors.ts'
 import { builder } from '../schema/builder.ts'
 import type { StripeAccountRow, StripeInvoiceRow, StripePushRow } from './db-types.ts'
 import type { StripeSetupResult as StripeSetupResultShape } from './service.ts'

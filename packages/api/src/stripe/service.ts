@@ -1,11 +1,10 @@
 import { sql } from 'kysely'
-import type { GraphQLError } from 'graphql'
 import Stripe from 'stripe'
 import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
 import type { Db } from '../db/database.ts'
 import type { Tenant } from '../db/types.ts'
-import { badInput } from '../errors.ts'
+import { badInput, type DomainError } from '../shared/errors.ts'
 import type { Logger } from '../logger.ts'
 import type { StripeClientFactory } from './client.ts'
 import { createSecretBox, keyHint, parseStripeKey, type SecretBox } from './crypto.ts'
@@ -61,7 +60,7 @@ const WEBHOOK_SECRET = /^whsec_[A-Za-z0-9+/=_-]{8,255}$/
  * (naming the stored secretKey when Stripe rejects the key); network failures and Stripe outages stay
  * unexpected errors.
  */
-export function stripeRefusal(error: unknown): GraphQLError | null {
+export function stripeRefusal(error: unknown): DomainError | null {
   if (!(error instanceof Stripe.errors.StripeError)) return null
   if (error.statusCode === 401 || error.type === 'StripeAuthenticationError') {
     return badInput(

@@ -1,5 +1,5 @@
 import Stripe from 'stripe'
-import type { HttpRoute } from '../app.ts'
+import type { HttpRoute } from '../shared/http-route.ts'
 import type { Clock } from '../clock.ts'
 import type { Db } from '../db/database.ts'
 import type { Logger } from '../logger.ts'

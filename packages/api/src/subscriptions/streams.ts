@@ -1,6 +1,6 @@
 import { filter, pipe, Repeater } from 'graphql-yoga'
 import type { Principal } from '../context.ts'
-import { userError } from '../errors.ts'
+import { userError } from '../shared/errors.ts'
 import type { BudgetAlertEvent, BurnratePubSub, PriceChangeEvent, UsageUpdateEvent } from '../pubsub.ts'
 
 /**

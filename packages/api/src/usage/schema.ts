@@ -1,7 +1,7 @@
 import { priceDetail, requireTenant } from '../auth/guard.ts'
 import type { PricedLineJson, UnpricedReasonJson, UsageEventRow } from '../db/types.ts'
 import { unpricedMessage } from '../pricing/engine.ts'
-import { badInput } from '../errors.ts'
+import { badInput } from '../shared/errors.ts'
 import { builder } from '../schema/builder.ts'
 import type { RecordResult } from './service.ts'
 import { LIMITS, type EventError, type UsageEventInput as UsageEventInputShape } from './validation.ts'

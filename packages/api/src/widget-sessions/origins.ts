@@ -1,4 +1,4 @@
-import { badInput } from '../errors.ts'
+import { badInput } from '../shared/errors.ts'
 
 export const MAX_WIDGET_ORIGINS = 50
 

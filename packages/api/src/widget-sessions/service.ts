@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import type { Clock } from '../clock.ts'
 import type { Db } from '../db/database.ts'
 import type { Tenant } from '../db/types.ts'
-import { badInput } from '../errors.ts'
+import { badInput } from '../shared/errors.ts'
 
 export const WIDGET_TOKEN_PREFIX = 'br_ws_'
 

@@ -1,0 +1,44 @@
+/**
+ * Failures a caller can act on, raised by services and repositories without any knowledge of
+ * GraphQL or HTTP. The schema layer turns them into GraphQL errors (schema/errors.ts, the one
+ * mapping); the plain HTTP routes turn them into status codes (httpStatusOf).
+ */
+export type ErrorCode = 'BAD_USER_INPUT' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NOT_FOUND'
+
+export class DomainError extends Error {
+  override readonly name = 'DomainError'
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    /** The input field at fault, as the caller named it (`input.events.3.tokens`). */
+    readonly field?: string,
+    /** More machine-readable facts for the caller (e.g. `reason: 'WIDGET_SESSION_EXPIRED'`). */
+    readonly details?: Readonly<Record<string, unknown>>,
+  ) {
+    super(message)
+  }
+}
+
+export function userError(code: ErrorCode, message: string, field?: string): DomainError {
+  return new DomainError(code, message, field)
+}
+
+export const badInput = (message: string, field?: string) => new DomainError('BAD_USER_INPUT', message, field)
+export const notFound = (message: string, field?: string) => new DomainError('NOT_FOUND', message, field)
+export const forbidden = (message: string, field?: string) => new DomainError('FORBIDDEN', message, field)
+
+export const isDomainError = (error: unknown): error is DomainError => error instanceof DomainError
+
+/** The HTTP status a domain error answers with on the plain HTTP routes (gateway, webhooks). */
+export function httpStatusOf(error: DomainError): number {
+  switch (error.code) {
+    case 'BAD_USER_INPUT':
+      return 400
+    case 'UNAUTHENTICATED':
+      return 401
+    case 'FORBIDDEN':
+      return 403
+    case 'NOT_FOUND':
+      return 404
+  }
+}
