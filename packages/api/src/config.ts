@@ -32,6 +32,12 @@ export const configSchema = z.object({
   WEBHOOK_POLL_INTERVAL_MS: int(10, 600_000).default(1_000),
   /** Changes to one customer's usage within this window reach usageUpdates subscribers as one event. */
   USAGE_UPDATE_WINDOW_MS: int(0, 10_000).default(200),
+  /** Group commit of single events (recordUsage, the gateway): how long the first of a group waits for others, in ms (0 = off). */
+  INGEST_GROUP_COMMIT_MS: int(0, 100).default(1),
+  /** A group is sent as soon as this many single events wait in it. */
+  INGEST_GROUP_COMMIT_MAX: int(1, 1000).default(256),
+  /** Groups written at the same time (each holds one database connection while it runs). */
+  INGEST_GROUP_COMMIT_CONCURRENCY: int(1, 64).default(4),
   WEBHOOK_ALLOW_PRIVATE_TARGETS: bool.default(false),
   MAX_BODY_BYTES: int(1024, 100 * 1024 * 1024).default(8 * 1024 * 1024),
   // How long a client may take to send its request headers, and its whole request (body included).

@@ -89,6 +89,8 @@ async function main() {
     stopping = true
     logger.info('shutting down', { signal })
     await running.close()
+    // Single events still waiting in a group commit are written before the pool closes.
+    await app.services.usage.drain()
     await app.services.webhookDispatcher.stop()
     await redis?.close()
     await app.services.stripePusher.stop()

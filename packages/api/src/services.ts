@@ -14,7 +14,8 @@ import { stripeChangeHook, stripeOutboxHook } from './stripe/outbox.ts'
 import { createStripePusher, type StripePusher } from './stripe/pusher.ts'
 import { createStripeService, type StripeService } from './stripe/service.ts'
 import { createUsageUpdates } from './subscriptions/usage-updates.ts'
-import { createUsageService, type UsageService } from './usage/service.ts'
+import { withGroupCommit, type GroupCommittedUsage } from './usage/group-commit.ts'
+import { createUsageService } from './usage/service.ts'
 import { createWidgetSessionService, type WidgetSessionService } from './widget-sessions/service.ts'
 import { createWebhookDispatcher, type WebhookDispatcher } from './webhooks/dispatcher.ts'
 import { createWebhookService, type WebhookService } from './webhooks/service.ts'
@@ -30,7 +31,8 @@ export interface Services {
   catalog: CatalogService
   /** Prices UNPRICED events when a price arrives; re-prices the past with correction entries. */
   repricing: RepricingService
-  usage: UsageService
+  /** Batches as sent (record) and single events through group commit (recordOne). */
+  usage: GroupCommittedUsage
   stripe: StripeService
   /** Background push of usage to Stripe; main.ts starts and stops it. */
   stripePusher: StripePusher
@@ -105,20 +107,27 @@ export function createServices(deps: Dependencies): Services {
     tenants: createTenantService(deps),
     catalog,
     repricing,
-    usage: createUsageService({
-      ...deps,
-      catalog,
-      hooks: [
-        stripeOutboxHook(),
-        budgets.ingestHook,
-        /* after budgets: enqueues the alerts it inserted */ webhooks.ingestHook,
-        /* after commit: UNPRICED events stored while the catalog changed get priced */ catchUpIngestHook(
-          catalog,
-          repricing,
-        ),
-        usageUpdates.ingestHook,
-      ],
-    }),
+    usage: withGroupCommit(
+      createUsageService({
+        ...deps,
+        catalog,
+        hooks: [
+          stripeOutboxHook(),
+          budgets.ingestHook,
+          /* after budgets: enqueues the alerts it inserted */ webhooks.ingestHook,
+          /* after commit: UNPRICED events stored while the catalog changed get priced */ catchUpIngestHook(
+            catalog,
+            repricing,
+          ),
+          usageUpdates.ingestHook,
+        ],
+      }),
+      {
+        maxWaitMs: deps.config.INGEST_GROUP_COMMIT_MS,
+        maxBatch: deps.config.INGEST_GROUP_COMMIT_MAX,
+        maxInFlight: deps.config.INGEST_GROUP_COMMIT_CONCURRENCY,
+      },
+    ),
     stripe,
     stripePusher,
     widgetSessions: createWidgetSessionService(deps),

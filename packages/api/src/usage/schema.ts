@@ -204,8 +204,8 @@ builder.mutationFields((t) => ({
     args: { event: t.arg({ type: UsageEventInput, required: true }) },
     resolve: async (_root, { event }, ctx) => {
       const tenant = requireTenant(ctx)
-      const [result] = await ctx.services.usage.record(tenant, [event as UsageEventInputShape])
-      return result!
+      // Through group commit: coalesced with concurrent single calls, answered once durable.
+      return ctx.services.usage.recordOne(tenant, event as UsageEventInputShape)
     },
   }),
   recordUsageBatch: t.field({
