@@ -1,6 +1,6 @@
-import { requireCustomerReader, requireTenant } from '../auth/guard.ts'
 import type { Customer as CustomerRow } from '../db/types.ts'
 import { badInput } from '../shared/errors.ts'
+import { tenantOf } from '../schema/auth-scopes.ts'
 import { builder } from '../schema/builder.ts'
 import * as repo from './repository.ts'
 
@@ -26,16 +26,17 @@ builder.queryFields((t) => ({
     type: Customer,
     nullable: true,
     args: { id: t.arg.string({ required: true }) },
-    resolve: (_root, { id }, ctx) => ctx.loaders.customer.load(`${requireCustomerReader(ctx, id).id}\u0001${id}`),
+    authScopes: (_root, { id }) => ({ customer: id }),
+    resolve: (_root, { id }, ctx) => ctx.loaders.customer.load(`${tenantOf(ctx).id}\u0001${id}`),
   }),
 }))
 
 builder.mutationFields((t) => ({
-  upsertCustomer: t.field({
+  upsertCustomer: t.withAuth({ tenant: true }).field({
     type: Customer,
     args: { input: t.arg({ type: CustomerInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      const tenant = requireTenant(ctx)
+      const tenant = ctx.principal.tenant
       if (input.id.length === 0 || input.id.length > 255) throw badInput('id must be 1-255 characters', 'input.id')
       if (input.name && input.name.length > 255) throw badInput('name is longer than 255 characters', 'input.name')
       if (input.stripeCustomerId && !/^cus_[A-Za-z0-9]{1,250}$/.test(input.stripeCustomerId)) {

@@ -7,6 +7,8 @@ import type { Tenant, UsageEventRow } from '../db/types.ts'
 import { badInput } from '../shared/errors.ts'
 import { Decimal } from '../money/decimal.ts'
 import { builder } from '../schema/builder.ts'
+import { connection, pageArgs } from '../schema/pagination.ts'
+import { keysetCursor, pageOf, pageSize, type Page } from '../shared/pagination.ts'
 import { HOUR_MS } from './rollups.ts'
 import { PRICE_DETAIL, PricedLine, UsageEvent } from './schema.ts'
 import * as repo from './summary-repository.ts'
@@ -299,33 +301,15 @@ export async function loadUsageSummary(
 
 // ------------------------------------------------------------------ event pages
 
-/** Opaque to clients: base64url of JSON [timestamp ISO, id]. */
-export function encodeCursor(position: EventPosition): string {
-  return Buffer.from(JSON.stringify([position.ts.toISOString(), position.id])).toString('base64url')
-}
-
-/** The position a cursor stands for; BAD_USER_INPUT (field "after") when it is not one of ours. */
+/** usageEvents' cursors: the one keyset codec (shared/pagination.ts), positions (ts, id). */
+const eventCursor = keysetCursor('usageEvents')
+export const encodeCursor = (p: EventPosition): string => eventCursor.encode({ at: p.ts, id: p.id })
 export function decodeCursor(cursor: string): EventPosition {
-  const invalid = () => badInput('after is not a cursor returned by usageEvents', 'after')
-  if (cursor.length > 2000 || !/^[A-Za-z0-9_-]*$/.test(cursor)) throw invalid()
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
-  } catch {
-    throw invalid()
-  }
-  if (!Array.isArray(parsed) || parsed.length !== 2) throw invalid()
-  const [ts, id] = parsed as unknown[]
-  if (typeof ts !== 'string' || typeof id !== 'string') throw invalid()
-  const at = new Date(ts)
-  if (Number.isNaN(at.getTime()) || at.toISOString() !== ts) throw invalid()
+  const { at, id } = eventCursor.decode(cursor)
   return { ts: at, id }
 }
 
-export interface UsageEventPage {
-  edges: { cursor: string; node: UsageEventRow }[]
-  pageInfo: { hasNextPage: boolean; endCursor: string | null }
-}
+export type UsageEventPage = Page<UsageEventRow>
 
 export async function loadUsageEventPage(
   db: Executor,
@@ -340,10 +324,7 @@ export async function loadUsageEventPage(
     feature?: string | null
   },
 ): Promise<UsageEventPage> {
-  const first = args.first ?? EVENTS_PAGE.defaultFirst
-  if (!Number.isInteger(first) || first < 0 || first > EVENTS_PAGE.maxFirst) {
-    throw badInput(`first must be between 0 and ${EVENTS_PAGE.maxFirst}`, 'first')
-  }
+  const first = pageSize(args.first, EVENTS_PAGE)
   if (args.from && args.to && args.from.getTime() >= args.to.getTime())
     throw badInput('to must be after from: the range is [from, to)', 'to')
   const after = args.after === null ? null : decodeCursor(args.after)
@@ -358,10 +339,7 @@ export async function loadUsageEventPage(
     model: args.model ?? null,
     feature: args.feature ?? null,
   })
-  const edges = rows
-    .slice(0, first)
-    .map((node) => ({ cursor: encodeCursor({ ts: new Date(node.ts), id: node.id }), node }))
-  return { edges, pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null } }
+  return pageOf(rows, { first, after }, (node) => encodeCursor({ ts: new Date(node.ts), id: node.id }))
 }
 
 // ------------------------------------------------------------------ GraphQL types
@@ -415,26 +393,7 @@ const UsageSummary = builder.objectRef<UsageSummaryView>('UsageSummary').impleme
   }),
 })
 
-export const PageInfo = builder.objectRef<UsageEventPage['pageInfo']>('PageInfo').implement({
-  fields: (t) => ({
-    hasNextPage: t.exposeBoolean('hasNextPage'),
-    endCursor: t.exposeString('endCursor', { nullable: true }),
-  }),
-})
-
-const UsageEventEdge = builder.objectRef<UsageEventPage['edges'][number]>('UsageEventEdge').implement({
-  fields: (t) => ({
-    cursor: t.exposeString('cursor'),
-    node: t.field({ type: UsageEvent, resolve: (e) => e.node }),
-  }),
-})
-
-const UsageEventConnection = builder.objectRef<UsageEventPage>('UsageEventConnection').implement({
-  fields: (t) => ({
-    edges: t.field({ type: [UsageEventEdge], resolve: (c) => c.edges }),
-    pageInfo: t.field({ type: PageInfo, resolve: (c) => c.pageInfo }),
-  }),
-})
+const UsageEventConnection = connection('UsageEvent', UsageEvent)
 
 builder.objectFields(UsageEvent, (t) => ({
   customer: t.field({
@@ -482,8 +441,7 @@ builder.queryFields((t) => ({
       customerId: t.arg.string({ required: true }),
       from: t.arg({ type: 'DateTime' }),
       to: t.arg({ type: 'DateTime' }),
-      first: t.arg.int({ description: `At most ${EVENTS_PAGE.maxFirst}; default ${EVENTS_PAGE.defaultFirst}.` }),
-      after: t.arg.string(),
+      ...pageArgs(t.arg, EVENTS_PAGE),
       model: t.arg.string({
         description:
           'Only events of this model, as usageSummary groups MODEL: the canonical model, or the reported one when unknown.',

@@ -1,8 +1,8 @@
 import { requireTenant } from '../auth/guard.ts'
 import { builder } from '../schema/builder.ts'
-import { PageInfo } from '../usage/queries.ts'
+import { connection, pageArgs } from '../schema/pagination.ts'
 import type { WebhookAttemptRow, WebhookEndpointRow } from './db-types.ts'
-import { DELIVERY_PAGE, ROTATION_GRACE, WEBHOOK_EVENT_TYPES, type DeliveryPage, type DeliveryView } from './service.ts'
+import { DELIVERY_PAGE, ROTATION_GRACE, WEBHOOK_EVENT_TYPES, type DeliveryView } from './service.ts'
 
 const SIGNATURE_DOC =
   'Verify each delivery: Burnrate-Signature is "t=<unix seconds>,v1=<hex HMAC-SHA256 of \'<t>.<raw body>\' with the secret>", with one v1 per signing secret while a rotated-out secret is in its grace period; accept when any v1 matches (constant-time compare) and refuse old timestamps.'
@@ -137,19 +137,7 @@ const WebhookDelivery = builder.objectRef<DeliveryView>('WebhookDelivery').imple
   }),
 })
 
-const WebhookDeliveryEdge = builder.objectRef<DeliveryPage['edges'][number]>('WebhookDeliveryEdge').implement({
-  fields: (t) => ({
-    cursor: t.exposeString('cursor'),
-    node: t.field({ type: WebhookDelivery, resolve: (e) => e.node }),
-  }),
-})
-
-const WebhookDeliveryConnection = builder.objectRef<DeliveryPage>('WebhookDeliveryConnection').implement({
-  fields: (t) => ({
-    edges: t.field({ type: [WebhookDeliveryEdge], resolve: (c) => c.edges }),
-    pageInfo: t.field({ type: PageInfo, resolve: (c) => c.pageInfo }),
-  }),
-})
+const WebhookDeliveryConnection = connection('WebhookDelivery', WebhookDelivery)
 
 builder.queryFields((t) => ({
   webhookEndpoints: t.field({
@@ -179,8 +167,7 @@ builder.queryFields((t) => ({
     args: {
       endpointId: t.arg.id(),
       status: t.arg({ type: WebhookDeliveryStatus }),
-      first: t.arg.int({ description: `1-${DELIVERY_PAGE.maxFirst}, default ${DELIVERY_PAGE.defaultFirst}.` }),
-      after: t.arg.string({ description: 'The endCursor of the previous page.' }),
+      ...pageArgs(t.arg, DELIVERY_PAGE),
     },
     resolve: (_root, args, ctx) =>
       ctx.services.webhooks.deliveryPage(requireTenant(ctx), {

@@ -6,6 +6,7 @@ import type { Config } from '../config.ts'
 import type { Db, Executor } from '../db/database.ts'
 import type { BudgetAlertRow, DB, Tenant, UsageEventRow } from '../db/types.ts'
 import { badInput, userError } from '../shared/errors.ts'
+import { keysetCursor, pageOf, pageSize, type Page } from '../shared/pagination.ts'
 import type { Logger } from '../logger.ts'
 import type { AppliedPriceChange } from '@burnrate/catalog-sync'
 import { alertEvent } from '../budgets/service.ts'
@@ -114,10 +115,7 @@ export interface DeliveryView extends WebhookDeliveryRow {
   url: string
 }
 
-export interface DeliveryPage {
-  edges: { cursor: string; node: DeliveryView }[]
-  pageInfo: { hasNextPage: boolean; endCursor: string | null }
-}
+export type DeliveryPage = Page<DeliveryView>
 
 export interface WebhookEndpointUpdate {
   /** Absent or null: unchanged. */
@@ -129,27 +127,13 @@ export interface WebhookEndpointUpdate {
   enabled?: boolean | null
 }
 
-/** Opaque to clients: base64url of JSON ["whd", created_at ISO, id]. */
-export function encodeDeliveryCursor(position: repo.DeliveryPosition): string {
-  return Buffer.from(JSON.stringify(['whd', position.createdAt.toISOString(), position.id])).toString('base64url')
-}
-
-/** The log position a cursor stands for; BAD_USER_INPUT (field "after") when it is not one of ours. */
+/** The delivery log's cursors: the one keyset codec (shared/pagination.ts), positions (created_at, id). */
+const deliveryCursor = keysetCursor('webhookDeliveriesPage')
+export const encodeDeliveryCursor = (p: repo.DeliveryPosition): string =>
+  deliveryCursor.encode({ at: p.createdAt, id: p.id })
 export function decodeDeliveryCursor(cursor: string): repo.DeliveryPosition {
-  const invalid = () => badInput('after is not a cursor returned by webhookDeliveriesPage', 'after')
-  if (cursor.length > 500 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid()
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'))
-  } catch {
-    throw invalid()
-  }
-  if (!Array.isArray(parsed) || parsed.length !== 3 || parsed[0] !== 'whd') throw invalid()
-  const [, ts, id] = parsed as unknown[]
-  if (typeof ts !== 'string' || typeof id !== 'string' || id.length === 0) throw invalid()
-  const createdAt = new Date(ts)
-  if (Number.isNaN(createdAt.getTime()) || createdAt.toISOString() !== ts) throw invalid()
-  return { createdAt, id }
+  const { at, id } = deliveryCursor.decode(cursor)
+  return { createdAt: at, id }
 }
 
 /** The grace period of a rotation in seconds: default ROTATION_GRACE.defaultSeconds, 0 to ROTATION_GRACE.maxSeconds. */
@@ -399,9 +383,7 @@ export function createWebhookService({
     },
 
     async deliveryPage(tenant, filter) {
-      const first = filter.first ?? DELIVERY_PAGE.defaultFirst
-      if (!Number.isInteger(first) || first < 1 || first > DELIVERY_PAGE.maxFirst)
-        throw badInput(`first must be between 1 and ${DELIVERY_PAGE.maxFirst}`, 'first')
+      const first = pageSize(filter.first, DELIVERY_PAGE)
       const after = filter.after != null ? decodeDeliveryCursor(filter.after) : null
       // One row more than asked tells whether there is a next page.
       const rows = await repo.selectDeliveryPage(db, tenant.id, {
@@ -410,10 +392,9 @@ export function createWebhookService({
         after,
         limit: first + 1,
       })
-      const edges = rows
-        .slice(0, first)
-        .map((node) => ({ cursor: encodeDeliveryCursor({ createdAt: new Date(node.created_at), id: node.id }), node }))
-      return { edges, pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null } }
+      return pageOf(rows, { first, after }, (node) =>
+        encodeDeliveryCursor({ createdAt: new Date(node.created_at), id: node.id }),
+      )
     },
 
     async attemptsOf(ids) {
