@@ -1,6 +1,82 @@
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
+const API = 'packages/api/src'
+
+// ---- The layers of packages/api (docs/architecture.md), enforced.
+// SQL has one home per domain: only these files import 'kysely' (or use sql``).
+const SQL_HOMES = [`${API}/**/repository.ts`, `${API}/**/repository/**`, `${API}/db/**`]
+// GraphQL stays in the schema layer and the transports: services and repositories never import it.
+const GRAPHQL_HOMES = [
+  `${API}/schema/**`,
+  `${API}/**/schema.ts`,
+  `${API}/**/schema/**`,
+  `${API}/http/**`,
+  `${API}/app.ts`,
+  `${API}/server.ts`,
+  `${API}/index.ts`,
+  // Transports: SSE / graphql-ws / Redis fan-out, and the yoga pubsub they share with services.
+  `${API}/subscriptions/**`,
+  `${API}/pubsub.ts`,
+]
+// Wiring that may reach the db handle directly (everything else goes through a service).
+const COMPOSITION = [
+  `${API}/services.ts`,
+  `${API}/loaders.ts`,
+  `${API}/main.ts`,
+  `${API}/runtime.ts`,
+  `${API}/demo/**`,
+  `${API}/cli/**`,
+]
+
+// TEMPORARY (issue 13): files that still break a layer rule. Each domain helper removes its files
+// from these lists as it fixes them; a list only ever shrinks. Do not add to them.
+const KYSELY_OUTSIDE_REPOSITORY = [
+  `${API}/budgets/service.ts`,
+  `${API}/catalog/types.ts`,
+  `${API}/gateway/db-types.ts`,
+  `${API}/repricing/changes.ts`,
+  `${API}/repricing/service.ts`,
+  `${API}/stripe/backfill.ts`,
+  `${API}/stripe/db-types.ts`,
+  `${API}/stripe/outbox.ts`,
+  `${API}/stripe/pusher.ts`,
+  `${API}/stripe/reconciliation.ts`,
+  `${API}/stripe/service.ts`,
+  `${API}/usage/rollups.ts`,
+  `${API}/usage/service.ts`,
+  `${API}/usage/summary-repository.ts`,
+  `${API}/webhooks/db-types.ts`,
+  `${API}/webhooks/service.ts`,
+]
+const QUERIES_OUTSIDE_REPOSITORY = [
+  `${API}/catalog/schema.ts`,
+  `${API}/catalog/service.ts`,
+  `${API}/demo/index.ts`,
+  `${API}/repricing/schema.ts`,
+  `${API}/repricing/service.ts`,
+  `${API}/stripe/backfill.ts`,
+  `${API}/stripe/outbox.ts`,
+  `${API}/stripe/pusher.ts`,
+  `${API}/stripe/reconciliation.ts`,
+  `${API}/stripe/schema.ts`,
+  `${API}/stripe/service.ts`,
+  `${API}/stripe/webhooks.ts`,
+  `${API}/usage/summary-repository.ts`,
+  `${API}/webhooks/dispatcher.ts`,
+  `${API}/webhooks/service.ts`,
+  `${API}/widget-sessions/service.ts`,
+]
+const GRAPHQL_OUTSIDE_SCHEMA = [`${API}/auth/guard.ts`, `${API}/usage/queries.ts`]
+const RESOLVERS_TOUCHING_DB = [
+  `${API}/catalog/schema.ts`,
+  `${API}/customers/schema.ts`,
+  `${API}/pricing/schema.ts`,
+  `${API}/repricing/schema.ts`,
+  `${API}/stripe/schema.ts`,
+  `${API}/usage/queries.ts`,
+]
+
 export default tseslint.config(
   { ignores: ['**/node_modules/**', '**/dist/**', '.data/**', '**/*.graphql', 'test/.artifacts/**'] },
   js.configs.recommended,
@@ -10,6 +86,78 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
       'no-console': 'off',
+    },
+  },
+  {
+    files: [`${API}/**/*.ts`],
+    ignores: [...SQL_HOMES, ...KYSELY_OUTSIDE_REPOSITORY],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: 'kysely',
+              message:
+                'SQL lives in <domain>/repository.ts (or repository/): call a repository function. Types: Db, Executor, Tx from db/database.ts; row types from db/types.ts.',
+            },
+          ],
+          patterns: [{ group: ['kysely/*'], message: 'SQL lives in <domain>/repository.ts (or repository/).' }],
+        },
+      ],
+    },
+  },
+  {
+    files: [`${API}/**/*.ts`],
+    ignores: [...GRAPHQL_HOMES, ...GRAPHQL_OUTSIDE_SCHEMA],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['graphql', 'graphql/*', 'graphql-yoga', '@pothos/*'],
+              message:
+                'Services and repositories know nothing of GraphQL: throw a DomainError (shared/errors.ts); schema/errors.ts maps it.',
+            },
+            {
+              group: ['**/schema.ts', '**/schema/*'],
+              message: 'Only the schema layer imports schema modules; move what you need to the domain or shared/.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: [`${API}/**/*.ts`],
+    ignores: [...COMPOSITION, ...RESOLVERS_TOUCHING_DB],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "MemberExpression[property.name='db'][object.property.name='services']",
+          message: 'Resolvers and routes call a service; only services and repositories use the db.',
+        },
+        {
+          selector: "VariableDeclarator[init.property.name='services'] > ObjectPattern > Property[key.name='db']",
+          message: 'Resolvers and routes call a service; only services and repositories use the db.',
+        },
+      ],
+    },
+  },
+  {
+    // Queries are built in repositories only, also through an injected db handle (no import needed).
+    files: [`${API}/**/*.ts`],
+    ignores: [...SQL_HOMES, ...QUERIES_OUTSIDE_REPOSITORY],
+    rules: {
+      'no-restricted-properties': [
+        'error',
+        ...['selectFrom', 'insertInto', 'updateTable', 'deleteFrom', 'mergeInto', 'selectNoFrom'].map((property) => ({
+          property,
+          message: 'Queries live in <domain>/repository.ts (or repository/): call a repository function.',
+        })),
+      ],
     },
   },
   {

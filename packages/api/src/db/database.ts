@@ -10,6 +10,8 @@ import type { DB } from './types.ts'
 export type Db = Kysely<DB>
 /** What repository functions take first: the database or a transaction on it. */
 export type Executor = Kysely<DB> | Transaction<DB>
+/** A transaction a service opened for its use case and passes down to repositories. */
+export type Tx = Transaction<DB>
 
 export interface DatabaseOptions {
   /** postgres://… for PostgreSQL; absent for embedded PGlite. */

@@ -3,6 +3,9 @@ import type { GatewayTables } from '../gateway/db-types.ts'
 import type { StripeTables } from '../stripe/db-types.ts'
 import type { WebhookTables } from '../webhooks/db-types.ts'
 
+/** Row shapes of a table for code outside repositories (which may not import 'kysely'). */
+export type { Insertable, Selectable, Updateable } from 'kysely'
+
 /** NUMERIC columns: read as exact decimal strings, written from strings. */
 type Numeric = ColumnType<string, string, string>
 /** int8 columns are parsed to JS numbers by both drivers (counts and token sums stay far below 2^53). */
