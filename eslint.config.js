@@ -166,8 +166,8 @@ export default tseslint.config(
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
   {
-    // The widget's and the SDK's build scripts are plain Node ESM.
-    files: ['packages/widget/scripts/**/*.mjs', 'packages/sdk/scripts/**/*.mjs'],
+    // The widget's and the SDK's build scripts, and the repository's scripts/, are plain Node ESM.
+    files: ['packages/widget/scripts/**/*.mjs', 'packages/sdk/scripts/**/*.mjs', 'scripts/**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
   },
 )

@@ -3,8 +3,14 @@ import type { Duplex } from 'node:stream'
 import type { ExecutionArgs } from 'graphql'
 import { useServer } from 'graphql-ws/use/ws'
 import { WebSocketServer, type WebSocket } from 'ws'
-import type { App } from '../app.ts'
+import type { YogaServerInstance } from 'graphql-yoga'
+import type { GraphQLContext } from '../context.ts'
 import type { Logger } from '../logger.ts'
+
+/** What the socket needs of the app (app.ts's App): its yoga, whose envelop executes every operation. */
+export interface YogaApp {
+  yoga: YogaServerInstance<Record<string, unknown>, GraphQLContext>
+}
 
 export interface GraphQLWebSocket {
   /** Closes every socket (1001 Going Away, so clients reconnect elsewhere) and stops accepting new ones. */
@@ -43,7 +49,7 @@ function requestFor(
  */
 export function attachGraphQLWebSocket(
   server: Server,
-  app: App,
+  app: YogaApp,
   logger: Logger,
   path = app.yoga.graphqlEndpoint,
 ): GraphQLWebSocket {
