@@ -10,17 +10,17 @@ import {
 } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { createKeyBox } from '../src/gateway/crypto.ts'
-import { boundCall, holdAmount, worstCaseAmount } from '../src/gateway/estimate.ts'
-import { Decimal } from '../src/money/decimal.ts'
-import { SseEventSplitter } from '../src/gateway/sse.ts'
-import { createLogger } from '../src/logger.ts'
-import { startServer, type RunningServer } from '../src/server.ts'
-import { createTestApp, type TestApp } from './support/app.ts'
+import { createKeyBox } from '../../src/gateway/crypto.ts'
+import { boundCall, holdAmount, worstCaseAmount } from '../../src/gateway/estimate.ts'
+import { Decimal } from '../../src/money/decimal.ts'
+import { SseEventSplitter } from '../../src/gateway/sse.ts'
+import { createLogger } from '../../src/logger.ts'
+import { startServer, type RunningServer } from '../../src/server.ts'
+import { createTestApp, type TestApp } from '../support/app.ts'
 
 /** Provider documentation examples, shared with the SDK's tests. */
 function fixture<T = any>(name: string): T {
-  return JSON.parse(readFileSync(new URL(`../../sdk/test/fixtures/${name}.json`, import.meta.url), 'utf8')) as T
+  return JSON.parse(readFileSync(new URL(`../../../sdk/test/fixtures/${name}.json`, import.meta.url), 'utf8')) as T
 }
 const sse = (events: unknown[], options: { named?: boolean; done?: boolean } = {}) =>
   events

@@ -1,8 +1,8 @@
 import { calcPrice, waitForUpdate, type Provider } from '@pydantic/genai-prices'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { fixedClock } from '../src/clock.ts'
-import { Decimal } from '../src/money/decimal.ts'
-import { createTestApp, type TestApp } from './support/app.ts'
+import { fixedClock } from '../../src/clock.ts'
+import { Decimal } from '../../src/money/decimal.ts'
+import { createTestApp, type TestApp } from '../support/app.ts'
 
 /**
  * The oracle: for every model in the bundled genai-prices data, the cost we record through the

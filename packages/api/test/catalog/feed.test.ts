@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTestApp, fixedClock, type TestApp } from './support/app.ts'
+import { createTestApp, fixedClock, type TestApp } from '../support/app.ts'
 
 const fixture = (name: string) =>
-  JSON.parse(readFileSync(new URL(`../../catalog-sync/test/fixtures/${name}`, import.meta.url), 'utf8')) as Record<
+  JSON.parse(readFileSync(new URL(`../../../catalog-sync/test/fixtures/${name}`, import.meta.url), 'utf8')) as Record<
     string,
     any
   >

@@ -9,9 +9,9 @@ import {
   type MeteredUsage,
   type UsageEvent,
 } from '@burnrate/sdk'
-import { asStream, fixture } from '../../sdk/test/fixtures.ts'
-import { Decimal } from '../src/money/decimal.ts'
-import { createTestApp, type TestApp } from './support/app.ts'
+import { asStream, fixture } from '../../../sdk/test/fixtures.ts'
+import { Decimal } from '../../src/money/decimal.ts'
+import { createTestApp, type TestApp } from '../support/app.ts'
 
 /**
  * Each mapper against a provider response shaped exactly like the real one, priced twice: by the

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import type { CatalogPrice } from '../src/catalog/types.ts'
+import type { CatalogPrice } from '../../src/catalog/types.ts'
 import {
   ATTACHMENT_TOKENS,
   boundCall,
@@ -8,8 +8,8 @@ import {
   UnpricedCallError,
   WEB_SEARCH_DEFAULT_USES,
   worstCaseAmount,
-} from '../src/gateway/estimate.ts'
-import { Decimal } from '../src/money/decimal.ts'
+} from '../../src/gateway/estimate.ts'
+import { Decimal } from '../../src/money/decimal.ts'
 
 const DEFAULT = { defaultMaxOutputTokens: 4096 }
 const bytesOf = (body: unknown) => Buffer.byteLength(JSON.stringify(body), 'utf8')

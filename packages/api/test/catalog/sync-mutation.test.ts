@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTestApp, fixedClock, type TestApp } from './support/app.ts'
+import { createTestApp, fixedClock, type TestApp } from '../support/app.ts'
 
 const fixture = (name: string) =>
-  readFileSync(new URL(`../../catalog-sync/test/fixtures/${name}`, import.meta.url), 'utf8')
+  readFileSync(new URL(`../../../catalog-sync/test/fixtures/${name}`, import.meta.url), 'utf8')
 const SYNC =
   'mutation($s: String!, $dry: Boolean) { syncCatalogSource(source: $s, dryRun: $dry) { source models rowsOpened rowsClosed unchanged held } }'
 const SOURCES = '{ catalogSources { source lastAttemptAt lastSuccessAt consecutiveFailures lastError } }'

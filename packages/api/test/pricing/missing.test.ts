@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTestApp, fixedClock, type TestApp } from './support/app.ts'
+import { createTestApp, fixedClock, type TestApp } from '../support/app.ts'
 
 /**
  * The missing-price rule (README, "Pricing"): a reported quantity no price covers never bills 0.

@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTestApp, fixedClock, type TestApp } from './support/app.ts'
+import { createTestApp, fixedClock, type TestApp } from '../support/app.ts'
 
 const RECORD = `mutation($e: UsageEventInput!) { recordUsage(event: $e) { status event { status cost amount } } }`
 const SUMMARY = `query($c: String!, $from: DateTime!, $to: DateTime!) { usageSummary(customerId: $c, from: $from, to: $to) { events unpricedEvents cost amount } }`

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import type { CatalogPrice } from '../src/catalog/types.ts'
-import { Decimal } from '../src/money/decimal.ts'
+import type { CatalogPrice } from '../../src/catalog/types.ts'
+import { Decimal } from '../../src/money/decimal.ts'
 import {
   applyPlan,
   billedAmount,
@@ -9,7 +9,7 @@ import {
   priceUsage,
   UsageShapeError,
   type PlanVersion,
-} from '../src/pricing/engine.ts'
+} from '../../src/pricing/engine.ts'
 
 const price = (usageType: string, unitPrice: string, extra: Partial<CatalogPrice> = {}): CatalogPrice => ({
   id: `p-${usageType}`,

@@ -1,7 +1,7 @@
 import { applyCatalogSnapshot, type NormalizedPrice } from '@burnrate/catalog-sync'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { Decimal } from '../src/money/decimal.ts'
-import { createTestApp, fixedClock, type TestApp } from './support/app.ts'
+import { Decimal } from '../../src/money/decimal.ts'
+import { createTestApp, fixedClock, type TestApp } from '../support/app.ts'
 
 const RECORD = `mutation($e: UsageEventInput!) { recordUsage(event: $e) { status error { message } event { status cost amount lines { usageType unitPrice cost priceId } } } }`
 const SUMMARY = `query($c: String!, $from: DateTime!, $to: DateTime!) { usageSummary(customerId: $c, from: $from, to: $to) { events unpricedEvents cost amount } }`

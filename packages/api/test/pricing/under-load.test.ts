@@ -9,15 +9,15 @@
  */
 import Stripe from 'stripe'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createApp, type App } from '../src/app.ts'
-import { fixedClock } from '../src/clock.ts'
-import { defaultConfig } from '../src/config.ts'
-import { createLogger } from '../src/logger.ts'
-import { Decimal } from '../src/money/decimal.ts'
-import { MASTER_KEY, SET_CREDENTIALS } from './stripe-support.ts'
-import type { GqlResponse } from './support/app.ts'
-import { createTestDatabase, type TestDatabase } from './support/db.ts'
-import { startFakeStripe, type FakeStripe } from './support/fake-stripe.ts'
+import { createApp, type App } from '../../src/app.ts'
+import { fixedClock } from '../../src/clock.ts'
+import { defaultConfig } from '../../src/config.ts'
+import { createLogger } from '../../src/logger.ts'
+import { Decimal } from '../../src/money/decimal.ts'
+import { MASTER_KEY, SET_CREDENTIALS } from '../stripe-support.ts'
+import type { GqlResponse } from '../support/app.ts'
+import { createTestDatabase, type TestDatabase } from '../support/db.ts'
+import { startFakeStripe, type FakeStripe } from '../support/fake-stripe.ts'
 
 const SECONDS = Number(process.env.LOAD_TEST_SECONDS ?? 60)
 const INGEST_WORKERS = 4

@@ -3,13 +3,13 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createCatalogService } from '../src/catalog/service.ts'
-import { createLogger } from '../src/logger.ts'
-import type { PriceChangeEvent } from '../src/pubsub.ts'
-import { createTestApp, fixedClock, type TestApp } from './support/app.ts'
+import { createCatalogService } from '../../src/catalog/service.ts'
+import { createLogger } from '../../src/logger.ts'
+import type { PriceChangeEvent } from '../../src/pubsub.ts'
+import { createTestApp, fixedClock, type TestApp } from '../support/app.ts'
 
 const fixture = (name: string) =>
-  readFileSync(new URL(`../../catalog-sync/test/fixtures/${name}`, import.meta.url), 'utf8')
+  readFileSync(new URL(`../../../catalog-sync/test/fixtures/${name}`, import.meta.url), 'utf8')
 const NOW = '2026-11-23T12:30:00Z'
 
 const RECORD = `mutation($e: UsageEventInput!) { recordUsage(event: $e) { status error { message } event { status cost lines { usageType unitPrice cost priceId } } } }`

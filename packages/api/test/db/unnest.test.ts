@@ -1,7 +1,7 @@
 import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { columnList, unnestRows } from '../src/db/unnest.ts'
-import { createTestDatabase, type TestDatabase } from './support/db.ts'
+import { columnList, unnestRows } from '../../src/db/unnest.ts'
+import { createTestDatabase, type TestDatabase } from '../support/db.ts'
 
 // unnestRows sends each column as one hand-built array literal: every awkward value must come back
 // exactly as it went in, on PGlite and on PostgreSQL.
