@@ -4,6 +4,19 @@ const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max)
 
+/** A duration ("1h", "15m", "30s", "500ms", "1d"; 0 = never), in milliseconds. */
+const duration = (fallback: string) =>
+  z
+    .string()
+    .regex(/^(0|\d+(\.\d+)?(ms|s|m|h|d))$/, 'must be a duration such as 1h, 15m or 30s, or 0 to turn polling off')
+    .default(fallback)
+    .transform((text) => {
+      const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text)!
+      return Math.round(
+        Number(match[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(match[2] ?? 'ms') as 'ms'],
+      )
+    })
+
 /**
  * Every setting Burnrate reads, with its default. This module is the only reader of process.env;
  * everything else receives a Config.
@@ -100,6 +113,22 @@ export const configSchema = z.object({
   GATEWAY_TIMEOUT_MS: int(100, 3_600_000).default(600_000),
   // Output tokens assumed (and, under a hard budget, sent as the cap) for a call that sets no max_tokens / max_completion_tokens.
   GATEWAY_DEFAULT_MAX_OUTPUT_TOKENS: int(1, 1_000_000).default(16_384),
+  // Provider reconciliation (reconciliation/): the master key that encrypts tenants' provider admin keys;
+  // absent: GATEWAY_ENCRYPTION_KEY is used; neither: admin keys cannot be stored.
+  RECONCILE_ENCRYPTION_KEY: z
+    .string()
+    .regex(/^([0-9a-fA-F]{64}|[A-Za-z0-9+/]{43}=)$/, 'must be 32 bytes: 64 hex characters or 44 base64 characters')
+    .optional(),
+  // How often every tenant's provider usage is imported and reconciled ("1h", "6h"; 0 = only on demand).
+  RECONCILE_INTERVAL: duration('1h'),
+  // Days back each scheduled import re-reads (providers revise recent buckets).
+  RECONCILE_LOOKBACK_DAYS: int(1, 31).default(3),
+  RECONCILE_OPENAI_URL: z.url({ protocol: /^https?$/ }).default('https://api.openai.com'),
+  RECONCILE_ANTHROPIC_URL: z.url({ protocol: /^https?$/ }).default('https://api.anthropic.com'),
+  RECONCILE_OPENROUTER_URL: z.url({ protocol: /^https?$/ }).default('https://openrouter.ai'),
+  RECONCILE_TIMEOUT_MS: int(100, 600_000).default(30_000),
+  // Attempts after the first for a rate-limited (429, Retry-After honoured) or failing (5xx) report request.
+  RECONCILE_MAX_RETRIES: int(0, 20).default(5),
   // Stripe Billing (stripe/): the master key that encrypts tenants' Stripe keys at rest; absent: Stripe is off.
   STRIPE_ENCRYPTION_KEY: z
     .string()

@@ -71,6 +71,8 @@ async function main() {
   if (config.WEBHOOK_WORKER) app.services.webhookDispatcher.start()
   // Safe in every process: pushers claim (customer, meter) groups with leases and SKIP LOCKED.
   if (config.STRIPE_PUSH_ENABLED && config.STRIPE_ENCRYPTION_KEY) app.services.stripePusher.start()
+  // Every RECONCILE_INTERVAL: import provider usage reports, reconcile, alert (a claim per key keeps processes apart).
+  app.services.reconciliation.start()
   const lines = [
     '',
     `  Burnrate API   ${running.url}/graphql   (GraphiQL in a browser${config.GRAPHIQL ? '' : ': disabled'})`,
@@ -94,6 +96,7 @@ async function main() {
     await app.services.webhookDispatcher.stop()
     await redis?.close()
     await app.services.stripePusher.stop()
+    await app.services.reconciliation.stop()
     await app.services.catalog.stopPolling()
     await db.destroy()
     process.exit(0)

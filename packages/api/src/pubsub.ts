@@ -52,6 +52,24 @@ export interface UsageUpdateEvent {
   at: string
 }
 
+/** Provider-reported usage or cost differs from what Burnrate metered for a day (reconciliation/). */
+export interface ReconciliationAlertEvent {
+  id: string
+  tenantId: string
+  provider: string
+  /** The UTC day, as its midnight. */
+  day: string
+  /** UNMETERED, OVER_METERED or PRICE_MISMATCH. */
+  kind: string
+  models: string[]
+  usageTypes: string[]
+  /** Provider cost minus Burnrate's cost over the day's differing rows; null when no cost is known. */
+  costDifference: string | null
+  /** UNMETERED: the estimated billable amount at the default plan; null otherwise. */
+  estimatedBillableAmount: string | null
+  raisedAt: string
+}
+
 export type Topics = {
   /** Channel id: the tenant id. */
   budgetAlert: [tenantId: string, event: BudgetAlertEvent]
@@ -60,6 +78,8 @@ export type Topics = {
   /** Public catalog changes go to every tenant; tenant overrides also publish on 'tenantPriceChange'. */
   priceChange: [event: PriceChangeEvent]
   tenantPriceChange: [tenantId: string, event: PriceChangeEvent]
+  /** Channel id: the tenant id. */
+  reconciliationAlert: [tenantId: string, event: ReconciliationAlertEvent]
 }
 
 export type BurnratePubSub = PubSub<Topics>

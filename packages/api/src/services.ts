@@ -18,7 +18,8 @@ import { withGroupCommit, type GroupCommittedUsage } from './usage/group-commit.
 import { createUsageService } from './usage/service.ts'
 import { createWidgetSessionService, type WidgetSessionService } from './widget-sessions/service.ts'
 import { createWebhookDispatcher, type WebhookDispatcher } from './webhooks/dispatcher.ts'
-import { createWebhookService, type WebhookService } from './webhooks/service.ts'
+import { createWebhookService, enqueueWebhookEvent, type WebhookService } from './webhooks/service.ts'
+import { createReconciliationService, type ReconciliationService } from './reconciliation/service.ts'
 
 /** Everything a request may use, built once per app from injected dependencies. */
 export interface Services {
@@ -43,6 +44,8 @@ export interface Services {
   webhooks: WebhookService
   /** Background webhook delivery; main.ts starts and stops it. */
   webhookDispatcher: WebhookDispatcher
+  /** Provider usage import and reconciliation; main.ts starts and stops its schedule. */
+  reconciliation: ReconciliationService
 }
 
 export interface Dependencies {
@@ -56,6 +59,10 @@ export interface Dependencies {
   stripeClient?: StripeClientFactory
   /** What webhook deliveries are POSTed with; defaults to the global fetch. */
   webhookFetch?: typeof globalThis.fetch
+  /** What provider usage reports are fetched with; defaults to the global fetch. */
+  providerFetch?: typeof globalThis.fetch
+  /** Waits between retries of provider report requests; defaults to a timer. */
+  providerSleep?: (ms: number) => Promise<void>
 }
 
 export function createServices(deps: Dependencies): Services {
@@ -134,6 +141,16 @@ export function createServices(deps: Dependencies): Services {
     gateway: createGatewayService(deps),
     budgets,
     webhooks,
+    reconciliation: createReconciliationService({
+      ...deps,
+      pubsub,
+      fetch: deps.providerFetch,
+      sleep: deps.providerSleep,
+      resolveModel: (model, provider, tenantId) => catalog.resolve(model, provider, tenantId),
+      refreshCatalog: () => catalog.ensureFresh(),
+      enqueueWebhook: (trx, event) =>
+        enqueueWebhookEvent(trx, event, deps.clock.now(), deps.config.WEBHOOK_MAX_ATTEMPTS),
+    }),
     webhookDispatcher: createWebhookDispatcher({
       ...deps,
       fetch: deps.webhookFetch,

@@ -1,5 +1,6 @@
 import type { ColumnType, Generated, Insertable, Selectable } from 'kysely'
 import type { GatewayTables } from '../gateway/db-types.ts'
+import type { ReconciliationTables } from '../reconciliation/db-types.ts'
 import type { StripeTables } from '../stripe/db-types.ts'
 import type { WebhookTables } from '../webhooks/db-types.ts'
 
@@ -319,7 +320,7 @@ export interface UsageCorrectionTable {
   created_at: Timestamp
 }
 
-export interface DB extends WebhookTables, StripeTables, GatewayTables {
+export interface DB extends WebhookTables, StripeTables, GatewayTables, ReconciliationTables {
   tenants: TenantTable
   customers: CustomerTable
   pricing_plans: PricingPlanTable
