@@ -6,7 +6,7 @@ import type {
   ProviderUsageRevisionRow,
   ReconciliationAlertRow,
   ReportingProvider,
-} from './db-types.ts'
+} from '../db/types.ts'
 import type { ReportedRow } from './normalize.ts'
 
 // ---- admin keys ----------------------------------------------------------------------------

@@ -1,15 +1,14 @@
-import type { Transaction } from 'kysely'
 import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
-import type { Db, Executor } from '../db/database.ts'
-import type { DB, Tenant } from '../db/types.ts'
+import type { Db, Executor, Tx } from '../db/database.ts'
+import type { Tenant } from '../db/types.ts'
 import type { Logger } from '../logger.ts'
 import { Decimal, isExactDecimalString, ZERO } from '../money/decimal.ts'
 import type { BurnratePubSub, ReconciliationAlertEvent } from '../pubsub.ts'
 import { createSecretBox, parseMasterKey, type SecretBox } from '../secrets/box.ts'
 import { badInput } from '../shared/errors.ts'
 import { createProviderClients, ProviderHttpError, type Fetch, type ProviderClients } from './clients.ts'
-import type { ProviderAdminKeyRow, ReconciliationAlertRow, ReportingProvider } from './db-types.ts'
+import type { ProviderAdminKeyRow, ReconciliationAlertRow, ReportingProvider } from '../db/types.ts'
 import {
   anthropicCostRows,
   anthropicUsageRows,
@@ -424,7 +423,7 @@ export function createReconciliationService(deps: ReconciliationDeps): Reconcili
         estimatedBillableAmount: sum(group.map((r) => r.estimatedBillableAmount)),
       },
     }))
-    const raised = await db.transaction().execute(async (trx: Transaction<DB>) => {
+    const raised = await db.transaction().execute(async (trx: Tx) => {
       const inserted = await repo.insertAlerts(trx, candidates)
       for (const row of inserted) {
         const event = alertEventOf(row)
