@@ -156,7 +156,10 @@ export interface BenchApp {
  * Fresh database, migrations, the app with a silent logger, the bundled price catalog and one
  * tenant. `poolSize` defaults to the config default (DB_POOL_SIZE).
  */
-export async function setUpApp(bench: string, options: { poolSize?: number } = {}): Promise<BenchApp> {
+export async function setUpApp(
+  bench: string,
+  options: { poolSize?: number; config?: Partial<Config> } = {},
+): Promise<BenchApp> {
   const database = await createFreshDatabase(bench)
   const config = defaultConfig({
     DATABASE_URL: database.url,
@@ -166,6 +169,7 @@ export async function setUpApp(bench: string, options: { poolSize?: number } = {
     DEV_TENANT: false,
     CATALOG_SYNC_ON_START: false,
     ...(options.poolSize ? { DB_POOL_SIZE: options.poolSize } : {}),
+    ...options.config,
   })
   const logger = createLogger('silent')
   const db = createDatabase({ databaseUrl: database.url, poolSize: config.DB_POOL_SIZE })

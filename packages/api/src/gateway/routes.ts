@@ -13,7 +13,7 @@ import type { Config } from '../config.ts'
 import type { Tenant } from '../db/types.ts'
 import type { Logger } from '../logger.ts'
 import type { TenantService } from '../auth/service.ts'
-import type { UsageService } from '../usage/service.ts'
+import type { SingleIngest } from '../usage/group-commit.ts'
 import type { CatalogService } from '../catalog/types.ts'
 import type { Db } from '../db/database.ts'
 import { holdForCall, type BudgetGate } from './budget-hold.ts'
@@ -31,7 +31,8 @@ export interface GatewayDeps {
   catalog: CatalogService
   logger: Logger
   tenants: TenantService
-  usage: UsageService
+  /** Each call's usage goes through the same group commit as single recordUsage calls. */
+  usage: Pick<SingleIngest, 'recordOne'>
   gateway: GatewayService
   /**
    * Hard budgets: a call's worst-case cost is reserved before it goes out and settled by its
@@ -517,7 +518,7 @@ function recorder(
     }
     // Logged without the reservation: an event that did not settle it is released, and a replay must not name it.
     try {
-      const [result] = await deps.usage.record(tenant, [reservationId ? { ...event, reservationId } : event])
+      const result = await deps.usage.recordOne(tenant, reservationId ? { ...event, reservationId } : event)
       if (result?.status === 'REJECTED')
         deps.logger.error('gateway: usage rejected', { tenantId: tenant.id, event, error: result.error })
       return result?.status === 'RECORDED' && reservationId !== null
