@@ -1,7 +1,7 @@
 import { createTenantService, type TenantService } from './auth/service.ts'
 import { createBudgetService, type BudgetService } from './budgets/service.ts'
 import { createCatalogService } from './catalog/service.ts'
-import { catchUpIngestHook, createRepricingService, sweepScopeOf, type RepricingService } from './repricing/service.ts'
+import { catchUpUnpriced, createRepricingService, sweepScopeOf, type RepricingService } from './repricing/service.ts'
 import type { CatalogService } from './catalog/types.ts'
 import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
@@ -10,11 +10,12 @@ import { createGatewayService, type GatewayService } from './gateway/service.ts'
 import type { Logger } from './logger.ts'
 import { createBurnratePubSub, type BurnratePubSub } from './pubsub.ts'
 import { createStripeClientFactory, type StripeClientFactory } from './stripe/client.ts'
-import { stripeChangeHook, stripeOutboxHook } from './stripe/outbox.ts'
+import { queueChanges, queueIngested } from './stripe/outbox.ts'
 import { createStripePusher, type StripePusher } from './stripe/pusher.ts'
 import { createStripeService, type StripeService } from './stripe/service.ts'
 import { createUsageUpdates } from './subscriptions/usage-updates.ts'
 import { withGroupCommit, type GroupCommittedUsage } from './usage/group-commit.ts'
+import { billedChangePipeline, ingestPipeline } from './usage/pipeline.ts'
 import { createUsageService } from './usage/service.ts'
 import { createWidgetSessionService, type WidgetSessionService } from './widget-sessions/service.ts'
 import { createWebhookDispatcher, type WebhookDispatcher } from './webhooks/dispatcher.ts'
@@ -71,8 +72,6 @@ export function createServices(deps: Dependencies): Services {
   const webhooks = createWebhookService(deps)
   // Alerts a new or lowered budget raises at once reach webhooks like those raised by ingest.
   const budgets = createBudgetService({ ...deps, pubsub, onAlertsRaised: webhooks.enqueueBudgetAlerts })
-  // Late pricing and corrections move budget spend and the Stripe outbox like ingest does; the
-  // webhooks hook comes after budgets, whose new alerts it enqueues.
   // Subscribers (the widget) hear of every committed change to a customer's usage, coalesced.
   const usageUpdates = createUsageUpdates({
     pubsub,
@@ -82,7 +81,21 @@ export function createServices(deps: Dependencies): Services {
   const repricing = createRepricingService({
     ...deps,
     catalog,
-    hooks: [stripeChangeHook(), budgets.changeHook, webhooks.changeHook, usageUpdates.changeHook],
+    // Late pricing and corrections move the Stripe outbox and budget spend like ingest does.
+    pipeline: billedChangePipeline(
+      {
+        inTransaction: {
+          'stripe.outbox': queueChanges,
+          'budgets.spend': budgets.followChanges,
+          'webhooks.budgetAlerts': (trx, batch) => webhooks.enqueueBudgetAlerts(trx, batch.alertsRaised),
+        },
+        afterCommit: {
+          'budgets.publishAlerts': budgets.publishAlerts,
+          'subscriptions.usageUpdates': usageUpdates.afterChanges,
+        },
+      },
+      deps.logger,
+    ),
   })
   // After every committed catalog change: events waiting for exactly that price get priced (its
   // models, from its start; everything when another process changed the catalog).
@@ -118,16 +131,24 @@ export function createServices(deps: Dependencies): Services {
       createUsageService({
         ...deps,
         catalog,
-        hooks: [
-          stripeOutboxHook(),
-          budgets.ingestHook,
-          /* after budgets: enqueues the alerts it inserted */ webhooks.ingestHook,
-          /* after commit: UNPRICED events stored while the catalog changed get priced */ catchUpIngestHook(
-            catalog,
-            repricing,
-          ),
-          usageUpdates.ingestHook,
-        ],
+        // The steps that follow ingest, run in the order usage/pipeline.ts declares.
+        pipeline: ingestPipeline(
+          {
+            check: { 'budgets.reservations': budgets.checkReservations },
+            inTransaction: {
+              'stripe.outbox': queueIngested,
+              'budgets.spend': budgets.followIngest,
+              'webhooks.budgetAlerts': (trx, batch) => webhooks.enqueueBudgetAlerts(trx, batch.alertsRaised),
+            },
+            afterCommit: {
+              'budgets.publishAlerts': budgets.publishAlerts,
+              // UNPRICED events stored while the catalog changed get priced.
+              'repricing.catchUp': catchUpUnpriced(catalog, repricing),
+              'subscriptions.usageUpdates': usageUpdates.afterIngest,
+            },
+          },
+          deps.logger,
+        ),
       }),
       {
         maxWaitMs: deps.config.INGEST_GROUP_COMMIT_MS,

@@ -2,7 +2,6 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { Tenant, UsageEventRow } from '../src/db/types.ts'
 import { createBurnratePubSub, type UsageUpdateEvent } from '../src/pubsub.ts'
 import { createUsageUpdates } from '../src/subscriptions/usage-updates.ts'
-import type { IngestedBatch } from '../src/usage/service.ts'
 
 describe('usage updates (coalescing)', () => {
   beforeEach(() => vi.useFakeTimers())
@@ -15,12 +14,11 @@ describe('usage updates (coalescing)', () => {
     const updates = createUsageUpdates({ pubsub, windowMs: 200, now: () => new Date('2026-12-01T00:00:00Z') })
     const rows = (...customers: string[]) => customers.map((customer_id) => ({ customer_id }) as UsageEventRow)
     const tenant = { id: 't1' } as Tenant
-    const batch = { catalogVersion: 1 } as IngestedBatch
 
-    await updates.ingestHook.afterCommit!(tenant, rows('a', 'a', 'b'), batch)
+    updates.afterIngest({ tenant, inserted: rows('a', 'a', 'b') })
     await vi.advanceTimersByTimeAsync(150)
-    await updates.ingestHook.afterCommit!(tenant, rows('a'), batch)
-    await updates.changeHook.afterCommit!('t1', [{ customerId: 'b' } as never])
+    updates.afterIngest({ tenant, inserted: rows('a') })
+    updates.afterChanges({ tenantId: 't1', changes: [{ customerId: 'b' } as never] })
     // Nothing before the window closes…
     const first = iterator.next()
     await vi.advanceTimersByTimeAsync(49)
@@ -36,7 +34,7 @@ describe('usage updates (coalescing)', () => {
       { tenantId: 't1', customerId: 'b', events: 2, at: '2026-12-01T00:00:00.000Z' },
     ])
     // A later change opens a new window.
-    await updates.ingestHook.afterCommit!(tenant, rows('b'), batch)
+    updates.afterIngest({ tenant, inserted: rows('b') })
     await vi.advanceTimersByTimeAsync(200)
     expect((await iterator.next()).value).toMatchObject({ customerId: 'b', events: 1 })
     await iterator.return?.()

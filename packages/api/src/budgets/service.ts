@@ -1,15 +1,13 @@
 import { randomBytes } from 'node:crypto'
-import type { Transaction } from 'kysely'
 import type { Clock } from '../clock.ts'
-import type { Db, Executor } from '../db/database.ts'
-import type { BudgetAlertRow, BudgetReservationRow, BudgetRow, DB, Tenant, UsageEventRow } from '../db/types.ts'
+import type { Db, Executor, Tx } from '../db/database.ts'
+import type { BudgetAlertRow, BudgetReservationRow, BudgetRow, Tenant } from '../db/types.ts'
 import { badInput } from '../shared/errors.ts'
 import type { Logger } from '../logger.ts'
 import { AMOUNT_SCALE, Decimal, isExactDecimalString } from '../money/decimal.ts'
 import type { BudgetAlertEvent, BurnratePubSub } from '../pubsub.ts'
 import { splitRange } from '../usage/queries.ts'
-import type { BilledChangeHook } from '../repricing/changes.ts'
-import type { IngestHook } from '../usage/service.ts'
+import type { BilledChangeBatch, IngestBatch } from '../usage/pipeline.ts'
 import { NO_GROUPING, rawEventAggregates, rollupEventAggregates } from '../usage/summary-repository.ts'
 import type { EventError, ValidEvent } from '../usage/validation.ts'
 import {
@@ -79,10 +77,20 @@ export interface BudgetService {
     input: { customerId: string; amount: string; ttlSeconds?: number | null },
   ): Promise<ReservationResult>
   release(tenant: Tenant, reservationId: string): Promise<BudgetReservationRow | null>
-  /** Keeps spend, alerts and reservations in step with ingest. */
-  ingestHook: IngestHook
-  /** Keeps spend and alerts in step with late pricing and corrections of stored events. */
-  changeHook: BilledChangeHook
+  /**
+   * Ingest step `budgets.reservations` (usage/pipeline.ts): an event may settle only a reservation
+   * of its customer that is neither released nor settled by another event.
+   */
+  checkReservations(tenant: Tenant, events: readonly ValidEvent[]): Promise<(EventError | null)[]>
+  /**
+   * Ingest step `budgets.spend`: settles the reservations the new events name, adds their amounts
+   * to budget spend and appends the alerts that raises to `batch.alertsRaised`.
+   */
+  followIngest(trx: Tx, batch: IngestBatch): Promise<void>
+  /** Billed-change step `budgets.spend`: the same for late pricing and corrections of stored events. */
+  followChanges(trx: Tx, batch: BilledChangeBatch): Promise<void>
+  /** Step `budgets.publishAlerts` of both pipelines, after commit: subscribers hear of the alerts raised. */
+  publishAlerts(batch: { alertsRaised: readonly BudgetAlertRow[] }): Promise<void>
 }
 
 const PERIOD_ORDER: readonly BudgetPeriodName[] = ['DAY', 'WEEK', 'MONTH']
@@ -145,7 +153,7 @@ export function alertEvent(row: BudgetAlertRow): BudgetAlertEvent {
  * Called in the transaction that inserted budget alerts, with the rows it inserted: the webhooks
  * domain enqueues their deliveries there, so an alert and its deliveries commit together.
  */
-export type AlertsRaisedHook = (trx: Transaction<DB>, alerts: readonly BudgetAlertRow[]) => Promise<void>
+export type AlertsRaisedHook = (trx: Tx, alerts: readonly BudgetAlertRow[]) => Promise<void>
 
 export function createBudgetService({
   db,
@@ -158,7 +166,7 @@ export function createBudgetService({
   clock: Clock
   logger: Logger
   pubsub: BurnratePubSub
-  /** For alerts raised by setBudget; ingest and re-pricing reach webhooks through their own hooks. */
+  /** For alerts raised by setBudget; ingest and billed changes reach webhooks through their pipelines (usage/pipeline.ts). */
   onAlertsRaised?: AlertsRaisedHook
 }): BudgetService {
   /** What the ledger says the customer was billed in [from, to): hourly rollups plus raw edges. */
@@ -272,7 +280,7 @@ export function createBudgetService({
    * The caller holds the customers' shared lock, so a budget being seeded from the ledger waits.
    */
   async function addSpend(
-    trx: Transaction<DB>,
+    trx: Tx,
     tenantId: string,
     amounts: readonly { customerId: string; ts: Date; amount: string }[],
     now: Date,
@@ -327,14 +335,12 @@ export function createBudgetService({
     return repo.insertNewAlerts(trx, due)
   }
 
-  const alertsToPublish = new WeakMap<object, BudgetAlertRow[]>()
-
   async function publish(alerts: readonly BudgetAlertRow[]): Promise<void> {
     for (const alert of alerts) pubsub.publish('budgetAlert', alert.tenant_id, alertEvent(alert))
   }
 
-  const ingestHook: IngestHook = {
-    async check(tenant: Tenant, events: readonly ValidEvent[]): Promise<(EventError | null)[]> {
+  const followers: Pick<BudgetService, 'checkReservations' | 'followIngest' | 'followChanges' | 'publishAlerts'> = {
+    async checkReservations(tenant, events) {
       const ids = events.map((e) => e.reservationId).filter((id): id is string => !!id)
       if (ids.length === 0) return events.map(() => null)
       const found = new Map((await repo.findReservations(db, tenant.id, ids)).map((r) => [r.id, r]))
@@ -366,7 +372,7 @@ export function createBudgetService({
       })
     },
 
-    async inTransaction(trx: Transaction<DB>, tenant: Tenant, stored: readonly UsageEventRow[]): Promise<void> {
+    async followIngest(trx, { tenant, inserted: stored, alertsRaised }) {
       const now = clock.now()
       const customers = [...new Set(stored.map((e) => e.customer_id))]
       await repo.lockCustomersShared(trx, tenant.id, customers)
@@ -386,34 +392,21 @@ export function createBudgetService({
           .map((e) => ({ customerId: e.customer_id, ts: new Date(e.ts), amount: e.amount! })),
         now,
       )
-      if (raised.length > 0 && stored[0]) alertsToPublish.set(stored[0], raised)
+      alertsRaised.push(...raised)
     },
 
-    async afterCommit(_tenant: Tenant, stored: readonly UsageEventRow[]): Promise<void> {
-      const raised = stored[0] ? alertsToPublish.get(stored[0]) : undefined
-      if (!raised) return
-      alertsToPublish.delete(stored[0]!)
-      await publish(raised)
-    },
-  }
-
-  const changeHook: BilledChangeHook = {
-    async inTransaction(trx, tenantId, changes) {
+    async followChanges(trx, { tenantId, changes, alertsRaised }) {
       await repo.lockCustomersShared(trx, tenantId, [...new Set(changes.map((c) => c.customerId))])
-      const raised = await addSpend(trx, tenantId, changes, clock.now())
-      if (raised.length > 0) alertsToPublish.set(changes, raised)
+      alertsRaised.push(...(await addSpend(trx, tenantId, changes, clock.now())))
     },
-    async afterCommit(_tenantId, changes) {
-      const raised = alertsToPublish.get(changes)
-      if (!raised) return
-      alertsToPublish.delete(changes)
-      await publish(raised)
+
+    async publishAlerts({ alertsRaised }) {
+      await publish(alertsRaised)
     },
   }
 
   return {
-    ingestHook,
-    changeHook,
+    ...followers,
 
     async setBudget(tenant, input) {
       checkCustomerId(input.customerId, 'input.customerId')

@@ -14,10 +14,16 @@ import {
   priceStillUnpriced,
   setUnpricedReasons,
 } from '../usage/repository.ts'
-import type { IngestHook } from '../usage/service.ts'
+import {
+  NO_CHANGE_FOLLOWERS,
+  type BilledChange,
+  type BilledChangeBatch,
+  type BilledChangePipeline,
+  type IngestBatch,
+} from '../usage/pipeline.ts'
 import { canonicalUnitName } from '../usage/validation.ts'
 import { hourBucket, rollupDeltas, rollupDimensions, type LineRollupDelta, type RollupDelta } from '../usage/rollups.ts'
-import { lineDeltas, type BilledChange, type BilledChangeHook } from './changes.ts'
+import { lineDeltas } from './changes.ts'
 
 const BATCH = 500
 
@@ -214,28 +220,28 @@ export function createRepricingService({
   clock,
   catalog,
   logger,
-  hooks = [],
+  pipeline = NO_CHANGE_FOLLOWERS,
 }: {
   db: Db
   clock: Clock
   catalog: CatalogService
   logger: Logger
-  /** Told of every billed amount that changes (budgets, the Stripe outbox, webhooks), in order. */
-  hooks?: readonly BilledChangeHook[]
+  /** What follows every billed amount that changes (Stripe outbox, budgets, webhooks): usage/pipeline.ts. */
+  pipeline?: BilledChangePipeline
 }): RepricingService {
-  async function changed(trx: Transaction<DB>, tenantId: string, changes: readonly BilledChange[]) {
-    if (changes.length === 0) return
-    for (const hook of hooks) await hook.inTransaction?.(trx, tenantId, changes)
+  /** Runs the billed-change pipeline's in-transaction steps; the batch goes to `notify` after commit. */
+  async function changed(
+    trx: Transaction<DB>,
+    tenantId: string,
+    changes: readonly BilledChange[],
+  ): Promise<BilledChangeBatch | null> {
+    if (changes.length === 0) return null
+    const batch: BilledChangeBatch = { tenantId, changes, alertsRaised: [] }
+    await pipeline.inTransaction(trx, batch)
+    return batch
   }
-  async function notify(tenantId: string, changes: readonly BilledChange[]) {
-    if (changes.length === 0) return
-    for (const hook of hooks) {
-      try {
-        await hook.afterCommit?.(tenantId, changes)
-      } catch (error) {
-        logger.error('billed change hook failed after commit', { tenantId, error: String(error) })
-      }
-    }
+  async function notify(batch: BilledChangeBatch | null) {
+    if (batch) await pipeline.afterCommit(batch)
   }
 
   return {
@@ -361,11 +367,11 @@ export function createRepricingService({
               lines: lineDeltas([], after.lines),
               model: after.canonical_model ?? after.model,
             }))
-            await changed(trx, name.tenant_id, changes)
+            const batch = await changed(trx, name.tenant_id, changes)
             priced += done.length
-            return changes
+            return batch
           })
-          await notify(name.tenant_id, billed)
+          await notify(billed)
         }
       }
       if (priced > 0) logger.info('unpriced events priced', { events: priced })
@@ -468,7 +474,7 @@ export function createRepricingService({
                 amount: line.amount,
               })
           }
-          if (corrections.length === 0) return []
+          if (corrections.length === 0) return null
           const inserted = await trx
             .insertInto('usage_corrections')
             .values(corrections)
@@ -495,11 +501,11 @@ export function createRepricingService({
               model: range.model,
             }
           })
-          await changed(trx, tenantId, changes)
+          const batch = await changed(trx, tenantId, changes)
           result.corrected += corrections.length
-          return changes
+          return batch
         })
-        await notify(tenantId, billed)
+        await notify(billed)
       }
       const reasons = new Map(unpriced.map((r) => [`${r.code}:${r.usageTypes.join()}`, r]))
       return {
@@ -521,16 +527,18 @@ export function createRepricingService({
  * the catalog's version has moved since the batch was priced, those events are swept here. One of
  * the two always sees the other: the change's sweep starts after its commit, so it sees the
  * events if they committed first; otherwise the change committed before the version read below,
- * which then differs and this sweep prices them with the new catalog.
+ * which then differs and this sweep prices them with the new catalog. Ingest step `repricing.catchUp`
+ * (usage/pipeline.ts), after commit.
  */
-export function catchUpIngestHook(catalog: CatalogService, repricing: RepricingService): IngestHook {
-  return {
-    async afterCommit(tenant, stored, batch) {
-      const unpriced = stored.filter((e) => e.status === 'UNPRICED').map((e) => e.id)
-      if (unpriced.length === 0) return
-      await catalog.ensureFresh()
-      if (catalog.version() === batch.catalogVersion) return
-      await repricing.priceUnpriced({ tenantId: tenant.id, eventIds: unpriced })
-    },
+export function catchUpUnpriced(
+  catalog: CatalogService,
+  repricing: RepricingService,
+): (batch: IngestBatch) => Promise<void> {
+  return async ({ tenant, inserted, catalogVersion }) => {
+    const unpriced = inserted.filter((e) => e.status === 'UNPRICED').map((e) => e.id)
+    if (unpriced.length === 0) return
+    await catalog.ensureFresh()
+    if (catalog.version() === catalogVersion) return
+    await repricing.priceUnpriced({ tenantId: tenant.id, eventIds: unpriced })
   }
 }

@@ -1,7 +1,6 @@
 import { sql, type Insertable, type Transaction } from 'kysely'
 import type { DB, PricedLineJson } from '../db/types.ts'
-import type { BilledChangeHook } from '../repricing/changes.ts'
-import type { IngestHook } from '../usage/service.ts'
+import type { BilledChangeBatch, IngestBatch } from '../usage/pipeline.ts'
 import { Decimal } from '../money/decimal.ts'
 import type { StripeOutboxTable } from './db-types.ts'
 import { windowStart } from './units.ts'
@@ -165,35 +164,28 @@ async function billedOutsideStripe(
   return found
 }
 
-/** Queues every newly stored priced event in the ingest transaction. */
-export function stripeOutboxHook(): IngestHook {
-  return {
-    async inTransaction(trx, tenant, stored) {
-      const deltas: BillableDelta[] = []
-      for (const event of stored) {
-        if (event.status !== 'PRICED' || event.amount === null) continue
-        deltas.push({
-          key: event.id,
-          customerId: event.customer_id,
-          ts: new Date(event.ts),
-          amount: event.amount,
-          lines: event.lines,
-          model: event.canonical_model ?? event.model,
-        })
-      }
-      await queueForStripe(trx, tenant.id, deltas)
-    },
+/** Ingest step `stripe.outbox` (usage/pipeline.ts): queues every newly stored priced event. */
+export async function queueIngested(trx: Transaction<DB>, { tenant, inserted }: IngestBatch): Promise<void> {
+  const deltas: BillableDelta[] = []
+  for (const event of inserted) {
+    if (event.status !== 'PRICED' || event.amount === null) continue
+    deltas.push({
+      key: event.id,
+      customerId: event.customer_id,
+      ts: new Date(event.ts),
+      amount: event.amount,
+      lines: event.lines,
+      model: event.canonical_model ?? event.model,
+    })
   }
+  await queueForStripe(trx, tenant.id, deltas)
 }
 
 /**
- * Queues every change to an already-stored event's bill (a late pricing, a correction) in the
- * transaction that writes it: Stripe hears the delta as it hears new usage, in the event's window.
+ * Billed-change step `stripe.outbox`: queues every change to an already-stored event's bill (a
+ * late pricing, a correction) in the transaction that writes it, so Stripe hears the delta as it
+ * hears new usage, in the event's window.
  */
-export function stripeChangeHook(): BilledChangeHook {
-  return {
-    async inTransaction(trx, tenantId, changes) {
-      await queueForStripe(trx, tenantId, changes)
-    },
-  }
+export async function queueChanges(trx: Transaction<DB>, { tenantId, changes }: BilledChangeBatch): Promise<void> {
+  await queueForStripe(trx, tenantId, changes)
 }

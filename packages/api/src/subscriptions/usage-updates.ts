@@ -1,7 +1,5 @@
-import type { Tenant, UsageEventRow } from '../db/types.ts'
 import type { BurnratePubSub } from '../pubsub.ts'
-import type { BilledChangeHook } from '../repricing/changes.ts'
-import type { IngestHook } from '../usage/service.ts'
+import type { BilledChangeBatch, IngestBatch } from '../usage/pipeline.ts'
 
 /**
  * Tells subscribers (the spend widget) that a customer's billed usage changed, after the change
@@ -11,8 +9,10 @@ import type { IngestHook } from '../usage/service.ts'
  * `windowMs`.
  */
 export interface UsageUpdates {
-  ingestHook: IngestHook
-  changeHook: BilledChangeHook
+  /** Ingest step `subscriptions.usageUpdates` (usage/pipeline.ts), after commit. */
+  afterIngest(batch: Pick<IngestBatch, 'tenant' | 'inserted'>): void
+  /** Billed-change step `subscriptions.usageUpdates`, after commit. */
+  afterChanges(batch: Pick<BilledChangeBatch, 'tenantId' | 'changes'>): void
   /** Publishes what is pending now (tests, shutdown). */
   flush(): void
 }
@@ -55,21 +55,17 @@ export function createUsageUpdates({
   }
 
   return {
-    ingestHook: {
-      afterCommit(tenant: Tenant, stored: readonly UsageEventRow[]) {
-        touch(
-          tenant.id,
-          stored.map((e) => e.customer_id),
-        )
-      },
+    afterIngest({ tenant, inserted }) {
+      touch(
+        tenant.id,
+        inserted.map((e) => e.customer_id),
+      )
     },
-    changeHook: {
-      afterCommit(tenantId, changes) {
-        touch(
-          tenantId,
-          changes.map((c) => c.customerId),
-        )
-      },
+    afterChanges({ tenantId, changes }) {
+      touch(
+        tenantId,
+        changes.map((c) => c.customerId),
+      )
     },
     flush,
   }

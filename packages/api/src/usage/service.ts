@@ -1,10 +1,9 @@
-import type { Transaction } from 'kysely'
 import type { CatalogService } from '../catalog/types.ts'
 import type { Clock } from '../clock.ts'
 import type { Db } from '../db/database.ts'
-import type { DB, PricedLineJson, Tenant, UsageEventRow } from '../db/types.ts'
-import type { Logger } from '../logger.ts'
+import type { PricedLineJson, Tenant, UsageEventRow } from '../db/types.ts'
 import { applyPlan, planAt, priceEvent, UsageShapeError, type PlanVersion } from '../pricing/engine.ts'
+import { NO_INGEST_FOLLOWERS, type IngestBatch, type IngestPipeline } from './pipeline.ts'
 import * as repo from './repository.ts'
 import { canonicalEventString, contentHash, verifyCanonicalSignature } from './signing.ts'
 import { validateEvent, type EventError, type UsageEventInput, type ValidEvent } from './validation.ts'
@@ -13,27 +12,6 @@ export type RecordResult =
   | { status: 'RECORDED'; event: UsageEventRow; error: null }
   | { status: 'DUPLICATE'; event: UsageEventRow; error: null }
   | { status: 'REJECTED'; event: null; error: EventError }
-
-/**
- * How other domains (budgets, billing exports, …) follow ingest without ingest knowing them.
- * Hooks see only the events a batch newly stored, never replays.
- */
-export interface IngestHook {
-  /**
-   * Judges valid events against state the hook owns (e.g. a referenced budget reservation) before
-   * anything is stored: one entry per event, an error rejects that event alone.
-   */
-  check?(tenant: Tenant, events: readonly ValidEvent[]): Promise<(EventError | null)[]>
-  /** Runs inside the ingest transaction; throwing rolls the whole batch back. */
-  inTransaction?(trx: Transaction<DB>, tenant: Tenant, stored: readonly UsageEventRow[]): Promise<void>
-  /** Runs after commit (notifications); a failure is logged and never fails the request. */
-  afterCommit?(tenant: Tenant, stored: readonly UsageEventRow[], batch: IngestedBatch): Promise<void> | void
-}
-
-export interface IngestedBatch {
-  /** The catalog version (CatalogService.version) the batch was priced with, or an older one. */
-  catalogVersion: number
-}
 
 export interface UsageService {
   /** Records events atomically as a batch: one result per input, in input order. */
@@ -46,7 +24,7 @@ interface Candidate {
   hash: string
   /**
    * The row as stored, built once: inserted from it (with the JSON columns' text below), handed to
-   * the hooks and returned as the result's event. Its seq is filled in when the insert returns it.
+   * the pipeline and returned as the result's event. Its seq is filled in when the insert returns it.
    */
   row?: UsageEventRow
   json?: repo.EventJson
@@ -56,14 +34,13 @@ export function createUsageService({
   db,
   clock,
   catalog,
-  logger,
-  hooks = [],
+  pipeline = NO_INGEST_FOLLOWERS,
 }: {
   db: Db
   clock: Clock
   catalog: CatalogService
-  logger: Logger
-  hooks?: readonly IngestHook[]
+  /** What follows ingest (budgets, Stripe outbox, webhooks, …): usage/pipeline.ts. */
+  pipeline?: IngestPipeline
 }): UsageService {
   function priceRow(
     tenant: Tenant,
@@ -187,10 +164,9 @@ export function createUsageService({
         else firstById.set(candidate.event.id, candidate)
       }
 
-      for (const hook of hooks) {
-        const checked = [...firstById.values()]
-        if (!hook.check || checked.length === 0) continue
-        const errors = await hook.check(
+      const checked = [...firstById.values()]
+      if (checked.length > 0) {
+        const errors = await pipeline.check(
           tenant,
           checked.map((c) => c.event),
         )
@@ -224,7 +200,7 @@ export function createUsageService({
       const stored = new Map<string, UsageEventRow>()
       const insertedIds = new Set<string>()
       if (toStore.length > 0) {
-        await db.transaction().execute(async (trx) => {
+        const batch = await db.transaction().execute(async (trx): Promise<IngestBatch | null> => {
           await repo.ensureCustomers(
             trx,
             tenant.id,
@@ -249,20 +225,13 @@ export function createUsageService({
           )
           for (const row of existing) stored.set(row.id, row)
           const fresh = [...insertedIds].map((id) => stored.get(id)!)
-          if (fresh.length > 0) for (const hook of hooks) await hook.inTransaction?.(trx, tenant, fresh)
+          if (fresh.length === 0) return null
+          // The batch context every follower reads and extends (usage/pipeline.ts).
+          const batch: IngestBatch = { tenant, inserted: fresh, catalogVersion, alertsRaised: [] }
+          await pipeline.inTransaction(trx, batch)
+          return batch
         })
-        const fresh = [...insertedIds].map((id) => stored.get(id)!)
-        for (const hook of hooks) {
-          if (!hook.afterCommit || fresh.length === 0) continue
-          try {
-            await hook.afterCommit(tenant, fresh, { catalogVersion })
-          } catch (error) {
-            logger.error('ingest afterCommit hook failed', {
-              tenantId: tenant.id,
-              error: error instanceof Error ? error.message : String(error),
-            })
-          }
-        }
+        if (batch) await pipeline.afterCommit(batch)
       }
 
       const settle = (candidate: Candidate, isFirst: boolean) => {

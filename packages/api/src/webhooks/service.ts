@@ -4,15 +4,13 @@ import { sql, type Transaction } from 'kysely'
 import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
 import type { Db, Executor } from '../db/database.ts'
-import type { BudgetAlertRow, DB, Tenant, UsageEventRow } from '../db/types.ts'
+import type { BudgetAlertRow, DB, Tenant } from '../db/types.ts'
 import { badInput, userError } from '../shared/errors.ts'
 import { keysetCursor, pageOf, pageSize, type Page } from '../shared/pagination.ts'
 import type { Logger } from '../logger.ts'
 import type { AppliedPriceChange } from '@burnrate/catalog-sync'
 import { alertEvent } from '../budgets/service.ts'
 import { priceChangeEvent, type BudgetAlertEvent, type PriceChangeEvent } from '../pubsub.ts'
-import type { BilledChangeHook } from '../repricing/changes.ts'
-import type { IngestHook } from '../usage/service.ts'
 import type { WebhookAttemptRow, WebhookDeliveryRow, WebhookDeliveryStatus, WebhookEndpointRow } from './db-types.ts'
 import * as repo from './repository.ts'
 import { newEndpointSecret } from './signing.ts'
@@ -184,12 +182,12 @@ export interface WebhookService {
   attemptsOf(deliveryIds: readonly string[]): Promise<Map<string, WebhookAttemptRow[]>>
   /** A DEAD delivery goes back to PENDING for another full round of attempts. */
   replay(tenant: Tenant, deliveryId: string): Promise<DeliveryView>
-  /** budget.alert events for these alert rows, in the transaction that inserted them (setBudget's). */
+  /**
+   * budget.alert events for these alert rows, in the transaction that inserted them: setBudget's,
+   * and step `webhooks.budgetAlerts` of the ingest and billed-change pipelines (usage/pipeline.ts),
+   * which passes the alerts the budgets step raised.
+   */
   enqueueBudgetAlerts(trx: Transaction<DB>, alerts: readonly BudgetAlertRow[]): Promise<void>
-  /** Enqueues the budget alerts the budgets hook inserted in the same ingest transaction. */
-  ingestHook: IngestHook
-  /** The same for alerts raised by a late pricing or a correction (after the budgets change hook). */
-  changeHook: BilledChangeHook
   /**
    * Enqueues applied catalog changes (the catalog's onApplied listener, in the process that applied
    * them): public ones for every tenant with a price.change endpoint, a tenant's own for that tenant.
@@ -253,24 +251,6 @@ export function createWebhookService({
     let q = repo.selectDeliveryViews(executor, tenantId)
     if (where.id) q = q.where('d.id', '=', where.id)
     return q
-  }
-
-  /**
-   * budget.alert events for the alerts this very transaction inserted (the budgets hook runs
-   * before this one): a row's xmin is the id of the transaction that wrote it, and alerts are
-   * never updated, so it stays so.
-   */
-  async function enqueueNewAlerts(trx: Transaction<DB>, tenantId: string, customerIds: readonly string[]) {
-    if (customerIds.length === 0) return
-    const alerts = await trx
-      .selectFrom('budget_alerts')
-      .selectAll()
-      .where('tenant_id', '=', tenantId)
-      // Only these customers can have new alerts; the (tenant, customer, …) index keeps it small.
-      .where('customer_id', 'in', [...new Set(customerIds)])
-      .where(sql<boolean>`xmin = pg_current_xact_id()::xid`)
-      .execute()
-    await enqueueBudgetAlerts(trx, alerts)
   }
 
   async function enqueueBudgetAlerts(trx: Transaction<DB>, alerts: readonly BudgetAlertRow[]) {
@@ -434,26 +414,6 @@ export function createWebhookService({
         )
       }
       return view
-    },
-
-    ingestHook: {
-      async inTransaction(trx: Transaction<DB>, tenant: Tenant, stored: readonly UsageEventRow[]) {
-        await enqueueNewAlerts(
-          trx,
-          tenant.id,
-          stored.map((e) => e.customer_id),
-        )
-      },
-    },
-
-    changeHook: {
-      async inTransaction(trx, tenantId, changes) {
-        await enqueueNewAlerts(
-          trx,
-          tenantId,
-          changes.map((c) => c.customerId),
-        )
-      },
     },
 
     async enqueuePriceChanges(changes) {
