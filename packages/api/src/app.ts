@@ -16,6 +16,8 @@ import { graphqlAdmission } from './http/admission.ts'
 import { graphqlRequestGuards } from './http/graphql-guards.ts'
 import type { Admission, HttpRoute } from './shared/http-route.ts'
 import { createServices, type Dependencies, type Services } from './services.ts'
+import { otlpTracesRoute } from './otlp/routes.ts'
+import { createOtlpService } from './otlp/service.ts'
 import { stripeWebhookRoute } from './stripe/webhooks.ts'
 import { authenticateWidgetRequest, widgetAwareCors, widgetTokenOf } from './widget-sessions/http.ts'
 
@@ -197,6 +199,20 @@ export function createApp(deps: Dependencies): App {
     stripeWebhookRoute({ ...services, stripe: services.stripe }),
     // The gateway refuses calls over a hard budget when the budgets domain is present.
     ...gatewayRoutes({ ...services, budgets: (services as Partial<{ budgets: BudgetGate }>).budgets }),
+    // OTLP/HTTP trace export: GenAI spans become usage events through the same ingest.
+    otlpTracesRoute({
+      tenants: services.tenants,
+      otlp: createOtlpService({
+        record: (tenant, inputs) => services.usage.record(tenant, inputs),
+        mapping: {
+          customerAttributes: config.OTLP_CUSTOMER_ATTRIBUTES,
+          featureAttributes: config.OTLP_FEATURE_ATTRIBUTES,
+        },
+      }),
+      logger,
+      maxBodyBytes: config.MAX_BODY_BYTES,
+      maxDecompressedBytes: 4 * config.MAX_BODY_BYTES,
+    }),
   ]
   const admitGraphQL = graphqlAdmission({
     tenants: services.tenants,

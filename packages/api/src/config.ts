@@ -17,6 +17,19 @@ const duration = (fallback: string) =>
       )
     })
 
+/** A comma-separated list of attribute keys (at least one). */
+const attributeKeys = (defaults: string) =>
+  z
+    .string()
+    .default(defaults)
+    .transform((text) =>
+      text
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().max(255)).min(1))
+
 /**
  * Every setting Burnrate reads, with its default. This module is the only reader of process.env;
  * everything else receives a Config.
@@ -140,6 +153,11 @@ export const configSchema = z.object({
   STRIPE_PUSH_INTERVAL_MS: int(100, 3_600_000).default(10_000),
   STRIPE_PUSH_CONCURRENCY: int(1, 64).default(8),
   STRIPE_PUSH_MAX_ATTEMPTS: int(1, 100).default(16),
+  // OTLP ingest (otlp/): span attributes naming the customer and the feature, first present wins.
+  OTLP_CUSTOMER_ATTRIBUTES: attributeKeys('burnrate.customer_id,enduser.id'),
+  OTLP_FEATURE_ATTRIBUTES: attributeKeys('burnrate.feature'),
+  // Observability (observability/): the bearer token GET /metrics requires; absent: /metrics answers 401.
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
 })
 
 export type Config = z.infer<typeof configSchema>

@@ -42,10 +42,12 @@ export function refuse(
   payload: unknown,
   headers: Record<string, string> = {},
 ): void {
-  const body = JSON.stringify(payload)
+  // A route may answer in its own format: bytes as given, with the content type in `headers`.
+  const raw = payload instanceof Uint8Array
+  const body = raw ? payload : JSON.stringify(payload)
   res.writeHead(status, {
-    ...headers,
     'content-type': 'application/json; charset=utf-8',
+    ...(raw ? headers : { ...headers, 'content-type': 'application/json; charset=utf-8' }),
     'content-length': Buffer.byteLength(body),
     connection: 'close',
   })
