@@ -66,6 +66,16 @@ async function main() {
   const demo = config.DEV_TENANT && config.DEMO ? await setupDemo({ services: app.services, db, devKey, logger }) : null
   if (demo) app.routes.push(...demo.routes)
 
+  // usage_events partitions: last month to three ahead, and any month that met only the DEFAULT partition.
+  const maintainPartitions = () =>
+    app.services.partitions.maintain().catch((error: unknown) => {
+      logger.error('partition maintenance failed', { error: error instanceof Error ? error.message : String(error) })
+      return []
+    })
+  await maintainPartitions()
+  const partitionTimer = setInterval(() => void maintainPartitions(), 60 * 60 * 1000)
+  partitionTimer.unref()
+
   const running = await startServer(app, config, logger)
   // Every process delivers webhooks: attempts are claimed with FOR UPDATE SKIP LOCKED and a lease.
   if (config.WEBHOOK_WORKER) app.services.webhookDispatcher.start()
@@ -90,6 +100,7 @@ async function main() {
     if (stopping) return
     stopping = true
     logger.info('shutting down', { signal })
+    clearInterval(partitionTimer)
     await running.close()
     // Single events still waiting in a group commit are written before the pool closes.
     await app.services.usage.drain()

@@ -7,6 +7,7 @@ import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
 import type { Db } from './db/database.ts'
 import { createGatewayService, type GatewayService } from './gateway/service.ts'
+import { createPartitionService, type PartitionService } from './ledger/partitions.ts'
 import type { Logger } from './logger.ts'
 import { createBurnratePubSub, type BurnratePubSub } from './pubsub.ts'
 import { createStripeClientFactory, type StripeClientFactory } from './stripe/client.ts'
@@ -35,6 +36,8 @@ export interface Services {
   repricing: RepricingService
   /** Batches as sent (record) and single events through group commit (recordOne). */
   usage: GroupCommittedUsage
+  /** usage_events' monthly partitions, created ahead (main.ts) and on demand (an ingest hook). */
+  partitions: PartitionService
   stripe: StripeService
   /** Background push of usage to Stripe; main.ts starts and stops it. */
   stripePusher: StripePusher
@@ -121,10 +124,12 @@ export function createServices(deps: Dependencies): Services {
       maxAttempts: deps.config.STRIPE_PUSH_MAX_ATTEMPTS,
     },
   })
+  const partitions = createPartitionService(deps)
   return {
     ...deps,
     pubsub,
     tenants: createTenantService(deps),
+    partitions,
     catalog,
     repricing,
     usage: withGroupCommit(
@@ -134,7 +139,11 @@ export function createServices(deps: Dependencies): Services {
         // The steps that follow ingest, run in the order usage/pipeline.ts declares.
         pipeline: ingestPipeline(
           {
-            check: { 'budgets.reservations': budgets.checkReservations },
+            check: {
+              // First, before the transaction: the partition of each event's month exists.
+              'ledger.partitions': partitions.check,
+              'budgets.reservations': budgets.checkReservations,
+            },
             inTransaction: {
               'stripe.outbox': queueIngested,
               'budgets.spend': budgets.followIngest,

@@ -134,6 +134,17 @@ export interface UsageEventTable {
   unpriced_reason: Json<UnpricedReasonJson | null> | null
 }
 
+/**
+ * The idempotency key of every event ever stored, kept for good (also once retention dropped the
+ * raw event's partition): usage_events is partitioned by month and cannot hold a unique (tenant_id, id).
+ */
+export interface UsageEventKeyTable {
+  tenant_id: string
+  id: string
+  ts: Timestamp
+  content_hash: string
+}
+
 /** One row per tenant, customer, UTC hour, provider, model and feature ('' stands for none). */
 export interface UsageRollupTable {
   tenant_id: string
@@ -326,6 +337,7 @@ export interface DB extends WebhookTables, StripeTables, GatewayTables, Reconcil
   price_catalog: PriceCatalogTable
   catalog_state: CatalogStateTable
   usage_events: UsageEventTable
+  usage_event_keys: UsageEventKeyTable
   usage_rollups: UsageRollupTable
   usage_line_rollups: UsageLineRollupTable
   widget_sessions: WidgetSessionTable

@@ -26,7 +26,7 @@ import type { EventError, ValidEvent } from './validation.ts'
 /** The ingest pipeline's steps, in the order they run. */
 export const INGEST_STEPS = {
   /** Before storing: an error rejects that event alone. */
-  check: ['budgets.reservations'],
+  check: ['ledger.partitions', 'budgets.reservations'],
   /** In the ingest transaction, after the events and their rollups are written. */
   inTransaction: ['stripe.outbox', 'budgets.spend', 'webhooks.budgetAlerts'],
   /** After commit. */

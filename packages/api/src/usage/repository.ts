@@ -67,6 +67,19 @@ const ROLLUP_KEY: Readonly<Record<string, PgType>> = {
   feature: 'text',
 }
 
+/**
+ * The idempotency guard (`keys`, a CTE): usage_events is partitioned by month and cannot hold a
+ * unique (tenant_id, id), so each id is claimed once and for good in usage_event_keys, sorted by id
+ * (the lock order); `keys` returns the ids claimed by this statement, the only events inserted. A
+ * writer racing on the same id waits on its key row and then does nothing, as before.
+ */
+const NEW_KEYS = sql`keys as (
+      insert into usage_event_keys (tenant_id, id, ts, content_hash)
+      select tenant_id, id, ts, content_hash from v
+      on conflict (tenant_id, id) do nothing
+      returning id
+    )`
+
 export async function ensureCustomers(db: Executor, tenantId: string, customerIds: readonly string[]): Promise<void> {
   if (customerIds.length === 0) return
   // Sorted so concurrent batches take row locks in the same order and never deadlock.
@@ -82,9 +95,10 @@ export async function ensureCustomers(db: Executor, tenantId: string, customerId
 export async function insertNewEvents(db: Executor, events: readonly NewEvent[]): Promise<Map<string, number>> {
   if (events.length === 0) return new Map()
   const inserted = await sql<{ id: string; seq: number }>`
+    with v as (${eventValues(events)}),
+    ${NEW_KEYS}
     insert into usage_events ${columnList(EVENT_COLUMNS)}
-    ${eventValues(events)}
-    on conflict (tenant_id, id) do nothing
+    select * from v where v.id in (select id from keys)
     returning id, seq`.execute(db)
   return new Map(inserted.rows.map((r) => [r.id, Number(r.seq)]))
 }
@@ -129,10 +143,11 @@ export async function insertNewEventsWithRollups(
 ): Promise<Map<string, number>> {
   if (events.length === 0) return new Map()
   const inserted = await sql<{ id: string; seq: number }>`
-    with ins as (
+    with v as (${eventValues(events)}),
+    ${NEW_KEYS},
+    ins as (
       insert into usage_events ${columnList(EVENT_COLUMNS)}
-      ${eventValues(events)}
-      on conflict (tenant_id, id) do nothing
+      select * from v where v.id in (select id from keys)
       returning id, seq, tenant_id, customer_id, ts, provider, model, canonical_provider, canonical_model, feature, status,
         input_tokens, output_tokens, cost, amount, lines
     ),
@@ -240,6 +255,25 @@ export async function priceStillUnpriced(
 export function findEvents(db: Executor, tenantId: string, ids: readonly string[]): Promise<UsageEventRow[]> {
   if (ids.length === 0) return Promise.resolve([])
   return db.selectFrom('usage_events').selectAll().where('tenant_id', '=', tenantId).where('id', 'in', ids).execute()
+}
+
+/**
+ * The content hash of each id whose key is stored but whose raw event is not (retention dropped its
+ * partition): a replay of it is still judged against what was first recorded.
+ */
+export async function findArchivedKeys(
+  db: Executor,
+  tenantId: string,
+  ids: readonly string[],
+): Promise<Map<string, string>> {
+  if (ids.length === 0) return new Map()
+  const rows = await db
+    .selectFrom('usage_event_keys')
+    .select(['id', 'content_hash'])
+    .where('tenant_id', '=', tenantId)
+    .where('id', 'in', ids)
+    .execute()
+  return new Map(rows.map((r) => [r.id, r.content_hash]))
 }
 
 export async function addToRollups(db: Executor, rows: readonly RollupDelta[]): Promise<void> {

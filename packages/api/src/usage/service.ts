@@ -224,6 +224,17 @@ export function createUsageService({
             toStore.filter((c) => !inserted.has(c.event.id)).map((c) => c.event.id),
           )
           for (const row of existing) stored.set(row.id, row)
+          // Retention dropped the raw event but its key stays: still a replay, judged by the stored hash.
+          const archived = toStore.filter((c) => !stored.has(c.event.id))
+          const hashes = await repo.findArchivedKeys(
+            trx,
+            tenant.id,
+            archived.map((c) => c.event.id),
+          )
+          for (const c of archived) {
+            const hash = hashes.get(c.event.id)
+            if (hash !== undefined) stored.set(c.event.id, { ...c.row!, content_hash: hash })
+          }
           const fresh = [...insertedIds].map((id) => stored.get(id)!)
           if (fresh.length === 0) return null
           // The batch context every follower reads and extends (usage/pipeline.ts).

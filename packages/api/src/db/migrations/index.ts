@@ -12,6 +12,7 @@ import * as catalogFeedIssues from './20261206T0100_catalog_feed_issues.ts'
 import * as unpricedReason from './20261206T0300_unpriced_reason.ts'
 import * as budgetForecastAlerts from './20261206T0500_budget_forecast_alerts.ts'
 import * as stripeSecretsAndPushRetries from './20261206T0501_stripe_secrets_and_push_retries.ts'
+import * as usageEventsPartitions from './20261207T0100_usage_events_partitions.ts'
 import * as reconciliation from './20261207T0300_reconciliation.ts'
 
 /** Every migration, by sortable name. A static map works the same under tsx, vitest and a bundler. */
@@ -29,5 +30,6 @@ export const migrations: Record<string, Migration> = {
   '20261206T0300_unpriced_reason': unpricedReason,
   '20261206T0500_budget_forecast_alerts': budgetForecastAlerts,
   '20261206T0501_stripe_secrets_and_push_retries': stripeSecretsAndPushRetries,
+  '20261207T0100_usage_events_partitions': usageEventsPartitions,
   '20261207T0300_reconciliation': reconciliation,
 }
