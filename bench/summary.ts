@@ -360,16 +360,19 @@ async function fillDatabase(bench: BenchApp, options: FillOptions): Promise<void
 
   // Bulk load without indexes and keys, then rebuild them from their own definitions: keys as
   // unique indexes first (CREATE INDEX locks allow two builds at once), attached as constraints after.
+  // usage_events is partitioned by month (its keys cannot be re-attached with USING INDEX): it is
+  // loaded with its indexes in place.
   const tables = FILLED_TABLES.map((t) => `'${t}'::regclass`).join(', ')
   const keys = await psqlRows(
     url,
     `select conrelid::regclass, conname, contype, pg_get_constraintdef(oid), coalesce(pg_get_indexdef(conindid), '')
-     from pg_constraint where conrelid in (${tables}) and contype in ('p', 'u', 'f')`,
+     from pg_constraint where conrelid in (${tables}) and contype in ('p', 'u', 'f')
+       and (select relkind from pg_class where oid = conrelid) <> 'p'`,
   )
   const indexes = await psqlRows(
     url,
     `select indexrelid::regclass, indrelid::regclass, pg_get_indexdef(indexrelid) from pg_index
-     where indrelid in (${tables}) and not exists (select 1 from pg_constraint c where c.conindid = indexrelid and c.conrelid = indrelid)`,
+     where indrelid in (${tables}) and (select relkind from pg_class where oid = indrelid) <> 'p' and not exists (select 1 from pg_constraint c where c.conindid = indexrelid and c.conrelid = indrelid)`,
   )
   const foreignKeys = keys.filter(([, , type]) => type === 'f')
   const uniqueKeys = keys.filter(([, , type]) => type !== 'f')
