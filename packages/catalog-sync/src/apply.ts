@@ -19,6 +19,9 @@ import type {
  * api's DB type (packages/api/src/db/types.ts), so the api passes its Kysely<DB> directly; this
  * package never imports the api.
  */
+type Timestamp = ColumnType<Date, Date | string, Date | string>
+type GeneratedTimestamp = ColumnType<Date, Date | string | undefined, Date | string>
+
 export interface CatalogDB {
   price_catalog: {
     id: Generated<number>
@@ -30,17 +33,17 @@ export interface CatalogDB {
     currency: Generated<string>
     tiers: ColumnType<PriceTier[] | null, string, string> | null
     time_window: ColumnType<TimeWindow | null, string, string> | null
-    effective_from: ColumnType<Date, Date | string, Date | string>
-    effective_to: ColumnType<Date, Date | string, Date | string> | null
+    effective_from: Timestamp
+    effective_to: Timestamp | null
     source: string
     source_version: string
     tenant_id: string | null
-    created_at: Generated<Date>
+    created_at: GeneratedTimestamp
   }
   catalog_state: {
     id: number
-    version: ColumnType<number, number | undefined, number>
-    updated_at: ColumnType<Date, Date | string, Date | string>
+    version: number
+    updated_at: GeneratedTimestamp
   }
   price_change_log: {
     id: Generated<number>
@@ -50,11 +53,11 @@ export interface CatalogDB {
     usage_type: string
     old_unit_price: ColumnType<string, string, string> | null
     new_unit_price: ColumnType<string, string, string> | null
-    effective_from: ColumnType<Date, Date | string, Date | string>
+    effective_from: Timestamp
     source: string
     source_version: string
-    price_id: ColumnType<number, number | undefined, number> | null
-    changed_at: ColumnType<Date, Date | string, Date | string>
+    price_id: number | null
+    changed_at: Timestamp
   }
   catalog_pending_changes: {
     id: Generated<number>
@@ -67,16 +70,16 @@ export interface CatalogDB {
     old_unit_price: ColumnType<string, string, string>
     new_unit_price: ColumnType<string, string, string>
     prices: ColumnType<unknown[], string, string>
-    observed_at: ColumnType<Date, Date | string, Date | string>
+    observed_at: Timestamp
     status: 'PENDING' | 'CONFIRMED' | 'REJECTED'
-    resolved_at: ColumnType<Date, Date | string, Date | string> | null
+    resolved_at: Timestamp | null
   }
   catalog_sync_runs: {
     id: Generated<number>
     source: string
     source_version: string
-    observed_at: ColumnType<Date, Date | string, Date | string>
-    finished_at: ColumnType<Date, Date | string, Date | string>
+    observed_at: Timestamp
+    finished_at: Timestamp
     models: number
     rows_opened: number
     rows_closed: number
@@ -100,11 +103,11 @@ export interface CatalogDB {
   }
   catalog_source_state: {
     source: string
-    lease_until: ColumnType<Date, Date | string, Date | string> | null
-    next_attempt_at: ColumnType<Date, Date | string, Date | string>
+    lease_until: Timestamp | null
+    next_attempt_at: Timestamp
     failures: Generated<number>
-    last_attempt_at: ColumnType<Date, Date | string, Date | string> | null
-    last_success_at: ColumnType<Date, Date | string, Date | string> | null
+    last_attempt_at: Timestamp | null
+    last_success_at: Timestamp | null
     last_error: string | null
     last_summary: ColumnType<Record<string, unknown> | null, string, string> | null
   }

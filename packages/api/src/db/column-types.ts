@@ -1,0 +1,55 @@
+/**
+ * Column types PostgreSQL cannot state: the shapes of JSON columns and the values of CHECK-constrained
+ * text columns. db-codegen.json points generated.ts's columns at them; code imports them from here
+ * or db/types.ts.
+ */
+import type { ColumnType } from 'kysely'
+
+/** A JSON column: read as T, written as a JSON string. */
+export type JsonColumn<T> = ColumnType<T, string, string>
+/** A nullable JSON column: read as T or null, written as a JSON string or null. */
+export type NullableJsonColumn<T> = JsonColumn<T | null> | null
+
+export type PricingKind = 'MARKUP' | 'MARGIN'
+export type UsageEventStatus = 'PRICED' | 'UNPRICED'
+export type BudgetPeriod = 'DAY' | 'WEEK' | 'MONTH'
+export type BudgetAlertKind = 'THRESHOLD' | 'FORECAST'
+export type PendingChangeStatus = 'PENDING' | 'CONFIRMED' | 'REJECTED'
+export type FeedIssueKind = 'REJECTED' | 'SKIPPED'
+export type StripeReportingMode = 'AMOUNT' | 'ITEMIZED'
+export type StripePushStatus = 'PENDING' | 'SENT' | 'FAILED' | 'EXPIRED' | 'SUPERSEDED'
+export type GatewayProvider = 'openai' | 'anthropic'
+export type WebhookDeliveryStatus = 'PENDING' | 'SUCCEEDED' | 'DEAD'
+export type ReportingProvider = 'openai' | 'anthropic' | 'openrouter'
+export type ProviderUsageSource = 'usage' | 'cost' | 'generation' | 'credits'
+
+export interface PriceTierJson {
+  /** The tier applies when the event's total input tokens exceed `start`. */
+  start: number
+  unitPrice: string
+}
+
+export interface TimeWindowJson {
+  /** Seconds after 00:00 UTC, [start, end); end < start wraps past midnight. */
+  startSecond: number
+  endSecond: number
+}
+
+export interface PricedLineJson {
+  usageType: string
+  quantity: string
+  unitPrice: string
+  cost: string
+  amount: string
+  priceId: string
+}
+
+export interface UnpricedReasonJson {
+  code: 'UNKNOWN_MODEL' | 'NO_PRICE_AT_TIME' | 'MISSING_USAGE_PRICE'
+  usageTypes: string[]
+}
+
+export interface UnitQuantityJson {
+  unit: string
+  quantity: string
+}
