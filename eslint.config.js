@@ -37,17 +37,11 @@ const KYSELY_OUTSIDE_REPOSITORY = [
   `${API}/gateway/db-types.ts`,
   `${API}/repricing/changes.ts`,
   `${API}/repricing/service.ts`,
-  `${API}/stripe/backfill.ts`,
   `${API}/stripe/db-types.ts`,
-  `${API}/stripe/outbox.ts`,
-  `${API}/stripe/pusher.ts`,
-  `${API}/stripe/reconciliation.ts`,
-  `${API}/stripe/service.ts`,
   `${API}/usage/rollups.ts`,
   `${API}/usage/service.ts`,
   `${API}/usage/summary-repository.ts`,
   `${API}/webhooks/db-types.ts`,
-  `${API}/webhooks/service.ts`,
 ]
 const QUERIES_OUTSIDE_REPOSITORY = [
   `${API}/catalog/schema.ts`,
@@ -55,16 +49,7 @@ const QUERIES_OUTSIDE_REPOSITORY = [
   `${API}/demo/index.ts`,
   `${API}/repricing/schema.ts`,
   `${API}/repricing/service.ts`,
-  `${API}/stripe/backfill.ts`,
-  `${API}/stripe/outbox.ts`,
-  `${API}/stripe/pusher.ts`,
-  `${API}/stripe/reconciliation.ts`,
-  `${API}/stripe/schema.ts`,
-  `${API}/stripe/service.ts`,
-  `${API}/stripe/webhooks.ts`,
   `${API}/usage/summary-repository.ts`,
-  `${API}/webhooks/dispatcher.ts`,
-  `${API}/webhooks/service.ts`,
   `${API}/widget-sessions/service.ts`,
 ]
 const GRAPHQL_OUTSIDE_SCHEMA = [`${API}/auth/guard.ts`, `${API}/usage/queries.ts`]
@@ -73,7 +58,6 @@ const RESOLVERS_TOUCHING_DB = [
   `${API}/customers/schema.ts`,
   `${API}/pricing/schema.ts`,
   `${API}/repricing/schema.ts`,
-  `${API}/stripe/schema.ts`,
   `${API}/usage/queries.ts`,
 ]
 

@@ -20,7 +20,7 @@ import { billedChangePipeline, ingestPipeline } from './usage/pipeline.ts'
 import { createUsageService } from './usage/service.ts'
 import { createWidgetSessionService, type WidgetSessionService } from './widget-sessions/service.ts'
 import { createWebhookDispatcher, type WebhookDispatcher } from './webhooks/dispatcher.ts'
-import { createWebhookService, enqueueWebhookEvent, type WebhookService } from './webhooks/service.ts'
+import { createWebhookService, type WebhookService } from './webhooks/service.ts'
 import { createReconciliationService, type ReconciliationService } from './reconciliation/service.ts'
 
 /** Everything a request may use, built once per app from injected dependencies. */
@@ -111,7 +111,12 @@ export function createServices(deps: Dependencies): Services {
   const stripeClient =
     deps.stripeClient ??
     createStripeClientFactory({ apiUrl: deps.config.STRIPE_API_URL, timeoutMs: deps.config.STRIPE_TIMEOUT_MS })
-  const stripe = createStripeService({ ...deps, stripeClient })
+  const stripe = createStripeService({
+    ...deps,
+    stripeClient,
+    // Pushes that fail or expire alert the tenant's webhook endpoints, in the transaction that records them.
+    webhookEvents: webhooks.enqueueEvent,
+  })
   const stripePusher = createStripePusher({
     ...deps,
     stripe,
@@ -178,8 +183,7 @@ export function createServices(deps: Dependencies): Services {
       sleep: deps.providerSleep,
       resolveModel: (model, provider, tenantId) => catalog.resolve(model, provider, tenantId),
       refreshCatalog: () => catalog.ensureFresh(),
-      enqueueWebhook: (trx, event) =>
-        enqueueWebhookEvent(trx, event, deps.clock.now(), deps.config.WEBHOOK_MAX_ATTEMPTS),
+      enqueueWebhook: (trx, event) => webhooks.enqueueEvent(trx, event, deps.clock.now()),
     }),
     webhookDispatcher: createWebhookDispatcher({
       ...deps,

@@ -3,8 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { fixedClock } from '../src/clock.ts'
 import { Decimal } from '../src/money/decimal.ts'
 import { queueForStripe } from '../src/stripe/outbox.ts'
-import { STRIPE_MAX_AGE_MS } from '../src/stripe/pusher.ts'
-import { pushIdentifier } from '../src/stripe/units.ts'
+import { pushIdentifier, STRIPE_MAX_AGE_MS } from '../src/stripe/units.ts'
 import {
   createStripeTestApp,
   expectNoErrors,

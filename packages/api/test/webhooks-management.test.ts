@@ -1,13 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLogger } from '../src/logger.ts'
 import { createWebhookDispatcher, type DispatcherOptions } from '../src/webhooks/dispatcher.ts'
-import {
-  decodeDeliveryCursor,
-  encodeDeliveryCursor,
-  enqueueWebhookEvent,
-  rotationGraceSeconds,
-  type WebhookEventType,
-} from '../src/webhooks/service.ts'
+import { decodeDeliveryCursor, encodeDeliveryCursor } from '../src/webhooks/deliveries.ts'
+import { rotationGraceSeconds } from '../src/webhooks/endpoints.ts'
+import { enqueueWebhookEvent, type WebhookEventType } from '../src/webhooks/events.ts'
 import { signPayload, signingSecrets, verifySignature } from '../src/webhooks/signing.ts'
 import { createTestApp, fixedClock, type TestApp } from './support/app.ts'
 import { receiverVerifies, startWebhookReceiver as receiver, type Delivery } from './support/webhook-receiver.ts'

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLogger } from '../src/logger.ts'
 import { backoffDelay, createWebhookDispatcher, type DispatcherOptions } from '../src/webhooks/dispatcher.ts'
-import { enqueueWebhookEvent } from '../src/webhooks/service.ts'
+import { enqueueWebhookEvent } from '../src/webhooks/events.ts'
 import { signPayload, verifySignature } from '../src/webhooks/signing.ts'
 import { createTestApp, fixedClock, type TestApp } from './support/app.ts'
 import { receiverVerifies, startWebhookReceiver as receiver } from './support/webhook-receiver.ts'

@@ -1,5 +1,9 @@
+/**
+ * The tenant webhook events Stripe billing raises: a push that will not reach Stripe (EXPIRED) or
+ * that Stripe refused (FAILED). The webhooks domain stores and delivers them; it is injected as a
+ * sink (services.ts), so this domain does not reach into it.
+ */
 import type { Executor } from '../db/database.ts'
-import { enqueueWebhookEvent } from '../webhooks/service.ts'
 import type { StripePushRow } from './db-types.ts'
 
 /** The tenant webhook types Stripe billing raises (see WEBHOOK_EVENT_TYPES). */
@@ -9,6 +13,30 @@ type AlertPush = Pick<
   StripePushRow,
   'identifier' | 'tenant_id' | 'customer_id' | 'stripe_customer_id' | 'dimension' | 'window_start' | 'value'
 >
+
+/** Stores a tenant webhook event in the caller's transaction (webhooks' enqueue, bound to its attempt limit). */
+export type WebhookEventSink = (
+  executor: Executor,
+  event: { tenantId: string; type: StripeAlertType; dedupeKey: string; payload: Record<string, unknown> },
+  now: Date,
+) => Promise<unknown>
+
+export interface StripeAlerts {
+  /**
+   * Enqueues the alert for `push` in the caller's transaction: the status change and its alert
+   * commit together. One alert per push and type (the identifier is the dedupe key); a retry of a
+   * refused push has a new identifier, and a push that gave up is retried under its own identifier
+   * with a new `occurrence` (its retry count), so a retry that fails again alerts again.
+   */
+  raise(
+    executor: Executor,
+    type: StripeAlertType,
+    push: AlertPush,
+    reason: string,
+    now: Date,
+    occurrence?: string,
+  ): Promise<void>
+}
 
 /** What a tenant's endpoint receives: enough to find the push (stripePushes) and act on it. */
 export function stripeAlertPayload(push: AlertPush, reason: string): Record<string, unknown> {
@@ -26,27 +54,15 @@ export function stripeAlertPayload(push: AlertPush, reason: string): Record<stri
   }
 }
 
-/**
- * Enqueues a tenant webhook event for a push that will not reach Stripe (EXPIRED) or that Stripe
- * refused (FAILED), in the caller's transaction: the status change and its alert commit together.
- * One alert per push and type (the identifier is the dedupe key); a retry of a refused push has a
- * new identifier, and a push that gave up is retried under its own identifier with a new `occurrence`
- * (its retry count), so a retry that fails again alerts again.
- */
-export async function enqueueStripeAlert(
-  executor: Executor,
-  type: StripeAlertType,
-  push: AlertPush,
-  reason: string,
-  now: Date,
-  attemptLimit: number,
-  occurrence?: string,
-): Promise<void> {
-  const dedupeKey = `${type}:${push.identifier}${occurrence ? `:${occurrence}` : ''}`
-  await enqueueWebhookEvent(
-    executor,
-    { tenantId: push.tenant_id, type, dedupeKey, payload: stripeAlertPayload(push, reason) },
-    now,
-    attemptLimit,
-  )
+export function createStripeAlerts(enqueue: WebhookEventSink): StripeAlerts {
+  return {
+    async raise(executor, type, push, reason, now, occurrence) {
+      const dedupeKey = `${type}:${push.identifier}${occurrence ? `:${occurrence}` : ''}`
+      await enqueue(
+        executor,
+        { tenantId: push.tenant_id, type, dedupeKey, payload: stripeAlertPayload(push, reason) },
+        now,
+      )
+    },
+  }
 }

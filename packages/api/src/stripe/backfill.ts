@@ -1,11 +1,11 @@
-import { sql } from 'kysely'
 import type { Db } from '../db/database.ts'
 import type { PricedLineJson } from '../db/types.ts'
 import { Decimal } from '../money/decimal.ts'
 import { lineDeltas } from '../repricing/changes.ts'
-import { queueDeltas, setupLockKey, type BillableDelta } from './outbox.ts'
-import { STRIPE_MAX_AGE_MS } from './pusher.ts'
-import { WINDOW_MS } from './units.ts'
+import { queueDeltas, type BillableDelta } from './outbox.ts'
+import { lockSetupExclusive } from './repository/accounts.ts'
+import { correctionsPage, pricedEventsPage } from './repository/backfill.ts'
+import { STRIPE_MAX_AGE_MS, WINDOW_MS } from './units.ts'
 
 export const BACKFILL_BATCH = 1000
 
@@ -51,15 +51,8 @@ export async function backfillOutbox(
       // the outbox. Without it, a correction whose event this batch is queueing could find the
       // event not yet queued (and leave the correction to the backfill) while this backfill's
       // correction pass has already read past it.
-      await sql`select pg_advisory_xact_lock(hashtext(${setupLockKey(tenantId)}))`.execute(trx)
-      let query = trx
-        .selectFrom('usage_events')
-        .select(['id', 'customer_id', 'ts', 'amount', 'lines', 'model', 'canonical_model'])
-        .where('tenant_id', '=', tenantId)
-        .where('status', '=', 'PRICED')
-        .where('ts', '>=', from)
-      if (cursor) query = query.where(sql<boolean>`(ts, id) > (${cursor.ts}, ${cursor.id})`)
-      const rows = await query.orderBy('ts').orderBy('id').limit(batch).execute()
+      await lockSetupExclusive(trx, tenantId)
+      const rows = await pricedEventsPage(trx, tenantId, from, cursor, batch)
       const deltas: BillableDelta[] = []
       for (const event of rows) {
         if (event.amount === null) continue
@@ -85,28 +78,8 @@ export async function backfillOutbox(
   for (;;) {
     const cursor: { ts: Date; id: number } | null = afterCorrection
     const page = await db.transaction().execute(async (trx) => {
-      await sql`select pg_advisory_xact_lock(hashtext(${setupLockKey(tenantId)}))`.execute(trx)
-      let query = trx
-        .selectFrom('usage_corrections as c')
-        .innerJoin('usage_events as e', (join) =>
-          join.onRef('e.tenant_id', '=', 'c.tenant_id').onRef('e.id', '=', 'c.event_id'),
-        )
-        .select([
-          'c.id',
-          'c.event_id',
-          'c.customer_id',
-          'c.ts',
-          'c.old_amount',
-          'c.new_amount',
-          'c.old_lines',
-          'c.new_lines',
-          'e.model',
-          'e.canonical_model',
-        ])
-        .where('c.tenant_id', '=', tenantId)
-        .where('c.ts', '>=', from)
-      if (cursor) query = query.where(sql<boolean>`(c.ts, c.id) > (${cursor.ts}, ${cursor.id})`)
-      const rows = await query.orderBy('c.ts').orderBy('c.id').limit(batch).execute()
+      await lockSetupExclusive(trx, tenantId)
+      const rows = await correctionsPage(trx, tenantId, from, cursor, batch)
       const deltas: BillableDelta[] = rows.map((c) => ({
         key: `${c.event_id}#correction-${c.id}`,
         customerId: c.customer_id,

@@ -1,7 +1,14 @@
 import Stripe from 'stripe'
+import type { StripeAccountRow } from './db-types.ts'
 
 /** Builds a Stripe client for one tenant's secret key (injected so tests point it at a fake). */
 export type StripeClientFactory = (secretKey: string) => Stripe
+
+/** A tenant's own Stripe client, with the account it was built for. */
+export interface StripeClient {
+  client: Stripe
+  account: StripeAccountRow
+}
 
 export interface StripeClientOptions {
   /** e.g. http://127.0.0.1:12111 for a local fake; absent: api.stripe.com. */

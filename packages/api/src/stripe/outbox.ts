@@ -1,11 +1,16 @@
-import { sql, type Insertable, type Transaction } from 'kysely'
-import type { DB, PricedLineJson } from '../db/types.ts'
+import type { Executor } from '../db/database.ts'
+import type { PricedLineJson } from '../db/types.ts'
 import type { BilledChangeBatch, IngestBatch } from '../usage/pipeline.ts'
 import { Decimal } from '../money/decimal.ts'
-import type { StripeOutboxTable } from './db-types.ts'
+import { lockSetupShared, queueingAccount } from './repository/accounts.ts'
+import {
+  billedUnqueuedEvents,
+  ensurePushStates,
+  insertOutboxRows,
+  type NewOutboxRow,
+  type PushGroup,
+} from './repository/outbox.ts'
 import { windowStart } from './units.ts'
-
-const CHUNK = 500
 
 /** A change to what a customer owes, as Stripe must hear it. */
 export interface BillableDelta {
@@ -21,44 +26,27 @@ export interface BillableDelta {
   model: string
 }
 
-/** Serializes the first setupStripeBilling (which sets price_id) against transactions queueing for that tenant. */
-export function setupLockKey(tenantId: string): string {
-  return `burnrate.stripe-setup:${tenantId}`
-}
-
 /**
  * Queues billed-amount changes for Stripe inside the caller's transaction (ingest, or a re-pricing
  * that corrects amounts), so a change is either stored and queued, or neither. Only tenants whose
  * Stripe billing is set up (a metered price exists) queue anything. Re-queuing a key is a no-op.
  */
-export async function queueForStripe(
-  trx: Transaction<DB>,
-  tenantId: string,
-  deltas: readonly BillableDelta[],
-): Promise<void> {
+export async function queueForStripe(trx: Executor, tenantId: string, deltas: readonly BillableDelta[]): Promise<void> {
   await queueDeltas(trx, tenantId, deltas)
 }
 
 /** queueForStripe, returning how many keys were newly queued (the setup backfill reports it). */
-export async function queueDeltas(
-  trx: Transaction<DB>,
-  tenantId: string,
-  deltas: readonly BillableDelta[],
-): Promise<number> {
+export async function queueDeltas(trx: Executor, tenantId: string, deltas: readonly BillableDelta[]): Promise<number> {
   if (deltas.length === 0) return 0
   // Held until this transaction commits. The setup that first stores price_id takes the lock
   // exclusively, so it waits for every transaction that may have read "no price yet" here; the
   // backfill after it then sees those events, and later transactions see the price and queue
   // them themselves (the outbox key dedupes the overlap).
-  await sql`select pg_advisory_xact_lock_shared(hashtext(${setupLockKey(tenantId)}))`.execute(trx)
-  const account = await trx
-    .selectFrom('stripe_accounts')
-    .select(['mode', 'price_id', 'setup_at'])
-    .where('tenant_id', '=', tenantId)
-    .executeTakeFirst()
+  await lockSetupShared(trx, tenantId)
+  const account = await queueingAccount(trx, tenantId)
   if (!account?.price_id) return 0
   const outside = await billedOutsideStripe(trx, tenantId, deltas, account.setup_at)
-  const rows: Insertable<StripeOutboxTable>[] = []
+  const rows: NewOutboxRow[] = []
   for (const delta of deltas) {
     if (new Decimal(delta.amount).isZero()) continue
     if (outside.has(correctedEvent(delta.key) ?? '')) continue
@@ -92,17 +80,8 @@ export async function queueDeltas(
       })
     }
   }
-  const queued = new Set<string>()
-  for (let i = 0; i < rows.length; i += CHUNK) {
-    const inserted = await trx
-      .insertInto('stripe_outbox')
-      .values(rows.slice(i, i + CHUNK))
-      .onConflict((oc) => oc.doNothing())
-      .returning('event_id')
-      .execute()
-    for (const row of inserted) queued.add(row.event_id)
-  }
-  const groups = new Map<string, { tenant_id: string; customer_id: string; dimension: string }>()
+  const queued = await insertOutboxRows(trx, rows)
+  const groups = new Map<string, PushGroup>()
   for (const row of rows)
     groups.set(`${row.customer_id}\u0001${row.dimension}`, {
       tenant_id: tenantId,
@@ -111,13 +90,7 @@ export async function queueDeltas(
     })
   // A stable order: concurrent batches creating the same state rows wait instead of deadlocking.
   const states = [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, state]) => state)
-  for (let i = 0; i < states.length; i += CHUNK) {
-    await trx
-      .insertInto('stripe_push_state')
-      .values(states.slice(i, i + CHUNK))
-      .onConflict((oc) => oc.doNothing())
-      .execute()
-  }
+  await ensurePushStates(trx, states)
   return queued.size
 }
 
@@ -132,40 +105,18 @@ const correctedEvent = (key: string): string | null =>
  * a setup with an earlier backfillFrom queues the event and its corrections together.
  */
 async function billedOutsideStripe(
-  trx: Transaction<DB>,
+  trx: Executor,
   tenantId: string,
   deltas: readonly BillableDelta[],
   setupAt: Date | null,
 ): Promise<Set<string>> {
   const eventIds = [...new Set(deltas.map((d) => correctedEvent(d.key)).filter((id): id is string => id !== null))]
   if (eventIds.length === 0 || !setupAt) return new Set()
-  const found = new Set<string>()
-  for (let i = 0; i < eventIds.length; i += CHUNK) {
-    const rows = await trx
-      .selectFrom('usage_events as e')
-      .select('e.id')
-      .where('e.tenant_id', '=', tenantId)
-      .where('e.id', 'in', eventIds.slice(i, i + CHUNK))
-      .where('e.amount', '<>', '0')
-      .where('e.received_at', '<', setupAt)
-      .where(({ not, exists, selectFrom }) =>
-        not(
-          exists(
-            selectFrom('stripe_outbox as o')
-              .select('o.event_id')
-              .whereRef('o.tenant_id', '=', 'e.tenant_id')
-              .whereRef('o.event_id', '=', 'e.id'),
-          ),
-        ),
-      )
-      .execute()
-    for (const row of rows) found.add(row.id)
-  }
-  return found
+  return billedUnqueuedEvents(trx, tenantId, eventIds, setupAt)
 }
 
 /** Ingest step `stripe.outbox` (usage/pipeline.ts): queues every newly stored priced event. */
-export async function queueIngested(trx: Transaction<DB>, { tenant, inserted }: IngestBatch): Promise<void> {
+export async function queueIngested(trx: Executor, { tenant, inserted }: IngestBatch): Promise<void> {
   const deltas: BillableDelta[] = []
   for (const event of inserted) {
     if (event.status !== 'PRICED' || event.amount === null) continue
@@ -186,6 +137,6 @@ export async function queueIngested(trx: Transaction<DB>, { tenant, inserted }: 
  * late pricing, a correction) in the transaction that writes it, so Stripe hears the delta as it
  * hears new usage, in the event's window.
  */
-export async function queueChanges(trx: Transaction<DB>, { tenantId, changes }: BilledChangeBatch): Promise<void> {
+export async function queueChanges(trx: Executor, { tenantId, changes }: BilledChangeBatch): Promise<void> {
   await queueForStripe(trx, tenantId, changes)
 }

@@ -1,8 +1,18 @@
-import { sql } from 'kysely'
+/** Per customer: what the ledger billed, what went to Stripe, and what Stripe says it counted. */
 import type { Db } from '../db/database.ts'
 import { badInput } from '../shared/errors.ts'
 import { Decimal } from '../money/decimal.ts'
-import type { StripeService } from './service.ts'
+import { stripeIdsOf } from './repository/accounts.ts'
+import {
+  correctionsByCustomer,
+  ledgerByCustomer,
+  outboxByCustomer,
+  pushUnitsByCustomer,
+  residuesByCustomer,
+  unqueuedByCustomer,
+} from './repository/reconciliation.ts'
+import type { StripeAccountRow } from './db-types.ts'
+import type { StripeClient } from './client.ts'
 import { WINDOW_MS } from './units.ts'
 
 export interface ReconciliationRow {
@@ -35,7 +45,10 @@ export interface ReconciliationRow {
  */
 export async function reconcile(
   db: Db,
-  stripe: StripeService,
+  stripe: {
+    account(tenantId: string): Promise<StripeAccountRow | undefined>
+    clientFor(tenantId: string): Promise<StripeClient | null>
+  },
   tenantId: string,
   from: Date,
   to: Date,
@@ -48,61 +61,16 @@ export async function reconcile(
   if (!account?.price_id) throw badInput('Stripe billing is not set up for this tenant (setupStripeBilling)')
   const perMajor = new Decimal(account.units_per_major)
 
-  const billed = await db
-    .selectFrom('stripe_outbox')
-    .select([
-      'customer_id',
-      sql<string>`sum(amount)`.as('amount'),
-      sql<string>`coalesce(sum(amount) filter (where planned_at is null), 0)`.as('unplanned'),
-    ])
-    .where('tenant_id', '=', tenantId)
-    .where('window_start', '>=', from)
-    .where('window_start', '<', to)
-    .groupBy('customer_id')
-    .execute()
-  const ledger = await db
-    .selectFrom('usage_events')
-    .select(['customer_id', sql<string>`sum(amount)`.as('amount')])
-    .where('tenant_id', '=', tenantId)
-    .where('status', '=', 'PRICED')
-    .where('ts', '>=', from)
-    .where('ts', '<', to)
-    .groupBy('customer_id')
-    .execute()
+  const range = { tenantId, from, to }
+  const billed = await outboxByCustomer(db, range)
+  const ledger = await ledgerByCustomer(db, range)
   // Corrections change what an event is billed: the latest amount is the original plus every delta.
-  const corrections = await db
-    .selectFrom('usage_corrections')
-    .select(['customer_id', sql<string>`sum(new_amount - old_amount)`.as('amount')])
-    .where('tenant_id', '=', tenantId)
-    .where('ts', '>=', from)
-    .where('ts', '<', to)
-    .groupBy('customer_id')
-    .execute()
+  const corrections = await correctionsByCustomer(db, range)
   // Billed events the outbox never got: recorded before Stripe billing was set up and older than
   // its backfill start (setupStripeBilling's backfillFrom, by default Stripe's 35-day window).
-  const unqueued = await sql<{ customer_id: string; events: string; amount: string }>`
-    select customer_id, count(*) as events, sum(latest) as amount from (
-      select e.customer_id, e.amount + coalesce((select sum(c.new_amount - c.old_amount) from usage_corrections c
-                                                 where c.tenant_id = e.tenant_id and c.event_id = e.id), 0) as latest
-      from usage_events e
-      where e.tenant_id = ${tenantId} and e.status = 'PRICED' and e.ts >= ${from} and e.ts < ${to}
-        and not exists (select 1 from stripe_outbox o where o.tenant_id = e.tenant_id and o.event_id = e.id)
-    ) x where latest <> 0
-    group by customer_id`.execute(db)
-  const pushes = await db
-    .selectFrom('stripe_pushes')
-    .select(['customer_id', 'status', sql<string>`sum(value)`.as('units')])
-    .where('tenant_id', '=', tenantId)
-    .where('window_start', '>=', from)
-    .where('window_start', '<', to)
-    .groupBy(['customer_id', 'status'])
-    .execute()
-  const residues = await db
-    .selectFrom('stripe_push_state')
-    .select(['customer_id', sql<string>`sum(residue)`.as('residue'), sql<number>`count(*)`.as('dimensions')])
-    .where('tenant_id', '=', tenantId)
-    .groupBy('customer_id')
-    .execute()
+  const unqueued = await unqueuedByCustomer(db, range)
+  const pushes = await pushUnitsByCustomer(db, range)
+  const residues = await residuesByCustomer(db, tenantId)
   const customerIds = [
     ...new Set([
       ...ledger.map((l) => l.customer_id),
@@ -111,15 +79,7 @@ export async function reconcile(
       ...pushes.map((p) => p.customer_id),
     ]),
   ].sort()
-  const customers = customerIds.length
-    ? await db
-        .selectFrom('customers')
-        .select(['id', 'stripe_customer_id'])
-        .where('tenant_id', '=', tenantId)
-        .where('id', 'in', customerIds)
-        .execute()
-    : []
-  const stripeIds = new Map(customers.map((c) => [c.id, c.stripe_customer_id]))
+  const stripeIds = await stripeIdsOf(db, tenantId, customerIds)
   const client = options.includeStripe ? await stripe.clientFor(tenantId) : null
 
   const rows: ReconciliationRow[] = []
@@ -131,7 +91,7 @@ export async function reconcile(
     const ledgerAmount = new Decimal(ledger.find((l) => l.customer_id === customerId)?.amount ?? 0).plus(
       corrections.find((c) => c.customer_id === customerId)?.amount ?? 0,
     )
-    const before = unqueued.rows.find((u) => u.customer_id === customerId)
+    const before = unqueued.find((u) => u.customer_id === customerId)
     const billedUnits = billedAmount.times(perMajor)
     const reported = units('SENT')
     const pending = units('PENDING')

@@ -1,10 +1,8 @@
 import { requireTenant } from '../auth/guard.ts'
-import { badInput } from '../shared/errors.ts'
 import { builder } from '../schema/builder.ts'
 import type { StripeAccountRow, StripeInvoiceRow, StripePushRow } from './db-types.ts'
 import type { StripeSetupResult as StripeSetupResultShape } from './service.ts'
-import { reconcile, type ReconciliationRow } from './reconciliation.ts'
-import { pushIdentifier } from './units.ts'
+import type { ReconciliationRow } from './reconciliation.ts'
 
 const StripeReportingMode = builder.enumType('StripeReportingMode', {
   values: {
@@ -178,29 +176,13 @@ builder.queryFields((t) => ({
     type: [StripePush],
     description: 'Meter events by status, newest first: FAILED and EXPIRED ones are what needs attention.',
     args: { status: t.arg({ type: StripePushStatus }), customerId: t.arg.string(), first: t.arg.int() },
-    resolve: async (_root, args, ctx) => {
-      const tenant = requireTenant(ctx)
-      const first = args.first ?? 100
-      if (first < 1 || first > 500) throw badInput('first must be 1-500', 'first')
-      let query = ctx.services.db.selectFrom('stripe_pushes').selectAll().where('tenant_id', '=', tenant.id)
-      if (args.status) query = query.where('status', '=', args.status)
-      if (args.customerId) query = query.where('customer_id', '=', args.customerId)
-      return query.orderBy('created_at', 'desc').orderBy('identifier').limit(first).execute()
-    },
+    resolve: (_root, args, ctx) => ctx.services.stripe.pushes(requireTenant(ctx).id, args),
   }),
   stripeExpiredUsage: t.field({
     type: [StripePush],
     description: "Usage that arrived after Stripe's 35-day window for its timestamp and could not be sent.",
     args: { first: t.arg.int() },
-    resolve: (_root, args, ctx) =>
-      ctx.services.db
-        .selectFrom('stripe_pushes')
-        .selectAll()
-        .where('tenant_id', '=', requireTenant(ctx).id)
-        .where('status', '=', 'EXPIRED')
-        .orderBy('window_start', 'desc')
-        .limit(Math.min(Math.max(args.first ?? 100, 1), 500))
-        .execute(),
+    resolve: (_root, args, ctx) => ctx.services.stripe.expiredUsage(requireTenant(ctx).id, args.first),
   }),
   stripeReconciliation: t.field({
     type: [StripeReconciliation],
@@ -212,21 +194,14 @@ builder.queryFields((t) => ({
       includeStripe: t.arg.boolean({ description: "Read Stripe's meter event summaries (default true)." }),
     },
     resolve: (_root, args, ctx) =>
-      reconcile(ctx.services.db, ctx.services.stripe, requireTenant(ctx).id, args.from, args.to, {
+      ctx.services.stripe.reconcile(requireTenant(ctx).id, args.from, args.to, {
         includeStripe: args.includeStripe ?? true,
       }),
   }),
   stripeInvoices: t.field({
     type: [StripeInvoice],
     args: { customerId: t.arg.string() },
-    resolve: (_root, args, ctx) => {
-      let query = ctx.services.db
-        .selectFrom('stripe_invoices')
-        .selectAll()
-        .where('tenant_id', '=', requireTenant(ctx).id)
-      if (args.customerId) query = query.where('customer_id', '=', args.customerId)
-      return query.orderBy('period_start', 'desc').limit(500).execute()
-    },
+    resolve: (_root, args, ctx) => ctx.services.stripe.invoices(requireTenant(ctx).id, args.customerId),
   }),
 }))
 
@@ -249,79 +224,6 @@ builder.mutationFields((t) => ({
       'Re-sends FAILED pushes. One Stripe refused (or named in a meter error report) goes out under a new identifier (Stripe did not count it) and becomes SUPERSEDED; ' +
       'one that gave up after its attempts (Stripe may hold it) goes PENDING again under its own identifier, which Stripe de-duplicates, with a new Idempotency-Key.',
     args: { identifiers: t.arg.stringList({ required: true }) },
-    resolve: async (_root, { identifiers }, ctx) => {
-      const tenant = requireTenant(ctx)
-      if (identifiers.length === 0 || identifiers.length > 500)
-        throw badInput('identifiers must list 1-500 pushes', 'identifiers')
-      const now = ctx.services.clock.now()
-      return ctx.services.db.transaction().execute(async (trx) => {
-        const failed = await trx
-          .selectFrom('stripe_pushes')
-          .selectAll()
-          .where('tenant_id', '=', tenant.id)
-          .where('identifier', 'in', identifiers)
-          .where('status', '=', 'FAILED')
-          .forUpdate()
-          .execute()
-        if (failed.length !== new Set(identifiers).size)
-          throw badInput('every identifier must name a FAILED push of this tenant', 'identifiers')
-        const created: StripePushRow[] = []
-        for (const push of failed) {
-          if (push.gave_up) {
-            const again = await trx
-              .updateTable('stripe_pushes')
-              .set({
-                status: 'PENDING',
-                gave_up: false,
-                attempts: 0,
-                last_error: null,
-                next_attempt_at: now,
-                manual_retries: push.manual_retries + 1,
-                idempotency_key: `${push.identifier}-m${push.manual_retries + 1}`,
-              })
-              .where('identifier', '=', push.identifier)
-              .returningAll()
-              .executeTakeFirstOrThrow()
-            created.push(again)
-            continue
-          }
-          const state = await trx
-            .updateTable('stripe_push_state')
-            .set((eb) => ({ next_seq: eb('next_seq', '+', 1) }))
-            .where('tenant_id', '=', tenant.id)
-            .where('customer_id', '=', push.customer_id)
-            .where('dimension', '=', push.dimension)
-            .returning('next_seq')
-            .executeTakeFirstOrThrow()
-          const seq = state.next_seq - 1
-          const retry = await trx
-            .insertInto('stripe_pushes')
-            .values({
-              ...push,
-              identifier: pushIdentifier(tenant.id, push.customer_id, push.dimension, new Date(push.window_start), seq),
-              seq,
-              status: 'PENDING',
-              attempts: 0,
-              last_error: null,
-              next_attempt_at: now,
-              created_at: now,
-              sent_at: null,
-              retry_of: push.identifier,
-              idempotency_key: null,
-              gave_up: false,
-              manual_retries: 0,
-            })
-            .returningAll()
-            .executeTakeFirstOrThrow()
-          await trx
-            .updateTable('stripe_pushes')
-            .set({ status: 'SUPERSEDED' })
-            .where('identifier', '=', push.identifier)
-            .execute()
-          created.push(retry)
-        }
-        return created
-      })
-    },
+    resolve: (_root, { identifiers }, ctx) => ctx.services.stripe.retryPushes(requireTenant(ctx).id, identifiers),
   }),
 }))

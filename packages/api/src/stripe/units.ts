@@ -45,6 +45,9 @@ export function toUnits(amount: Decimal, perMajor: string): { units: bigint; res
 /** An hour-long reporting window: events go out as deltas per customer, dimension and hour. */
 export const WINDOW_MS = 3_600_000
 
+/** Stripe accepts meter events up to 35 calendar days old; we stop an hour short of that edge. */
+export const STRIPE_MAX_AGE_MS = 35 * 86_400_000 - 3_600_000
+
 export function windowStart(ts: Date): Date {
   return new Date(Math.floor(ts.getTime() / WINDOW_MS) * WINDOW_MS)
 }

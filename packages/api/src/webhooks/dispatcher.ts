@@ -1,8 +1,10 @@
 import type { Clock } from '../clock.ts'
 import type { Db } from '../db/database.ts'
 import type { Logger } from '../logger.ts'
-import { SIGNATURE_HEADER, signPayload, signingSecrets } from './signing.ts'
-import { privateTargetReason } from './targets.ts'
+import { attemptDelivery, backoffDelay, type AttemptDeps, type ClaimedDelivery } from './attempt.ts'
+import { claimDueDeliveries, deliveryTargets } from './repository.ts'
+
+export { backoffDelay } from './attempt.ts'
 
 export interface DispatcherOptions {
   timeoutMs: number
@@ -26,26 +28,6 @@ export interface WebhookDispatcher {
   start(): void
   /** Stops polling and waits for attempts in flight (each bounded by timeoutMs). */
   stop(): Promise<void>
-}
-
-/** Retry n's delay: exponential, with "equal jitter" (half fixed, half random) so retries spread out. */
-export function backoffDelay(attempt: number, baseMs: number, maxMs: number, random: () => number): number {
-  const exp = Math.min(maxMs, baseMs * 2 ** Math.max(0, attempt - 1))
-  return Math.round(exp / 2 + (exp / 2) * random())
-}
-
-interface Claimed {
-  id: string
-  attempt: number
-  attemptLimit: number
-  url: string
-  secret: string
-  /** A rotated-out secret still in its grace period signs too (until previousSecretExpiresAt). */
-  previousSecret: string | null
-  previousSecretExpiresAt: Date | null
-  eventId: string
-  eventType: string
-  body: string
 }
 
 /**
@@ -76,48 +58,24 @@ export function createWebhookDispatcher({
   let timer: NodeJS.Timeout | null = null
   let running: Promise<number> | null = null
   let stopping = false
-  const inFlight = new Set<AbortController>()
+  const attemptDeps: AttemptDeps = {
+    db,
+    clock,
+    logger,
+    fetch: doFetch,
+    timeoutMs: options.timeoutMs,
+    allowPrivateTargets: options.allowPrivateTargets ?? false,
+    retryDelay: (attempt) => backoffDelay(attempt, options.backoffBaseMs, maxBackoffMs, random),
+  }
 
-  async function claim(now: Date): Promise<Claimed[]> {
+  async function claim(now: Date): Promise<ClaimedDelivery[]> {
     return db.transaction().execute(async (trx) => {
-      const due = await trx
-        .selectFrom('webhook_deliveries')
-        .select(['id', 'attempts', 'attempt_limit', 'endpoint_id', 'event_id'])
-        .where('status', '=', 'PENDING')
-        .where('next_attempt_at', '<=', now)
-        .orderBy('next_attempt_at')
-        .limit(batchSize)
-        .forUpdate()
-        .skipLocked()
-        .execute()
+      const due = await claimDueDeliveries(trx, now, batchSize, new Date(now.getTime() + leaseMs))
       if (due.length === 0) return []
-      const ids = due.map((d) => d.id)
-      await trx
-        .updateTable('webhook_deliveries')
-        .set((eb) => ({
-          attempts: eb('attempts', '+', 1),
-          next_attempt_at: new Date(now.getTime() + leaseMs),
-          last_attempt_at: now,
-        }))
-        .where('id', 'in', ids)
-        .execute()
-      const details = await trx
-        .selectFrom('webhook_deliveries as d')
-        .innerJoin('webhook_endpoints as p', 'p.id', 'd.endpoint_id')
-        .innerJoin('webhook_events as e', 'e.id', 'd.event_id')
-        .select([
-          'd.id',
-          'p.url',
-          'p.secret',
-          'p.previous_secret',
-          'p.previous_secret_expires_at',
-          'e.id as event_id',
-          'e.type',
-          'e.payload',
-          'e.created_at',
-        ])
-        .where('d.id', 'in', ids)
-        .execute()
+      const details = await deliveryTargets(
+        trx,
+        due.map((d) => d.id),
+      )
       const byId = new Map(details.map((d) => [d.id, d]))
       return due.map((d) => {
         const x = byId.get(d.id)!
@@ -144,93 +102,13 @@ export function createWebhookDispatcher({
     })
   }
 
-  async function attempt(c: Claimed): Promise<void> {
-    const started = clock.now()
-    const t0 = performance.now()
-    const controller = new AbortController()
-    inFlight.add(controller)
-    const timeout = setTimeout(
-      () => controller.abort(new Error(`timed out after ${options.timeoutMs} ms`)),
-      options.timeoutMs,
-    )
-    let statusCode: number | null = null
-    let error: string | null = null
-    try {
-      const refused = options.allowPrivateTargets ? null : await privateTargetReason(c.url)
-      if (refused) throw new Error(`refused: ${refused} (WEBHOOK_ALLOW_PRIVATE_TARGETS)`)
-      const response = await doFetch(c.url, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'Burnrate-Webhooks/1',
-          [SIGNATURE_HEADER]: signPayload(signingSecrets(c, started), c.body, Math.floor(started.getTime() / 1000)),
-          'Burnrate-Event-Id': c.eventId,
-          'Burnrate-Event-Type': c.eventType,
-          'Burnrate-Delivery-Id': c.id,
-          'Burnrate-Attempt': String(c.attempt),
-        },
-        body: c.body,
-        redirect: 'manual',
-        signal: controller.signal,
-      })
-      statusCode = response.status
-      // Drain (bounded by the same timeout) so the connection can be reused; the body is not kept.
-      await response.arrayBuffer().catch(() => undefined)
-      if (statusCode < 200 || statusCode >= 300) error = `HTTP ${statusCode}`
-    } catch (cause) {
-      const reason = controller.signal.aborted ? controller.signal.reason : cause
-      const inner = reason instanceof Error && reason.cause instanceof Error ? `: ${reason.cause.message}` : ''
-      error = (reason instanceof Error ? reason.message : String(reason)) + inner
-    } finally {
-      clearTimeout(timeout)
-      inFlight.delete(controller)
-    }
-    const durationMs = Math.round(performance.now() - t0)
-    const finishedAt = clock.now()
-    const ok = error === null
-    const dead = !ok && c.attempt >= c.attemptLimit
-    await db.transaction().execute(async (trx) => {
-      await trx
-        .insertInto('webhook_attempts')
-        .values({
-          delivery_id: c.id,
-          attempt: c.attempt,
-          started_at: started,
-          duration_ms: durationMs,
-          status_code: statusCode,
-          error,
-          url: c.url,
-        })
-        .onConflict((oc) => oc.columns(['delivery_id', 'attempt']).doNothing())
-        .execute()
-      await trx
-        .updateTable('webhook_deliveries')
-        .set({
-          status: ok ? 'SUCCEEDED' : dead ? 'DEAD' : 'PENDING',
-          last_status_code: statusCode,
-          last_error: error,
-          ...(ok ? { delivered_at: finishedAt } : {}),
-          next_attempt_at:
-            ok || dead
-              ? finishedAt
-              : new Date(finishedAt.getTime() + backoffDelay(c.attempt, options.backoffBaseMs, maxBackoffMs, random)),
-        })
-        // Only the holder of this attempt settles it (a stale lease holder finds attempts moved on).
-        .where('id', '=', c.id)
-        .where('attempts', '=', c.attempt)
-        .where('status', '=', 'PENDING')
-        .execute()
-    })
-    if (!ok) logger.warn('webhook delivery failed', { delivery: c.id, attempt: c.attempt, error, dead })
-  }
-
   async function round(): Promise<number> {
     const claimed = await claim(clock.now())
     let next = 0
     const workers = Array.from({ length: Math.min(concurrency, claimed.length) }, async () => {
       while (next < claimed.length) {
         const c = claimed[next++]!
-        await attempt(c).catch((error: unknown) =>
+        await attemptDelivery(attemptDeps, c).catch((error: unknown) =>
           logger.error('webhook attempt could not be recorded', {
             delivery: c.id,
             error: error instanceof Error ? error.message : String(error),

@@ -1,7 +1,95 @@
+/** The webhooks domain's SQL: endpoints, events and their deliveries, attempts, and the dispatcher's leases. */
+import { sql, type Insertable } from 'kysely'
 import type { Executor } from '../db/database.ts'
-import type { WebhookDeliveryStatus, WebhookEndpointRow } from './db-types.ts'
+import type {
+  WebhookAttemptRow,
+  WebhookAttemptTable,
+  WebhookDeliveryStatus,
+  WebhookDeliveryTable,
+  WebhookEndpointRow,
+  WebhookEndpointTable,
+  WebhookEventTable,
+} from './db-types.ts'
 
-/** SQL behind the webhook endpoints' update and rotation and the delivery log's pages. */
+// --- Events and their deliveries ---
+
+/** The ids of the tenant's enabled endpoints subscribed to `type`. */
+export async function subscribedEndpoints(trx: Executor, tenantId: string, type: string): Promise<string[]> {
+  const rows = await trx
+    .selectFrom('webhook_endpoints')
+    .select('id')
+    .where('tenant_id', '=', tenantId)
+    .where('enabled', '=', true)
+    .where(sql<boolean>`event_types ? ${type}`)
+    .execute()
+  return rows.map((r) => r.id)
+}
+
+/** The tenants with an enabled endpoint subscribed to `type`. */
+export async function subscribedTenants(db: Executor, type: string): Promise<string[]> {
+  const rows = await db
+    .selectFrom('webhook_endpoints')
+    .select('tenant_id')
+    .distinct()
+    .where('enabled', '=', true)
+    .where(sql<boolean>`event_types ? ${type}`)
+    .execute()
+  return rows.map((r) => r.tenant_id)
+}
+
+/** Stores an event unless one with its (tenant, dedupe key) exists; its id, or undefined when it existed. */
+export async function insertEvent(trx: Executor, event: Insertable<WebhookEventTable>): Promise<string | undefined> {
+  const inserted = await trx
+    .insertInto('webhook_events')
+    .values(event)
+    .onConflict((oc) => oc.columns(['tenant_id', 'dedupe_key']).doNothing())
+    .returning('id')
+    .executeTakeFirst()
+  return inserted?.id
+}
+
+export async function insertDeliveries(
+  trx: Executor,
+  deliveries: readonly Insertable<WebhookDeliveryTable>[],
+): Promise<void> {
+  await trx
+    .insertInto('webhook_deliveries')
+    .values([...deliveries])
+    .execute()
+}
+
+// --- Endpoints ---
+
+export function insertEndpoint(db: Executor, endpoint: Insertable<WebhookEndpointTable>): Promise<WebhookEndpointRow> {
+  return db.insertInto('webhook_endpoints').values(endpoint).returningAll().executeTakeFirstOrThrow()
+}
+
+export function listEndpoints(db: Executor, tenantId: string): Promise<WebhookEndpointRow[]> {
+  return db
+    .selectFrom('webhook_endpoints')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute()
+}
+
+export function disableEndpointRow(
+  db: Executor,
+  tenantId: string,
+  id: string,
+  now: Date,
+): Promise<WebhookEndpointRow | undefined> {
+  return db
+    .updateTable('webhook_endpoints')
+    .set({ enabled: false, disabled_at: now })
+    .where('tenant_id', '=', tenantId)
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst()
+}
+
+// --- The delivery log ---
 
 /** Deliveries with their event type and endpoint URL, for one tenant. */
 export function selectDeliveryViews(executor: Executor, tenantId: string) {
@@ -12,6 +100,56 @@ export function selectDeliveryViews(executor: Executor, tenantId: string) {
     .selectAll('d')
     .select(['e.type as event_type', 'p.url as url'])
     .where('d.tenant_id', '=', tenantId)
+}
+
+/** Newest first on (created_at, id). */
+export function listDeliveries(
+  executor: Executor,
+  tenantId: string,
+  filter: { endpointId: string | null; status: WebhookDeliveryStatus | null },
+  limit: number,
+) {
+  let q = selectDeliveryViews(executor, tenantId)
+  if (filter.endpointId) q = q.where('d.endpoint_id', '=', filter.endpointId)
+  if (filter.status) q = q.where('d.status', '=', filter.status)
+  return q.orderBy('d.created_at', 'desc').orderBy('d.id', 'desc').limit(limit).execute()
+}
+
+export function findDeliveryView(executor: Executor, tenantId: string, id: string) {
+  return selectDeliveryViews(executor, tenantId).where('d.id', '=', id).executeTakeFirst()
+}
+
+/** The attempts of these deliveries, in attempt order. */
+export function attemptsOf(db: Executor, deliveryIds: readonly string[]): Promise<WebhookAttemptRow[]> {
+  return db
+    .selectFrom('webhook_attempts')
+    .selectAll()
+    .where('delivery_id', 'in', [...deliveryIds])
+    .orderBy('attempt')
+    .execute()
+}
+
+/**
+ * A DEAD delivery of an enabled endpoint back to PENDING for `attemptLimit` more attempts;
+ * false when it is not DEAD or its endpoint is disabled (or it is not the tenant's).
+ */
+export async function replayDead(
+  db: Executor,
+  tenantId: string,
+  id: string,
+  now: Date,
+  attemptLimit: number,
+): Promise<boolean> {
+  const updated = await db
+    .updateTable('webhook_deliveries')
+    .set((eb) => ({ status: 'PENDING', next_attempt_at: now, attempt_limit: eb('attempts', '+', attemptLimit) }))
+    .where('tenant_id', '=', tenantId)
+    .where('id', '=', id)
+    .where('status', '=', 'DEAD')
+    .where('endpoint_id', 'in', (eb) => eb.selectFrom('webhook_endpoints').select('id').where('enabled', '=', true))
+    .returning('id')
+    .executeTakeFirst()
+  return updated !== undefined
 }
 
 export interface DeliveryPosition {
@@ -134,4 +272,96 @@ export function rotateEndpointSecret(
     .where('id', '=', id)
     .returningAll()
     .executeTakeFirst()
+}
+
+// --- The dispatcher ---
+
+/**
+ * Claims up to `limit` due PENDING deliveries (FOR UPDATE SKIP LOCKED: another process skips them)
+ * and, in the caller's transaction, counts the attempt and moves next_attempt_at to `leaseUntil`.
+ */
+export async function claimDueDeliveries(trx: Executor, now: Date, limit: number, leaseUntil: Date) {
+  const due = await trx
+    .selectFrom('webhook_deliveries')
+    .select(['id', 'attempts', 'attempt_limit', 'endpoint_id', 'event_id'])
+    .where('status', '=', 'PENDING')
+    .where('next_attempt_at', '<=', now)
+    .orderBy('next_attempt_at')
+    .limit(limit)
+    .forUpdate()
+    .skipLocked()
+    .execute()
+  if (due.length === 0) return []
+  await trx
+    .updateTable('webhook_deliveries')
+    .set((eb) => ({
+      attempts: eb('attempts', '+', 1),
+      next_attempt_at: leaseUntil,
+      last_attempt_at: now,
+    }))
+    .where(
+      'id',
+      'in',
+      due.map((d) => d.id),
+    )
+    .execute()
+  return due
+}
+
+/** What an attempt sends: the endpoint's URL and secrets, and the event. */
+export function deliveryTargets(trx: Executor, deliveryIds: readonly string[]) {
+  return trx
+    .selectFrom('webhook_deliveries as d')
+    .innerJoin('webhook_endpoints as p', 'p.id', 'd.endpoint_id')
+    .innerJoin('webhook_events as e', 'e.id', 'd.event_id')
+    .select([
+      'd.id',
+      'p.url',
+      'p.secret',
+      'p.previous_secret',
+      'p.previous_secret_expires_at',
+      'e.id as event_id',
+      'e.type',
+      'e.payload',
+      'e.created_at',
+    ])
+    .where('d.id', 'in', [...deliveryIds])
+    .execute()
+}
+
+/** Keeps an attempt's record (once per delivery and attempt). */
+export async function insertAttempt(trx: Executor, attempt: Insertable<WebhookAttemptTable>): Promise<void> {
+  await trx
+    .insertInto('webhook_attempts')
+    .values(attempt)
+    .onConflict((oc) => oc.columns(['delivery_id', 'attempt']).doNothing())
+    .execute()
+}
+
+/** Settles attempt `attempt` of a delivery; a stale lease holder (attempts moved on) changes nothing. */
+export async function settleAttempt(
+  trx: Executor,
+  id: string,
+  attempt: number,
+  outcome: {
+    status: WebhookDeliveryStatus
+    statusCode: number | null
+    error: string | null
+    deliveredAt: Date | null
+    nextAttemptAt: Date
+  },
+): Promise<void> {
+  await trx
+    .updateTable('webhook_deliveries')
+    .set({
+      status: outcome.status,
+      last_status_code: outcome.statusCode,
+      last_error: outcome.error,
+      ...(outcome.deliveredAt ? { delivered_at: outcome.deliveredAt } : {}),
+      next_attempt_at: outcome.nextAttemptAt,
+    })
+    .where('id', '=', id)
+    .where('attempts', '=', attempt)
+    .where('status', '=', 'PENDING')
+    .execute()
 }

@@ -2,7 +2,9 @@ import { requireTenant } from '../auth/guard.ts'
 import { builder } from '../schema/builder.ts'
 import { connection, pageArgs } from '../schema/pagination.ts'
 import type { WebhookAttemptRow, WebhookEndpointRow } from './db-types.ts'
-import { DELIVERY_PAGE, ROTATION_GRACE, WEBHOOK_EVENT_TYPES, type DeliveryView } from './service.ts'
+import { DELIVERY_PAGE, type DeliveryView } from './deliveries.ts'
+import { ROTATION_GRACE } from './endpoints.ts'
+import { WEBHOOK_EVENT_TYPES } from './events.ts'
 
 const SIGNATURE_DOC =
   'Verify each delivery: Burnrate-Signature is "t=<unix seconds>,v1=<hex HMAC-SHA256 of \'<t>.<raw body>\' with the secret>", with one v1 per signing secret while a rotated-out secret is in its grace period; accept when any v1 matches (constant-time compare) and refuse old timestamps.'
