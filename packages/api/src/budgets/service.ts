@@ -93,6 +93,9 @@ export interface BudgetService {
   publishAlerts(batch: { alertsRaised: readonly BudgetAlertRow[] }): Promise<void>
 }
 
+/** How long a customer's "has a hard budget" answer is reused (budgets set in other processes). */
+export const HARD_LIMIT_CACHE_MS = 1_000
+
 const PERIOD_ORDER: readonly BudgetPeriodName[] = ['DAY', 'WEEK', 'MONTH']
 
 export const RESERVATION_ID = /^rsv_[A-Za-z0-9_-]{1,60}$/
@@ -169,6 +172,15 @@ export function createBudgetService({
   /** For alerts raised by setBudget; ingest and billed changes reach webhooks through their pipelines (usage/pipeline.ts). */
   onAlertsRaised?: AlertsRaisedHook
 }): BudgetService {
+  // The gateway asks before every call whether the customer has a hard budget: answered from a
+  // short cache (nothing but cached lookups before a call is forwarded). setBudget in this process
+  // drops the customer's entry at once; a budget set through another process is seen within
+  // HARD_LIMIT_CACHE_MS.
+  const hardLimits = new Map<string, { hard: boolean; expires: number }>()
+  const hardLimitKey = (tenantId: string, customerId: string) => `${tenantId}\u0000${customerId}`
+  // Bumped around every setBudget: an answer read while one ran is not cached.
+  let budgetWrites = 0
+
   /** What the ledger says the customer was billed in [from, to): hourly rollups plus raw edges. */
   async function ledgerAmount(
     executor: Executor,
@@ -405,7 +417,7 @@ export function createBudgetService({
     },
   }
 
-  return {
+  const service: BudgetService = {
     ...followers,
 
     async setBudget(tenant, input) {
@@ -495,7 +507,16 @@ export function createBudgetService({
 
     async hasHardLimit(tenant, customerId) {
       checkCustomerId(customerId)
-      return (await repo.budgetsOfCustomers(db, tenant.id, [customerId])).some((b) => b.hard_limit)
+      const key = hardLimitKey(tenant.id, customerId)
+      const now = Date.now()
+      const hit = hardLimits.get(key)
+      if (hit && hit.expires > now) return hit.hard
+      const writes = budgetWrites
+      const hard = (await repo.budgetsOfCustomers(db, tenant.id, [customerId])).some((b) => b.hard_limit)
+      if (hardLimits.size > 100_000) hardLimits.clear()
+      // Not cached when a setBudget ran meanwhile: the answer may predate it.
+      if (writes === budgetWrites) hardLimits.set(key, { hard, expires: now + HARD_LIMIT_CACHE_MS })
+      return hard
     },
 
     async reserve(tenant, input) {
@@ -529,4 +550,16 @@ export function createBudgetService({
       return (await repo.releaseReservation(db, tenant.id, reservationId, clock.now())) ?? null
     },
   }
+  const write = service.setBudget
+  service.setBudget = async (tenant, input) => {
+    budgetWrites += 1
+    hardLimits.delete(hardLimitKey(tenant.id, input.customerId))
+    try {
+      return await write(tenant, input)
+    } finally {
+      budgetWrites += 1
+      hardLimits.delete(hardLimitKey(tenant.id, input.customerId))
+    }
+  }
+  return service
 }
