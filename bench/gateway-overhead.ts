@@ -10,12 +10,20 @@
  *
  * The database is PostgreSQL from BENCH_DATABASE_URL (default the local server), a fresh database
  * per run, dropped afterwards; the fake provider answers at once, so the figures are pure overhead.
+ *
+ * Side by side, the open-source Portkey gateway (`@portkey-ai/gateway`, a root dev dependency,
+ * started as a child process, aimed at the same fake provider with x-portkey-custom-host): it
+ * meters nothing, so it is the bar for "forwarding only". Note: Portkey waits 25 ms before the
+ * first streamed event, so its SSE figures include that wait. Then C concurrent clients
+ * (--clients, default 16) for --concurrent requests per target: requests/s and latency.
  */
+import { fork, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { cpus, loadavg } from 'node:os'
+import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 
 process.env.DATABASE_URL ??= process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -26,9 +34,19 @@ const { createLogger } = await import('../packages/api/src/logger.ts')
 const { startServer } = await import('../packages/api/src/server.ts')
 const { createTestDatabase } = await import('../packages/api/test/support/db.ts')
 
-const { values } = parseArgs({ options: { requests: { type: 'string' } }, strict: true })
+const { values } = parseArgs({
+  options: {
+    requests: { type: 'string' },
+    warmup: { type: 'string' },
+    clients: { type: 'string' },
+    concurrent: { type: 'string' },
+  },
+  strict: true,
+})
 const REQUESTS = Number(values.requests ?? process.env.BENCH_REQUESTS ?? 2000)
-const WARMUP = 500
+const WARMUP = Number(values.warmup ?? process.env.BENCH_WARMUP ?? 500)
+const CLIENTS = Number(values.clients ?? process.env.BENCH_CLIENTS ?? 16)
+const CONCURRENT = Number(values.concurrent ?? process.env.BENCH_CONCURRENT ?? 4000)
 
 const completion = JSON.parse(
   readFileSync(new URL('../packages/sdk/test/fixtures/openai-chat-completion.json', import.meta.url), 'utf8'),
@@ -85,6 +103,40 @@ await app.services.budgets.setBudget(tenant, {
   hardLimit: true,
 })
 
+// ------------------------------------------------------------------ Portkey, same fake provider
+
+const portkeyScript = fileURLToPath(
+  new URL('../node_modules/@portkey-ai/gateway/build/start-server.js', import.meta.url),
+)
+let portkey: ChildProcess | null = null
+let portkeyUrl: string | null = null
+if (existsSync(portkeyScript)) {
+  const port = await new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo
+      probe.close(() => resolve(port))
+    })
+  })
+  portkey = fork(portkeyScript, [`--port=${port}`, '--headless'], { execArgv: [], stdio: 'ignore' })
+  portkeyUrl = `http://127.0.0.1:${port}`
+  for (let i = 0; ; i++) {
+    try {
+      await fetch(portkeyUrl)
+      break
+    } catch {
+      if (i > 100) throw new Error('Portkey did not start')
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+} else {
+  console.log('Portkey gateway not installed (node_modules/@portkey-ai/gateway): its columns are skipped')
+}
+const portkeyHeaders = {
+  authorization: 'Bearer sk-bench-upstream-key',
+  'x-portkey-provider': 'openai',
+  'x-portkey-custom-host': `${upstreamUrl}/v1`,
+}
+
 // ------------------------------------------------------------------ measurement
 
 async function timedCall(url: string, body: string, headers: Record<string, string>): Promise<number> {
@@ -115,25 +167,90 @@ async function scenario(name: string, stream: boolean, options: { warmupOnly?: b
     authorization: `Bearer ${apiKey}`,
     'burnrate-customer': options.customer ?? 'bench-customer',
   }
+  const viaPortkey = portkeyUrl && `${portkeyUrl}/v1/chat/completions`
   const d: number[] = []
   const g: number[] = []
   const diff: number[] = []
+  const p: number[] = []
+  const pdiff: number[] = []
   const total = options.warmupOnly ? WARMUP : REQUESTS
   for (let i = 0; i < total; i++) {
     const a = await timedCall(direct, body, {})
     const b = await timedCall(viaGateway, body, gatewayHeaders)
+    const c = viaPortkey ? await timedCall(viaPortkey, body, portkeyHeaders) : NaN
     if (options.warmupOnly) continue
     d.push(a)
     g.push(b)
     diff.push(b - a)
+    if (viaPortkey) {
+      p.push(c)
+      pdiff.push(c - a)
+    }
   }
   if (options.warmupOnly) return
-  for (const list of [d, g, diff]) list.sort((x, y) => x - y)
+  for (const list of [d, g, diff, p, pdiff]) list.sort((x, y) => x - y)
   const f = (n: number) => `${n.toFixed(2)} ms`
   console.log(`${name}`)
   console.log(`  direct to provider   p50 ${f(pct(d, 50))}  p99 ${f(pct(d, 99))}`)
-  console.log(`  through the gateway  p50 ${f(pct(g, 50))}  p99 ${f(pct(g, 99))}`)
-  console.log(`  added (paired)       p50 ${f(pct(diff, 50))}  p99 ${f(pct(diff, 99))}`)
+  console.log(`  through Burnrate     p50 ${f(pct(g, 50))}  p99 ${f(pct(g, 99))}`)
+  console.log(`  Burnrate added       p50 ${f(pct(diff, 50))}  p99 ${f(pct(diff, 99))}   (paired)`)
+  if (viaPortkey) {
+    console.log(`  through Portkey      p50 ${f(pct(p, 50))}  p99 ${f(pct(p, 99))}`)
+    console.log(`  Portkey added        p50 ${f(pct(pdiff, 50))}  p99 ${f(pct(pdiff, 99))}   (paired)`)
+  }
+}
+
+/** C clients, each with one call in flight, until `total` calls are done: requests/s and latency. */
+async function concurrent(url: string, body: string, headers: Record<string, string>, total: number) {
+  const latencies: number[] = []
+  let next = 0
+  const start = performance.now()
+  await Promise.all(
+    Array.from({ length: CLIENTS }, async () => {
+      while (next < total) {
+        next += 1
+        latencies.push(await timedCall(url, body, headers))
+      }
+    }),
+  )
+  const seconds = (performance.now() - start) / 1000
+  latencies.sort((x, y) => x - y)
+  return { rate: total / seconds, p50: pct(latencies, 50), p99: pct(latencies, 99) }
+}
+
+async function concurrentScenario(name: string, stream: boolean, customer = 'bench-customer') {
+  const body = JSON.stringify({
+    model: 'gpt-4o',
+    messages: [{ role: 'user', content: 'hi' }],
+    ...(stream ? { stream: true } : {}),
+  })
+  const targets: [string, string, Record<string, string>][] = [
+    ['direct to provider', `${upstreamUrl}/v1/chat/completions`, {}],
+    [
+      'through Burnrate',
+      `${server.url}/v1/chat/completions`,
+      { authorization: `Bearer ${apiKey}`, 'burnrate-customer': customer },
+    ],
+    ...(portkeyUrl
+      ? [
+          ['through Portkey', `${portkeyUrl}/v1/chat/completions`, portkeyHeaders] as [
+            string,
+            string,
+            Record<string, string>,
+          ],
+        ]
+      : []),
+  ]
+  console.log(`${name}, ${CLIENTS} concurrent clients, ${CONCURRENT} calls per target`)
+  let directP50 = 0
+  for (const [label, url, headers] of targets) {
+    await concurrent(url, body, headers, Math.min(200, CONCURRENT))
+    const r = await concurrent(url, body, headers, CONCURRENT)
+    if (label.startsWith('direct')) directP50 = r.p50
+    console.log(
+      `  ${label.padEnd(20)} ${Math.round(r.rate).toString().padStart(6)} req/s  p50 ${r.p50.toFixed(2)} ms  p99 ${r.p99.toFixed(2)} ms${label.startsWith('direct') ? '' : `  (p50 added vs direct ${(r.p50 - directP50).toFixed(2)} ms)`}`,
+    )
+  }
 }
 
 const [one, five] = loadavg()
@@ -142,7 +259,7 @@ console.log(
   `date ${new Date().toISOString()}, node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model}), load average ${one!.toFixed(2)} / ${five!.toFixed(2)}`,
 )
 console.log(
-  `settings ${JSON.stringify({ requests: REQUESTS, warmup: WARMUP, database: database.url ? 'PostgreSQL' : 'PGlite' })}`,
+  `settings ${JSON.stringify({ requests: REQUESTS, warmup: WARMUP, clients: CLIENTS, concurrent: CONCURRENT, database: database.url ? 'PostgreSQL' : 'PGlite', portkey: portkeyUrl ? 'yes' : 'not installed' })}`,
 )
 try {
   // Both paths warmed up (JIT, connection pools, catalog snapshot) before anything is measured.
@@ -155,6 +272,8 @@ try {
     customer: 'bench-hard-customer',
   })
   await scenario('SSE stream, hard budget', true, { customer: 'bench-hard-customer' })
+  await concurrentScenario('JSON answer', false)
+  await concurrentScenario('JSON answer, hard budget', false, 'bench-hard-customer')
   const open = await database.db
     .selectFrom('budget_reservations')
     .select((eb) => eb.fn.countAll<string>().as('n'))
@@ -167,10 +286,14 @@ try {
     .select((eb) => eb.fn.countAll<string>().as('n'))
     .where('tenant_id', '=', tenant.id)
     .executeTakeFirstOrThrow()
-  console.log(`events recorded ${recorded.n} of ${3 * WARMUP + 4 * REQUESTS} gateway calls`)
+  console.log(
+    `events recorded ${recorded.n} of ${3 * WARMUP + 4 * REQUESTS + 2 * (CONCURRENT + Math.min(200, CONCURRENT))} gateway calls`,
+  )
 } finally {
   await server.close()
+  await app.services.usage.drain()
   await database.destroy()
   upstream.close()
+  portkey?.kill()
 }
 process.exit(0)

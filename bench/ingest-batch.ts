@@ -3,7 +3,11 @@
  * until N events are recorded, then the same stored rows are loaded with raw COPY into a bare
  * table (no indexes, no constraints) to put the ingest rate against what PostgreSQL can take in.
  *
- *   npx tsx bench/ingest-batch.ts [--clients 4] [--events 200000] [--batch 500] [--warmup 10000]
+ * Two profiles, each on its own database, side by side: "spread" (timestamps over the last 3 days:
+ * many hour buckets, as in a backfill) and "live" (the last 10 minutes: few hour buckets, as live
+ * traffic). The API process's RSS is sampled every second through the load.
+ *
+ *   npx tsx bench/ingest-batch.ts [--clients 4] [--events 200000] [--batch 500] [--warmup 10000] [--liveMinutes 10]
  */
 import { rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -26,92 +30,125 @@ const HOUR_MS = 3_600_000
 main(async () => {
   const options = numericOptions('ingest-batch', {
     clients: { env: 'BENCH_CLIENTS', default: 4, help: 'concurrent HTTP clients' },
-    events: { env: 'BENCH_EVENTS', default: 200_000, help: 'events in the timed phase' },
+    events: { env: 'BENCH_EVENTS', default: 200_000, help: 'events in the timed phase (per profile)' },
     batch: { env: 'BENCH_BATCH', default: 500, help: 'events per recordUsageBatch call' },
     warmup: { env: 'BENCH_WARMUP', default: 10_000, help: 'events sent before timing' },
     customers: { env: 'BENCH_CUSTOMERS', default: 50, help: 'distinct customers' },
-    days: { env: 'BENCH_DAYS', default: 3, help: 'timestamps spread over the last N days' },
+    days: { env: 'BENCH_DAYS', default: 3, help: 'profile "spread": timestamps over the last N days' },
+    liveMinutes: {
+      env: 'BENCH_LIVE_MINUTES',
+      default: 10,
+      help: 'profile "live": timestamps over the last N minutes (0 = skip the profile)',
+    },
     copyRuns: { env: 'BENCH_COPY_RUNS', default: 3, help: 'raw COPY repetitions (median reported)' },
     pool: { env: 'DB_POOL_SIZE', default: 10, help: 'API database pool size' },
   })
   printHeader('ingest-batch: recordUsageBatch over HTTP vs raw COPY', options)
 
-  const bench = await setUpApp('ingest_batch', { poolSize: options.pool })
-  try {
-    const server = await bench.listen()
-    const runId = `b${process.pid}`
-    const { result, cpu } = await runLoad({
-      kind: 'batch',
-      url: server.url,
-      apiKey: bench.apiKey,
-      clients: options.clients,
-      batchSize: options.batch,
-      warmupEvents: options.warmup,
-      events: options.events,
-      source: {
-        runId,
-        customers: options.customers,
-        endMs: Date.now() - 60_000,
-        spanMs: options.days * 24 * HOUR_MS,
-        seed: 42,
-      },
-    })
-    await server.close()
-    const { warmup, measured } = result
-    for (const phase of [warmup, measured]) {
-      if (phase.failures > 0 || phase.rejected > 0 || phase.duplicates > 0) {
-        throw new Error(
-          `ingest failed: ${phase.failures} failed requests, ${phase.rejected} rejected, ${phase.duplicates} duplicates; first: ${phase.firstFailure}`,
-        )
+  const rows = [await profile(`spread (${options.days} days)`, options.days * 24 * HOUR_MS, 42)]
+  if (options.liveMinutes > 0)
+    rows.push(await profile(`live (last ${options.liveMinutes} min)`, options.liveMinutes * 60_000, 43))
+  console.log('\nside by side (same run):')
+  for (const row of rows) console.log(`  ${row}`)
+
+  async function profile(label: string, spanMs: number, seed: number): Promise<string> {
+    console.log(`\n--- profile ${label}`)
+    const bench = await setUpApp('ingest_batch', { poolSize: options.pool })
+    try {
+      const server = await bench.listen()
+      const runId = `b${process.pid}s${seed}`
+      // The API server runs in this process: its resident memory, sampled through the whole load.
+      const rss: number[] = []
+      const sampler = setInterval(() => rss.push(process.memoryUsage().rss), 1000)
+      const rssBefore = process.memoryUsage().rss
+      let run
+      try {
+        run = await runLoad({
+          kind: 'batch',
+          url: server.url,
+          apiKey: bench.apiKey,
+          clients: options.clients,
+          batchSize: options.batch,
+          warmupEvents: options.warmup,
+          events: options.events,
+          source: {
+            runId,
+            customers: options.customers,
+            endMs: Date.now() - 60_000,
+            spanMs,
+            seed,
+          },
+        })
+      } finally {
+        clearInterval(sampler)
       }
-    }
-    const ingestRate = measured.recorded / (measured.elapsedMs / 1000)
-    const latency = distribution(measured.latenciesMs)
-    console.log(
-      `\ningest: ${fmt.int(measured.recorded)} events in ${fmt.s(measured.elapsedMs)} (${measured.requests} calls, ${options.clients} clients)`,
-    )
-    console.log(`  => ${fmt.int(ingestRate)} events/s`)
-    console.log(
-      `  call latency ms: p50 ${fmt.ms(latency.p50)}, p95 ${fmt.ms(latency.p95)}, p99 ${fmt.ms(latency.p99)}, max ${fmt.ms(latency.max)}`,
-    )
-    console.log(describeCpu(cpu, result.clientCpuMs, measured.recorded))
-
-    const expected = warmup.recorded + measured.recorded
-    const url = bench.database.url
-    const [stored, rolledUp, rollupRows, lineRollupRows] = (
-      await psqlRows(
-        url,
-        `select (select count(*) from usage_events where tenant_id = '${bench.tenant.id}'),
-                (select coalesce(sum(events), 0) from usage_rollups where tenant_id = '${bench.tenant.id}'),
-                (select count(*) from usage_rollups), (select count(*) from usage_line_rollups)`,
+      const { result, cpu } = run
+      await server.close()
+      const { warmup, measured } = result
+      for (const phase of [warmup, measured]) {
+        if (phase.failures > 0 || phase.rejected > 0 || phase.duplicates > 0) {
+          throw new Error(
+            `ingest failed: ${phase.failures} failed requests, ${phase.rejected} rejected, ${phase.duplicates} duplicates; first: ${phase.firstFailure}`,
+          )
+        }
+      }
+      const ingestRate = measured.recorded / (measured.elapsedMs / 1000)
+      const latency = distribution(measured.latenciesMs)
+      console.log(
+        `ingest: ${fmt.int(measured.recorded)} events in ${fmt.s(measured.elapsedMs)} (${measured.requests} calls, ${options.clients} clients)`,
       )
-    )[0]!.map(Number)
-    console.log(
-      `\nverify: expected ${fmt.int(expected)} events (warm-up ${fmt.int(warmup.recorded)} + timed ${fmt.int(measured.recorded)}); usage_events holds ${fmt.int(stored!)}, usage_rollups count ${fmt.int(rolledUp!)}`,
-    )
-    if (stored !== expected || rolledUp !== expected)
-      throw new Error('stored event count does not match what was recorded')
-    console.log('  counts match')
-    console.log(
-      `  rollup rows: usage_rollups ${fmt.int(rollupRows!)}, usage_line_rollups ${fmt.int(lineRollupRows!)} (${((rollupRows! + lineRollupRows!) / stored!).toFixed(2)} rollup rows per event)`,
-    )
+      console.log(`  => ${fmt.int(ingestRate)} events/s`)
+      console.log(
+        `  call latency ms: p50 ${fmt.ms(latency.p50)}, p95 ${fmt.ms(latency.p95)}, p99 ${fmt.ms(latency.p99)}, max ${fmt.ms(latency.max)}`,
+      )
+      console.log(describeCpu(cpu, result.clientCpuMs, measured.recorded))
+      const mb = (bytes: number) => `${Math.round(bytes / 1048576)} MB`
+      const tenths = [0.1, 0.25, 0.5, 0.75, 1].map((f) => rss[Math.min(rss.length - 1, Math.floor(f * rss.length))])
+      console.log(
+        `  API process RSS: before ${mb(rssBefore)}; during load (at 10/25/50/75/100 % of the samples) ${tenths
+          .filter((x) => x !== undefined)
+          .map((x) => mb(x!))
+          .join(' / ')}; max ${mb(Math.max(...rss, rssBefore))}`,
+      )
 
-    const copy = await measureCopy(url, options.copyRuns)
-    console.log(`\nraw COPY (psql \\copy FROM a CSV of the stored rows, all usage_events columns):`)
-    console.log(
-      `  bare table (no indexes, no constraints): ${fmt.int(copy.rows)} rows, median ${fmt.ms(copy.bareMedianMs)} ms of [${copy.bareMs.map(fmt.ms).join(', ')}] => ${fmt.int(copy.bareRate)} rows/s`,
-    )
-    console.log(
-      `  same table with usage_events' indexes and checks: ${fmt.ms(copy.indexedMs)} ms => ${fmt.int(copy.indexedRate)} rows/s`,
-    )
-    console.log(
-      `\ningest / raw COPY = ${fmt.pct(ingestRate / copy.bareRate)}   (ingest / indexed COPY = ${fmt.pct(ingestRate / copy.indexedRate)})`,
-    )
-    console.log(
-      `RESULT ingest-batch events_per_s=${Math.round(ingestRate)} copy_rows_per_s=${Math.round(copy.bareRate)} ratio=${((ingestRate / copy.bareRate) * 100).toFixed(1)}% p50_ms=${fmt.ms(latency.p50)} p95_ms=${fmt.ms(latency.p95)} stored=${stored}`,
-    )
-  } finally {
-    await bench.close()
+      const expected = warmup.recorded + measured.recorded
+      const url = bench.database.url
+      const [stored, rolledUp, rollupRows, lineRollupRows] = (
+        await psqlRows(
+          url,
+          `select (select count(*) from usage_events where tenant_id = '${bench.tenant.id}'),
+                  (select coalesce(sum(events), 0) from usage_rollups where tenant_id = '${bench.tenant.id}'),
+                  (select count(*) from usage_rollups), (select count(*) from usage_line_rollups)`,
+        )
+      )[0]!.map(Number)
+      console.log(
+        `verify: expected ${fmt.int(expected)} events (warm-up ${fmt.int(warmup.recorded)} + timed ${fmt.int(measured.recorded)}); usage_events holds ${fmt.int(stored!)}, usage_rollups count ${fmt.int(rolledUp!)}`,
+      )
+      if (stored !== expected || rolledUp !== expected)
+        throw new Error('stored event count does not match what was recorded')
+      console.log('  counts match')
+      console.log(
+        `  rollup rows: usage_rollups ${fmt.int(rollupRows!)}, usage_line_rollups ${fmt.int(lineRollupRows!)} (${((rollupRows! + lineRollupRows!) / stored!).toFixed(2)} rollup rows per event)`,
+      )
+
+      const copy = await measureCopy(url, options.copyRuns)
+      console.log(`raw COPY (psql \\copy FROM a CSV of the stored rows, all usage_events columns):`)
+      console.log(
+        `  bare table (no indexes, no constraints): ${fmt.int(copy.rows)} rows, median ${fmt.ms(copy.bareMedianMs)} ms of [${copy.bareMs.map(fmt.ms).join(', ')}] => ${fmt.int(copy.bareRate)} rows/s`,
+      )
+      console.log(
+        `  same table with usage_events' indexes and checks: ${fmt.ms(copy.indexedMs)} ms => ${fmt.int(copy.indexedRate)} rows/s`,
+      )
+      console.log(
+        `ingest / raw COPY = ${fmt.pct(ingestRate / copy.bareRate)}   (ingest / indexed COPY = ${fmt.pct(ingestRate / copy.indexedRate)})`,
+      )
+      console.log(
+        `RESULT ingest-batch profile="${label}" events_per_s=${Math.round(ingestRate)} copy_rows_per_s=${Math.round(copy.bareRate)} ratio=${((ingestRate / copy.bareRate) * 100).toFixed(1)}% p50_ms=${fmt.ms(latency.p50)} p95_ms=${fmt.ms(latency.p95)} stored=${stored} rss_max_mb=${Math.round(Math.max(...rss, rssBefore) / 1048576)}`,
+      )
+      return `${label}: ${fmt.int(ingestRate)} events/s = ${fmt.pct(ingestRate / copy.bareRate)} of raw COPY (${fmt.int(copy.bareRate)} rows/s), call p50 ${fmt.ms(latency.p50)} / p95 ${fmt.ms(latency.p95)} ms, API ${((cpu.serverMs * 1000) / measured.recorded).toFixed(0)} µs + postgres ${((cpu.postgresMs * 1000) / measured.recorded).toFixed(0)} µs CPU/event, ${((rollupRows! + lineRollupRows!) / stored!).toFixed(2)} rollup rows/event, RSS max ${mb(Math.max(...rss, rssBefore))}`
+    } finally {
+      await bench.close()
+    }
   }
 })
 
