@@ -8,6 +8,12 @@ import type { Config } from './config.ts'
 import type { Db } from './db/database.ts'
 import { createGatewayService, type GatewayService } from './gateway/service.ts'
 import { createPartitionService, type PartitionService } from './ledger/partitions.ts'
+import {
+  createExportService,
+  createRetentionService,
+  type ExportService,
+  type RetentionService,
+} from './export/service.ts'
 import type { Logger } from './logger.ts'
 import { createBurnratePubSub, type BurnratePubSub } from './pubsub.ts'
 import { createStripeClientFactory, type StripeClientFactory } from './stripe/client.ts'
@@ -38,6 +44,10 @@ export interface Services {
   usage: GroupCommittedUsage
   /** usage_events' monthly partitions, created ahead (main.ts) and on demand (an ingest hook). */
   partitions: PartitionService
+  /** A tenant's usage events to Parquet and CSV by day, with a manifest. */
+  exports: ExportService
+  /** Raw events older than a number of months: exported, verified, then dropped partition by partition. */
+  retention: RetentionService
   stripe: StripeService
   /** Background push of usage to Stripe; main.ts starts and stops it. */
   stripePusher: StripePusher
@@ -135,6 +145,8 @@ export function createServices(deps: Dependencies): Services {
     pubsub,
     tenants: createTenantService(deps),
     partitions,
+    exports: createExportService(deps),
+    retention: createRetentionService({ ...deps, partitions }),
     catalog,
     repricing,
     usage: withGroupCommit(

@@ -2,7 +2,7 @@ import type { Clock } from '../clock.ts'
 import type { Db } from '../db/database.ts'
 import type { Tenant } from '../db/types.ts'
 import type { EventError, ValidEvent } from '../usage/validation.ts'
-import { addMonths, monthStart } from './months.ts'
+import { addMonths, monthStart, type MonthPartition } from './months.ts'
 import * as repo from './repository.ts'
 
 export interface PartitionService {
@@ -17,6 +17,13 @@ export interface PartitionService {
   check(tenant: Tenant, events: readonly ValidEvent[]): Promise<(EventError | null)[]>
   /** Forgets the months known to exist (after retention dropped some). */
   forget(): void
+  /** The month partitions, oldest first, and those a stopped retention run left detached. */
+  list(): Promise<MonthPartition[]>
+  listDetached(): Promise<string[]>
+  /** Detach (no insert reaches it after), put back, or drop a detached month partition. */
+  detach(name: string): Promise<void>
+  reattach(partition: MonthPartition): Promise<void>
+  dropDetached(name: string): Promise<void>
 }
 
 /**
@@ -66,6 +73,15 @@ export function createPartitionService({ db, clock }: { db: Db; clock: Clock }):
     forget() {
       known.clear()
       loaded = false
+    },
+    list: () => repo.listMonthPartitions(db),
+    listDetached: () => repo.listDetachedPartitions(db),
+    detach: (name) => repo.detachPartition(db, name),
+    reattach: (partition) => repo.reattachPartition(db, partition),
+    async dropDetached(name) {
+      if (!(await repo.listDetachedPartitions(db)).includes(name))
+        throw new Error(`${name} is not a detached partition`)
+      await repo.dropTable(db, name)
     },
   }
 }
