@@ -58,16 +58,6 @@ export function listAdminKeys(db: Executor, tenantId: string): Promise<ProviderA
     .execute()
 }
 
-/** Every tenant and provider with a key: what the schedule imports. */
-export function allAdminKeys(db: Executor): Promise<{ tenant_id: string; provider: ReportingProvider }[]> {
-  return db
-    .selectFrom('provider_admin_keys')
-    .select(['tenant_id', 'provider'])
-    .orderBy('tenant_id')
-    .orderBy('provider')
-    .execute()
-}
-
 export async function deleteAdminKey(db: Executor, tenantId: string, provider: ReportingProvider): Promise<boolean> {
   const result = await db
     .deleteFrom('provider_admin_keys')

@@ -1,14 +1,13 @@
 import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
 import type { Db, Executor, Tx } from '../db/database.ts'
-import type { Tenant } from '../db/types.ts'
 import type { Logger } from '../logger.ts'
 import { Decimal, isExactDecimalString, ZERO } from '../money/decimal.ts'
 import type { BurnratePubSub, ReconciliationAlertEvent } from '../pubsub.ts'
 import { createSecretBox, parseMasterKey, type SecretBox } from '../secrets/box.ts'
 import { badInput } from '../shared/errors.ts'
 import { createProviderClients, ProviderHttpError, type Fetch, type ProviderClients } from './clients.ts'
-import type { ProviderAdminKeyRow, ReconciliationAlertRow, ReportingProvider } from '../db/types.ts'
+import type { ProviderAdminKeyRow, ReconciliationAlertRow, ReportingProvider, Tenant } from '../db/types.ts'
 import {
   anthropicCostRows,
   anthropicUsageRows,
