@@ -1,5 +1,6 @@
 import { createTenantService, type TenantService } from './auth/service.ts'
 import { createBudgetService, type BudgetService } from './budgets/service.ts'
+import { createCustomerService, type CustomerService } from './customers/service.ts'
 import { createCatalogService } from './catalog/service.ts'
 import { catchUpUnpriced, createRepricingService, sweepScopeOf, type RepricingService } from './repricing/service.ts'
 import type { CatalogService } from './catalog/types.ts'
@@ -24,6 +25,7 @@ import { createUsageUpdates } from './subscriptions/usage-updates.ts'
 import { withGroupCommit, type GroupCommittedUsage } from './usage/group-commit.ts'
 import { billedChangePipeline, ingestPipeline } from './usage/pipeline.ts'
 import { createUsageService } from './usage/service.ts'
+import { createUsageReadService, type UsageReadService } from './usage/summary/service.ts'
 import { createWidgetSessionService, type WidgetSessionService } from './widget-sessions/service.ts'
 import { createWebhookDispatcher, type WebhookDispatcher } from './webhooks/dispatcher.ts'
 import { createWebhookService, type WebhookService } from './webhooks/service.ts'
@@ -37,6 +39,7 @@ export interface Services {
   logger: Logger
   pubsub: BurnratePubSub
   tenants: TenantService
+  customers: CustomerService
   catalog: CatalogService
   /** Prices UNPRICED events when a price arrives; re-prices the past with correction entries. */
   repricing: RepricingService
@@ -48,6 +51,8 @@ export interface Services {
   exports: ExportService
   /** Raw events older than a number of months: exported, verified, then dropped partition by partition. */
   retention: RetentionService
+  /** usageSummary, usageEvents and the ledger's billed amount of a range. */
+  usageReads: UsageReadService
   stripe: StripeService
   /** Background push of usage to Stripe; main.ts starts and stops it. */
   stripePusher: StripePusher
@@ -84,7 +89,14 @@ export function createServices(deps: Dependencies): Services {
   const catalog = createCatalogService({ ...deps, pubsub })
   const webhooks = createWebhookService(deps)
   // Alerts a new or lowered budget raises at once reach webhooks like those raised by ingest.
-  const budgets = createBudgetService({ ...deps, pubsub, onAlertsRaised: webhooks.enqueueBudgetAlerts })
+  const usageReads = createUsageReadService(deps)
+  const budgets = createBudgetService({
+    ...deps,
+    pubsub,
+    onAlertsRaised: webhooks.enqueueBudgetAlerts,
+    // A budget set mid-period is seeded from what the ledger already billed.
+    billedAmount: usageReads.billedAmount,
+  })
   // Subscribers (the widget) hear of every committed change to a customer's usage, coalesced.
   const usageUpdates = createUsageUpdates({
     pubsub,
@@ -147,8 +159,10 @@ export function createServices(deps: Dependencies): Services {
     partitions,
     exports: createExportService(deps),
     retention: createRetentionService({ ...deps, partitions }),
+    customers: createCustomerService(deps),
     catalog,
     repricing,
+    usageReads,
     usage: withGroupCommit(
       createUsageService({
         ...deps,

@@ -1,9 +1,9 @@
 import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Executor } from '../src/db/database.ts'
-import { splitRange } from '../src/usage/queries.ts'
-import * as repo from '../src/usage/summary-repository.ts'
-import type { GroupKeys, SummaryScope, TimeRange } from '../src/usage/summary-repository.ts'
+import { splitRange, type TimeRange } from '../src/shared/date-range.ts'
+import * as repo from '../src/usage/summary/repository.ts'
+import type { GroupKeys, SummaryScope } from '../src/usage/summary/repository.ts'
 import { createTestApp, fixedClock, type TestApp } from './support/app.ts'
 
 /*

@@ -1,8 +1,5 @@
 import type { Tenant as TenantRow } from '../db/types.ts'
 import { builder } from '../schema/builder.ts'
-import { checkTimeZone } from '../budgets/periods.ts'
-import { normalizeWidgetOrigins } from '../widget-sessions/origins.ts'
-import { requireTenant } from './guard.ts'
 
 const Tenant = builder.objectRef<TenantRow>('Tenant').implement({
   description: 'The calling tenant and its settings. Secrets are never returned.',
@@ -39,23 +36,13 @@ const TenantSettingsInput = builder.inputType('TenantSettingsInput', {
 })
 
 builder.queryFields((t) => ({
-  tenant: t.field({ type: Tenant, resolve: (_root, _args, ctx) => requireTenant(ctx) }),
+  tenant: t.withAuth({ tenant: true }).field({ type: Tenant, resolve: (_root, _args, ctx) => ctx.principal.tenant }),
 }))
 
 builder.mutationFields((t) => ({
-  updateTenantSettings: t.field({
+  updateTenantSettings: t.withAuth({ tenant: true }).field({
     type: Tenant,
     args: { input: t.arg({ type: TenantSettingsInput, required: true }) },
-    resolve: (_root, { input }, ctx) =>
-      ctx.services.tenants.updateSettings(requireTenant(ctx).id, {
-        requireSignatures: input.requireSignatures ?? undefined,
-        // Absent: unchanged; null: unrestricted; a list: exactly those origins.
-        ...('widgetOrigins' in input
-          ? { widgetOrigins: input.widgetOrigins == null ? null : normalizeWidgetOrigins(input.widgetOrigins) }
-          : {}),
-        ...(input.budgetTimeZone == null
-          ? {}
-          : { budgetTimeZone: checkTimeZone(input.budgetTimeZone, 'input.budgetTimeZone') }),
-      }),
+    resolve: (_root, { input }, ctx) => ctx.services.tenants.updateSettings(ctx.principal.tenant.id, input),
   }),
 }))

@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto'
 import type { Clock } from '../clock.ts'
 import type { Db } from '../db/database.ts'
 import type { Tenant } from '../db/types.ts'
+import { checkTimeZone } from '../budgets/periods.ts'
+import { normalizeWidgetOrigins } from '../widget-sessions/origins.ts'
 import { displayPrefix, generateApiKey, generateSigningSecret, hashApiKey } from './keys.ts'
 import * as repo from './repository.ts'
 
@@ -16,9 +18,17 @@ export interface TenantService {
   create(input: { name: string; requireSignatures?: boolean; currency?: string }): Promise<CreatedTenant>
   /** The tenant a bearer key belongs to, or null. */
   authenticate(apiKey: string): Promise<Tenant | null>
+  /**
+   * updateTenantSettings. A field left out (or null, for requireSignatures and budgetTimeZone) is
+   * unchanged; widgetOrigins null means unrestricted, a list exactly those origins (validated).
+   */
   updateSettings(
     tenantId: string,
-    settings: { requireSignatures?: boolean; widgetOrigins?: string[] | null; budgetTimeZone?: string },
+    settings: {
+      requireSignatures?: boolean | null
+      widgetOrigins?: readonly string[] | null
+      budgetTimeZone?: string | null
+    },
   ): Promise<Tenant>
 }
 
@@ -59,8 +69,16 @@ export function createTenantService({ db, clock }: { db: Db; clock: Clock }): Te
       return tenant
     },
 
-    async updateSettings(tenantId, settings) {
-      const tenant = await repo.updateTenantSettings(db, tenantId, settings)
+    async updateSettings(tenantId, input) {
+      const tenant = await repo.updateTenantSettings(db, tenantId, {
+        requireSignatures: input.requireSignatures ?? undefined,
+        ...('widgetOrigins' in input
+          ? { widgetOrigins: input.widgetOrigins == null ? null : normalizeWidgetOrigins(input.widgetOrigins) }
+          : {}),
+        ...(input.budgetTimeZone == null
+          ? {}
+          : { budgetTimeZone: checkTimeZone(input.budgetTimeZone, 'input.budgetTimeZone') }),
+      })
       for (const [hash, entry] of cache) if (entry.tenant.id === tenantId) cache.delete(hash)
       return tenant
     },

@@ -1,5 +1,5 @@
-import { requireCustomerReader, requireTenant } from '../auth/guard.ts'
 import type { BudgetReservationRow } from '../db/types.ts'
+import { tenantOf } from '../schema/auth-scopes.ts'
 import { builder } from '../schema/builder.ts'
 import { BudgetAlertRef } from '../subscriptions/schema.ts'
 import { FORECAST_MIN_ELAPSED_SHARE, remainingOf } from './evaluate.ts'
@@ -146,8 +146,8 @@ builder.queryFields((t) => ({
   budgets: t.field({
     type: [Budget],
     args: { customerId: t.arg.string({ required: true }) },
-    resolve: (_root, { customerId }, ctx) =>
-      ctx.services.budgets.budgets(requireCustomerReader(ctx, customerId), customerId),
+    authScopes: (_root, { customerId }) => ({ customer: customerId }),
+    resolve: (_root, { customerId }, ctx) => ctx.services.budgets.budgets(tenantOf(ctx), customerId),
   }),
   budgetAlerts: t.field({
     type: [BudgetAlertRef],
@@ -158,8 +158,9 @@ builder.queryFields((t) => ({
         description: `At most ${BUDGET_LIMITS.alertsMaxFirst}; default ${BUDGET_LIMITS.alertsDefaultFirst}.`,
       }),
     },
+    authScopes: (_root, { customerId }) => ({ customer: customerId }),
     resolve: async (_root, { customerId, first }, ctx) =>
-      (await ctx.services.budgets.alerts(requireCustomerReader(ctx, customerId), customerId, first)).map(alertEvent),
+      (await ctx.services.budgets.alerts(tenantOf(ctx), customerId, first)).map(alertEvent),
   }),
   checkBudget: t.field({
     type: BudgetCheck,
@@ -170,18 +171,19 @@ builder.queryFields((t) => ({
         description: 'What the next call may cost; absent: may anything more be spent?',
       }),
     },
+    authScopes: (_root, { customerId }) => ({ customer: customerId }),
     resolve: (_root, { customerId, estimatedAmount }, ctx) =>
-      ctx.services.budgets.check(requireCustomerReader(ctx, customerId), customerId, estimatedAmount),
+      ctx.services.budgets.check(tenantOf(ctx), customerId, estimatedAmount),
   }),
 }))
 
 builder.mutationFields((t) => ({
-  setBudget: t.field({
+  setBudget: t.withAuth({ tenant: true }).field({
     type: Budget,
     args: { input: t.arg({ type: BudgetInput, required: true }) },
-    resolve: (_root, { input }, ctx) => ctx.services.budgets.setBudget(requireTenant(ctx), input),
+    resolve: (_root, { input }, ctx) => ctx.services.budgets.setBudget(ctx.principal.tenant, input),
   }),
-  reserveBudget: t.field({
+  reserveBudget: t.withAuth({ tenant: true }).field({
     type: ReserveBudgetResult,
     description:
       "Holds an estimated amount against the customer's hard limits before a model call, atomically: concurrent reservations never overcommit. " +
@@ -193,14 +195,14 @@ builder.mutationFields((t) => ({
         description: `1-${BUDGET_LIMITS.reservationMaxTtlSeconds}; default ${BUDGET_LIMITS.reservationDefaultTtlSeconds}.`,
       }),
     },
-    resolve: (_root, args, ctx) => ctx.services.budgets.reserve(requireTenant(ctx), args),
+    resolve: (_root, args, ctx) => ctx.services.budgets.reserve(ctx.principal.tenant, args),
   }),
-  releaseBudgetReservation: t.field({
+  releaseBudgetReservation: t.withAuth({ tenant: true }).field({
     type: BudgetReservation,
     nullable: true,
     description:
       'Ends a reservation unused (the call was not made). null when it was already settled, released or unknown.',
     args: { id: t.arg.string({ required: true }) },
-    resolve: (_root, { id }, ctx) => ctx.services.budgets.release(requireTenant(ctx), id),
+    resolve: (_root, { id }, ctx) => ctx.services.budgets.release(ctx.principal.tenant, id),
   }),
 }))

@@ -3,12 +3,11 @@ import type { Clock } from '../clock.ts'
 import type { Db, Executor, Tx } from '../db/database.ts'
 import type { BudgetAlertRow, BudgetReservationRow, BudgetRow, Tenant } from '../db/types.ts'
 import { badInput } from '../shared/errors.ts'
+import { pageSize } from '../shared/pagination.ts'
 import type { Logger } from '../logger.ts'
 import { AMOUNT_SCALE, Decimal, isExactDecimalString } from '../money/decimal.ts'
 import type { BudgetAlertEvent, BurnratePubSub } from '../pubsub.ts'
-import { splitRange } from '../usage/queries.ts'
 import type { BilledChangeBatch, IngestBatch } from '../usage/pipeline.ts'
-import { NO_GROUPING, rawEventAggregates, rollupEventAggregates } from '../usage/summary-repository.ts'
 import type { EventError, ValidEvent } from '../usage/validation.ts'
 import {
   availableOf,
@@ -164,6 +163,7 @@ export function createBudgetService({
   logger,
   pubsub,
   onAlertsRaised,
+  billedAmount,
 }: {
   db: Db
   clock: Clock
@@ -171,6 +171,8 @@ export function createBudgetService({
   pubsub: BurnratePubSub
   /** For alerts raised by setBudget; ingest and billed changes reach webhooks through their pipelines (usage/pipeline.ts). */
   onAlertsRaised?: AlertsRaisedHook
+  /** What the ledger says a customer was billed in [from, to) (the usage read service's). */
+  billedAmount: (executor: Executor, tenantId: string, customerId: string, from: Date, to: Date) => Promise<string>
 }): BudgetService {
   // The gateway asks before every call whether the customer has a hard budget: answered from a
   // short cache (nothing but cached lookups before a call is forwarded). setBudget in this process
@@ -180,25 +182,6 @@ export function createBudgetService({
   const hardLimitKey = (tenantId: string, customerId: string) => `${tenantId}\u0000${customerId}`
   // Bumped around every setBudget: an answer read while one ran is not cached.
   let budgetWrites = 0
-
-  /** What the ledger says the customer was billed in [from, to): hourly rollups plus raw edges. */
-  async function ledgerAmount(
-    executor: Executor,
-    tenant: Tenant,
-    customerId: string,
-    from: Date,
-    to: Date,
-  ): Promise<string> {
-    const scope = { tenantId: tenant.id, customerId }
-    const { hours, edges } = splitRange(from, to)
-    const [rolled, raw] = await Promise.all([
-      hours ? rollupEventAggregates(executor, scope, hours, NO_GROUPING) : [],
-      rawEventAggregates(executor, scope, edges, NO_GROUPING),
-    ])
-    let total = new Decimal(0)
-    for (const row of [...rolled, ...raw]) total = total.plus(row.amount)
-    return total.toFixed()
-  }
 
   /**
    * New alerts for one budget period at `spent`: thresholds given (crossed by an ingest, or reached
@@ -460,7 +443,7 @@ export function createBudgetService({
             })
         let spent: string
         if (reseed) {
-          spent = await ledgerAmount(trx, tenant, input.customerId, period.start, period.end)
+          spent = await billedAmount(trx, tenant.id, input.customerId, period.start, period.end)
           await repo.setSpend(trx, budget.id, period.start, spent)
         } else {
           spent =
@@ -492,9 +475,10 @@ export function createBudgetService({
 
     async alerts(tenant, customerId, first) {
       checkCustomerId(customerId)
-      const n = first ?? BUDGET_LIMITS.alertsDefaultFirst
-      if (!Number.isInteger(n) || n < 1 || n > BUDGET_LIMITS.alertsMaxFirst)
-        throw badInput(`first must be between 1 and ${BUDGET_LIMITS.alertsMaxFirst}`, 'first')
+      const n = pageSize(first, {
+        defaultFirst: BUDGET_LIMITS.alertsDefaultFirst,
+        maxFirst: BUDGET_LIMITS.alertsMaxFirst,
+      })
       return repo.listAlerts(db, tenant.id, customerId, n)
     },
 

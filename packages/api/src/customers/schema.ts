@@ -1,8 +1,6 @@
 import type { Customer as CustomerRow } from '../db/types.ts'
-import { badInput } from '../shared/errors.ts'
 import { tenantOf } from '../schema/auth-scopes.ts'
 import { builder } from '../schema/builder.ts'
-import * as repo from './repository.ts'
 
 export const Customer = builder.objectRef<CustomerRow>('Customer').implement({
   fields: (t) => ({
@@ -36,14 +34,8 @@ builder.mutationFields((t) => ({
     type: Customer,
     args: { input: t.arg({ type: CustomerInput, required: true }) },
     resolve: async (_root, { input }, ctx) => {
-      const tenant = ctx.principal.tenant
-      if (input.id.length === 0 || input.id.length > 255) throw badInput('id must be 1-255 characters', 'input.id')
-      if (input.name && input.name.length > 255) throw badInput('name is longer than 255 characters', 'input.name')
-      if (input.stripeCustomerId && !/^cus_[A-Za-z0-9]{1,250}$/.test(input.stripeCustomerId)) {
-        throw badInput('stripeCustomerId must look like a Stripe customer id (cus_…)', 'input.stripeCustomerId')
-      }
-      const customer = await repo.upsertCustomer(ctx.services.db, tenant.id, input)
-      ctx.loaders.customer.clear(`${tenant.id}\u0001${input.id}`)
+      const customer = await ctx.services.customers.upsert(ctx.principal.tenant, input)
+      ctx.loaders.customer.clear(`${customer.tenant_id}\u0001${customer.id}`)
       return customer
     },
   }),

@@ -1,4 +1,3 @@
-import { requireTenant } from '../auth/guard.ts'
 import { BUDGET_ALERT_KINDS, type BudgetAlertEvent, type PriceChangeEvent, type UsageUpdateEvent } from '../pubsub.ts'
 import { builder } from '../schema/builder.ts'
 import { budgetAlertStream, priceChangeStream, usageUpdateStream } from './streams.ts'
@@ -100,11 +99,10 @@ builder.subscriptionFields((t) => ({
     description:
       "Catalog price changes as they are applied: public ones and your tenant's own, optionally for one provider. Tenant keys only: a widget session subscribes to its customer's budget alerts and usage updates, nothing else.",
     args: { provider: t.arg.string() },
-    subscribe: (_root, args, ctx) => {
-      // The tenant's own (negotiated) prices are its provider cost, and a widget is for one customer's spend.
-      if (ctx.principal?.kind === 'widget') requireTenant(ctx)
-      return priceChangeStream(ctx.services.pubsub, ctx.principal, args.provider, ctx.services.clock.now())
-    },
+    // The tenant's own (negotiated) prices are its provider cost, and a widget is for one customer's spend.
+    authScopes: (_root, _args, ctx) => ctx.principal?.kind !== 'widget',
+    subscribe: (_root, args, ctx) =>
+      priceChangeStream(ctx.services.pubsub, ctx.principal, args.provider, ctx.services.clock.now()),
     resolve: (event) => event,
   }),
 }))

@@ -1,9 +1,14 @@
 import { sql, type Insertable } from 'kysely'
 import type { Executor } from '../db/database.ts'
-import type { UnpricedReasonJson, UsageEventRow, UsageEventTable } from '../db/types.ts'
+import type {
+  UnpricedReasonJson,
+  UsageEventRow,
+  UsageEventTable,
+  UsageLineRollupTable,
+  UsageRollupTable,
+} from '../db/types.ts'
 import { columnList, unnestRows, type PgType } from '../db/unnest.ts'
 import type { PlanVersion } from '../pricing/engine.ts'
-import type { LineRollupDelta, RollupDelta } from './rollups.ts'
 
 type EventInsert = Insertable<UsageEventTable>
 
@@ -276,7 +281,7 @@ export async function findArchivedKeys(
   return new Map(rows.map((r) => [r.id, r.content_hash]))
 }
 
-export async function addToRollups(db: Executor, rows: readonly RollupDelta[]): Promise<void> {
+export async function addToRollups(db: Executor, rows: readonly Insertable<UsageRollupTable>[]): Promise<void> {
   if (rows.length === 0) return
   const columns = {
     ...ROLLUP_KEY,
@@ -294,7 +299,7 @@ export async function addToRollups(db: Executor, rows: readonly RollupDelta[]): 
     ${ADD_TO_ROLLUP}`.execute(db)
 }
 
-export async function addToLineRollups(db: Executor, rows: readonly LineRollupDelta[]): Promise<void> {
+export async function addToLineRollups(db: Executor, rows: readonly Insertable<UsageLineRollupTable>[]): Promise<void> {
   if (rows.length === 0) return
   const columns = {
     ...ROLLUP_KEY,

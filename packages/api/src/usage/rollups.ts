@@ -1,6 +1,12 @@
-import type { Insertable } from 'kysely'
-import type { PricedLineJson, UsageEventTable, UsageLineRollupTable, UsageRollupTable } from '../db/types.ts'
+import type {
+  Insertable,
+  PricedLineJson,
+  UsageEventTable,
+  UsageLineRollupTable,
+  UsageRollupTable,
+} from '../db/types.ts'
 import { Decimal } from '../money/decimal.ts'
+import { HOUR_MS } from '../shared/date-range.ts'
 
 export type RollupDelta = Insertable<UsageRollupTable>
 export type LineRollupDelta = Insertable<UsageLineRollupTable>
@@ -48,8 +54,6 @@ type RollupSource = Pick<
   | 'cost'
   | 'amount'
 > & { lines: unknown }
-
-export const HOUR_MS = 3_600_000
 
 export function hourBucket(at: Date): Date {
   return new Date(Math.floor(at.getTime() / HOUR_MS) * HOUR_MS)

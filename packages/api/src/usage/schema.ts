@@ -1,4 +1,3 @@
-import { priceDetail, requireTenant } from '../auth/guard.ts'
 import type { PricedLineJson, UnpricedReasonJson, UsageEventRow } from '../db/types.ts'
 import { unpricedMessage } from '../pricing/engine.ts'
 import { badInput } from '../shared/errors.ts'
@@ -84,12 +83,14 @@ export const PricedLine = builder.objectRef<PricedLineJson>('PricedLine').implem
     unitPrice: t.field({
       type: 'Decimal',
       description: `Catalog price of one unit: what the tenant pays its provider per token, request or other unit. ${PRICE_DETAIL}`,
-      resolve: priceDetail((l) => l.unitPrice),
+      authScopes: { priceDetails: true },
+      resolve: (l) => l.unitPrice,
     }),
     cost: t.field({
       type: 'Decimal',
       description: `What the tenant pays its provider for this line (quantity × unitPrice). ${PRICE_DETAIL}`,
-      resolve: priceDetail((l) => l.cost),
+      authScopes: { priceDetails: true },
+      resolve: (l) => l.cost,
     }),
     amount: t.field({
       type: 'Decimal',
@@ -98,7 +99,8 @@ export const PricedLine = builder.objectRef<PricedLineJson>('PricedLine').implem
     }),
     priceId: t.id({
       description: `Id of the effective-dated catalog row that priced this line. ${PRICE_DETAIL}`,
-      resolve: priceDetail((l) => l.priceId),
+      authScopes: { priceDetails: true },
+      resolve: (l) => l.priceId,
     }),
   }),
 })
@@ -147,7 +149,8 @@ export const UsageEvent = builder.objectRef<UsageEventRow>('UsageEvent').impleme
       type: 'Decimal',
       nullable: true,
       description: `What the tenant pays its provider. ${PRICE_DETAIL}`,
-      resolve: priceDetail((e) => e.cost),
+      authScopes: { priceDetails: true },
+      resolve: (e) => e.cost,
     }),
     amount: t.field({
       type: 'Decimal',
@@ -167,7 +170,8 @@ export const UsageEvent = builder.objectRef<UsageEventRow>('UsageEvent').impleme
     pricingPlan: t.string({
       nullable: true,
       description: `The markup or margin applied, e.g. "MARKUP 30". ${PRICE_DETAIL}`,
-      resolve: priceDetail((e) => (e.plan_kind ? `${e.plan_kind} ${e.plan_percent}` : null)),
+      authScopes: { priceDetails: true },
+      resolve: (e) => (e.plan_kind ? `${e.plan_kind} ${e.plan_percent}` : null),
     }),
   }),
 })
@@ -199,24 +203,21 @@ const RecordUsageBatchResult = builder.objectRef<RecordResult[]>('RecordUsageBat
 })
 
 builder.mutationFields((t) => ({
-  recordUsage: t.field({
+  recordUsage: t.withAuth({ tenant: true }).field({
     type: RecordUsageResult,
     args: { event: t.arg({ type: UsageEventInput, required: true }) },
-    resolve: async (_root, { event }, ctx) => {
-      const tenant = requireTenant(ctx)
-      // Through group commit: coalesced with concurrent single calls, answered once durable.
-      return ctx.services.usage.recordOne(tenant, event as UsageEventInputShape)
-    },
+    // Through group commit: coalesced with concurrent single calls, answered once durable.
+    resolve: (_root, { event }, ctx) =>
+      ctx.services.usage.recordOne(ctx.principal.tenant, event as UsageEventInputShape),
   }),
-  recordUsageBatch: t.field({
+  recordUsageBatch: t.withAuth({ tenant: true }).field({
     type: RecordUsageBatchResult,
     args: { events: t.arg({ type: [UsageEventInput], required: true }) },
     resolve: async (_root, { events }, ctx) => {
-      const tenant = requireTenant(ctx)
       if (events.length > LIMITS.batchSize) {
         throw badInput(`a batch holds at most ${LIMITS.batchSize} events, got ${events.length}`, 'events')
       }
-      return ctx.services.usage.record(tenant, events as UsageEventInputShape[])
+      return ctx.services.usage.record(ctx.principal.tenant, events as UsageEventInputShape[])
     },
   }),
 }))

@@ -1,4 +1,3 @@
-import { requireTenant } from '../auth/guard.ts'
 import type { GraphQLContext } from '../context.ts'
 import { builder } from '../schema/builder.ts'
 import { WIDGET_SESSION_LIMITS, type IssuedWidgetSession } from './service.ts'
@@ -36,16 +35,14 @@ builder.queryFields((t) => ({
     nullable: true,
     description:
       'The calling widget session; null for a tenant secret key (which is not a session). The widget reads priceDetails here to know which fields it may ask for.',
-    resolve: (_root, _args, ctx) => {
-      // Without a key: UNAUTHENTICATED as everywhere (saying so when a widget session expired).
-      if (!ctx.principal) requireTenant(ctx)
-      return ctx.principal?.kind === 'widget' ? ctx.principal : null
-    },
+    // Without a key: UNAUTHENTICATED as everywhere (saying so when a widget session expired).
+    authScopes: (_root, _args, ctx) => ctx.principal !== null,
+    resolve: (_root, _args, ctx) => (ctx.principal?.kind === 'widget' ? ctx.principal : null),
   }),
 }))
 
 builder.mutationFields((t) => ({
-  createWidgetSession: t.field({
+  createWidgetSession: t.withAuth({ tenant: true }).field({
     type: WidgetSession,
     description:
       "Issues a widget session token for one customer. Tenant secret key only; call it from the tenant's backend.",
@@ -57,7 +54,7 @@ builder.mutationFields((t) => ({
       priceDetails: t.arg.boolean({ defaultValue: true, description: `${PRICE_DETAILS} null means the default.` }),
     },
     resolve: (_root, args, ctx) =>
-      ctx.services.widgetSessions.create(requireTenant(ctx), {
+      ctx.services.widgetSessions.create(ctx.principal.tenant, {
         customerId: args.customerId,
         ttlSeconds: args.ttlSeconds,
         priceDetails: args.priceDetails,

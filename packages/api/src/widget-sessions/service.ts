@@ -3,6 +3,7 @@ import type { Clock } from '../clock.ts'
 import type { Db } from '../db/database.ts'
 import type { Tenant } from '../db/types.ts'
 import { badInput } from '../shared/errors.ts'
+import * as repo from './repository.ts'
 
 export const WIDGET_TOKEN_PREFIX = 'br_ws_'
 
@@ -66,36 +67,22 @@ export function createWidgetSessionService({ db, clock }: { db: Db; clock: Clock
       const expiresAt = new Date(now.getTime() + ttl * 1000)
       // Default true: the widget has always shown unit prices and the plan; hiding them is opt-in.
       const priceDetails = asked ?? true
-      await db
-        .insertInto('widget_sessions')
-        .values({
-          id: 'ws_' + randomBytes(9).toString('base64url'),
-          tenant_id: tenant.id,
-          customer_id: customerId,
-          token_hash: hashToken(token),
-          expires_at: expiresAt,
-          created_at: now,
-          price_details: priceDetails,
-        })
-        .execute()
+      await repo.insertSession(db, {
+        id: 'ws_' + randomBytes(9).toString('base64url'),
+        tenant_id: tenant.id,
+        customer_id: customerId,
+        token_hash: hashToken(token),
+        expires_at: expiresAt,
+        created_at: now,
+        price_details: priceDetails,
+      })
       return { token, customerId, expiresAt, priceDetails }
     },
 
     async authenticate(token) {
       if (!isWidgetToken(token)) return { status: 'unknown' }
       // Not cached: the row must be read anyway to check expiry, and it comes with its tenant in one query.
-      const row = await db
-        .selectFrom('widget_sessions as s')
-        .innerJoin('tenants as t', 't.id', 's.tenant_id')
-        .selectAll('t')
-        .select([
-          's.id as session_id',
-          's.customer_id as session_customer_id',
-          's.expires_at as session_expires_at',
-          's.price_details as session_price_details',
-        ])
-        .where('s.token_hash', '=', hashToken(token))
-        .executeTakeFirst()
+      const row = await repo.findSessionWithTenant(db, hashToken(token))
       if (!row) return { status: 'unknown' }
       const { session_id, session_customer_id, session_expires_at, session_price_details, ...tenant } = row
       const expiresAt = new Date(session_expires_at)

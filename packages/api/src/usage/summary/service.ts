@@ -1,30 +1,19 @@
+/**
+ * The usage ledger's read side: usageSummary (totals and groups over a range, from hourly rollups
+ * plus raw partial-hour edges, exact) and usageEvents (keyset pages of one customer's events), and
+ * the billed amount of a range that budgets seed their spend from.
+ */
 import { directionOf } from '@burnrate/catalog-sync'
-import { priceDetail, requireCustomerReader, requireTenant } from '../auth/guard.ts'
-import { ModelPrice } from '../catalog/schema.ts'
-import { Customer } from '../customers/schema.ts'
-import type { Db, Executor } from '../db/database.ts'
-import type { Tenant, UsageEventRow } from '../db/types.ts'
-import { badInput } from '../shared/errors.ts'
-import { Decimal } from '../money/decimal.ts'
-import { builder } from '../schema/builder.ts'
-import { connection, pageArgs } from '../schema/pagination.ts'
-import { keysetCursor, pageOf, pageSize, type Page } from '../shared/pagination.ts'
-import { HOUR_MS } from './rollups.ts'
-import { PRICE_DETAIL, PricedLine, UsageEvent } from './schema.ts'
-import * as repo from './summary-repository.ts'
-import type {
-  EventAggregate,
-  EventPosition,
-  GroupKey,
-  GroupKeys,
-  LineAggregate,
-  SummaryScope,
-  TimeRange,
-} from './summary-repository.ts'
+import type { Db, Executor } from '../../db/database.ts'
+import type { Tenant, UsageEventRow } from '../../db/types.ts'
+import { Decimal } from '../../money/decimal.ts'
+import { DAY_MS, splitRange } from '../../shared/date-range.ts'
+import { badInput } from '../../shared/errors.ts'
+import { keysetCursor, pageOf, pageSize, type Page } from '../../shared/pagination.ts'
+import * as repo from './repository.ts'
+import type { EventAggregate, EventPosition, GroupKey, GroupKeys, LineAggregate, SummaryScope } from './repository.ts'
 
 // ------------------------------------------------------------------ limits
-
-const DAY_MS = 24 * HOUR_MS
 
 export const SUMMARY_LIMITS = {
   maxRangeDays: 400,
@@ -33,7 +22,7 @@ export const SUMMARY_LIMITS = {
 
 export const EVENTS_PAGE = { defaultFirst: 50, maxFirst: 500 } as const
 
-const DIMENSIONS = ['MODEL', 'PROVIDER', 'FEATURE', 'USAGE_TYPE', 'DAY', 'HOUR'] as const
+export const DIMENSIONS = ['MODEL', 'PROVIDER', 'FEATURE', 'USAGE_TYPE', 'DAY', 'HOUR'] as const
 export type UsageDimensionName = (typeof DIMENSIONS)[number]
 
 // ------------------------------------------------------------------ pure summary logic
@@ -86,20 +75,6 @@ export function checkSummaryArgs(args: {
       'groupBy',
     )
   }
-}
-
-/**
- * Splits [from, to) into the whole UTC hours inside it (read from rollups) and the partial-hour
- * edges (read from raw events). Together they cover [from, to) exactly, without overlap.
- */
-export function splitRange(from: Date, to: Date): { hours: TimeRange | null; edges: TimeRange[] } {
-  const firstHour = Math.ceil(from.getTime() / HOUR_MS) * HOUR_MS
-  const lastHour = Math.floor(to.getTime() / HOUR_MS) * HOUR_MS
-  if (firstHour >= lastHour) return { hours: null, edges: [{ from, to }] }
-  const edges: TimeRange[] = []
-  if (from.getTime() < firstHour) edges.push({ from, to: new Date(firstHour) })
-  if (lastHour < to.getTime()) edges.push({ from: new Date(lastHour), to })
-  return { hours: { from: new Date(firstHour), to: new Date(lastHour) }, edges }
 }
 
 /** The grouping the dimensions ask for. DAY with HOUR groups by hour: every hour lies in one day. */
@@ -258,7 +233,7 @@ export function totalsOf(rows: readonly EventAggregate[]) {
  * events, merged exactly. Totals always come from usage_rollups (+ edges); USAGE_TYPE groups from
  * the line rollups (+ the edges' lines), so they add up to the totals' cost and amount.
  */
-export async function loadUsageSummary(
+async function loadUsageSummary(
   db: Db,
   args: { tenant: Tenant; customerId: string | null; from: Date; to: Date; groupBy: readonly UsageDimensionName[] },
 ): Promise<UsageSummaryView> {
@@ -311,7 +286,7 @@ export function decodeCursor(cursor: string): EventPosition {
 
 export type UsageEventPage = Page<UsageEventRow>
 
-export async function loadUsageEventPage(
+async function loadUsageEventPage(
   db: Executor,
   args: {
     tenant: Tenant
@@ -342,122 +317,48 @@ export async function loadUsageEventPage(
   return pageOf(rows, { first, after }, (node) => encodeCursor({ ts: new Date(node.ts), id: node.id }))
 }
 
-// ------------------------------------------------------------------ GraphQL types
+// ------------------------------------------------------------------ the service
 
-const UsageDimension = builder.enumType('UsageDimension', { values: DIMENSIONS })
+export interface UsageSummaryArgs {
+  customerId: string | null
+  from: Date
+  to: Date
+  groupBy: readonly UsageDimensionName[]
+}
 
-const UsageGroup = builder.objectRef<UsageGroupView>('UsageGroup').implement({
-  description: 'Usage of one combination of the requested dimensions; dimensions not grouped by are null.',
-  fields: (t) => ({
-    model: t.exposeString('model', { nullable: true }),
-    provider: t.exposeString('provider', { nullable: true }),
-    feature: t.exposeString('feature', { nullable: true }),
-    usageType: t.exposeString('usageType', { nullable: true }),
-    bucketStart: t.field({
-      type: 'DateTime',
-      nullable: true,
-      description: 'Start of the UTC day or hour, when grouped by DAY or HOUR.',
-      resolve: (g) => g.bucketStart,
-    }),
-    events: t.exposeInt('events', {
-      description: 'Events in the group; with USAGE_TYPE, events with a priced line of that type.',
-    }),
-    inputTokens: t.exposeFloat('inputTokens'),
-    outputTokens: t.exposeFloat('outputTokens'),
-    cost: t.field({
-      type: 'Decimal',
-      description: `What the tenant pays its providers. ${PRICE_DETAIL}`,
-      resolve: priceDetail((g) => g.cost),
-    }),
-    amount: t.field({ type: 'Decimal', resolve: (g) => g.amount }),
-  }),
-})
+export interface UsageEventPageArgs {
+  customerId: string
+  from: Date | null
+  to: Date | null
+  first: number | null
+  after: string | null
+  model?: string | null
+  feature?: string | null
+}
 
-const UsageSummary = builder.objectRef<UsageSummaryView>('UsageSummary').implement({
-  fields: (t) => ({
-    customerId: t.exposeString('customerId', { nullable: true }),
-    from: t.field({ type: 'DateTime', resolve: (s) => s.from }),
-    to: t.field({ type: 'DateTime', resolve: (s) => s.to }),
-    currency: t.exposeString('currency'),
-    events: t.exposeInt('events'),
-    unpricedEvents: t.exposeInt('unpricedEvents'),
-    inputTokens: t.exposeFloat('inputTokens'),
-    outputTokens: t.exposeFloat('outputTokens'),
-    cost: t.field({
-      type: 'Decimal',
-      description: `What the tenant pays its providers. ${PRICE_DETAIL}`,
-      resolve: priceDetail((s) => s.cost),
-    }),
-    amount: t.field({ type: 'Decimal', description: 'What the customer is billed.', resolve: (s) => s.amount }),
-    groups: t.field({ type: [UsageGroup], description: 'Empty without groupBy.', resolve: (s) => s.groups }),
-  }),
-})
+export interface UsageReadService {
+  /** usageSummary: totals and groups over [from, to) for one customer or the whole tenant. */
+  summary(tenant: Tenant, args: UsageSummaryArgs): Promise<UsageSummaryView>
+  /** usageEvents: one page of a customer's events, newest first. */
+  events(tenant: Tenant, args: UsageEventPageArgs): Promise<UsageEventPage>
+  /** What the ledger says a customer was billed in [from, to) (rollup hours plus raw edges), exact. */
+  billedAmount(executor: Executor, tenantId: string, customerId: string, from: Date, to: Date): Promise<string>
+}
 
-const UsageEventConnection = connection('UsageEvent', UsageEvent)
-
-builder.objectFields(UsageEvent, (t) => ({
-  customer: t.field({
-    type: Customer,
-    nullable: true,
-    resolve: (event, _args, ctx) => ctx.loaders.customer.load(`${event.tenant_id}\u0001${event.customer_id}`),
-  }),
-}))
-
-builder.objectFields(PricedLine, (t) => ({
-  price: t.field({
-    type: ModelPrice,
-    nullable: true,
-    description: 'The effective-dated catalog row that priced this line.',
-    // Lines are only reachable through the caller's own events; its tenant also sees its own (negotiated) rows.
-    resolve: (line, _args, ctx) => ctx.loaders.price.load(`${requireTenant(ctx).id}\u0001${line.priceId}`),
-  }),
-}))
-
-builder.queryFields((t) => ({
-  usageSummary: t.field({
-    type: UsageSummary,
-    description: 'Usage and spend over [from, to) for one customer, or the whole tenant when customerId is null.',
-    args: {
-      customerId: t.arg.string(),
-      from: t.arg({ type: 'DateTime', required: true }),
-      to: t.arg({ type: 'DateTime', required: true }),
-      groupBy: t.arg({ type: [UsageDimension] }),
+export function createUsageReadService({ db }: { db: Db }): UsageReadService {
+  return {
+    summary: (tenant, args) => loadUsageSummary(db, { tenant, ...args, groupBy: [...new Set(args.groupBy)] }),
+    events: (tenant, args) => loadUsageEventPage(db, { tenant, ...args }),
+    async billedAmount(executor, tenantId, customerId, from, to) {
+      const scope = { tenantId, customerId }
+      const { hours, edges } = splitRange(from, to)
+      const [rolled, raw] = await Promise.all([
+        hours ? repo.rollupEventAggregates(executor, scope, hours, repo.NO_GROUPING) : [],
+        repo.rawEventAggregates(executor, scope, edges, repo.NO_GROUPING),
+      ])
+      let total = new Decimal(0)
+      for (const row of [...rolled, ...raw]) total = total.plus(row.amount)
+      return total.toFixed()
     },
-    resolve: (_root, args, ctx) =>
-      loadUsageSummary(ctx.services.db, {
-        // The whole tenant's usage is for its secret key; a widget session reads only its customer.
-        tenant: args.customerId == null ? requireTenant(ctx) : requireCustomerReader(ctx, args.customerId),
-        customerId: args.customerId ?? null,
-        from: args.from,
-        to: args.to,
-        groupBy: [...new Set(args.groupBy ?? [])],
-      }),
-  }),
-  usageEvents: t.field({
-    type: UsageEventConnection,
-    description:
-      "A customer's events, newest first. Keyset pages on (timestamp, id): ingest between pages never repeats or skips a stored event.",
-    args: {
-      customerId: t.arg.string({ required: true }),
-      from: t.arg({ type: 'DateTime' }),
-      to: t.arg({ type: 'DateTime' }),
-      ...pageArgs(t.arg, EVENTS_PAGE),
-      model: t.arg.string({
-        description:
-          'Only events of this model, as usageSummary groups MODEL: the canonical model, or the reported one when unknown.',
-      }),
-      feature: t.arg.string({ description: 'Only events of this feature.' }),
-    },
-    resolve: (_root, args, ctx) =>
-      loadUsageEventPage(ctx.services.db, {
-        model: args.model ?? null,
-        feature: args.feature ?? null,
-        tenant: requireCustomerReader(ctx, args.customerId),
-        customerId: args.customerId,
-        from: args.from ?? null,
-        to: args.to ?? null,
-        first: args.first ?? null,
-        after: args.after ?? null,
-      }),
-  }),
-}))
+  }
+}

@@ -1,6 +1,7 @@
 import { sql, type RawBuilder } from 'kysely'
-import type { Executor } from '../db/database.ts'
-import type { UsageEventRow } from '../db/types.ts'
+import type { Executor } from '../../db/database.ts'
+import type { UsageEventRow } from '../../db/types.ts'
+import type { TimeRange } from '../../shared/date-range.ts'
 
 /**
  * SQL behind usageSummary and usageEvents.
@@ -14,12 +15,6 @@ import type { UsageEventRow } from '../db/types.ts'
 export interface SummaryScope {
   tenantId: string
   customerId: string | null
-}
-
-/** Half-open [from, to). */
-export interface TimeRange {
-  from: Date
-  to: Date
 }
 
 /** What to group by, below the usage type. DAY and HOUR are UTC buckets (whatever the session's TimeZone). */
