@@ -47,11 +47,7 @@ const QUERIES_OUTSIDE_REPOSITORY = [
   `${API}/repricing/service.ts`,
 ]
 const GRAPHQL_OUTSIDE_SCHEMA = [`${API}/auth/guard.ts`]
-const RESOLVERS_TOUCHING_DB = [
-  `${API}/catalog/schema.ts`,
-  `${API}/pricing/schema.ts`,
-  `${API}/repricing/schema.ts`,
-]
+const RESOLVERS_TOUCHING_DB = [`${API}/catalog/schema.ts`, `${API}/pricing/schema.ts`, `${API}/repricing/schema.ts`]
 
 export default tseslint.config(
   { ignores: ['**/node_modules/**', '**/dist/**', '.data/**', '**/*.graphql', 'test/.artifacts/**'] },
