@@ -118,6 +118,7 @@ main(async () => {
     const server = await bench.listen()
     const endMs = Date.now() - 60_000
     let next = 0
+    let retries = 0
     type Mode = 'otlp-protobuf' | 'otlp-json' | 'recordUsageBatch'
     const bodies = (mode: Mode, events: number) => {
       const out: { body: string | Uint8Array; type: string; path: string }[] = []
@@ -156,11 +157,20 @@ main(async () => {
       const client = async () => {
         while (i < requests.length) {
           const r = requests[i++]!
-          const res = await fetch(`${server.url}${r.path}`, {
-            method: 'POST',
-            headers: { 'content-type': r.type, authorization: `Bearer ${bench.apiKey}` },
-            body: r.body as string,
-          })
+          // Idempotent requests: a connection the server closed as idle is retried (counted below).
+          let res: Response | undefined
+          for (let attempt = 0; !res; attempt++) {
+            try {
+              res = await fetch(`${server.url}${r.path}`, {
+                method: 'POST',
+                headers: { 'content-type': r.type, authorization: `Bearer ${bench.apiKey}` },
+                body: r.body as string,
+              })
+            } catch (error) {
+              if (attempt >= 3) throw error
+              retries += 1
+            }
+          }
           const text = await res.text()
           if (res.status !== 200 || text.includes('rejected') || text.includes('"errors"'))
             if (!/"rejected":0/.test(text)) throw new Error(`${r.path} ${res.status}: ${text.slice(0, 300)}`)
@@ -195,7 +205,9 @@ main(async () => {
       const r = rates.get(m)!
       return `${m}=${Math.round(median(r.map((x) => x.perS)))}/s,${Math.round(median(r.map((x) => x.cpuUsPerEvent)))}us_cpu`
     })
-    console.log(`RESULT otlp-ingest ${summary.join(' ')} stored=${stored} load=${loadavg()[0]!.toFixed(2)}`)
+    console.log(
+      `RESULT otlp-ingest ${summary.join(' ')} stored=${stored} retried_requests=${retries} load=${loadavg()[0]!.toFixed(2)}`,
+    )
   } finally {
     await bench.close()
   }

@@ -18,12 +18,18 @@ import type { Admission, HttpRoute } from './shared/http-route.ts'
 import { createServices, type Dependencies, type Services } from './services.ts'
 import { otlpTracesRoute } from './otlp/routes.ts'
 import { createOtlpService } from './otlp/service.ts'
+import { instrumentUsage } from './observability/instrument.ts'
+import { metricsPlugin } from './http/metrics-plugin.ts'
+import { createMetrics, type Metrics } from './observability/metrics.ts'
+import { metricsRoute, readinessRoute } from './observability/routes.ts'
 import { stripeWebhookRoute } from './stripe/webhooks.ts'
 import { authenticateWidgetRequest, widgetAwareCors, widgetTokenOf } from './widget-sessions/http.ts'
 
 export interface App {
   yoga: YogaServerInstance<Record<string, unknown>, GraphQLContext>
   services: Services
+  /** Prometheus metrics of this app (GET /metrics). */
+  metrics: Metrics
   /** Non-GraphQL endpoints; domains add theirs in createApp. */
   routes: HttpRoute[]
   /** Whether a request with a body may send it to /graphql, from its headers (content type, credentials). */
@@ -115,8 +121,11 @@ const coded = (_context: unknown, error: GraphQLError): void => {
  * server mounts it on node:http. All dependencies come in; nothing is global.
  */
 export function createApp(deps: Dependencies): App {
-  const services = createServices(deps)
   const { config, logger } = deps
+  const metrics = createMetrics(deps)
+  const created = createServices(deps)
+  // Every ingest path (GraphQL, gateway, OTLP) goes through services.usage: counted and timed there.
+  const services = { ...created, usage: instrumentUsage(created.usage, metrics) }
 
   const yoga = createYoga<Record<string, unknown>, GraphQLContext>({
     schema: buildSchema(),
@@ -170,6 +179,7 @@ export function createApp(deps: Dependencies): App {
       }),
       errorCodesPlugin,
       unsafeTextPlugin,
+      metricsPlugin(metrics),
     ],
     context: async ({ request, ...serverContext }): Promise<GraphQLContext> => {
       const requestId = requestIdOf(request)
@@ -212,6 +222,13 @@ export function createApp(deps: Dependencies): App {
       logger,
       maxBodyBytes: config.MAX_BODY_BYTES,
       maxDecompressedBytes: 4 * config.MAX_BODY_BYTES,
+      onExport: ({ result, status }) =>
+        metrics.otlpExport({
+          accepted: result?.accepted ?? 0,
+          rejected: result?.rejected ?? 0,
+          ignored: result?.ignored ?? 0,
+          status,
+        }),
     }),
   ]
   const admitGraphQL = graphqlAdmission({
@@ -220,5 +237,9 @@ export function createApp(deps: Dependencies): App {
     logger,
     maxBodyBytes: config.MAX_BODY_BYTES,
   })
-  return { yoga, services, routes, admitGraphQL }
+  routes.push(
+    metricsRoute({ metrics, token: config.METRICS_TOKEN, logger }),
+    readinessRoute({ db: services.db, logger }),
+  )
+  return { yoga, services, metrics, routes, admitGraphQL }
 }

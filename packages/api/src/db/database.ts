@@ -45,7 +45,14 @@ export function createDatabase(options: DatabaseOptions): Db {
     // An idle client that loses its connection (a server restart, a terminated backend) emits
     // 'error' on the pool; unheard, it would crash the process. The pool replaces the client.
     pool.on('error', (error) => options.onIdleClientError?.(error))
-    return new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
+    const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) })
+    poolStats.set(db, () => ({
+      total: pool.totalCount,
+      idle: pool.idleCount,
+      waiting: pool.waitingCount,
+      max: options.poolSize ?? 10,
+    }))
+    return db
   }
   if (!options.pgliteDataDir) return new Kysely<DB>({ dialect: new PGliteDialect({ pglite: new PGlite() }) })
   // PGlite is single-writer: the data dir is locked for as long as it is open (throws DataDirLockedError when held).
@@ -83,6 +90,22 @@ class LockedPGliteDialect extends PGliteDialect {
     return driver
   }
 }
+
+/** Migrations this build has that the database has not run (empty: current). Throws when the database is unreachable. */
+export async function pendingMigrations(db: Db): Promise<string[]> {
+  const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } })
+  return (await migrator.getMigrations()).filter((m) => !m.executedAt).map((m) => m.name)
+}
+
+/** Connections of a PostgreSQL pool (absent for PGlite, which has one connection). */
+export interface PoolStats {
+  total: number
+  idle: number
+  waiting: number
+  max: number
+}
+const poolStats = new WeakMap<Db, () => PoolStats>()
+export const poolStatsOf = (db: Db): PoolStats | null => poolStats.get(db)?.() ?? null
 
 export async function migrateToLatest(db: Db): Promise<void> {
   // Migrations written on parallel branches land in any order; a database that already ran a later
