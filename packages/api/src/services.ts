@@ -1,9 +1,8 @@
 import { createTenantService, type TenantService } from './auth/service.ts'
 import { createBudgetService, type BudgetService } from './budgets/service.ts'
 import { createCustomerService, type CustomerService } from './customers/service.ts'
-import { createCatalogService } from './catalog/service.ts'
+import { createCatalogService, type CatalogServices } from './catalog/service.ts'
 import { catchUpUnpriced, createRepricingService, sweepScopeOf, type RepricingService } from './repricing/service.ts'
-import type { CatalogService } from './catalog/types.ts'
 import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
 import type { Db } from './db/database.ts'
@@ -40,7 +39,7 @@ export interface Services {
   pubsub: BurnratePubSub
   tenants: TenantService
   customers: CustomerService
-  catalog: CatalogService
+  catalog: CatalogServices
   /** Prices UNPRICED events when a price arrives; re-prices the past with correction entries. */
   repricing: RepricingService
   /** Batches as sent (record) and single events through group commit (recordOne). */

@@ -1,8 +1,37 @@
 import { findCatalogConflicts, type CatalogConflict } from '@burnrate/catalog-sync'
 import { sql, type Selectable } from 'kysely'
 import type { Executor } from '../db/database.ts'
-import type { CatalogFeedIssueTable, CatalogSyncRunTable, PriceCatalogRow } from '../db/types.ts'
-import type { CatalogPrice } from './types.ts'
+import type {
+  CatalogFeedIssueTable,
+  CatalogPendingChangeTable,
+  CatalogSourceStateTable,
+  CatalogSyncRunTable,
+  PriceChangeLogTable,
+  PriceCatalogRow,
+  PriceTierJson,
+  TimeWindowJson,
+} from '../db/types.ts'
+
+/** One effective-dated catalog row as the pricing engine sees it. */
+export interface CatalogPrice {
+  id: string
+  provider: string
+  model: string
+  usageType: string
+  unit: string
+  /** Exact decimal price of one unit. */
+  unitPrice: string
+  currency: string
+  /** Long-context tiers: when the event's total input tokens exceed `start`, the tier's price applies to the whole line. */
+  tiers: PriceTierJson[] | null
+  /** Time-of-day prices (off-peak discounts); a matching windowed row wins over an unwindowed one. */
+  timeWindow: TimeWindowJson | null
+  effectiveFrom: Date
+  effectiveTo: Date | null
+  source: string
+  /** null for public prices; the tenant's id for its negotiated prices. */
+  tenantId?: string | null
+}
 
 export function toCatalogPrice(row: PriceCatalogRow): CatalogPrice {
   return {
@@ -206,4 +235,53 @@ export async function listFeedIssues(
   if (filter.kind) query = query.where('kind', '=', filter.kind)
   if (filter.after) query = query.where('id', '>', filter.after)
   return query.orderBy('id').limit(filter.limit).execute()
+}
+
+export type SourceStateRow = Selectable<CatalogSourceStateTable>
+export type ChangeLogRow = Selectable<PriceChangeLogTable>
+
+/**
+ * Claims a source for this process (one syncer at a time across processes) when it is due: its
+ * state row is created on first sight, then leased for `leaseMs` if due and not leased.
+ */
+export async function claimSource(db: Executor, source: string, now: Date, leaseMs: number): Promise<boolean> {
+  await db
+    .insertInto('catalog_source_state')
+    .values({ source, next_attempt_at: now })
+    .onConflict((oc) => oc.column('source').doNothing())
+    .execute()
+  const claimed = await db
+    .updateTable('catalog_source_state')
+    .set({ lease_until: new Date(now.getTime() + leaseMs), last_attempt_at: now })
+    .where('source', '=', source)
+    .where('next_attempt_at', '<=', now)
+    .where((eb) => eb.or([eb('lease_until', 'is', null), eb('lease_until', '<', now)]))
+    .returning('source')
+    .executeTakeFirst()
+  return claimed !== undefined
+}
+
+/** Polling state of every source, by name. */
+export function listSourceStates(db: Executor): Promise<SourceStateRow[]> {
+  return db.selectFrom('catalog_source_state').selectAll().orderBy('source').execute()
+}
+
+/** Held public price changes still waiting for a decision, oldest first. */
+export function listPendingChanges(db: Executor): Promise<Selectable<CatalogPendingChangeTable>[]> {
+  return db.selectFrom('catalog_pending_changes').selectAll().where('status', '=', 'PENDING').orderBy('id').execute()
+}
+
+/** Applied changes, newest first: public ones and this tenant's own; `before` pages back by id. */
+export function listPriceChanges(
+  db: Executor,
+  filter: { tenantId: string; provider?: string | null; model?: string | null; before?: number | null; limit: number },
+): Promise<ChangeLogRow[]> {
+  let query = db
+    .selectFrom('price_change_log')
+    .selectAll()
+    .where((eb) => eb.or([eb('tenant_id', 'is', null), eb('tenant_id', '=', filter.tenantId)]))
+  if (filter.provider) query = query.where('provider', '=', filter.provider)
+  if (filter.model) query = query.where('model', '=', filter.model)
+  if (filter.before !== null && filter.before !== undefined) query = query.where('id', '<', filter.before)
+  return query.orderBy('id', 'desc').limit(filter.limit).execute()
 }

@@ -1,26 +1,8 @@
-import { requireTenant } from '../auth/guard.ts'
-import type { GraphQLContext } from '../context.ts'
+import { tenantOf } from '../schema/auth-scopes.ts'
 import type { PriceTierJson, TimeWindowJson } from '../db/types.ts'
-import {
-  isPublicSource,
-  OverrideError,
-  PUBLIC_SOURCES,
-  SourceError,
-  type CatalogCorrection,
-} from '@burnrate/catalog-sync'
-import { badInput, userError } from '../shared/errors.ts'
+import { PUBLIC_SOURCES, type CatalogCorrection } from '@burnrate/catalog-sync'
 import { builder } from '../schema/builder.ts'
-import {
-  latestSyncRuns,
-  listCatalogConflicts,
-  listFeedIssues,
-  listSyncRuns,
-  priceHistory,
-  syncRunById,
-  tenantPrices,
-  type FeedIssueRow,
-  type SyncRunRow,
-} from './repository.ts'
+import type { ChangeLogRow, FeedIssueRow, SourceStateRow, SyncRunRow } from './repository.ts'
 import type { CatalogPrice, PendingChangeRow, SyncSummary } from './types.ts'
 
 const PriceTier = builder.objectRef<PriceTierJson>('PriceTier').implement({
@@ -84,33 +66,6 @@ export const ModelPrice = builder.objectRef<CatalogPrice>('ModelPrice').implemen
   }),
 })
 
-const MAX_NAME_LENGTH = 255
-
-function checkName(value: string | null | undefined, field: string): string | null {
-  if (value === null || value === undefined) return null
-  const trimmed = value.trim()
-  if (trimmed.length === 0 || trimmed.length > MAX_NAME_LENGTH)
-    throw badInput(`${field} must be 1-${MAX_NAME_LENGTH} characters`, field)
-  return trimmed
-}
-
-/**
- * The catalog ids for what the caller typed: aliases and dated names resolve like usage events
- * do (gpt-4o-2024-08-06 → openai/gpt-4o); a name no source knows is looked up as given (lowercased,
- * like every catalog id), so the answer is simply empty.
- */
-async function catalogIds(
-  ctx: GraphQLContext,
-  provider: string | null,
-  model: string | null,
-  tenantId?: string,
-): Promise<{ provider: string | null; model: string | null }> {
-  if (model === null) return { provider: provider?.toLowerCase() ?? null, model: null }
-  await ctx.services.catalog.ensureFresh()
-  const resolved = ctx.services.catalog.resolve(model, provider, tenantId)
-  return resolved ?? { provider: provider?.toLowerCase() ?? null, model: model.toLowerCase() }
-}
-
 builder.queryFields((t) => ({
   providerPrices: t.field({
     type: [ModelPrice],
@@ -121,11 +76,9 @@ builder.queryFields((t) => ({
       model: t.arg.string(),
       at: t.arg({ type: 'DateTime' }),
     },
-    resolve: async (_root, args, ctx) => {
-      const tenant = requireTenant(ctx)
-      const ids = await catalogIds(ctx, checkName(args.provider, 'provider'), checkName(args.model, 'model'), tenant.id)
-      return ctx.services.catalog.listPricesAt({ ...ids, at: args.at ?? ctx.services.clock.now(), tenantId: tenant.id })
-    },
+    authScopes: { tenant: true },
+    resolve: (_root, args, ctx) =>
+      ctx.services.catalog.providerPrices(tenantOf(ctx).id, { ...args, at: args.at ?? ctx.services.clock.now() }),
   }),
   priceHistory: t.field({
     type: [ModelPrice],
@@ -135,32 +88,14 @@ builder.queryFields((t) => ({
       provider: t.arg.string({ required: true }),
       model: t.arg.string({ required: true }),
     },
-    resolve: async (_root, args, ctx) => {
-      const tenant = requireTenant(ctx)
-      const ids = await catalogIds(ctx, checkName(args.provider, 'provider'), checkName(args.model, 'model'), tenant.id)
-      return priceHistory(ctx.services.db, ids.provider!, ids.model!, tenant.id)
-    },
+    authScopes: { tenant: true },
+    resolve: (_root, args, ctx) => ctx.services.catalog.priceHistory(tenantOf(ctx).id, args),
   }),
 }))
 
 // ——— Sources, change log, held changes, conflicts and tenant overrides ———
 
-interface ChangeLogEntry {
-  id: number
-  tenant_id: string | null
-  provider: string
-  model: string
-  usage_type: string
-  old_unit_price: string | null
-  new_unit_price: string | null
-  effective_from: Date
-  source: string
-  source_version: string
-  price_id: number | null
-  changed_at: Date
-}
-
-const PriceChangeLogEntry = builder.objectRef<ChangeLogEntry>('PriceChangeLogEntry').implement({
+const PriceChangeLogEntry = builder.objectRef<ChangeLogRow>('PriceChangeLogEntry').implement({
   description:
     'One applied catalog change: a price opened (oldUnitPrice null for a new model), changed, or withdrawn (newUnitPrice null).',
   fields: (t) => ({
@@ -252,20 +187,6 @@ const CatalogFeedIssue = builder.objectRef<FeedIssueRow>('CatalogFeedIssue').imp
   }),
 })
 
-const MAX_ISSUE_PAGE = 500
-
-function issuePage(first: number | null | undefined): number {
-  const size = first ?? 100
-  if (size < 1 || size > MAX_ISSUE_PAGE) throw badInput(`first must be 1-${MAX_ISSUE_PAGE}`, 'first')
-  return size
-}
-
-function idArg(value: string | number | null | undefined, field: string): number | null {
-  if (value === null || value === undefined) return null
-  if (!/^[1-9]\d{0,14}$/.test(String(value))) throw badInput(`${field} must be an id from this list`, field)
-  return Number(value)
-}
-
 const CatalogSyncRun = builder.objectRef<SyncRunRow>('CatalogSyncRun').implement({
   description: 'One sync of a whole public price source (a poll, syncSource or the CLI) and what it did.',
   fields: (t) => ({
@@ -289,28 +210,12 @@ const CatalogSyncRun = builder.objectRef<SyncRunRow>('CatalogSyncRun').implement
       type: [CatalogFeedIssue],
       description: 'What this run’s feed version stated that became no row, in id order. Page with `after` (an id).',
       args: { kind: t.arg({ type: CatalogFeedIssueKind }), first: t.arg.int(), after: t.arg.id() },
-      resolve: (run, args, ctx) =>
-        listFeedIssues(ctx.services.db, {
-          source: run.source,
-          sourceVersion: run.source_version,
-          kind: args.kind,
-          after: idArg(args.after, 'after'),
-          limit: issuePage(args.first),
-        }),
+      resolve: (run, args, ctx) => ctx.services.catalog.runIssues(run, args),
     }),
   }),
 })
 
-interface SourceStateView {
-  source: string
-  last_attempt_at: Date | null
-  last_success_at: Date | null
-  next_attempt_at: Date
-  failures: number
-  last_error: string | null
-}
-
-const CatalogSourceState = builder.objectRef<SourceStateView>('CatalogSourceState').implement({
+const CatalogSourceState = builder.objectRef<SourceStateRow>('CatalogSourceState').implement({
   description:
     'How polling a price source went: a failing source leaves the catalog as it was and is retried with backoff.',
   fields: (t) => ({
@@ -324,7 +229,7 @@ const CatalogSourceState = builder.objectRef<SourceStateView>('CatalogSourceStat
       type: CatalogSyncRun,
       nullable: true,
       description: 'The latest recorded sync of this source, with its rejected and skipped feed entries.',
-      resolve: async (s, _args, ctx) => (await latestSyncRuns(ctx.services.db, [s.source])).get(s.source) ?? null,
+      resolve: (s, _args, ctx) => ctx.services.catalog.latestSyncRun(s.source),
     }),
   }),
 })
@@ -383,8 +288,7 @@ const CatalogSyncResult = builder.objectRef<SyncSummary>('CatalogSyncResult').im
       type: CatalogSyncRun,
       nullable: true,
       description: 'The recorded run; null for a dry run and for negotiated prices.',
-      resolve: async (s, _args, ctx) =>
-        s.syncRunId ? ((await syncRunById(ctx.services.db, s.syncRunId)) ?? null) : null,
+      resolve: (s, _args, ctx) => ctx.services.catalog.syncRun(s.syncRunId),
     }),
     corrections: t.field({
       type: [PastPriceCorrection],
@@ -396,89 +300,40 @@ const CatalogSyncResult = builder.objectRef<SyncSummary>('CatalogSyncResult').im
   }),
 })
 
-const MAX_PAGE = 500
-
-function pageSize(first: number | null | undefined): number {
-  const size = first ?? 100
-  if (size < 1 || size > MAX_PAGE) throw badInput(`first must be 1-${MAX_PAGE}`, 'first')
-  return size
-}
-
-function requireCatalogAdmin(ctx: GraphQLContext) {
-  const tenant = requireTenant(ctx)
-  if (!ctx.services.config.CATALOG_ADMIN_TENANTS.includes(tenant.id)) {
-    throw userError(
-      'FORBIDDEN',
-      'The public catalog can only be changed by a tenant listed in CATALOG_ADMIN_TENANTS, or by the operator with the CLI (`catalog-sync confirm <id>`, `catalog-sync reject <id>`, `catalog-sync --source <name>`).',
-    )
-  }
-  return tenant
-}
-
 builder.queryFields((t) => ({
   priceChangeLog: t.field({
     type: [PriceChangeLogEntry],
     description:
       "Applied catalog changes, newest first: public ones and this tenant's own negotiated prices. Page with `before` (an id).",
     args: { provider: t.arg.string(), model: t.arg.string(), first: t.arg.int(), before: t.arg.id() },
-    resolve: async (_root, args, ctx) => {
-      const tenant = requireTenant(ctx)
-      const ids = await catalogIds(ctx, checkName(args.provider, 'provider'), checkName(args.model, 'model'))
-      let query = ctx.services.db
-        .selectFrom('price_change_log')
-        .selectAll()
-        .where((eb) => eb.or([eb('tenant_id', 'is', null), eb('tenant_id', '=', tenant.id)]))
-      if (ids.provider) query = query.where('provider', '=', ids.provider)
-      if (ids.model) query = query.where('model', '=', ids.model)
-      if (args.before) {
-        if (!/^\d{1,15}$/.test(String(args.before))) throw badInput('before must be an id from this log', 'before')
-        query = query.where('id', '<', Number(args.before))
-      }
-      return query.orderBy('id', 'desc').limit(pageSize(args.first)).execute()
-    },
+    authScopes: { tenant: true },
+    resolve: (_root, args, ctx) => ctx.services.catalog.priceChangeLog(tenantOf(ctx).id, args),
   }),
   pendingPriceChanges: t.field({
     type: [PendingPriceChange],
     description: 'Public price changes held because they moved more than 10× in one sync.',
-    resolve: async (_root, _args, ctx) => {
-      requireTenant(ctx)
-      return ctx.services.db
-        .selectFrom('catalog_pending_changes')
-        .selectAll()
-        .where('status', '=', 'PENDING')
-        .orderBy('id')
-        .execute()
-    },
+    authScopes: { tenant: true },
+    resolve: (_root, _args, ctx) => ctx.services.catalog.pendingChanges(),
   }),
   catalogConflicts: t.field({
     type: [CatalogConflict],
     description: 'Where public sources disagree about the price in force at `at` (default: now).',
     args: { at: t.arg({ type: 'DateTime' }) },
-    resolve: async (_root, args, ctx) => {
-      requireTenant(ctx)
-      return listCatalogConflicts(ctx.services.db, args.at ?? ctx.services.clock.now())
-    },
+    authScopes: { tenant: true },
+    resolve: (_root, args, ctx) => ctx.services.catalog.conflicts(args.at ?? ctx.services.clock.now()),
   }),
   catalogSources: t.field({
     type: [CatalogSourceState],
     description: 'Polling state of every price source: last success, consecutive failures and the last error.',
-    resolve: async (_root, _args, ctx) => {
-      requireTenant(ctx)
-      return ctx.services.db.selectFrom('catalog_source_state').selectAll().orderBy('source').execute()
-    },
+    authScopes: { tenant: true },
+    resolve: (_root, _args, ctx) => ctx.services.catalog.sourceStates(),
   }),
   catalogSyncRuns: t.field({
     type: [CatalogSyncRun],
     description: 'Syncs of public price sources, newest first. Page with `before` (an id).',
     args: { source: t.arg.string(), first: t.arg.int(), before: t.arg.id() },
-    resolve: async (_root, args, ctx) => {
-      requireTenant(ctx)
-      return listSyncRuns(ctx.services.db, {
-        source: checkName(args.source, 'source'),
-        before: idArg(args.before, 'before'),
-        limit: pageSize(args.first),
-      })
-    },
+    authScopes: { tenant: true },
+    resolve: (_root, args, ctx) => ctx.services.catalog.syncRuns(args),
   }),
   catalogFeedIssues: t.field({
     type: [CatalogFeedIssue],
@@ -491,31 +346,15 @@ builder.queryFields((t) => ({
       first: t.arg.int(),
       after: t.arg.id(),
     },
-    resolve: async (_root, args, ctx) => {
-      requireTenant(ctx)
-      const runId = idArg(args.syncRunId, 'syncRunId')
-      const run = runId === null ? null : await syncRunById(ctx.services.db, runId)
-      if (runId !== null && !run) throw userError('NOT_FOUND', 'no such sync run', 'syncRunId')
-      const source = checkName(args.source, 'source')
-      if (run && source && run.source !== source) return []
-      return listFeedIssues(ctx.services.db, {
-        source: run?.source ?? source,
-        sourceVersion: run?.source_version,
-        kind: args.kind,
-        after: idArg(args.after, 'after'),
-        limit: issuePage(args.first),
-      })
-    },
+    authScopes: { tenant: true },
+    resolve: (_root, args, ctx) => ctx.services.catalog.feedIssues(args),
   }),
   priceOverrides: t.field({
     type: [ModelPrice],
     description: "This tenant's negotiated prices (whole history), oldest first. Other tenants never see them.",
     args: { provider: t.arg.string(), model: t.arg.string() },
-    resolve: async (_root, args, ctx) => {
-      const tenant = requireTenant(ctx)
-      const ids = await catalogIds(ctx, checkName(args.provider, 'provider'), checkName(args.model, 'model'))
-      return tenantPrices(ctx.services.db, tenant.id, ids)
-    },
+    authScopes: { tenant: true },
+    resolve: (_root, args, ctx) => ctx.services.catalog.priceOverrides(tenantOf(ctx).id, args),
   }),
 }))
 
@@ -525,41 +364,16 @@ builder.mutationFields((t) => ({
     description:
       "A negotiated price for this tenant only, in force from effectiveFrom (it replaces this tenant's earlier override of the usage type from then on). New events use it at once; events already priced since effectiveFrom are corrected by repriceUsage.",
     args: { input: t.arg({ type: PriceOverrideInput, required: true }) },
-    resolve: async (_root, { input }, ctx) => {
-      const tenant = requireTenant(ctx)
-      const provider = checkName(input.provider, 'input.provider')!
-      const model = checkName(input.model, 'input.model')!
-      let result
-      try {
-        result = await ctx.services.catalog.setOverride(tenant.id, {
-          ...input,
-          provider,
-          model,
-          unitPrice: String(input.unitPrice),
-        })
-      } catch (error) {
-        if (error instanceof OverrideError) throw badInput(error.message, `input.${error.field}`)
-        throw error
-      }
-      return tenantPrices(ctx.services.db, tenant.id, result)
-    },
+    authScopes: { tenant: true },
+    resolve: (_root, { input }, ctx) => ctx.services.catalog.setPriceOverride(tenantOf(ctx).id, input),
   }),
   importPriceOverrides: t.field({
     type: [CatalogSyncResult],
     description:
       'Negotiated prices from a YAML or JSON document (`overrides: [{ tenant, provider, model, usageType, unitPrice, effectiveFrom, effectiveTo }]`); every entry must name this tenant.',
     args: { document: t.arg.string({ required: true }) },
-    resolve: async (_root, { document }, ctx) => {
-      const tenant = requireTenant(ctx)
-      if (document.length > 1_000_000) throw badInput('document must be at most 1 MB', 'document')
-      try {
-        return await ctx.services.catalog.applyOverridesFile(document, { tenantId: tenant.id })
-      } catch (error) {
-        if (error instanceof OverrideError) throw badInput(error.message, 'document')
-        if (error instanceof SourceError) throw badInput(error.message, 'document')
-        throw error
-      }
-    },
+    authScopes: { tenant: true },
+    resolve: (_root, { document }, ctx) => ctx.services.catalog.importPriceOverrides(tenantOf(ctx).id, document),
   }),
   syncCatalogSource: t.field({
     type: CatalogSyncResult,
@@ -569,44 +383,22 @@ builder.mutationFields((t) => ({
       source: t.arg.string({ required: true, description: `One of ${PUBLIC_SOURCES.join(', ')}.` }),
       dryRun: t.arg.boolean({ description: 'Only report what would change; nothing is written or recorded.' }),
     },
-    resolve: async (_root, args, ctx) => {
-      requireCatalogAdmin(ctx)
-      if (!isPublicSource(args.source)) throw badInput(`source must be one of ${PUBLIC_SOURCES.join(', ')}`, 'source')
-      try {
-        return await ctx.services.catalog.syncSourceRecorded(args.source, { dryRun: args.dryRun ?? false })
-      } catch (error) {
-        // The feed failed (HTTP error, timeout, malformed, a changed schema): nothing changed, the run is in catalogSources.
-        if (error instanceof SourceError)
-          throw badInput(
-            `${args.source} failed (${error.kind}); the catalog is unchanged for it: ${error.message}`,
-            'source',
-          )
-        throw error
-      }
-    },
+    authScopes: { tenant: true },
+    resolve: (_root, args, ctx) =>
+      ctx.services.catalog.syncSourceRequested(tenantOf(ctx).id, args.source, { dryRun: args.dryRun }),
   }),
   confirmPriceChange: t.field({
     type: PendingPriceChange,
     description: 'Applies a held public price change (from when it was observed).',
     args: { id: t.arg.id({ required: true }) },
-    resolve: async (_root, { id }, ctx) => {
-      requireCatalogAdmin(ctx)
-      if (!/^\d{1,15}$/.test(String(id))) throw badInput('no such pending price change', 'id')
-      const resolved = await ctx.services.catalog.resolvePendingChange(Number(id), 'CONFIRM')
-      if (!resolved) throw userError('NOT_FOUND', 'no such pending price change', 'id')
-      return resolved
-    },
+    authScopes: { tenant: true },
+    resolve: (_root, { id }, ctx) => ctx.services.catalog.decidePendingChange(tenantOf(ctx).id, id, 'CONFIRM'),
   }),
   rejectPriceChange: t.field({
     type: PendingPriceChange,
     description: 'Drops a held public price change; the catalog keeps the price in force.',
     args: { id: t.arg.id({ required: true }) },
-    resolve: async (_root, { id }, ctx) => {
-      requireCatalogAdmin(ctx)
-      if (!/^\d{1,15}$/.test(String(id))) throw badInput('no such pending price change', 'id')
-      const resolved = await ctx.services.catalog.resolvePendingChange(Number(id), 'REJECT')
-      if (!resolved) throw userError('NOT_FOUND', 'no such pending price change', 'id')
-      return resolved
-    },
+    authScopes: { tenant: true },
+    resolve: (_root, { id }, ctx) => ctx.services.catalog.decidePendingChange(tenantOf(ctx).id, id, 'REJECT'),
   }),
 }))

@@ -1,31 +1,10 @@
 import type { AppliedPriceChange, OverrideInput, PublicSourceName, SyncRunSummary } from '@burnrate/catalog-sync'
-import type { PriceTierJson, TimeWindowJson } from '../db/types.ts'
-import type { CatalogPendingChangeTable } from '../db/types.ts'
-import type { Selectable } from 'kysely'
-
-export type PendingChangeRow = Selectable<CatalogPendingChangeTable>
 import type { Executor } from '../db/database.ts'
+import type { CatalogPendingChangeTable, Selectable } from '../db/types.ts'
+import type { CatalogPrice } from './repository.ts'
 
-/** One effective-dated catalog row as the pricing engine sees it. */
-export interface CatalogPrice {
-  id: string
-  provider: string
-  model: string
-  usageType: string
-  unit: string
-  /** Exact decimal price of one unit. */
-  unitPrice: string
-  currency: string
-  /** Long-context tiers: when the event's total input tokens exceed `start`, the tier's price applies to the whole line. */
-  tiers: PriceTierJson[] | null
-  /** Time-of-day prices (off-peak discounts); a matching windowed row wins over an unwindowed one. */
-  timeWindow: TimeWindowJson | null
-  effectiveFrom: Date
-  effectiveTo: Date | null
-  source: string
-  /** null for public prices; the tenant's id for its negotiated prices. */
-  tenantId?: string | null
-}
+export type { CatalogPrice } from './repository.ts'
+export type PendingChangeRow = Selectable<CatalogPendingChangeTable>
 
 export interface ResolvedModel {
   provider: string

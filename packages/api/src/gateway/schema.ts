@@ -1,4 +1,4 @@
-import { requireTenant } from '../auth/guard.ts'
+import { tenantOf } from '../schema/auth-scopes.ts'
 import { builder } from '../schema/builder.ts'
 import type { GatewayProvider } from './db-types.ts'
 import type { ProviderKeyView } from './service.ts'
@@ -28,7 +28,8 @@ builder.queryFields((t) => ({
   providerKeys: t.field({
     type: [ProviderKey],
     description: 'Provider keys the gateway (POST /v1/chat/completions, /v1/messages) forwards with.',
-    resolve: (_root, _args, ctx) => ctx.services.gateway.providerKeys(requireTenant(ctx)),
+    authScopes: { tenant: true },
+    resolve: (_root, _args, ctx) => ctx.services.gateway.providerKeys(tenantOf(ctx)),
   }),
 }))
 
@@ -37,13 +38,15 @@ builder.mutationFields((t) => ({
     type: ProviderKey,
     description: 'Stores (or replaces) the key the gateway uses for one provider.',
     args: { input: t.arg({ type: ProviderKeyInput, required: true }) },
+    authScopes: { tenant: true },
     resolve: (_root, { input }, ctx) =>
-      ctx.services.gateway.setProviderKey(requireTenant(ctx), input.provider as GatewayProvider, input.apiKey),
+      ctx.services.gateway.setProviderKey(tenantOf(ctx), input.provider as GatewayProvider, input.apiKey),
   }),
   deleteProviderKey: t.boolean({
     description: 'Removes a provider key; the gateway then refuses calls to that provider. False when none was set.',
     args: { provider: t.arg({ type: GatewayProviderEnum, required: true }) },
+    authScopes: { tenant: true },
     resolve: (_root, { provider }, ctx) =>
-      ctx.services.gateway.deleteProviderKey(requireTenant(ctx), provider as GatewayProvider),
+      ctx.services.gateway.deleteProviderKey(tenantOf(ctx), provider as GatewayProvider),
   }),
 }))

@@ -1,4 +1,4 @@
-import { requireTenant } from '../auth/guard.ts'
+import { tenantOf } from '../schema/auth-scopes.ts'
 import { badInput } from '../shared/errors.ts'
 import { Decimal } from '../money/decimal.ts'
 import { builder } from '../schema/builder.ts'
@@ -41,8 +41,9 @@ builder.queryFields((t) => ({
     description:
       'The plan in force now for a customer (its own, else the tenant default), or the tenant default when customerId is null. No plan means MARKUP 0: billed at cost.',
     args: { customerId: t.arg.string() },
+    authScopes: { tenant: true },
     resolve: async (_root, { customerId }, ctx) => {
-      const tenant = requireTenant(ctx)
+      const tenant = tenantOf(ctx)
       const now = ctx.services.clock.now()
       const rows = await repo.plansFor(ctx.services.db, tenant.id, customerId ?? null)
       // Oldest first, so the last match is the one in force.
@@ -67,8 +68,9 @@ builder.mutationFields((t) => ({
     description:
       'Sets the markup or margin from now on. Events are billed with the plan in force at their own timestamp; past events keep theirs.',
     args: { input: t.arg({ type: PricingPlanInput, required: true }) },
+    authScopes: { tenant: true },
     resolve: async (_root, { input }, ctx) => {
-      const tenant = requireTenant(ctx)
+      const tenant = tenantOf(ctx)
       const percent = new Decimal(input.percent)
       if (percent.isNegative()) throw badInput('percent must not be negative', 'input.percent')
       if (percent.greaterThan(10_000)) throw badInput('percent must be at most 10000', 'input.percent')

@@ -1,4 +1,4 @@
-import { requireTenant } from '../auth/guard.ts'
+import { tenantOf } from '../schema/auth-scopes.ts'
 import { PricedLine, UnpricedReason } from '../usage/schema.ts'
 import { badInput } from '../shared/errors.ts'
 import { Decimal } from '../money/decimal.ts'
@@ -83,8 +83,9 @@ builder.mutationFields((t) => ({
       provider: t.arg.string(),
       reason: t.arg.string({ description: 'Kept on every correction (default: "price correction").' }),
     },
+    authScopes: { tenant: true },
     resolve: async (_root, args, ctx) => {
-      const tenant = requireTenant(ctx)
+      const tenant = tenantOf(ctx)
       if (args.to <= args.from) throw badInput('to must be after from', 'to')
       if (args.to.getTime() - args.from.getTime() > MAX_RANGE_MS)
         throw badInput('re-price at most 400 days at a time', 'to')
@@ -108,8 +109,9 @@ builder.queryFields((t) => ({
       customerId: t.arg.string(),
       first: t.arg.int(),
     },
+    authScopes: { tenant: true },
     resolve: async (_root, args, ctx) => {
-      const tenant = requireTenant(ctx)
+      const tenant = tenantOf(ctx)
       const first = args.first ?? 100
       if (first < 1 || first > 500) throw badInput('first must be 1-500', 'first')
       let query = ctx.services.db
