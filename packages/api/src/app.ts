@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import { EnvelopArmorPlugin } from '@escape.tech/graphql-armor'
 import { useErrorHandler } from '@envelop/core'
@@ -10,6 +9,7 @@ import { createLoaders } from './loaders.ts'
 import { maskError } from './schema/errors.ts'
 import { buildSchema } from './schema/index.ts'
 import { DomainError } from './shared/errors.ts'
+import { requestIdFrom } from './shared/request-id.ts'
 import { unsafeTextPlugin } from './schema/input-text.ts'
 import { gatewayRoutes, type BudgetGate } from './gateway/routes.ts'
 import { graphqlAdmission } from './http/admission.ts'
@@ -42,16 +42,13 @@ function offlineGraphiQL(): (options?: Parameters<typeof renderGraphiQL>[0]) => 
   return (options) => (page ??= renderGraphiQL(options))
 }
 
-const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/
-
 const requestIds = new WeakMap<Request, string>()
 
 /** The caller's x-request-id when it is sane, else a new one; stable for the life of the request. */
 export function requestIdOf(request: Request): string {
   let id = requestIds.get(request)
   if (!id) {
-    const given = request.headers.get('x-request-id')
-    id = given && REQUEST_ID.test(given) ? given : randomUUID()
+    id = requestIdFrom(request.headers.get('x-request-id'))
     requestIds.set(request, id)
   }
   return id

@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net'
 import type { App } from './app.ts'
 import type { Config } from './config.ts'
 import { type Admission, BodyMeter, payloadTooLarge, readBody, refuse } from './http/body.ts'
-import type { Logger } from './logger.ts'
+import { withRequestId, type Logger } from './logger.ts'
+import { requestIdFrom } from './shared/request-id.ts'
 import { attachGraphQLWebSocket } from './subscriptions/websocket.ts'
 
 export interface RunningServer {
@@ -82,7 +83,19 @@ export async function startServer(app: App, config: Config, logger: Logger): Pro
     return app.yoga.requestListener(req, res)
   }
 
+  /**
+   * Every request gets an id (the caller's x-request-id when sane): handed on to yoga and the routes in the
+   * header, answered in x-request-id (a route may set its own), and on every log line written while serving it.
+   */
   const handle = (req: IncomingMessage, res: ServerResponse, expectsContinue = false) => {
+    const given = req.headers['x-request-id']
+    const requestId = requestIdFrom(Array.isArray(given) ? given[0] : given)
+    req.headers['x-request-id'] = requestId
+    res.setHeader('x-request-id', requestId)
+    withRequestId(logger, requestId, () => serve(req, res, expectsContinue))
+  }
+
+  const serve = (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean) => {
     if (closing) res.setHeader('connection', 'close')
     if (req.url === '/healthz') {
       res.writeHead(closing ? 503 : 200, { 'content-type': 'text/plain' })
