@@ -8,7 +8,7 @@ import { defaultConfig } from '../../src/config.ts'
 import { createLogger, withRequestId } from '../../src/logger.ts'
 import { startServer, type RunningServer } from '../../src/server.ts'
 import { createTestDatabase, type TestDatabase } from '../support/db.ts'
-import { MASTER_KEY, SET_CREDENTIALS } from '../stripe-support.ts'
+import { MASTER_KEY, SET_CREDENTIALS } from '../stripe/stripe-support.ts'
 
 /**
  * Every line the app and its server log while serving representative traffic, at debug level:
