@@ -1,3 +1,4 @@
+import { join } from 'node:path'
 import { z } from 'zod'
 
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes')
@@ -42,6 +43,8 @@ export const configSchema = z.object({
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
     .optional(),
   DATA_DIR: z.string().min(1).default('./.data'),
+  /** Where the exportUsage mutation writes (one folder per tenant and run); default <DATA_DIR>/exports. */
+  EXPORT_DIR: z.string().min(1).optional(),
   DB_POOL_SIZE: int(1, 200).default(10),
   // Subscriptions across processes: absent, live events stay in this process.
   REDIS_URL: z
@@ -185,6 +188,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     )
   }
   return result.data
+}
+
+/** The server-side export directory: EXPORT_DIR, else `<DATA_DIR>/exports`. */
+export function exportDirOf(config: Pick<Config, 'EXPORT_DIR' | 'DATA_DIR'>): string {
+  return config.EXPORT_DIR ?? join(config.DATA_DIR, 'exports')
 }
 
 /** Defaults for tests and embedding: the schema's defaults plus overrides. */

@@ -4,7 +4,7 @@ import { createCustomerService, type CustomerService } from './customers/service
 import { createCatalogService, type CatalogServices } from './catalog/service.ts'
 import { catchUpUnpriced, createRepricingService, sweepScopeOf, type RepricingService } from './repricing/service.ts'
 import type { Clock } from './clock.ts'
-import type { Config } from './config.ts'
+import { exportDirOf, type Config } from './config.ts'
 import type { Db } from './db/database.ts'
 import { createGatewayService, type GatewayService } from './gateway/service.ts'
 import { createPartitionService, type PartitionService } from './ledger/partitions.ts'
@@ -156,7 +156,7 @@ export function createServices(deps: Dependencies): Services {
     pubsub,
     tenants: createTenantService(deps),
     partitions,
-    exports: createExportService(deps),
+    exports: createExportService({ ...deps, exportDir: exportDirOf(deps.config) }),
     retention: createRetentionService({ ...deps, partitions }),
     customers: createCustomerService(deps),
     catalog,

@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Clock } from '../clock.ts'
 import type { Db } from '../db/database.ts'
@@ -15,6 +16,15 @@ const MAX_EXPORT_DAYS = 366
 export interface ExportService {
   /** A tenant's usage events in [from, to), by UTC day, as Parquet and CSV with a manifest, in `directory`. */
   exportUsage(tenantId: string, input: { from: Date; to: Date; directory: string }): Promise<Manifest>
+  /**
+   * The same export into the server's export directory (EXPORT_DIR), one new folder per tenant and
+   * run: `<EXPORT_DIR>/<tenantId>/<createdAt>/`. What the exportUsage mutation calls.
+   */
+  exportToServer(tenantId: string, input: { from: Date; to: Date }): Promise<ServerExport>
+}
+
+export interface ServerExport extends Manifest {
+  directory: string
 }
 
 export interface RetentionReport {
@@ -39,8 +49,26 @@ const sameTotals = (
   b: { rows: number; amount: string; cost: string },
 ) => a.rows === b.rows && new Decimal(a.amount).eq(b.amount) && new Decimal(a.cost).eq(b.cost)
 
-export function createExportService({ db, clock }: { db: Db; clock: Clock }): ExportService {
-  return {
+export function createExportService({
+  db,
+  clock,
+  exportDir,
+}: {
+  db: Db
+  clock: Clock
+  /** Where exportToServer writes; absent, exportToServer refuses. */
+  exportDir?: string
+}): ExportService {
+  const service: ExportService = {
+    async exportToServer(tenantId, { from, to }) {
+      if (!exportDir) throw new Error('no export directory configured (EXPORT_DIR)')
+      const stamp = clock.now().toISOString().replaceAll(':', '-')
+      // A run in the same millisecond gets its own folder too: never overwrite an earlier export.
+      let directory = join(exportDir, tenantId, stamp)
+      for (let n = 2; await exists(directory); n++) directory = join(exportDir, tenantId, `${stamp}-${n}`)
+      const manifest = await service.exportUsage(tenantId, { from, to, directory })
+      return { ...manifest, directory }
+    },
     async exportUsage(tenantId, { from, to, directory }) {
       if (!(from instanceof Date) || Number.isNaN(from.getTime()))
         throw badInput('from is not a valid date-time', 'from')
@@ -64,7 +92,14 @@ export function createExportService({ db, clock }: { db: Db; clock: Clock }): Ex
       return manifest
     },
   }
+  return service
 }
+
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  )
 
 export function createRetentionService({
   db,

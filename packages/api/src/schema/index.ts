@@ -14,6 +14,7 @@ import '../stripe/schema.ts'
 import '../widget-sessions/schema.ts'
 import '../budgets/schema.ts'
 import '../reconciliation/schema.ts'
+import '../export/schema.ts'
 
 let schema: GraphQLSchema | undefined
 
