@@ -92,7 +92,8 @@ const errorCodesPlugin: Plugin<GraphQLContext> = {
     const tag = (single: ExecutionResult) => {
       for (const error of single.errors ?? []) {
         const extensions = error.extensions as Record<string, unknown>
-        if (extensions.code === 'INTERNAL_SERVER_ERROR') extensions.requestId = requestId
+        if (extensions.code === 'INTERNAL_SERVER_ERROR' || extensions.code === 'UNAVAILABLE')
+          extensions.requestId = requestId
         else if (!extensions.code && ARMOR_LIMIT.test(error.message)) extensions.code = 'GRAPHQL_VALIDATION_FAILED'
       }
       return single

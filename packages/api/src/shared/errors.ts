@@ -3,7 +3,11 @@
  * GraphQL or HTTP. The schema layer turns them into GraphQL errors (schema/errors.ts, the one
  * mapping); the plain HTTP routes turn them into status codes (httpStatusOf).
  */
-export type ErrorCode = 'BAD_USER_INPUT' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NOT_FOUND'
+/**
+ * UNAVAILABLE is not the caller's fault: a service Burnrate calls (Stripe) did not answer or answered
+ * with an outage; retrying may succeed (details carry `retryable: true`).
+ */
+export type ErrorCode = 'BAD_USER_INPUT' | 'UNAUTHENTICATED' | 'FORBIDDEN' | 'NOT_FOUND' | 'UNAVAILABLE'
 
 export class DomainError extends Error {
   override readonly name = 'DomainError'
@@ -27,6 +31,8 @@ export const badInput = (message: string, field?: string) => new DomainError('BA
 export const notFound = (message: string, field?: string) => new DomainError('NOT_FOUND', message, field)
 export const forbidden = (message: string, field?: string) => new DomainError('FORBIDDEN', message, field)
 
+export const unavailable = (message: string) => new DomainError('UNAVAILABLE', message, undefined, { retryable: true })
+
 export const isDomainError = (error: unknown): error is DomainError => error instanceof DomainError
 
 /** The HTTP status a domain error answers with on the plain HTTP routes (gateway, webhooks). */
@@ -40,5 +46,7 @@ export function httpStatusOf(error: DomainError): number {
       return 403
     case 'NOT_FOUND':
       return 404
+    case 'UNAVAILABLE':
+      return 503
   }
 }

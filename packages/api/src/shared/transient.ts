@@ -33,3 +33,27 @@ export function isTransientError(error: unknown, depth = 0): boolean {
   if (Array.isArray(errors) && errors.some((e) => isTransientError(e, depth + 1))) return true
   return isTransientError(cause, depth + 1)
 }
+
+/** What an HTTP client library's error (the stripe SDK's, duck-typed) says about the call. */
+interface UpstreamLikeError {
+  type?: unknown
+  statusCode?: unknown
+  message?: unknown
+}
+
+/**
+ * Names the outage when an upstream API a request calls synchronously (Stripe) timed out, dropped
+ * the connection, rate-limited us or answered 5xx: a failure the caller cannot fix but a retry may
+ * get past. Null for anything else (our own database failing stays an internal error).
+ */
+export function describeOutage(error: unknown): string | null {
+  if (!error || typeof error !== 'object') return null
+  const { type, statusCode, message } = error as UpstreamLikeError
+  if (typeof type !== 'string' || !type.startsWith('Stripe')) return null
+  const detail = typeof message === 'string' && message ? `: ${message.slice(0, 200)}` : ''
+  if (type === 'StripeConnectionError') return `Stripe could not be reached or did not answer in time${detail}`
+  if (type === 'StripeRateLimitError' || statusCode === 429) return `Stripe is rate-limiting requests${detail}`
+  if (typeof statusCode === 'number' && statusCode >= 500)
+    return `Stripe answered with an outage (${statusCode})${detail}`
+  return null
+}

@@ -36,8 +36,8 @@ export interface StripeSetupResult {
 
 /**
  * Stripe refusing the tenant's key or request is the tenant's to fix, so it answers as user input
- * (naming the stored secretKey when Stripe rejects the key); network failures and Stripe outages stay
- * unexpected errors.
+ * (naming the stored secretKey when Stripe rejects the key). Network failures and Stripe outages are
+ * not refusals: they reach the schema's error mapping, which answers UNAVAILABLE (retryable).
  */
 export function stripeRefusal(error: unknown): DomainError | null {
   if (!(error instanceof Stripe.errors.StripeError)) return null
