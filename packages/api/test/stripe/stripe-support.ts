@@ -42,7 +42,9 @@ export async function createStripeTestApp(options: {
   // can check we never make two at once for one customer and meter.
   const open = new Map<string, number>()
   let maxOpen = 0
-  let clientTimeoutMs = options.timeoutMs ?? 2000
+  // Tests that exercise timeouts set their own; the default is generous because a busy CI box can
+  // take seconds to answer a set-up call, and a slow answer is not what those tests are about.
+  let clientTimeoutMs = options.timeoutMs ?? 15_000
   const stripeClient = (secretKey: string) => {
     const client = new Stripe(secretKey, {
       host: fake.host,
