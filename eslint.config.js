@@ -132,7 +132,12 @@ export default tseslint.config(
   },
   {
     // The widget's and the SDK's build scripts, and the repository's scripts/, are plain Node ESM.
-    files: ['packages/widget/scripts/**/*.mjs', 'packages/sdk/scripts/**/*.mjs', 'scripts/**/*.mjs'],
+    files: [
+      'packages/widget/scripts/**/*.mjs',
+      'packages/console/scripts/**/*.mjs',
+      'packages/sdk/scripts/**/*.mjs',
+      'scripts/**/*.mjs',
+    ],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
   },
 )

@@ -9,6 +9,7 @@ import { openDatabase, systemClock } from './runtime.ts'
 import { startServer } from './server.ts'
 import { createRedisPubSub } from './subscriptions/redis.ts'
 import { setupDemo } from './demo/index.ts'
+import { consoleRoutes, ensureConsoleBuild } from './http/console-assets.ts'
 
 function readConfig(): Config {
   try {
@@ -65,6 +66,9 @@ async function main() {
   // Dev only: the spend widget demo (/demo) for a demo customer of the dev tenant.
   const demo = config.DEV_TENANT && config.DEMO ? await setupDemo({ services: app.services, db, devKey, logger }) : null
   if (demo) app.routes.push(...demo.routes)
+  // The operator console (packages/console) under /console; built here when missing or stale.
+  ensureConsoleBuild(logger)
+  app.routes.push(...consoleRoutes())
 
   // usage_events partitions: last month to three ahead, and any month that met only the DEFAULT partition.
   const maintainPartitions = () =>
@@ -88,6 +92,7 @@ async function main() {
     `  Burnrate API   ${running.url}/graphql   (GraphiQL in a browser${config.GRAPHIQL ? '' : ': disabled'})`,
     `  Database       ${config.DATABASE_URL ? 'PostgreSQL (DATABASE_URL)' : `PGlite in ${join(config.DATA_DIR, 'pglite')}`}`,
     devKey ? `  Dev tenant key ${devKey}` : '  Tenant keys    create one with: npx pnpm@10 tenant:create --name "Acme"',
+    `  Console        ${running.url}/console   (sign in with a tenant secret key${devKey ? ': the dev tenant key above' : ''})`,
     ...(demo
       ? [`  Widget demo    ${running.url}${demo.path}   (dev tenant, demo customer; DEMO=false to turn off)`]
       : []),

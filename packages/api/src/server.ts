@@ -4,6 +4,7 @@ import type { App } from './app.ts'
 import type { Config } from './config.ts'
 import { type Admission, BodyMeter, payloadTooLarge, readBody, refuse } from './http/body.ts'
 import { withRequestId, type Logger } from './logger.ts'
+import { findRoute } from './shared/http-route.ts'
 import { requestIdFrom } from './shared/request-id.ts'
 import { attachGraphQLWebSocket } from './subscriptions/websocket.ts'
 
@@ -59,7 +60,7 @@ export async function startServer(app: App, config: Config, logger: Logger): Pro
   /** A request that has (or may have) a body: admitted on its headers, then read within its limit. */
   async function withBody(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<void> {
     const path = (req.url ?? '/').split('?')[0]
-    const route = app.routes.find((r) => r.method === req.method && r.path === path)
+    const route = findRoute(app.routes, req.method, path ?? '/')
     let admission: Admission
     if (route)
       admission = route.admit
@@ -114,7 +115,7 @@ export async function startServer(app: App, config: Config, logger: Logger): Pro
     })
     if (BODYLESS.has(req.method ?? '') && !expectsContinue) {
       const path = (req.url ?? '/').split('?')[0]
-      const route = app.routes.find((r) => r.method === req.method && r.path === path)
+      const route = findRoute(app.routes, req.method, path ?? '/')
       if (route) return void route.handle(req, res, Buffer.alloc(0))
       return void app.yoga.requestListener(req, res)
     }

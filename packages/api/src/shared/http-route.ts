@@ -18,6 +18,19 @@ export type Admission =
 export interface HttpRoute {
   method: 'GET' | 'POST'
   path: string
+  /** Also answers every path under `path` (which then ends with "/"); exact routes are matched first. */
+  prefix?: boolean
   admit?(req: IncomingMessage): Promise<Admission>
   handle(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> | void
+}
+
+/** The route for a request: an exact path first, else the longest prefix route. */
+export function findRoute(routes: HttpRoute[], method: string | undefined, path: string): HttpRoute | undefined {
+  let found: HttpRoute | undefined
+  for (const r of routes) {
+    if (r.method !== method) continue
+    if (r.path === path && !r.prefix) return r
+    if (r.prefix && path.startsWith(r.path) && (!found || r.path.length > found.path.length)) found = r
+  }
+  return found
 }

@@ -1,0 +1,5 @@
+import { PageHeader } from '../ui.tsx'
+
+export default function Audit() {
+  return <PageHeader title="Audit log" />
+}

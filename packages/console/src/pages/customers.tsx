@@ -1,0 +1,26 @@
+import { useState } from 'react'
+import { useLocation } from 'wouter'
+import { PageHeader, Section } from '../ui.tsx'
+
+export default function Customers() {
+  const [, navigate] = useLocation()
+  const [id, setId] = useState('')
+  return (
+    <>
+      <PageHeader title="Customers" />
+      <Section title="Open a customer">
+        <form
+          className="row"
+          onSubmit={(e) => {
+            e.preventDefault()
+            if (id.trim()) navigate(`/customers/${encodeURIComponent(id.trim())}`)
+          }}
+        >
+          <label htmlFor="cid">Customer id</label>
+          <input id="cid" value={id} onChange={(e) => setId(e.target.value)} />
+          <button type="submit">Open</button>
+        </form>
+      </Section>
+    </>
+  )
+}
