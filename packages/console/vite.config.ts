@@ -5,5 +5,5 @@ export default defineConfig({
   base: '/console/',
   esbuild: { jsx: 'automatic', legalComments: 'none' },
   define: { 'process.env.NODE_ENV': JSON.stringify('production') },
-  build: { target: 'es2022', sourcemap: true, outDir: 'dist', emptyOutDir: true, assetsInlineLimit: 0 },
+  build: { target: 'es2022', sourcemap: true, manifest: true, outDir: 'dist', emptyOutDir: true, assetsInlineLimit: 0 },
 })

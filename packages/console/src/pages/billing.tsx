@@ -133,7 +133,13 @@ export default function Billing() {
         <ExpiredList />
         <InvoiceList />
       </div>
-      <ReconciliationList />
+      {account.data?.stripeAccount?.setupAt ? (
+        <ReconciliationList />
+      ) : (
+        <Section title="Reconciliation with Stripe">
+          <p className="state empty">Available once Stripe billing is set up.</p>
+        </Section>
+      )}
     </>
   )
 }

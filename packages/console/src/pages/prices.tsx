@@ -300,7 +300,7 @@ function CatalogTab() {
                     </tr>
                   </thead>
                   <tbody>
-                    {rows.slice(0, 400).map((p) => (
+                    {rows.slice(0, 60).map((p) => (
                       <tr key={p.id}>
                         <td>{p.provider}</td>
                         <td>
@@ -324,7 +324,9 @@ function CatalogTab() {
                     ))}
                   </tbody>
                 </table>
-                {rows.length > 400 ? <p className="muted">{num(rows.length - 400)} more: narrow the filter.</p> : null}
+                {rows.length > 60 ? (
+                  <p className="muted">{num(rows.length - 60)} more prices: narrow the filter.</p>
+                ) : null}
               </div>
             )
           }}
