@@ -2,7 +2,10 @@ import { createTenantService, type TenantService } from './auth/service.ts'
 import { createBudgetService, type BudgetService } from './budgets/service.ts'
 import { createCustomerService, type CustomerService } from './customers/service.ts'
 import { createCatalogService, type CatalogServices } from './catalog/service.ts'
-import { catchUpUnpriced, createRepricingService, sweepScopeOf, type RepricingService } from './repricing/service.ts'
+import { catchUpUnpriced, sweepScopeOf } from './repricing/late-pricing.ts'
+import { createPricingService, type PricingService } from './pricing/service.ts'
+import { createRepricingService } from './repricing/service.ts'
+import type { RepricingService } from './repricing/types.ts'
 import type { Clock } from './clock.ts'
 import { exportDirOf, type Config } from './config.ts'
 import type { Db } from './db/database.ts'
@@ -40,6 +43,8 @@ export interface Services {
   tenants: TenantService
   customers: CustomerService
   catalog: CatalogServices
+  /** The tenant's pricing plans (markup or margin over cost). */
+  pricing: PricingService
   /** Prices UNPRICED events when a price arrives; re-prices the past with correction entries. */
   repricing: RepricingService
   /** Batches as sent (record) and single events through group commit (recordOne). */
@@ -160,6 +165,7 @@ export function createServices(deps: Dependencies): Services {
     retention: createRetentionService({ ...deps, partitions }),
     customers: createCustomerService(deps),
     catalog,
+    pricing: createPricingService(deps),
     repricing,
     usageReads,
     usage: withGroupCommit(

@@ -1,13 +1,7 @@
 import type { CatalogPrice } from '../catalog/types.ts'
 import { AMOUNT_SCALE, Decimal } from '../money/decimal.ts'
-import {
-  applyPlan,
-  priceEvent,
-  unpricedMessage,
-  type Plan,
-  type ReportedUsage,
-  type UnpricedReason,
-} from '../pricing/engine.ts'
+import type { Plan, ReportedUsage } from '../pricing/engine.ts'
+import { billAtPlan, priceEvent, unpricedMessage, type UnpricedReason } from '../pricing/price-event.ts'
 import type { GatewayProvider } from './db-types.ts'
 
 /**
@@ -137,7 +131,7 @@ export function worstCaseAmount(bound: CallBound, prices: readonly CatalogPrice[
       ])
       const priced = priceEvent(reported, prices)
       if (priced.status === 'UNPRICED') throw new UnpricedCallError(priced.reason)
-      const { amount } = applyPlan(priced.lines, plan)
+      const { amount } = billAtPlan(priced, plan)
       if (amount.greaterThan(worst)) worst = amount
     }
   }

@@ -146,26 +146,6 @@ export function priceUsage(
   return { lines, cost }
 }
 
-/**
- * Why an event is UNPRICED (UsageEvent.unpricedReason): no source knows the model, none had a price
- * for it at the event's time, or the prices in force leave a reported usage type unpriced.
- */
-export type UnpricedCode = 'UNKNOWN_MODEL' | 'NO_PRICE_AT_TIME' | 'MISSING_USAGE_PRICE'
-export interface UnpricedReason {
-  code: UnpricedCode
-  /** The usage types with a quantity and no price (MISSING_USAGE_PRICE), sorted. */
-  usageTypes: string[]
-}
-
-export type EventPricing =
-  { status: 'PRICED'; lines: CostLine[]; cost: Decimal } | { status: 'UNPRICED'; reason: UnpricedReason }
-
-export function unpricedMessage(reason: UnpricedReason): string {
-  if (reason.code === 'UNKNOWN_MODEL') return 'no price source (nor a negotiated price) knows this model'
-  if (reason.code === 'NO_PRICE_AT_TIME') return "the model had no price in force at the event's timestamp"
-  return `no price in force for ${reason.usageTypes.join(', ')}, neither negotiated nor public`
-}
-
 /** Units whose quantity events cannot state: a whole (e.g. audio_seconds) events report through its parts. */
 const FILLABLE_WHOLES = USAGE_UNITS.filter((u) => u.unit !== 'token' && [...(PARTS.get(u) ?? [])].length > 0)
 const disjoint = (a: UsageUnit, b: UsageUnit) =>
@@ -208,21 +188,13 @@ export function withReportedWholes(reported: ReportedUsage): ReportedUsage {
 }
 
 /**
- * The one pricing rule (ingest, late pricing, re-pricing and gateway estimates all come here).
- * `prices` are the rows in force for the event — a tenant's negotiated rows already put in place
- * of the public rows of the usage types they name (withTenantOverrides), so a usage type the
- * negotiation leaves out keeps its public price — or null when no source knows the model.
- *
- * An event is never priced at zero for want of a price: every reported quantity must land in a
- * priced line — its own usage type's, or a priced whole's that contains it (cache reads billed as
- * input, reasoning as output when the model has no price of their own). Otherwise the event is
- * UNPRICED, naming each usage type left without a price. `requests` is the one exception: every
- * call is a request, and a model without a per-request price simply charges none.
+ * The usage types a reported quantity would go unpriced under: every reported quantity must land
+ * in a priced line, its own usage type's or a priced whole's that contains it (cache reads billed
+ * as input, reasoning as output when the model has no price of their own). `requests` is the one
+ * exception: every call is a request, and a model without a per-request price charges none.
+ * `usage` has its wholes filled in (withReportedWholes). Sorted; empty when everything is priced.
  */
-export function priceEvent(reported: ReportedUsage, prices: readonly CatalogPrice[] | null): EventPricing {
-  if (prices === null) return { status: 'UNPRICED', reason: { code: 'UNKNOWN_MODEL', usageTypes: [] } }
-  if (prices.length === 0) return { status: 'UNPRICED', reason: { code: 'NO_PRICE_AT_TIME', usageTypes: [] } }
-  const usage = withReportedWholes(reported)
+export function unpricedUsageTypes(usage: ReportedUsage, prices: readonly CatalogPrice[]): string[] {
   const pricedUnits = new Set<UsageUnit>()
   for (const price of prices) {
     const unit = UNIT_BY_USAGE_TYPE.get(price.usageType)
@@ -241,10 +213,7 @@ export function priceEvent(reported: ReportedUsage, prices: readonly CatalogPric
     if (pricedUnits.has(unit) || exclusive.get(unit.usageKey)?.isZero() !== false) continue
     if (![...pricedUnits].some((whole) => isPartOf(unit, whole))) missing.push(unit.usageType)
   }
-  if (missing.length > 0)
-    return { status: 'UNPRICED', reason: { code: 'MISSING_USAGE_PRICE', usageTypes: missing.sort() } }
-  const { lines, cost } = priceUsage(usage, prices)
-  return { status: 'PRICED', lines, cost }
+  return missing.sort()
 }
 
 const LINE_ORDER = ['input', 'cache_read', 'cache_write', 'output', 'reasoning']

@@ -1,10 +1,9 @@
 import { tenantOf } from '../schema/auth-scopes.ts'
 import { PricedLine, UnpricedReason } from '../usage/schema.ts'
-import { badInput } from '../shared/errors.ts'
 import { Decimal } from '../money/decimal.ts'
 import { builder } from '../schema/builder.ts'
 import type { PricedLineJson } from '../db/types.ts'
-import type { RepriceResult } from './service.ts'
+import type { RepriceResult } from './types.ts'
 
 interface CorrectionView {
   id: number
@@ -69,8 +68,6 @@ const RepriceUsageResult = builder.objectRef<RepriceResult>('RepriceUsageResult'
   }),
 })
 
-const MAX_RANGE_MS = 400 * 86_400_000
-
 builder.mutationFields((t) => ({
   repriceUsage: t.field({
     type: RepriceUsageResult,
@@ -84,18 +81,7 @@ builder.mutationFields((t) => ({
       reason: t.arg.string({ description: 'Kept on every correction (default: "price correction").' }),
     },
     authScopes: { tenant: true },
-    resolve: async (_root, args, ctx) => {
-      const tenant = tenantOf(ctx)
-      if (args.to <= args.from) throw badInput('to must be after from', 'to')
-      if (args.to.getTime() - args.from.getTime() > MAX_RANGE_MS)
-        throw badInput('re-price at most 400 days at a time', 'to')
-      const reason = (args.reason ?? 'price correction').trim()
-      if (reason.length === 0 || reason.length > 500) throw badInput('reason must be 1-500 characters', 'reason')
-      await ctx.services.catalog.ensureFresh()
-      const resolved = ctx.services.catalog.resolve(args.model, args.provider, tenant.id)
-      if (!resolved) throw badInput(`no price source knows model "${args.model}"`, 'model')
-      return ctx.services.repricing.repriceUsage(tenant.id, { from: args.from, to: args.to, ...resolved, reason })
-    },
+    resolve: (_root, args, ctx) => ctx.services.repricing.repriceRequest(tenantOf(ctx).id, args),
   }),
 }))
 
@@ -110,18 +96,6 @@ builder.queryFields((t) => ({
       first: t.arg.int(),
     },
     authScopes: { tenant: true },
-    resolve: async (_root, args, ctx) => {
-      const tenant = tenantOf(ctx)
-      const first = args.first ?? 100
-      if (first < 1 || first > 500) throw badInput('first must be 1-500', 'first')
-      let query = ctx.services.db
-        .selectFrom('usage_corrections')
-        .selectAll()
-        .where('tenant_id', '=', tenant.id)
-        .where('ts', '>=', args.from)
-        .where('ts', '<', args.to)
-      if (args.customerId) query = query.where('customer_id', '=', args.customerId)
-      return query.orderBy('ts').orderBy('id').limit(first).execute()
-    },
+    resolve: (_root, args, ctx) => ctx.services.repricing.listCorrections(tenantOf(ctx).id, args),
   }),
 }))

@@ -1,7 +1,7 @@
 import type { Db } from '../db/database.ts'
 import type { PricedLineJson } from '../db/types.ts'
 import { Decimal } from '../money/decimal.ts'
-import { lineDeltas } from '../repricing/changes.ts'
+import { lineDeltas } from '../repricing/deltas.ts'
 import { queueDeltas, type BillableDelta } from './outbox.ts'
 import { lockSetupExclusive } from './repository/accounts.ts'
 import { correctionsPage, pricedEventsPage } from './repository/backfill.ts'

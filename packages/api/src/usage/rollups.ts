@@ -75,6 +75,35 @@ export function rollupDimensions(event: {
 }
 
 /**
+ * The rollup key, defined once: the usage_rollups primary key after tenant_id (customer, hour
+ * bucket, provider, model, feature); usage_line_rollups adds the usage type. Every writer (ingest's
+ * SQL in usage/repository.ts follows the same rules, late pricing, corrections) keys rows this way.
+ */
+export interface RollupKey {
+  customer_id: string
+  bucket: Date
+  provider: string
+  model: string
+  feature: string
+}
+
+/** An event's rollup key: its customer, the hour of its timestamp, and its rollupDimensions. */
+export function rollupKeyOf(
+  event: Parameters<typeof rollupDimensions>[0] & { customer_id: string; ts: Date | string },
+): RollupKey {
+  return { customer_id: event.customer_id, bucket: hourBucket(new Date(event.ts)), ...rollupDimensions(event) }
+}
+
+/** The key as one string (sorting by it is the order rollup rows are locked in). */
+export function rollupKey(key: Omit<RollupKey, 'bucket'> & { bucket: Date | string }): string {
+  return [key.customer_id, new Date(key.bucket).getTime(), key.provider, key.model, key.feature].join('\u0001')
+}
+
+export function lineRollupKey(key: Omit<RollupKey, 'bucket'> & { bucket: Date | string; usage_type: string }): string {
+  return rollupKey(key) + '\u0001' + key.usage_type
+}
+
+/**
  * Folds newly stored events into rollup deltas (pure). Deltas are sorted by key so concurrent
  * writers lock rollup rows in one order.
  */
@@ -86,15 +115,12 @@ export function rollupDeltas<E extends RollupSource>(
   const rollups = new Map<string, RollupAccumulator>()
   const lineRollups = new Map<string, LineAccumulator>()
   for (const event of events) {
-    const bucket = hourBucket(new Date(event.ts))
-    const dims = rollupDimensions(event)
-    const key = [event.customer_id, bucket.getTime(), dims.provider, dims.model, dims.feature].join('\u0001')
+    const rowKey = rollupKeyOf(event)
+    const key = rollupKey(rowKey)
     let r = rollups.get(key)
     if (!r) {
       r = {
-        customer_id: event.customer_id,
-        bucket,
-        ...dims,
+        ...rowKey,
         events: 0,
         unpriced_events: 0,
         input_tokens: 0,
@@ -112,13 +138,11 @@ export function rollupDeltas<E extends RollupSource>(
     if (event.amount) r.amount = r.amount.plus(event.amount)
 
     for (const line of linesOf(event)) {
-      const lineKey = key + '\u0001' + line.usageType
+      const lineKey = lineRollupKey({ ...rowKey, usage_type: line.usageType })
       let l = lineRollups.get(lineKey)
       if (!l) {
         l = {
-          customer_id: event.customer_id,
-          bucket,
-          ...dims,
+          ...rowKey,
           usage_type: line.usageType,
           events: 0,
           quantity: new Decimal(0),
@@ -151,3 +175,47 @@ export function rollupDeltas<E extends RollupSource>(
     })),
   }
 }
+
+export function negateRollup(delta: RollupDelta): RollupDelta {
+  return {
+    ...delta,
+    events: -(delta.events ?? 0),
+    unpriced_events: -(delta.unpriced_events ?? 0),
+    input_tokens: -(delta.input_tokens ?? 0),
+    output_tokens: -(delta.output_tokens ?? 0),
+    cost: new Decimal(delta.cost).negated().toFixed(),
+    amount: new Decimal(delta.amount).negated().toFixed(),
+  }
+}
+
+/** Adds deltas with the same key together (one upsert may not touch a row twice), sorted by key. */
+function merge<T>(deltas: readonly T[], keyOf: (d: T) => string, sum: (a: T, b: T) => T): T[] {
+  const byKey = new Map<string, T>()
+  for (const delta of deltas) {
+    const key = keyOf(delta)
+    const previous = byKey.get(key)
+    byKey.set(key, previous ? sum(previous, delta) : delta)
+  }
+  return [...byKey.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, v]) => v)
+}
+const add = (a: string, b: string) => new Decimal(a).plus(b).toFixed()
+
+export const mergeRollups = (deltas: readonly RollupDelta[]) =>
+  merge(deltas, rollupKey, (a, b) => ({
+    ...a,
+    events: (a.events ?? 0) + (b.events ?? 0),
+    unpriced_events: (a.unpriced_events ?? 0) + (b.unpriced_events ?? 0),
+    input_tokens: (a.input_tokens ?? 0) + (b.input_tokens ?? 0),
+    output_tokens: (a.output_tokens ?? 0) + (b.output_tokens ?? 0),
+    cost: add(a.cost, b.cost),
+    amount: add(a.amount, b.amount),
+  }))
+
+export const mergeLineRollups = (deltas: readonly LineRollupDelta[]) =>
+  merge(deltas, lineRollupKey, (a, b) => ({
+    ...a,
+    events: (a.events ?? 0) + (b.events ?? 0),
+    quantity: add(a.quantity, b.quantity),
+    cost: add(a.cost, b.cost),
+    amount: add(a.amount, b.amount),
+  }))

@@ -1,5 +1,5 @@
 import type { PricedLineJson, UnpricedReasonJson, UsageEventRow } from '../db/types.ts'
-import { unpricedMessage } from '../pricing/engine.ts'
+import { unpricedMessage } from '../pricing/price-event.ts'
 import { badInput } from '../shared/errors.ts'
 import { builder } from '../schema/builder.ts'
 import type { RecordResult } from './service.ts'

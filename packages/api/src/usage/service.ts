@@ -2,7 +2,8 @@ import type { CatalogService } from '../catalog/types.ts'
 import type { Clock } from '../clock.ts'
 import type { Db } from '../db/database.ts'
 import type { PricedLineJson, Tenant, UsageEventRow } from '../db/types.ts'
-import { applyPlan, planAt, priceEvent, UsageShapeError, type PlanVersion } from '../pricing/engine.ts'
+import { planAt, UsageShapeError, type PlanVersion } from '../pricing/engine.ts'
+import { billAtPlan, priceEvent, storedPricing } from '../pricing/price-event.ts'
 import { NO_INGEST_FOLLOWERS, type IngestBatch, type IngestPipeline } from './pipeline.ts'
 import * as repo from './repository.ts'
 import { canonicalEventString, contentHash, verifyCanonicalSignature } from './signing.ts'
@@ -61,28 +62,14 @@ export function createUsageService({
       if (error instanceof UsageShapeError) return { code: 'INVALID_INPUT', message: error.message, field: 'units' }
       throw error
     }
-    let lines: PricedLineJson[] = []
-    let cost: string | null = null
-    let amount: string | null = null
-    let plan = null
-    if (pricing.status === 'PRICED') {
-      plan = planAt(plans, event.customerId, event.timestamp)
-      const billed = applyPlan(pricing.lines, plan)
-      lines = billed.lines.map((l) => {
-        const lineCost = l.cost.toFixed()
-        return {
-          usageType: l.usageType,
-          quantity: l.quantity.toFixed(),
-          unitPrice: l.unitPrice.toFixed(),
-          cost: lineCost,
-          // Without a plan the amount is the cost itself (the same Decimal): one conversion.
-          amount: l.amount === l.cost ? lineCost : l.amount.toFixed(),
-          priceId: l.priceId,
-        }
-      })
-      cost = pricing.cost.toFixed()
-      amount = billed.amount === pricing.cost ? cost : billed.amount.toFixed()
-    }
+    // Cost lines → billed amount: the tenant's pricing in force at the event's time.
+    const billed =
+      pricing.status === 'PRICED' ? billAtPlan(pricing, planAt(plans, event.customerId, event.timestamp)) : null
+    const stored = billed && storedPricing(billed)
+    const lines: PricedLineJson[] = stored?.lines ?? []
+    const cost = stored?.cost ?? null
+    const amount = stored?.amount ?? null
+    const plan = billed?.plan ?? null
     const unpricedReason = pricing.status === 'UNPRICED' ? pricing.reason : null
     candidate.json = {
       units: event.units.length ? JSON.stringify(event.units) : null,

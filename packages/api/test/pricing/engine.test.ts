@@ -5,11 +5,11 @@ import {
   applyPlan,
   billedAmount,
   planAt,
-  priceEvent,
   priceUsage,
   UsageShapeError,
   type PlanVersion,
 } from '../../src/pricing/engine.ts'
+import { priceEvent } from '../../src/pricing/price-event.ts'
 
 const price = (usageType: string, unitPrice: string, extra: Partial<CatalogPrice> = {}): CatalogPrice => ({
   id: `p-${usageType}`,
