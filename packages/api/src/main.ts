@@ -80,6 +80,15 @@ async function main() {
   const partitionTimer = setInterval(() => void maintainPartitions(), 60 * 60 * 1000)
   partitionTimer.unref()
 
+  // Credit grants past their expiry get their EXPIRY entry (each grant once; SKIP LOCKED keeps processes apart).
+  const sweepCredits = () =>
+    app.services.credits.sweepExpired().catch((error: unknown) => {
+      logger.error('credit expiry sweep failed', { error: error instanceof Error ? error.message : String(error) })
+      return 0
+    })
+  const creditTimer = setInterval(() => void sweepCredits(), 60 * 1000)
+  creditTimer.unref()
+
   const running = await startServer(app, config, logger)
   // Every process delivers webhooks: attempts are claimed with FOR UPDATE SKIP LOCKED and a lease.
   if (config.WEBHOOK_WORKER) app.services.webhookDispatcher.start()
@@ -106,6 +115,7 @@ async function main() {
     stopping = true
     logger.info('shutting down', { signal })
     clearInterval(partitionTimer)
+    clearInterval(creditTimer)
     await running.close()
     // Single events still waiting in a group commit are written before the pool closes.
     await app.services.usage.drain()

@@ -28,6 +28,23 @@ export interface BudgetAlertEvent {
   forecast?: string | null
 }
 
+/**
+ * A customer's prepaid credit balance crossed a threshold downwards (credits/): LOW_BALANCE at its
+ * low-balance threshold (the customer's total, or one grant's), ZERO_BALANCE when the total runs out.
+ */
+export interface CreditAlertEvent {
+  id: string
+  tenantId: string
+  customerId: string
+  /** null: the customer's total balance; else the grant whose own threshold was crossed. */
+  grantId: string | null
+  kind: 'LOW_BALANCE' | 'ZERO_BALANCE'
+  threshold: string
+  /** The balance right after the crossing. */
+  balance: string
+  triggeredAt: string
+}
+
 export interface PriceChangeEvent {
   provider: string
   model: string
@@ -73,6 +90,8 @@ export interface ReconciliationAlertEvent {
 export type Topics = {
   /** Channel id: the tenant id. */
   budgetAlert: [tenantId: string, event: BudgetAlertEvent]
+  /** Channel id: the tenant id. */
+  creditAlert: [tenantId: string, event: CreditAlertEvent]
   /** Channel id: the tenant id. */
   usageUpdate: [tenantId: string, event: UsageUpdateEvent]
   /** Public catalog changes go to every tenant; tenant overrides also publish on 'tenantPriceChange'. */

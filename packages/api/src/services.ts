@@ -1,6 +1,7 @@
 import { createTenantService, type TenantService } from './auth/service.ts'
 import { createBudgetService, type BudgetService } from './budgets/service.ts'
 import { createCustomerService, type CustomerService } from './customers/service.ts'
+import { createCreditService, NO_PREPAID_PLANS, type CreditService, type PrepaidPolicy } from './credits/service.ts'
 import { createCatalogService, type CatalogServices } from './catalog/service.ts'
 import { catchUpUnpriced, sweepScopeOf } from './repricing/late-pricing.ts'
 import { createPricingService, type PricingService } from './pricing/service.ts'
@@ -64,6 +65,8 @@ export interface Services {
   /** Provider keys for the metering gateway (gateway/routes.ts). */
   gateway: GatewayService
   budgets: BudgetService
+  /** Prepaid credit grants, their ledger and balances; consumed by ingest (step credits.consume). */
+  credits: CreditService
   webhooks: WebhookService
   /** Background webhook delivery; main.ts starts and stops it. */
   webhookDispatcher: WebhookDispatcher
@@ -86,6 +89,8 @@ export interface Dependencies {
   providerFetch?: typeof globalThis.fetch
   /** Waits between retries of provider report requests; defaults to a timer. */
   providerSleep?: (ms: number) => Promise<void>
+  /** Which customers are prepaid-only (their plan's flag); defaults to none until plans say so. */
+  prepaidPolicy?: PrepaidPolicy
 }
 
 export function createServices(deps: Dependencies): Services {
@@ -94,12 +99,22 @@ export function createServices(deps: Dependencies): Services {
   const webhooks = createWebhookService(deps)
   // Alerts a new or lowered budget raises at once reach webhooks like those raised by ingest.
   const usageReads = createUsageReadService(deps)
+  const credits: CreditService = createCreditService({
+    ...deps,
+    pubsub,
+    prepaid: deps.prepaidPolicy ?? NO_PREPAID_PLANS,
+    reservedAmount: (executor, tenantId, customerId, now) =>
+      budgets.reservedAmount(executor, tenantId, customerId, now),
+    onAlertsRaised: webhooks.enqueueCreditAlerts,
+  })
   const budgets = createBudgetService({
     ...deps,
     pubsub,
     onAlertsRaised: webhooks.enqueueBudgetAlerts,
     // A budget set mid-period is seeded from what the ledger already billed.
     billedAmount: usageReads.billedAmount,
+    // Prepaid-only customers stop when their credits (less reservations) run out.
+    prepaidGate: credits.prepaidGate,
   })
   // Subscribers (the widget) hear of every committed change to a customer's usage, coalesced.
   const usageUpdates = createUsageUpdates({
@@ -116,10 +131,13 @@ export function createServices(deps: Dependencies): Services {
         inTransaction: {
           'stripe.outbox': queueChanges,
           'budgets.spend': budgets.followChanges,
+          'credits.consume': credits.followChanges,
           'webhooks.budgetAlerts': (trx, batch) => webhooks.enqueueBudgetAlerts(trx, batch.alertsRaised),
+          'webhooks.creditAlerts': (trx, batch) => webhooks.enqueueCreditAlerts(trx, batch.creditAlertsRaised),
         },
         afterCommit: {
           'budgets.publishAlerts': budgets.publishAlerts,
+          'credits.publishAlerts': credits.publishAlerts,
           'subscriptions.usageUpdates': usageUpdates.afterChanges,
         },
       },
@@ -183,10 +201,14 @@ export function createServices(deps: Dependencies): Services {
             inTransaction: {
               'stripe.outbox': queueIngested,
               'budgets.spend': budgets.followIngest,
+              // Prepaid credits pay for the new events, in event order.
+              'credits.consume': credits.followIngest,
               'webhooks.budgetAlerts': (trx, batch) => webhooks.enqueueBudgetAlerts(trx, batch.alertsRaised),
+              'webhooks.creditAlerts': (trx, batch) => webhooks.enqueueCreditAlerts(trx, batch.creditAlertsRaised),
             },
             afterCommit: {
               'budgets.publishAlerts': budgets.publishAlerts,
+              'credits.publishAlerts': credits.publishAlerts,
               // UNPRICED events stored while the catalog changed get priced.
               'repricing.catchUp': catchUpUnpriced(catalog, repricing),
               'subscriptions.usageUpdates': usageUpdates.afterIngest,
@@ -206,6 +228,7 @@ export function createServices(deps: Dependencies): Services {
     widgetSessions: createWidgetSessionService(deps),
     gateway: createGatewayService(deps),
     budgets,
+    credits,
     webhooks,
     reconciliation: createReconciliationService({
       ...deps,

@@ -84,6 +84,19 @@ builder.objectFields(BudgetAlertRef, (t) => ({
   }),
 }))
 
+const CreditCheck = builder.objectRef<NonNullable<BudgetCheckView['credits']>>('CreditCheck').implement({
+  description: "A prepaid-only customer's credits, as the hard stop counts them.",
+  fields: (t) => ({
+    balance: t.field({ type: 'Decimal', resolve: (c) => c.balance }),
+    available: t.field({
+      type: 'Decimal',
+      description: 'balance − active reservations, never negative.',
+      resolve: (c) => c.available,
+    }),
+    allowed: t.exposeBoolean('allowed', { description: 'false when the credits cannot pay for the estimate.' }),
+  }),
+})
+
 const BudgetCheck = builder.objectRef<BudgetCheckView>('BudgetCheck').implement({
   fields: (t) => ({
     allowed: t.exposeBoolean('allowed', {
@@ -101,6 +114,12 @@ const BudgetCheck = builder.objectRef<BudgetCheckView>('BudgetCheck').implement(
       nullable: true,
       description: 'The hard limit that denied, else the tightest budget.',
       resolve: (c) => c.budget,
+    }),
+    credits: t.field({
+      type: CreditCheck,
+      nullable: true,
+      description: "When the customer's plan is prepaid-only: its credits, which must pay for the estimate too.",
+      resolve: (c) => c.credits,
     }),
   }),
 })
@@ -138,6 +157,12 @@ const ReserveBudgetResult = builder.objectRef<ReservationResult>('ReserveBudgetR
       nullable: true,
       description: 'The hard limit that denied, else the tightest budget.',
       resolve: (r) => r.check.budget,
+    }),
+    credits: t.field({
+      type: CreditCheck,
+      nullable: true,
+      description: 'As in BudgetCheck (after this reservation when granted).',
+      resolve: (r) => r.check.credits,
     }),
   }),
 })

@@ -56,7 +56,21 @@ export interface BudgetCheckView {
   allowed: boolean
   remaining: string | null
   budget: BudgetView | null
+  /** Prepaid-only customers: their credits (balance, and what reservations leave of it); else null. */
+  credits: { balance: string; available: string; allowed: boolean } | null
 }
+
+/**
+ * The prepaid-credits hard stop (credits/service.ts prepaidGate): whether the customer's plan is
+ * prepaid-only now and what its credits hold; with `lock`, its grants are locked in that transaction.
+ */
+export type PrepaidGate = (
+  executor: Executor,
+  tenantId: string,
+  customerId: string,
+  now: Date,
+  options?: { lock?: Tx },
+) => Promise<{ prepaidOnly: boolean; balance: string }>
 
 export interface ReservationResult {
   granted: boolean
@@ -76,6 +90,8 @@ export interface BudgetService {
     input: { customerId: string; amount: string; ttlSeconds?: number | null },
   ): Promise<ReservationResult>
   release(tenant: Tenant, reservationId: string): Promise<BudgetReservationRow | null>
+  /** What the customer's active reservations hold now. */
+  reservedAmount(executor: Executor, tenantId: string, customerId: string, now: Date): Promise<string>
   /**
    * Ingest step `budgets.reservations` (usage/pipeline.ts): an event may settle only a reservation
    * of its customer that is neither released nor settled by another event.
@@ -164,6 +180,7 @@ export function createBudgetService({
   pubsub,
   onAlertsRaised,
   billedAmount,
+  prepaidGate,
 }: {
   db: Db
   clock: Clock
@@ -173,6 +190,8 @@ export function createBudgetService({
   onAlertsRaised?: AlertsRaisedHook
   /** What the ledger says a customer was billed in [from, to) (the usage read service's). */
   billedAmount: (executor: Executor, tenantId: string, customerId: string, from: Date, to: Date) => Promise<string>
+  /** Prepaid-only customers are stopped when their credits, less reservations, are exhausted. */
+  prepaidGate?: PrepaidGate
 }): BudgetService {
   // The gateway asks before every call whether the customer has a hard budget: answered from a
   // short cache (nothing but cached lookups before a call is forwarded). setBudget in this process
@@ -250,7 +269,7 @@ export function createBudgetService({
 
   /** Against every hard limit: the estimate must fit. The tightest budget is reported. */
   function decide(views: readonly BudgetView[], estimate: Decimal): BudgetCheckView {
-    if (views.length === 0) return { allowed: true, remaining: null, budget: null }
+    if (views.length === 0) return { allowed: true, remaining: null, budget: null, credits: null }
     let allowed = true
     let blocking: BudgetView | null = null
     let tightest: BudgetView | null = null
@@ -266,7 +285,34 @@ export function createBudgetService({
         blocking ??= v
       }
     }
-    return { allowed, remaining: tightestAvailable!.toFixed(), budget: blocking ?? tightest }
+    return { allowed, remaining: tightestAvailable!.toFixed(), budget: blocking ?? tightest, credits: null }
+  }
+
+  /**
+   * The credits hard stop on top of the budgets' decision: a prepaid-only customer may spend what
+   * its credits hold less what its reservations hold (the same rule as a hard limit, with the
+   * balance as the limit).
+   */
+  async function withCredits(
+    executor: Executor,
+    tenantId: string,
+    customerId: string,
+    check: BudgetCheckView,
+    estimate: Decimal,
+    now: Date,
+    lock?: Tx,
+  ): Promise<BudgetCheckView> {
+    if (!prepaidGate) return check
+    const gate = await prepaidGate(executor, tenantId, customerId, now, lock ? { lock } : undefined)
+    if (!gate.prepaidOnly) return check
+    const reserved = await repo.activeReservedAmount(executor, tenantId, customerId, now)
+    const ok = fitsHardLimit(gate.balance, '0', reserved, estimate)
+    const credits = {
+      balance: new Decimal(gate.balance).toFixed(),
+      available: availableOf(gate.balance, '0', reserved).toFixed(),
+      allowed: ok,
+    }
+    return { ...check, allowed: check.allowed && ok, credits }
   }
 
   /**
@@ -486,7 +532,8 @@ export function createBudgetService({
       checkCustomerId(customerId)
       const amount = estimate == null ? new Decimal(0) : parseAmount(estimate, 'estimatedAmount', { allowZero: true })
       const now = clock.now()
-      return decide(await view(db, await repo.budgetsOfCustomers(db, tenant.id, [customerId]), now), amount)
+      const check = decide(await view(db, await repo.budgetsOfCustomers(db, tenant.id, [customerId]), now), amount)
+      return withCredits(db, tenant.id, customerId, check, amount, now)
     },
 
     async hasHardLimit(tenant, customerId) {
@@ -496,7 +543,10 @@ export function createBudgetService({
       const hit = hardLimits.get(key)
       if (hit && hit.expires > now) return hit.hard
       const writes = budgetWrites
-      const hard = (await repo.budgetsOfCustomers(db, tenant.id, [customerId])).some((b) => b.hard_limit)
+      // A prepaid-only customer is under a hard stop too (its credits), so the gateway holds its calls.
+      const hard =
+        (await repo.budgetsOfCustomers(db, tenant.id, [customerId])).some((b) => b.hard_limit) ||
+        (prepaidGate ? (await prepaidGate(db, tenant.id, customerId, clock.now())).prepaidOnly : false)
       if (hardLimits.size > 100_000) hardLimits.clear()
       // Not cached when a setBudget ran meanwhile: the answer may predate it.
       if (writes === budgetWrites) hardLimits.set(key, { hard, expires: now + HARD_LIMIT_CACHE_MS })
@@ -514,7 +564,16 @@ export function createBudgetService({
       return db.transaction().execute(async (trx) => {
         // Locking the customer's budgets serializes reservations against them across processes.
         const budgets = await repo.lockBudgetsOfCustomer(trx, tenant.id, input.customerId)
-        const check = decide(await view(trx, budgets, now), amount)
+        // Then the customer's credit grants (lock order: budgets, then credits).
+        const check = await withCredits(
+          trx,
+          tenant.id,
+          input.customerId,
+          decide(await view(trx, budgets, now), amount),
+          amount,
+          now,
+          trx,
+        )
         if (!check.allowed) return { granted: false, reservation: null, check }
         const reservation = await repo.insertReservation(trx, {
           id: 'rsv_' + randomBytes(12).toString('base64url'),
@@ -524,10 +583,20 @@ export function createBudgetService({
           created_at: now,
           expires_at: new Date(now.getTime() + ttl * 1000),
         })
-        const after = decide(await view(trx, budgets, now), new Decimal(0))
+        const after = await withCredits(
+          trx,
+          tenant.id,
+          input.customerId,
+          decide(await view(trx, budgets, now), new Decimal(0)),
+          new Decimal(0),
+          now,
+        )
         return { granted: true, reservation, check: { ...after, allowed: true } }
       })
     },
+
+    reservedAmount: (executor, tenantId, customerId, now) =>
+      repo.activeReservedAmount(executor, tenantId, customerId, now),
 
     async release(tenant, reservationId) {
       if (!RESERVATION_ID.test(reservationId)) throw badInput('not a reservation id (rsv_…)', 'id')

@@ -53,3 +53,15 @@ export interface UnitQuantityJson {
   unit: string
   quantity: string
 }
+
+/** Prepaid credits (credits/): what a grant may pay for; null on the row: all usage. */
+export interface CreditScopeJson {
+  /** Model globs (`claude-sonnet-*`), matched against the event's canonical model. */
+  models?: string[]
+  /** The events' `feature` labels. */
+  features?: string[]
+}
+export type CreditCategory = 'PAID' | 'PROMOTIONAL'
+export type CreditSource = 'MUTATION' | 'STRIPE_CHECKOUT'
+export type CreditLedgerKind = 'GRANT' | 'CONSUMPTION' | 'EXPIRY' | 'REVERSAL'
+export type CreditAlertKind = 'LOW_BALANCE' | 'ZERO_BALANCE'

@@ -8,6 +8,11 @@
 import type {
   BudgetAlertKind,
   BudgetPeriod,
+  CreditAlertKind,
+  CreditCategory,
+  CreditLedgerKind,
+  CreditScopeJson,
+  CreditSource,
   FeedIssueKind,
   GatewayProvider,
   JsonColumn,
@@ -142,6 +147,57 @@ export interface CatalogSyncRuns {
   source: string
   source_version: string
   unchanged: number
+}
+
+export interface CreditAlerts {
+  balance: Numeric
+  customer_id: string
+  grant_id: string | null
+  id: Generated<number>
+  kind: CreditAlertKind
+  tenant_id: string
+  threshold: Numeric
+  triggered_at: Timestamp
+}
+
+export interface CreditGrants {
+  amount: Numeric
+  category: CreditCategory
+  created_at: Timestamp
+  currency: string
+  customer_id: string
+  description: string | null
+  effective_at: Timestamp
+  expires_at: Timestamp | null
+  id: string
+  idempotency_key: string
+  low_balance_threshold: Numeric | null
+  priority: number
+  remaining: Numeric
+  scope: NullableJsonColumn<CreditScopeJson>
+  source: CreditSource
+  tenant_id: string
+}
+
+export interface CreditLedger {
+  amount: Numeric
+  balance_after: Numeric
+  change_key: string | null
+  created_at: Timestamp
+  customer_id: string
+  event_id: string | null
+  grant_id: string
+  id: Generated<number>
+  kind: CreditLedgerKind
+  tenant_id: string
+  usage_at: Timestamp | null
+}
+
+export interface CreditSettings {
+  customer_id: string
+  low_balance_threshold: Numeric | null
+  tenant_id: string
+  updated_at: Timestamp
 }
 
 export interface Customers {
@@ -337,6 +393,7 @@ export interface Tenants {
   api_key_prefix: string
   budget_time_zone: Generated<string>
   created_at: Generated<Timestamp>
+  credit_top_up_url: string | null
   currency: Generated<string>
   id: string
   name: string
@@ -501,6 +558,10 @@ export interface DB {
   catalog_source_state: CatalogSourceState
   catalog_state: CatalogState
   catalog_sync_runs: CatalogSyncRuns
+  credit_alerts: CreditAlerts
+  credit_grants: CreditGrants
+  credit_ledger: CreditLedger
+  credit_settings: CreditSettings
   customers: Customers
   gateway_provider_keys: GatewayProviderKeys
   price_catalog: PriceCatalog

@@ -48,6 +48,13 @@ export type BudgetRow = Selectable<BudgetTable>
 export type BudgetAlertRow = Selectable<BudgetAlertTable>
 export type BudgetReservationRow = Selectable<BudgetReservationTable>
 
+// ---- Prepaid credits (credits/) ----
+
+export type CreditGrantRow = Selectable<G.CreditGrants>
+export type CreditLedgerRow = Selectable<G.CreditLedger>
+export type CreditAlertRow = Selectable<G.CreditAlerts>
+export type CreditSettingsRow = Selectable<G.CreditSettings>
+
 // ---- Provider reconciliation (reconciliation/) ----
 
 /** A tenant's provider admin key (usage and cost reports), sealed; never returned by the API. */

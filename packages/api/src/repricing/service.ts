@@ -20,7 +20,7 @@ export function createRepricingService({
   const followers: RepricingDeps['followers'] = {
     async changed(trx, tenantId, changes) {
       if (changes.length === 0) return null
-      const batch: BilledChangeBatch = { tenantId, changes, alertsRaised: [] }
+      const batch: BilledChangeBatch = { tenantId, changes, alertsRaised: [], creditAlertsRaised: [] }
       await pipeline.inTransaction(trx, batch)
       return batch
     },

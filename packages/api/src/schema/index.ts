@@ -13,6 +13,7 @@ import '../webhooks/schema.ts'
 import '../stripe/schema.ts'
 import '../widget-sessions/schema.ts'
 import '../budgets/schema.ts'
+import '../credits/schema.ts'
 import '../reconciliation/schema.ts'
 import '../export/schema.ts'
 

@@ -1,7 +1,13 @@
 import { filter, pipe, Repeater } from 'graphql-yoga'
 import type { Principal } from '../context.ts'
 import { userError } from '../shared/errors.ts'
-import type { BudgetAlertEvent, BurnratePubSub, PriceChangeEvent, UsageUpdateEvent } from '../pubsub.ts'
+import type {
+  BudgetAlertEvent,
+  BurnratePubSub,
+  CreditAlertEvent,
+  PriceChangeEvent,
+  UsageUpdateEvent,
+} from '../pubsub.ts'
 
 /**
  * The live streams behind the Subscription fields, scoped by principal. Pure stream plumbing (no
@@ -74,6 +80,16 @@ export function budgetAlertStream(
   now: Date,
 ): AsyncIterable<BudgetAlertEvent> {
   return customerStream((tenantId) => pubsub.subscribe('budgetAlert', tenantId), principal, customerId, now)
+}
+
+/** Credit alerts the principal may see, like budgetAlertStream. */
+export function creditAlertStream(
+  pubsub: BurnratePubSub,
+  principal: Principal | null,
+  customerId: string | null | undefined,
+  now: Date,
+): AsyncIterable<CreditAlertEvent> {
+  return customerStream((tenantId) => pubsub.subscribe('creditAlert', tenantId), principal, customerId, now)
 }
 
 /** Usage changes the principal may see, like budgetAlertStream. */

@@ -10,7 +10,7 @@
  *
  * A pipeline runs in phases: `check` steps judge events before anything is stored; `inTransaction`
  * steps run in the transaction that writes the ledger, in the lock order of docs/architecture.md
- * (Stripe outbox, then budgets, then webhooks), and throwing rolls it all back; `afterCommit` steps
+ * (Stripe outbox, then budgets, then credit grants, then webhooks), and throwing rolls it all back; `afterCommit` steps
  * notify once the change is durable, and a failing one is logged and never fails the request.
  *
  * Every step gets the batch context and may read what earlier steps wrote into it (the budgets
@@ -19,7 +19,7 @@
  * supplies one function per name, and the types make it supply every one of them.
  */
 import type { Tx } from '../db/database.ts'
-import type { BudgetAlertRow, Tenant, UsageEventRow } from '../db/types.ts'
+import type { BudgetAlertRow, CreditAlertRow, Tenant, UsageEventRow } from '../db/types.ts'
 import type { Logger } from '../logger.ts'
 import type { EventError, ValidEvent } from './validation.ts'
 
@@ -28,15 +28,27 @@ export const INGEST_STEPS = {
   /** Before storing: an error rejects that event alone. */
   check: ['ledger.partitions', 'budgets.reservations'],
   /** In the ingest transaction, after the events and their rollups are written. */
-  inTransaction: ['stripe.outbox', 'budgets.spend', 'webhooks.budgetAlerts'],
+  inTransaction: [
+    'stripe.outbox',
+    'budgets.spend',
+    'credits.consume',
+    'webhooks.budgetAlerts',
+    'webhooks.creditAlerts',
+  ],
   /** After commit. */
-  afterCommit: ['budgets.publishAlerts', 'repricing.catchUp', 'subscriptions.usageUpdates'],
+  afterCommit: ['budgets.publishAlerts', 'credits.publishAlerts', 'repricing.catchUp', 'subscriptions.usageUpdates'],
 } as const
 
 /** The billed-change pipeline's steps, in the order they run. */
 export const BILLED_CHANGE_STEPS = {
-  inTransaction: ['stripe.outbox', 'budgets.spend', 'webhooks.budgetAlerts'],
-  afterCommit: ['budgets.publishAlerts', 'subscriptions.usageUpdates'],
+  inTransaction: [
+    'stripe.outbox',
+    'budgets.spend',
+    'credits.consume',
+    'webhooks.budgetAlerts',
+    'webhooks.creditAlerts',
+  ],
+  afterCommit: ['budgets.publishAlerts', 'credits.publishAlerts', 'subscriptions.usageUpdates'],
 } as const
 
 /** The context of one ingest batch that steps read and extend. */
@@ -48,6 +60,8 @@ export interface IngestBatch {
   catalogVersion: number
   /** Written by `budgets.spend`: the budget alerts this transaction inserted (each happens once). */
   alertsRaised: BudgetAlertRow[]
+  /** Written by `credits.consume`: the low- and zero-balance credit alerts this transaction inserted. */
+  creditAlertsRaised: CreditAlertRow[]
 }
 
 /**
@@ -81,6 +95,8 @@ export interface BilledChangeBatch {
   changes: readonly BilledChange[]
   /** Written by `budgets.spend`: the budget alerts this transaction inserted. */
   alertsRaised: BudgetAlertRow[]
+  /** Written by `credits.consume`: the credit alerts this transaction inserted. */
+  creditAlertsRaised: CreditAlertRow[]
 }
 
 type Names<T extends readonly string[]> = T[number]

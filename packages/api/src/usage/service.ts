@@ -225,7 +225,13 @@ export function createUsageService({
           const fresh = [...insertedIds].map((id) => stored.get(id)!)
           if (fresh.length === 0) return null
           // The batch context every follower reads and extends (usage/pipeline.ts).
-          const batch: IngestBatch = { tenant, inserted: fresh, catalogVersion, alertsRaised: [] }
+          const batch: IngestBatch = {
+            tenant,
+            inserted: fresh,
+            catalogVersion,
+            alertsRaised: [],
+            creditAlertsRaised: [],
+          }
           await pipeline.inTransaction(trx, batch)
           return batch
         })

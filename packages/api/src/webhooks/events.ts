@@ -1,12 +1,13 @@
 /** The events tenants' endpoints can receive, and how one is enqueued with its deliveries. */
 import { randomBytes } from 'node:crypto'
 import type { Executor } from '../db/database.ts'
-import type { BudgetAlertEvent, PriceChangeEvent } from '../pubsub.ts'
+import type { BudgetAlertEvent, CreditAlertEvent, PriceChangeEvent } from '../pubsub.ts'
 import { insertDeliveries, insertEvent, subscribedEndpoints } from './repository.ts'
 
 /** The event types an endpoint can subscribe to. */
 export const WEBHOOK_EVENT_TYPES = [
   'budget.alert',
+  'credit.alert',
   'price.change',
   'stripe.usage_expired',
   'stripe.push_failed',
@@ -71,5 +72,10 @@ export function budgetAlertPayload(alert: BudgetAlertEvent): Record<string, unkn
 
 export function priceChangePayload(change: PriceChangeEvent): Record<string, unknown> {
   const { tenantId: _tenant, ...rest } = change
+  return rest
+}
+
+export function creditAlertPayload(alert: CreditAlertEvent): Record<string, unknown> {
+  const { tenantId: _tenant, ...rest } = alert
   return rest
 }

@@ -7,7 +7,7 @@ import type { AppliedPriceChange } from '@burnrate/catalog-sync'
 import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
 import type { Db, Executor } from '../db/database.ts'
-import type { BudgetAlertRow, Tenant } from '../db/types.ts'
+import type { BudgetAlertRow, CreditAlertRow, Tenant } from '../db/types.ts'
 import type { Logger } from '../logger.ts'
 import { alertEvent } from '../budgets/service.ts'
 import { priceChangeEvent } from '../pubsub.ts'
@@ -16,7 +16,14 @@ import * as deliveryLog from './deliveries.ts'
 import type { DeliveryPage, DeliveryView } from './deliveries.ts'
 import * as endpoints from './endpoints.ts'
 import type { WebhookEndpointUpdate } from './endpoints.ts'
-import { budgetAlertPayload, enqueueWebhookEvent, priceChangePayload, type NewWebhookEvent } from './events.ts'
+import { creditAlertEvent } from '../credits/service.ts'
+import {
+  budgetAlertPayload,
+  creditAlertPayload,
+  enqueueWebhookEvent,
+  priceChangePayload,
+  type NewWebhookEvent,
+} from './events.ts'
 import { subscribedTenants } from './repository.ts'
 
 export interface WebhookService {
@@ -62,6 +69,8 @@ export interface WebhookService {
    * which passes the alerts the budgets step raised.
    */
   enqueueBudgetAlerts(trx: Executor, alerts: readonly BudgetAlertRow[]): Promise<void>
+  /** credit.alert events for these credit alert rows (step `webhooks.creditAlerts` of both pipelines). */
+  enqueueCreditAlerts(trx: Executor, alerts: readonly CreditAlertRow[]): Promise<void>
   /**
    * Enqueues applied catalog changes (the catalog's onApplied listener, in the process that applied
    * them): public ones for every tenant with a price.change endpoint, a tenant's own for that tenant.
@@ -95,6 +104,19 @@ export function createWebhookService({
     }
   }
 
+  async function enqueueCreditAlerts(trx: Executor, alerts: readonly CreditAlertRow[]) {
+    const now = clock.now()
+    for (const row of alerts) {
+      const event = {
+        tenantId: row.tenant_id,
+        type: 'credit.alert' as const,
+        dedupeKey: `credit.alert:${row.id}`,
+        payload: creditAlertPayload(creditAlertEvent(row)),
+      }
+      await enqueueWebhookEvent(trx, event, now, attemptLimit)
+    }
+  }
+
   return {
     createEndpoint: (tenant, input) => endpoints.createEndpoint(endpointDeps, tenant, input),
     listEndpoints: (tenant) => endpoints.listEndpoints(db, tenant),
@@ -107,6 +129,7 @@ export function createWebhookService({
     replay: (tenant, id) => deliveryLog.replay(db, tenant, id, clock.now(), attemptLimit),
     enqueueEvent: (executor, event, now) => enqueueWebhookEvent(executor, event, now, attemptLimit),
     enqueueBudgetAlerts,
+    enqueueCreditAlerts,
 
     async enqueuePriceChanges(changes) {
       if (changes.length === 0) return

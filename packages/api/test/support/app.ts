@@ -2,6 +2,7 @@ import { createApp, type App } from '../../src/app.ts'
 import { fixedClock, systemClock, type Clock } from '../../src/clock.ts'
 import { defaultConfig, type Config } from '../../src/config.ts'
 import { createLogger } from '../../src/logger.ts'
+import type { PrepaidPolicy } from '../../src/credits/service.ts'
 import { createTestDatabase, type TestDatabase } from './db.ts'
 
 export interface GqlResponse<T = Record<string, any>> {
@@ -29,7 +30,7 @@ export interface TestApp {
  * Pass a clock to pin time (periods, future-timestamp checks).
  */
 export async function createTestApp(
-  options: { clock?: Clock; config?: Partial<Config>; loadCatalog?: boolean } = {},
+  options: { clock?: Clock; config?: Partial<Config>; loadCatalog?: boolean; prepaidPolicy?: PrepaidPolicy } = {},
 ): Promise<TestApp> {
   const database = await createTestDatabase()
   const config = defaultConfig({ LOG_LEVEL: 'silent', ...options.config })
@@ -38,6 +39,7 @@ export async function createTestApp(
     clock: options.clock ?? systemClock,
     config,
     logger: createLogger(config.LOG_LEVEL),
+    ...(options.prepaidPolicy ? { prepaidPolicy: options.prepaidPolicy } : {}),
   })
   if (options.loadCatalog !== false) await app.services.catalog.syncBundled()
   const createTenant = async (name = 'Test tenant') => {
