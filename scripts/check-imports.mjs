@@ -30,7 +30,6 @@ const EDGE_FILES = new Set([
   'subscriptions/websocket.ts',
   'subscriptions/redis.ts',
   'usage/queries.ts',
-  'auth/guard.ts',
 ])
 const LAYERS = ['base', 'db', 'repository', 'service', 'wiring', 'edge', 'app', 'entry']
 

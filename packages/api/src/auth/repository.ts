@@ -36,6 +36,11 @@ export function findTenantById(db: Executor, id: string): Promise<Tenant | undef
   return db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst()
 }
 
+/** The oldest tenant with this name (the dev demo finds "Dev tenant" this way). */
+export function findOldestTenantNamed(db: Executor, name: string): Promise<Tenant | undefined> {
+  return db.selectFrom('tenants').selectAll().where('name', '=', name).orderBy('created_at').limit(1).executeTakeFirst()
+}
+
 export async function countTenants(db: Executor): Promise<number> {
   const row = await db
     .selectFrom('tenants')

@@ -8,6 +8,7 @@ import type { Db } from '../db/database.ts'
 import type { Tenant } from '../db/types.ts'
 import type { Logger } from '../logger.ts'
 import { Decimal } from '../money/decimal.ts'
+import * as tenantRepo from '../auth/repository.ts'
 import * as pricingRepo from '../pricing/repository.ts'
 import type { Services } from '../services.ts'
 import { demoPage } from './page.ts'
@@ -30,13 +31,7 @@ export interface Demo {
 /** The dev tenant: from its key when main.ts knows it, else the oldest tenant named "Dev tenant". */
 async function devTenantOf(services: Services, db: Db, devKey: string | undefined): Promise<Tenant | undefined> {
   if (devKey) return (await services.tenants.authenticate(devKey)) ?? undefined
-  return db
-    .selectFrom('tenants')
-    .selectAll()
-    .where('name', '=', 'Dev tenant')
-    .orderBy('created_at')
-    .limit(1)
-    .executeTakeFirst()
+  return tenantRepo.findOldestTenantNamed(db, 'Dev tenant')
 }
 
 /** Builds the widget bundle when it is missing or older than its sources (quick when it is fresh). */

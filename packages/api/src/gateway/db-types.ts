@@ -1,5 +1,5 @@
 /** The gateway's table names for domain code: aliases of the generated types (db/generated.ts). */
-import type { Selectable } from 'kysely'
+import type { Selectable } from '../db/types.ts'
 import type * as G from '../db/generated.ts'
 
 export type { GatewayProvider } from '../db/column-types.ts'

@@ -1,4 +1,4 @@
-import { requireTenant } from '../auth/guard.ts'
+import { tenantOf } from '../schema/auth-scopes.ts'
 import type { Decimal } from '../money/decimal.ts'
 import type { ReconciliationAlertEvent } from '../pubsub.ts'
 import { builder } from '../schema/builder.ts'
@@ -176,24 +176,28 @@ builder.queryFields((t) => ({
   providerAdminKeys: t.field({
     type: [ProviderAdminKey],
     description: 'Provider admin keys Burnrate imports usage and cost reports with.',
-    resolve: (_root, _args, ctx) => ctx.services.reconciliation.adminKeys(requireTenant(ctx)),
+    authScopes: { tenant: true },
+    resolve: (_root, _args, ctx) => ctx.services.reconciliation.adminKeys(tenantOf(ctx)),
   }),
   reconciliationTolerance: t.field({
     type: 'Decimal',
     description: 'Percent difference (of the larger side) still MATCHED. Default 1.',
-    resolve: (_root, _args, ctx) => ctx.services.reconciliation.tolerancePercent(requireTenant(ctx)),
+    authScopes: { tenant: true },
+    resolve: (_root, _args, ctx) => ctx.services.reconciliation.tolerancePercent(tenantOf(ctx)),
   }),
   providerReconciliation: t.field({
     type: ProviderReconciliation,
     description:
       'Provider-reported usage and cost beside what Burnrate metered, per provider, model, usage type and UTC day.',
     args: rangeArgs(t),
-    resolve: (_root, args, ctx) => ctx.services.reconciliation.reconciliation(requireTenant(ctx), args),
+    authScopes: { tenant: true },
+    resolve: (_root, args, ctx) => ctx.services.reconciliation.reconciliation(tenantOf(ctx), args),
   }),
   providerReconciliationCsv: t.string({
     description: 'The same table as CSV (RFC 4180, one row per line, explanation in the last column), for finance.',
     args: rangeArgs(t),
-    resolve: (_root, args, ctx) => ctx.services.reconciliation.reconciliationCsv(requireTenant(ctx), args),
+    authScopes: { tenant: true },
+    resolve: (_root, args, ctx) => ctx.services.reconciliation.reconciliationCsv(tenantOf(ctx), args),
   }),
   reconciliationAlerts: t.field({
     type: [ReconciliationAlertRef],
@@ -201,7 +205,8 @@ builder.queryFields((t) => ({
       from: t.arg({ type: 'DateTime', required: true }),
       to: t.arg({ type: 'DateTime', required: true }),
     },
-    resolve: (_root, args, ctx) => ctx.services.reconciliation.alerts(requireTenant(ctx), args.from, args.to),
+    authScopes: { tenant: true },
+    resolve: (_root, args, ctx) => ctx.services.reconciliation.alerts(tenantOf(ctx), args.from, args.to),
   }),
 }))
 
@@ -211,20 +216,23 @@ builder.mutationFields((t) => ({
     description:
       "Stores (or replaces) the admin key Burnrate reads a provider's usage and cost reports with (OpenAI: an admin key; Anthropic: an Admin API key; OpenRouter: an API key).",
     args: { input: t.arg({ type: ProviderAdminKeyInput, required: true }) },
+    authScopes: { tenant: true },
     resolve: (_root, { input }, ctx) =>
-      ctx.services.reconciliation.setAdminKey(requireTenant(ctx), input.provider as ReportingProvider, input.apiKey),
+      ctx.services.reconciliation.setAdminKey(tenantOf(ctx), input.provider as ReportingProvider, input.apiKey),
   }),
   deleteProviderAdminKey: t.boolean({
     description: 'Removes a provider admin key; imported figures stay. False when none was set.',
     args: { provider: t.arg({ type: ReportingProviderEnum, required: true }) },
+    authScopes: { tenant: true },
     resolve: (_root, { provider }, ctx) =>
-      ctx.services.reconciliation.deleteAdminKey(requireTenant(ctx), provider as ReportingProvider),
+      ctx.services.reconciliation.deleteAdminKey(tenantOf(ctx), provider as ReportingProvider),
   }),
   setReconciliationTolerance: t.field({
     type: 'Decimal',
     description: 'Sets the percent difference still MATCHED (0 to 100).',
     args: { percent: t.arg({ type: 'Decimal', required: true }) },
-    resolve: (_root, { percent }, ctx) => ctx.services.reconciliation.setTolerancePercent(requireTenant(ctx), percent),
+    authScopes: { tenant: true },
+    resolve: (_root, { percent }, ctx) => ctx.services.reconciliation.setTolerancePercent(tenantOf(ctx), percent),
   }),
   importProviderUsage: t.field({
     type: [ProviderImport],
@@ -235,8 +243,9 @@ builder.mutationFields((t) => ({
       from: t.arg({ type: 'DateTime' }),
       to: t.arg({ type: 'DateTime' }),
     },
+    authScopes: { tenant: true },
     resolve: (_root, args, ctx) =>
-      ctx.services.reconciliation.importUsage(requireTenant(ctx), {
+      ctx.services.reconciliation.importUsage(tenantOf(ctx), {
         provider: args.provider as ReportingProvider | null | undefined,
         from: args.from,
         to: args.to,
@@ -248,7 +257,8 @@ builder.subscriptionFields((t) => ({
   reconciliationAlerts: t.field({
     type: ReconciliationAlertRef,
     description: 'Reconciliation alerts as they are raised (tenant keys only).',
-    subscribe: (_root, _args, ctx) => ctx.services.pubsub.subscribe('reconciliationAlert', requireTenant(ctx).id),
+    authScopes: { tenant: true },
+    subscribe: (_root, _args, ctx) => ctx.services.pubsub.subscribe('reconciliationAlert', tenantOf(ctx).id),
     resolve: (event) => event,
   }),
 }))

@@ -1,4 +1,4 @@
-import { requireTenant } from '../auth/guard.ts'
+import { tenantOf } from '../schema/auth-scopes.ts'
 import { builder } from '../schema/builder.ts'
 import type { StripeAccountRow, StripeInvoiceRow, StripePushRow } from './db-types.ts'
 import type { StripeSetupResult as StripeSetupResultShape } from './service.ts'
@@ -170,19 +170,22 @@ builder.queryFields((t) => ({
   stripeAccount: t.field({
     type: StripeAccount,
     nullable: true,
-    resolve: (_root, _args, ctx) => ctx.services.stripe.account(requireTenant(ctx).id).then((a) => a ?? null),
+    authScopes: { tenant: true },
+    resolve: (_root, _args, ctx) => ctx.services.stripe.account(tenantOf(ctx).id).then((a) => a ?? null),
   }),
   stripePushes: t.field({
     type: [StripePush],
     description: 'Meter events by status, newest first: FAILED and EXPIRED ones are what needs attention.',
     args: { status: t.arg({ type: StripePushStatus }), customerId: t.arg.string(), first: t.arg.int() },
-    resolve: (_root, args, ctx) => ctx.services.stripe.pushes(requireTenant(ctx).id, args),
+    authScopes: { tenant: true },
+    resolve: (_root, args, ctx) => ctx.services.stripe.pushes(tenantOf(ctx).id, args),
   }),
   stripeExpiredUsage: t.field({
     type: [StripePush],
     description: "Usage that arrived after Stripe's 35-day window for its timestamp and could not be sent.",
     args: { first: t.arg.int() },
-    resolve: (_root, args, ctx) => ctx.services.stripe.expiredUsage(requireTenant(ctx).id, args.first),
+    authScopes: { tenant: true },
+    resolve: (_root, args, ctx) => ctx.services.stripe.expiredUsage(tenantOf(ctx).id, args.first),
   }),
   stripeReconciliation: t.field({
     type: [StripeReconciliation],
@@ -193,15 +196,17 @@ builder.queryFields((t) => ({
       to: t.arg({ type: 'DateTime', required: true }),
       includeStripe: t.arg.boolean({ description: "Read Stripe's meter event summaries (default true)." }),
     },
+    authScopes: { tenant: true },
     resolve: (_root, args, ctx) =>
-      ctx.services.stripe.reconcile(requireTenant(ctx).id, args.from, args.to, {
+      ctx.services.stripe.reconcile(tenantOf(ctx).id, args.from, args.to, {
         includeStripe: args.includeStripe ?? true,
       }),
   }),
   stripeInvoices: t.field({
     type: [StripeInvoice],
     args: { customerId: t.arg.string() },
-    resolve: (_root, args, ctx) => ctx.services.stripe.invoices(requireTenant(ctx).id, args.customerId),
+    authScopes: { tenant: true },
+    resolve: (_root, args, ctx) => ctx.services.stripe.invoices(tenantOf(ctx).id, args.customerId),
   }),
 }))
 
@@ -209,14 +214,16 @@ builder.mutationFields((t) => ({
   setStripeCredentials: t.field({
     type: StripeAccount,
     args: { input: t.arg({ type: StripeCredentialsInput, required: true }) },
-    resolve: (_root, { input }, ctx) => ctx.services.stripe.setCredentials(requireTenant(ctx), input),
+    authScopes: { tenant: true },
+    resolve: (_root, { input }, ctx) => ctx.services.stripe.setCredentials(tenantOf(ctx), input),
   }),
   setupStripeBilling: t.field({
     type: StripeSetupResult,
     description:
       'Creates (idempotently) the billing meter, product and metered price in the tenant’s Stripe account, then queues usage recorded before (from backfillFrom on) that is not queued yet. Safe to run again.',
     args: { input: t.arg({ type: StripeSetupInput }) },
-    resolve: (_root, { input }, ctx) => ctx.services.stripe.setup(requireTenant(ctx), input ?? {}),
+    authScopes: { tenant: true },
+    resolve: (_root, { input }, ctx) => ctx.services.stripe.setup(tenantOf(ctx), input ?? {}),
   }),
   retryStripePushes: t.field({
     type: [StripePush],
@@ -224,6 +231,7 @@ builder.mutationFields((t) => ({
       'Re-sends FAILED pushes. One Stripe refused (or named in a meter error report) goes out under a new identifier (Stripe did not count it) and becomes SUPERSEDED; ' +
       'one that gave up after its attempts (Stripe may hold it) goes PENDING again under its own identifier, which Stripe de-duplicates, with a new Idempotency-Key.',
     args: { identifiers: t.arg.stringList({ required: true }) },
-    resolve: (_root, { identifiers }, ctx) => ctx.services.stripe.retryPushes(requireTenant(ctx).id, identifiers),
+    authScopes: { tenant: true },
+    resolve: (_root, { identifiers }, ctx) => ctx.services.stripe.retryPushes(tenantOf(ctx).id, identifiers),
   }),
 }))

@@ -1,5 +1,5 @@
 /** The webhook tables' names for domain code: aliases of the generated types (db/generated.ts). */
-import type { Selectable } from 'kysely'
+import type { Selectable } from '../db/types.ts'
 import type * as G from '../db/generated.ts'
 
 export type { WebhookDeliveryStatus } from '../db/column-types.ts'

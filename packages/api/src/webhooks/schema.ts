@@ -1,4 +1,4 @@
-import { requireTenant } from '../auth/guard.ts'
+import { tenantOf } from '../schema/auth-scopes.ts'
 import { builder } from '../schema/builder.ts'
 import { connection, pageArgs } from '../schema/pagination.ts'
 import type { WebhookAttemptRow, WebhookEndpointRow } from './db-types.ts'
@@ -145,7 +145,8 @@ builder.queryFields((t) => ({
   webhookEndpoints: t.field({
     type: [WebhookEndpoint],
     description: "The tenant's webhook endpoints (secrets are never shown again).",
-    resolve: (_root, _args, ctx) => ctx.services.webhooks.listEndpoints(requireTenant(ctx)),
+    authScopes: { tenant: true },
+    resolve: (_root, _args, ctx) => ctx.services.webhooks.listEndpoints(tenantOf(ctx)),
   }),
   webhookDeliveries: t.field({
     type: [WebhookDelivery],
@@ -155,8 +156,9 @@ builder.queryFields((t) => ({
       status: t.arg({ type: WebhookDeliveryStatus }),
       first: t.arg.int({ description: '1-500, default 50.' }),
     },
+    authScopes: { tenant: true },
     resolve: (_root, args, ctx) =>
-      ctx.services.webhooks.deliveries(requireTenant(ctx), {
+      ctx.services.webhooks.deliveries(tenantOf(ctx), {
         endpointId: args.endpointId ? String(args.endpointId) : null,
         status: args.status ?? null,
         first: args.first ?? null,
@@ -171,8 +173,9 @@ builder.queryFields((t) => ({
       status: t.arg({ type: WebhookDeliveryStatus }),
       ...pageArgs(t.arg, DELIVERY_PAGE),
     },
+    authScopes: { tenant: true },
     resolve: (_root, args, ctx) =>
-      ctx.services.webhooks.deliveryPage(requireTenant(ctx), {
+      ctx.services.webhooks.deliveryPage(tenantOf(ctx), {
         endpointId: args.endpointId ? String(args.endpointId) : null,
         status: args.status ?? null,
         first: args.first ?? null,
@@ -190,33 +193,37 @@ builder.mutationFields((t) => ({
       eventTypes: t.arg.stringList({ required: true }),
       description: t.arg.string(),
     },
-    resolve: (_root, args, ctx) => ctx.services.webhooks.createEndpoint(requireTenant(ctx), args),
+    authScopes: { tenant: true },
+    resolve: (_root, args, ctx) => ctx.services.webhooks.createEndpoint(tenantOf(ctx), args),
   }),
   updateWebhookEndpoint: t.field({
     type: WebhookEndpoint,
     description:
       'Changes an endpoint (only the input fields given), validated like createWebhookEndpoint; nothing changes when any field is refused.',
     args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateWebhookEndpointInput, required: true }) },
-    resolve: (_root, args, ctx) =>
-      ctx.services.webhooks.updateEndpoint(requireTenant(ctx), String(args.id), args.input),
+    authScopes: { tenant: true },
+    resolve: (_root, args, ctx) => ctx.services.webhooks.updateEndpoint(tenantOf(ctx), String(args.id), args.input),
   }),
   rotateWebhookSecret: t.field({
     type: RotatedWebhookSecret,
     description: `A new signing secret, returned once. The replaced one keeps signing beside it (a second v1 in Burnrate-Signature) for expiresPreviousInSeconds: default ${ROTATION_GRACE.defaultSeconds} (24 h), at most ${ROTATION_GRACE.maxSeconds} (7 days), 0 to stop it at once. Rotating again drops any older previous secret.`,
     args: { id: t.arg.id({ required: true }), expiresPreviousInSeconds: t.arg.int() },
+    authScopes: { tenant: true },
     resolve: (_root, args, ctx) =>
-      ctx.services.webhooks.rotateSecret(requireTenant(ctx), String(args.id), args.expiresPreviousInSeconds ?? null),
+      ctx.services.webhooks.rotateSecret(tenantOf(ctx), String(args.id), args.expiresPreviousInSeconds ?? null),
   }),
   disableWebhookEndpoint: t.field({
     type: WebhookEndpoint,
     description: 'Stops deliveries to an endpoint; its pending deliveries become DEAD.',
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => ctx.services.webhooks.disableEndpoint(requireTenant(ctx), String(args.id)),
+    authScopes: { tenant: true },
+    resolve: (_root, args, ctx) => ctx.services.webhooks.disableEndpoint(tenantOf(ctx), String(args.id)),
   }),
   replayWebhookDelivery: t.field({
     type: WebhookDelivery,
     description: 'Sends a DEAD delivery again: back to PENDING for another full round of attempts, same event id.',
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => ctx.services.webhooks.replay(requireTenant(ctx), String(args.id)),
+    authScopes: { tenant: true },
+    resolve: (_root, args, ctx) => ctx.services.webhooks.replay(tenantOf(ctx), String(args.id)),
   }),
 }))
