@@ -45,6 +45,31 @@ export const configSchema = z.object({
   DATA_DIR: z.string().min(1).default('./.data'),
   /** Where the exportUsage mutation writes (one folder per tenant and run); default <DATA_DIR>/exports. */
   EXPORT_DIR: z.string().min(1).optional(),
+  // S3-compatible export target (export/destination.ts): the exportUsage / startUsageExport destination S3 and
+  // `pnpm export --out s3://bucket/prefix`. Credentials absent: the AWS SDK's default chain (AWS_ACCESS_KEY_ID, …).
+  EXPORT_S3_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  EXPORT_S3_REGION: z.string().min(1).default('us-east-1'),
+  EXPORT_S3_BUCKET: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be an S3 bucket name')
+    .optional(),
+  EXPORT_S3_PREFIX: z
+    .string()
+    .default('')
+    .transform((p) => p.replace(/^\/+|\/+$/g, '')),
+  EXPORT_S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  EXPORT_S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  EXPORT_S3_FORCE_PATH_STYLE: bool.default(false),
+  // Export jobs (startUsageExport): how often each process looks for queued jobs, and runs of a job whose
+  // process died before it is FAILED.
+  EXPORT_JOB_POLL_INTERVAL: duration('5s'),
+  EXPORT_JOB_MAX_ATTEMPTS: int(1, 20).default(3),
+  // Retention (export/retention-schedule.ts): raw usage events older than this many months (whole UTC months
+  // before the current one) are archived to RETENTION_ARCHIVE, read back, verified and dropped; absent: never.
+  RETENTION_RAW_EVENTS_MONTHS: int(1, 1200).optional(),
+  /** A directory, or s3://bucket/prefix (EXPORT_S3_* client settings); default <DATA_DIR>/archive. */
+  RETENTION_ARCHIVE: z.string().min(1).optional(),
+  RETENTION_INTERVAL: duration('24h'),
   DB_POOL_SIZE: int(1, 200).default(10),
   // Subscriptions across processes: absent, live events stay in this process.
   REDIS_URL: z
@@ -193,6 +218,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 /** The server-side export directory: EXPORT_DIR, else `<DATA_DIR>/exports`. */
 export function exportDirOf(config: Pick<Config, 'EXPORT_DIR' | 'DATA_DIR'>): string {
   return config.EXPORT_DIR ?? join(config.DATA_DIR, 'exports')
+}
+
+/** Where retention archives partitions: RETENTION_ARCHIVE, else `<DATA_DIR>/archive`. */
+export function retentionArchiveOf(config: Pick<Config, 'RETENTION_ARCHIVE' | 'DATA_DIR'>): string {
+  return config.RETENTION_ARCHIVE ?? join(config.DATA_DIR, 'archive')
 }
 
 /** Defaults for tests and embedding: the schema's defaults plus overrides. */

@@ -1,4 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
+import { randomUUID } from 'node:crypto'
+import { isSpanContextValid, trace } from '@opentelemetry/api'
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent'
 
@@ -12,11 +14,33 @@ export interface Logger {
    * callbacks and promises started inside) carries `requestId`. Optional so hand-written test loggers still fit.
    */
   withRequest?<T>(requestId: string, fn: () => T): T
+  /**
+   * Runs `fn` with `fields` on every line this logger writes meanwhile (a background job's `jobId`, a
+   * subscription's `requestId` and `operation`), on top of the fields of the context it runs in.
+   */
+  withFields?<T>(fields: LogContext, fn: () => T): T
 }
+
+/** Ids a log line carries from its context: the request, or the background job, it was written for. */
+export type LogContext = { requestId?: string; jobId?: string; job?: string; operation?: string }
 
 /** Runs `fn` in the request's log context when the logger has one (createLogger's does). */
 export function withRequestId<T>(logger: Logger, requestId: string, fn: () => T): T {
   return logger.withRequest ? logger.withRequest(requestId, fn) : fn()
+}
+
+/**
+ * Runs one unit of background work (a catalog sync, a Stripe push round, a webhook round, a retention
+ * run, an export job) as `job` with a fresh `jobId` (or the given one) on every line it logs.
+ */
+export function withJobId<T>(logger: Logger, job: string, fn: () => T, jobId = `${job}:${randomUUID()}`): T {
+  return logger.withFields ? logger.withFields({ job, jobId }, fn) : fn()
+}
+
+/** The trace and span ids of the active OpenTelemetry span (tracing on), for log lines. */
+function traceFields(): { traceId?: string; spanId?: string } {
+  const context = trace.getActiveSpan()?.spanContext()
+  return context && isSpanContextValid(context) ? { traceId: context.traceId, spanId: context.spanId } : {}
 }
 
 const order: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 }
@@ -94,21 +118,22 @@ export function redact(value: unknown, depth = 0, seen = new WeakSet<object>()):
 
 /**
  * One JSON line per entry on stderr: easy to grep, easy to ship. Every line is redacted (secret fields,
- * key-shaped strings) and, inside `withRequest`, carries the request id; the logger owns its context.
+ * key-shaped strings) and, inside `withRequest` / `withFields`, carries the request or job id, and the active
+ * trace's traceId and spanId when tracing is on; the logger owns its context.
  */
 export function createLogger(
   level: LogLevel = 'info',
   write: (line: string) => void = (l) => process.stderr.write(l + '\n'),
 ): Logger {
-  const context = new AsyncLocalStorage<{ requestId: string }>()
+  const context = new AsyncLocalStorage<LogContext>()
   const log = (at: Exclude<LogLevel, 'silent'>) => (msg: string, fields?: Record<string, unknown>) => {
     if (order[at] < order[level]) return
-    const requestId = context.getStore()?.requestId
     const entry = {
       level: at,
       time: new Date().toISOString(),
       msg: redactString(msg),
-      ...(requestId ? { requestId } : {}),
+      ...context.getStore(),
+      ...traceFields(),
       ...(fields ? (redact(fields) as Record<string, unknown>) : {}),
     }
     write(JSON.stringify(entry))
@@ -119,5 +144,6 @@ export function createLogger(
     warn: log('warn'),
     error: log('error'),
     withRequest: (requestId, fn) => context.run({ requestId }, fn),
+    withFields: (fields, fn) => context.run({ ...context.getStore(), ...fields }, fn),
   }
 }

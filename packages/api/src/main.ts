@@ -96,6 +96,10 @@ async function main() {
   if (config.STRIPE_PUSH_ENABLED && config.STRIPE_ENCRYPTION_KEY) app.services.stripePusher.start()
   // Every RECONCILE_INTERVAL: import provider usage reports, reconcile, alert (a claim per key keeps processes apart).
   app.services.reconciliation.start()
+  // Export jobs (startUsageExport): claimed with a lease; a job whose process died is run again here.
+  app.services.exportJobs.startWorker()
+  // RETENTION_RAW_EVENTS_MONTHS: archive, verify and drop old partitions every RETENTION_INTERVAL (one process at a time).
+  app.services.retentionSchedule.start()
   const lines = [
     '',
     `  Burnrate API   ${running.url}/graphql   (GraphiQL in a browser${config.GRAPHIQL ? '' : ': disabled'})`,
@@ -123,6 +127,8 @@ async function main() {
     await redis?.close()
     await app.services.stripePusher.stop()
     await app.services.reconciliation.stop()
+    await app.services.exportJobs.stop()
+    await app.services.retentionSchedule.stop()
     await app.services.catalog.stopPolling()
     await db.destroy()
     process.exit(0)

@@ -8,7 +8,7 @@ import { createPricingService, type PricingService } from './pricing/service.ts'
 import { createRepricingService } from './repricing/service.ts'
 import type { RepricingService } from './repricing/types.ts'
 import type { Clock } from './clock.ts'
-import { exportDirOf, type Config } from './config.ts'
+import { exportDirOf, retentionArchiveOf, type Config } from './config.ts'
 import type { Db } from './db/database.ts'
 import { createGatewayService, type GatewayService } from './gateway/service.ts'
 import { createPartitionService, type PartitionService } from './ledger/partitions.ts'
@@ -18,6 +18,8 @@ import {
   type ExportService,
   type RetentionService,
 } from './export/service.ts'
+import { createExportJobService, type ExportJobService } from './export/jobs.ts'
+import { createRetentionScheduler, type RetentionScheduler } from './export/retention-schedule.ts'
 import type { Logger } from './logger.ts'
 import { createBurnratePubSub, type BurnratePubSub } from './pubsub.ts'
 import { createStripeClientFactory, type StripeClientFactory } from './stripe/client.ts'
@@ -54,8 +56,12 @@ export interface Services {
   partitions: PartitionService
   /** A tenant's usage events to Parquet and CSV by day, with a manifest. */
   exports: ExportService
+  /** startUsageExport's background jobs; main.ts starts and stops the worker. */
+  exportJobs: ExportJobService
   /** Raw events older than a number of months: exported, verified, then dropped partition by partition. */
   retention: RetentionService
+  /** RETENTION_RAW_EVENTS_MONTHS on a schedule; main.ts starts and stops it. */
+  retentionSchedule: RetentionScheduler
   /** usageSummary, usageEvents and the ledger's billed amount of a range. */
   usageReads: UsageReadService
   stripe: StripeService
@@ -174,13 +180,33 @@ export function createServices(deps: Dependencies): Services {
     },
   })
   const partitions = createPartitionService(deps)
+  const exports = createExportService({ ...deps, exportDir: exportDirOf(deps.config), s3: deps.config })
+  const retention = createRetentionService({ ...deps, partitions, s3: deps.config })
   return {
     ...deps,
     pubsub,
     tenants: createTenantService(deps),
     partitions,
-    exports: createExportService({ ...deps, exportDir: exportDirOf(deps.config) }),
-    retention: createRetentionService({ ...deps, partitions }),
+    exports,
+    exportJobs: createExportJobService({
+      ...deps,
+      exports,
+      options: {
+        pollIntervalMs: deps.config.EXPORT_JOB_POLL_INTERVAL,
+        leaseMs: 60_000,
+        maxAttempts: deps.config.EXPORT_JOB_MAX_ATTEMPTS,
+      },
+    }),
+    retention,
+    retentionSchedule: createRetentionScheduler({
+      ...deps,
+      retention,
+      options: {
+        keepMonths: deps.config.RETENTION_RAW_EVENTS_MONTHS,
+        archive: retentionArchiveOf(deps.config),
+        intervalMs: deps.config.RETENTION_INTERVAL,
+      },
+    }),
     customers: createCustomerService(deps),
     catalog,
     pricing: createPricingService(deps),

@@ -4,13 +4,16 @@ import { DataDirLockedError } from '@burnrate/catalog-sync'
 import { findTenantById } from '../auth/repository.ts'
 import { createTenantService } from '../auth/service.ts'
 import { ConfigError, loadConfig } from '../config.ts'
+import { parseDestination } from '../export/destination.ts'
 import { createExportService } from '../export/service.ts'
 import { openDatabase, systemClock } from '../runtime.ts'
 import { DomainError } from '../shared/errors.ts'
 
 const usage =
-  'usage: export --tenant <tenant id or API key> --from <ISO date-time> --to <ISO date-time> --out <directory>\n' +
-  "  Writes the tenant's usage events in [from, to) as Parquet and CSV per UTC day plus manifest.json into <directory>."
+  'usage: export --tenant <tenant id or API key> --from <ISO date-time> --to <ISO date-time> --out <directory | s3://bucket/prefix>\n' +
+  "  Writes the tenant's usage events in [from, to) and their line items as Parquet and CSV per UTC day plus\n" +
+  '  manifest.json into <directory>, or uploads them under s3://bucket/prefix/ (EXPORT_S3_ENDPOINT, EXPORT_S3_REGION,\n' +
+  '  EXPORT_S3_ACCESS_KEY_ID, EXPORT_S3_SECRET_ACCESS_KEY, EXPORT_S3_FORCE_PATH_STYLE as for the API).'
 
 function fail(message: string, code = 1): never {
   console.error(message)
@@ -65,15 +68,17 @@ async function main() {
       (await findTenantById(db, values.tenant!)) ??
       (await createTenantService({ db, clock: systemClock }).authenticate(values.tenant!))
     if (!tenant) fail(`no tenant with id or API key ${JSON.stringify(values.tenant!.slice(0, 12))}`)
-    const directory = resolve(values.out!)
-    const manifest = await createExportService({ db, clock: systemClock }).exportUsage(tenant.id, {
+    const out = parseDestination(values.out!)
+    const destination = out.kind === 'local' ? { kind: 'local' as const, directory: resolve(out.directory) } : out
+    const manifest = await createExportService({ db, clock: systemClock, s3: config }).exportUsage(tenant.id, {
       from,
       to,
-      directory,
+      destination,
     })
+    const directory = manifest.directory
     for (const f of manifest.files) console.log(`${f.day}  ${f.rows} events  amount ${f.amount}  ${f.parquet}`)
     console.log(
-      `exported ${manifest.totals.rows} events (amount ${manifest.totals.amount}, cost ${manifest.totals.cost}) in ${manifest.files.length} day(s) to ${directory}`,
+      `exported ${manifest.totals.rows} events (amount ${manifest.totals.amount}, cost ${manifest.totals.cost}) and ${manifest.lineItems.totals.rows} line items (amount ${manifest.lineItems.totals.amount}) in ${manifest.files.length} day(s) to ${directory}`,
     )
   } finally {
     await db.destroy()

@@ -208,6 +208,25 @@ export interface Customers {
   tenant_id: string
 }
 
+export interface ExportJobs {
+  attempts: Generated<number>
+  created_at: Timestamp
+  error: string | null
+  finished_at: Timestamp | null
+  id: string
+  lease_until: Timestamp | null
+  location: string | null
+  manifest: NullableJsonColumn<Record<string, unknown>>
+  range_from: Timestamp
+  range_to: Timestamp
+  rows_done: Generated<number>
+  rows_total: number | null
+  started_at: Timestamp | null
+  status: 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED'
+  target: 'SERVER' | 'S3'
+  tenant_id: string
+}
+
 export interface GatewayProviderKeys {
   created_at: Generated<Timestamp>
   key_enc: string
@@ -303,6 +322,18 @@ export interface ReconciliationSettings {
   tenant_id: string
   tolerance_percent: Numeric
   updated_at: Timestamp
+}
+
+export interface RetentionRuns {
+  archive: string
+  error: string | null
+  finished_at: Timestamp | null
+  id: string
+  keep_months: number
+  lease_until: Timestamp
+  report: NullableJsonColumn<Record<string, unknown>>
+  started_at: Timestamp
+  status: 'RUNNING' | 'SUCCEEDED' | 'FAILED'
 }
 
 export interface StripeAccounts {
@@ -563,6 +594,7 @@ export interface DB {
   credit_ledger: CreditLedger
   credit_settings: CreditSettings
   customers: Customers
+  export_jobs: ExportJobs
   gateway_provider_keys: GatewayProviderKeys
   price_catalog: PriceCatalog
   price_change_log: PriceChangeLog
@@ -571,6 +603,7 @@ export interface DB {
   provider_usage_revisions: ProviderUsageRevisions
   reconciliation_alerts: ReconciliationAlerts
   reconciliation_settings: ReconciliationSettings
+  retention_runs: RetentionRuns
   stripe_accounts: StripeAccounts
   stripe_invoices: StripeInvoices
   stripe_outbox: StripeOutbox

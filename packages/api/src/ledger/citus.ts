@@ -49,6 +49,7 @@ export const CITUS_TABLES: Readonly<Record<string, CitusTable>> = {
   provider_usage_revisions: byTenant,
   reconciliation_alerts: byTenant,
   reconciliation_settings: byTenant,
+  export_jobs: byTenant,
   price_catalog: reference,
   price_change_log: reference,
   catalog_state: reference,
@@ -56,6 +57,8 @@ export const CITUS_TABLES: Readonly<Record<string, CitusTable>> = {
   catalog_sync_runs: reference,
   catalog_feed_issues: reference,
   catalog_pending_changes: reference,
+  // Operator bookkeeping of the whole ledger (which month partitions were archived and dropped).
+  retention_runs: { type: 'local' },
   kysely_migration: { type: 'local' },
   kysely_migration_lock: { type: 'local' },
 }

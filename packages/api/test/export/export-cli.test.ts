@@ -6,11 +6,13 @@ import { fileURLToPath } from 'node:url'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createApp } from '../../src/app.ts'
+import { Decimal } from '../../src/money/decimal.ts'
 import { defaultConfig, loadConfig } from '../../src/config.ts'
 import type { Db } from '../../src/db/database.ts'
 import { createLogger } from '../../src/logger.ts'
 import { openDatabase, systemClock } from '../../src/runtime.ts'
 import { createTestDatabase, type TestDatabase } from '../support/db.ts'
+import { readBackParquet, startFakeS3 } from '../support/s3.ts'
 
 const API = fileURLToPath(new URL('../..', import.meta.url))
 const onPostgres = Boolean(process.env.DATABASE_URL)
@@ -129,7 +131,7 @@ describe(`export CLI (${onPostgres ? 'PostgreSQL' : 'PGlite'})`, () => {
     const conn = await duck.connect()
     try {
       const r = await conn.runAndReadAll(
-        `select count(*)::varchar as n, sum(amount)::varchar as amount from read_parquet('${out}/**/*.parquet')`,
+        `select count(*)::varchar as n, sum(amount)::varchar as amount from read_parquet('${out}/usage_events/**/*.parquet')`,
       )
       const back = r.getRowObjects()[0] as { n: string; amount: string }
       expect(Number(back.n)).toBe(12)
@@ -147,6 +149,56 @@ describe(`export CLI (${onPostgres ? 'PostgreSQL' : 'PGlite'})`, () => {
     expect(byId.code, byId.stderr).toBe(0)
     expect(byId.stdout).toContain('exported 1 events')
   })
+
+  it(
+    'uploads to s3://bucket/prefix: DuckDB reads back totals equal to usageSummary',
+    { timeout: 180_000 },
+    async () => {
+      const s3 = await startFakeS3()
+      try {
+        const { EXPORT_S3_BUCKET: _bucket, ...s3Env } = s3.config
+        const run = await exportCli(
+          [
+            '--tenant',
+            tenantId,
+            '--from',
+            '2026-05-01',
+            '--to',
+            '2026-05-04',
+            '--out',
+            `s3://${s3.bucket}/finance/may/`,
+          ],
+          { ...env, ...Object.fromEntries(Object.entries(s3Env).map(([k, v]) => [k, String(v)])) },
+        )
+        expect(run.code, run.stderr).toBe(0)
+        expect(run.stdout).toContain(`to s3://${s3.bucket}/finance/may/`)
+        const keys = await s3.keys('finance/may/')
+        expect(keys).toContain('finance/may/manifest.json')
+        expect(keys).toContain('finance/may/usage_events/date=2026-05-01/events.parquet')
+        expect(keys).toContain('finance/may/line_items/date=2026-05-03/line_items.csv')
+        const local = await s3.download('finance/may')
+        const manifest = JSON.parse(await readFile(join(local, 'manifest.json'), 'utf8'))
+        const events = await readBackParquet(local, 'usage_events')
+        expect(events.rows).toBe(summary.events)
+        expect(new Decimal(events.amount).eq(summary.amount)).toBe(true)
+        expect(manifest.totals).toMatchObject({ rows: 12, amount: summary.amount })
+        const lines = await readBackParquet(local, 'line_items')
+        expect(lines.rows).toBe(manifest.lineItems.totals.rows)
+        expect(lines.rows).toBeGreaterThanOrEqual(24)
+        expect(new Decimal(lines.amount).eq(summary.amount)).toBe(true)
+        await rm(local, { recursive: true, force: true })
+
+        const bad = await exportCli(
+          ['--tenant', tenantId, '--from', '2026-05-01', '--to', '2026-05-04', '--out', 's3://Not_A_Bucket'],
+          env,
+        )
+        expect(bad.code).toBe(1)
+        expect(bad.stderr).toContain('--out: "s3://Not_A_Bucket" is not s3://<bucket>/<prefix>')
+      } finally {
+        await s3.close()
+      }
+    },
+  )
 
   it('exits 1 with a clear message on missing arguments, bad dates and bad ranges', { timeout: 180_000 }, async () => {
     const out = join(dataDir, 'bad')

@@ -45,7 +45,7 @@ async function readBack(directory: string): Promise<{ n: string; amount: string;
     const r = await conn.runAndReadAll(
       `select count(*)::varchar as n, sum(amount)::varchar as amount, sum(cost)::varchar as cost,
         string_agg(distinct tenant_id, ',')::varchar as tenants
-       from read_parquet('${directory}/**/*.parquet')`,
+       from read_parquet('${directory}/**/events.parquet')`,
     )
     return r.getRowObjects()[0] as { n: string; amount: string; cost: string; tenants: string }
   } finally {
