@@ -142,13 +142,17 @@ export function StepChart({
   const all = series.flatMap((s) => s.points)
   if (!all.length) return null
   const now = Date.now()
-  const x0 = Math.min(...all.map((p) => p.at))
+  // Bundled catalog rows take effect "since always" (the epoch): the axis starts a quarter before the
+  // first dated change (or today), and such points sit at its left edge.
+  const EPOCHISH = Date.UTC(2000, 0, 1)
+  const dated = all.map((p) => p.at).filter((t) => t > EPOCHISH)
+  const x0 = Math.min(...(dated.length ? dated : [now])) - 90 * 86_400_000
   const x1 = Math.max(now, ...all.map((p) => p.at))
   const ys = ticks(Math.max(...all.map((p) => p.value)))
   const top = ys[ys.length - 1] || 1
   const iw = W - PAD.l - PAD.r
   const ih = H - PAD.t - PAD.b
-  const x = (t: number) => PAD.l + (x1 === x0 ? iw / 2 : ((t - x0) / (x1 - x0)) * iw)
+  const x = (t: number) => PAD.l + (x1 === x0 ? iw / 2 : ((Math.max(t, x0) - x0) / (x1 - x0)) * iw)
   const y = (v: number) => PAD.t + ih - (v / top) * ih
   const fmtDate = (t: number) => new Intl.DateTimeFormat(undefined, { month: 'short', year: '2-digit' }).format(t)
   const xTicks = [x0, x0 + (x1 - x0) / 2, x1]
@@ -213,7 +217,7 @@ export function StepChart({
       </svg>
       <ul className="legend">
         {series.map((s, si) => (
-          <li key={s.name} className={`s${si % 6}`}>
+          <li key={s.name} style={{ ['--c' as string]: `var(--s${si % 6})` }}>
             {s.name}
           </li>
         ))}

@@ -21,12 +21,12 @@ export function money(value: Num, currency = 'USD', precise = false): string {
   if (value === null || value === undefined || value === '') return '—'
   const d = new Decimal(str(value))
   const small = !d.isZero() && d.abs().lt(0.01)
-  const f = nf(`m:${currency}:${precise || small}`, {
-    style: 'currency',
-    currency,
-    minimumFractionDigits: 2,
-    maximumFractionDigits: precise || small ? 8 : 2,
-  })
+  // Amounts under a cent keep 3 significant digits (never shown as $0.00); unit prices and charge lines are exact.
+  const f = precise
+    ? nf(`m:${currency}:p`, { style: 'currency', currency, minimumFractionDigits: 2, maximumFractionDigits: 10 })
+    : small
+      ? nf(`m:${currency}:s`, { style: 'currency', currency, maximumSignificantDigits: 3 })
+      : nf(`m:${currency}`, { style: 'currency', currency, minimumFractionDigits: 2, maximumFractionDigits: 2 })
   // Intl formats a decimal string exactly (no float conversion).
   return f.format(str(value) as unknown as number)
 }
@@ -65,6 +65,8 @@ export function marginPercent(billed: Num, cost: Num): Decimal | null {
 
 export function dateTime(iso: string | null | undefined): string {
   if (!iso) return '—'
+  // The bundled catalog's rows are in force "since always" (the epoch).
+  if (new Date(iso).getTime() <= 0) return 'always'
   return new Intl.DateTimeFormat(locale(), { dateStyle: 'medium', timeStyle: 'short' }).format(new Date(iso))
 }
 export function day(iso: string, timeZone = 'UTC'): string {

@@ -635,7 +635,7 @@ function BudgetPanel({ id }: { id: string }) {
                       <td className="num">{money(b.forecast, b.currency)}</td>
                       <td>{b.thresholds.map((t) => `${t}%`).join(', ')}</td>
                       {can ? (
-                        <td>
+                        <td className="row">
                           <button
                             type="button"
                             className="ghost"
@@ -648,7 +648,7 @@ function BudgetPanel({ id }: { id: string }) {
                               })
                             }
                           >
-                            Edit
+                            Edit<span className="sr-only"> the {b.period} budget</span>
                           </button>
                         </td>
                       ) : null}

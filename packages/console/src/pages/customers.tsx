@@ -1,7 +1,8 @@
 import { useState } from 'react'
-import { useLocation } from 'wouter'
+import { Link, useLocation } from 'wouter'
 import { PageHeader, Section } from '../ui.tsx'
 
+/** Customers by id (a searchable list with this period's figures needs the API's customers query). */
 export default function Customers() {
   const [, navigate] = useLocation()
   const [id, setId] = useState('')
@@ -20,6 +21,9 @@ export default function Customers() {
           <input id="cid" value={id} onChange={(e) => setId(e.target.value)} />
           <button type="submit">Open</button>
         </form>
+        <p className="muted">
+          For example the demo customer: <Link href="/customers/demo-lumen">demo-lumen</Link>.
+        </p>
       </Section>
     </>
   )

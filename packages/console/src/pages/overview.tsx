@@ -189,7 +189,7 @@ export default function Overview() {
                       </tbody>
                     </table>
                   ) : (
-                    <p className="state empty">No price sources configured.</p>
+                    <p className="state empty">No public source synced yet: the bundled catalog is in use.</p>
                   )}
                 </Section>
               </div>
