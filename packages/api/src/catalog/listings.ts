@@ -3,7 +3,7 @@
  * issues, conflicts, negotiated prices), with their arguments checked. Reads only.
  */
 import type { Db } from '../db/database.ts'
-import { pageSize } from '../shared/pagination.ts'
+import { keysetCursor, pageOf, pageSize } from '../shared/pagination.ts'
 import { badInput, userError } from '../shared/errors.ts'
 import * as repo from './repository.ts'
 import type { CatalogLookup } from './lookup.ts'
@@ -46,6 +46,12 @@ export async function catalogIds(
   return resolved ?? { provider: provider?.toLowerCase() ?? null, model: model.toLowerCase() }
 }
 
+/**
+ * priceChangeLogPage's cursors: the one keyset codec, positions (changed_at, id). The log is
+ * append-only and its ids grow with it, so pages continue after the id alone.
+ */
+const changeLogCursor = keysetCursor('priceChangeLogPage')
+
 export interface NameFilter {
   provider?: string | null
   model?: string | null
@@ -79,6 +85,24 @@ export function createCatalogListings({ db, lookup }: { db: Db; lookup: CatalogL
         before = Number(filter.before)
       }
       return repo.listPriceChanges(db, { tenantId, ...found, before, limit: page(filter.first) })
+    },
+
+    /** The same log in Relay pages, newest first (`first` 1-500, default 100; `after` an endCursor). */
+    async priceChangeLogPage(tenantId: string, filter: NameFilter & { first?: number | null; after?: string | null }) {
+      const first = page(filter.first)
+      const position = filter.after != null ? changeLogCursor.decode(filter.after) : null
+      if (position && !/^[1-9]\d{0,14}$/.test(position.id))
+        throw badInput('after is not a cursor returned by priceChangeLogPage', 'after')
+      const found = await ids(filter)
+      const rows = await repo.listPriceChanges(db, {
+        tenantId,
+        ...found,
+        before: position && Number(position.id),
+        limit: first + 1,
+      })
+      return pageOf(rows, { first, after: position }, (row) =>
+        changeLogCursor.encode({ at: new Date(row.changed_at), id: String(row.id) }),
+      )
     },
 
     /** This tenant's negotiated prices (whole history), oldest first. */

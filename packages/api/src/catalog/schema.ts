@@ -2,6 +2,7 @@ import { tenantOf } from '../schema/auth-scopes.ts'
 import type { PriceTierJson, TimeWindowJson } from '../db/types.ts'
 import { PUBLIC_SOURCES, type CatalogCorrection } from '@burnrate/catalog-sync'
 import { builder } from '../schema/builder.ts'
+import { connection, pageArgs } from '../schema/pagination.ts'
 import type { ChangeLogRow, FeedIssueRow, SourceStateRow, SyncRunRow } from './repository.ts'
 import type { CatalogPrice, PendingChangeRow, SyncSummary } from './types.ts'
 
@@ -300,6 +301,8 @@ const CatalogSyncResult = builder.objectRef<SyncSummary>('CatalogSyncResult').im
   }),
 })
 
+const PriceChangeLogEntryConnection = connection('PriceChangeLogEntry', PriceChangeLogEntry)
+
 builder.queryFields((t) => ({
   priceChangeLog: t.field({
     type: [PriceChangeLogEntry],
@@ -308,6 +311,14 @@ builder.queryFields((t) => ({
     args: { provider: t.arg.string(), model: t.arg.string(), first: t.arg.int(), before: t.arg.id() },
     authScopes: { tenant: true },
     resolve: (_root, args, ctx) => ctx.services.catalog.priceChangeLog(tenantOf(ctx).id, args),
+  }),
+  priceChangeLogPage: t.field({
+    type: PriceChangeLogEntryConnection,
+    description:
+      "The price change log in Relay pages, newest first: public changes and this tenant's own negotiated prices. Pass pageInfo.endCursor as after.",
+    args: { provider: t.arg.string(), model: t.arg.string(), ...pageArgs(t.arg, { defaultFirst: 100 }) },
+    authScopes: { tenant: true },
+    resolve: (_root, args, ctx) => ctx.services.catalog.priceChangeLogPage(tenantOf(ctx).id, args),
   }),
   pendingPriceChanges: t.field({
     type: [PendingPriceChange],

@@ -1,12 +1,14 @@
 /** The tenant's view of its meter events: listing them, and re-sending the FAILED ones. */
 import type { Db } from '../db/database.ts'
 import { badInput } from '../shared/errors.ts'
+import { keysetCursor, pageOf, pageSize, type Page } from '../shared/pagination.ts'
 import type { StripePushRow, StripePushStatus } from './db-types.ts'
 import {
   insertPushReturning,
   listExpired,
   listPushes,
   lockFailedPushes,
+  selectPushPage,
   markSuperseded,
   requeueGaveUp,
   takeNextSeq,
@@ -23,6 +25,28 @@ export function pushes(db: Db, tenantId: string, filter: PushFilter): Promise<St
   const first = filter.first ?? 100
   if (first < 1 || first > 500) throw badInput('first must be 1-500', 'first')
   return listPushes(db, tenantId, filter, first)
+}
+
+/** stripePushesPage's cursors: the one keyset codec, positions (created_at, identifier). */
+const pushCursor = keysetCursor('stripePushesPage')
+
+/** Meter events in Relay pages, newest first (`first` 1-500, default 50; `after` an endCursor). */
+export async function pushPage(
+  db: Db,
+  tenantId: string,
+  filter: Omit<PushFilter, 'first'> & { first?: number | null; after?: string | null },
+): Promise<Page<StripePushRow>> {
+  const first = pageSize(filter.first)
+  const position = filter.after != null ? pushCursor.decode(filter.after) : null
+  const rows = await selectPushPage(db, tenantId, {
+    status: filter.status ?? null,
+    customerId: filter.customerId ?? null,
+    after: position && { createdAt: position.at, identifier: position.id },
+    limit: first + 1,
+  })
+  return pageOf(rows, { first, after: position }, (push) =>
+    pushCursor.encode({ at: new Date(push.created_at), id: push.identifier }),
+  )
 }
 
 /** EXPIRED pushes, latest window first; `first` is clamped to 1-500 (default 100). */

@@ -1,5 +1,6 @@
 import { tenantOf } from '../schema/auth-scopes.ts'
 import { builder } from '../schema/builder.ts'
+import { connection, pageArgs } from '../schema/pagination.ts'
 import type { StripeAccountRow, StripeInvoiceRow, StripePushRow } from './db-types.ts'
 import type { StripeSetupResult as StripeSetupResultShape } from './service.ts'
 import type { ReconciliationRow } from './reconciliation.ts'
@@ -166,6 +167,8 @@ const StripeSetupInput = builder.inputType('StripeSetupInput', {
   }),
 })
 
+const StripePushConnection = connection('StripePush', StripePush)
+
 builder.queryFields((t) => ({
   stripeAccount: t.field({
     type: StripeAccount,
@@ -179,6 +182,14 @@ builder.queryFields((t) => ({
     args: { status: t.arg({ type: StripePushStatus }), customerId: t.arg.string(), first: t.arg.int() },
     authScopes: { tenant: true },
     resolve: (_root, args, ctx) => ctx.services.stripe.pushes(tenantOf(ctx).id, args),
+  }),
+  stripePushesPage: t.field({
+    type: StripePushConnection,
+    description:
+      'Meter events in pages, newest first. Keyset pages on (createdAt, identifier): pushes added between pages never repeat or push others out of later pages; pass pageInfo.endCursor as after.',
+    args: { status: t.arg({ type: StripePushStatus }), customerId: t.arg.string(), ...pageArgs(t.arg) },
+    authScopes: { tenant: true },
+    resolve: (_root, args, ctx) => ctx.services.stripe.pushPage(tenantOf(ctx).id, args),
   }),
   stripeExpiredUsage: t.field({
     type: [StripePush],

@@ -10,12 +10,13 @@ import type { Db } from '../db/database.ts'
 import type { Tenant } from '../db/types.ts'
 import type { Logger } from '../logger.ts'
 import { badInput } from '../shared/errors.ts'
+import type { Page } from '../shared/pagination.ts'
 import { createStripeAlerts, type StripeAlerts, type WebhookEventSink } from './alerts.ts'
 import type { StripeClient, StripeClientFactory } from './client.ts'
 import { createSecretBox, keyHint, parseStripeKey, type SecretBox } from './crypto.ts'
 import type { StripeAccountRow, StripeInvoiceRow, StripePushRow } from './db-types.ts'
 import { receiveEvent, type StripeEvent } from './inbox.ts'
-import { expiredUsage, pushes, retryPushes, type PushFilter } from './pushes.ts'
+import { expiredUsage, pushes, pushPage, retryPushes, type PushFilter } from './pushes.ts'
 import { reconcile, type ReconciliationRow } from './reconciliation.ts'
 import { findAccount, upsertCredentials } from './repository/accounts.ts'
 import { listInvoices } from './repository/inbox.ts'
@@ -49,6 +50,8 @@ export interface StripeService {
   webhookSecrets(tenantId: string): Promise<string[]>
   /** Meter events by status, newest first (`first` 1-500, default 100). */
   pushes(tenantId: string, filter: PushFilter): Promise<StripePushRow[]>
+  /** Meter events in Relay pages, newest first (stripePushesPage). */
+  pushPage(tenantId: string, filter: Parameters<typeof pushPage>[2]): Promise<Page<StripePushRow>>
   /** Usage older than Stripe's window that could not be sent. */
   expiredUsage(tenantId: string, first?: number | null): Promise<StripePushRow[]>
   /** Re-sends FAILED pushes (see pushes.ts). */
@@ -148,6 +151,7 @@ export function createStripeService({
     },
 
     pushes: (tenantId, filter) => pushes(db, tenantId, filter),
+    pushPage: (tenantId, filter) => pushPage(db, tenantId, filter),
     expiredUsage: (tenantId, first) => expiredUsage(db, tenantId, first),
     retryPushes: (tenantId, identifiers) => retryPushes(db, tenantId, identifiers, clock.now()),
     reconcile: (tenantId, from, to, options) => reconcile(db, { account, clientFor }, tenantId, from, to, options),

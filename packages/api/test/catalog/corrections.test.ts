@@ -93,6 +93,24 @@ describe('a source correcting a past price with a stated start date', () => {
         effectiveFrom: '2026-11-15T00:00:00.000Z',
       },
     ])
+    // The same log as a Relay connection, one entry per page: every entry once, in the same order.
+    const whole = (await t.gql(`{ priceChangeLog(provider: "acme", model: "rocket-x") { id } }`)).data!.priceChangeLog
+    expect(whole.length).toBeGreaterThan(1)
+    const paged: string[] = []
+    let after: string | null = null
+    for (let pages = 0; pages <= whole.length; pages++) {
+      const res: any = await t.gql(
+        `query ($after: String) { priceChangeLogPage(provider: "acme", model: "rocket-x", first: 1, after: $after) { edges { node { id } } pageInfo { hasNextPage endCursor } } }`,
+        { after },
+      )
+      const page: any = res.data!.priceChangeLogPage
+      paged.push(...page.edges.map((e: any) => e.node.id))
+      if (!page.pageInfo.hasNextPage) break
+      after = page.pageInfo.endCursor
+    }
+    expect(paged).toEqual(whole.map((e: any) => e.id))
+    const bad = await t.gql(`{ priceChangeLogPage(after: "nope") { edges { cursor } } }`)
+    expect(bad.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'after' })
     const at = await t.gql(
       `{ providerPrices(provider: "acme", model: "rocket-x", at: "2026-11-18T10:30:00Z") { usageType unitPrice } }`,
     )

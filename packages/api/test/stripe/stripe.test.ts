@@ -350,6 +350,44 @@ describe('pushing usage', () => {
   })
 })
 
+describe('stripePushesPage', () => {
+  const PAGE = `query ($after: String, $first: Int) { stripePushesPage(first: $first, after: $after) { edges { cursor node { identifier } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }`
+
+  it('pages every meter event once, newest first, and refuses a foreign cursor', async () => {
+    const all = await t.database.db
+      .selectFrom('stripe_pushes')
+      .select('identifier')
+      .where('tenant_id', '=', t.tenant.id)
+      .orderBy('created_at', 'desc')
+      .orderBy('identifier', 'desc')
+      .execute()
+    expect(all.length).toBeGreaterThan(2)
+    const seen: string[] = []
+    let after: string | null = null
+    for (let pages = 0; pages < all.length; pages++) {
+      const page: any = expectNoErrors(await t.gql(PAGE, { first: 2, after })).stripePushesPage
+      expect(page.edges.length).toBeLessThanOrEqual(2)
+      expect(page.pageInfo.hasPreviousPage).toBe(after !== null)
+      expect(page.pageInfo.endCursor).toBe(page.edges.at(-1)?.cursor ?? null)
+      seen.push(...page.edges.map((e: any) => e.node.identifier))
+      if (!page.pageInfo.hasNextPage) break
+      after = page.pageInfo.endCursor
+    }
+    expect(seen).toEqual(all.map((p) => p.identifier))
+
+    const deliveries = expectNoErrors(
+      await t.gql(`{ webhookDeliveriesPage(first: 1) { pageInfo { endCursor } } }`),
+    ).webhookDeliveriesPage
+    const foreign =
+      deliveries.pageInfo.endCursor ??
+      Buffer.from(JSON.stringify(['webhookDeliveriesPage', T0.toISOString(), 'x'])).toString('base64url')
+    const refused = await t.gql(PAGE, { first: 2, after: foreign })
+    expect(refused.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'after' })
+    const zero = await t.gql(PAGE, { first: 0 })
+    expect(zero.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'first' })
+  })
+})
+
 describe('POST /webhooks/stripe', () => {
   let server: RunningServer
   beforeAll(async () => {
@@ -578,8 +616,17 @@ describe('tenant isolation', () => {
   it("another tenant sees none of this tenant's Stripe data", async () => {
     const other = await t.app.services.tenants.create({ name: 'Other' })
     const data = expectNoErrors(
-      await t.gql(`{ stripeAccount { keyHint } stripePushes { identifier } stripeInvoices { id } }`, {}, other.apiKey),
+      await t.gql(
+        `{ stripeAccount { keyHint } stripePushes { identifier } stripePushesPage { edges { node { identifier } } } stripeInvoices { id } }`,
+        {},
+        other.apiKey,
+      ),
     )
-    expect(data).toEqual({ stripeAccount: null, stripePushes: [], stripeInvoices: [] })
+    expect(data).toEqual({
+      stripeAccount: null,
+      stripePushes: [],
+      stripePushesPage: { edges: [] },
+      stripeInvoices: [],
+    })
   })
 })

@@ -205,6 +205,31 @@ export function listPushes(
   return query.orderBy('created_at', 'desc').orderBy('identifier').limit(limit).execute()
 }
 
+/**
+ * A keyset page of meter events, newest first on (created_at, identifier): pushes created between
+ * pages never repeat or shift later pages. `limit` is one more than the page to tell if another exists.
+ */
+export function selectPushPage(
+  db: Executor,
+  tenantId: string,
+  filter: {
+    status: StripePushStatus | null
+    customerId: string | null
+    after: { createdAt: Date; identifier: string } | null
+    limit: number
+  },
+): Promise<StripePushRow[]> {
+  let query = db.selectFrom('stripe_pushes').selectAll().where('tenant_id', '=', tenantId)
+  if (filter.status) query = query.where('status', '=', filter.status)
+  if (filter.customerId) query = query.where('customer_id', '=', filter.customerId)
+  const after = filter.after
+  if (after)
+    query = query.where((eb) =>
+      eb(eb.refTuple('created_at', 'identifier'), '<', eb.tuple(after.createdAt, after.identifier)),
+    )
+  return query.orderBy('created_at', 'desc').orderBy('identifier', 'desc').limit(filter.limit).execute()
+}
+
 /** Latest window first. */
 export function listExpired(db: Executor, tenantId: string, limit: number): Promise<StripePushRow[]> {
   return db
