@@ -29,7 +29,7 @@ import {
  * Why an event is UNPRICED (UsageEvent.unpricedReason): no source knows the model, none had a price
  * for it at the event's time, or the prices in force leave a reported usage type unpriced.
  */
-export type UnpricedCode = 'UNKNOWN_MODEL' | 'NO_PRICE_AT_TIME' | 'MISSING_USAGE_PRICE'
+type UnpricedCode = 'UNKNOWN_MODEL' | 'NO_PRICE_AT_TIME' | 'MISSING_USAGE_PRICE'
 export interface UnpricedReason {
   code: UnpricedCode
   /** The usage types with a quantity and no price (MISSING_USAGE_PRICE), sorted. */

@@ -34,7 +34,7 @@ export interface UnpricedScope {
 }
 
 /** A repriceUsage request as the API receives it (validated by the service). */
-export interface RepriceRequest {
+interface RepriceRequest {
   from: Date
   to: Date
   model: string
@@ -42,7 +42,7 @@ export interface RepriceRequest {
   reason?: string | null | undefined
 }
 
-export interface CorrectionsQuery {
+interface CorrectionsQuery {
   from: Date
   to: Date
   customerId?: string | null | undefined

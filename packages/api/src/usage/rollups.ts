@@ -55,7 +55,7 @@ type RollupSource = Pick<
   | 'amount'
 > & { lines: unknown }
 
-export function hourBucket(at: Date): Date {
+function hourBucket(at: Date): Date {
   return new Date(Math.floor(at.getTime() / HOUR_MS) * HOUR_MS)
 }
 
@@ -95,11 +95,11 @@ export function rollupKeyOf(
 }
 
 /** The key as one string (sorting by it is the order rollup rows are locked in). */
-export function rollupKey(key: Omit<RollupKey, 'bucket'> & { bucket: Date | string }): string {
+function rollupKey(key: Omit<RollupKey, 'bucket'> & { bucket: Date | string }): string {
   return [key.customer_id, new Date(key.bucket).getTime(), key.provider, key.model, key.feature].join('\u0001')
 }
 
-export function lineRollupKey(key: Omit<RollupKey, 'bucket'> & { bucket: Date | string; usage_type: string }): string {
+function lineRollupKey(key: Omit<RollupKey, 'bucket'> & { bucket: Date | string; usage_type: string }): string {
   return rollupKey(key) + '\u0001' + key.usage_type
 }
 
