@@ -63,22 +63,25 @@ main(async () => {
       const rssBefore = process.memoryUsage().rss
       let run
       try {
-        run = await runLoad({
-          kind: 'batch',
-          url: server.url,
-          apiKey: bench.apiKey,
-          clients: options.clients,
-          batchSize: options.batch,
-          warmupEvents: options.warmup,
-          events: options.events,
-          source: {
-            runId,
-            customers: options.customers,
-            endMs: Date.now() - 60_000,
-            spanMs,
-            seed,
+        run = await runLoad(
+          {
+            kind: 'batch',
+            url: server.url,
+            apiKey: bench.apiKey,
+            clients: options.clients,
+            batchSize: options.batch,
+            warmupEvents: options.warmup,
+            events: options.events,
+            source: {
+              runId,
+              customers: options.customers,
+              endMs: Date.now() - 60_000,
+              spanMs,
+              seed,
+            },
           },
-        })
+          bench.database.name,
+        )
       } finally {
         clearInterval(sampler)
       }
@@ -145,7 +148,8 @@ main(async () => {
       console.log(
         `RESULT ingest-batch profile="${label}" events_per_s=${Math.round(ingestRate)} copy_rows_per_s=${Math.round(copy.bareRate)} ratio=${((ingestRate / copy.bareRate) * 100).toFixed(1)}% p50_ms=${fmt.ms(latency.p50)} p95_ms=${fmt.ms(latency.p95)} stored=${stored} rss_max_mb=${Math.round(Math.max(...rss, rssBefore) / 1048576)}`,
       )
-      return `${label}: ${fmt.int(ingestRate)} events/s = ${fmt.pct(ingestRate / copy.bareRate)} of raw COPY (${fmt.int(copy.bareRate)} rows/s), call p50 ${fmt.ms(latency.p50)} / p95 ${fmt.ms(latency.p95)} ms, API ${((cpu.serverMs * 1000) / measured.recorded).toFixed(0)} µs + postgres ${((cpu.postgresMs * 1000) / measured.recorded).toFixed(0)} µs CPU/event, ${((rollupRows! + lineRollupRows!) / stored!).toFixed(2)} rollup rows/event, RSS max ${mb(Math.max(...rss, rssBefore))}`
+      const perBatch = cpu.statements / (measured.recorded / options.batch)
+      return `${label}: ${fmt.int(ingestRate)} events/s = ${fmt.pct(ingestRate / copy.bareRate)} of raw COPY (${fmt.int(copy.bareRate)} rows/s), call p50 ${fmt.ms(latency.p50)} / p95 ${fmt.ms(latency.p95)} ms, API ${((cpu.serverMs * 1000) / measured.recorded).toFixed(0)} µs + postgres ${((cpu.postgresMs * 1000) / measured.recorded).toFixed(0)} µs (this database's backends ${((cpu.databaseMs * 1000) / measured.recorded).toFixed(0)} µs) CPU/event, ${perBatch.toFixed(1)} statements/batch, ${((rollupRows! + lineRollupRows!) / stored!).toFixed(2)} rollup rows/event, RSS max ${mb(Math.max(...rss, rssBefore))}`
     } finally {
       await bench.close()
     }

@@ -6,6 +6,7 @@
  * has no dependencies of its own, and psql's \copy is exactly the COPY FROM STDIN a client does.
  */
 import { execFile, fork } from 'node:child_process'
+import { createRequire } from 'node:module'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { Session } from 'node:inspector/promises'
 import { cpus, loadavg } from 'node:os'
@@ -254,7 +255,7 @@ async function stopProfile(session: Session | null): Promise<void> {
  * Forks bench/load-client.ts (its own process, so the load does not share the server's event
  * loop), runs the request and returns its result with the CPU accounting of the timed phase.
  */
-export function runLoad(request: LoadRequest): Promise<LoadRun> {
+export function runLoad(request: LoadRequest, database?: string): Promise<LoadRun> {
   const file = fileURLToPath(new URL('./load-client.ts', import.meta.url))
   // The parent's execArgv carries tsx's loader (and --cpu-prof when profiling: keep that out of the client).
   const child = fork(file, [], { execArgv: process.execArgv.filter((a) => !a.startsWith('--cpu-prof')) })
@@ -263,12 +264,12 @@ export function runLoad(request: LoadRequest): Promise<LoadRun> {
     let profiling: Promise<Session | null> = Promise.resolve(null)
     child.on('message', (message: LoadMessage) => {
       if (message.kind === 'measuring') {
-        before = cpuSnapshot()
+        before = cpuSnapshot(database)
         profiling = startProfile()
       } else if (message.kind === 'failed') {
         reject(new Error(`load client failed: ${message.error}`))
       } else {
-        const cpu = cpuDelta(before ?? cpuSnapshot(), cpuSnapshot())
+        const cpu = cpuDelta(before ?? cpuSnapshot(database), cpuSnapshot(database))
         profiling.then(stopProfile).then(() => resolve({ result: message.result, cpu }), reject)
       }
     })
@@ -286,6 +287,8 @@ interface CpuSnapshot {
   at: number
   selfMs: number
   postgresMs: Map<string, number>
+  databaseMs: Map<string, number>
+  statements: number
   machineBusy: number
   machineTotal: number
 }
@@ -298,12 +301,31 @@ export interface CpuDelta {
   postgresMs: number
   /** Busy share of all cores over the interval, 0..1. */
   machineBusy: number
+  /**
+   * The backends connected to the benchmark's own database (runLoad's `database`): the steady
+   * PostgreSQL figure on a shared host, since other users' backends are left out. 0 without it.
+   */
+  databaseMs: number
+  /** Statements this process sent to PostgreSQL over the interval (every pg `Client#query`). */
+  statements: number
 }
+
+// Counts every statement the API sends (pg's Client#query), for "statements per batch".
+let statementsSent = 0
+// The API's own pg (bench/ has no dependencies): the same module instance its pool uses.
+const pg = createRequire(new URL('../packages/api/package.json', import.meta.url))('pg') as {
+  Client: { prototype: { query: (...args: unknown[]) => unknown } }
+}
+const clientQuery = pg.Client.prototype.query
+pg.Client.prototype.query = function (this: unknown, ...args: unknown[]) {
+  statementsSent += 1
+  return (clientQuery as (...a: unknown[]) => unknown).apply(this, args)
+} as typeof clientQuery
 
 const TICK_MS = 10 // USER_HZ is 100 on Linux.
 
-/** CPU ms so far of every `postgres` process on the host, by pid. */
-function postgresCpuMs(): Map<string, number> {
+/** CPU ms so far of every `postgres` process on the host, by pid (with `database`: only its backends). */
+function postgresCpuMs(database?: string): Map<string, number> {
   const byPid = new Map<string, number>()
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue
@@ -311,6 +333,8 @@ function postgresCpuMs(): Map<string, number> {
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
       const close = stat.lastIndexOf(')')
       if (!stat.slice(stat.indexOf('(') + 1, close).startsWith('postgres')) continue
+      // A backend's title: "postgres: <cluster>: <user> <database> <client> <state>".
+      if (database && !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(` ${database} `)) continue
       const fields = stat.slice(close + 2).split(' ')
       byPid.set(pid, (Number(fields[11]) + Number(fields[12])) * TICK_MS) // utime, stime (fields 14 and 15 of stat)
     } catch {
@@ -335,13 +359,15 @@ function machineTicks(): { busy: number; total: number } {
   return { busy: total - idle, total }
 }
 
-function cpuSnapshot(): CpuSnapshot {
+function cpuSnapshot(database?: string): CpuSnapshot {
   const { user, system } = process.cpuUsage()
   const machine = machineTicks()
   return {
     at: performance.now(),
     selfMs: (user + system) / 1000,
     postgresMs: postgresCpuMs(),
+    databaseMs: database ? postgresCpuMs(database) : new Map(),
+    statements: statementsSent,
     machineBusy: machine.busy,
     machineTotal: machine.total,
   }
@@ -352,6 +378,8 @@ function cpuDelta(a: CpuSnapshot, b: CpuSnapshot): CpuDelta {
     wallMs: b.at - a.at,
     serverMs: b.selfMs - a.selfMs,
     postgresMs: postgresDeltaMs(a.postgresMs, b.postgresMs),
+    databaseMs: postgresDeltaMs(a.databaseMs, b.databaseMs),
+    statements: b.statements - a.statements,
     machineBusy: (b.machineBusy - a.machineBusy) / Math.max(1, b.machineTotal - a.machineTotal),
   }
 }
@@ -365,6 +393,8 @@ export function describeCpu(cpu: CpuDelta, clientCpuMs: number, events: number):
     `  machine busy ${(cpu.machineBusy * 100).toFixed(0)} % of all cores`,
     `  API server CPU per event ${((cpu.serverMs * 1000) / events).toFixed(0)} µs => at most ${fmt.int(events / (cpu.serverMs / 1000))} events/s per fully used core;` +
       ` postgres ${((cpu.postgresMs * 1000) / events).toFixed(0)} µs/event`,
+    `  postgres backends of this database ${((cpu.databaseMs * 1000) / events).toFixed(0)} µs/event (${share(cpu.databaseMs)});` +
+      ` ${fmt.int(cpu.statements)} statements sent (${(cpu.statements / events).toFixed(3)} per event)`,
   ].join('\n')
 }
 
