@@ -3,8 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { columnList, unnestRows } from '../../src/db/unnest.ts'
 import { createTestDatabase, type TestDatabase } from '../support/db.ts'
 
-// unnestRows sends each column as one hand-built array literal: every awkward value must come back
-// exactly as it went in, on PGlite and on PostgreSQL.
+// unnestRows sends each column as one JSON array taken apart in SQL (jsonb columns as their JSON
+// texts spliced into one array): every awkward value must come back exactly as it went in, in row
+// order, on PGlite and on PostgreSQL.
 
 let t: TestDatabase
 beforeAll(async () => {
@@ -22,6 +23,8 @@ const AWKWARD = [
   '{x}',
   '"quoted"',
   'back\\slash',
+  'ends with \\ud800 as text',
+  '\\u0041',
   '\\"',
   'tab\there',
   'new\nline',
@@ -80,5 +83,34 @@ describe('unnestRows', () => {
       [100, null],
       [101, 'NULL'],
     ])
+  })
+
+  it('keeps row order over a thousand rows, and JSON null, [] and strings in jsonb columns', async () => {
+    const types = { n: 'int8', s: 'text', d: 'numeric', j: 'jsonb' } as const
+    const rows = Array.from({ length: 1000 }, (_, k) => ({
+      n: 1000 + k,
+      s: `row ${k} "${'\\'.repeat(k % 3)}"`,
+      d: `${k}.${String(k).padStart(20, '0')}`,
+      j: [null, '[]', '"a string"', '{"k":[1,{"deep":null}]}', '0.10'][k % 5] ?? null,
+    }))
+    await sql`insert into unnest_probe ${columnList(types)} ${unnestRows(rows, types)}`.execute(t.db)
+    const back = await sql<{ n: string | number; s: string; d: string; j: unknown }>`
+      select n, s, d, j from unnest_probe where n >= 1000 order by n`.execute(t.db)
+    expect(back.rows.map((r) => ({ ...r, n: Number(r.n) }))).toEqual(
+      rows.map((r) => ({ ...r, j: r.j === null ? null : JSON.parse(r.j) })),
+    )
+  })
+
+  it('a lone surrogate in text is stored as U+FFFD (as pg sends it), not refused', async () => {
+    const types = { n: 'int8', s: 'text' } as const
+    await sql`insert into unnest_probe ${columnList(types)} ${unnestRows(
+      [
+        { n: 200, s: 'a\ud800b' },
+        { n: 201, s: 'pair 💸 \udc00' },
+      ],
+      types,
+    )}`.execute(t.db)
+    const back = await sql<{ s: string }>`select s from unnest_probe where n in (200, 201) order by n`.execute(t.db)
+    expect(back.rows.map((r) => r.s)).toEqual(['a\ufffdb', 'pair 💸 \ufffd'])
   })
 })
