@@ -14,6 +14,7 @@ import * as budgetForecastAlerts from './20261206T0500_budget_forecast_alerts.ts
 import * as stripeSecretsAndPushRetries from './20261206T0501_stripe_secrets_and_push_retries.ts'
 import * as usageEventsPartitions from './20261207T0100_usage_events_partitions.ts'
 import * as reconciliation from './20261207T0300_reconciliation.ts'
+import * as usageEventsOneForeignKey from './20261208T0200_usage_events_one_foreign_key.ts'
 import * as exportJobs from './20261208T0300_export_jobs.ts'
 import * as retentionRuns from './20261208T0301_retention_runs.ts'
 import * as credits from './20261208T0500_credits.ts'
@@ -35,6 +36,7 @@ export const migrations: Record<string, Migration> = {
   '20261206T0501_stripe_secrets_and_push_retries': stripeSecretsAndPushRetries,
   '20261207T0100_usage_events_partitions': usageEventsPartitions,
   '20261207T0300_reconciliation': reconciliation,
+  '20261208T0200_usage_events_one_foreign_key': usageEventsOneForeignKey,
   '20261208T0300_export_jobs': exportJobs,
   '20261208T0301_retention_runs': retentionRuns,
   '20261208T0500_credits': credits,
