@@ -30,6 +30,7 @@ const EDGE_FILES = new Set([
   'subscriptions/websocket.ts',
   'subscriptions/redis.ts',
   'usage/queries.ts',
+  'auth/session-routes.ts',
 ])
 const LAYERS = ['base', 'db', 'repository', 'service', 'wiring', 'edge', 'app', 'entry']
 

@@ -8,6 +8,7 @@ import type { GraphQLContext, Principal } from './context.ts'
 import { createLoaders } from './loaders.ts'
 import { maskError } from './schema/errors.ts'
 import { buildSchema } from './schema/index.ts'
+import { mutationGuardPlugin } from './schema/mutation-guard.ts'
 import { DomainError } from './shared/errors.ts'
 import { requestIdFrom } from './shared/request-id.ts'
 import { unsafeTextPlugin } from './schema/input-text.ts'
@@ -24,6 +25,7 @@ import { createMetrics, type Metrics } from './observability/metrics.ts'
 import { metricsRoute, readinessRoute } from './observability/routes.ts'
 import { stripeWebhookRoute } from './stripe/webhooks.ts'
 import { authenticateWidgetRequest, widgetAwareCors, widgetTokenOf } from './widget-sessions/http.ts'
+import { consolePrincipal, consoleSessionRoutes } from './auth/session-routes.ts'
 
 export interface App {
   yoga: YogaServerInstance<Record<string, unknown>, GraphQLContext>
@@ -176,6 +178,8 @@ export function createApp(deps: Dependencies): App {
         }
       }),
       errorCodesPlugin,
+      // READ_ONLY keys and console sessions without their CSRF token: no mutation runs.
+      mutationGuardPlugin,
       unsafeTextPlugin,
       metricsPlugin(metrics),
     ],
@@ -191,8 +195,16 @@ export function createApp(deps: Dependencies): App {
         principal = widget.principal
         credentialsProblem = widget.problem
       } else if (match?.[1]) {
-        const tenant = await services.tenants.authenticate(match[1])
-        if (tenant) principal = { kind: 'tenant', tenant }
+        const found = await services.tenants.authenticateKey(match[1])
+        if (found)
+          principal = {
+            kind: 'tenant',
+            tenant: found.tenant,
+            key: { id: found.key.id, name: found.key.name, role: found.key.role },
+            authMethod: 'BEARER',
+          }
+      } else {
+        principal = await consolePrincipal(services.consoleSessions, request)
       }
       return {
         services,
@@ -204,6 +216,11 @@ export function createApp(deps: Dependencies): App {
     },
   })
   const routes: HttpRoute[] = [
+    ...consoleSessionRoutes({
+      consoleSessions: services.consoleSessions,
+      ttlSeconds: config.CONSOLE_SESSION_TTL_SECONDS,
+      logger,
+    }),
     stripeWebhookRoute({ ...services, stripe: services.stripe }),
     // The gateway refuses calls over a hard budget when the budgets domain is present.
     ...gatewayRoutes({ ...services, budgets: (services as Partial<{ budgets: BudgetGate }>).budgets }),
@@ -231,6 +248,7 @@ export function createApp(deps: Dependencies): App {
   ]
   const admitGraphQL = graphqlAdmission({
     tenants: services.tenants,
+    consoleSessions: services.consoleSessions,
     widgetSessions: services.widgetSessions,
     logger,
     maxBodyBytes: config.MAX_BODY_BYTES,

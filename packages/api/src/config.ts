@@ -102,6 +102,8 @@ export const configSchema = z.object({
   GRAPHQL_MAX_COST: int(100, 1_000_000).default(50_000),
   GRAPHQL_MAX_ALIASES: int(1, 1000).default(30),
   GRAPHIQL: bool.default(true),
+  /** How long a console sign-in lasts (absolute, not sliding), in seconds: 5 minutes to 30 days; default 12 hours. */
+  CONSOLE_SESSION_TTL_SECONDS: int(300, 2_592_000).default(43_200),
   SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(10_000),
   DEV_TENANT: bool.default(true),
   // Dev only, with DEV_TENANT: the spend widget demo page at /demo (a demo customer with synthetic usage).

@@ -1,13 +1,28 @@
 import type { Services } from './services.ts'
 import type { Loaders } from './loaders.ts'
-import type { Tenant } from './db/types.ts'
+import type { ApiKeyRole, AuthMethod, Tenant } from './db/types.ts'
+
+/** The API key behind a tenant principal. */
+export interface PrincipalKey {
+  id: string
+  name: string
+  role: ApiKeyRole
+}
 
 /**
  * Who is calling: a tenant's secret key (everything for that tenant), or a short-lived widget
  * session token (read one customer's usage, budgets and alerts; subscribe to its alerts).
  */
 export type Principal =
-  | { kind: 'tenant'; tenant: Tenant }
+  | {
+      kind: 'tenant'
+      tenant: Tenant
+      key: PrincipalKey
+      /** BEARER: an Authorization header; SESSION: the console's cookie (mutations then need its CSRF token). */
+      authMethod: AuthMethod
+      /** With authMethod SESSION: whether the request sent the session's CSRF token (mutations need it). */
+      csrfVerified?: boolean
+    }
   | {
       kind: 'widget'
       tenant: Tenant

@@ -1,3 +1,5 @@
+import { createAuditService, type AuditService } from './audit/service.ts'
+import { createConsoleSessionService, type ConsoleSessionService } from './auth/sessions.ts'
 import { createTenantService, type TenantService } from './auth/service.ts'
 import { createBudgetService, type BudgetService } from './budgets/service.ts'
 import { createCustomerService, type CustomerService } from './customers/service.ts'
@@ -43,7 +45,11 @@ export interface Services {
   config: Config
   logger: Logger
   pubsub: BurnratePubSub
+  /** Who changed money or configuration: services record in the transaction of the change. */
+  audit: AuditService
   tenants: TenantService
+  /** Console sign-ins (the br_console cookie). */
+  consoleSessions: ConsoleSessionService
   customers: CustomerService
   catalog: CatalogServices
   /** The tenant's pricing plans (markup or margin over cost). */
@@ -101,6 +107,8 @@ export interface Dependencies {
 
 export function createServices(deps: Dependencies): Services {
   const pubsub = deps.pubsub ?? createBurnratePubSub()
+  const audit = createAuditService(deps)
+  const tenants = createTenantService({ ...deps, audit })
   const catalog = createCatalogService({ ...deps, pubsub })
   const webhooks = createWebhookService(deps)
   // Alerts a new or lowered budget raises at once reach webhooks like those raised by ingest.
@@ -185,7 +193,13 @@ export function createServices(deps: Dependencies): Services {
   return {
     ...deps,
     pubsub,
-    tenants: createTenantService(deps),
+    audit,
+    tenants,
+    consoleSessions: createConsoleSessionService({
+      ...deps,
+      tenants,
+      ttlSeconds: deps.config.CONSOLE_SESSION_TTL_SECONDS,
+    }),
     partitions,
     exports,
     exportJobs: createExportJobService({
@@ -209,7 +223,7 @@ export function createServices(deps: Dependencies): Services {
     }),
     customers: createCustomerService(deps),
     catalog,
-    pricing: createPricingService(deps),
+    pricing: createPricingService({ ...deps, audit }),
     repricing,
     usageReads,
     usage: withGroupCommit(

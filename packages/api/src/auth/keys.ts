@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 
 const KEY_PREFIX = 'br_sk_'
 const SECRET_PREFIX = 'br_whsec_'
@@ -19,4 +19,12 @@ export function hashApiKey(key: string): string {
 /** What we may show of a key: enough to tell keys apart, nothing to use. */
 export function displayPrefix(key: string): string {
   return key.slice(0, KEY_PREFIX.length + 6)
+}
+
+/** Constant-time equality of two tokens (CSRF), false when either is missing. */
+export function tokensMatch(given: string | null | undefined, expected: string): boolean {
+  if (!given) return false
+  const a = Buffer.from(given)
+  const b = Buffer.from(expected)
+  return a.length === b.length && timingSafeEqual(a, b)
 }

@@ -66,7 +66,7 @@ async function main() {
   try {
     const tenant =
       (await findTenantById(db, values.tenant!)) ??
-      (await createTenantService({ db, clock: systemClock }).authenticate(values.tenant!))
+      (await createTenantService({ db, clock: systemClock }).authenticateKey(values.tenant!))?.tenant
     if (!tenant) fail(`no tenant with id or API key ${JSON.stringify(values.tenant!.slice(0, 12))}`)
     const out = parseDestination(values.out!)
     const destination = out.kind === 'local' ? { kind: 'local' as const, directory: resolve(out.directory) } : out

@@ -11,6 +11,10 @@ export type JsonColumn<T> = ColumnType<T, string, string>
 export type NullableJsonColumn<T> = JsonColumn<T | null> | null
 
 export type PricingKind = 'MARKUP' | 'MARGIN'
+/** What an API key may do: ADMIN everything for its tenant, READ_ONLY queries and subscriptions only. */
+export type ApiKeyRole = 'ADMIN' | 'READ_ONLY'
+/** How a request was authenticated: an Authorization header or a console session cookie. */
+export type AuthMethod = 'BEARER' | 'SESSION'
 export type UsageEventStatus = 'PRICED' | 'UNPRICED'
 export type BudgetPeriod = 'DAY' | 'WEEK' | 'MONTH'
 export type BudgetAlertKind = 'THRESHOLD' | 'FORECAST'

@@ -6,6 +6,8 @@
  */
 
 import type {
+  ApiKeyRole,
+  AuthMethod,
   BudgetAlertKind,
   BudgetPeriod,
   CreditAlertKind,
@@ -39,6 +41,33 @@ export type Generated<T> =
 export type Numeric = ColumnType<string, string, string>
 
 export type Timestamp = ColumnType<Date, Date | string, Date | string>
+
+export interface ApiKeys {
+  created_at: Generated<Timestamp>
+  id: string
+  key_hash: string
+  key_prefix: string
+  name: string
+  revoked_at: Timestamp | null
+  role: ApiKeyRole
+  tenant_id: string
+}
+
+export interface AuditLog {
+  action: string
+  actor_auth_method: AuthMethod | null
+  actor_key_id: string | null
+  actor_key_name: string | null
+  actor_role: ApiKeyRole | null
+  after: NullableJsonColumn<unknown>
+  at: Timestamp
+  before: NullableJsonColumn<unknown>
+  entity_id: string | null
+  entity_type: string
+  id: string
+  request_id: string | null
+  tenant_id: string
+}
 
 export interface BudgetAlerts {
   budget_id: string
@@ -147,6 +176,15 @@ export interface CatalogSyncRuns {
   source: string
   source_version: string
   unchanged: number
+}
+
+export interface ConsoleSessions {
+  created_at: Timestamp
+  csrf_token: string
+  expires_at: Timestamp
+  id_hash: string
+  key_id: string
+  tenant_id: string
 }
 
 export interface CreditAlerts {
@@ -580,6 +618,8 @@ export interface WidgetSessions {
 }
 
 export interface DB {
+  api_keys: ApiKeys
+  audit_log: AuditLog
   budget_alerts: BudgetAlerts
   budget_reservations: BudgetReservations
   budget_spend: BudgetSpend
@@ -589,6 +629,7 @@ export interface DB {
   catalog_source_state: CatalogSourceState
   catalog_state: CatalogState
   catalog_sync_runs: CatalogSyncRuns
+  console_sessions: ConsoleSessions
   credit_alerts: CreditAlerts
   credit_grants: CreditGrants
   credit_ledger: CreditLedger

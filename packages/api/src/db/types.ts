@@ -13,6 +13,12 @@ export type * from './column-types.ts'
 export type DB = G.DB
 
 export type TenantTable = G.Tenants
+/** API keys with a role; the first of a tenant is its "default" ADMIN key. */
+export type ApiKeyTable = G.ApiKeys
+/** Console sign-ins, keyed by the SHA-256 of the cookie's value. */
+export type ConsoleSessionTable = G.ConsoleSessions
+/** Who changed money or configuration, when, before and after. */
+export type AuditLogTable = G.AuditLog
 export type CustomerTable = G.Customers
 export type PricingPlanTable = G.PricingPlans
 export type PriceCatalogTable = G.PriceCatalog

@@ -7,6 +7,8 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import type { TenantService } from '../auth/service.ts'
+import { cookieValue, sameOrigin, SESSION_COOKIE } from '../auth/session-routes.ts'
+import type { ConsoleSessionService } from '../auth/sessions.ts'
 import type { Logger } from '../logger.ts'
 import { isWidgetToken, type WidgetSessionService } from '../widget-sessions/service.ts'
 import { rememberWidgetAuthentication } from '../widget-sessions/http.ts'
@@ -33,6 +35,7 @@ export function nodeRequestId(req: IncomingMessage): string {
  */
 export function graphqlAdmission(deps: {
   tenants: TenantService
+  consoleSessions: ConsoleSessionService
   widgetSessions: WidgetSessionService
   logger: Logger
   maxBodyBytes: number
@@ -53,9 +56,14 @@ export function graphqlAdmission(deps: {
       headers: { 'www-authenticate': 'Bearer' },
       payload: graphqlError(message, { code: 'UNAUTHENTICATED', ...(reason ? { reason } : {}) }),
     })
-    if (!token) return unauthenticated(NO_KEY)
+    const cookie = token ? null : cookieValue(req.headers.cookie, SESSION_COOKIE)
+    if (!token && !cookie) return unauthenticated(NO_KEY)
     try {
-      if (isWidgetToken(token)) {
+      if (!token) {
+        // The console's session cookie, from the server's own origin only (auth/session-routes.ts).
+        if (!sameOrigin(req.headers.origin, req.headers.host) || !(await deps.consoleSessions.authenticate(cookie!)))
+          return unauthenticated(NO_KEY)
+      } else if (isWidgetToken(token)) {
         const lookup = deps.widgetSessions.authenticate(token)
         rememberWidgetAuthentication(req, lookup)
         const auth = await lookup
@@ -66,7 +74,7 @@ export function graphqlAdmission(deps: {
           )
         }
         if (auth.status !== 'valid') return unauthenticated(NO_KEY)
-      } else if (!(await deps.tenants.authenticate(token))) {
+      } else if (!(await deps.tenants.authenticateKey(token))) {
         return unauthenticated(NO_KEY)
       }
     } catch (error) {

@@ -18,6 +18,10 @@ const reference: CitusTable = { type: 'reference' }
 export const CITUS_TABLES: Readonly<Record<string, CitusTable>> = {
   // Small, written rarely, looked up by API key hash on every request: a copy on every node.
   tenants: reference,
+  // Looked up by hash (keys, console sessions) before the tenant is known, like tenants.
+  api_keys: reference,
+  console_sessions: reference,
+  audit_log: byTenant,
   customers: byTenant,
   pricing_plans: byTenant,
   usage_events: byTenant,

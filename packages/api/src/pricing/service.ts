@@ -1,3 +1,4 @@
+import type { AuditService } from '../audit/service.ts'
 import type { Clock } from '../clock.ts'
 import type { Db } from '../db/database.ts'
 import { Decimal } from '../money/decimal.ts'
@@ -23,7 +24,15 @@ export interface PricingService {
 }
 
 /** The tenant's pricing plans (markup or margin over cost; pricing/price-event.ts billAtPlan applies them). */
-export function createPricingService({ db, clock }: { db: Db; clock: Clock }): PricingService {
+export function createPricingService({
+  db,
+  clock,
+  audit,
+}: {
+  db: Db
+  clock: Clock
+  audit: AuditService
+}): PricingService {
   return {
     async planInForce(tenantId, customerId) {
       const now = clock.now()
@@ -56,12 +65,30 @@ export function createPricingService({ db, clock }: { db: Db; clock: Clock }): P
       ) {
         throw badInput('customerId must be 1-255 characters', 'input.customerId')
       }
-      const row = await repo.insertPlan(db, {
-        tenantId,
-        customerId: input.customerId ?? null,
-        kind: input.kind,
-        percent: percent.toFixed(),
-        effectiveFrom: clock.now(),
+      const customerId = input.customerId ?? null
+      const planOf = (r: { kind: string; percent: string; effective_from: Date | string } | undefined) =>
+        r ? { customerId, kind: r.kind, percent: r.percent, effectiveFrom: r.effective_from } : null
+      // The new version and its audit entry commit together.
+      const row = await db.transaction().execute(async (trx) => {
+        const previous = (await repo.plansFor(trx, tenantId, customerId))
+          .filter((p) => p.customer_id === customerId)
+          .at(-1)
+        const row = await repo.insertPlan(trx, {
+          tenantId,
+          customerId,
+          kind: input.kind,
+          percent: percent.toFixed(),
+          effectiveFrom: clock.now(),
+        })
+        await audit.record(trx, {
+          tenantId,
+          action: 'pricingPlan.set',
+          entityType: 'PricingPlan',
+          entityId: customerId ?? 'default',
+          before: planOf(previous),
+          after: planOf(row),
+        })
+        return row
       })
       return {
         customerId: row.customer_id,

@@ -1,5 +1,6 @@
 import { lexicographicSortSchema, printSchema, type GraphQLSchema } from 'graphql'
 import { builder } from './builder.ts'
+import { guardMutations } from './mutation-guard.ts'
 import '../auth/schema.ts'
 import '../catalog/schema.ts'
 import '../repricing/schema.ts'
@@ -16,12 +17,13 @@ import '../budgets/schema.ts'
 import '../credits/schema.ts'
 import '../reconciliation/schema.ts'
 import '../export/schema.ts'
+import '../audit/schema.ts'
 
 let schema: GraphQLSchema | undefined
 
 /** The executable schema: every domain's types registered on the one builder. */
 export function buildSchema(): GraphQLSchema {
-  schema ??= builder.toSchema()
+  schema ??= guardMutations(builder.toSchema())
   return schema
 }
 

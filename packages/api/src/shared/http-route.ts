@@ -16,7 +16,7 @@ export type Admission =
  * (an authenticated caller: MAX_BODY_BYTES), or ANONYMOUS_MAX_BODY_BYTES for a route without it.
  */
 export interface HttpRoute {
-  method: 'GET' | 'POST'
+  method: 'GET' | 'POST' | 'DELETE'
   path: string
   /** Also answers every path under `path` (which then ends with "/"); exact routes are matched first. */
   prefix?: boolean

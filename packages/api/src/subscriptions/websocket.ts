@@ -24,7 +24,7 @@ type Extra = {
 
 /**
  * A Fetch Request standing for a WebSocket subscription: the bearer token from connectionParams
- * ({ authorization: 'Bearer …' }) and the upgrade request's Origin, so the yoga context factory
+ * ({ authorization: 'Bearer …' }) or else the console's session cookie, and the upgrade request's Origin, so the yoga context factory
  * authenticates it exactly like an HTTP request (tenant keys, widget tokens, allowed origins).
  */
 function requestFor(
@@ -34,6 +34,11 @@ function requestFor(
   const headers = new Headers()
   const given = connectionParams?.authorization ?? connectionParams?.Authorization
   if (typeof given === 'string') headers.set('authorization', given)
+  // The console's session cookie on the upgrade request (browsers send it; same origin only, checked
+  // by the context like for HTTP), and its CSRF token in connectionParams for mutations.
+  else if (typeof upgrade.headers.cookie === 'string') headers.set('cookie', upgrade.headers.cookie)
+  const csrf = connectionParams?.['x-csrf-token'] ?? connectionParams?.csrfToken
+  if (typeof csrf === 'string') headers.set('x-csrf-token', csrf)
   if (typeof upgrade.headers.origin === 'string') headers.set('origin', upgrade.headers.origin)
   const requestId = upgrade.headers['x-request-id']
   if (typeof requestId === 'string') headers.set('x-request-id', requestId)

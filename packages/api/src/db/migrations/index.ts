@@ -18,6 +18,7 @@ import * as usageEventsOneForeignKey from './20261208T0200_usage_events_one_fore
 import * as exportJobs from './20261208T0300_export_jobs.ts'
 import * as retentionRuns from './20261208T0301_retention_runs.ts'
 import * as credits from './20261208T0500_credits.ts'
+import * as consoleAccess from './20261208T0600_console_access.ts'
 
 /** Every migration, by sortable name. A static map works the same under tsx, vitest and a bundler. */
 export const migrations: Record<string, Migration> = {
@@ -40,4 +41,5 @@ export const migrations: Record<string, Migration> = {
   '20261208T0300_export_jobs': exportJobs,
   '20261208T0301_retention_runs': retentionRuns,
   '20261208T0500_credits': credits,
+  '20261208T0600_console_access': consoleAccess,
 }
