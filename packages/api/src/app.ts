@@ -21,6 +21,9 @@ import { otlpTracesRoute } from './otlp/routes.ts'
 import { createOtlpService } from './otlp/service.ts'
 import { instrumentUsage } from './observability/instrument.ts'
 import { metricsPlugin } from './http/metrics-plugin.ts'
+import { tracingPlugin } from './http/tracing-plugin.ts'
+import { TracingPlugin } from './db/tracing-plugin.ts'
+import { tracedFetch, tracingEnabled } from './observability/tracing.ts'
 import { createMetrics, type Metrics } from './observability/metrics.ts'
 import { metricsRoute, readinessRoute } from './observability/routes.ts'
 import { stripeWebhookRoute } from './stripe/webhooks.ts'
@@ -120,7 +123,16 @@ const coded = (_context: unknown, error: GraphQLError): void => {
  * The GraphQL application, independent of any HTTP server: tests call `app.yoga.fetch`, the
  * server mounts it on node:http. All dependencies come in; nothing is global.
  */
-export function createApp(deps: Dependencies): App {
+export function createApp(given: Dependencies): App {
+  // Tracing on (observability/tracing.ts): a span per database statement and per outgoing HTTP call.
+  const deps: Dependencies = tracingEnabled()
+    ? {
+        ...given,
+        db: given.db.withPlugin(new TracingPlugin()),
+        webhookFetch: tracedFetch(given.webhookFetch),
+        providerFetch: tracedFetch(given.providerFetch),
+      }
+    : given
   const { config, logger } = deps
   const metrics = createMetrics(deps)
   const created = createServices(deps)
@@ -182,6 +194,7 @@ export function createApp(deps: Dependencies): App {
       mutationGuardPlugin,
       unsafeTextPlugin,
       metricsPlugin(metrics),
+      tracingPlugin(logger),
     ],
     context: async ({ request, ...serverContext }): Promise<GraphQLContext> => {
       const requestId = requestIdOf(request)

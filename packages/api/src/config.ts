@@ -187,6 +187,11 @@ export const configSchema = z.object({
   OTLP_CUSTOMER_ATTRIBUTES: attributeKeys('burnrate.customer_id,enduser.id'),
   OTLP_FEATURE_ATTRIBUTES: attributeKeys('burnrate.feature'),
   // Observability (observability/): the bearer token GET /metrics requires; absent: /metrics answers 401.
+  // Tracing of the API itself (observability/tracing.ts), by the standard OpenTelemetry variables: on with
+  // OTEL_TRACES_EXPORTER=otlp or an OTLP endpoint (OTLP/HTTP protobuf); off by default.
+  OTEL_TRACES_EXPORTER: z.enum(['otlp', 'none']).optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
 })
 

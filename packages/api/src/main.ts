@@ -5,6 +5,7 @@ import { createApp } from './app.ts'
 import { countTenants } from './auth/repository.ts'
 import { ConfigError, loadConfig, type Config } from './config.ts'
 import { createLogger } from './logger.ts'
+import { startTracing, tracingWanted } from './observability/tracing.ts'
 import { openDatabase, systemClock } from './runtime.ts'
 import { startServer } from './server.ts'
 import { createRedisPubSub } from './subscriptions/redis.ts'
@@ -26,6 +27,8 @@ function readConfig(): Config {
 async function main() {
   const config = readConfig()
   const logger = createLogger(config.LOG_LEVEL)
+  // OTEL_TRACES_EXPORTER=otlp / OTEL_EXPORTER_OTLP_ENDPOINT: spans of this API to an OTLP collector.
+  const tracing = tracingWanted(config) ? startTracing(config) : null
   const db = await openDatabase(config, logger)
   // With REDIS_URL, live events (alerts, price changes) reach subscribers on every API process.
   const redis = config.REDIS_URL
@@ -131,6 +134,7 @@ async function main() {
     await app.services.retentionSchedule.stop()
     await app.services.catalog.stopPolling()
     await db.destroy()
+    await tracing?.shutdown()
     process.exit(0)
   }
   process.on('SIGTERM', () => void stop('SIGTERM'))

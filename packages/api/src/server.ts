@@ -3,7 +3,9 @@ import type { AddressInfo } from 'node:net'
 import type { App } from './app.ts'
 import type { Config } from './config.ts'
 import { type Admission, BodyMeter, payloadTooLarge, readBody, refuse } from './http/body.ts'
+import { context, SpanKind, trace } from '@opentelemetry/api'
 import { withRequestId, type Logger } from './logger.ts'
+import { incomingContext, tracer, tracingEnabled } from './observability/tracing.ts'
 import { findRoute } from './shared/http-route.ts'
 import { requestIdFrom } from './shared/request-id.ts'
 import { attachGraphQLWebSocket } from './subscriptions/websocket.ts'
@@ -93,7 +95,25 @@ export async function startServer(app: App, config: Config, logger: Logger): Pro
     const requestId = requestIdFrom(Array.isArray(given) ? given[0] : given)
     req.headers['x-request-id'] = requestId
     res.setHeader('x-request-id', requestId)
-    withRequestId(logger, requestId, () => serve(req, res, expectsContinue))
+    if (!tracingEnabled()) return withRequestId(logger, requestId, () => serve(req, res, expectsContinue))
+    // Tracing on: a server span per request, child of the caller's W3C traceparent when it sends one.
+    const parent = incomingContext(req.headers)
+    const path = (req.url ?? '/').split('?')[0]!
+    const span = tracer().startSpan(
+      `${req.method} ${path}`,
+      {
+        kind: SpanKind.SERVER,
+        attributes: { 'http.request.method': req.method ?? '', 'url.path': path, 'burnrate.request_id': requestId },
+      },
+      parent,
+    )
+    res.on('close', () => {
+      span.setAttribute('http.response.status_code', res.statusCode)
+      span.end()
+    })
+    context.with(trace.setSpan(parent, span), () =>
+      withRequestId(logger, requestId, () => serve(req, res, expectsContinue)),
+    )
   }
 
   const serve = (req: IncomingMessage, res: ServerResponse, expectsContinue: boolean) => {

@@ -23,6 +23,7 @@ import {
 import { createExportJobService, type ExportJobService } from './export/jobs.ts'
 import { createRetentionScheduler, type RetentionScheduler } from './export/retention-schedule.ts'
 import type { Logger } from './logger.ts'
+import { tracedFetch, tracingEnabled } from './observability/tracing.ts'
 import { createBurnratePubSub, type BurnratePubSub } from './pubsub.ts'
 import { createStripeClientFactory, type StripeClientFactory } from './stripe/client.ts'
 import { queueChanges, queueIngested } from './stripe/outbox.ts'
@@ -168,7 +169,12 @@ export function createServices(deps: Dependencies): Services {
   catalog.onApplied((changes) => webhooks.enqueuePriceChanges(changes))
   const stripeClient =
     deps.stripeClient ??
-    createStripeClientFactory({ apiUrl: deps.config.STRIPE_API_URL, timeoutMs: deps.config.STRIPE_TIMEOUT_MS })
+    createStripeClientFactory({
+      apiUrl: deps.config.STRIPE_API_URL,
+      timeoutMs: deps.config.STRIPE_TIMEOUT_MS,
+      // Tracing on: Stripe calls are CLIENT spans with the traceparent sent on.
+      ...(tracingEnabled() ? { fetch: tracedFetch() } : {}),
+    })
   const stripe = createStripeService({
     ...deps,
     stripeClient,

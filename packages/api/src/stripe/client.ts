@@ -14,6 +14,8 @@ export interface StripeClientOptions {
   /** e.g. http://127.0.0.1:12111 for a local fake; absent: api.stripe.com. */
   apiUrl?: string | undefined
   timeoutMs: number
+  /** Calls go through this fetch (tracing's traced fetch) instead of Stripe's node:http client. */
+  fetch?: typeof globalThis.fetch
 }
 
 export function createStripeClientFactory(options: StripeClientOptions): StripeClientFactory {
@@ -24,6 +26,7 @@ export function createStripeClientFactory(options: StripeClientOptions): StripeC
       maxNetworkRetries: 0,
       timeout: options.timeoutMs,
       telemetry: false,
+      ...(options.fetch ? { httpClient: Stripe.createFetchHttpClient(options.fetch) } : {}),
       appInfo: { name: 'Burnrate', url: 'https://github.com/burnrate' },
       ...(target
         ? {
