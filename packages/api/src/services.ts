@@ -3,7 +3,7 @@ import { createConsoleSessionService, type ConsoleSessionService } from './auth/
 import { createTenantService, type TenantService } from './auth/service.ts'
 import { createBudgetService, type BudgetService } from './budgets/service.ts'
 import { createCustomerService, type CustomerService } from './customers/service.ts'
-import { createCreditService, NO_PREPAID_PLANS, type CreditService, type PrepaidPolicy } from './credits/service.ts'
+import { createCreditService, type CreditService, type PrepaidPolicy } from './credits/service.ts'
 import { createCatalogService, type CatalogServices } from './catalog/service.ts'
 import { catchUpUnpriced, sweepScopeOf } from './repricing/late-pricing.ts'
 import { createPricingService, type PricingService } from './pricing/service.ts'
@@ -13,6 +13,7 @@ import type { Clock } from './clock.ts'
 import { exportDirOf, retentionArchiveOf, type Config } from './config.ts'
 import type { Db } from './db/database.ts'
 import { createGatewayService, type GatewayService } from './gateway/service.ts'
+import { createRatingService, type RatingService } from './rating/service.ts'
 import { createPartitionService, type PartitionService } from './ledger/partitions.ts'
 import {
   createExportService,
@@ -57,6 +58,8 @@ export interface Services {
   pricing: PricingService
   /** Prices UNPRICED events when a price arrives; re-prices the past with correction entries. */
   repricing: RepricingService
+  /** Plans (versioned rules), metered rating inside ingest, invoice preview: src/rating/. */
+  rating: RatingService
   /** Batches as sent (record) and single events through group commit (recordOne). */
   usage: GroupCommittedUsage
   /** usage_events' monthly partitions, created ahead (main.ts) and on demand (an ingest hook). */
@@ -114,10 +117,16 @@ export function createServices(deps: Dependencies): Services {
   const webhooks = createWebhookService(deps)
   // Alerts a new or lowered budget raises at once reach webhooks like those raised by ingest.
   const usageReads = createUsageReadService(deps)
+  // Credits in the invoice preview: the CreditsForInvoice seam (rating/service.ts) is not wired yet.
+  const rating = createRatingService({ ...deps, billedAmount: usageReads.billedAmount })
   const credits: CreditService = createCreditService({
     ...deps,
     pubsub,
-    prepaid: deps.prepaidPolicy ?? NO_PREPAID_PLANS,
+    // The plan in force says whether a customer is prepaid-only (RatingPlan.prepaidOnly).
+    prepaid: deps.prepaidPolicy ?? {
+      prepaidOnly: async (tenantId, customerId, at) =>
+        (await rating.planInForce(tenantId, customerId, at))?.prepaidOnly ?? false,
+    },
     reservedAmount: (executor, tenantId, customerId, now) =>
       budgets.reservedAmount(executor, tenantId, customerId, now),
     onAlertsRaised: webhooks.enqueueCreditAlerts,
@@ -231,11 +240,13 @@ export function createServices(deps: Dependencies): Services {
     catalog,
     pricing: createPricingService({ ...deps, audit }),
     repricing,
+    rating,
     usageReads,
     usage: withGroupCommit(
       createUsageService({
         ...deps,
         catalog,
+        rating,
         // The steps that follow ingest, run in the order usage/pipeline.ts declares.
         pipeline: ingestPipeline(
           {

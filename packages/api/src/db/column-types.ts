@@ -46,7 +46,55 @@ export interface PricedLineJson {
   cost: string
   amount: string
   priceId: string
+  /** Set when a rating plan (src/rating/) billed the line: the plan version and what each rule added. */
+  planId?: string
+  planVersion?: number
+  parts?: RatedPartJson[]
 }
+
+/** One rule's share of a billed line; a line's parts add up to its amount exactly. */
+export interface RatedPartJson {
+  ruleId: string | null
+  rule: RatingRuleType | 'AT_COST'
+  /** 1-based tier of TOKEN_TIERS / AMOUNT_TIERS. */
+  tier?: number
+  quantity: string
+  unitPrice?: string
+  amount: string
+}
+
+export type RatingRuleType =
+  | 'COST_BASED'
+  | 'FIXED_PRICE'
+  | 'TOKEN_TIERS'
+  | 'TOKEN_ALLOWANCE'
+  | 'UNIT_FEE'
+  | 'AMOUNT_ALLOWANCE'
+  | 'AMOUNT_TIERS'
+  | 'MINIMUM'
+
+export interface RatingTierJson {
+  upTo: string | null
+  unitPrice: string
+}
+
+/** A rating plan rule as stored in rating_plans.rules (validated by rating/rules.ts parseRules). */
+export type RatingRuleJson =
+  | { id: string; type: 'COST_BASED'; kind: 'MARKUP' | 'MARGIN'; percent: string }
+  | { id: string; type: 'FIXED_PRICE'; model: string; usageType: string; pricePerMillion: string }
+  | {
+      id: string
+      type: 'TOKEN_TIERS'
+      model: string
+      usageType: string
+      mode: 'GRADUATED' | 'VOLUME'
+      tiers: RatingTierJson[]
+    }
+  | { id: string; type: 'TOKEN_ALLOWANCE'; model: string; usageType: string; quantity: string }
+  | { id: string; type: 'UNIT_FEE'; unit: string; unitPrice: string }
+  | { id: string; type: 'AMOUNT_ALLOWANCE'; amount: string }
+  | { id: string; type: 'AMOUNT_TIERS'; mode: 'GRADUATED' | 'VOLUME'; tiers: RatingTierJson[] }
+  | { id: string; type: 'MINIMUM'; amount: string }
 
 export interface UnpricedReasonJson {
   code: 'UNKNOWN_MODEL' | 'NO_PRICE_AT_TIME' | 'MISSING_USAGE_PRICE'

@@ -32,7 +32,14 @@ export function tierBreakdown(mode: TierMode, tiers: readonly Tier[], total: Dec
     // The whole quantity at the price of the tier the total falls in (bounds inclusive).
     const i = tiers.findIndex((t) => t.upTo === null || total.lessThanOrEqualTo(t.upTo))
     const tier = tiers[i === -1 ? tiers.length - 1 : i]!
-    return [{ tier: (i === -1 ? tiers.length - 1 : i) + 1, quantity: total, unitPrice: tier.unitPrice, amount: total.times(tier.unitPrice) }]
+    return [
+      {
+        tier: (i === -1 ? tiers.length - 1 : i) + 1,
+        quantity: total,
+        unitPrice: tier.unitPrice,
+        amount: total.times(tier.unitPrice),
+      },
+    ]
   }
   const parts: TierPart[] = []
   let lower = ZERO
@@ -71,9 +78,7 @@ export function tierIncrement(mode: TierMode, tiers: readonly Tier[], before: De
       now.amount = now.amount.minus(p.amount)
     } else byTier.set(p.tier, { ...p, quantity: p.quantity.negated(), amount: p.amount.negated() })
   }
-  return [...byTier.values()]
-    .filter((p) => !p.quantity.isZero() || !p.amount.isZero())
-    .sort((a, b) => a.tier - b.tier)
+  return [...byTier.values()].filter((p) => !p.quantity.isZero() || !p.amount.isZero()).sort((a, b) => a.tier - b.tier)
 }
 
 /**

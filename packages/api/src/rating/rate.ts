@@ -69,7 +69,13 @@ function rateLine(plan: RatingPlan, line: CostLine, model: string, counters: Map
   if (price?.type === 'FIXED_PRICE') {
     const unitPrice = new Decimal(price.pricePerMillion).dividedBy(PER_MILLION)
     if (billable.greaterThan(0))
-      parts.push({ ruleId: price.id, rule: 'FIXED_PRICE', quantity: billable, unitPrice, amount: billable.times(unitPrice) })
+      parts.push({
+        ruleId: price.id,
+        rule: 'FIXED_PRICE',
+        quantity: billable,
+        unitPrice,
+        amount: billable.times(unitPrice),
+      })
   } else if (price?.type === 'TOKEN_TIERS') {
     const before = get(counters, price.id)
     for (const p of tierIncrement(price.mode, tiersOf(price.tiers, PER_MILLION), before, billable))
@@ -178,6 +184,9 @@ function spreadInto(
 ) {
   if (adjustment.isZero()) return
   const shares = weights.map((w) => ({ ...w, parts: [] as RatedPart[] }))
-  spread(shares, adjustment, base, part)
+  spread(shares, adjustment, base, { ...part, quantity: ZERO })
+  // The rule's quantity (amount billable or free) is stated once per event, on its first share.
+  const first = shares.find((s) => s.parts.length > 0)
+  if (first) first.parts[0]!.quantity = part.quantity
   for (const [i, s] of shares.entries()) lines[i]!.parts.push(...s.parts)
 }

@@ -1,3 +1,4 @@
+import type { RatingRuleJson, RatingRuleType, RatingTierJson } from '../db/column-types.ts'
 import { Decimal, isExactDecimalString } from '../money/decimal.ts'
 import { badInput } from '../shared/errors.ts'
 import type { Tier, TierMode } from './meter.ts'
@@ -6,15 +7,9 @@ import type { Tier, TierMode } from './meter.ts'
  * A plan's rules, as stored (rating_plans.rules, JSON) and as the pure rating functions read them.
  * Decimal strings throughout; docs/rating.md states the order in which rules apply.
  */
-export type RuleType =
-  | 'COST_BASED'
-  | 'FIXED_PRICE'
-  | 'TOKEN_TIERS'
-  | 'TOKEN_ALLOWANCE'
-  | 'UNIT_FEE'
-  | 'AMOUNT_ALLOWANCE'
-  | 'AMOUNT_TIERS'
-  | 'MINIMUM'
+export type RuleType = RatingRuleType
+export type RuleJson = RatingRuleJson
+export type TierJson = RatingTierJson
 
 export const RULE_TYPES: readonly RuleType[] = [
   'COST_BASED',
@@ -26,21 +21,6 @@ export const RULE_TYPES: readonly RuleType[] = [
   'AMOUNT_TIERS',
   'MINIMUM',
 ]
-
-export interface TierJson {
-  upTo: string | null
-  unitPrice: string
-}
-
-export type RuleJson =
-  | { id: string; type: 'COST_BASED'; kind: 'MARKUP' | 'MARGIN'; percent: string }
-  | { id: string; type: 'FIXED_PRICE'; model: string; usageType: string; pricePerMillion: string }
-  | { id: string; type: 'TOKEN_TIERS'; model: string; usageType: string; mode: TierMode; tiers: TierJson[] }
-  | { id: string; type: 'TOKEN_ALLOWANCE'; model: string; usageType: string; quantity: string }
-  | { id: string; type: 'UNIT_FEE'; unit: string; unitPrice: string }
-  | { id: string; type: 'AMOUNT_ALLOWANCE'; amount: string }
-  | { id: string; type: 'AMOUNT_TIERS'; mode: TierMode; tiers: TierJson[] }
-  | { id: string; type: 'MINIMUM'; amount: string }
 
 /** A plan version as rating reads it. */
 export interface RatingPlan {
@@ -110,8 +90,13 @@ export interface RuleInput {
 const ID_RE = /^[A-Za-z0-9_.:-]{1,64}$/
 const NAME_RE = /^[A-Za-z0-9_.:/*@+-]{1,255}$/
 
-function decimalField(value: string | null | undefined, field: string, opts: { positive?: boolean; max?: number } = {}) {
-  if (value === null || value === undefined) throw badInput(`${field.split('.').at(-1)} is required for this rule`, field)
+function decimalField(
+  value: string | null | undefined,
+  field: string,
+  opts: { positive?: boolean; max?: number } = {},
+) {
+  if (value === null || value === undefined)
+    throw badInput(`${field.split('.').at(-1)} is required for this rule`, field)
   if (!isExactDecimalString(value)) throw badInput('must be a plain decimal string', field)
   const d = new Decimal(value)
   if (d.isNegative()) throw badInput('must not be negative', field)
@@ -138,7 +123,8 @@ function tiersField(input: RuleInput, field: string): TierJson[] {
     const unitPrice = decimalField(t.unitPrice, `${f}.unitPrice`)
     const isLast = i === tiers.length - 1
     if (isLast) {
-      if (t.upTo !== null && t.upTo !== undefined) throw badInput('the last tier has no upper bound (upTo: null)', `${f}.upTo`)
+      if (t.upTo !== null && t.upTo !== undefined)
+        throw badInput('the last tier has no upper bound (upTo: null)', `${f}.upTo`)
       return { upTo: null, unitPrice }
     }
     const upTo = decimalField(t.upTo, `${f}.upTo`, { positive: true })

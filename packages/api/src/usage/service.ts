@@ -2,8 +2,12 @@ import type { CatalogService } from '../catalog/types.ts'
 import type { Clock } from '../clock.ts'
 import type { Db } from '../db/database.ts'
 import type { PricedLineJson, Tenant, UsageEventRow } from '../db/types.ts'
-import { planAt, UsageShapeError, type PlanVersion } from '../pricing/engine.ts'
+import { UsageShapeError, type CostLine } from '../pricing/engine.ts'
 import { billAtPlan, priceEvent, storedPricing } from '../pricing/price-event.ts'
+import { isPricingPlan, needsCounters, planAt, ratedLinesJson, type PlanBook } from '../rating/plans.ts'
+import { rateEvent } from '../rating/rate.ts'
+import type { RatingService } from '../rating/service.ts'
+import type { RatingPlan } from '../rating/rules.ts'
 import { NO_INGEST_FOLLOWERS, type IngestBatch, type IngestPipeline } from './pipeline.ts'
 import * as repo from './repository.ts'
 import { canonicalEventString, contentHash, verifyCanonicalSignature } from './signing.ts'
@@ -29,24 +33,32 @@ interface Candidate {
    */
   row?: UsageEventRow
   json?: repo.EventJson
+  /** Set when the plan in force keeps period counters: the amount is rated in the transaction. */
+  metered?: { plan: RatingPlan; lines: readonly CostLine[]; model: string }
 }
+
+/** A batch rated an event whose id a concurrent transaction stored meanwhile: run the transaction again. */
+class RatedEventRaced extends Error {}
 
 export function createUsageService({
   db,
   clock,
   catalog,
+  rating,
   pipeline = NO_INGEST_FOLLOWERS,
 }: {
   db: Db
   clock: Clock
   catalog: CatalogService
+  /** Plans in force and metered rating (src/rating/). */
+  rating: Pick<RatingService, 'book' | 'rateMetered'>
   /** What follows ingest (budgets, Stripe outbox, webhooks, …): usage/pipeline.ts. */
   pipeline?: IngestPipeline
 }): UsageService {
   function priceRow(
     tenant: Tenant,
     candidate: Candidate,
-    plans: readonly PlanVersion[],
+    plans: PlanBook,
     receivedAt: Date,
   ): UsageEventRow | EventError {
     const { event } = candidate
@@ -62,14 +74,41 @@ export function createUsageService({
       if (error instanceof UsageShapeError) return { code: 'INVALID_INPUT', message: error.message, field: 'units' }
       throw error
     }
-    // Cost lines → billed amount: the tenant's pricing in force at the event's time.
-    const billed =
-      pricing.status === 'PRICED' ? billAtPlan(pricing, planAt(plans, event.customerId, event.timestamp)) : null
-    const stored = billed && storedPricing(billed)
-    const lines: PricedLineJson[] = stored?.lines ?? []
-    const cost = stored?.cost ?? null
-    const amount = stored?.amount ?? null
-    const plan = billed?.plan ?? null
+    let lines: PricedLineJson[] = []
+    let cost: string | null = null
+    let amount: string | null = null
+    let plan: { kind: 'MARKUP' | 'MARGIN'; percent: string } | null = null
+    const inForce = planAt(plans, event.customerId, event.timestamp)
+    if (pricing.status === 'PRICED' && inForce && !isPricingPlan(inForce)) {
+      // Cost lines → billed amount under a rating plan (src/rating/); its cost rule is what
+      // re-pricing recomputes from.
+      const costRule = inForce.rules.find((r) => r.type === 'COST_BASED')
+      plan = costRule?.type === 'COST_BASED' ? { kind: costRule.kind, percent: costRule.percent } : null
+      const model = resolved?.model ?? event.model
+      if (needsCounters(inForce)) {
+        // Rated in the transaction, under the counters' lock; the lines and amount are set there.
+        candidate.metered = { plan: inForce, lines: pricing.lines, model }
+        lines = ratedLinesJson(inForce, rateEvent(inForce, { lines: pricing.lines, model, units: [] }, new Map()))
+        amount = '0'
+      } else {
+        const rated = rateEvent(inForce, { lines: pricing.lines, model, units: event.units }, new Map())
+        lines = ratedLinesJson(inForce, rated)
+        amount = rated.amount.toFixed()
+      }
+      cost = pricing.cost.toFixed()
+    } else if (pricing.status === 'PRICED') {
+      // Cost lines → billed amount: the tenant's markup or margin (setPricingPlan) in force, or at cost.
+      const costRule = inForce?.rules[0]
+      const billed = billAtPlan(
+        pricing,
+        costRule?.type === 'COST_BASED' ? { kind: costRule.kind, percent: costRule.percent } : null,
+      )
+      const stored = storedPricing(billed)
+      lines = stored.lines
+      cost = stored.cost
+      amount = stored.amount
+      plan = billed.plan
+    }
     const unpricedReason = pricing.status === 'UNPRICED' ? pricing.reason : null
     candidate.json = {
       units: event.units.length ? JSON.stringify(event.units) : null,
@@ -171,7 +210,7 @@ export function createUsageService({
         // Read before pricing: a reload while the batch is priced only makes it newer.
         catalogVersion = catalog.version()
         const customerIds = [...new Set(candidates.map((c) => c.event.customerId))]
-        const plans = await repo.listPlans(db, tenant.id, customerIds)
+        const plans = await rating.book(db, tenant.id, customerIds)
         for (const candidate of candidates) {
           const row = priceRow(tenant, candidate, plans, now)
           if ('code' in row) {
@@ -187,54 +226,96 @@ export function createUsageService({
       const stored = new Map<string, UsageEventRow>()
       const insertedIds = new Set<string>()
       if (toStore.length > 0) {
-        const batch = await db.transaction().execute(async (trx): Promise<IngestBatch | null> => {
-          await repo.ensureCustomers(
-            trx,
-            tenant.id,
-            toStore.map((c) => c.event.customerId),
-          )
-          // One statement: the events, and the rollup deltas of those it newly inserted (summed in SQL).
-          const inserted = await repo.insertNewEventsWithRollups(
-            trx,
-            toStore.map((c) => ({ row: c.row!, json: c.json! })),
-          )
-          for (const c of toStore) {
-            const seq = inserted.get(c.event.id)
-            if (seq === undefined) continue
-            c.row!.seq = seq
-            insertedIds.add(c.event.id)
-            stored.set(c.event.id, c.row!)
+        const attempt = () =>
+          db.transaction().execute(async (trx): Promise<IngestBatch | null> => {
+            stored.clear()
+            insertedIds.clear()
+            await repo.ensureCustomers(
+              trx,
+              tenant.id,
+              toStore.map((c) => c.event.customerId),
+            )
+            // Events under a plan with meters (tiers, allowances) are rated here, under their period
+            // counters' lock (lock order: docs/architecture.md), in batch order; an id already stored
+            // is left as it is (its result is DUPLICATE or a conflict).
+            const metered = toStore.filter((c) => c.metered)
+            const rated = new Set<string>()
+            if (metered.length > 0) {
+              const results = await rating.rateMetered(
+                trx,
+                tenant.id,
+                metered.map((c) => ({
+                  eventId: c.event.id,
+                  customerId: c.event.customerId,
+                  ts: c.event.timestamp,
+                  plan: c.metered!.plan,
+                  lines: c.metered!.lines,
+                  model: c.metered!.model,
+                  units: c.event.units,
+                })),
+              )
+              for (const [i, result] of results.entries()) {
+                if (!result) continue
+                const c = metered[i]!
+                c.row!.lines = result.lines
+                c.row!.amount = result.amount
+                c.json!.lines = JSON.stringify(result.lines)
+                rated.add(c.event.id)
+              }
+            }
+            // One statement: the events, and the rollup deltas of those it newly inserted (summed in SQL).
+            const inserted = await repo.insertNewEventsWithRollups(
+              trx,
+              toStore.map((c) => ({ row: c.row!, json: c.json! })),
+            )
+            // A concurrent batch (another customer's, outside our counters' lock) claimed a rated id first.
+            for (const id of rated) if (!inserted.has(id)) throw new RatedEventRaced(id)
+            for (const c of toStore) {
+              const seq = inserted.get(c.event.id)
+              if (seq === undefined) continue
+              c.row!.seq = seq
+              insertedIds.add(c.event.id)
+              stored.set(c.event.id, c.row!)
+            }
+            const existing = await repo.findEvents(
+              trx,
+              tenant.id,
+              toStore.filter((c) => !inserted.has(c.event.id)).map((c) => c.event.id),
+            )
+            for (const row of existing) stored.set(row.id, row)
+            // Retention dropped the raw event but its key stays: still a replay, judged by the stored hash.
+            const archived = toStore.filter((c) => !stored.has(c.event.id))
+            const hashes = await repo.findArchivedKeys(
+              trx,
+              tenant.id,
+              archived.map((c) => c.event.id),
+            )
+            for (const c of archived) {
+              const hash = hashes.get(c.event.id)
+              if (hash !== undefined) stored.set(c.event.id, { ...c.row!, content_hash: hash })
+            }
+            const fresh = [...insertedIds].map((id) => stored.get(id)!)
+            if (fresh.length === 0) return null
+            // The batch context every follower reads and extends (usage/pipeline.ts).
+            const batch: IngestBatch = {
+              tenant,
+              inserted: fresh,
+              catalogVersion,
+              alertsRaised: [],
+              creditAlertsRaised: [],
+            }
+            await pipeline.inTransaction(trx, batch)
+            return batch
+          })
+        let batch: IngestBatch | null = null
+        for (let tries = 1; ; tries++) {
+          try {
+            batch = await attempt()
+            break
+          } catch (error) {
+            if (!(error instanceof RatedEventRaced) || tries >= 3) throw error
           }
-          const existing = await repo.findEvents(
-            trx,
-            tenant.id,
-            toStore.filter((c) => !inserted.has(c.event.id)).map((c) => c.event.id),
-          )
-          for (const row of existing) stored.set(row.id, row)
-          // Retention dropped the raw event but its key stays: still a replay, judged by the stored hash.
-          const archived = toStore.filter((c) => !stored.has(c.event.id))
-          const hashes = await repo.findArchivedKeys(
-            trx,
-            tenant.id,
-            archived.map((c) => c.event.id),
-          )
-          for (const c of archived) {
-            const hash = hashes.get(c.event.id)
-            if (hash !== undefined) stored.set(c.event.id, { ...c.row!, content_hash: hash })
-          }
-          const fresh = [...insertedIds].map((id) => stored.get(id)!)
-          if (fresh.length === 0) return null
-          // The batch context every follower reads and extends (usage/pipeline.ts).
-          const batch: IngestBatch = {
-            tenant,
-            inserted: fresh,
-            catalogVersion,
-            alertsRaised: [],
-            creditAlertsRaised: [],
-          }
-          await pipeline.inTransaction(trx, batch)
-          return batch
-        })
+        }
         if (batch) await pipeline.afterCommit(batch)
       }
 

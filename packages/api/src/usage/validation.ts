@@ -44,10 +44,15 @@ export const UNIT_ALIASES: ReadonlyMap<string, string> = new Map(
 /** The unit names `units` accepts under their own name. */
 export const UNIT_NAMES: readonly string[] = [...EXTRA_UNIT_NAMES].filter((name) => !UNIT_ALIASES.has(name)).sort()
 
+/** Tenant-defined units: `custom.` and 1-64 lowercase letters, digits or _. */
+export const CUSTOM_UNIT = /^custom\.[a-z0-9_]{1,64}$/
+
 /** The documented name of a unit an event gave (itself when it is one), or null for an unknown name. */
 export function canonicalUnitName(name: string): string | null {
   const alias = UNIT_ALIASES.get(name)
   if (alias) return alias
+  // A unit of the tenant's own (per agent task, per search): no catalog prices it; a plan's UNIT_FEE may.
+  if (CUSTOM_UNIT.test(name)) return name
   return EXTRA_UNIT_NAMES.has(name) ? name : null
 }
 
@@ -202,7 +207,7 @@ export function validateEvent(
         code: 'INVALID_INPUT',
         message: eventField
           ? `"${name}" is not a unit: give it in ${eventField}`
-          : `unknown unit "${name}"; units: ${UNIT_NAMES.join(', ')} (tokens go in the token fields)`,
+          : `unknown unit "${name}"; units: ${UNIT_NAMES.join(', ')} or custom.<name> (tokens go in the token fields)`,
         field: `${field}.unit`,
       })
     }

@@ -10,7 +10,11 @@ import type { RatingPlan, RuleJson } from '../../src/rating/rules.ts'
  * with no increments, counters or splitting. Rating events one by one, in any order, must land
  * on exactly this total.
  */
-function reference(mode: 'GRADUATED' | 'VOLUME', tiers: { upTo: number | null; price: Decimal }[], q: Decimal): Decimal {
+function reference(
+  mode: 'GRADUATED' | 'VOLUME',
+  tiers: { upTo: number | null; price: Decimal }[],
+  q: Decimal,
+): Decimal {
   if (q.lessThanOrEqualTo(0)) return ZERO
   if (mode === 'VOLUME') {
     for (const t of tiers) if (t.upTo === null || q.lessThanOrEqualTo(t.upTo)) return q.times(t.price)
@@ -77,14 +81,23 @@ describe('rating is incremental and exact (telescoping)', () => {
         (tiers, mode, allowance, quantities, orderKey) => {
           const rules: RuleJson[] = []
           if (allowance !== null)
-            rules.push({ id: 'free', type: 'TOKEN_ALLOWANCE', model: '*', usageType: 'input', quantity: String(allowance) })
+            rules.push({
+              id: 'free',
+              type: 'TOKEN_ALLOWANCE',
+              model: '*',
+              usageType: 'input',
+              quantity: String(allowance),
+            })
           rules.push({
             id: 'tiers',
             type: 'TOKEN_TIERS',
             model: 'claude-sonnet-*',
             usageType: 'input',
             mode,
-            tiers: tiers.map((t) => ({ upTo: t.upTo === null ? null : String(t.upTo), unitPrice: String(t.pricePerMillion) })),
+            tiers: tiers.map((t) => ({
+              upTo: t.upTo === null ? null : String(t.upTo),
+              unitPrice: String(t.pricePerMillion),
+            })),
           })
           const p = plan(rules)
           const order = quantities.map((q, i) => ({ q, k: orderKey(i) })).sort((a, b) => a.k - b.k)
@@ -93,7 +106,8 @@ describe('rating is incremental and exact (telescoping)', () => {
           for (const { q } of order) {
             const rated = rateEvent(p, { lines: q ? [line(q)] : [], model: 'claude-sonnet-4-5', units: [] }, counters)
             checkLines(rated)
-            if (mode === 'GRADUATED') for (const l of rated.lines) for (const part of l.parts) expect(part.amount.isNegative()).toBe(false)
+            if (mode === 'GRADUATED')
+              for (const l of rated.lines) for (const part of l.parts) expect(part.amount.isNegative()).toBe(false)
             // The quantity is never lost or counted twice: the parts' quantities are the line's.
             for (const l of rated.lines)
               expect(l.parts.reduce((s, x) => s.plus(x.quantity), ZERO).toFixed()).toBe(l.quantity.toFixed())
@@ -119,7 +133,10 @@ describe('rating is incremental and exact (telescoping)', () => {
         tiersArb,
         fc.constantFrom('GRADUATED' as const, 'VOLUME' as const),
         fc.integer({ min: 0, max: 30 }),
-        fc.array(fc.tuple(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 3 })), { minLength: 1, maxLength: 20 }),
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 0, max: 3 })), {
+          minLength: 1,
+          maxLength: 20,
+        }),
         fc.func(fc.integer()),
         (tiers, mode, allowance, events, orderKey) => {
           // $2 per 1M input tokens, $0.25 per agent task; amount tiers priced per $1 of amount (prices/1M as rates).
@@ -158,7 +175,11 @@ describe('rating is incremental and exact (telescoping)', () => {
           }
           // Input at $2/token (2000000 per 1M), output at cost 0.000001/token, tasks at 0.25.
           const base = events.reduce(
-            (s, [q, tasks]) => s.plus(new Decimal(q).times(2)).plus(new Decimal(q).times('0.000001')).plus(new Decimal(tasks).times('0.25')),
+            (s, [q, tasks]) =>
+              s
+                .plus(new Decimal(q).times(2))
+                .plus(new Decimal(q).times('0.000001'))
+                .plus(new Decimal(tasks).times('0.25')),
             ZERO,
           )
           const expected = reference(

@@ -17,6 +17,7 @@ import * as reconciliation from './20261207T0300_reconciliation.ts'
 import * as usageEventsOneForeignKey from './20261208T0200_usage_events_one_foreign_key.ts'
 import * as exportJobs from './20261208T0300_export_jobs.ts'
 import * as retentionRuns from './20261208T0301_retention_runs.ts'
+import * as rating from './20261208T0400_rating.ts'
 import * as credits from './20261208T0500_credits.ts'
 import * as consoleAccess from './20261208T0600_console_access.ts'
 
@@ -40,6 +41,7 @@ export const migrations: Record<string, Migration> = {
   '20261208T0200_usage_events_one_foreign_key': usageEventsOneForeignKey,
   '20261208T0300_export_jobs': exportJobs,
   '20261208T0301_retention_runs': retentionRuns,
+  '20261208T0400_rating': rating,
   '20261208T0500_credits': credits,
   '20261208T0600_console_access': consoleAccess,
 }

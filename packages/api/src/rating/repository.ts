@@ -1,0 +1,264 @@
+import { sql } from 'kysely'
+import type { Executor } from '../db/database.ts'
+import type { RatingRuleJson } from '../db/types.ts'
+
+/** rating_plans, rating_counters, rating_reratings and the ledger reads rating needs. The only SQL of src/rating/. */
+
+export interface PlanVersionRow {
+  id: string
+  customer_id: string | null
+  version: number
+  effective_from: Date
+  prepaid_only: boolean
+  rules: RatingRuleJson[]
+}
+
+export interface CostPlanRow {
+  id: number
+  customer_id: string | null
+  kind: 'MARKUP' | 'MARGIN'
+  percent: string
+  effective_from: Date
+}
+
+const asDate = (d: Date | string) => (d instanceof Date ? d : new Date(d))
+
+/** Appends a version for the owner (the tenant default when customerId is null): version = last + 1. */
+export async function insertPlanVersion(
+  db: Executor,
+  plan: {
+    tenantId: string
+    id: string
+    customerId: string | null
+    effectiveFrom: Date
+    prepaidOnly: boolean
+    rules: RatingRuleJson[]
+  },
+): Promise<PlanVersionRow> {
+  const row = await sql<PlanVersionRow>`
+    insert into rating_plans (tenant_id, id, customer_id, version, effective_from, prepaid_only, rules)
+    select ${plan.tenantId}, ${plan.id}, ${plan.customerId}, coalesce(max(version), 0) + 1, ${plan.effectiveFrom},
+      ${plan.prepaidOnly}, ${JSON.stringify(plan.rules)}::jsonb
+    from rating_plans where tenant_id = ${plan.tenantId} and coalesce(customer_id, '') = ${plan.customerId ?? ''}
+    returning id, customer_id, version, effective_from, prepaid_only, rules`.execute(db)
+  const r = row.rows[0]!
+  return { ...r, effective_from: asDate(r.effective_from) }
+}
+
+/** Rating plan versions of these customers and the tenant default (customerIds null: every owner). */
+export async function planVersions(
+  db: Executor,
+  tenantId: string,
+  customerIds: readonly string[] | null,
+): Promise<PlanVersionRow[]> {
+  const rows = await db
+    .selectFrom('rating_plans')
+    .select(['id', 'customer_id', 'version', 'effective_from', 'prepaid_only', 'rules'])
+    .where('tenant_id', '=', tenantId)
+    .$if(customerIds !== null, (q) =>
+      q.where((eb) =>
+        customerIds!.length
+          ? eb.or([eb('customer_id', 'is', null), eb('customer_id', 'in', customerIds!)])
+          : eb('customer_id', 'is', null),
+      ),
+    )
+    .orderBy('effective_from')
+    .orderBy('version')
+    .execute()
+  return rows.map((r) => ({ ...r, effective_from: asDate(r.effective_from) }))
+}
+
+/** setPricingPlan's rows (markup / margin) for the same owners: plans whose only rule is cost-based. */
+export async function costPlans(
+  db: Executor,
+  tenantId: string,
+  customerIds: readonly string[] | null,
+): Promise<CostPlanRow[]> {
+  const rows = await db
+    .selectFrom('pricing_plans')
+    .select(['id', 'customer_id', 'kind', 'percent', 'effective_from'])
+    .where('tenant_id', '=', tenantId)
+    .$if(customerIds !== null, (q) =>
+      q.where((eb) =>
+        customerIds!.length
+          ? eb.or([eb('customer_id', 'is', null), eb('customer_id', 'in', customerIds!)])
+          : eb('customer_id', 'is', null),
+      ),
+    )
+    .orderBy('effective_from')
+    .orderBy('id')
+    .execute()
+  return rows.map((r) => ({ ...r, id: Number(r.id), effective_from: asDate(r.effective_from) }))
+}
+
+export interface CounterKey {
+  customerId: string
+  planId: string
+  periodStart: Date
+  ruleId: string
+}
+
+const counterKey = (k: CounterKey) => [k.customerId, k.planId, k.periodStart.toISOString(), k.ruleId].join('\u0001')
+export { counterKey }
+
+/**
+ * Locks the counters (creating missing ones at zero) in key order, so concurrent batches of a
+ * customer wait for each other and never deadlock; returns each one's quantity so far.
+ */
+export async function lockCounters(
+  trx: Executor,
+  tenantId: string,
+  keys: readonly CounterKey[],
+): Promise<Map<string, string>> {
+  const unique = [...new Map(keys.map((k) => [counterKey(k), k])).entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([, k]) => k)
+  if (unique.length === 0) return new Map()
+  await trx
+    .insertInto('rating_counters')
+    .values(
+      unique.map((k) => ({
+        tenant_id: tenantId,
+        customer_id: k.customerId,
+        plan_id: k.planId,
+        period_start: k.periodStart,
+        rule_id: k.ruleId,
+        quantity: '0',
+      })),
+    )
+    .onConflict((oc) => oc.doNothing())
+    .execute()
+  const rows = await trx
+    .selectFrom('rating_counters')
+    .select(['customer_id', 'plan_id', 'period_start', 'rule_id', 'quantity'])
+    .where('tenant_id', '=', tenantId)
+    .where((eb) =>
+      eb.or(
+        unique.map((k) =>
+          eb.and([
+            eb('customer_id', '=', k.customerId),
+            eb('plan_id', '=', k.planId),
+            eb('period_start', '=', k.periodStart),
+            eb('rule_id', '=', k.ruleId),
+          ]),
+        ),
+      ),
+    )
+    .orderBy(sql`customer_id collate "C"`)
+    .orderBy(sql`plan_id collate "C"`)
+    .orderBy('period_start')
+    .orderBy(sql`rule_id collate "C"`)
+    .forUpdate()
+    .execute()
+  return new Map(
+    rows.map((r) => [
+      counterKey({
+        customerId: r.customer_id,
+        planId: r.plan_id,
+        periodStart: asDate(r.period_start),
+        ruleId: r.rule_id,
+      }),
+      String(r.quantity),
+    ]),
+  )
+}
+
+export async function saveCounters(
+  trx: Executor,
+  tenantId: string,
+  values: readonly (CounterKey & { quantity: string })[],
+): Promise<void> {
+  for (const v of values)
+    await trx
+      .updateTable('rating_counters')
+      .set({ quantity: v.quantity })
+      .where('tenant_id', '=', tenantId)
+      .where('customer_id', '=', v.customerId)
+      .where('plan_id', '=', v.planId)
+      .where('period_start', '=', v.periodStart)
+      .where('rule_id', '=', v.ruleId)
+      .execute()
+}
+
+/** Ids of these events the ledger already holds (stored, or archived by retention with their key kept). */
+export async function knownEventIds(trx: Executor, tenantId: string, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set()
+  const rows = await trx
+    .selectFrom('usage_event_keys')
+    .select('id')
+    .where('tenant_id', '=', tenantId)
+    .where('id', 'in', ids)
+    .execute()
+  return new Set(rows.map((r) => r.id))
+}
+
+export interface PeriodLineRow {
+  plan_id: string | null
+  plan_version: number | null
+  rule_id: string | null
+  rule: string | null
+  tier: number | null
+  usage_type: string | null
+  unit_price: string | null
+  quantity: string
+  amount: string
+}
+
+/**
+ * A customer's billed lines in [from, to), summed per plan version, rule, tier and usage type
+ * (amount-level rules over all usage types). Lines billed without a rating plan have no parts and
+ * come back with rule null.
+ */
+export async function periodLines(
+  db: Executor,
+  tenantId: string,
+  customerId: string,
+  from: Date,
+  to: Date,
+): Promise<PeriodLineRow[]> {
+  const result = await sql<PeriodLineRow>`
+    select line ->> 'planId' as plan_id, (line ->> 'planVersion')::int as plan_version,
+      part ->> 'ruleId' as rule_id, part ->> 'rule' as rule, (part ->> 'tier')::int as tier,
+      case when part ->> 'rule' in ('AMOUNT_ALLOWANCE', 'AMOUNT_TIERS') then null else line ->> 'usageType' end as usage_type,
+      part ->> 'unitPrice' as unit_price,
+      sum(coalesce((part ->> 'quantity')::numeric, (line ->> 'quantity')::numeric))::text as quantity,
+      sum(coalesce((part ->> 'amount')::numeric, (line ->> 'amount')::numeric))::text as amount
+    from usage_events e
+      cross join lateral jsonb_array_elements(e.lines) as l(line)
+      cross join lateral jsonb_array_elements(coalesce(line -> 'parts', '[null]'::jsonb)) as p(part)
+    where e.tenant_id = ${tenantId} and e.customer_id = ${customerId} and e.ts >= ${from} and e.ts < ${to}
+      and e.status = 'PRICED'
+    group by 1, 2, 3, 4, 5, 6, 7
+    order by 2 nulls first, 1, 3 nulls first, 5 nulls first, 6`.execute(db)
+  return result.rows.map((r) => ({ ...r, quantity: String(r.quantity), amount: String(r.amount) }))
+}
+
+export async function insertRerating(
+  db: Executor,
+  row: {
+    tenantId: string
+    id: string
+    customerId: string
+    periodStart: Date
+    reason: string
+    events: number
+    correctedEvents: number
+    amountDelta: string
+    createdAt: Date
+  },
+): Promise<void> {
+  await db
+    .insertInto('rating_reratings')
+    .values({
+      tenant_id: row.tenantId,
+      id: row.id,
+      customer_id: row.customerId,
+      period_start: row.periodStart,
+      reason: row.reason,
+      events: row.events,
+      corrected_events: row.correctedEvents,
+      amount_delta: row.amountDelta,
+      created_at: row.createdAt,
+    })
+    .execute()
+}

@@ -1,0 +1,400 @@
+import { randomUUID } from 'node:crypto'
+import type { Clock } from '../clock.ts'
+import type { Db, Executor } from '../db/database.ts'
+import type { PricedLineJson, Tenant } from '../db/types.ts'
+import { forecastSpend } from '../budgets/evaluate.ts'
+import { Decimal, ZERO } from '../money/decimal.ts'
+import type { CostLine } from '../pricing/engine.ts'
+import { badInput } from '../shared/errors.ts'
+import {
+  costPlanVersion,
+  meteredRules,
+  needsCounters,
+  periodOf,
+  planAt,
+  ratedLinesJson,
+  type PlanBook,
+} from './plans.ts'
+import { rateEvent } from './rate.ts'
+import * as repo from './repository.ts'
+import { parseRules, type RatingPlan, type RuleInput } from './rules.ts'
+
+export interface SetPlanInput {
+  customerId?: string | null
+  /** Defaults to now; never in the past (what was billed stays billed: re-rate explicitly). */
+  effectiveFrom?: Date | null
+  prepaidOnly?: boolean | null
+  rules: readonly RuleInput[]
+}
+
+/** An event waiting for its rated amount inside the ingest transaction. */
+export interface MeteredItem {
+  eventId: string
+  customerId: string
+  ts: Date
+  plan: RatingPlan
+  lines: readonly CostLine[]
+  model: string
+  units: readonly { unit: string; quantity: string }[]
+}
+
+export interface MeteredResult {
+  lines: PricedLineJson[]
+  amount: string
+}
+
+export type InvoiceLineKind =
+  | 'USAGE'
+  | 'COST_BASED'
+  | 'AT_COST'
+  | 'FIXED_PRICE'
+  | 'TOKEN_TIERS'
+  | 'TOKEN_ALLOWANCE'
+  | 'UNIT_FEE'
+  | 'AMOUNT_ALLOWANCE'
+  | 'AMOUNT_TIERS'
+  | 'ADJUSTMENT'
+  | 'MINIMUM_TRUE_UP'
+
+export interface InvoiceLineView {
+  kind: InvoiceLineKind
+  description: string
+  planId: string | null
+  planVersion: number | null
+  ruleId: string | null
+  tier: number | null
+  usageType: string | null
+  quantity: string | null
+  unitPrice: string | null
+  amount: string
+}
+
+/**
+ * What prepaid credits would take off a period's bill: the seam the credits domain (src/credits/)
+ * fills. Without it the preview applies no credit and says so (creditsRemaining null).
+ */
+export interface CreditsForInvoice {
+  forPeriod(
+    tenantId: string,
+    customerId: string,
+    period: { start: Date; end: Date },
+    subtotal: string,
+  ): Promise<{ applied: string; remaining: string }>
+}
+
+export interface InvoicePreviewView {
+  customerId: string
+  currency: string
+  periodStart: Date
+  periodEnd: Date
+  plan: RatingPlan | null
+  lines: InvoiceLineView[]
+  /** Usage lines plus the minimum true-up. */
+  subtotal: string
+  creditsApplied: string
+  /** Null when no credits service is wired in (see CreditsForInvoice). */
+  creditsRemaining: string | null
+  total: string
+  /** The period's usage amount projected to its end at the current burn rate (budgets' forecast). */
+  projectedUsage: string
+  /** What the bill would be with that projection (minimum applied, credits not). */
+  projectedSubtotal: string
+}
+
+export interface RatingService {
+  setPlan(tenant: Tenant, input: SetPlanInput): Promise<RatingPlan>
+  /** Every version of an owner's plan (the tenant default when customerId is null), oldest first. */
+  planHistory(tenantId: string, customerId: string | null): Promise<RatingPlan[]>
+  /**
+   * The plan version in force for a customer at an instant (its own, else the tenant default;
+   * setPricingPlan's markups count as plans with one COST_BASED rule), or null: billed at cost.
+   * The credits hard stop reads `prepaidOnly` from it.
+   */
+  planInForce(tenantId: string, customerId: string, at: Date, executor?: Executor): Promise<RatingPlan | null>
+  /** The versions ingest resolves plans from, for a batch's customers (one query per table). */
+  book(executor: Executor, tenantId: string, customerIds: readonly string[]): Promise<PlanBook>
+  /**
+   * Rates metered events in the caller's transaction: locks their period counters (key order,
+   * docs/architecture.md), rates each in the given order and stores the counters. Returns one
+   * result per item; null for an event whose id the ledger already holds (not rated, not counted).
+   */
+  rateMetered(trx: Executor, tenantId: string, items: readonly MeteredItem[]): Promise<(MeteredResult | null)[]>
+  invoicePreview(tenant: Tenant, customerId: string, periodStart?: Date | null): Promise<InvoicePreviewView>
+}
+
+const toPlan = (r: repo.PlanVersionRow): RatingPlan => ({
+  id: r.id,
+  customerId: r.customer_id,
+  version: r.version,
+  effectiveFrom: r.effective_from,
+  prepaidOnly: r.prepaid_only,
+  rules: r.rules,
+})
+
+function checkCustomerId(customerId: string | null | undefined, field: string): string | null {
+  if (customerId === null || customerId === undefined) return null
+  if (customerId.length === 0 || customerId.length > 255) throw badInput('customerId must be 1-255 characters', field)
+  return customerId
+}
+
+export function createRatingService({
+  db,
+  clock,
+  billedAmount,
+  credits = null,
+}: {
+  db: Db
+  clock: Clock
+  /** The ledger's billed amount of a customer's range (usage/summary), for the preview's subtotal check. */
+  billedAmount: (executor: Executor, tenantId: string, customerId: string, from: Date, to: Date) => Promise<string>
+  credits?: CreditsForInvoice | null
+}): RatingService {
+  async function book(executor: Executor, tenantId: string, customerIds: readonly string[] | null): Promise<PlanBook> {
+    const [rated, costs] = await Promise.all([
+      repo.planVersions(executor, tenantId, customerIds),
+      repo.costPlans(executor, tenantId, customerIds),
+    ])
+    const versions = [...rated.map(toPlan), ...costs.map(costPlanVersion)].sort(
+      (a, b) => a.effectiveFrom.getTime() - b.effectiveFrom.getTime() || a.version - b.version,
+    )
+    return { versions }
+  }
+
+  const service: RatingService = {
+    async setPlan(tenant, input) {
+      const customerId = checkCustomerId(input.customerId, 'input.customerId')
+      const now = clock.now()
+      const effectiveFrom = input.effectiveFrom ?? now
+      if (effectiveFrom.getTime() < now.getTime() - 1000)
+        throw badInput(
+          'effectiveFrom must not be in the past: a plan change never rewrites what was billed (re-rate a period explicitly with rerateUsage)',
+          'input.effectiveFrom',
+        )
+      if (input.rules.length === 0) throw badInput('a plan has at least one rule', 'input.rules')
+      const rules = parseRules(input.rules)
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const row = await repo.insertPlanVersion(db, {
+            tenantId: tenant.id,
+            id: randomUUID(),
+            customerId,
+            effectiveFrom: effectiveFrom < now ? now : effectiveFrom,
+            prepaidOnly: input.prepaidOnly ?? false,
+            rules,
+          })
+          return toPlan(row)
+        } catch (error) {
+          // Two versions written at once for one owner: the unique version index refuses one; take the next.
+          if (attempt < 3 && /rating_plans_version|duplicate key/.test(String(error))) continue
+          throw error
+        }
+      }
+    },
+
+    async planHistory(tenantId, customerId) {
+      const owner = checkCustomerId(customerId, 'customerId')
+      const { versions } = await book(db, tenantId, owner === null ? [] : [owner])
+      return versions.filter((v) => v.customerId === owner)
+    },
+
+    async planInForce(tenantId, customerId, at, executor = db) {
+      return planAt(await book(executor, tenantId, [customerId]), customerId, at)
+    },
+
+    book: (executor, tenantId, customerIds) => book(executor, tenantId, customerIds),
+
+    async rateMetered(trx, tenantId, items) {
+      const keys: repo.CounterKey[] = []
+      for (const item of items) {
+        const { start } = periodOf(item.ts)
+        for (const rule of meteredRules(item.plan))
+          keys.push({ customerId: item.customerId, planId: item.plan.id, periodStart: start, ruleId: rule.id })
+      }
+      const locked = await repo.lockCounters(trx, tenantId, keys)
+      // Read under the lock: a concurrent batch of this customer that stored one of these ids has committed.
+      const known = await repo.knownEventIds(
+        trx,
+        tenantId,
+        items.map((i) => i.eventId),
+      )
+      // One live map of rule id → quantity per (customer, plan version, period).
+      const meters = new Map<string, Map<string, Decimal>>()
+      const results: (MeteredResult | null)[] = []
+      for (const item of items) {
+        if (known.has(item.eventId)) {
+          results.push(null)
+          continue
+        }
+        const { start } = periodOf(item.ts)
+        const scope = [item.customerId, item.plan.id, start.toISOString()].join('\u0001')
+        let counters = meters.get(scope)
+        if (!counters) {
+          counters = new Map()
+          for (const rule of meteredRules(item.plan)) {
+            const q = locked.get(
+              repo.counterKey({
+                customerId: item.customerId,
+                planId: item.plan.id,
+                periodStart: start,
+                ruleId: rule.id,
+              }),
+            )
+            counters.set(rule.id, new Decimal(q ?? 0))
+          }
+          meters.set(scope, counters)
+        }
+        const rated = rateEvent(item.plan, item, counters)
+        results.push({ lines: ratedLinesJson(item.plan, rated), amount: rated.amount.toFixed() })
+      }
+      const updates: (repo.CounterKey & { quantity: string })[] = []
+      for (const [scope, counters] of meters) {
+        const [customerId, planId, startIso] = scope.split('\u0001') as [string, string, string]
+        for (const [ruleId, quantity] of counters)
+          updates.push({ customerId, planId, periodStart: new Date(startIso), ruleId, quantity: quantity.toFixed() })
+      }
+      updates.sort((a, b) => {
+        const ka = repo.counterKey(a)
+        const kb = repo.counterKey(b)
+        return ka < kb ? -1 : ka > kb ? 1 : 0
+      })
+      await repo.saveCounters(trx, tenantId, updates)
+      return results
+    },
+
+    async invoicePreview(tenant, customerId, periodStart) {
+      if (customerId.length === 0 || customerId.length > 255)
+        throw badInput('customerId must be 1-255 characters', 'customerId')
+      const now = clock.now()
+      const period = periodOf(periodStart ?? now)
+      if (periodStart && periodStart.getTime() !== period.start.getTime())
+        throw badInput(
+          `periodStart must be the start of a period (a UTC month), e.g. ${period.start.toISOString()}`,
+          'periodStart',
+        )
+      if (period.start.getTime() > now.getTime()) throw badInput('periodStart must not be in the future', 'periodStart')
+      const planBook = await book(db, tenant.id, [customerId])
+      // The plan at the period's end (or now, for the current period) sets the minimum commitment.
+      const at = now < period.end ? now : new Date(period.end.getTime() - 1)
+      const plan = planAt(planBook, customerId, at)
+      const [rows, ledger] = await Promise.all([
+        repo.periodLines(db, tenant.id, customerId, period.start, period.end),
+        billedAmount(db, tenant.id, customerId, period.start, period.end),
+      ])
+      const versionOf = new Map(planBook.versions.map((v) => [v.id, v]))
+      // In plan order: version, then the rule's position in it, then tier and usage type.
+      const position = (r: repo.PeriodLineRow) => {
+        const rules = r.plan_id ? versionOf.get(r.plan_id)?.rules : undefined
+        const i = rules?.findIndex((x) => x.id === r.rule_id) ?? -1
+        return i === -1 ? (r.rule_id === null ? -1 : 1e6) : i
+      }
+      rows.sort(
+        (a, b) =>
+          (a.plan_version ?? -1) - (b.plan_version ?? -1) ||
+          (a.plan_id ?? '').localeCompare(b.plan_id ?? '') ||
+          position(a) - position(b) ||
+          (a.tier ?? 0) - (b.tier ?? 0) ||
+          (a.usage_type ?? '').localeCompare(b.usage_type ?? ''),
+      )
+      const lines: InvoiceLineView[] = rows.map((r) => {
+        const kind = (r.rule ?? 'USAGE') as InvoiceLineKind
+        const version = r.plan_id ? versionOf.get(r.plan_id) : undefined
+        return {
+          kind,
+          description: describe(kind, r, version),
+          planId: r.plan_id,
+          planVersion: r.plan_version,
+          ruleId: r.rule_id,
+          tier: r.tier,
+          usageType: r.usage_type,
+          quantity: r.quantity,
+          unitPrice: r.unit_price,
+          amount: new Decimal(r.amount).toFixed(),
+        }
+      })
+      let usage = lines.reduce((s, l) => s.plus(l.amount), ZERO)
+      // Re-pricing and re-rating corrections move the ledger's amount but not the events' lines.
+      const adjustment = new Decimal(ledger).minus(usage)
+      if (!adjustment.isZero()) {
+        lines.push({
+          kind: 'ADJUSTMENT',
+          description: 'Corrections (re-pricing, re-rating) to usage of this period',
+          planId: null,
+          planVersion: null,
+          ruleId: null,
+          tier: null,
+          usageType: null,
+          quantity: null,
+          unitPrice: null,
+          amount: adjustment.toFixed(),
+        })
+        usage = usage.plus(adjustment)
+      }
+      const minimum = plan?.rules.find((r) => r.type === 'MINIMUM')
+      const trueUp = (amount: Decimal) =>
+        minimum ? Decimal.max(0, new Decimal(minimum.type === 'MINIMUM' ? minimum.amount : 0).minus(amount)) : ZERO
+      const up = trueUp(usage)
+      if (minimum && up.greaterThan(0))
+        lines.push({
+          kind: 'MINIMUM_TRUE_UP',
+          description: `Minimum commitment of ${minimum.type === 'MINIMUM' ? minimum.amount : ''} ${tenant.currency} per period`,
+          planId: plan!.id,
+          planVersion: plan!.version,
+          ruleId: minimum.id,
+          tier: null,
+          usageType: null,
+          quantity: null,
+          unitPrice: null,
+          amount: up.toFixed(),
+        })
+      const subtotal = usage.plus(up)
+      const credit = credits
+        ? await credits.forPeriod(tenant.id, customerId, period, subtotal.toFixed())
+        : { applied: '0', remaining: null }
+      const projectedUsage = forecastSpend(usage, period, now)
+      return {
+        customerId,
+        currency: tenant.currency,
+        periodStart: period.start,
+        periodEnd: period.end,
+        plan,
+        lines,
+        subtotal: subtotal.toFixed(),
+        creditsApplied: new Decimal(credit.applied).toFixed(),
+        creditsRemaining: credit.remaining,
+        total: subtotal.minus(credit.applied).toFixed(),
+        projectedUsage: projectedUsage.toFixed(),
+        projectedSubtotal: projectedUsage.plus(trueUp(projectedUsage)).toFixed(),
+      }
+    },
+  }
+  return service
+}
+
+function describe(kind: InvoiceLineKind, r: repo.PeriodLineRow, plan: RatingPlan | undefined): string {
+  const v = plan ? ` (plan v${plan.version})` : ''
+  const on = r.usage_type ? ` ${r.usage_type}` : ''
+  switch (kind) {
+    case 'USAGE':
+      return `Usage${on}`
+    case 'COST_BASED':
+      return `Usage${on}${v}`
+    case 'AT_COST':
+      return `Usage${on} at cost${v}`
+    case 'FIXED_PRICE':
+      return `Usage${on} at a fixed price${v}`
+    case 'TOKEN_TIERS':
+      return `Usage${on}, tier ${r.tier}${v}`
+    case 'TOKEN_ALLOWANCE':
+      return `Included${on} allowance${v}`
+    case 'UNIT_FEE':
+      return `Fee${on.replace(' fee:', ' ')}${v}`
+    case 'AMOUNT_ALLOWANCE':
+      return `Included amount${v}`
+    case 'AMOUNT_TIERS':
+      return `Amount tier ${r.tier}${v}`
+    default:
+      return kind
+  }
+}
+
+export { needsCounters }
