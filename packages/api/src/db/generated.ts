@@ -24,6 +24,7 @@ import type {
   PriceTierJson,
   PricingKind,
   ProviderUsageSource,
+  RatingRuleJson,
   ReportingProvider,
   StripePushStatus,
   StripeReportingMode,
@@ -346,6 +347,38 @@ export interface ProviderUsageRevisions {
   usage_type: string
 }
 
+export interface RatingCounters {
+  customer_id: string
+  period_start: Timestamp
+  plan_id: string
+  quantity: Numeric
+  rule_id: string
+  tenant_id: string
+}
+
+export interface RatingPlans {
+  created_at: Generated<Timestamp>
+  customer_id: string | null
+  effective_from: Timestamp
+  id: string
+  prepaid_only: Generated<boolean>
+  rules: JsonColumn<RatingRuleJson[]>
+  tenant_id: string
+  version: number
+}
+
+export interface RatingReratings {
+  amount_delta: Numeric
+  corrected_events: number
+  created_at: Timestamp
+  customer_id: string
+  events: number
+  id: string
+  period_start: Timestamp
+  reason: string
+  tenant_id: string
+}
+
 export interface ReconciliationAlerts {
   day: Timestamp
   details: JsonColumn<Record<string, unknown>>
@@ -642,6 +675,9 @@ export interface DB {
   pricing_plans: PricingPlans
   provider_admin_keys: ProviderAdminKeys
   provider_usage_revisions: ProviderUsageRevisions
+  rating_counters: RatingCounters
+  rating_plans: RatingPlans
+  rating_reratings: RatingReratings
   reconciliation_alerts: ReconciliationAlerts
   reconciliation_settings: ReconciliationSettings
   retention_runs: RetentionRuns
