@@ -32,7 +32,7 @@ export function createCorrections({
 }: RepricingDeps): Pick<RepricingService, 'repriceUsage' | 'repriceRequest' | 'listCorrections'> {
   const repriceUsage: RepricingService['repriceUsage'] = async (tenantId, range) => {
     await catalog.ensureFresh()
-    const result = { examined: 0, corrected: 0, costDelta: new Decimal(0), amountDelta: new Decimal(0) }
+    const result = { examined: 0, corrected: 0, ratedKept: 0, costDelta: new Decimal(0), amountDelta: new Decimal(0) }
     const unpriced: UnpricedReason[] = []
     let afterSeq = 0
     for (;;) {
@@ -57,6 +57,12 @@ export function createCorrections({
             lines: event.lines,
             cost: event.cost ?? '0',
             amount: event.amount ?? '0',
+          }
+          // An event billed under a rating plan (its lines name the plan) keeps its bill: a correction
+          // here would re-bill it by markup alone; re-rating is its own operation (not built yet).
+          if (current.lines.some((line) => line.planId)) {
+            result.ratedKept += 1
+            continue
           }
           const plan = event.plan_kind ? { kind: event.plan_kind, percent: event.plan_percent! } : null
           const next = repriceStoredEvent(prices, event, plan)
@@ -127,6 +133,7 @@ export function createCorrections({
       amountDelta: result.amountDelta.toFixed(),
       unpriced: unpriced.length,
       unpricedReasons: [...reasons.values()],
+      ratedKept: result.ratedKept,
     }
   }
 

@@ -56,6 +56,10 @@ const RepriceUsageResult = builder.objectRef<RepriceResult>('RepriceUsageResult'
     corrected: t.exposeInt('corrected', { description: 'Correction entries written; 0 when re-run.' }),
     costDelta: t.field({ type: 'Decimal', resolve: (r) => r.costDelta }),
     amountDelta: t.field({ type: 'Decimal', resolve: (r) => r.amountDelta }),
+    ratedKept: t.exposeInt('ratedKept', {
+      description:
+        'Events billed under a rating plan (setRatingPlan), left at their bill and cost: re-pricing would re-bill them by markup alone, and re-rating is not built yet.',
+    }),
     unpriced: t.exposeInt('unpriced', {
       description:
         'Events left at their current bill because the catalog now has no price for a usage type they report (never re-billed at zero).',

@@ -17,6 +17,8 @@ export interface RepriceResult {
   unpriced: number
   /** Why, once per distinct reason. */
   unpricedReasons: UnpricedReason[]
+  /** Events billed under a rating plan, left at their bill: re-pricing would re-bill them by markup alone. */
+  ratedKept: number
 }
 
 /** Which UNPRICED events a late-pricing sweep looks at; everything when empty. */

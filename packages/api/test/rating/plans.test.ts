@@ -362,3 +362,29 @@ describe('invoicePreview access', () => {
     expect(past).toMatchObject({ subtotal: '0', total: '0', lines: [] })
   })
 })
+
+describe('repriceUsage and rating plans', () => {
+  it('leaves an event billed under a rating plan at its bill, and says so (re-rating is its own operation)', async () => {
+    await gqlOk(SET_PLAN, {
+      i: {
+        customerId: 'c-reprice',
+        rules: [{ id: 'in', type: 'FIXED_PRICE', model: 'gpt-4o*', usageType: 'input', price: '3' }],
+      },
+    })
+    const recorded = (await gqlOk(RECORD, { e: ev('c-reprice', 1_000_000) })).recordUsage
+    expect(recorded.event.amount).toBe('3')
+    const hourBefore = new Date(Date.parse(NOW) - 3_600_000).toISOString()
+    await gqlOk(`mutation($i: PriceOverrideInput!) { setPriceOverride(input: $i) { unitPrice } }`, {
+      i: { provider: 'openai', model: 'gpt-4o', usageType: 'input', unitPrice: '0.000001', effectiveFrom: hourBefore },
+    })
+    const reprice = (
+      await gqlOk(
+        `mutation($from: DateTime!, $to: DateTime!) { repriceUsage(from: $from, to: $to, model: "gpt-4o", reason: "override") { examined ratedKept amountDelta } }`,
+        { from: hourBefore, to: new Date(Date.parse(NOW) + 1000).toISOString() },
+      )
+    ).repriceUsage
+    expect(reprice.ratedKept).toBeGreaterThanOrEqual(1)
+    const after = await gqlOk(`query { usageEvents(customerId: "c-reprice") { edges { node { id amount } } } }`, {})
+    expect(after.usageEvents.edges.map((e: { node: { amount: string } }) => e.node.amount)).toEqual(['3'])
+  })
+})
