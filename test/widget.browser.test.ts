@@ -187,6 +187,12 @@ describe.skipIf(!hasChromium)('spend widget in Chromium (demo page)', () => {
     await expect
       .poll(() => page.locator('burnrate-spend button.row, burnrate-spend .row').allTextContents())
       .toContainEqual(expect.stringContaining('browser-test'))
+    // The demo customer's prepaid credits follow the same live update, with the tenant's top-up link.
+    const credits = (await gql(`{ creditBalance(customerId: "${CUSTOMER}") { available topUpUrl } }`)).creditBalance
+    await expect
+      .poll(() => page.locator('burnrate-spend [data-testid=credits-left]').textContent(), { timeout: 90_000 })
+      .toBe(`${money(credits.available)} left`)
+    expect(await page.locator('burnrate-spend [data-testid=top-up]').getAttribute('href')).toBe(credits.topUpUrl)
     expect(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true)
     await page.context().close()
   })

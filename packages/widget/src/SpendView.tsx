@@ -26,7 +26,7 @@ import {
 } from './format.ts'
 import { languageFor, type Language, type MessageOverrides, type Translate } from './messages.ts'
 import { ALERTS, BUDGETS, EVENTS, SUMMARY, USAGE } from './queries.ts'
-import type { Budget, BudgetAlert, SpendData, UsageEvent, UsageGroup } from './types.ts'
+import type { Budget, BudgetAlert, Credits, SpendData, UsageEvent, UsageGroup } from './types.ts'
 
 export type ThemeName = 'light' | 'dark' | 'auto'
 /** Overrides of the CSS custom properties, without the `--br-` prefix: { accent: '#0f766e' }. */
@@ -76,6 +76,7 @@ const useT = (): Translate => useContext(I18n).t
 interface BudgetsResult {
   budgets: Budget[]
   budgetAlerts: BudgetAlert[]
+  creditBalance: Credits & { grants: { id: string }[] }
 }
 interface SummaryResult {
   total: { currency: string; events: number; unpricedEvents: number; amount: string }
@@ -104,6 +105,15 @@ async function loadSpend(client: WidgetClient): Promise<SpendData> {
     to,
     budget,
     alerts: b.budgetAlerts,
+    credits:
+      b.creditBalance.grants.length === 0
+        ? null
+        : {
+            currency: b.creditBalance.currency,
+            balance: b.creditBalance.balance,
+            available: b.creditBalance.available,
+            topUpUrl: b.creditBalance.topUpUrl,
+          },
     events: s.total.events,
     unpricedEvents: s.total.unpricedEvents,
     amount: s.total.amount,
@@ -438,6 +448,7 @@ function Dashboard({ data, locale, fresh, selection, onSelect, client, stale }: 
   return (
     <>
       <BudgetCard data={data} money={money} locale={locale} />
+      {data.credits && <CreditCard credits={data.credits} money={money} />}
       {data.events === 0 ? (
         <StateBox icon="empty" title={t('noUsageTitle')}>
           {t('noUsageBody')}
@@ -490,6 +501,31 @@ function Dashboard({ data, locale, fresh, selection, onSelect, client, stale }: 
 
 const formatTime = (t: number, locale?: string) =>
   new Date(t).toLocaleTimeString(locale, { hour: 'numeric', minute: '2-digit', second: '2-digit' })
+
+/** Prepaid credits: what is left (less reservations), and the tenant's top-up link. */
+function CreditCard({ credits, money }: { credits: Credits; money: (v: string) => string }) {
+  const t = useT()
+  const empty = compareDecimals(credits.available, '0') <= 0
+  return (
+    <div className="card" data-testid="credits">
+      <div>
+        <span className="of">{t('credits')}</span>{' '}
+        <span className="big" data-testid="credits-left" data-level={empty ? 'over' : undefined}>
+          {t('creditsLeft', { amount: money(credits.available) })}
+        </span>
+        {credits.topUpUrl && (
+          <>
+            {' '}
+            <a href={credits.topUpUrl} target="_blank" rel="noopener noreferrer" data-testid="top-up">
+              {t('topUp')}
+            </a>
+          </>
+        )}
+      </div>
+      {empty && <p className="hint">{t('creditsRunOut')}</p>}
+    </div>
+  )
+}
 
 function BudgetCard({ data, money, locale }: { data: SpendData; money: (v: string) => string; locale?: string }) {
   const t = useT()

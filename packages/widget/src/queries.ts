@@ -1,6 +1,7 @@
 export const BUDGETS = `query BurnrateWidgetBudgets($c: String!) {
   budgets(customerId: $c) { id period currency limit thresholds spent remaining forecast periodStart periodEnd }
   budgetAlerts(customerId: $c, first: 5) { id threshold kind spent limit forecast triggeredAt }
+  creditBalance(customerId: $c) { currency balance available topUpUrl grants { id } }
 }`
 
 const G = 'events amount'

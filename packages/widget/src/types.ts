@@ -51,6 +51,16 @@ export interface UsageEvent {
   lines: PricedLine[]
 }
 
+/** The customer's prepaid credits (null in SpendData when it has never had a grant). */
+export interface Credits {
+  currency: string
+  balance: string
+  /** balance − active reservations. */
+  available: string
+  /** Where the tenant sells more credits; null: no link. */
+  topUpUrl: string | null
+}
+
 export interface SpendData {
   customerId: string
   currency: string
@@ -58,6 +68,7 @@ export interface SpendData {
   to: string
   budget: Budget | null
   alerts: BudgetAlert[]
+  credits: Credits | null
   events: number
   unpricedEvents: number
   amount: string

@@ -10,6 +10,7 @@ import type {
   CreditSettingsRow,
   DB,
   Insertable,
+  Tenant,
 } from '../db/types.ts'
 
 type Trx = Transaction<DB>
@@ -270,4 +271,8 @@ export async function setTopUpUrl(db: Executor, tenantId: string, url: string | 
 export async function topUpUrlOf(db: Executor, tenantId: string): Promise<string | null> {
   const row = await db.selectFrom('tenants').select('credit_top_up_url').where('id', '=', tenantId).executeTakeFirst()
   return row?.credit_top_up_url ?? null
+}
+
+export function tenantById(db: Executor, tenantId: string): Promise<Tenant | undefined> {
+  return db.selectFrom('tenants').selectAll().where('id', '=', tenantId).executeTakeFirst()
 }

@@ -20,7 +20,7 @@ import type {
 import type { Logger } from '../logger.ts'
 import { AMOUNT_SCALE, Decimal, isExactDecimalString } from '../money/decimal.ts'
 import type { BurnratePubSub, CreditAlertEvent } from '../pubsub.ts'
-import { badInput } from '../shared/errors.ts'
+import { badInput, isDomainError } from '../shared/errors.ts'
 import { keysetCursor, pageOf, pageSize, type Page } from '../shared/pagination.ts'
 import type { BilledChangeBatch, IngestBatch } from '../usage/pipeline.ts'
 import { crossedDown, drawDown, drawOrder, refund, sum, type Charge, type Draw, type OpenGrant } from './consume.ts'
@@ -95,6 +95,15 @@ export interface GrantResult {
 
 export interface CreditService {
   grantCredits(tenant: Tenant, input: GrantCreditsInput, source?: CreditSource): Promise<GrantResult>
+  /**
+   * A paid Stripe Checkout Session (stripe/inbox.ts): a PAID grant of what it bought, once per
+   * session (its id is the idempotency key). A session in another currency than the tenant's, or
+   * otherwise refused, grants nothing and is logged (Stripe redelivering it would not help).
+   */
+  grantFromCheckout(
+    tenantId: string,
+    checkout: { sessionId: string; customerId: string; amount: string; currency: string },
+  ): Promise<GrantResult | null>
   balance(tenant: Tenant, customerId: string): Promise<CreditBalanceView>
   ledger(
     tenant: Tenant,
@@ -367,7 +376,34 @@ export function createCreditService({
     })
   }
 
-  return {
+  const service: CreditService = {
+    async grantFromCheckout(tenantId, checkout) {
+      const tenant = await repo.tenantById(db, tenantId)
+      if (!tenant) return null
+      try {
+        return await service.grantCredits(
+          tenant,
+          {
+            customerId: checkout.customerId,
+            amount: checkout.amount,
+            currency: checkout.currency,
+            category: 'PAID',
+            description: `Stripe Checkout ${checkout.sessionId}`,
+            idempotencyKey: `stripe-checkout:${checkout.sessionId}`,
+          },
+          'STRIPE_CHECKOUT',
+        )
+      } catch (error) {
+        if (!isDomainError(error)) throw error
+        logger.warn('stripe checkout not granted as credits', {
+          tenantId,
+          sessionId: checkout.sessionId,
+          reason: error.message,
+        })
+        return null
+      }
+    },
+
     async grantCredits(tenant, input, source = 'MUTATION') {
       checkCustomerId(input.customerId, 'input.customerId')
       const key = input.idempotencyKey
@@ -658,4 +694,5 @@ export function createCreditService({
       }
     },
   }
+  return service
 }

@@ -59,6 +59,20 @@ async function seed(services: Services, db: Db, tenant: Tenant): Promise<void> {
       effectiveFrom: new Date(monthStart.getTime() - 86_400_000),
     })
   }
+  // A $25 prepaid credit grant for the month (once per month, by its key), drawn by the usage below,
+  // with a low-balance alert at $5; the widget shows the balance and its top-up link.
+  const nextMonth = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1))
+  await services.credits.grantCredits(tenant, {
+    customerId: DEMO_CUSTOMER.id,
+    amount: '25',
+    category: 'PROMOTIONAL',
+    expiresAt: nextMonth,
+    lowBalanceThreshold: '5',
+    description: 'Demo: monthly starter credits',
+    idempotencyKey: `demo-credits-${monthStart.toISOString().slice(0, 7)}`,
+  })
+  if ((await services.credits.balance(tenant, DEMO_CUSTOMER.id)).topUpUrl === null)
+    await services.credits.setTopUpUrl(tenant, 'https://example.com/billing/credits')
   const events = backfillEvents(monthStart, now)
   const results = events.length ? await services.usage.record(tenant, events) : []
   const budgets = await services.budgets.budgets(tenant, DEMO_CUSTOMER.id)

@@ -6,11 +6,13 @@
 import type { Clock } from '../clock.ts'
 import type { Db } from '../db/database.ts'
 import type { Logger } from '../logger.ts'
+import { Decimal } from '../money/decimal.ts'
 import type { StripeAlerts } from './alerts.ts'
 import type { StripeClient } from './client.ts'
 import { customerIdOfStripeCustomer } from './repository/accounts.ts'
 import { forgetEvent, rememberEvent, upsertInvoice } from './repository/inbox.ts'
 import { failReported } from './repository/pushes.ts'
+import { minorPerMajor } from './units.ts'
 
 export interface StripeEvent {
   id: string
@@ -29,13 +31,27 @@ interface ErrorReportData {
   reason?: { error_types?: { code?: string; sample_errors?: SampleError[] }[] }
 }
 
+/** A paid Checkout Session that names a Burnrate customer: a prepaid credit top-up. */
+export interface PaidCheckout {
+  sessionId: string
+  customerId: string
+  /** In the currency's major unit, exact. */
+  amount: string
+  currency: string
+}
+
 export interface InboxDeps {
   db: Db
   clock: Clock
   logger: Logger
   alerts: StripeAlerts
   clientFor(tenantId: string): Promise<StripeClient | null>
+  /** Grants the credits a paid checkout bought (the credits domain; once per session). */
+  onCheckoutPaid?: (tenantId: string, checkout: PaidCheckout) => Promise<void>
 }
+
+/** The Checkout Session metadata key that names the Burnrate customer a top-up is for. */
+export const CHECKOUT_CUSTOMER_METADATA = 'burnrate_customer_id'
 
 /** 'duplicate' when the event was handled before; throws (and forgets it) when handling fails. */
 export async function receiveEvent(
@@ -47,6 +63,8 @@ export async function receiveEvent(
   try {
     if (event.type === 'v1.billing.meter.error_report_triggered') await applyErrorReport(deps, tenantId, event)
     else if (event.type.startsWith('invoice.')) await applyInvoice(deps, tenantId, event)
+    else if (event.type === 'checkout.session.completed' || event.type === 'checkout.session.async_payment_succeeded')
+      await applyCheckout(deps, tenantId, event)
   } catch (error) {
     // Let Stripe redeliver: forget we saw it.
     await forgetEvent(deps.db, tenantId, event.id)
@@ -85,6 +103,36 @@ async function applyErrorReport(
     }
   })
   logger.warn('stripe meter error report', { tenantId, eventId: event.id, summary: data?.developer_message_summary })
+}
+
+/**
+ * A Checkout Session paid for prepaid credits: `metadata.burnrate_customer_id` names the customer,
+ * `amount_total` (minor units) in `currency` is the amount granted. A session still unpaid (an
+ * asynchronous payment method) is granted on `checkout.session.async_payment_succeeded`. Sessions
+ * without the metadata key are not ours to act on.
+ */
+async function applyCheckout(deps: InboxDeps, tenantId: string, event: { id: string; data?: unknown }) {
+  const session = (event.data as { object?: Record<string, unknown> } | undefined)?.object
+  if (!session || session.object !== 'checkout.session' || typeof session.id !== 'string') return
+  const metadata = (session.metadata ?? {}) as Record<string, unknown>
+  const customerId = metadata[CHECKOUT_CUSTOMER_METADATA]
+  if (typeof customerId !== 'string' || customerId.length === 0) return
+  if (session.payment_status !== 'paid') return
+  const total = session.amount_total
+  const currency = session.currency
+  if (typeof total !== 'number' || !Number.isSafeInteger(total) || total <= 0 || typeof currency !== 'string') {
+    deps.logger.warn('stripe checkout without a positive amount_total: no credits granted', {
+      tenantId,
+      eventId: event.id,
+    })
+    return
+  }
+  await deps.onCheckoutPaid?.(tenantId, {
+    sessionId: session.id,
+    customerId,
+    amount: new Decimal(total).dividedBy(minorPerMajor(currency)).toFixed(),
+    currency: currency.toUpperCase(),
+  })
 }
 
 async function applyInvoice(

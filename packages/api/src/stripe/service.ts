@@ -15,7 +15,7 @@ import { createStripeAlerts, type StripeAlerts, type WebhookEventSink } from './
 import type { StripeClient, StripeClientFactory } from './client.ts'
 import { createSecretBox, keyHint, parseStripeKey, type SecretBox } from './crypto.ts'
 import type { StripeAccountRow, StripeInvoiceRow, StripePushRow } from './db-types.ts'
-import { receiveEvent, type StripeEvent } from './inbox.ts'
+import { receiveEvent, type InboxDeps, type StripeEvent } from './inbox.ts'
 import { expiredUsage, pushes, pushPage, retryPushes, type PushFilter } from './pushes.ts'
 import { reconcile, type ReconciliationRow } from './reconciliation.ts'
 import { findAccount, upsertCredentials } from './repository/accounts.ts'
@@ -74,6 +74,7 @@ export function createStripeService({
   logger,
   stripeClient,
   webhookEvents,
+  onCheckoutPaid,
 }: {
   db: Db
   clock: Clock
@@ -82,6 +83,8 @@ export function createStripeService({
   stripeClient: StripeClientFactory
   /** Where Stripe alerts go: the webhooks domain's enqueue, in the caller's transaction. */
   webhookEvents: WebhookEventSink
+  /** A paid Checkout Session naming a customer: the credits domain grants what it bought. */
+  onCheckoutPaid?: InboxDeps['onCheckoutPaid']
 }): StripeService {
   const box = config.STRIPE_ENCRYPTION_KEY ? createSecretBox(parseStripeKey(config.STRIPE_ENCRYPTION_KEY)) : null
   const alerts = createStripeAlerts(webhookEvents)
@@ -156,6 +159,7 @@ export function createStripeService({
     retryPushes: (tenantId, identifiers) => retryPushes(db, tenantId, identifiers, clock.now()),
     reconcile: (tenantId, from, to, options) => reconcile(db, { account, clientFor }, tenantId, from, to, options),
     invoices: (tenantId, customerId) => listInvoices(db, tenantId, customerId ?? null),
-    receiveEvent: (tenantId, event) => receiveEvent({ db, clock, logger, alerts, clientFor }, tenantId, event),
+    receiveEvent: (tenantId, event) =>
+      receiveEvent({ db, clock, logger, alerts, clientFor, onCheckoutPaid }, tenantId, event),
   }
 }

@@ -30,6 +30,11 @@ const ZERO_DECIMAL = new Set([
   'xpf',
 ])
 
+/** Stripe's smallest currency unit per major unit (amounts such as `amount_total` are in it). */
+export function minorPerMajor(currency: string): string {
+  return ZERO_DECIMAL.has(currency.toLowerCase()) ? '1' : '100'
+}
+
 /** Reporting units per major currency unit: 10^(minor digits + 3). */
 export function unitsPerMajor(currency: string): string {
   return ZERO_DECIMAL.has(currency.toLowerCase()) ? '1000' : '100000'
