@@ -117,8 +117,12 @@ export function createServices(deps: Dependencies): Services {
   const webhooks = createWebhookService(deps)
   // Alerts a new or lowered budget raises at once reach webhooks like those raised by ingest.
   const usageReads = createUsageReadService(deps)
-  // Credits in the invoice preview: the CreditsForInvoice seam (rating/service.ts) is not wired yet.
-  const rating = createRatingService({ ...deps, billedAmount: usageReads.billedAmount })
+  // The invoice preview takes off what credits paid; credits read the plan's prepaid-only flag.
+  const rating = createRatingService({
+    ...deps,
+    billedAmount: usageReads.billedAmount,
+    credits: { forPeriod: (tenant, customerId, period) => credits.forPeriod(tenant, customerId, period) },
+  })
   const credits: CreditService = createCreditService({
     ...deps,
     pubsub,

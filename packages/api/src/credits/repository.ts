@@ -187,6 +187,29 @@ export async function ledgerSums(db: Executor, tenantId: string, customerId: str
   return new Map(rows.map((r) => [r.grant_id, r.total]))
 }
 
+/**
+ * What credits paid for the customer's usage that happened in [start, end): consumption less
+ * reversals, by the usage's own time. Positive (consumption entries are negative).
+ */
+export async function appliedToUsage(
+  db: Executor,
+  tenantId: string,
+  customerId: string,
+  start: Date,
+  end: Date,
+): Promise<string> {
+  const row = await db
+    .selectFrom('credit_ledger')
+    .select(sql<string>`coalesce(-sum(amount), 0)::text`.as('applied'))
+    .where('tenant_id', '=', tenantId)
+    .where('customer_id', '=', customerId)
+    .where('kind', 'in', ['CONSUMPTION', 'REVERSAL'])
+    .where('usage_at', '>=', start)
+    .where('usage_at', '<', end)
+    .executeTakeFirst()
+  return row?.applied ?? '0'
+}
+
 /** Event ids → feature, for billed changes (which carry the model but not the feature). */
 export async function featuresOfEvents(
   db: Executor,

@@ -105,6 +105,15 @@ export interface CreditService {
     checkout: { sessionId: string; customerId: string; amount: string; currency: string },
   ): Promise<GrantResult | null>
   balance(tenant: Tenant, customerId: string): Promise<CreditBalanceView>
+  /**
+   * For the invoice preview: what credits paid for the customer's usage in the period (by the
+   * usage's time), and the balance left now.
+   */
+  forPeriod(
+    tenant: Tenant,
+    customerId: string,
+    period: { start: Date; end: Date },
+  ): Promise<{ applied: string; remaining: string }>
   ledger(
     tenant: Tenant,
     customerId: string,
@@ -483,6 +492,13 @@ export function createCreditService({
       return { grant: await grantView(existing), created: false }
     },
 
+    async forPeriod(tenant, customerId, period) {
+      const [applied, { balance }] = await Promise.all([
+        repo.appliedToUsage(db, tenant.id, customerId, period.start, period.end),
+        service.balance(tenant, customerId),
+      ])
+      return { applied: new Decimal(applied).toFixed(), remaining: balance }
+    },
     async balance(tenant, customerId) {
       checkCustomerId(customerId)
       await expireCustomer(tenant.id, customerId)

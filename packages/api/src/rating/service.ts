@@ -75,10 +75,9 @@ export interface InvoiceLineView {
  */
 export interface CreditsForInvoice {
   forPeriod(
-    tenantId: string,
+    tenant: Tenant,
     customerId: string,
     period: { start: Date; end: Date },
-    subtotal: string,
   ): Promise<{ applied: string; remaining: string }>
 }
 
@@ -347,9 +346,7 @@ export function createRatingService({
           amount: up.toFixed(),
         })
       const subtotal = usage.plus(up)
-      const credit = credits
-        ? await credits.forPeriod(tenant.id, customerId, period, subtotal.toFixed())
-        : { applied: '0', remaining: null }
+      const credit = credits ? await credits.forPeriod(tenant, customerId, period) : { applied: '0', remaining: null }
       const projectedUsage = forecastSpend(usage, period, now)
       return {
         customerId,

@@ -177,7 +177,7 @@ describe('rating at ingest (worked example)', () => {
     expect(again.status).toBe('DUPLICATE')
   })
 
-  it('previews the invoice: a line per rule and tier, the minimum true-up, no credits service yet', async () => {
+  it('previews the invoice: a line per rule and tier, the minimum true-up, no credits to apply', async () => {
     const p = (await gqlOk(PREVIEW, { c: 'c-example' })).invoicePreview
     expect(p).toMatchObject({
       periodStart: '2026-11-01T00:00:00.000Z',
@@ -185,7 +185,7 @@ describe('rating at ingest (worked example)', () => {
       currency: 'USD',
       subtotal: '20',
       creditsApplied: '0',
-      creditsRemaining: null,
+      creditsRemaining: '0',
       total: '20',
     })
     expect(
@@ -386,5 +386,32 @@ describe('repriceUsage and rating plans', () => {
     expect(reprice.ratedKept).toBeGreaterThanOrEqual(1)
     const after = await gqlOk(`query { usageEvents(customerId: "c-reprice") { edges { node { id amount } } } }`, {})
     expect(after.usageEvents.edges.map((e: { node: { amount: string } }) => e.node.amount)).toEqual(['3'])
+  })
+})
+
+describe('invoicePreview and prepaid credits', () => {
+  it('takes off what credits paid for the period and shows the balance left', async () => {
+    await gqlOk(SET_PLAN, {
+      i: {
+        customerId: 'c-credited',
+        rules: [
+          { id: 'in', type: 'FIXED_PRICE', model: 'gpt-4o*', usageType: 'input', price: '3' },
+          { id: 'minimum', type: 'MINIMUM', amount: '10' },
+        ],
+      },
+    })
+    const granted = await gqlOk(
+      `mutation ($i: GrantCreditsInput!) { grantCredits(input: $i) { grant { remaining } } }`,
+      { i: { idempotencyKey: 'preview-grant', customerId: 'c-credited', amount: '5' } },
+    )
+    expect(granted.grantCredits.grant.remaining).toBe('5')
+    // 1,000,000 input tokens at $3 per 1M: $3, paid from the $5 grant.
+    expect((await gqlOk(RECORD, { e: ev('c-credited', 1_000_000) })).recordUsage.event.amount).toBe('3')
+    const p = (await gqlOk(PREVIEW, { c: 'c-credited' })).invoicePreview
+    expect(p).toMatchObject({ subtotal: '10', creditsApplied: '3', creditsRemaining: '2', total: '7' })
+    expect(p.lines.map((l: { kind: string; amount: string }) => [l.kind, l.amount])).toEqual([
+      ['FIXED_PRICE', '3'],
+      ['MINIMUM_TRUE_UP', '7'],
+    ])
   })
 })
