@@ -1,0 +1,507 @@
+import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer, type Server } from 'node:http'
+import { createRequire } from 'node:module'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Decimal } from '../packages/api/src/money/decimal.ts'
+import { createTestDatabase, type TestDatabase } from '../packages/api/test/support/db.ts'
+import { postGraphQL, ROOT, startApiProcess, type ApiProcess } from './support/api-process.ts'
+import { artifact, CHROMIUM, hasChromium, launchBrowser } from './support/browser.ts'
+
+/**
+ * The operator console (packages/console) in real headless Chromium against the real API process
+ * on a seeded database (the dev tenant's demo data, a price feed served here that moves a price
+ * 20×, a webhook receiver that always answers 500): sign-in with a key exchanged for a cookie,
+ * every page's figures equal to what GraphQL answers, the actions (confirm a held change, create
+ * a budget whose alert arrives live, replay a dead delivery), a read-only key in view mode, and
+ * axe-core on every page. Screenshots of every page go to test/.artifacts/console-*.png.
+ */
+if (!hasChromium && !process.env.CI)
+  console.warn(`Skipping the console browser tests: ${CHROMIUM} is absent (apt-get install -y chromium).`)
+
+const AXE = readFileSync(createRequire(join(ROOT, 'package.json')).resolve('axe-core/axe.min.js'), 'utf8')
+const CUSTOMER = 'demo-lumen'
+const usd = new Intl.NumberFormat('en-US', {
+  style: 'currency',
+  currency: 'USD',
+  minimumFractionDigits: 2,
+  maximumFractionDigits: 2,
+})
+/** As the console shows an amount of at least a cent: exact decimal string → en-US currency. */
+const money = (v: string) => usd.format(v as unknown as number)
+const count = (v: number) => new Intl.NumberFormat('en-US').format(v)
+
+/** The console's "Last 30 days" / "This month": [from, to) in whole UTC days up to the end of today. */
+function range(kind: '30d' | 'month') {
+  const now = new Date()
+  const to = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()) + 86_400_000)
+  const from =
+    kind === 'month'
+      ? new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1))
+      : new Date(to.getTime() - 30 * 86_400_000)
+  return { from: from.toISOString(), to: to.toISOString() }
+}
+
+function run(args: string[], env: Record<string, string>): Promise<string> {
+  return new Promise((resolve, reject) =>
+    execFile(
+      'npx',
+      ['tsx', ...args],
+      { cwd: ROOT, env: { ...process.env, ...env }, timeout: 180_000 },
+      (error, stdout, stderr) =>
+        error ? reject(new Error(`${error.message}\n${stdout}\n${stderr}`)) : resolve(stdout),
+    ),
+  )
+}
+
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+interface AxeViolation {
+  id: string
+  impact: string | null
+  help: string
+  nodes: { target: unknown }[]
+}
+
+describe.skipIf(!hasChromium && !process.env.CI)('operator console in Chromium', () => {
+  let api: ApiProcess
+  let origin: string
+  let adminKey: string
+  let readOnlyKey: string
+  let browser: Browser
+  let database: TestDatabase | undefined
+  let dataDir: string
+  let feed: Server
+  let sink: Server
+  let feedBody = ''
+  const received: string[] = []
+
+  const gqlAs = async (key: string, query: string, variables?: Record<string, unknown>) => {
+    const result = await postGraphQL(`${origin}/graphql`, key, query, variables)
+    if (result.errors) throw new Error(`GraphQL errors: ${JSON.stringify(result.errors)}`)
+    return result.data
+  }
+  const gql = (query: string, variables?: Record<string, unknown>) => gqlAs(adminKey, query, variables)
+
+  async function signedIn(
+    key: string,
+    colorScheme: 'light' | 'dark' = 'light',
+  ): Promise<{ context: BrowserContext; page: Page }> {
+    const context = await browser.newContext({
+      locale: 'en-US',
+      timezoneId: 'UTC',
+      viewport: { width: 1280, height: 900 },
+      colorScheme,
+    })
+    const page = await context.newPage()
+    await page.goto(`${origin}/console`)
+    await page.getByLabel('Tenant secret key').fill(key)
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.getByRole('navigation', { name: 'Console' }).waitFor({ timeout: 60_000 })
+    return { context, page }
+  }
+
+  async function open(page: Page, path: string, heading: string) {
+    await page.getByRole('navigation', { name: 'Console' }).getByRole('link', { name: heading }).click()
+    await page.waitForURL(`${origin}/console${path}`)
+    await page.getByRole('heading', { level: 1, name: heading }).waitFor({ timeout: 60_000 })
+    // Every section has left its loading state.
+    await expect.poll(() => page.locator('.loading').count(), { timeout: 60_000 }).toBe(0)
+  }
+
+  async function axe(page: Page, name: string) {
+    // Evaluated over the DevTools protocol: the console's CSP (script-src 'self') refuses inline scripts.
+    await page.evaluate(AXE)
+    const violations = (await page.evaluate(async () => {
+      const r = await (
+        window as unknown as { axe: { run: (c: unknown, o: unknown) => Promise<{ violations: unknown[] }> } }
+      ).axe.run(document, {
+        runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'] },
+      })
+      return r.violations
+    })) as AxeViolation[]
+    const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    expect(
+      serious.map((v) => `${name}: ${v.id} (${v.impact}) ${v.help} — ${JSON.stringify(v.nodes.map((n) => n.target))}`),
+    ).toEqual([])
+  }
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'burnrate-console-'))
+    database = process.env.DATABASE_URL ? await createTestDatabase() : undefined
+    // A public price feed (OpenRouter's format) this test controls.
+    const models = JSON.parse(
+      readFileSync(join(ROOT, 'packages/catalog-sync/test/fixtures/openrouter-models.json'), 'utf8'),
+    ) as { data: { id: string; pricing: Record<string, string> }[] }
+    feedBody = JSON.stringify(models)
+    feed = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(feedBody))
+    const feedUrl = `${await listen(feed)}/models`
+    // A webhook receiver that is always down.
+    sink = createServer((req, res) => {
+      req.on('data', (d: Buffer) => received.push(d.toString()))
+      req.on('end', () => res.writeHead(500).end('down'))
+    })
+    const sinkUrl = `${await listen(sink)}/hook`
+
+    const env = { DATA_DIR: dataDir, DATABASE_URL: database?.url ?? '', LOG_LEVEL: 'warn' }
+    // The dev tenant made first, so its id can be a catalog admin (it may confirm held public changes).
+    const created = await run(['packages/api/src/cli/create-tenant.ts', '--name', 'Dev tenant'], env)
+    const tenantId = /^tenant\s+(\S+)/m.exec(created)![1]!
+    adminKey = /^api key\s+(\S+)/m.exec(created)![1]!
+    api = await startApiProcess(
+      {
+        ...env,
+        DEV_TENANT: 'true',
+        DEMO: 'true',
+        CATALOG_SYNC_INTERVAL: '0',
+        CATALOG_SOURCES: 'genai-prices,openrouter',
+        OPENROUTER_MODELS_URL: feedUrl,
+        CATALOG_ADMIN_TENANTS: tenantId,
+        STRIPE_PUSH_ENABLED: 'false',
+        WEBHOOK_MAX_ATTEMPTS: '1',
+        WEBHOOK_POLL_INTERVAL_MS: '100',
+        WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
+      },
+      180_000,
+    )
+    origin = api.url.replace(/\/graphql$/, '')
+    expect(api.output()).toContain(`Console        ${origin}/console`)
+
+    // The feed once as it is, then with gpt-4o's input price 20× higher: held for a decision.
+    await gql('mutation { syncCatalogSource(source: "openrouter") { held } }')
+    models.data.find((m) => m.id === 'openai/gpt-4o')!.pricing.prompt = '0.00005'
+    feedBody = JSON.stringify(models)
+    const second = await gql('mutation { syncCatalogSource(source: "openrouter") { held } }')
+    expect(second.syncCatalogSource.held).toBe(1)
+    await gql(
+      'mutation($u: String!) { createWebhookEndpoint(url: $u, eventTypes: ["budget.alert"], description: "Down on purpose") { endpoint { id } } }',
+      { u: sinkUrl },
+    )
+    readOnlyKey = (
+      await gql('mutation { createApiKey(input: { name: "auditor", role: READ_ONLY }) { secret apiKey { role } } }')
+    ).createApiKey.secret
+    browser = await launchBrowser()
+  }, 420_000)
+
+  afterAll(async () => {
+    await browser?.close()
+    await api?.stop()
+    feed?.close()
+    sink?.close()
+    await database?.destroy()
+    if (dataDir) await rm(dataDir, { recursive: true, force: true })
+  })
+
+  it(
+    'signs in with a key exchanged for an HttpOnly SameSite=Strict cookie; a wrong key is refused',
+    { timeout: 180_000 },
+    async () => {
+      const context = await browser.newContext({
+        locale: 'en-US',
+        timezoneId: 'UTC',
+        viewport: { width: 1280, height: 900 },
+      })
+      const page = await context.newPage()
+      await page.goto(`${origin}/console/prices`)
+      await page.getByLabel('Tenant secret key').fill('br_sk_not-a-real-key')
+      await page.getByRole('button', { name: 'Sign in' }).click()
+      await expect
+        .poll(() => page.getByRole('alert').textContent(), { timeout: 30_000 })
+        .toMatch(/not valid|not accepted/)
+      await page.screenshot({ path: artifact('console-sign-in.png') })
+      await axe(page, 'sign-in')
+      await page.getByLabel('Tenant secret key').fill(adminKey)
+      await page.getByRole('button', { name: 'Sign in' }).click()
+      await page.getByRole('heading', { level: 1, name: 'Prices' }).waitFor({ timeout: 60_000 })
+      const cookie = (await context.cookies()).find((c) => c.name === 'br_console')!
+      expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Strict' })
+      expect(cookie.value).not.toContain(adminKey)
+      // Nothing of the key in the page's storage.
+      const stored = await page.evaluate(
+        () => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }),
+      )
+      expect(stored).not.toContain('br_sk_')
+      // Reload: still signed in (the cookie), then sign out.
+      await page.reload()
+      await page.getByRole('heading', { level: 1, name: 'Prices' }).waitFor({ timeout: 60_000 })
+      await page.getByRole('button', { name: 'Sign out' }).click()
+      await page.getByLabel('Tenant secret key').waitFor()
+      const after = await page.evaluate(async () => (await fetch('/console/api/session')).status)
+      expect(after).toBe(401)
+      await context.close()
+    },
+  )
+
+  it(
+    'every page shows the figures the GraphQL API returns, passes axe, and is screenshotted',
+    { timeout: 420_000 },
+    async () => {
+      const { context, page } = await signedIn(adminKey)
+      // Overview: last 30 days, tenant-wide.
+      const r30 = range('30d')
+      const o = await gql(
+        `query($from: DateTime!, $to: DateTime!) { usageSummary(from: $from, to: $to) { amount cost events unpricedEvents }
+           byModel: usageSummary(from: $from, to: $to, groupBy: [PROVIDER, MODEL]) { groups { model amount } }
+           pendingPriceChanges { id } }`,
+        r30,
+      )
+      await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor()
+      await expect
+        .poll(() => page.getByTestId('billed').textContent(), { timeout: 60_000 })
+        .toBe(money(o.usageSummary.amount))
+      expect(o.usageSummary.events).toBeGreaterThan(0)
+      expect(await page.getByTestId('cost').textContent()).toBe(money(o.usageSummary.cost))
+      expect(await page.getByTestId('events').textContent()).toBe(count(o.usageSummary.events))
+      expect(await page.getByTestId('held').textContent()).toBe(count(o.pendingPriceChanges.length))
+      const rows = await page
+        .getByTestId('by-model')
+        .locator('tbody tr')
+        .evaluateAll((trs) => trs.map((tr) => [tr.children[1]!.textContent, tr.children[4]!.textContent]))
+      expect(rows.sort()).toEqual(
+        o.byModel.groups.map((g: { model: string; amount: string }) => [g.model, money(g.amount)]).sort(),
+      )
+      await page.screenshot({ path: artifact('console-overview.png'), fullPage: true })
+      await axe(page, 'overview')
+
+      // Customer page: this month's totals, group by model, an event's charge lines.
+      await page.goto(`${origin}/console/customers/${CUSTOMER}`)
+      const month = range('month')
+      const c = await gql(
+        `query($c: String!, $from: DateTime!, $to: DateTime!) { usageSummary(customerId: $c, from: $from, to: $to) { amount cost }
+           budgets(customerId: $c) { limit spent } pricingPlan(customerId: $c) { kind percent } }`,
+        { c: CUSTOMER, ...month },
+      )
+      await expect
+        .poll(() => page.getByTestId('customer-billed').textContent(), { timeout: 60_000 })
+        .toBe(money(c.usageSummary.amount))
+      expect(await page.getByTestId('customer-cost').textContent()).toBe(money(c.usageSummary.cost))
+      expect(await page.getByTestId('budgets').locator('tbody tr').first().textContent()).toContain(
+        money(c.budgets[0].limit),
+      )
+      expect(await page.getByTestId('plan').textContent()).toContain(c.pricingPlan.kind)
+      await page
+        .getByTestId('explorer')
+        .getByRole('button', { name: /Show events/ })
+        .first()
+        .click()
+      await page.getByTestId('events').getByRole('button', { name: 'Explain this charge' }).first().click()
+      await expect
+        .poll(() => page.getByTestId('explain').textContent(), { timeout: 30_000 })
+        .toMatch(/input.*Plan: MARKUP 30/s)
+      await page.getByRole('button', { name: 'Show the widget' }).click()
+      await page.locator('burnrate-spend [data-testid=spent]').waitFor({ timeout: 60_000 })
+      expect(await page.locator('burnrate-spend [data-testid=spent]').textContent()).toBe(money(c.budgets[0].spent))
+      await page.screenshot({ path: artifact('console-customer.png'), fullPage: true })
+      await axe(page, 'customer')
+
+      // Prices: the catalog's price in force for gpt-4o input, per 1M.
+      await open(page, '/prices', 'Prices')
+      const p = (
+        await gql('{ providerPrices(provider: "openrouter", model: "openai/gpt-4o") { usageType unitPrice } }')
+      ).providerPrices as { usageType: string; unitPrice: string }[]
+      const input = p.find((x) => x.usageType === 'input')!
+      await page.getByRole('searchbox').fill('openai/gpt-4o')
+      await expect
+        .poll(() => page.locator('[data-price="openrouter/openai/gpt-4o/input"]').textContent(), { timeout: 30_000 })
+        .toBe(money(new Decimal(input.unitPrice).mul(1_000_000).toFixed()))
+      await page.getByRole('button', { name: 'Price history of openrouter openai/gpt-4o', exact: true }).first().click()
+      await page.locator('figure.chart svg').first().waitFor()
+      await page.screenshot({ path: artifact('console-prices.png'), fullPage: true })
+      await axe(page, 'prices')
+      for (const tab of ['Held changes', 'Sources and feed', 'Overrides', 'Re-pricing']) {
+        await page.getByRole('tab', { name: tab }).click()
+        await expect.poll(() => page.locator('.loading').count(), { timeout: 60_000 }).toBe(0)
+        await page.screenshot({
+          path: artifact(`console-prices-${tab.toLowerCase().replace(/\W+/g, '-')}.png`),
+          fullPage: true,
+        })
+        await axe(page, `prices ${tab}`)
+      }
+
+      // Customers: open one by id, from the keyboard.
+      await open(page, '/customers', 'Customers')
+      await page.getByLabel('Customer id').fill(CUSTOMER)
+      await page.keyboard.press('Enter')
+      await page.waitForURL(`${origin}/console/customers/${CUSTOMER}`)
+      await expect
+        .poll(() => page.getByTestId('customer-billed').textContent(), { timeout: 60_000 })
+        .toBe(money(c.usageSummary.amount))
+      await open(page, '/customers', 'Customers')
+      await page.screenshot({ path: artifact('console-customers.png'), fullPage: true })
+      await axe(page, 'customers')
+
+      // Unpriced: the count usageSummary answers for the range.
+      await open(page, '/unpriced', 'Unpriced')
+      await expect
+        .poll(() => page.getByTestId('unpriced-events').textContent(), { timeout: 60_000 })
+        .toBe(count(o.usageSummary.unpricedEvents))
+      await page.screenshot({ path: artifact('console-unpriced.png'), fullPage: true })
+      await axe(page, 'unpriced')
+
+      // Billing (no Stripe account on the demo tenant) and Webhooks (the endpoint made above).
+      await open(page, '/billing', 'Billing')
+      expect(await page.getByTestId('stripe-account').textContent()).toContain('not connected')
+      await page.screenshot({ path: artifact('console-billing.png'), fullPage: true })
+      await axe(page, 'billing')
+      await open(page, '/webhooks', 'Webhooks')
+      const endpoints = (await gql('{ webhookEndpoints { url } }')).webhookEndpoints as { url: string }[]
+      expect(await page.getByTestId('endpoints').locator('tbody tr').count()).toBe(endpoints.length)
+      expect(await page.getByTestId('endpoints').textContent()).toContain(endpoints[0]!.url)
+      await page.screenshot({ path: artifact('console-webhooks.png'), fullPage: true })
+      await axe(page, 'webhooks')
+
+      // Audit log: the changes made above, newest first, as the auditLog query lists them.
+      await open(page, '/audit', 'Audit log')
+      const audit = (await gql('{ auditLog(first: 50) { edges { node { action } } } }')).auditLog.edges.map(
+        (e: { node: { action: string } }) => e.node.action,
+      ) as string[]
+      expect(audit.length).toBeGreaterThan(0)
+      expect(
+        await page
+          .getByTestId('audit')
+          .locator('tbody tr[data-audit]')
+          .evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-audit'))),
+      ).toEqual(audit)
+      await page.screenshot({ path: artifact('console-audit.png'), fullPage: true })
+      await axe(page, 'audit')
+      await context.close()
+
+      // The dark theme too.
+      const dark = await signedIn(adminKey, 'dark')
+      await expect
+        .poll(() => dark.page.getByTestId('billed').textContent(), { timeout: 60_000 })
+        .toBe(money(o.usageSummary.amount))
+      await dark.page.screenshot({ path: artifact('console-overview-dark.png'), fullPage: true })
+      await axe(dark.page, 'overview (dark)')
+      await dark.context.close()
+    },
+  )
+
+  it('confirms a held price change and shows the new price in force', { timeout: 240_000 }, async () => {
+    const { context, page } = await signedIn(adminKey)
+    await open(page, '/prices', 'Prices')
+    await page.getByRole('tab', { name: 'Held changes' }).click()
+    const row = page.getByTestId('held').locator('tbody tr', { hasText: 'openai/gpt-4o' })
+    await row.waitFor({ timeout: 60_000 })
+    await row.getByRole('button', { name: 'Confirm' }).click()
+    await expect.poll(() => page.getByText('No held changes.').count(), { timeout: 60_000 }).toBe(1)
+    const p = (await gql('{ providerPrices(provider: "openrouter", model: "openai/gpt-4o") { usageType unitPrice } }'))
+      .providerPrices as { usageType: string; unitPrice: string }[]
+    expect(p.find((x) => x.usageType === 'input')!.unitPrice).toBe('0.00005')
+    await page.getByRole('tab', { name: 'Catalog' }).click()
+    await page.getByRole('searchbox').fill('openai/gpt-4o')
+    await expect
+      .poll(() => page.locator('[data-price="openrouter/openai/gpt-4o/input"]').textContent(), { timeout: 60_000 })
+      .toBe('$50.00')
+    await context.close()
+  })
+
+  it(
+    'creates a budget whose alert arrives live, then replays the dead webhook delivery it caused',
+    { timeout: 300_000 },
+    async () => {
+      const customer = 'console-live'
+      await gql('mutation { upsertCustomer(input: { id: "console-live", name: "Live Co" }) { id } }')
+      const { context, page } = await signedIn(adminKey)
+      await page.goto(`${origin}/console/customers/${customer}`)
+      await page.getByRole('button', { name: 'New budget' }).click()
+      await page.getByLabel('Limit', { exact: true }).fill('0.01')
+      await page.getByLabel('Alert at (% of limit)').fill('50')
+      await page.getByRole('button', { name: 'Save budget' }).click()
+      await page.getByTestId('budgets').waitFor({ timeout: 60_000 })
+      expect((await gql(`{ budgets(customerId: "${customer}") { limit thresholds } }`)).budgets).toEqual([
+        { limit: '0.01', thresholds: [50] },
+      ])
+      // Usage arrives from elsewhere (the API); the alert shows up without a reload.
+      await gql('mutation($e: UsageEventInput!) { recordUsage(event: $e) { status } }', {
+        e: {
+          id: `console-live-${Date.now()}`,
+          customerId: customer,
+          model: 'gpt-4o',
+          timestamp: new Date().toISOString(),
+          inputTokens: 100_000,
+          outputTokens: 10_000,
+        },
+      })
+      await expect.poll(() => page.getByTestId('alerts').textContent(), { timeout: 60_000 }).toMatch(/new.*50% reached/)
+      await page.screenshot({ path: artifact('console-budget-alert.png'), fullPage: true })
+      // A plan change from the same page is in the audit log: by the signed-in key, through the console session.
+      await page.getByLabel('Percent').fill('12.5')
+      await page.getByRole('button', { name: 'Set from now on' }).click()
+      await expect.poll(() => page.getByTestId('plan').textContent(), { timeout: 60_000 }).toContain('MARKUP 12.5%')
+      await open(page, '/audit', 'Audit log')
+      await page.getByLabel('What').selectOption('PricingPlan')
+      const entry = page.getByTestId('audit').locator('tr[data-audit="pricingPlan.set"]').first()
+      await entry.waitFor({ timeout: 60_000 })
+      expect(await entry.textContent()).toContain('console')
+      await entry.getByRole('button', { name: 'Before / after' }).click()
+      expect(await page.locator('tr.sub').textContent()).toContain('12.5')
+
+      // The alert's webhook went to a receiver that answers 500: DEAD after its one attempt.
+      await expect
+        .poll(async () => (await gql('{ webhookDeliveries(status: DEAD) { id } }')).webhookDeliveries.length, {
+          timeout: 90_000,
+        })
+        .toBeGreaterThan(0)
+      const dead = (await gql('{ webhookDeliveries(status: DEAD) { id } }')).webhookDeliveries[0].id as string
+      await open(page, '/webhooks', 'Webhooks')
+      await page.getByLabel('Status').selectOption('DEAD')
+      const row = page.locator(`[data-delivery="${dead}"]`)
+      await row.getByRole('button', { name: 'Replay' }).click()
+      await expect
+        .poll(
+          async () => {
+            const d = (await gql('{ webhookDeliveries { id status attempts } }')).webhookDeliveries.find(
+              (x: { id: string }) => x.id === dead,
+            )
+            return d.status !== 'DEAD' || d.attempts > 1
+          },
+          { timeout: 60_000 },
+        )
+        .toBe(true)
+      await context.close()
+    },
+  )
+
+  it('a read-only key sees every page in view mode and cannot change anything', { timeout: 300_000 }, async () => {
+    const { context, page } = await signedIn(readOnlyKey)
+    expect(await page.getByTestId('role').textContent()).toBe('View only')
+    await page.goto(`${origin}/console/customers/${CUSTOMER}`)
+    await page.getByTestId('customer-billed').waitFor({ timeout: 60_000 })
+    for (const name of ['New budget', 'Edit', 'Set from now on', 'Show the widget']) {
+      expect(await page.getByRole('button', { name }).count(), name).toBe(0)
+    }
+    await open(page, '/prices', 'Prices')
+    await page.getByRole('tab', { name: 'Sources and feed' }).click()
+    await expect.poll(() => page.locator('.loading').count(), { timeout: 60_000 }).toBe(0)
+    expect(await page.getByRole('button', { name: 'Sync now' }).count()).toBe(0)
+    await open(page, '/webhooks', 'Webhooks')
+    expect(await page.getByRole('button', { name: /Replay|Rotate secret/ }).count()).toBe(0)
+    await page.screenshot({ path: artifact('console-read-only.png'), fullPage: true })
+    // Even past the hidden controls, a mutation from this session is refused and changes nothing.
+    const before = (await gql(`{ pricingPlan(customerId: "${CUSTOMER}") { kind percent } }`)).pricingPlan
+    const answer = await page.evaluate(async () => {
+      const session = (await (await fetch('/console/api/session')).json()) as { csrfToken: string }
+      const response = await fetch('/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-csrf-token': session.csrfToken },
+        body: JSON.stringify({
+          query:
+            'mutation { setPricingPlan(input: { customerId: "demo-lumen", kind: MARKUP, percent: "99" }) { kind } }',
+        }),
+      })
+      return (await response.json()) as { errors?: { extensions?: { code?: string } }[] }
+    })
+    expect(answer.errors?.[0]?.extensions?.code).toBe('FORBIDDEN')
+    expect((await gql(`{ pricingPlan(customerId: "${CUSTOMER}") { kind percent } }`)).pricingPlan).toEqual(before)
+    await context.close()
+  })
+})
