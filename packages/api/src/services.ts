@@ -128,8 +128,8 @@ export function createServices(deps: Dependencies): Services {
     pubsub,
     // The plan in force says whether a customer is prepaid-only (RatingPlan.prepaidOnly).
     prepaid: deps.prepaidPolicy ?? {
-      prepaidOnly: async (tenantId, customerId, at) =>
-        (await rating.planInForce(tenantId, customerId, at))?.prepaidOnly ?? false,
+      prepaidOnly: async (tenantId, customerId, at, executor) =>
+        (await rating.planInForce(tenantId, customerId, at, executor))?.prepaidOnly ?? false,
     },
     reservedAmount: (executor, tenantId, customerId, now) =>
       budgets.reservedAmount(executor, tenantId, customerId, now),

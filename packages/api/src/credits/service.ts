@@ -45,7 +45,8 @@ export const CREDIT_LIMITS = {
  * (services.ts wires `planInForce`); without plans nobody is prepaid-only.
  */
 export interface PrepaidPolicy {
-  prepaidOnly(tenantId: string, customerId: string, at: Date): Promise<boolean>
+  /** `executor`: the caller's transaction when it holds one (PGlite has a single connection). */
+  prepaidOnly(tenantId: string, customerId: string, at: Date, executor?: Executor): Promise<boolean>
 }
 export const NO_PREPAID_PLANS: PrepaidPolicy = { prepaidOnly: async () => false }
 
@@ -598,7 +599,7 @@ export function createCreditService({
     },
 
     async prepaidGate(executor, tenantId, customerId, now, options) {
-      const prepaidOnly = await prepaid.prepaidOnly(tenantId, customerId, now)
+      const prepaidOnly = await prepaid.prepaidOnly(tenantId, customerId, now, options?.lock ?? executor)
       if (!prepaidOnly) return { prepaidOnly, balance: '0' }
       const rows = options?.lock
         ? await expireLocked(options.lock, tenantId, await repo.lockGrants(options.lock, tenantId, [customerId]), now)
