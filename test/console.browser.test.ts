@@ -334,7 +334,17 @@ describe.skipIf(!hasChromium && !process.env.CI)('operator console in Chromium',
       await expect
         .poll(() => page.getByTestId('customer-billed').textContent(), { timeout: 60_000 })
         .toBe(money(c.usageSummary.amount))
+      // Customers list: search by a part of the id; the row shows this month's billed amount.
       await open(page, '/customers', 'Customers')
+      await page.getByLabel('Search by id or name').fill(CUSTOMER.slice(2, 8).toUpperCase())
+      const row = page.locator(`[data-customer="${CUSTOMER}"]`)
+      await expect
+        .poll(() => row.getByTestId('customer-row-billed').textContent(), { timeout: 60_000 })
+        .toBe(money(c.usageSummary.amount))
+      const listed = await gql('query($s: String) { customers(search: $s) { edges { node { id } } } }', {
+        s: CUSTOMER.slice(2, 8).toUpperCase(),
+      })
+      expect(await page.getByTestId('customers').locator('tbody tr').count()).toBe(listed.customers.edges.length)
       await page.screenshot({ path: artifact('console-customers.png'), fullPage: true })
       await axe(page, 'customers')
 

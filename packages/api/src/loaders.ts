@@ -2,6 +2,7 @@ import DataLoader from 'dataloader'
 import { pricesByIds } from './catalog/repository.ts'
 import type { CatalogPrice } from './catalog/types.ts'
 import { findCustomers } from './customers/repository.ts'
+import type { CustomerFigures } from './customers/service.ts'
 import type { Customer } from './db/types.ts'
 import type { Services } from './services.ts'
 
@@ -11,6 +12,8 @@ export interface Loaders {
   customer: DataLoader<string, Customer | null>
   /** Catalog rows, keyed by `${tenantId}\u0001${priceId}`: public rows, and the tenant's own. */
   price: DataLoader<string, CatalogPrice | null>
+  /** This UTC month's figures of a customer, keyed by `${tenantId}\u0001${customerId}`: one rollup read per page. */
+  customerMonth: DataLoader<string, CustomerFigures>
 }
 
 const SEP = '\u0001'
@@ -43,6 +46,14 @@ export function createLoaders(services: Services): Loaders {
           if (price) found.set(`${tenantId}${SEP}${price.id}`, price)
       }
       return keys.map((k) => found.get(k) ?? null)
+    }),
+    customerMonth: new DataLoader(async (keys) => {
+      const found = new Map<string, CustomerFigures>()
+      for (const [tenantId, ids] of idsByTenant(keys)) {
+        for (const f of await services.customers.monthFigures(tenantId, ids))
+          found.set(`${tenantId}${SEP}${f.customerId}`, f)
+      }
+      return keys.map((k) => found.get(k)!)
     }),
   }
 }

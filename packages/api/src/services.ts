@@ -244,7 +244,7 @@ export function createServices(deps: Dependencies): Services {
         intervalMs: deps.config.RETENTION_INTERVAL,
       },
     }),
-    customers: createCustomerService(deps),
+    customers: createCustomerService({ ...deps, budgetUse: budgets.budgetUse }),
     catalog,
     pricing: createPricingService({ ...deps, audit }),
     repricing,

@@ -124,3 +124,37 @@ export function MutationError({ error }: { error: ApiError | null }) {
     </p>
   )
 }
+
+/** Previous / next for a forward-only Relay connection: the cursors walked so far make "previous" possible. */
+export function Pager({
+  cursors,
+  setCursors,
+  pageInfo,
+  labels = ['Previous', 'Next'],
+}: {
+  cursors: string[]
+  setCursors: (cursors: string[]) => void
+  pageInfo: { hasNextPage: boolean; endCursor?: string | null | undefined }
+  labels?: [string, string]
+}) {
+  return (
+    <div className="row">
+      <button
+        type="button"
+        className="ghost"
+        disabled={!cursors.length}
+        onClick={() => setCursors(cursors.slice(0, -1))}
+      >
+        {labels[0]}
+      </button>
+      <button
+        type="button"
+        className="ghost"
+        disabled={!pageInfo.hasNextPage}
+        onClick={() => setCursors([...cursors, pageInfo.endCursor!])}
+      >
+        {labels[1]}
+      </button>
+    </div>
+  )
+}

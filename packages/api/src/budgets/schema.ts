@@ -5,7 +5,7 @@ import { BudgetAlertRef } from '../subscriptions/schema.ts'
 import { FORECAST_MIN_ELAPSED_SHARE, remainingOf } from './evaluate.ts'
 import { alertEvent, BUDGET_LIMITS, type BudgetCheckView, type BudgetView, type ReservationResult } from './service.ts'
 
-const BudgetPeriod = builder.enumType('BudgetPeriod', {
+export const BudgetPeriod = builder.enumType('BudgetPeriod', {
   values: ['DAY', 'WEEK', 'MONTH'] as const,
   description:
     "Calendar periods in the budget's time zone (UTC unless set): DAY from midnight, WEEK from Monday (ISO), MONTH from the 1st.",

@@ -52,6 +52,16 @@ export interface BudgetView {
   forecast: string
 }
 
+/** How much of a budget's limit its current period has spent. */
+export interface BudgetUse {
+  budgetId: string
+  period: BudgetPeriodName
+  spent: string
+  limit: string
+  /** spent / limit × 100, 2 decimal places. */
+  percent: string
+}
+
 export interface BudgetCheckView {
   allowed: boolean
   remaining: string | null
@@ -81,6 +91,11 @@ export interface ReservationResult {
 export interface BudgetService {
   setBudget(tenant: Tenant, input: BudgetInput): Promise<BudgetView>
   budgets(tenant: Tenant, customerId: string): Promise<BudgetView[]>
+  /**
+   * For each customer with a budget, the one nearest its limit in its current period (spent as a
+   * percentage of the limit): two reads for the whole batch, whatever its size.
+   */
+  budgetUse(tenantId: string, customerIds: readonly string[]): Promise<Map<string, BudgetUse>>
   alerts(tenant: Tenant, customerId: string, first: number | null | undefined): Promise<BudgetAlertRow[]>
   check(tenant: Tenant, customerId: string, estimate: string | null | undefined): Promise<BudgetCheckView>
   /** Whether any of the customer's budgets has a hard limit: one indexed read, no spend computed. */
@@ -517,6 +532,31 @@ export function createBudgetService({
         (a, b) => PERIOD_ORDER.indexOf(a.period) - PERIOD_ORDER.indexOf(b.period),
       )
       return view(db, rows, clock.now())
+    },
+
+    async budgetUse(tenantId, customerIds) {
+      const rows = await repo.budgetsOfCustomers(db, tenantId, customerIds)
+      const now = clock.now()
+      const periods = rows.map((b) => periodBounds(b.period, b.time_zone, now))
+      const spends = await repo.spendOf(
+        db,
+        rows.map((b, i) => ({ budgetId: b.id, periodStart: periods[i]!.start })),
+      )
+      const nearest = new Map<string, BudgetUse>()
+      rows.forEach((row, i) => {
+        const spent = new Decimal(spends.get(repo.spendKey(row.id, periods[i]!.start)) ?? '0')
+        const percent = spent.times(100).dividedBy(row.limit_amount).toDecimalPlaces(2)
+        const held = nearest.get(row.customer_id)
+        if (held && percent.lessThanOrEqualTo(held.percent)) return
+        nearest.set(row.customer_id, {
+          budgetId: row.id,
+          period: row.period,
+          spent: spent.toFixed(),
+          limit: new Decimal(row.limit_amount).toFixed(),
+          percent: percent.toFixed(2),
+        })
+      })
+      return nearest
     },
 
     async alerts(tenant, customerId, first) {

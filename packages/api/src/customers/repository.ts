@@ -41,3 +41,104 @@ export function upsertCustomer(
     .returningAll()
     .executeTakeFirstOrThrow()
 }
+
+/** `%`, `_` and `\` taken literally in a LIKE pattern. */
+function likeLiteral(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => '\\' + c)
+}
+
+/**
+ * One page of the tenant's customers in id order, after `afterId`, optionally those whose id or name
+ * contains `search` (case-insensitive). Walks the primary key (tenant_id, id).
+ */
+export function searchCustomers(
+  db: Executor,
+  tenantId: string,
+  q: { search: string | null; afterId: string | null; limit: number },
+): Promise<Customer[]> {
+  let query = db.selectFrom('customers').selectAll().where('tenant_id', '=', tenantId)
+  if (q.search) {
+    const pattern = `%${likeLiteral(q.search)}%`
+    query = query.where((eb) => eb.or([eb('id', 'ilike', pattern), eb('name', 'ilike', pattern)]))
+  }
+  if (q.afterId !== null) query = query.where('id', '>', q.afterId)
+  return query.orderBy('id').limit(q.limit).execute()
+}
+
+export interface CustomerTotals {
+  customer_id: string
+  events: number
+  unpriced_events: number
+  cost: string
+  amount: string
+}
+
+/**
+ * Usage totals per customer over whole UTC hours [from, to), from usage_rollups (which hold
+ * re-pricing corrections too): one indexed range read per customer on the rollup key, no raw events.
+ */
+export async function rollupTotals(
+  db: Executor,
+  tenantId: string,
+  customerIds: readonly string[],
+  from: Date,
+  to: Date,
+): Promise<CustomerTotals[]> {
+  if (customerIds.length === 0) return []
+  const rows = await db
+    .selectFrom('usage_rollups')
+    .select((eb) => [
+      'customer_id',
+      eb.fn.sum<string>('events').as('events'),
+      eb.fn.sum<string>('unpriced_events').as('unpriced_events'),
+      eb.fn.sum<string>('cost').as('cost'),
+      eb.fn.sum<string>('amount').as('amount'),
+    ])
+    .where('tenant_id', '=', tenantId)
+    .where('customer_id', 'in', [...new Set(customerIds)])
+    .where('bucket', '>=', from)
+    .where('bucket', '<', to)
+    .groupBy('customer_id')
+    .execute()
+  return rows.map((r) => ({
+    customer_id: r.customer_id,
+    events: Number(r.events),
+    unpriced_events: Number(r.unpriced_events),
+    cost: String(r.cost),
+    amount: String(r.amount),
+  }))
+}
+
+/** The customers that billed most over whole UTC hours [from, to), from usage_rollups. */
+export async function topByAmount(
+  db: Executor,
+  tenantId: string,
+  from: Date,
+  to: Date,
+  limit: number,
+): Promise<CustomerTotals[]> {
+  const rows = await db
+    .selectFrom('usage_rollups')
+    .select((eb) => [
+      'customer_id',
+      eb.fn.sum<string>('events').as('events'),
+      eb.fn.sum<string>('unpriced_events').as('unpriced_events'),
+      eb.fn.sum<string>('cost').as('cost'),
+      eb.fn.sum<string>('amount').as('amount'),
+    ])
+    .where('tenant_id', '=', tenantId)
+    .where('bucket', '>=', from)
+    .where('bucket', '<', to)
+    .groupBy('customer_id')
+    .orderBy((eb) => eb.fn.sum('amount'), 'desc')
+    .orderBy('customer_id')
+    .limit(limit)
+    .execute()
+  return rows.map((r) => ({
+    customer_id: r.customer_id,
+    events: Number(r.events),
+    unpriced_events: Number(r.unpriced_events),
+    cost: String(r.cost),
+    amount: String(r.amount),
+  }))
+}

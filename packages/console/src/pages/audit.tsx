@@ -2,7 +2,7 @@ import { Fragment, useState } from 'react'
 import { dateTime } from '../format.ts'
 import { graphql } from '../graphql.ts'
 import { useQuery } from '../hooks.ts'
-import { Async, Badge, PageHeader, Section } from '../ui.tsx'
+import { Async, Badge, PageHeader, Pager, Section } from '../ui.tsx'
 
 const Log = graphql(`
   query AuditLog($filter: AuditLogFilter, $after: String) {
@@ -155,24 +155,7 @@ export default function Audit() {
                   </tbody>
                 </table>
               </div>
-              <div className="row">
-                <button
-                  type="button"
-                  className="ghost"
-                  disabled={!after.length}
-                  onClick={() => setAfter(after.slice(0, -1))}
-                >
-                  Newer
-                </button>
-                <button
-                  type="button"
-                  className="ghost"
-                  disabled={!d.auditLog.pageInfo.hasNextPage}
-                  onClick={() => setAfter([...after, d.auditLog.pageInfo.endCursor!])}
-                >
-                  Older
-                </button>
-              </div>
+              <Pager cursors={after} setCursors={setAfter} pageInfo={d.auditLog.pageInfo} labels={['Newer', 'Older']} />
             </>
           )}
         </Async>
