@@ -23,6 +23,7 @@ import { instrumentUsage } from './observability/instrument.ts'
 import { metricsPlugin } from './http/metrics-plugin.ts'
 import { tracingPlugin } from './http/tracing-plugin.ts'
 import { TracingPlugin } from './db/tracing-plugin.ts'
+import { withPlugin } from './db/database.ts'
 import { tracedFetch, tracingEnabled } from './observability/tracing.ts'
 import { createMetrics, type Metrics } from './observability/metrics.ts'
 import { metricsRoute, readinessRoute } from './observability/routes.ts'
@@ -128,7 +129,7 @@ export function createApp(given: Dependencies): App {
   const deps: Dependencies = tracingEnabled()
     ? {
         ...given,
-        db: given.db.withPlugin(new TracingPlugin()),
+        db: withPlugin(given.db, new TracingPlugin()),
         webhookFetch: tracedFetch(given.webhookFetch),
         providerFetch: tracedFetch(given.providerFetch),
       }

@@ -192,6 +192,8 @@ export const configSchema = z.object({
   OTEL_TRACES_EXPORTER: z.enum(['otlp', 'none']).optional(),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
   OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  // The `service.name` of the API's spans (OTEL_RESOURCE_ATTRIBUTES adds further resource attributes).
+  OTEL_SERVICE_NAME: z.string().min(1).max(200).default('burnrate-api'),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
 })
 

@@ -3,6 +3,7 @@
  * time across processes), synced and recorded; then listeners catch up with changes made elsewhere.
  */
 import type { PublicSourceName } from '@burnrate/catalog-sync'
+import { withJobId } from '../logger.ts'
 import { claimSource } from './repository.ts'
 import { recordedSync, type SyncDeps } from './sync.ts'
 
@@ -15,7 +16,7 @@ export async function pollOnce(deps: SyncDeps): Promise<void> {
     const now = deps.clock.now()
     if (!(await claimSource(deps.db, name, now, POLL_LEASE_MS))) continue
     // Failures are recorded (and logged) by the run itself; the next source is tried regardless.
-    await recordedSync(deps, name, now, { attempts: 1 }).catch(() => {})
+    await withJobId(deps.logger, 'catalog-sync', () => recordedSync(deps, name, now, { attempts: 1 })).catch(() => {})
   }
   // A sync by another process (or the CLI) changed the catalog: let listeners catch up too.
   await deps.writer.catchUp()

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { PGlite } from '@electric-sql/pglite'
 import { acquireDataDirLock } from '@burnrate/catalog-sync'
-import { Kysely, PGliteDialect, PostgresDialect, type Driver, type Transaction } from 'kysely'
+import { Kysely, PGliteDialect, PostgresDialect, type Driver, type KyselyPlugin, type Transaction } from 'kysely'
 import { Migrator } from 'kysely/migration'
 import pg from 'pg'
 import { migrations } from './migrations/index.ts'
@@ -106,6 +106,14 @@ export interface PoolStats {
 }
 const poolStats = new WeakMap<Db, () => PoolStats>()
 export const poolStatsOf = (db: Db): PoolStats | null => poolStats.get(db)?.() ?? null
+
+/** `db.withPlugin(…)` is a new Kysely over the same pool: its pool stats are `db`'s. */
+export function withPlugin(db: Db, plugin: KyselyPlugin): Db {
+  const plugged = db.withPlugin(plugin)
+  const stats = poolStats.get(db)
+  if (stats) poolStats.set(plugged, stats)
+  return plugged
+}
 
 export async function migrateToLatest(db: Db): Promise<void> {
   // Migrations written on parallel branches land in any order; a database that already ran a later

@@ -15,6 +15,7 @@ import {
   type Span,
 } from '@opentelemetry/api'
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto'
+import { defaultResource, detectResources, envDetector, resourceFromAttributes } from '@opentelemetry/resources'
 import {
   BatchSpanProcessor,
   NodeTracerProvider,
@@ -34,7 +35,7 @@ export const tracingEnabled = () => provider !== null
 export type TracingSettings = Pick<
   Config,
   'OTEL_TRACES_EXPORTER' | 'OTEL_EXPORTER_OTLP_ENDPOINT' | 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'
->
+> & { OTEL_SERVICE_NAME?: string }
 
 /** Tracing is on with OTEL_TRACES_EXPORTER=otlp, or an OTLP endpoint and no OTEL_TRACES_EXPORTER=none. */
 export function tracingWanted(settings: TracingSettings): boolean {
@@ -49,7 +50,8 @@ export function tracingWanted(settings: TracingSettings): boolean {
  * Registers the process-wide tracer provider (AsyncLocalStorage context, W3C trace context propagator):
  * spans go to `exporter` (tests: an InMemorySpanExporter, each span as it ends) or to the OTLP/HTTP
  * protobuf exporter at OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces
- * (else the exporter's default, localhost:4318), batched.
+ * (else the exporter's default, localhost:4318), batched. Spans carry `service.name` = OTEL_SERVICE_NAME
+ * (default burnrate-api) and the attributes of OTEL_RESOURCE_ATTRIBUTES.
  */
 export function startTracing(settings: TracingSettings, exporter?: SpanExporter): { shutdown(): Promise<void> } {
   if (provider) throw new Error('tracing already started')
@@ -61,7 +63,11 @@ export function startTracing(settings: TracingSettings, exporter?: SpanExporter)
   const processor = exporter
     ? new SimpleSpanProcessor(exporter)
     : new BatchSpanProcessor(new OTLPTraceExporter(url ? { url } : {}))
-  const created = new NodeTracerProvider({ spanProcessors: [processor] })
+  // The SDK's defaults (telemetry.sdk.*), then OTEL_RESOURCE_ATTRIBUTES, then our service name on top.
+  const resource = defaultResource()
+    .merge(detectResources({ detectors: [envDetector] }))
+    .merge(resourceFromAttributes({ 'service.name': settings.OTEL_SERVICE_NAME ?? 'burnrate-api' }))
+  const created = new NodeTracerProvider({ resource, spanProcessors: [processor] })
   created.register()
   provider = created
   return {

@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
 import type { Db, Executor, Tx } from '../db/database.ts'
-import type { Logger } from '../logger.ts'
+import { withJobId, type Logger } from '../logger.ts'
 import { Decimal, isExactDecimalString, ZERO } from '../money/decimal.ts'
 import type { BurnratePubSub, ReconciliationAlertEvent } from '../pubsub.ts'
 import { createSecretBox, parseMasterKey, type SecretBox } from '../secrets/box.ts'
@@ -531,7 +531,7 @@ export function createReconciliationService(deps: ReconciliationDeps): Reconcili
       if (timer || config.RECONCILE_INTERVAL === 0 || !box) return
       const tick = () => {
         if (running) return
-        running = service.runScheduled().finally(() => {
+        running = withJobId(logger, 'reconciliation', () => service.runScheduled()).finally(() => {
           running = null
         })
       }

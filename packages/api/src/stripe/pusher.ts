@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto'
 import type { Clock } from '../clock.ts'
 import type { Db } from '../db/database.ts'
-import type { Logger } from '../logger.ts'
+import { withJobId, type Logger } from '../logger.ts'
 import { planGroup } from './push-plan.ts'
 import { emptyRound, type PushContext, type PushRound, type RoundClients } from './push-round.ts'
 import { sendDue } from './push-send.ts'
@@ -127,7 +127,7 @@ export function createStripePusher({
   const schedule = () => {
     if (killed) return
     timer = setTimeout(() => {
-      running = runOnce()
+      running = withJobId(logger, 'stripe-push', runOnce)
         .catch((error: unknown) =>
           logger.error('stripe pusher round failed', { error: error instanceof Error ? error.message : String(error) }),
         )

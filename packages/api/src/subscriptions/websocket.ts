@@ -5,7 +5,7 @@ import { useServer } from 'graphql-ws/use/ws'
 import { WebSocketServer, type WebSocket } from 'ws'
 import type { YogaServerInstance } from 'graphql-yoga'
 import type { GraphQLContext } from '../context.ts'
-import type { Logger } from '../logger.ts'
+import { withRequestId, type Logger } from '../logger.ts'
 
 /** What the socket needs of the app (app.ts's App): its yoga, whose envelop executes every operation. */
 export interface YogaApp {
@@ -48,6 +48,28 @@ function requestFor(
   })
 }
 
+type Root = { execute: (a: ExecutionArgs) => unknown; subscribe: (a: ExecutionArgs) => unknown }
+const rootOf = (args: ExecutionArgs) => args.rootValue as Root
+
+const isAsyncIterable = (value: unknown): value is AsyncIterable<unknown> =>
+  typeof value === 'object' && value !== null && Symbol.asyncIterator in value
+
+/** `iterable`, with every step (next, return, throw) run through `run`: the stream keeps its context. */
+function iterateIn<T>(iterable: AsyncIterable<T>, run: <R>(fn: () => R) => R): AsyncIterableIterator<T> {
+  const iterator = iterable[Symbol.asyncIterator]()
+  return {
+    [Symbol.asyncIterator]() {
+      return this
+    },
+    next: (...value: [] | [unknown]) => run(() => iterator.next(...value)),
+    return: (value?: unknown) =>
+      run(() =>
+        iterator.return ? iterator.return(value) : Promise.resolve({ done: true as const, value: value as T }),
+      ),
+    throw: (error?: unknown) => run(() => (iterator.throw ? iterator.throw(error) : Promise.reject(error))),
+  }
+}
+
 /**
  * GraphQL over WebSocket (the graphql-ws protocol) on the server's upgrade event, executed through
  * yoga's envelop (yoga's graphql-ws recipe): same schema, plugins, limits, error masking and context.
@@ -68,10 +90,21 @@ export function attachGraphQLWebSocket(
   }
   server.on('upgrade', onUpgrade)
 
+  const inRequestOf = <R>(args: ExecutionArgs, fn: () => R): R => {
+    const requestId = (args.contextValue as Partial<GraphQLContext> | undefined)?.requestId
+    return requestId ? withRequestId(logger, requestId, fn) : fn()
+  }
+
   const disposable = useServer<Record<string, unknown> | undefined, Extra>(
     {
-      execute: (args) => (args.rootValue as { execute: (a: ExecutionArgs) => unknown }).execute(args) as never,
-      subscribe: (args) => (args.rootValue as { subscribe: (a: ExecutionArgs) => unknown }).subscribe(args) as never,
+      // Each operation runs in its request's log context (as HTTP requests do in server.ts): every line
+      // it writes, also while a subscription streams, carries its requestId.
+      execute: (args) => inRequestOf(args, () => rootOf(args).execute(args)) as never,
+      subscribe: (args) =>
+        inRequestOf(args, async () => {
+          const result = await rootOf(args).subscribe(args)
+          return isAsyncIterable(result) ? iterateIn(result, (fn) => inRequestOf(args, fn)) : result
+        }) as never,
       onSubscribe: async (ctx, _id, payload) => {
         const request = requestFor(ctx.extra.request, ctx.connectionParams)
         const { schema, execute, subscribe, contextFactory, parse, validate } = app.yoga.getEnveloped({

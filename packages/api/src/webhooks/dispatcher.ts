@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.ts'
 import type { Db } from '../db/database.ts'
-import type { Logger } from '../logger.ts'
+import { withJobId, type Logger } from '../logger.ts'
 import { attemptDelivery, backoffDelay, type AttemptDeps, type ClaimedDelivery } from './attempt.ts'
 import { claimDueDeliveries, deliveryTargets } from './repository.ts'
 
@@ -132,7 +132,7 @@ export function createWebhookDispatcher({
         timer = null
         let attempted = 0
         try {
-          attempted = await dispatcher.runOnce()
+          attempted = await withJobId(logger, 'webhook-dispatch', () => dispatcher.runOnce())
         } catch (error) {
           logger.error('webhook round failed', { error: error instanceof Error ? error.message : String(error) })
         }

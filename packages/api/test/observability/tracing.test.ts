@@ -1,14 +1,19 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { SpanKind, SpanStatusCode } from '@opentelemetry/api'
 import { InMemorySpanExporter, type ReadableSpan } from '@opentelemetry/sdk-trace-node'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createApp, type App } from '../../src/app.ts'
 import { defaultConfig } from '../../src/config.ts'
 import { createLogger } from '../../src/logger.ts'
-import { startTracing, tracingWanted } from '../../src/observability/tracing.ts'
+import { inSpan, startTracing, tracedFetch, tracingWanted } from '../../src/observability/tracing.ts'
 import { systemClock } from '../../src/runtime.ts'
 import { startServer, type RunningServer } from '../../src/server.ts'
 import { createTestDatabase, type TestDatabase } from '../support/db.ts'
+import { wsSubscribe } from '../support/subscription-clients.ts'
 
 const onPostgres = Boolean(process.env.DATABASE_URL)
+const METRICS_TOKEN = 'metrics-token-for-tracing-test'
 
 const RECORD = /* GraphQL */ `
   mutation Record($event: UsageEventInput!) {
@@ -29,9 +34,14 @@ describe(`OpenTelemetry tracing of the API (${onPostgres ? 'PostgreSQL' : 'PGlit
   let tenantId: string
 
   beforeAll(async () => {
-    tracing = startTracing({}, exporter)
+    tracing = startTracing({ OTEL_SERVICE_NAME: 'burnrate-traced' }, exporter)
     database = await createTestDatabase()
-    const config = defaultConfig({ LOG_LEVEL: 'debug', PORT: 0, STRIPE_PUSH_ENABLED: false })
+    const config = defaultConfig({
+      LOG_LEVEL: 'debug',
+      PORT: 0,
+      STRIPE_PUSH_ENABLED: false,
+      METRICS_TOKEN: METRICS_TOKEN,
+    })
     const logger = createLogger('debug', (line) => lines.push(JSON.parse(line) as Record<string, unknown>))
     app = createApp({ db: database.db, clock: systemClock, config, logger })
     await app.services.catalog.syncBundled()
@@ -85,6 +95,7 @@ describe(`OpenTelemetry tracing of the API (${onPostgres ? 'PostgreSQL' : 'PGlit
     })
     const body = (await response.json()) as { data: { recordUsage: { status: string } } }
     expect(body.data, JSON.stringify(body)).toBeTruthy()
+    expect(response.headers.get('x-request-id')).toBeTruthy()
     expect(body.data.recordUsage.status).toBe('RECORDED')
     let spans: ReadableSpan[] = []
     for (let i = 0; i < 100; i++) {
@@ -112,5 +123,105 @@ describe(`OpenTelemetry tracing of the API (${onPostgres ? 'PostgreSQL' : 'PGlit
     const line = lines.find((l) => l.msg === 'graphql operation' && l.operation === 'Record')
     expect(line).toMatchObject({ traceId, spanId: op.spanContext().spanId })
     expect(typeof line!.requestId).toBe('string')
+  })
+  /** Spans of one trace, once a span named `name` among them has ended. */
+  async function spansOf(traceId: string, name: string): Promise<ReadableSpan[]> {
+    let spans: ReadableSpan[] = []
+    for (let i = 0; i < 100; i++) {
+      spans = exporter.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId)
+      if (spans.some((s) => s.name === name)) return spans
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    throw new Error(`no span ${name} in ${spans.map((s) => s.name).join(', ')}`)
+  }
+
+  it('spans carry service.name from OTEL_SERVICE_NAME', async () => {
+    exporter.reset()
+    await fetch(`${server.url}/healthz`)
+    await inSpan('probe', {}, async () => undefined)
+    const probe = exporter.getFinishedSpans().find((s) => s.name === 'probe')!
+    expect(probe.resource.attributes['service.name']).toBe('burnrate-traced')
+    expect(probe.resource.attributes['telemetry.sdk.name']).toBe('opentelemetry')
+  })
+
+  it('a failed operation marks its span with the error code of the contract', async () => {
+    exporter.reset()
+    const traceId = 'aaf92f3577b34da6a3ce929d0e0e4736'
+    const response = await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${apiKey}`,
+        traceparent: `00-${traceId}-00f067aa0ba902b7-01`,
+      },
+      body: JSON.stringify({
+        query: 'query Backwards { usageSummary(from: "2026-02-01T00:00:00Z", to: "2026-01-01T00:00:00Z") { amount } }',
+        operationName: 'Backwards',
+      }),
+    })
+    const body = (await response.json()) as { errors?: { extensions?: { code?: string } }[] }
+    expect(body.errors?.[0]?.extensions?.code, JSON.stringify(body)).toBe('BAD_USER_INPUT')
+    const spans = await spansOf(traceId, 'POST /graphql')
+    const op = spans.find((s) => s.name === 'graphql.query Backwards')!
+    expect(op, spans.map((s) => s.name).join(', ')).toBeDefined()
+    expect(op.attributes['graphql.error.code']).toBe('BAD_USER_INPUT')
+    expect(op.status.code).toBe(SpanStatusCode.ERROR)
+  })
+
+  it('an outgoing call is a CLIENT span whose traceparent reaches the receiver, without the query string', async () => {
+    let received: IncomingHttpHeaders = {}
+    const receiver: Server = createServer((req, res) => {
+      received = req.headers
+      res.writeHead(204).end()
+    })
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve))
+    try {
+      const port = (receiver.address() as AddressInfo).port
+      exporter.reset()
+      const doFetch = tracedFetch()
+      const parent = await inSpan('job', {}, async (span) => {
+        const answer = await doFetch(`http://127.0.0.1:${port}/hook?token=secret-value`, { method: 'POST', body: '{}' })
+        expect(answer.status).toBe(204)
+        return span.spanContext()
+      })
+      const client = exporter.getFinishedSpans().find((s) => s.kind === SpanKind.CLIENT)!
+      expect(client.name).toBe(`POST 127.0.0.1:${port}`)
+      expect(client.parentSpanContext?.spanId).toBe(parent.spanId)
+      expect(client.attributes).toMatchObject({
+        'http.request.method': 'POST',
+        'http.response.status_code': 204,
+        'url.full': `http://127.0.0.1:${port}/hook`,
+      })
+      expect(JSON.stringify(client.attributes)).not.toContain('secret-value')
+      expect(received.traceparent).toBe(`00-${parent.traceId}-${client.spanContext().spanId}-01`)
+    } finally {
+      receiver.close()
+    }
+  })
+
+  it('an operation over WebSocket logs with its own request id', async () => {
+    lines.length = 0
+    const ws = wsSubscribe<{ viewer: { tenant: { id: string } } }>(
+      `${server.url}/graphql`,
+      apiKey,
+      'query WsViewer { viewer { tenant { id } } }',
+    )
+    try {
+      const result = await ws.next()
+      expect(result.data?.viewer.tenant.id, JSON.stringify(result)).toBe(tenantId)
+    } finally {
+      await ws.dispose()
+    }
+    const line = lines.find((l) => l.msg === 'graphql operation' && l.operation === 'WsViewer')
+    expect(line, JSON.stringify(lines.slice(-5))).toBeDefined()
+    expect(typeof line!.requestId).toBe('string')
+    expect(typeof line!.traceId).toBe('string')
+  })
+  it('/metrics still reports the database pool with tracing on (the traced db shares the pool)', async () => {
+    const response = await fetch(`${server.url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })
+    expect(response.status).toBe(200)
+    const text = await response.text()
+    if (onPostgres) expect(text).toMatch(/^burnrate_db_pool_connections\{state="max"\} 10$/m)
+    else expect(text).not.toMatch(/^burnrate_db_pool_connections\{/m) // PGlite: one connection, no pool
   })
 })
