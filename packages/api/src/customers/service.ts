@@ -8,7 +8,7 @@ import type { Customer, Tenant } from '../db/types.ts'
 import type { BudgetUse } from '../budgets/service.ts'
 import { Decimal } from '../money/decimal.ts'
 import { badInput } from '../shared/errors.ts'
-import { HOUR_MS } from '../shared/date-range.ts'
+import { DAY_MS, wholeHours } from '../shared/date-range.ts'
 import { keysetCursor, pageOf, pageSize, type Page } from '../shared/pagination.ts'
 import * as repo from './repository.ts'
 
@@ -35,7 +35,7 @@ export interface CustomerFigures {
   budgetUse: BudgetUse | null
 }
 
-export const CUSTOMER_LIMITS = { searchMaxLength: 255, topMax: 50, topDefault: 10 } as const
+export const CUSTOMER_LIMITS = { searchMaxLength: 255, topMax: 50, topDefault: 10, topMaxRangeDays: 400 } as const
 
 export interface CustomerService {
   /** upsertCustomer: creates the customer or changes the fields given. */
@@ -130,10 +130,10 @@ export function createCustomerService({
     async top(tenant, range, first) {
       const n = pageSize(first, { defaultFirst: CUSTOMER_LIMITS.topDefault, maxFirst: CUSTOMER_LIMITS.topMax })
       if (range.from >= range.to) throw badInput('from must be before to', 'from')
-      const hours = {
-        start: new Date(Math.floor(range.from.getTime() / HOUR_MS) * HOUR_MS),
-        end: new Date(Math.ceil(range.to.getTime() / HOUR_MS) * HOUR_MS),
+      if (range.to.getTime() - range.from.getTime() > CUSTOMER_LIMITS.topMaxRangeDays * DAY_MS) {
+        throw badInput(`the range spans at most ${CUSTOMER_LIMITS.topMaxRangeDays} days; narrow from/to`, 'to')
       }
+      const hours = wholeHours(range)
       const totals = await repo.topByAmount(db, tenant.id, hours.start, hours.end, n)
       const uses = await budgetUse(
         tenant.id,

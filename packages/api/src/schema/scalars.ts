@@ -1,6 +1,7 @@
 import { GraphQLError, GraphQLScalarType, Kind } from 'graphql'
 import { DateTimeResolver, JSONResolver } from 'graphql-scalars'
 import { isExactDecimalString } from '../money/decimal.ts'
+import { DATE_TIME_RANGE } from '../shared/date-range.ts'
 
 function decimalFromInput(value: unknown): string {
   // Strings carry exact decimals; integers are safe too. Non-integer JS numbers are refused: a
@@ -30,16 +31,6 @@ export const DecimalScalar = new GraphQLScalarType<string, string>({
     })
   },
 })
-
-/**
- * What both engines and every layer in between represent alike: JavaScript dates reach ±275760,
- * PostgreSQL has no year 0 and four-digit ISO years are all the drivers round-trip. Nothing billed
- * predates the Unix epoch.
- */
-export const DATE_TIME_RANGE = {
-  earliest: new Date('1970-01-01T00:00:00.000Z'),
-  latest: new Date('9999-12-31T23:59:59.999Z'),
-}
 
 function dateInRange(date: Date): Date {
   const ms = date.getTime()

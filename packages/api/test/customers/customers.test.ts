@@ -145,4 +145,16 @@ describe('customers', () => {
     const long = await t.gql(LIST, { s: 'x'.repeat(300) })
     expect(long.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'search' })
   })
+
+  it('refuses a topCustomers range over the limit, and answers one ending at the last representable hour', async () => {
+    const wide = await t.gql(
+      `{ topCustomers(from: "2026-11-18T00:00:00Z", to: "9999-12-31T23:59:59Z") { customerId } }`,
+    )
+    expect(wide.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'to' })
+    const edge = await t.gql(
+      `{ topCustomers(from: "9999-12-31T00:00:00Z", to: "9999-12-31T23:59:59Z") { customerId periodEnd } }`,
+    )
+    expect(edge.errors).toBeUndefined()
+    expect(edge.data!.topCustomers).toEqual([])
+  })
 })
