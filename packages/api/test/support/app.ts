@@ -1,7 +1,9 @@
 import { createApp, type App } from '../../src/app.ts'
 import { fixedClock, systemClock, type Clock } from '../../src/clock.ts'
 import { defaultConfig, type Config } from '../../src/config.ts'
-import { createLogger } from '../../src/logger.ts'
+import { appendFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { createLogger, type Logger } from '../../src/logger.ts'
 import type { PrepaidPolicy } from '../../src/credits/service.ts'
 import { createTestDatabase, type TestDatabase } from './db.ts'
 
@@ -38,12 +40,13 @@ export async function createTestApp(
     db: database.db,
     clock: options.clock ?? systemClock,
     config,
-    logger: createLogger(config.LOG_LEVEL),
+    logger: testLogger(config),
     ...(options.prepaidPolicy ? { prepaidPolicy: options.prepaidPolicy } : {}),
   })
   if (options.loadCatalog !== false) await app.services.catalog.syncBundled()
   const createTenant = async (name = 'Test tenant') => {
     const created = await app.services.tenants.create({ name })
+    handedOut(created.apiKey, created.signingSecret)
     return { id: created.tenant.id, apiKey: created.apiKey, signingSecret: created.signingSecret }
   }
   const tenant = await createTenant()
@@ -63,6 +66,23 @@ export async function createTestApp(
     },
     close: () => database.destroy(),
   }
+}
+
+/**
+ * Under the whole-run log scan (test/support/log-capture.ts) the app logs at debug level into the run's
+ * capture directory; otherwise at the configured level to stderr (tests default to silent).
+ */
+function testLogger(config: Config): Logger {
+  const dir = process.env.BURNRATE_TEST_LOG_DIR
+  if (!dir) return createLogger(config.LOG_LEVEL)
+  const file = join(dir, `${process.pid}.log`)
+  return createLogger('debug', (line) => appendFileSync(file, line + '\n'))
+}
+
+/** Records credentials the tests hand out, for the log scan to look for. */
+function handedOut(...secrets: string[]): void {
+  const dir = process.env.BURNRATE_TEST_LOG_DIR
+  if (dir) appendFileSync(join(dir, `${process.pid}.secrets`), secrets.join('\n') + '\n')
 }
 
 export { fixedClock }
