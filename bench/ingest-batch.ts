@@ -1,29 +1,19 @@
 /**
  * Batched ingest over real HTTP: C concurrent clients POST recordUsageBatch (500 events a call)
- * until N events are recorded, then the same stored rows are loaded with raw COPY into a bare
+ * until N events are recorded, and the same through POST /v1/usage/batch (plain JSON, no GraphQL)
+ * on the same database, alternating, then the same stored rows are loaded with raw COPY into a bare
  * table (no indexes, no constraints) to put the ingest rate against what PostgreSQL can take in.
  *
  * Two profiles, each on its own database, side by side: "spread" (timestamps over the last 3 days:
  * many hour buckets, as in a backfill) and "live" (the last 10 minutes: few hour buckets, as live
  * traffic). The API process's RSS is sampled every second through the load.
  *
- *   npx tsx bench/ingest-batch.ts [--clients 4] [--events 200000] [--batch 500] [--warmup 10000] [--liveMinutes 10]
+ *   npx tsx bench/ingest-batch.ts [--clients 4] [--events 200000] [--batch 500] [--warmup 10000] [--liveMinutes 10] [--http 1] [--rounds 2]
  */
 import { rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import {
-  describeCpu,
-  distribution,
-  fmt,
-  main,
-  numericOptions,
-  printHeader,
-  psql,
-  psqlRows,
-  runLoad,
-  setUpApp,
-} from './lib.ts'
+import { distribution, fmt, main, numericOptions, printHeader, psql, psqlRows, runLoad, setUpApp } from './lib.ts'
 
 const HOUR_MS = 3_600_000
 
@@ -42,8 +32,18 @@ main(async () => {
     },
     copyRuns: { env: 'BENCH_COPY_RUNS', default: 3, help: 'raw COPY repetitions (median reported)' },
     pool: { env: 'DB_POOL_SIZE', default: 10, help: 'API database pool size' },
+    http: {
+      env: 'BENCH_HTTP',
+      default: 1,
+      help: 'also run POST /v1/usage/batch beside recordUsageBatch (0 = GraphQL only)',
+    },
+    rounds: {
+      env: 'BENCH_ROUNDS',
+      default: 2,
+      help: 'rounds per profile; transports alternate ABBA, --events split across rounds',
+    },
   })
-  printHeader('ingest-batch: recordUsageBatch over HTTP vs raw COPY', options)
+  printHeader('ingest-batch: recordUsageBatch (GraphQL) and POST /v1/usage/batch over HTTP vs raw COPY', options)
 
   const rows = [await profile(`spread (${options.days} days)`, options.days * 24 * HOUR_MS, 42)]
   if (options.liveMinutes > 0)
@@ -56,65 +56,81 @@ main(async () => {
     const bench = await setUpApp('ingest_batch', { poolSize: options.pool })
     try {
       const server = await bench.listen()
-      const runId = `b${process.pid}s${seed}`
-      // The API server runs in this process: its resident memory, sampled through the whole load.
+      // GraphQL and the plain-HTTP path alternate (ABBA over two rounds) so that neither always
+      // runs on the smaller tables or the quieter minute; each gets its own warm-up first.
+      const transports: Transport[] = options.http ? ['graphql', 'http'] : ['graphql']
+      const order: Transport[] = []
+      for (let round = 0; round < options.rounds; round++)
+        order.push(...(round % 2 === 0 ? transports : [...transports].reverse()))
+      const totals = new Map<Transport, Totals>()
       const rss: number[] = []
-      const sampler = setInterval(() => rss.push(process.memoryUsage().rss), 1000)
       const rssBefore = process.memoryUsage().rss
-      let run
-      try {
-        run = await runLoad(
-          {
-            kind: 'batch',
-            url: server.url,
-            apiKey: bench.apiKey,
-            clients: options.clients,
-            batchSize: options.batch,
-            warmupEvents: options.warmup,
-            events: options.events,
-            source: {
-              runId,
-              customers: options.customers,
-              endMs: Date.now() - 60_000,
-              spanMs,
-              seed,
+      let recordedAll = 0
+      for (const [i, transport] of order.entries()) {
+        const seen = totals.get(transport)
+        // The API server runs in this process: its resident memory, sampled through the whole load.
+        const sampler = setInterval(() => rss.push(process.memoryUsage().rss), 1000)
+        let run
+        try {
+          run = await runLoad(
+            {
+              kind: 'batch',
+              transport,
+              url: server.url,
+              apiKey: bench.apiKey,
+              clients: options.clients,
+              batchSize: options.batch,
+              warmupEvents: seen ? 0 : options.warmup,
+              events: Math.ceil(options.events / options.rounds),
+              source: {
+                runId: `b${process.pid}s${seed}r${i}`,
+                customers: options.customers,
+                endMs: Date.now() - 60_000,
+                spanMs,
+                seed: seed * 100 + i,
+              },
             },
-          },
-          bench.database.name,
-        )
-      } finally {
-        clearInterval(sampler)
-      }
-      const { result, cpu } = run
-      await server.close()
-      const { warmup, measured } = result
-      for (const phase of [warmup, measured]) {
-        if (phase.failures > 0 || phase.rejected > 0 || phase.duplicates > 0) {
-          throw new Error(
-            `ingest failed: ${phase.failures} failed requests, ${phase.rejected} rejected, ${phase.duplicates} duplicates; first: ${phase.firstFailure}`,
+            bench.database.name,
           )
+        } finally {
+          clearInterval(sampler)
         }
+        const { result, cpu } = run
+        for (const phase of [result.warmup, result.measured]) {
+          if (phase.failures > 0 || phase.rejected > 0 || phase.duplicates > 0) {
+            throw new Error(
+              `ingest failed (${transport}): ${phase.failures} failed requests, ${phase.rejected} rejected, ${phase.duplicates} duplicates; first: ${phase.firstFailure}`,
+            )
+          }
+        }
+        recordedAll += result.warmup.recorded + result.measured.recorded
+        const t = seen ?? {
+          recorded: 0,
+          elapsedMs: 0,
+          requests: 0,
+          latenciesMs: [],
+          serverMs: 0,
+          postgresMs: 0,
+          databaseMs: 0,
+          statements: 0,
+          clientMs: 0,
+        }
+        t.recorded += result.measured.recorded
+        t.elapsedMs += result.measured.elapsedMs
+        t.requests += result.measured.requests
+        t.latenciesMs.push(...result.measured.latenciesMs)
+        t.serverMs += cpu.serverMs
+        t.postgresMs += cpu.postgresMs
+        t.databaseMs += cpu.databaseMs
+        t.statements += cpu.statements
+        t.clientMs += result.clientCpuMs
+        totals.set(transport, t)
+        console.log(
+          `  run ${i + 1} (${TRANSPORT_LABEL[transport]}): ${fmt.int(result.measured.recorded / (result.measured.elapsedMs / 1000))} events/s, API ${((cpu.serverMs * 1000) / result.measured.recorded).toFixed(0)} µs/event, this database's backends ${((cpu.databaseMs * 1000) / result.measured.recorded).toFixed(0)} µs/event`,
+        )
       }
-      const ingestRate = measured.recorded / (measured.elapsedMs / 1000)
-      const latency = distribution(measured.latenciesMs)
-      console.log(
-        `ingest: ${fmt.int(measured.recorded)} events in ${fmt.s(measured.elapsedMs)} (${measured.requests} calls, ${options.clients} clients)`,
-      )
-      console.log(`  => ${fmt.int(ingestRate)} events/s`)
-      console.log(
-        `  call latency ms: p50 ${fmt.ms(latency.p50)}, p95 ${fmt.ms(latency.p95)}, p99 ${fmt.ms(latency.p99)}, max ${fmt.ms(latency.max)}`,
-      )
-      console.log(describeCpu(cpu, result.clientCpuMs, measured.recorded))
-      const mb = (bytes: number) => `${Math.round(bytes / 1048576)} MB`
-      const tenths = [0.1, 0.25, 0.5, 0.75, 1].map((f) => rss[Math.min(rss.length - 1, Math.floor(f * rss.length))])
-      console.log(
-        `  API process RSS: before ${mb(rssBefore)}; during load (at 10/25/50/75/100 % of the samples) ${tenths
-          .filter((x) => x !== undefined)
-          .map((x) => mb(x!))
-          .join(' / ')}; max ${mb(Math.max(...rss, rssBefore))}`,
-      )
+      await server.close()
 
-      const expected = warmup.recorded + measured.recorded
       const url = bench.database.url
       const [stored, rolledUp, rollupRows, lineRollupRows] = (
         await psqlRows(
@@ -125,13 +141,22 @@ main(async () => {
         )
       )[0]!.map(Number)
       console.log(
-        `verify: expected ${fmt.int(expected)} events (warm-up ${fmt.int(warmup.recorded)} + timed ${fmt.int(measured.recorded)}); usage_events holds ${fmt.int(stored!)}, usage_rollups count ${fmt.int(rolledUp!)}`,
+        `verify: expected ${fmt.int(recordedAll)} events (warm-ups + timed, every run); usage_events holds ${fmt.int(stored!)}, usage_rollups count ${fmt.int(rolledUp!)}`,
       )
-      if (stored !== expected || rolledUp !== expected)
+      if (stored !== recordedAll || rolledUp !== recordedAll)
         throw new Error('stored event count does not match what was recorded')
       console.log('  counts match')
       console.log(
         `  rollup rows: usage_rollups ${fmt.int(rollupRows!)}, usage_line_rollups ${fmt.int(lineRollupRows!)} (${((rollupRows! + lineRollupRows!) / stored!).toFixed(2)} rollup rows per event)`,
+      )
+      const mb = (bytes: number) => `${Math.round(bytes / 1048576)} MB`
+      const rssMax = Math.max(...rss, rssBefore)
+      const tenths = [0.1, 0.25, 0.5, 0.75, 1].map((f) => rss[Math.min(rss.length - 1, Math.floor(f * rss.length))])
+      console.log(
+        `  API process RSS: before ${mb(rssBefore)}; during load (at 10/25/50/75/100 % of the samples) ${tenths
+          .filter((x) => x !== undefined)
+          .map((x) => mb(x!))
+          .join(' / ')}; max ${mb(rssMax)}`,
       )
 
       const copy = await measureCopy(url, options.copyRuns)
@@ -142,19 +167,70 @@ main(async () => {
       console.log(
         `  same table with usage_events' indexes and checks: ${fmt.ms(copy.indexedMs)} ms => ${fmt.int(copy.indexedRate)} rows/s`,
       )
-      console.log(
-        `ingest / raw COPY = ${fmt.pct(ingestRate / copy.bareRate)}   (ingest / indexed COPY = ${fmt.pct(ingestRate / copy.indexedRate)})`,
+
+      const lines: string[] = []
+      const rates = new Map<Transport, number>()
+      for (const transport of transports) {
+        const t = totals.get(transport)!
+        const rate = t.recorded / (t.elapsedMs / 1000)
+        rates.set(transport, rate)
+        const latency = distribution(t.latenciesMs)
+        const perEvent = (ms: number) => ((ms * 1000) / t.recorded).toFixed(0)
+        console.log(
+          `\n${TRANSPORT_LABEL[transport]}: ${fmt.int(t.recorded)} events in ${fmt.s(t.elapsedMs)} (${t.requests} calls, ${options.clients} clients)`,
+        )
+        console.log(
+          `  => ${fmt.int(rate)} events/s; ingest / raw COPY = ${fmt.pct(rate / copy.bareRate)} (ingest / indexed COPY = ${fmt.pct(rate / copy.indexedRate)})`,
+        )
+        console.log(
+          `  call latency ms: p50 ${fmt.ms(latency.p50)}, p95 ${fmt.ms(latency.p95)}, p99 ${fmt.ms(latency.p99)}, max ${fmt.ms(latency.max)}`,
+        )
+        console.log(
+          `  CPU per event: API ${perEvent(t.serverMs)} µs, postgres (all on host) ${perEvent(t.postgresMs)} µs, this database's backends ${perEvent(t.databaseMs)} µs, load client ${perEvent(t.clientMs)} µs; ${(t.statements / (t.recorded / options.batch)).toFixed(1)} statements/batch`,
+        )
+        console.log(
+          `RESULT ingest-batch profile="${label}" transport=${transport} events_per_s=${Math.round(rate)} copy_rows_per_s=${Math.round(copy.bareRate)} ratio=${((rate / copy.bareRate) * 100).toFixed(1)}% p50_ms=${fmt.ms(latency.p50)} p95_ms=${fmt.ms(latency.p95)} api_us=${perEvent(t.serverMs)} pg_db_us=${perEvent(t.databaseMs)} stored=${stored} rss_max_mb=${Math.round(rssMax / 1048576)}`,
+        )
+        lines.push(
+          `${label}, ${TRANSPORT_LABEL[transport]}: ${fmt.int(rate)} events/s = ${fmt.pct(rate / copy.bareRate)} of raw COPY (${fmt.int(copy.bareRate)} rows/s), call p50 ${fmt.ms(latency.p50)} / p95 ${fmt.ms(latency.p95)} ms, API ${perEvent(t.serverMs)} µs + this database's postgres ${perEvent(t.databaseMs)} µs CPU/event, ${(t.statements / (t.recorded / options.batch)).toFixed(1)} statements/batch`,
+        )
+      }
+      if (rates.has('http')) {
+        const ratio = rates.get('http')! / rates.get('graphql')!
+        const api = (x: Transport) => totals.get(x)!.serverMs / totals.get(x)!.recorded
+        console.log(
+          `\nPOST /v1/usage/batch / recordUsageBatch: ${ratio.toFixed(2)}× the events/s, ${(api('http') / api('graphql')).toFixed(2)}× the API CPU per event`,
+        )
+        lines.push(
+          `${label}: /v1/usage/batch ÷ GraphQL = ${ratio.toFixed(2)}× events/s, ${(api('http') / api('graphql')).toFixed(2)}× API CPU/event`,
+        )
+      }
+      lines.push(
+        `${label}: ${((rollupRows! + lineRollupRows!) / stored!).toFixed(2)} rollup rows/event, RSS max ${mb(rssMax)}`,
       )
-      console.log(
-        `RESULT ingest-batch profile="${label}" events_per_s=${Math.round(ingestRate)} copy_rows_per_s=${Math.round(copy.bareRate)} ratio=${((ingestRate / copy.bareRate) * 100).toFixed(1)}% p50_ms=${fmt.ms(latency.p50)} p95_ms=${fmt.ms(latency.p95)} stored=${stored} rss_max_mb=${Math.round(Math.max(...rss, rssBefore) / 1048576)}`,
-      )
-      const perBatch = cpu.statements / (measured.recorded / options.batch)
-      return `${label}: ${fmt.int(ingestRate)} events/s = ${fmt.pct(ingestRate / copy.bareRate)} of raw COPY (${fmt.int(copy.bareRate)} rows/s), call p50 ${fmt.ms(latency.p50)} / p95 ${fmt.ms(latency.p95)} ms, API ${((cpu.serverMs * 1000) / measured.recorded).toFixed(0)} µs + postgres ${((cpu.postgresMs * 1000) / measured.recorded).toFixed(0)} µs (this database's backends ${((cpu.databaseMs * 1000) / measured.recorded).toFixed(0)} µs) CPU/event, ${perBatch.toFixed(1)} statements/batch, ${((rollupRows! + lineRollupRows!) / stored!).toFixed(2)} rollup rows/event, RSS max ${mb(Math.max(...rss, rssBefore))}`
+      return lines.join('\n  ')
     } finally {
       await bench.close()
     }
   }
 })
+
+type Transport = 'graphql' | 'http'
+const TRANSPORT_LABEL: Record<Transport, string> = {
+  graphql: 'recordUsageBatch (GraphQL)',
+  http: 'POST /v1/usage/batch',
+}
+interface Totals {
+  recorded: number
+  elapsedMs: number
+  requests: number
+  latenciesMs: number[]
+  serverMs: number
+  postgresMs: number
+  databaseMs: number
+  statements: number
+  clientMs: number
+}
 
 /**
  * Exports the stored rows to CSV, then times `\copy … FROM` it into a bare copy of usage_events

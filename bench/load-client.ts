@@ -23,6 +23,8 @@ interface Common {
 
 export interface BatchLoad extends Common {
   kind: 'batch'
+  /** `graphql`: recordUsageBatch on /graphql; `http`: the same events as JSON to POST /v1/usage/batch. */
+  transport?: 'graphql' | 'http'
   batchSize: number
   /** Events sent before timing starts (rounded up to whole batches). */
   warmupEvents: number
@@ -72,8 +74,8 @@ interface Outcome {
 
 type Send = () => Promise<Outcome>
 
-async function post(request: Common, body: string): Promise<unknown> {
-  const response = await fetch(`${request.url}/graphql`, {
+async function post(request: Common, body: string, path = '/graphql'): Promise<unknown> {
+  const response = await fetch(`${request.url}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', authorization: `Bearer ${request.apiKey}` },
     body,
@@ -133,13 +135,16 @@ function cpuMs(): number {
 
 async function batchLoad(request: BatchLoad, measuring: () => void): Promise<LoadResult> {
   const event = eventSource(request.source)
+  const http = request.transport === 'http'
   let index = 0
   // Bodies are serialized before timing starts: the timed phase measures the server, not JSON.stringify.
   const bodies = (events: number) =>
     Array.from({ length: Math.ceil(events / request.batchSize) }, () => {
       const batch: BenchEvent[] = []
       for (let i = 0; i < request.batchSize; i++) batch.push(event(index++))
-      return JSON.stringify({ query: RECORD_BATCH, variables: { events: batch } })
+      return http
+        ? JSON.stringify({ events: batch })
+        : JSON.stringify({ query: RECORD_BATCH, variables: { events: batch } })
     })
   const sender = (list: string[]) => {
     let position = 0
@@ -147,6 +152,14 @@ async function batchLoad(request: BatchLoad, measuring: () => void): Promise<Loa
       const body = list[position++]
       if (body === undefined) return null
       return async () => {
+        if (http) {
+          const counts = (await post(request, body, '/v1/usage/batch')) as {
+            recorded: number
+            duplicates: number
+            rejected: number
+          }
+          return { recorded: counts.recorded, duplicates: counts.duplicates, rejected: counts.rejected, failure: null }
+        }
         const json = await post(request, body)
         const failure = graphqlFailure(json)
         const data = (

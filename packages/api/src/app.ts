@@ -18,6 +18,7 @@ import { graphqlRequestGuards } from './http/graphql-guards.ts'
 import type { Admission, HttpRoute } from './shared/http-route.ts'
 import { createServices, type Dependencies, type Services } from './services.ts'
 import { otlpTracesRoute } from './otlp/routes.ts'
+import { usageBatchRoute } from './http/usage-batch-route.ts'
 import { createOtlpService } from './otlp/service.ts'
 import { instrumentUsage } from './observability/instrument.ts'
 import { metricsPlugin } from './http/metrics-plugin.ts'
@@ -238,6 +239,8 @@ export function createApp(given: Dependencies): App {
     stripeWebhookRoute({ ...services, stripe: services.stripe }),
     // The gateway refuses calls over a hard budget when the budgets domain is present.
     ...gatewayRoutes({ ...services, budgets: (services as Partial<{ budgets: BudgetGate }>).budgets }),
+    // recordUsageBatch without GraphQL: the same UsageService.record, hence the same ingest pipeline.
+    usageBatchRoute({ tenants: services.tenants, usage: services.usage, logger, maxBodyBytes: config.MAX_BODY_BYTES }),
     // OTLP/HTTP trace export: GenAI spans become usage events through the same ingest.
     otlpTracesRoute({
       tenants: services.tenants,

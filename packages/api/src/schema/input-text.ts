@@ -24,8 +24,11 @@ interface Problem {
   message: string
 }
 
-/** Walks a JSON-like value without recursion: its depth is whatever the client sent. */
-function checkValue(root: unknown, rootPath: string): Problem | null {
+/**
+ * The first string of a JSON-like value that cannot be stored, keys included, with its path (`events.3.id`).
+ * Walks without recursion: its depth is whatever the client sent. Also used by POST /v1/usage/batch.
+ */
+export function findUnsafeValue(root: unknown, rootPath: string): Problem | null {
   const stack: [unknown, string][] = [[root, rootPath]]
   while (stack.length > 0) {
     const [value, path] = stack.pop()!
@@ -67,7 +70,7 @@ export function findUnsafeText(
   variables: Record<string, unknown> | null | undefined,
 ): Problem | null {
   for (const [name, value] of Object.entries(variables ?? {})) {
-    const problem = checkValue(value, name)
+    const problem = findUnsafeValue(value, name)
     if (problem) return problem
   }
   let found: Problem | null = null
