@@ -3,6 +3,8 @@
  * time (no concurrency), three levels, each on new events:
  *
  *   graphql   recordUsageBatch through yoga.fetch in process (GraphQL + service + SQL, no socket)
+ *   http      POST /v1/usage/batch's work in process: the JSON body parsed and coerced
+ *             (parseBatchBody), then usage.record() (no socket)
  *   service   usage.record() directly (validation, pricing, the ingest transaction)
  *   sql       the ingest transaction's statements alone, through the repository functions, on
  *             already priced rows: customers upsert, the events insert with both rollup upserts
@@ -12,6 +14,7 @@
  */
 import { performance } from 'node:perf_hooks'
 import type { UsageEventRow } from '../packages/api/src/db/types.ts'
+import { parseBatchBody } from '../packages/api/src/http/usage-batch-input.ts'
 import * as repo from '../packages/api/src/usage/repository.ts'
 import { rollupDeltas } from '../packages/api/src/usage/rollups.ts'
 import type { UsageEventInput } from '../packages/api/src/usage/validation.ts'
@@ -76,6 +79,12 @@ main(async () => {
         events: batch(),
       })
       if (data.recordUsageBatch.recorded !== options.batch) throw new Error('batch not fully recorded')
+    })
+    await level('http', async () => {
+      const parsed = parseBatchBody(JSON.stringify({ events: batch() }), 'json')
+      if (!parsed.ok) throw new Error(parsed.error.message)
+      const results = await bench.app.services.usage.record(bench.tenant, parsed.events)
+      if (results.some((r) => r.status !== 'RECORDED')) throw new Error('batch not fully recorded')
     })
     await level('service', async () => {
       const results = await bench.app.services.usage.record(bench.tenant, batch().map(asInput))
