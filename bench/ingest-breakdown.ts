@@ -91,6 +91,36 @@ main(async () => {
       if (results.some((r) => r.status !== 'RECORDED')) throw new Error('batch not fully recorded')
     })
 
+    // The two transports alternating batch by batch, so that JIT warm-up, table growth and the
+    // machine's load fall on both alike (the levels above run one after the other).
+    const paired = { graphql: [] as number[], http: [] as number[] }
+    const cpuOf = async (run: () => Promise<void>) => {
+      const c0 = process.cpuUsage()
+      await run()
+      const c = process.cpuUsage(c0)
+      return (c.user + c.system) / options.batch
+    }
+    const viaGraphql = async () => {
+      const data = await graphql<{ recordUsageBatch: { recorded: number } }>(bench.app, bench.apiKey, RECORD_BATCH, {
+        events: batch(),
+      })
+      if (data.recordUsageBatch.recorded !== options.batch) throw new Error('batch not fully recorded')
+    }
+    const viaHttp = async () => {
+      const parsed = parseBatchBody(JSON.stringify({ events: batch() }), 'json')
+      if (!parsed.ok) throw new Error(parsed.error.message)
+      const results = await bench.app.services.usage.record(bench.tenant, parsed.events)
+      if (results.some((r) => r.status !== 'RECORDED')) throw new Error('batch not fully recorded')
+    }
+    for (let i = 0; i < options.batches; i++) {
+      const [first, second] = i % 2 === 0 ? (['graphql', 'http'] as const) : (['http', 'graphql'] as const)
+      for (const which of [first, second]) paired[which].push(await cpuOf(which === 'graphql' ? viaGraphql : viaHttp))
+    }
+    const med = (xs: number[]) => distribution(xs).p50
+    rows.push(
+      `paired   graphql vs http alternating (${options.batches} batches each): node CPU median ${med(paired.graphql).toFixed(0)} vs ${med(paired.http).toFixed(0)} µs/event (http = ${(med(paired.http) / med(paired.graphql)).toFixed(2)}×)`,
+    )
+
     // Priced rows as ingest builds them: stored rows read back, given new ids.
     const stored = await bench.db
       .selectFrom('usage_events')
