@@ -5,6 +5,7 @@
  * and the gateway ask through `prepaidGate`). The arithmetic is consume.ts.
  */
 import { randomBytes } from 'node:crypto'
+import type { AuditService } from '../audit/service.ts'
 import type { Clock } from '../clock.ts'
 import type { Db, Executor, Tx } from '../db/database.ts'
 import type {
@@ -238,7 +239,10 @@ export function createCreditService({
   prepaid,
   reservedAmount,
   onAlertsRaised,
+  audit = null,
 }: {
+  /** Grants, settings and the top-up URL are recorded in the audit log in the transaction of the change. */
+  audit?: Pick<AuditService, 'record'> | null
   db: Db
   clock: Clock
   logger: Logger
@@ -251,9 +255,15 @@ export function createCreditService({
 }): CreditService {
   /**
    * Expires, in the caller's transaction, the locked grants past their expiry at `now`: an EXPIRY
-   * entry takes what is left. Returns the grants still open.
+   * entry takes what is left. Returns the grants still open, and the alerts the expiry raised
+   * (inserted; the caller raises them — webhooks in its transaction, subscriptions after commit).
    */
-  async function expireLocked(trx: Tx, tenantId: string, grants: CreditGrantRow[], now: Date) {
+  async function expireLocked(
+    trx: Tx,
+    tenantId: string,
+    grants: CreditGrantRow[],
+    now: Date,
+  ): Promise<{ open: CreditGrantRow[]; alerts: CreditAlertRow[] }> {
     const expired = grants.filter(
       (g) => g.expires_at && new Date(g.expires_at).getTime() <= now.getTime() && new Decimal(g.remaining).gt(0),
     )
@@ -276,7 +286,46 @@ export function createCreditService({
       await repo.setRemaining(trx, tenantId, new Map(expired.map((g) => [g.id, '0'])))
     }
     const gone = new Set(expired.map((g) => g.id))
-    return grants.filter((g) => !gone.has(g.id))
+    const alerts = expired.length > 0 ? await expiryAlerts(trx, tenantId, expired, now) : []
+    return { open: grants.filter((g) => !gone.has(g.id)), alerts }
+  }
+
+  /**
+   * The customer-level alerts an expiry crossed into: the total available before (with what the
+   * expired grants had left) against the total after, at the customer's low-balance threshold and
+   * at zero — once per crossing, like a draw-down. A grant's own threshold is not raised by its
+   * expiry: the grant is gone, not running low.
+   */
+  async function expiryAlerts(
+    trx: Tx,
+    tenantId: string,
+    expired: readonly CreditGrantRow[],
+    now: Date,
+  ): Promise<CreditAlertRow[]> {
+    const customers = [...new Set(expired.map((g) => g.customer_id))]
+    const thresholds = new Map(
+      (await repo.settingsOf(trx, tenantId, customers)).map((s) => [s.customer_id, s.low_balance_threshold]),
+    )
+    const due: Parameters<typeof repo.insertAlerts>[1][number][] = []
+    for (const customerId of customers) {
+      const lost = sum(
+        expired
+          .filter((g) => g.customer_id === customerId && new Date(g.effective_at).getTime() <= now.getTime())
+          .map((g) => g.remaining),
+      )
+      const after = sum(
+        (await repo.grantsOfCustomer(trx, tenantId, customerId))
+          .filter((g) => availableNow(g, now))
+          .map((g) => g.remaining),
+      )
+      const before = new Decimal(after).plus(lost).toFixed()
+      const base = { tenant_id: tenantId, customer_id: customerId, triggered_at: now, grant_id: null }
+      const low = thresholds.get(customerId)
+      if (low != null && new Decimal(low).gt(0) && crossedDown(low, before, after))
+        due.push({ ...base, kind: 'LOW_BALANCE', threshold: low, balance: after })
+      if (crossedDown('0', before, after)) due.push({ ...base, kind: 'ZERO_BALANCE', threshold: '0', balance: after })
+    }
+    return repo.insertAlerts(trx, due)
   }
 
   /**
@@ -336,14 +385,14 @@ export function createCreditService({
       ))
     ).filter((g) => new Decimal(g.remaining).gt(0))
     if (locked.length === 0) return []
-    const open = await expireLocked(trx, tenantId, locked, now)
-    if (open.length === 0) return []
+    const { open, alerts } = await expireLocked(trx, tenantId, locked, now)
+    if (open.length === 0) return alerts
     const { draws, remaining } = drawDown(open.map(openGrantOf), payable, now)
-    if (draws.length === 0) return []
+    if (draws.length === 0) return alerts
     await writeDraws(trx, tenantId, draws, now)
     const changed = new Map([...new Set(draws.map((d) => d.grantId))].map((id) => [id, remaining.get(id)!]))
     await repo.setRemaining(trx, tenantId, changed)
-    return alertsFor(trx, tenantId, open, changed, now)
+    return [...alerts, ...(await alertsFor(trx, tenantId, open, changed, now))]
   }
 
   function writeDraws(trx: Tx, tenantId: string, draws: readonly Draw[], now: Date) {
@@ -381,9 +430,12 @@ export function createCreditService({
       (g) => g.expires_at && new Date(g.expires_at).getTime() <= now.getTime() && new Decimal(g.remaining).gt(0),
     )
     if (!due) return
+    const raised: CreditAlertRow[] = []
     await db.transaction().execute(async (trx) => {
-      await expireLocked(trx, tenantId, await repo.lockGrants(trx, tenantId, [customerId]), now)
+      const { alerts } = await expireLocked(trx, tenantId, await repo.lockGrants(trx, tenantId, [customerId]), now)
+      await raise(trx, alerts, raised)
     })
+    await service.publishAlerts({ creditAlertsRaised: raised })
   }
 
   const service: CreditService = {
@@ -466,6 +518,14 @@ export function createCreditService({
           created_at: now,
         })
         if (!row) return null
+        await audit?.record(trx, {
+          tenantId: tenant.id,
+          action: 'creditGrant.create',
+          entityType: 'CreditGrant',
+          entityId: row.id,
+          before: null,
+          after: row,
+        })
         await repo.appendLedger(trx, [
           {
             tenant_id: tenant.id,
@@ -559,11 +619,23 @@ export function createCreditService({
         input.lowBalanceThreshold == null
           ? null
           : parseAmount(input.lowBalanceThreshold, 'input.lowBalanceThreshold', false)
-      return repo.upsertSettings(db, {
-        tenant_id: tenant.id,
-        customer_id: input.customerId,
-        low_balance_threshold: low,
-        updated_at: clock.now(),
+      return db.transaction().execute(async (trx) => {
+        const [before] = await repo.settingsOf(trx, tenant.id, [input.customerId])
+        const after = await repo.upsertSettings(trx, {
+          tenant_id: tenant.id,
+          customer_id: input.customerId,
+          low_balance_threshold: low,
+          updated_at: clock.now(),
+        })
+        await audit?.record(trx, {
+          tenantId: tenant.id,
+          action: 'creditSettings.set',
+          entityType: 'CreditSettings',
+          entityId: input.customerId,
+          before: before ? { lowBalanceThreshold: before.low_balance_threshold } : null,
+          after: { lowBalanceThreshold: after.low_balance_threshold },
+        })
+        return after
       })
     },
 
@@ -578,7 +650,18 @@ export function createCreditService({
         if (!['https:', 'http:'].includes(parsed.protocol) || url.length > CREDIT_LIMITS.topUpUrlLength)
           throw badInput('creditTopUpUrl must be an absolute https:// (or http://) URL', 'input.creditTopUpUrl')
       }
-      await repo.setTopUpUrl(db, tenant.id, url)
+      await db.transaction().execute(async (trx) => {
+        const before = await repo.topUpUrlOf(trx, tenant.id)
+        await repo.setTopUpUrl(trx, tenant.id, url)
+        await audit?.record(trx, {
+          tenantId: tenant.id,
+          action: 'creditTopUpUrl.set',
+          entityType: 'Tenant',
+          entityId: tenant.id,
+          before: { creditTopUpUrl: before },
+          after: { creditTopUpUrl: url },
+        })
+      })
       return url
     },
 
@@ -586,13 +669,17 @@ export function createCreditService({
       let total = 0
       for (;;) {
         const now = clock.now()
+        const raised: CreditAlertRow[] = []
         const n = await db.transaction().execute(async (trx) => {
+          raised.length = 0
           const due = await repo.lockExpiredGrants(trx, now, CREDIT_LIMITS.sweepBatch)
           const byTenant = new Map<string, CreditGrantRow[]>()
           for (const g of due) byTenant.set(g.tenant_id, [...(byTenant.get(g.tenant_id) ?? []), g])
-          for (const [tenantId, grants] of byTenant) await expireLocked(trx, tenantId, grants, now)
+          for (const [tenantId, grants] of byTenant)
+            await raise(trx, (await expireLocked(trx, tenantId, grants, now)).alerts, raised)
           return due.length
         })
+        await service.publishAlerts({ creditAlertsRaised: raised })
         total += n
         if (n < CREDIT_LIMITS.sweepBatch) return total
       }
@@ -601,9 +688,20 @@ export function createCreditService({
     async prepaidGate(executor, tenantId, customerId, now, options) {
       const prepaidOnly = await prepaid.prepaidOnly(tenantId, customerId, now, options?.lock ?? executor)
       if (!prepaidOnly) return { prepaidOnly, balance: '0' }
-      const rows = options?.lock
-        ? await expireLocked(options.lock, tenantId, await repo.lockGrants(options.lock, tenantId, [customerId]), now)
-        : await repo.grantsOfCustomer(executor, tenantId, customerId)
+      let rows: CreditGrantRow[]
+      if (options?.lock) {
+        const expired = await expireLocked(
+          options.lock,
+          tenantId,
+          await repo.lockGrants(options.lock, tenantId, [customerId]),
+          now,
+        )
+        // Raised in the caller's transaction (webhooks); subscribers hear of them at once.
+        const raised: CreditAlertRow[] = []
+        await raise(options.lock, expired.alerts, raised)
+        await service.publishAlerts({ creditAlertsRaised: raised })
+        rows = expired.open
+      } else rows = await repo.grantsOfCustomer(executor, tenantId, customerId)
       return { prepaidOnly, balance: sum(rows.filter((g) => availableNow(g, now)).map((g) => g.remaining)) }
     },
 
@@ -672,13 +770,14 @@ export function createCreditService({
           const touched = [...new Set(entries.map((e) => e.grant_id))]
           await repo.setRemaining(trx, tenantId, new Map(touched.map((id) => [id, byId.get(id)!.remaining])))
           // A refund into a grant that has expired meanwhile expires at once.
-          const stillOpen = await expireLocked(
+          const expired = await expireLocked(
             trx,
             tenantId,
             touched.map((id) => byId.get(id)!),
             now,
           )
-          const open = new Set(stillOpen.map((g) => g.id))
+          await raise(trx, expired.alerts, batch.creditAlertsRaised)
+          const open = new Set(expired.open.map((g) => g.id))
           for (const id of touched) if (!open.has(id)) byId.set(id, { ...byId.get(id)!, remaining: '0' })
         }
       }

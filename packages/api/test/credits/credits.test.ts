@@ -229,6 +229,11 @@ describe('consumption at ingest', () => {
 
 describe('alerts', () => {
   it('LOW_BALANCE and ZERO_BALANCE once per crossing, live and by webhook', async () => {
+    const creditDeliveries = async () =>
+      ((await ok(`{ webhookDeliveries { eventType } }`)).webhookDeliveries as { eventType: string }[]).filter(
+        (d) => d.eventType === 'credit.alert',
+      ).length
+    const deliveredBefore = await creditDeliveries()
     await ok(
       `mutation { setCreditSettings(input: { customerId: "c-alerts", lowBalanceThreshold: "1" }) { lowBalanceThreshold } }`,
     )
@@ -248,8 +253,7 @@ describe('alerts', () => {
     await expect
       .poll(() => published.filter((a) => a.customerId === 'c-alerts').map((a) => a.kind))
       .toEqual(['LOW_BALANCE', 'LOW_BALANCE', 'ZERO_BALANCE'])
-    const deliveries = (await ok(`{ webhookDeliveries { eventType } }`)).webhookDeliveries as { eventType: string }[]
-    expect(deliveries.filter((d) => d.eventType === 'credit.alert')).toHaveLength(3)
+    expect((await creditDeliveries()) - deliveredBefore).toBe(3)
 
     // A top-up re-arms: the next crossing alerts again.
     await grant({ customerId: 'c-alerts', amount: '2' })
@@ -258,6 +262,96 @@ describe('alerts', () => {
       kind: 'LOW_BALANCE',
       grantId: null,
       balance: '0.5',
+    })
+  })
+})
+
+describe('expiry alerts', () => {
+  it('an expiry that lowers the balance under the thresholds alerts once, and one that empties it alerts zero', async () => {
+    await ok(
+      `mutation { setCreditSettings(input: { customerId: "c-exp-low", lowBalanceThreshold: "5" }) { lowBalanceThreshold } }`,
+    )
+    await grant({ customerId: 'c-exp-low', amount: '3' })
+    await grant({ customerId: 'c-exp-low', amount: '4', expiresAt: '2026-11-21T00:00:00Z' })
+    await ok(
+      `mutation { setCreditSettings(input: { customerId: "c-exp-zero", lowBalanceThreshold: "1" }) { lowBalanceThreshold } }`,
+    )
+    await grant({ customerId: 'c-exp-zero', amount: '2', expiresAt: '2026-11-21T00:00:00Z' })
+    clock.set('2026-11-21T00:00:00Z')
+    try {
+      // The sweep expires both; the balance read expires nothing more.
+      expect(await t.app.services.credits.sweepExpired()).toBe(2)
+      expect((await balance('c-exp-low')).balance).toBe('3')
+      expect(await t.app.services.credits.sweepExpired()).toBe(0)
+      expect((await ok(ALERTS, { c: 'c-exp-low' })).creditAlerts).toEqual([
+        { customerId: 'c-exp-low', grantId: null, kind: 'LOW_BALANCE', threshold: '5', balance: '3' },
+      ])
+      expect((await ok(ALERTS, { c: 'c-exp-zero' })).creditAlerts.reverse()).toEqual([
+        { customerId: 'c-exp-zero', grantId: null, kind: 'LOW_BALANCE', threshold: '1', balance: '0' },
+        { customerId: 'c-exp-zero', grantId: null, kind: 'ZERO_BALANCE', threshold: '0', balance: '0' },
+      ])
+      await expect
+        .poll(() => published.filter((a) => a.customerId.startsWith('c-exp-')).map((a) => a.kind))
+        .toEqual(['LOW_BALANCE', 'LOW_BALANCE', 'ZERO_BALANCE'])
+    } finally {
+      clock.set('2026-11-20T12:00:00Z')
+    }
+  })
+
+  it('an expiry found by a balance read alerts too', async () => {
+    await grant({ customerId: 'c-exp-read', amount: '1', expiresAt: '2026-11-20T12:30:00Z' })
+    clock.set('2026-11-20T12:30:00Z')
+    try {
+      expect((await balance('c-exp-read')).balance).toBe('0')
+      expect((await balance('c-exp-read')).balance).toBe('0')
+      expect((await ok(ALERTS, { c: 'c-exp-read' })).creditAlerts).toEqual([
+        { customerId: 'c-exp-read', grantId: null, kind: 'ZERO_BALANCE', threshold: '0', balance: '0' },
+      ])
+    } finally {
+      clock.set('2026-11-20T12:00:00Z')
+    }
+  })
+})
+
+describe('audit log', () => {
+  it('grants, credit settings and the top-up URL are recorded with before and after', async () => {
+    const g = await grant({ customerId: 'c-audit', amount: '7' })
+    await ok(
+      `mutation { setCreditSettings(input: { customerId: "c-audit", lowBalanceThreshold: "2" }) { lowBalanceThreshold } }`,
+    )
+    await ok(
+      `mutation { setCreditSettings(input: { customerId: "c-audit", lowBalanceThreshold: "3" }) { lowBalanceThreshold } }`,
+    )
+    await ok(`mutation { setCreditTopUpUrl(url: "https://app.example.com/credits") }`)
+    const log = async (entityType: string) =>
+      (
+        await ok(
+          `query ($t: String!) { auditLog(filter: { entityType: $t }, first: 50) { edges { node { action entityId before after actorRole } } } }`,
+          {
+            t: entityType,
+          },
+        )
+      ).auditLog.edges.map((e: any) => e.node)
+    expect((await log('CreditGrant')).find((n: any) => n.entityId === g.grant.id)).toMatchObject({
+      action: 'creditGrant.create',
+      before: null,
+      after: expect.objectContaining({ customer_id: 'c-audit', amount: '7' }),
+    })
+    // Both at the same instant (a fixed clock): in either order.
+    const settings = (await log('CreditSettings')).filter((n: any) => n.entityId === 'c-audit')
+    expect(settings).toHaveLength(2)
+    expect(settings).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          action: 'creditSettings.set',
+          before: { lowBalanceThreshold: '2' },
+          after: { lowBalanceThreshold: '3' },
+        }),
+        expect.objectContaining({ action: 'creditSettings.set', before: null, after: { lowBalanceThreshold: '2' } }),
+      ]),
+    )
+    expect((await log('Tenant')).find((n: any) => n.action === 'creditTopUpUrl.set')).toMatchObject({
+      after: { creditTopUpUrl: 'https://app.example.com/credits' },
     })
   })
 })
