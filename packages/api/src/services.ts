@@ -7,7 +7,8 @@ import { createCreditService, type CreditService, type PrepaidPolicy } from './c
 import { createCatalogService, type CatalogServices } from './catalog/service.ts'
 import { catchUpUnpriced, sweepScopeOf } from './repricing/late-pricing.ts'
 import { createPricingService, type PricingService } from './pricing/service.ts'
-import { createRepricingService } from './repricing/service.ts'
+import { createRerating, type ReratingService } from './repricing/rerating.ts'
+import { changeFollowers, createRepricingService } from './repricing/service.ts'
 import type { RepricingService } from './repricing/types.ts'
 import type { Clock } from './clock.ts'
 import { exportDirOf, retentionArchiveOf, type Config } from './config.ts'
@@ -58,6 +59,7 @@ export interface Services {
   pricing: PricingService
   /** Prices UNPRICED events when a price arrives; re-prices the past with correction entries. */
   repricing: RepricingService
+  rerating: ReratingService
   /** Plans (versioned rules), metered rating inside ingest, invoice preview: src/rating/. */
   rating: RatingService
   /** Batches as sent (record) and single events through group commit (recordOne). */
@@ -120,11 +122,13 @@ export function createServices(deps: Dependencies): Services {
   // The invoice preview takes off what credits paid; credits read the plan's prepaid-only flag.
   const rating = createRatingService({
     ...deps,
+    audit,
     billedAmount: usageReads.billedAmount,
     credits: { forPeriod: (tenant, customerId, period) => credits.forPeriod(tenant, customerId, period) },
   })
   const credits: CreditService = createCreditService({
     ...deps,
+    audit,
     pubsub,
     // The plan in force says whether a customer is prepaid-only (RatingPlan.prepaidOnly).
     prepaid: deps.prepaidPolicy ?? {
@@ -150,28 +154,26 @@ export function createServices(deps: Dependencies): Services {
     windowMs: deps.config.USAGE_UPDATE_WINDOW_MS,
     now: () => deps.clock.now(),
   })
-  const repricing = createRepricingService({
-    ...deps,
-    catalog,
-    // Late pricing and corrections move the Stripe outbox and budget spend like ingest does.
-    pipeline: billedChangePipeline(
-      {
-        inTransaction: {
-          'stripe.outbox': queueChanges,
-          'budgets.spend': budgets.followChanges,
-          'credits.consume': credits.followChanges,
-          'webhooks.budgetAlerts': (trx, batch) => webhooks.enqueueBudgetAlerts(trx, batch.alertsRaised),
-          'webhooks.creditAlerts': (trx, batch) => webhooks.enqueueCreditAlerts(trx, batch.creditAlertsRaised),
-        },
-        afterCommit: {
-          'budgets.publishAlerts': budgets.publishAlerts,
-          'credits.publishAlerts': credits.publishAlerts,
-          'subscriptions.usageUpdates': usageUpdates.afterChanges,
-        },
+  // Late pricing, corrections and re-ratings move the Stripe outbox and budget spend like ingest does.
+  const changePipeline = billedChangePipeline(
+    {
+      inTransaction: {
+        'stripe.outbox': queueChanges,
+        'budgets.spend': budgets.followChanges,
+        'credits.consume': credits.followChanges,
+        'webhooks.budgetAlerts': (trx, batch) => webhooks.enqueueBudgetAlerts(trx, batch.alertsRaised),
+        'webhooks.creditAlerts': (trx, batch) => webhooks.enqueueCreditAlerts(trx, batch.creditAlertsRaised),
       },
-      deps.logger,
-    ),
-  })
+      afterCommit: {
+        'budgets.publishAlerts': budgets.publishAlerts,
+        'credits.publishAlerts': credits.publishAlerts,
+        'subscriptions.usageUpdates': usageUpdates.afterChanges,
+      },
+    },
+    deps.logger,
+  )
+  const repricing = createRepricingService({ ...deps, catalog, rating, pipeline: changePipeline })
+  const rerating = createRerating({ ...deps, rating, audit, followers: changeFollowers(changePipeline) })
   // After every committed catalog change: events waiting for exactly that price get priced (its
   // models, from its start; everything when another process changed the catalog).
   catalog.onApplied(async (changes) => {
@@ -248,6 +250,7 @@ export function createServices(deps: Dependencies): Services {
     catalog,
     pricing: createPricingService({ ...deps, audit }),
     repricing,
+    rerating,
     rating,
     usageReads,
     usage: withGroupCommit(

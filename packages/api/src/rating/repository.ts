@@ -1,6 +1,6 @@
 import { sql } from 'kysely'
 import type { Executor } from '../db/database.ts'
-import type { RatingRuleJson } from '../db/types.ts'
+import type { RatingRuleJson, UsageEventRow } from '../db/types.ts'
 
 /** rating_plans, rating_counters, rating_reratings and the ledger reads rating needs. The only SQL of src/rating/. */
 
@@ -224,7 +224,10 @@ export async function periodLines(
       sum(coalesce((part ->> 'quantity')::numeric, (line ->> 'quantity')::numeric))::text as quantity,
       sum(coalesce((part ->> 'amount')::numeric, (line ->> 'amount')::numeric))::text as amount
     from usage_events e
-      cross join lateral jsonb_array_elements(e.lines) as l(line)
+      -- As billed now: the latest correction (re-pricing, re-rating) of the event, else its own lines.
+      cross join lateral (select coalesce((select c.new_lines from usage_corrections c
+        where c.tenant_id = e.tenant_id and c.event_id = e.id order by c.id desc limit 1), e.lines) as lines) cur
+      cross join lateral jsonb_array_elements(cur.lines) as l(line)
       cross join lateral jsonb_array_elements(coalesce(line -> 'parts', '[null]'::jsonb)) as p(part)
     where e.tenant_id = ${tenantId} and e.customer_id = ${customerId} and e.ts >= ${from} and e.ts < ${to}
       and e.status = 'PRICED'
@@ -261,4 +264,111 @@ export async function insertRerating(
       created_at: row.createdAt,
     })
     .execute()
+}
+
+/** Customers with PRICED events in [from, to): whom a tenant-wide re-rating looks at. */
+export async function customersWithPricedEvents(
+  db: Executor,
+  tenantId: string,
+  from: Date,
+  to: Date,
+): Promise<string[]> {
+  const rows = await db
+    .selectFrom('usage_events')
+    .select('customer_id')
+    .distinct()
+    .where('tenant_id', '=', tenantId)
+    .where('status', '=', 'PRICED')
+    .where('ts', '>=', from)
+    .where('ts', '<', to)
+    .orderBy('customer_id')
+    .execute()
+  return rows.map((r) => r.customer_id)
+}
+
+/** A customer's PRICED events in [from, to), in event order (timestamp, then id): the order a re-rating rates them in. */
+export function pricedEventsInOrder(
+  db: Executor,
+  tenantId: string,
+  customerId: string,
+  from: Date,
+  to: Date,
+): Promise<UsageEventRow[]> {
+  return db
+    .selectFrom('usage_events')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('customer_id', '=', customerId)
+    .where('status', '=', 'PRICED')
+    .where('ts', '>=', from)
+    .where('ts', '<', to)
+    .orderBy('ts')
+    .orderBy(sql`id collate "C"`)
+    .execute()
+}
+
+/** Ids of these events that are still UNPRICED (read under the counters' lock by late pricing). */
+export async function stillUnpricedIds(trx: Executor, tenantId: string, ids: readonly string[]): Promise<Set<string>> {
+  if (ids.length === 0) return new Set()
+  const rows = await trx
+    .selectFrom('usage_events')
+    .select('id')
+    .where('tenant_id', '=', tenantId)
+    .where('id', 'in', ids)
+    .where('status', '=', 'UNPRICED')
+    .execute()
+  return new Set(rows.map((r) => r.id))
+}
+
+export interface ReratingRow {
+  id: string
+  customer_id: string
+  period_start: Date
+  reason: string
+  events: number
+  corrected_events: number
+  amount_delta: string
+  created_at: Date
+}
+
+/** A tenant's re-ratings, newest first (one customer's when customerId is set). */
+export async function listReratings(
+  db: Executor,
+  tenantId: string,
+  filter: { customerId: string | null; first: number },
+): Promise<ReratingRow[]> {
+  const rows = await db
+    .selectFrom('rating_reratings')
+    .select(['id', 'customer_id', 'period_start', 'reason', 'events', 'corrected_events', 'amount_delta', 'created_at'])
+    .where('tenant_id', '=', tenantId)
+    .$if(filter.customerId !== null, (q) => q.where('customer_id', '=', filter.customerId!))
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(filter.first)
+    .execute()
+  return rows.map((r) => ({
+    ...r,
+    period_start: asDate(r.period_start),
+    created_at: asDate(r.created_at),
+    amount_delta: String(r.amount_delta),
+  }))
+}
+
+/** A plan version's counters of one customer period (rule id → quantity), read without a lock. */
+export async function readCounters(
+  db: Executor,
+  tenantId: string,
+  customerId: string,
+  planId: string,
+  periodStart: Date,
+): Promise<Map<string, string>> {
+  const rows = await db
+    .selectFrom('rating_counters')
+    .select(['rule_id', 'quantity'])
+    .where('tenant_id', '=', tenantId)
+    .where('customer_id', '=', customerId)
+    .where('plan_id', '=', planId)
+    .where('period_start', '=', periodStart)
+    .execute()
+  return new Map(rows.map((r) => [r.rule_id, String(r.quantity)]))
 }

@@ -143,7 +143,14 @@ const RatingRuleInput = builder.inputType('RatingRuleInput', {
 const RatingPlanInput = builder.inputType('RatingPlanInput', {
   fields: (t) => ({
     customerId: t.string({ description: "null: the tenant's default plan." }),
-    effectiveFrom: t.field({ type: 'DateTime', description: 'Default now; never in the past.' }),
+    effectiveFrom: t.field({
+      type: 'DateTime',
+      description: 'Default now; never in the past unless retroactive.',
+    }),
+    retroactive: t.boolean({
+      description:
+        'true: effectiveFrom may be in the past (at most 400 days) to fix a plan retroactively. What was billed stays billed until rerateUsage re-rates the periods from effectiveFrom.',
+    }),
     prepaidOnly: t.boolean({ description: 'Default false.' }),
     rules: t.field({ type: [RatingRuleInput], required: true }),
   }),
@@ -299,6 +306,7 @@ builder.mutationFields((t) => ({
       ctx.services.rating.setPlan(tenantOf(ctx), {
         customerId: input.customerId,
         effectiveFrom: input.effectiveFrom,
+        retroactive: input.retroactive,
         prepaidOnly: input.prepaidOnly,
         rules: input.rules.map((r) => ({
           ...r,

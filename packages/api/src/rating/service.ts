@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import type { AuditService } from '../audit/service.ts'
 import type { Clock } from '../clock.ts'
 import type { Db, Executor } from '../db/database.ts'
 import type { PricedLineJson, Tenant } from '../db/types.ts'
@@ -23,6 +24,8 @@ export interface SetPlanInput {
   customerId?: string | null
   /** Defaults to now; never in the past (what was billed stays billed: re-rate explicitly). */
   effectiveFrom?: Date | null
+  /** Lets effectiveFrom be in the past (at most 400 days): a plan fixed retroactively, applied to what was billed by rerateUsage. */
+  retroactive?: boolean | null
   prepaidOnly?: boolean | null
   rules: readonly RuleInput[]
 }
@@ -117,8 +120,21 @@ export interface RatingService {
    * docs/architecture.md), rates each in the given order and stores the counters. Returns one
    * result per item; null for an event whose id the ledger already holds (not rated, not counted).
    */
-  rateMetered(trx: Executor, tenantId: string, items: readonly MeteredItem[]): Promise<(MeteredResult | null)[]>
+  rateMetered(
+    trx: Executor,
+    tenantId: string,
+    items: readonly MeteredItem[],
+    options?: {
+      /**
+       * The items are stored UNPRICED events being priced late: rated only if still UNPRICED under
+       * the lock (null otherwise), instead of only if the ledger does not hold their id.
+       */
+      stored?: boolean
+    },
+  ): Promise<(MeteredResult | null)[]>
   invoicePreview(tenant: Tenant, customerId: string, periodStart?: Date | null): Promise<InvoicePreviewView>
+  /** The period meters (rule id → quantity so far) of a customer's plan version at an instant, read without a lock. */
+  meters(tenantId: string, customerId: string, plan: RatingPlan, at: Date): Promise<Map<string, Decimal>>
 }
 
 const toPlan = (r: repo.PlanVersionRow): RatingPlan => ({
@@ -141,9 +157,12 @@ export function createRatingService({
   clock,
   billedAmount,
   credits = null,
+  audit = null,
 }: {
   db: Db
   clock: Clock
+  /** Plan versions are recorded in the audit log in the transaction that writes them (`ratingPlan.set`). */
+  audit?: Pick<AuditService, 'record'> | null
   /** The ledger's billed amount of a customer's range (usage/summary), for the preview's subtotal check. */
   billedAmount: (executor: Executor, tenantId: string, customerId: string, from: Date, to: Date) => Promise<string>
   credits?: CreditsForInvoice | null
@@ -164,24 +183,44 @@ export function createRatingService({
       const customerId = checkCustomerId(input.customerId, 'input.customerId')
       const now = clock.now()
       const effectiveFrom = input.effectiveFrom ?? now
-      if (effectiveFrom.getTime() < now.getTime() - 1000)
+      const retroactive = input.retroactive === true
+      if (retroactive && effectiveFrom.getTime() < now.getTime() - 400 * 86_400_000)
+        throw badInput('a retroactive effectiveFrom is at most 400 days in the past', 'input.effectiveFrom')
+      if (!retroactive && effectiveFrom.getTime() < now.getTime() - 1000)
         throw badInput(
-          'effectiveFrom must not be in the past: a plan change never rewrites what was billed (re-rate a period explicitly with rerateUsage)',
+          'effectiveFrom must not be in the past: a plan change never rewrites what was billed (set retroactive: true, then re-rate the periods explicitly with rerateUsage)',
           'input.effectiveFrom',
         )
       if (input.rules.length === 0) throw badInput('a plan has at least one rule', 'input.rules')
       const rules = parseRules(input.rules)
       for (let attempt = 0; ; attempt++) {
         try {
-          const row = await repo.insertPlanVersion(db, {
-            tenantId: tenant.id,
-            id: randomUUID(),
-            customerId,
-            effectiveFrom: effectiveFrom < now ? now : effectiveFrom,
-            prepaidOnly: input.prepaidOnly ?? false,
-            rules,
+          // The new version and its audit entry commit together.
+          return await db.transaction().execute(async (trx) => {
+            const previous = (await repo.planVersions(trx, tenant.id, customerId === null ? [] : [customerId]))
+              .filter((r) => r.customer_id === customerId)
+              .sort((a, b) => a.version - b.version)
+              .at(-1)
+            const row = toPlan(
+              await repo.insertPlanVersion(trx, {
+                tenantId: tenant.id,
+                id: randomUUID(),
+                customerId,
+                effectiveFrom: effectiveFrom < now && !retroactive ? now : effectiveFrom,
+                prepaidOnly: input.prepaidOnly ?? false,
+                rules,
+              }),
+            )
+            await audit?.record(trx, {
+              tenantId: tenant.id,
+              action: 'ratingPlan.set',
+              entityType: 'RatingPlan',
+              entityId: customerId ?? 'default',
+              before: previous ? toPlan(previous) : null,
+              after: row,
+            })
+            return row
           })
-          return toPlan(row)
         } catch (error) {
           // Two versions written at once for one owner: the unique version index refuses one; take the next.
           if (attempt < 3 && /rating_plans_version|duplicate key/.test(String(error))) continue
@@ -202,7 +241,7 @@ export function createRatingService({
 
     book: (executor, tenantId, customerIds) => book(executor, tenantId, customerIds),
 
-    async rateMetered(trx, tenantId, items) {
+    async rateMetered(trx, tenantId, items, options) {
       const keys: repo.CounterKey[] = []
       for (const item of items) {
         const { start } = periodOf(item.ts)
@@ -211,11 +250,12 @@ export function createRatingService({
       }
       const locked = await repo.lockCounters(trx, tenantId, keys)
       // Read under the lock: a concurrent batch of this customer that stored one of these ids has committed.
-      const known = await repo.knownEventIds(
-        trx,
-        tenantId,
-        items.map((i) => i.eventId),
-      )
+      const ids = items.map((i) => i.eventId)
+      let known: Set<string>
+      if (options?.stored) {
+        const pending = await repo.stillUnpricedIds(trx, tenantId, ids)
+        known = new Set(ids.filter((id) => !pending.has(id)))
+      } else known = await repo.knownEventIds(trx, tenantId, ids)
       // One live map of rule id → quantity per (customer, plan version, period).
       const meters = new Map<string, Map<string, Decimal>>()
       const results: (MeteredResult | null)[] = []
@@ -258,6 +298,12 @@ export function createRatingService({
       })
       await repo.saveCounters(trx, tenantId, updates)
       return results
+    },
+
+    async meters(tenantId, customerId, plan, at) {
+      const { start } = periodOf(at)
+      const stored = await repo.readCounters(db, tenantId, customerId, plan.id, start)
+      return new Map(meteredRules(plan).map((r) => [r.id, new Decimal(stored.get(r.id) ?? 0)]))
     },
 
     async invoicePreview(tenant, customerId, periodStart) {
@@ -311,7 +357,7 @@ export function createRatingService({
         }
       })
       let usage = lines.reduce((s, l) => s.plus(l.amount), ZERO)
-      // Re-pricing and re-rating corrections move the ledger's amount but not the events' lines.
+      // The lines are as billed now (corrections included); anything else the ledger holds shows as an adjustment.
       const adjustment = new Decimal(ledger).minus(usage)
       if (!adjustment.isZero()) {
         lines.push({

@@ -59,7 +59,7 @@ export function createCorrections({
             amount: event.amount ?? '0',
           }
           // An event billed under a rating plan (its lines name the plan) keeps its bill: a correction
-          // here would re-bill it by markup alone; re-rating is its own operation (not built yet).
+          // here would re-bill it by markup alone; re-rating is its own operation (rerateUsage, rerating.ts).
           if (current.lines.some((line) => line.planId)) {
             result.ratedKept += 1
             continue

@@ -1,19 +1,15 @@
 import type { AppliedPriceChange } from '@burnrate/catalog-sync'
 import type { CatalogService } from '../catalog/types.ts'
-import type { UsageEventRow } from '../db/types.ts'
-import { planAt } from '../pricing/engine.ts'
-import type { UnpricedReason } from '../pricing/price-event.ts'
+import type { PricedLineJson, UsageEventRow } from '../db/types.ts'
+import { billAtPlan, storedPricing, type UnpricedReason } from '../pricing/price-event.ts'
+import { isPricingPlan, needsCounters, planAt, ratedLinesJson } from '../rating/plans.ts'
+import { rateEvent } from '../rating/rate.ts'
+import type { MeteredItem } from '../rating/service.ts'
 import type { BilledChange, IngestBatch } from '../usage/pipeline.ts'
-import {
-  addToLineRollups,
-  addToRollups,
-  listPlans,
-  priceStillUnpriced,
-  setUnpricedReasons,
-} from '../usage/repository.ts'
+import { addToLineRollups, addToRollups, priceStillUnpriced, setUnpricedReasons } from '../usage/repository.ts'
 import { latePricingRollups, lineDeltas, sameReason } from './deltas.ts'
 import * as repo from './repository.ts'
-import { repriceStoredEvent } from './stored-event.ts'
+import { priceStoredEvent } from './stored-event.ts'
 import type { RepricingDeps, RepricingService, UnpricedScope } from './types.ts'
 
 const BATCH = 500
@@ -42,6 +38,7 @@ export function createLatePricing({
   db,
   catalog,
   logger,
+  rating,
   followers,
 }: RepricingDeps): RepricingService['priceUnpriced'] {
   return async (scope = {}) => {
@@ -70,15 +67,17 @@ export function createLatePricing({
         const events = await repo.unpricedBatch(db, name, { afterSeq, limit: BATCH, from, eventIds: scope.eventIds })
         if (events.length === 0) break
         afterSeq = Number(events.at(-1)!.seq)
-        const plans = await listPlans(db, name.tenant_id, [...new Set(events.map((e) => e.customer_id))])
+        const plans = await rating.book(db, name.tenant_id, [...new Set(events.map((e) => e.customer_id))])
         const updates = new Map<string, { before: UsageEventRow; after: UsageEventRow }>()
         const stillUnpriced: { id: string; reason: UnpricedReason }[] = []
+        // Events under a plan with meters (tiers, allowances): rated in the transaction, under the counters' lock.
+        const metered: MeteredItem[] = []
         for (const event of events) {
           const prices = catalog.pricesAt(resolved.provider, resolved.model, event.ts, event.tenant_id)
-          const plan = planAt(plans, event.customer_id, event.ts)
-          let next
+          const ts = new Date(event.ts)
+          let priced
           try {
-            next = repriceStoredEvent(prices, event, plan)
+            priced = priceStoredEvent(prices, event)
           } catch (error) {
             logger.warn('unpriced event cannot be priced', {
               tenantId: event.tenant_id,
@@ -87,11 +86,34 @@ export function createLatePricing({
             })
             continue
           }
-          if (next.unpriced) {
-            if (!sameReason(event.unpriced_reason, next.unpriced))
-              stillUnpriced.push({ id: event.id, reason: next.unpriced })
+          if (priced.status === 'UNPRICED') {
+            if (!sameReason(event.unpriced_reason, priced.reason))
+              stillUnpriced.push({ id: event.id, reason: priced.reason })
             continue
           }
+          // Billed by the plan in force at the event, exactly as ingest bills (usage/service.ts).
+          const inForce = planAt(plans, event.customer_id, ts)
+          const costRule = inForce?.rules.find((r) => r.type === 'COST_BASED')
+          const plan = costRule?.type === 'COST_BASED' ? { kind: costRule.kind, percent: costRule.percent } : null
+          let billed: { lines: PricedLineJson[]; amount: string }
+          if (inForce && !isPricingPlan(inForce)) {
+            const units = event.units ?? []
+            if (needsCounters(inForce)) {
+              metered.push({
+                eventId: event.id,
+                customerId: event.customer_id,
+                ts,
+                plan: inForce,
+                lines: priced.lines,
+                model: resolved.model,
+                units,
+              })
+              billed = { lines: [], amount: '0' }
+            } else {
+              const rated = rateEvent(inForce, { lines: priced.lines, model: resolved.model, units }, new Map())
+              billed = { lines: ratedLinesJson(inForce, rated), amount: rated.amount.toFixed() }
+            }
+          } else billed = storedPricing(billAtPlan(priced, plan))
           updates.set(event.id, {
             before: event,
             after: {
@@ -99,9 +121,9 @@ export function createLatePricing({
               status: 'PRICED',
               canonical_provider: resolved.provider,
               canonical_model: resolved.model,
-              lines: next.lines,
-              cost: next.cost,
-              amount: next.amount,
+              lines: billed.lines,
+              cost: priced.cost.toFixed(),
+              amount: billed.amount,
               plan_kind: plan?.kind ?? null,
               plan_percent: plan?.percent ?? null,
             },
@@ -110,12 +132,30 @@ export function createLatePricing({
         // What the event now lacks (e.g. a negotiated price named input only): say so, still UNPRICED.
         await setUnpricedReasons(db, name.tenant_id, stillUnpriced)
         if (updates.size === 0) continue
+        // Rated in event order (timestamp, then id), after the period's earlier usage.
+        metered.sort((a, b) => a.ts.getTime() - b.ts.getTime() || (a.eventId < b.eventId ? -1 : 1))
         const billed = await db.transaction().execute(async (trx) => {
+          const rated = new Set<string>()
+          const pending = new Map(updates)
+          if (metered.length > 0) {
+            const results = await rating.rateMetered(trx, name.tenant_id, metered, { stored: true })
+            for (const [i, result] of results.entries()) {
+              const id = metered[i]!.eventId
+              // Priced meanwhile by another sweep: not this one's to price.
+              if (!result) {
+                pending.delete(id)
+                continue
+              }
+              const update = pending.get(id)!
+              pending.set(id, { ...update, after: { ...update.after, lines: result.lines, amount: result.amount } })
+              rated.add(id)
+            }
+          }
           // One statement, rows locked in id order; only events still UNPRICED change.
           const pricedIds = await priceStillUnpriced(
             trx,
             name.tenant_id,
-            [...updates.values()].map(({ after }) => ({
+            [...pending.values()].map(({ after }) => ({
               id: after.id,
               canonical_provider: after.canonical_provider!,
               canonical_model: after.canonical_model!,
@@ -126,7 +166,10 @@ export function createLatePricing({
               plan_percent: after.plan_percent,
             })),
           )
-          const done = [...updates.values()].filter(({ after }) => pricedIds.has(after.id))
+          // A rated event's counters moved: it must be the one priced here (else roll back; the next sweep prices it).
+          for (const id of rated)
+            if (!pricedIds.has(id)) throw new Error(`late-priced event ${id} was priced meanwhile`)
+          const done = [...pending.values()].filter(({ after }) => pricedIds.has(after.id))
           const deltas = latePricingRollups(name.tenant_id, done)
           await addToRollups(trx, deltas.rollups)
           await addToLineRollups(trx, deltas.lineRollups)

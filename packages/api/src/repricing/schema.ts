@@ -3,6 +3,7 @@ import { PricedLine, UnpricedReason } from '../usage/schema.ts'
 import { Decimal } from '../money/decimal.ts'
 import { builder } from '../schema/builder.ts'
 import type { PricedLineJson } from '../db/types.ts'
+import type { RerateResult, ReratingView } from './rerating.ts'
 import type { RepriceResult } from './types.ts'
 
 interface CorrectionView {
@@ -58,7 +59,7 @@ const RepriceUsageResult = builder.objectRef<RepriceResult>('RepriceUsageResult'
     amountDelta: t.field({ type: 'Decimal', resolve: (r) => r.amountDelta }),
     ratedKept: t.exposeInt('ratedKept', {
       description:
-        'Events billed under a rating plan (setRatingPlan), left at their bill and cost: re-pricing would re-bill them by markup alone, and re-rating is not built yet.',
+        'Events billed under a rating plan (setRatingPlan), left at their bill and cost: re-pricing would re-bill them by markup alone. Re-rate them with rerateUsage.',
     }),
     unpriced: t.exposeInt('unpriced', {
       description:
@@ -101,5 +102,72 @@ builder.queryFields((t) => ({
     },
     authScopes: { tenant: true },
     resolve: (_root, args, ctx) => ctx.services.repricing.listCorrections(tenantOf(ctx).id, args),
+  }),
+}))
+
+const RatingRerating = builder.objectRef<ReratingView>('RatingRerating').implement({
+  description:
+    "One customer period re-rated by rerateUsage: how many of its events the re-rating corrected and by how much (each correction is a UsageCorrection with the run's reason).",
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    customerId: t.exposeString('customerId'),
+    periodStart: t.field({ type: 'DateTime', resolve: (r) => r.periodStart }),
+    reason: t.exposeString('reason'),
+    events: t.exposeInt('events', { description: "The period's PRICED events, all rated again." }),
+    correctedEvents: t.exposeInt('correctedEvents'),
+    amountDelta: t.field({ type: 'Decimal', resolve: (r) => r.amountDelta }),
+    createdAt: t.field({ type: 'DateTime', resolve: (r) => r.createdAt }),
+  }),
+})
+
+const RerateUsageResult = builder.objectRef<RerateResult>('RerateUsageResult').implement({
+  fields: (t) => ({
+    periodStart: t.field({
+      type: 'DateTime',
+      description: 'The range widened to whole periods (UTC months): from the start of the first.',
+      resolve: (r) => r.periodStart,
+    }),
+    periodEnd: t.field({ type: 'DateTime', description: 'To the end of the last.', resolve: (r) => r.periodEnd }),
+    examined: t.exposeInt('examined'),
+    corrected: t.exposeInt('corrected', { description: 'Correction entries written; 0 when re-run.' }),
+    amountDelta: t.field({ type: 'Decimal', resolve: (r) => r.amountDelta }),
+    reratings: t.field({
+      type: [RatingRerating],
+      description: 'One per customer period that changed; empty when re-run.',
+      resolve: (r) => r.reratings,
+    }),
+  }),
+})
+
+const RerateUsageInput = builder.inputType('RerateUsageInput', {
+  fields: (t) => ({
+    customerId: t.string({ description: 'One customer; absent: every customer with priced usage in the range.' }),
+    from: t.field({ type: 'DateTime', required: true }),
+    to: t.field({ type: 'DateTime', required: true }),
+    reason: t.string({
+      required: true,
+      description: 'Kept on every correction and on the re-rating (1-500 characters).',
+    }),
+  }),
+})
+
+builder.mutationFields((t) => ({
+  rerateUsage: t.field({
+    type: RerateUsageResult,
+    description:
+      'Re-rates the periods (UTC months) that [from, to) touches: every PRICED event, in event order, under the plan version in force at it, from its current cost lines. Each event whose bill changes gets a correction (history is never overwritten); rollups, budgets, credits and Stripe move by the difference; the period counters are reset to what the events add up to. Recorded in ratingReratings and the audit log; re-running changes nothing.',
+    args: { input: t.arg({ type: RerateUsageInput, required: true }) },
+    authScopes: { tenant: true },
+    resolve: (_root, { input }, ctx) => ctx.services.rerating.rerateUsage(tenantOf(ctx), input),
+  }),
+}))
+
+builder.queryFields((t) => ({
+  ratingReratings: t.field({
+    type: [RatingRerating],
+    description: 'The re-ratings of this tenant (of one customer when customerId is set), newest first.',
+    args: { customerId: t.arg.string(), first: t.arg.int({ description: '1-500, default 100.' }) },
+    authScopes: { tenant: true },
+    resolve: (_root, args, ctx) => ctx.services.rerating.listReratings(tenantOf(ctx).id, args),
   }),
 }))

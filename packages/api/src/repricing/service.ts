@@ -10,14 +10,9 @@ import type { RepricingDeps, RepricingService } from './types.ts'
  * totals by deltas (deltas.ts); their SQL is in repository.ts. Every billed amount that changes
  * goes through the billed-change pipeline (usage/pipeline.ts).
  */
-export function createRepricingService({
-  pipeline = NO_CHANGE_FOLLOWERS,
-  ...deps
-}: Omit<RepricingDeps, 'followers'> & {
-  /** What follows every billed amount that changes (Stripe outbox, budgets, webhooks): usage/pipeline.ts. */
-  pipeline?: BilledChangePipeline
-}): RepricingService {
-  const followers: RepricingDeps['followers'] = {
+/** The billed-change pipeline as corrections (re-pricing, re-rating) run it: in their transaction, then after commit. */
+export function changeFollowers(pipeline: BilledChangePipeline = NO_CHANGE_FOLLOWERS): RepricingDeps['followers'] {
+  return {
     async changed(trx, tenantId, changes) {
       if (changes.length === 0) return null
       const batch: BilledChangeBatch = { tenantId, changes, alertsRaised: [], creditAlertsRaised: [] }
@@ -28,6 +23,15 @@ export function createRepricingService({
       if (batch) await pipeline.afterCommit(batch)
     },
   }
-  const withFollowers = { ...deps, followers }
+}
+
+export function createRepricingService({
+  pipeline = NO_CHANGE_FOLLOWERS,
+  ...deps
+}: Omit<RepricingDeps, 'followers'> & {
+  /** What follows every billed amount that changes (Stripe outbox, budgets, webhooks): usage/pipeline.ts. */
+  pipeline?: BilledChangePipeline
+}): RepricingService {
+  const withFollowers = { ...deps, followers: changeFollowers(pipeline) }
   return { priceUnpriced: createLatePricing(withFollowers), ...createCorrections(withFollowers) }
 }

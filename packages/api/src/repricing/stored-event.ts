@@ -2,7 +2,13 @@ import type { CatalogPrice } from '../catalog/types.ts'
 import type { PricedLineJson, UsageEventRow } from '../db/types.ts'
 import { Decimal } from '../money/decimal.ts'
 import type { Plan, ReportedUsage } from '../pricing/engine.ts'
-import { billAtPlan, priceEvent, storedPricing, type UnpricedReason } from '../pricing/price-event.ts'
+import {
+  billAtPlan,
+  priceEvent,
+  storedPricing,
+  type EventPricing,
+  type UnpricedReason,
+} from '../pricing/price-event.ts'
 import { canonicalUnitName } from '../usage/validation.ts'
 
 /** What an event reported, rebuilt from its stored row the way validation built it. */
@@ -38,4 +44,9 @@ export function repriceStoredEvent(
   const priced = priceEvent(reportedOf(event), prices)
   if (priced.status === 'UNPRICED') return { unpriced: priced.reason }
   return storedPricing(billAtPlan(priced, plan))
+}
+
+/** A stored event's cost lines at these catalog rows (priceEvent), before any plan bills them. */
+export function priceStoredEvent(prices: readonly CatalogPrice[] | null, event: UsageEventRow): EventPricing {
+  return priceEvent(reportedOf(event), prices)
 }

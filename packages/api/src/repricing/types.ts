@@ -4,6 +4,7 @@ import type { Db, Tx } from '../db/database.ts'
 import type { Selectable, UsageCorrectionTable } from '../db/types.ts'
 import type { Logger } from '../logger.ts'
 import type { UnpricedReason } from '../pricing/price-event.ts'
+import type { RatingService } from '../rating/service.ts'
 import type { BilledChange, BilledChangeBatch } from '../usage/pipeline.ts'
 
 export interface RepriceResult {
@@ -71,6 +72,8 @@ export interface RepricingDeps {
   clock: Clock
   catalog: CatalogService
   logger: Logger
+  /** Plans in force and metered rating (src/rating/): late pricing bills by the customer's plan as ingest does. */
+  rating: Pick<RatingService, 'book' | 'rateMetered'>
   /** Runs the billed-change pipeline's in-transaction steps; `notify` runs the rest after commit. */
   followers: {
     changed(trx: Tx, tenantId: string, changes: readonly BilledChange[]): Promise<BilledChangeBatch | null>
