@@ -105,7 +105,7 @@ export function updateBudget(
 /** Spent per (budget, period start) for the given keys; missing keys have spent nothing. */
 export async function spendOf(
   db: Executor,
-  keys: readonly { budgetId: string; periodStart: Date }[],
+  keys: readonly { tenantId: string; budgetId: string; periodStart: Date }[],
 ): Promise<Map<string, string>> {
   const found = new Map<string, string>()
   if (keys.length === 0) return found
@@ -113,7 +113,15 @@ export async function spendOf(
     .selectFrom('budget_spend')
     .select(['budget_id', 'period_start', 'spent'])
     .where((eb) =>
-      eb.or(keys.map((k) => eb.and([eb('budget_id', '=', k.budgetId), eb('period_start', '=', k.periodStart)]))),
+      eb.or(
+        keys.map((k) =>
+          eb.and([
+            eb('budget_id', '=', k.budgetId),
+            eb('period_start', '=', k.periodStart),
+            eb('tenant_id', '=', k.tenantId),
+          ]),
+        ),
+      ),
     )
     .execute()
   for (const row of rows) found.set(spendKey(row.budget_id, new Date(row.period_start)), row.spent)
@@ -123,11 +131,17 @@ export async function spendOf(
 export const spendKey = (budgetId: string, periodStart: Date) => `${budgetId}\u0001${periodStart.toISOString()}`
 
 /** Sets a period's spend (a seed from the ledger). */
-export async function setSpend(db: Executor, budgetId: string, periodStart: Date, spent: string): Promise<void> {
+export async function setSpend(
+  db: Executor,
+  tenantId: string,
+  budgetId: string,
+  periodStart: Date,
+  spent: string,
+): Promise<void> {
   await db
     .insertInto('budget_spend')
-    .values({ budget_id: budgetId, period_start: periodStart, spent })
-    .onConflict((oc) => oc.columns(['budget_id', 'period_start']).doUpdateSet({ spent }))
+    .values({ tenant_id: tenantId, budget_id: budgetId, period_start: periodStart, spent })
+    .onConflict((oc) => oc.columns(['budget_id', 'period_start', 'tenant_id']).doUpdateSet({ spent }))
     .execute()
 }
 
@@ -137,7 +151,7 @@ export async function setSpend(db: Executor, budgetId: string, periodStart: Date
  */
 export async function addToSpend(
   db: Executor,
-  deltas: readonly { budgetId: string; periodStart: Date; amount: string }[],
+  deltas: readonly { tenantId: string; budgetId: string; periodStart: Date; amount: string }[],
 ): Promise<{ budgetId: string; periodStart: Date; spent: string }[]> {
   if (deltas.length === 0) return []
   const sorted = [...deltas].sort((a, b) =>
@@ -145,9 +159,18 @@ export async function addToSpend(
   )
   const rows = await db
     .insertInto('budget_spend')
-    .values(sorted.map((d) => ({ budget_id: d.budgetId, period_start: d.periodStart, spent: d.amount })))
+    .values(
+      sorted.map((d) => ({
+        tenant_id: d.tenantId,
+        budget_id: d.budgetId,
+        period_start: d.periodStart,
+        spent: d.amount,
+      })),
+    )
     .onConflict((oc) =>
-      oc.columns(['budget_id', 'period_start']).doUpdateSet({ spent: sql`budget_spend.spent + excluded.spent` }),
+      oc
+        .columns(['budget_id', 'period_start', 'tenant_id'])
+        .doUpdateSet({ spent: sql`budget_spend.spent + excluded.spent` }),
     )
     .returning(['budget_id', 'period_start', 'spent'])
     .execute()
@@ -167,7 +190,7 @@ export async function insertNewAlerts(
   return db
     .insertInto('budget_alerts')
     .values(sorted)
-    .onConflict((oc) => oc.columns(['budget_id', 'period_start', 'kind', 'threshold']).doNothing())
+    .onConflict((oc) => oc.columns(['budget_id', 'period_start', 'kind', 'threshold', 'tenant_id']).doNothing())
     .returningAll()
     .execute()
 }

@@ -258,7 +258,7 @@ export function createBudgetService({
     const periods = budgets.map((b) => periodBounds(b.period, b.time_zone, now))
     const spends = await repo.spendOf(
       executor,
-      budgets.map((b, i) => ({ budgetId: b.id, periodStart: periods[i]!.start })),
+      budgets.map((b, i) => ({ tenantId: b.tenant_id, budgetId: b.id, periodStart: periods[i]!.start })),
     )
     const reservedByCustomer = new Map<string, string>()
     for (const b of budgets) {
@@ -376,6 +376,7 @@ export function createBudgetService({
     const totals = await repo.addToSpend(
       trx,
       [...deltas.values()].map((d) => ({
+        tenantId: d.budget.tenant_id,
         budgetId: d.budget.id,
         periodStart: d.period.start,
         amount: d.amount.toFixed(),
@@ -505,12 +506,12 @@ export function createBudgetService({
         let spent: string
         if (reseed) {
           spent = await billedAmount(trx, tenant.id, input.customerId, period.start, period.end)
-          await repo.setSpend(trx, budget.id, period.start, spent)
+          await repo.setSpend(trx, budget.tenant_id, budget.id, period.start, spent)
         } else {
           spent =
-            (await repo.spendOf(trx, [{ budgetId: budget.id, periodStart: period.start }])).get(
-              repo.spendKey(budget.id, period.start),
-            ) ?? '0'
+            (
+              await repo.spendOf(trx, [{ tenantId: budget.tenant_id, budgetId: budget.id, periodStart: period.start }])
+            ).get(repo.spendKey(budget.id, period.start)) ?? '0'
         }
         // A new or lowered limit may already be passed: those alerts are due now.
         const raised = await repo.insertNewAlerts(
@@ -540,7 +541,7 @@ export function createBudgetService({
       const periods = rows.map((b) => periodBounds(b.period, b.time_zone, now))
       const spends = await repo.spendOf(
         db,
-        rows.map((b, i) => ({ budgetId: b.id, periodStart: periods[i]!.start })),
+        rows.map((b, i) => ({ tenantId: b.tenant_id, budgetId: b.id, periodStart: periods[i]!.start })),
       )
       const nearest = new Map<string, BudgetUse>()
       rows.forEach((row, i) => {

@@ -116,6 +116,7 @@ export interface BudgetSpend {
   budget_id: string
   period_start: Timestamp
   spent: Numeric
+  tenant_id: string
 }
 
 export interface CatalogFeedIssues {
@@ -597,6 +598,7 @@ export interface WebhookAttempts {
   error: string | null
   started_at: Timestamp
   status_code: number | null
+  tenant_id: string
   url: string | null
 }
 

@@ -18,9 +18,12 @@ const reference: CitusTable = { type: 'reference' }
 export const CITUS_TABLES: Readonly<Record<string, CitusTable>> = {
   // Small, written rarely, looked up by API key hash on every request: a copy on every node.
   tenants: reference,
-  // Looked up by hash (keys, console sessions) before the tenant is known, like tenants.
+  // Looked up by hash (keys, console and widget sessions) before the tenant is known, like tenants.
+  // Widget sessions live at most 24 hours and are minted once per embed, not per event: a copy on
+  // every node costs a write to each node per mint (docs/scaling.md).
   api_keys: reference,
   console_sessions: reference,
+  widget_sessions: reference,
   audit_log: byTenant,
   customers: byTenant,
   pricing_plans: byTenant,
@@ -29,7 +32,6 @@ export const CITUS_TABLES: Readonly<Record<string, CitusTable>> = {
   usage_rollups: byTenant,
   usage_line_rollups: byTenant,
   usage_corrections: byTenant,
-  widget_sessions: byTenant,
   budgets: byTenant,
   budget_spend: byTenant,
   budget_alerts: byTenant,
@@ -71,35 +73,9 @@ export const CITUS_TABLES: Readonly<Record<string, CitusTable>> = {
 }
 
 /**
- * What the schema still breaks today, as the test reports it: keys of tenant data without
- * tenant_id (ids that are globally unique by construction, but Citus needs the distribution column
- * in every unique constraint) and foreign keys by id alone. The test fails on anything not listed
- * here, and on a listed entry that no longer occurs, so this list only shrinks. Each fix is a
- * migration that widens the key to (tenant_id, id) and the ON CONFLICT targets that use it.
+ * What the schema still breaks, as the test reports it. Empty since migration
+ * 20261210T0200_citus_tenant_keys widened every key of tenant data to include tenant_id and made
+ * every foreign key between tenant tables carry it. The test fails on anything not listed here
+ * and on a listed entry that no longer occurs: a new table or constraint must follow the rules.
  */
-export const KNOWN_CITUS_VIOLATIONS: readonly string[] = [
-  'budget_spend: no column tenant_id',
-  'webhook_attempts: no column tenant_id',
-  'pricing_plans.pricing_plans_pkey (id) lacks tenant_id',
-  'budget_spend.budget_spend_pk (budget_id, period_start) lacks tenant_id',
-  'budget_alerts.budget_alerts_pkey (id) lacks tenant_id',
-  'budget_alerts.budget_alerts_once (budget_id, period_start, kind, threshold) lacks tenant_id',
-  'budget_reservations.budget_reservations_pkey (id) lacks tenant_id',
-  'webhook_events.webhook_events_pkey (id) lacks tenant_id',
-  'webhook_deliveries.webhook_deliveries_pkey (id) lacks tenant_id',
-  'webhook_deliveries.webhook_deliveries_once (endpoint_id, event_id) lacks tenant_id',
-  'usage_corrections.usage_corrections_pkey (id) lacks tenant_id',
-  'webhook_endpoints.webhook_endpoints_pkey (id) lacks tenant_id',
-  'webhook_attempts.webhook_attempts_pk (delivery_id, attempt) lacks tenant_id',
-  'widget_sessions.widget_sessions_pkey (id) lacks tenant_id',
-  'widget_sessions.widget_sessions_token_hash_key (token_hash) lacks tenant_id',
-  'budgets.budgets_pkey (id) lacks tenant_id',
-  'stripe_pushes.stripe_pushes_pkey (identifier) lacks tenant_id',
-  'provider_usage_revisions.provider_usage_revisions_pkey (id) lacks tenant_id',
-  'reconciliation_alerts.reconciliation_alerts_pkey (id) lacks tenant_id',
-  'budget_spend.budget_spend_budget_id_fkey (budget_id) -> budgets (id) does not carry the tenant',
-  'budget_alerts.budget_alerts_budget_id_fkey (budget_id) -> budgets (id) does not carry the tenant',
-  'webhook_deliveries.webhook_deliveries_endpoint_id_fkey (endpoint_id) -> webhook_endpoints (id) does not carry the tenant',
-  'webhook_deliveries.webhook_deliveries_event_id_fkey (event_id) -> webhook_events (id) does not carry the tenant',
-  'webhook_attempts.webhook_attempts_delivery_id_fkey (delivery_id) -> webhook_deliveries (id) does not carry the tenant',
-]
+export const KNOWN_CITUS_VIOLATIONS: readonly string[] = []

@@ -28,7 +28,9 @@ export async function readFigures(db: Db): Promise<DatabaseFigures> {
       .execute(),
     db
       .selectFrom('webhook_deliveries as d')
-      .innerJoin('webhook_events as e', 'e.id', 'd.event_id')
+      .innerJoin('webhook_events as e', (j) =>
+        j.onRef('e.id', '=', 'd.event_id').onRef('e.tenant_id', '=', 'd.tenant_id'),
+      )
       .groupBy(['e.type', 'd.status'])
       .select(['e.type', 'd.status', (eb) => eb.fn.countAll<number>().as('n')])
       .execute(),

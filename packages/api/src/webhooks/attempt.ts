@@ -9,6 +9,7 @@ import { privateTargetReason } from './targets.ts'
 /** A delivery claimed for attempt `attempt`: where it goes, what signs it, and the body. */
 export interface ClaimedDelivery {
   id: string
+  tenantId: string
   attempt: number
   attemptLimit: number
   url: string
@@ -81,6 +82,7 @@ export async function attemptDelivery(deps: AttemptDeps, c: ClaimedDelivery): Pr
   const dead = !ok && c.attempt >= c.attemptLimit
   await deps.db.transaction().execute(async (trx) => {
     await insertAttempt(trx, {
+      tenant_id: c.tenantId,
       delivery_id: c.id,
       attempt: c.attempt,
       started_at: started,

@@ -88,6 +88,7 @@ export function createWebhookDispatcher({
         })
         return {
           id: d.id,
+          tenantId: d.tenant_id,
           attempt: d.attempts + 1,
           attemptLimit: d.attempt_limit,
           url: x.url,

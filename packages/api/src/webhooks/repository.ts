@@ -95,8 +95,12 @@ export function disableEndpointRow(
 export function selectDeliveryViews(executor: Executor, tenantId: string) {
   return executor
     .selectFrom('webhook_deliveries as d')
-    .innerJoin('webhook_events as e', 'e.id', 'd.event_id')
-    .innerJoin('webhook_endpoints as p', 'p.id', 'd.endpoint_id')
+    .innerJoin('webhook_events as e', (j) =>
+      j.onRef('e.id', '=', 'd.event_id').onRef('e.tenant_id', '=', 'd.tenant_id'),
+    )
+    .innerJoin('webhook_endpoints as p', (j) =>
+      j.onRef('p.id', '=', 'd.endpoint_id').onRef('p.tenant_id', '=', 'd.tenant_id'),
+    )
     .selectAll('d')
     .select(['e.type as event_type', 'p.url as url'])
     .where('d.tenant_id', '=', tenantId)
@@ -283,7 +287,7 @@ export function rotateEndpointSecret(
 export async function claimDueDeliveries(trx: Executor, now: Date, limit: number, leaseUntil: Date) {
   const due = await trx
     .selectFrom('webhook_deliveries')
-    .select(['id', 'attempts', 'attempt_limit', 'endpoint_id', 'event_id'])
+    .select(['id', 'tenant_id', 'attempts', 'attempt_limit', 'endpoint_id', 'event_id'])
     .where('status', '=', 'PENDING')
     .where('next_attempt_at', '<=', now)
     .orderBy('next_attempt_at')
@@ -312,8 +316,12 @@ export async function claimDueDeliveries(trx: Executor, now: Date, limit: number
 export function deliveryTargets(trx: Executor, deliveryIds: readonly string[]) {
   return trx
     .selectFrom('webhook_deliveries as d')
-    .innerJoin('webhook_endpoints as p', 'p.id', 'd.endpoint_id')
-    .innerJoin('webhook_events as e', 'e.id', 'd.event_id')
+    .innerJoin('webhook_endpoints as p', (j) =>
+      j.onRef('p.id', '=', 'd.endpoint_id').onRef('p.tenant_id', '=', 'd.tenant_id'),
+    )
+    .innerJoin('webhook_events as e', (j) =>
+      j.onRef('e.id', '=', 'd.event_id').onRef('e.tenant_id', '=', 'd.tenant_id'),
+    )
     .select([
       'd.id',
       'p.url',
@@ -334,7 +342,7 @@ export async function insertAttempt(trx: Executor, attempt: Insertable<WebhookAt
   await trx
     .insertInto('webhook_attempts')
     .values(attempt)
-    .onConflict((oc) => oc.columns(['delivery_id', 'attempt']).doNothing())
+    .onConflict((oc) => oc.columns(['delivery_id', 'attempt', 'tenant_id']).doNothing())
     .execute()
 }
 

@@ -20,6 +20,7 @@ import * as retentionRuns from './20261208T0301_retention_runs.ts'
 import * as rating from './20261208T0400_rating.ts'
 import * as credits from './20261208T0500_credits.ts'
 import * as consoleAccess from './20261208T0600_console_access.ts'
+import * as citusTenantKeys from './20261210T0200_citus_tenant_keys.ts'
 
 /** Every migration, by sortable name. A static map works the same under tsx, vitest and a bundler. */
 export const migrations: Record<string, Migration> = {
@@ -44,4 +45,5 @@ export const migrations: Record<string, Migration> = {
   '20261208T0400_rating': rating,
   '20261208T0500_credits': credits,
   '20261208T0600_console_access': consoleAccess,
+  '20261210T0200_citus_tenant_keys': citusTenantKeys,
 }
