@@ -375,14 +375,17 @@ export async function endRetentionRun(
     .execute()
 }
 
-/** The latest runs, newest first. */
-export async function latestRetentionRuns(db: Executor, limit: number): Promise<RetentionRunRow[]> {
-  const rows = await db
-    .selectFrom('retention_runs')
-    .selectAll()
-    .orderBy('started_at', 'desc')
-    .orderBy('id', 'desc')
-    .limit(limit)
-    .execute()
+/** The latest runs, newest first (started_at, id), after a keyset position when paging. */
+export async function latestRetentionRuns(
+  db: Executor,
+  limit: number,
+  after: { at: Date; id: string } | null = null,
+): Promise<RetentionRunRow[]> {
+  let q = db.selectFrom('retention_runs').selectAll()
+  if (after)
+    q = q.where((eb) =>
+      eb.or([eb('started_at', '<', after.at), eb.and([eb('started_at', '=', after.at), eb('id', '<', after.id)])]),
+    )
+  const rows = await q.orderBy('started_at', 'desc').orderBy('id', 'desc').limit(limit).execute()
   return rows.map((r) => ({ ...r, keep_months: Number(r.keep_months) }) as RetentionRunRow)
 }

@@ -2,8 +2,51 @@ import { randomUUID } from 'node:crypto'
 import type { Clock } from '../clock.ts'
 import type { Db } from '../db/database.ts'
 import { withJobId, type Logger } from '../logger.ts'
+import { keysetCursor, pageOf, pageSize, type Page } from '../shared/pagination.ts'
 import * as repo from './repository.ts'
 import type { RetentionReport, RetentionService } from './service.ts'
+
+/**
+ * A retention run as every tenant may see it (retentionRuns): when it ran, how it ended and which
+ * months of raw events it archived and dropped. Row counts, amounts and the archive location are
+ * the whole ledger's (every tenant's events in a month partition): they stay in retention_runs and
+ * the logs for the operator.
+ */
+export interface RetentionRun {
+  id: string
+  status: 'RUNNING' | 'SUCCEEDED' | 'FAILED'
+  keepMonths: number
+  startedAt: Date
+  finishedAt: Date | null
+  /** Months (YYYY-MM) whose raw events were exported, verified and dropped. */
+  droppedMonths: string[]
+  /** Months kept because their files did not match, with why. */
+  keptMonths: { month: string; reason: string }[]
+  error: string | null
+}
+
+export const RETENTION_RUN_PAGE = { defaultFirst: 20, maxFirst: 100 } as const
+const cursor = keysetCursor('retentionRuns')
+
+/** usage_events_p2026_03 → 2026-03 (a name of another shape is shown as it is). */
+const monthOf = (partition: string) => {
+  const m = /_p(\d{4})_(\d{2})$/.exec(partition)
+  return m ? `${m[1]}-${m[2]}` : partition
+}
+
+export function toRetentionRun(row: repo.RetentionRunRow): RetentionRun {
+  const report = (row.report ?? {}) as Partial<RetentionReport>
+  return {
+    id: row.id,
+    status: row.status,
+    keepMonths: row.keep_months,
+    startedAt: new Date(row.started_at),
+    finishedAt: row.finished_at === null ? null : new Date(row.finished_at),
+    droppedMonths: (report.dropped ?? []).map((d) => monthOf(d.partition)).sort(),
+    keptMonths: (report.kept ?? []).map((k) => ({ month: monthOf(k.partition), reason: k.reason })),
+    error: row.error,
+  }
+}
 
 export interface RetentionScheduler {
   /**
@@ -17,6 +60,8 @@ export interface RetentionScheduler {
   stop(): Promise<void>
   /** The latest runs, newest first: status, what each dropped and kept. */
   recent(limit?: number): Promise<repo.RetentionRunRow[]>
+  /** The runs newest first, as retentionRuns pages them (BAD_USER_INPUT on a bad first or after). */
+  page(request: { first: number | null; after: string | null }): Promise<Page<RetentionRun>>
 }
 
 /** A run's lease: past it, a RUNNING run is taken for dead (its process stopped) and FAILED. */
@@ -119,6 +164,14 @@ export function createRetentionScheduler({
       await running?.catch(() => undefined)
     },
     recent: (limit = 10) => repo.latestRetentionRuns(db, limit),
+    async page({ first, after }) {
+      const limit = pageSize(first, RETENTION_RUN_PAGE)
+      const position = after === null ? null : cursor.decode(after)
+      const rows = await repo.latestRetentionRuns(db, limit + 1, position)
+      return pageOf(rows.map(toRetentionRun), { first: limit, after }, (r) =>
+        cursor.encode({ at: r.startedAt, id: r.id }),
+      )
+    },
   }
   return scheduler
 }

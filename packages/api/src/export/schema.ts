@@ -3,6 +3,7 @@ import { builder } from '../schema/builder.ts'
 import { connection, pageArgs } from '../schema/pagination.ts'
 import { EXPORT_JOB_PAGE, type ExportJob } from './jobs.ts'
 import type { ManifestFile } from './files.ts'
+import { RETENTION_RUN_PAGE, type RetentionRun } from './retention-schedule.ts'
 import type { ServerExport } from './service.ts'
 
 const UsageExportFile = builder.objectRef<ManifestFile>('UsageExportFile').implement({
@@ -145,5 +146,53 @@ builder.queryFields((t) => ({
     args: { ...pageArgs(t.arg, EXPORT_JOB_PAGE) },
     resolve: (_root, args, ctx) =>
       ctx.services.exportJobs.page(tenantOf(ctx).id, { first: args.first ?? null, after: args.after ?? null }),
+  }),
+}))
+
+const RetentionRunStatus = builder.enumType('RetentionRunStatus', {
+  values: {
+    RUNNING: { description: 'Exporting, verifying and dropping old months now.' },
+    SUCCEEDED: { description: 'Done: droppedMonths were archived, verified and dropped; keptMonths stayed.' },
+    FAILED: {
+      description: 'Stopped: error says why. A month is only dropped once its files matched, so nothing is lost.',
+    },
+  } as const,
+})
+
+const RetentionKeptMonth = builder.objectRef<RetentionRun['keptMonths'][number]>('RetentionKeptMonth').implement({
+  description: 'A month a run exported but kept: its files did not match the partition, which was put back.',
+  fields: (t) => ({
+    month: t.exposeString('month', { description: 'YYYY-MM (UTC).' }),
+    reason: t.exposeString('reason'),
+  }),
+})
+
+const RetentionRunRef = builder.objectRef<RetentionRun>('RetentionRun').implement({
+  description:
+    "A scheduled retention run (RETENTION_RAW_EVENTS_MONTHS): raw usage events of whole UTC months older than keepMonths exported to the archive, read back, and dropped once row count and sums matched. Runs cover the whole ledger, so every tenant sees the same runs; row counts, amounts and the archive location are every tenant's together and are not shown here (they are in the server's logs). Summaries, invoices and the audit trail are not affected: usage events of a dropped month no longer appear in usageEvents or exports.",
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    status: t.field({ type: RetentionRunStatus, resolve: (r) => r.status }),
+    keepMonths: t.exposeInt('keepMonths', { description: 'Whole months of raw events kept before this month.' }),
+    startedAt: t.field({ type: 'DateTime', resolve: (r) => r.startedAt }),
+    finishedAt: t.field({ type: 'DateTime', nullable: true, resolve: (r) => r.finishedAt }),
+    droppedMonths: t.exposeStringList('droppedMonths', {
+      description: 'YYYY-MM of each month whose raw events were archived, verified and dropped, oldest first.',
+    }),
+    keptMonths: t.field({ type: [RetentionKeptMonth], resolve: (r) => r.keptMonths }),
+    error: t.exposeString('error', { nullable: true, description: 'Why it FAILED.' }),
+  }),
+})
+
+const RetentionRunConnection = connection('RetentionRun', RetentionRunRef)
+
+builder.queryFields((t) => ({
+  retentionRuns: t.withAuth({ tenant: true }).field({
+    type: RetentionRunConnection,
+    description:
+      'Scheduled retention runs of raw usage events, newest first: empty while RETENTION_RAW_EVENTS_MONTHS is unset. A tenant key sees every run (they span all tenants) but no cross-tenant figures.',
+    args: { ...pageArgs(t.arg, RETENTION_RUN_PAGE) },
+    resolve: (_root, args, ctx) =>
+      ctx.services.retentionSchedule.page({ first: args.first ?? null, after: args.after ?? null }),
   }),
 }))

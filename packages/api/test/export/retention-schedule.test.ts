@@ -137,4 +137,80 @@ describe(`scheduled retention, RETENTION_RAW_EVENTS_MONTHS (${onPostgres ? 'Post
     })
     expect(runs[0]!.status).toBe('SUCCEEDED')
   })
+
+  it('retentionRuns pages the runs newest first for a tenant key: months dropped and kept, status, no cross-tenant figures', async () => {
+    const RUNS = /* GraphQL */ `
+      query ($first: Int, $after: String) {
+        retentionRuns(first: $first, after: $after) {
+          edges {
+            cursor
+            node {
+              id
+              status
+              keepMonths
+              startedAt
+              finishedAt
+              droppedMonths
+              keptMonths {
+                month
+                reason
+              }
+              error
+            }
+          }
+          pageInfo {
+            hasNextPage
+            endCursor
+          }
+        }
+      }
+    `
+    const stored = await t.app.services.retentionSchedule.recent(100)
+    expect(stored.length).toBeGreaterThanOrEqual(4)
+    const seen: { id: string; status: string; droppedMonths: string[]; error: string | null }[] = []
+    let after: string | null = null
+    for (let pages = 0; pages < 10; pages++) {
+      type Page = {
+        retentionRuns: {
+          edges: { node: (typeof seen)[number] }[]
+          pageInfo: { hasNextPage: boolean; endCursor: string | null }
+        }
+      }
+      const r = await t.gql<Page>(RUNS, { first: 2, after })
+      expect(r.errors).toBeUndefined()
+      const conn: Page['retentionRuns'] = r.data!.retentionRuns
+      seen.push(...conn.edges.map((e) => e.node))
+      if (!conn.pageInfo.hasNextPage) break
+      after = conn.pageInfo.endCursor
+    }
+    // Every run once, in the stored order (newest first).
+    expect(seen.map((r) => r.id)).toEqual(stored.map((r) => r.id))
+    const first = seen.find((r) => r.droppedMonths.length > 0)
+    expect(first).toMatchObject({
+      status: 'SUCCEEDED',
+      keepMonths: 4,
+      droppedMonths: ['2026-03', '2026-04'],
+      error: null,
+    })
+    expect(seen.find((r) => r.id === 'ret_other')).toMatchObject({
+      status: 'FAILED',
+      droppedMonths: [],
+      error: 'the API process running it stopped before it finished',
+    })
+    // Another tenant sees the same runs (they span the whole ledger).
+    const other = await t.createTenant('Other')
+    const theirs = await t.gql(RUNS, { first: 100 }, other.apiKey)
+    expect(theirs.data!.retentionRuns.edges.map((e: { node: { id: string } }) => e.node.id)).toEqual(
+      stored.map((r) => r.id),
+    )
+    // Bad paging is a coded 4xx on its field; a widget session and no key are refused.
+    const bad = await t.gql(RUNS, { first: 0 })
+    expect(bad.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'first' })
+    const badCursor = await t.gql(RUNS, { after: 'not-a-cursor' })
+    expect(badCursor.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'after' })
+    const session = await t.gql(`mutation { createWidgetSession(customerId: "cust-1") { token } }`)
+    const widget = await t.gql(RUNS, {}, session.data!.createWidgetSession.token)
+    expect(widget.errors?.[0]?.extensions).toMatchObject({ code: 'FORBIDDEN' })
+    expect((await t.gql(RUNS, {}, null)).errors?.[0]?.extensions).toMatchObject({ code: 'UNAUTHENTICATED' })
+  })
 })
