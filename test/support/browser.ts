@@ -6,7 +6,7 @@ import { ROOT } from './api-process.ts'
 /** Debian's chromium (CI installs it in .ci/run); `npx playwright install` is not used. */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 export const hasChromium = existsSync(CHROMIUM)
-export const ARTIFACTS = join(ROOT, 'test', '.artifacts')
+const ARTIFACTS = join(ROOT, 'test', '.artifacts')
 
 export async function launchBrowser(): Promise<Browser> {
   mkdirSync(ARTIFACTS, { recursive: true })

@@ -52,7 +52,7 @@ function offlineGraphiQL(): (options?: Parameters<typeof renderGraphiQL>[0]) => 
 const requestIds = new WeakMap<Request, string>()
 
 /** The caller's x-request-id when it is sane, else a new one; stable for the life of the request. */
-export function requestIdOf(request: Request): string {
+function requestIdOf(request: Request): string {
   let id = requestIds.get(request)
   if (!id) {
     id = requestIdFrom(request.headers.get('x-request-id'))

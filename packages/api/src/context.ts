@@ -3,7 +3,7 @@ import type { Loaders } from './loaders.ts'
 import type { ApiKeyRole, AuthMethod, Tenant } from './db/types.ts'
 
 /** The API key behind a tenant principal. */
-export interface PrincipalKey {
+interface PrincipalKey {
   id: string
   name: string
   role: ApiKeyRole

@@ -22,7 +22,7 @@ export interface Logger {
 }
 
 /** Ids a log line carries from its context: the request, or the background job, it was written for. */
-export type LogContext = { requestId?: string; jobId?: string; job?: string; operation?: string }
+type LogContext = { requestId?: string; jobId?: string; job?: string; operation?: string }
 
 /** Runs `fn` in the request's log context when the logger has one (createLogger's does). */
 export function withRequestId<T>(logger: Logger, requestId: string, fn: () => T): T {
@@ -45,7 +45,7 @@ function traceFields(): { traceId?: string; spanId?: string } {
 
 const order: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 }
 
-export const REDACTED = '[redacted]'
+const REDACTED = '[redacted]'
 
 /**
  * Field names whose values are never logged, whatever they hold (compared lower-cased, without `_`/`-`):
@@ -88,7 +88,7 @@ const SECRET_PATTERNS: RegExp[] = [
   /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi,
 ]
 
-export function redactString(value: string): string {
+function redactString(value: string): string {
   let out = value
   for (const pattern of SECRET_PATTERNS)
     out = out.replace(pattern, (_m, scheme?: string) =>
@@ -100,7 +100,7 @@ export function redactString(value: string): string {
 const isSecretKey = (key: string) => SECRET_KEYS.has(key.toLowerCase().replace(/[_-]/g, ''))
 
 /** A copy of `value` with secret fields replaced and secret-looking substrings cut out; cycles and depth bounded. */
-export function redact(value: unknown, depth = 0, seen = new WeakSet<object>()): unknown {
+function redact(value: unknown, depth = 0, seen = new WeakSet<object>()): unknown {
   if (typeof value === 'string') return redactString(value)
   if (value === null || typeof value !== 'object') return value
   if (value instanceof Error) return redactString(value.stack ?? value.message)

@@ -10,7 +10,7 @@ import { createPubSub, Repeater, SlidingBuffer, type PubSub, type PubSubEventTar
  */
 /** THRESHOLD: spend reached a threshold; FORECAST: the projection passed the limit (opt-in per budget). */
 export const BUDGET_ALERT_KINDS = ['THRESHOLD', 'FORECAST'] as const
-export type BudgetAlertKind = (typeof BUDGET_ALERT_KINDS)[number]
+type BudgetAlertKind = (typeof BUDGET_ALERT_KINDS)[number]
 
 export interface BudgetAlertEvent {
   id: string
@@ -104,7 +104,7 @@ export type Topics = {
 export type BurnratePubSub = PubSub<Topics>
 
 /** Events one subscriber may fall behind by; past that its oldest unread events are dropped. */
-export const SUBSCRIBER_BUFFER = 10_000
+const SUBSCRIBER_BUFFER = 10_000
 
 /** In-process pubsub; pass a distributed event target (Redis) to fan out across API processes. */
 export function createBurnratePubSub(eventTarget?: PubSubEventTarget<Topics>): BurnratePubSub {

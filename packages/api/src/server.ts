@@ -42,7 +42,7 @@ function adapterBody(req: IncomingMessage, body: Buffer): unknown {
 const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS'])
 
 /** Body limit of requests nobody authenticated from the headers (Stripe's signed webhooks, the dev demo). */
-export const ANONYMOUS_MAX_BODY_BYTES = 1024 * 1024
+const ANONYMOUS_MAX_BODY_BYTES = 1024 * 1024
 
 /**
  * node:http around the yoga app: each request with a body is admitted on its headers first

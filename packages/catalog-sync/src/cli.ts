@@ -25,7 +25,7 @@ const FETCHED_SOURCES = Object.keys(SOURCE_URL_ENV) as FetchedSource[]
 /** --openrouter-url, --litellm-url, --genai-prices-remote-url: each source its own URL, so one run can sync several. */
 const urlFlag = (source: FetchedSource) => `${source}-url` as const
 
-export const USAGE = `usage: catalog-sync --source <${[...PUBLIC_SOURCES, 'overrides'].join('|')}>[,…] [--<source>-url <url|file>]… [--file <overrides.yaml>]
+const USAGE = `usage: catalog-sync --source <${[...PUBLIC_SOURCES, 'overrides'].join('|')}>[,…] [--<source>-url <url|file>]… [--file <overrides.yaml>]
                     [--once | --every <1h|15m|30s>] [--dry-run] [--timeout <ms>] [--correct-from <ISO time>]
        catalog-sync pending          list held price changes (a price moving more than ${DEFAULT_HOLD_RATIO}× in one sync)
        catalog-sync confirm <id>     apply a held price change, from when the sync saw it
@@ -40,7 +40,7 @@ ${FETCHED_SOURCES.map((source) => `    ${source.padEnd(20)} --${urlFlag(source).
     while the API has DATA_DIR open the CLI refuses and names the GraphQL operation to use instead.
   Exit codes: 0 done, 1 a source or command failed (or the database is in use), 2 usage.`
 
-export interface CliSummary {
+interface CliSummary {
   models: number
   opened: number
   closed: number
@@ -66,7 +66,7 @@ export function parseInterval(text: string): number {
 const LISTED_CORRECTIONS = 5
 
 /** "past corrected from <earliest> (openai/gpt-4o input, …) — run repriceUsage for events since then". */
-export function correctionLine(corrections: readonly CatalogCorrection[]): string {
+function correctionLine(corrections: readonly CatalogCorrection[]): string {
   const earliest = new Date(Math.min(...corrections.map((c) => c.from.getTime())))
   const names = corrections
     .slice(0, LISTED_CORRECTIONS)

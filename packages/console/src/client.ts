@@ -27,9 +27,6 @@ export class ApiError extends Error {
 let csrfToken: string | null = null
 let onSignedOut: (() => void) | null = null
 
-export function setCsrfToken(token: string | null) {
-  csrfToken = token
-}
 export function whenSignedOut(handler: () => void) {
   onSignedOut = handler
 }

@@ -50,8 +50,6 @@ export function percent(value: Num, digits = 1): string {
 }
 
 export const sub = (a: Num, b: Num) => new Decimal(str(a ?? 0)).minus(str(b ?? 0))
-export const add = (...xs: Num[]) => xs.reduce<Decimal>((s, x) => s.plus(str(x ?? 0)), new Decimal(0))
-
 /** Margin as a share of the billed amount; null when nothing was billed. */
 export function marginPercent(billed: Num, cost: Num): Decimal | null {
   const b = new Decimal(str(billed ?? 0))

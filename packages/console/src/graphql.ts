@@ -9,6 +9,3 @@ export const graphql = initGraphQLTada<{
   introspection: introspection
   scalars: { Decimal: string; DateTime: string; JSON: unknown }
 }>()
-
-export type { FragmentOf, ResultOf, VariablesOf } from 'gql.tada'
-export { readFragment } from 'gql.tada'

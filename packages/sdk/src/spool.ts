@@ -44,7 +44,7 @@ export interface SpoolOptions {
 }
 
 /** The spool sequence number of an event held by the meter; a symbol, so JSON and the wire never see it. */
-export const SPOOL_SEQ: unique symbol = Symbol('burnrate.spoolSeq')
+const SPOOL_SEQ: unique symbol = Symbol('burnrate.spoolSeq')
 export type SpooledEvent = UsageEvent & { [SPOOL_SEQ]?: number }
 
 interface Segment {

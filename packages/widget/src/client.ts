@@ -74,7 +74,7 @@ export interface WidgetClient {
   subscribe<T>(query: string, variables: Record<string, unknown>, handlers: SubscriptionHandlers<T>): () => void
 }
 
-export interface SubscriptionHandlers<T> {
+interface SubscriptionHandlers<T> {
   next(data: T): void
   /** The stream is (re)connected: a good time to re-read what may have been missed. */
   connected?(): void

@@ -8,7 +8,7 @@
  * (`{ one: '{count} event', other: '{count} events' }`), chosen by its `count`.
  */
 
-export type Plural = Partial<Record<Intl.LDMLPluralRule, string>> & { other: string }
+type Plural = Partial<Record<Intl.LDMLPluralRule, string>> & { other: string }
 export type Message = string | Plural
 
 const en = {
@@ -465,7 +465,7 @@ const ja: Messages = {
 /** The languages the widget ships; any other falls back to English unless the tenant adds it. */
 export const CATALOGS: Readonly<Record<string, Messages>> = { en, de, fr, es, ja }
 
-export type Vars = Record<string, string | number>
+type Vars = Record<string, string | number>
 export type Translate = (key: MessageKey, vars?: Vars) => string
 
 export interface Language {

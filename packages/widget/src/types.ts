@@ -29,7 +29,7 @@ export interface UsageGroup {
   amount: string
 }
 
-export interface PricedLine {
+interface PricedLine {
   usageType: string
   quantity: string
   /** Absent when the session hides price details. */

@@ -21,7 +21,7 @@ import * as repo from './repository.ts'
 export type { AuditRow } from './repository.ts'
 
 /** The key behind a request that changes something. */
-export interface AuditActor {
+interface AuditActor {
   keyId: string
   keyName: string
   role: ApiKeyRole
@@ -30,7 +30,7 @@ export interface AuditActor {
 }
 
 /** One change, as the domain that made it describes it. */
-export interface AuditEntryInput {
+interface AuditEntryInput {
   tenantId: string
   /** `<entity>.<verb>`: budget.set, priceChange.confirm, apiKey.revoke, … (README: Audit log). */
   action: string
@@ -42,7 +42,7 @@ export interface AuditEntryInput {
   after?: unknown
 }
 
-export interface AuditFilter {
+interface AuditFilter {
   action?: string | null
   entityType?: string | null
   entityId?: string | null

@@ -28,10 +28,6 @@ export async function insertTenant(
     .executeTakeFirstOrThrow()
 }
 
-export function findTenantByKeyHash(db: Executor, hash: string): Promise<Tenant | undefined> {
-  return db.selectFrom('tenants').selectAll().where('api_key_hash', '=', hash).executeTakeFirst()
-}
-
 export function findTenantById(db: Executor, id: string): Promise<Tenant | undefined> {
   return db.selectFrom('tenants').selectAll().where('id', '=', id).executeTakeFirst()
 }

@@ -17,7 +17,7 @@ import * as repo from './repository.ts'
 
 export type ApiKeyRow = repo.ApiKeyRow
 
-export interface CreatedTenant {
+interface CreatedTenant {
   tenant: Tenant
   /** Shown once; only its hash is stored. */
   apiKey: string
@@ -25,7 +25,7 @@ export interface CreatedTenant {
 }
 
 /** A key that authenticated, with its tenant. */
-export interface AuthenticatedKey {
+interface AuthenticatedKey {
   tenant: Tenant
   key: ApiKeyRow
 }
@@ -61,7 +61,7 @@ export interface TenantService {
 const CACHE_TTL_MS = 5_000
 
 /** What the audit log keeps of a key: never its hash. */
-export const keyForAudit = (key: ApiKeyRow) => ({
+const keyForAudit = (key: ApiKeyRow) => ({
   id: key.id,
   name: key.name,
   role: key.role,

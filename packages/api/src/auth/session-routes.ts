@@ -13,10 +13,9 @@ import { tokensMatch } from './keys.ts'
 import type { ConsoleSession, ConsoleSessionService } from './sessions.ts'
 
 export const SESSION_COOKIE = 'br_console'
-export const SESSION_PATH = '/console/api/session'
-export const NO_SESSION =
-  'Not signed in (no session, or it expired, was signed out or its key was revoked): sign in again.'
-export const CSRF_MISMATCH = "Send the session's csrfToken in the x-csrf-token header."
+const SESSION_PATH = '/console/api/session'
+const NO_SESSION = 'Not signed in (no session, or it expired, was signed out or its key was revoked): sign in again.'
+const CSRF_MISMATCH = "Send the session's csrfToken in the x-csrf-token header."
 
 /** The value of one cookie in a Cookie header, or null. */
 export function cookieValue(header: string | null | undefined, name: string): string | null {

@@ -28,7 +28,7 @@ export interface ConsoleSessionService {
   signOut(cookieValue: string): Promise<void>
 }
 
-export const BAD_KEY = 'This API key is not valid (unknown or revoked). Sign in with a tenant secret key (br_sk_…).'
+const BAD_KEY = 'This API key is not valid (unknown or revoked). Sign in with a tenant secret key (br_sk_…).'
 
 export function createConsoleSessionService({
   db,

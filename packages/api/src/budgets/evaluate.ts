@@ -13,7 +13,7 @@ export const DEFAULT_THRESHOLDS = [50, 80, 100] as const
 export const FORECAST_MIN_ELAPSED_SHARE = 0.05
 
 /** The amount at which a threshold (a percentage of the limit) is reached. */
-export function thresholdAmount(limit: Amount, threshold: number): Decimal {
+function thresholdAmount(limit: Amount, threshold: number): Decimal {
   return new Decimal(limit).times(threshold).dividedBy(100)
 }
 

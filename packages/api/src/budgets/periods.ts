@@ -89,7 +89,7 @@ function offsetAt(instantMs: number, timeZone: string): number {
  * The first instant of a local calendar day: local midnight, its first occurrence when clocks go
  * back over midnight, or the end of the gap when clocks skip midnight (e.g. America/Santiago).
  */
-export function startOfLocalDay(year: number, month: number, day: number, timeZone: string): Date {
+function startOfLocalDay(year: number, month: number, day: number, timeZone: string): Date {
   const wall = Date.UTC(year, month - 1, day)
   if (timeZone === 'UTC') return new Date(wall)
   const offsets = new Set([

@@ -34,7 +34,7 @@ const BudgetInput = builder.inputType('BudgetInput', {
   }),
 })
 
-export const Budget = builder.objectRef<BudgetView>('Budget').implement({
+const Budget = builder.objectRef<BudgetView>('Budget').implement({
   fields: (t) => ({
     id: t.id({ resolve: (b) => b.row.id }),
     customerId: t.string({ resolve: (b) => b.row.customer_id }),

@@ -31,7 +31,7 @@ export const BUDGET_LIMITS = {
   reservationMaxTtlSeconds: 3600,
 } as const
 
-export interface BudgetInput {
+interface BudgetInput {
   customerId: string
   period: BudgetPeriodName
   limit: string
@@ -124,11 +124,11 @@ export interface BudgetService {
 }
 
 /** How long a customer's "has a hard budget" answer is reused (budgets set in other processes). */
-export const HARD_LIMIT_CACHE_MS = 1_000
+const HARD_LIMIT_CACHE_MS = 1_000
 
 const PERIOD_ORDER: readonly BudgetPeriodName[] = ['DAY', 'WEEK', 'MONTH']
 
-export const RESERVATION_ID = /^rsv_[A-Za-z0-9_-]{1,60}$/
+const RESERVATION_ID = /^rsv_[A-Za-z0-9_-]{1,60}$/
 
 function checkCustomerId(customerId: string, field = 'customerId'): void {
   if (customerId.length === 0 || customerId.length > BUDGET_LIMITS.customerIdLength) {

@@ -20,7 +20,7 @@ export function checkName(value: string | null | undefined, field: string): stri
 }
 
 /** An id argument of a list (a bigint identity), null when absent. */
-export function idArg(value: string | number | null | undefined, field: string): number | null {
+function idArg(value: string | number | null | undefined, field: string): number | null {
   if (value === null || value === undefined) return null
   if (!/^[1-9]\d{0,14}$/.test(String(value))) throw badInput(`${field} must be an id from this list`, field)
   return Number(value)
@@ -34,7 +34,7 @@ const page = (first: number | null | undefined) => pageSize(first, { defaultFirs
  * do (gpt-4o-2024-08-06 → openai/gpt-4o); a name no source knows is looked up as given (lowercased,
  * like every catalog id), so the answer is simply empty.
  */
-export async function catalogIds(
+async function catalogIds(
   lookup: CatalogLookup,
   provider: string | null,
   model: string | null,

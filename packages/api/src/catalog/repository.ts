@@ -33,7 +33,7 @@ export interface CatalogPrice {
   tenantId?: string | null
 }
 
-export function toCatalogPrice(row: PriceCatalogRow): CatalogPrice {
+function toCatalogPrice(row: PriceCatalogRow): CatalogPrice {
   return {
     id: String(row.id),
     provider: row.provider,
@@ -55,12 +55,6 @@ export function toCatalogPrice(row: PriceCatalogRow): CatalogPrice {
 export async function readCatalogVersion(db: Executor): Promise<number> {
   const row = await db.selectFrom('catalog_state').select('version').where('id', '=', 1).executeTakeFirst()
   return row?.version ?? 0
-}
-
-/** Every public row (all sources, whole history): what the in-memory catalog is built from. */
-export async function listPublicPrices(db: Executor): Promise<CatalogPrice[]> {
-  const rows = await db.selectFrom('price_catalog').selectAll().where('tenant_id', 'is', null).orderBy('id').execute()
-  return rows.map(toCatalogPrice)
 }
 
 /** Every row, public and every tenant's negotiated prices (whole history): the in-memory catalog. */

@@ -30,7 +30,7 @@ export interface CatalogServiceDependencies {
 }
 
 /** What the API's catalog fields call: arguments checked, catalog-sync's errors turned into domain errors. */
-export interface CatalogRequests {
+interface CatalogRequests {
   /** Held public price changes waiting for a decision, oldest first. */
   pendingChanges(): Promise<PendingChangeRow[]>
   /** setPriceOverride: the tenant's negotiated price, answered with its rows of that usage type. */

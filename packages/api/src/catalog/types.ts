@@ -6,7 +6,7 @@ import type { CatalogPrice } from './repository.ts'
 export type { CatalogPrice } from './repository.ts'
 export type PendingChangeRow = Selectable<CatalogPendingChangeTable>
 
-export interface ResolvedModel {
+interface ResolvedModel {
   provider: string
   model: string
 }

@@ -58,7 +58,7 @@ export function drawOrder(a: OpenGrant, b: OpenGrant): number {
 }
 
 /** `*` matches any run of characters; everything else literally. Case-insensitive, like model names. */
-export function globMatches(glob: string, value: string): boolean {
+function globMatches(glob: string, value: string): boolean {
   const pattern = glob
     .split('*')
     .map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
@@ -66,7 +66,7 @@ export function globMatches(glob: string, value: string): boolean {
   return new RegExp(`^${pattern}$`, 'i').test(value)
 }
 
-export function inScope(scope: CreditScopeJson | null, charge: Pick<Charge, 'model' | 'feature'>): boolean {
+function inScope(scope: CreditScopeJson | null, charge: Pick<Charge, 'model' | 'feature'>): boolean {
   if (!scope) return true
   if (scope.models?.some((glob) => globMatches(glob, charge.model))) return true
   if (charge.feature !== null && scope.features?.includes(charge.feature)) return true
@@ -78,7 +78,7 @@ export function inScope(scope: CreditScopeJson | null, charge: Pick<Charge, 'mod
  * not expired) and in scope. In force when the bill is written, not when the usage happened: a
  * top-up pays for a call made a second before it that arrives a second after.
  */
-export function covers(grant: OpenGrant, charge: Charge, now: Date): boolean {
+function covers(grant: OpenGrant, charge: Charge, now: Date): boolean {
   if (grant.customerId !== charge.customerId) return false
   if (grant.effectiveAt.getTime() > now.getTime()) return false
   if (grant.expiresAt && grant.expiresAt.getTime() <= now.getTime()) return false
@@ -86,7 +86,7 @@ export function covers(grant: OpenGrant, charge: Charge, now: Date): boolean {
 }
 
 /** Event order: by the usage's own time, then by event id (then change key) for a stable order. */
-export function chargeOrder(a: Charge, b: Charge): number {
+function chargeOrder(a: Charge, b: Charge): number {
   const d = a.ts.getTime() - b.ts.getTime()
   if (d !== 0) return d
   if (a.eventId !== b.eventId) return a.eventId < b.eventId ? -1 : 1

@@ -175,18 +175,6 @@ export function ledgerOfCustomer(
   return query.orderBy('id', 'desc').limit(options.limit).execute()
 }
 
-/** Sum of the ledger per grant of the customer (the check that `remaining` is the ledger's). */
-export async function ledgerSums(db: Executor, tenantId: string, customerId: string): Promise<Map<string, string>> {
-  const rows = await db
-    .selectFrom('credit_ledger')
-    .select(['grant_id', sql<string>`sum(amount)::text`.as('total')])
-    .where('tenant_id', '=', tenantId)
-    .where('customer_id', '=', customerId)
-    .groupBy('grant_id')
-    .execute()
-  return new Map(rows.map((r) => [r.grant_id, r.total]))
-}
-
 /**
  * What credits paid for the customer's usage that happened in [start, end): consumption less
  * reversals, by the usage's own time. Positive (consumption entries are negative).

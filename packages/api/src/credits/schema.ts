@@ -73,7 +73,7 @@ const CreditScope = builder.objectRef<{ models?: string[]; features?: string[] }
   }),
 })
 
-export const CreditGrant = builder.objectRef<GrantView>('CreditGrant').implement({
+const CreditGrant = builder.objectRef<GrantView>('CreditGrant').implement({
   fields: (t) => ({
     id: t.id({ resolve: (g) => g.row.id }),
     customerId: t.string({ resolve: (g) => g.row.customer_id }),

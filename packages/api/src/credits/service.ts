@@ -49,9 +49,7 @@ export interface PrepaidPolicy {
   /** `executor`: the caller's transaction when it holds one (PGlite has a single connection). */
   prepaidOnly(tenantId: string, customerId: string, at: Date, executor?: Executor): Promise<boolean>
 }
-export const NO_PREPAID_PLANS: PrepaidPolicy = { prepaidOnly: async () => false }
-
-export interface GrantCreditsInput {
+interface GrantCreditsInput {
   customerId: string
   amount: string
   currency?: string | null
@@ -188,7 +186,7 @@ function checkScope(scope: GrantCreditsInput['scope']): CreditScopeJson | null {
   return { ...(models?.length ? { models } : {}), ...(features?.length ? { features } : {}) }
 }
 
-export function statusOf(row: CreditGrantRow, now: Date): GrantView['status'] {
+function statusOf(row: CreditGrantRow, now: Date): GrantView['status'] {
   if (row.expires_at && new Date(row.expires_at).getTime() <= now.getTime()) return 'EXPIRED'
   if (new Decimal(row.remaining).isZero()) return 'DEPLETED'
   if (new Date(row.effective_at).getTime() > now.getTime()) return 'PENDING'

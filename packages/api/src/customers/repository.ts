@@ -1,15 +1,6 @@
 import type { Executor } from '../db/database.ts'
 import type { Customer } from '../db/types.ts'
 
-export function findCustomer(db: Executor, tenantId: string, id: string): Promise<Customer | undefined> {
-  return db
-    .selectFrom('customers')
-    .selectAll()
-    .where('tenant_id', '=', tenantId)
-    .where('id', '=', id)
-    .executeTakeFirst()
-}
-
 export function findCustomers(db: Executor, tenantId: string, ids: readonly string[]): Promise<Customer[]> {
   if (ids.length === 0) return Promise.resolve([])
   return db.selectFrom('customers').selectAll().where('tenant_id', '=', tenantId).where('id', 'in', ids).execute()

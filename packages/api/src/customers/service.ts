@@ -12,7 +12,7 @@ import { DAY_MS, wholeHours } from '../shared/date-range.ts'
 import { keysetCursor, pageOf, pageSize, type Page } from '../shared/pagination.ts'
 import * as repo from './repository.ts'
 
-export interface CustomerInput {
+interface CustomerInput {
   id: string
   /** Left out: unchanged; null: cleared. */
   name?: string | null
@@ -55,7 +55,7 @@ export interface CustomerService {
 const cursor = keysetCursor('customers')
 
 /** The UTC calendar month holding `at`. */
-export function utcMonthOf(at: Date): { start: Date; end: Date } {
+function utcMonthOf(at: Date): { start: Date; end: Date } {
   return {
     start: new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), 1)),
     end: new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth() + 1, 1)),

@@ -3,39 +3,30 @@
  * (`npx pnpm@10 run db:types`); JSON shapes and CHECK-constrained values from column-types.ts. The
  * names below are the ones domain code uses.
  */
-import type { Insertable, Selectable } from 'kysely'
+import type { Selectable } from 'kysely'
 import type * as G from './generated.ts'
 
 /** Row shapes of a table for code outside repositories (which may not import 'kysely'). */
-export type { Insertable, Selectable, Updateable } from 'kysely'
+export type { Insertable, Selectable } from 'kysely'
 export type * from './column-types.ts'
 
 export type DB = G.DB
 
-export type TenantTable = G.Tenants
+type TenantTable = G.Tenants
 /** API keys with a role; the first of a tenant is its "default" ADMIN key. */
 export type ApiKeyTable = G.ApiKeys
 /** Console sign-ins, keyed by the SHA-256 of the cookie's value. */
 export type ConsoleSessionTable = G.ConsoleSessions
-/** Who changed money or configuration, when, before and after. */
-export type AuditLogTable = G.AuditLog
-export type CustomerTable = G.Customers
-export type PricingPlanTable = G.PricingPlans
-export type PriceCatalogTable = G.PriceCatalog
-export type CatalogStateTable = G.CatalogState
+type CustomerTable = G.Customers
+type PricingPlanTable = G.PricingPlans
+type PriceCatalogTable = G.PriceCatalog
 export type UsageEventTable = G.UsageEvents
-/**
- * The idempotency key of every event ever stored, kept for good (also once retention dropped the
- * raw event's partition): usage_events is partitioned by month and cannot hold a unique (tenant_id, id).
- */
-export type UsageEventKeyTable = G.UsageEventKeys
 export type UsageRollupTable = G.UsageRollups
 export type UsageLineRollupTable = G.UsageLineRollups
 export type WidgetSessionTable = G.WidgetSessions
-export type BudgetTable = G.Budgets
-export type BudgetSpendTable = G.BudgetSpend
-export type BudgetAlertTable = G.BudgetAlerts
-export type BudgetReservationTable = G.BudgetReservations
+type BudgetTable = G.Budgets
+type BudgetAlertTable = G.BudgetAlerts
+type BudgetReservationTable = G.BudgetReservations
 export type PriceChangeLogTable = G.PriceChangeLog
 export type CatalogPendingChangeTable = G.CatalogPendingChanges
 export type CatalogSourceStateTable = G.CatalogSourceState
@@ -47,9 +38,7 @@ export type Tenant = Selectable<TenantTable>
 export type Customer = Selectable<CustomerTable>
 export type PricingPlanRow = Selectable<PricingPlanTable>
 export type PriceCatalogRow = Selectable<PriceCatalogTable>
-export type NewPriceCatalogRow = Insertable<PriceCatalogTable>
 export type UsageEventRow = Selectable<UsageEventTable>
-export type WidgetSessionRow = Selectable<WidgetSessionTable>
 export type BudgetRow = Selectable<BudgetTable>
 export type BudgetAlertRow = Selectable<BudgetAlertTable>
 export type BudgetReservationRow = Selectable<BudgetReservationTable>
@@ -64,11 +53,10 @@ export type CreditSettingsRow = Selectable<G.CreditSettings>
 // ---- Provider reconciliation (reconciliation/) ----
 
 /** A tenant's provider admin key (usage and cost reports), sealed; never returned by the API. */
-export type ProviderAdminKeyTable = G.ProviderAdminKeys
-export type ReconciliationSettingsTable = G.ReconciliationSettings
+type ProviderAdminKeyTable = G.ProviderAdminKeys
 /** One revision of one provider bucket, append-only. */
-export type ProviderUsageRevisionTable = G.ProviderUsageRevisions
-export type ReconciliationAlertTable = G.ReconciliationAlerts
+type ProviderUsageRevisionTable = G.ProviderUsageRevisions
+type ReconciliationAlertTable = G.ReconciliationAlerts
 
 export type ProviderAdminKeyRow = Selectable<ProviderAdminKeyTable>
 export type ProviderUsageRevisionRow = Selectable<ProviderUsageRevisionTable>

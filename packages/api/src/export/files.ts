@@ -23,7 +23,7 @@ export interface ManifestFile {
   cost: string
 }
 
-export interface Totals {
+interface Totals {
   rows: number
   amount: string
   cost: string

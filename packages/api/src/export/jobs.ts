@@ -8,7 +8,7 @@ import type { Manifest } from './files.ts'
 import * as repo from './repository.ts'
 import type { ExportService, ServerExport, ServerTarget } from './service.ts'
 
-export type ExportJobStatus = 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED'
+type ExportJobStatus = 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED'
 
 /** An export started by startUsageExport, as its tenant sees it. */
 export interface ExportJob {

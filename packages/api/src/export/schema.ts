@@ -29,7 +29,7 @@ const UsageExportLineItems = builder.objectRef<ServerExport['lineItems']>('Usage
   }),
 })
 
-export const ExportTarget = builder.enumType('ExportTarget', {
+const ExportTarget = builder.enumType('ExportTarget', {
   description: 'Where a server-side export is written.',
   values: {
     SERVER: { description: 'EXPORT_DIR on the server (default <DATA_DIR>/exports).' },
@@ -37,7 +37,7 @@ export const ExportTarget = builder.enumType('ExportTarget', {
   } as const,
 })
 
-export const UsageExport = builder.objectRef<ServerExport>('UsageExport').implement({
+const UsageExport = builder.objectRef<ServerExport>('UsageExport').implement({
   description:
     "A finished export of the tenant's usage events in [from, to) and their line items: one Parquet and one CSV file per UTC day plus manifest.json, in a new folder on the server or in the bucket.",
   fields: (t) => ({
@@ -56,7 +56,7 @@ export const UsageExport = builder.objectRef<ServerExport>('UsageExport').implem
   }),
 })
 
-export const UsageExportInput = builder.inputType('UsageExportInput', {
+const UsageExportInput = builder.inputType('UsageExportInput', {
   fields: (t) => ({
     target: t.field({ type: ExportTarget, required: false, description: 'Default SERVER.' }),
     from: t.field({ type: 'DateTime', required: true }),

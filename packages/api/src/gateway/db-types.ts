@@ -4,5 +4,5 @@ import type * as G from '../db/generated.ts'
 
 export type { GatewayProvider } from '../db/column-types.ts'
 
-export type GatewayProviderKeyTable = G.GatewayProviderKeys
+type GatewayProviderKeyTable = G.GatewayProviderKeys
 export type GatewayProviderKeyRow = Selectable<GatewayProviderKeyTable>

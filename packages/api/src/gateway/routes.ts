@@ -174,7 +174,7 @@ export function gatewayRoutes(deps: GatewayDeps): HttpRoute[] {
  * schema for structured output nests a few levels per object level); 20,000 levels overflowed the
  * worst-case estimate's JSON.stringify under a hard budget.
  */
-export const GATEWAY_MAX_JSON_DEPTH = 128
+const GATEWAY_MAX_JSON_DEPTH = 128
 
 const NO_TENANT_KEY = 'A Burnrate tenant key is required: "Authorization: Bearer br_sk_…" or "x-api-key: br_sk_…".'
 

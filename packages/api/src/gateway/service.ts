@@ -7,7 +7,6 @@ import { createKeyBox, keyHint, parseGatewayKey, type KeyBox } from './crypto.ts
 import type { GatewayProvider, GatewayProviderKeyRow } from './db-types.ts'
 import * as repo from './repository.ts'
 
-export const GATEWAY_PROVIDERS: readonly GatewayProvider[] = ['openai', 'anthropic']
 const MAX_KEY_LENGTH = 1024
 const CACHE_TTL_MS = 5_000
 

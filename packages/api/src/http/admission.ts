@@ -18,12 +18,12 @@ import { GRAPHQL_BODY_TYPES, unsupportedBodyType } from './graphql-guards.ts'
 const BEARER = /^Bearer\s+(\S+)$/i
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/
 
-export const NO_KEY = 'A valid API key is required: send "Authorization: Bearer <key>".'
+const NO_KEY = 'A valid API key is required: send "Authorization: Bearer <key>".'
 
 const graphqlError = (message: string, extensions: Record<string, unknown>) => ({ errors: [{ message, extensions }] })
 
 /** The caller's x-request-id when it is sane, else a new one (as requestIdOf does for yoga's requests). */
-export function nodeRequestId(req: IncomingMessage): string {
+function nodeRequestId(req: IncomingMessage): string {
   const given = req.headers['x-request-id']
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
 }

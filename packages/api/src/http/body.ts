@@ -27,8 +27,8 @@ export class BodyMeter {
  * many SDKs) then loses the answer: it sees a broken pipe instead of the 413 or 401. Discarding
  * costs no memory; past these bounds the client is not behaving and may get its reset.
  */
-export const LINGER_MAX_BYTES = 64 * 1024 * 1024
-export const LINGER_MAX_MS = 30_000
+const LINGER_MAX_BYTES = 64 * 1024 * 1024
+const LINGER_MAX_MS = 30_000
 
 /**
  * Answers `status` with a JSON body at once, then keeps the connection open, discarding what the

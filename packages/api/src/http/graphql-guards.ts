@@ -23,7 +23,7 @@ export const GRAPHQL_BODY_TYPES = /^application\/(json|graphql\+json|graphql-res
 const RESPONSE_TYPES = ['application/graphql-response+json', 'application/json', 'text/event-stream', 'multipart/mixed']
 
 /** A GraphQLError answered with `status`; yoga reads `extensions.http` and leaves it out of the body. */
-export function requestError(message: string, code: string, status: number): GraphQLError {
+function requestError(message: string, code: string, status: number): GraphQLError {
   return new GraphQLError(message, { extensions: { code, http: { status } } })
 }
 
@@ -38,7 +38,7 @@ const jsonResponse = (status: number, message: string, code: string, headers: Re
   })
 
 /** True when some media range of an Accept header (q > 0) covers one of `types`. */
-export function accepts(header: string | null, types: readonly string[]): boolean {
+function accepts(header: string | null, types: readonly string[]): boolean {
   if (header === null || header.trim() === '') return true
   for (const range of header.split(',')) {
     const [mediaRange = '', ...params] = range.split(';').map((part) => part.trim().toLowerCase())
@@ -58,7 +58,7 @@ export function accepts(header: string | null, types: readonly string[]): boolea
  * Counts tokens and open brackets with graphql-js's own lexer (iterative, so it cannot overflow),
  * throwing a 400 with what was exceeded before the recursive parser sees the document.
  */
-export function checkDocumentSize(source: string | Source, limits: { maxTokens: number; maxNesting: number }): void {
+function checkDocumentSize(source: string | Source, limits: { maxTokens: number; maxNesting: number }): void {
   const lexer = new Lexer(typeof source === 'string' ? new Source(source) : source)
   let tokens = 0
   let nesting = 0

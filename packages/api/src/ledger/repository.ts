@@ -62,21 +62,6 @@ export async function monthsInDefault(db: Executor): Promise<Date[]> {
   return rows.rows.map((r) => new Date(r.month))
 }
 
-/** Rows, amount and cost of one partition (all tenants), as exact decimal strings. */
-export interface PartitionTotals {
-  rows: number
-  amount: string
-  cost: string
-}
-
-export async function partitionTotals(db: Executor, name: string): Promise<PartitionTotals> {
-  const row = await sql<{ rows: string; amount: string; cost: string }>`
-    select count(*) as rows, coalesce(sum(amount), 0)::text as amount, coalesce(sum(cost), 0)::text as cost
-    from ${sql.ref(name)}`.execute(db)
-  const r = row.rows[0]!
-  return { rows: Number(r.rows), amount: r.amount, cost: r.cost }
-}
-
 /**
  * Detaches a month partition: from then on it is a plain table no insert can reach (an event
  * back-dated into that month lands in the DEFAULT partition), so what is exported from it stays

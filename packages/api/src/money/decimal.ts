@@ -25,15 +25,3 @@ const DECIMAL_RE = /^[+-]?(\d+(\.\d*)?|\.\d+)$/
 export function isExactDecimalString(value: string): boolean {
   return DECIMAL_RE.test(value) && value.length <= 80
 }
-
-/** Canonical text of an exact decimal: no exponent, no trailing zeros. */
-export function toDecimalString(value: Decimal | string | number): string {
-  const d = value instanceof Decimal ? value : new Decimal(value)
-  return d.toFixed()
-}
-
-export function sumDecimals(values: Iterable<string | Decimal>): Decimal {
-  let total = ZERO
-  for (const v of values) total = total.plus(v)
-  return total
-}

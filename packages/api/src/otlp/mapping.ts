@@ -25,9 +25,6 @@ export interface SpanMappingOptions {
   featureAttributes: readonly string[]
 }
 
-export const DEFAULT_CUSTOMER_ATTRIBUTES = ['burnrate.customer_id', 'enduser.id'] as const
-export const DEFAULT_FEATURE_ATTRIBUTES = ['burnrate.feature'] as const
-
 /** The Vercel AI SDK puts `experimental_telemetry.metadata` on its spans under this prefix. */
 const AI_SDK_METADATA = 'ai.telemetry.metadata.'
 
@@ -126,7 +123,7 @@ function dateOf(nanos: string): Date | null {
 }
 
 /** The idempotency key of a span's event: an exporter's retry of the same span is a DUPLICATE. */
-export const spanEventId = (traceId: string, spanId: string) => `otlp:${traceId}:${spanId}`
+const spanEventId = (traceId: string, spanId: string) => `otlp:${traceId}:${spanId}`
 
 export function mapSpan(span: OtlpSpan, resource: OtlpAttributes, options: SpanMappingOptions): SpanOutcome {
   const a = span.attributes

@@ -21,10 +21,10 @@ import type { OtlpResourceSpans } from './types.ts'
 
 const gunzipAsync = promisify(gunzip)
 
-export const OTLP_TRACES_PATH = '/v1/traces'
+const OTLP_TRACES_PATH = '/v1/traces'
 
 /** Seconds an exporter is asked to wait before retrying while the database is unavailable. */
-export const OTLP_RETRY_AFTER_SECONDS = 5
+const OTLP_RETRY_AFTER_SECONDS = 5
 
 /** google.rpc.Code values used in error bodies. */
 const RPC = { INVALID_ARGUMENT: 3, RESOURCE_EXHAUSTED: 8, INTERNAL: 13, UNAVAILABLE: 14, UNAUTHENTICATED: 16 }
@@ -66,7 +66,7 @@ function send(res: ServerResponse, status: number, type: string, body: Buffer, h
   res.end(body)
 }
 
-export const NO_TENANT_KEY =
+const NO_TENANT_KEY =
   'A Burnrate tenant key is required: "Authorization: Bearer br_sk_…" (OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer br_sk_…") or "x-api-key: br_sk_…".'
 
 export interface OtlpRouteDeps {

@@ -26,7 +26,7 @@ export interface TierPart {
 }
 
 /** Where each unit of a cumulative quantity falls, tier by tier (parts with a zero quantity left out). */
-export function tierBreakdown(mode: TierMode, tiers: readonly Tier[], total: Decimal): TierPart[] {
+function tierBreakdown(mode: TierMode, tiers: readonly Tier[], total: Decimal): TierPart[] {
   if (total.lessThanOrEqualTo(0)) return []
   if (mode === 'VOLUME') {
     // The whole quantity at the price of the tier the total falls in (bounds inclusive).
@@ -53,13 +53,6 @@ export function tierBreakdown(mode: TierMode, tiers: readonly Tier[], total: Dec
     lower = tier.upTo
   }
   return parts
-}
-
-/** F(Q): the period charge of a cumulative quantity. */
-export function tierCharge(mode: TierMode, tiers: readonly Tier[], total: Decimal): Decimal {
-  let sum = ZERO
-  for (const part of tierBreakdown(mode, tiers, total)) sum = sum.plus(part.amount)
-  return sum
 }
 
 /**

@@ -1,7 +1,6 @@
 import type { PricedLineJson } from '../db/types.ts'
-import { applyPlan, type CostLine } from '../pricing/engine.ts'
 import type { RatedEvent } from './rate.ts'
-import { costRule, isCostOnly, type RatingPlan, type RuleJson } from './rules.ts'
+import type { RatingPlan, RuleJson } from './rules.ts'
 
 /**
  * Which plan version is in force, pure. A customer's plan is its own latest version that has
@@ -91,14 +90,3 @@ export function ratedLinesJson(plan: RatingPlan, rated: RatedEvent): PricedLineJ
     })),
   }))
 }
-
-/**
- * Bills an event under a plan that keeps no counter (cost-based only, fixed prices or unit fees
- * would need rateEvent): the markup / margin of its COST_BASED rule, or at cost.
- */
-export function costOnlyBilling(plan: RatingPlan | null, lines: readonly CostLine[]) {
-  const rule = plan ? costRule(plan) : null
-  return { rule, ...applyPlan(lines, rule) }
-}
-
-export { isCostOnly }

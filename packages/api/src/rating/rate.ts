@@ -18,7 +18,7 @@ import { costRule, globMatches, PER_MILLION, tiersOf, type RatingPlan, type Rule
  * far), so successive calls with the same map rate a period incrementally.
  */
 
-export interface RatedPart {
+interface RatedPart {
   ruleId: string | null
   rule: RuleType | 'AT_COST'
   /** 1-based tier (TOKEN_TIERS, AMOUNT_TIERS). */
@@ -28,7 +28,7 @@ export interface RatedPart {
   amount: Decimal
 }
 
-export interface RatedLine extends CostLine {
+interface RatedLine extends CostLine {
   amount: Decimal
   parts: RatedPart[]
 }
@@ -44,7 +44,7 @@ const matches = (rule: { model: string; usageType: string }, model: string, usag
   (rule.usageType === '*' || rule.usageType === usageType) && globMatches(rule.model, model)
 
 /** The fee lines' usage type: `fee:<unit>` (a unit's catalog price, if any, keeps its own line). */
-export const feeUsageType = (unit: string) => `fee:${unit}`
+const feeUsageType = (unit: string) => `fee:${unit}`
 
 const get = (counters: Map<string, Decimal>, id: string) => counters.get(id) ?? ZERO
 

@@ -36,11 +36,6 @@ export interface RatingPlan {
 /** Token prices are per 1M tokens, like the public price lists. */
 export const PER_MILLION = new Decimal(1_000_000)
 
-/** True when every event is billed from its cost alone: no meter, no counter to keep. */
-export function isCostOnly(plan: RatingPlan): boolean {
-  return plan.rules.every((r) => r.type === 'COST_BASED' || r.type === 'MINIMUM')
-}
-
 export function costRule(plan: RatingPlan): Extract<RuleJson, { type: 'COST_BASED' }> | null {
   return (plan.rules.find((r) => r.type === 'COST_BASED') as Extract<RuleJson, { type: 'COST_BASED' }>) ?? null
 }

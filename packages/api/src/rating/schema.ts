@@ -90,7 +90,7 @@ const RatingRule = builder.objectRef<RuleJson>('RatingRule').implement({
   }),
 })
 
-export const RatingPlanRef = builder.objectRef<RatingPlan>('RatingPlan').implement({
+const RatingPlanRef = builder.objectRef<RatingPlan>('RatingPlan').implement({
   description: 'One version of a plan: an ordered list of rules, effective from a time, never edited.',
   fields: (t) => ({
     id: t.exposeID('id', { description: 'The version id; `pricing:<n>` for a setPricingPlan markup or margin.' }),

@@ -7,20 +7,12 @@ import { forecastSpend } from '../budgets/evaluate.ts'
 import { Decimal, ZERO } from '../money/decimal.ts'
 import type { CostLine } from '../pricing/engine.ts'
 import { badInput } from '../shared/errors.ts'
-import {
-  costPlanVersion,
-  meteredRules,
-  needsCounters,
-  periodOf,
-  planAt,
-  ratedLinesJson,
-  type PlanBook,
-} from './plans.ts'
+import { costPlanVersion, meteredRules, periodOf, planAt, ratedLinesJson, type PlanBook } from './plans.ts'
 import { rateEvent } from './rate.ts'
 import * as repo from './repository.ts'
 import { parseRules, type RatingPlan, type RuleInput } from './rules.ts'
 
-export interface SetPlanInput {
+interface SetPlanInput {
   customerId?: string | null
   /** Defaults to now; never in the past (what was billed stays billed: re-rate explicitly). */
   effectiveFrom?: Date | null
@@ -31,7 +23,7 @@ export interface SetPlanInput {
 }
 
 /** An event waiting for its rated amount inside the ingest transaction. */
-export interface MeteredItem {
+interface MeteredItem {
   eventId: string
   customerId: string
   ts: Date
@@ -41,12 +33,12 @@ export interface MeteredItem {
   units: readonly { unit: string; quantity: string }[]
 }
 
-export interface MeteredResult {
+interface MeteredResult {
   lines: PricedLineJson[]
   amount: string
 }
 
-export type InvoiceLineKind =
+type InvoiceLineKind =
   | 'USAGE'
   | 'COST_BASED'
   | 'AT_COST'
@@ -439,5 +431,3 @@ function describe(kind: InvoiceLineKind, r: repo.PeriodLineRow, plan: RatingPlan
       return kind
   }
 }
-
-export { needsCounters }

@@ -64,7 +64,7 @@ export function retryAfterMs(header: string | null, now: Date): number | null {
 }
 
 /** GET a JSON document, retrying 429 and 5xx answers (Retry-After honoured, else exponential backoff). */
-export async function getJson(url: string, headers: Record<string, string>, options: HttpOptions): Promise<unknown> {
+async function getJson(url: string, headers: Record<string, string>, options: HttpOptions): Promise<unknown> {
   const maxWait = options.maxRetryAfterMs ?? 120_000
   for (let attempt = 0; ; attempt++) {
     let response: Response

@@ -38,7 +38,7 @@ export interface OurHour {
   quantities: Readonly<Record<string, Decimal>>
 }
 
-export interface OurLineCost {
+interface OurLineCost {
   hour: Date
   provider: string
   model: string
@@ -116,7 +116,7 @@ export function modelKey(model: string): string {
 }
 
 /** How a priced line's usage type is compared with providers' cost lines. */
-export function costUsageType(lineType: string): string {
+function costUsageType(lineType: string): string {
   if (lineType === 'reasoning') return 'output'
   if (lineType === 'cache_write_1h_tokens') return 'cache_write'
   return lineType
@@ -413,7 +413,7 @@ export function reconcile(input: ReconcileInput): ReconciliationRow[] {
 const hhmm = (d: Date) => d.toISOString().slice(11, 16)
 
 /** Plain sentences: what differs, where, and what the data says about why. */
-export function explain(row: ReconciliationRow, dailyOnly: boolean, hasPlan: boolean, currency: string): string[] {
+function explain(row: ReconciliationRow, dailyOnly: boolean, hasPlan: boolean, currency: string): string[] {
   if (row.status === 'MATCHED') return []
   const notes: string[] = []
   const what = `${row.provider} ${row.model} ${row.usageType}`

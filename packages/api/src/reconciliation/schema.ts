@@ -150,7 +150,7 @@ const ProviderReconciliation = builder.objectRef<ReconciliationTable>('ProviderR
   }),
 })
 
-export const ReconciliationAlertRef = builder.objectRef<ReconciliationAlertEvent>('ReconciliationAlert').implement({
+const ReconciliationAlertRef = builder.objectRef<ReconciliationAlertEvent>('ReconciliationAlert').implement({
   description: 'A day whose provider figures differ beyond the tolerance: raised once per provider, day and kind.',
   fields: (t) => ({
     id: t.exposeID('id'),

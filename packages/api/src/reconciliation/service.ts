@@ -31,7 +31,6 @@ import {
 } from './reconcile.ts'
 import * as repo from './repository.ts'
 
-export const REPORTING_PROVIDERS: readonly ReportingProvider[] = ['openai', 'anthropic', 'openrouter']
 const DAY = 86_400_000
 const MAX_RANGE_DAYS = 93
 const DEFAULT_TOLERANCE = '1'
@@ -118,7 +117,7 @@ export interface ReconciliationDeps {
   ) => Promise<unknown>
 }
 
-export const alertEventOf = (row: ReconciliationAlertRow): ReconciliationAlertEvent => {
+const alertEventOf = (row: ReconciliationAlertRow): ReconciliationAlertEvent => {
   const details = (typeof row.details === 'string' ? JSON.parse(row.details) : row.details) as Record<string, unknown>
   return {
     id: String(row.id),

@@ -32,10 +32,10 @@ export interface AuthContexts {
   priceDetails: WithPrincipal<Principal>
 }
 
-export const NO_KEY = 'A valid API key is required: send "Authorization: Bearer <key>".'
-export const TENANT_ONLY = "A widget session can only read its own customer's usage, budgets and alerts."
-export const OTHER_CUSTOMER = 'This widget session belongs to another customer.'
-export const AMOUNTS_ONLY =
+const NO_KEY = 'A valid API key is required: send "Authorization: Bearer <key>".'
+const TENANT_ONLY = "A widget session can only read its own customer's usage, budgets and alerts."
+const OTHER_CUSTOMER = 'This widget session belongs to another customer.'
+const AMOUNTS_ONLY =
   'This widget session shows billed amounts only: unit prices, catalog prices, the pricing plan and cost are hidden (createWidgetSession priceDetails: false).'
 
 /** The scope checks for one request (the plugin caches each result per request). */
@@ -49,7 +49,7 @@ export function authScopes(ctx: GraphQLContext) {
 }
 
 /** UNAUTHENTICATED, saying why when the context knows (an expired widget session). */
-export function unauthenticated(ctx: GraphQLContext): DomainError {
+function unauthenticated(ctx: GraphQLContext): DomainError {
   const problem = ctx.credentialsProblem
   if (!problem) return userError('UNAUTHENTICATED', NO_KEY)
   return new DomainError('UNAUTHENTICATED', problem.message, undefined, { reason: problem.reason })

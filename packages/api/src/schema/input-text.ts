@@ -13,7 +13,7 @@ import { toGraphQLError } from './errors.ts'
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
 
 /** Why a string cannot be accepted, or null. */
-export function textProblem(value: string): string | null {
+function textProblem(value: string): string | null {
   if (value.includes('\u0000')) return 'contains a NUL character (\\u0000), which cannot be stored'
   if (LONE_SURROGATE.test(value)) return 'contains an unpaired UTF-16 surrogate (not valid Unicode)'
   return null
@@ -65,10 +65,7 @@ function checkLiteral(root: ValueNode, rootPath: string): Problem | null {
 }
 
 /** The first string of the request that cannot be stored, with the argument or variable path it sits at. */
-export function findUnsafeText(
-  document: DocumentNode,
-  variables: Record<string, unknown> | null | undefined,
-): Problem | null {
+function findUnsafeText(document: DocumentNode, variables: Record<string, unknown> | null | undefined): Problem | null {
   for (const [name, value] of Object.entries(variables ?? {})) {
     const problem = findUnsafeValue(value, name)
     if (problem) return problem

@@ -52,7 +52,7 @@ export const DateTimeScalar = new GraphQLScalarType({
 })
 
 /** JSON inputs (event metadata) are labels, not documents: bounded so no parser, canonical form or jsonb chokes. */
-export const JSON_LIMITS = { maxDepth: 20, maxBytes: 65_536 }
+const JSON_LIMITS = { maxDepth: 20, maxBytes: 65_536 }
 
 function boundedJson<T>(value: T): T {
   // Iterative: the depth is the client's choice, so no recursion (and no JSON.stringify) before it is known.

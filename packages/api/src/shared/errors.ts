@@ -29,8 +29,6 @@ export function userError(code: ErrorCode, message: string, field?: string): Dom
 
 export const badInput = (message: string, field?: string) => new DomainError('BAD_USER_INPUT', message, field)
 export const notFound = (message: string, field?: string) => new DomainError('NOT_FOUND', message, field)
-export const forbidden = (message: string, field?: string) => new DomainError('FORBIDDEN', message, field)
-
 export const unavailable = (message: string) => new DomainError('UNAVAILABLE', message, undefined, { retryable: true })
 
 export const isDomainError = (error: unknown): error is DomainError => error instanceof DomainError

@@ -20,7 +20,7 @@ export function pageSize(
 }
 
 /** A position in a list ordered by (timestamp, id): what keyset pages continue after. */
-export interface KeysetPosition {
+interface KeysetPosition {
   at: Date
   id: string
 }

@@ -7,7 +7,7 @@ import type { Executor } from '../db/database.ts'
 import type { StripePushRow } from './db-types.ts'
 
 /** The tenant webhook types Stripe billing raises (see WEBHOOK_EVENT_TYPES). */
-export type StripeAlertType = 'stripe.usage_expired' | 'stripe.push_failed'
+type StripeAlertType = 'stripe.usage_expired' | 'stripe.push_failed'
 
 type AlertPush = Pick<
   StripePushRow,
@@ -39,7 +39,7 @@ export interface StripeAlerts {
 }
 
 /** What a tenant's endpoint receives: enough to find the push (stripePushes) and act on it. */
-export function stripeAlertPayload(push: AlertPush, reason: string): Record<string, unknown> {
+function stripeAlertPayload(push: AlertPush, reason: string): Record<string, unknown> {
   const [model, tokenType] = push.dimension === '' ? [null, null] : push.dimension.split('|')
   return {
     identifier: push.identifier,

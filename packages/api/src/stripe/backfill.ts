@@ -7,7 +7,7 @@ import { lockSetupExclusive } from './repository/accounts.ts'
 import { correctionsPage, pricedEventsPage } from './repository/backfill.ts'
 import { STRIPE_MAX_AGE_MS, WINDOW_MS } from './units.ts'
 
-export const BACKFILL_BATCH = 1000
+const BACKFILL_BATCH = 1000
 
 export interface BackfillResult {
   /** PRICED events newly queued (key: the event id, as ingest and late pricing queue them). */

@@ -4,13 +4,11 @@ import type * as G from '../db/generated.ts'
 
 export type { StripePushStatus, StripeReportingMode } from '../db/column-types.ts'
 
-export type StripeAccountTable = G.StripeAccounts
+type StripeAccountTable = G.StripeAccounts
 export type StripeOutboxTable = G.StripeOutbox
 export type StripePushStateTable = G.StripePushState
 export type StripePushTable = G.StripePushes
-export type StripeInvoiceTable = G.StripeInvoices
-export type StripeWebhookEventTable = G.StripeWebhookEvents
-
+type StripeInvoiceTable = G.StripeInvoices
 export type StripeAccountRow = Selectable<StripeAccountTable>
 export type StripePushRow = Selectable<StripePushTable>
 export type StripeInvoiceRow = Selectable<StripeInvoiceTable>

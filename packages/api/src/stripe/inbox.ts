@@ -32,7 +32,7 @@ interface ErrorReportData {
 }
 
 /** A paid Checkout Session that names a Burnrate customer: a prepaid credit top-up. */
-export interface PaidCheckout {
+interface PaidCheckout {
   sessionId: string
   customerId: string
   /** In the currency's major unit, exact. */
@@ -51,7 +51,7 @@ export interface InboxDeps {
 }
 
 /** The Checkout Session metadata key that names the Burnrate customer a top-up is for. */
-export const CHECKOUT_CUSTOMER_METADATA = 'burnrate_customer_id'
+const CHECKOUT_CUSTOMER_METADATA = 'burnrate_customer_id'
 
 /** 'duplicate' when the event was handled before; throws (and forgets it) when handling fails. */
 export async function receiveEvent(

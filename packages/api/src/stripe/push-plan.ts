@@ -12,7 +12,7 @@ import { pushIdentifier, STRIPE_MAX_AGE_MS, toUnits } from './units.ts'
 
 const EXPIRED_REASON = 'window is older than Stripe accepts (35 days); not sent'
 
-export interface PlannedWindow {
+interface PlannedWindow {
   start: Date
   eventIds: string[]
   /** Whole reporting units of this window (with the residue carried in); 0: no push. */
@@ -26,7 +26,7 @@ export interface PlannedWindow {
  * units), the rest is the new residue. So Σ values + residue = Σ amounts × units, exactly, and
  * nothing is rounded twice. A correction can lower a bill: negative deltas give negative values.
  */
-export function planWindows(
+function planWindows(
   rows: readonly { event_id: string; window_start: Date | string; amount: string }[],
   state: { residue: string; nextSeq: number },
   unitsPerMajor: string,

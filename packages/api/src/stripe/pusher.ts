@@ -14,8 +14,6 @@ import { claimGroups, releaseLease } from './repository/pushes.ts'
 import type { PushGroup } from './repository/outbox.ts'
 import type { StripeService } from './service.ts'
 
-export type { PushRound } from './push-round.ts'
-
 export interface PusherOptions {
   intervalMs: number
   /** How long a claim on a (customer, meter) group lasts; must exceed the Stripe call timeout. */

@@ -23,7 +23,7 @@ import { listInvoices } from './repository/inbox.ts'
 import { setupBilling, type StripeSetupInput, type StripeSetupResult } from './setup.ts'
 import { unitsPerMajor } from './units.ts'
 
-export { stripeRefusal, type StripeSetupResult } from './setup.ts'
+export { type StripeSetupResult } from './setup.ts'
 
 export interface StripeService {
   /** Null when STRIPE_ENCRYPTION_KEY is not set: keys cannot be stored. */

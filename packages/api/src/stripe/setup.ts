@@ -39,7 +39,7 @@ export interface StripeSetupResult {
  * (naming the stored secretKey when Stripe rejects the key). Network failures and Stripe outages are
  * not refusals: they reach the schema's error mapping, which answers UNAVAILABLE (retryable).
  */
-export function stripeRefusal(error: unknown): DomainError | null {
+function stripeRefusal(error: unknown): DomainError | null {
   if (!(error instanceof Stripe.errors.StripeError)) return null
   if (error.statusCode === 401 || error.type === 'StripeAuthenticationError') {
     return badInput(

@@ -7,7 +7,7 @@ import type { StripeEvent } from './inbox.ts'
 import type { StripeService } from './service.ts'
 
 /** Stripe's recommended tolerance between the signed timestamp and now. */
-export const WEBHOOK_TOLERANCE_SECONDS = 300
+const WEBHOOK_TOLERANCE_SECONDS = 300
 
 // Only the static webhook helpers are used here: no API key is needed to verify a signature.
 const verifier = new Stripe('sk_test_verification_only', { telemetry: false })

@@ -8,7 +8,7 @@ import { createBurnratePubSub, type BurnratePubSub, type Topics } from '../pubsu
  * Namespaces every event type (a Redis channel) with `prefix`, so several deployments, or parallel
  * test runs, can share one Redis without hearing each other.
  */
-export function prefixedEventTarget(inner: PubSubEventTarget<Topics>, prefix: string): PubSubEventTarget<Topics> {
+function prefixedEventTarget(inner: PubSubEventTarget<Topics>, prefix: string): PubSubEventTarget<Topics> {
   if (!prefix) return inner
   return {
     addEventListener: (type: string, listener: never, options?: never) =>

@@ -6,7 +6,7 @@ import { budgetAlertStream, priceChangeStream, usageUpdateStream } from './strea
  * The contract's PriceChange, shaped as the pubsub event (plain JSON: it may cross processes).
  * Exported so a price-change log query can return the same type; define it nowhere else.
  */
-export const PriceChangeRef = builder.objectRef<PriceChangeEvent>('PriceChange').implement({
+const PriceChangeRef = builder.objectRef<PriceChangeEvent>('PriceChange').implement({
   description: 'A catalog price that changed: a public provider price, or one of your own negotiated prices.',
   fields: (t) => ({
     provider: t.exposeString('provider'),

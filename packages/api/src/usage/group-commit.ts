@@ -53,7 +53,7 @@ interface Group {
   due: boolean
 }
 
-export const DEFAULT_GROUP_COMMIT: GroupCommitOptions = { maxWaitMs: 1, maxBatch: 256, maxInFlight: 4 }
+const DEFAULT_GROUP_COMMIT: GroupCommitOptions = { maxWaitMs: 1, maxBatch: 256, maxInFlight: 4 }
 
 export function withGroupCommit(
   usage: UsageService,

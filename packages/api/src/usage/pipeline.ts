@@ -24,7 +24,7 @@ import type { Logger } from '../logger.ts'
 import type { EventError, ValidEvent } from './validation.ts'
 
 /** The ingest pipeline's steps, in the order they run. */
-export const INGEST_STEPS = {
+const INGEST_STEPS = {
   /** Before storing: an error rejects that event alone. */
   check: ['ledger.partitions', 'budgets.reservations'],
   /** In the ingest transaction, after the events and their rollups are written. */
@@ -40,7 +40,7 @@ export const INGEST_STEPS = {
 } as const
 
 /** The billed-change pipeline's steps, in the order they run. */
-export const BILLED_CHANGE_STEPS = {
+const BILLED_CHANGE_STEPS = {
   inTransaction: [
     'stripe.outbox',
     'budgets.spend',

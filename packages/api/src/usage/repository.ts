@@ -96,18 +96,6 @@ export async function ensureCustomers(db: Executor, tenantId: string, customerId
     .execute()
 }
 
-/** Inserts events whose id is new for the tenant; returns the ids (and seq) actually inserted. Rollups untouched. */
-export async function insertNewEvents(db: Executor, events: readonly NewEvent[]): Promise<Map<string, number>> {
-  if (events.length === 0) return new Map()
-  const inserted = await sql<{ id: string; seq: number }>`
-    with v as (${eventValues(events)}),
-    ${NEW_KEYS}
-    insert into usage_events ${columnList(EVENT_COLUMNS)}
-    select * from v where v.id in (select id from keys)
-    returning id, seq`.execute(db)
-  return new Map(inserted.rows.map((r) => [r.id, Number(r.seq)]))
-}
-
 /**
  * The one order rollup rows are upserted in, by every writer (LOCK ORDER, db/lock-order.ts): the
  * primary key with text in byte order, so it does not depend on a locale nor on how a caller

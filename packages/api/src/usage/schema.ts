@@ -15,7 +15,7 @@ const UnitQuantityInput = builder.inputType('UnitQuantityInput', {
   }),
 })
 
-export const UsageEventInput = builder.inputType('UsageEventInput', {
+const UsageEventInput = builder.inputType('UsageEventInput', {
   fields: (t) => ({
     id: t.string({
       required: true,

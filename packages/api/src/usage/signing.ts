@@ -8,5 +8,4 @@ export {
   contentHash,
   signEvent,
   verifyCanonicalSignature,
-  type SignableEvent,
 } from '@burnrate/sdk/signing'

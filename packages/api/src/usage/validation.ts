@@ -38,14 +38,14 @@ const ALIASES: Readonly<Record<string, string>> = {
   web_search: 'web_searches',
   request: 'requests',
 }
-export const UNIT_ALIASES: ReadonlyMap<string, string> = new Map(
+const UNIT_ALIASES: ReadonlyMap<string, string> = new Map(
   Object.entries(ALIASES).filter(([, target]) => EXTRA_UNIT_NAMES.has(target)),
 )
 /** The unit names `units` accepts under their own name. */
-export const UNIT_NAMES: readonly string[] = [...EXTRA_UNIT_NAMES].filter((name) => !UNIT_ALIASES.has(name)).sort()
+const UNIT_NAMES: readonly string[] = [...EXTRA_UNIT_NAMES].filter((name) => !UNIT_ALIASES.has(name)).sort()
 
 /** Tenant-defined units: `custom.` and 1-64 lowercase letters, digits or _. */
-export const CUSTOM_UNIT = /^custom\.[a-z0-9_]{1,64}$/
+const CUSTOM_UNIT = /^custom\.[a-z0-9_]{1,64}$/
 
 /** The documented name of a unit an event gave (itself when it is one), or null for an unknown name. */
 export function canonicalUnitName(name: string): string | null {

@@ -92,7 +92,7 @@ export function disableEndpointRow(
 // --- The delivery log ---
 
 /** Deliveries with their event type and endpoint URL, for one tenant. */
-export function selectDeliveryViews(executor: Executor, tenantId: string) {
+function selectDeliveryViews(executor: Executor, tenantId: string) {
   return executor
     .selectFrom('webhook_deliveries as d')
     .innerJoin('webhook_events as e', (j) =>

@@ -6,7 +6,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
  * current one first: `t=…,v1=<with new secret>,v1=<with previous secret>`; receivers accept any match.
  */
 export const SIGNATURE_HEADER = 'Burnrate-Signature'
-export const SECRET_PREFIX = 'whsec_'
+const SECRET_PREFIX = 'whsec_'
 
 export function newEndpointSecret(): string {
   return SECRET_PREFIX + randomBytes(32).toString('base64url')

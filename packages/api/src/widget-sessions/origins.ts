@@ -1,6 +1,6 @@
 import { badInput } from '../shared/errors.ts'
 
-export const MAX_WIDGET_ORIGINS = 50
+const MAX_WIDGET_ORIGINS = 50
 
 /**
  * Checks and normalizes the origins a tenant allows for widget tokens: scheme, host and port only

@@ -5,7 +5,7 @@ import type { Tenant } from '../db/types.ts'
 import { badInput } from '../shared/errors.ts'
 import * as repo from './repository.ts'
 
-export const WIDGET_TOKEN_PREFIX = 'br_ws_'
+const WIDGET_TOKEN_PREFIX = 'br_ws_'
 
 export const WIDGET_SESSION_LIMITS = {
   defaultTtlSeconds: 15 * 60,

@@ -7,7 +7,7 @@ import type { UsageEventInput } from '../../src/usage/validation.ts'
 import { createTestDatabase, type TestDatabase } from '../support/db.ts'
 import type { GqlResponse } from '../support/app.ts'
 
-export const MASTER_KEY = 'a'.repeat(64)
+const MASTER_KEY = 'a'.repeat(64)
 
 export interface ReconTestApp {
   app: App

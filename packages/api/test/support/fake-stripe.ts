@@ -35,7 +35,7 @@ export type Fault =
   /** Processed (the meter event counts), then a 500 is stored for the key instead of the result. */
   | 'server-error-after'
 
-export interface RecordedRequest {
+interface RecordedRequest {
   method: string
   path: string
   query: Record<string, unknown>
@@ -48,7 +48,7 @@ export interface RecordedRequest {
   replayed: boolean
 }
 
-export interface AcceptedMeterEvent {
+interface AcceptedMeterEvent {
   identifier: string
   event_name: string
   payload: Record<string, string>
@@ -88,7 +88,7 @@ export interface FakeStripe {
 }
 
 /** Decodes `a[b][0]=x&c=y` into nested objects; objects with keys 0..n-1 become arrays. */
-export function decodeForm(body: string): Record<string, unknown> {
+function decodeForm(body: string): Record<string, unknown> {
   const root: Record<string, unknown> = {}
   for (const [rawKey, value] of new URLSearchParams(body)) {
     const parts = rawKey.replace(/\]/g, '').split('[')

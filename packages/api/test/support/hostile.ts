@@ -28,7 +28,7 @@ import {
   type GraphQLSchema,
 } from 'graphql'
 
-export type OperationKind = 'query' | 'mutation' | 'subscription'
+type OperationKind = 'query' | 'mutation' | 'subscription'
 
 export interface SchemaOperation {
   kind: OperationKind
@@ -82,7 +82,7 @@ const hasMarker = (value: unknown) => (JSON.stringify(value) ?? '').includes('__
 
 const HUGE = 'x'.repeat(300_000)
 
-export const HOSTILE_STRINGS = [
+const HOSTILE_STRINGS = [
   '',
   ' ',
   'a\u0000b',
@@ -146,7 +146,7 @@ const HOSTILE_DECIMALS: unknown[] = [
 ]
 
 const now = Date.now()
-export const HOSTILE_DATES: unknown[] = [
+const HOSTILE_DATES: unknown[] = [
   '0000-01-01T00:00:00Z',
   '0001-01-01T00:00:00Z',
   '1000-01-01T00:00:00Z',
@@ -168,7 +168,7 @@ export const HOSTILE_DATES: unknown[] = [
   new Date(now + 3600_000).toISOString(),
 ]
 
-export const HOSTILE_JSON: unknown[] = [
+const HOSTILE_JSON: unknown[] = [
   {},
   [],
   'text',
@@ -241,7 +241,7 @@ function scalarArb(typeName: string, name: string, plausible: Plausible): fc.Arb
 }
 
 /** A value for `type`, named `name` (an argument or input field), hostile now and then. */
-export function valueArb(type: GraphQLInputType, name: string, plausible: Plausible, depth = 0): fc.Arbitrary<unknown> {
+function valueArb(type: GraphQLInputType, name: string, plausible: Plausible, depth = 0): fc.Arbitrary<unknown> {
   const wrong = fc.constantFrom(...WRONG_TYPES)
   if (isNonNullType(type)) {
     return fc.oneof(
@@ -307,7 +307,7 @@ const omit = (value: Record<string, unknown>, key: string) => {
 }
 
 /** Leaf fields (and nested objects, to a small depth) of a result type: what serialization will touch. */
-export function selectionOf(type: GraphQLOutputType, depth = 0): string {
+function selectionOf(type: GraphQLOutputType, depth = 0): string {
   const named: GraphQLNamedType = getNamedType(type)
   if (isLeafType(named)) return ''
   if (isUnionType(named) || isInterfaceType(named)) {
@@ -329,7 +329,7 @@ export function selectionOf(type: GraphQLOutputType, depth = 0): string {
 }
 
 /** A GraphQL literal for an argument, when one can be written (enums bare, strings escaped). */
-export function literalOf(value: unknown, type: GraphQLInputType): string | null {
+function literalOf(value: unknown, type: GraphQLInputType): string | null {
   const named = getNamedType(type)
   if (value === null) return 'null'
   if (isEnumType(named) && typeof value === 'string' && /^[_A-Za-z][_0-9A-Za-z]*$/.test(value)) return value

@@ -4,7 +4,7 @@ import WebSocket from 'ws'
 import type { PubSubEventTarget } from 'graphql-yoga'
 import type { Topics } from '../../src/pubsub.ts'
 
-export interface Received<T = Record<string, any>> {
+interface Received<T = Record<string, any>> {
   data?: T
   errors?: { message: string; extensions?: Record<string, unknown> }[]
 }

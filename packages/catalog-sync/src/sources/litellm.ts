@@ -12,7 +12,7 @@ export const LITELLM_PRICES_URL =
 
 /** One model entry: only `litellm_provider` is required; prices are JSON numbers, per token / second / …. */
 const entrySchema = z.looseObject({ litellm_provider: z.string().min(1) })
-export const litellmPricesSchema = z.record(z.string(), z.unknown())
+const litellmPricesSchema = z.record(z.string(), z.unknown())
 
 /** LiteLLM per-token price keys → our usage type; these may carry long-context tiers. */
 const TOKEN_FIELDS: Readonly<Record<string, string>> = {

@@ -13,7 +13,7 @@ export const OPENROUTER_MODELS_URL = 'https://openrouter.ai/api/v1/models'
  * The part of OpenRouter's /api/v1/models answer we read; everything else may change freely. Price
  * values are checked one by one (parsePrice), so a malformed value rejects its model, never the feed.
  */
-export const openRouterModelsSchema = z.object({
+const openRouterModelsSchema = z.object({
   data: z.array(
     z.looseObject({
       id: z.string().min(1),
@@ -22,8 +22,6 @@ export const openRouterModelsSchema = z.object({
     }),
   ),
 })
-export type OpenRouterModels = z.infer<typeof openRouterModelsSchema>
-
 /** OpenRouter pricing key → our usage type. Prices are per token, per request, per search or per image already. */
 const FIELDS: readonly { key: string; usageType: string; required: boolean }[] = [
   { key: 'prompt', usageType: 'input', required: true },

@@ -684,7 +684,7 @@ function OverridesTab() {
   )
 }
 
-export function RepriceForm({
+function RepriceForm({
   initial,
   onDone,
 }: {

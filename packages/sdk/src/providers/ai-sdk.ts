@@ -44,7 +44,7 @@ export interface BurnrateMiddlewareOptions {
 }
 
 /** `openai.chat` → `openai`, `google.generative-ai` → `google`, `anthropic.messages` → `anthropic`. */
-export function providerName(aiSdkProvider: string): string {
+function providerName(aiSdkProvider: string): string {
   const head = aiSdkProvider.split('.')[0] ?? aiSdkProvider
   return head === 'google-vertex' ? 'google' : head
 }
@@ -77,7 +77,7 @@ function providerUnits(
 }
 
 /** AI SDK usage (V2 or V3) → Burnrate's convention (inputTokens counts cache reads and writes). */
-export function usageFields(
+function usageFields(
   usage: unknown,
   provider: string,
   providerMetadata?: Record<string, Record<string, unknown> | undefined>,

@@ -4,7 +4,7 @@ import type { Executor } from '../../db/database.ts'
 import type { StripeAccountRow } from '../db-types.ts'
 
 /** Serializes the first setupStripeBilling (which sets price_id) against transactions queueing for that tenant. */
-export function setupLockKey(tenantId: string): string {
+function setupLockKey(tenantId: string): string {
   return `burnrate.stripe-setup:${tenantId}`
 }
 

@@ -3,7 +3,7 @@ import type { Insertable } from 'kysely'
 import type { Executor } from '../../db/database.ts'
 import type { StripeOutboxTable } from '../db-types.ts'
 
-export const OUTBOX_CHUNK = 500
+const OUTBOX_CHUNK = 500
 
 export interface PushGroup {
   tenant_id: string

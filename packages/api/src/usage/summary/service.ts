@@ -15,7 +15,7 @@ import type { EventAggregate, EventPosition, GroupKey, GroupKeys, LineAggregate,
 
 // ------------------------------------------------------------------ limits
 
-export const SUMMARY_LIMITS = {
+const SUMMARY_LIMITS = {
   maxRangeDays: 400,
   maxHourlyRangeDays: 31,
 } as const
@@ -23,7 +23,7 @@ export const SUMMARY_LIMITS = {
 export const EVENTS_PAGE = { defaultFirst: 50, maxFirst: 500 } as const
 
 export const DIMENSIONS = ['MODEL', 'PROVIDER', 'FEATURE', 'USAGE_TYPE', 'DAY', 'HOUR'] as const
-export type UsageDimensionName = (typeof DIMENSIONS)[number]
+type UsageDimensionName = (typeof DIMENSIONS)[number]
 
 // ------------------------------------------------------------------ pure summary logic
 
@@ -55,7 +55,7 @@ export interface UsageSummaryView {
 }
 
 /** Throws BAD_USER_INPUT for a range or grouping the summary refuses to compute. */
-export function checkSummaryArgs(args: {
+function checkSummaryArgs(args: {
   customerId: string | null
   from: Date
   to: Date
@@ -78,7 +78,7 @@ export function checkSummaryArgs(args: {
 }
 
 /** The grouping the dimensions ask for. DAY with HOUR groups by hour: every hour lies in one day. */
-export function groupingOf(dimensions: readonly UsageDimensionName[]): {
+function groupingOf(dimensions: readonly UsageDimensionName[]): {
   keys: GroupKeys
   byUsageType: boolean
   grouped: boolean
@@ -106,7 +106,7 @@ const keyOf = (k: GroupKey) =>
   ].join('\u0001')
 
 /** Rollup and edge rows of event aggregates, added up per group. Exact. */
-export function mergeEventAggregates(rows: readonly EventAggregate[]): EventAggregate[] {
+function mergeEventAggregates(rows: readonly EventAggregate[]): EventAggregate[] {
   const sums = new Map<string, EventAggregate & { costSum: Decimal; amountSum: Decimal }>()
   for (const row of rows) {
     const key = keyOf(row)
@@ -130,7 +130,7 @@ export function mergeEventAggregates(rows: readonly EventAggregate[]): EventAggr
 }
 
 /** Rollup and edge rows of line aggregates, added up per group and usage type. Exact. */
-export function mergeLineAggregates(rows: readonly LineAggregate[]): LineAggregate[] {
+function mergeLineAggregates(rows: readonly LineAggregate[]): LineAggregate[] {
   const sums = new Map<string, LineAggregate & { quantitySum: Decimal; costSum: Decimal; amountSum: Decimal }>()
   for (const row of rows) {
     const key = keyOf(row)
@@ -160,7 +160,7 @@ export function mergeLineAggregates(rows: readonly LineAggregate[]): LineAggrega
 /** '' stands for "none" in rollup keys; the API says null. */
 const noneToNull = (value: string | null) => (value === '' ? null : value)
 
-export function eventGroup(row: EventAggregate): UsageGroupView {
+function eventGroup(row: EventAggregate): UsageGroupView {
   return {
     bucketStart: row.bucketStart,
     model: row.model,
@@ -176,7 +176,7 @@ export function eventGroup(row: EventAggregate): UsageGroupView {
 }
 
 /** A usage-type group: its tokens are the line quantity, on the side the usage type belongs to. */
-export function lineGroup(row: LineAggregate): UsageGroupView {
+function lineGroup(row: LineAggregate): UsageGroupView {
   const direction = directionOf(row.usageType)
   // Token counts are integers far below 2^53, so Number is exact here (unlike money).
   const tokens = direction ? Number(row.quantity) : 0
@@ -202,7 +202,7 @@ function compareNullable(a: string | null, b: string | null): number {
   return a < b ? -1 : 1
 }
 
-export function compareGroups(a: UsageGroupView, b: UsageGroupView): number {
+function compareGroups(a: UsageGroupView, b: UsageGroupView): number {
   const ta = a.bucketStart?.getTime() ?? Number.POSITIVE_INFINITY
   const tb = b.bucketStart?.getTime() ?? Number.POSITIVE_INFINITY
   return (
@@ -214,7 +214,7 @@ export function compareGroups(a: UsageGroupView, b: UsageGroupView): number {
   )
 }
 
-export function totalsOf(rows: readonly EventAggregate[]) {
+function totalsOf(rows: readonly EventAggregate[]) {
   const [merged] = mergeEventAggregates(
     rows.map((r) => ({ ...r, bucketStart: null, model: null, provider: null, feature: null, usageType: null })),
   )
@@ -278,13 +278,13 @@ async function loadUsageSummary(
 
 /** usageEvents' cursors: the one keyset codec (shared/pagination.ts), positions (ts, id). */
 const eventCursor = keysetCursor('usageEvents')
-export const encodeCursor = (p: EventPosition): string => eventCursor.encode({ at: p.ts, id: p.id })
-export function decodeCursor(cursor: string): EventPosition {
+const encodeCursor = (p: EventPosition): string => eventCursor.encode({ at: p.ts, id: p.id })
+function decodeCursor(cursor: string): EventPosition {
   const { at, id } = eventCursor.decode(cursor)
   return { ts: at, id }
 }
 
-export type UsageEventPage = Page<UsageEventRow>
+type UsageEventPage = Page<UsageEventRow>
 
 async function loadUsageEventPage(
   db: Executor,
@@ -319,14 +319,14 @@ async function loadUsageEventPage(
 
 // ------------------------------------------------------------------ the service
 
-export interface UsageSummaryArgs {
+interface UsageSummaryArgs {
   customerId: string | null
   from: Date
   to: Date
   groupBy: readonly UsageDimensionName[]
 }
 
-export interface UsageEventPageArgs {
+interface UsageEventPageArgs {
   customerId: string
   from: Date | null
   to: Date | null
