@@ -88,7 +88,7 @@ const SECRET_PATTERNS: RegExp[] = [
   /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi,
 ]
 
-function redactString(value: string): string {
+export function redactString(value: string): string {
   let out = value
   for (const pattern of SECRET_PATTERNS)
     out = out.replace(pattern, (_m, scheme?: string) =>

@@ -23,7 +23,7 @@ const NO_KEY = 'A valid API key is required: send "Authorization: Bearer <key>".
 const graphqlError = (message: string, extensions: Record<string, unknown>) => ({ errors: [{ message, extensions }] })
 
 /** The caller's x-request-id when it is sane, else a new one (as requestIdOf does for yoga's requests). */
-function nodeRequestId(req: IncomingMessage): string {
+export function nodeRequestId(req: IncomingMessage): string {
   const given = req.headers['x-request-id']
   return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
 }

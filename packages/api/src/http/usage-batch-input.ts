@@ -16,7 +16,7 @@ import { DateTimeScalar, DecimalScalar, JSONScalar } from '../schema/scalars.ts'
 import type { UsageEventInput } from '../usage/validation.ts'
 import { LIMITS } from '../usage/validation.ts'
 
-export interface BatchInputError {
+interface BatchInputError {
   code: 'BAD_USER_INPUT'
   message: string
   field: string

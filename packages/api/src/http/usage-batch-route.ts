@@ -27,13 +27,12 @@ import { READ_ONLY_KEY } from '../schema/mutation-guard.ts'
 import { nodeRequestId } from './admission.ts'
 import { parseBatchBody } from './usage-batch-input.ts'
 
-export const USAGE_BATCH_PATH = '/v1/usage/batch'
+const USAGE_BATCH_PATH = '/v1/usage/batch'
 
 /** Seconds a client is asked to wait before retrying while the database is unavailable. */
-export const USAGE_BATCH_RETRY_AFTER_SECONDS = 5
+const USAGE_BATCH_RETRY_AFTER_SECONDS = 5
 
-export const NO_TENANT_KEY =
-  'A Burnrate tenant key is required: send "Authorization: Bearer br_sk_…" or "x-api-key: br_sk_…".'
+const NO_TENANT_KEY = 'A Burnrate tenant key is required: send "Authorization: Bearer br_sk_…" or "x-api-key: br_sk_…".'
 
 type Format = 'json' | 'ndjson'
 
@@ -65,7 +64,7 @@ function send(res: ServerResponse, status: number, body: string, headers: Record
 }
 
 /** The response body: the counts and one result per event, as recordUsageBatch's selection of the same fields. */
-export function batchResponse(results: readonly RecordResult[]): string {
+function batchResponse(results: readonly RecordResult[]): string {
   let recorded = 0
   let duplicates = 0
   let rejected = 0

@@ -14,7 +14,7 @@ import type { Plugin } from 'graphql-yoga'
 import type { GraphQLContext, Principal } from '../context.ts'
 import { DomainError } from '../shared/errors.ts'
 
-const READ_ONLY_KEY =
+export const READ_ONLY_KEY =
   'This API key is read-only (role READ_ONLY): it can run queries and subscriptions but no mutation. Use an ADMIN key.'
 const CSRF_REQUIRED =
   'A console session must send its CSRF token (the csrfToken of /console/api/session) in the x-csrf-token header with every mutation.'
