@@ -34,7 +34,7 @@ const monthOf = (partition: string) => {
   return m ? `${m[1]}-${m[2]}` : partition
 }
 
-export function toRetentionRun(row: repo.RetentionRunRow): RetentionRun {
+function toRetentionRun(row: repo.RetentionRunRow): RetentionRun {
   const report = (row.report ?? {}) as Partial<RetentionReport>
   return {
     id: row.id,

@@ -44,7 +44,7 @@ const matches = (rule: { model: string; usageType: string }, model: string, usag
   (rule.usageType === '*' || rule.usageType === usageType) && globMatches(rule.model, model)
 
 /** The fee lines' usage type: `fee:<unit>` (a unit's catalog price, if any, keeps its own line). */
-const feeUsageType = (unit: string) => `fee:${unit}`
+export const feeUsageType = (unit: string) => `fee:${unit}`
 
 const get = (counters: Map<string, Decimal>, id: string) => counters.get(id) ?? ZERO
 

@@ -23,7 +23,7 @@ interface SetPlanInput {
 }
 
 /** An event waiting for its rated amount inside the ingest transaction. */
-interface MeteredItem {
+export interface MeteredItem {
   eventId: string
   customerId: string
   ts: Date

@@ -35,7 +35,7 @@ import type { RepricingDeps } from './types.ts'
  * Re-running it rates the same events in the same order from the same bills: it changes nothing.
  */
 
-export interface RerateInput {
+interface RerateInput {
   customerId?: string | null | undefined
   from: Date
   to: Date
@@ -85,7 +85,7 @@ interface Billed {
 const fixed = (x: string | undefined) => (x === undefined ? null : new Decimal(x).toFixed())
 
 /** Same bill and the same explanation (plan version, rule parts): nothing to correct. */
-export function sameBill(a: readonly PricedLineJson[], b: readonly PricedLineJson[]): boolean {
+function sameBill(a: readonly PricedLineJson[], b: readonly PricedLineJson[]): boolean {
   if (!sameLines(a, b)) return false
   const parts = (l: PricedLineJson) =>
     JSON.stringify(
@@ -122,7 +122,7 @@ function costLinesOf(lines: readonly PricedLineJson[]): CostLine[] {
 }
 
 /** An event's bill under `plan`, from its current cost lines (pure; `counters` advance for metered rules). */
-export function rerateEvent(
+function rerateEvent(
   plan: RatingPlan | null,
   event: Pick<UsageEventRow, 'canonical_model' | 'model' | 'units'>,
   current: Billed,
