@@ -2,10 +2,17 @@ import type { CatalogService } from '../catalog/types.ts'
 import type { Clock } from '../clock.ts'
 import type { Db } from '../db/database.ts'
 import type { Tenant } from '../db/types.ts'
-import { planAt } from '../pricing/engine.ts'
-import { listPlans } from '../usage/repository.ts'
+import { isPricingPlan, needsCounters, planAt } from '../rating/plans.ts'
+import type { RatingService } from '../rating/service.ts'
 import type { GatewayProvider } from './db-types.ts'
-import { boundCall, holdAmount, UnpricedCallError, worstCaseAmount, type CallBound } from './estimate.ts'
+import {
+  boundCall,
+  holdAmount,
+  UnpricedCallError,
+  worstCaseAmount,
+  type CallBound,
+  type EstimatePlan,
+} from './estimate.ts'
 
 /**
  * The budgets domain as the gateway needs it (structurally the budgets service): whether a
@@ -30,6 +37,8 @@ export interface HoldDeps {
   db: Db
   clock: Clock
   catalog: CatalogService
+  /** Plans in force (src/rating/: rating plans and setPricingPlan's markups) and their period meters. */
+  rating: Pick<RatingService, 'book' | 'meters'>
   budgets: BudgetGate
   defaultMaxOutputTokens: number
   ttlSeconds: number
@@ -61,11 +70,11 @@ export async function holdForCall(
   const now = deps.clock.now()
   const resolved = deps.catalog.resolve(model, provider, tenant.id)
   const prices = resolved ? deps.catalog.pricesAt(resolved.provider, resolved.model, now, tenant.id) : null
-  const plans = await listPlans(deps.db, tenant.id, [customerId])
+  const plan = await planForEstimate(deps, tenant.id, customerId, now, resolved?.model ?? model)
   const bound = boundCall(provider, body, { defaultMaxOutputTokens: deps.defaultMaxOutputTokens })
   let estimate: string
   try {
-    estimate = holdAmount(worstCaseAmount(bound, prices, planAt(plans, customerId, now)))
+    estimate = holdAmount(worstCaseAmount(bound, prices, plan))
   } catch (error) {
     if (!(error instanceof UnpricedCallError)) throw error
     // A call that cannot be priced cannot be held against a hard limit, and would be recorded UNPRICED: not let through.
@@ -93,4 +102,26 @@ export async function holdForCall(
   if (!reservation.granted || !reservation.reservation)
     return { kind: 'refused', type: 'budget_exceeded', message: over(reservation.check.remaining) }
   return { kind: 'held', reservationId: reservation.reservation.id, estimate, bound }
+}
+
+/**
+ * The plan ingest would bill the call by: the customer's plan in force now (rating/plans.ts), with
+ * its meters (allowances, tiers) where the period's usage has brought them, so the estimate is what
+ * the call would be charged if it were recorded next.
+ */
+async function planForEstimate(
+  deps: HoldDeps,
+  tenantId: string,
+  customerId: string,
+  now: Date,
+  model: string,
+): Promise<EstimatePlan | null> {
+  const plan = planAt(await deps.rating.book(deps.db, tenantId, [customerId]), customerId, now)
+  if (!plan) return null
+  if (isPricingPlan(plan)) {
+    const rule = plan.rules[0]
+    return rule?.type === 'COST_BASED' ? { kind: rule.kind, percent: rule.percent } : null
+  }
+  const counters = needsCounters(plan) ? await deps.rating.meters(tenantId, customerId, plan, now) : new Map()
+  return { rating: plan, model, counters }
 }

@@ -2,6 +2,8 @@ import type { CatalogPrice } from '../catalog/types.ts'
 import { AMOUNT_SCALE, Decimal } from '../money/decimal.ts'
 import type { Plan, ReportedUsage } from '../pricing/engine.ts'
 import { billAtPlan, priceEvent, unpricedMessage, type UnpricedReason } from '../pricing/price-event.ts'
+import { rateEvent } from '../rating/rate.ts'
+import type { RatingPlan } from '../rating/rules.ts'
 import type { GatewayProvider } from './db-types.ts'
 
 /**
@@ -114,7 +116,17 @@ export class UnpricedCallError extends Error {
  * largest of those is the estimate. Long-context tiers switch on total input tokens, which only
  * grow with the bound.
  */
-export function worstCaseAmount(bound: CallBound, prices: readonly CatalogPrice[] | null, plan: Plan | null): Decimal {
+/**
+ * A markup / margin, or a rating plan with the period's meters as they stand (rule id → quantity so
+ * far): the call is rated against a copy, as if it were the next event recorded.
+ */
+export type EstimatePlan = Plan | { rating: RatingPlan; model: string; counters: ReadonlyMap<string, Decimal> }
+
+export function worstCaseAmount(
+  bound: CallBound,
+  prices: readonly CatalogPrice[] | null,
+  plan: EstimatePlan | null,
+): Decimal {
   const input = new Decimal(bound.inputTokens)
   const output = new Decimal(bound.outputTokens)
   const zero = new Decimal(0)
@@ -131,7 +143,18 @@ export function worstCaseAmount(bound: CallBound, prices: readonly CatalogPrice[
       ])
       const priced = priceEvent(reported, prices)
       if (priced.status === 'UNPRICED') throw new UnpricedCallError(priced.reason)
-      const { amount } = billAtPlan(priced, plan)
+      const amount =
+        plan && 'rating' in plan
+          ? rateEvent(
+              plan.rating,
+              {
+                lines: priced.lines,
+                model: plan.model,
+                units: bound.webSearches > 0 ? [{ unit: 'web_searches', quantity: String(bound.webSearches) }] : [],
+              },
+              new Map(plan.counters),
+            ).amount
+          : billAtPlan(priced, plan).amount
       if (amount.greaterThan(worst)) worst = amount
     }
   }

@@ -16,6 +16,7 @@ import type { TenantService } from '../auth/service.ts'
 import type { SingleIngest } from '../usage/group-commit.ts'
 import type { CatalogService } from '../catalog/types.ts'
 import type { Db } from '../db/database.ts'
+import type { RatingService } from '../rating/service.ts'
 import { holdForCall, type BudgetGate } from './budget-hold.ts'
 import type { GatewayProvider } from './db-types.ts'
 import type { GatewayService } from './service.ts'
@@ -34,6 +35,8 @@ export interface GatewayDeps {
   /** Each call's usage goes through the same group commit as single recordUsage calls. */
   usage: Pick<SingleIngest, 'recordOne'>
   gateway: GatewayService
+  /** The customer's rating plan and its period meters: a call's worst case is rated as ingest will rate it. */
+  rating: Pick<RatingService, 'book' | 'meters'>
   /**
    * Hard budgets: a call's worst-case cost is reserved before it goes out and settled by its
    * recorded usage. Structural, so the gateway works with or without the budgets service wired in.
@@ -321,6 +324,7 @@ async function proxy(
           db: deps.db,
           clock,
           catalog: deps.catalog,
+          rating: deps.rating,
           budgets: deps.budgets,
           defaultMaxOutputTokens: config.GATEWAY_DEFAULT_MAX_OUTPUT_TOKENS,
           // Covers a call that answers (or times out) within GATEWAY_TIMEOUT_MS; a crashed process's hold lapses by itself.

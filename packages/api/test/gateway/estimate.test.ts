@@ -10,6 +10,7 @@ import {
   worstCaseAmount,
 } from '../../src/gateway/estimate.ts'
 import { Decimal } from '../../src/money/decimal.ts'
+import { parseRules } from '../../src/rating/rules.ts'
 
 const DEFAULT = { defaultMaxOutputTokens: 4096 }
 const bytesOf = (body: unknown) => Buffer.byteLength(JSON.stringify(body), 'utf8')
@@ -178,6 +179,29 @@ describe('boundCall: output tokens', () => {
 
 describe('worstCaseAmount', () => {
   const bound = { inputTokens: 1000, outputTokens: 100, webSearches: 0, defaultedOutputCap: false }
+
+  it("rates the call under the customer's rating plan, from the period meters as they stand", () => {
+    const prices = [price('input', '0.000003'), price('output', '0.000015')]
+    const rating = {
+      id: 'plan-1',
+      customerId: 'c',
+      version: 1,
+      effectiveFrom: new Date(0),
+      prepaidOnly: false,
+      rules: parseRules([
+        { id: 'free', type: 'TOKEN_ALLOWANCE', model: '*', usageType: 'input', quantity: '1500' },
+        { id: 'out', type: 'FIXED_PRICE', model: '*', usageType: 'output', price: '20' },
+      ]),
+    }
+    // Nothing used yet: the 1,000 input tokens are free, 100 output at $20 per 1M (not the provider's $15).
+    const fresh = new Map([['free', new Decimal(0)]])
+    expect(worstCaseAmount(bound, prices, { rating, model: 'claude', counters: fresh }).toFixed()).toBe('0.002')
+    // 1,200 of the allowance used: 300 free, 700 at cost (no cost rule), plus the output.
+    const used = new Map([['free', new Decimal(1200)]])
+    expect(worstCaseAmount(bound, prices, { rating, model: 'claude', counters: used }).toFixed()).toBe('0.0041')
+    // The meters are read, never advanced.
+    expect(used.get('free')!.toFixed()).toBe('1200')
+  })
 
   it('prices input at the dearest of plain, cache read and cache write, output at plain or reasoning', () => {
     const prices = [
