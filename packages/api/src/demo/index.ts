@@ -59,6 +59,30 @@ async function seed(services: Services, db: Db, tenant: Tenant): Promise<void> {
       effectiveFrom: new Date(monthStart.getTime() - 86_400_000),
     })
   }
+  // A rating plan over the markup, from the same start (set once): the first 1M input tokens of the
+  // month free, output in graduated tiers ($12 per 1M up to 200,000, then $9), the rest at the 30 %
+  // markup; the widget and the invoice preview show the allowance used and the current tier.
+  if ((await services.rating.planHistory(tenant.id, DEMO_CUSTOMER.id)).every((p) => p.version === 0))
+    await services.rating.setPlan(tenant, {
+      customerId: DEMO_CUSTOMER.id,
+      effectiveFrom: new Date(monthStart.getTime() - 86_400_000),
+      retroactive: true,
+      rules: [
+        { id: 'free-input', type: 'TOKEN_ALLOWANCE', model: '*', usageType: 'input', quantity: '1000000' },
+        {
+          id: 'output-tiers',
+          type: 'TOKEN_TIERS',
+          model: '*',
+          usageType: 'output',
+          mode: 'GRADUATED',
+          tiers: [
+            { upTo: '200000', unitPrice: '12' },
+            { upTo: null, unitPrice: '9' },
+          ],
+        },
+        { id: 'markup', type: 'COST_BASED', kind: 'MARKUP', percent: '30' },
+      ],
+    })
   // A $25 prepaid credit grant for the month (once per month, by its key), drawn by the usage below,
   // with a low-balance alert at $5; the widget shows the balance and its top-up link.
   const nextMonth = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1))
