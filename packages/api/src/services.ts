@@ -28,6 +28,7 @@ import type { Logger } from './logger.ts'
 import { tracedFetch, tracingEnabled } from './observability/tracing.ts'
 import { createBurnratePubSub, type BurnratePubSub } from './pubsub.ts'
 import { createStripeClientFactory, type StripeClientFactory } from './stripe/client.ts'
+import { markCreditsChanged, markCreditsIngested } from './stripe/credit-push.ts'
 import { queueChanges, queueIngested } from './stripe/outbox.ts'
 import { createStripePusher, type StripePusher } from './stripe/pusher.ts'
 import { createStripeService, type StripeService } from './stripe/service.ts'
@@ -161,6 +162,7 @@ export function createServices(deps: Dependencies): Services {
         'stripe.outbox': queueChanges,
         'budgets.spend': budgets.followChanges,
         'credits.consume': credits.followChanges,
+        'stripe.credits': markCreditsChanged,
         'webhooks.budgetAlerts': (trx, batch) => webhooks.enqueueBudgetAlerts(trx, batch.alertsRaised),
         'webhooks.creditAlerts': (trx, batch) => webhooks.enqueueCreditAlerts(trx, batch.creditAlertsRaised),
       },
@@ -271,6 +273,8 @@ export function createServices(deps: Dependencies): Services {
               'budgets.spend': budgets.followIngest,
               // Prepaid credits pay for the new events, in event order.
               'credits.consume': credits.followIngest,
+              // Stripe's credit grants follow what the credits paid (stripe/credit-push.ts).
+              'stripe.credits': markCreditsIngested,
               'webhooks.budgetAlerts': (trx, batch) => webhooks.enqueueBudgetAlerts(trx, batch.alertsRaised),
               'webhooks.creditAlerts': (trx, batch) => webhooks.enqueueCreditAlerts(trx, batch.creditAlertsRaised),
             },

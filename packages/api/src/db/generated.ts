@@ -26,6 +26,8 @@ import type {
   ProviderUsageSource,
   RatingRuleJson,
   ReportingProvider,
+  StripeCreditPushKind,
+  StripeCreditPushStatus,
   StripePushStatus,
   StripeReportingMode,
   TimeWindowJson,
@@ -425,6 +427,37 @@ export interface StripeAccounts {
   webhook_secret_enc: string | null
 }
 
+export interface StripeCreditPushes {
+  amount_minor: number
+  attempts: Generated<number>
+  category: CreditCategory
+  created_at: Timestamp
+  customer_id: string
+  idempotency_key: string | null
+  identifier: string
+  kind: StripeCreditPushKind
+  last_error: string | null
+  next_attempt_at: Timestamp
+  period_start: Timestamp
+  sent_at: Timestamp | null
+  seq: number
+  status: StripeCreditPushStatus
+  stripe_customer_id: string
+  stripe_grant_id: string | null
+  tenant_id: string
+  voids: string | null
+}
+
+export interface StripeCreditState {
+  customer_id: string
+  dirty: Generated<boolean>
+  lease_owner: string | null
+  lease_until: Timestamp | null
+  next_seq: Generated<number>
+  period_start: Timestamp
+  tenant_id: string
+}
+
 export interface StripeInvoices {
   currency: string | null
   customer_id: string | null
@@ -684,6 +717,8 @@ export interface DB {
   reconciliation_settings: ReconciliationSettings
   retention_runs: RetentionRuns
   stripe_accounts: StripeAccounts
+  stripe_credit_pushes: StripeCreditPushes
+  stripe_credit_state: StripeCreditState
   stripe_invoices: StripeInvoices
   stripe_outbox: StripeOutbox
   stripe_push_state: StripePushState

@@ -50,6 +50,8 @@ export const CITUS_TABLES: Readonly<Record<string, CitusTable>> = {
   stripe_outbox: byTenant,
   stripe_push_state: byTenant,
   stripe_pushes: byTenant,
+  stripe_credit_state: byTenant,
+  stripe_credit_pushes: byTenant,
   stripe_webhook_events: byTenant,
   provider_admin_keys: byTenant,
   provider_usage_revisions: byTenant,

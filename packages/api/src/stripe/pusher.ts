@@ -11,6 +11,8 @@ import { planGroup } from './push-plan.ts'
 import { emptyRound, type PushContext, type PushRound, type RoundClients } from './push-round.ts'
 import { sendDue } from './push-send.ts'
 import { claimGroups, releaseLease } from './repository/pushes.ts'
+import { planCredits, sendCredits } from './credit-push.ts'
+import { claimCreditStates, releaseCreditLease, type CreditStateKey } from './repository/credit-pushes.ts'
 import type { PushGroup } from './repository/outbox.ts'
 import type { StripeService } from './service.ts'
 
@@ -94,6 +96,22 @@ export function createStripePusher({
     }
   }
 
+  async function workCredits(key: CreditStateKey, round: PushRound, clients: RoundClients) {
+    try {
+      await planCredits(ctx, key, round)
+      await sendCredits(ctx, key, round, clients)
+    } catch (error) {
+      if (!killed)
+        logger.error('stripe credit push failed', {
+          tenantId: key.tenant_id,
+          customerId: key.customer_id,
+          error: error instanceof Error ? error.message : String(error),
+        })
+    } finally {
+      if (!killed) await releaseCreditLease(db, key, ctx.owner).catch(() => undefined)
+    }
+  }
+
   async function runOnce(): Promise<PushRound> {
     const round = emptyRound()
     if (killed) return round
@@ -119,6 +137,22 @@ export function createStripePusher({
       while (next < groups.length && !killed) await work(groups[next++]!, round, clients)
     }
     await Promise.all(Array.from({ length: Math.min(options.concurrency, groups.length) }, worker))
+    if (killed) return round
+    // Then the credit grants that mirror applied credits (credit-push.ts), per customer and period.
+    const creditNow = clock.now()
+    const states = await claimCreditStates(
+      db,
+      ctx.owner,
+      creditNow,
+      new Date(creditNow.getTime() + options.leaseMs),
+      options.concurrency * 4,
+    )
+    round.groups += states.length
+    let nextState = 0
+    const creditWorker = async () => {
+      while (nextState < states.length && !killed) await workCredits(states[nextState++]!, round, clients)
+    }
+    await Promise.all(Array.from({ length: Math.min(options.concurrency, states.length) }, creditWorker))
     return round
   }
 

@@ -10,7 +10,7 @@
  *
  * A pipeline runs in phases: `check` steps judge events before anything is stored; `inTransaction`
  * steps run in the transaction that writes the ledger, in the lock order of docs/architecture.md
- * (Stripe outbox, then budgets, then credit grants, then webhooks), and throwing rolls it all back; `afterCommit` steps
+ * (Stripe outbox, then budgets, then credit grants, then Stripe credit states, then webhooks), and throwing rolls it all back; `afterCommit` steps
  * notify once the change is durable, and a failing one is logged and never fails the request.
  *
  * Every step gets the batch context and may read what earlier steps wrote into it (the budgets
@@ -32,6 +32,7 @@ const INGEST_STEPS = {
     'stripe.outbox',
     'budgets.spend',
     'credits.consume',
+    'stripe.credits',
     'webhooks.budgetAlerts',
     'webhooks.creditAlerts',
   ],
@@ -45,6 +46,7 @@ const BILLED_CHANGE_STEPS = {
     'stripe.outbox',
     'budgets.spend',
     'credits.consume',
+    'stripe.credits',
     'webhooks.budgetAlerts',
     'webhooks.creditAlerts',
   ],

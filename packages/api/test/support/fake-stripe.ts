@@ -63,6 +63,8 @@ interface Account {
   customers: Record<string, unknown>[]
   meterEvents: AcceptedMeterEvent[]
   identifiers: Map<string, AcceptedMeterEvent>
+  creditGrants: Record<string, any>[]
+  subscriptions: Record<string, any>[]
   idempotency: Map<string, { fingerprint: string; status: number; body: unknown }>
   v2Events: Map<string, Record<string, unknown>>
 }
@@ -82,6 +84,12 @@ export interface FakeStripe {
    * them: a request the client gave up on (timeout) may still count here for a moment.
    */
   maxConcurrentPerCustomer(): number
+  /**
+   * The invoice Stripe would make for a customer's subscription over [start, end) (seconds), as
+   * POST /v1/invoices/create_preview answers for the current period: metered lines from the meter
+   * events, each rounded half up to the minor unit, then billing credit grants applied.
+   */
+  invoice(secretKey: string, customer: string, period?: { start: number; end: number }): Record<string, any>
   /** A v2 event the fake serves at GET /v2/core/events/:id (for thin webhook payloads). */
   addV2Event(secretKey: string, event: Record<string, unknown>): void
   close(): Promise<void>
@@ -147,6 +155,8 @@ export async function startFakeStripe(): Promise<FakeStripe> {
         customers: [],
         meterEvents: [],
         identifiers: new Map(),
+        creditGrants: [],
+        subscriptions: [],
         idempotency: new Map(),
         v2Events: new Map(),
       }
@@ -155,6 +165,137 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     return a
   }
   const list = (url: string, data: unknown[]) => ({ object: 'list', url, has_more: false, data })
+  const monthOf = (seconds: number) => {
+    const d = new Date(seconds * 1000)
+    return {
+      start: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1) / 1000,
+      end: Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1) / 1000,
+    }
+  }
+
+  /**
+   * Subscriptions of the fake bill UTC calendar months (billing_cycle_anchor on the 1st). Each
+   * metered line: the period's sum of the meter's events for the customer × unit_amount_decimal,
+   * rounded half up to the minor unit (0 when negative). Then billing credit grants in force
+   * (not voided, effective, not expired) whose scope covers the line's price, by priority (0
+   * first), soonest expiry, creation — each up to what it has left on this invoice. Grants are not
+   * consumed across invoices: the fake does not finalize.
+   */
+  function invoiceOf(a: Account, customer: string, subscriptionId?: string, period?: { start: number; end: number }) {
+    const subscription = a.subscriptions.find(
+      (s) => s.customer === customer && s.status === 'active' && (!subscriptionId || s.id === subscriptionId),
+    )
+    if (!subscription)
+      throw new StripeError(
+        400,
+        'invalid_request_error',
+        `No upcoming invoices for customer: ${customer}`,
+        'invoice_upcoming_none',
+      )
+    const items = subscription.items.data as Record<string, any>[]
+    const { start, end } = period ?? {
+      start: items[0]!.current_period_start as number,
+      end: items[0]!.current_period_end as number,
+    }
+    const at = now()
+    const grants = a.creditGrants
+      .filter(
+        (g) =>
+          g.customer === customer &&
+          g.voided_at === null &&
+          g.effective_at <= at &&
+          (g.expires_at === null || g.expires_at > at),
+      )
+      .sort(
+        (x, y) =>
+          x.priority - y.priority ||
+          (x.expires_at ?? Infinity) - (y.expires_at ?? Infinity) ||
+          x.created - y.created ||
+          (x.id < y.id ? -1 : 1),
+      )
+    const left = new Map(grants.map((g) => [g.id as string, BigInt(g.amount.monetary.value)]))
+    const credits = new Map<string, bigint>()
+    const lines = items.map((item) => {
+      const price = item.price as Record<string, any>
+      const meter = a.meters.find((m) => m.id === price.recurring?.meter)
+      let quantity = 0n
+      if (meter)
+        for (const e of a.meterEvents)
+          if (
+            e.event_name === meter.event_name &&
+            e.payload.stripe_customer_id === customer &&
+            e.timestamp >= start &&
+            e.timestamp < end
+          )
+            quantity += BigInt(e.payload.value!)
+      const [whole, fraction = ''] = String(price.unit_amount_decimal ?? '0').split('.')
+      const num = BigInt(whole! + fraction)
+      const den = 10n ** BigInt(fraction.length)
+      const exact = quantity * num
+      const amount = exact <= 0n ? 0n : (2n * exact + den) / (2n * den)
+      let due = amount
+      const applied: { amount: number; type: string; credit_balance_transaction: string }[] = []
+      for (const g of grants) {
+        const scope = g.applicability_config.scope as { price_type?: string; prices?: { id: string }[] }
+        const covers = scope.prices
+          ? scope.prices.some((p) => p.id === price.id)
+          : scope.price_type === 'metered' && !!meter
+        if (!covers || due === 0n || g.amount.monetary.currency !== price.currency) continue
+        const take = due < left.get(g.id)! ? due : left.get(g.id)!
+        if (take === 0n) continue
+        left.set(g.id, left.get(g.id)! - take)
+        credits.set(g.id, (credits.get(g.id) ?? 0n) + take)
+        due -= take
+        applied.push({
+          amount: Number(take),
+          type: 'credit_balance_transaction',
+          credit_balance_transaction: `cbtxn_preview_${g.id}`,
+        })
+      }
+      return {
+        id: `il_tmp_${item.id}`,
+        object: 'line_item',
+        amount: Number(amount),
+        currency: price.currency,
+        description: `${quantity} units`,
+        quantity: Number(quantity),
+        period: { start, end },
+        pretax_credit_amounts: applied,
+        pricing: {
+          type: 'price_details',
+          price_details: { price: price.id, product: price.product },
+          unit_amount_decimal: price.unit_amount_decimal,
+        },
+        subscription: subscription.id,
+      }
+    })
+    const subtotal = lines.reduce((s, l) => s + l.amount, 0)
+    const credited = [...credits.values()].reduce((s, c) => s + c, 0n)
+    const total = subtotal - Number(credited)
+    return {
+      id: `upcoming_in_${subscription.id}`,
+      object: 'invoice',
+      customer,
+      subscription: subscription.id,
+      currency: lines[0]?.currency ?? 'usd',
+      status: 'draft',
+      period_start: start,
+      period_end: end,
+      lines: list(`/v1/invoices/upcoming/lines?customer=${customer}`, lines),
+      subtotal,
+      subtotal_excluding_tax: subtotal,
+      total_pretax_credit_amounts: [...credits].map(([id, amount]) => ({
+        amount: Number(amount),
+        type: 'credit_balance_transaction',
+        credit_balance_transaction: `cbtxn_preview_${id}`,
+      })),
+      total_excluding_tax: total,
+      total,
+      amount_due: total,
+      starting_balance: 0,
+      livemode: false,
+    }
+  }
 
   function route(
     a: Account,
@@ -397,6 +538,155 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       a.meterEvents.push(event)
       return [200, { object: 'billing.meter_event', ...event, livemode: false }]
     }
+    if (method === 'POST' && path === '/v1/billing/credit_grants') {
+      const customer = required(params, 'customer')
+      if (!a.customers.some((c) => c.id === customer))
+        throw new StripeError(
+          400,
+          'invalid_request_error',
+          `No such customer: '${customer}'`,
+          'resource_missing',
+          'customer',
+        )
+      const amount = params.amount as { type?: string; monetary?: { currency?: string; value?: string } } | undefined
+      if (amount?.type !== 'monetary' || !amount.monetary?.currency || !/^\d+$/.test(amount.monetary.value ?? ''))
+        throw new StripeError(
+          400,
+          'invalid_request_error',
+          'amount[monetary][value] must be a positive integer.',
+          'parameter_invalid_integer',
+          'amount[monetary][value]',
+        )
+      const scope = (
+        params.applicability_config as { scope?: { price_type?: string; prices?: { id: string }[] } } | undefined
+      )?.scope
+      if (!scope || (!scope.price_type && !scope.prices))
+        throw new StripeError(
+          400,
+          'invalid_request_error',
+          'Missing required param: applicability_config[scope].',
+          'parameter_missing',
+          'applicability_config[scope]',
+        )
+      const category = (params.category as string | undefined) ?? 'paid'
+      if (category !== 'paid' && category !== 'promotional')
+        throw new StripeError(
+          400,
+          'invalid_request_error',
+          `Invalid category: ${category}`,
+          'parameter_invalid',
+          'category',
+        )
+      const grant = {
+        id: nextId('credgr'),
+        object: 'billing.credit_grant',
+        amount: {
+          type: 'monetary',
+          monetary: { currency: amount.monetary.currency, value: Number(amount.monetary.value) },
+        },
+        applicability_config: { scope },
+        category,
+        created: now(),
+        customer,
+        effective_at: params.effective_at === undefined ? now() : Number(params.effective_at),
+        expires_at: params.expires_at === undefined ? null : Number(params.expires_at),
+        livemode: false,
+        metadata: params.metadata ?? {},
+        name: params.name ?? null,
+        priority: params.priority === undefined ? 50 : Number(params.priority),
+        test_clock: null,
+        updated: now(),
+        voided_at: null as number | null,
+      }
+      a.creditGrants.push(grant)
+      return [200, grant]
+    }
+    if (method === 'GET' && path === '/v1/billing/credit_grants') {
+      const grants = a.creditGrants.filter((g) => !query.customer || g.customer === query.customer)
+      const limit = Math.min(Number(query.limit ?? 10), 100)
+      const after = query.starting_after ? grants.findIndex((g) => g.id === query.starting_after) + 1 : 0
+      const page = grants.slice(after, after + limit)
+      return [200, { ...list('/v1/billing/credit_grants', page), has_more: after + limit < grants.length }]
+    }
+    const grantMatch = /^\/v1\/billing\/credit_grants\/([^/]+)(\/void|\/expire)?$/.exec(path)
+    if (grantMatch) {
+      const grant = a.creditGrants.find((g) => g.id === grantMatch[1])
+      if (!grant)
+        throw new StripeError(
+          404,
+          'invalid_request_error',
+          `No such credit grant: '${grantMatch[1]}'`,
+          'resource_missing',
+          'id',
+        )
+      if (method === 'GET' && !grantMatch[2]) return [200, grant]
+      if (method === 'POST' && grantMatch[2] === '/void') {
+        if (grant.voided_at !== null)
+          throw new StripeError(
+            400,
+            'invalid_request_error',
+            'This credit grant has already been voided.',
+            'credit_grant_already_voided',
+          )
+        grant.voided_at = now()
+        grant.updated = now()
+        return [200, grant]
+      }
+      if (method === 'POST' && grantMatch[2] === '/expire') {
+        if (grant.expires_at !== null && grant.expires_at <= now())
+          throw new StripeError(400, 'invalid_request_error', 'This credit grant has already expired.')
+        grant.expires_at = now()
+        grant.updated = now()
+        return [200, grant]
+      }
+    }
+    if (method === 'POST' && path === '/v1/subscriptions') {
+      const customer = required(params, 'customer')
+      if (!a.customers.some((c) => c.id === customer))
+        throw new StripeError(
+          400,
+          'invalid_request_error',
+          `No such customer: '${customer}'`,
+          'resource_missing',
+          'customer',
+        )
+      const items = (params.items as { price?: string }[] | undefined) ?? []
+      if (items.length === 0 || items.some((i) => !a.prices.some((p) => p.id === i.price)))
+        throw new StripeError(
+          400,
+          'invalid_request_error',
+          'items[0][price] must name an existing price.',
+          'resource_missing',
+          'items',
+        )
+      const period = monthOf(now())
+      const id = nextId('sub')
+      const subscription = {
+        id,
+        object: 'subscription',
+        customer,
+        status: 'active',
+        created: now(),
+        billing_cycle_anchor: period.start,
+        items: list(
+          `/v1/subscription_items?subscription=${id}`,
+          items.map((i) => ({
+            id: nextId('si'),
+            object: 'subscription_item',
+            price: a.prices.find((p) => p.id === i.price),
+            current_period_start: period.start,
+            current_period_end: period.end,
+          })),
+        ),
+        livemode: false,
+      }
+      a.subscriptions.push(subscription)
+      return [200, subscription]
+    }
+    if (method === 'POST' && path === '/v1/invoices/create_preview') {
+      const customer = required(params, 'customer')
+      return [200, invoiceOf(a, customer, params.subscription as string | undefined)]
+    }
     const v2Event = /^\/v2\/core\/events\/([^/]+)$/.exec(path)
     if (method === 'GET' && v2Event) {
       const event = a.v2Events.get(v2Event[1]!)
@@ -574,6 +864,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       return totals
     },
     maxConcurrentPerCustomer: () => maxOpen,
+    invoice: (secretKey, customer, period) => invoiceOf(account(secretKey), customer, undefined, period),
     addV2Event(secretKey, event) {
       account(secretKey).v2Events.set(String(event.id), event)
     },

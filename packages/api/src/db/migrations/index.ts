@@ -21,6 +21,7 @@ import * as rating from './20261208T0400_rating.ts'
 import * as credits from './20261208T0500_credits.ts'
 import * as consoleAccess from './20261208T0600_console_access.ts'
 import * as citusTenantKeys from './20261210T0200_citus_tenant_keys.ts'
+import * as stripeCreditGrants from './20261210T0400_stripe_credit_grants.ts'
 
 /** Every migration, by sortable name. A static map works the same under tsx, vitest and a bundler. */
 export const migrations: Record<string, Migration> = {
@@ -46,4 +47,5 @@ export const migrations: Record<string, Migration> = {
   '20261208T0500_credits': credits,
   '20261208T0600_console_access': consoleAccess,
   '20261210T0200_citus_tenant_keys': citusTenantKeys,
+  '20261210T0400_stripe_credit_grants': stripeCreditGrants,
 }

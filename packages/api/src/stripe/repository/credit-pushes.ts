@@ -1,0 +1,265 @@
+/**
+ * SQL of the Stripe credit mirror: per (customer, period) states that say "the applied credits
+ * changed" (stripe_credit_state) and the credit grant calls planned from them (stripe_credit_pushes).
+ */
+import { sql, type Insertable, type Selectable } from 'kysely'
+import type { Executor } from '../../db/database.ts'
+import type { CreditCategory } from '../../db/column-types.ts'
+import type { StripeCreditPushes } from '../../db/generated.ts'
+
+export interface CreditStateKey {
+  tenant_id: string
+  customer_id: string
+  period_start: Date
+}
+
+export type CreditPushRow = Selectable<StripeCreditPushes>
+
+/**
+ * Marks (customer, period) states dirty in the caller's transaction, creating them as needed; in
+ * key order, so concurrent batches wait for each other instead of deadlocking.
+ */
+export async function markCreditStatesDirty(trx: Executor, keys: readonly CreditStateKey[]): Promise<void> {
+  if (keys.length === 0) return
+  const sorted = [...keys].sort(
+    (a, b) => a.customer_id.localeCompare(b.customer_id) || a.period_start.getTime() - b.period_start.getTime(),
+  )
+  await trx
+    .insertInto('stripe_credit_state')
+    .values(sorted.map((k) => ({ ...k, dirty: true })))
+    .onConflict((oc) => oc.columns(['tenant_id', 'customer_id', 'period_start']).doUpdateSet({ dirty: true }))
+    .execute()
+}
+
+/** Of these customers, those with at least one credit grant (only they can have applied credits). */
+export async function customersWithGrants(
+  trx: Executor,
+  tenantId: string,
+  customerIds: readonly string[],
+): Promise<Set<string>> {
+  if (customerIds.length === 0) return new Set()
+  const rows = await trx
+    .selectFrom('credit_grants')
+    .select('customer_id')
+    .distinct()
+    .where('tenant_id', '=', tenantId)
+    .where('customer_id', 'in', customerIds)
+    .execute()
+  return new Set(rows.map((r) => r.customer_id))
+}
+
+/**
+ * Leases up to `limit` states with work (dirty, or a due PENDING push) whose lease is free or
+ * expired; SKIP LOCKED so processes never wait on each other.
+ */
+export async function claimCreditStates(
+  db: Executor,
+  owner: string,
+  now: Date,
+  until: Date,
+  limit: number,
+): Promise<CreditStateKey[]> {
+  const result = await sql<CreditStateKey>`
+      update stripe_credit_state s set lease_owner = ${owner}, lease_until = ${until}
+      from (
+        select p.tenant_id, p.customer_id, p.period_start from stripe_credit_state p
+        where (p.lease_until is null or p.lease_until < ${now})
+          and (p.dirty
+            or exists (select 1 from stripe_credit_pushes u where u.tenant_id = p.tenant_id and u.customer_id = p.customer_id
+                        and u.period_start = p.period_start and u.status = 'PENDING' and u.next_attempt_at <= ${now}))
+        order by p.lease_until nulls first
+        limit ${limit}
+        for update skip locked
+      ) c
+      where s.tenant_id = c.tenant_id and s.customer_id = c.customer_id and s.period_start = c.period_start
+      returning s.tenant_id, s.customer_id, s.period_start`.execute(db)
+  return result.rows.map((r) => ({ ...r, period_start: new Date(r.period_start) }))
+}
+
+/** Extends `owner`'s lease; false when it was lost. */
+export async function renewCreditLease(
+  db: Executor,
+  key: CreditStateKey,
+  owner: string,
+  until: Date,
+): Promise<boolean> {
+  const result = await db
+    .updateTable('stripe_credit_state')
+    .set({ lease_until: until })
+    .where('tenant_id', '=', key.tenant_id)
+    .where('customer_id', '=', key.customer_id)
+    .where('period_start', '=', key.period_start)
+    .where('lease_owner', '=', owner)
+    .executeTakeFirst()
+  return Number(result.numUpdatedRows) > 0
+}
+
+export async function releaseCreditLease(db: Executor, key: CreditStateKey, owner: string): Promise<void> {
+  await db
+    .updateTable('stripe_credit_state')
+    .set({ lease_owner: null, lease_until: null })
+    .where('tenant_id', '=', key.tenant_id)
+    .where('customer_id', '=', key.customer_id)
+    .where('period_start', '=', key.period_start)
+    .where('lease_owner', '=', owner)
+    .execute()
+}
+
+/** The state, row-locked for the caller's transaction. */
+export function lockCreditState(trx: Executor, key: CreditStateKey) {
+  return trx
+    .selectFrom('stripe_credit_state')
+    .selectAll()
+    .where('tenant_id', '=', key.tenant_id)
+    .where('customer_id', '=', key.customer_id)
+    .where('period_start', '=', key.period_start)
+    .forUpdate()
+    .executeTakeFirst()
+}
+
+export async function saveCreditState(trx: Executor, key: CreditStateKey, nextSeq: number): Promise<void> {
+  await trx
+    .updateTable('stripe_credit_state')
+    .set({ dirty: false, next_seq: nextSeq })
+    .where('tenant_id', '=', key.tenant_id)
+    .where('customer_id', '=', key.customer_id)
+    .where('period_start', '=', key.period_start)
+    .execute()
+}
+
+/**
+ * What the credit ledger applied to the customer's usage of [start, end), per grant category:
+ * consumption minus reversals, by the usage's own time (as invoicePreview's creditsApplied).
+ */
+export async function appliedByCategory(
+  db: Executor,
+  key: CreditStateKey,
+  end: Date,
+): Promise<Map<CreditCategory, string>> {
+  const rows = await db
+    .selectFrom('credit_ledger as l')
+    .innerJoin('credit_grants as g', (j) => j.onRef('g.tenant_id', '=', 'l.tenant_id').onRef('g.id', '=', 'l.grant_id'))
+    .select(['g.category', sql<string>`(-sum(l.amount))::text`.as('applied')])
+    .where('l.tenant_id', '=', key.tenant_id)
+    .where('l.customer_id', '=', key.customer_id)
+    .where('l.kind', 'in', ['CONSUMPTION', 'REVERSAL'])
+    .where('l.usage_at', '>=', key.period_start)
+    .where('l.usage_at', '<', end)
+    .groupBy('g.category')
+    .execute()
+  return new Map(rows.map((r) => [r.category, r.applied]))
+}
+
+export function creditPushesOf(db: Executor, key: CreditStateKey): Promise<CreditPushRow[]> {
+  return db
+    .selectFrom('stripe_credit_pushes')
+    .selectAll()
+    .where('tenant_id', '=', key.tenant_id)
+    .where('customer_id', '=', key.customer_id)
+    .where('period_start', '=', key.period_start)
+    .orderBy('seq')
+    .execute()
+}
+
+export async function insertCreditPushes(
+  trx: Executor,
+  rows: readonly Insertable<StripeCreditPushes>[],
+): Promise<void> {
+  if (rows.length > 0)
+    await trx
+      .insertInto('stripe_credit_pushes')
+      .values([...rows])
+      .execute()
+}
+
+export async function cancelCreditPush(trx: Executor, tenantId: string, identifier: string): Promise<void> {
+  await trx
+    .updateTable('stripe_credit_pushes')
+    .set({ status: 'CANCELLED' })
+    .where('tenant_id', '=', tenantId)
+    .where('identifier', '=', identifier)
+    .where('status', '=', 'PENDING')
+    .execute()
+}
+
+/** The first PENDING push of the state (seq order), due or not. */
+export function firstPendingCreditPush(db: Executor, key: CreditStateKey): Promise<CreditPushRow | undefined> {
+  return db
+    .selectFrom('stripe_credit_pushes')
+    .selectAll()
+    .where('tenant_id', '=', key.tenant_id)
+    .where('customer_id', '=', key.customer_id)
+    .where('period_start', '=', key.period_start)
+    .where('status', '=', 'PENDING')
+    .orderBy('seq')
+    .limit(1)
+    .executeTakeFirst()
+}
+
+export function creditPushByIdentifier(
+  db: Executor,
+  tenantId: string,
+  identifier: string,
+): Promise<CreditPushRow | undefined> {
+  return db
+    .selectFrom('stripe_credit_pushes')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('identifier', '=', identifier)
+    .executeTakeFirst()
+}
+
+export async function recordCreditAttempt(
+  db: Executor,
+  tenantId: string,
+  identifier: string,
+  attempts: number,
+  nextAttemptAt: Date,
+): Promise<void> {
+  await db
+    .updateTable('stripe_credit_pushes')
+    .set({ attempts, next_attempt_at: nextAttemptAt })
+    .where('tenant_id', '=', tenantId)
+    .where('identifier', '=', identifier)
+    .execute()
+}
+
+export async function finishCreditPush(
+  db: Executor,
+  tenantId: string,
+  identifier: string,
+  outcome: { status: 'SENT'; stripeGrantId: string | null; at: Date } | { status: 'FAILED'; error: string },
+): Promise<void> {
+  await db
+    .updateTable('stripe_credit_pushes')
+    .set(
+      outcome.status === 'SENT'
+        ? { status: 'SENT', stripe_grant_id: outcome.stripeGrantId, sent_at: outcome.at, last_error: null }
+        : { status: 'FAILED', last_error: outcome.error },
+    )
+    .where('tenant_id', '=', tenantId)
+    .where('identifier', '=', identifier)
+    .where('status', '=', 'PENDING')
+    .execute()
+}
+
+export async function scheduleCreditRetry(
+  db: Executor,
+  tenantId: string,
+  identifier: string,
+  retry: { nextAttemptAt: Date; lastError: string; idempotencyKey: string | null },
+): Promise<void> {
+  await db
+    .updateTable('stripe_credit_pushes')
+    .set({ next_attempt_at: retry.nextAttemptAt, last_error: retry.lastError, idempotency_key: retry.idempotencyKey })
+    .where('tenant_id', '=', tenantId)
+    .where('identifier', '=', identifier)
+    .execute()
+}
+
+/** A tenant's credit pushes, newest first (stripeCreditPushes). */
+export function listCreditPushes(db: Executor, tenantId: string, customerId: string | null, limit: number) {
+  let q = db.selectFrom('stripe_credit_pushes').selectAll().where('tenant_id', '=', tenantId)
+  if (customerId !== null) q = q.where('customer_id', '=', customerId)
+  return q.orderBy('created_at', 'desc').orderBy('seq', 'desc').limit(limit).execute()
+}
