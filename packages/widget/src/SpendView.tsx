@@ -1,7 +1,7 @@
 import { createContext, useCallback, useContext, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react'
 import type { ReactNode, RefObject } from 'react'
 import { problemOf, type Problem, type WidgetClient } from './client.ts'
-import { compareDecimals, ratio } from './decimal.ts'
+import { addDecimals, compareDecimals, fromUnits, ratio, toUnits } from './decimal.ts'
 import {
   daysPerBar,
   fillDays,
@@ -25,8 +25,8 @@ import {
   type Ranked,
 } from './format.ts'
 import { languageFor, type Language, type MessageOverrides, type Translate } from './messages.ts'
-import { ALERTS, BUDGETS, EVENTS, SUMMARY, USAGE } from './queries.ts'
-import type { Budget, BudgetAlert, Credits, SpendData, UsageEvent, UsageGroup } from './types.ts'
+import { ALERTS, BUDGETS, EVENTS, PREVIEW, SUMMARY, USAGE } from './queries.ts'
+import type { Budget, BudgetAlert, Credits, InvoicePreview, SpendData, UsageEvent, UsageGroup } from './types.ts'
 
 export type ThemeName = 'light' | 'dark' | 'auto'
 /** Overrides of the CSS custom properties, without the `--br-` prefix: { accent: '#0f766e' }. */
@@ -78,6 +78,9 @@ interface BudgetsResult {
   budgetAlerts: BudgetAlert[]
   creditBalance: Credits & { grants: { id: string }[] }
 }
+interface PreviewResult {
+  invoicePreview: InvoicePreview
+}
 interface SummaryResult {
   total: { currency: string; events: number; unpricedEvents: number; amount: string }
   days: { groups: UsageGroup[] }
@@ -97,7 +100,15 @@ async function loadSpend(client: WidgetClient): Promise<SpendData> {
   const b = await client.request<BudgetsResult>(BUDGETS, { c: customerId })
   const budget = pickBudget(b.budgets)
   const { from, to } = budget ? { from: budget.periodStart, to: budget.periodEnd } : monthOf(Date.now())
-  const s = await client.request<SummaryResult>(SUMMARY, { c: customerId, from, to })
+  const [s, invoice] = await Promise.all([
+    client.request<SummaryResult>(SUMMARY, { c: customerId, from, to }),
+    // The invoice so far; an API without invoicePreview (or a failure of it alone) hides the card.
+    client
+      .priceDetails()
+      .then((details) => client.request<PreviewResult>(PREVIEW, { c: customerId, details }))
+      .then((r) => r.invoicePreview)
+      .catch(() => null),
+  ])
   return {
     customerId,
     currency: budget?.currency ?? s.total.currency,
@@ -114,6 +125,7 @@ async function loadSpend(client: WidgetClient): Promise<SpendData> {
             available: b.creditBalance.available,
             topUpUrl: b.creditBalance.topUpUrl,
           },
+    invoice,
     events: s.total.events,
     unpricedEvents: s.total.unpricedEvents,
     amount: s.total.amount,
@@ -449,6 +461,7 @@ function Dashboard({ data, locale, fresh, selection, onSelect, client, stale }: 
     <>
       <BudgetCard data={data} money={money} locale={locale} />
       {data.credits && <CreditCard credits={data.credits} money={money} />}
+      {data.invoice && <InvoiceCard invoice={data.invoice} locale={locale} />}
       {data.events === 0 ? (
         <StateBox icon="empty" title={t('noUsageTitle')}>
           {t('noUsageBody')}
@@ -501,6 +514,104 @@ function Dashboard({ data, locale, fresh, selection, onSelect, client, stale }: 
 
 const formatTime = (t: number, locale?: string) =>
   new Date(t).toLocaleTimeString(locale, { hour: 'numeric', minute: '2-digit', second: '2-digit' })
+
+const TIER_KINDS = new Set(['TOKEN_TIERS', 'AMOUNT_TIERS'])
+
+/**
+ * The period's invoice so far, live: each token allowance's tokens left (a progress bar when the
+ * plan is visible), the current tier of each tiered rule, then usage and fees, credits applied and
+ * the total due.
+ */
+function InvoiceCard({ invoice, locale }: { invoice: InvoicePreview; locale?: string }) {
+  const t = useT()
+  const money = (v: string) => formatMoney(v, invoice.currency, locale)
+  const rules = invoice.plan?.rules ?? []
+  const usedBy = (ruleId: string) =>
+    addDecimals(invoice.lines.filter((l) => l.ruleId === ruleId && l.quantity !== null).map((l) => l.quantity!))
+  // Allowances: the plan's (used or not) when visible, else those the invoice has lines for.
+  const allowances = rules.length
+    ? rules
+        .filter((r) => r.type === 'TOKEN_ALLOWANCE')
+        .map((r) => ({ id: r.id, usageType: r.usageType, included: r.quantity, used: usedBy(r.id) }))
+    : [...new Set(invoice.lines.filter((l) => l.kind === 'TOKEN_ALLOWANCE').map((l) => l.ruleId ?? ''))].map((id) => ({
+        id,
+        usageType: invoice.lines.find((l) => l.ruleId === id)?.usageType ?? null,
+        included: null as string | null,
+        used: usedBy(id),
+      }))
+  const tiers = new Map<string, number>()
+  for (const l of invoice.lines)
+    if (TIER_KINDS.has(l.kind) && l.tier !== null && l.ruleId !== null)
+      tiers.set(l.ruleId, Math.max(tiers.get(l.ruleId) ?? 0, l.tier))
+  const usage = (u: string | null) => (u && u !== '*' ? usageTypeLabel(u, t) : t('colUsage'))
+  const credited = compareDecimals(invoice.creditsApplied, '0') > 0
+  return (
+    <section className="card invoice" aria-labelledby="br-invoice" data-testid="invoice">
+      <h3 id="br-invoice">{t('invoiceTitle')}</h3>
+      {allowances.map((a) => {
+        const left =
+          a.included === null ? null : compareDecimals(a.used, a.included) >= 0 ? '0' : subtract(a.included, a.used)
+        const text =
+          a.included === null || left === null
+            ? t('allowanceUsed', { usage: usage(a.usageType), used: formatNumber(a.used, locale) })
+            : t('allowanceLeft', {
+                usage: usage(a.usageType),
+                left: formatNumber(left, locale),
+                included: formatNumber(a.included, locale),
+              })
+        const share = a.included === null ? null : Math.min(1, ratio(a.used, a.included))
+        return (
+          <div key={a.id} className="allowance" data-testid="allowance">
+            <span className="of">{t('allowance')}</span>
+            <span data-testid="allowance-left">{text}</span>
+            {share !== null && (
+              <div
+                className="bar"
+                role="progressbar"
+                aria-label={t('allowanceLabel')}
+                aria-valuemin={0}
+                aria-valuemax={100}
+                aria-valuenow={Math.round(share * 100)}
+                aria-valuetext={text}
+              >
+                <div className="fill" style={{ width: `${share * 100}%` }} />
+              </div>
+            )}
+          </div>
+        )
+      })}
+      <dl className="stats">
+        {[...tiers].map(([ruleId, tier]) => {
+          const count = rules.find((r) => r.id === ruleId)?.tiers?.length
+          return (
+            <div key={ruleId} data-testid="tier">
+              <dt>{t('tier')}</dt>
+              <dd>{count ? t('tierOf', { tier, tiers: count }) : t('tierOnly', { tier })}</dd>
+            </div>
+          )
+        })}
+        <div>
+          <dt>{t('invoiceSubtotal')}</dt>
+          <dd data-testid="invoice-subtotal">{money(invoice.subtotal)}</dd>
+        </div>
+        {credited && (
+          <div>
+            <dt>{t('invoiceCredits')}</dt>
+            <dd data-testid="invoice-credits">−{money(invoice.creditsApplied)}</dd>
+          </div>
+        )}
+        <div>
+          <dt>{t('invoiceTotal')}</dt>
+          <dd data-testid="invoice-total">{money(invoice.total)}</dd>
+        </div>
+      </dl>
+      <p className="hint">{t('invoiceBy', { date: formatDay(invoice.periodEnd, locale) })}</p>
+    </section>
+  )
+}
+
+/** a − b for decimal strings (exact, through the widget's fixed-point units). */
+const subtract = (a: string, b: string) => fromUnits(toUnits(a) - toUnits(b))
 
 /** Prepaid credits: what is left (less reservations), and the tenant's top-up link. */
 function CreditCard({ credits, money }: { credits: Credits; money: (v: string) => string }) {

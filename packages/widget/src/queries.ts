@@ -4,6 +4,16 @@ export const BUDGETS = `query BurnrateWidgetBudgets($c: String!) {
   creditBalance(customerId: $c) { currency balance available topUpUrl grants { id } }
 }`
 
+// The current period's invoice: lines per plan rule and tier, credits applied, total. The plan (the
+// allowance's size, the number of tiers) only when the session may see price details.
+export const PREVIEW = `query BurnrateWidgetInvoice($c: String!, $details: Boolean!) {
+  invoicePreview(customerId: $c) {
+    currency periodEnd subtotal creditsApplied total
+    lines { kind ruleId tier usageType quantity amount }
+    plan @include(if: $details) { rules { id type usageType quantity tiers { upTo } } }
+  }
+}`
+
 const G = 'events amount'
 export const SUMMARY = `query BurnrateWidgetSummary($c: String!, $from: DateTime!, $to: DateTime!) {
   total: usageSummary(customerId: $c, from: $from, to: $to) { currency events unpricedEvents amount }

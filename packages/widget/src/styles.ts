@@ -59,6 +59,9 @@ text-transform:none;text-shadow:none;font-variant-numeric:tabular-nums;-webkit-f
 .axis{display:flex;justify-content:space-between;font-size:11px;color:var(--_muted);margin-top:4px;min-height:16px}
 .axis .pick{color:var(--_fg);font-weight:600}
 .hint{font-size:12px;color:var(--_muted);margin:0 0 8px}
+.allowance .of{margin-left:0;margin-right:6px}
+.allowance .bar{margin:8px 0 4px}
+.invoice .stats+.hint{margin-top:8px}
 .rows li+li{margin-top:2px}
 .row{display:grid;grid-template-columns:1fr auto;gap:2px 8px;width:100%;padding:5px 6px;margin:0 -6px;width:calc(100% + 12px)}
 button.row:hover,button.row[aria-pressed=true]{background:var(--_border)}

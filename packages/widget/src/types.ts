@@ -61,6 +61,35 @@ export interface Credits {
   topUpUrl: string | null
 }
 
+export interface InvoiceLine {
+  kind: string
+  ruleId: string | null
+  tier: number | null
+  usageType: string | null
+  quantity: string | null
+  amount: string
+}
+
+/** The current period's invoice so far (invoicePreview). */
+export interface InvoicePreview {
+  currency: string
+  periodEnd: string
+  subtotal: string
+  creditsApplied: string
+  total: string
+  lines: InvoiceLine[]
+  /** Absent when the session hides price details (then allowance sizes and tier counts are unknown). */
+  plan?: {
+    rules: {
+      id: string
+      type: string
+      usageType: string | null
+      quantity: string | null
+      tiers: { upTo: string | null }[] | null
+    }[]
+  } | null
+}
+
 export interface SpendData {
   customerId: string
   currency: string
@@ -69,6 +98,8 @@ export interface SpendData {
   budget: Budget | null
   alerts: BudgetAlert[]
   credits: Credits | null
+  /** Null when the API has no invoice preview for the customer (or an older API). */
+  invoice: InvoicePreview | null
   events: number
   unpricedEvents: number
   amount: string
