@@ -61,7 +61,7 @@ export interface Credits {
   topUpUrl: string | null
 }
 
-export interface InvoiceLine {
+interface InvoiceLine {
   kind: string
   ruleId: string | null
   tier: number | null

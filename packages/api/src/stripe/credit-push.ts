@@ -47,7 +47,7 @@ const minorPerMajorOf = (unitsPerMajor: string) => new Decimal(unitsPerMajor).ti
 const CATEGORIES: readonly CreditCategory[] = ['PAID', 'PROMOTIONAL']
 
 /** The billing period (UTC calendar month) an instant falls in. */
-export function creditPeriodOf(at: Date): { start: Date; end: Date } {
+function creditPeriodOf(at: Date): { start: Date; end: Date } {
   const start = new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth(), 1))
   const end = new Date(Date.UTC(at.getUTCFullYear(), at.getUTCMonth() + 1, 1))
   return { start, end }
@@ -119,7 +119,7 @@ export function planCreditActions(
   return actions
 }
 
-export function creditPushIdentifier(key: CreditStateKey, seq: number): string {
+function creditPushIdentifier(key: CreditStateKey, seq: number): string {
   const hash = createHash('sha256')
     .update(JSON.stringify([key.tenant_id, key.customer_id, key.period_start.toISOString(), seq]))
     .digest('hex')

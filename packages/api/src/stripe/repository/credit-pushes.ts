@@ -256,10 +256,3 @@ export async function scheduleCreditRetry(
     .where('identifier', '=', identifier)
     .execute()
 }
-
-/** A tenant's credit pushes, newest first (stripeCreditPushes). */
-export function listCreditPushes(db: Executor, tenantId: string, customerId: string | null, limit: number) {
-  let q = db.selectFrom('stripe_credit_pushes').selectAll().where('tenant_id', '=', tenantId)
-  if (customerId !== null) q = q.where('customer_id', '=', customerId)
-  return q.orderBy('created_at', 'desc').orderBy('seq', 'desc').limit(limit).execute()
-}
