@@ -188,6 +188,19 @@ describe.skipIf(!hasChromium && !process.env.CI)('operator console in Chromium',
     readOnlyKey = (
       await gql('mutation { createApiKey(input: { name: "auditor", role: READ_ONLY }) { secret apiKey { role } } }')
     ).createApiKey.secret
+    // UNPRICED events for the Unpriced page's groups: a model no source knows.
+    const hourAgo = new Date(Date.now() - 3_600_000).toISOString()
+    await gql('mutation($e: [UsageEventInput!]!) { recordUsageBatch(events: $e) { recorded } }', {
+      e: [1, 2, 3].map((n) => ({
+        id: `console-unpriced-${n}`,
+        customerId: CUSTOMER,
+        provider: 'acme-ai',
+        model: 'mystery-large',
+        timestamp: hourAgo,
+        inputTokens: 1000 * n,
+        outputTokens: 100,
+      })),
+    })
     browser = await launchBrowser()
   }, 420_000)
 
@@ -250,23 +263,49 @@ describe.skipIf(!hasChromium && !process.env.CI)('operator console in Chromium',
       const o = await gql(
         `query($from: DateTime!, $to: DateTime!) { usageSummary(from: $from, to: $to) { amount cost events unpricedEvents }
            byModel: usageSummary(from: $from, to: $to, groupBy: [PROVIDER, MODEL]) { groups { model amount } }
+           overview(from: $from, to: $to) { amount cost margin events unpricedEvents alertsToday
+             amountAtRisk { events amount unestimatedEvents } topCustomers(first: 10) { customerId amount }
+             catalogFreshness { source } }
+           unpricedGroups(from: $from, to: $to) { model events amountAtRisk }
            pendingPriceChanges { id } }`,
         r30,
       )
+      // The overview query (rollups, whole hours) agrees with usageSummary over the same whole days.
+      expect(o.overview.amount).toBe(o.usageSummary.amount)
+      expect(o.overview.cost).toBe(o.usageSummary.cost)
+      expect(o.overview.events).toBe(o.usageSummary.events)
       await page.getByRole('heading', { level: 1, name: 'Overview' }).waitFor()
       await expect
         .poll(() => page.getByTestId('billed').textContent(), { timeout: 60_000 })
-        .toBe(money(o.usageSummary.amount))
-      expect(o.usageSummary.events).toBeGreaterThan(0)
-      expect(await page.getByTestId('cost').textContent()).toBe(money(o.usageSummary.cost))
-      expect(await page.getByTestId('events').textContent()).toBe(count(o.usageSummary.events))
+        .toBe(money(o.overview.amount))
+      expect(o.overview.events).toBeGreaterThan(0)
+      expect(await page.getByTestId('cost').textContent()).toBe(money(o.overview.cost))
+      expect(await page.getByTestId('margin').textContent()).toBe(money(o.overview.margin))
+      expect(await page.getByTestId('events').textContent()).toBe(count(o.overview.events))
+      expect(await page.getByTestId('unpriced').textContent()).toBe(count(o.overview.unpricedEvents))
+      expect(await page.getByTestId('alerts-today').textContent()).toBe(count(o.overview.alertsToday))
+      const risk = o.overview.amountAtRisk
+      expect(await page.getByTestId('at-risk').textContent()).toBe(
+        risk.events === 0
+          ? money('0')
+          : risk.amount === null
+            ? 'unknown'
+            : (risk.unestimatedEvents > 0 ? '≥ ' : '≈ ') + money(risk.amount),
+      )
       expect(await page.getByTestId('held').textContent()).toBe(count(o.pendingPriceChanges.length))
       const rows = await page
         .getByTestId('by-model')
         .locator('tbody tr')
-        .evaluateAll((trs) => trs.map((tr) => [tr.children[1]!.textContent, tr.children[4]!.textContent]))
+        .evaluateAll((trs) => trs.map((tr) => [tr.children[1]!.firstChild!.textContent, tr.children[4]!.textContent]))
       expect(rows.sort()).toEqual(
         o.byModel.groups.map((g: { model: string; amount: string }) => [g.model, money(g.amount)]).sort(),
+      )
+      const top = await page
+        .getByTestId('top-customers')
+        .locator('tbody tr')
+        .evaluateAll((trs) => trs.map((tr) => [tr.children[0]!.textContent, tr.children[1]!.textContent]))
+      expect(top).toEqual(
+        o.overview.topCustomers.map((c: { customerId: string; amount: string }) => [c.customerId, money(c.amount)]),
       )
       await page.screenshot({ path: artifact('console-overview.png'), fullPage: true })
       await axe(page, 'overview')
@@ -353,6 +392,20 @@ describe.skipIf(!hasChromium && !process.env.CI)('operator console in Chromium',
       await expect
         .poll(() => page.getByTestId('unpriced-events').textContent(), { timeout: 60_000 })
         .toBe(count(o.usageSummary.unpricedEvents))
+      const groups = await page
+        .getByTestId('unpriced-groups')
+        .locator('tbody tr')
+        .evaluateAll((trs) =>
+          trs.map((tr) => [tr.children[2]!.textContent, tr.children[3]!.textContent, tr.children[5]!.textContent]),
+        )
+      expect(groups).toEqual(
+        o.unpricedGroups.map((g: { model: string; events: number; amountAtRisk: string | null }) => [
+          g.model,
+          count(g.events),
+          g.amountAtRisk === null ? 'unknown' : '≈ ' + money(g.amountAtRisk),
+        ]),
+      )
+      expect(o.unpricedGroups.length).toBeGreaterThan(0)
       await page.screenshot({ path: artifact('console-unpriced.png'), fullPage: true })
       await axe(page, 'unpriced')
 
@@ -411,6 +464,14 @@ describe.skipIf(!hasChromium && !process.env.CI)('operator console in Chromium',
     await expect
       .poll(() => page.locator('[data-price="openrouter/openai/gpt-4o/input"]').textContent(), { timeout: 60_000 })
       .toBe('$50.00')
+    // The decision is in the audit log, by the key that signed in, with the held change before.
+    const audit = (
+      await gql(
+        '{ auditLog(filter: { action: "priceChange.confirm" }) { edges { node { actorKeyName actorAuthMethod before } } } }',
+      )
+    ).auditLog.edges
+    expect(audit[0].node).toMatchObject({ actorKeyName: 'default', actorAuthMethod: 'SESSION' })
+    expect(audit[0].node.before).not.toBeNull()
     await context.close()
   })
 
@@ -477,6 +538,20 @@ describe.skipIf(!hasChromium && !process.env.CI)('operator console in Chromium',
           { timeout: 60_000 },
         )
         .toBe(true)
+      // Delete the budget from its customer's page: gone from the API, recorded in the audit log.
+      await page.goto(`${origin}/console/customers/${customer}`)
+      page.once('dialog', (d) => void d.accept())
+      await page.getByRole('button', { name: 'Delete the MONTH budget' }).click()
+      await expect
+        .poll(async () => (await gql(`{ budgets(customerId: "${customer}") { id } }`)).budgets.length, {
+          timeout: 60_000,
+        })
+        .toBe(0)
+      await page.getByText('No budgets for this customer.').waitFor({ timeout: 60_000 })
+      const deleted = (
+        await gql('{ auditLog(filter: { action: "budget.delete" }) { edges { node { entityType before after } } } }')
+      ).auditLog.edges
+      expect(deleted[0].node).toMatchObject({ entityType: 'Budget', before: { customerId: customer }, after: null })
       await context.close()
     },
   )

@@ -6,6 +6,7 @@ import { createCustomerService, type CustomerService } from './customers/service
 import { createCreditService, type CreditService, type PrepaidPolicy } from './credits/service.ts'
 import { createCatalogService, type CatalogServices } from './catalog/service.ts'
 import { catchUpUnpriced, sweepScopeOf } from './repricing/late-pricing.ts'
+import { createOverviewService, type OverviewService } from './overview/service.ts'
 import { createPricingService, type PricingService } from './pricing/service.ts'
 import { createRerating, type ReratingService } from './repricing/rerating.ts'
 import { changeFollowers, createRepricingService } from './repricing/service.ts'
@@ -55,6 +56,8 @@ export interface Services {
   /** Console sign-ins (the br_console cookie). */
   consoleSessions: ConsoleSessionService
   customers: CustomerService
+  /** The console overview and UNPRICED groups, from rollups. */
+  overview: OverviewService
   catalog: CatalogServices
   /** The tenant's pricing plans (markup or margin over cost). */
   pricing: PricingService
@@ -148,6 +151,7 @@ export function createServices(deps: Dependencies): Services {
     billedAmount: usageReads.billedAmount,
     // Prepaid-only customers stop when their credits (less reservations) run out.
     prepaidGate: credits.prepaidGate,
+    audit,
   })
   // Subscribers (the widget) hear of every committed change to a customer's usage, coalesced.
   const usageUpdates = createUsageUpdates({
@@ -249,6 +253,7 @@ export function createServices(deps: Dependencies): Services {
       },
     }),
     customers: createCustomerService({ ...deps, budgetUse: budgets.budgetUse }),
+    overview: createOverviewService(deps),
     catalog,
     pricing: createPricingService({ ...deps, audit }),
     repricing,

@@ -158,3 +158,54 @@ export function Pager({
     </div>
   )
 }
+
+/** A titled section showing one query's data: loading, error (with retry) and empty states inside the card. */
+export function DataSection<T>({
+  title,
+  actions,
+  state,
+  isEmpty,
+  empty,
+  what,
+  children,
+}: {
+  title: string
+  actions?: ReactNode
+  state: { data: T | undefined; error: ApiError | null; loading: boolean; refetch: () => unknown }
+  isEmpty?: (data: T) => boolean
+  empty?: ReactNode
+  what?: string
+  children: (data: T) => ReactNode
+}) {
+  return (
+    <Section title={title} actions={actions}>
+      <Async state={state} isEmpty={isEmpty} empty={empty} what={what ?? `Loading ${title.toLowerCase()}`}>
+        {children}
+      </Async>
+    </Section>
+  )
+}
+
+/** Filters above a list: one labelled search form; "Clear" when any filter is set. */
+export function FilterBar({
+  label,
+  children,
+  onClear,
+  active,
+}: {
+  label: string
+  children: ReactNode
+  onClear?: () => void
+  active?: boolean
+}) {
+  return (
+    <form role="search" aria-label={label} className="filter-bar" onSubmit={(e) => e.preventDefault()}>
+      {children}
+      {onClear && active ? (
+        <button type="button" className="ghost" onClick={onClear}>
+          Clear
+        </button>
+      ) : null}
+    </form>
+  )
+}

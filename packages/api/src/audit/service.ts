@@ -56,6 +56,8 @@ export interface AuditService {
   runAs<T>(actor: AuditActor | null, fn: () => T): T
   /** Records one change in the caller's transaction. */
   record(trx: Executor, entry: AuditEntryInput): Promise<void>
+  /** Records one change that has already committed in a transaction of its own domain. */
+  recordCommitted(entry: AuditEntryInput): Promise<void>
   /** Newest first, filtered; keyset pages on (at, id). */
   list(
     tenantId: string,
@@ -74,7 +76,7 @@ function snapshot(value: unknown): unknown {
 
 export function createAuditService({ db, clock }: { db: Db; clock: Clock }): AuditService {
   const actors = new AsyncLocalStorage<AuditActor | null>()
-  return {
+  const service: AuditService = {
     runAs: (actor, fn) => actors.run(actor, fn),
 
     async record(trx, entry) {
@@ -96,6 +98,10 @@ export function createAuditService({ db, clock }: { db: Db; clock: Clock }): Aud
       })
     },
 
+    recordCommitted(entry) {
+      return service.record(db, entry)
+    },
+
     async list(tenantId, filter, page) {
       const first = pageSize(page.first)
       const after = page.after != null ? cursor.decode(page.after) : null
@@ -114,4 +120,5 @@ export function createAuditService({ db, clock }: { db: Db; clock: Clock }): Aud
       return pageOf(rows, { first, after }, (row) => cursor.encode({ at: new Date(row.at), id: row.id }))
     },
   }
+  return service
 }

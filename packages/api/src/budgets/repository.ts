@@ -287,3 +287,14 @@ export async function releaseReservation(
     .returningAll()
     .executeTakeFirst()
 }
+
+export function findBudgetById(db: Executor, tenantId: string, id: string): Promise<BudgetRow | undefined> {
+  return db.selectFrom('budgets').selectAll().where('tenant_id', '=', tenantId).where('id', '=', id).executeTakeFirst()
+}
+
+/** Deletes a budget with its spend counters and its alerts (they reference it). */
+export async function deleteBudget(trx: Transaction<DB>, id: string): Promise<void> {
+  await trx.deleteFrom('budget_alerts').where('budget_id', '=', id).execute()
+  await trx.deleteFrom('budget_spend').where('budget_id', '=', id).execute()
+  await trx.deleteFrom('budgets').where('id', '=', id).execute()
+}

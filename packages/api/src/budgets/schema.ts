@@ -208,6 +208,13 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: BudgetInput, required: true }) },
     resolve: (_root, { input }, ctx) => ctx.services.budgets.setBudget(ctx.principal.tenant, input),
   }),
+  deleteBudget: t.withAuth({ tenant: true }).field({
+    type: 'ID',
+    description:
+      'Deletes a budget with its spend counters and its alerts (the audit log keeps it as it was); returns its id. NOT_FOUND when the tenant has no such budget.',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, { id }, ctx) => ctx.services.budgets.deleteBudget(ctx.principal.tenant, String(id)),
+  }),
   reserveBudget: t.withAuth({ tenant: true }).field({
     type: ReserveBudgetResult,
     description:

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto'
 import type { Clock } from '../clock.ts'
 import type { Db, Executor, Tx } from '../db/database.ts'
 import type { BudgetAlertRow, BudgetReservationRow, BudgetRow, Tenant } from '../db/types.ts'
-import { badInput } from '../shared/errors.ts'
+import { badInput, userError } from '../shared/errors.ts'
+import type { AuditService } from '../audit/service.ts'
 import { pageSize } from '../shared/pagination.ts'
 import type { Logger } from '../logger.ts'
 import { AMOUNT_SCALE, Decimal, isExactDecimalString } from '../money/decimal.ts'
@@ -90,6 +91,8 @@ export interface ReservationResult {
 
 export interface BudgetService {
   setBudget(tenant: Tenant, input: BudgetInput): Promise<BudgetView>
+  /** deleteBudget: the budget, its spend counters and its alerts go; returns the id (NOT_FOUND if none). */
+  deleteBudget(tenant: Tenant, id: string): Promise<string>
   budgets(tenant: Tenant, customerId: string): Promise<BudgetView[]>
   /**
    * For each customer with a budget, the one nearest its limit in its current period (spent as a
@@ -188,6 +191,21 @@ export function alertEvent(row: BudgetAlertRow): BudgetAlertEvent {
  */
 export type AlertsRaisedHook = (trx: Tx, alerts: readonly BudgetAlertRow[]) => Promise<void>
 
+/** What the audit log keeps of a budget. */
+function auditedBudget(b: BudgetRow) {
+  return {
+    id: b.id,
+    customerId: b.customer_id,
+    period: b.period,
+    limit: String(b.limit_amount),
+    currency: b.currency,
+    thresholds: b.thresholds,
+    hardLimit: b.hard_limit,
+    forecastAlerts: b.forecast_alerts,
+    timeZone: b.time_zone,
+  }
+}
+
 export function createBudgetService({
   db,
   clock,
@@ -196,9 +214,12 @@ export function createBudgetService({
   onAlertsRaised,
   billedAmount,
   prepaidGate,
+  audit,
 }: {
   db: Db
   clock: Clock
+  /** Records setBudget and deleteBudget in their transactions. */
+  audit?: AuditService
   logger: Logger
   pubsub: BurnratePubSub
   /** For alerts raised by setBudget; ingest and billed changes reach webhooks through their pipelines (usage/pipeline.ts). */
@@ -464,6 +485,7 @@ export function createBudgetService({
 
   const service: BudgetService = {
     ...followers,
+    deleteBudget: (tenant, id) => deleteBudget(tenant, id),
 
     async setBudget(tenant, input) {
       checkCustomerId(input.customerId, 'input.customerId')
@@ -519,6 +541,14 @@ export function createBudgetService({
           alertsDue(budget, period, new Decimal(spent).toFixed(), reachedThresholds(thresholds, limit, spent), now),
         )
         if (raised.length > 0) await onAlertsRaised?.(trx, raised)
+        await audit?.record(trx, {
+          tenantId: tenant.id,
+          action: 'budget.set',
+          entityType: 'Budget',
+          entityId: budget.id,
+          before: existing ? auditedBudget(existing) : null,
+          after: auditedBudget(budget),
+        })
         return { budget, raised }
       })
       await publish(raised).catch((error) => logger.error('budget alert publish failed', { error: String(error) }))
@@ -643,6 +673,29 @@ export function createBudgetService({
       if (!RESERVATION_ID.test(reservationId)) throw badInput('not a reservation id (rsv_…)', 'id')
       return (await repo.releaseReservation(db, tenant.id, reservationId, clock.now())) ?? null
     },
+  }
+  async function deleteBudget(tenant: Tenant, id: string): Promise<string> {
+    if (!/^bud_[A-Za-z0-9_-]{1,60}$/.test(id)) throw userError('NOT_FOUND', 'no such budget', 'id')
+    const deleted = await db.transaction().execute(async (trx) => {
+      const budget = await repo.findBudgetById(trx, tenant.id, id)
+      if (!budget) return null
+      // Ingest for this customer waits: its spend counters go with the budget.
+      await repo.lockCustomerExclusive(trx, tenant.id, budget.customer_id)
+      await repo.deleteBudget(trx, budget.id)
+      await audit?.record(trx, {
+        tenantId: tenant.id,
+        action: 'budget.delete',
+        entityType: 'Budget',
+        entityId: budget.id,
+        before: auditedBudget(budget),
+        after: null,
+      })
+      return budget
+    })
+    if (!deleted) throw userError('NOT_FOUND', 'no such budget', 'id')
+    budgetWrites += 1
+    hardLimits.delete(hardLimitKey(tenant.id, deleted.customer_id))
+    return deleted.id
   }
   const write = service.setBudget
   service.setBudget = async (tenant, input) => {

@@ -216,7 +216,7 @@ const CatalogSyncRun = builder.objectRef<SyncRunRow>('CatalogSyncRun').implement
   }),
 })
 
-const CatalogSourceState = builder.objectRef<SourceStateRow>('CatalogSourceState').implement({
+export const CatalogSourceState = builder.objectRef<SourceStateRow>('CatalogSourceState').implement({
   description:
     'How polling a price source went: a failing source leaves the catalog as it was and is retried with backoff.',
   fields: (t) => ({

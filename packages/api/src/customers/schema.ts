@@ -21,7 +21,7 @@ const BudgetUse = builder.objectRef<BudgetUseView>('BudgetUse').implement({
   }),
 })
 
-const CustomerFigures = builder.objectRef<CustomerFiguresView>('CustomerFigures').implement({
+export const CustomerFigures = builder.objectRef<CustomerFiguresView>('CustomerFigures').implement({
   description: "A customer's usage over a period, read from the hourly rollups (re-pricing corrections included).",
   fields: (t) => ({
     customerId: t.exposeString('customerId'),

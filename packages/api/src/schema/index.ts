@@ -19,6 +19,7 @@ import '../credits/schema.ts'
 import '../reconciliation/schema.ts'
 import '../export/schema.ts'
 import '../audit/schema.ts'
+import '../overview/schema.ts'
 
 let schema: GraphQLSchema | undefined
 

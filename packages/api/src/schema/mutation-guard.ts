@@ -7,12 +7,14 @@
  *   `x-csrf-token` (FORBIDDEN, reason CSRF, HTTP 403), so another site cannot make a signed-in
  *   browser change anything;
  * - the resolver runs as its key for the audit log (audit/service.ts runAs), so every entry a
- *   service records names who made the change and the request id.
+ *   service records names who made the change and the request id; the mutations listed in
+ *   audited-mutations.ts are recorded here, around the resolver.
  */
 import { defaultFieldResolver, getOperationAST, GraphQLError, OperationTypeNode, type GraphQLSchema } from 'graphql'
 import type { Plugin } from 'graphql-yoga'
 import type { GraphQLContext, Principal } from '../context.ts'
 import { DomainError } from '../shared/errors.ts'
+import { AUDITED_MUTATIONS, runAudited } from './audited-mutations.ts'
 
 export const READ_ONLY_KEY =
   'This API key is read-only (role READ_ONLY): it can run queries and subscriptions but no mutation. Use an ADMIN key.'
@@ -46,7 +48,10 @@ export function guardMutations(schema: GraphQLSchema): GraphQLSchema {
         authMethod: principal.authMethod,
         requestId: ctx.requestId,
       }
-      return ctx.services.audit.runAs(actor, () => resolve(root, args, ctx, info))
+      const audited = AUDITED_MUTATIONS[field.name]
+      return ctx.services.audit.runAs(actor, () =>
+        audited ? runAudited(audited, args, ctx, () => resolve(root, args, ctx, info)) : resolve(root, args, ctx, info),
+      )
     }
   }
   return schema

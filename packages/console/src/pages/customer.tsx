@@ -121,6 +121,11 @@ const SetBudget = graphql(`
     }
   }
 `)
+const DeleteBudget = graphql(`
+  mutation DeleteBudget($id: ID!) {
+    deleteBudget(id: $id)
+  }
+`)
 const SetPlan = graphql(`
   mutation SetPlan($input: PricingPlanInput!) {
     setPricingPlan(input: $input) {
@@ -510,6 +515,7 @@ function BudgetPanel({ id }: { id: string }) {
     hardLimit: boolean
   }>(null)
   const save = useMutation(SetBudget)
+  const remove = useMutation(DeleteBudget)
   return (
     <Section
       title="Budgets and alerts"
@@ -650,6 +656,19 @@ function BudgetPanel({ id }: { id: string }) {
                           >
                             Edit<span className="sr-only"> the {b.period} budget</span>
                           </button>
+                          <button
+                            type="button"
+                            className="ghost danger"
+                            disabled={remove.pending}
+                            onClick={() => {
+                              if (!window.confirm(`Delete the ${b.period} budget, its spend and its alerts?`)) return
+                              void remove.run({ id: b.id }).then((r) => {
+                                if (r) void q.refetch()
+                              })
+                            }}
+                          >
+                            Delete<span className="sr-only"> the {b.period} budget</span>
+                          </button>
                         </td>
                       ) : null}
                     </tr>
@@ -659,6 +678,7 @@ function BudgetPanel({ id }: { id: string }) {
             ) : (
               <p className="state empty">No budgets for this customer.</p>
             )}
+            <MutationError error={remove.error} />
             <h3>Alerts</h3>
             {d.budgetAlerts.length ? (
               <ul data-testid="alerts" aria-live="polite">
