@@ -235,6 +235,12 @@ export function createApp(given: Dependencies): App {
       consoleSessions: services.consoleSessions,
       ttlSeconds: config.CONSOLE_SESSION_TTL_SECONDS,
       logger,
+      signInLimits: {
+        perIp: config.CONSOLE_SIGN_IN_FAILURES_PER_IP,
+        perKeyPrefix: config.CONSOLE_SIGN_IN_FAILURES_PER_KEY,
+        windowMs: config.CONSOLE_SIGN_IN_WINDOW_SECONDS * 1000,
+      },
+      now: () => services.clock.now().getTime(),
     }),
     stripeWebhookRoute({ ...services, stripe: services.stripe }),
     // The gateway refuses calls over a hard budget when the budgets domain is present.

@@ -104,6 +104,10 @@ export const configSchema = z.object({
   GRAPHIQL: bool.default(true),
   /** How long a console sign-in lasts (absolute, not sliding), in seconds: 5 minutes to 30 days; default 12 hours. */
   CONSOLE_SESSION_TTL_SECONDS: int(300, 2_592_000).default(43_200),
+  /** Failed console sign-ins allowed per client IP, and per key prefix, in each window; then 429. */
+  CONSOLE_SIGN_IN_FAILURES_PER_IP: int(1, 1_000_000).default(20),
+  CONSOLE_SIGN_IN_FAILURES_PER_KEY: int(1, 1_000_000).default(10),
+  CONSOLE_SIGN_IN_WINDOW_SECONDS: int(1, 86_400).default(900),
   SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(10_000),
   DEV_TENANT: bool.default(true),
   // Dev only, with DEV_TENANT: the spend widget demo page at /demo (a demo customer with synthetic usage).

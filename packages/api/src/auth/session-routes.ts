@@ -9,7 +9,8 @@ import type { Principal } from '../context.ts'
 import type { Logger } from '../logger.ts'
 import { DomainError, httpStatusOf, isDomainError } from '../shared/errors.ts'
 import type { HttpRoute } from '../shared/http-route.ts'
-import { tokensMatch } from './keys.ts'
+import { displayPrefix, tokensMatch } from './keys.ts'
+import { createSignInLimiter, type SignInLimits } from './sign-in-limit.ts'
 import type { ConsoleSession, ConsoleSessionService } from './sessions.ts'
 
 export const SESSION_COOKIE = 'br_console'
@@ -101,12 +102,18 @@ const header = (req: IncomingMessage, name: string): string | undefined => {
   return Array.isArray(v) ? v[0] : v
 }
 
+export const TOO_MANY_SIGN_INS = 'Too many failed sign-ins from this address or for this key: try again later.'
+
 export function consoleSessionRoutes(deps: {
   consoleSessions: ConsoleSessionService
   ttlSeconds: number
   logger: Logger
+  /** Failed sign-ins allowed per client IP and per key prefix in each window. */
+  signInLimits: SignInLimits
+  now: () => number
 }): HttpRoute[] {
   const { consoleSessions } = deps
+  const limiter = createSignInLimiter(deps.signInLimits)
   const guarded =
     (handler: (req: IncomingMessage, res: ServerResponse, body: Buffer) => Promise<void>) =>
     async (req: IncomingMessage, res: ServerResponse, body: Buffer) => {
@@ -145,7 +152,24 @@ export function consoleSessionRoutes(deps: {
         }
         if (typeof key !== 'string' || key.length === 0 || key.length > 200)
           throw new DomainError('BAD_USER_INPUT', 'Send JSON {"key": "br_sk_…"} with a tenant API key.', 'key')
-        const { cookieValue: value, session } = await consoleSessions.signIn(key)
+        const ip = req.socket.remoteAddress ?? 'unknown'
+        const prefix = displayPrefix(key)
+        const wait = limiter.retryAfter(ip, prefix, deps.now())
+        if (wait !== null)
+          return send(
+            res,
+            429,
+            { error: { code: 'TOO_MANY_REQUESTS', message: TOO_MANY_SIGN_INS, retryAfterSeconds: wait } },
+            { 'retry-after': String(wait) },
+          )
+        let signedIn
+        try {
+          signedIn = await consoleSessions.signIn(key)
+        } catch (error) {
+          if (isDomainError(error) && error.code === 'UNAUTHENTICATED') limiter.failed(ip, prefix, deps.now())
+          throw error
+        }
+        const { cookieValue: value, session } = signedIn
         send(res, 200, sessionJson(session), { 'set-cookie': cookieHeader(req, value, deps.ttlSeconds) })
       }),
     },
