@@ -8,7 +8,6 @@ import type {
   UsageRollupTable,
 } from '../db/types.ts'
 import { columnList, unnestRows, type PgType } from '../db/unnest.ts'
-import type { PlanVersion } from '../pricing/engine.ts'
 
 type EventInsert = Insertable<UsageEventTable>
 
@@ -322,28 +321,4 @@ export async function setUnpricedReasons(
       .where('status', '=', 'UNPRICED')
       .execute()
   }
-}
-
-/** Every plan version that can apply to these customers: their own and the tenant's default. */
-export async function listPlans(
-  db: Executor,
-  tenantId: string,
-  customerIds: readonly string[],
-): Promise<PlanVersion[]> {
-  const rows = await db
-    .selectFrom('pricing_plans')
-    .select(['customer_id', 'kind', 'percent', 'effective_from'])
-    .where('tenant_id', '=', tenantId)
-    .where((eb) =>
-      customerIds.length
-        ? eb.or([eb('customer_id', 'is', null), eb('customer_id', 'in', customerIds)])
-        : eb('customer_id', 'is', null),
-    )
-    .execute()
-  return rows.map((p) => ({
-    customerId: p.customer_id,
-    kind: p.kind,
-    percent: p.percent,
-    effectiveFrom: new Date(p.effective_from),
-  }))
 }
