@@ -55,7 +55,7 @@ export function ErrorBox({ error, retry }: { error: ApiError; retry?: () => void
   )
 }
 
-function Empty({ children }: { children: ReactNode }) {
+export function Empty({ children }: { children: ReactNode }) {
   return <p className="state empty">{children}</p>
 }
 

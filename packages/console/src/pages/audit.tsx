@@ -2,7 +2,7 @@ import { Fragment, useState } from 'react'
 import { dateTime } from '../format.ts'
 import { graphql } from '../graphql.ts'
 import { useQuery } from '../hooks.ts'
-import { Async, Badge, PageHeader, Pager, Section } from '../ui.tsx'
+import { Async, Badge, FilterBar, PageHeader, Pager, Section } from '../ui.tsx'
 
 const Log = graphql(`
   query AuditLog($filter: AuditLogFilter, $after: String) {
@@ -32,18 +32,21 @@ const Log = graphql(`
 
 const ENTITY_TYPES = [
   'PricingPlan',
+  'RatingPlan',
   'Budget',
+  'CreditGrant',
+  'CreditSettings',
   'PriceOverride',
   'PendingPriceChange',
-  'UsageRepricing',
+  'UsageCorrection',
+  'RatingRerating',
   'WebhookEndpoint',
   'StripeAccount',
-  'ProviderKey',
+  'GatewayProviderKey',
   'ProviderAdminKey',
+  'ReconciliationTolerance',
   'Tenant',
-  'ReconciliationSettings',
   'ApiKey',
-  'Customer',
 ]
 
 export default function Audit() {
@@ -62,7 +65,16 @@ export default function Audit() {
     <>
       <PageHeader title="Audit log" />
       <Section title="Changes to money and configuration">
-        <form className="form" onSubmit={(e) => e.preventDefault()} aria-label="Filter the audit log">
+        <FilterBar
+          label="Filter the audit log"
+          active={Boolean(entityType || action || entityId)}
+          onClear={() => {
+            setEntityType('')
+            setAction('')
+            setEntityId('')
+            setAfter([])
+          }}
+        >
           <div className="field">
             <label htmlFor="a-type">What</label>
             <select
@@ -92,7 +104,7 @@ export default function Audit() {
             <label htmlFor="a-entity">Entity id</label>
             <input id="a-entity" value={entityId} onChange={(e) => setEntityId(e.target.value)} />
           </div>
-        </form>
+        </FilterBar>
         <Async state={q} isEmpty={(d) => d.auditLog.edges.length === 0} empty="No changes recorded for this filter.">
           {(d) => (
             <>
