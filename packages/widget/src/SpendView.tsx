@@ -566,7 +566,7 @@ function InvoiceCard({ invoice, locale }: { invoice: InvoicePreview; locale?: st
             <span data-testid="allowance-left">{text}</span>
             {share !== null && (
               <div
-                className="bar"
+                className="abar"
                 role="progressbar"
                 aria-label={t('allowanceLabel')}
                 aria-valuemin={0}
@@ -574,7 +574,7 @@ function InvoiceCard({ invoice, locale }: { invoice: InvoicePreview; locale?: st
                 aria-valuenow={Math.round(share * 100)}
                 aria-valuetext={text}
               >
-                <div className="fill" style={{ width: `${share * 100}%` }} />
+                <div className="afill" style={{ width: `${share * 100}%` }} />
               </div>
             )}
           </div>
@@ -605,7 +605,7 @@ function InvoiceCard({ invoice, locale }: { invoice: InvoicePreview; locale?: st
           <dd data-testid="invoice-total">{money(invoice.total)}</dd>
         </div>
       </dl>
-      <p className="hint">{t('invoiceBy', { date: formatDay(invoice.periodEnd, locale) })}</p>
+      <p className="ends">{t('invoiceBy', { date: formatDay(invoice.periodEnd, locale) })}</p>
     </section>
   )
 }

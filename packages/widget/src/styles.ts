@@ -60,8 +60,9 @@ text-transform:none;text-shadow:none;font-variant-numeric:tabular-nums;-webkit-f
 .axis .pick{color:var(--_fg);font-weight:600}
 .hint{font-size:12px;color:var(--_muted);margin:0 0 8px}
 .allowance .of{margin-left:0;margin-right:6px}
-.allowance .bar{margin:8px 0 4px}
-.invoice .stats+.hint{margin-top:8px}
+.abar{position:relative;height:10px;border-radius:5px;background:var(--_border);margin:8px 0 4px}
+.afill{position:absolute;inset:0 auto 0 0;border-radius:5px;background:var(--_accent);max-width:100%}
+.ends{font-size:12px;color:var(--_muted);margin:8px 0 0}
 .rows li+li{margin-top:2px}
 .row{display:grid;grid-template-columns:1fr auto;gap:2px 8px;width:100%;padding:5px 6px;margin:0 -6px;width:calc(100% + 12px)}
 button.row:hover,button.row[aria-pressed=true]{background:var(--_border)}
