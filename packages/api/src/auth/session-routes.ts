@@ -102,7 +102,7 @@ const header = (req: IncomingMessage, name: string): string | undefined => {
   return Array.isArray(v) ? v[0] : v
 }
 
-export const TOO_MANY_SIGN_INS = 'Too many failed sign-ins from this address or for this key: try again later.'
+const TOO_MANY_SIGN_INS = 'Too many failed sign-ins from this address or for this key: try again later.'
 
 export function consoleSessionRoutes(deps: {
   consoleSessions: ConsoleSessionService

@@ -21,9 +21,9 @@ import { DAY_MS, wholeHours } from '../shared/date-range.ts'
 import { badInput } from '../shared/errors.ts'
 import * as repo from './repository.ts'
 
-export const OVERVIEW_LIMITS = { maxRangeDays: 400, unpricedGroups: 200 } as const
+const OVERVIEW_LIMITS = { maxRangeDays: 400, unpricedGroups: 200 } as const
 
-export interface Figures {
+interface Figures {
   events: number
   unpricedEvents: number
   cost: string
@@ -65,7 +65,7 @@ export interface OverviewView extends Figures {
   alertsToday: number
 }
 
-export type UnpricedFixAction = 'ADD_OVERRIDE_THEN_REPRICE' | 'REPRICE'
+type UnpricedFixAction = 'ADD_OVERRIDE_THEN_REPRICE' | 'REPRICE'
 
 export interface UnpricedGroupView {
   provider: string
@@ -144,9 +144,7 @@ function basis(
 const estimate = (average: Decimal, events: number) => average.times(events).toDecimalPlaces(6).toFixed()
 
 /** Folds rollup cells into the overview's figures (pure). */
-export function foldCells(
-  cells: readonly repo.RollupCell[],
-): Omit<OverviewView, 'from' | 'to' | 'currency' | 'alertsToday'> {
+function foldCells(cells: readonly repo.RollupCell[]): Omit<OverviewView, 'from' | 'to' | 'currency' | 'alertsToday'> {
   const total = empty()
   const days = new Map<number, Accumulator>()
   const models = new Map<string, { provider: string; model: string; acc: Accumulator }>()
@@ -196,7 +194,7 @@ export function foldCells(
 }
 
 /** What prices a group's events: the negotiated prices it lacks, then re-pricing (pure). */
-export function fixOf(
+function fixOf(
   group: Pick<repo.UnpricedGroupRow, 'reason' | 'first_at' | 'provider' | 'model'>,
 ): UnpricedGroupView['fix'] {
   const effectiveFrom = new Date(Math.floor(group.first_at.getTime() / DAY_MS) * DAY_MS)

@@ -25,7 +25,7 @@ export interface AuditedMutation {
 const SECRET_FIELD = /secret|apikey|api_key|password|token|signing/i
 
 /** A copy without secret-looking fields (at any depth). */
-export function redact(value: unknown): unknown {
+function redact(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(redact)
   if (value instanceof Date) return value
   if (value && typeof value === 'object')

@@ -105,7 +105,7 @@ export const PricedLine = builder.objectRef<PricedLineJson>('PricedLine').implem
   }),
 })
 
-export const UnpricedReasonCode = builder.enumType('UnpricedReasonCode', {
+const UnpricedReasonCode = builder.enumType('UnpricedReasonCode', {
   values: {
     UNKNOWN_MODEL: { description: 'No price source, nor a negotiated price of this tenant, knows the model.' },
     NO_PRICE_AT_TIME: { description: "The model is known but had no price in force at the event's timestamp." },
