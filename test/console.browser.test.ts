@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Decimal } from '../packages/api/src/money/decimal.ts'
 import { createTestDatabase, type TestDatabase } from '../packages/api/test/support/db.ts'
 import { postGraphQL, ROOT, startApiProcess, type ApiProcess } from './support/api-process.ts'
-import { artifact, CHROMIUM, hasChromium, launchBrowser } from './support/browser.ts'
+import { CHROMIUM, hasChromium, launchBrowser, keepScreenshot } from './support/browser.ts'
 
 /**
  * The operator console (packages/console) in real headless Chromium against the real API process
@@ -229,7 +229,7 @@ describe.skipIf(!hasChromium && !process.env.CI)('operator console in Chromium',
       await expect
         .poll(() => page.getByRole('alert').textContent(), { timeout: 30_000 })
         .toMatch(/not valid|not accepted/)
-      await page.screenshot({ path: artifact('console-sign-in.png') })
+      await keepScreenshot(page, 'console-sign-in.png')
       await axe(page, 'sign-in')
       await page.getByLabel('Tenant secret key').fill(adminKey)
       await page.getByRole('button', { name: 'Sign in' }).click()
@@ -307,7 +307,7 @@ describe.skipIf(!hasChromium && !process.env.CI)('operator console in Chromium',
       expect(top).toEqual(
         o.overview.topCustomers.map((c: { customerId: string; amount: string }) => [c.customerId, money(c.amount)]),
       )
-      await page.screenshot({ path: artifact('console-overview.png'), fullPage: true })
+      await keepScreenshot(page, 'console-overview.png', { fullPage: true })
       await axe(page, 'overview')
 
       // Customer page: this month's totals, group by model, an event's charge lines.
@@ -338,7 +338,7 @@ describe.skipIf(!hasChromium && !process.env.CI)('operator console in Chromium',
       await page.getByRole('button', { name: 'Show the widget' }).click()
       await page.locator('burnrate-spend [data-testid=spent]').waitFor({ timeout: 60_000 })
       expect(await page.locator('burnrate-spend [data-testid=spent]').textContent()).toBe(money(c.budgets[0].spent))
-      await page.screenshot({ path: artifact('console-customer.png'), fullPage: true })
+      await keepScreenshot(page, 'console-customer.png', { fullPage: true })
       await axe(page, 'customer')
 
       // Prices: the catalog's price in force for gpt-4o input, per 1M.
@@ -353,15 +353,12 @@ describe.skipIf(!hasChromium && !process.env.CI)('operator console in Chromium',
         .toBe(money(new Decimal(input.unitPrice).mul(1_000_000).toFixed()))
       await page.getByRole('button', { name: 'Price history of openrouter openai/gpt-4o', exact: true }).first().click()
       await page.locator('figure.chart svg').first().waitFor()
-      await page.screenshot({ path: artifact('console-prices.png'), fullPage: true })
+      await keepScreenshot(page, 'console-prices.png', { fullPage: true })
       await axe(page, 'prices')
       for (const tab of ['Held changes', 'Sources and feed', 'Overrides', 'Re-pricing']) {
         await page.getByRole('tab', { name: tab }).click()
         await expect.poll(() => page.locator('.loading').count(), { timeout: 60_000 }).toBe(0)
-        await page.screenshot({
-          path: artifact(`console-prices-${tab.toLowerCase().replace(/\W+/g, '-')}.png`),
-          fullPage: true,
-        })
+        await keepScreenshot(page, `console-prices-${tab.toLowerCase().replace(/\W+/g, '-')}.png`, { fullPage: true })
         await axe(page, `prices ${tab}`)
       }
 
@@ -384,7 +381,7 @@ describe.skipIf(!hasChromium && !process.env.CI)('operator console in Chromium',
         s: CUSTOMER.slice(2, 8).toUpperCase(),
       })
       expect(await page.getByTestId('customers').locator('tbody tr').count()).toBe(listed.customers.edges.length)
-      await page.screenshot({ path: artifact('console-customers.png'), fullPage: true })
+      await keepScreenshot(page, 'console-customers.png', { fullPage: true })
       await axe(page, 'customers')
 
       // Unpriced: the count usageSummary answers for the range.
@@ -406,19 +403,19 @@ describe.skipIf(!hasChromium && !process.env.CI)('operator console in Chromium',
         ]),
       )
       expect(o.unpricedGroups.length).toBeGreaterThan(0)
-      await page.screenshot({ path: artifact('console-unpriced.png'), fullPage: true })
+      await keepScreenshot(page, 'console-unpriced.png', { fullPage: true })
       await axe(page, 'unpriced')
 
       // Billing (no Stripe account on the demo tenant) and Webhooks (the endpoint made above).
       await open(page, '/billing', 'Billing')
       expect(await page.getByTestId('stripe-account').textContent()).toContain('not connected')
-      await page.screenshot({ path: artifact('console-billing.png'), fullPage: true })
+      await keepScreenshot(page, 'console-billing.png', { fullPage: true })
       await axe(page, 'billing')
       await open(page, '/webhooks', 'Webhooks')
       const endpoints = (await gql('{ webhookEndpoints { url } }')).webhookEndpoints as { url: string }[]
       expect(await page.getByTestId('endpoints').locator('tbody tr').count()).toBe(endpoints.length)
       expect(await page.getByTestId('endpoints').textContent()).toContain(endpoints[0]!.url)
-      await page.screenshot({ path: artifact('console-webhooks.png'), fullPage: true })
+      await keepScreenshot(page, 'console-webhooks.png', { fullPage: true })
       await axe(page, 'webhooks')
 
       // Audit log: the changes made above, newest first, as the auditLog query lists them.
@@ -433,7 +430,7 @@ describe.skipIf(!hasChromium && !process.env.CI)('operator console in Chromium',
           .locator('tbody tr[data-audit]')
           .evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-audit'))),
       ).toEqual(audit)
-      await page.screenshot({ path: artifact('console-audit.png'), fullPage: true })
+      await keepScreenshot(page, 'console-audit.png', { fullPage: true })
       await axe(page, 'audit')
       await context.close()
 
@@ -442,7 +439,7 @@ describe.skipIf(!hasChromium && !process.env.CI)('operator console in Chromium',
       await expect
         .poll(() => dark.page.getByTestId('billed').textContent(), { timeout: 60_000 })
         .toBe(money(o.usageSummary.amount))
-      await dark.page.screenshot({ path: artifact('console-overview-dark.png'), fullPage: true })
+      await keepScreenshot(dark.page, 'console-overview-dark.png', { fullPage: true })
       await axe(dark.page, 'overview (dark)')
       await dark.context.close()
     },
@@ -503,7 +500,7 @@ describe.skipIf(!hasChromium && !process.env.CI)('operator console in Chromium',
         },
       })
       await expect.poll(() => page.getByTestId('alerts').textContent(), { timeout: 60_000 }).toMatch(/new.*50% reached/)
-      await page.screenshot({ path: artifact('console-budget-alert.png'), fullPage: true })
+      await keepScreenshot(page, 'console-budget-alert.png', { fullPage: true })
       // A plan change from the same page is in the audit log: by the signed-in key, through the console session.
       await page.getByLabel('Percent').fill('12.5')
       await page.getByRole('button', { name: 'Set from now on' }).click()
@@ -570,7 +567,7 @@ describe.skipIf(!hasChromium && !process.env.CI)('operator console in Chromium',
     expect(await page.getByRole('button', { name: 'Sync now' }).count()).toBe(0)
     await open(page, '/webhooks', 'Webhooks')
     expect(await page.getByRole('button', { name: /Replay|Rotate secret/ }).count()).toBe(0)
-    await page.screenshot({ path: artifact('console-read-only.png'), fullPage: true })
+    await keepScreenshot(page, 'console-read-only.png', { fullPage: true })
     // Even past the hidden controls, a mutation from this session is refused and changes nothing.
     const before = (await gql(`{ pricingPlan(customerId: "${CUSTOMER}") { kind percent } }`)).pricingPlan
     const answer = await page.evaluate(async () => {

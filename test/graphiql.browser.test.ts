@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createLogger } from '../packages/api/src/logger.ts'
 import { startServer, type RunningServer } from '../packages/api/src/server.ts'
 import { createTestApp, type TestApp } from '../packages/api/test/support/app.ts'
-import { artifact, CHROMIUM, hasChromium, launchBrowser } from './support/browser.ts'
+import { CHROMIUM, hasChromium, launchBrowser, keepScreenshot } from './support/browser.ts'
 
 /**
  * GraphiQL in real headless Chromium with every request to another host refused: its scripts and
@@ -62,7 +62,7 @@ describe.skipIf(!hasChromium)('GraphiQL offline', () => {
     expect((await page.locator('.graphiql-response').textContent())?.replace(/\u00a0/g, ' ')).toContain(
       '"name": "Test tenant"',
     )
-    await page.screenshot({ path: artifact('graphiql-offline.png') })
+    await keepScreenshot(page, 'graphiql-offline.png')
 
     expect(refused).toEqual([])
     await context.close()

@@ -5,7 +5,7 @@ import type { Browser, Locator, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { formatMoney } from '../packages/widget/src/format.ts'
 import { ROOT } from './support/api-process.ts'
-import { artifact, hasChromium, launchBrowser } from './support/browser.ts'
+import { hasChromium, launchBrowser, keepScreenshot } from './support/browser.ts'
 import { startDemoApi, type DemoApi } from './support/demo-api.ts'
 
 /**
@@ -144,7 +144,7 @@ describe.skipIf(!hasChromium)('spend widget: accessibility, languages, phone, wo
         if (state.name === 'dark-auto')
           expect(await widgetOf(page).locator('.br').getAttribute('data-theme')).toBe('dark')
         found[state.name] = await axe(page)
-        await page.screenshot({ path: artifact(`widget-a11y-${state.name}.png`), fullPage: true })
+        await keepScreenshot(page, `widget-a11y-${state.name}.png`, { fullPage: true })
         await page.context().close()
       }
       expect(found).toEqual(Object.fromEntries(states.map((s) => [s.name, []])))
@@ -172,7 +172,7 @@ describe.skipIf(!hasChromium)('spend widget: accessibility, languages, phone, wo
         expect(await widget.locator('.stats dd').first().textContent()).toMatch(words.percent)
         for (const tick of await widget.locator('.tick span').allTextContents()) expect(tick).toMatch(words.percent)
         found[locale] = await axe(page)
-        await page.screenshot({ path: artifact(`widget-lang-${words.lang}.png`), fullPage: true })
+        await keepScreenshot(page, `widget-lang-${words.lang}.png`, { fullPage: true })
         await page.context().close()
       }
       expect(found).toEqual(Object.fromEntries(Object.keys(expected).map((l) => [l, []])))
@@ -256,7 +256,7 @@ describe.skipIf(!hasChromium)('spend widget: accessibility, languages, phone, wo
       )
       expect(broken).toEqual([])
       expect(spills).toEqual([])
-      await page.screenshot({ path: artifact('widget-phone-explain.png'), fullPage: true })
+      await keepScreenshot(page, 'widget-phone-explain.png', { fullPage: true })
       await page.context().close()
     },
   )
@@ -307,7 +307,7 @@ describe.skipIf(!hasChromium)('spend widget: accessibility, languages, phone, wo
       }
       expect(Math.abs(hue(colours.warn) - hue(colours.over))).toBeGreaterThan(25)
       expect(await axe(page)).toEqual([])
-      await page.screenshot({ path: artifact('widget-over-budget.png'), fullPage: true })
+      await keepScreenshot(page, 'widget-over-budget.png', { fullPage: true })
       await page.context().close()
     },
   )
@@ -398,7 +398,7 @@ describe.skipIf(!hasChromium)('spend widget: accessibility, languages, phone, wo
       const words = (await w.locator('.br').textContent()) ?? ''
       expect(words).toContain('This usage view is not available')
       expect(words).not.toMatch(/expired/i)
-      await w.screenshot({ path: artifact('widget-invalid-token.png') })
+      await keepScreenshot(w, 'widget-invalid-token.png')
       await context.close()
       await invalid.context().close()
     },

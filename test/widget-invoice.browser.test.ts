@@ -5,7 +5,7 @@ import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { formatMoney } from '../packages/widget/src/format.ts'
 import { ROOT } from './support/api-process.ts'
-import { artifact, hasChromium, launchBrowser } from './support/browser.ts'
+import { hasChromium, launchBrowser, keepScreenshot } from './support/browser.ts'
 import { startDemoApi, type DemoApi } from './support/demo-api.ts'
 
 /**
@@ -171,8 +171,8 @@ describe.skipIf(!hasChromium)('spend widget: allowance, tier and invoice preview
       expect(stops.at(-1)).toBe('body')
       expect(stops.some((s) => s.includes('invoice'))).toBe(false)
 
-      await card.screenshot({ path: artifact('widget-invoice-card.png') })
-      await page.screenshot({ path: artifact('widget-invoice.png'), fullPage: true })
+      await keepScreenshot(card, 'widget-invoice-card.png')
+      await keepScreenshot(page, 'widget-invoice.png', { fullPage: true })
       await page.context().close()
     },
   )

@@ -5,7 +5,7 @@ import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { formatMoney } from '../packages/widget/src/format.ts'
 import { ROOT } from './support/api-process.ts'
-import { artifact, CHROMIUM, hasChromium, launchBrowser } from './support/browser.ts'
+import { CHROMIUM, hasChromium, launchBrowser, keepScreenshot } from './support/browser.ts'
 import { startDemoApi, type DemoApi } from './support/demo-api.ts'
 
 /**
@@ -98,7 +98,7 @@ describe.skipIf(!hasChromium)('spend widget in Chromium (demo page)', () => {
       expect(await widget.locator('.tick').count()).toBe(3)
       // The chart has a text alternative.
       expect(await widget.locator('#br-days-desc').textContent()).toMatch(/Highest day .+ at \$/)
-      await page.screenshot({ path: artifact('widget-demo.png'), fullPage: true })
+      await keepScreenshot(page, 'widget-demo.png', { fullPage: true })
 
       // "Explain this charge", from the keyboard: a day of the chart, then Enter.
       const day = widget.locator('.hits button').last()
@@ -108,7 +108,7 @@ describe.skipIf(!hasChromium)('spend widget in Chromium (demo page)', () => {
       await explain.locator('table').first().waitFor({ timeout: 30_000 })
       expect(await explain.locator('tbody tr').first().textContent()).toMatch(/(Input|Output|Cache read).*\/ 1M/)
       expect(await explain.textContent()).toContain('30% markup')
-      await widget.locator('.explain').screenshot({ path: artifact('widget-explain.png') })
+      await keepScreenshot(widget.locator('.explain'), 'widget-explain.png')
       await page.context().close()
     },
   )
@@ -169,7 +169,7 @@ describe.skipIf(!hasChromium)('spend widget in Chromium (demo page)', () => {
       ])
       for (const { body } of answers) expect(JSON.parse(body).errors, body).toBeUndefined()
       for (const { body } of events) expect(body).not.toMatch(/unitPrice|pricingPlan/)
-      await widget.locator('.explain').screenshot({ path: artifact('widget-explain-no-prices.png') })
+      await keepScreenshot(widget.locator('.explain'), 'widget-explain-no-prices.png')
       await context.close()
     },
   )
@@ -267,7 +267,7 @@ describe.skipIf(!hasChromium)('spend widget in Chromium (demo page)', () => {
     expect(await widget.locator('.toast').textContent()).toMatch(/% of the budget reached/)
     // The alert also refreshed the figures: the bar is full and marked over.
     await expect.poll(() => widget.locator('.bar').getAttribute('data-level'), { timeout: 60_000 }).toBe('over')
-    await page.screenshot({ path: artifact('widget-alert.png'), fullPage: true })
+    await keepScreenshot(page, 'widget-alert.png', { fullPage: true })
     await page.context().close()
   })
 
@@ -322,7 +322,7 @@ describe.skipIf(!hasChromium)('spend widget in Chromium (demo page)', () => {
         .locator('burnrate-spend')
         .evaluate((el) => el.shadowRoot!.querySelector('.big')!.getBoundingClientRect().height)
     expect(await box(hostile)).toBe(await box(plain))
-    await hostile.screenshot({ path: artifact('widget-hostile-css.png'), fullPage: true })
+    await keepScreenshot(hostile, 'widget-hostile-css.png', { fullPage: true })
     await plain.context().close()
     await hostile.context().close()
   })
@@ -398,7 +398,7 @@ describe.skipIf(!hasChromium)('spend widget in Chromium (demo page)', () => {
       const expired = stale.locator('burnrate-spend').getByText('Your session has expired')
       await expired.waitFor({ timeout: 60_000 })
       expect(await stale.locator('burnrate-spend').getByRole('button', { name: 'Reconnect' }).count()).toBe(1)
-      await stale.locator('burnrate-spend').screenshot({ path: artifact('widget-expired.png') })
+      await keepScreenshot(stale.locator('burnrate-spend'), 'widget-expired.png')
       await context.close()
     },
   )
@@ -454,7 +454,7 @@ describe.skipIf(!hasChromium)('spend widget in Chromium (demo page)', () => {
       expect(await widget.locator('.br').getAttribute('data-theme')).toBe('dark')
       expect(await widget.locator('.fill').evaluate((el) => getComputedStyle(el).backgroundColor)).not.toBe('')
       expect(await page.evaluate(() => (window as unknown as { calls: number }).calls)).toBe(1)
-      await widget.screenshot({ path: artifact('widget-react-dark-de.png') })
+      await keepScreenshot(widget, 'widget-react-dark-de.png')
       await context.close()
     },
   )
@@ -489,12 +489,12 @@ describe.skipIf(!hasChromium)('spend widget in Chromium (demo page)', () => {
     const widget = page.locator('burnrate-spend')
     await widget.getByText('No usage yet this period').waitFor({ timeout: 60_000 })
     expect(await widget.locator('[data-testid=spent]').textContent()).toBe('$0.00')
-    await widget.screenshot({ path: artifact('widget-empty.png') })
+    await keepScreenshot(widget, 'widget-empty.png')
     await page.goto(`${origin}/host-error.html`)
     await widget.getByRole('alert').waitFor({ timeout: 60_000 })
     expect(await widget.getByRole('alert').textContent()).toContain('Usage could not be loaded')
     expect(await widget.getByRole('button', { name: 'Try again' }).count()).toBe(1)
-    await widget.screenshot({ path: artifact('widget-error.png') })
+    await keepScreenshot(widget, 'widget-error.png')
     await context.close()
   })
 })
