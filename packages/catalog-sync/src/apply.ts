@@ -606,6 +606,8 @@ async function recordHeld(
     .where('source', '=', snapshot.source)
     .where('status', '=', 'PENDING')
   if (scope) stale = stale.where('provider', '=', scope.provider).where('model', '=', scope.model)
+  // Confirming one held usage type decides that one only: the model's other held moves stay pending.
+  if (scope?.usageType) stale = stale.where('usage_type', '=', scope.usageType)
   // An unreadable model's held move is neither confirmed nor contradicted by this sync.
   for (const { provider, model } of snapshot.unreadable ?? []) {
     stale = stale.where((eb) =>
