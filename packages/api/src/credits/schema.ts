@@ -5,7 +5,9 @@ import { tenantOf } from '../schema/auth-scopes.ts'
 import { builder } from '../schema/builder.ts'
 import { connection, pageArgs } from '../schema/pagination.ts'
 import { creditAlertStream } from '../subscriptions/streams.ts'
-import { CREDIT_LIMITS, creditAlertEvent, type CreditBalanceView, type GrantResult, type GrantView } from './service.ts'
+import { creditAlertEvent } from './alerts.ts'
+import { CREDIT_LIMITS } from './input.ts'
+import type { CreditBalanceView, GrantResult, GrantView } from './types.ts'
 
 const CreditCategory = builder.enumType('CreditCategory', {
   values: ['PAID', 'PROMOTIONAL'] as const,

@@ -16,7 +16,7 @@ import * as deliveryLog from './deliveries.ts'
 import type { DeliveryPage, DeliveryView } from './deliveries.ts'
 import * as endpoints from './endpoints.ts'
 import type { WebhookEndpointUpdate } from './endpoints.ts'
-import { creditAlertEvent } from '../credits/service.ts'
+import { creditAlertEvent } from '../credits/alerts.ts'
 import {
   budgetAlertPayload,
   creditAlertPayload,

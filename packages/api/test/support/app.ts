@@ -4,7 +4,7 @@ import { defaultConfig, type Config } from '../../src/config.ts'
 import { appendFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createLogger, type Logger } from '../../src/logger.ts'
-import type { PrepaidPolicy } from '../../src/credits/service.ts'
+import type { PrepaidPolicy } from '../../src/credits/types.ts'
 import { createTestDatabase, type TestDatabase } from './db.ts'
 
 export interface GqlResponse<T = Record<string, any>> {
