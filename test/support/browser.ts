@@ -17,7 +17,7 @@ export async function launchBrowser(): Promise<Browser> {
   })
 }
 
-export const artifact = (name: string) => join(ARTIFACTS, name)
+const artifact = (name: string) => join(ARTIFACTS, name)
 
 /**
  * Saves a screenshot to test/.artifacts/ for a reviewer to look at. The picture is evidence, not an
