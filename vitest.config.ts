@@ -22,7 +22,11 @@ export default defineConfig({
   },
   test: {
     include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
-    globalSetup: ['./test/support/build-sdk.ts', './test/support/log-capture.ts'],
+    globalSetup: [
+      './test/support/build-sdk.ts',
+      './test/support/log-capture.ts',
+      './packages/api/test/support/migrated-template.ts',
+    ],
     testTimeout: 60_000,
     hookTimeout: 180_000,
     // Each test file gets its own database; two files at a time suits a 2-core machine.

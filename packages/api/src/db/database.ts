@@ -18,6 +18,8 @@ export interface DatabaseOptions {
   databaseUrl?: string | undefined
   /** PGlite data directory; absent means in memory. */
   pgliteDataDir?: string | undefined
+  /** An open PGlite to use instead (tests start each database from a migrated data-dir dump). */
+  pglite?: PGlite
   /** Who holds the data dir's lock while it is open, named to whoever else tries: "the Burnrate API". */
   lockHolder?: string
   poolSize?: number
@@ -54,6 +56,7 @@ export function createDatabase(options: DatabaseOptions): Db {
     }))
     return db
   }
+  if (options.pglite) return new Kysely<DB>({ dialect: new PGliteDialect({ pglite: options.pglite }) })
   if (!options.pgliteDataDir) return new Kysely<DB>({ dialect: new PGliteDialect({ pglite: new PGlite() }) })
   // PGlite is single-writer: the data dir is locked for as long as it is open (throws DataDirLockedError when held).
   const lock = acquireDataDirLock(options.pgliteDataDir, options.lockHolder ?? `process ${process.pid}`)

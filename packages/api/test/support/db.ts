@@ -1,5 +1,8 @@
 import { randomBytes } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { PGlite } from '@electric-sql/pglite'
 import { sql } from 'kysely'
+import { inject } from 'vitest'
 import { createDatabase, migrateToLatest, type Db } from '../../src/db/database.ts'
 
 export interface TestDatabase {
@@ -9,20 +12,45 @@ export interface TestDatabase {
   destroy(): Promise<void>
 }
 
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** What the global setup in migrated-template.ts migrated once for the run. */
+    migratedTemplate: { pgliteDump?: string; postgresTemplate?: string }
+  }
+}
+
+/** The run's migrated copy source; none when a file runs outside the configured global setup. */
+function migratedTemplate(): { pgliteDump?: string; postgresTemplate?: string } {
+  try {
+    return inject('migratedTemplate') ?? {}
+  } catch {
+    return {}
+  }
+}
+
+async function freshPglite(): Promise<Db> {
+  const { pgliteDump } = migratedTemplate()
+  if (!pgliteDump) return createDatabase({})
+  const pglite = new PGlite({ loadDataDir: new Blob([await readFile(pgliteDump)]) })
+  return createDatabase({ pglite })
+}
+
 /**
  * A fresh, migrated database for one test file: a new PostgreSQL database on the server of
- * DATABASE_URL when it is set (dropped afterwards), an in-memory PGlite otherwise.
+ * DATABASE_URL when it is set (dropped afterwards), an in-memory PGlite otherwise — each a copy of
+ * the run's migrated template when there is one (see migrated-template.ts).
  */
 export async function createTestDatabase(): Promise<TestDatabase> {
   const serverUrl = process.env.DATABASE_URL
   if (!serverUrl) {
-    const db = createDatabase({})
+    const db = await freshPglite()
     await migrateToLatest(db)
     return { db, url: undefined, destroy: () => db.destroy() }
   }
   const name = `burnrate_test_${process.pid}_${randomBytes(4).toString('hex')}`
   const admin = createDatabase({ databaseUrl: serverUrl, poolSize: 1 })
-  await sql.raw(`create database ${name}`).execute(admin)
+  const { postgresTemplate } = migratedTemplate()
+  await sql.raw(`create database ${name}${postgresTemplate ? ` template ${postgresTemplate}` : ''}`).execute(admin)
   const url = new URL(serverUrl)
   url.pathname = `/${name}`
   const db = createDatabase({ databaseUrl: url.toString(), poolSize: 10 })
