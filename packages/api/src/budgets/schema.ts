@@ -3,7 +3,9 @@ import { tenantOf } from '../schema/auth-scopes.ts'
 import { builder } from '../schema/builder.ts'
 import { BudgetAlertRef } from '../subscriptions/schema.ts'
 import { FORECAST_MIN_ELAPSED_SHARE, remainingOf } from './evaluate.ts'
-import { alertEvent, BUDGET_LIMITS, type BudgetCheckView, type BudgetView, type ReservationResult } from './service.ts'
+import { alertEvent } from './alerts.ts'
+import { BUDGET_LIMITS } from './input.ts'
+import type { BudgetCheckView, BudgetView, ReservationResult } from './types.ts'
 
 export const BudgetPeriod = builder.enumType('BudgetPeriod', {
   values: ['DAY', 'WEEK', 'MONTH'] as const,

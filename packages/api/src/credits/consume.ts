@@ -1,7 +1,7 @@
 /**
  * Prepaid credit arithmetic, pure: which grants pay for a charge and in what order, how a lowered
  * bill is refunded, and which alert thresholds a draw-down crosses. Exact decimals in and out; the
- * service (credits/service.ts) feeds it locked rows and writes what it returns to the ledger.
+ * service (credits/locked.ts, follow.ts) feeds it locked rows and writes what it returns to the ledger.
  */
 import type { CreditScopeJson } from '../db/types.ts'
 import { Decimal, ZERO } from '../money/decimal.ts'

@@ -1,5 +1,5 @@
 import { BudgetPeriod } from '../budgets/schema.ts'
-import type { BudgetUse as BudgetUseView } from '../budgets/service.ts'
+import type { BudgetUse as BudgetUseView } from '../budgets/types.ts'
 import type { Customer as CustomerRow } from '../db/types.ts'
 import { tenantOf } from '../schema/auth-scopes.ts'
 import { builder } from '../schema/builder.ts'

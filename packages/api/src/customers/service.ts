@@ -5,7 +5,7 @@
 import type { Clock } from '../clock.ts'
 import type { Db } from '../db/database.ts'
 import type { Customer, Tenant } from '../db/types.ts'
-import type { BudgetUse } from '../budgets/service.ts'
+import type { BudgetUse } from '../budgets/types.ts'
 import { Decimal } from '../money/decimal.ts'
 import { badInput } from '../shared/errors.ts'
 import { DAY_MS, wholeHours } from '../shared/date-range.ts'

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Tenant } from '../../src/db/types.ts'
 import { createTestApp, type TestApp } from '../support/app.ts'
 
-// The gateway's "does this customer have a hard budget?" is cached (budgets/service.ts): a
+// The gateway's "does this customer have a hard budget?" is cached (budgets/hard-limits.ts): a
 // setBudget in this process must be seen by the very next call, both ways.
 
 let t: TestApp

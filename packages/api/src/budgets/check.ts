@@ -1,0 +1,76 @@
+/**
+ * The hard stop's decision: does an estimate fit every hard limit of the customer's budgets, and,
+ * for a prepaid-only customer, what its credits hold less its reservations (checkBudget; reserve
+ * asks the same inside its transaction).
+ */
+import type { Executor, Tx } from '../db/database.ts'
+import type { Tenant } from '../db/types.ts'
+import { Decimal } from '../money/decimal.ts'
+import { availableOf, fitsHardLimit } from './evaluate.ts'
+import { checkCustomerId, parseAmount } from './input.ts'
+import * as repo from './repository.ts'
+import type { BudgetCheckView, BudgetDeps, BudgetView } from './types.ts'
+import { view } from './views.ts'
+
+/** Against every hard limit: the estimate must fit. The tightest budget is reported. */
+export function decide(views: readonly BudgetView[], estimate: Decimal): BudgetCheckView {
+  if (views.length === 0) return { allowed: true, remaining: null, budget: null, credits: null }
+  let allowed = true
+  let blocking: BudgetView | null = null
+  let tightest: BudgetView | null = null
+  let tightestAvailable: Decimal | null = null
+  for (const v of views) {
+    const available = availableOf(v.row.limit_amount, v.spent, v.reserved)
+    if (tightestAvailable === null || available.lessThan(tightestAvailable)) {
+      tightest = v
+      tightestAvailable = available
+    }
+    if (v.row.hard_limit && !fitsHardLimit(v.row.limit_amount, v.spent, v.reserved, estimate)) {
+      allowed = false
+      blocking ??= v
+    }
+  }
+  return { allowed, remaining: tightestAvailable!.toFixed(), budget: blocking ?? tightest, credits: null }
+}
+
+/**
+ * The credits hard stop on top of the budgets' decision: a prepaid-only customer may spend what
+ * its credits hold less what its reservations hold (the same rule as a hard limit, with the
+ * balance as the limit).
+ */
+export async function withCredits(
+  { prepaidGate }: Pick<BudgetDeps, 'prepaidGate'>,
+  executor: Executor,
+  tenantId: string,
+  customerId: string,
+  check: BudgetCheckView,
+  estimate: Decimal,
+  now: Date,
+  lock?: Tx,
+): Promise<BudgetCheckView> {
+  if (!prepaidGate) return check
+  const gate = await prepaidGate(executor, tenantId, customerId, now, lock ? { lock } : undefined)
+  if (!gate.prepaidOnly) return check
+  const reserved = await repo.activeReservedAmount(executor, tenantId, customerId, now)
+  const ok = fitsHardLimit(gate.balance, '0', reserved, estimate)
+  const credits = {
+    balance: new Decimal(gate.balance).toFixed(),
+    available: availableOf(gate.balance, '0', reserved).toFixed(),
+    allowed: ok,
+  }
+  return { ...check, allowed: check.allowed && ok, credits }
+}
+
+export async function checkBudget(
+  deps: Pick<BudgetDeps, 'db' | 'clock' | 'prepaidGate'>,
+  tenant: Tenant,
+  customerId: string,
+  estimate: string | null | undefined,
+): Promise<BudgetCheckView> {
+  const { db, clock } = deps
+  checkCustomerId(customerId)
+  const amount = estimate == null ? new Decimal(0) : parseAmount(estimate, 'estimatedAmount', { allowZero: true })
+  const now = clock.now()
+  const check = decide(await view(db, await repo.budgetsOfCustomers(db, tenant.id, [customerId]), now), amount)
+  return withCredits(deps, db, tenant.id, customerId, check, amount, now)
+}
