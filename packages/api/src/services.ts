@@ -211,6 +211,8 @@ export function createServices(deps: Dependencies): Services {
   const stripePusher = createStripePusher({
     ...deps,
     stripe,
+    // Closed periods' minimum-commitment true-ups reach Stripe as invoice items (stripe/true-ups.ts).
+    trueUps: rating,
     options: {
       intervalMs: deps.config.STRIPE_PUSH_INTERVAL_MS,
       leaseMs: Math.max(60_000, deps.config.STRIPE_TIMEOUT_MS * 3),

@@ -422,6 +422,7 @@ export interface StripeAccounts {
   setup_at: Timestamp | null
   tenant_id: string
   thin_webhook_secret_enc: string | null
+  true_ups_through: Timestamp | null
   units_per_major: Numeric
   updated_at: Generated<Timestamp>
   webhook_secret_enc: string | null
@@ -430,13 +431,15 @@ export interface StripeAccounts {
 export interface StripeCreditPushes {
   amount_minor: number
   attempts: Generated<number>
-  category: CreditCategory
+  category: CreditCategory | null
   created_at: Timestamp
   customer_id: string
+  gave_up: Generated<boolean>
   idempotency_key: string | null
   identifier: string
   kind: StripeCreditPushKind
   last_error: string | null
+  manual_retries: Generated<number>
   next_attempt_at: Timestamp
   period_start: Timestamp
   sent_at: Timestamp | null

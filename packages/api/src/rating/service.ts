@@ -125,6 +125,13 @@ export interface RatingService {
     },
   ): Promise<(MeteredResult | null)[]>
   invoicePreview(tenant: Tenant, customerId: string, periodStart?: Date | null): Promise<InvoicePreviewView>
+  /** Of these customers, those whose plan in force at `at` has a minimum commitment. */
+  withMinimum(tenantId: string, customerIds: readonly string[], at: Date): Promise<Set<string>>
+  /**
+   * A closed period's subtotal and the minimum commitment's true-up in it (both as invoicePreview
+   * shows them; the true-up is 0 when no minimum applies). Stripe's true-up invoice item comes from it.
+   */
+  periodTrueUp(tenantId: string, customerId: string, periodStart: Date): Promise<{ subtotal: string; trueUp: string }>
   /** The period meters (rule id → quantity so far) of a customer's plan version at an instant, read without a lock. */
   meters(tenantId: string, customerId: string, plan: RatingPlan, at: Date): Promise<Map<string, Decimal>>
 }
@@ -168,6 +175,74 @@ export function createRatingService({
       (a, b) => a.effectiveFrom.getTime() - b.effectiveFrom.getTime() || a.version - b.version,
     )
     return { versions }
+  }
+
+  /**
+   * A period's billed lines (usage as billed now, plus an adjustment for what else the ledger holds),
+   * their sum, and the minimum commitment of the plan in force at the period's end (or now).
+   */
+  async function periodBill(tenantId: string, customerId: string, period: { start: Date; end: Date }, now: Date) {
+    const planBook = await book(db, tenantId, [customerId])
+    // The plan at the period's end (or now, for the current period) sets the minimum commitment.
+    const at = now < period.end ? now : new Date(period.end.getTime() - 1)
+    const plan = planAt(planBook, customerId, at)
+    const [rows, ledger] = await Promise.all([
+      repo.periodLines(db, tenantId, customerId, period.start, period.end),
+      billedAmount(db, tenantId, customerId, period.start, period.end),
+    ])
+    const versionOf = new Map(planBook.versions.map((v) => [v.id, v]))
+    // In plan order: version, then the rule's position in it, then tier and usage type.
+    const position = (r: repo.PeriodLineRow) => {
+      const rules = r.plan_id ? versionOf.get(r.plan_id)?.rules : undefined
+      const i = rules?.findIndex((x) => x.id === r.rule_id) ?? -1
+      return i === -1 ? (r.rule_id === null ? -1 : 1e6) : i
+    }
+    rows.sort(
+      (a, b) =>
+        (a.plan_version ?? -1) - (b.plan_version ?? -1) ||
+        (a.plan_id ?? '').localeCompare(b.plan_id ?? '') ||
+        position(a) - position(b) ||
+        (a.tier ?? 0) - (b.tier ?? 0) ||
+        (a.usage_type ?? '').localeCompare(b.usage_type ?? ''),
+    )
+    const lines: InvoiceLineView[] = rows.map((r) => {
+      const kind = (r.rule ?? 'USAGE') as InvoiceLineKind
+      const version = r.plan_id ? versionOf.get(r.plan_id) : undefined
+      return {
+        kind,
+        description: describe(kind, r, version),
+        planId: r.plan_id,
+        planVersion: r.plan_version,
+        ruleId: r.rule_id,
+        tier: r.tier,
+        usageType: r.usage_type,
+        quantity: r.quantity,
+        unitPrice: r.unit_price,
+        amount: new Decimal(r.amount).toFixed(),
+      }
+    })
+    let usage = lines.reduce((s, l) => s.plus(l.amount), ZERO)
+    // The lines are as billed now (corrections included); anything else the ledger holds shows as an adjustment.
+    const adjustment = new Decimal(ledger).minus(usage)
+    if (!adjustment.isZero()) {
+      lines.push({
+        kind: 'ADJUSTMENT',
+        description: 'Corrections (re-pricing, re-rating) to usage of this period',
+        planId: null,
+        planVersion: null,
+        ruleId: null,
+        tier: null,
+        usageType: null,
+        quantity: null,
+        unitPrice: null,
+        amount: adjustment.toFixed(),
+      })
+      usage = usage.plus(adjustment)
+    }
+    const rule = plan?.rules.find((r) => r.type === 'MINIMUM')
+    const minimum = rule?.type === 'MINIMUM' ? rule : undefined
+    const trueUp = (amount: Decimal) => (minimum ? Decimal.max(0, new Decimal(minimum.amount).minus(amount)) : ZERO)
+    return { plan, lines, usage, minimum, trueUp }
   }
 
   const service: RatingService = {
@@ -292,6 +367,17 @@ export function createRatingService({
       return results
     },
 
+    async withMinimum(tenantId, customerIds, at) {
+      const planBook = await book(db, tenantId, customerIds)
+      return new Set(customerIds.filter((c) => planAt(planBook, c, at)?.rules.some((r) => r.type === 'MINIMUM')))
+    },
+
+    async periodTrueUp(tenantId, customerId, periodStart) {
+      const { usage, trueUp } = await periodBill(tenantId, customerId, periodOf(periodStart), clock.now())
+      const up = trueUp(usage)
+      return { subtotal: usage.plus(up).toFixed(), trueUp: up.toFixed() }
+    },
+
     async meters(tenantId, customerId, plan, at) {
       const { start } = periodOf(at)
       const stored = await repo.readCounters(db, tenantId, customerId, plan.id, start)
@@ -309,71 +395,12 @@ export function createRatingService({
           'periodStart',
         )
       if (period.start.getTime() > now.getTime()) throw badInput('periodStart must not be in the future', 'periodStart')
-      const planBook = await book(db, tenant.id, [customerId])
-      // The plan at the period's end (or now, for the current period) sets the minimum commitment.
-      const at = now < period.end ? now : new Date(period.end.getTime() - 1)
-      const plan = planAt(planBook, customerId, at)
-      const [rows, ledger] = await Promise.all([
-        repo.periodLines(db, tenant.id, customerId, period.start, period.end),
-        billedAmount(db, tenant.id, customerId, period.start, period.end),
-      ])
-      const versionOf = new Map(planBook.versions.map((v) => [v.id, v]))
-      // In plan order: version, then the rule's position in it, then tier and usage type.
-      const position = (r: repo.PeriodLineRow) => {
-        const rules = r.plan_id ? versionOf.get(r.plan_id)?.rules : undefined
-        const i = rules?.findIndex((x) => x.id === r.rule_id) ?? -1
-        return i === -1 ? (r.rule_id === null ? -1 : 1e6) : i
-      }
-      rows.sort(
-        (a, b) =>
-          (a.plan_version ?? -1) - (b.plan_version ?? -1) ||
-          (a.plan_id ?? '').localeCompare(b.plan_id ?? '') ||
-          position(a) - position(b) ||
-          (a.tier ?? 0) - (b.tier ?? 0) ||
-          (a.usage_type ?? '').localeCompare(b.usage_type ?? ''),
-      )
-      const lines: InvoiceLineView[] = rows.map((r) => {
-        const kind = (r.rule ?? 'USAGE') as InvoiceLineKind
-        const version = r.plan_id ? versionOf.get(r.plan_id) : undefined
-        return {
-          kind,
-          description: describe(kind, r, version),
-          planId: r.plan_id,
-          planVersion: r.plan_version,
-          ruleId: r.rule_id,
-          tier: r.tier,
-          usageType: r.usage_type,
-          quantity: r.quantity,
-          unitPrice: r.unit_price,
-          amount: new Decimal(r.amount).toFixed(),
-        }
-      })
-      let usage = lines.reduce((s, l) => s.plus(l.amount), ZERO)
-      // The lines are as billed now (corrections included); anything else the ledger holds shows as an adjustment.
-      const adjustment = new Decimal(ledger).minus(usage)
-      if (!adjustment.isZero()) {
-        lines.push({
-          kind: 'ADJUSTMENT',
-          description: 'Corrections (re-pricing, re-rating) to usage of this period',
-          planId: null,
-          planVersion: null,
-          ruleId: null,
-          tier: null,
-          usageType: null,
-          quantity: null,
-          unitPrice: null,
-          amount: adjustment.toFixed(),
-        })
-        usage = usage.plus(adjustment)
-      }
-      const minimum = plan?.rules.find((r) => r.type === 'MINIMUM')
-      const trueUp = (amount: Decimal) =>
-        minimum ? Decimal.max(0, new Decimal(minimum.type === 'MINIMUM' ? minimum.amount : 0).minus(amount)) : ZERO
+      const { plan, lines, usage, minimum, trueUp } = await periodBill(tenant.id, customerId, period, now)
       const up = trueUp(usage)
       if (minimum && up.greaterThan(0))
         lines.push({
           kind: 'MINIMUM_TRUE_UP',
-          description: `Minimum commitment of ${minimum.type === 'MINIMUM' ? minimum.amount : ''} ${tenant.currency} per period`,
+          description: `Minimum commitment of ${minimum.amount} ${tenant.currency} per period`,
           planId: plan!.id,
           planVersion: plan!.version,
           ruleId: minimum.id,

@@ -39,6 +39,7 @@ import {
   type CreditPushRow,
   type CreditStateKey,
 } from './repository/credit-pushes.ts'
+import { hasTrueUp, sendTrueUp, trueUpToPlan } from './true-ups.ts'
 import { UNIT_AMOUNT_DECIMAL } from './units.ts'
 
 /** Minor units per major unit, from the account's reporting units (1 unit = UNIT_AMOUNT_DECIMAL minor). */
@@ -171,6 +172,13 @@ export async function markCreditsChanged(trx: Executor, { tenantId, changes }: B
 /** Plans the state's pushes from the ledger, in one transaction, while this process holds the lease. */
 export async function planCredits(ctx: PushContext, key: CreditStateKey, round: PushRound): Promise<void> {
   const now = ctx.clock.now()
+  // A closed period's minimum true-up (true-ups.ts) is read before the transaction: it reads the ledger.
+  const units = (await planningAccount(ctx.db, key.tenant_id))?.units_per_major
+  const trueUp = units
+    ? await trueUpToPlan(ctx, key, await creditPushesOf(ctx.db, key), (amount) =>
+        toMinor(amount, minorPerMajorOf(units)),
+      )
+    : null
   await ctx.db.transaction().execute(async (trx) => {
     const state = await lockCreditState(trx, key)
     if (!state?.dirty || state.lease_owner !== ctx.owner) return
@@ -181,9 +189,24 @@ export async function planCredits(ctx: PushContext, key: CreditStateKey, round: 
     if (!stripeCustomerId) return
     const { end } = creditPeriodOf(key.period_start)
     const targets = planCreditTargets(await appliedByCategory(trx, key, end), minorPerMajorOf(account.units_per_major))
-    const actions = planCreditActions(await creditPushesOf(trx, key), targets)
+    const pushes = await creditPushesOf(trx, key)
+    const actions = planCreditActions(pushes, targets)
     let seq = state.next_seq
     const rows = []
+    if (trueUp !== null && trueUp > 0n && !hasTrueUp(pushes))
+      rows.push({
+        ...key,
+        identifier: creditPushIdentifier(key, seq),
+        seq: seq++,
+        kind: 'TRUE_UP' as const,
+        category: null,
+        amount_minor: Number(trueUp),
+        voids: null,
+        stripe_customer_id: stripeCustomerId,
+        status: 'PENDING' as const,
+        next_attempt_at: now,
+        created_at: now,
+      })
     for (const action of actions) {
       if (action.type === 'cancel') {
         await cancelCreditPush(trx, key.tenant_id, action.of)
@@ -238,8 +261,10 @@ export async function sendCredits(
     let grantId: string | null = null
     let error: unknown = null
     try {
-      if (push.kind === 'GRANT') {
-        grantId = push.attempts > 0 ? await findGrant(found.client, push) : null
+      if (push.kind === 'TRUE_UP') {
+        grantId = await sendTrueUp(found.client, push, account.currency, idempotencyKey)
+      } else if (push.kind === 'GRANT') {
+        grantId = push.attempts > 0 || push.gave_up ? await findGrant(found.client, push) : null
         if (!grantId) {
           const grant = await found.client.billing.creditGrants.create(
             {
@@ -296,7 +321,17 @@ export async function sendCredits(
         ? `gave up after ${attempt} attempts: ${describeStripeError(error)}`
         : describeStripeError(error)
     ).slice(0, 500)
-    await finishCreditPush(db, key.tenant_id, push.identifier, { status: 'FAILED', error: reason })
+    const gaveUp = outcome === 'retryable'
+    await db.transaction().execute(async (trx) => {
+      // The status change and its alert commit together; only the call that made it FAILED alerts.
+      if (await finishCreditPush(trx, key.tenant_id, push.identifier, { status: 'FAILED', error: reason, gaveUp }))
+        await ctx.alerts.raiseCredit(
+          trx,
+          { ...push, gave_up: gaveUp },
+          gaveUp ? `Stripe did not accept the call in ${attempt} attempts: ${describeStripeError(error)}` : reason,
+          now,
+        )
+    })
     round.failed += 1
     logger.warn('stripe credit grant call failed', {
       tenantId: key.tenant_id,

@@ -25,12 +25,23 @@ export const emptyRound = (): PushRound => ({
   expired: 0,
 })
 
+/**
+ * What the true-up of a minimum commitment comes from (the rating domain, injected in services.ts):
+ * which customers have one, and a closed period's subtotal and true-up as invoicePreview shows them.
+ */
+export interface TrueUpSource {
+  withMinimum(tenantId: string, customerIds: readonly string[], at: Date): Promise<Set<string>>
+  periodTrueUp(tenantId: string, customerId: string, periodStart: Date): Promise<{ subtotal: string; trueUp: string }>
+}
+
 /** One pusher's dependencies and settings; `killed()` turns true when the pusher is killed. */
 export interface PushContext {
   db: Db
   clock: Clock
   logger: Logger
   alerts: StripeAlerts
+  /** Null: no minimum-commitment true-ups are sent. */
+  trueUps: TrueUpSource | null
   /** Identifies this process's claims. */
   owner: string
   leaseMs: number

@@ -8,12 +8,13 @@ import type { Clock } from '../clock.ts'
 import type { Db } from '../db/database.ts'
 import { withJobId, type Logger } from '../logger.ts'
 import { planGroup } from './push-plan.ts'
-import { emptyRound, type PushContext, type PushRound, type RoundClients } from './push-round.ts'
+import { emptyRound, type PushContext, type PushRound, type RoundClients, type TrueUpSource } from './push-round.ts'
 import { sendDue } from './push-send.ts'
 import { claimGroups, releaseLease } from './repository/pushes.ts'
 import { planCredits, sendCredits } from './credit-push.ts'
 import { claimCreditStates, releaseCreditLease, type CreditStateKey } from './repository/credit-pushes.ts'
 import type { PushGroup } from './repository/outbox.ts'
+import { markClosedPeriods } from './true-ups.ts'
 import type { StripeService } from './service.ts'
 
 export interface PusherOptions {
@@ -52,6 +53,7 @@ export function createStripePusher({
   clock,
   logger,
   stripe,
+  trueUps = null,
   options,
 }: {
   db: Db
@@ -59,6 +61,8 @@ export function createStripePusher({
   logger: Logger
   /** Tenants' Stripe clients and the alerts a failed or expired push raises. */
   stripe: Pick<StripeService, 'clientFor' | 'alerts'>
+  /** Where minimum-commitment true-ups come from (the rating domain); absent: none are sent. */
+  trueUps?: TrueUpSource | null
   options: PusherOptions
 }): StripePusher {
   let killed = false
@@ -70,6 +74,7 @@ export function createStripePusher({
     clock,
     logger,
     alerts: stripe.alerts,
+    trueUps,
     owner: options.owner ?? `pusher-${randomUUID()}`,
     leaseMs: options.leaseMs,
     maxAttempts: options.maxAttempts ?? 16,
@@ -138,7 +143,12 @@ export function createStripePusher({
     }
     await Promise.all(Array.from({ length: Math.min(options.concurrency, groups.length) }, worker))
     if (killed) return round
-    // Then the credit grants that mirror applied credits (credit-push.ts), per customer and period.
+    // Then the credit grants that mirror applied credits (credit-push.ts), per customer and period,
+    // and the true-ups of periods that closed (true-ups.ts marks their states dirty first).
+    await markClosedPeriods(ctx).catch((error: unknown) =>
+      logger.error('stripe true-up scan failed', { error: error instanceof Error ? error.message : String(error) }),
+    )
+    if (killed) return round
     const creditNow = clock.now()
     const states = await claimCreditStates(
       db,

@@ -11,6 +11,7 @@ export const WEBHOOK_EVENT_TYPES = [
   'price.change',
   'stripe.usage_expired',
   'stripe.push_failed',
+  'stripe.credit_push_failed',
   'reconciliation.alert',
 ] as const
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number]

@@ -97,6 +97,7 @@ export async function createStripeTestApp(options: {
         clock: options.clock,
         logger,
         stripe: app.services.stripe,
+        trueUps: app.services.rating,
         options: { intervalMs: 50, leaseMs: 60_000, concurrency: 4, backoffBaseMs: 5, backoffMaxMs: 40, ...overrides },
       }),
     close: async () => {

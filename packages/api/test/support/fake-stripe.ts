@@ -64,6 +64,8 @@ interface Account {
   meterEvents: AcceptedMeterEvent[]
   identifiers: Map<string, AcceptedMeterEvent>
   creditGrants: Record<string, any>[]
+  /** Invoice items; pending (invoice null) ones go on the customer's upcoming invoice. */
+  invoiceItems: Record<string, any>[]
   subscriptions: Record<string, any>[]
   idempotency: Map<string, { fingerprint: string; status: number; body: unknown }>
   v2Events: Map<string, Record<string, unknown>>
@@ -87,7 +89,8 @@ export interface FakeStripe {
   /**
    * The invoice Stripe would make for a customer's subscription over [start, end) (seconds), as
    * POST /v1/invoices/create_preview answers for the current period: metered lines from the meter
-   * events, each rounded half up to the minor unit, then billing credit grants applied.
+   * events, each rounded half up to the minor unit, then billing credit grants applied; then the
+   * customer's pending invoice items (with a period: those whose period starts in it).
    */
   invoice(secretKey: string, customer: string, period?: { start: number; end: number }): Record<string, any>
   /** A v2 event the fake serves at GET /v2/core/events/:id (for thin webhook payloads). */
@@ -156,6 +159,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
         meterEvents: [],
         identifiers: new Map(),
         creditGrants: [],
+        invoiceItems: [],
         subscriptions: [],
         idempotency: new Map(),
         v2Events: new Map(),
@@ -269,7 +273,29 @@ export async function startFakeStripe(): Promise<FakeStripe> {
         subscription: subscription.id,
       }
     })
-    const subtotal = lines.reduce((s, l) => s + l.amount, 0)
+    // Pending invoice items (a one-off charge): on the upcoming invoice whatever their period, like
+    // Stripe; credit grants scoped to the metered price do not apply to them.
+    const itemLines = a.invoiceItems
+      .filter(
+        (ii) =>
+          ii.customer === customer &&
+          ii.invoice === null &&
+          (!period || (ii.period.start >= start && ii.period.start < end)),
+      )
+      .map((ii) => ({
+        id: `il_tmp_${ii.id}`,
+        object: 'line_item',
+        amount: ii.amount as number,
+        currency: ii.currency as string,
+        description: ii.description as string,
+        quantity: 1,
+        period: ii.period,
+        pretax_credit_amounts: [],
+        pricing: null,
+        invoice_item: ii.id,
+        subscription: null,
+      }))
+    const subtotal = [...lines, ...itemLines].reduce((s, l) => s + l.amount, 0)
     const credited = [...credits.values()].reduce((s, c) => s + c, 0n)
     const total = subtotal - Number(credited)
     return {
@@ -281,7 +307,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       status: 'draft',
       period_start: start,
       period_end: end,
-      lines: list(`/v1/invoices/upcoming/lines?customer=${customer}`, lines),
+      lines: list(`/v1/invoices/upcoming/lines?customer=${customer}`, [...lines, ...itemLines]),
       subtotal,
       subtotal_excluding_tax: subtotal,
       total_pretax_credit_amounts: [...credits].map(([id, amount]) => ({
@@ -639,6 +665,52 @@ export async function startFakeStripe(): Promise<FakeStripe> {
         grant.updated = now()
         return [200, grant]
       }
+    }
+    if (method === 'POST' && path === '/v1/invoiceitems') {
+      const customer = required(params, 'customer')
+      if (!a.customers.some((c) => c.id === customer))
+        throw new StripeError(
+          400,
+          'invalid_request_error',
+          `No such customer: '${customer}'`,
+          'resource_missing',
+          'customer',
+        )
+      const currency = required(params, 'currency')
+      const amount = required(params, 'amount')
+      if (!/^-?\d+$/.test(amount))
+        throw new StripeError(
+          400,
+          'invalid_request_error',
+          'Invalid integer: amount',
+          'parameter_invalid_integer',
+          'amount',
+        )
+      const p = params.period as { start?: string; end?: string } | undefined
+      const at = now()
+      const item = {
+        id: nextId('ii'),
+        object: 'invoiceitem',
+        amount: Number(amount),
+        currency,
+        customer,
+        date: at,
+        description: (params.description as string | undefined) ?? null,
+        invoice: null,
+        livemode: false,
+        metadata: params.metadata ?? {},
+        period: p?.start && p.end ? { start: Number(p.start), end: Number(p.end) } : { start: at, end: at },
+        quantity: 1,
+      }
+      a.invoiceItems.push(item)
+      return [200, item]
+    }
+    if (method === 'GET' && path === '/v1/invoiceitems') {
+      const items = a.invoiceItems.filter((ii) => !query.customer || ii.customer === query.customer)
+      const limit = Math.min(Number(query.limit ?? 10), 100)
+      const after = query.starting_after ? items.findIndex((ii) => ii.id === query.starting_after) + 1 : 0
+      const page = items.slice(after, after + limit)
+      return [200, { ...list('/v1/invoiceitems', page), has_more: after + limit < items.length }]
     }
     if (method === 'POST' && path === '/v1/subscriptions') {
       const customer = required(params, 'customer')

@@ -22,6 +22,7 @@ import * as credits from './20261208T0500_credits.ts'
 import * as consoleAccess from './20261208T0600_console_access.ts'
 import * as citusTenantKeys from './20261210T0200_citus_tenant_keys.ts'
 import * as stripeCreditGrants from './20261210T0400_stripe_credit_grants.ts'
+import * as stripeTrueUps from './20261211T0100_stripe_true_ups.ts'
 
 /** Every migration, by sortable name. A static map works the same under tsx, vitest and a bundler. */
 export const migrations: Record<string, Migration> = {
@@ -48,4 +49,5 @@ export const migrations: Record<string, Migration> = {
   '20261208T0600_console_access': consoleAccess,
   '20261210T0200_citus_tenant_keys': citusTenantKeys,
   '20261210T0400_stripe_credit_grants': stripeCreditGrants,
+  '20261211T0100_stripe_true_ups': stripeTrueUps,
 }

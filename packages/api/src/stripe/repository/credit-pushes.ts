@@ -228,19 +228,21 @@ export async function finishCreditPush(
   db: Executor,
   tenantId: string,
   identifier: string,
-  outcome: { status: 'SENT'; stripeGrantId: string | null; at: Date } | { status: 'FAILED'; error: string },
-): Promise<void> {
-  await db
+  outcome:
+    { status: 'SENT'; stripeGrantId: string | null; at: Date } | { status: 'FAILED'; error: string; gaveUp: boolean },
+): Promise<boolean> {
+  const result = await db
     .updateTable('stripe_credit_pushes')
     .set(
       outcome.status === 'SENT'
         ? { status: 'SENT', stripe_grant_id: outcome.stripeGrantId, sent_at: outcome.at, last_error: null }
-        : { status: 'FAILED', last_error: outcome.error },
+        : { status: 'FAILED', last_error: outcome.error, ...(outcome.gaveUp ? { gave_up: true } : {}) },
     )
     .where('tenant_id', '=', tenantId)
     .where('identifier', '=', identifier)
     .where('status', '=', 'PENDING')
-    .execute()
+    .executeTakeFirst()
+  return Number(result.numUpdatedRows) > 0
 }
 
 export async function scheduleCreditRetry(
