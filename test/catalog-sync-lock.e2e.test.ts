@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createTestDatabase, type TestDatabase } from '../packages/api/test/support/db.ts'
+import { copyMigratedDataDir, createTestDatabase, type TestDatabase } from '../packages/api/test/support/db.ts'
 import { postGraphQL, ROOT, startApiProcess, type ApiProcess } from './support/api-process.ts'
 
 const onPostgres = Boolean(process.env.DATABASE_URL)
@@ -47,6 +47,7 @@ describe.skipIf(onPostgres)('catalog-sync and a running API on one PGlite data d
 
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'burnrate-lock-'))
+    await copyMigratedDataDir(dataDir)
     env = { DATA_DIR: dataDir, DATABASE_URL: '', DEMO: 'false', CATALOG_SYNC_INTERVAL: '0' }
   })
   afterAll(async () => {

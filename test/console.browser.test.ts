@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Decimal } from '../packages/api/src/money/decimal.ts'
-import { createTestDatabase, type TestDatabase } from '../packages/api/test/support/db.ts'
+import { copyMigratedDataDir, createTestDatabase, type TestDatabase } from '../packages/api/test/support/db.ts'
 import { postGraphQL, ROOT, startApiProcess, type ApiProcess } from './support/api-process.ts'
 import { CHROMIUM, hasChromium, launchBrowser, keepScreenshot } from './support/browser.ts'
 
@@ -137,6 +137,7 @@ describe.skipIf(!hasChromium && !process.env.CI)('operator console in Chromium',
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'burnrate-console-'))
     database = process.env.DATABASE_URL ? await createTestDatabase() : undefined
+    if (!database) await copyMigratedDataDir(dataDir)
     // A public price feed (OpenRouter's format) this test controls.
     const models = JSON.parse(
       readFileSync(join(ROOT, 'packages/catalog-sync/test/fixtures/openrouter-models.json'), 'utf8'),

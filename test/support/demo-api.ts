@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createTestDatabase } from '../../packages/api/test/support/db.ts'
+import { copyMigratedDataDir, createTestDatabase } from '../../packages/api/test/support/db.ts'
 import { postGraphQL, startApiProcess, type ApiProcess } from './api-process.ts'
 
 /**
@@ -21,6 +21,7 @@ export interface DemoApi {
 export async function startDemoApi(name: string): Promise<DemoApi> {
   const dataDir = await mkdtemp(join(tmpdir(), `burnrate-${name}-`))
   const database = process.env.DATABASE_URL ? await createTestDatabase() : undefined
+  if (!database) await copyMigratedDataDir(dataDir)
   const api = await startApiProcess(
     {
       DATA_DIR: dataDir,

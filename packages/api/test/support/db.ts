@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
+import { cp, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
 import { sql } from 'kysely'
 import { inject } from 'vitest'
@@ -15,12 +16,21 @@ export interface TestDatabase {
 declare module 'vitest' {
   export interface ProvidedContext {
     /** What the global setup in migrated-template.ts migrated once for the run. */
-    migratedTemplate: { pgliteDump?: string; postgresTemplate?: string }
+    migratedTemplate: MigratedTemplate
   }
 }
 
+interface MigratedTemplate {
+  /** A migrated PGlite's dumpDataDir() output. */
+  pgliteDump?: string
+  /** The same migrated PGlite as a closed data directory. */
+  pgliteDataDir?: string
+  /** A migrated PostgreSQL database to copy with `create database … template`. */
+  postgresTemplate?: string
+}
+
 /** The run's migrated copy source; none when a file runs outside the configured global setup. */
-function migratedTemplate(): { pgliteDump?: string; postgresTemplate?: string } {
+function migratedTemplate(): MigratedTemplate {
   try {
     return inject('migratedTemplate') ?? {}
   } catch {
@@ -33,6 +43,16 @@ async function freshPglite(): Promise<Db> {
   if (!pgliteDump) return createDatabase({})
   const pglite = new PGlite({ loadDataDir: new Blob([await readFile(pgliteDump)]) })
   return createDatabase({ pglite })
+}
+
+/**
+ * For an API process a test starts on PGlite with DATA_DIR=`dataDir`: puts a copy of the run's
+ * migrated data dir where it will look (`<dataDir>/pglite`), so it starts without migrating. Without
+ * a template (a file run outside the global setup) it does nothing and the process migrates itself.
+ */
+export async function copyMigratedDataDir(dataDir: string): Promise<void> {
+  const { pgliteDataDir } = migratedTemplate()
+  if (pgliteDataDir) await cp(pgliteDataDir, join(dataDir, 'pglite'), { recursive: true })
 }
 
 /**

@@ -3,15 +3,16 @@
  * copy of it, instead of running every migration again per file (on a loaded 2-core machine that was
  * tens of seconds per file on PGlite, a few on PostgreSQL).
  *
- * - PGlite: the migrated in-memory database's data dir is dumped to a file; createTestDatabase starts
- *   PGlite from it, which also skips PGlite's initdb.
+ * - PGlite: a migrated data dir, and its dump in a file; createTestDatabase starts an in-memory PGlite
+ *   from the dump (which also skips PGlite's initdb), copyMigratedDataDir copies the directory for
+ *   an API process the test starts on PGlite.
  * - PostgreSQL: a migrated template database; createTestDatabase runs `create database … template`.
  *
  * createTestDatabase still runs migrateToLatest on the copy: nothing to do, unless a test file runs
  * on a copy older than its own migrations.
  */
 import { randomBytes } from 'node:crypto'
-import { rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
@@ -19,13 +20,14 @@ import { sql } from 'kysely'
 import type { TestProject } from 'vitest/node'
 import { createDatabase, migrateToLatest } from '../../src/db/database.ts'
 
-async function writeMigratedPgliteDump(path: string): Promise<void> {
-  const pglite = new PGlite()
+/** Migrates PGlite in `dataDir` (closed afterwards, so it can be copied) and writes its dump to `dumpPath`. */
+async function migratePglite(dataDir: string, dumpPath: string): Promise<void> {
+  const pglite = new PGlite(dataDir)
   const db = createDatabase({ pglite })
   try {
     await migrateToLatest(db)
     const dump = await pglite.dumpDataDir('none')
-    await writeFile(path, Buffer.from(await dump.arrayBuffer()))
+    await writeFile(dumpPath, Buffer.from(await dump.arrayBuffer()))
   } finally {
     await db.destroy()
   }
@@ -60,8 +62,10 @@ export default async function setup(project: TestProject) {
     project.provide('migratedTemplate', { postgresTemplate: template.name })
     return template.drop
   }
-  const path = join(tmpdir(), `burnrate-test-pglite-${process.pid}-${randomBytes(4).toString('hex')}.tar`)
-  await writeMigratedPgliteDump(path)
-  project.provide('migratedTemplate', { pgliteDump: path })
-  return () => rm(path, { force: true })
+  const root = await mkdtemp(join(tmpdir(), 'burnrate-test-template-'))
+  const pgliteDataDir = join(root, 'pglite')
+  const pgliteDump = join(root, 'pglite.tar')
+  await migratePglite(pgliteDataDir, pgliteDump)
+  project.provide('migratedTemplate', { pgliteDump, pgliteDataDir })
+  return () => rm(root, { recursive: true, force: true })
 }
