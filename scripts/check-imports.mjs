@@ -32,6 +32,8 @@ const EDGE_FILES = new Set([
   'usage/queries.ts',
   'auth/session-routes.ts',
 ])
+// Folders of a domain whose every module serves HTTP (the metering gateway's proxy).
+const EDGE_DIRS = ['gateway/proxy/']
 const LAYERS = ['base', 'db', 'repository', 'service', 'wiring', 'edge', 'app', 'entry']
 
 export function layerOf(file) {
@@ -49,7 +51,7 @@ export function layerOf(file) {
   if (['services.ts', 'loaders.ts'].includes(file)) return 4
   if (top === 'schema' || top === 'http' || base === 'schema.ts' || file.includes('/schema/') || file === 'context.ts')
     return 5
-  if (EDGE_FILES.has(file)) return 5
+  if (EDGE_FILES.has(file) || EDGE_DIRS.some((dir) => file.startsWith(dir))) return 5
   if (file === 'app.ts' || top === 'demo') return 6
   if (['server.ts', 'main.ts', 'runtime.ts', 'index.ts'].includes(file) || top === 'cli') return 7
   return 3
