@@ -119,6 +119,17 @@ export const AUDITED_MUTATIONS: Readonly<Record<string, AuditedMutation>> = {
     entityId: () => null,
     before: async (_args, ctx) => (await ctx.services.stripe.account(tenantOf(ctx).id)) ?? null,
   },
+  retryStripeCreditPushes: {
+    action: 'stripeCreditPush.retry',
+    entityType: 'StripeCreditPush',
+    entityId: (args) => (args.identifiers as string[]).join(','),
+    before: async (args, ctx) => {
+      const wanted = new Set(args.identifiers as string[])
+      return (await ctx.services.stripe.creditPushes(tenantOf(ctx).id, { status: 'FAILED', first: 500 })).filter((p) =>
+        wanted.has(p.identifier),
+      )
+    },
+  },
   setProviderKey: {
     action: 'providerKey.set',
     entityType: 'GatewayProviderKey',

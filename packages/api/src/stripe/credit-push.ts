@@ -85,23 +85,23 @@ export type CreditAction =
  * From the state's pushes so far and the targets, what to do so the live grants add up to each
  * target: grant the shortfall; for an excess, take back the newest live grants (a never-attempted
  * one is cancelled, any other voided at Stripe) and grant back what was taken beyond the excess.
+ * A push that gave up after its attempts may have reached Stripe (its answer lost): it counts as
+ * made until retryStripeCreditPushes settles it.
  */
 export function planCreditActions(
   pushes: readonly Pick<
     CreditPushRow,
-    'identifier' | 'kind' | 'category' | 'amount_minor' | 'voids' | 'status' | 'attempts'
+    'identifier' | 'kind' | 'category' | 'amount_minor' | 'voids' | 'status' | 'attempts' | 'gave_up'
   >[],
   targets: Record<CreditCategory, bigint>,
 ): CreditAction[] {
-  const voided = new Set(pushes.filter((p) => p.kind === 'VOID' && p.status !== 'FAILED').map((p) => p.voids))
+  const inForce = (p: (typeof pushes)[number]) =>
+    p.status === 'PENDING' || p.status === 'SENT' || (p.status === 'FAILED' && p.gave_up)
+  const voided = new Set(pushes.filter((p) => p.kind === 'VOID' && inForce(p)).map((p) => p.voids))
   const actions: CreditAction[] = []
   for (const category of CATEGORIES) {
     const live = pushes.filter(
-      (p) =>
-        p.kind === 'GRANT' &&
-        p.category === category &&
-        (p.status === 'PENDING' || p.status === 'SENT') &&
-        !voided.has(p.identifier),
+      (p) => p.kind === 'GRANT' && p.category === category && inForce(p) && !voided.has(p.identifier),
     )
     let held = live.reduce((s, p) => s + BigInt(p.amount_minor), 0n)
     const target = targets[category]
@@ -288,10 +288,12 @@ export async function sendCredits(
         }
       } else {
         const target = await creditPushByIdentifier(db, key.tenant_id, push.voids!)
-        // A grant Stripe refused, or one cancelled before it was sent, leaves nothing to void.
-        if (target?.stripe_grant_id) {
-          await found.client.billing.creditGrants.voidGrant(target.stripe_grant_id, {}, { idempotencyKey })
-          grantId = target.stripe_grant_id
+        // A grant Stripe refused, or one cancelled before it was sent, leaves nothing to void; one
+        // that gave up may be at Stripe all the same.
+        const targetId = target?.stripe_grant_id ?? (target?.gave_up ? await findGrant(found.client, target) : null)
+        if (targetId) {
+          await found.client.billing.creditGrants.voidGrant(targetId, {}, { idempotencyKey })
+          grantId = targetId
         }
       }
     } catch (e) {

@@ -2,6 +2,7 @@ import { tenantOf } from '../schema/auth-scopes.ts'
 import { builder } from '../schema/builder.ts'
 import { connection, pageArgs } from '../schema/pagination.ts'
 import type { StripeAccountRow, StripeInvoiceRow, StripePushRow } from './db-types.ts'
+import type { CreditPushRow } from './repository/credit-pushes.ts'
 import type { StripeSetupResult as StripeSetupResultShape } from './service.ts'
 import type { ReconciliationRow } from './reconciliation.ts'
 
@@ -15,6 +16,65 @@ const StripeReportingMode = builder.enumType('StripeReportingMode', {
 })
 const StripePushStatus = builder.enumType('StripePushStatus', {
   values: ['PENDING', 'SENT', 'FAILED', 'EXPIRED', 'SUPERSEDED'] as const,
+})
+
+const StripeCreditPushStatus = builder.enumType('StripeCreditPushStatus', {
+  values: {
+    PENDING: { description: 'To be sent (or being retried after a transient error).' },
+    SENT: {},
+    FAILED: {
+      description: 'Stripe refused it, or its attempts ran out (gaveUp): see lastError; retryStripeCreditPushes.',
+    },
+    CANCELLED: { description: 'Taken back before it was ever sent.' },
+    SUPERSEDED: { description: 'FAILED, then retried: its customer and period were planned again.' },
+  } as const,
+})
+const StripeCreditPushKind = builder.enumType('StripeCreditPushKind', {
+  values: {
+    GRANT: { description: 'A Stripe billing credit grant of what our credits paid.' },
+    VOID: { description: 'Voids the grant of the push named by voids.' },
+    TRUE_UP: { description: "An invoice item of a closed period's minimum-commitment true-up." },
+  } as const,
+})
+
+const StripeCreditPush = builder.objectRef<CreditPushRow>('StripeCreditPush').implement({
+  description:
+    "A Stripe call that keeps Stripe's invoice equal to ours beyond metered usage, per customer and billing period (UTC month).",
+  fields: (t) => ({
+    identifier: t.exposeString('identifier'),
+    customerId: t.exposeString('customer_id'),
+    stripeCustomerId: t.exposeString('stripe_customer_id'),
+    periodStart: t.field({ type: 'DateTime', resolve: (p) => p.period_start }),
+    kind: t.field({ type: StripeCreditPushKind, resolve: (p) => p.kind }),
+    category: t.string({
+      nullable: true,
+      description: 'GRANT and VOID: PAID or PROMOTIONAL.',
+      resolve: (p) => p.category,
+    }),
+    amountMinor: t.field({
+      type: 'Decimal',
+      description: 'In minor currency units (cents).',
+      resolve: (p) => String(p.amount_minor),
+    }),
+    voids: t.exposeString('voids', { nullable: true }),
+    status: t.field({ type: StripeCreditPushStatus, resolve: (p) => p.status }),
+    attempts: t.exposeInt('attempts'),
+    lastError: t.exposeString('last_error', {
+      nullable: true,
+      description: "Stripe's answer to the last failed attempt (status, code, message).",
+    }),
+    gaveUp: t.exposeBoolean('gave_up', {
+      description: 'Its attempts ran out at least once (Stripe kept answering with a transient error).',
+    }),
+    manualRetries: t.exposeInt('manual_retries'),
+    stripeObjectId: t.string({
+      nullable: true,
+      description: 'The credit grant (GRANT, VOID) or invoice item (TRUE_UP) at Stripe.',
+      resolve: (p) => p.stripe_grant_id,
+    }),
+    createdAt: t.field({ type: 'DateTime', resolve: (p) => p.created_at }),
+    sentAt: t.field({ type: 'DateTime', nullable: true, resolve: (p) => p.sent_at }),
+  }),
 })
 
 const StripeAccount = builder.objectRef<StripeAccountRow>('StripeAccount').implement({
@@ -191,6 +251,14 @@ builder.queryFields((t) => ({
     authScopes: { tenant: true },
     resolve: (_root, args, ctx) => ctx.services.stripe.pushPage(tenantOf(ctx).id, args),
   }),
+  stripeCreditPushes: t.field({
+    type: [StripeCreditPush],
+    description:
+      'Credit grant, grant void and minimum true-up calls by status, newest first (first 1-500, default 100): FAILED ones (with lastError) are what needs attention.',
+    args: { status: t.arg({ type: StripeCreditPushStatus }), customerId: t.arg.string(), first: t.arg.int() },
+    authScopes: { tenant: true },
+    resolve: (_root, args, ctx) => ctx.services.stripe.creditPushes(tenantOf(ctx).id, args),
+  }),
   stripeExpiredUsage: t.field({
     type: [StripePush],
     description: "Usage that arrived after Stripe's 35-day window for its timestamp and could not be sent.",
@@ -244,5 +312,14 @@ builder.mutationFields((t) => ({
     args: { identifiers: t.arg.stringList({ required: true }) },
     authScopes: { tenant: true },
     resolve: (_root, { identifiers }, ctx) => ctx.services.stripe.retryPushes(tenantOf(ctx).id, identifiers),
+  }),
+  retryStripeCreditPushes: t.field({
+    type: [StripeCreditPush],
+    description:
+      'Retries FAILED credit pushes, all or none. One that gave up after its attempts goes PENDING again under its own identifier (looked up at Stripe by metadata first, never made twice); ' +
+      'one Stripe refused becomes SUPERSEDED and its customer and period are planned again from the ledger.',
+    args: { identifiers: t.arg.stringList({ required: true }) },
+    authScopes: { tenant: true },
+    resolve: (_root, { identifiers }, ctx) => ctx.services.stripe.retryCreditPushes(tenantOf(ctx).id, identifiers),
   }),
 }))

@@ -16,7 +16,9 @@ import type { StripeClient, StripeClientFactory } from './client.ts'
 import { createSecretBox, keyHint, parseStripeKey, type SecretBox } from './crypto.ts'
 import type { StripeAccountRow, StripeInvoiceRow, StripePushRow } from './db-types.ts'
 import { receiveEvent, type InboxDeps, type StripeEvent } from './inbox.ts'
+import { creditPushes, retryCreditPushes, type CreditPushFilter } from './credit-pushes.ts'
 import { expiredUsage, pushes, pushPage, retryPushes, type PushFilter } from './pushes.ts'
+import type { CreditPushRow } from './repository/credit-pushes.ts'
 import { reconcile, type ReconciliationRow } from './reconciliation.ts'
 import { findAccount, upsertCredentials } from './repository/accounts.ts'
 import { listInvoices } from './repository/inbox.ts'
@@ -56,6 +58,10 @@ export interface StripeService {
   expiredUsage(tenantId: string, first?: number | null): Promise<StripePushRow[]>
   /** Re-sends FAILED pushes (see pushes.ts). */
   retryPushes(tenantId: string, identifiers: readonly string[]): Promise<StripePushRow[]>
+  /** Credit grant, grant void and minimum true-up calls by status, newest first (`first` 1-500, default 100). */
+  creditPushes(tenantId: string, filter: CreditPushFilter): Promise<CreditPushRow[]>
+  /** Retries FAILED credit pushes (see credit-pushes.ts). */
+  retryCreditPushes(tenantId: string, identifiers: readonly string[]): Promise<CreditPushRow[]>
   /** Billed vs reported vs Stripe's meter summaries per customer, for whole UTC hours [from, to). */
   reconcile(tenantId: string, from: Date, to: Date, options: { includeStripe: boolean }): Promise<ReconciliationRow[]>
   /** Invoice states from Stripe's invoice.* events, latest period first. */
@@ -157,6 +163,8 @@ export function createStripeService({
     pushPage: (tenantId, filter) => pushPage(db, tenantId, filter),
     expiredUsage: (tenantId, first) => expiredUsage(db, tenantId, first),
     retryPushes: (tenantId, identifiers) => retryPushes(db, tenantId, identifiers, clock.now()),
+    creditPushes: (tenantId, filter) => creditPushes(db, tenantId, filter),
+    retryCreditPushes: (tenantId, identifiers) => retryCreditPushes(db, tenantId, identifiers, clock.now()),
     reconcile: (tenantId, from, to, options) => reconcile(db, { account, clientFor }, tenantId, from, to, options),
     invoices: (tenantId, customerId) => listInvoices(db, tenantId, customerId ?? null),
     receiveEvent: (tenantId, event) =>

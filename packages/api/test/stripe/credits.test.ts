@@ -282,7 +282,13 @@ describe('credit push arithmetic', () => {
   })
 
   it('grants the shortfall, voids the newest grants for an excess, cancels a never-sent one', () => {
-    const push = (identifier: string, amount: number, status: 'SENT' | 'PENDING', attempts = 1) => ({
+    const push = (
+      identifier: string,
+      amount: number,
+      status: 'SENT' | 'PENDING' | 'FAILED',
+      attempts = 1,
+      gaveUp = false,
+    ) => ({
       identifier,
       kind: 'GRANT' as const,
       category: 'PAID' as const,
@@ -290,7 +296,13 @@ describe('credit push arithmetic', () => {
       voids: null,
       status,
       attempts,
+      gave_up: gaveUp,
     })
+    // A grant Stripe refused is not held; one that gave up may be (its answer lost): it counts.
+    expect(planCreditActions([push('a', 100, 'FAILED')], { PAID: 100n, PROMOTIONAL: 0n })).toEqual([
+      { type: 'grant', category: 'PAID', amount: 100n },
+    ])
+    expect(planCreditActions([push('a', 100, 'FAILED', 16, true)], { PAID: 100n, PROMOTIONAL: 0n })).toEqual([])
     expect(planCreditActions([push('a', 100, 'SENT')], { PAID: 150n, PROMOTIONAL: 0n })).toEqual([
       { type: 'grant', category: 'PAID', amount: 50n },
     ])

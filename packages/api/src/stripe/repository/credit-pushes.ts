@@ -4,7 +4,7 @@
  */
 import { sql, type Insertable, type Selectable } from 'kysely'
 import type { Executor } from '../../db/database.ts'
-import type { CreditCategory } from '../../db/column-types.ts'
+import type { CreditCategory, StripeCreditPushStatus } from '../../db/column-types.ts'
 import type { StripeCreditPushes } from '../../db/generated.ts'
 
 export interface CreditStateKey {
@@ -257,4 +257,64 @@ export async function scheduleCreditRetry(
     .where('tenant_id', '=', tenantId)
     .where('identifier', '=', identifier)
     .execute()
+}
+
+/** The tenant's credit pushes, newest first, optionally by status and customer. */
+export function listCreditPushes(
+  db: Executor,
+  tenantId: string,
+  filter: { status: StripeCreditPushStatus | null; customerId: string | null },
+  limit: number,
+): Promise<CreditPushRow[]> {
+  let query = db.selectFrom('stripe_credit_pushes').selectAll().where('tenant_id', '=', tenantId)
+  if (filter.status) query = query.where('status', '=', filter.status)
+  if (filter.customerId) query = query.where('customer_id', '=', filter.customerId)
+  return query.orderBy('created_at', 'desc').orderBy('identifier', 'desc').limit(limit).execute()
+}
+
+/** These FAILED pushes of the tenant, row-locked for the caller's transaction. */
+export function lockFailedCreditPushes(
+  trx: Executor,
+  tenantId: string,
+  identifiers: readonly string[],
+): Promise<CreditPushRow[]> {
+  return trx
+    .selectFrom('stripe_credit_pushes')
+    .selectAll()
+    .where('tenant_id', '=', tenantId)
+    .where('identifier', 'in', identifiers)
+    .where('status', '=', 'FAILED')
+    .orderBy('identifier')
+    .forUpdate()
+    .execute()
+}
+
+/** A FAILED push that gave up goes PENDING again under its identifier, with a new Idempotency-Key. */
+export function requeueCreditPush(trx: Executor, push: CreditPushRow, now: Date): Promise<CreditPushRow> {
+  const retries = push.manual_retries + 1
+  return trx
+    .updateTable('stripe_credit_pushes')
+    .set({
+      status: 'PENDING',
+      attempts: 0,
+      next_attempt_at: now,
+      idempotency_key: `${push.identifier}-m${retries}`,
+      manual_retries: retries,
+      last_error: null,
+    })
+    .where('tenant_id', '=', push.tenant_id)
+    .where('identifier', '=', push.identifier)
+    .returningAll()
+    .executeTakeFirstOrThrow()
+}
+
+/** A refused push is SUPERSEDED: its state is planned again (markCreditStatesDirty) by the pusher. */
+export function supersedeCreditPush(trx: Executor, push: CreditPushRow): Promise<CreditPushRow> {
+  return trx
+    .updateTable('stripe_credit_pushes')
+    .set({ status: 'SUPERSEDED' })
+    .where('tenant_id', '=', push.tenant_id)
+    .where('identifier', '=', push.identifier)
+    .returningAll()
+    .executeTakeFirstOrThrow()
 }
