@@ -208,6 +208,55 @@ describe('rerateUsage', () => {
   })
 })
 
+describe('rerateUsage while ingest runs into the same period', () => {
+  it('loses and doubles nothing: the period total is the plan applied to the period total quantity', async () => {
+    await ok(SET_PLAN, { i: { customerId: 'c-race', rules: [TIERS] } })
+    anHourLater()
+    const at = (i: number) => new Date(Date.parse('2026-11-20T12:01:00Z') + (i % 58) * 60_000).toISOString()
+    // Sent newest first, so ingest and re-rating (event order) split the tiers differently.
+    const batch = (from: number, size: number) =>
+      Array.from({ length: size }, (_, j) => ev(`r-${from + j}`, 'c-race', at(1000 - from - j), 30_000))
+    await record(batch(0, 10))
+    const rerate = () =>
+      ok(RERATE, {
+        i: { customerId: 'c-race', from: '2026-11-20T00:00:00Z', to: '2026-11-21T00:00:00Z', reason: 'race' },
+      })
+    // 20 batches of 5 events race two re-ratings of the period (each started between batches).
+    const ingest = (async () => {
+      for (let b = 0; b < 20; b++) await record(batch(10 + b * 5, 5))
+    })()
+    const reratings = (async () => {
+      await new Promise((r) => setTimeout(r, 5))
+      await rerate()
+      await new Promise((r) => setTimeout(r, 5))
+      await rerate()
+    })()
+    await Promise.all([ingest, reratings])
+
+    // 110 events × 30,000 = 3,300,000 input tokens: 1,000,000 at $3 + 2,300,000 at $2 per 1M = $7.60.
+    const expected = '7.6'
+    const page = `query { usageEvents(customerId: "c-race", first: 200) { edges { node { id amount } } } }`
+    const all = new Map<string, any>((await ok(page)).usageEvents.edges.map((e: any) => [e.node.id, e.node] as const))
+    expect(all.size).toBe(110)
+    const summary = (await ok(SUMMARY, { c: 'c-race' })).usageSummary
+    expect(summary).toEqual({ amount: expected, events: 110 })
+    const sum = [...all.values()].reduce((s, e) => s + Math.round(Number(e.amount) * 1e6), 0)
+    expect(sum).toBe(7_600_000)
+    const preview = (await ok(PREVIEW, { c: 'c-race' })).invoicePreview
+    expect(preview.subtotal).toBe(expected)
+    const tierQuantity = (tier: number) =>
+      preview.lines
+        .filter((l: any) => l.kind === 'TOKEN_TIERS' && l.tier === tier)
+        .reduce((q: number, l: any) => q + Number(l.quantity), 0)
+    expect([tierQuantity(1), tierQuantity(2)]).toEqual([1_000_000, 2_300_000])
+    // A re-rating after the race settles the event order; the total does not move.
+    const last = (await rerate()).rerateUsage
+    expect(last).toMatchObject({ examined: 110, amountDelta: '0' })
+    expect((await ok(SUMMARY, { c: 'c-race' })).usageSummary).toEqual({ amount: expected, events: 110 })
+    expect((await rerate()).rerateUsage).toMatchObject({ corrected: 0, amountDelta: '0' })
+  })
+})
+
 describe('late pricing under a rating plan', () => {
   it('an UNPRICED event priced later is billed by the plan, after the period usage before it', async () => {
     await ok(SET_PLAN, {
