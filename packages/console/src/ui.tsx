@@ -159,10 +159,14 @@ export function Pager({
   )
 }
 
-/** A titled section showing one query's data: loading, error (with retry) and empty states inside the card. */
+/**
+ * A titled section showing one query's data: loading, error (with retry) and empty states inside the
+ * card. `before` stands above the data whatever its state: the list's FilterBar, a mutation's error.
+ */
 export function DataSection<T>({
   title,
   actions,
+  before,
   state,
   isEmpty,
   empty,
@@ -171,6 +175,7 @@ export function DataSection<T>({
 }: {
   title: string
   actions?: ReactNode
+  before?: ReactNode
   state: { data: T | undefined; error: ApiError | null; loading: boolean; refetch: () => unknown }
   isEmpty?: (data: T) => boolean
   empty?: ReactNode
@@ -179,6 +184,7 @@ export function DataSection<T>({
 }) {
   return (
     <Section title={title} actions={actions}>
+      {before}
       <Async state={state} isEmpty={isEmpty} empty={empty} what={what ?? `Loading ${title.toLowerCase()}`}>
         {children}
       </Async>

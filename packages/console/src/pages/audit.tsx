@@ -2,7 +2,7 @@ import { Fragment, useState } from 'react'
 import { dateTime } from '../format.ts'
 import { graphql } from '../graphql.ts'
 import { useQuery } from '../hooks.ts'
-import { Async, Badge, FilterBar, PageHeader, Pager, Section } from '../ui.tsx'
+import { Badge, DataSection, FilterBar, PageHeader, Pager } from '../ui.tsx'
 
 const Log = graphql(`
   query AuditLog($filter: AuditLogFilter, $after: String) {
@@ -64,114 +64,119 @@ export default function Audit() {
   return (
     <>
       <PageHeader title="Audit log" />
-      <Section title="Changes to money and configuration">
-        <FilterBar
-          label="Filter the audit log"
-          active={Boolean(entityType || action || entityId)}
-          onClear={() => {
-            setEntityType('')
-            setAction('')
-            setEntityId('')
-            setAfter([])
-          }}
-        >
-          <div className="field">
-            <label htmlFor="a-type">What</label>
-            <select
-              id="a-type"
-              value={entityType}
-              onChange={(e) => {
-                setEntityType(e.target.value)
-                setAfter([])
-              }}
-            >
-              <option value="">Everything</option>
-              {ENTITY_TYPES.map((t) => (
-                <option key={t}>{t}</option>
-              ))}
-            </select>
-          </div>
-          <div className="field">
-            <label htmlFor="a-action">Action</label>
-            <input
-              id="a-action"
-              value={action}
-              placeholder="e.g. budget.set"
-              onChange={(e) => setAction(e.target.value)}
-            />
-          </div>
-          <div className="field">
-            <label htmlFor="a-entity">Entity id</label>
-            <input id="a-entity" value={entityId} onChange={(e) => setEntityId(e.target.value)} />
-          </div>
-        </FilterBar>
-        <Async state={q} isEmpty={(d) => d.auditLog.edges.length === 0} empty="No changes recorded for this filter.">
-          {(d) => (
-            <>
-              <div className="table-wrap">
-                <table data-testid="audit">
-                  <thead>
-                    <tr>
-                      <th scope="col">When</th>
-                      <th scope="col">Who</th>
-                      <th scope="col">Action</th>
-                      <th scope="col">Entity</th>
-                      <th scope="col">Change</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {d.auditLog.edges.map(({ node: a }) => (
-                      <Fragment key={a.id}>
-                        <tr data-audit={a.action}>
-                          <td>{dateTime(a.at)}</td>
-                          <td>
-                            {a.actorKeyName ?? 'system'} {a.actorRole ? <Badge>{a.actorRole}</Badge> : null}
-                            {a.actorAuthMethod === 'SESSION' ? <div className="muted">console</div> : null}
-                          </td>
-                          <td>
-                            <code>{a.action}</code>
-                          </td>
-                          <td>
-                            {a.entityType} <span className="muted">{a.entityId ?? ''}</span>
-                          </td>
-                          <td>
-                            <button
-                              type="button"
-                              className="ghost"
-                              aria-expanded={open === a.id}
-                              onClick={() => setOpen(open === a.id ? null : a.id)}
-                            >
-                              Before / after
-                            </button>
+      <DataSection
+        title="Changes to money and configuration"
+        before={
+          <FilterBar
+            label="Filter the audit log"
+            active={Boolean(entityType || action || entityId)}
+            onClear={() => {
+              setEntityType('')
+              setAction('')
+              setEntityId('')
+              setAfter([])
+            }}
+          >
+            <div className="field">
+              <label htmlFor="a-type">What</label>
+              <select
+                id="a-type"
+                value={entityType}
+                onChange={(e) => {
+                  setEntityType(e.target.value)
+                  setAfter([])
+                }}
+              >
+                <option value="">Everything</option>
+                {ENTITY_TYPES.map((t) => (
+                  <option key={t}>{t}</option>
+                ))}
+              </select>
+            </div>
+            <div className="field">
+              <label htmlFor="a-action">Action</label>
+              <input
+                id="a-action"
+                value={action}
+                placeholder="e.g. budget.set"
+                onChange={(e) => setAction(e.target.value)}
+              />
+            </div>
+            <div className="field">
+              <label htmlFor="a-entity">Entity id</label>
+              <input id="a-entity" value={entityId} onChange={(e) => setEntityId(e.target.value)} />
+            </div>
+          </FilterBar>
+        }
+        state={q}
+        isEmpty={(d) => d.auditLog.edges.length === 0}
+        empty="No changes recorded for this filter."
+      >
+        {(d) => (
+          <>
+            <div className="table-wrap">
+              <table data-testid="audit">
+                <thead>
+                  <tr>
+                    <th scope="col">When</th>
+                    <th scope="col">Who</th>
+                    <th scope="col">Action</th>
+                    <th scope="col">Entity</th>
+                    <th scope="col">Change</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {d.auditLog.edges.map(({ node: a }) => (
+                    <Fragment key={a.id}>
+                      <tr data-audit={a.action}>
+                        <td>{dateTime(a.at)}</td>
+                        <td>
+                          {a.actorKeyName ?? 'system'} {a.actorRole ? <Badge>{a.actorRole}</Badge> : null}
+                          {a.actorAuthMethod === 'SESSION' ? <div className="muted">console</div> : null}
+                        </td>
+                        <td>
+                          <code>{a.action}</code>
+                        </td>
+                        <td>
+                          {a.entityType} <span className="muted">{a.entityId ?? ''}</span>
+                        </td>
+                        <td>
+                          <button
+                            type="button"
+                            className="ghost"
+                            aria-expanded={open === a.id}
+                            onClick={() => setOpen(open === a.id ? null : a.id)}
+                          >
+                            Before / after
+                          </button>
+                        </td>
+                      </tr>
+                      {open === a.id ? (
+                        <tr className="sub">
+                          <td colSpan={5}>
+                            <div className="grid2">
+                              <div>
+                                <h3>Before</h3>
+                                <pre>{a.before === null ? '(created)' : JSON.stringify(a.before, null, 2)}</pre>
+                              </div>
+                              <div>
+                                <h3>After</h3>
+                                <pre>{a.after === null ? '(deleted)' : JSON.stringify(a.after, null, 2)}</pre>
+                              </div>
+                            </div>
+                            {a.requestId ? <p className="muted">Request {a.requestId}</p> : null}
                           </td>
                         </tr>
-                        {open === a.id ? (
-                          <tr className="sub">
-                            <td colSpan={5}>
-                              <div className="grid2">
-                                <div>
-                                  <h3>Before</h3>
-                                  <pre>{a.before === null ? '(created)' : JSON.stringify(a.before, null, 2)}</pre>
-                                </div>
-                                <div>
-                                  <h3>After</h3>
-                                  <pre>{a.after === null ? '(deleted)' : JSON.stringify(a.after, null, 2)}</pre>
-                                </div>
-                              </div>
-                              {a.requestId ? <p className="muted">Request {a.requestId}</p> : null}
-                            </td>
-                          </tr>
-                        ) : null}
-                      </Fragment>
-                    ))}
-                  </tbody>
-                </table>
-              </div>
-              <Pager cursors={after} setCursors={setAfter} pageInfo={d.auditLog.pageInfo} labels={['Newer', 'Older']} />
-            </>
-          )}
-        </Async>
-      </Section>
+                      ) : null}
+                    </Fragment>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+            <Pager cursors={after} setCursors={setAfter} pageInfo={d.auditLog.pageInfo} labels={['Newer', 'Older']} />
+          </>
+        )}
+      </DataSection>
     </>
   )
 }

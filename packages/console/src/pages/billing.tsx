@@ -3,7 +3,7 @@ import { dateTime, money, num } from '../format.ts'
 import { graphql } from '../graphql.ts'
 import { useCanChange, useMutation, useQuery } from '../hooks.ts'
 import { rangeOf } from '../range.tsx'
-import { Async, Badge, MutationError, PageHeader, Section, Stat } from '../ui.tsx'
+import { Badge, DataSection, FilterBar, MutationError, PageHeader, Section, Stat } from '../ui.tsx'
 
 const Account = graphql(`
   query BillingAccount {
@@ -96,38 +96,36 @@ export default function Billing() {
   return (
     <>
       <PageHeader title="Billing" />
-      <Section title="Stripe account">
-        <Async state={account}>
-          {(d) =>
-            d.stripeAccount ? (
-              <div className="stats" data-testid="stripe-account">
-                <Stat label="Mode" value={d.stripeAccount.mode} />
-                <Stat label="Key" value={<code>{d.stripeAccount.keyHint}</code>} />
-                <Stat
-                  label="Billing set up"
-                  value={d.stripeAccount.setupAt ? <Badge tone="ok">yes</Badge> : <Badge tone="warn">not yet</Badge>}
-                  hint={d.stripeAccount.setupAt ? dateTime(d.stripeAccount.setupAt) : 'run setupStripeBilling'}
-                />
-                <Stat
-                  label="Meter"
-                  value={d.stripeAccount.meterId ?? '—'}
-                  hint={d.stripeAccount.eventName ?? undefined}
-                />
-                <Stat
-                  label="Webhook secret"
-                  value={
-                    d.stripeAccount.webhookSecretSet ? <Badge tone="ok">set</Badge> : <Badge tone="warn">not set</Badge>
-                  }
-                />
-              </div>
-            ) : (
-              <p className="state empty" data-testid="stripe-account">
-                Stripe is not connected: set credentials with setStripeCredentials, then setupStripeBilling.
-              </p>
-            )
-          }
-        </Async>
-      </Section>
+      <DataSection title="Stripe account" state={account}>
+        {(d) =>
+          d.stripeAccount ? (
+            <div className="stats" data-testid="stripe-account">
+              <Stat label="Mode" value={d.stripeAccount.mode} />
+              <Stat label="Key" value={<code>{d.stripeAccount.keyHint}</code>} />
+              <Stat
+                label="Billing set up"
+                value={d.stripeAccount.setupAt ? <Badge tone="ok">yes</Badge> : <Badge tone="warn">not yet</Badge>}
+                hint={d.stripeAccount.setupAt ? dateTime(d.stripeAccount.setupAt) : 'run setupStripeBilling'}
+              />
+              <Stat
+                label="Meter"
+                value={d.stripeAccount.meterId ?? '—'}
+                hint={d.stripeAccount.eventName ?? undefined}
+              />
+              <Stat
+                label="Webhook secret"
+                value={
+                  d.stripeAccount.webhookSecretSet ? <Badge tone="ok">set</Badge> : <Badge tone="warn">not set</Badge>
+                }
+              />
+            </div>
+          ) : (
+            <p className="state empty" data-testid="stripe-account">
+              Stripe is not connected: set credentials with setStripeCredentials, then setupStripeBilling.
+            </p>
+          )
+        }
+      </DataSection>
       <PushList />
       <div className="grid2">
         <ExpiredList />
@@ -150,83 +148,30 @@ function PushList() {
   const can = useCanChange()
   const retry = useMutation(Retry)
   return (
-    <Section
+    <DataSection
       title="Pushes to Stripe"
-      actions={
-        <label className="row">
-          <span>Status</span>
-          <select value={status} onChange={(e) => setStatus(e.target.value as typeof status)}>
-            {STATUSES.map((s) => (
-              <option key={s}>{s}</option>
-            ))}
-          </select>
-        </label>
-      }
-    >
-      <MutationError error={retry.error} />
-      <Async state={q} isEmpty={(d) => d.stripePushes.length === 0} empty={`No ${status.toLowerCase()} pushes.`}>
-        {(d) => (
-          <div className="table-wrap">
-            <table data-testid="pushes">
-              <thead>
-                <tr>
-                  <th scope="col">Window</th>
-                  <th scope="col">Customer</th>
-                  <th scope="col" className="num">
-                    Units
-                  </th>
-                  <th scope="col">Status</th>
-                  <th scope="col" className="num">
-                    Attempts
-                  </th>
-                  <th scope="col">Last error</th>
-                  {can && status === 'FAILED' ? <th scope="col">Action</th> : null}
-                </tr>
-              </thead>
-              <tbody>
-                {d.stripePushes.map((p) => (
-                  <tr key={p.identifier}>
-                    <td>{dateTime(p.windowStart)}</td>
-                    <td>{p.customerId}</td>
-                    <td className="num">{num(p.value, 6)}</td>
-                    <td>
-                      <Badge tone={p.status === 'SENT' ? 'ok' : p.status === 'FAILED' ? 'bad' : 'neutral'}>
-                        {p.status}
-                      </Badge>
-                      {p.gaveUp ? <span className="muted"> gave up</span> : null}
-                    </td>
-                    <td className="num">{p.attempts}</td>
-                    <td>{p.lastError ?? '—'}</td>
-                    {can && status === 'FAILED' ? (
-                      <td>
-                        <button
-                          type="button"
-                          disabled={retry.pending}
-                          onClick={() => void retry.run({ ids: [p.identifier] }).then((r) => r && q.refetch())}
-                        >
-                          Retry
-                        </button>
-                      </td>
-                    ) : null}
-                  </tr>
+      before={
+        <>
+          <FilterBar label="Filter pushes to Stripe">
+            <div className="field">
+              <label htmlFor="push-status">Status</label>
+              <select id="push-status" value={status} onChange={(e) => setStatus(e.target.value as typeof status)}>
+                {STATUSES.map((s) => (
+                  <option key={s}>{s}</option>
                 ))}
-              </tbody>
-            </table>
-          </div>
-        )}
-      </Async>
-    </Section>
-  )
-}
-
-function ExpiredList() {
-  const q = useQuery(Expired)
-  return (
-    <Section title="Expired usage">
-      <p className="muted">Usage that arrived after Stripe's 35-day window and could not be sent.</p>
-      <Async state={q} isEmpty={(d) => d.stripeExpiredUsage.length === 0} empty="No expired usage.">
-        {(d) => (
-          <table>
+              </select>
+            </div>
+          </FilterBar>
+          <MutationError error={retry.error} />
+        </>
+      }
+      state={q}
+      isEmpty={(d) => d.stripePushes.length === 0}
+      empty={`No ${status.toLowerCase()} pushes.`}
+    >
+      {(d) => (
+        <div className="table-wrap">
+          <table data-testid="pushes">
             <thead>
               <tr>
                 <th scope="col">Window</th>
@@ -234,65 +179,129 @@ function ExpiredList() {
                 <th scope="col" className="num">
                   Units
                 </th>
+                <th scope="col">Status</th>
+                <th scope="col" className="num">
+                  Attempts
+                </th>
+                <th scope="col">Last error</th>
+                {can && status === 'FAILED' ? <th scope="col">Action</th> : null}
               </tr>
             </thead>
             <tbody>
-              {d.stripeExpiredUsage.map((p) => (
+              {d.stripePushes.map((p) => (
                 <tr key={p.identifier}>
                   <td>{dateTime(p.windowStart)}</td>
                   <td>{p.customerId}</td>
                   <td className="num">{num(p.value, 6)}</td>
+                  <td>
+                    <Badge tone={p.status === 'SENT' ? 'ok' : p.status === 'FAILED' ? 'bad' : 'neutral'}>
+                      {p.status}
+                    </Badge>
+                    {p.gaveUp ? <span className="muted"> gave up</span> : null}
+                  </td>
+                  <td className="num">{p.attempts}</td>
+                  <td>{p.lastError ?? '—'}</td>
+                  {can && status === 'FAILED' ? (
+                    <td>
+                      <button
+                        type="button"
+                        disabled={retry.pending}
+                        onClick={() => void retry.run({ ids: [p.identifier] }).then((r) => r && q.refetch())}
+                      >
+                        Retry
+                      </button>
+                    </td>
+                  ) : null}
                 </tr>
               ))}
             </tbody>
           </table>
-        )}
-      </Async>
-    </Section>
+        </div>
+      )}
+    </DataSection>
+  )
+}
+
+function ExpiredList() {
+  const q = useQuery(Expired)
+  return (
+    <DataSection
+      title="Expired usage"
+      before={<p className="muted">Usage that arrived after Stripe's 35-day window and could not be sent.</p>}
+      state={q}
+      isEmpty={(d) => d.stripeExpiredUsage.length === 0}
+      empty="No expired usage."
+    >
+      {(d) => (
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Window</th>
+              <th scope="col">Customer</th>
+              <th scope="col" className="num">
+                Units
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {d.stripeExpiredUsage.map((p) => (
+              <tr key={p.identifier}>
+                <td>{dateTime(p.windowStart)}</td>
+                <td>{p.customerId}</td>
+                <td className="num">{num(p.value, 6)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </DataSection>
   )
 }
 
 function InvoiceList() {
   const q = useQuery(Invoices)
   return (
-    <Section title="Invoices">
-      <Async state={q} isEmpty={(d) => d.stripeInvoices.length === 0} empty="No invoices from Stripe yet.">
-        {(d) => (
-          <table data-testid="invoices">
-            <thead>
-              <tr>
-                <th scope="col">Customer</th>
-                <th scope="col">Period</th>
-                <th scope="col">Status</th>
-                <th scope="col" className="num">
-                  Total
-                </th>
+    <DataSection
+      title="Invoices"
+      state={q}
+      isEmpty={(d) => d.stripeInvoices.length === 0}
+      empty="No invoices from Stripe yet."
+    >
+      {(d) => (
+        <table data-testid="invoices">
+          <thead>
+            <tr>
+              <th scope="col">Customer</th>
+              <th scope="col">Period</th>
+              <th scope="col">Status</th>
+              <th scope="col" className="num">
+                Total
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {d.stripeInvoices.map((i) => (
+              <tr key={i.id}>
+                <td>{i.customerId ?? i.id}</td>
+                <td>
+                  {dateTime(i.periodStart)} – {dateTime(i.periodEnd)}
+                </td>
+                <td>
+                  {i.hostedInvoiceUrl ? (
+                    <a href={i.hostedInvoiceUrl} target="_blank" rel="noreferrer">
+                      {i.status ?? 'open'}
+                    </a>
+                  ) : (
+                    (i.status ?? '—')
+                  )}
+                </td>
+                <td className="num">{money(i.total, (i.currency ?? 'usd').toUpperCase())}</td>
               </tr>
-            </thead>
-            <tbody>
-              {d.stripeInvoices.map((i) => (
-                <tr key={i.id}>
-                  <td>{i.customerId ?? i.id}</td>
-                  <td>
-                    {dateTime(i.periodStart)} – {dateTime(i.periodEnd)}
-                  </td>
-                  <td>
-                    {i.hostedInvoiceUrl ? (
-                      <a href={i.hostedInvoiceUrl} target="_blank" rel="noreferrer">
-                        {i.status ?? 'open'}
-                      </a>
-                    ) : (
-                      (i.status ?? '—')
-                    )}
-                  </td>
-                  <td className="num">{money(i.total, (i.currency ?? 'usd').toUpperCase())}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        )}
-      </Async>
-    </Section>
+            ))}
+          </tbody>
+        </table>
+      )}
+    </DataSection>
   )
 }
 
@@ -304,59 +313,62 @@ function ReconciliationList() {
   ).toISOString()
   const q = useQuery(Reconciliation, { from: r.from, to })
   return (
-    <Section title="Reconciliation with Stripe (this month, whole hours)">
-      <Async state={q} isEmpty={(d) => d.stripeReconciliation.length === 0} empty="Nothing billed this month.">
-        {(d) => (
-          <div className="table-wrap">
-            <table data-testid="reconciliation">
-              <thead>
-                <tr>
-                  <th scope="col">Customer</th>
-                  <th scope="col" className="num">
-                    Billed
-                  </th>
-                  <th scope="col" className="num">
-                    Billed units
-                  </th>
-                  <th scope="col" className="num">
-                    Reported
-                  </th>
-                  <th scope="col" className="num">
-                    Pending
-                  </th>
-                  <th scope="col" className="num">
-                    Failed
-                  </th>
-                  <th scope="col">Differences</th>
+    <DataSection
+      title="Reconciliation with Stripe (this month, whole hours)"
+      state={q}
+      isEmpty={(d) => d.stripeReconciliation.length === 0}
+      empty="Nothing billed this month."
+    >
+      {(d) => (
+        <div className="table-wrap">
+          <table data-testid="reconciliation">
+            <thead>
+              <tr>
+                <th scope="col">Customer</th>
+                <th scope="col" className="num">
+                  Billed
+                </th>
+                <th scope="col" className="num">
+                  Billed units
+                </th>
+                <th scope="col" className="num">
+                  Reported
+                </th>
+                <th scope="col" className="num">
+                  Pending
+                </th>
+                <th scope="col" className="num">
+                  Failed
+                </th>
+                <th scope="col">Differences</th>
+              </tr>
+            </thead>
+            <tbody>
+              {d.stripeReconciliation.map((x) => (
+                <tr key={x.customerId}>
+                  <td>{x.customerId}</td>
+                  <td className="num">{money(x.billedAmount)}</td>
+                  <td className="num">{num(x.billedUnits, 6)}</td>
+                  <td className="num">{num(x.reportedUnits, 6)}</td>
+                  <td className="num">{num(x.pendingUnits, 6)}</td>
+                  <td className="num">{num(x.failedUnits, 6)}</td>
+                  <td>
+                    {x.differences.length ? (
+                      x.differences.map((s) => (
+                        <Badge key={s} tone="warn">
+                          {s}
+                        </Badge>
+                      ))
+                    ) : (
+                      <Badge tone="ok">none</Badge>
+                    )}
+                  </td>
                 </tr>
-              </thead>
-              <tbody>
-                {d.stripeReconciliation.map((x) => (
-                  <tr key={x.customerId}>
-                    <td>{x.customerId}</td>
-                    <td className="num">{money(x.billedAmount)}</td>
-                    <td className="num">{num(x.billedUnits, 6)}</td>
-                    <td className="num">{num(x.reportedUnits, 6)}</td>
-                    <td className="num">{num(x.pendingUnits, 6)}</td>
-                    <td className="num">{num(x.failedUnits, 6)}</td>
-                    <td>
-                      {x.differences.length ? (
-                        x.differences.map((s) => (
-                          <Badge key={s} tone="warn">
-                            {s}
-                          </Badge>
-                        ))
-                      ) : (
-                        <Badge tone="ok">none</Badge>
-                      )}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
-      </Async>
-    </Section>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </DataSection>
   )
 }

@@ -3,7 +3,7 @@ import { Link, useLocation } from 'wouter'
 import { money, num, percent, sub, marginPercent } from '../format.ts'
 import { graphql } from '../graphql.ts'
 import { useQuery } from '../hooks.ts'
-import { Async, Badge, PageHeader, Pager, Section } from '../ui.tsx'
+import { Badge, DataSection, FilterBar, PageHeader, Pager, Section } from '../ui.tsx'
 
 const List = graphql(`
   query CustomersList($search: String, $after: String) {
@@ -65,91 +65,92 @@ export default function Customers() {
   return (
     <>
       <PageHeader title="Customers" />
-      <Section title="This month">
-        <form className="form" role="search" onSubmit={(e) => e.preventDefault()}>
-          <div className="field">
-            <label htmlFor="c-search">Search by id or name</label>
-            <input id="c-search" type="search" value={search} onChange={(e) => setSearch(e.target.value)} />
-          </div>
-        </form>
-        <Async
-          state={q}
-          what="Loading customers"
-          isEmpty={(d) => d.customers.edges.length === 0}
-          empty={
-            settled
-              ? `No customer's id or name contains "${settled}".`
-              : 'No customers yet: they appear with their first usage event.'
-          }
-        >
-          {(d) => {
-            const cur = d.tenant.currency
-            return (
-              <>
-                <div className="table-wrap">
-                  <table data-testid="customers">
-                    <thead>
-                      <tr>
-                        <th scope="col">Customer</th>
-                        <th scope="col" className="num">
-                          Events
-                        </th>
-                        <th scope="col" className="num">
-                          Billed
-                        </th>
-                        <th scope="col" className="num">
-                          Cost
-                        </th>
-                        <th scope="col" className="num">
-                          Margin
-                        </th>
-                        <th scope="col">Budget use</th>
-                      </tr>
-                    </thead>
-                    <tbody>
-                      {d.customers.edges.map(({ node: c }) => {
-                        const m = c.thisMonth
-                        const mp = marginPercent(m.amount, m.cost)
-                        const use = m.budgetUse
-                        return (
-                          <tr key={c.id} data-customer={c.id}>
-                            <td>
-                              <Link href={`/customers/${encodeURIComponent(c.id)}`}>{c.id}</Link>
-                              {c.name ? <div className="muted">{c.name}</div> : null}
-                            </td>
-                            <td className="num">
-                              {num(m.events)}
-                              {m.unpricedEvents ? <div className="muted">{num(m.unpricedEvents)} unpriced</div> : null}
-                            </td>
-                            <td className="num" data-testid="customer-row-billed">
-                              {money(m.amount, cur)}
-                            </td>
-                            <td className="num">{money(m.cost, cur)}</td>
-                            <td className="num">
-                              {money(sub(m.amount, m.cost), cur)}
-                              {mp ? <div className="muted">{percent(mp)}</div> : null}
-                            </td>
-                            <td>
-                              {use ? (
-                                <Badge tone={budgetTone(Number(use.percent))}>
-                                  {`${percent(use.percent)} of ${money(use.limit, cur)} (${use.period.toLowerCase()})`}
-                                </Badge>
-                              ) : (
-                                <span className="muted">no budget</span>
-                              )}
-                            </td>
-                          </tr>
-                        )
-                      })}
-                    </tbody>
-                  </table>
-                </div>
-                <Pager cursors={cursors} setCursors={setCursors} pageInfo={d.customers.pageInfo} />
-              </>
-            )
-          }}
-        </Async>
-      </Section>
+      <DataSection
+        title="This month"
+        before={
+          <FilterBar label="Search customers" active={Boolean(search)} onClear={() => setSearch('')}>
+            <div className="field">
+              <label htmlFor="c-search">Search by id or name</label>
+              <input id="c-search" type="search" value={search} onChange={(e) => setSearch(e.target.value)} />
+            </div>
+          </FilterBar>
+        }
+        state={q}
+        what="Loading customers"
+        isEmpty={(d) => d.customers.edges.length === 0}
+        empty={
+          settled
+            ? `No customer's id or name contains "${settled}".`
+            : 'No customers yet: they appear with their first usage event.'
+        }
+      >
+        {(d) => {
+          const cur = d.tenant.currency
+          return (
+            <>
+              <div className="table-wrap">
+                <table data-testid="customers">
+                  <thead>
+                    <tr>
+                      <th scope="col">Customer</th>
+                      <th scope="col" className="num">
+                        Events
+                      </th>
+                      <th scope="col" className="num">
+                        Billed
+                      </th>
+                      <th scope="col" className="num">
+                        Cost
+                      </th>
+                      <th scope="col" className="num">
+                        Margin
+                      </th>
+                      <th scope="col">Budget use</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {d.customers.edges.map(({ node: c }) => {
+                      const m = c.thisMonth
+                      const mp = marginPercent(m.amount, m.cost)
+                      const use = m.budgetUse
+                      return (
+                        <tr key={c.id} data-customer={c.id}>
+                          <td>
+                            <Link href={`/customers/${encodeURIComponent(c.id)}`}>{c.id}</Link>
+                            {c.name ? <div className="muted">{c.name}</div> : null}
+                          </td>
+                          <td className="num">
+                            {num(m.events)}
+                            {m.unpricedEvents ? <div className="muted">{num(m.unpricedEvents)} unpriced</div> : null}
+                          </td>
+                          <td className="num" data-testid="customer-row-billed">
+                            {money(m.amount, cur)}
+                          </td>
+                          <td className="num">{money(m.cost, cur)}</td>
+                          <td className="num">
+                            {money(sub(m.amount, m.cost), cur)}
+                            {mp ? <div className="muted">{percent(mp)}</div> : null}
+                          </td>
+                          <td>
+                            {use ? (
+                              <Badge tone={budgetTone(Number(use.percent))}>
+                                {`${percent(use.percent)} of ${money(use.limit, cur)} (${use.period.toLowerCase()})`}
+                              </Badge>
+                            ) : (
+                              <span className="muted">no budget</span>
+                            )}
+                          </td>
+                        </tr>
+                      )
+                    })}
+                  </tbody>
+                </table>
+              </div>
+              <Pager cursors={cursors} setCursors={setCursors} pageInfo={d.customers.pageInfo} />
+            </>
+          )
+        }}
+      </DataSection>
       <Section title="Open a customer">
         <form
           className="row"

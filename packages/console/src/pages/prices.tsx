@@ -4,7 +4,7 @@ import { dateTime, money, num, perMillion, relative } from '../format.ts'
 import { graphql } from '../graphql.ts'
 import { useCanChange, useMutation, useQuery, useSubscription } from '../hooks.ts'
 import { rangeOf } from '../range.tsx'
-import { Async, Badge, MutationError, PageHeader, Section } from '../ui.tsx'
+import { Badge, DataSection, FilterBar, MutationError, PageHeader, Section } from '../ui.tsx'
 
 const Catalog = graphql(`
   query PricesCatalog {
@@ -257,81 +257,81 @@ function CatalogTab() {
   useSubscription(PriceChanges, {}, () => void q.refetch())
   return (
     <>
-      <Section
+      <DataSection
         title="Prices in force"
-        actions={
-          <label className="row">
-            <span>Filter</span>
-            <input
-              type="search"
-              value={filter}
-              onChange={(e) => setFilter(e.target.value)}
-              placeholder="provider or model"
-            />
-          </label>
+        before={
+          <FilterBar label="Filter the catalog" active={Boolean(filter)} onClear={() => setFilter('')}>
+            <div className="field">
+              <label htmlFor="price-filter">Filter</label>
+              <input
+                id="price-filter"
+                type="search"
+                value={filter}
+                onChange={(e) => setFilter(e.target.value)}
+                placeholder="provider or model"
+              />
+            </div>
+          </FilterBar>
         }
+        state={q}
+        isEmpty={(d) => d.providerPrices.length === 0}
+        empty="The catalog is empty: sync a price source."
       >
-        <Async
-          state={q}
-          isEmpty={(d) => d.providerPrices.length === 0}
-          empty="The catalog is empty: sync a price source."
-        >
-          {(d) => {
-            const f = filter.toLowerCase()
-            const rows = d.providerPrices
-              .filter((p) => !f || `${p.provider} ${p.model}`.toLowerCase().includes(f))
-              .sort((a, b) =>
-                `${a.provider}/${a.model}/${a.usageType}`.localeCompare(`${b.provider}/${b.model}/${b.usageType}`),
-              )
-            return (
-              <div className="table-wrap">
-                <table data-testid="catalog">
-                  <caption className="sr-only">Prices in force, per 1M units</caption>
-                  <thead>
-                    <tr>
-                      <th scope="col">Provider</th>
-                      <th scope="col">Model</th>
-                      <th scope="col">Usage type</th>
-                      <th scope="col" className="num">
-                        Price per 1M
-                      </th>
-                      <th scope="col">Since</th>
-                      <th scope="col">Source</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    {rows.slice(0, 60).map((p) => (
-                      <tr key={p.id}>
-                        <td>{p.provider}</td>
-                        <td>
-                          <button
-                            type="button"
-                            className="ghost"
-                            onClick={() => setSelected({ provider: p.provider, model: p.model })}
-                            aria-label={`Price history of ${p.provider} ${p.model}`}
-                          >
-                            {p.model}
-                          </button>
-                        </td>
-                        <td>{p.usageType}</td>
-                        <td className="num" data-price={`${p.provider}/${p.model}/${p.usageType}`}>
-                          {perMillion(p.unitPrice, p.currency)}
-                          {p.unit !== 'token' ? <span className="muted"> ({p.unit})</span> : null}
-                        </td>
-                        <td>{dateTime(p.effectiveFrom)}</td>
-                        <td>{p.negotiated ? <Badge tone="ok">negotiated</Badge> : p.source}</td>
-                      </tr>
-                    ))}
-                  </tbody>
-                </table>
-                {rows.length > 60 ? (
-                  <p className="muted">{num(rows.length - 60)} more prices: narrow the filter.</p>
-                ) : null}
-              </div>
+        {(d) => {
+          const f = filter.toLowerCase()
+          const rows = d.providerPrices
+            .filter((p) => !f || `${p.provider} ${p.model}`.toLowerCase().includes(f))
+            .sort((a, b) =>
+              `${a.provider}/${a.model}/${a.usageType}`.localeCompare(`${b.provider}/${b.model}/${b.usageType}`),
             )
-          }}
-        </Async>
-      </Section>
+          return (
+            <div className="table-wrap">
+              <table data-testid="catalog">
+                <caption className="sr-only">Prices in force, per 1M units</caption>
+                <thead>
+                  <tr>
+                    <th scope="col">Provider</th>
+                    <th scope="col">Model</th>
+                    <th scope="col">Usage type</th>
+                    <th scope="col" className="num">
+                      Price per 1M
+                    </th>
+                    <th scope="col">Since</th>
+                    <th scope="col">Source</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {rows.slice(0, 60).map((p) => (
+                    <tr key={p.id}>
+                      <td>{p.provider}</td>
+                      <td>
+                        <button
+                          type="button"
+                          className="ghost"
+                          onClick={() => setSelected({ provider: p.provider, model: p.model })}
+                          aria-label={`Price history of ${p.provider} ${p.model}`}
+                        >
+                          {p.model}
+                        </button>
+                      </td>
+                      <td>{p.usageType}</td>
+                      <td className="num" data-price={`${p.provider}/${p.model}/${p.usageType}`}>
+                        {perMillion(p.unitPrice, p.currency)}
+                        {p.unit !== 'token' ? <span className="muted"> ({p.unit})</span> : null}
+                      </td>
+                      <td>{dateTime(p.effectiveFrom)}</td>
+                      <td>{p.negotiated ? <Badge tone="ok">negotiated</Badge> : p.source}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+              {rows.length > 60 ? (
+                <p className="muted">{num(rows.length - 60)} more prices: narrow the filter.</p>
+              ) : null}
+            </div>
+          )
+        }}
+      </DataSection>
       {selected ? <HistoryChart {...selected} /> : <p className="muted">Choose a model to see its price history.</p>}
     </>
   )
@@ -340,34 +340,37 @@ function CatalogTab() {
 function HistoryChart({ provider, model }: { provider: string; model: string }) {
   const q = useQuery(History, { provider, model })
   return (
-    <Section title={`Price history: ${provider} ${model}`}>
-      <Async state={q} isEmpty={(d) => d.priceHistory.length === 0} empty="No prices recorded for this model.">
-        {(d) => {
-          const byType = new Map<string, typeof d.priceHistory>()
-          for (const p of d.priceHistory) {
-            const k = `${p.usageType}${p.negotiated ? ' (negotiated)' : ''}`
-            byType.set(k, [...(byType.get(k) ?? []), p])
-          }
-          const cur = d.priceHistory[0]?.currency ?? 'USD'
-          return (
-            <StepChart
-              title={`Price per 1M units of ${model}, per usage type`}
-              yLabel={`${cur} per 1M`}
-              formatTick={(v) => money(String(v), cur)}
-              series={[...byType].slice(0, 6).map(([name, rows]) => ({
-                name,
-                points: rows.map((r) => ({
-                  at: new Date(r.effectiveFrom).getTime(),
-                  value: Number(r.unitPrice) * 1_000_000,
-                  label: dateTime(r.effectiveFrom),
-                  display: perMillion(r.unitPrice, r.currency),
-                })),
-              }))}
-            />
-          )
-        }}
-      </Async>
-    </Section>
+    <DataSection
+      title={`Price history: ${provider} ${model}`}
+      state={q}
+      isEmpty={(d) => d.priceHistory.length === 0}
+      empty="No prices recorded for this model."
+    >
+      {(d) => {
+        const byType = new Map<string, typeof d.priceHistory>()
+        for (const p of d.priceHistory) {
+          const k = `${p.usageType}${p.negotiated ? ' (negotiated)' : ''}`
+          byType.set(k, [...(byType.get(k) ?? []), p])
+        }
+        const cur = d.priceHistory[0]?.currency ?? 'USD'
+        return (
+          <StepChart
+            title={`Price per 1M units of ${model}, per usage type`}
+            yLabel={`${cur} per 1M`}
+            formatTick={(v) => money(String(v), cur)}
+            series={[...byType].slice(0, 6).map(([name, rows]) => ({
+              name,
+              points: rows.map((r) => ({
+                at: new Date(r.effectiveFrom).getTime(),
+                value: Number(r.unitPrice) * 1_000_000,
+                label: dateTime(r.effectiveFrom),
+                display: perMillion(r.unitPrice, r.currency),
+              })),
+            }))}
+          />
+        )
+      }}
+    </DataSection>
   )
 }
 
@@ -380,66 +383,73 @@ function HeldTab() {
     if (await m.run({ id })) await q.refetch()
   }
   return (
-    <Section title="Held public price changes">
-      <p className="muted">
-        A public price that moved more than 10× in one sync waits here: confirm it to apply it, or reject it.
-      </p>
-      <MutationError error={confirm.error ?? reject.error} />
-      <Async state={q} isEmpty={(d) => d.pendingPriceChanges.length === 0} empty="No held changes.">
-        {(d) => (
-          <div className="table-wrap">
-            <table data-testid="held">
-              <thead>
-                <tr>
-                  <th scope="col">Model</th>
-                  <th scope="col">Usage type</th>
-                  <th scope="col" className="num">
-                    In force (per 1M)
-                  </th>
-                  <th scope="col" className="num">
-                    Proposed (per 1M)
-                  </th>
-                  <th scope="col">Source</th>
-                  <th scope="col">Seen</th>
-                  {can ? <th scope="col">Decision</th> : null}
+    <DataSection
+      title="Held public price changes"
+      before={
+        <>
+          <p className="muted">
+            A public price that moved more than 10× in one sync waits here: confirm it to apply it, or reject it.
+          </p>
+          <MutationError error={confirm.error ?? reject.error} />
+        </>
+      }
+      state={q}
+      isEmpty={(d) => d.pendingPriceChanges.length === 0}
+      empty="No held changes."
+    >
+      {(d) => (
+        <div className="table-wrap">
+          <table data-testid="held">
+            <thead>
+              <tr>
+                <th scope="col">Model</th>
+                <th scope="col">Usage type</th>
+                <th scope="col" className="num">
+                  In force (per 1M)
+                </th>
+                <th scope="col" className="num">
+                  Proposed (per 1M)
+                </th>
+                <th scope="col">Source</th>
+                <th scope="col">Seen</th>
+                {can ? <th scope="col">Decision</th> : null}
+              </tr>
+            </thead>
+            <tbody>
+              {d.pendingPriceChanges.map((c) => (
+                <tr key={c.id} data-held={c.id}>
+                  <td>
+                    {c.provider} {c.model}
+                  </td>
+                  <td>{c.usageType}</td>
+                  <td className="num">{perMillion(c.oldUnitPrice)}</td>
+                  <td className="num">{perMillion(c.newUnitPrice)}</td>
+                  <td>
+                    {c.source} <span className="muted">{c.sourceVersion}</span>
+                  </td>
+                  <td>{relative(c.observedAt)}</td>
+                  {can ? (
+                    <td className="row">
+                      <button type="button" disabled={confirm.pending} onClick={() => void act(confirm, c.id)}>
+                        Confirm
+                      </button>
+                      <button
+                        type="button"
+                        className="ghost"
+                        disabled={reject.pending}
+                        onClick={() => void act(reject, c.id)}
+                      >
+                        Reject
+                      </button>
+                    </td>
+                  ) : null}
                 </tr>
-              </thead>
-              <tbody>
-                {d.pendingPriceChanges.map((c) => (
-                  <tr key={c.id} data-held={c.id}>
-                    <td>
-                      {c.provider} {c.model}
-                    </td>
-                    <td>{c.usageType}</td>
-                    <td className="num">{perMillion(c.oldUnitPrice)}</td>
-                    <td className="num">{perMillion(c.newUnitPrice)}</td>
-                    <td>
-                      {c.source} <span className="muted">{c.sourceVersion}</span>
-                    </td>
-                    <td>{relative(c.observedAt)}</td>
-                    {can ? (
-                      <td className="row">
-                        <button type="button" disabled={confirm.pending} onClick={() => void act(confirm, c.id)}>
-                          Confirm
-                        </button>
-                        <button
-                          type="button"
-                          className="ghost"
-                          disabled={reject.pending}
-                          onClick={() => void act(reject, c.id)}
-                        >
-                          Reject
-                        </button>
-                      </td>
-                    ) : null}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
-      </Async>
-    </Section>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </DataSection>
   )
 }
 
@@ -450,156 +460,164 @@ function SyncTab() {
   const sync = useMutation(SyncNow)
   return (
     <>
-      <Section title="Sources">
-        <MutationError error={sync.error} />
-        <Async state={q} isEmpty={(d) => d.catalogSources.length === 0} empty="No price sources.">
+      <DataSection
+        title="Sources"
+        before={<MutationError error={sync.error} />}
+        state={q}
+        isEmpty={(d) => d.catalogSources.length === 0}
+        empty="No price sources."
+      >
+        {(d) => (
+          <table data-testid="sources">
+            <thead>
+              <tr>
+                <th scope="col">Source</th>
+                <th scope="col">Last success</th>
+                <th scope="col">Next attempt</th>
+                <th scope="col">Failures</th>
+                <th scope="col">Last run</th>
+                {can ? <th scope="col">Action</th> : null}
+              </tr>
+            </thead>
+            <tbody>
+              {d.catalogSources.map((s) => (
+                <tr key={s.source}>
+                  <td>{s.source}</td>
+                  <td>{relative(s.lastSuccessAt)}</td>
+                  <td>{relative(s.nextAttemptAt)}</td>
+                  <td>
+                    {s.consecutiveFailures ? <Badge tone="bad">{String(s.consecutiveFailures)}</Badge> : '0'}
+                    {s.lastError ? <div className="muted">{s.lastError}</div> : null}
+                  </td>
+                  <td>
+                    {s.lastSyncRun
+                      ? `${num(s.lastSyncRun.models)} models, ${num(s.lastSyncRun.rowsOpened)} new rows, ${num(s.lastSyncRun.held)} held, ${num(s.lastSyncRun.rejected)} rejected`
+                      : '—'}
+                  </td>
+                  {can ? (
+                    <td>
+                      <button
+                        type="button"
+                        disabled={sync.pending}
+                        onClick={() => void sync.run({ source: s.source }).then((r) => r && q.refetch())}
+                      >
+                        Sync now
+                      </button>
+                    </td>
+                  ) : null}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </DataSection>
+      <div className="grid2">
+        <DataSection
+          title="Recent sync runs"
+          state={q}
+          isEmpty={(d) => d.catalogSyncRuns.length === 0}
+          empty="No sync has run yet."
+        >
           {(d) => (
-            <table data-testid="sources">
+            <table>
               <thead>
                 <tr>
                   <th scope="col">Source</th>
-                  <th scope="col">Last success</th>
-                  <th scope="col">Next attempt</th>
-                  <th scope="col">Failures</th>
-                  <th scope="col">Last run</th>
-                  {can ? <th scope="col">Action</th> : null}
+                  <th scope="col">Finished</th>
+                  <th scope="col" className="num">
+                    Opened
+                  </th>
+                  <th scope="col" className="num">
+                    Held
+                  </th>
+                  <th scope="col" className="num">
+                    Rejected
+                  </th>
                 </tr>
               </thead>
               <tbody>
-                {d.catalogSources.map((s) => (
-                  <tr key={s.source}>
-                    <td>{s.source}</td>
-                    <td>{relative(s.lastSuccessAt)}</td>
-                    <td>{relative(s.nextAttemptAt)}</td>
-                    <td>
-                      {s.consecutiveFailures ? <Badge tone="bad">{String(s.consecutiveFailures)}</Badge> : '0'}
-                      {s.lastError ? <div className="muted">{s.lastError}</div> : null}
-                    </td>
-                    <td>
-                      {s.lastSyncRun
-                        ? `${num(s.lastSyncRun.models)} models, ${num(s.lastSyncRun.rowsOpened)} new rows, ${num(s.lastSyncRun.held)} held, ${num(s.lastSyncRun.rejected)} rejected`
-                        : '—'}
-                    </td>
-                    {can ? (
-                      <td>
-                        <button
-                          type="button"
-                          disabled={sync.pending}
-                          onClick={() => void sync.run({ source: s.source }).then((r) => r && q.refetch())}
-                        >
-                          Sync now
-                        </button>
-                      </td>
-                    ) : null}
+                {d.catalogSyncRuns.map((r) => (
+                  <tr key={r.id}>
+                    <td>{r.source}</td>
+                    <td>{dateTime(r.finishedAt)}</td>
+                    <td className="num">{num(r.rowsOpened)}</td>
+                    <td className="num">{num(r.held)}</td>
+                    <td className="num">{num(r.rejected)}</td>
                   </tr>
                 ))}
               </tbody>
             </table>
           )}
-        </Async>
-      </Section>
-      <div className="grid2">
-        <Section title="Recent sync runs">
-          <Async state={q} isEmpty={(d) => d.catalogSyncRuns.length === 0} empty="No sync has run yet.">
-            {(d) => (
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">Source</th>
-                    <th scope="col">Finished</th>
-                    <th scope="col" className="num">
-                      Opened
-                    </th>
-                    <th scope="col" className="num">
-                      Held
-                    </th>
-                    <th scope="col" className="num">
-                      Rejected
-                    </th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {d.catalogSyncRuns.map((r) => (
-                    <tr key={r.id}>
-                      <td>{r.source}</td>
-                      <td>{dateTime(r.finishedAt)}</td>
-                      <td className="num">{num(r.rowsOpened)}</td>
-                      <td className="num">{num(r.held)}</td>
-                      <td className="num">{num(r.rejected)}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            )}
-          </Async>
-        </Section>
-        <Section title="Conflicts between sources">
-          <Async state={q} isEmpty={(d) => d.catalogConflicts.length === 0} empty="The sources agree.">
-            {(d) => (
-              <table>
-                <thead>
-                  <tr>
-                    <th scope="col">Model</th>
-                    <th scope="col">Usage type</th>
-                    <th scope="col">Prices per 1M</th>
-                    <th scope="col">Used</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {d.catalogConflicts.map((c) => (
-                    <tr key={`${c.provider}/${c.model}/${c.usageType}`}>
-                      <td>
-                        {c.provider} {c.model}
-                      </td>
-                      <td>{c.usageType}</td>
-                      <td>{c.prices.map((p) => `${p.source}: ${perMillion(p.unitPrice, p.currency)}`).join(', ')}</td>
-                      <td>{c.usedSource}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            )}
-          </Async>
-        </Section>
-      </div>
-      <Section title="Feed rejections">
-        <Async
-          state={issues}
-          isEmpty={(d) => d.catalogFeedIssues.length === 0}
-          empty="No rejected or skipped feed rows."
+        </DataSection>
+        <DataSection
+          title="Conflicts between sources"
+          state={q}
+          isEmpty={(d) => d.catalogConflicts.length === 0}
+          empty="The sources agree."
         >
           {(d) => (
-            <div className="table-wrap">
-              <table data-testid="feed-issues">
-                <thead>
-                  <tr>
-                    <th scope="col">Source</th>
-                    <th scope="col">Model</th>
-                    <th scope="col">Field</th>
-                    <th scope="col">Value</th>
-                    <th scope="col">Kind</th>
-                    <th scope="col">Reason</th>
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Model</th>
+                  <th scope="col">Usage type</th>
+                  <th scope="col">Prices per 1M</th>
+                  <th scope="col">Used</th>
+                </tr>
+              </thead>
+              <tbody>
+                {d.catalogConflicts.map((c) => (
+                  <tr key={`${c.provider}/${c.model}/${c.usageType}`}>
+                    <td>
+                      {c.provider} {c.model}
+                    </td>
+                    <td>{c.usageType}</td>
+                    <td>{c.prices.map((p) => `${p.source}: ${perMillion(p.unitPrice, p.currency)}`).join(', ')}</td>
+                    <td>{c.usedSource}</td>
                   </tr>
-                </thead>
-                <tbody>
-                  {d.catalogFeedIssues.map((i) => (
-                    <tr key={i.id}>
-                      <td>{i.source}</td>
-                      <td>{i.model}</td>
-                      <td>{i.field ?? '—'}</td>
-                      <td>
-                        <code>{i.rawValue ?? '—'}</code>
-                      </td>
-                      <td>{i.kind}</td>
-                      <td>{i.reason}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+                ))}
+              </tbody>
+            </table>
           )}
-        </Async>
-      </Section>
+        </DataSection>
+      </div>
+      <DataSection
+        title="Feed rejections"
+        state={issues}
+        isEmpty={(d) => d.catalogFeedIssues.length === 0}
+        empty="No rejected or skipped feed rows."
+      >
+        {(d) => (
+          <div className="table-wrap">
+            <table data-testid="feed-issues">
+              <thead>
+                <tr>
+                  <th scope="col">Source</th>
+                  <th scope="col">Model</th>
+                  <th scope="col">Field</th>
+                  <th scope="col">Value</th>
+                  <th scope="col">Kind</th>
+                  <th scope="col">Reason</th>
+                </tr>
+              </thead>
+              <tbody>
+                {d.catalogFeedIssues.map((i) => (
+                  <tr key={i.id}>
+                    <td>{i.source}</td>
+                    <td>{i.model}</td>
+                    <td>{i.field ?? '—'}</td>
+                    <td>
+                      <code>{i.rawValue ?? '—'}</code>
+                    </td>
+                    <td>{i.kind}</td>
+                    <td>{i.reason}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </DataSection>
     </>
   )
 }
@@ -612,42 +630,41 @@ function OverridesTab() {
   const [done, setDone] = useState<string | null>(null)
   return (
     <>
-      <Section title="Negotiated prices">
-        <Async
-          state={q}
-          isEmpty={(d) => d.priceOverrides.length === 0}
-          empty="No negotiated prices: the public catalog applies."
-        >
-          {(d) => (
-            <table data-testid="overrides">
-              <thead>
-                <tr>
-                  <th scope="col">Model</th>
-                  <th scope="col">Usage type</th>
-                  <th scope="col" className="num">
-                    Price per 1M
-                  </th>
-                  <th scope="col">From</th>
-                  <th scope="col">To</th>
+      <DataSection
+        title="Negotiated prices"
+        state={q}
+        isEmpty={(d) => d.priceOverrides.length === 0}
+        empty="No negotiated prices: the public catalog applies."
+      >
+        {(d) => (
+          <table data-testid="overrides">
+            <thead>
+              <tr>
+                <th scope="col">Model</th>
+                <th scope="col">Usage type</th>
+                <th scope="col" className="num">
+                  Price per 1M
+                </th>
+                <th scope="col">From</th>
+                <th scope="col">To</th>
+              </tr>
+            </thead>
+            <tbody>
+              {d.priceOverrides.map((o) => (
+                <tr key={o.id}>
+                  <td>
+                    {o.provider} {o.model}
+                  </td>
+                  <td>{o.usageType}</td>
+                  <td className="num">{perMillion(o.unitPrice, o.currency)}</td>
+                  <td>{dateTime(o.effectiveFrom)}</td>
+                  <td>{dateTime(o.effectiveTo)}</td>
                 </tr>
-              </thead>
-              <tbody>
-                {d.priceOverrides.map((o) => (
-                  <tr key={o.id}>
-                    <td>
-                      {o.provider} {o.model}
-                    </td>
-                    <td>{o.usageType}</td>
-                    <td className="num">{perMillion(o.unitPrice, o.currency)}</td>
-                    <td>{dateTime(o.effectiveFrom)}</td>
-                    <td>{dateTime(o.effectiveTo)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          )}
-        </Async>
-      </Section>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </DataSection>
       {can ? (
         <Section title="Import overrides">
           <form
@@ -769,48 +786,51 @@ function RepriceTab() {
           <RepriceForm onDone={() => void q.refetch()} />
         </Section>
       ) : null}
-      <Section title="Corrections (last 90 days)">
-        <Async state={q} isEmpty={(d) => d.usageCorrections.length === 0} empty="No corrections.">
-          {(d) => (
-            <div className="table-wrap">
-              <table data-testid="corrections">
-                <thead>
-                  <tr>
-                    <th scope="col">When</th>
-                    <th scope="col">Customer</th>
-                    <th scope="col">Model</th>
-                    <th scope="col" className="num">
-                      Was
-                    </th>
-                    <th scope="col" className="num">
-                      Now
-                    </th>
-                    <th scope="col" className="num">
-                      Change
-                    </th>
-                    <th scope="col">Reason</th>
+      <DataSection
+        title="Corrections (last 90 days)"
+        state={q}
+        isEmpty={(d) => d.usageCorrections.length === 0}
+        empty="No corrections."
+      >
+        {(d) => (
+          <div className="table-wrap">
+            <table data-testid="corrections">
+              <thead>
+                <tr>
+                  <th scope="col">When</th>
+                  <th scope="col">Customer</th>
+                  <th scope="col">Model</th>
+                  <th scope="col" className="num">
+                    Was
+                  </th>
+                  <th scope="col" className="num">
+                    Now
+                  </th>
+                  <th scope="col" className="num">
+                    Change
+                  </th>
+                  <th scope="col">Reason</th>
+                </tr>
+              </thead>
+              <tbody>
+                {d.usageCorrections.map((c) => (
+                  <tr key={c.id}>
+                    <td>{dateTime(c.createdAt)}</td>
+                    <td>{c.customerId}</td>
+                    <td>
+                      {c.provider} {c.model}
+                    </td>
+                    <td className="num">{money(c.oldAmount, 'USD', true)}</td>
+                    <td className="num">{money(c.newAmount, 'USD', true)}</td>
+                    <td className="num">{money(c.amountDelta, 'USD', true)}</td>
+                    <td>{c.reason}</td>
                   </tr>
-                </thead>
-                <tbody>
-                  {d.usageCorrections.map((c) => (
-                    <tr key={c.id}>
-                      <td>{dateTime(c.createdAt)}</td>
-                      <td>{c.customerId}</td>
-                      <td>
-                        {c.provider} {c.model}
-                      </td>
-                      <td className="num">{money(c.oldAmount, 'USD', true)}</td>
-                      <td className="num">{money(c.newAmount, 'USD', true)}</td>
-                      <td className="num">{money(c.amountDelta, 'USD', true)}</td>
-                      <td>{c.reason}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )}
-        </Async>
-      </Section>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </DataSection>
     </>
   )
 }

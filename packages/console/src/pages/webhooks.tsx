@@ -2,7 +2,7 @@ import { Fragment, useState } from 'react'
 import { dateTime, num, relative } from '../format.ts'
 import { graphql } from '../graphql.ts'
 import { useCanChange, useMutation, useQuery } from '../hooks.ts'
-import { Async, Badge, MutationError, PageHeader, Section } from '../ui.tsx'
+import { Badge, DataSection, FilterBar, MutationError, PageHeader } from '../ui.tsx'
 
 const Endpoints = graphql(`
   query WebhookEndpoints {
@@ -80,72 +80,75 @@ export default function Webhooks() {
   return (
     <>
       <PageHeader title="Webhooks" />
-      <Section title="Endpoints">
-        <MutationError error={rotate.error} />
-        {secret ? (
-          <div className="banner" role="status">
-            New signing secret (shown once): <code data-testid="new-secret">{secret.secret}</code>. The previous one
-            keeps signing for 24 hours.
-          </div>
-        ) : null}
-        <Async
-          state={endpoints}
-          isEmpty={(d) => d.webhookEndpoints.length === 0}
-          empty="No endpoints: create one with createWebhookEndpoint."
-        >
-          {(d) => (
-            <div className="table-wrap">
-              <table data-testid="endpoints">
-                <thead>
-                  <tr>
-                    <th scope="col">URL</th>
-                    <th scope="col">Events</th>
-                    <th scope="col">State</th>
-                    <th scope="col">Secret rotated</th>
-                    {can ? <th scope="col">Action</th> : null}
-                  </tr>
-                </thead>
-                <tbody>
-                  {d.webhookEndpoints.map((e) => (
-                    <tr key={e.id}>
-                      <td>
-                        <code>{e.url}</code>
-                        {e.description ? <div className="muted">{e.description}</div> : null}
-                      </td>
-                      <td>{e.eventTypes.join(', ')}</td>
-                      <td>{e.enabled ? <Badge tone="ok">enabled</Badge> : <Badge tone="warn">disabled</Badge>}</td>
-                      <td>
-                        {e.secretRotatedAt ? relative(e.secretRotatedAt) : 'never'}
-                        {e.previousSecretExpiresAt ? (
-                          <div className="muted">previous valid until {dateTime(e.previousSecretExpiresAt)}</div>
-                        ) : null}
-                      </td>
-                      {can ? (
-                        <td>
-                          <button
-                            type="button"
-                            className="ghost"
-                            disabled={rotate.pending}
-                            onClick={() =>
-                              void rotate.run({ id: e.id, grace: 86400 }).then((r) => {
-                                if (!r) return
-                                setSecret({ id: e.id, secret: r.rotateWebhookSecret.secret })
-                                void endpoints.refetch()
-                              })
-                            }
-                          >
-                            Rotate secret
-                          </button>
-                        </td>
+      <DataSection
+        title="Endpoints"
+        before={
+          <>
+            <MutationError error={rotate.error} />
+            {secret ? (
+              <div className="banner" role="status">
+                New signing secret (shown once): <code data-testid="new-secret">{secret.secret}</code>. The previous one
+                keeps signing for 24 hours.
+              </div>
+            ) : null}
+          </>
+        }
+        state={endpoints}
+        isEmpty={(d) => d.webhookEndpoints.length === 0}
+        empty="No endpoints: create one with createWebhookEndpoint."
+      >
+        {(d) => (
+          <div className="table-wrap">
+            <table data-testid="endpoints">
+              <thead>
+                <tr>
+                  <th scope="col">URL</th>
+                  <th scope="col">Events</th>
+                  <th scope="col">State</th>
+                  <th scope="col">Secret rotated</th>
+                  {can ? <th scope="col">Action</th> : null}
+                </tr>
+              </thead>
+              <tbody>
+                {d.webhookEndpoints.map((e) => (
+                  <tr key={e.id}>
+                    <td>
+                      <code>{e.url}</code>
+                      {e.description ? <div className="muted">{e.description}</div> : null}
+                    </td>
+                    <td>{e.eventTypes.join(', ')}</td>
+                    <td>{e.enabled ? <Badge tone="ok">enabled</Badge> : <Badge tone="warn">disabled</Badge>}</td>
+                    <td>
+                      {e.secretRotatedAt ? relative(e.secretRotatedAt) : 'never'}
+                      {e.previousSecretExpiresAt ? (
+                        <div className="muted">previous valid until {dateTime(e.previousSecretExpiresAt)}</div>
                       ) : null}
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-          )}
-        </Async>
-      </Section>
+                    </td>
+                    {can ? (
+                      <td>
+                        <button
+                          type="button"
+                          className="ghost"
+                          disabled={rotate.pending}
+                          onClick={() =>
+                            void rotate.run({ id: e.id, grace: 86400 }).then((r) => {
+                              if (!r) return
+                              setSecret({ id: e.id, secret: r.rotateWebhookSecret.secret })
+                              void endpoints.refetch()
+                            })
+                          }
+                        >
+                          Rotate secret
+                        </button>
+                      </td>
+                    ) : null}
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+        )}
+      </DataSection>
       <DeliveryLog />
     </>
   )
@@ -159,141 +162,154 @@ function DeliveryLog() {
   const replay = useMutation(Replay)
   const [open, setOpen] = useState<string | null>(null)
   return (
-    <Section
+    <DataSection
       title="Deliveries"
-      actions={
-        <label className="row">
-          <span>Status</span>
-          <select
-            value={status}
-            onChange={(e) => {
-              setStatus(e.target.value as typeof status)
+      before={
+        <>
+          <FilterBar
+            label="Filter deliveries"
+            active={Boolean(status)}
+            onClear={() => {
+              setStatus('')
               setAfter([])
             }}
           >
-            <option value="">All</option>
-            {STATUSES.map((s) => (
-              <option key={s}>{s}</option>
-            ))}
-          </select>
-        </label>
+            <div className="field">
+              <label htmlFor="delivery-status">Status</label>
+              <select
+                id="delivery-status"
+                value={status}
+                onChange={(e) => {
+                  setStatus(e.target.value as typeof status)
+                  setAfter([])
+                }}
+              >
+                <option value="">All</option>
+                {STATUSES.map((s) => (
+                  <option key={s}>{s}</option>
+                ))}
+              </select>
+            </div>
+          </FilterBar>
+          <MutationError error={replay.error} />
+        </>
       }
+      state={q}
+      isEmpty={(d) => d.webhookDeliveriesPage.edges.length === 0}
+      empty="No deliveries."
     >
-      <MutationError error={replay.error} />
-      <Async state={q} isEmpty={(d) => d.webhookDeliveriesPage.edges.length === 0} empty="No deliveries.">
-        {(d) => (
-          <>
-            <div className="table-wrap">
-              <table data-testid="deliveries">
-                <thead>
-                  <tr>
-                    <th scope="col">Created</th>
-                    <th scope="col">Event</th>
-                    <th scope="col">URL</th>
-                    <th scope="col">Status</th>
-                    <th scope="col" className="num">
-                      Attempts
-                    </th>
-                    <th scope="col">Last answer</th>
-                    <th scope="col">Actions</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {d.webhookDeliveriesPage.edges.map(({ node: w }) => (
-                    <Fragment key={w.id}>
-                      <tr data-delivery={w.id}>
-                        <td>{dateTime(w.createdAt)}</td>
-                        <td>{w.eventType}</td>
-                        <td>
-                          <code>{w.url}</code>
-                        </td>
-                        <td>
-                          <Badge tone={tone(w.status)}>{w.status}</Badge>
-                        </td>
-                        <td className="num">{num(w.attempts)}</td>
-                        <td>{w.lastStatusCode ?? w.lastError ?? '—'}</td>
-                        <td className="row">
+      {(d) => (
+        <>
+          <div className="table-wrap">
+            <table data-testid="deliveries">
+              <thead>
+                <tr>
+                  <th scope="col">Created</th>
+                  <th scope="col">Event</th>
+                  <th scope="col">URL</th>
+                  <th scope="col">Status</th>
+                  <th scope="col" className="num">
+                    Attempts
+                  </th>
+                  <th scope="col">Last answer</th>
+                  <th scope="col">Actions</th>
+                </tr>
+              </thead>
+              <tbody>
+                {d.webhookDeliveriesPage.edges.map(({ node: w }) => (
+                  <Fragment key={w.id}>
+                    <tr data-delivery={w.id}>
+                      <td>{dateTime(w.createdAt)}</td>
+                      <td>{w.eventType}</td>
+                      <td>
+                        <code>{w.url}</code>
+                      </td>
+                      <td>
+                        <Badge tone={tone(w.status)}>{w.status}</Badge>
+                      </td>
+                      <td className="num">{num(w.attempts)}</td>
+                      <td>{w.lastStatusCode ?? w.lastError ?? '—'}</td>
+                      <td className="row">
+                        <button
+                          type="button"
+                          className="ghost"
+                          aria-expanded={open === w.id}
+                          onClick={() => setOpen(open === w.id ? null : w.id)}
+                        >
+                          Attempts
+                        </button>
+                        {can && w.status === 'DEAD' ? (
                           <button
                             type="button"
-                            className="ghost"
-                            aria-expanded={open === w.id}
-                            onClick={() => setOpen(open === w.id ? null : w.id)}
+                            disabled={replay.pending}
+                            onClick={() => void replay.run({ id: w.id }).then((r) => r && q.refetch())}
                           >
-                            Attempts
+                            Replay
                           </button>
-                          {can && w.status === 'DEAD' ? (
-                            <button
-                              type="button"
-                              disabled={replay.pending}
-                              onClick={() => void replay.run({ id: w.id }).then((r) => r && q.refetch())}
-                            >
-                              Replay
-                            </button>
-                          ) : null}
+                        ) : null}
+                      </td>
+                    </tr>
+                    {open === w.id ? (
+                      <tr className="sub">
+                        <td colSpan={7}>
+                          {w.attemptLog.length ? (
+                            <table>
+                              <thead>
+                                <tr>
+                                  <th scope="col">#</th>
+                                  <th scope="col">Started</th>
+                                  <th scope="col" className="num">
+                                    Duration
+                                  </th>
+                                  <th scope="col">Status</th>
+                                  <th scope="col">Error</th>
+                                </tr>
+                              </thead>
+                              <tbody>
+                                {w.attemptLog.map((a) => (
+                                  <tr key={a.attempt}>
+                                    <td>{a.attempt}</td>
+                                    <td>{dateTime(a.startedAt)}</td>
+                                    <td className="num">{num(a.durationMs)} ms</td>
+                                    <td>{a.statusCode ?? '—'}</td>
+                                    <td>{a.error ?? '—'}</td>
+                                  </tr>
+                                ))}
+                              </tbody>
+                            </table>
+                          ) : (
+                            <p className="state empty">
+                              Not attempted yet{w.nextAttemptAt ? `: next ${relative(w.nextAttemptAt)}` : ''}.
+                            </p>
+                          )}
                         </td>
                       </tr>
-                      {open === w.id ? (
-                        <tr className="sub">
-                          <td colSpan={7}>
-                            {w.attemptLog.length ? (
-                              <table>
-                                <thead>
-                                  <tr>
-                                    <th scope="col">#</th>
-                                    <th scope="col">Started</th>
-                                    <th scope="col" className="num">
-                                      Duration
-                                    </th>
-                                    <th scope="col">Status</th>
-                                    <th scope="col">Error</th>
-                                  </tr>
-                                </thead>
-                                <tbody>
-                                  {w.attemptLog.map((a) => (
-                                    <tr key={a.attempt}>
-                                      <td>{a.attempt}</td>
-                                      <td>{dateTime(a.startedAt)}</td>
-                                      <td className="num">{num(a.durationMs)} ms</td>
-                                      <td>{a.statusCode ?? '—'}</td>
-                                      <td>{a.error ?? '—'}</td>
-                                    </tr>
-                                  ))}
-                                </tbody>
-                              </table>
-                            ) : (
-                              <p className="state empty">
-                                Not attempted yet{w.nextAttemptAt ? `: next ${relative(w.nextAttemptAt)}` : ''}.
-                              </p>
-                            )}
-                          </td>
-                        </tr>
-                      ) : null}
-                    </Fragment>
-                  ))}
-                </tbody>
-              </table>
-            </div>
-            <div className="row">
-              <button
-                type="button"
-                className="ghost"
-                disabled={!after.length}
-                onClick={() => setAfter(after.slice(0, -1))}
-              >
-                Newer
-              </button>
-              <button
-                type="button"
-                className="ghost"
-                disabled={!d.webhookDeliveriesPage.pageInfo.hasNextPage}
-                onClick={() => setAfter([...after, d.webhookDeliveriesPage.pageInfo.endCursor!])}
-              >
-                Older
-              </button>
-            </div>
-          </>
-        )}
-      </Async>
-    </Section>
+                    ) : null}
+                  </Fragment>
+                ))}
+              </tbody>
+            </table>
+          </div>
+          <div className="row">
+            <button
+              type="button"
+              className="ghost"
+              disabled={!after.length}
+              onClick={() => setAfter(after.slice(0, -1))}
+            >
+              Newer
+            </button>
+            <button
+              type="button"
+              className="ghost"
+              disabled={!d.webhookDeliveriesPage.pageInfo.hasNextPage}
+              onClick={() => setAfter([...after, d.webhookDeliveriesPage.pageInfo.endCursor!])}
+            >
+              Older
+            </button>
+          </div>
+        </>
+      )}
+    </DataSection>
   )
 }
