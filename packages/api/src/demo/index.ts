@@ -45,7 +45,8 @@ function ensureWidgetBundle(logger: Logger): void {
     })
 }
 
-async function seed(services: Services, db: Db, tenant: Tenant): Promise<void> {
+/** Seeds the demo customer (plan, credits, usage, budget); idempotent per month. Exported for its test. */
+export async function seedDemo(services: Services, db: Db, tenant: Tenant): Promise<void> {
   const now = services.clock.now()
   const monthStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1))
   // Backfilled events are billed with a 30 % markup, so "explain this charge" has one to show.
@@ -139,7 +140,7 @@ export async function setupDemo({
   const tenant = await devTenantOf(services, db, devKey)
   if (!tenant) return null
   ensureWidgetBundle(logger)
-  await seed(services, db, tenant).catch((error: unknown) =>
+  await seedDemo(services, db, tenant).catch((error: unknown) =>
     logger.warn('demo data could not be seeded', { error: String(error) }),
   )
 
