@@ -5,7 +5,7 @@ import { builder } from '../schema/builder.ts'
 import type { ReportingProvider } from '../db/types.ts'
 import type { CatalogChange, HourDifference, ReconciliationRow } from './reconcile.ts'
 import { RECONCILIATION_STATUSES } from './reconcile.ts'
-import type { AdminKeyView, ImportSummary, ReconciliationTable } from './service.ts'
+import type { AdminKeyView, ImportSummary, ReconciliationTable } from './types.ts'
 
 const dec = (value: Decimal | null) => (value === null ? null : value.toFixed())
 
