@@ -4,7 +4,7 @@ import { builder } from '../schema/builder.ts'
 import { PricedLine } from '../usage/schema.ts'
 import { isPricingPlan } from './plans.ts'
 import { RULE_TYPES, type RatingPlan, type RuleJson } from './rules.ts'
-import type { InvoiceLineView, InvoicePreviewView } from './service.ts'
+import type { InvoiceLineView, InvoicePreviewView } from './types.ts'
 
 const RatingRuleType = builder.enumType('RatingRuleType', {
   description: 'What a plan rule does; docs/rating.md states the order rules apply in.',
