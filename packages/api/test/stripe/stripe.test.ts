@@ -65,6 +65,8 @@ describe('Stripe credentials', () => {
       .where('tenant_id', '=', t.tenant.id)
       .executeTakeFirstOrThrow()
     expect(row.secret_key_enc).not.toContain('burnrateFake')
+    // Stamped with the app's clock, not the database's.
+    expect(new Date(row.updated_at).toISOString()).toBe(clock.now().toISOString())
     const box = createSecretBox(parseStripeKey(MASTER_KEY))
     expect(box.open(row.secret_key_enc, t.tenant.id)).toBe(SECRET_KEY)
     // Copied to another tenant's row, the ciphertext does not decrypt.

@@ -64,6 +64,7 @@ export function upsertCredentials(
       thin_webhook_secret_enc: thinWebhookSecretEnc ?? null,
       currency: credentials.currency,
       units_per_major: credentials.unitsPerMajor,
+      updated_at: now,
     })
     .onConflict((oc) =>
       oc.column('tenant_id').doUpdateSet({
