@@ -33,12 +33,12 @@ import {
   lockCreditState,
   markCreditStatesDirty,
   recordCreditAttempt,
-  renewCreditLease,
   saveCreditState,
   scheduleCreditRetry,
   type CreditPushRow,
   type CreditStateKey,
 } from './repository/credit-pushes.ts'
+import { renewLease } from './repository/leases.ts'
 import { hasTrueUp, sendTrueUp, trueUpToPlan } from './true-ups.ts'
 import { UNIT_AMOUNT_DECIMAL } from './units.ts'
 
@@ -244,7 +244,10 @@ export async function sendCredits(
   if (!found) return
   const account = found.account
   for (;;) {
-    if (ctx.killed() || !(await renewCreditLease(db, key, ctx.owner, new Date(clock.now().getTime() + ctx.leaseMs))))
+    if (
+      ctx.killed() ||
+      !(await renewLease(db, 'stripe_credit_state', key, ctx.owner, new Date(clock.now().getTime() + ctx.leaseMs)))
+    )
       return
     const push = await firstPendingCreditPush(db, key)
     if (!push || new Date(push.next_attempt_at).getTime() > clock.now().getTime()) return

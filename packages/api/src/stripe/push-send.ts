@@ -4,7 +4,8 @@
  */
 import { classifyStripeError, describeStripeError, isReplayedError, type CallOutcome } from './client.ts'
 import type { PushGroup } from './repository/outbox.ts'
-import { failPending, markSent, nextDuePush, recordAttempt, renewLease, scheduleRetry } from './repository/pushes.ts'
+import { renewLease } from './repository/leases.ts'
+import { failPending, markSent, nextDuePush, recordAttempt, scheduleRetry } from './repository/pushes.ts'
 import type { PushContext, PushRound, RoundClients } from './push-round.ts'
 
 export async function sendDue(ctx: PushContext, group: PushGroup, round: PushRound, clients: RoundClients) {
@@ -12,7 +13,8 @@ export async function sendDue(ctx: PushContext, group: PushGroup, round: PushRou
   const found = await clients(group.tenant_id)
   if (!found) return
   const [model, tokenType] = group.dimension === '' ? [] : group.dimension.split('|')
-  const renew = () => renewLease(db, group, ctx.owner, new Date(clock.now().getTime() + ctx.leaseMs))
+  const renew = () =>
+    renewLease(db, 'stripe_push_state', group, ctx.owner, new Date(clock.now().getTime() + ctx.leaseMs))
   for (;;) {
     if (ctx.killed() || !(await renew())) return
     const push = await nextDuePush(db, group, clock.now())

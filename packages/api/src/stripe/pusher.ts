@@ -10,9 +10,10 @@ import { withJobId, type Logger } from '../logger.ts'
 import { planGroup } from './push-plan.ts'
 import { emptyRound, type PushContext, type PushRound, type RoundClients, type TrueUpSource } from './push-round.ts'
 import { sendDue } from './push-send.ts'
-import { claimGroups, releaseLease } from './repository/pushes.ts'
+import { releaseLease } from './repository/leases.ts'
+import { claimGroups } from './repository/pushes.ts'
 import { planCredits, sendCredits } from './credit-push.ts'
-import { claimCreditStates, releaseCreditLease, type CreditStateKey } from './repository/credit-pushes.ts'
+import { claimCreditStates, type CreditStateKey } from './repository/credit-pushes.ts'
 import type { PushGroup } from './repository/outbox.ts'
 import { markClosedPeriods } from './true-ups.ts'
 import type { StripeService } from './service.ts'
@@ -97,7 +98,7 @@ export function createStripePusher({
           error: error instanceof Error ? error.message : String(error),
         })
     } finally {
-      if (!killed) await releaseLease(db, group, ctx.owner).catch(() => undefined)
+      if (!killed) await releaseLease(db, 'stripe_push_state', group, ctx.owner).catch(() => undefined)
     }
   }
 
@@ -113,7 +114,7 @@ export function createStripePusher({
           error: error instanceof Error ? error.message : String(error),
         })
     } finally {
-      if (!killed) await releaseCreditLease(db, key, ctx.owner).catch(() => undefined)
+      if (!killed) await releaseLease(db, 'stripe_credit_state', key, ctx.owner).catch(() => undefined)
     }
   }
 

@@ -1,6 +1,7 @@
 /**
  * SQL of the Stripe credit mirror: per (customer, period) states that say "the applied credits
- * changed" (stripe_credit_state) and the credit grant calls planned from them (stripe_credit_pushes).
+ * changed" (stripe_credit_state) and the credit grant calls planned from them (stripe_credit_pushes);
+ * renewing and releasing a state's lease: leases.ts.
  */
 import { sql, type Insertable, type Selectable } from 'kysely'
 import type { Executor } from '../../db/database.ts'
@@ -74,35 +75,6 @@ export async function claimCreditStates(
       where s.tenant_id = c.tenant_id and s.customer_id = c.customer_id and s.period_start = c.period_start
       returning s.tenant_id, s.customer_id, s.period_start`.execute(db)
   return result.rows.map((r) => ({ ...r, period_start: new Date(r.period_start) }))
-}
-
-/** Extends `owner`'s lease; false when it was lost. */
-export async function renewCreditLease(
-  db: Executor,
-  key: CreditStateKey,
-  owner: string,
-  until: Date,
-): Promise<boolean> {
-  const result = await db
-    .updateTable('stripe_credit_state')
-    .set({ lease_until: until })
-    .where('tenant_id', '=', key.tenant_id)
-    .where('customer_id', '=', key.customer_id)
-    .where('period_start', '=', key.period_start)
-    .where('lease_owner', '=', owner)
-    .executeTakeFirst()
-  return Number(result.numUpdatedRows) > 0
-}
-
-export async function releaseCreditLease(db: Executor, key: CreditStateKey, owner: string): Promise<void> {
-  await db
-    .updateTable('stripe_credit_state')
-    .set({ lease_owner: null, lease_until: null })
-    .where('tenant_id', '=', key.tenant_id)
-    .where('customer_id', '=', key.customer_id)
-    .where('period_start', '=', key.period_start)
-    .where('lease_owner', '=', owner)
-    .execute()
 }
 
 /** The state, row-locked for the caller's transaction. */

@@ -1,4 +1,7 @@
-/** SQL of the meter events (stripe_pushes) and of the leases on (customer, dimension) push states. */
+/**
+ * SQL of the meter events (stripe_pushes) and of the (customer, dimension) push states they are
+ * planned from; renewing and releasing a state's lease: leases.ts.
+ */
 import { sql, type Insertable, type Selectable } from 'kysely'
 import type { Executor } from '../../db/database.ts'
 import type { StripePushRow, StripePushStateTable, StripePushStatus, StripePushTable } from '../db-types.ts'
@@ -31,30 +34,6 @@ export async function claimGroups(
       where s.tenant_id = c.tenant_id and s.customer_id = c.customer_id and s.dimension = c.dimension
       returning s.tenant_id, s.customer_id, s.dimension`.execute(db)
   return result.rows
-}
-
-/** Extends `owner`'s lease; false when it was lost (expired and taken by another). */
-export async function renewLease(db: Executor, group: PushGroup, owner: string, until: Date): Promise<boolean> {
-  const result = await db
-    .updateTable('stripe_push_state')
-    .set({ lease_until: until })
-    .where('tenant_id', '=', group.tenant_id)
-    .where('customer_id', '=', group.customer_id)
-    .where('dimension', '=', group.dimension)
-    .where('lease_owner', '=', owner)
-    .executeTakeFirst()
-  return Number(result.numUpdatedRows) > 0
-}
-
-export async function releaseLease(db: Executor, group: PushGroup, owner: string): Promise<void> {
-  await db
-    .updateTable('stripe_push_state')
-    .set({ lease_owner: null, lease_until: null })
-    .where('tenant_id', '=', group.tenant_id)
-    .where('customer_id', '=', group.customer_id)
-    .where('dimension', '=', group.dimension)
-    .where('lease_owner', '=', owner)
-    .execute()
 }
 
 /** The group's state, row-locked for the caller's transaction. */
