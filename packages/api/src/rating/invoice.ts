@@ -4,28 +4,25 @@ import { forecastSpend } from '../budgets/evaluate.ts'
 import { Decimal, ZERO } from '../money/decimal.ts'
 import { badInput } from '../shared/errors.ts'
 import { periodOf, planAt } from './plans.ts'
-import type { LoadBook } from './plan-versions.ts'
+import { loadBook } from './plan-versions.ts'
 import * as repo from './repository.ts'
 import type { RatingPlan } from './rules.ts'
 import type { CreditsForInvoice, InvoiceLineKind, InvoiceLineView, RatingService } from './types.ts'
 
 /** A period's bill: the invoice preview, the minimum commitment and its true-up. */
-export function invoiceUseCases(
-  deps: {
-    db: Db
-    clock: Clock
-    billedAmount: (executor: Executor, tenantId: string, customerId: string, from: Date, to: Date) => Promise<string>
-    credits: CreditsForInvoice | null
-  },
-  book: LoadBook,
-): Pick<RatingService, 'invoicePreview' | 'withMinimum' | 'periodTrueUp'> {
+export function invoiceUseCases(deps: {
+  db: Db
+  clock: Clock
+  billedAmount: (executor: Executor, tenantId: string, customerId: string, from: Date, to: Date) => Promise<string>
+  credits: CreditsForInvoice | null
+}): Pick<RatingService, 'invoicePreview' | 'withMinimum' | 'periodTrueUp'> {
   const { db, clock, billedAmount, credits } = deps
   /**
    * A period's billed lines (usage as billed now, plus an adjustment for what else the ledger holds),
    * their sum, and the minimum commitment of the plan in force at the period's end (or now).
    */
   async function periodBill(tenantId: string, customerId: string, period: { start: Date; end: Date }, now: Date) {
-    const planBook = await book(db, tenantId, [customerId])
+    const planBook = await loadBook(db, tenantId, [customerId])
     // The plan at the period's end (or now, for the current period) sets the minimum commitment.
     const at = now < period.end ? now : new Date(period.end.getTime() - 1)
     const plan = planAt(planBook, customerId, at)
@@ -90,7 +87,7 @@ export function invoiceUseCases(
 
   return {
     async withMinimum(tenantId, customerIds, at) {
-      const planBook = await book(db, tenantId, customerIds)
+      const planBook = await loadBook(db, tenantId, customerIds)
       return new Set(customerIds.filter((c) => planAt(planBook, c, at)?.rules.some((r) => r.type === 'MINIMUM')))
     },
 

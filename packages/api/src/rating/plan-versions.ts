@@ -23,31 +23,31 @@ function checkCustomerId(customerId: string | null | undefined, field: string): 
   return customerId
 }
 
-/** Every plan version (rating plans and setPricingPlan's markups) of a tenant's customers, oldest first. */
-export type LoadBook = (
+/**
+ * Every plan version (rating plans and setPricingPlan's markups) of a tenant's customers, oldest
+ * first. Read afresh on each call (no cache), so it needs nothing but the executor it is given.
+ */
+export async function loadBook(
   executor: Executor,
   tenantId: string,
   customerIds: readonly string[] | null,
-) => Promise<PlanBook>
-
-export function bookLoader(): LoadBook {
-  return async function book(executor, tenantId, customerIds) {
-    const [rated, costs] = await Promise.all([
-      repo.planVersions(executor, tenantId, customerIds),
-      repo.costPlans(executor, tenantId, customerIds),
-    ])
-    const versions = [...rated.map(toPlan), ...costs.map(costPlanVersion)].sort(
-      (a, b) => a.effectiveFrom.getTime() - b.effectiveFrom.getTime() || a.version - b.version,
-    )
-    return { versions }
-  }
+): Promise<PlanBook> {
+  const [rated, costs] = await Promise.all([
+    repo.planVersions(executor, tenantId, customerIds),
+    repo.costPlans(executor, tenantId, customerIds),
+  ])
+  const versions = [...rated.map(toPlan), ...costs.map(costPlanVersion)].sort(
+    (a, b) => a.effectiveFrom.getTime() - b.effectiveFrom.getTime() || a.version - b.version,
+  )
+  return { versions }
 }
 
 /** Plan versions: written (append-only, audited), listed, and resolved for an instant. */
-export function planVersionUseCases(
-  deps: { db: Db; clock: Clock; audit: Pick<AuditService, 'record'> | null },
-  book: LoadBook,
-): Pick<RatingService, 'setPlan' | 'planHistory' | 'planInForce' | 'book'> {
+export function planVersionUseCases(deps: {
+  db: Db
+  clock: Clock
+  audit: Pick<AuditService, 'record'> | null
+}): Pick<RatingService, 'setPlan' | 'planHistory' | 'planInForce' | 'book'> {
   const { db, clock, audit } = deps
   return {
     async setPlan(tenant, input) {
@@ -102,14 +102,14 @@ export function planVersionUseCases(
 
     async planHistory(tenantId, customerId) {
       const owner = checkCustomerId(customerId, 'customerId')
-      const { versions } = await book(db, tenantId, owner === null ? [] : [owner])
+      const { versions } = await loadBook(db, tenantId, owner === null ? [] : [owner])
       return versions.filter((v) => v.customerId === owner)
     },
 
     async planInForce(tenantId, customerId, at, executor = db) {
-      return planAt(await book(executor, tenantId, [customerId]), customerId, at)
+      return planAt(await loadBook(executor, tenantId, [customerId]), customerId, at)
     },
 
-    book: (executor, tenantId, customerIds) => book(executor, tenantId, customerIds),
+    book: loadBook,
   }
 }

@@ -3,7 +3,7 @@ import type { Clock } from '../clock.ts'
 import type { Db, Executor } from '../db/database.ts'
 import { invoiceUseCases } from './invoice.ts'
 import { meteringUseCases } from './metering.ts'
-import { bookLoader, planVersionUseCases } from './plan-versions.ts'
+import { planVersionUseCases } from './plan-versions.ts'
 import type { CreditsForInvoice, RatingService } from './types.ts'
 
 export type { MeteredItem, RatingService } from './types.ts'
@@ -28,10 +28,9 @@ export function createRatingService({
   billedAmount: (executor: Executor, tenantId: string, customerId: string, from: Date, to: Date) => Promise<string>
   credits?: CreditsForInvoice | null
 }): RatingService {
-  const book = bookLoader()
   return {
-    ...planVersionUseCases({ db, clock, audit }, book),
+    ...planVersionUseCases({ db, clock, audit }),
     ...meteringUseCases(db),
-    ...invoiceUseCases({ db, clock, billedAmount, credits }, book),
+    ...invoiceUseCases({ db, clock, billedAmount, credits }),
   }
 }
