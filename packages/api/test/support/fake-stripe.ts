@@ -131,11 +131,29 @@ class StripeError extends Error {
   }
 }
 
+/** Stripe's 500 body (a server-error fault, or the error stored for an Idempotency-Key). */
+const INTERNAL_ERROR = { error: { type: 'api_error', message: 'An unknown error occurred.' } }
+
+/** 400 invalid_request_error: Stripe will not take the request as it is. */
+const invalid = (message: string, code?: string, param?: string) =>
+  new StripeError(400, 'invalid_request_error', message, code, param)
+
+/** resource_missing: 404 for the object the URL names, 400 for one a parameter names. */
+const missing = (status: 400 | 404, what: string, id: string | undefined, param?: string) =>
+  new StripeError(status, 'invalid_request_error', `No such ${what}: '${id}'`, 'resource_missing', param)
+
 const required = (params: Record<string, unknown>, name: string): string => {
   const value = params[name]
   if (typeof value !== 'string' || value === '')
-    throw new StripeError(400, 'invalid_request_error', `Missing required param: ${name}.`, 'parameter_missing', name)
+    throw invalid(`Missing required param: ${name}.`, 'parameter_missing', name)
   return value
+}
+
+/** The `customer` parameter, which must name a customer of the account. */
+const existingCustomer = (a: Account, params: Record<string, unknown>): string => {
+  const customer = required(params, 'customer')
+  if (!a.customers.some((c) => c.id === customer)) throw missing(400, 'customer', customer, 'customer')
+  return customer
 }
 
 export async function startFakeStripe(): Promise<FakeStripe> {
@@ -169,6 +187,13 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     return a
   }
   const list = (url: string, data: unknown[]) => ({ object: 'list', url, has_more: false, data })
+  /** A page of a list filtered by `?customer=`, from `?starting_after=` on, `?limit=` long (10, at most 100). */
+  const customersPage = (url: string, objects: Record<string, any>[], query: Record<string, unknown>) => {
+    const all = objects.filter((o) => !query.customer || o.customer === query.customer)
+    const limit = Math.min(Number(query.limit ?? 10), 100)
+    const after = query.starting_after ? all.findIndex((o) => o.id === query.starting_after) + 1 : 0
+    return { ...list(url, all.slice(after, after + limit)), has_more: after + limit < all.length }
+  }
   const monthOf = (seconds: number) => {
     const d = new Date(seconds * 1000)
     return {
@@ -189,13 +214,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     const subscription = a.subscriptions.find(
       (s) => s.customer === customer && s.status === 'active' && (!subscriptionId || s.id === subscriptionId),
     )
-    if (!subscription)
-      throw new StripeError(
-        400,
-        'invalid_request_error',
-        `No upcoming invoices for customer: ${customer}`,
-        'invoice_upcoming_none',
-      )
+    if (!subscription) throw invalid(`No upcoming invoices for customer: ${customer}`, 'invoice_upcoming_none')
     const items = subscription.items.data as Record<string, any>[]
     const { start, end } = period ?? {
       start: items[0]!.current_period_start as number,
@@ -335,17 +354,13 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       const displayName = required(params, 'display_name')
       const aggregation = params.default_aggregation as { formula?: string } | undefined
       if (!aggregation?.formula)
-        throw new StripeError(
-          400,
-          'invalid_request_error',
+        throw invalid(
           'Missing required param: default_aggregation[formula].',
           'parameter_missing',
           'default_aggregation[formula]',
         )
       if (a.meters.some((m) => m.event_name === eventName && m.status === 'active')) {
-        throw new StripeError(
-          400,
-          'invalid_request_error',
+        throw invalid(
           `An active meter with event_name ${eventName} already exists.`,
           'resource_already_exists',
           'event_name',
@@ -389,26 +404,13 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     const meterMatch = /^\/v1\/billing\/meters\/([^/]+)(\/event_summaries)?$/.exec(path)
     if (method === 'GET' && meterMatch) {
       const meter = a.meters.find((m) => m.id === meterMatch[1])
-      if (!meter)
-        throw new StripeError(
-          404,
-          'invalid_request_error',
-          `No such billing meter: '${meterMatch[1]}'`,
-          'resource_missing',
-          'id',
-        )
+      if (!meter) throw missing(404, 'billing meter', meterMatch[1], 'id')
       if (!meterMatch[2]) return [200, meter]
       const customer = required(query, 'customer')
       const start = Number(required(query, 'start_time'))
       const end = Number(required(query, 'end_time'))
       if (start % 60 !== 0 || end % 60 !== 0)
-        throw new StripeError(
-          400,
-          'invalid_request_error',
-          'start_time and end_time must be aligned with minute boundaries.',
-          undefined,
-          'start_time',
-        )
+        throw invalid('start_time and end_time must be aligned with minute boundaries.', undefined, 'start_time')
       let sum = 0
       for (const e of a.meterEvents) {
         if (e.event_name !== meter.event_name || e.payload.stripe_customer_id !== customer) continue
@@ -440,36 +442,22 @@ export async function startFakeStripe(): Promise<FakeStripe> {
         livemode: false,
       }
       if (a.products.some((p) => p.id === product.id))
-        throw new StripeError(400, 'invalid_request_error', `Product already exists.`, 'resource_already_exists', 'id')
+        throw invalid(`Product already exists.`, 'resource_already_exists', 'id')
       a.products.push(product)
       return [200, product]
     }
     if (method === 'POST' && path === '/v1/prices') {
       const recurring = params.recurring as Record<string, string> | undefined
       if (recurring?.usage_type === 'metered' && !recurring.meter)
-        throw new StripeError(
-          400,
-          'invalid_request_error',
+        throw invalid(
           'A metered price must reference a meter: recurring[meter].',
           'parameter_missing',
           'recurring[meter]',
         )
       if (recurring?.meter && !a.meters.some((m) => m.id === recurring.meter))
-        throw new StripeError(
-          400,
-          'invalid_request_error',
-          `No such billing meter: '${recurring.meter}'`,
-          'resource_missing',
-          'recurring[meter]',
-        )
+        throw missing(400, 'billing meter', recurring.meter, 'recurring[meter]')
       if (!a.products.some((p) => p.id === params.product))
-        throw new StripeError(
-          400,
-          'invalid_request_error',
-          `No such product: '${String(params.product)}'`,
-          'resource_missing',
-          'product',
-        )
+        throw missing(400, 'product', String(params.product), 'product')
       const price = {
         id: nextId('price'),
         object: 'price',
@@ -511,47 +499,21 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       const eventName = required(params, 'event_name')
       const payload = params.payload as Record<string, string> | undefined
       if (!payload?.stripe_customer_id)
-        throw new StripeError(
-          400,
-          'invalid_request_error',
+        throw invalid(
           'Missing required param: payload[stripe_customer_id].',
           'parameter_missing',
           'payload[stripe_customer_id]',
         )
       if (!payload.value || !/^-?\d+$/.test(payload.value))
-        throw new StripeError(
-          400,
-          'invalid_request_error',
-          'payload[value] must be a whole number.',
-          'parameter_invalid_integer',
-          'payload[value]',
-        )
+        throw invalid('payload[value] must be a whole number.', 'parameter_invalid_integer', 'payload[value]')
       const identifier = (params.identifier as string | undefined) ?? nextId('mev')
       if (identifier.length > 100)
-        throw new StripeError(
-          400,
-          'invalid_request_error',
-          'identifier is longer than 100 characters.',
-          'parameter_invalid_string',
-          'identifier',
-        )
+        throw invalid('identifier is longer than 100 characters.', 'parameter_invalid_string', 'identifier')
       const timestamp = params.timestamp === undefined ? now() : Number(params.timestamp)
       if (timestamp < now() - 35 * 86_400)
-        throw new StripeError(
-          400,
-          'invalid_request_error',
-          'timestamp must be within the past 35 calendar days.',
-          'parameter_invalid_integer',
-          'timestamp',
-        )
+        throw invalid('timestamp must be within the past 35 calendar days.', 'parameter_invalid_integer', 'timestamp')
       if (a.identifiers.has(identifier)) {
-        throw new StripeError(
-          400,
-          'invalid_request_error',
-          `An event already exists with identifier ${identifier}.`,
-          'resource_already_exists',
-          'identifier',
-        )
+        throw invalid(`An event already exists with identifier ${identifier}.`, 'resource_already_exists', 'identifier')
       }
       const event: AcceptedMeterEvent = {
         identifier,
@@ -565,20 +527,10 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       return [200, { object: 'billing.meter_event', ...event, livemode: false }]
     }
     if (method === 'POST' && path === '/v1/billing/credit_grants') {
-      const customer = required(params, 'customer')
-      if (!a.customers.some((c) => c.id === customer))
-        throw new StripeError(
-          400,
-          'invalid_request_error',
-          `No such customer: '${customer}'`,
-          'resource_missing',
-          'customer',
-        )
+      const customer = existingCustomer(a, params)
       const amount = params.amount as { type?: string; monetary?: { currency?: string; value?: string } } | undefined
       if (amount?.type !== 'monetary' || !amount.monetary?.currency || !/^\d+$/.test(amount.monetary.value ?? ''))
-        throw new StripeError(
-          400,
-          'invalid_request_error',
+        throw invalid(
           'amount[monetary][value] must be a positive integer.',
           'parameter_invalid_integer',
           'amount[monetary][value]',
@@ -587,22 +539,14 @@ export async function startFakeStripe(): Promise<FakeStripe> {
         params.applicability_config as { scope?: { price_type?: string; prices?: { id: string }[] } } | undefined
       )?.scope
       if (!scope || (!scope.price_type && !scope.prices))
-        throw new StripeError(
-          400,
-          'invalid_request_error',
+        throw invalid(
           'Missing required param: applicability_config[scope].',
           'parameter_missing',
           'applicability_config[scope]',
         )
       const category = (params.category as string | undefined) ?? 'paid'
       if (category !== 'paid' && category !== 'promotional')
-        throw new StripeError(
-          400,
-          'invalid_request_error',
-          `Invalid category: ${category}`,
-          'parameter_invalid',
-          'category',
-        )
+        throw invalid(`Invalid category: ${category}`, 'parameter_invalid', 'category')
       const grant = {
         id: nextId('credgr'),
         object: 'billing.credit_grant',
@@ -628,64 +572,33 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       return [200, grant]
     }
     if (method === 'GET' && path === '/v1/billing/credit_grants') {
-      const grants = a.creditGrants.filter((g) => !query.customer || g.customer === query.customer)
-      const limit = Math.min(Number(query.limit ?? 10), 100)
-      const after = query.starting_after ? grants.findIndex((g) => g.id === query.starting_after) + 1 : 0
-      const page = grants.slice(after, after + limit)
-      return [200, { ...list('/v1/billing/credit_grants', page), has_more: after + limit < grants.length }]
+      return [200, customersPage('/v1/billing/credit_grants', a.creditGrants, query)]
     }
     const grantMatch = /^\/v1\/billing\/credit_grants\/([^/]+)(\/void|\/expire)?$/.exec(path)
     if (grantMatch) {
       const grant = a.creditGrants.find((g) => g.id === grantMatch[1])
-      if (!grant)
-        throw new StripeError(
-          404,
-          'invalid_request_error',
-          `No such credit grant: '${grantMatch[1]}'`,
-          'resource_missing',
-          'id',
-        )
+      if (!grant) throw missing(404, 'credit grant', grantMatch[1], 'id')
       if (method === 'GET' && !grantMatch[2]) return [200, grant]
       if (method === 'POST' && grantMatch[2] === '/void') {
         if (grant.voided_at !== null)
-          throw new StripeError(
-            400,
-            'invalid_request_error',
-            'This credit grant has already been voided.',
-            'credit_grant_already_voided',
-          )
+          throw invalid('This credit grant has already been voided.', 'credit_grant_already_voided')
         grant.voided_at = now()
         grant.updated = now()
         return [200, grant]
       }
       if (method === 'POST' && grantMatch[2] === '/expire') {
         if (grant.expires_at !== null && grant.expires_at <= now())
-          throw new StripeError(400, 'invalid_request_error', 'This credit grant has already expired.')
+          throw invalid('This credit grant has already expired.')
         grant.expires_at = now()
         grant.updated = now()
         return [200, grant]
       }
     }
     if (method === 'POST' && path === '/v1/invoiceitems') {
-      const customer = required(params, 'customer')
-      if (!a.customers.some((c) => c.id === customer))
-        throw new StripeError(
-          400,
-          'invalid_request_error',
-          `No such customer: '${customer}'`,
-          'resource_missing',
-          'customer',
-        )
+      const customer = existingCustomer(a, params)
       const currency = required(params, 'currency')
       const amount = required(params, 'amount')
-      if (!/^-?\d+$/.test(amount))
-        throw new StripeError(
-          400,
-          'invalid_request_error',
-          'Invalid integer: amount',
-          'parameter_invalid_integer',
-          'amount',
-        )
+      if (!/^-?\d+$/.test(amount)) throw invalid('Invalid integer: amount', 'parameter_invalid_integer', 'amount')
       const p = params.period as { start?: string; end?: string } | undefined
       const at = now()
       const item = {
@@ -706,31 +619,13 @@ export async function startFakeStripe(): Promise<FakeStripe> {
       return [200, item]
     }
     if (method === 'GET' && path === '/v1/invoiceitems') {
-      const items = a.invoiceItems.filter((ii) => !query.customer || ii.customer === query.customer)
-      const limit = Math.min(Number(query.limit ?? 10), 100)
-      const after = query.starting_after ? items.findIndex((ii) => ii.id === query.starting_after) + 1 : 0
-      const page = items.slice(after, after + limit)
-      return [200, { ...list('/v1/invoiceitems', page), has_more: after + limit < items.length }]
+      return [200, customersPage('/v1/invoiceitems', a.invoiceItems, query)]
     }
     if (method === 'POST' && path === '/v1/subscriptions') {
-      const customer = required(params, 'customer')
-      if (!a.customers.some((c) => c.id === customer))
-        throw new StripeError(
-          400,
-          'invalid_request_error',
-          `No such customer: '${customer}'`,
-          'resource_missing',
-          'customer',
-        )
+      const customer = existingCustomer(a, params)
       const items = (params.items as { price?: string }[] | undefined) ?? []
       if (items.length === 0 || items.some((i) => !a.prices.some((p) => p.id === i.price)))
-        throw new StripeError(
-          400,
-          'invalid_request_error',
-          'items[0][price] must name an existing price.',
-          'resource_missing',
-          'items',
-        )
+        throw invalid('items[0][price] must name an existing price.', 'resource_missing', 'items')
       const period = monthOf(now())
       const id = nextId('sub')
       const subscription = {
@@ -762,8 +657,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
     const v2Event = /^\/v2\/core\/events\/([^/]+)$/.exec(path)
     if (method === 'GET' && v2Event) {
       const event = a.v2Events.get(v2Event[1]!)
-      if (!event)
-        throw new StripeError(404, 'invalid_request_error', `No such event: '${v2Event[1]}'`, 'resource_missing')
+      if (!event) throw missing(404, 'event', v2Event[1])
       return [200, event]
     }
     throw new StripeError(404, 'invalid_request_error', `Unrecognized request URL (${method}: ${path}).`)
@@ -822,8 +716,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
           message: 'Too many requests hit the API too quickly.',
         },
       })
-    if (fault === 'server-error')
-      return send(500, { error: { type: 'api_error', message: 'An unknown error occurred.' } })
+    if (fault === 'server-error') return send(500, INTERNAL_ERROR)
     if (fault === 'invalid')
       return send(400, {
         error: {
@@ -866,10 +759,9 @@ export async function startFakeStripe(): Promise<FakeStripe> {
         record.replayed = true
       }
     } else {
-      const internalError = { error: { type: 'api_error', message: 'An unknown error occurred.' } }
       if (fault === 'stored-server-error') {
         status = 500
-        body = internalError
+        body = INTERNAL_ERROR
       } else {
         try {
           ;[status, body] = route(a, method, path, params, query)
@@ -887,7 +779,7 @@ export async function startFakeStripe(): Promise<FakeStripe> {
         }
         if (fault === 'server-error-after') {
           status = 500
-          body = internalError
+          body = INTERNAL_ERROR
         }
       }
       if (idempotencyKey) a.idempotency.set(idempotencyKey, { fingerprint, status, body })
