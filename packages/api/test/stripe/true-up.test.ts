@@ -1,14 +1,21 @@
-import Stripe from 'stripe'
+import type Stripe from 'stripe'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import type { Clock } from '../../src/clock.ts'
-import { toMinor } from '../../src/stripe/credit-push.ts'
 import type { Fault } from '../support/fake-stripe.ts'
 import {
+  CHAOS_FAULTS,
+  connectCustomers,
   createStripeTestApp,
+  currentPeriodUsage,
   expectNoErrors,
+  GRANT,
+  invoiceBesidePreview,
+  killMidRound,
+  PREVIEW,
+  pushUntilSettled,
   RECORD_BATCH,
-  SET_CREDENTIALS,
-  SETUP,
+  seededRandom,
+  subscribeCustomers,
   type StripeTestApp,
 } from './stripe-support.ts'
 
@@ -21,21 +28,14 @@ import {
  * mid-flight; no true-up is made twice.
  */
 const SECRET_KEY = 'sk_test_trueUp00000001'
-const HOUR = 3_600_000
 const CUSTOMERS = 9
 const WITH_USAGE = 8
 const EVENTS = 480
 
 let offset = 0
 const clock: Clock = { now: () => new Date(Date.now() + offset) }
-const now0 = Date.now()
-const monthStart = Date.UTC(new Date(now0).getUTCFullYear(), new Date(now0).getUTCMonth(), 1)
-const nextMonth = Date.UTC(new Date(now0).getUTCFullYear(), new Date(now0).getUTCMonth() + 1, 1)
-const from = Math.max(monthStart, now0 - 6 * HOUR)
-const span = Math.max(1, Math.floor((now0 - 60_000 - from) / 60_000))
+const { monthStart, nextMonth, from, timestampOf } = currentPeriodUsage(Date.now())
 
-const PREVIEW = `query ($c: String!, $p: DateTime) { invoicePreview(customerId: $c, periodStart: $p) { subtotal creditsApplied total lines { kind amount } } }`
-const GRANT = `mutation ($i: GrantCreditsInput!) { grantCredits(input: $i) { created } }`
 const SET_PLAN = `mutation ($i: RatingPlanInput!) { setRatingPlan(input: $i) { id } }`
 const MARGIN = { type: 'COST_BASED', kind: 'MARGIN', percent: '37' }
 
@@ -45,14 +45,11 @@ const minimumOf = (i: number): string | null =>
 
 let t: StripeTestApp
 let stripe: Stripe
-const stripeIds = new Map<string, string>()
+let stripeIds: Map<string, string>
 
 beforeAll(async () => {
   t = await createStripeTestApp({ clock })
-  expectNoErrors(await t.gql(SET_CREDENTIALS, { input: { secretKey: SECRET_KEY } }))
-  for (let i = 0; i < CUSTOMERS; i++)
-    expectNoErrors(await t.gql(`mutation { upsertCustomer(input: { id: "t${i}", name: "Customer ${i}" }) { id } }`))
-  expectNoErrors(await t.gql(SETUP, { input: { createCustomers: true } }))
+  await connectCustomers(t, SECRET_KEY, 't', CUSTOMERS)
   // Plans in force from before the first event: the tenant default has a $5 minimum; t4 and t5 a
   // minimum below their usage, t6 none, t7 one with sub-cent digits, t8 one and no usage.
   offset = from - 60_000 - Date.now()
@@ -66,12 +63,7 @@ beforeAll(async () => {
     )
   }
   offset = 0
-  const account = await t.database.db.selectFrom('stripe_accounts').selectAll().executeTakeFirstOrThrow()
-  for (const c of await t.database.db.selectFrom('customers').select(['id', 'stripe_customer_id']).execute())
-    stripeIds.set(c.id, c.stripe_customer_id!)
-  stripe = new Stripe(SECRET_KEY, { host: t.fake.host, port: t.fake.port, protocol: 'http', telemetry: false })
-  for (const id of stripeIds.values())
-    await stripe.subscriptions.create({ customer: id, items: [{ price: account.price_id! }] })
+  ;({ stripe, stripeIds } = await subscribeCustomers(t, SECRET_KEY))
   // Credits: t1 a small grant that runs out, t2 one that pays for all its usage (not the true-up).
   expectNoErrors(await t.gql(GRANT, { i: { customerId: 't1', idempotencyKey: 't1-0', amount: '0.2' } }))
   expectNoErrors(
@@ -90,55 +82,17 @@ function makeEvents(start: number, end: number) {
       id: `tu-${i}`,
       customerId: `t${i % WITH_USAGE}`,
       model: i % 3 === 0 ? 'gpt-4o-mini' : 'gpt-4o',
-      timestamp: new Date(from + ((i * 7919) % span) * 60_000).toISOString(),
+      timestamp: timestampOf(i),
       inputTokens: 100 + ((i * 31) % 5000),
       outputTokens: 1 + ((i * 13) % 900),
     })
   return events
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 const itemCalls = () => t.fake.requests.filter((r) => r.path === '/v1/invoiceitems' && r.method === 'POST')
 
-async function settled(): Promise<boolean> {
-  const db = t.database.db
-  const count = async (table: 'stripe_pushes' | 'stripe_credit_pushes') =>
-    Number(
-      (
-        await db
-          .selectFrom(table)
-          .select((eb) => eb.fn.countAll<number>().as('n'))
-          .where('status', '=', 'PENDING')
-          .executeTakeFirstOrThrow()
-      ).n,
-    )
-  const unplanned = await db.selectFrom('stripe_outbox').select('event_id').where('planned_at', 'is', null).execute()
-  const dirty = await db.selectFrom('stripe_credit_state').select('customer_id').where('dirty', '=', true).execute()
-  return (await count('stripe_pushes')) + (await count('stripe_credit_pushes')) + unplanned.length + dirty.length === 0
-}
-
-async function drain(pusher: ReturnType<StripeTestApp['pusher']>) {
-  for (let round = 0; round < 3000; round++) {
-    const result = await pusher.runOnce()
-    if (result.groups > 0) continue
-    if (await settled()) return
-    await sleep(20)
-  }
-  throw new Error('the pusher did not settle')
-}
-
 it("Stripe's invoice equals invoicePreview with a minimum commitment in force, despite failures", async () => {
-  const faults: Fault[] = [
-    'rate-limit',
-    'server-error',
-    'hang',
-    'drop',
-    'drop-after',
-    'hang-after',
-    'stored-server-error',
-  ]
-  let seed = 11
-  const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31
+  const random = seededRandom(11)
   // Only 6 true-ups: their first calls get the faults that matter most, in turn; then 20 % at random.
   const itemFaults: Fault[] = ['drop-after', 'hang-after', 'stored-server-error', 'rate-limit', 'drop-after']
   t.fake.fault = ({ path, method }) => {
@@ -148,7 +102,7 @@ it("Stripe's invoice equals invoicePreview with a minimum commitment in force, d
       path.startsWith('/v1/billing/credit_grants') ||
       path === '/v1/invoiceitems') &&
       random() < 0.2
-      ? faults[Math.floor(random() * faults.length)]!
+      ? CHAOS_FAULTS[Math.floor(random() * CHAOS_FAULTS.length)]!
       : null
   }
   t.setClientTimeout(150)
@@ -157,36 +111,22 @@ it("Stripe's invoice equals invoicePreview with a minimum commitment in force, d
     expect(data.recordUsageBatch.rejected).toBe(0)
   }
   const options = { leaseMs: 500, concurrency: 4, maxAttempts: 100 }
-  await drain(t.pusher(options))
+  expect(await pushUntilSettled(t, t.pusher(options))).toBe(true)
   // The period is open: no true-up is sent yet.
   expect(itemCalls()).toHaveLength(0)
 
   // The period closes. The first pusher is killed once it has made a few invoice item calls.
   offset = nextMonth + 60_000 - Date.now()
-  const first = t.pusher(options)
-  let done = false
-  const inFlight = first.runOnce().finally(() => (done = true))
-  while (!done && itemCalls().length < 3) await sleep(2)
-  first.kill()
-  await inFlight
-  await drain(t.pusher(options))
+  await killMidRound(t.pusher(options), () => itemCalls().length >= 3)
+  expect(await pushUntilSettled(t, t.pusher(options))).toBe(true)
   t.fake.fault = () => null
   t.setClientTimeout(10_000)
 
   const period = new Date(monthStart).toISOString()
   for (let i = 0; i < CUSTOMERS; i++) {
     const customer = `t${i}`
-    const invoice = await stripe.invoices.createPreview({ customer: stripeIds.get(customer)! })
-    const preview = expectNoErrors(await t.gql(PREVIEW, { c: customer, p: period })).invoicePreview
-    const subtotal = Number(toMinor(preview.subtotal, '100'))
-    const credits = Number(toMinor(preview.creditsApplied, '100'))
-    const applied = (invoice.total_pretax_credit_amounts ?? []).reduce((s, c) => s + c.amount, 0)
-    expect({ customer, subtotal: invoice.subtotal, credits: applied, total: invoice.total }).toEqual({
-      customer,
-      subtotal,
-      credits,
-      total: Number(toMinor(preview.total, '100')),
-    })
+    const { preview, theirs, ours } = await invoiceBesidePreview(t, stripe, stripeIds.get(customer)!, customer, period)
+    expect({ customer, ...theirs }).toEqual({ customer, ...ours })
     const trueUp = preview.lines.find((l: { kind: string }) => l.kind === 'MINIMUM_TRUE_UP')
     const items = t.fake.account(SECRET_KEY).invoiceItems.filter((ii) => ii.customer === stripeIds.get(customer))
     if (i <= 3 || i >= 7) {
