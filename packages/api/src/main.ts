@@ -92,6 +92,20 @@ async function main() {
   const creditTimer = setInterval(() => void sweepCredits(), 60 * 1000)
   creditTimer.unref()
 
+  // The per-day rollups' pending deltas move into them (reads are exact either way; this keeps them fast).
+  let compacting = false
+  const compactDays = async () => {
+    if (compacting) return
+    compacting = true
+    await app.services.overview.compactDayRollups().catch((error: unknown) => {
+      logger.error('day rollup compaction failed', { error: error instanceof Error ? error.message : String(error) })
+    })
+    compacting = false
+  }
+  await compactDays()
+  const compactTimer = setInterval(() => void compactDays(), 5 * 1000)
+  compactTimer.unref()
+
   const running = await startServer(app, config, logger)
   // Every process delivers webhooks: attempts are claimed with FOR UPDATE SKIP LOCKED and a lease.
   if (config.WEBHOOK_WORKER) app.services.webhookDispatcher.start()
@@ -123,6 +137,7 @@ async function main() {
     logger.info('shutting down', { signal })
     clearInterval(partitionTimer)
     clearInterval(creditTimer)
+    clearInterval(compactTimer)
     await running.close()
     // Single events still waiting in a group commit are written before the pool closes.
     await app.services.usage.drain()

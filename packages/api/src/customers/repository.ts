@@ -1,4 +1,7 @@
+import { sql } from 'kysely'
 import type { Executor } from '../db/database.ts'
+import { NOT_EMPTY, onDays, onEdgeHours } from '../db/day-span.ts'
+import type { DaySpan } from '../shared/date-range.ts'
 import type { Customer } from '../db/types.ts'
 
 export function findCustomers(db: Executor, tenantId: string, ids: readonly string[]): Promise<Customer[]> {
@@ -100,31 +103,39 @@ export async function rollupTotals(
   }))
 }
 
-/** The customers that billed most over whole UTC hours [from, to), from usage_rollups. */
-export async function topByAmount(
+/**
+ * The customers that billed most over a span (ties by id): whole days from usage_day_customers
+ * plus the uncompacted usage_day_deltas, edge hours from usage_rollups, in one statement.
+ */
+export async function topCustomers(
   db: Executor,
   tenantId: string,
-  from: Date,
-  to: Date,
+  span: DaySpan,
   limit: number,
 ): Promise<CustomerTotals[]> {
-  const rows = await db
-    .selectFrom('usage_rollups')
-    .select((eb) => [
-      'customer_id',
-      eb.fn.sum<string>('events').as('events'),
-      eb.fn.sum<string>('unpriced_events').as('unpriced_events'),
-      eb.fn.sum<string>('cost').as('cost'),
-      eb.fn.sum<string>('amount').as('amount'),
-    ])
-    .where('tenant_id', '=', tenantId)
-    .where('bucket', '>=', from)
-    .where('bucket', '<', to)
-    .groupBy('customer_id')
-    .orderBy((eb) => eb.fn.sum('amount'), 'desc')
-    .orderBy('customer_id')
-    .limit(limit)
-    .execute()
+  const { rows } = await sql<{
+    customer_id: string
+    events: string
+    unpriced_events: string
+    cost: string
+    amount: string
+  }>`
+    select customer_id, sum(events) as events, sum(unpriced_events) as unpriced_events,
+      sum(cost) as cost, sum(amount) as amount
+    from (
+      select customer_id, events, unpriced_events, cost, amount
+      from usage_day_customers where tenant_id = ${tenantId} and ${onDays(span)}
+      union all
+      select customer_id, events, unpriced_events, cost, amount
+      from usage_day_deltas where tenant_id = ${tenantId} and ${onDays(span)}
+      union all
+      select customer_id, events, unpriced_events, cost, amount
+      from usage_rollups where tenant_id = ${tenantId} and ${onEdgeHours(span)}
+    ) figures
+    group by customer_id
+    ${NOT_EMPTY}
+    order by sum(amount) desc, customer_id
+    limit ${limit}`.execute(db)
   return rows.map((r) => ({
     customer_id: r.customer_id,
     events: Number(r.events),

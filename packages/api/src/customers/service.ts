@@ -8,7 +8,7 @@ import type { Customer, Tenant } from '../db/types.ts'
 import type { BudgetUse } from '../budgets/types.ts'
 import { Decimal } from '../money/decimal.ts'
 import { badInput } from '../shared/errors.ts'
-import { DAY_MS, wholeHours } from '../shared/date-range.ts'
+import { DAY_MS, splitDays, wholeHours } from '../shared/date-range.ts'
 import { keysetCursor, pageOf, pageSize, type Page } from '../shared/pagination.ts'
 import * as repo from './repository.ts'
 
@@ -134,7 +134,7 @@ export function createCustomerService({
         throw badInput(`the range spans at most ${CUSTOMER_LIMITS.topMaxRangeDays} days; narrow from/to`, 'to')
       }
       const hours = wholeHours(range)
-      const totals = await repo.topByAmount(db, tenant.id, hours.start, hours.end, n)
+      const totals = await repo.topCustomers(db, tenant.id, splitDays({ from: hours.start, to: hours.end }), n)
       const uses = await budgetUse(
         tenant.id,
         totals.map((t) => t.customer_id),

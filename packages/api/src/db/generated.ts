@@ -560,6 +560,40 @@ export interface UsageCorrections {
   ts: Timestamp
 }
 
+export interface UsageDayCustomers {
+  amount: Numeric
+  cost: Numeric
+  customer_id: string
+  day: Timestamp
+  events: number
+  tenant_id: string
+  unpriced_events: number
+}
+
+export interface UsageDayDeltas {
+  amount: Numeric
+  cost: Numeric
+  customer_id: string
+  day: Timestamp
+  events: number
+  id: Generated<number>
+  model: string
+  provider: string
+  tenant_id: string
+  unpriced_events: number
+}
+
+export interface UsageDayModels {
+  amount: Numeric
+  cost: Numeric
+  day: Timestamp
+  events: number
+  model: string
+  provider: string
+  tenant_id: string
+  unpriced_events: number
+}
+
 export interface UsageEventKeys {
   content_hash: string
   id: string
@@ -729,6 +763,9 @@ export interface DB {
   stripe_webhook_events: StripeWebhookEvents
   tenants: Tenants
   usage_corrections: UsageCorrections
+  usage_day_customers: UsageDayCustomers
+  usage_day_deltas: UsageDayDeltas
+  usage_day_models: UsageDayModels
   usage_event_keys: UsageEventKeys
   usage_events: UsageEvents
   usage_line_rollups: UsageLineRollups

@@ -1,11 +1,14 @@
 /**
- * The overview's SQL: usage_rollups per UTC day and (provider, model) over whole hours, alerts
+ * The overview's SQL: usage per UTC day and (provider, model) and top customers from the per-day
+ * read models (and usage_rollups at the edges), their compaction, alerts
  * raised since a time, and UNPRICED events grouped by reason (on the partial index of UNPRICED
  * events: priced events are never read).
  */
 import { sql } from 'kysely'
 import type { Executor } from '../db/database.ts'
 import type { UnpricedReasonJson } from '../db/types.ts'
+import { NOT_EMPTY, onDays, onEdgeHours } from '../db/day-span.ts'
+import type { DaySpan } from '../shared/date-range.ts'
 
 export interface RollupCell {
   day: Date
@@ -20,25 +23,35 @@ export interface RollupCell {
 /** Bins start at UTC midnights: date_bin counts whole 24-hour strides from here. */
 const BIN_ORIGIN = sql`timestamptz '2000-01-01T00:00:00Z'`
 
-/** Sums of usage_rollups per (UTC day, provider, model) over whole hours [from, to). */
-export async function rollupCells(db: Executor, tenantId: string, from: Date, to: Date): Promise<RollupCell[]> {
-  const day = sql<Date>`date_bin(interval '24 hours', bucket, ${BIN_ORIGIN})`
-  const rows = await db
-    .selectFrom('usage_rollups')
-    .select((eb) => [
-      day.as('day'),
-      'provider',
-      'model',
-      eb.fn.sum<string>('events').as('events'),
-      eb.fn.sum<string>('unpriced_events').as('unpriced_events'),
-      eb.fn.sum<string>('cost').as('cost'),
-      eb.fn.sum<string>('amount').as('amount'),
-    ])
-    .where('tenant_id', '=', tenantId)
-    .where('bucket', '>=', from)
-    .where('bucket', '<', to)
-    .groupBy([day, 'provider', 'model'])
-    .execute()
+/**
+ * Sums per (UTC day, provider, model) over a span: whole days from usage_day_models plus the
+ * uncompacted usage_day_deltas, edge hours from usage_rollups — one statement, so one snapshot sees
+ * every delta either still in usage_day_deltas or already in usage_day_models, never both.
+ */
+export async function rollupCells(db: Executor, tenantId: string, span: DaySpan): Promise<RollupCell[]> {
+  const { rows } = await sql<{
+    day: Date | string
+    provider: string
+    model: string
+    events: string
+    unpriced_events: string
+    cost: string
+    amount: string
+  }>`
+    select day, provider, model, sum(events) as events, sum(unpriced_events) as unpriced_events,
+      sum(cost) as cost, sum(amount) as amount
+    from (
+      select day, provider, model, events, unpriced_events, cost, amount
+      from usage_day_models where tenant_id = ${tenantId} and ${onDays(span)}
+      union all
+      select day, provider, model, events, unpriced_events, cost, amount
+      from usage_day_deltas where tenant_id = ${tenantId} and ${onDays(span)}
+      union all
+      select date_bin(interval '24 hours', bucket, ${BIN_ORIGIN}), provider, model, events, unpriced_events, cost, amount
+      from usage_rollups where tenant_id = ${tenantId} and ${onEdgeHours(span)}
+    ) cells
+    group by day, provider, model
+    ${NOT_EMPTY}`.execute(db)
   return rows.map((r) => ({
     day: new Date(r.day),
     provider: r.provider,
@@ -48,6 +61,58 @@ export async function rollupCells(db: Executor, tenantId: string, from: Date, to
     cost: String(r.cost),
     amount: String(r.amount),
   }))
+}
+
+/** Tenants with usage_day_deltas rows waiting to be compacted. */
+export async function tenantsWithDayDeltas(db: Executor): Promise<string[]> {
+  const { rows } = await sql<{ tenant_id: string }>`select distinct tenant_id from usage_day_deltas`.execute(db)
+  return rows.map((r) => r.tenant_id)
+}
+
+/**
+ * Moves up to `limit` of a tenant's oldest usage_day_deltas rows into usage_day_models and
+ * usage_day_customers, in one statement (one tenant: one shard on Citus): the deleted rows are
+ * exactly the ones added, and a concurrent compactor skips rows this one deleted. Locks:
+ * usage_day_models, then usage_day_customers, each by key in byte order (nothing else: writers of
+ * deltas only append). Returns how many delta rows moved.
+ */
+export async function compactDayDeltas(db: Executor, tenantId: string, limit: number): Promise<number> {
+  const { rows } = await sql<{ moved: number }>`
+    with moved as (
+      delete from usage_day_deltas
+      where tenant_id = ${tenantId}
+        and id in (select id from usage_day_deltas where tenant_id = ${tenantId} order by id limit ${limit})
+      returning tenant_id, day, customer_id, provider, model, events, unpriced_events, cost, amount
+    ),
+    models as (
+      insert into usage_day_models (tenant_id, day, provider, model, events, unpriced_events, cost, amount)
+      select tenant_id, day, provider, model, sum(events), sum(unpriced_events), sum(cost), sum(amount)
+      from moved
+      group by tenant_id, day, provider, model
+      order by tenant_id collate "C", day, provider collate "C", model collate "C"
+      on conflict (tenant_id, day, provider, model) do update set
+        events = usage_day_models.events + excluded.events,
+        unpriced_events = usage_day_models.unpriced_events + excluded.unpriced_events,
+        cost = usage_day_models.cost + excluded.cost,
+        amount = usage_day_models.amount + excluded.amount
+      returning 1
+    ),
+    customers as (
+      insert into usage_day_customers (tenant_id, day, customer_id, events, unpriced_events, cost, amount)
+      select tenant_id, day, customer_id, sum(events), sum(unpriced_events), sum(cost), sum(amount)
+      from moved
+      where (select count(*) from models) >= 0
+      group by tenant_id, day, customer_id
+      order by tenant_id collate "C", day, customer_id collate "C"
+      on conflict (tenant_id, day, customer_id) do update set
+        events = usage_day_customers.events + excluded.events,
+        unpriced_events = usage_day_customers.unpriced_events + excluded.unpriced_events,
+        cost = usage_day_customers.cost + excluded.cost,
+        amount = usage_day_customers.amount + excluded.amount
+      returning 1
+    )
+    select (select count(*) from moved)::int as moved, (select count(*) from customers) as customers`.execute(db)
+  return Number(rows[0]?.moved ?? 0)
 }
 
 /** Budget and credit alerts raised at or after `since`. */

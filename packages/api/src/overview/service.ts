@@ -1,7 +1,8 @@
 /**
  * The console's overview, in one query built for it: billed, cost and margin over a range by UTC
  * day and by provider and model, UNPRICED events and the amount they put at risk, alerts raised
- * today — all from usage_rollups (whole UTC hours), never a scan of raw events. And the UNPRICED
+ * today — from the per-day rollups (usage_day_models, whole UTC days; migration 20261212T0100) and
+ * usage_rollups (the hours at the range's edges), never a scan of raw events. And the UNPRICED
  * events grouped by reason, each group with its estimate and the fix that prices it.
  *
  * Amount at risk (README: Overview): an UNPRICED event bills nothing until priced. What it would
@@ -17,7 +18,7 @@ import type { Clock } from '../clock.ts'
 import type { Db } from '../db/database.ts'
 import type { Tenant, UnpricedReasonJson } from '../db/types.ts'
 import { Decimal } from '../money/decimal.ts'
-import { DAY_MS, wholeHours } from '../shared/date-range.ts'
+import { DAY_MS, splitDays, wholeHours } from '../shared/date-range.ts'
 import { badInput } from '../shared/errors.ts'
 import * as repo from './repository.ts'
 
@@ -234,7 +235,16 @@ function checkRange(range: { from: Date; to: Date }): void {
 export interface OverviewService {
   overview(tenant: Tenant, range: { from: Date; to: Date }): Promise<OverviewView>
   unpricedGroups(tenant: Tenant, range: { from: Date; to: Date }): Promise<UnpricedGroupView[]>
+  /**
+   * Moves every pending usage_day_deltas row into the per-day rollups, tenant by tenant, in
+   * statements of at most COMPACT_CHUNK rows; returns how many moved. Reads are exact before and
+   * after: this only keeps them fast (main.ts runs it every few seconds).
+   */
+  compactDayRollups(): Promise<number>
 }
+
+/** Delta rows moved per statement: a short transaction, a bounded number of day rows locked. */
+const COMPACT_CHUNK = 10_000
 
 export function createOverviewService({ db, clock }: { db: Db; clock: Clock }): OverviewService {
   return {
@@ -243,10 +253,22 @@ export function createOverviewService({ db, clock }: { db: Db; clock: Clock }): 
       const hours = wholeHours(range)
       const midnight = new Date(Math.floor(clock.now().getTime() / DAY_MS) * DAY_MS)
       const [cells, alertsToday] = await Promise.all([
-        repo.rollupCells(db, tenant.id, hours.start, hours.end),
+        repo.rollupCells(db, tenant.id, splitDays({ from: hours.start, to: hours.end })),
         repo.alertsSince(db, tenant.id, midnight),
       ])
       return { from: hours.start, to: hours.end, currency: tenant.currency, ...foldCells(cells), alertsToday }
+    },
+
+    async compactDayRollups() {
+      let total = 0
+      for (const tenantId of await repo.tenantsWithDayDeltas(db)) {
+        for (;;) {
+          const moved = await repo.compactDayDeltas(db, tenantId, COMPACT_CHUNK)
+          total += moved
+          if (moved < COMPACT_CHUNK) break
+        }
+      }
+      return total
     },
 
     async unpricedGroups(tenant, range) {
@@ -254,7 +276,7 @@ export function createOverviewService({ db, clock }: { db: Db; clock: Clock }): 
       const hours = wholeHours(range)
       const [groups, cells] = await Promise.all([
         repo.unpricedGroups(db, tenant.id, hours.start, hours.end, OVERVIEW_LIMITS.unpricedGroups),
-        repo.rollupCells(db, tenant.id, hours.start, hours.end),
+        repo.rollupCells(db, tenant.id, splitDays({ from: hours.start, to: hours.end })),
       ])
       const models = new Map<string, { model: string; acc: Accumulator }>()
       for (const cell of cells) {

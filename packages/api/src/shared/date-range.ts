@@ -20,17 +20,38 @@ export interface TimeRange {
 }
 
 /**
- * Splits [from, to) into the whole UTC hours inside it (read from rollups) and the partial-hour
- * edges (read from raw events). Together they cover [from, to) exactly, without overlap.
+ * Splits [from, to) into the whole units (UTC hours or days) inside it and the partial-unit edges.
+ * Together they cover [from, to) exactly, without overlap.
  */
-export function splitRange(from: Date, to: Date): { hours: TimeRange | null; edges: TimeRange[] } {
-  const firstHour = Math.ceil(from.getTime() / HOUR_MS) * HOUR_MS
-  const lastHour = Math.floor(to.getTime() / HOUR_MS) * HOUR_MS
-  if (firstHour >= lastHour) return { hours: null, edges: [{ from, to }] }
+function splitWhole(from: Date, to: Date, unitMs: number): { whole: TimeRange | null; edges: TimeRange[] } {
+  const first = Math.ceil(from.getTime() / unitMs) * unitMs
+  const last = Math.floor(to.getTime() / unitMs) * unitMs
+  if (first >= last) return { whole: null, edges: [{ from, to }] }
   const edges: TimeRange[] = []
-  if (from.getTime() < firstHour) edges.push({ from, to: new Date(firstHour) })
-  if (lastHour < to.getTime()) edges.push({ from: new Date(lastHour), to })
-  return { hours: { from: new Date(firstHour), to: new Date(lastHour) }, edges }
+  if (from.getTime() < first) edges.push({ from, to: new Date(first) })
+  if (last < to.getTime()) edges.push({ from: new Date(last), to })
+  return { whole: { from: new Date(first), to: new Date(last) }, edges }
+}
+
+/** The whole UTC hours inside [from, to) (read from rollups) and the partial-hour edges (read from raw events). */
+export function splitRange(from: Date, to: Date): { hours: TimeRange | null; edges: TimeRange[] } {
+  const { whole, edges } = splitWhole(from, to, HOUR_MS)
+  return { hours: whole, edges }
+}
+
+/** A range of whole hours as the per-day rollups serve it: its whole UTC days and the hours at its edges. */
+export interface DaySpan {
+  days: TimeRange | null
+  hours: TimeRange[]
+}
+
+/**
+ * The whole UTC days inside a range of whole hours (read from the per-day rollups) and the hours
+ * left at its edges (read from the hourly rollups).
+ */
+export function splitDays(range: TimeRange): DaySpan {
+  const { whole, edges } = splitWhole(range.from, range.to, DAY_MS)
+  return { days: whole, hours: edges }
 }
 
 /** [from, to) widened to whole UTC hours, the end kept within what a DateTime can show. */
