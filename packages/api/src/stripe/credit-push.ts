@@ -16,7 +16,7 @@
 import { createHash } from 'node:crypto'
 import type { Executor } from '../db/database.ts'
 import type { CreditCategory } from '../db/column-types.ts'
-import type { BilledChangeBatch, IngestBatch } from '../usage/pipeline.ts'
+import type { BilledChangeBatch, IngestBatch, StripeAccountRead } from '../usage/pipeline.ts'
 import { Decimal } from '../money/decimal.ts'
 import { classifyStripeError, describeStripeError, isReplayedError } from './client.ts'
 import type { PushContext, PushRound, RoundClients } from './push-round.ts'
@@ -133,9 +133,11 @@ async function markDirty(
   trx: Executor,
   tenantId: string,
   usage: readonly { customerId: string; ts: Date }[],
+  earlier: StripeAccountRead | undefined,
 ): Promise<void> {
   if (usage.length === 0) return
-  const account = await queueingAccount(trx, tenantId)
+  // The account as `stripe.outbox` read it in this transaction, under the setup lock; else read here.
+  const account = earlier ? earlier.account : await queueingAccount(trx, tenantId)
   if (!account?.price_id) return
   const withGrants = await customersWithGrants(trx, tenantId, [...new Set(usage.map((u) => u.customerId))])
   const keys = new Map<string, CreditStateKey>()
@@ -152,20 +154,28 @@ async function markDirty(
 }
 
 /** Ingest step `stripe.credits` (usage/pipeline.ts), after `credits.consume`. */
-export async function markCreditsIngested(trx: Executor, { tenant, inserted }: IngestBatch): Promise<void> {
+export async function markCreditsIngested(
+  trx: Executor,
+  { tenant, inserted, stripeAccount }: IngestBatch,
+): Promise<void> {
   await markDirty(
     trx,
     tenant.id,
     inserted.filter((e) => e.status === 'PRICED').map((e) => ({ customerId: e.customer_id, ts: new Date(e.ts) })),
+    stripeAccount,
   )
 }
 
 /** Billed-change step `stripe.credits`: a correction may draw more credit or give some back. */
-export async function markCreditsChanged(trx: Executor, { tenantId, changes }: BilledChangeBatch): Promise<void> {
+export async function markCreditsChanged(
+  trx: Executor,
+  { tenantId, changes, stripeAccount }: BilledChangeBatch,
+): Promise<void> {
   await markDirty(
     trx,
     tenantId,
     changes.map((c) => ({ customerId: c.customerId, ts: c.ts })),
+    stripeAccount,
   )
 }
 

@@ -1,8 +1,8 @@
 import type { Executor } from '../db/database.ts'
 import type { PricedLineJson } from '../db/types.ts'
-import type { BilledChangeBatch, IngestBatch } from '../usage/pipeline.ts'
+import type { BilledChangeBatch, IngestBatch, StripeAccountRead } from '../usage/pipeline.ts'
 import { Decimal } from '../money/decimal.ts'
-import { lockSetupShared, queueingAccount } from './repository/accounts.ts'
+import { lockSetupShared, queueingAccount, type QueueingAccount } from './repository/accounts.ts'
 import {
   billedUnqueuedEvents,
   ensurePushStates,
@@ -31,12 +31,26 @@ export interface BillableDelta {
  * that corrects amounts), so a change is either stored and queued, or neither. Only tenants whose
  * Stripe billing is set up (a metered price exists) queue anything. Re-queuing a key is a no-op.
  */
-export async function queueForStripe(trx: Executor, tenantId: string, deltas: readonly BillableDelta[]): Promise<void> {
-  await queueDeltas(trx, tenantId, deltas)
+export async function queueForStripe(
+  trx: Executor,
+  tenantId: string,
+  deltas: readonly BillableDelta[],
+): Promise<StripeAccountRead | undefined> {
+  let read: StripeAccountRead | undefined
+  await queueDeltas(trx, tenantId, deltas, (account) => (read = { account }))
+  return read
 }
 
-/** queueForStripe, returning how many keys were newly queued (the setup backfill reports it). */
-export async function queueDeltas(trx: Executor, tenantId: string, deltas: readonly BillableDelta[]): Promise<number> {
+/**
+ * queueForStripe, returning how many keys were newly queued (the setup backfill reports it);
+ * `seen` gets the account it read (nothing is read for no deltas).
+ */
+export async function queueDeltas(
+  trx: Executor,
+  tenantId: string,
+  deltas: readonly BillableDelta[],
+  seen?: (account: QueueingAccount | undefined) => void,
+): Promise<number> {
   if (deltas.length === 0) return 0
   // Held until this transaction commits. The setup that first stores price_id takes the lock
   // exclusively, so it waits for every transaction that may have read "no price yet" here; the
@@ -44,6 +58,7 @@ export async function queueDeltas(trx: Executor, tenantId: string, deltas: reado
   // them themselves (the outbox key dedupes the overlap).
   await lockSetupShared(trx, tenantId)
   const account = await queueingAccount(trx, tenantId)
+  seen?.(account)
   if (!account?.price_id) return 0
   const outside = await billedOutsideStripe(trx, tenantId, deltas, account.setup_at)
   const rows: NewOutboxRow[] = []
@@ -116,7 +131,8 @@ async function billedOutsideStripe(
 }
 
 /** Ingest step `stripe.outbox` (usage/pipeline.ts): queues every newly stored priced event. */
-export async function queueIngested(trx: Executor, { tenant, inserted }: IngestBatch): Promise<void> {
+export async function queueIngested(trx: Executor, batch: IngestBatch): Promise<void> {
+  const { tenant, inserted } = batch
   const deltas: BillableDelta[] = []
   for (const event of inserted) {
     if (event.status !== 'PRICED' || event.amount === null) continue
@@ -129,7 +145,7 @@ export async function queueIngested(trx: Executor, { tenant, inserted }: IngestB
       model: event.canonical_model ?? event.model,
     })
   }
-  await queueForStripe(trx, tenant.id, deltas)
+  batch.stripeAccount = await queueForStripe(trx, tenant.id, deltas)
 }
 
 /**
@@ -137,6 +153,6 @@ export async function queueIngested(trx: Executor, { tenant, inserted }: IngestB
  * late pricing, a correction) in the transaction that writes it, so Stripe hears the delta as it
  * hears new usage, in the event's window.
  */
-export async function queueChanges(trx: Executor, { tenantId, changes }: BilledChangeBatch): Promise<void> {
-  await queueForStripe(trx, tenantId, changes)
+export async function queueChanges(trx: Executor, batch: BilledChangeBatch): Promise<void> {
+  batch.stripeAccount = await queueForStripe(trx, batch.tenantId, batch.changes)
 }

@@ -20,6 +20,7 @@
  */
 import type { Tx } from '../db/database.ts'
 import type { BudgetAlertRow, CreditAlertRow, Tenant, UsageEventRow } from '../db/types.ts'
+import type { StripeAccountRow } from '../stripe/db-types.ts'
 import type { Logger } from '../logger.ts'
 import type { EventError, ValidEvent } from './validation.ts'
 
@@ -64,6 +65,16 @@ export interface IngestBatch {
   alertsRaised: BudgetAlertRow[]
   /** Written by `credits.consume`: the low- and zero-balance credit alerts this transaction inserted. */
   creditAlertsRaised: CreditAlertRow[]
+  /** Written by `stripe.outbox`: the Stripe account it read under the setup lock, reused by `stripe.credits`. */
+  stripeAccount?: StripeAccountRead
+}
+
+/**
+ * The tenant's Stripe account as `stripe.outbox` read it in this transaction, under the setup lock
+ * (`account` undefined: the tenant has none). Absent when that step read nothing (no billed amount).
+ */
+export interface StripeAccountRead {
+  account: Pick<StripeAccountRow, 'mode' | 'price_id' | 'setup_at'> | undefined
 }
 
 /**
@@ -99,6 +110,8 @@ export interface BilledChangeBatch {
   alertsRaised: BudgetAlertRow[]
   /** Written by `credits.consume`: the credit alerts this transaction inserted. */
   creditAlertsRaised: CreditAlertRow[]
+  /** Written by `stripe.outbox`: the Stripe account it read under the setup lock, reused by `stripe.credits`. */
+  stripeAccount?: StripeAccountRead
 }
 
 type Names<T extends readonly string[]> = T[number]
