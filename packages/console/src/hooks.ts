@@ -39,22 +39,29 @@ export function useQuery<R, V>(
   return { ...state, refetch: run }
 }
 
-/** A mutation with its pending flag and last error (shown beside the control that ran it). */
-export function useMutation<R, V>(document: TadaDocumentNode<R, V>) {
+/**
+ * A mutation with its pending flag and last error (shown beside the control that ran it, by MutationError).
+ * `onDone` runs after it succeeded, with its answer and variables: refresh what it changed, show what it made.
+ */
+export function useMutation<R, V>(
+  document: TadaDocumentNode<R, V>,
+  options: { onDone?: (data: R, variables: V) => unknown } = {},
+) {
   const [pending, setPending] = useState(false)
   const [error, setError] = useState<ApiError | null>(null)
+  const onDone = useRef(options.onDone)
+  onDone.current = options.onDone
   const run = useCallback(
     async (variables: V): Promise<R | null> => {
       setPending(true)
       setError(null)
-      try {
-        return await request(document, variables as never)
-      } catch (e) {
+      const data = await request(document, variables as never).catch((e: unknown) => {
         setError(e instanceof ApiError ? e : new ApiError(String(e), 'NETWORK'))
         return null
-      } finally {
-        setPending(false)
-      }
+      })
+      setPending(false)
+      if (data !== null) await onDone.current?.(data, variables)
+      return data
     },
     [document],
   )

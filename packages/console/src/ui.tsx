@@ -116,12 +116,46 @@ export function Badge({
   return <span className={`badge ${tone}`}>{children}</span>
 }
 
+/** A mutation's last error, announced (role=alert): its message and code. */
 export function MutationError({ error }: { error: ApiError | null }) {
   if (!error) return null
   return (
     <p className="state error inline" role="alert">
       {error.message} <code>{error.code}</code>
     </p>
+  )
+}
+
+/**
+ * A button that runs a mutation (useMutation: refresh in its onDone, its error in a MutationError where
+ * the page shows it) with these variables; disabled while that mutation is pending. With `confirm`, the
+ * browser asks that question first and Cancel runs nothing.
+ */
+export function ActionButton<V>({
+  action,
+  variables,
+  confirm,
+  className,
+  children,
+}: {
+  action: { run: (variables: V) => Promise<unknown>; pending: boolean }
+  variables: V
+  confirm?: string
+  className?: string
+  children: ReactNode
+}) {
+  return (
+    <button
+      type="button"
+      className={className}
+      disabled={action.pending}
+      onClick={() => {
+        if (confirm && !window.confirm(confirm)) return
+        void action.run(variables)
+      }}
+    >
+      {children}
+    </button>
   )
 }
 

@@ -5,7 +5,7 @@ import { dateTime, day, marginPercent, money, num, percent, perMillion, sub } fr
 import { graphql } from '../graphql.ts'
 import { useCanChange, useMutation, useQuery, useSubscription } from '../hooks.ts'
 import { useRange } from '../range.tsx'
-import { Async, Badge, ErrorBox, MutationError, PageHeader, Section, Stat } from '../ui.tsx'
+import { ActionButton, Async, Badge, ErrorBox, MutationError, PageHeader, Section, Stat } from '../ui.tsx'
 
 const Customer = graphql(`
   query CustomerPage($id: String!) {
@@ -514,8 +514,13 @@ function BudgetPanel({ id }: { id: string }) {
     thresholds: string
     hardLimit: boolean
   }>(null)
-  const save = useMutation(SetBudget)
-  const remove = useMutation(DeleteBudget)
+  const save = useMutation(SetBudget, {
+    onDone: () => {
+      setEditing(null)
+      void q.refetch()
+    },
+  })
+  const remove = useMutation(DeleteBudget, { onDone: q.refetch })
   return (
     <Section
       title="Budgets and alerts"
@@ -535,25 +540,19 @@ function BudgetPanel({ id }: { id: string }) {
           className="form"
           onSubmit={(e) => {
             e.preventDefault()
-            void save
-              .run({
-                input: {
-                  customerId: id,
-                  period: editing.period as 'MONTH',
-                  limit: editing.limit.trim(),
-                  thresholds: editing.thresholds
-                    .split(',')
-                    .map((s) => s.trim())
-                    .filter(Boolean)
-                    .map(Number),
-                  hardLimit: editing.hardLimit,
-                },
-              })
-              .then((r) => {
-                if (!r) return
-                setEditing(null)
-                void q.refetch()
-              })
+            void save.run({
+              input: {
+                customerId: id,
+                period: editing.period as 'MONTH',
+                limit: editing.limit.trim(),
+                thresholds: editing.thresholds
+                  .split(',')
+                  .map((s) => s.trim())
+                  .filter(Boolean)
+                  .map(Number),
+                hardLimit: editing.hardLimit,
+              },
+            })
           }}
         >
           <div className="field">
@@ -656,19 +655,14 @@ function BudgetPanel({ id }: { id: string }) {
                           >
                             Edit<span className="sr-only"> the {b.period} budget</span>
                           </button>
-                          <button
-                            type="button"
+                          <ActionButton
+                            action={remove}
+                            variables={{ id: b.id }}
+                            confirm={`Delete the ${b.period} budget, its spend and its alerts?`}
                             className="ghost danger"
-                            disabled={remove.pending}
-                            onClick={() => {
-                              if (!window.confirm(`Delete the ${b.period} budget, its spend and its alerts?`)) return
-                              void remove.run({ id: b.id }).then((r) => {
-                                if (r) void q.refetch()
-                              })
-                            }}
                           >
                             Delete<span className="sr-only"> the {b.period} budget</span>
-                          </button>
+                          </ActionButton>
                         </td>
                       ) : null}
                     </tr>
@@ -712,7 +706,7 @@ function PlanPanel({
   onChange: () => void
 }) {
   const can = useCanChange()
-  const set = useMutation(SetPlan)
+  const set = useMutation(SetPlan, { onDone: onChange })
   const [v, setV] = useState({ kind: plan.kind, percent: plan.percent })
   return (
     <Section title="Pricing plan">
@@ -727,9 +721,7 @@ function PlanPanel({
           className="form"
           onSubmit={(e) => {
             e.preventDefault()
-            void set
-              .run({ input: { customerId: id, kind: v.kind as 'MARKUP', percent: v.percent } })
-              .then((r) => r && onChange())
+            void set.run({ input: { customerId: id, kind: v.kind as 'MARKUP', percent: v.percent } })
           }}
         >
           <div className="field">

@@ -4,7 +4,7 @@ import { dateTime, money, num, perMillion, relative } from '../format.ts'
 import { graphql } from '../graphql.ts'
 import { useCanChange, useMutation, useQuery, useSubscription } from '../hooks.ts'
 import { rangeOf } from '../range.tsx'
-import { Badge, DataSection, FilterBar, MutationError, PageHeader, Section } from '../ui.tsx'
+import { ActionButton, Badge, DataSection, FilterBar, MutationError, PageHeader, Section } from '../ui.tsx'
 
 const Catalog = graphql(`
   query PricesCatalog {
@@ -377,11 +377,8 @@ function HistoryChart({ provider, model }: { provider: string; model: string }) 
 function HeldTab() {
   const q = useQuery(Held)
   const can = useCanChange()
-  const confirm = useMutation(Confirm)
-  const reject = useMutation(Reject)
-  const act = async (m: { run: (v: { id: string }) => Promise<unknown> }, id: string) => {
-    if (await m.run({ id })) await q.refetch()
-  }
+  const confirm = useMutation(Confirm, { onDone: q.refetch })
+  const reject = useMutation(Reject, { onDone: q.refetch })
   return (
     <DataSection
       title="Held public price changes"
@@ -430,17 +427,12 @@ function HeldTab() {
                   <td>{relative(c.observedAt)}</td>
                   {can ? (
                     <td className="row">
-                      <button type="button" disabled={confirm.pending} onClick={() => void act(confirm, c.id)}>
+                      <ActionButton action={confirm} variables={{ id: c.id }}>
                         Confirm
-                      </button>
-                      <button
-                        type="button"
-                        className="ghost"
-                        disabled={reject.pending}
-                        onClick={() => void act(reject, c.id)}
-                      >
+                      </ActionButton>
+                      <ActionButton action={reject} variables={{ id: c.id }} className="ghost">
                         Reject
-                      </button>
+                      </ActionButton>
                     </td>
                   ) : null}
                 </tr>
@@ -457,7 +449,7 @@ function SyncTab() {
   const q = useQuery(Sources)
   const issues = useQuery(Issues)
   const can = useCanChange()
-  const sync = useMutation(SyncNow)
+  const sync = useMutation(SyncNow, { onDone: q.refetch })
   return (
     <>
       <DataSection
@@ -496,13 +488,9 @@ function SyncTab() {
                   </td>
                   {can ? (
                     <td>
-                      <button
-                        type="button"
-                        disabled={sync.pending}
-                        onClick={() => void sync.run({ source: s.source }).then((r) => r && q.refetch())}
-                      >
+                      <ActionButton action={sync} variables={{ source: s.source }}>
                         Sync now
-                      </button>
+                      </ActionButton>
                     </td>
                   ) : null}
                 </tr>
@@ -625,9 +613,15 @@ function SyncTab() {
 function OverridesTab() {
   const q = useQuery(Overrides)
   const can = useCanChange()
-  const imp = useMutation(ImportOverrides)
   const [doc, setDoc] = useState('')
   const [done, setDone] = useState<string | null>(null)
+  const imp = useMutation(ImportOverrides, {
+    onDone: (r) => {
+      setDone(`Imported: ${r.importPriceOverrides.map((x) => `${x.rowsOpened} rows`).join(', ')}`)
+      setDoc('')
+      void q.refetch()
+    },
+  })
   return (
     <>
       <DataSection
@@ -670,12 +664,7 @@ function OverridesTab() {
           <form
             onSubmit={(e) => {
               e.preventDefault()
-              void imp.run({ document: doc }).then((r) => {
-                if (!r) return
-                setDone(`Imported: ${r.importPriceOverrides.map((x) => `${x.rowsOpened} rows`).join(', ')}`)
-                setDoc('')
-                void q.refetch()
-              })
+              void imp.run({ document: doc })
             }}
           >
             <label htmlFor="overrides-doc">YAML or JSON document</label>
@@ -708,7 +697,15 @@ function RepriceForm({
   initial?: { provider?: string; model?: string }
   onDone?: (r: { examined: number; corrected: number; unpriced: number; amountDelta: string }) => void
 }) {
-  const reprice = useMutation(Reprice)
+  const [result, setResult] = useState<string | null>(null)
+  const reprice = useMutation(Reprice, {
+    onDone: ({ repriceUsage: x }) => {
+      setResult(
+        `Examined ${num(x.examined)} events: ${num(x.corrected)} corrected (billed ${money(x.amountDelta, 'USD', true)}), ${num(x.unpriced)} still unpriced.`,
+      )
+      onDone?.(x)
+    },
+  })
   const month = rangeOf('90d')
   const [v, setV] = useState({
     provider: initial?.provider ?? '',
@@ -717,28 +714,18 @@ function RepriceForm({
     to: month.to.slice(0, 10),
     reason: '',
   })
-  const [result, setResult] = useState<string | null>(null)
   return (
     <form
       className="form"
       onSubmit={(e) => {
         e.preventDefault()
-        void reprice
-          .run({
-            model: v.model,
-            provider: v.provider || null,
-            from: new Date(v.from + 'T00:00:00Z').toISOString(),
-            to: new Date(v.to + 'T00:00:00Z').toISOString(),
-            reason: v.reason || null,
-          })
-          .then((r) => {
-            if (!r) return
-            const x = r.repriceUsage
-            setResult(
-              `Examined ${num(x.examined)} events: ${num(x.corrected)} corrected (billed ${money(x.amountDelta, 'USD', true)}), ${num(x.unpriced)} still unpriced.`,
-            )
-            onDone?.(x)
-          })
+        void reprice.run({
+          model: v.model,
+          provider: v.provider || null,
+          from: new Date(v.from + 'T00:00:00Z').toISOString(),
+          to: new Date(v.to + 'T00:00:00Z').toISOString(),
+          reason: v.reason || null,
+        })
       }}
     >
       {(['provider', 'model', 'from', 'to', 'reason'] as const).map((k) => (

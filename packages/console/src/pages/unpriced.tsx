@@ -201,8 +201,16 @@ function Fix({
   to: string
   onDone: () => void
 }) {
+  const [result, setResult] = useState<string | null>(null)
   const override = useMutation(SetOverride)
-  const reprice = useMutation(Reprice)
+  const reprice = useMutation(Reprice, {
+    onDone: ({ repriceUsage: x }) => {
+      setResult(
+        `Re-priced ${num(x.examined)} events: ${num(x.corrected)} corrected (billed ${money(x.amountDelta, currency, true)}), ${num(x.unpriced)} still unpriced.`,
+      )
+      onDone()
+    },
+  })
   const [v, setV] = useState({
     provider: target?.provider ?? '',
     model: target?.model ?? '',
@@ -210,7 +218,6 @@ function Fix({
     prices: {} as Record<string, string>,
     effectiveFrom: target?.effectiveFrom ?? from,
   })
-  const [result, setResult] = useState<string | null>(null)
   return (
     <Section title="Add a price, then re-price">
       <form
@@ -231,13 +238,7 @@ function Fix({
               })
               if (!set) return
             }
-            const r = await reprice.run({ model: v.model, provider: v.provider || null, from, to })
-            if (!r) return
-            const x = r.repriceUsage
-            setResult(
-              `Re-priced ${num(x.examined)} events: ${num(x.corrected)} corrected (billed ${money(x.amountDelta, currency, true)}), ${num(x.unpriced)} still unpriced.`,
-            )
-            onDone()
+            await reprice.run({ model: v.model, provider: v.provider || null, from, to })
           })()
         }}
       >

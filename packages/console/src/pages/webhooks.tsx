@@ -2,7 +2,7 @@ import { Fragment, useState } from 'react'
 import { dateTime, num, relative } from '../format.ts'
 import { graphql } from '../graphql.ts'
 import { useCanChange, useMutation, useQuery } from '../hooks.ts'
-import { Badge, DataSection, FilterBar, MutationError, PageHeader } from '../ui.tsx'
+import { ActionButton, Badge, DataSection, FilterBar, MutationError, PageHeader } from '../ui.tsx'
 
 const Endpoints = graphql(`
   query WebhookEndpoints {
@@ -75,8 +75,13 @@ const tone = (s: string) => (s === 'SUCCEEDED' ? 'ok' : s === 'DEAD' ? 'bad' : '
 export default function Webhooks() {
   const endpoints = useQuery(Endpoints)
   const can = useCanChange()
-  const rotate = useMutation(Rotate)
   const [secret, setSecret] = useState<{ id: string; secret: string } | null>(null)
+  const rotate = useMutation(Rotate, {
+    onDone: (r, { id }) => {
+      setSecret({ id, secret: r.rotateWebhookSecret.secret })
+      void endpoints.refetch()
+    },
+  })
   return (
     <>
       <PageHeader title="Webhooks" />
@@ -126,20 +131,9 @@ export default function Webhooks() {
                     </td>
                     {can ? (
                       <td>
-                        <button
-                          type="button"
-                          className="ghost"
-                          disabled={rotate.pending}
-                          onClick={() =>
-                            void rotate.run({ id: e.id, grace: 86400 }).then((r) => {
-                              if (!r) return
-                              setSecret({ id: e.id, secret: r.rotateWebhookSecret.secret })
-                              void endpoints.refetch()
-                            })
-                          }
-                        >
+                        <ActionButton action={rotate} variables={{ id: e.id, grace: 86400 }} className="ghost">
                           Rotate secret
-                        </button>
+                        </ActionButton>
                       </td>
                     ) : null}
                   </tr>
@@ -159,7 +153,7 @@ function DeliveryLog() {
   const [after, setAfter] = useState<string[]>([])
   const q = useQuery(Deliveries, { status: status || null, after: after[after.length - 1] ?? null })
   const can = useCanChange()
-  const replay = useMutation(Replay)
+  const replay = useMutation(Replay, { onDone: q.refetch })
   const [open, setOpen] = useState<string | null>(null)
   return (
     <DataSection
@@ -239,13 +233,9 @@ function DeliveryLog() {
                           Attempts
                         </button>
                         {can && w.status === 'DEAD' ? (
-                          <button
-                            type="button"
-                            disabled={replay.pending}
-                            onClick={() => void replay.run({ id: w.id }).then((r) => r && q.refetch())}
-                          >
+                          <ActionButton action={replay} variables={{ id: w.id }}>
                             Replay
-                          </button>
+                          </ActionButton>
                         ) : null}
                       </td>
                     </tr>
