@@ -502,10 +502,18 @@ describe.skipIf(!hasChromium && !process.env.CI)('operator console in Chromium',
       })
       await expect.poll(() => page.getByTestId('alerts').textContent(), { timeout: 60_000 }).toMatch(/new.*50% reached/)
       await keepScreenshot(page, 'console-budget-alert.png', { fullPage: true })
+      // A refused change shows the API's message and code beside the form, announced; the next success clears it.
+      const planSection = page.getByRole('region', { name: 'Pricing plan' })
+      await page.getByLabel('Percent').fill('-5')
+      await page.getByRole('button', { name: 'Set from now on' }).click()
+      await expect
+        .poll(() => planSection.getByRole('alert').textContent(), { timeout: 60_000 })
+        .toBe('percent must not be negative BAD_USER_INPUT')
       // A plan change from the same page is in the audit log: by the signed-in key, through the console session.
       await page.getByLabel('Percent').fill('12.5')
       await page.getByRole('button', { name: 'Set from now on' }).click()
       await expect.poll(() => page.getByTestId('plan').textContent(), { timeout: 60_000 }).toContain('MARKUP 12.5%')
+      expect(await planSection.getByRole('alert').count()).toBe(0)
       await open(page, '/audit', 'Audit log')
       await page.getByLabel('What').selectOption('PricingPlan')
       const entry = page.getByTestId('audit').locator('tr[data-audit="pricingPlan.set"]').first()
@@ -536,8 +544,19 @@ describe.skipIf(!hasChromium && !process.env.CI)('operator console in Chromium',
           { timeout: 60_000 },
         )
         .toBe(true)
-      // Delete the budget from its customer's page: gone from the API, recorded in the audit log.
+      // Rotating an endpoint's secret shows the new one once and refreshes the endpoint's row.
+      await page.getByRole('button', { name: 'Rotate secret' }).click()
+      await page.getByTestId('new-secret').waitFor({ timeout: 60_000 })
+      expect(await page.getByTestId('new-secret').textContent()).not.toBe('')
+      await expect
+        .poll(() => page.getByTestId('endpoints').locator('tbody tr').first().textContent(), { timeout: 60_000 })
+        .toContain('previous valid until')
+      // Delete the budget from its customer's page: asked first (Cancel keeps it), then gone from the API,
+      // recorded in the audit log.
       await page.goto(`${origin}/console/customers/${customer}`)
+      page.once('dialog', (d) => void d.dismiss())
+      await page.getByRole('button', { name: 'Delete the MONTH budget' }).click()
+      expect((await gql(`{ budgets(customerId: "${customer}") { id } }`)).budgets.length).toBe(1)
       page.once('dialog', (d) => void d.accept())
       await page.getByRole('button', { name: 'Delete the MONTH budget' }).click()
       await expect
