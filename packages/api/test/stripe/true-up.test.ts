@@ -143,8 +143,12 @@ it("Stripe's invoice equals invoicePreview with a minimum commitment in force, d
   // t2's credits pay for its usage, not for the true-up: Stripe bills the true-up alone.
   const t2 = expectNoErrors(await t.gql(PREVIEW, { c: 't2', p: period })).invoicePreview
   expect(t2.total).toBe(t2.lines.find((l: { kind: string; amount: string }) => l.kind === 'MINIMUM_TRUE_UP').amount)
-  // Answers lost after Stripe made the item were retried and the item adopted, not made again.
-  expect(itemCalls().filter((r) => r.fault === 'drop-after' || r.fault === 'hang-after')).toHaveLength(3)
+  // Answers lost after Stripe made the item were retried and the item adopted, not made again (one
+  // item per customer, above): the three scheduled lost answers, and any the 20 % random faults added
+  // (how many retries meet them depends on the pusher's timing).
+  expect(itemCalls().filter((r) => r.fault === 'drop-after' || r.fault === 'hang-after').length).toBeGreaterThanOrEqual(
+    3,
+  )
   const pushes = await t.database.db
     .selectFrom('stripe_credit_pushes')
     .selectAll()
