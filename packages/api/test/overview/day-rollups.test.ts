@@ -190,6 +190,21 @@ describe('per-day rollups', () => {
     expect(o.topCustomers).toEqual(customers)
   })
 
+  it('stay exact with compactors racing each other and ingest (concurrent on PostgreSQL)', async () => {
+    const compact = () => t.app.services.overview.compactDayRollups()
+    await Promise.all([
+      ...Array.from({ length: 4 }, () => ok(RECORD, { e: events(40) })),
+      compact(),
+      compact(),
+      ok(RECORD, { e: events(40) }).then(compact),
+      compact(),
+    ])
+    await expectExact()
+    await Promise.all([compact(), compact()])
+    expect(await pendingDeltas()).toBe(0)
+    await expectExact()
+  })
+
   it('a bulk delete of rollup rows takes their figures out of the read models too', async () => {
     await sql`delete from usage_rollups where customer_id = 'c-1' and bucket < timestamptz '2026-11-17T00:00:00Z'`.execute(
       t.database.db,
