@@ -3,7 +3,7 @@ import { dateTime, money, num } from '../format.ts'
 import { graphql } from '../graphql.ts'
 import { useCanChange, useMutation, useQuery } from '../hooks.ts'
 import { rangeOf } from '../range.tsx'
-import { Badge, DataSection, FilterBar, MutationError, PageHeader, Section, Stat } from '../ui.tsx'
+import { ActionButton, Badge, DataSection, FilterBar, MutationError, PageHeader, Section, Stat } from '../ui.tsx'
 
 const Account = graphql(`
   query BillingAccount {
@@ -146,7 +146,7 @@ function PushList() {
   const [status, setStatus] = useState<(typeof STATUSES)[number]>('FAILED')
   const q = useQuery(Pushes, { status })
   const can = useCanChange()
-  const retry = useMutation(Retry)
+  const retry = useMutation(Retry, { onDone: q.refetch })
   return (
     <DataSection
       title="Pushes to Stripe"
@@ -203,13 +203,9 @@ function PushList() {
                   <td>{p.lastError ?? '—'}</td>
                   {can && status === 'FAILED' ? (
                     <td>
-                      <button
-                        type="button"
-                        disabled={retry.pending}
-                        onClick={() => void retry.run({ ids: [p.identifier] }).then((r) => r && q.refetch())}
-                      >
+                      <ActionButton action={retry} variables={{ ids: [p.identifier] }}>
                         Retry
-                      </button>
+                      </ActionButton>
                     </td>
                   ) : null}
                 </tr>
