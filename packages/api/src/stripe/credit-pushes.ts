@@ -5,6 +5,7 @@
 import type { Db } from '../db/database.ts'
 import type { StripeCreditPushStatus } from '../db/column-types.ts'
 import { badInput } from '../shared/errors.ts'
+import { keysetCursor, pageOf, pageSize, type Page } from '../shared/pagination.ts'
 import {
   listCreditPushes,
   lockFailedCreditPushes,
@@ -20,12 +21,44 @@ export interface CreditPushFilter {
   first?: number | null
 }
 
+/** BAD_USER_INPUT (field "customerId") unless absent or 1-255 characters. */
+function checkCustomerId(customerId: string | null | undefined): void {
+  if (customerId != null && (customerId.length === 0 || customerId.length > 255))
+    throw badInput('customerId must be 1-255 characters', 'customerId')
+}
+
 export function creditPushes(db: Db, tenantId: string, filter: CreditPushFilter): Promise<CreditPushRow[]> {
   const first = filter.first ?? 100
   if (first < 1 || first > 500) throw badInput('first must be 1-500', 'first')
-  if (filter.customerId != null && (filter.customerId.length === 0 || filter.customerId.length > 255))
-    throw badInput('customerId must be 1-255 characters', 'customerId')
+  checkCustomerId(filter.customerId)
   return listCreditPushes(db, tenantId, { status: filter.status ?? null, customerId: filter.customerId ?? null }, first)
+}
+
+/** stripeCreditPushesPage's cursors: the one keyset codec, positions (created_at, identifier). */
+const creditPushCursor = keysetCursor('stripeCreditPushesPage')
+
+/** Credit pushes in Relay pages, newest first (`first` 1-500, default 50; `after` an endCursor). */
+export async function creditPushPage(
+  db: Db,
+  tenantId: string,
+  filter: Omit<CreditPushFilter, 'first'> & { first?: number | null; after?: string | null },
+): Promise<Page<CreditPushRow>> {
+  const first = pageSize(filter.first)
+  checkCustomerId(filter.customerId)
+  const position = filter.after != null ? creditPushCursor.decode(filter.after) : null
+  const rows = await listCreditPushes(
+    db,
+    tenantId,
+    {
+      status: filter.status ?? null,
+      customerId: filter.customerId ?? null,
+      after: position && { createdAt: position.at, identifier: position.id },
+    },
+    first + 1,
+  )
+  return pageOf(rows, { first, after: position }, (push) =>
+    creditPushCursor.encode({ at: new Date(push.created_at), id: push.identifier }),
+  )
 }
 
 /**

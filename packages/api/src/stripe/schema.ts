@@ -228,6 +228,7 @@ const StripeSetupInput = builder.inputType('StripeSetupInput', {
 })
 
 const StripePushConnection = connection('StripePush', StripePush)
+const StripeCreditPushConnection = connection('StripeCreditPush', StripeCreditPush)
 
 builder.queryFields((t) => ({
   stripeAccount: t.field({
@@ -254,10 +255,18 @@ builder.queryFields((t) => ({
   stripeCreditPushes: t.field({
     type: [StripeCreditPush],
     description:
-      'Credit grant, grant void and minimum true-up calls by status, newest first (first 1-500, default 100): FAILED ones (with lastError) are what needs attention.',
+      'Credit grant, grant void and minimum true-up calls by status, newest first (first 1-500, default 100): FAILED ones (with lastError) are what needs attention. Capped at `first`: to read more, page with stripeCreditPushesPage.',
     args: { status: t.arg({ type: StripeCreditPushStatus }), customerId: t.arg.string(), first: t.arg.int() },
     authScopes: { tenant: true },
     resolve: (_root, args, ctx) => ctx.services.stripe.creditPushes(tenantOf(ctx).id, args),
+  }),
+  stripeCreditPushesPage: t.field({
+    type: StripeCreditPushConnection,
+    description:
+      'Credit grant, grant void and minimum true-up calls in pages, newest first. Keyset pages on (createdAt, identifier): pushes added between pages never repeat or push others out of later pages; pass pageInfo.endCursor as after.',
+    args: { status: t.arg({ type: StripeCreditPushStatus }), customerId: t.arg.string(), ...pageArgs(t.arg) },
+    authScopes: { tenant: true },
+    resolve: (_root, args, ctx) => ctx.services.stripe.creditPushPage(tenantOf(ctx).id, args),
   }),
   stripeExpiredUsage: t.field({
     type: [StripePush],

@@ -16,7 +16,7 @@ import type { StripeClient, StripeClientFactory } from './client.ts'
 import { createSecretBox, keyHint, parseStripeKey, type SecretBox } from './crypto.ts'
 import type { StripeAccountRow, StripeInvoiceRow, StripePushRow } from './db-types.ts'
 import { receiveEvent, type InboxDeps, type StripeEvent } from './inbox.ts'
-import { creditPushes, retryCreditPushes, type CreditPushFilter } from './credit-pushes.ts'
+import { creditPushes, creditPushPage, retryCreditPushes, type CreditPushFilter } from './credit-pushes.ts'
 import { expiredUsage, pushes, pushPage, retryPushes, type PushFilter } from './pushes.ts'
 import type { CreditPushRow } from './repository/credit-pushes.ts'
 import { reconcile, type ReconciliationRow } from './reconciliation.ts'
@@ -60,6 +60,8 @@ export interface StripeService {
   retryPushes(tenantId: string, identifiers: readonly string[]): Promise<StripePushRow[]>
   /** Credit grant, grant void and minimum true-up calls by status, newest first (`first` 1-500, default 100). */
   creditPushes(tenantId: string, filter: CreditPushFilter): Promise<CreditPushRow[]>
+  /** Credit pushes in Relay pages, newest first (stripeCreditPushesPage). */
+  creditPushPage(tenantId: string, filter: Parameters<typeof creditPushPage>[2]): Promise<Page<CreditPushRow>>
   /** Retries FAILED credit pushes (see credit-pushes.ts). */
   retryCreditPushes(tenantId: string, identifiers: readonly string[]): Promise<CreditPushRow[]>
   /** Billed vs reported vs Stripe's meter summaries per customer, for whole UTC hours [from, to). */
@@ -164,6 +166,7 @@ export function createStripeService({
     expiredUsage: (tenantId, first) => expiredUsage(db, tenantId, first),
     retryPushes: (tenantId, identifiers) => retryPushes(db, tenantId, identifiers, clock.now()),
     creditPushes: (tenantId, filter) => creditPushes(db, tenantId, filter),
+    creditPushPage: (tenantId, filter) => creditPushPage(db, tenantId, filter),
     retryCreditPushes: (tenantId, identifiers) => retryCreditPushes(db, tenantId, identifiers, clock.now()),
     reconcile: (tenantId, from, to, options) => reconcile(db, { account, clientFor }, tenantId, from, to, options),
     invoices: (tenantId, customerId) => listInvoices(db, tenantId, customerId ?? null),

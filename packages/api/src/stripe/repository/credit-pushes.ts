@@ -231,16 +231,29 @@ export async function scheduleCreditRetry(
     .execute()
 }
 
-/** The tenant's credit pushes, newest first, optionally by status and customer. */
+/**
+ * The tenant's credit pushes, newest first on (created_at, identifier), optionally by status and
+ * customer; with `after`, the keyset page that continues after that position (pushes created
+ * between pages never repeat or shift later pages).
+ */
 export function listCreditPushes(
   db: Executor,
   tenantId: string,
-  filter: { status: StripeCreditPushStatus | null; customerId: string | null },
+  filter: {
+    status: StripeCreditPushStatus | null
+    customerId: string | null
+    after?: { createdAt: Date; identifier: string } | null
+  },
   limit: number,
 ): Promise<CreditPushRow[]> {
   let query = db.selectFrom('stripe_credit_pushes').selectAll().where('tenant_id', '=', tenantId)
   if (filter.status) query = query.where('status', '=', filter.status)
   if (filter.customerId) query = query.where('customer_id', '=', filter.customerId)
+  const after = filter.after
+  if (after)
+    query = query.where((eb) =>
+      eb(eb.refTuple('created_at', 'identifier'), '<', eb.tuple(after.createdAt, after.identifier)),
+    )
   return query.orderBy('created_at', 'desc').orderBy('identifier', 'desc').limit(limit).execute()
 }
 
