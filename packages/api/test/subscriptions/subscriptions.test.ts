@@ -6,12 +6,7 @@ import { createLogger } from '../../src/logger.ts'
 import { createBurnratePubSub, type BudgetAlertEvent, type PriceChangeEvent } from '../../src/pubsub.ts'
 import { startServer, type RunningServer } from '../../src/server.ts'
 import { createTestDatabase, type TestDatabase } from '../support/db.ts'
-import {
-  observableEventTarget,
-  sseSubscribe,
-  wsSubscribe,
-  type LiveSubscription,
-} from '../support/subscription-clients.ts'
+import { observableEventTarget, sseSubscribe, wsSubscribe, openSubscriptions } from '../support/subscription-clients.ts'
 
 const ALERTS = `subscription ($c: String) { budgetAlerts(customerId: $c) { id customerId budgetId threshold spent limit periodStart triggeredAt } }`
 const PRICES = `subscription ($p: String) { priceChanges(provider: $p) { provider model usageType oldUnitPrice newUnitPrice effectiveFrom } }`
@@ -97,31 +92,18 @@ const transports: [string, Subscribe][] = [
   ['GraphQL over WebSocket (graphql-ws client)', wsSubscribe],
 ]
 
-/** Listener counts are cumulative per channel, so each test waits for one more than were there. */
-const listeners = new Map<string, number>()
-async function established(channel: string, more = 1) {
-  const count = (listeners.get(channel) ?? 0) + more
-  listeners.set(channel, count)
-  await target.listening(channel, count)
-}
-
 describe.each(transports)('%s', (_name, subscribe) => {
-  const open: LiveSubscription[] = []
-  const live = (...args: Parameters<Subscribe>) => {
-    const s = subscribe(...args)
-    open.push(s)
-    return s
-  }
+  const { live, dispose } = openSubscriptions(subscribe)
   afterAll(async () => {
-    await Promise.all(open.map((s) => s.dispose()))
+    await dispose()
   })
 
   it("a tenant key receives its own tenant's budget alerts, every customer or one, and never another tenant's", async () => {
     const all = live(url, tenantA.apiKey, ALERTS)
     const acme = live(url, tenantA.apiKey, ALERTS, { c: 'acme' })
     const other = live(url, tenantB.apiKey, ALERTS)
-    await established(`budgetAlert:${tenantA.id}`, 2)
-    await established(`budgetAlert:${tenantB.id}`)
+    await target.established(`budgetAlert:${tenantA.id}`, 2)
+    await target.established(`budgetAlert:${tenantB.id}`)
 
     const forBeta = alert(tenantA.id, 'beta')
     const forAcme = alert(tenantA.id, 'acme', 100)
@@ -162,7 +144,7 @@ describe.each(transports)('%s', (_name, subscribe) => {
     const token = await widgetToken(tenantA.apiKey, 'acme')
     const own = live(url, token, ALERTS)
     const explicit = live(url, token, ALERTS, { c: 'acme' })
-    await established(`budgetAlert:${tenantA.id}`, 2)
+    await target.established(`budgetAlert:${tenantA.id}`, 2)
 
     const refused = live(url, token, ALERTS, { c: 'beta' })
     const reply = await Promise.race([refused.next(), refused.ended.then((e) => ({ ended: e }))])
@@ -189,8 +171,8 @@ describe.each(transports)('%s', (_name, subscribe) => {
     const tenant = live(url, tenantA.apiKey, USAGE)
     const otherWidget = live(url, await widgetToken(tenantA.apiKey, `${customer}-other`), USAGE)
     const otherTenant = live(url, tenantB.apiKey, USAGE)
-    await established(`usageUpdate:${tenantA.id}`, 3)
-    await established(`usageUpdate:${tenantB.id}`)
+    await target.established(`usageUpdate:${tenantA.id}`, 3)
+    await target.established(`usageUpdate:${tenantB.id}`)
     const record = async (ids: string[], customerId = customer) => {
       const response = await app.yoga.fetch('http://burnrate.test/graphql', {
         method: 'POST',
@@ -263,9 +245,9 @@ describe.each(transports)('%s', (_name, subscribe) => {
         ? refusal.errors
         : ((refusal as { ended: { error?: unknown } }).ended.error as { extensions?: Record<string, unknown> }[])
     expect((refusalErrors ?? []).map((e) => e.extensions?.code)).toEqual(['FORBIDDEN'])
-    await established('priceChange', 3)
-    await established(`tenantPriceChange:${tenantA.id}`, 2)
-    await established(`tenantPriceChange:${tenantB.id}`, 1)
+    await target.established('priceChange', 3)
+    await target.established(`tenantPriceChange:${tenantA.id}`, 2)
+    await target.established(`tenantPriceChange:${tenantB.id}`, 1)
 
     app.services.pubsub.publish('tenantPriceChange', tenantA.id, priceChange('openai', tenantA.id, '0.000001'))
     app.services.pubsub.publish('priceChange', priceChange('openai', null))
@@ -294,7 +276,7 @@ describe('shutdown', () => {
     const own = await startServer(app, config, createLogger('silent'))
     const ws = wsSubscribe(`${own.url}/graphql`, tenantA.apiKey, PRICES)
     const sse = sseSubscribe(`${own.url}/graphql`, tenantA.apiKey, PRICES)
-    await established('priceChange', 2)
+    await target.established('priceChange', 2)
     // SHUTDOWN_TIMEOUT_MS is past the test timeout: close() returns only if no subscription holds it.
     await own.close()
     expect(await ws.ended).toHaveProperty('error')

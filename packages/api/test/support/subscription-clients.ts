@@ -105,16 +105,33 @@ export function wsSubscribe<T = Record<string, any>>(
   return collect<T>(client, query, variables)
 }
 
+/** The subscriptions a test file opens (per transport), disposed together in its afterAll. */
+export function openSubscriptions(subscribe: typeof sseSubscribe) {
+  const open: LiveSubscription[] = []
+  return {
+    live(...args: Parameters<typeof sseSubscribe>): LiveSubscription {
+      const s = subscribe(...args)
+      open.push(s)
+      return s
+    },
+    dispose: () => Promise.all(open.map((s) => s.dispose())),
+  }
+}
+
 /**
  * An in-process event target that tells when someone listens on a channel, so a test publishes
  * only once the subscription is really registered (no sleeps). `listening(type, n)` resolves once
- * n listeners were ever added on `type` (a cumulative count: removals do not lower it).
+ * n listeners were ever added on `type` (a cumulative count: removals do not lower it);
+ * `established(type, more)` once `more` listeners were added beyond those earlier calls waited for
+ * (each test waits for the subscriptions it opened).
  */
 export function observableEventTarget(): PubSubEventTarget<Topics> & {
   listening(type: string, count?: number): Promise<void>
+  established(type: string, more?: number): Promise<void>
 } {
   const target = new EventTarget()
   const counts = new Map<string, number>()
+  const awaited = new Map<string, number>()
   const waiters: { type: string; count: number; resolve: () => void }[] = []
   const check = () => {
     for (const w of [...waiters]) {
@@ -124,6 +141,11 @@ export function observableEventTarget(): PubSubEventTarget<Topics> & {
       }
     }
   }
+  const listening = (type: string, count = 1) =>
+    new Promise<void>((resolve) => {
+      waiters.push({ type, count, resolve })
+      check()
+    })
   return {
     addEventListener(
       type: string,
@@ -142,11 +164,11 @@ export function observableEventTarget(): PubSubEventTarget<Topics> & {
       target.removeEventListener(type, listener, options)
     },
     dispatchEvent: (event: Event) => target.dispatchEvent(event),
-    listening(type: string, count = 1) {
-      return new Promise<void>((resolve) => {
-        waiters.push({ type, count, resolve })
-        check()
-      })
+    listening,
+    established(type: string, more = 1) {
+      const count = (awaited.get(type) ?? 0) + more
+      awaited.set(type, count)
+      return listening(type, count)
     },
   } as never
 }
