@@ -1,4 +1,5 @@
 import type { AppliedPriceChange } from '@burnrate/catalog-sync'
+import type { CreditCategory, StripeCreditPushKind } from './db/column-types.ts'
 import { createPubSub, Repeater, SlidingBuffer, type PubSub, type PubSubEventTarget } from 'graphql-yoga'
 
 /**
@@ -87,6 +88,50 @@ export interface ReconciliationAlertEvent {
   raisedAt: string
 }
 
+/** The data of a stripe.usage_expired or stripe.push_failed alert: one meter event push (stripe/alerts.ts). */
+export type StripeMeterEventAlertData = {
+  identifier: string
+  customerId: string
+  stripeCustomerId: string
+  windowStart: string
+  windowEnd: string
+  /** Reporting units (1/1000 of the minor currency unit), as a string: may be negative. */
+  units: string
+  /** ITEMIZED mode only: the push's meter dimensions. */
+  model?: string
+  tokenType?: string
+  reason: string
+}
+
+/** The data of a stripe.credit_push_failed alert: one credit grant, grant void or true-up call. */
+export type StripeCreditPushAlertData = {
+  identifier: string
+  kind: StripeCreditPushKind
+  category: CreditCategory | null
+  customerId: string
+  stripeCustomerId: string
+  periodStart: string
+  /** Minor currency units, as a string. */
+  amountMinor: string
+  gaveUp: boolean
+  reason: string
+}
+
+/**
+ * A Stripe operational alert: the tenant webhook event's type and data (its `data`, field for field),
+ * published once the transaction that raised it has committed.
+ */
+export type StripeAlertEvent = {
+  /** One per alert: the webhook event's dedupe key (type, push identifier and, for a retried push, which retry). */
+  id: string
+  tenantId: string
+  /** When it was raised: the webhook event's `created`. */
+  at: string
+} & (
+  | ({ type: 'stripe.usage_expired' | 'stripe.push_failed' } & StripeMeterEventAlertData)
+  | ({ type: 'stripe.credit_push_failed' } & StripeCreditPushAlertData)
+)
+
 export type Topics = {
   /** Channel id: the tenant id. */
   budgetAlert: [tenantId: string, event: BudgetAlertEvent]
@@ -99,6 +144,8 @@ export type Topics = {
   tenantPriceChange: [tenantId: string, event: PriceChangeEvent]
   /** Channel id: the tenant id. */
   reconciliationAlert: [tenantId: string, event: ReconciliationAlertEvent]
+  /** Channel id: the tenant id. */
+  stripeAlert: [tenantId: string, event: StripeAlertEvent]
 }
 
 export type BurnratePubSub = PubSub<Topics>

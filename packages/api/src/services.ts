@@ -203,6 +203,8 @@ export function createServices(deps: Dependencies): Services {
     stripeClient,
     // Pushes that fail or expire alert the tenant's webhook endpoints, in the transaction that records them.
     webhookEvents: webhooks.enqueueEvent,
+    // The same alerts reach the stripeAlerts subscription once that transaction has committed.
+    pubsub,
     // A paid Checkout Session naming a customer tops up its prepaid credits, once per session.
     onCheckoutPaid: async (tenantId, checkout) => {
       await credits.grantFromCheckout(tenantId, checkout)

@@ -337,11 +337,10 @@ export async function sendCredits(
         : describeStripeError(error)
     ).slice(0, 500)
     const gaveUp = outcome === 'retryable'
-    await db.transaction().execute(async (trx) => {
+    await ctx.alerts.transaction(db, async (trx, raise) => {
       // The status change and its alert commit together; only the call that made it FAILED alerts.
       if (await finishCreditPush(trx, key.tenant_id, push.identifier, { status: 'FAILED', error: reason, gaveUp }))
-        await ctx.alerts.raiseCredit(
-          trx,
+        await raise.creditPush(
           { ...push, gave_up: gaveUp },
           gaveUp ? `Stripe did not accept the call in ${attempt} attempts: ${describeStripeError(error)}` : reason,
           now,

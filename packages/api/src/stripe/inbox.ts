@@ -90,7 +90,7 @@ async function applyErrorReport(
     data = ((await found.client.v2.core.events.retrieve(event.id)) as unknown as { data?: ErrorReportData }).data
   }
   const now = clock.now()
-  await db.transaction().execute(async (trx) => {
+  await alerts.transaction(db, async (trx, raise) => {
     for (const type of data?.reason?.error_types ?? []) {
       for (const sample of type.sample_errors ?? []) {
         const identifier = sample.request?.identifier
@@ -98,7 +98,7 @@ async function applyErrorReport(
         const reason = `Stripe error report: ${type.code ?? 'error'}: ${sample.error_message ?? ''}`.slice(0, 500)
         const failed = await failReported(trx, tenantId, identifier, reason)
         // The push and its stripe.push_failed alert commit together (a redelivered report is a no-op).
-        if (failed) await alerts.raise(trx, 'stripe.push_failed', failed, reason, now)
+        if (failed) await raise.meterEvent('stripe.push_failed', failed, reason, now)
       }
     }
   })

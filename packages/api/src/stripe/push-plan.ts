@@ -58,7 +58,7 @@ function planWindows(
 export async function planGroup(ctx: PushContext, group: PushGroup, round: PushRound): Promise<void> {
   const { clock, logger, alerts } = ctx
   const now = clock.now()
-  await ctx.db.transaction().execute(async (trx) => {
+  await alerts.transaction(ctx.db, async (trx, raise) => {
     const account = await planningAccount(trx, group.tenant_id)
     if (!account?.price_id || !account.event_name) return
     const stripeCustomerId = await stripeCustomerIdOf(trx, group.tenant_id, group.customer_id)
@@ -99,8 +99,7 @@ export async function planGroup(ctx: PushContext, group: PushGroup, round: PushR
             units: w.units.toString(),
           })
           // The alert commits with the EXPIRED push (and only with it): one webhook event per push.
-          await alerts.raise(
-            trx,
+          await raise.meterEvent(
             'stripe.usage_expired',
             {
               identifier,

@@ -66,10 +66,9 @@ export async function sendDue(ctx: PushContext, group: PushGroup, round: PushRou
       // Out of attempts: visible as FAILED (and alerted) rather than PENDING indefinitely. Stripe
       // may hold the event (a lost answer), so retryStripePushes re-sends it under this identifier.
       const reason = `gave up after ${attempt} attempts: ${describeStripeError(error)}`.slice(0, 500)
-      await db.transaction().execute(async (trx) => {
+      await alerts.transaction(db, async (trx, raise) => {
         if (await failPending(trx, push.identifier, reason, true)) {
-          await alerts.raise(
-            trx,
+          await raise.meterEvent(
             'stripe.push_failed',
             push,
             `Stripe did not accept the meter event in ${attempt} attempts: ${describeStripeError(error)}`,
@@ -88,10 +87,10 @@ export async function sendDue(ctx: PushContext, group: PushGroup, round: PushRou
       return
     } else {
       const reason = describeStripeError(error)
-      await db.transaction().execute(async (trx) => {
+      await alerts.transaction(db, async (trx, raise) => {
         // Only the call that made it FAILED alerts (the dedupe key would catch a second one too).
         if (await failPending(trx, push.identifier, reason, false))
-          await alerts.raise(trx, 'stripe.push_failed', push, `Stripe refused the meter event: ${reason}`, now)
+          await raise.meterEvent('stripe.push_failed', push, `Stripe refused the meter event: ${reason}`, now)
       })
       round.failed += 1
       logger.warn('stripe meter event refused', {

@@ -1,6 +1,8 @@
 import { tenantOf } from '../schema/auth-scopes.ts'
 import { builder } from '../schema/builder.ts'
 import { connection, pageArgs } from '../schema/pagination.ts'
+import type { StripeAlertEvent } from '../pubsub.ts'
+import { stripeAlertStream } from '../subscriptions/streams.ts'
 import type { StripeAccountRow, StripeInvoiceRow, StripePushRow } from './db-types.ts'
 import type { CreditPushRow } from './repository/credit-pushes.ts'
 import type { StripeSetupResult as StripeSetupResultShape } from './service.ts'
@@ -74,6 +76,94 @@ const StripeCreditPush = builder.objectRef<CreditPushRow>('StripeCreditPush').im
     }),
     createdAt: t.field({ type: 'DateTime', resolve: (p) => p.created_at }),
     sentAt: t.field({ type: 'DateTime', nullable: true, resolve: (p) => p.sent_at }),
+  }),
+})
+
+const StripeAlertType = builder.enumType('StripeAlertType', {
+  description:
+    'What a Stripe alert is about. Each value is delivered as the webhook event type its description starts with.',
+  values: {
+    USAGE_EXPIRED: {
+      value: 'stripe.usage_expired',
+      description: "stripe.usage_expired: a meter event's window is older than Stripe's 35 days; it will not be sent.",
+    },
+    PUSH_FAILED: {
+      value: 'stripe.push_failed',
+      description:
+        'stripe.push_failed: Stripe refused a meter event, a meter error report named it, or its attempts ran out.',
+    },
+    CREDIT_PUSH_FAILED: {
+      value: 'stripe.credit_push_failed',
+      description:
+        'stripe.credit_push_failed: Stripe refused a credit grant, grant void or minimum true-up call, or its attempts ran out.',
+    },
+  } as const,
+})
+
+/** A meter event alert's field (null on a credit push alert); creditField is the other way round. */
+const meterField = <K extends 'windowStart' | 'windowEnd' | 'units' | 'model' | 'tokenType'>(
+  e: StripeAlertEvent,
+  k: K,
+) => (e.type === 'stripe.credit_push_failed' ? null : (e[k] ?? null))
+const creditField = <K extends 'kind' | 'category' | 'periodStart' | 'amountMinor' | 'gaveUp'>(
+  e: StripeAlertEvent,
+  k: K,
+) => (e.type === 'stripe.credit_push_failed' ? e[k] : null)
+
+const StripeAlert = builder.objectRef<StripeAlertEvent>('StripeAlert').implement({
+  description:
+    'A Stripe push that needs attention, with the fields of its webhook event (type and data). Meter event alerts (USAGE_EXPIRED, PUSH_FAILED) carry the window fields; credit push alerts (CREDIT_PUSH_FAILED) the credit fields; the others are null.',
+  fields: (t) => ({
+    id: t.exposeID('id', { description: 'One per alert: type, push identifier and, for a retried push, which retry.' }),
+    type: t.field({ type: StripeAlertType, resolve: (e) => e.type }),
+    at: t.field({
+      type: 'DateTime',
+      description: "When it was raised (the webhook event's created).",
+      resolve: (e) => e.at,
+    }),
+    identifier: t.exposeString('identifier', {
+      description: 'The push: stripePushes / retryStripePushes, or stripeCreditPushes / retryStripeCreditPushes.',
+    }),
+    customerId: t.exposeString('customerId'),
+    stripeCustomerId: t.exposeString('stripeCustomerId'),
+    reason: t.exposeString('reason', { description: "Why: Stripe's answer, or that the usage is too old." }),
+    windowStart: t.field({ type: 'DateTime', nullable: true, resolve: (e) => meterField(e, 'windowStart') }),
+    windowEnd: t.field({ type: 'DateTime', nullable: true, resolve: (e) => meterField(e, 'windowEnd') }),
+    units: t.field({
+      type: 'Decimal',
+      nullable: true,
+      description: 'Reporting units (1/1000 of the minor currency unit) of the meter event; may be negative.',
+      resolve: (e) => meterField(e, 'units'),
+    }),
+    model: t.string({
+      nullable: true,
+      description: "The meter event's model (ITEMIZED mode only).",
+      resolve: (e) => meterField(e, 'model'),
+    }),
+    tokenType: t.string({
+      nullable: true,
+      description: "The meter event's token type (ITEMIZED mode only).",
+      resolve: (e) => meterField(e, 'tokenType'),
+    }),
+    kind: t.field({ type: StripeCreditPushKind, nullable: true, resolve: (e) => creditField(e, 'kind') }),
+    category: t.string({
+      nullable: true,
+      description: 'GRANT and VOID: PAID or PROMOTIONAL.',
+      resolve: (e) => creditField(e, 'category'),
+    }),
+    periodStart: t.field({ type: 'DateTime', nullable: true, resolve: (e) => creditField(e, 'periodStart') }),
+    amountMinor: t.field({
+      type: 'Decimal',
+      nullable: true,
+      description: "The credit push's amount in minor currency units (cents).",
+      resolve: (e) => creditField(e, 'amountMinor'),
+    }),
+    gaveUp: t.boolean({
+      nullable: true,
+      description:
+        'Its attempts ran out (Stripe kept answering with a transient error), rather than Stripe refusing it.',
+      resolve: (e) => creditField(e, 'gaveUp'),
+    }),
   }),
 })
 
@@ -330,5 +420,18 @@ builder.mutationFields((t) => ({
     args: { identifiers: t.arg.stringList({ required: true }) },
     authScopes: { tenant: true },
     resolve: (_root, { identifiers }, ctx) => ctx.services.stripe.retryCreditPushes(tenantOf(ctx).id, identifiers),
+  }),
+}))
+
+builder.subscriptionFields((t) => ({
+  stripeAlerts: t.field({
+    type: StripeAlert,
+    description:
+      "Stripe alerts as they are raised, once each, after the change that raised them committed: the tenant's stripe.usage_expired, stripe.push_failed and stripe.credit_push_failed webhook events (all customers, or one with customerId). Tenant keys only.",
+    args: { customerId: t.arg.string() },
+    authScopes: { tenant: true },
+    subscribe: (_root, args, ctx) =>
+      stripeAlertStream(ctx.services.pubsub, ctx.principal, args.customerId, ctx.services.clock.now()),
+    resolve: (event) => event,
   }),
 }))

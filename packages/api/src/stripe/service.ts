@@ -9,6 +9,7 @@ import type { Config } from '../config.ts'
 import type { Db } from '../db/database.ts'
 import type { Tenant } from '../db/types.ts'
 import type { Logger } from '../logger.ts'
+import type { BurnratePubSub } from '../pubsub.ts'
 import { badInput } from '../shared/errors.ts'
 import type { Page } from '../shared/pagination.ts'
 import { createStripeAlerts, type StripeAlerts, type WebhookEventSink } from './alerts.ts'
@@ -30,7 +31,10 @@ export { type StripeSetupResult } from './setup.ts'
 export interface StripeService {
   /** Null when STRIPE_ENCRYPTION_KEY is not set: keys cannot be stored. */
   readonly box: SecretBox | null
-  /** The tenant webhook events a push that failed or expired raises (in the transaction that records it). */
+  /**
+   * The alerts a push that failed or expired raises: a webhook event in the transaction that records
+   * it, published to the stripeAlerts subscription once that transaction committed.
+   */
   readonly alerts: StripeAlerts
   account(tenantId: string): Promise<StripeAccountRow | undefined>
   setCredentials(
@@ -82,6 +86,7 @@ export function createStripeService({
   logger,
   stripeClient,
   webhookEvents,
+  pubsub,
   onCheckoutPaid,
 }: {
   db: Db
@@ -91,11 +96,13 @@ export function createStripeService({
   stripeClient: StripeClientFactory
   /** Where Stripe alerts go: the webhooks domain's enqueue, in the caller's transaction. */
   webhookEvents: WebhookEventSink
+  /** Where Stripe alerts are published once their transaction committed (the stripeAlerts subscription). */
+  pubsub: BurnratePubSub
   /** A paid Checkout Session naming a customer: the credits domain grants what it bought. */
   onCheckoutPaid?: InboxDeps['onCheckoutPaid']
 }): StripeService {
   const box = config.STRIPE_ENCRYPTION_KEY ? createSecretBox(parseStripeKey(config.STRIPE_ENCRYPTION_KEY)) : null
-  const alerts = createStripeAlerts(webhookEvents)
+  const alerts = createStripeAlerts({ enqueue: webhookEvents, pubsub })
   const requireBox = () => {
     if (!box)
       throw badInput(

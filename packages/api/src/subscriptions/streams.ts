@@ -6,6 +6,7 @@ import type {
   BurnratePubSub,
   CreditAlertEvent,
   PriceChangeEvent,
+  StripeAlertEvent,
   UsageUpdateEvent,
 } from '../pubsub.ts'
 
@@ -90,6 +91,16 @@ export function creditAlertStream(
   now: Date,
 ): AsyncIterable<CreditAlertEvent> {
   return customerStream((tenantId) => pubsub.subscribe('creditAlert', tenantId), principal, customerId, now)
+}
+
+/** Stripe alerts of the principal's tenant (a tenant key: the field refuses widget sessions), optionally one customer's. */
+export function stripeAlertStream(
+  pubsub: BurnratePubSub,
+  principal: Principal | null,
+  customerId: string | null | undefined,
+  now: Date,
+): AsyncIterable<StripeAlertEvent> {
+  return customerStream((tenantId) => pubsub.subscribe('stripeAlert', tenantId), principal, customerId, now)
 }
 
 /** Usage changes the principal may see, like budgetAlertStream. */

@@ -3,6 +3,7 @@ import { createApp, type App } from '../../src/app.ts'
 import type { Clock } from '../../src/clock.ts'
 import { defaultConfig, type Config } from '../../src/config.ts'
 import { createLogger } from '../../src/logger.ts'
+import type { BurnratePubSub } from '../../src/pubsub.ts'
 import { toMinor } from '../../src/stripe/credit-push.ts'
 import { createStripePusher, type PusherOptions } from '../../src/stripe/pusher.ts'
 import type { GqlResponse } from '../support/app.ts'
@@ -34,6 +35,8 @@ export async function createStripeTestApp(options: {
   clock: Clock
   timeoutMs?: number
   config?: Partial<Config>
+  /** The app's pubsub (default: its own in-process one); a test passes one to watch subscriptions. */
+  pubsub?: BurnratePubSub
 }): Promise<StripeTestApp> {
   const fake = await startFakeStripe()
   const database = await createTestDatabase()
@@ -71,7 +74,14 @@ export async function createStripeTestApp(options: {
     }) as typeof client.billing.meterEvents.create
     return client
   }
-  const app = createApp({ db: database.db, clock: options.clock, config, logger, stripeClient })
+  const app = createApp({
+    db: database.db,
+    clock: options.clock,
+    config,
+    logger,
+    stripeClient,
+    ...(options.pubsub ? { pubsub: options.pubsub } : {}),
+  })
   await app.services.catalog.syncBundled()
   const created = await app.services.tenants.create({ name: 'Stripe tenant' })
   const tenant = { id: created.tenant.id, apiKey: created.apiKey }
