@@ -566,6 +566,8 @@ export interface UsageDayCustomers {
   customer_id: string
   day: Timestamp
   events: number
+  input_tokens: Generated<number>
+  output_tokens: Generated<number>
   tenant_id: string
   unpriced_events: number
 }
@@ -577,7 +579,9 @@ export interface UsageDayDeltas {
   day: Timestamp
   events: number
   id: Generated<number>
+  input_tokens: Generated<number>
   model: string
+  output_tokens: Generated<number>
   provider: string
   tenant_id: string
   unpriced_events: number
@@ -588,7 +592,9 @@ export interface UsageDayModels {
   cost: Numeric
   day: Timestamp
   events: number
+  input_tokens: Generated<number>
   model: string
+  output_tokens: Generated<number>
   provider: string
   tenant_id: string
   unpriced_events: number

@@ -82,24 +82,26 @@ export async function compactDayDeltas(db: Executor, tenantId: string, limit: nu
       delete from usage_day_deltas
       where tenant_id = ${tenantId}
         and id in (select id from usage_day_deltas where tenant_id = ${tenantId} order by id limit ${limit})
-      returning tenant_id, day, customer_id, provider, model, events, unpriced_events, cost, amount
+      returning tenant_id, day, customer_id, provider, model, events, unpriced_events, input_tokens, output_tokens, cost, amount
     ),
     models as (
-      insert into usage_day_models (tenant_id, day, provider, model, events, unpriced_events, cost, amount)
-      select tenant_id, day, provider, model, sum(events), sum(unpriced_events), sum(cost), sum(amount)
+      insert into usage_day_models (tenant_id, day, provider, model, events, unpriced_events, input_tokens, output_tokens, cost, amount)
+      select tenant_id, day, provider, model, sum(events), sum(unpriced_events), sum(input_tokens), sum(output_tokens), sum(cost), sum(amount)
       from moved
       group by tenant_id, day, provider, model
       order by tenant_id collate "C", day, provider collate "C", model collate "C"
       on conflict (tenant_id, day, provider, model) do update set
         events = usage_day_models.events + excluded.events,
         unpriced_events = usage_day_models.unpriced_events + excluded.unpriced_events,
+        input_tokens = usage_day_models.input_tokens + excluded.input_tokens,
+        output_tokens = usage_day_models.output_tokens + excluded.output_tokens,
         cost = usage_day_models.cost + excluded.cost,
         amount = usage_day_models.amount + excluded.amount
       returning 1
     ),
     customers as (
-      insert into usage_day_customers (tenant_id, day, customer_id, events, unpriced_events, cost, amount)
-      select tenant_id, day, customer_id, sum(events), sum(unpriced_events), sum(cost), sum(amount)
+      insert into usage_day_customers (tenant_id, day, customer_id, events, unpriced_events, input_tokens, output_tokens, cost, amount)
+      select tenant_id, day, customer_id, sum(events), sum(unpriced_events), sum(input_tokens), sum(output_tokens), sum(cost), sum(amount)
       from moved
       where (select count(*) from models) >= 0
       group by tenant_id, day, customer_id
@@ -107,6 +109,8 @@ export async function compactDayDeltas(db: Executor, tenantId: string, limit: nu
       on conflict (tenant_id, day, customer_id) do update set
         events = usage_day_customers.events + excluded.events,
         unpriced_events = usage_day_customers.unpriced_events + excluded.unpriced_events,
+        input_tokens = usage_day_customers.input_tokens + excluded.input_tokens,
+        output_tokens = usage_day_customers.output_tokens + excluded.output_tokens,
         cost = usage_day_customers.cost + excluded.cost,
         amount = usage_day_customers.amount + excluded.amount
       returning 1

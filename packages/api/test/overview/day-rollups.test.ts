@@ -8,6 +8,7 @@
 import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { fixedClock } from '../../src/clock.ts'
+import { Decimal } from '../../src/money/decimal.ts'
 import { createTestApp, type TestApp } from '../support/app.ts'
 
 const clock = fixedClock('2026-11-20T12:00:00Z')
@@ -188,6 +189,51 @@ describe('per-day rollups', () => {
       (a: any, b: any) => Number(b.amount) - Number(a.amount) || (a.customerId < b.customerId ? -1 : 1),
     )
     expect(o.topCustomers).toEqual(customers)
+  })
+
+  it('serve ungrouped and day-grouped usageSummary over whole days: equal to the hourly rollups', async () => {
+    const from = '2026-11-14T05:00:00Z'
+    const to = '2026-11-20T11:30:00Z' // a partial hour at the end too
+    await ok(RECORD, { e: events(15) }) // some deltas pending while reading
+    expect(await pendingDeltas()).toBeGreaterThan(0)
+    const FIGURES = 'events inputTokens outputTokens cost amount'
+    for (const customerId of [null, 'c-2']) {
+      const data = await ok(
+        `query ($c: String, $from: DateTime!, $to: DateTime!) {
+          total: usageSummary(customerId: $c, from: $from, to: $to) { unpricedEvents ${FIGURES} }
+          days: usageSummary(customerId: $c, from: $from, to: $to, groupBy: [DAY]) { unpricedEvents ${FIGURES} groups { bucketStart ${FIGURES} } }
+          byModel: usageSummary(customerId: $c, from: $from, to: $to, groupBy: [MODEL]) { unpricedEvents ${FIGURES} }
+          hours: usageSummary(customerId: $c, from: $from, to: $to, groupBy: [HOUR]) { groups { bucketStart ${FIGURES} } }
+        }`,
+        { c: customerId, from, to },
+      )
+      // Totals: whole days from the day rollups vs every hour from the hourly ones (MODEL groups).
+      expect(data.total).toEqual(data.byModel)
+      expect({ ...data.days, groups: undefined }).toEqual({ ...data.total, groups: undefined })
+      // Day groups: the hour groups added up per UTC day.
+      const perDay = new Map<string, Record<string, any>>()
+      for (const h of data.hours.groups) {
+        const day = h.bucketStart.slice(0, 10) + 'T00:00:00.000Z'
+        const d = perDay.get(day) ?? {
+          bucketStart: day,
+          events: 0,
+          inputTokens: 0,
+          outputTokens: 0,
+          cost: '0',
+          amount: '0',
+        }
+        perDay.set(day, {
+          ...d,
+          events: d.events + h.events,
+          inputTokens: d.inputTokens + h.inputTokens,
+          outputTokens: d.outputTokens + h.outputTokens,
+          cost: new Decimal(d.cost).plus(h.cost).toFixed(),
+          amount: new Decimal(d.amount).plus(h.amount).toFixed(),
+        })
+      }
+      expect(data.days.groups).toEqual([...perDay.values()])
+      expect(data.days.groups.length).toBeGreaterThanOrEqual(6)
+    }
   })
 
   it('stay exact with compactors racing each other and ingest (concurrent on PostgreSQL)', async () => {

@@ -24,6 +24,7 @@ import * as citusTenantKeys from './20261210T0200_citus_tenant_keys.ts'
 import * as stripeCreditGrants from './20261210T0400_stripe_credit_grants.ts'
 import * as stripeTrueUps from './20261211T0100_stripe_true_ups.ts'
 import * as dayRollups from './20261212T0100_day_rollups.ts'
+import * as dayRollupTokens from './20261212T0200_day_rollup_tokens.ts'
 
 /** Every migration, by sortable name. A static map works the same under tsx, vitest and a bundler. */
 export const migrations: Record<string, Migration> = {
@@ -52,4 +53,5 @@ export const migrations: Record<string, Migration> = {
   '20261210T0400_stripe_credit_grants': stripeCreditGrants,
   '20261211T0100_stripe_true_ups': stripeTrueUps,
   '20261212T0100_day_rollups': dayRollups,
+  '20261212T0200_day_rollup_tokens': dayRollupTokens,
 }

@@ -102,7 +102,7 @@ function selectAndGroup(columns: ReturnType<typeof dimensionColumns>, aggregates
   return { select, groupBy }
 }
 
-function scopeFilter(alias: 'r' | 'e', scope: SummaryScope): RawBuilder<unknown> {
+function scopeFilter(alias: 'r' | 'e' | 'd', scope: SummaryScope): RawBuilder<unknown> {
   const table = sql.table(alias)
   return scope.customerId === null
     ? sql`${table}.tenant_id = ${scope.tenantId}`
@@ -214,6 +214,42 @@ export async function rollupEventAggregates(
     from usage_rollups r
     where ${scopeFilter('r', scope)} and ${bucketsFilter(hours)}
     ${groupBy}`.execute(db)
+  return rows.map(toEventAggregate)
+}
+
+/** Whether the per-day rollups can serve these keys: no grouping, or by UTC day only. */
+export const daysServe = (keys: GroupKeys) => !keys.model && !keys.provider && !keys.feature && keys.bucket !== 'HOUR'
+
+/**
+ * Event totals over whole UTC days (grouped by day when keys.bucket is DAY), from the per-day
+ * rollups: a customer's from usage_day_customers, a tenant's from usage_day_models, each with the
+ * usage_day_deltas not compacted yet, in one statement (one snapshot: a delta is counted either
+ * pending or compacted, never both). Only for keys that daysServe().
+ */
+export async function dayEventAggregates(
+  db: Executor,
+  scope: SummaryScope,
+  days: TimeRange,
+  keys: GroupKeys,
+): Promise<EventAggregate[]> {
+  const table = scope.customerId === null ? sql`usage_day_models` : sql`usage_day_customers`
+  const inScope = sql`${scopeFilter('d', scope)} and d.day >= ${days.from.toISOString()}::timestamptz and d.day < ${days.to.toISOString()}::timestamptz`
+  const byDay = keys.bucket === 'DAY'
+  const { rows } = await sql<EventAggregateColumns>`
+    select ${byDay ? sql`d.day as bucket_start, ` : sql``}
+      coalesce(sum(d.events), 0)::int8 as events, coalesce(sum(d.unpriced_events), 0)::int8 as unpriced_events,
+      coalesce(sum(d.input_tokens), 0)::int8 as input_tokens, coalesce(sum(d.output_tokens), 0)::int8 as output_tokens,
+      coalesce(sum(d.cost), 0) as cost, coalesce(sum(d.amount), 0) as amount
+    from (
+      select d.day, d.events, d.unpriced_events, d.input_tokens, d.output_tokens, d.cost, d.amount
+      from ${table} d where ${inScope}
+      union all
+      select d.day, d.events, d.unpriced_events, d.input_tokens, d.output_tokens, d.cost, d.amount
+      from usage_day_deltas d where ${inScope}
+    ) d
+    ${byDay ? sql`group by d.day having sum(d.events) <> 0 or sum(d.cost) <> 0 or sum(d.amount) <> 0` : sql``}`.execute(
+    db,
+  )
   return rows.map(toEventAggregate)
 }
 

@@ -7,7 +7,7 @@ import { directionOf } from '@burnrate/catalog-sync'
 import type { Db, Executor } from '../../db/database.ts'
 import type { Tenant, UsageEventRow } from '../../db/types.ts'
 import { Decimal } from '../../money/decimal.ts'
-import { DAY_MS, splitRange } from '../../shared/date-range.ts'
+import { DAY_MS, splitDays, splitRange } from '../../shared/date-range.ts'
 import { badInput } from '../../shared/errors.ts'
 import { keysetCursor, pageOf, pageSize, type Page } from '../../shared/pagination.ts'
 import * as repo from './repository.ts'
@@ -229,8 +229,8 @@ function totalsOf(rows: readonly EventAggregate[]) {
 }
 
 /**
- * Totals and groups over [from, to): whole hours from the rollups, partial-hour edges from raw
- * events, merged exactly. Totals always come from usage_rollups (+ edges); USAGE_TYPE groups from
+ * Totals and groups over [from, to): whole UTC days from the per-day rollups (ungrouped or by
+ * day), whole hours from the hourly rollups, partial-hour edges from raw events, merged exactly. Totals always come from usage_rollups (+ edges); USAGE_TYPE groups from
  * the line rollups (+ the edges' lines), so they add up to the totals' cost and amount.
  */
 async function loadUsageSummary(
@@ -244,9 +244,16 @@ async function loadUsageSummary(
 
   // Event aggregates are grouped by the requested keys unless the groups come from lines.
   const eventKeys = grouped && !byUsageType ? keys : repo.NO_GROUPING
+  // Whole UTC days from the per-day rollups when the grouping allows (none, or by day): one row a
+  // day instead of every hourly row; the hours left at either end from the hourly rollups.
+  const { days, hours: hourRanges } =
+    hours && repo.daysServe(eventKeys) ? splitDays(hours) : { days: null, hours: hours ? [hours] : [] }
   const read = (executor: Executor) =>
     Promise.all([
-      hours ? repo.rollupEventAggregates(executor, scope, hours, eventKeys) : [],
+      Promise.all([
+        days ? repo.dayEventAggregates(executor, scope, days, eventKeys) : [],
+        ...hourRanges.map((range) => repo.rollupEventAggregates(executor, scope, range, eventKeys)),
+      ]).then((parts) => parts.flat()),
       repo.rawEventAggregates(executor, scope, edges, eventKeys),
       byUsageType && hours ? repo.rollupLineAggregates(executor, scope, hours, keys) : [],
       byUsageType ? repo.rawLineAggregates(executor, scope, edges, keys) : [],
