@@ -104,9 +104,9 @@ export async function compactDayDeltas(db: Executor, tenantId: string, limit: nu
       select tenant_id, day, customer_id, sum(events), sum(unpriced_events), sum(input_tokens), sum(output_tokens), sum(cost), sum(amount)
       from moved
       where (select count(*) from models) >= 0
-      group by tenant_id, day, customer_id
-      order by tenant_id collate "C", day, customer_id collate "C"
-      on conflict (tenant_id, day, customer_id) do update set
+      group by tenant_id, customer_id, day
+      order by tenant_id collate "C", customer_id collate "C", day
+      on conflict (tenant_id, customer_id, day) do update set
         events = usage_day_customers.events + excluded.events,
         unpriced_events = usage_day_customers.unpriced_events + excluded.unpriced_events,
         input_tokens = usage_day_customers.input_tokens + excluded.input_tokens,

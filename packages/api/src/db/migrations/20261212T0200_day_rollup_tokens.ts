@@ -39,6 +39,22 @@ export async function up(db: Kysely<any>): Promise<void> {
       .addColumn('input_tokens', 'bigint', (c) => c.notNull().defaultTo(0))
       .addColumn('output_tokens', 'bigint', (c) => c.notNull().defaultTo(0))
       .execute()
+  // A customer's days are one index range: (tenant, customer, day). Top customers over a range
+  // read by (tenant, day) on their own index (written by the compactor only, never by ingest).
+  await sql`alter table usage_day_customers drop constraint usage_day_customers_pk`.execute(db)
+  await sql`alter table usage_day_customers add constraint usage_day_customers_pk primary key (tenant_id, customer_id, day)`.execute(
+    db,
+  )
+  await db.schema
+    .createIndex('usage_day_customers_tenant_day')
+    .on('usage_day_customers')
+    .columns(['tenant_id', 'day'])
+    .execute()
+  await db.schema
+    .createIndex('usage_day_deltas_tenant_customer_day')
+    .on('usage_day_deltas')
+    .columns(['tenant_id', 'customer_id', 'day'])
+    .execute()
   await sql`delete from usage_day_deltas`.execute(db)
   await sql`delete from usage_day_models`.execute(db)
   await sql`delete from usage_day_customers`.execute(db)
@@ -57,6 +73,12 @@ export async function up(db: Kysely<any>): Promise<void> {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export async function down(db: Kysely<any>): Promise<void> {
   await sql.raw(deltaFunction(FIGURES.filter((f) => !f.endsWith('_tokens')))).execute(db)
+  await db.schema.dropIndex('usage_day_deltas_tenant_customer_day').execute()
+  await db.schema.dropIndex('usage_day_customers_tenant_day').execute()
+  await sql`alter table usage_day_customers drop constraint usage_day_customers_pk`.execute(db)
+  await sql`alter table usage_day_customers add constraint usage_day_customers_pk primary key (tenant_id, day, customer_id)`.execute(
+    db,
+  )
   for (const table of ['usage_day_deltas', 'usage_day_models', 'usage_day_customers'])
     await db.schema.alterTable(table).dropColumn('input_tokens').dropColumn('output_tokens').execute()
 }
