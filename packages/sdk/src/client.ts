@@ -57,6 +57,8 @@ export function toWire(event: UsageEvent): Record<string, unknown> {
 
 export class BurnrateClient {
   readonly endpoint: string
+  /** `POST /v1/usage/batch` beside the GraphQL endpoint. */
+  readonly ingestUrl: string
   private readonly apiKey: string
   private readonly timeoutMs: number
   private readonly fetchImpl: typeof fetch
@@ -66,19 +68,20 @@ export class BurnrateClient {
     if (!options.apiKey) throw new TypeError('BurnrateClient: apiKey is required')
     const base = options.url.replace(/\/+$/, '')
     this.endpoint = base.endsWith('/graphql') ? base : `${base}/graphql`
+    this.ingestUrl = `${this.endpoint.slice(0, -'/graphql'.length)}/v1/usage/batch`
     this.apiKey = options.apiKey
     this.timeoutMs = options.timeoutMs ?? 10_000
     this.fetchImpl = options.fetch ?? globalThis.fetch
   }
 
-  /** Any GraphQL operation; throws BurnrateError on transport or GraphQL errors. */
-  async graphql<T>(query: string, variables?: Record<string, unknown>): Promise<T> {
+  /** POSTs JSON with the key; a network error or a timeout is a retryable BurnrateError. */
+  private async post(url: string, payload: unknown): Promise<{ response: Response; text: string }> {
     let response: Response
     try {
-      response = await this.fetchImpl(this.endpoint, {
+      response = await this.fetchImpl(url, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${this.apiKey}` },
-        body: JSON.stringify({ query, variables }),
+        body: JSON.stringify(payload),
         signal: AbortSignal.timeout(this.timeoutMs),
       })
     } catch (error) {
@@ -91,29 +94,47 @@ export class BurnrateClient {
         true,
       )
     }
-    const text = await response.text().catch(() => '')
-    let body: { data?: T | null; errors?: { message: string; extensions?: { code?: string } }[] } | undefined
-    try {
-      body = text ? JSON.parse(text) : undefined
-    } catch {
-      body = undefined
-    }
-    const firstError = body?.errors?.[0]
-    if (response.status === 429 || response.status >= 500 || !body) {
+    return { response, text: await response.text().catch(() => '') }
+  }
+
+  /**
+   * The error an answer carries, or null: 429 and 5xx (and an answer that is not JSON) by status,
+   * with Retry-After; else the first error the body names.
+   */
+  private static failureOf(
+    response: Response,
+    parsed: boolean,
+    error: { message: string; code?: string } | undefined,
+  ): BurnrateError | null {
+    if (response.status === 429 || response.status >= 500 || !parsed) {
       const retryAfter = retryAfterSeconds(response.headers.get('retry-after'))
-      throw new BurnrateError(
-        `Burnrate API answered HTTP ${response.status}${firstError ? `: ${firstError.message}` : ''}`,
+      return new BurnrateError(
+        `Burnrate API answered HTTP ${response.status}${error ? `: ${error.message}` : ''}`,
         response.status === 429 ? 'RATE_LIMITED' : 'SERVER_ERROR',
-        response.status === 429 || response.status >= 500 || (!body && response.ok),
+        response.status === 429 || response.status >= 500 || (!parsed && response.ok),
         response.status,
         retryAfter,
       )
     }
-    if (firstError) {
-      const code = firstError.extensions?.code ?? (response.status === 401 ? 'UNAUTHENTICATED' : 'GRAPHQL_ERROR')
-      throw new BurnrateError(firstError.message, code, RETRYABLE_CODES.has(code), response.status)
+    if (error) {
+      const code = error.code ?? (response.status === 401 ? 'UNAUTHENTICATED' : 'GRAPHQL_ERROR')
+      return new BurnrateError(error.message, code, RETRYABLE_CODES.has(code), response.status)
     }
-    if (!response.ok || body.data == null) {
+    return null
+  }
+
+  /** Any GraphQL operation; throws BurnrateError on transport or GraphQL errors. */
+  async graphql<T>(query: string, variables?: Record<string, unknown>): Promise<T> {
+    const { response, text } = await this.post(this.endpoint, { query, variables })
+    const body = parseJson<{ data?: T | null; errors?: { message: string; extensions?: { code?: string } }[] }>(text)
+    const firstError = body?.errors?.[0]
+    const failure = BurnrateClient.failureOf(
+      response,
+      body !== undefined,
+      firstError && { message: firstError.message, code: firstError.extensions?.code },
+    )
+    if (failure) throw failure
+    if (!response.ok || body?.data == null) {
       throw new BurnrateError(
         `Burnrate API answered HTTP ${response.status} without data`,
         'HTTP_ERROR',
@@ -122,6 +143,44 @@ export class BurnrateClient {
       )
     }
     return body.data
+  }
+
+  /**
+   * Up to 1,000 events through `POST /v1/usage/batch`: the same ingest as recordUsageBatch without
+   * GraphQL (about 0.83× the API's CPU per event), answered with lean results (status and error per
+   * event, in order). A 404 or 405 means the API (or a proxy before it) has no such route: code
+   * ENDPOINT_NOT_FOUND, not retryable — the Meter then uses recordUsageBatch.
+   */
+  async ingestBatch(events: readonly UsageEvent[]): Promise<RecordBatchResult> {
+    const { response, text } = await this.post(this.ingestUrl, { events: events.map(toWire) })
+    if (response.status === 404 || response.status === 405)
+      throw new BurnrateError(
+        `Burnrate API has no ${this.ingestUrl} (HTTP ${response.status})`,
+        'ENDPOINT_NOT_FOUND',
+        false,
+        response.status,
+      )
+    const body = parseJson<{
+      error?: { code?: string; message: string }
+      errors?: { message: string; extensions?: { code?: string } }[]
+      results?: RecordResult[]
+    }>(text)
+    const graphqlError = body?.errors?.[0]
+    const failure = BurnrateClient.failureOf(
+      response,
+      body !== undefined,
+      body?.error ?? (graphqlError && { message: graphqlError.message, code: graphqlError.extensions?.code }),
+    )
+    if (failure) throw failure
+    if (!response.ok || !Array.isArray(body?.results)) {
+      throw new BurnrateError(
+        `Burnrate API answered HTTP ${response.status} without results`,
+        'HTTP_ERROR',
+        false,
+        response.status,
+      )
+    }
+    return body as RecordBatchResult
   }
 
   async recordUsage(event: UsageEvent): Promise<RecordResult> {
@@ -189,6 +248,14 @@ export class BurnrateClient {
       },
     )
     return { events: data.usageEvents.edges.map((e) => e.node), ...data.usageEvents.pageInfo }
+  }
+}
+
+function parseJson<T>(text: string): T | undefined {
+  try {
+    return text ? (JSON.parse(text) as T) : undefined
+  } catch {
+    return undefined
   }
 }
 

@@ -1,7 +1,7 @@
 import { BurnrateClient, BurnrateError, type ClientOptions } from './client.ts'
 import { signEvent } from './signing.ts'
 import { Spool, type SpooledEvent, type SpoolOptions } from './spool.ts'
-import type { RecordResult, UsageError, UsageEvent } from './types.ts'
+import type { RecordBatchResult, RecordResult, UsageError, UsageEvent } from './types.ts'
 
 export interface MeterOptions {
   /** An existing client, or `url` + `apiKey` to build one. */
@@ -170,6 +170,8 @@ export class Meter {
     replayed: 0,
   }
   private readonly spool: Spool | null = null
+  /** Batches go to POST /v1/usage/batch until the API answers it has no such route. */
+  private httpIngest = true
   private spoolTimer: ReturnType<typeof setTimeout> | null = null
 
   constructor(options: MeterOptions) {
@@ -413,7 +415,7 @@ export class Meter {
       : batch
     let failure: BurnrateError | null = null
     try {
-      const answer = await this.client.recordUsageBatch(wire, { lean: true })
+      const answer = await this.sendBatch(wire)
       this.counters.batches += 1
       this.settle(batch, answer.results)
       this.pending = []
@@ -461,6 +463,23 @@ export class Meter {
     } else if (this.queuedCount() > 0) {
       this.schedule(this.flushIntervalMs)
     }
+  }
+
+  /**
+   * One batch to the API: `POST /v1/usage/batch` (no GraphQL on either side), or recordUsageBatch
+   * once the API has answered that it has no such route (an older API, a proxy that forwards only
+   * /graphql) — then for the rest of this meter's life. The batch that met the 404 goes again at once.
+   */
+  private async sendBatch(wire: UsageEvent[]): Promise<RecordBatchResult> {
+    if (this.httpIngest) {
+      try {
+        return await this.client.ingestBatch(wire)
+      } catch (error) {
+        if (!(error instanceof BurnrateError && error.code === 'ENDPOINT_NOT_FOUND')) throw error
+        this.httpIngest = false
+      }
+    }
+    return this.client.recordUsageBatch(wire, { lean: true })
   }
 
   private settle(batch: UsageEvent[], results: RecordResult[]) {

@@ -34,6 +34,29 @@ describe('Meter delivery', () => {
     expect(meter.stats).toMatchObject({ queued: 0, sent: 7, batches: 3, retries: 0, rejected: 0, dropped: 0 })
   })
 
+  it('sends batches to POST /v1/usage/batch, without GraphQL', async () => {
+    const api = await fakeApi()
+    const meter = createMeter({ url: api.url, batchSize: 2, ...fast })
+    for (let i = 0; i < 5; i++) meter.record(event(i))
+    expect(await meter.flush()).toEqual({ done: true, remaining: 0 })
+    expect(api.paths).toEqual(['/v1/usage/batch', '/v1/usage/batch', '/v1/usage/batch'])
+    expect(meter.stats).toMatchObject({ sent: 5, batches: 3, retries: 0, rejected: 0 })
+  })
+
+  it('falls back to recordUsageBatch for good when the API has no /v1/usage/batch (404), losing nothing', async () => {
+    const api = await fakeApi()
+    api.httpIngest = false
+    const errors: string[] = []
+    // A URL naming the GraphQL endpoint works the same: the route is its sibling.
+    const meter = createMeter({ url: `${api.url}/graphql`, batchSize: 2, ...fast, onError: (e) => errors.push(e.code) })
+    for (let i = 0; i < 5; i++) meter.record(event(i))
+    expect(await meter.flush()).toEqual({ done: true, remaining: 0 })
+    expect(api.paths).toEqual(['/v1/usage/batch', '/graphql', '/graphql', '/graphql'])
+    expect([...api.received.values()]).toEqual([1, 1, 1, 1, 1])
+    expect(meter.stats).toMatchObject({ sent: 5, batches: 3, retries: 0, rejected: 0 })
+    expect(errors).toEqual([])
+  })
+
   it('a partial batch is sent when the time window ends', async () => {
     const api = await fakeApi()
     const meter = createMeter({ url: api.url, apiKey: 'k', flushIntervalMs: 5 })

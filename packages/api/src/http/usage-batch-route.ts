@@ -32,7 +32,8 @@ const USAGE_BATCH_PATH = '/v1/usage/batch'
 /** Seconds a client is asked to wait before retrying while the database is unavailable. */
 const USAGE_BATCH_RETRY_AFTER_SECONDS = 5
 
-const NO_TENANT_KEY = 'A Burnrate tenant key is required: send "Authorization: Bearer br_sk_…" or "x-api-key: br_sk_…".'
+const NO_TENANT_KEY =
+  'A valid Burnrate API key (a tenant secret key) is required: send "Authorization: Bearer br_sk_…" or "x-api-key: br_sk_…".'
 
 type Format = 'json' | 'ndjson'
 
