@@ -102,7 +102,7 @@ async function main() {
     })
     compacting = false
   }
-  await compactDays()
+  void compactDays()
   const compactTimer = setInterval(() => void compactDays(), 5 * 1000)
   compactTimer.unref()
 

@@ -160,17 +160,8 @@ export class BurnrateClient {
         false,
         response.status,
       )
-    const body = parseJson<{
-      error?: { code?: string; message: string }
-      errors?: { message: string; extensions?: { code?: string } }[]
-      results?: RecordResult[]
-    }>(text)
-    const graphqlError = body?.errors?.[0]
-    const failure = BurnrateClient.failureOf(
-      response,
-      body !== undefined,
-      body?.error ?? (graphqlError && { message: graphqlError.message, code: graphqlError.extensions?.code }),
-    )
+    const body = parseJson<{ error?: { code?: string; message: string }; results?: RecordResult[] }>(text)
+    const failure = BurnrateClient.failureOf(response, body !== undefined, body?.error)
     if (failure) throw failure
     if (!response.ok || !Array.isArray(body?.results)) {
       throw new BurnrateError(

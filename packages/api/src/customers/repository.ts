@@ -67,6 +67,21 @@ export interface CustomerTotals {
   amount: string
 }
 
+/** Sums as either driver returns them (bigint and NUMERIC as strings) to CustomerTotals. */
+const toCustomerTotals = (r: {
+  customer_id: string
+  events: number | string | bigint
+  unpriced_events: number | string | bigint
+  cost: unknown
+  amount: unknown
+}): CustomerTotals => ({
+  customer_id: r.customer_id,
+  events: Number(r.events),
+  unpriced_events: Number(r.unpriced_events),
+  cost: String(r.cost),
+  amount: String(r.amount),
+})
+
 /**
  * Usage totals per customer over whole UTC hours [from, to), from usage_rollups (which hold
  * re-pricing corrections too): one indexed range read per customer on the rollup key, no raw events.
@@ -94,13 +109,7 @@ export async function rollupTotals(
     .where('bucket', '<', to)
     .groupBy('customer_id')
     .execute()
-  return rows.map((r) => ({
-    customer_id: r.customer_id,
-    events: Number(r.events),
-    unpriced_events: Number(r.unpriced_events),
-    cost: String(r.cost),
-    amount: String(r.amount),
-  }))
+  return rows.map(toCustomerTotals)
 }
 
 /**
@@ -136,11 +145,5 @@ export async function topCustomers(
     ${NOT_EMPTY}
     order by sum(amount) desc, customer_id
     limit ${limit}`.execute(db)
-  return rows.map((r) => ({
-    customer_id: r.customer_id,
-    events: Number(r.events),
-    unpriced_events: Number(r.unpriced_events),
-    cost: String(r.cost),
-    amount: String(r.amount),
-  }))
+  return rows.map(toCustomerTotals)
 }

@@ -65,7 +65,7 @@ export async function backfillOutbox(
           model: event.canonical_model ?? event.model,
         })
       }
-      result.events += await queueDeltas(trx, tenantId, deltas)
+      result.events += (await queueDeltas(trx, tenantId, deltas)).queued
       return rows
     })
     if (page.length === 0) break
@@ -88,7 +88,7 @@ export async function backfillOutbox(
         lines: lineDeltas(parseLines(c.old_lines), parseLines(c.new_lines)),
         model: c.canonical_model ?? c.model,
       }))
-      result.corrections += await queueDeltas(trx, tenantId, deltas)
+      result.corrections += (await queueDeltas(trx, tenantId, deltas)).queued
       return rows
     })
     if (page.length === 0) break

@@ -2,7 +2,7 @@ import type { Executor } from '../db/database.ts'
 import type { PricedLineJson } from '../db/types.ts'
 import type { BilledChangeBatch, IngestBatch, StripeAccountRead } from '../usage/pipeline.ts'
 import { Decimal } from '../money/decimal.ts'
-import { lockSetupShared, queueingAccount, type QueueingAccount } from './repository/accounts.ts'
+import { lockSetupShared, queueingAccount } from './repository/accounts.ts'
 import {
   billedUnqueuedEvents,
   ensurePushStates,
@@ -36,30 +36,27 @@ export async function queueForStripe(
   tenantId: string,
   deltas: readonly BillableDelta[],
 ): Promise<StripeAccountRead | undefined> {
-  let read: StripeAccountRead | undefined
-  await queueDeltas(trx, tenantId, deltas, (account) => (read = { account }))
-  return read
+  return (await queueDeltas(trx, tenantId, deltas)).read
 }
 
 /**
- * queueForStripe, returning how many keys were newly queued (the setup backfill reports it);
- * `seen` gets the account it read (nothing is read for no deltas).
+ * queueForStripe, with how many keys were newly queued (the setup backfill reports it) and the
+ * account it read under the setup lock (nothing is read for no deltas).
  */
 export async function queueDeltas(
   trx: Executor,
   tenantId: string,
   deltas: readonly BillableDelta[],
-  seen?: (account: QueueingAccount | undefined) => void,
-): Promise<number> {
-  if (deltas.length === 0) return 0
+): Promise<{ queued: number; read?: StripeAccountRead }> {
+  if (deltas.length === 0) return { queued: 0 }
   // Held until this transaction commits. The setup that first stores price_id takes the lock
   // exclusively, so it waits for every transaction that may have read "no price yet" here; the
   // backfill after it then sees those events, and later transactions see the price and queue
   // them themselves (the outbox key dedupes the overlap).
   await lockSetupShared(trx, tenantId)
   const account = await queueingAccount(trx, tenantId)
-  seen?.(account)
-  if (!account?.price_id) return 0
+  const read = { account }
+  if (!account?.price_id) return { queued: 0, read }
   const outside = await billedOutsideStripe(trx, tenantId, deltas, account.setup_at)
   const rows: NewOutboxRow[] = []
   for (const delta of deltas) {
@@ -106,7 +103,7 @@ export async function queueDeltas(
   // A stable order: concurrent batches creating the same state rows wait instead of deadlocking.
   const states = [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, state]) => state)
   await ensurePushStates(trx, states)
-  return queued.size
+  return { queued: queued.size, read }
 }
 
 const CORRECTION = '#correction-'

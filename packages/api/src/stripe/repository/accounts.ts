@@ -90,9 +90,7 @@ export function storePrice(trx: Executor, tenantId: string, priceId: string, now
 }
 
 /** What queueing needs to know of the account. */
-export type QueueingAccount = Pick<StripeAccountRow, 'mode' | 'price_id' | 'setup_at'>
-
-export function queueingAccount(trx: Executor, tenantId: string): Promise<QueueingAccount | undefined> {
+export function queueingAccount(trx: Executor, tenantId: string) {
   return trx
     .selectFrom('stripe_accounts')
     .select(['mode', 'price_id', 'setup_at'])

@@ -1,6 +1,7 @@
 import { sql, type RawBuilder } from 'kysely'
 import type { Executor } from '../../db/database.ts'
 import type { UsageEventRow } from '../../db/types.ts'
+import { NOT_EMPTY } from '../../db/day-span.ts'
 import type { TimeRange } from '../../shared/date-range.ts'
 
 /**
@@ -247,9 +248,7 @@ export async function dayEventAggregates(
       select d.day, d.events, d.unpriced_events, d.input_tokens, d.output_tokens, d.cost, d.amount
       from usage_day_deltas d where ${inScope}
     ) d
-    ${byDay ? sql`group by d.day having sum(d.events) <> 0 or sum(d.cost) <> 0 or sum(d.amount) <> 0` : sql``}`.execute(
-    db,
-  )
+    ${byDay ? sql`group by d.day ${NOT_EMPTY}` : sql``}`.execute(db)
   return rows.map(toEventAggregate)
 }
 
