@@ -560,6 +560,20 @@ export interface UsageCorrections {
   ts: Timestamp
 }
 
+export interface UsageDayCustomerModels {
+  amount: Numeric
+  cost: Numeric
+  customer_id: string
+  day: Timestamp
+  events: number
+  input_tokens: number
+  model: string
+  output_tokens: number
+  provider: string
+  tenant_id: string
+  unpriced_events: number
+}
+
 export interface UsageDayCustomers {
   amount: Numeric
   cost: Numeric
@@ -769,6 +783,7 @@ export interface DB {
   stripe_webhook_events: StripeWebhookEvents
   tenants: Tenants
   usage_corrections: UsageCorrections
+  usage_day_customer_models: UsageDayCustomerModels
   usage_day_customers: UsageDayCustomers
   usage_day_deltas: UsageDayDeltas
   usage_day_models: UsageDayModels

@@ -34,6 +34,7 @@ export const CITUS_TABLES: Readonly<Record<string, CitusTable>> = {
   usage_day_deltas: byTenant,
   usage_day_models: byTenant,
   usage_day_customers: byTenant,
+  usage_day_customer_models: byTenant,
   usage_corrections: byTenant,
   budgets: byTenant,
   budget_spend: byTenant,

@@ -70,10 +70,10 @@ export async function tenantsWithDayDeltas(db: Executor): Promise<string[]> {
 }
 
 /**
- * Moves up to `limit` of a tenant's oldest usage_day_deltas rows into usage_day_models and
- * usage_day_customers, in one statement (one tenant: one shard on Citus): the deleted rows are
- * exactly the ones added, and a concurrent compactor skips rows this one deleted. Locks:
- * usage_day_models, then usage_day_customers, each by key in byte order (nothing else: writers of
+ * Moves up to `limit` of a tenant's oldest usage_day_deltas rows into usage_day_models,
+ * usage_day_customers and usage_day_customer_models, in one statement (one tenant: one shard on
+ * Citus): the deleted rows are exactly the ones added, and a concurrent compactor skips rows this
+ * one deleted. Locks: the three tables in that order, each by key in byte order (nothing else: writers of
  * deltas only append). Returns how many delta rows moved.
  */
 export async function compactDayDeltas(db: Executor, tenantId: string, limit: number): Promise<number> {
@@ -114,8 +114,26 @@ export async function compactDayDeltas(db: Executor, tenantId: string, limit: nu
         cost = usage_day_customers.cost + excluded.cost,
         amount = usage_day_customers.amount + excluded.amount
       returning 1
+    ),
+    customer_models as (
+      insert into usage_day_customer_models (tenant_id, customer_id, day, provider, model, events, unpriced_events, input_tokens, output_tokens, cost, amount)
+      select tenant_id, customer_id, day, provider, model, sum(events), sum(unpriced_events), sum(input_tokens), sum(output_tokens), sum(cost), sum(amount)
+      from moved
+      where (select count(*) from customers) >= 0
+      group by tenant_id, customer_id, day, provider, model
+      order by tenant_id collate "C", customer_id collate "C", day, provider collate "C", model collate "C"
+      on conflict (tenant_id, customer_id, day, provider, model) do update set
+        events = usage_day_customer_models.events + excluded.events,
+        unpriced_events = usage_day_customer_models.unpriced_events + excluded.unpriced_events,
+        input_tokens = usage_day_customer_models.input_tokens + excluded.input_tokens,
+        output_tokens = usage_day_customer_models.output_tokens + excluded.output_tokens,
+        cost = usage_day_customer_models.cost + excluded.cost,
+        amount = usage_day_customer_models.amount + excluded.amount
+      returning 1
     )
-    select (select count(*) from moved)::int as moved, (select count(*) from customers) as customers`.execute(db)
+    select (select count(*) from moved)::int as moved, (select count(*) from customer_models) as customer_models`.execute(
+    db,
+  )
   return Number(rows[0]?.moved ?? 0)
 }
 

@@ -60,9 +60,17 @@ function events(n: number) {
 const RECORD = `mutation ($e: [UsageEventInput!]!) { recordUsageBatch(events: $e) { recorded duplicates } }`
 
 /** Per-day figures two ways, as text so NUMERIC scales never matter: the read models vs usage_rollups. */
-async function perDay(by: 'model' | 'customer') {
-  const keys = by === 'model' ? sql`provider, model` : sql`customer_id`
-  const models = by === 'model' ? sql`usage_day_models` : sql`usage_day_customers`
+async function perDay(by: 'model' | 'customer' | 'customer-model') {
+  const keys = {
+    model: sql`provider, model`,
+    customer: sql`customer_id`,
+    'customer-model': sql`customer_id, provider, model`,
+  }[by]
+  const models = {
+    model: sql`usage_day_models`,
+    customer: sql`usage_day_customers`,
+    'customer-model': sql`usage_day_customer_models`,
+  }[by]
   const sums = sql`sum(events)::text as events, sum(unpriced_events)::text as unpriced, sum(cost)::numeric::text as cost, sum(amount)::numeric::text as amount`
   const { rows: read } = await sql<Record<string, string>>`
     select tenant_id, day, ${keys}, ${sums} from (
@@ -71,10 +79,10 @@ async function perDay(by: 'model' | 'customer') {
       select tenant_id, day, ${keys}, events, unpriced_events, cost, amount from usage_day_deltas) x
     group by tenant_id, day, ${keys}
     having sum(events) <> 0 or sum(cost) <> 0 or sum(amount) <> 0
-    order by 1, 2, 3, 4`.execute(t.database.db)
+    order by 1, 2, ${keys}`.execute(t.database.db)
   const { rows: truth } = await sql<Record<string, string>>`
     select tenant_id, date_trunc('day', bucket at time zone 'UTC') at time zone 'UTC' as day, ${keys}, ${sums}
-    from usage_rollups group by 1, 2, ${keys} order by 1, 2, 3, 4`.execute(t.database.db)
+    from usage_rollups group by 1, 2, ${keys} order by 1, 2, ${keys}`.execute(t.database.db)
   const text = (rows: Record<string, string>[]) =>
     rows.map((r) =>
       JSON.stringify({ ...r, day: new Date(r.day!).toISOString(), cost: norm(r.cost!), amount: norm(r.amount!) }),
@@ -85,7 +93,7 @@ async function perDay(by: 'model' | 'customer') {
 const norm = (n: string) => (n.includes('.') ? n.replace(/0+$/, '').replace(/\.$/, '') : n)
 
 async function expectExact() {
-  for (const by of ['model', 'customer'] as const) {
+  for (const by of ['model', 'customer', 'customer-model'] as const) {
     const { read, truth } = await perDay(by)
     expect(read.length).toBeGreaterThan(0)
     expect(read).toEqual(truth)
@@ -191,7 +199,7 @@ describe('per-day rollups', () => {
     expect(o.topCustomers).toEqual(customers)
   })
 
-  it('serve ungrouped and day-grouped usageSummary over whole days: equal to the hourly rollups', async () => {
+  it('serve usageSummary over whole days, ungrouped or by day, model and provider: equal to the hourly rollups', async () => {
     const from = '2026-11-14T05:00:00Z'
     const to = '2026-11-20T11:30:00Z' // a partial hour at the end too
     await ok(RECORD, { e: events(15) }) // some deltas pending while reading
@@ -202,13 +210,34 @@ describe('per-day rollups', () => {
         `query ($c: String, $from: DateTime!, $to: DateTime!) {
           total: usageSummary(customerId: $c, from: $from, to: $to) { unpricedEvents ${FIGURES} }
           days: usageSummary(customerId: $c, from: $from, to: $to, groupBy: [DAY]) { unpricedEvents ${FIGURES} groups { bucketStart ${FIGURES} } }
-          byModel: usageSummary(customerId: $c, from: $from, to: $to, groupBy: [MODEL]) { unpricedEvents ${FIGURES} }
+          byFeature: usageSummary(customerId: $c, from: $from, to: $to, groupBy: [FEATURE]) { unpricedEvents ${FIGURES} }
           hours: usageSummary(customerId: $c, from: $from, to: $to, groupBy: [HOUR]) { groups { bucketStart ${FIGURES} } }
+          modelDays: usageSummary(customerId: $c, from: $from, to: $to, groupBy: [MODEL, PROVIDER, DAY]) { groups { model provider bucketStart ${FIGURES} } }
+          modelHours: usageSummary(customerId: $c, from: $from, to: $to, groupBy: [MODEL, PROVIDER, HOUR]) { groups { model provider bucketStart ${FIGURES} } }
         }`,
         { c: customerId, from, to },
       )
-      // Totals: whole days from the day rollups vs every hour from the hourly ones (MODEL groups).
-      expect(data.total).toEqual(data.byModel)
+      // Totals: whole days from the day rollups vs every hour from the hourly ones (FEATURE groups).
+      expect(data.total).toEqual(data.byFeature)
+      // Model and provider per day (per-day rollups) = the same per hour (hourly rollups), added up.
+      const modelDays = new Map<string, Record<string, any>>()
+      for (const h of data.modelHours.groups) {
+        const key = `${h.bucketStart.slice(0, 10)} ${h.model} ${h.provider}`
+        const d = modelDays.get(key)
+        modelDays.set(key, {
+          model: h.model,
+          provider: h.provider,
+          bucketStart: h.bucketStart.slice(0, 10) + 'T00:00:00.000Z',
+          events: (d?.events ?? 0) + h.events,
+          inputTokens: (d?.inputTokens ?? 0) + h.inputTokens,
+          outputTokens: (d?.outputTokens ?? 0) + h.outputTokens,
+          cost: new Decimal(d?.cost ?? 0).plus(h.cost).toFixed(),
+          amount: new Decimal(d?.amount ?? 0).plus(h.amount).toFixed(),
+        })
+      }
+      const order = (g: Record<string, string>) => `${g.bucketStart} ${g.model} ${g.provider}`
+      expect(data.modelDays.groups).toEqual([...modelDays.values()].sort((a, b) => (order(a) < order(b) ? -1 : 1)))
+      expect(data.modelDays.groups.length).toBeGreaterThanOrEqual(12)
       expect({ ...data.days, groups: undefined }).toEqual({ ...data.total, groups: undefined })
       // Day groups: the hour groups added up per UTC day.
       const perDay = new Map<string, Record<string, any>>()

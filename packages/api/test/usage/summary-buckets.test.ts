@@ -1,9 +1,9 @@
 import { sql } from 'kysely'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Executor } from '../../src/db/database.ts'
-import { splitRange, type TimeRange } from '../../src/shared/date-range.ts'
+import { planHours, type TimeRange } from '../../src/shared/date-range.ts'
 import * as repo from '../../src/usage/summary/repository.ts'
-import type { GroupKeys, SummaryScope } from '../../src/usage/summary/repository.ts'
+import type { GroupKeys, SummaryParts, SummaryScope } from '../../src/usage/summary/repository.ts'
 import { createTestApp, fixedClock, type TestApp } from '../support/app.ts'
 
 /*
@@ -79,55 +79,74 @@ function countsOf(rows: readonly { bucketStart: Date | null; events: number }[])
   return Object.fromEntries(rows.map((r) => [r.bucketStart!.toISOString(), r.events]))
 }
 
+/** Only `hours` (rollups), only `days` (per-day rollups) or only `raw` (raw events), over one range. */
+const fromHours = (range: TimeRange): SummaryParts => ({ days: null, hours: [range], raw: [] })
+const fromDays = (range: TimeRange): SummaryParts => ({ days: range, hours: [], raw: [] })
+const fromRaw = (range: TimeRange): SummaryParts => ({ days: null, hours: [], raw: [{ ...range, sign: 1 }] })
+
 describe('DAY and HOUR buckets are UTC whatever the session TimeZone', () => {
-  // Whole hours covering every event (rollups), and the same span as raw edges.
+  // Whole days covering every event: per-day and hourly rollups, and the same span as raw events.
   const whole: TimeRange = { from: new Date('2026-11-18T00:00:00Z'), to: new Date('2026-11-21T00:00:00Z') }
 
   for (const zone of ZONES) {
-    it(`rollups and raw events, events and lines, in ${zone}`, async () => {
-      const { rollupDays, rawDays, rollupHours, rawHours, lineDays, rawLineDays } = await inZone(zone, async (db) => {
-        const shown = await sql<{ zone: string }>`select current_setting('TimeZone') as zone`.execute(db)
-        expect(shown.rows[0]!.zone).toBe(zone)
-        return {
-          rollupDays: await repo.rollupEventAggregates(db, scope, whole, DAY_KEYS),
-          rawDays: await repo.rawEventAggregates(db, scope, [whole], DAY_KEYS),
-          rollupHours: await repo.rollupEventAggregates(db, scope, whole, HOUR_KEYS),
-          rawHours: await repo.rawEventAggregates(db, scope, [whole], HOUR_KEYS),
-          lineDays: await repo.rollupLineAggregates(db, scope, whole, DAY_KEYS),
-          rawLineDays: await repo.rawLineAggregates(db, scope, [whole], DAY_KEYS),
-        }
-      })
+    it(`per-day and hourly rollups and raw events, events and lines, in ${zone}`, async () => {
+      const { perDay, rollupDays, rawDays, rollupHours, rawHours, lineDays, rawLineDays } = await inZone(
+        zone,
+        async (db) => {
+          const shown = await sql<{ zone: string }>`select current_setting('TimeZone') as zone`.execute(db)
+          expect(shown.rows[0]!.zone).toBe(zone)
+          return {
+            perDay: await repo.eventAggregates(db, scope, fromDays(whole), DAY_KEYS),
+            rollupDays: await repo.eventAggregates(db, scope, fromHours(whole), DAY_KEYS),
+            rawDays: await repo.eventAggregates(db, scope, fromRaw(whole), DAY_KEYS),
+            rollupHours: await repo.eventAggregates(db, scope, fromHours(whole), HOUR_KEYS),
+            rawHours: await repo.eventAggregates(db, scope, fromRaw(whole), HOUR_KEYS),
+            lineDays: await repo.lineAggregates(db, scope, fromHours(whole), DAY_KEYS),
+            rawLineDays: await repo.lineAggregates(db, scope, fromRaw(whole), DAY_KEYS),
+          }
+        },
+      )
       const days = expectedBuckets(DAY, whole)
       expect(days).toEqual({ '2026-11-18T00:00:00.000Z': 3, '2026-11-19T00:00:00.000Z': 5 })
+      expect(countsOf(perDay)).toEqual(days)
       expect(countsOf(rollupDays)).toEqual(days)
       expect(countsOf(rawDays)).toEqual(days)
       expect(countsOf(rollupHours)).toEqual(expectedBuckets(HOUR, whole))
       expect(countsOf(rawHours)).toEqual(expectedBuckets(HOUR, whole))
       // gpt-4o prices input and output: one line of each per event.
       for (const lines of [lineDays, rawLineDays]) {
-        const perDay: Record<string, number> = {}
+        const perDayLines: Record<string, number> = {}
         for (const l of lines)
-          perDay[l.bucketStart!.toISOString()] = (perDay[l.bucketStart!.toISOString()] ?? 0) + l.events
-        expect(perDay).toEqual(Object.fromEntries(Object.entries(days).map(([d, n]) => [d, 2 * n])))
+          perDayLines[l.bucketStart!.toISOString()] = (perDayLines[l.bucketStart!.toISOString()] ?? 0) + l.events
+        expect(perDayLines).toEqual(Object.fromEntries(Object.entries(days).map(([d, n]) => [d, 2 * n])))
       }
     })
   }
 
-  it('merges a partial-hour edge into the UTC day of its hour (through the API, session in Asia/Kolkata)', async () => {
-    // Edges [18:30, 19:00) on the 18th and [03:00, 03:30) on the 19th; the hours between from rollups.
-    const from = new Date('2026-11-18T18:30:00Z')
-    const to = new Date('2026-11-19T03:30:00Z')
-    const { hours, edges } = splitRange(from, to)
-    expect(edges).toHaveLength(2)
-    const rows = await inZone('Asia/Kolkata', async (db) => [
-      ...(await repo.rollupEventAggregates(db, scope, hours!, DAY_KEYS)),
-      ...(await repo.rawEventAggregates(db, scope, edges, DAY_KEYS)),
-    ])
-    const merged: Record<string, number> = {}
-    for (const r of rows) merged[r.bucketStart!.toISOString()] = (merged[r.bucketStart!.toISOString()] ?? 0) + r.events
-    expect(merged).toEqual(expectedBuckets(DAY, { from, to }))
-    expect(merged).toEqual({ '2026-11-18T00:00:00.000Z': 2, '2026-11-19T00:00:00.000Z': 2 })
-  })
+  // Partial hours read directly ([18:30, 19:00) and [03:00, 03:30), each half an hour), and read as
+  // their whole hour's rollup less the part outside the range (from 18:29:30 and to 03:30:30: the
+  // events at 18:29 and 03:31 lie in the parts taken away).
+  const edged = [
+    { from: '2026-11-18T18:30:00Z', to: '2026-11-19T03:30:00Z', sign: 1, expected: 2 },
+    { from: '2026-11-18T18:29:30Z', to: '2026-11-19T03:30:30Z', sign: -1, expected: 2 },
+  ] as const
+  for (const { from: f, to: tEnd, sign, expected } of edged) {
+    it(`merges partial hours (sign ${sign}) into the UTC day of their hour (session in Asia/Kolkata)`, async () => {
+      const from = new Date(f)
+      const to = new Date(tEnd)
+      const { hours, raw } = planHours(from, to)
+      expect(raw.map((r) => r.sign)).toEqual([sign, sign])
+      const [rows, lines] = await inZone('Asia/Kolkata', (db) =>
+        Promise.all([
+          repo.eventAggregates(db, scope, { days: null, hours: [hours!], raw }, DAY_KEYS),
+          repo.lineAggregates(db, scope, { hours: [hours!], raw }, DAY_KEYS),
+        ]),
+      )
+      expect(countsOf(rows)).toEqual(expectedBuckets(DAY, { from, to }))
+      expect(countsOf(rows)).toEqual({ '2026-11-18T00:00:00.000Z': expected, '2026-11-19T00:00:00.000Z': 2 })
+      expect(lines.reduce((n, l) => n + l.events, 0)).toBe(2 * (expected + 2))
+    })
+  }
 })
 
 describe('usage_rollups key', () => {

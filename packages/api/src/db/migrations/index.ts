@@ -25,6 +25,7 @@ import * as stripeCreditGrants from './20261210T0400_stripe_credit_grants.ts'
 import * as stripeTrueUps from './20261211T0100_stripe_true_ups.ts'
 import * as dayRollups from './20261212T0100_day_rollups.ts'
 import * as dayRollupTokens from './20261212T0200_day_rollup_tokens.ts'
+import * as dayCustomerModels from './20261213T0100_day_customer_models.ts'
 
 /** Every migration, by sortable name. A static map works the same under tsx, vitest and a bundler. */
 export const migrations: Record<string, Migration> = {
@@ -54,4 +55,5 @@ export const migrations: Record<string, Migration> = {
   '20261211T0100_stripe_true_ups': stripeTrueUps,
   '20261212T0100_day_rollups': dayRollups,
   '20261212T0200_day_rollup_tokens': dayRollupTokens,
+  '20261213T0100_day_customer_models': dayCustomerModels,
 }

@@ -1,15 +1,15 @@
 import { sql, type RawBuilder } from 'kysely'
 import type { Executor } from '../../db/database.ts'
 import type { UsageEventRow } from '../../db/types.ts'
-import { NOT_EMPTY } from '../../db/day-span.ts'
-import type { TimeRange } from '../../shared/date-range.ts'
+import type { SignedRange, TimeRange } from '../../shared/date-range.ts'
 
 /**
  * SQL behind usageSummary and usageEvents.
  *
- * Summaries read whole UTC hours from the rollup tables and only the partial-hour edges of a range
- * from raw usage_events. Every function here aggregates in SQL (NUMERIC sums are exact) and returns
- * one row per group; merging rollup and edge rows is the caller's (pure) business.
+ * Summaries read whole UTC days from the per-day rollups, whole hours from the hourly rollups and
+ * only partial hours from raw usage_events (added, or taken away from a whole hour's rollup). Each
+ * function here sums every part in one SQL statement (NUMERIC sums are exact; one snapshot) and
+ * returns one row per group.
  */
 
 /** Whose usage: one customer of a tenant, or the whole tenant (customerId null). */
@@ -56,86 +56,115 @@ export interface LineAggregate extends GroupKey {
   amount: string
 }
 
-type Source = 'rollup' | 'raw'
+/** Where a branch of a summary reads: the hourly or per-day rollups, raw events, or their corrections. */
+type Source = 'rollup' | 'day' | 'raw' | 'correction'
 
-/** Raw events name their dimensions the way rollupDimensions() in rollups.ts does. */
-const RAW_DIMENSIONS = {
-  model: sql<string>`coalesce(e.canonical_model, e.model)`,
-  provider: sql<string>`coalesce(e.canonical_provider, e.provider, '')`,
-  feature: sql<string>`coalesce(e.feature, '')`,
-}
-const ROLLUP_DIMENSIONS = {
-  model: sql<string>`r.model`,
-  provider: sql<string>`r.provider`,
-  feature: sql<string>`r.feature`,
+/** Each source's alias, bucket column and dimension columns, named the way rollupDimensions() in rollups.ts keys rollups. */
+const SOURCES: Record<
+  Source,
+  {
+    time: RawBuilder<Date>
+    model: RawBuilder<string>
+    provider: RawBuilder<string>
+    feature: RawBuilder<string> | null
+  }
+> = {
+  rollup: { time: sql`r.bucket`, model: sql`r.model`, provider: sql`r.provider`, feature: sql`r.feature` },
+  // The per-day rollups have no feature: daysServe() keeps FEATURE groupings off them.
+  day: { time: sql`d.day`, model: sql`d.model`, provider: sql`d.provider`, feature: null },
+  raw: {
+    time: sql`e.ts`,
+    model: sql`coalesce(e.canonical_model, e.model)`,
+    provider: sql`coalesce(e.canonical_provider, e.provider, '')`,
+    feature: sql`coalesce(e.feature, '')`,
+  },
+  // A correction carries its event's rollup dimensions and time.
+  correction: { time: sql`c.ts`, model: sql`c.model`, provider: sql`c.provider`, feature: sql`c.feature` },
 }
 
 /** Bins start at UTC midnights (and so on UTC hours): date_bin counts whole strides from here. */
 const BIN_ORIGIN = sql`timestamptz '2000-01-01T00:00:00Z'`
 
 function bucketExpression(source: Source, unit: 'DAY' | 'HOUR'): RawBuilder<Date> {
-  // Rollup buckets already are UTC hours.
+  // Rollup buckets already are UTC hours, per-day rows UTC days.
   if (source === 'rollup' && unit === 'HOUR') return sql<Date>`r.bucket`
-  const column = source === 'rollup' ? sql`r.bucket` : sql`e.ts`
+  if (source === 'day') return sql<Date>`d.day`
   // date_bin on timestamptz is arithmetic on the absolute instant (24 h strides from a UTC
   // midnight), so buckets are UTC days and hours whatever the session's TimeZone, as
   // `date_trunc(…, ts at time zone 'UTC') at time zone 'UTC'` was — without converting each row to
   // a local timestamp and back, which cost ≈ 20 % of a month's [MODEL, DAY] rollup query.
   const stride = unit === 'DAY' ? sql`interval '24 hours'` : sql`interval '1 hour'`
-  return sql<Date>`date_bin(${stride}, ${column}, ${BIN_ORIGIN})`
+  return sql<Date>`date_bin(${stride}, ${SOURCES[source].time}, ${BIN_ORIGIN})`
 }
 
-/** The grouped-by dimension columns, as [select item, group-by expression] pairs. */
+/** The grouped-by columns of a source, as (alias, expression) pairs; the same aliases for every source. */
 function dimensionColumns(source: Source, keys: GroupKeys, usageType: RawBuilder<string> | null) {
-  const names = source === 'rollup' ? ROLLUP_DIMENSIONS : RAW_DIMENSIONS
+  const names = SOURCES[source]
   const columns: { alias: string; expression: RawBuilder<unknown> }[] = []
   if (keys.bucket) columns.push({ alias: 'bucket_start', expression: bucketExpression(source, keys.bucket) })
   if (keys.model) columns.push({ alias: 'model', expression: names.model })
   if (keys.provider) columns.push({ alias: 'provider', expression: names.provider })
-  if (keys.feature) columns.push({ alias: 'feature', expression: names.feature })
+  if (keys.feature) {
+    if (!names.feature) throw new Error(`usage summary: the ${source} source has no feature`)
+    columns.push({ alias: 'feature', expression: names.feature })
+  }
   if (usageType) columns.push({ alias: 'usage_type', expression: usageType })
   return columns
 }
 
-function selectAndGroup(columns: ReturnType<typeof dimensionColumns>, aggregates: RawBuilder<unknown>[]) {
-  const select = sql.join([...columns.map((c) => sql`${c.expression} as ${sql.ref(c.alias)}`), ...aggregates])
+/** One branch of a summary: the source's groups with their (signed) figures, grouped in SQL. */
+function branch(
+  columns: ReturnType<typeof dimensionColumns>,
+  figures: RawBuilder<unknown>[],
+  from: RawBuilder<unknown>,
+): RawBuilder<unknown> {
+  const select = sql.join([...columns.map((c) => sql`${c.expression} as ${sql.ref(c.alias)}`), ...figures])
   const groupBy = columns.length ? sql`group by ${sql.join(columns.map((c) => c.expression))}` : sql``
-  return { select, groupBy }
+  return sql`select ${select} ${from} ${groupBy}`
 }
 
-function scopeFilter(alias: 'r' | 'e' | 'd', scope: SummaryScope): RawBuilder<unknown> {
+/**
+ * Sums the branches' figures per group in one statement (one snapshot, so a row written meanwhile
+ * is in all of them or none: what one branch adds, another can take away exactly). Groups whose
+ * figures all net to zero — what is left of a group a subtracted edge emptied — are left out.
+ */
+async function sumBranches<Row>(
+  db: Executor,
+  aliases: readonly string[],
+  figures: readonly string[],
+  branches: readonly RawBuilder<unknown>[],
+): Promise<Row[]> {
+  if (branches.length === 0) return []
+  const keys = sql.join(aliases.map((a) => sql.ref(`x.${a}`)))
+  const sums = sql.join(figures.map((f) => sql`coalesce(sum(x.${sql.ref(f)}), 0) as ${sql.ref(f)}`))
+  const union = sql.join(
+    branches.map((b) => sql`(${b})`),
+    sql` union all `,
+  )
+  const query = aliases.length
+    ? sql<Row>`select ${keys}, ${sums} from (${union}) x group by ${keys}
+        having ${sql.join(
+          figures.map((f) => sql`sum(x.${sql.ref(f)}) <> 0`),
+          sql` or `,
+        )}`
+    : sql<Row>`select ${sums} from (${union}) x`
+  const { rows } = await query.execute(db)
+  return rows
+}
+
+function scopeFilter(alias: 'r' | 'e' | 'd' | 'c', scope: SummaryScope): RawBuilder<unknown> {
   const table = sql.table(alias)
   return scope.customerId === null
     ? sql`${table}.tenant_id = ${scope.tenantId}`
     : sql`${table}.tenant_id = ${scope.tenantId} and ${table}.customer_id = ${scope.customerId}`
 }
 
-/**
- * The scope's events in the (partial-hour edge) ranges, as a derived table `e`. One branch per range
- * so each is a plain index range scan (tenant_id[, customer_id], ts), never a scan of the hours between.
- */
-function edgeEvents(scope: SummaryScope, ranges: readonly TimeRange[]): RawBuilder<unknown> {
-  // An event re-priced by repriceUsage is billed with its latest correction (the rollups, which
-  // serve whole hours, already hold the correction's delta); events themselves are never edited.
-  const branches = ranges.map(
-    (
-      r,
-    ) => sql`select e.tenant_id, e.id, e.customer_id, e.ts, e.provider, e.canonical_provider, e.model, e.canonical_model,
-        e.feature, e.status, e.input_tokens, e.output_tokens,
-        coalesce(c.new_cost, e.cost) as cost, coalesce(c.new_amount, e.amount) as amount, coalesce(c.new_lines, e.lines) as lines
-      from usage_events e
-      left join lateral (
-        select new_cost, new_amount, new_lines from usage_corrections c
-        where c.tenant_id = e.tenant_id and c.event_id = e.id order by c.id desc limit 1
-      ) c on true
-      where ${scopeFilter('e', scope)} and e.ts >= ${r.from.toISOString()}::timestamptz and e.ts < ${r.to.toISOString()}::timestamptz`,
-  )
-  return sql`(${sql.join(branches, sql` union all `)}) e`
+function within(column: RawBuilder<unknown>, range: TimeRange): RawBuilder<unknown> {
+  return sql`${column} >= ${range.from.toISOString()}::timestamptz and ${column} < ${range.to.toISOString()}::timestamptz`
 }
 
-function bucketsFilter(hours: TimeRange): RawBuilder<unknown> {
-  return sql`r.bucket >= ${hours.from.toISOString()}::timestamptz and r.bucket < ${hours.to.toISOString()}::timestamptz`
-}
+/** A signed figure: `expression`, negated for a range taken away. */
+const signed = (sign: 1 | -1, expression: RawBuilder<unknown>) => (sign === 1 ? expression : sql`-(${expression})`)
 
 interface GroupKeyColumns {
   bucket_start?: Date | string
@@ -195,126 +224,144 @@ function toLineAggregate(row: LineAggregateColumns): LineAggregate {
   }
 }
 
-/** Event totals per group over whole hours, from usage_rollups. Without keys: one row (zeros when empty). */
-export async function rollupEventAggregates(
-  db: Executor,
-  scope: SummaryScope,
-  hours: TimeRange,
-  keys: GroupKeys,
-): Promise<EventAggregate[]> {
-  const { select, groupBy } = selectAndGroup(dimensionColumns('rollup', keys, null), [
-    sql`coalesce(sum(r.events), 0)::int8 as events`,
-    sql`coalesce(sum(r.unpriced_events), 0)::int8 as unpriced_events`,
-    sql`coalesce(sum(r.input_tokens), 0)::int8 as input_tokens`,
-    sql`coalesce(sum(r.output_tokens), 0)::int8 as output_tokens`,
-    sql`coalesce(sum(r.cost), 0) as cost`,
-    sql`coalesce(sum(r.amount), 0) as amount`,
-  ])
-  const { rows } = await sql<EventAggregateColumns>`
-    select ${select}
-    from usage_rollups r
-    where ${scopeFilter('r', scope)} and ${bucketsFilter(hours)}
-    ${groupBy}`.execute(db)
-  return rows.map(toEventAggregate)
+/** How a summary's range is read: which parts from which source. */
+export interface SummaryParts {
+  /** Whole UTC days, from the per-day rollups (only for keys that daysServe()). */
+  days: TimeRange | null
+  /** Whole hours, from usage_rollups (usage_line_rollups for lines). */
+  hours: readonly TimeRange[]
+  /** Partial hours from raw events and their corrections, added or taken away (planHours()). */
+  raw: readonly SignedRange[]
 }
 
-/** Whether the per-day rollups can serve these keys: no grouping, or by UTC day only. */
-export const daysServe = (keys: GroupKeys) => !keys.model && !keys.provider && !keys.feature && keys.bucket !== 'HOUR'
+/** Whether the per-day rollups can serve these keys: any but FEATURE and HOUR. */
+export const daysServe = (keys: GroupKeys) => !keys.feature && keys.bucket !== 'HOUR'
+
+const EVENT_FIGURES = ['events', 'unpriced_events', 'input_tokens', 'output_tokens', 'cost', 'amount'] as const
+const aliasesOf = (keys: GroupKeys, usageType: boolean) => [
+  ...dimensionColumns('raw', keys, usageType ? sql`''` : null).map((c) => c.alias),
+]
 
 /**
- * Event totals over whole UTC days (grouped by day when keys.bucket is DAY), from the per-day
- * rollups: a customer's from usage_day_customers, a tenant's from usage_day_models, each with the
- * usage_day_deltas not compacted yet, in one statement (one snapshot: a delta is counted either
- * pending or compacted, never both). Only for keys that daysServe().
+ * Event totals per group over the parts, in one statement: whole days from the per-day rollups (a
+ * customer's from usage_day_customer_models, a tenant's from usage_day_models, each with the
+ * usage_day_deltas not compacted yet: a delta is counted pending or compacted, never both), whole
+ * hours from usage_rollups, partial hours from raw events plus the net change of their corrections
+ * (an event re-priced by repriceUsage is billed at its latest correction; the rollups already hold
+ * it). Without keys: one row (zeros when empty).
  */
-export async function dayEventAggregates(
+export async function eventAggregates(
   db: Executor,
   scope: SummaryScope,
-  days: TimeRange,
+  parts: SummaryParts,
   keys: GroupKeys,
 ): Promise<EventAggregate[]> {
-  const table = scope.customerId === null ? sql`usage_day_models` : sql`usage_day_customers`
-  const inScope = sql`${scopeFilter('d', scope)} and d.day >= ${days.from.toISOString()}::timestamptz and d.day < ${days.to.toISOString()}::timestamptz`
-  const byDay = keys.bucket === 'DAY'
-  const { rows } = await sql<EventAggregateColumns>`
-    select ${byDay ? sql`d.day as bucket_start, ` : sql``}
-      coalesce(sum(d.events), 0)::int8 as events, coalesce(sum(d.unpriced_events), 0)::int8 as unpriced_events,
-      coalesce(sum(d.input_tokens), 0)::int8 as input_tokens, coalesce(sum(d.output_tokens), 0)::int8 as output_tokens,
-      coalesce(sum(d.cost), 0) as cost, coalesce(sum(d.amount), 0) as amount
-    from (
-      select d.day, d.events, d.unpriced_events, d.input_tokens, d.output_tokens, d.cost, d.amount
-      from ${table} d where ${inScope}
-      union all
-      select d.day, d.events, d.unpriced_events, d.input_tokens, d.output_tokens, d.cost, d.amount
-      from usage_day_deltas d where ${inScope}
-    ) d
-    ${byDay ? sql`group by d.day ${NOT_EMPTY}` : sql``}`.execute(db)
+  const sums = (column: (figure: string) => RawBuilder<unknown>) =>
+    EVENT_FIGURES.map((f) => sql`sum(${column(f)}) as ${sql.ref(f)}`)
+  const branches: RawBuilder<unknown>[] = []
+  if (parts.days) {
+    if (!daysServe(keys)) throw new Error('usage summary: the per-day rollups cannot serve this grouping')
+    const table = scope.customerId === null ? sql`usage_day_models` : sql`usage_day_customer_models`
+    const inScope = sql`${scopeFilter('d', scope)} and ${within(sql`d.day`, parts.days)}`
+    const rows = (from: RawBuilder<unknown>) =>
+      sql`select d.day, d.provider, d.model, ${sql.join(EVENT_FIGURES.map((f) => sql.ref(`d.${f}`)))} from ${from} d where ${inScope}`
+    branches.push(
+      branch(
+        dimensionColumns('day', keys, null),
+        sums((f) => sql.ref(`d.${f}`)),
+        sql`from (${rows(table)} union all ${rows(sql`usage_day_deltas`)}) d`,
+      ),
+    )
+  }
+  for (const hours of parts.hours) {
+    branches.push(
+      branch(
+        dimensionColumns('rollup', keys, null),
+        sums((f) => sql.ref(`r.${f}`)),
+        sql`from usage_rollups r where ${scopeFilter('r', scope)} and ${within(sql`r.bucket`, hours)}`,
+      ),
+    )
+  }
+  for (const range of parts.raw) {
+    branches.push(
+      branch(
+        dimensionColumns('raw', keys, null),
+        [
+          sql`${signed(range.sign, sql`count(*)`)} as events`,
+          sql`${signed(range.sign, sql`count(*) filter (where e.status = 'UNPRICED')`)} as unpriced_events`,
+          ...['input_tokens', 'output_tokens', 'cost', 'amount'].map(
+            (f) => sql`${signed(range.sign, sql`sum(${sql.ref(`e.${f}`)})`)} as ${sql.ref(f)}`,
+          ),
+        ],
+        sql`from usage_events e where ${scopeFilter('e', scope)} and ${within(sql`e.ts`, range)}`,
+      ),
+      // Corrections chain (each one's old figures are the previous one's new), so their net change
+      // is the latest figures less the event's own.
+      branch(
+        dimensionColumns('correction', keys, null),
+        [
+          sql`0 as events, 0 as unpriced_events, 0 as input_tokens, 0 as output_tokens`,
+          sql`${signed(range.sign, sql`sum(c.new_cost - c.old_cost)`)} as cost`,
+          sql`${signed(range.sign, sql`sum(c.new_amount - c.old_amount)`)} as amount`,
+        ],
+        sql`from usage_corrections c where ${scopeFilter('c', scope)} and ${within(sql`c.ts`, range)}`,
+      ),
+    )
+  }
+  const rows = await sumBranches<EventAggregateColumns>(db, aliasesOf(keys, false), EVENT_FIGURES, branches)
   return rows.map(toEventAggregate)
 }
 
-/** The same aggregates as rollupEventAggregates, computed from raw events in the given (partial-hour) ranges. */
-export async function rawEventAggregates(
-  db: Executor,
-  scope: SummaryScope,
-  ranges: readonly TimeRange[],
-  keys: GroupKeys,
-): Promise<EventAggregate[]> {
-  if (ranges.length === 0) return []
-  const { select, groupBy } = selectAndGroup(dimensionColumns('raw', keys, null), [
-    sql`count(*)::int8 as events`,
-    sql`(count(*) filter (where e.status = 'UNPRICED'))::int8 as unpriced_events`,
-    sql`coalesce(sum(e.input_tokens), 0)::int8 as input_tokens`,
-    sql`coalesce(sum(e.output_tokens), 0)::int8 as output_tokens`,
-    sql`coalesce(sum(e.cost), 0) as cost`,
-    sql`coalesce(sum(e.amount), 0) as amount`,
-  ])
-  const { rows } = await sql<EventAggregateColumns>`
-    select ${select}
-    from ${edgeEvents(scope, ranges)}
-    ${groupBy}`.execute(db)
-  return rows.map(toEventAggregate)
-}
+const LINE_FIGURES = ['events', 'quantity', 'cost', 'amount'] as const
 
-/** Priced-line totals per group and usage type over whole hours, from usage_line_rollups. */
-export async function rollupLineAggregates(
+/**
+ * Priced-line totals per group and usage type over the parts (no per-day tier: hours and partial
+ * hours only), in one statement: usage_line_rollups for whole hours, the lines of raw events plus
+ * their corrections' line changes (new lines in, old lines out) for partial hours.
+ */
+export async function lineAggregates(
   db: Executor,
   scope: SummaryScope,
-  hours: TimeRange,
+  parts: Omit<SummaryParts, 'days'>,
   keys: GroupKeys,
 ): Promise<LineAggregate[]> {
-  const { select, groupBy } = selectAndGroup(dimensionColumns('rollup', keys, sql<string>`r.usage_type`), [
-    sql`sum(r.events)::int8 as events`,
-    sql`sum(r.quantity) as quantity`,
-    sql`sum(r.cost) as cost`,
-    sql`sum(r.amount) as amount`,
-  ])
-  const { rows } = await sql<LineAggregateColumns>`
-    select ${select}
-    from usage_line_rollups r
-    where ${scopeFilter('r', scope)} and ${bucketsFilter(hours)}
-    ${groupBy}`.execute(db)
-  return rows.map(toLineAggregate)
-}
-
-/** The same as rollupLineAggregates, from the priced lines of raw events in the given ranges. */
-export async function rawLineAggregates(
-  db: Executor,
-  scope: SummaryScope,
-  ranges: readonly TimeRange[],
-  keys: GroupKeys,
-): Promise<LineAggregate[]> {
-  if (ranges.length === 0) return []
-  const { select, groupBy } = selectAndGroup(dimensionColumns('raw', keys, sql<string>`(line.value ->> 'usageType')`), [
-    sql`count(*)::int8 as events`,
-    sql`coalesce(sum((line.value ->> 'quantity')::numeric), 0) as quantity`,
-    sql`coalesce(sum((line.value ->> 'cost')::numeric), 0) as cost`,
-    sql`coalesce(sum((line.value ->> 'amount')::numeric), 0) as amount`,
-  ])
-  const { rows } = await sql<LineAggregateColumns>`
-    select ${select}
-    from ${edgeEvents(scope, ranges)}
-    cross join lateral jsonb_array_elements(e.lines) as line(value)
-    ${groupBy}`.execute(db)
+  const lineFigures = (sign: 1 | -1, count: RawBuilder<unknown>, value: (field: string) => RawBuilder<unknown>) => [
+    sql`${signed(sign, count)} as events`,
+    ...['quantity', 'cost', 'amount'].map((f) => sql`${signed(sign, sql`sum(${value(f)})`)} as ${sql.ref(f)}`),
+  ]
+  const branches: RawBuilder<unknown>[] = []
+  for (const hours of parts.hours) {
+    branches.push(
+      branch(
+        dimensionColumns('rollup', keys, sql`r.usage_type`),
+        [
+          sql`sum(r.events) as events`,
+          ...['quantity', 'cost', 'amount'].map((f) => sql`sum(${sql.ref(`r.${f}`)}) as ${sql.ref(f)}`),
+        ],
+        sql`from usage_line_rollups r where ${scopeFilter('r', scope)} and ${within(sql`r.bucket`, hours)}`,
+      ),
+    )
+  }
+  for (const range of parts.raw) {
+    branches.push(
+      branch(
+        dimensionColumns('raw', keys, sql`(line.value ->> 'usageType')`),
+        lineFigures(range.sign, sql`count(*)`, (f) => sql`(line.value ->> ${f})::numeric`),
+        sql`from usage_events e cross join lateral jsonb_array_elements(e.lines) as line(value)
+          where ${scopeFilter('e', scope)} and ${within(sql`e.ts`, range)}`,
+      ),
+      branch(
+        dimensionColumns('correction', keys, sql`(line.value ->> 'usageType')`),
+        lineFigures(range.sign, sql`sum(line.side)`, (f) => sql`line.side * (line.value ->> ${f})::numeric`),
+        sql`from usage_corrections c cross join lateral (
+            select value, 1 as side from jsonb_array_elements(c.new_lines)
+            union all select value, -1 as side from jsonb_array_elements(c.old_lines)
+          ) as line(value, side)
+          where ${scopeFilter('c', scope)} and ${within(sql`c.ts`, range)}`,
+      ),
+    )
+  }
+  const rows = await sumBranches<LineAggregateColumns>(db, aliasesOf(keys, true), LINE_FIGURES, branches)
   return rows.map(toLineAggregate)
 }
 

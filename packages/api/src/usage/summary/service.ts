@@ -1,17 +1,17 @@
 /**
- * The usage ledger's read side: usageSummary (totals and groups over a range, from hourly rollups
- * plus raw partial-hour edges, exact) and usageEvents (keyset pages of one customer's events), and
+ * The usage ledger's read side: usageSummary (totals and groups over a range, from per-day and
+ * hourly rollups plus raw partial hours, exact) and usageEvents (keyset pages of one customer's events), and
  * the billed amount of a range that budgets seed their spend from.
  */
 import { directionOf } from '@burnrate/catalog-sync'
 import type { Db, Executor } from '../../db/database.ts'
 import type { Tenant, UsageEventRow } from '../../db/types.ts'
 import { Decimal } from '../../money/decimal.ts'
-import { DAY_MS, splitDays, splitRange } from '../../shared/date-range.ts'
+import { DAY_MS, planHours, splitDays } from '../../shared/date-range.ts'
 import { badInput } from '../../shared/errors.ts'
 import { keysetCursor, pageOf, pageSize, type Page } from '../../shared/pagination.ts'
 import * as repo from './repository.ts'
-import type { EventAggregate, EventPosition, GroupKey, GroupKeys, LineAggregate, SummaryScope } from './repository.ts'
+import type { EventAggregate, EventPosition, GroupKeys, LineAggregate, SummaryScope } from './repository.ts'
 
 // ------------------------------------------------------------------ limits
 
@@ -96,67 +96,6 @@ function groupingOf(dimensions: readonly UsageDimensionName[]): {
   }
 }
 
-const keyOf = (k: GroupKey) =>
-  [
-    k.bucketStart?.getTime() ?? '',
-    k.model ?? '\u0000',
-    k.provider ?? '\u0000',
-    k.feature ?? '\u0000',
-    k.usageType ?? '\u0000',
-  ].join('\u0001')
-
-/** Rollup and edge rows of event aggregates, added up per group. Exact. */
-function mergeEventAggregates(rows: readonly EventAggregate[]): EventAggregate[] {
-  const sums = new Map<string, EventAggregate & { costSum: Decimal; amountSum: Decimal }>()
-  for (const row of rows) {
-    const key = keyOf(row)
-    const sum = sums.get(key)
-    if (!sum) {
-      sums.set(key, { ...row, costSum: new Decimal(row.cost), amountSum: new Decimal(row.amount) })
-      continue
-    }
-    sum.events += row.events
-    sum.unpricedEvents += row.unpricedEvents
-    sum.inputTokens += row.inputTokens
-    sum.outputTokens += row.outputTokens
-    sum.costSum = sum.costSum.plus(row.cost)
-    sum.amountSum = sum.amountSum.plus(row.amount)
-  }
-  return [...sums.values()].map(({ costSum, amountSum, ...sum }) => ({
-    ...sum,
-    cost: costSum.toFixed(),
-    amount: amountSum.toFixed(),
-  }))
-}
-
-/** Rollup and edge rows of line aggregates, added up per group and usage type. Exact. */
-function mergeLineAggregates(rows: readonly LineAggregate[]): LineAggregate[] {
-  const sums = new Map<string, LineAggregate & { quantitySum: Decimal; costSum: Decimal; amountSum: Decimal }>()
-  for (const row of rows) {
-    const key = keyOf(row)
-    const sum = sums.get(key)
-    if (!sum) {
-      sums.set(key, {
-        ...row,
-        quantitySum: new Decimal(row.quantity),
-        costSum: new Decimal(row.cost),
-        amountSum: new Decimal(row.amount),
-      })
-      continue
-    }
-    sum.events += row.events
-    sum.quantitySum = sum.quantitySum.plus(row.quantity)
-    sum.costSum = sum.costSum.plus(row.cost)
-    sum.amountSum = sum.amountSum.plus(row.amount)
-  }
-  return [...sums.values()].map(({ quantitySum, costSum, amountSum, ...sum }) => ({
-    ...sum,
-    quantity: quantitySum.toFixed(),
-    cost: costSum.toFixed(),
-    amount: amountSum.toFixed(),
-  }))
-}
-
 /** '' stands for "none" in rollup keys; the API says null. */
 const noneToNull = (value: string | null) => (value === '' ? null : value)
 
@@ -215,23 +154,44 @@ function compareGroups(a: UsageGroupView, b: UsageGroupView): number {
 }
 
 function totalsOf(rows: readonly EventAggregate[]) {
-  const [merged] = mergeEventAggregates(
-    rows.map((r) => ({ ...r, bucketStart: null, model: null, provider: null, feature: null, usageType: null })),
-  )
-  return {
-    events: merged?.events ?? 0,
-    unpricedEvents: merged?.unpricedEvents ?? 0,
-    inputTokens: merged?.inputTokens ?? 0,
-    outputTokens: merged?.outputTokens ?? 0,
-    cost: merged ? new Decimal(merged.cost).toFixed() : '0',
-    amount: merged ? new Decimal(merged.amount).toFixed() : '0',
+  const totals = {
+    events: 0,
+    unpricedEvents: 0,
+    inputTokens: 0,
+    outputTokens: 0,
+    cost: new Decimal(0),
+    amount: new Decimal(0),
   }
+  for (const row of rows) {
+    totals.events += row.events
+    totals.unpricedEvents += row.unpricedEvents
+    totals.inputTokens += row.inputTokens
+    totals.outputTokens += row.outputTokens
+    totals.cost = totals.cost.plus(row.cost)
+    totals.amount = totals.amount.plus(row.amount)
+  }
+  return { ...totals, cost: totals.cost.toFixed(), amount: totals.amount.toFixed() }
 }
 
 /**
- * Totals and groups over [from, to): whole UTC days from the per-day rollups (ungrouped or by
- * day), whole hours from the hourly rollups, partial-hour edges from raw events, merged exactly. Totals always come from usage_rollups (+ edges); USAGE_TYPE groups from
- * the line rollups (+ the edges' lines), so they add up to the totals' cost and amount.
+ * Which parts of [from, to) a summary with these event keys reads from which source: partial hours
+ * raw (planHours: added, or taken away from their whole hour), whole UTC days from the per-day
+ * rollups when the keys allow, the hours left from the hourly rollups.
+ */
+function summaryParts(from: Date, to: Date, eventKeys: GroupKeys): repo.SummaryParts {
+  const { hours, raw } = planHours(from, to)
+  if (!hours) return { days: null, hours: [], raw }
+  if (!repo.daysServe(eventKeys)) return { days: null, hours: [hours], raw }
+  const { days, hours: edgeHours } = splitDays(hours)
+  return { days, hours: edgeHours, raw }
+}
+
+/**
+ * Totals and groups over [from, to): whole UTC days from the per-day rollups (unless grouped by
+ * feature or hour), whole hours from the hourly rollups, partial hours from raw events — each
+ * summed in one SQL statement, so exact and from one snapshot. USAGE_TYPE groups come from the
+ * line rollups (and the raw events' lines) and the totals from the event side, read in one
+ * repeatable-read transaction so that concurrent ingest cannot make them disagree.
  */
 async function loadUsageSummary(
   db: Db,
@@ -239,38 +199,33 @@ async function loadUsageSummary(
 ): Promise<UsageSummaryView> {
   checkSummaryArgs(args)
   const scope: SummaryScope = { tenantId: args.tenant.id, customerId: args.customerId }
-  const { hours, edges } = splitRange(args.from, args.to)
   const { keys, byUsageType, grouped } = groupingOf(args.groupBy)
-
   // Event aggregates are grouped by the requested keys unless the groups come from lines.
   const eventKeys = grouped && !byUsageType ? keys : repo.NO_GROUPING
-  // Whole UTC days from the per-day rollups when the grouping allows (none, or by day): one row a
-  // day instead of every hourly row; the hours left at either end from the hourly rollups.
-  const { days, hours: hourRanges } =
-    hours && repo.daysServe(eventKeys) ? splitDays(hours) : { days: null, hours: hours ? [hours] : [] }
-  const read = (executor: Executor) =>
-    Promise.all([
-      Promise.all([
-        days ? repo.dayEventAggregates(executor, scope, days, eventKeys) : [],
-        ...hourRanges.map((range) => repo.rollupEventAggregates(executor, scope, range, eventKeys)),
-      ]).then((parts) => parts.flat()),
-      repo.rawEventAggregates(executor, scope, edges, eventKeys),
-      byUsageType && hours ? repo.rollupLineAggregates(executor, scope, hours, keys) : [],
-      byUsageType ? repo.rawLineAggregates(executor, scope, edges, keys) : [],
-    ])
-  // Usage-type groups and the totals come from different tables: read them in one snapshot so that
-  // concurrent ingest cannot make the groups disagree with the totals. (Otherwise the totals are
-  // the sum of the groups, and the rollup hours and edges are disjoint in time.)
-  const [rollupEvents, edgeEvents, rollupLines, edgeLines] = byUsageType
-    ? await db.transaction().setIsolationLevel('repeatable read').setAccessMode('read only').execute(read)
-    : await read(db)
-  const events = mergeEventAggregates([...rollupEvents, ...edgeEvents])
-  const groups = !grouped
-    ? []
-    : byUsageType
-      ? mergeLineAggregates([...rollupLines, ...edgeLines]).map(lineGroup)
-      : events.map(eventGroup)
+  const parts = summaryParts(args.from, args.to, eventKeys)
 
+  let events: EventAggregate[]
+  let groups: UsageGroupView[] = []
+  if (byUsageType) {
+    // Lines have no per-day tier: whole hours from usage_line_rollups.
+    const { hours } = planHours(args.from, args.to)
+    const lineParts = { hours: hours ? [hours] : [], raw: parts.raw }
+    const [eventRows, lineRows] = await db
+      .transaction()
+      .setIsolationLevel('repeatable read')
+      .setAccessMode('read only')
+      .execute((trx) =>
+        Promise.all([
+          repo.eventAggregates(trx, scope, parts, eventKeys),
+          repo.lineAggregates(trx, scope, lineParts, keys),
+        ]),
+      )
+    events = eventRows
+    groups = lineRows.map(lineGroup)
+  } else {
+    events = await repo.eventAggregates(db, scope, parts, eventKeys)
+    if (grouped) groups = events.map(eventGroup)
+  }
   return {
     customerId: args.customerId,
     from: args.from,
@@ -358,14 +313,13 @@ export function createUsageReadService({ db }: { db: Db }): UsageReadService {
     events: (tenant, args) => loadUsageEventPage(db, { tenant, ...args }),
     async billedAmount(executor, tenantId, customerId, from, to) {
       const scope = { tenantId, customerId }
-      const { hours, edges } = splitRange(from, to)
-      const [rolled, raw] = await Promise.all([
-        hours ? repo.rollupEventAggregates(executor, scope, hours, repo.NO_GROUPING) : [],
-        repo.rawEventAggregates(executor, scope, edges, repo.NO_GROUPING),
-      ])
-      let total = new Decimal(0)
-      for (const row of [...rolled, ...raw]) total = total.plus(row.amount)
-      return total.toFixed()
+      const rows = await repo.eventAggregates(
+        executor,
+        scope,
+        summaryParts(from, to, repo.NO_GROUPING),
+        repo.NO_GROUPING,
+      )
+      return totalsOf(rows).amount
     },
   }
 }
