@@ -151,12 +151,12 @@ main(async () => {
       { groupBy: ['DAY'], range: edged, expected: totals, note: '' },
       { groupBy: ['MODEL', 'DAY'], range: edged, expected: totals, note: '' },
       { groupBy: ['FEATURE'], range: edged, expected: totals, note: ' (info: hourly rollups for whole hours)' },
-      {
-        groupBy: ['MODEL', 'DAY'],
+      ...[[], ['MODEL'], ['MODEL', 'DAY']].map((groupBy) => ({
+        groupBy,
         range: aligned,
         expected: alignedTotals,
         note: ' (info: hour-aligned from/to, nothing read raw)',
-      },
+      })),
     ]
     const results: string[] = []
     let allMatch = true
