@@ -10,6 +10,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Decimal } from '../packages/api/src/money/decimal.ts'
 import { copyMigratedDataDir, createTestDatabase, type TestDatabase } from '../packages/api/test/support/db.ts'
+import { startFakeStripe, type FakeStripe } from '../packages/api/test/support/fake-stripe.ts'
 import { postGraphQL, ROOT, startApiProcess, type ApiProcess } from './support/api-process.ts'
 import { CHROMIUM, hasChromium, launchBrowser, keepScreenshot } from './support/browser.ts'
 
@@ -81,6 +82,7 @@ describe.skipIf(!hasChromium && !process.env.CI)('operator console in Chromium',
   let dataDir: string
   let feed: Server
   let sink: Server
+  let stripe: FakeStripe
   let feedBody = ''
   const received: string[] = []
 
@@ -152,6 +154,10 @@ describe.skipIf(!hasChromium && !process.env.CI)('operator console in Chromium',
     })
     const sinkUrl = `${await listen(sink)}/hook`
 
+    // Stripe's API, spoken by a local fake (the Billing page's credit pushes): nothing is sent until
+    // the last test connects the tenant.
+    stripe = await startFakeStripe()
+
     const env = { DATA_DIR: dataDir, DATABASE_URL: database?.url ?? '', LOG_LEVEL: 'warn' }
     // The dev tenant made first, so its id can be a catalog admin (it may confirm held public changes).
     const created = await run(['packages/api/src/cli/create-tenant.ts', '--name', 'Dev tenant'], env)
@@ -166,7 +172,9 @@ describe.skipIf(!hasChromium && !process.env.CI)('operator console in Chromium',
         CATALOG_SOURCES: 'genai-prices,openrouter',
         OPENROUTER_MODELS_URL: feedUrl,
         CATALOG_ADMIN_TENANTS: tenantId,
-        STRIPE_PUSH_ENABLED: 'false',
+        STRIPE_API_URL: stripe.url,
+        STRIPE_ENCRYPTION_KEY: 'c0ffee'.repeat(10) + 'c0ff',
+        STRIPE_PUSH_INTERVAL_MS: '300',
         WEBHOOK_MAX_ATTEMPTS: '1',
         WEBHOOK_POLL_INTERVAL_MS: '100',
         WEBHOOK_ALLOW_PRIVATE_TARGETS: 'true',
@@ -210,6 +218,7 @@ describe.skipIf(!hasChromium && !process.env.CI)('operator console in Chromium',
     await api?.stop()
     feed?.close()
     sink?.close()
+    await stripe?.close()
     await database?.destroy()
     if (dataDir) await rm(dataDir, { recursive: true, force: true })
   })
@@ -606,4 +615,80 @@ describe.skipIf(!hasChromium && !process.env.CI)('operator console in Chromium',
     expect((await gql(`{ pricingPlan(customerId: "${CUSTOMER}") { kind percent } }`)).pricingPlan).toEqual(before)
     await context.close()
   })
+
+  it(
+    'Billing lists the credit grant Stripe refused, with its error; Retry sends it again',
+    { timeout: 240_000 },
+    async () => {
+      // Stripe refuses every credit grant until told otherwise; everything else goes through.
+      let refuseGrants = true
+      stripe.fault = (r) =>
+        refuseGrants && r.path === '/v1/billing/credit_grants' && r.method === 'POST' ? 'invalid' : null
+      await gql('mutation { setStripeCredentials(input: { secretKey: "sk_test_consoleBilling0001" }) { mode } }')
+      await gql('mutation { setupStripeBilling(input: { createCustomers: true }) { createdCustomers } }')
+      // Credits pay for new usage: the API process's pusher mirrors what they paid as a Stripe
+      // billing credit grant, which Stripe refuses (400).
+      await gql(
+        `mutation { grantCredits(input: { customerId: "${CUSTOMER}", idempotencyKey: "console-stripe", amount: "50" }) { created } }`,
+      )
+      await gql('mutation($e: [UsageEventInput!]!) { recordUsageBatch(events: $e) { recorded } }', {
+        e: [1, 2].map((n) => ({
+          id: `console-stripe-${n}`,
+          customerId: CUSTOMER,
+          model: 'gpt-4o',
+          timestamp: new Date(Date.now() - 60_000 * n).toISOString(),
+          inputTokens: 120_000,
+          outputTokens: 3_000,
+        })),
+      })
+      const failed = async () =>
+        (
+          await gql(
+            '{ stripeCreditPushesPage(status: FAILED) { edges { node { identifier customerId kind amountMinor lastError } } } }',
+          )
+        ).stripeCreditPushesPage.edges.map((e: { node: Record<string, string> }) => e.node) as Record<string, string>[]
+      await expect.poll(async () => (await failed()).length, { timeout: 120_000, interval: 500 }).toBeGreaterThan(0)
+      const [push] = await failed()
+      expect(push).toMatchObject({ customerId: CUSTOMER, kind: 'GRANT' })
+
+      const { context, page } = await signedIn(adminKey)
+      await open(page, '/billing', 'Billing')
+      expect(await page.getByTestId('stripe-account').textContent()).toContain('sk_test')
+      const table = page.getByTestId('credit-pushes')
+      await table.waitFor({ timeout: 60_000 })
+      const row = table.locator('tbody tr').first()
+      const cells = await row.locator('td').allTextContents()
+      expect(cells[1]).toBe(CUSTOMER)
+      expect(cells[2]).toContain('Credit grant')
+      expect(cells[4]).toBe(money(new Decimal(push!.amountMinor!).div(100).toFixed()))
+      expect(cells[5]).toContain('FAILED')
+      expect(cells[7]).toBe(push!.lastError)
+      expect(push!.lastError).toBeTruthy()
+      await keepScreenshot(page, 'console-billing-stripe.png', { fullPage: true })
+      await axe(page, 'billing with Stripe')
+
+      // Stripe accepts grants again; Retry plans the grant anew and the pusher sends it.
+      refuseGrants = false
+      await row.getByRole('button', { name: 'Retry' }).click()
+      await expect.poll(() => table.count(), { timeout: 60_000 }).toBe(0)
+      expect(await page.getByText('No failed credit pushes.').count()).toBe(1)
+      await expect
+        .poll(
+          async () =>
+            (
+              await gql(
+                `{ stripeCreditPushesPage(status: SENT, customerId: "${CUSTOMER}") { edges { node { kind amountMinor } } } }`,
+              )
+            ).stripeCreditPushesPage.edges.map((e: { node: { kind: string; amountMinor: string } }) => e.node),
+          { timeout: 120_000, interval: 500 },
+        )
+        .toContainEqual({ kind: 'GRANT', amountMinor: push!.amountMinor })
+      const grants = stripe.account('sk_test_consoleBilling0001').creditGrants
+      expect(grants.length).toBeGreaterThan(0)
+      await page.locator('#credit-push-status').selectOption('SENT')
+      await expect.poll(() => table.locator('tbody tr').count(), { timeout: 60_000 }).toBeGreaterThan(0)
+      expect(await table.textContent()).toContain('SENT')
+      await context.close()
+    },
+  )
 })

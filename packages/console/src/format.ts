@@ -31,6 +31,13 @@ export function money(value: Num, currency = 'USD', precise = false): string {
   return f.format(str(value) as unknown as number)
 }
 
+/** An amount Stripe states in the currency's minor units (cents; yen have none), as money. */
+export function minorUnits(amountMinor: Num, currency = 'USD'): string {
+  if (amountMinor === null || amountMinor === undefined || amountMinor === '') return '—'
+  const digits = nf(`d:${currency}`, { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2
+  return money(new Decimal(str(amountMinor)).div(new Decimal(10).pow(digits)), currency)
+}
+
 /** A price per 1M units, as catalogs state them. */
 export function perMillion(unitPrice: Num, currency = 'USD'): string {
   if (unitPrice === null || unitPrice === undefined) return '—'

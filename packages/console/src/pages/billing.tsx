@@ -1,9 +1,9 @@
 import { useState } from 'react'
-import { dateTime, money, num } from '../format.ts'
+import { dateTime, minorUnits, money, num } from '../format.ts'
 import { graphql } from '../graphql.ts'
 import { useCanChange, useMutation, useQuery } from '../hooks.ts'
 import { rangeOf } from '../range.tsx'
-import { ActionButton, Badge, DataSection, FilterBar, MutationError, PageHeader, Section, Stat } from '../ui.tsx'
+import { ActionButton, Badge, DataSection, FilterBar, MutationError, PageHeader, Pager, Section, Stat } from '../ui.tsx'
 
 const Account = graphql(`
   query BillingAccount {
@@ -25,18 +25,51 @@ const Account = graphql(`
   }
 `)
 const Pushes = graphql(`
-  query BillingPushes($status: StripePushStatus) {
-    stripePushes(status: $status, first: 100) {
-      identifier
-      customerId
-      stripeCustomerId
-      windowStart
-      value
-      status
-      attempts
-      gaveUp
-      lastError
-      sentAt
+  query BillingPushes($status: StripePushStatus, $after: String) {
+    stripePushesPage(status: $status, first: 50, after: $after) {
+      edges {
+        node {
+          identifier
+          customerId
+          stripeCustomerId
+          windowStart
+          value
+          status
+          attempts
+          gaveUp
+          lastError
+          sentAt
+        }
+      }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+    }
+  }
+`)
+const CreditPushes = graphql(`
+  query BillingCreditPushes($status: StripeCreditPushStatus, $after: String) {
+    stripeCreditPushesPage(status: $status, first: 50, after: $after) {
+      edges {
+        node {
+          identifier
+          kind
+          customerId
+          periodStart
+          amountMinor
+          category
+          status
+          attempts
+          gaveUp
+          lastError
+          createdAt
+        }
+      }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
     }
   }
 `)
@@ -88,8 +121,21 @@ const Retry = graphql(`
     }
   }
 `)
+const RetryCredit = graphql(`
+  mutation RetryCreditPushes($ids: [String!]!) {
+    retryStripeCreditPushes(identifiers: $ids) {
+      identifier
+      status
+    }
+  }
+`)
 
 const STATUSES = ['PENDING', 'SENT', 'FAILED', 'EXPIRED', 'SUPERSEDED'] as const
+const CREDIT_STATUSES = ['PENDING', 'SENT', 'FAILED', 'SUPERSEDED', 'CANCELLED'] as const
+const CREDIT_KINDS = { GRANT: 'Credit grant', VOID: 'Grant void', TRUE_UP: 'Minimum true-up' } as const
+
+const statusTone = (status: string): 'ok' | 'bad' | 'neutral' =>
+  status === 'SENT' ? 'ok' : status === 'FAILED' ? 'bad' : 'neutral'
 
 export default function Billing() {
   const account = useQuery(Account)
@@ -127,6 +173,7 @@ export default function Billing() {
         }
       </DataSection>
       <PushList />
+      <CreditPushList currency={account.data?.tenant.currency ?? 'USD'} />
       <div className="grid2">
         <ExpiredList />
         <InvoiceList />
@@ -142,77 +189,201 @@ export default function Billing() {
   )
 }
 
+/** A status filter over a paged list: changing the status starts again at the first page. */
+function useStatusPages<S extends string>(initial: S) {
+  const [status, setStatusState] = useState<S>(initial)
+  const [cursors, setCursors] = useState<string[]>([])
+  const setStatus = (next: S) => {
+    setStatusState(next)
+    setCursors([])
+  }
+  return { status, setStatus, cursors, setCursors, after: cursors[cursors.length - 1] ?? null }
+}
+
+function StatusFilter<S extends string>({
+  id,
+  label,
+  statuses,
+  value,
+  onChange,
+}: {
+  id: string
+  label: string
+  statuses: readonly S[]
+  value: S
+  onChange: (status: S) => void
+}) {
+  return (
+    <FilterBar label={label}>
+      <div className="field">
+        <label htmlFor={id}>Status</label>
+        <select id={id} value={value} onChange={(e) => onChange(e.target.value as S)}>
+          {statuses.map((s) => (
+            <option key={s}>{s}</option>
+          ))}
+        </select>
+      </div>
+    </FilterBar>
+  )
+}
+
 function PushList() {
-  const [status, setStatus] = useState<(typeof STATUSES)[number]>('FAILED')
-  const q = useQuery(Pushes, { status })
+  const pages = useStatusPages<(typeof STATUSES)[number]>('FAILED')
+  const q = useQuery(Pushes, { status: pages.status, after: pages.after })
   const can = useCanChange()
   const retry = useMutation(Retry, { onDone: q.refetch })
+  const retrying = can && pages.status === 'FAILED'
   return (
     <DataSection
       title="Pushes to Stripe"
       before={
         <>
-          <FilterBar label="Filter pushes to Stripe">
-            <div className="field">
-              <label htmlFor="push-status">Status</label>
-              <select id="push-status" value={status} onChange={(e) => setStatus(e.target.value as typeof status)}>
-                {STATUSES.map((s) => (
-                  <option key={s}>{s}</option>
-                ))}
-              </select>
-            </div>
-          </FilterBar>
+          <StatusFilter
+            id="push-status"
+            label="Filter pushes to Stripe"
+            statuses={STATUSES}
+            value={pages.status}
+            onChange={pages.setStatus}
+          />
           <MutationError error={retry.error} />
         </>
       }
       state={q}
-      isEmpty={(d) => d.stripePushes.length === 0}
-      empty={`No ${status.toLowerCase()} pushes.`}
+      isEmpty={(d) => d.stripePushesPage.edges.length === 0 && pages.cursors.length === 0}
+      empty={`No ${pages.status.toLowerCase()} pushes.`}
     >
       {(d) => (
-        <div className="table-wrap">
-          <table data-testid="pushes">
-            <thead>
-              <tr>
-                <th scope="col">Window</th>
-                <th scope="col">Customer</th>
-                <th scope="col" className="num">
-                  Units
-                </th>
-                <th scope="col">Status</th>
-                <th scope="col" className="num">
-                  Attempts
-                </th>
-                <th scope="col">Last error</th>
-                {can && status === 'FAILED' ? <th scope="col">Action</th> : null}
-              </tr>
-            </thead>
-            <tbody>
-              {d.stripePushes.map((p) => (
-                <tr key={p.identifier}>
-                  <td>{dateTime(p.windowStart)}</td>
-                  <td>{p.customerId}</td>
-                  <td className="num">{num(p.value, 6)}</td>
-                  <td>
-                    <Badge tone={p.status === 'SENT' ? 'ok' : p.status === 'FAILED' ? 'bad' : 'neutral'}>
-                      {p.status}
-                    </Badge>
-                    {p.gaveUp ? <span className="muted"> gave up</span> : null}
-                  </td>
-                  <td className="num">{p.attempts}</td>
-                  <td>{p.lastError ?? '—'}</td>
-                  {can && status === 'FAILED' ? (
-                    <td>
-                      <ActionButton action={retry} variables={{ ids: [p.identifier] }}>
-                        Retry
-                      </ActionButton>
-                    </td>
-                  ) : null}
+        <>
+          <div className="table-wrap">
+            <table data-testid="pushes">
+              <thead>
+                <tr>
+                  <th scope="col">Window</th>
+                  <th scope="col">Customer</th>
+                  <th scope="col" className="num">
+                    Units
+                  </th>
+                  <th scope="col">Status</th>
+                  <th scope="col" className="num">
+                    Attempts
+                  </th>
+                  <th scope="col">Last error</th>
+                  {retrying ? <th scope="col">Action</th> : null}
                 </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+              </thead>
+              <tbody>
+                {d.stripePushesPage.edges.map(({ node: p }) => (
+                  <tr key={p.identifier}>
+                    <td>{dateTime(p.windowStart)}</td>
+                    <td>{p.customerId}</td>
+                    <td className="num">{num(p.value, 6)}</td>
+                    <td>
+                      <Badge tone={statusTone(p.status)}>{p.status}</Badge>
+                      {p.gaveUp ? <span className="muted"> gave up</span> : null}
+                    </td>
+                    <td className="num">{p.attempts}</td>
+                    <td>{p.lastError ?? '—'}</td>
+                    {retrying ? (
+                      <td>
+                        <ActionButton action={retry} variables={{ ids: [p.identifier] }}>
+                          Retry
+                        </ActionButton>
+                      </td>
+                    ) : null}
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+          <Pager cursors={pages.cursors} setCursors={pages.setCursors} pageInfo={d.stripePushesPage.pageInfo} />
+        </>
+      )}
+    </DataSection>
+  )
+}
+
+/** Credit grants, their voids and minimum true-ups sent to Stripe; a refused one can be sent again. */
+function CreditPushList({ currency }: { currency: string }) {
+  const pages = useStatusPages<(typeof CREDIT_STATUSES)[number]>('FAILED')
+  const q = useQuery(CreditPushes, { status: pages.status, after: pages.after })
+  const can = useCanChange()
+  const retry = useMutation(RetryCredit, { onDone: q.refetch })
+  const retrying = can && pages.status === 'FAILED'
+  return (
+    <DataSection
+      title="Credit pushes to Stripe"
+      before={
+        <>
+          <p className="muted">
+            Prepaid credit grants (and their voids) become Stripe billing credit grants; a minimum commitment&apos;s
+            true-up becomes an invoice item when its period closes.
+          </p>
+          <StatusFilter
+            id="credit-push-status"
+            label="Filter credit pushes to Stripe"
+            statuses={CREDIT_STATUSES}
+            value={pages.status}
+            onChange={pages.setStatus}
+          />
+          <MutationError error={retry.error} />
+        </>
+      }
+      state={q}
+      isEmpty={(d) => d.stripeCreditPushesPage.edges.length === 0 && pages.cursors.length === 0}
+      empty={`No ${pages.status.toLowerCase()} credit pushes.`}
+    >
+      {(d) => (
+        <>
+          <div className="table-wrap">
+            <table data-testid="credit-pushes">
+              <thead>
+                <tr>
+                  <th scope="col">Created</th>
+                  <th scope="col">Customer</th>
+                  <th scope="col">Kind</th>
+                  <th scope="col">Period</th>
+                  <th scope="col" className="num">
+                    Amount
+                  </th>
+                  <th scope="col">Status</th>
+                  <th scope="col" className="num">
+                    Attempts
+                  </th>
+                  <th scope="col">Last error</th>
+                  {retrying ? <th scope="col">Action</th> : null}
+                </tr>
+              </thead>
+              <tbody>
+                {d.stripeCreditPushesPage.edges.map(({ node: p }) => (
+                  <tr key={p.identifier}>
+                    <td>{dateTime(p.createdAt)}</td>
+                    <td>{p.customerId}</td>
+                    <td>
+                      {CREDIT_KINDS[p.kind]}
+                      {p.category ? <span className="muted"> ({p.category.toLowerCase()})</span> : null}
+                    </td>
+                    <td>{p.periodStart.slice(0, 7)}</td>
+                    <td className="num">{minorUnits(p.amountMinor, currency)}</td>
+                    <td>
+                      <Badge tone={statusTone(p.status)}>{p.status}</Badge>
+                      {p.gaveUp ? <span className="muted"> gave up</span> : null}
+                    </td>
+                    <td className="num">{p.attempts}</td>
+                    <td>{p.lastError ?? '—'}</td>
+                    {retrying ? (
+                      <td>
+                        <ActionButton action={retry} variables={{ ids: [p.identifier] }}>
+                          Retry
+                        </ActionButton>
+                      </td>
+                    ) : null}
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+          <Pager cursors={pages.cursors} setCursors={pages.setCursors} pageInfo={d.stripeCreditPushesPage.pageInfo} />
+        </>
       )}
     </DataSection>
   )
