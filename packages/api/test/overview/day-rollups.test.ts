@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { fixedClock } from '../../src/clock.ts'
 import { Decimal } from '../../src/money/decimal.ts'
 import { createTestApp, type TestApp } from '../support/app.ts'
+import { seeded } from '../support/random.ts'
 
 const clock = fixedClock('2026-11-20T12:00:00Z')
 let t: TestApp
@@ -20,16 +21,7 @@ async function ok(query: string, variables?: Record<string, unknown>, key?: stri
   return r.data!
 }
 
-/** A small seeded generator (mulberry32): the same events every run. */
-function random(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
-const next = random(20261212)
+const next = seeded(20261212)
 const pick = <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)]!
 
 const CUSTOMERS = ['c-1', 'c-2', 'c-3', 'c-4', 'c-5']

@@ -4,7 +4,8 @@ import { Decimal } from '../../src/money/decimal.ts'
 import type { ReconciliationAlertEvent } from '../../src/pubsub.ts'
 import type { UsageEventInput } from '../../src/usage/validation.ts'
 import { callCost, startFakeProviders, type FakeCall, type FakePrices, type FakeProviders } from './fake-providers.ts'
-import { createReconTestApp, seeded, type ReconTestApp } from './support.ts'
+import { seeded } from '../support/random.ts'
+import { createReconTestApp, type ReconTestApp } from './support.ts'
 
 /**
  * The done-when scenario: a month (November 2026) of calls to two providers, 3 % of which never

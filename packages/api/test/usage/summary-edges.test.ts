@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Decimal } from '../../src/money/decimal.ts'
 import { HOUR_MS, planHours } from '../../src/shared/date-range.ts'
 import { createTestApp, fixedClock, type TestApp } from '../support/app.ts'
+import { seeded } from '../support/random.ts'
 
 describe('planHours', () => {
   const BASE = Date.parse('2026-11-10T00:00:00Z')
@@ -73,23 +74,13 @@ async function ok(query: string, variables?: Record<string, unknown>) {
   return r.data!
 }
 
-/** A small seeded generator (mulberry32): the same events every run. */
-function random(seed: number) {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 const MODELS = ['gpt-4o', 'gpt-4o-mini', 'mystery-3'] // mystery-3: UNPRICED
 const FEATURES = ['chat', 'search', null]
 
 beforeAll(async () => {
   t = await createTestApp({ clock })
   await ok(`mutation { setPricingPlan(input: { kind: MARKUP, percent: "20" }) { kind } }`)
-  const next = random(20261213)
+  const next = seeded(20261213)
   // 400 events over 2026-11-18 00:00 … 2026-11-19 23:59, at any second, two customers.
   const events = Array.from({ length: 400 }, (_, i) => ({
     id: `edge-${i}`,

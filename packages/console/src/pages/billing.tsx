@@ -137,6 +137,46 @@ const CREDIT_KINDS = { GRANT: 'Credit grant', VOID: 'Grant void', TRUE_UP: 'Mini
 const statusTone = (status: string): 'ok' | 'bad' | 'neutral' =>
   status === 'SENT' ? 'ok' : status === 'FAILED' ? 'bad' : 'neutral'
 
+/** The columns every push list ends with: status, attempts, Stripe's last error (and Retry on FAILED). */
+function OutcomeHeaders({ retrying }: { retrying: boolean }) {
+  return (
+    <>
+      <th scope="col">Status</th>
+      <th scope="col" className="num">
+        Attempts
+      </th>
+      <th scope="col">Last error</th>
+      {retrying ? <th scope="col">Action</th> : null}
+    </>
+  )
+}
+
+function OutcomeCells({
+  push,
+  retry,
+}: {
+  push: { identifier: string; status: string; gaveUp: boolean; attempts: number; lastError: string | null }
+  retry: { run: (variables: { ids: string[] }) => Promise<unknown>; pending: boolean } | null
+}) {
+  return (
+    <>
+      <td>
+        <Badge tone={statusTone(push.status)}>{push.status}</Badge>
+        {push.gaveUp ? <span className="muted"> gave up</span> : null}
+      </td>
+      <td className="num">{push.attempts}</td>
+      <td>{push.lastError ?? '—'}</td>
+      {retry ? (
+        <td>
+          <ActionButton action={retry} variables={{ ids: [push.identifier] }}>
+            Retry
+          </ActionButton>
+        </td>
+      ) : null}
+    </>
+  )
+}
+
 export default function Billing() {
   const account = useQuery(Account)
   return (
@@ -263,12 +303,7 @@ function PushList() {
                   <th scope="col" className="num">
                     Units
                   </th>
-                  <th scope="col">Status</th>
-                  <th scope="col" className="num">
-                    Attempts
-                  </th>
-                  <th scope="col">Last error</th>
-                  {retrying ? <th scope="col">Action</th> : null}
+                  <OutcomeHeaders retrying={retrying} />
                 </tr>
               </thead>
               <tbody>
@@ -277,19 +312,7 @@ function PushList() {
                     <td>{dateTime(p.windowStart)}</td>
                     <td>{p.customerId}</td>
                     <td className="num">{num(p.value, 6)}</td>
-                    <td>
-                      <Badge tone={statusTone(p.status)}>{p.status}</Badge>
-                      {p.gaveUp ? <span className="muted"> gave up</span> : null}
-                    </td>
-                    <td className="num">{p.attempts}</td>
-                    <td>{p.lastError ?? '—'}</td>
-                    {retrying ? (
-                      <td>
-                        <ActionButton action={retry} variables={{ ids: [p.identifier] }}>
-                          Retry
-                        </ActionButton>
-                      </td>
-                    ) : null}
+                    <OutcomeCells push={p} retry={retrying ? retry : null} />
                   </tr>
                 ))}
               </tbody>
@@ -345,12 +368,7 @@ function CreditPushList({ currency }: { currency: string }) {
                   <th scope="col" className="num">
                     Amount
                   </th>
-                  <th scope="col">Status</th>
-                  <th scope="col" className="num">
-                    Attempts
-                  </th>
-                  <th scope="col">Last error</th>
-                  {retrying ? <th scope="col">Action</th> : null}
+                  <OutcomeHeaders retrying={retrying} />
                 </tr>
               </thead>
               <tbody>
@@ -364,19 +382,7 @@ function CreditPushList({ currency }: { currency: string }) {
                     </td>
                     <td>{p.periodStart.slice(0, 7)}</td>
                     <td className="num">{minorUnits(p.amountMinor, currency)}</td>
-                    <td>
-                      <Badge tone={statusTone(p.status)}>{p.status}</Badge>
-                      {p.gaveUp ? <span className="muted"> gave up</span> : null}
-                    </td>
-                    <td className="num">{p.attempts}</td>
-                    <td>{p.lastError ?? '—'}</td>
-                    {retrying ? (
-                      <td>
-                        <ActionButton action={retry} variables={{ ids: [p.identifier] }}>
-                          Retry
-                        </ActionButton>
-                      </td>
-                    ) : null}
+                    <OutcomeCells push={p} retry={retrying ? retry : null} />
                   </tr>
                 ))}
               </tbody>
