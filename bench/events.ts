@@ -3,7 +3,7 @@
  * given seed, so the load client (a separate process) and the benchmarks agree on what was sent.
  */
 
-import { random } from '../packages/api/src/demo/seed.ts'
+import { seededRandom } from '../packages/api/src/shared/random.ts'
 
 export interface BenchEvent {
   id: string
@@ -38,7 +38,7 @@ export const BENCH_MODELS: readonly ModelProfile[] = [
 export const BENCH_FEATURES: readonly (string | null)[] = ['chat', 'search', 'summarize', null]
 
 /** mulberry32, shared with the demo's synthetic usage. */
-export const prng = random
+export const prng = seededRandom
 
 export function customerId(n: number): string {
   return `cust-${String(n).padStart(3, '0')}`

@@ -1,3 +1,4 @@
+import { seededRandom } from '../shared/random.ts'
 import type { UsageEventInput } from '../usage/validation.ts'
 
 export const DEMO_CUSTOMER = { id: 'demo-lumen', name: 'Lumen Notes (demo customer)' }
@@ -9,18 +10,6 @@ const MODELS = [
   { model: 'gemini-1.5-flash', weight: 2, input: [4_000, 50_000], output: [200, 2_000], cache: 0 },
 ] as const
 const FEATURES = ['chat', 'chat', 'summarize', 'agent-run', 'search'] as const
-
-/** Deterministic pseudo-random numbers (mulberry32): the same seed always gives the same sequence (the demo's days, the benchmarks' events). */
-export function random(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function pick<T extends { weight: number }>(items: readonly T[], r: number): T {
   const total = items.reduce((n, i) => n + i.weight, 0)
@@ -54,7 +43,7 @@ const DAY_MS = 86_400_000
 export function backfillEvents(from: Date, now: Date): UsageEventInput[] {
   const events: UsageEventInput[] = []
   for (let day = Math.floor(from.getTime() / DAY_MS) * DAY_MS; day <= now.getTime(); day += DAY_MS) {
-    const rand = random(day / DAY_MS)
+    const rand = seededRandom(day / DAY_MS)
     const count = 4 + Math.floor(rand() * 6)
     for (let i = 0; i < count; i++) {
       // Working hours, UTC: 08:00-20:00.

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { fixedClock } from '../../src/clock.ts'
 import { Decimal } from '../../src/money/decimal.ts'
 import { createTestApp, type TestApp } from '../support/app.ts'
-import { seeded } from '../support/random.ts'
+import { seededRandom } from '../../src/shared/random.ts'
 
 const clock = fixedClock('2026-11-20T12:00:00Z')
 let t: TestApp
@@ -21,7 +21,7 @@ async function ok(query: string, variables?: Record<string, unknown>, key?: stri
   return r.data!
 }
 
-const next = seeded(20261212)
+const next = seededRandom(20261212)
 const pick = <T>(xs: readonly T[]) => xs[Math.floor(next() * xs.length)]!
 
 const CUSTOMERS = ['c-1', 'c-2', 'c-3', 'c-4', 'c-5']

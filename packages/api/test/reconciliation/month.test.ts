@@ -4,7 +4,7 @@ import { Decimal } from '../../src/money/decimal.ts'
 import type { ReconciliationAlertEvent } from '../../src/pubsub.ts'
 import type { UsageEventInput } from '../../src/usage/validation.ts'
 import { callCost, startFakeProviders, type FakeCall, type FakePrices, type FakeProviders } from './fake-providers.ts'
-import { seeded } from '../support/random.ts'
+import { seededRandom } from '../../src/shared/random.ts'
 import { createReconTestApp, type ReconTestApp } from './support.ts'
 
 /**
@@ -78,7 +78,7 @@ describe('reconciling a month with the providers', () => {
       m.canonical = t.app.services.catalog.resolve(m.model, m.provider, t.tenant.id)!.model
 
     // Two calls per model and hour, all month.
-    const random = seeded(20)
+    const random = seededRandom(20)
     for (let h = 0; h < DAYS * 24; h++) {
       for (const model of Object.keys(PRICES)) {
         for (let k = 0; k < 2; k++) {

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Decimal } from '../../src/money/decimal.ts'
 import { HOUR_MS, planHours } from '../../src/shared/date-range.ts'
 import { createTestApp, fixedClock, type TestApp } from '../support/app.ts'
-import { seeded } from '../support/random.ts'
+import { seededRandom } from '../../src/shared/random.ts'
 
 describe('planHours', () => {
   const BASE = Date.parse('2026-11-10T00:00:00Z')
@@ -80,7 +80,7 @@ const FEATURES = ['chat', 'search', null]
 beforeAll(async () => {
   t = await createTestApp({ clock })
   await ok(`mutation { setPricingPlan(input: { kind: MARKUP, percent: "20" }) { kind } }`)
-  const next = seeded(20261213)
+  const next = seededRandom(20261213)
   // 400 events over 2026-11-18 00:00 … 2026-11-19 23:59, at any second, two customers.
   const events = Array.from({ length: 400 }, (_, i) => ({
     id: `edge-${i}`,
