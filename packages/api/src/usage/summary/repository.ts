@@ -29,7 +29,7 @@ export interface GroupKeys {
 export const NO_GROUPING: GroupKeys = { model: false, provider: false, feature: false, bucket: null }
 
 /** A group's key as stored: provider and feature use '' for none; null means "not grouped by". */
-export interface GroupKey {
+interface GroupKey {
   bucketStart: Date | null
   model: string | null
   provider: string | null
