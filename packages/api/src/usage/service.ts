@@ -40,6 +40,37 @@ interface Candidate {
 /** A batch rated an event whose id a concurrent transaction stored meanwhile: run the transaction again. */
 class RatedEventRaced extends Error {}
 
+/** The insert of an event whose customer row is missing (usage_events' foreign key to customers). */
+const isMissingCustomer = (error: unknown) =>
+  (error as { code?: string; constraint?: string } | null)?.code === '23503' &&
+  (error as { constraint?: string }).constraint === 'usage_events_customer_fk'
+
+/**
+ * The (tenant, customer) pairs this process has seen committed, so that a batch of known customers
+ * sends no customers insert (one statement fewer per batch and per group-committed single call).
+ * Only pairs whose transaction committed are remembered; bounded (the oldest half is dropped).
+ */
+function knownCustomers(max = 100_000) {
+  const known = new Set<string>()
+  const key = (tenantId: string, customerId: string) => `${tenantId}\u0000${customerId}`
+  return {
+    unknown: (tenantId: string, ids: readonly string[]) => ids.filter((id) => !known.has(key(tenantId, id))),
+    remember(tenantId: string, ids: readonly string[]) {
+      if (known.size + ids.length > max) {
+        let drop = known.size / 2
+        for (const k of known) {
+          if (drop-- <= 0) break
+          known.delete(k)
+        }
+      }
+      for (const id of ids) known.add(key(tenantId, id))
+    },
+    forget(tenantId: string, ids: readonly string[]) {
+      for (const id of ids) known.delete(key(tenantId, id))
+    },
+  }
+}
+
 export function createUsageService({
   db,
   clock,
@@ -55,6 +86,8 @@ export function createUsageService({
   /** What follows ingest (budgets, Stripe outbox, webhooks, …): usage/pipeline.ts. */
   pipeline?: IngestPipeline
 }): UsageService {
+  const customers = knownCustomers()
+
   function priceRow(
     tenant: Tenant,
     candidate: Candidate,
@@ -223,6 +256,7 @@ export function createUsageService({
       }
 
       const toStore = [...firstById.values()]
+      const batchCustomers = [...new Set(toStore.map((c) => c.event.customerId))]
       const stored = new Map<string, UsageEventRow>()
       const insertedIds = new Set<string>()
       if (toStore.length > 0) {
@@ -230,11 +264,8 @@ export function createUsageService({
           db.transaction().execute(async (trx): Promise<IngestBatch | null> => {
             stored.clear()
             insertedIds.clear()
-            await repo.ensureCustomers(
-              trx,
-              tenant.id,
-              toStore.map((c) => c.event.customerId),
-            )
+            // Customers this process saw committed need no insert (a customer row with events is never deleted).
+            await repo.ensureCustomers(trx, tenant.id, customers.unknown(tenant.id, batchCustomers))
             // Events under a plan with meters (tiers, allowances) are rated here, under their period
             // counters' lock (lock order: docs/architecture.md), in batch order; an id already stored
             // is left as it is (its result is DUPLICATE or a conflict).
@@ -313,9 +344,13 @@ export function createUsageService({
             batch = await attempt()
             break
           } catch (error) {
-            if (!(error instanceof RatedEventRaced) || tries >= 3) throw error
+            if (tries >= 3) throw error
+            // A customer remembered as existing was deleted by hand (it had no events): insert it this time.
+            if (isMissingCustomer(error)) customers.forget(tenant.id, batchCustomers)
+            else if (!(error instanceof RatedEventRaced)) throw error
           }
         }
+        customers.remember(tenant.id, batchCustomers)
         if (batch) await pipeline.afterCommit(batch)
       }
 
