@@ -59,7 +59,10 @@ export interface LineAggregate extends GroupKey {
 /** Where a branch of a summary reads: the hourly or per-day rollups, raw events, or their corrections. */
 type Source = 'rollup' | 'day' | 'raw' | 'correction'
 
-/** Each source's alias, bucket column and dimension columns, named the way rollupDimensions() in rollups.ts keys rollups. */
+/**
+ * Each source's time column and dimension columns, named the way rollupDimensions() in rollups.ts
+ * keys rollups.
+ */
 const SOURCES: Record<
   Source,
   {

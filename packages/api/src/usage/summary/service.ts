@@ -1,7 +1,7 @@
 /**
  * The usage ledger's read side: usageSummary (totals and groups over a range, from per-day and
- * hourly rollups plus raw partial hours, exact) and usageEvents (keyset pages of one customer's events), and
- * the billed amount of a range that budgets seed their spend from.
+ * hourly rollups plus raw partial hours, exact), usageEvents (keyset pages of one customer's
+ * events), and the billed amount of a range that budgets seed their spend from.
  */
 import { directionOf } from '@burnrate/catalog-sync'
 import type { Db, Executor } from '../../db/database.ts'
