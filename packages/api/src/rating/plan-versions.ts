@@ -32,10 +32,7 @@ export async function loadBook(
   tenantId: string,
   customerIds: readonly string[] | null,
 ): Promise<PlanBook> {
-  const [rated, costs] = await Promise.all([
-    repo.planVersions(executor, tenantId, customerIds),
-    repo.costPlans(executor, tenantId, customerIds),
-  ])
+  const { rated, costs } = await repo.planBookRows(executor, tenantId, customerIds)
   const versions = [...rated.map(toPlan), ...costs.map(costPlanVersion)].sort(
     (a, b) => a.effectiveFrom.getTime() - b.effectiveFrom.getTime() || a.version - b.version,
   )

@@ -68,27 +68,56 @@ export async function planVersions(
   return rows.map((r) => ({ ...r, effective_from: asDate(r.effective_from) }))
 }
 
-/** setPricingPlan's rows (markup / margin) for the same owners: plans whose only rule is cost-based. */
-export async function costPlans(
+/**
+ * Every plan version of these customers and the tenant default (customerIds null: every owner), in
+ * one statement: rating plans, and setPricingPlan's rows (markup / margin: plans whose only rule is
+ * cost-based). Ingest reads this before each batch.
+ */
+export async function planBookRows(
   db: Executor,
   tenantId: string,
   customerIds: readonly string[] | null,
-): Promise<CostPlanRow[]> {
-  const rows = await db
-    .selectFrom('pricing_plans')
-    .select(['id', 'customer_id', 'kind', 'percent', 'effective_from'])
-    .where('tenant_id', '=', tenantId)
-    .$if(customerIds !== null, (q) =>
-      q.where((eb) =>
-        customerIds!.length
-          ? eb.or([eb('customer_id', 'is', null), eb('customer_id', 'in', customerIds!)])
-          : eb('customer_id', 'is', null),
-      ),
-    )
-    .orderBy('effective_from')
-    .orderBy('id')
-    .execute()
-  return rows.map((r) => ({ ...r, id: Number(r.id), effective_from: asDate(r.effective_from) }))
+): Promise<{ rated: PlanVersionRow[]; costs: CostPlanRow[] }> {
+  const owners =
+    customerIds === null
+      ? sql`true`
+      : customerIds.length
+        ? sql`(customer_id is null or customer_id in (${sql.join(customerIds)}))`
+        : sql`customer_id is null`
+  const { rows } = await sql<{
+    source: 'rating' | 'cost'
+    id: string
+    customer_id: string | null
+    version: number
+    effective_from: Date | string
+    prepaid_only: boolean
+    rules: RatingRuleJson[] | null
+    kind: 'MARKUP' | 'MARGIN' | null
+    percent: string | null
+  }>`
+    select 'rating' as source, id, customer_id, version, effective_from, prepaid_only, rules,
+      null::text as kind, null::text as percent
+    from rating_plans where tenant_id = ${tenantId} and ${owners}
+    union all
+    select 'cost', id::text, customer_id, 0, effective_from, false, null::jsonb, kind::text, percent::text
+    from pricing_plans where tenant_id = ${tenantId} and ${owners}`.execute(db)
+  const rated: PlanVersionRow[] = []
+  const costs: CostPlanRow[] = []
+  for (const r of rows) {
+    const effective_from = asDate(r.effective_from)
+    if (r.source === 'rating')
+      rated.push({
+        id: r.id,
+        customer_id: r.customer_id,
+        version: Number(r.version),
+        effective_from,
+        prepaid_only: r.prepaid_only,
+        rules: r.rules!,
+      })
+    else
+      costs.push({ id: Number(r.id), customer_id: r.customer_id, kind: r.kind!, percent: r.percent!, effective_from })
+  }
+  return { rated, costs }
 }
 
 export interface CounterKey {
