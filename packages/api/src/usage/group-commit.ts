@@ -4,7 +4,8 @@ import type { UsageEventInput } from './validation.ts'
 
 /**
  * Group commit for single events (recordUsage, the gateway): concurrent calls of one tenant are
- * coalesced for at most `maxWaitMs` (or until `maxBatch` wait) into one call of the batch
+ * coalesced for at most `maxWaitMs` (or until `maxBatch` wait; with nothing in flight, only the
+ * calls of the same event-loop turn, so a lone call pays no window) into one call of the batch
  * pipeline (`UsageService.record`), so a group shares one catalog-version read, one plans read
  * and one transaction. Each caller gets its own result, and only after the group's transaction
  * committed: the answer still means "durable".
@@ -21,7 +22,10 @@ import type { UsageEventInput } from './validation.ts'
  *   waiting groups (up to `maxBatch`), which is what makes groups grow under load.
  */
 export interface GroupCommitOptions {
-  /** How long the first caller of a group waits for others; 0 turns group commit off. */
+  /**
+   * How long the first caller of a group waits for others while another group is in flight or
+   * waiting (an idle pipeline sends at the end of the event-loop turn); 0 turns group commit off.
+   */
   maxWaitMs: number
   /** A group is sent as soon as this many callers wait in it. */
   maxBatch: number
@@ -48,7 +52,8 @@ interface Group {
   key: string
   tenant: Tenant
   waiters: Waiter[]
-  timer: ReturnType<typeof setTimeout> | null
+  /** Stops the group's wait (it is being sent sooner); null once the wait is over. */
+  cancelWait: (() => void) | null
   /** The wait is over: send as soon as a slot is free. */
   due: boolean
 }
@@ -87,7 +92,7 @@ export function withGroupCommit(
 
   function send(group: Group) {
     waiting.splice(waiting.indexOf(group), 1)
-    if (group.timer) clearTimeout(group.timer)
+    group.cancelWait?.()
     // Callers repeating an event id already in this group wait for the next one.
     const ids = new Set<string>()
     const batch: Waiter[] = []
@@ -140,13 +145,24 @@ export function withGroupCommit(
     const key = keyOf(tenant)
     let group = waiting.find((g) => g.key === key && g.waiters.length < maxBatch)
     if (!group) {
-      group = { key, tenant, waiters: [], timer: null, due: false }
+      // Nothing in flight and nothing waiting: no one is about to join, so a lone call does not pay
+      // the window; it waits only for the callers of this event-loop turn (a burst arrives together).
+      // Under load there is always a group in flight, and the window is what lets groups grow.
+      const idle = inFlight.size === 0 && waiting.length === 0
+      group = { key, tenant, waiters: [], cancelWait: null, due: false }
       const created = group
-      created.timer = setTimeout(() => {
-        created.timer = null
+      const over = () => {
+        created.cancelWait = null
         created.due = true
         pump()
-      }, maxWaitMs)
+      }
+      if (idle) {
+        const immediate = setImmediate(over)
+        created.cancelWait = () => clearImmediate(immediate)
+      } else {
+        const timer = setTimeout(over, maxWaitMs)
+        created.cancelWait = () => clearTimeout(timer)
+      }
       waiting.push(created)
     }
     return group

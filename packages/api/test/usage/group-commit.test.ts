@@ -32,7 +32,9 @@ afterAll(async () => {
 })
 
 /** The app's pipeline behind a group commit that records the size of every batch it sends. */
-function counted(options: { failWhen?: (input: UsageEventInput) => boolean; maxBatch?: number } = {}) {
+function counted(
+  options: { failWhen?: (input: UsageEventInput) => boolean; maxBatch?: number; maxWaitMs?: number } = {},
+) {
   const sizes: number[] = []
   const inner: UsageService = {
     async record(tn, inputs) {
@@ -42,7 +44,7 @@ function counted(options: { failWhen?: (input: UsageEventInput) => boolean; maxB
     },
   }
   const usage: GroupCommittedUsage = withGroupCommit(inner, {
-    maxWaitMs: 50,
+    maxWaitMs: options.maxWaitMs ?? 50,
     maxBatch: options.maxBatch ?? 256,
     maxInFlight: 2,
   })
@@ -199,6 +201,19 @@ describe('group commit of single events', () => {
     expect(results.every((r) => r.status === 'RECORDED')).toBe(true)
     expect(Math.max(...sizes)).toBeLessThanOrEqual(4)
     expect(sizes.reduce((a, b) => a + b, 0)).toBe(10)
+  })
+
+  it('sends a call that finds the pipeline idle at the end of its event-loop turn, with the calls of that turn, not after the window', async () => {
+    // A ten-minute window: had the lone call waited for it, this test would time out.
+    const { usage, sizes } = counted({ maxWaitMs: 600_000 })
+    const lone = await usage.recordOne(tenant, { ...base, id: 'gc-idle-0', customerId: 'gc-idle' })
+    expect(lone.status).toBe('RECORDED')
+    // A burst of one turn still goes as one group.
+    const burst = await Promise.all(
+      [1, 2, 3].map((i) => usage.recordOne(tenant, { ...base, id: `gc-idle-${i}`, customerId: 'gc-idle' })),
+    )
+    expect(burst.map((r) => r.status)).toEqual(['RECORDED', 'RECORDED', 'RECORDED'])
+    expect(sizes).toEqual([1, 3])
   })
 
   it('recordUsage over GraphQL goes through group commit and answers each call with its own event', async () => {
