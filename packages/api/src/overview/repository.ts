@@ -82,59 +82,39 @@ export async function compactDayDeltas(db: Executor, tenantId: string, limit: nu
       delete from usage_day_deltas
       where tenant_id = ${tenantId}
         and id in (select id from usage_day_deltas where tenant_id = ${tenantId} order by id limit ${limit})
-      returning tenant_id, day, customer_id, provider, model, events, unpriced_events, input_tokens, output_tokens, cost, amount
+      returning tenant_id, day, customer_id, provider, model, ${sql.raw(DAY_FIGURES.join(', '))}
     ),
-    models as (
-      insert into usage_day_models (tenant_id, day, provider, model, events, unpriced_events, input_tokens, output_tokens, cost, amount)
-      select tenant_id, day, provider, model, sum(events), sum(unpriced_events), sum(input_tokens), sum(output_tokens), sum(cost), sum(amount)
-      from moved
-      group by tenant_id, day, provider, model
-      order by tenant_id collate "C", day, provider collate "C", model collate "C"
-      on conflict (tenant_id, day, provider, model) do update set
-        events = usage_day_models.events + excluded.events,
-        unpriced_events = usage_day_models.unpriced_events + excluded.unpriced_events,
-        input_tokens = usage_day_models.input_tokens + excluded.input_tokens,
-        output_tokens = usage_day_models.output_tokens + excluded.output_tokens,
-        cost = usage_day_models.cost + excluded.cost,
-        amount = usage_day_models.amount + excluded.amount
-      returning 1
-    ),
-    customers as (
-      insert into usage_day_customers (tenant_id, day, customer_id, events, unpriced_events, input_tokens, output_tokens, cost, amount)
-      select tenant_id, day, customer_id, sum(events), sum(unpriced_events), sum(input_tokens), sum(output_tokens), sum(cost), sum(amount)
-      from moved
-      where (select count(*) from models) >= 0
-      group by tenant_id, customer_id, day
-      order by tenant_id collate "C", customer_id collate "C", day
-      on conflict (tenant_id, customer_id, day) do update set
-        events = usage_day_customers.events + excluded.events,
-        unpriced_events = usage_day_customers.unpriced_events + excluded.unpriced_events,
-        input_tokens = usage_day_customers.input_tokens + excluded.input_tokens,
-        output_tokens = usage_day_customers.output_tokens + excluded.output_tokens,
-        cost = usage_day_customers.cost + excluded.cost,
-        amount = usage_day_customers.amount + excluded.amount
-      returning 1
-    ),
-    customer_models as (
-      insert into usage_day_customer_models (tenant_id, customer_id, day, provider, model, events, unpriced_events, input_tokens, output_tokens, cost, amount)
-      select tenant_id, customer_id, day, provider, model, sum(events), sum(unpriced_events), sum(input_tokens), sum(output_tokens), sum(cost), sum(amount)
-      from moved
-      where (select count(*) from customers) >= 0
-      group by tenant_id, customer_id, day, provider, model
-      order by tenant_id collate "C", customer_id collate "C", day, provider collate "C", model collate "C"
-      on conflict (tenant_id, customer_id, day, provider, model) do update set
-        events = usage_day_customer_models.events + excluded.events,
-        unpriced_events = usage_day_customer_models.unpriced_events + excluded.unpriced_events,
-        input_tokens = usage_day_customer_models.input_tokens + excluded.input_tokens,
-        output_tokens = usage_day_customer_models.output_tokens + excluded.output_tokens,
-        cost = usage_day_customer_models.cost + excluded.cost,
-        amount = usage_day_customer_models.amount + excluded.amount
-      returning 1
-    )
+    ${addMoved('models', 'usage_day_models', ['day', 'provider', 'model'], null)},
+    ${addMoved('customers', 'usage_day_customers', ['customer_id', 'day'], 'models')},
+    ${addMoved('customer_models', 'usage_day_customer_models', ['customer_id', 'day', 'provider', 'model'], 'customers')}
     select (select count(*) from moved)::int as moved, (select count(*) from customer_models) as customer_models`.execute(
     db,
   )
   return Number(rows[0]?.moved ?? 0)
+}
+
+const DAY_FIGURES = ['events', 'unpriced_events', 'input_tokens', 'output_tokens', 'cost', 'amount'] as const
+
+/**
+ * One CTE of the compaction: the moved deltas summed per key of a per-day table (tenant_id, then
+ * `keys`) and added to its rows, upserted in key order (text in byte order). Reading `after`'s
+ * output first makes the CTEs take their locks in order (data-modifying CTEs otherwise run in no
+ * promised order). Table and column names are constants, never input.
+ */
+function addMoved(name: string, table: string, keys: readonly string[], after: string | null) {
+  const columns = keys.join(', ')
+  const order = keys.map((k) => (k === 'day' ? k : `${k} collate "C"`)).join(', ')
+  return sql.raw(`${name} as (
+      insert into ${table} (tenant_id, ${columns}, ${DAY_FIGURES.join(', ')})
+      select tenant_id, ${columns}, ${DAY_FIGURES.map((f) => `sum(${f})`).join(', ')}
+      from moved
+      ${after ? `where (select count(*) from ${after}) >= 0` : ''}
+      group by tenant_id, ${columns}
+      order by tenant_id collate "C", ${order}
+      on conflict (tenant_id, ${columns}) do update set
+        ${DAY_FIGURES.map((f) => `${f} = ${table}.${f} + excluded.${f}`).join(', ')}
+      returning 1
+    )`)
 }
 
 /** Budget and credit alerts raised at or after `since`. */

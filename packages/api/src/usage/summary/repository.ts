@@ -241,9 +241,8 @@ export interface SummaryParts {
 export const daysServe = (keys: GroupKeys) => !keys.feature && keys.bucket !== 'HOUR'
 
 const EVENT_FIGURES = ['events', 'unpriced_events', 'input_tokens', 'output_tokens', 'cost', 'amount'] as const
-const aliasesOf = (keys: GroupKeys, usageType: boolean) => [
-  ...dimensionColumns('raw', keys, usageType ? sql`''` : null).map((c) => c.alias),
-]
+const aliasesOf = (keys: GroupKeys, usageType: boolean) =>
+  dimensionColumns('raw', keys, usageType ? sql`''` : null).map((c) => c.alias)
 
 /**
  * Event totals per group over the parts, in one statement: whole days from the per-day rollups (a

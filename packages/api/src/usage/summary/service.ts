@@ -174,12 +174,11 @@ function totalsOf(rows: readonly EventAggregate[]) {
 }
 
 /**
- * Which parts of [from, to) a summary with these event keys reads from which source: partial hours
- * raw (planHours: added, or taken away from their whole hour), whole UTC days from the per-day
- * rollups when the keys allow, the hours left from the hourly rollups.
+ * Which parts of a range planned by planHours a summary with these event keys reads from which
+ * source: partial hours raw (added, or taken away from their whole hour), whole UTC days from the
+ * per-day rollups when the keys allow, the hours left from the hourly rollups.
  */
-function summaryParts(from: Date, to: Date, eventKeys: GroupKeys): repo.SummaryParts {
-  const { hours, raw } = planHours(from, to)
+function summaryParts({ hours, raw }: ReturnType<typeof planHours>, eventKeys: GroupKeys): repo.SummaryParts {
   if (!hours) return { days: null, hours: [], raw }
   if (!repo.daysServe(eventKeys)) return { days: null, hours: [hours], raw }
   const { days, hours: edgeHours } = splitDays(hours)
@@ -202,14 +201,14 @@ async function loadUsageSummary(
   const { keys, byUsageType, grouped } = groupingOf(args.groupBy)
   // Event aggregates are grouped by the requested keys unless the groups come from lines.
   const eventKeys = grouped && !byUsageType ? keys : repo.NO_GROUPING
-  const parts = summaryParts(args.from, args.to, eventKeys)
+  const plan = planHours(args.from, args.to)
+  const parts = summaryParts(plan, eventKeys)
 
   let events: EventAggregate[]
   let groups: UsageGroupView[] = []
   if (byUsageType) {
     // Lines have no per-day tier: whole hours from usage_line_rollups.
-    const { hours } = planHours(args.from, args.to)
-    const lineParts = { hours: hours ? [hours] : [], raw: parts.raw }
+    const lineParts = { hours: plan.hours ? [plan.hours] : [], raw: plan.raw }
     const [eventRows, lineRows] = await db
       .transaction()
       .setIsolationLevel('repeatable read')
@@ -316,7 +315,7 @@ export function createUsageReadService({ db }: { db: Db }): UsageReadService {
       const rows = await repo.eventAggregates(
         executor,
         scope,
-        summaryParts(from, to, repo.NO_GROUPING),
+        summaryParts(planHours(from, to), repo.NO_GROUPING),
         repo.NO_GROUPING,
       )
       return totalsOf(rows).amount
