@@ -33,32 +33,44 @@ export function decide(views: readonly BudgetView[], estimate: Decimal): BudgetC
   return { allowed, remaining: tightestAvailable!.toFixed(), budget: blocking ?? tightest, credits: null }
 }
 
+/** A prepaid-only customer's credits as the hard stop sees them: the balance and what reservations hold of it. */
+export interface CreditsHeld {
+  balance: string
+  reserved: string
+}
+
+/**
+ * The credits of a customer that is prepaid-only now, else null. With `lock`, its grants are
+ * locked (and due expiries written) in that transaction, which serializes reservations.
+ */
+export async function readCredits(
+  { prepaidGate }: Pick<BudgetDeps, 'prepaidGate'>,
+  executor: Executor,
+  tenantId: string,
+  customerId: string,
+  now: Date,
+  lock?: Tx,
+): Promise<CreditsHeld | null> {
+  if (!prepaidGate) return null
+  const gate = await prepaidGate(executor, tenantId, customerId, now, lock ? { lock } : undefined)
+  if (!gate.prepaidOnly) return null
+  return { balance: gate.balance, reserved: await repo.activeReservedAmount(executor, tenantId, customerId, now) }
+}
+
 /**
  * The credits hard stop on top of the budgets' decision: a prepaid-only customer may spend what
  * its credits hold less what its reservations hold (the same rule as a hard limit, with the
  * balance as the limit).
  */
-export async function withCredits(
-  { prepaidGate }: Pick<BudgetDeps, 'prepaidGate'>,
-  executor: Executor,
-  tenantId: string,
-  customerId: string,
-  check: BudgetCheckView,
-  estimate: Decimal,
-  now: Date,
-  lock?: Tx,
-): Promise<BudgetCheckView> {
-  if (!prepaidGate) return check
-  const gate = await prepaidGate(executor, tenantId, customerId, now, lock ? { lock } : undefined)
-  if (!gate.prepaidOnly) return check
-  const reserved = await repo.activeReservedAmount(executor, tenantId, customerId, now)
-  const ok = fitsHardLimit(gate.balance, '0', reserved, estimate)
-  const credits = {
-    balance: new Decimal(gate.balance).toFixed(),
-    available: availableOf(gate.balance, '0', reserved).toFixed(),
+export function applyCredits(check: BudgetCheckView, credits: CreditsHeld | null, estimate: Decimal): BudgetCheckView {
+  if (!credits) return check
+  const ok = fitsHardLimit(credits.balance, '0', credits.reserved, estimate)
+  const view = {
+    balance: new Decimal(credits.balance).toFixed(),
+    available: availableOf(credits.balance, '0', credits.reserved).toFixed(),
     allowed: ok,
   }
-  return { ...check, allowed: check.allowed && ok, credits }
+  return { ...check, allowed: check.allowed && ok, credits: view }
 }
 
 export async function checkBudget(
@@ -72,5 +84,5 @@ export async function checkBudget(
   const amount = estimate == null ? new Decimal(0) : parseAmount(estimate, 'estimatedAmount', { allowZero: true })
   const now = clock.now()
   const check = decide(await view(db, await repo.budgetsOfCustomers(db, tenant.id, [customerId]), now), amount)
-  return withCredits(deps, db, tenant.id, customerId, check, amount, now)
+  return applyCredits(check, await readCredits(deps, db, tenant.id, customerId, now), amount)
 }

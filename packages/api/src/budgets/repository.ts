@@ -230,11 +230,12 @@ export async function activeReservedAmount(
   return row.reserved
 }
 
-export function insertReservation(
+export function insertReservations(
   db: Executor,
-  row: Omit<BudgetReservationRow, 'settled_at' | 'settled_event_id' | 'settled_amount'>,
-): Promise<BudgetReservationRow> {
-  return db.insertInto('budget_reservations').values(row).returningAll().executeTakeFirstOrThrow()
+  rows: readonly Omit<BudgetReservationRow, 'settled_at' | 'settled_event_id' | 'settled_amount'>[],
+): Promise<BudgetReservationRow[]> {
+  if (rows.length === 0) return Promise.resolve([])
+  return db.insertInto('budget_reservations').values(rows).returningAll().execute()
 }
 
 export function findReservations(

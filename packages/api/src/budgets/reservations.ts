@@ -1,6 +1,6 @@
 /**
  * Reservations: holding an amount against the customer's hard limits and credits before a call
- * (reserve, serialized per customer), releasing it, what active ones hold, and the ingest step
+ * (reserve, batched and serialized per customer), releasing it, what active ones hold, and the ingest step
  * that checks the reservations events name.
  */
 import { randomBytes } from 'node:crypto'
@@ -8,60 +8,90 @@ import type { BudgetReservationRow, Tenant } from '../db/types.ts'
 import { Decimal } from '../money/decimal.ts'
 import { badInput } from '../shared/errors.ts'
 import type { EventError, ValidEvent } from '../usage/validation.ts'
-import { decide, withCredits } from './check.ts'
+import { serialBatches } from '../shared/serial-batches.ts'
+import { applyCredits, decide, readCredits } from './check.ts'
 import { BUDGET_LIMITS, checkCustomerId, parseAmount } from './input.ts'
 import * as repo from './repository.ts'
-import type { BudgetDeps, BudgetService, ReservationResult } from './types.ts'
+import type { BudgetDeps, BudgetService, BudgetView, ReservationResult } from './types.ts'
 import { view } from './views.ts'
 
 const RESERVATION_ID = /^rsv_[A-Za-z0-9_-]{1,60}$/
 
-export async function reserve(
+/** One caller's reservation, validated, waiting for its customer's next batch. */
+interface ReservationRequest {
+  tenantId: string
+  customerId: string
+  amount: Decimal
+  ttlSeconds: number
+}
+
+/**
+ * reserveBudget and the gateway's holds. Reservations of one customer serialize on its budget
+ * locks, so concurrent ones are coalesced (shared/serial-batches.ts): one transaction locks the
+ * customer's budgets and credits once, reads what they hold once, and decides the waiting
+ * requests in arrival order, each seeing the ones granted before it — the same answers as one
+ * transaction each, in that order, at one lock wait and ~6 statements for the lot.
+ */
+export function createReservations(
   deps: Pick<BudgetDeps, 'db' | 'clock' | 'prepaidGate'>,
-  tenant: Tenant,
-  input: Parameters<BudgetService['reserve']>[1],
-): Promise<ReservationResult> {
-  const { db, clock } = deps
-  checkCustomerId(input.customerId)
-  const amount = parseAmount(input.amount, 'amount', { allowZero: false })
-  const ttl = input.ttlSeconds ?? BUDGET_LIMITS.reservationDefaultTtlSeconds
-  if (!Number.isSafeInteger(ttl) || ttl < 1 || ttl > BUDGET_LIMITS.reservationMaxTtlSeconds) {
-    throw badInput(`ttlSeconds must be between 1 and ${BUDGET_LIMITS.reservationMaxTtlSeconds}`, 'ttlSeconds')
+): Pick<BudgetService, 'reserve'> {
+  const batches = serialBatches<ReservationRequest, ReservationResult>((_, requests) => reserveMany(deps, requests))
+  return {
+    async reserve(tenant, input) {
+      checkCustomerId(input.customerId)
+      const amount = parseAmount(input.amount, 'amount', { allowZero: false })
+      const ttlSeconds = input.ttlSeconds ?? BUDGET_LIMITS.reservationDefaultTtlSeconds
+      if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > BUDGET_LIMITS.reservationMaxTtlSeconds) {
+        throw badInput(`ttlSeconds must be between 1 and ${BUDGET_LIMITS.reservationMaxTtlSeconds}`, 'ttlSeconds')
+      }
+      const request = { tenantId: tenant.id, customerId: input.customerId, amount, ttlSeconds }
+      return batches.run(`${tenant.id}\u0000${input.customerId}`, request)
+    },
   }
-  const now = clock.now()
-  return db.transaction().execute(async (trx) => {
+}
+
+/** Views with `held` more reserved, as they read after the batch's earlier grants. */
+const holding = (views: readonly BudgetView[], held: Decimal): BudgetView[] =>
+  held.isZero() ? [...views] : views.map((v) => ({ ...v, reserved: held.plus(v.reserved).toFixed() }))
+
+/** Requests of one customer (one batch), decided in order in one transaction. */
+async function reserveMany(
+  deps: Pick<BudgetDeps, 'db' | 'clock' | 'prepaidGate'>,
+  requests: readonly ReservationRequest[],
+): Promise<ReservationResult[]> {
+  const { tenantId, customerId } = requests[0]!
+  const now = deps.clock.now()
+  return deps.db.transaction().execute(async (trx) => {
     // Locking the customer's budgets serializes reservations against them across processes.
-    const budgets = await repo.lockBudgetsOfCustomer(trx, tenant.id, input.customerId)
+    const budgets = await repo.lockBudgetsOfCustomer(trx, tenantId, customerId)
+    const views = await view(trx, budgets, now)
     // Then the customer's credit grants (lock order: budgets, then credits).
-    const check = await withCredits(
-      deps,
-      trx,
-      tenant.id,
-      input.customerId,
-      decide(await view(trx, budgets, now), amount),
-      amount,
-      now,
-      trx,
-    )
-    if (!check.allowed) return { granted: false, reservation: null, check }
-    const reservation = await repo.insertReservation(trx, {
-      id: 'rsv_' + randomBytes(12).toString('base64url'),
-      tenant_id: tenant.id,
-      customer_id: input.customerId,
-      amount: amount.toFixed(),
-      created_at: now,
-      expires_at: new Date(now.getTime() + ttl * 1000),
+    const credits = await readCredits(deps, trx, tenantId, customerId, now, trx)
+    let held = new Decimal(0)
+    const decided = requests.map((request) => {
+      const creditsNow = credits && { ...credits, reserved: held.plus(credits.reserved).toFixed() }
+      const check = applyCredits(decide(holding(views, held), request.amount), creditsNow, request.amount)
+      if (!check.allowed) return { check, row: null }
+      held = held.plus(request.amount)
+      const row = {
+        id: 'rsv_' + randomBytes(12).toString('base64url'),
+        tenant_id: tenantId,
+        customer_id: customerId,
+        amount: request.amount.toFixed(),
+        created_at: now,
+        expires_at: new Date(now.getTime() + request.ttlSeconds * 1000),
+      }
+      // What is left once this one holds its amount (what a fresh read after its insert would show).
+      const creditsAfter = credits && { ...credits, reserved: held.plus(credits.reserved).toFixed() }
+      const after = applyCredits(decide(holding(views, held), new Decimal(0)), creditsAfter, new Decimal(0))
+      return { check: { ...after, allowed: true }, row }
     })
-    const after = await withCredits(
-      deps,
-      trx,
-      tenant.id,
-      input.customerId,
-      decide(await view(trx, budgets, now), new Decimal(0)),
-      new Decimal(0),
-      now,
-    )
-    return { granted: true, reservation, check: { ...after, allowed: true } }
+    const rows = decided.flatMap((d) => (d.row ? [d.row] : []))
+    const inserted = new Map((await repo.insertReservations(trx, rows)).map((r) => [r.id, r]))
+    return decided.map(({ check, row }): ReservationResult => {
+      if (!row) return { granted: false, reservation: null, check }
+      return { granted: true, reservation: inserted.get(row.id)!, check }
+    })
   })
 }
 

@@ -2,7 +2,7 @@ import type { CatalogService } from '../catalog/types.ts'
 import type { Clock } from '../clock.ts'
 import type { Db } from '../db/database.ts'
 import type { Tenant } from '../db/types.ts'
-import { isPricingPlan, needsCounters, planAt } from '../rating/plans.ts'
+import { isPricingPlan, needsCounters, planAt, type PlanBook } from '../rating/plans.ts'
 import type { RatingService } from '../rating/service.ts'
 import type { GatewayProvider } from './db-types.ts'
 import {
@@ -66,11 +66,12 @@ export async function holdForCall(
   if (!(await deps.budgets.hasHardLimit(tenant, customerId))) return { kind: 'free' }
 
   const model = typeof body.model === 'string' ? body.model : ''
-  await deps.catalog.ensureFresh()
+  // Two independent reads, side by side: the catalog's version and the customer's plan book.
+  const [, book] = await Promise.all([deps.catalog.ensureFresh(), deps.rating.book(deps.db, tenant.id, [customerId])])
   const now = deps.clock.now()
   const resolved = deps.catalog.resolve(model, provider, tenant.id)
   const prices = resolved ? deps.catalog.pricesAt(resolved.provider, resolved.model, now, tenant.id) : null
-  const plan = await planForEstimate(deps, tenant.id, customerId, now, resolved?.model ?? model)
+  const plan = await planForEstimate(deps, book, tenant.id, customerId, now, resolved?.model ?? model)
   const bound = boundCall(provider, body, { defaultMaxOutputTokens: deps.defaultMaxOutputTokens })
   let estimate: string
   try {
@@ -111,12 +112,13 @@ export async function holdForCall(
  */
 async function planForEstimate(
   deps: HoldDeps,
+  book: PlanBook,
   tenantId: string,
   customerId: string,
   now: Date,
   model: string,
 ): Promise<EstimatePlan | null> {
-  const plan = planAt(await deps.rating.book(deps.db, tenantId, [customerId]), customerId, now)
+  const plan = planAt(book, customerId, now)
   if (!plan) return null
   if (isPricingPlan(plan)) {
     const rule = plan.rules[0]

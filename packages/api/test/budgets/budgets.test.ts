@@ -7,6 +7,7 @@ import { defaultConfig } from '../../src/config.ts'
 import { createDatabase, migrateToLatest } from '../../src/db/database.ts'
 import { migrations } from '../../src/db/migrations/index.ts'
 import { createLogger } from '../../src/logger.ts'
+import type { Tenant } from '../../src/db/types.ts'
 import type { BudgetAlertEvent } from '../../src/pubsub.ts'
 import { createTestApp, type TestApp } from '../support/app.ts'
 
@@ -382,6 +383,36 @@ describe('hard limits and reservations', () => {
     const [b] = (await t.gql(BUDGETS, { c: 'c-reserve' })).data!.budgets
     expect(b).toMatchObject({ spent: '0', reserved: '1', remaining: '1' })
     expect((await t.gql(CHECK, { c: 'c-reserve', e: '0.000001' })).data!.checkBudget.allowed).toBe(false)
+  })
+
+  it('reservations arriving together are decided in arrival order, each seeing those granted before it', async () => {
+    await setBudget({ customerId: 'c-order', period: 'DAY', limit: '1', hardLimit: true })
+    const tenant = { id: t.tenant.id } as Tenant
+    const budgets = t.app.services.budgets
+    // One event-loop turn: one batch, one transaction (shared/serial-batches.ts).
+    const results = await Promise.all(
+      ['0.6', '0.5', '0.3', '0.2', '0.1'].map((amount) =>
+        budgets.reserve(tenant, { customerId: 'c-order', amount, ttlSeconds: 60 }),
+      ),
+    )
+    expect(results.map((r) => [r.granted, r.check.remaining, r.check.budget?.reserved])).toEqual([
+      [true, '0.4', '0.6'],
+      [false, '0.4', '0.6'],
+      [true, '0.1', '0.9'],
+      [false, '0.1', '0.9'],
+      [true, '0', '1'],
+    ])
+    expect(results.map((r) => r.reservation?.amount ?? null)).toEqual(['0.6', null, '0.3', null, '0.1'])
+    expect(new Set(results.flatMap((r) => (r.reservation ? [r.reservation.id] : []))).size).toBe(3)
+    const [b] = (await t.gql(BUDGETS, { c: 'c-order' })).data!.budgets
+    expect(b).toMatchObject({ spent: '0', reserved: '1' })
+    // A bad request is refused on its own; the others of its turn are decided as usual.
+    const mixed = await Promise.allSettled([
+      budgets.reserve(tenant, { customerId: 'c-order-2', amount: '0.1' }),
+      budgets.reserve(tenant, { customerId: 'c-order-2', amount: '-1' }),
+    ])
+    expect(mixed[0]).toMatchObject({ status: 'fulfilled', value: { granted: true } })
+    expect(mixed[1]).toMatchObject({ status: 'rejected', reason: { code: 'BAD_USER_INPUT', field: 'amount' } })
   })
 
   it('recording the event settles its reservation (the actual amount replaces the estimate); unused ones expire', async () => {
