@@ -6,10 +6,14 @@
  * before forwarding (one more transaction) and settled by the recorded usage.
  * Timed from sending the request to reading the last byte of the answer (fetch + text()).
  *
- *   npx tsx bench/gateway-overhead.ts [--requests 2000]
+ *   npx tsx bench/gateway-overhead.ts [--requests 2000] [--concurrent 4000] [--clients 16] [--inProcess]
  *
  * The database is PostgreSQL from BENCH_DATABASE_URL (default the local server), a fresh database
  * per run, dropped afterwards; the fake provider answers at once, so the figures are pure overhead.
+ * Burnrate runs as its own process, the real start command (`packages/api/src/main.ts`), as Portkey
+ * does: this process is only the clients and the fake provider, so neither gateway shares its event
+ * loop with them (`--inProcess` serves Burnrate from this process instead, as runs before
+ * 2026-12-08 did).
  *
  * Side by side, the open-source Portkey gateway (`@portkey-ai/gateway`, a root dev dependency,
  * started as a child process, aimed at the same fake provider with x-portkey-custom-host): it
@@ -33,6 +37,7 @@ const { defaultConfig } = await import('../packages/api/src/config.ts')
 const { createLogger } = await import('../packages/api/src/logger.ts')
 const { startServer } = await import('../packages/api/src/server.ts')
 const { createTestDatabase } = await import('../packages/api/test/support/db.ts')
+const { startApiProcess } = await import('../test/support/api-process.ts')
 
 const { values } = parseArgs({
   options: {
@@ -40,6 +45,7 @@ const { values } = parseArgs({
     warmup: { type: 'string' },
     clients: { type: 'string' },
     concurrent: { type: 'string' },
+    inProcess: { type: 'boolean' },
   },
   strict: true,
 })
@@ -82,19 +88,20 @@ const upstreamUrl = `http://127.0.0.1:${(upstream.address() as AddressInfo).port
 // ------------------------------------------------------------------ the API with its gateway
 
 const database = await createTestDatabase()
+const gatewayEncryptionKey = randomBytes(32).toString('hex')
 const config = defaultConfig({
   PORT: 0,
   LOG_LEVEL: 'silent',
   GRAPHIQL: false,
-  GATEWAY_ENCRYPTION_KEY: randomBytes(32).toString('hex'),
+  GATEWAY_ENCRYPTION_KEY: gatewayEncryptionKey,
   GATEWAY_OPENAI_URL: upstreamUrl,
 })
 const logger = createLogger('silent')
+// Set-up and the final counts; with --inProcess it also serves the gateway.
 const app = createApp({ db: database.db, clock: systemClock, config, logger })
 await app.services.catalog.syncBundled()
 const { tenant, apiKey } = await app.services.tenants.create({ name: 'bench gateway' })
 await app.services.gateway.setProviderKey(tenant, 'openai', 'sk-bench-upstream-key')
-const server = await startServer(app, config, logger)
 // Never reached: every call is reserved, forwarded and settled.
 await app.services.budgets.setBudget(tenant, {
   customerId: 'bench-hard-customer',
@@ -102,6 +109,38 @@ await app.services.budgets.setBudget(tenant, {
   limit: '1000000000',
   hardLimit: true,
 })
+let gatewayUrl: string
+let closeGateway: () => Promise<unknown>
+if (values.inProcess) {
+  const server = await startServer(app, config, logger)
+  gatewayUrl = server.url
+  closeGateway = async () => {
+    await server.close()
+    await app.services.usage.drain()
+  }
+} else {
+  if (!database.url) throw new Error('the gateway process needs PostgreSQL (BENCH_DATABASE_URL)')
+  const api = await startApiProcess(
+    {
+      DATABASE_URL: database.url,
+      GATEWAY_ENCRYPTION_KEY: gatewayEncryptionKey,
+      GATEWAY_OPENAI_URL: upstreamUrl,
+      DEV_TENANT: 'false',
+      GRAPHIQL: 'false',
+      CATALOG_SYNC_ON_START: 'false',
+      LOG_LEVEL: 'warn',
+    },
+    90_000,
+    // e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof": a CPU profile of the gateway process (bench/profile-top.ts reads it).
+    process.env.BENCH_GATEWAY_NODE_ARGS?.split(/\s+/).filter(Boolean),
+  )
+  gatewayUrl = api.url.replace(/\/graphql$/, '')
+  // SIGTERM: the process drains its group commit before it exits.
+  closeGateway = () => api.stop()
+}
+
+let closed: Promise<unknown> | null = null
+const stopGateway = () => (closed ??= closeGateway())
 
 // ------------------------------------------------------------------ Portkey, same fake provider
 
@@ -162,7 +201,7 @@ async function scenario(name: string, stream: boolean, options: { warmupOnly?: b
     ...(stream ? { stream: true } : {}),
   })
   const direct = `${upstreamUrl}/v1/chat/completions`
-  const viaGateway = `${server.url}/v1/chat/completions`
+  const viaGateway = `${gatewayUrl}/v1/chat/completions`
   const gatewayHeaders = {
     authorization: `Bearer ${apiKey}`,
     'burnrate-customer': options.customer ?? 'bench-customer',
@@ -228,7 +267,7 @@ async function concurrentScenario(name: string, stream: boolean, customer = 'ben
     ['direct to provider', `${upstreamUrl}/v1/chat/completions`, {}],
     [
       'through Burnrate',
-      `${server.url}/v1/chat/completions`,
+      `${gatewayUrl}/v1/chat/completions`,
       { authorization: `Bearer ${apiKey}`, 'burnrate-customer': customer },
     ],
     ...(portkeyUrl
@@ -259,7 +298,7 @@ console.log(
   `date ${new Date().toISOString()}, node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model}), load average ${one!.toFixed(2)} / ${five!.toFixed(2)}`,
 )
 console.log(
-  `settings ${JSON.stringify({ requests: REQUESTS, warmup: WARMUP, clients: CLIENTS, concurrent: CONCURRENT, database: database.url ? 'PostgreSQL' : 'PGlite', portkey: portkeyUrl ? 'yes' : 'not installed' })}`,
+  `settings ${JSON.stringify({ requests: REQUESTS, warmup: WARMUP, clients: CLIENTS, concurrent: CONCURRENT, database: database.url ? 'PostgreSQL' : 'PGlite', burnrate: values.inProcess ? 'in this process' : 'own process', portkey: portkeyUrl ? 'yes' : 'not installed' })}`,
 )
 try {
   // Both paths warmed up (JIT, connection pools, catalog snapshot) before anything is measured.
@@ -274,6 +313,7 @@ try {
   await scenario('SSE stream, hard budget', true, { customer: 'bench-hard-customer' })
   await concurrentScenario('JSON answer', false)
   await concurrentScenario('JSON answer, hard budget', false, 'bench-hard-customer')
+  await stopGateway()
   const open = await database.db
     .selectFrom('budget_reservations')
     .select((eb) => eb.fn.countAll<string>().as('n'))
@@ -290,8 +330,7 @@ try {
     `events recorded ${recorded.n} of ${3 * WARMUP + 4 * REQUESTS + 2 * (CONCURRENT + Math.min(200, CONCURRENT))} gateway calls`,
   )
 } finally {
-  await server.close()
-  await app.services.usage.drain()
+  await stopGateway()
   await database.destroy()
   upstream.close()
   portkey?.kill()

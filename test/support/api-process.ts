@@ -23,9 +23,14 @@ export interface ApiProcess {
 }
 
 /** Runs the real start command (`tsx packages/api/src/main.ts`) and waits until it prints its URL. */
-export async function startApiProcess(env: Record<string, string>, timeoutMs = 90_000): Promise<ApiProcess> {
+export async function startApiProcess(
+  env: Record<string, string>,
+  timeoutMs = 90_000,
+  /** Node's own flags for the process (e.g. --cpu-prof, which NODE_OPTIONS refuses). */
+  nodeArgs: readonly string[] = [],
+): Promise<ApiProcess> {
   const port = env.PORT ?? String(await freePort())
-  const child = spawn(process.execPath, ['--import', 'tsx', 'packages/api/src/main.ts'], {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'packages/api/src/main.ts'], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'warn', ...env, PORT: port },
     stdio: ['ignore', 'pipe', 'pipe'],

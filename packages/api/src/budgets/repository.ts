@@ -51,7 +51,9 @@ export function lockBudgetsOfCustomer(
     .where('tenant_id', '=', tenantId)
     .where('customer_id', '=', customerId)
     .orderBy('id')
-    .forUpdate()
+    // Not FOR UPDATE: reservations still exclude each other, but no longer block the foreign-key
+    // checks (FOR KEY SHARE) of ingest writing the budget's spend and alerts.
+    .forNoKeyUpdate()
     .execute()
 }
 
