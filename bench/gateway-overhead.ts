@@ -2,8 +2,9 @@
  * Latency the metering gateway adds to a model call: the same request sent straight to a fake
  * provider and through the gateway (tenant-key auth, provider-key lookup, budget lookup, forwarding,
  * usage parsing and recording), alternating one by one so both see the same machine noise. Then
- * the same for a customer with a hard budget: the call's worst case is also priced and reserved
- * before forwarding (one more transaction) and settled by the recorded usage.
+ * the same for a customer with a hard budget: the call's worst case is also priced and held before
+ * forwarding (on the process's budget lease, or reserved alone with GATEWAY_BUDGET_LEASE_CALLS=0:
+ * one more transaction per call, settled by the recorded usage).
  * Timed from sending the request to reading the last byte of the answer (fetch + text()).
  *
  *   npx tsx bench/gateway-overhead.ts [--requests 2000] [--concurrent 4000] [--clients 16] [--inProcess]
@@ -314,13 +315,21 @@ try {
   await concurrentScenario('JSON answer', false)
   await concurrentScenario('JSON answer, hard budget', false, 'bench-hard-customer')
   await stopGateway()
+  // Settled by their call's event, or (leases) released once their calls were recorded: none left open.
   const open = await database.db
     .selectFrom('budget_reservations')
-    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .select((eb) => [eb.fn.countAll<string>().as('n'), eb.fn.count<string>('settled_event_id').as('settled')])
     .where('tenant_id', '=', tenant.id)
-    .where('settled_event_id', 'is', null)
+    .where('settled_at', 'is', null)
     .executeTakeFirstOrThrow()
-  console.log(`hard-budget reservations not settled by an event: ${open.n}`)
+  const all = await database.db
+    .selectFrom('budget_reservations')
+    .select((eb) => [eb.fn.countAll<string>().as('n'), eb.fn.count<string>('settled_event_id').as('settled')])
+    .where('tenant_id', '=', tenant.id)
+    .executeTakeFirstOrThrow()
+  console.log(
+    `hard-budget reservations: ${all.n} (${all.settled} settled by a call's event, the rest leases released), still open: ${open.n}`,
+  )
   const recorded = await database.db
     .selectFrom('usage_events')
     .select((eb) => eb.fn.countAll<string>().as('n'))

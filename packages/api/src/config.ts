@@ -160,6 +160,9 @@ export const configSchema = z.object({
   GATEWAY_TIMEOUT_MS: int(100, 3_600_000).default(600_000),
   // Output tokens assumed (and, under a hard budget, sent as the cap) for a call that sets no max_tokens / max_completion_tokens.
   GATEWAY_DEFAULT_MAX_OUTPUT_TOKENS: int(1, 1_000_000).default(16_384),
+  // Hard budgets: a process leases room for this many calls at a time and holds calls on it in memory
+  // (gateway/budget-leases.ts); 0 = reserve every call in its own transaction.
+  GATEWAY_BUDGET_LEASE_CALLS: int(0, 10_000).default(32),
   // Provider reconciliation (reconciliation/): the master key that encrypts tenants' provider admin keys;
   // absent: GATEWAY_ENCRYPTION_KEY is used; neither: admin keys cannot be stored.
   RECONCILE_ENCRYPTION_KEY: z

@@ -141,6 +141,8 @@ async function main() {
     await running.close()
     // Single events still waiting in a group commit are written before the pool closes.
     await app.services.usage.drain()
+    // Every gateway call has finished and been recorded: this process's budget leases are released.
+    await app.services.budgetLeases?.close()
     await app.services.webhookDispatcher.stop()
     await redis?.close()
     await app.services.stripePusher.stop()

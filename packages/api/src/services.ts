@@ -16,6 +16,8 @@ import type { RepricingService } from './repricing/types.ts'
 import type { Clock } from './clock.ts'
 import { exportDirOf, retentionArchiveOf, type Config } from './config.ts'
 import type { Db } from './db/database.ts'
+import { gatewayHoldTtlSeconds } from './gateway/budget-hold.ts'
+import { BUDGET_LEASE_MAX_AGE_MS, createBudgetLeases, type BudgetLeases } from './gateway/budget-leases.ts'
 import { createGatewayService, type GatewayService } from './gateway/service.ts'
 import { createRatingService, type RatingService } from './rating/service.ts'
 import { createPartitionService, type PartitionService } from './ledger/partitions.ts'
@@ -88,6 +90,8 @@ export interface Services {
   widgetSessions: WidgetSessionService
   /** Provider keys for the metering gateway (gateway/routes.ts). */
   gateway: GatewayService
+  /** This process's leases of hard-budget room for gateway calls; null when GATEWAY_BUDGET_LEASE_CALLS is 0. */
+  budgetLeases: BudgetLeases | null
   budgets: BudgetService
   /** Prepaid credit grants, their ledger and balances; consumed by ingest (step credits.consume). */
   credits: CreditService
@@ -310,6 +314,18 @@ export function createServices(deps: Dependencies): Services {
     stripePusher,
     widgetSessions: createWidgetSessionService(deps),
     gateway: createGatewayService(deps),
+    budgetLeases:
+      deps.config.GATEWAY_BUDGET_LEASE_CALLS > 0
+        ? createBudgetLeases(
+            { budgets, logger: deps.logger },
+            {
+              callsPerLease: deps.config.GATEWAY_BUDGET_LEASE_CALLS,
+              minCallsPerLease: Math.min(4, deps.config.GATEWAY_BUDGET_LEASE_CALLS),
+              maxAgeMs: BUDGET_LEASE_MAX_AGE_MS,
+              ttlSeconds: gatewayHoldTtlSeconds(deps.config),
+            },
+          )
+        : null,
     budgets,
     credits,
     webhooks,

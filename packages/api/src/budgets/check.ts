@@ -33,6 +33,21 @@ export function decide(views: readonly BudgetView[], estimate: Decimal): BudgetC
   return { allowed, remaining: tightestAvailable!.toFixed(), budget: blocking ?? tightest, credits: null }
 }
 
+/**
+ * The most one more reservation could hold now: the least of what each hard limit leaves (limit −
+ * spent − reserved) and, for a prepaid-only customer, what its credits leave; null when nothing
+ * limits it.
+ */
+export function largestFit(views: readonly BudgetView[], credits: CreditsHeld | null): Decimal | null {
+  let fit: Decimal | null = credits ? availableOf(credits.balance, '0', credits.reserved) : null
+  for (const v of views) {
+    if (!v.row.hard_limit) continue
+    const available = availableOf(v.row.limit_amount, v.spent, v.reserved)
+    if (fit === null || available.lessThan(fit)) fit = available
+  }
+  return fit
+}
+
 /** A prepaid-only customer's credits as the hard stop sees them: the balance and what reservations hold of it. */
 export interface CreditsHeld {
   balance: string

@@ -45,16 +45,18 @@ export function lockBudgetsOfCustomer(
   tenantId: string,
   customerId: string,
 ): Promise<BudgetRow[]> {
-  return trx
-    .selectFrom('budgets')
-    .selectAll()
-    .where('tenant_id', '=', tenantId)
-    .where('customer_id', '=', customerId)
-    .orderBy('id')
-    // Not FOR UPDATE: reservations still exclude each other, but no longer block the foreign-key
-    // checks (FOR KEY SHARE) of ingest writing the budget's spend and alerts.
-    .forNoKeyUpdate()
-    .execute()
+  return (
+    trx
+      .selectFrom('budgets')
+      .selectAll()
+      .where('tenant_id', '=', tenantId)
+      .where('customer_id', '=', customerId)
+      .orderBy('id')
+      // Not FOR UPDATE: reservations still exclude each other, but no longer block the foreign-key
+      // checks (FOR KEY SHARE) of ingest writing the budget's spend and alerts.
+      .forNoKeyUpdate()
+      .execute()
+  )
 }
 
 export function findBudget(

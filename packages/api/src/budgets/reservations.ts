@@ -5,11 +5,11 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { BudgetReservationRow, Tenant } from '../db/types.ts'
-import { Decimal } from '../money/decimal.ts'
+import { AMOUNT_SCALE, Decimal } from '../money/decimal.ts'
 import { badInput } from '../shared/errors.ts'
 import type { EventError, ValidEvent } from '../usage/validation.ts'
 import { serialBatches } from '../shared/serial-batches.ts'
-import { applyCredits, decide, readCredits } from './check.ts'
+import { applyCredits, decide, largestFit, readCredits, type CreditsHeld } from './check.ts'
 import { BUDGET_LIMITS, checkCustomerId, parseAmount } from './input.ts'
 import * as repo from './repository.ts'
 import type { BudgetDeps, BudgetService, BudgetView, ReservationResult } from './types.ts'
@@ -22,8 +22,17 @@ interface ReservationRequest {
   tenantId: string
   customerId: string
   amount: Decimal
+  /** A flexible reservation (the gateway's leases): whatever fits of `amount`, if at least this. */
+  minAmount: Decimal | null
   ttlSeconds: number
 }
+
+/**
+ * A flexible reservation holds at most this share of what the customer's hard limits leave, so
+ * that processes leasing budget side by side leave room for each other, and leases shrink as the
+ * limit nears (until they are too small to take and calls are reserved one by one).
+ */
+const FLEXIBLE_SHARE = new Decimal('0.5')
 
 /**
  * reserveBudget and the gateway's holds. Reservations of one customer serialize on its budget
@@ -44,7 +53,9 @@ export function createReservations(
       if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > BUDGET_LIMITS.reservationMaxTtlSeconds) {
         throw badInput(`ttlSeconds must be between 1 and ${BUDGET_LIMITS.reservationMaxTtlSeconds}`, 'ttlSeconds')
       }
-      const request = { tenantId: tenant.id, customerId: input.customerId, amount, ttlSeconds }
+      const minAmount = input.minAmount == null ? null : parseAmount(input.minAmount, 'minAmount', { allowZero: false })
+      if (minAmount?.greaterThan(amount)) throw badInput('minAmount must not be more than amount', 'minAmount')
+      const request = { tenantId: tenant.id, customerId: input.customerId, amount, minAmount, ttlSeconds }
       return batches.run(`${tenant.id}\u0000${input.customerId}`, request)
     },
   }
@@ -53,6 +64,22 @@ export function createReservations(
 /** Views with `held` more reserved, as they read after the batch's earlier grants. */
 const holding = (views: readonly BudgetView[], held: Decimal): BudgetView[] =>
   held.isZero() ? [...views] : views.map((v) => ({ ...v, reserved: held.plus(v.reserved).toFixed() }))
+
+/**
+ * What a flexible request takes: `amount`, or FLEXIBLE_SHARE of what is left when that is less —
+ * but never less than `minAmount` (then the request is decided at `minAmount`, which is refused
+ * only when even that does not fit).
+ */
+function flexibleAmount(
+  request: ReservationRequest,
+  views: readonly BudgetView[],
+  credits: CreditsHeld | null,
+): Decimal {
+  const fit = largestFit(views, credits)
+  if (fit === null) return request.amount
+  const share = fit.times(FLEXIBLE_SHARE).toDecimalPlaces(AMOUNT_SCALE, Decimal.ROUND_DOWN)
+  return Decimal.max(request.minAmount!, Decimal.min(request.amount, share))
+}
 
 /** Requests of one customer (one batch), decided in order in one transaction. */
 async function reserveMany(
@@ -70,14 +97,15 @@ async function reserveMany(
     let held = new Decimal(0)
     const decided = requests.map((request) => {
       const creditsNow = credits && { ...credits, reserved: held.plus(credits.reserved).toFixed() }
-      const check = applyCredits(decide(holding(views, held), request.amount), creditsNow, request.amount)
+      const amount = request.minAmount ? flexibleAmount(request, holding(views, held), creditsNow) : request.amount
+      const check = applyCredits(decide(holding(views, held), amount), creditsNow, amount)
       if (!check.allowed) return { check, row: null }
-      held = held.plus(request.amount)
+      held = held.plus(amount)
       const row = {
         id: 'rsv_' + randomBytes(12).toString('base64url'),
         tenant_id: tenantId,
         customer_id: customerId,
-        amount: request.amount.toFixed(),
+        amount: amount.toFixed(),
         created_at: now,
         expires_at: new Date(now.getTime() + request.ttlSeconds * 1000),
       }

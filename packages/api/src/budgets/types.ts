@@ -83,9 +83,14 @@ export interface BudgetService {
   check(tenant: Tenant, customerId: string, estimate: string | null | undefined): Promise<BudgetCheckView>
   /** Whether any of the customer's budgets has a hard limit: one indexed read, no spend computed. */
   hasHardLimit(tenant: Tenant, customerId: string): Promise<boolean>
+  /**
+   * Holds `amount` against the customer's hard limits and credits. With `minAmount` (the gateway's
+   * leases) it holds whatever fits of `amount` — at most half of what the limits leave — if that is
+   * at least `minAmount`; the reservation's amount says what was held.
+   */
   reserve(
     tenant: Tenant,
-    input: { customerId: string; amount: string; ttlSeconds?: number | null },
+    input: { customerId: string; amount: string; minAmount?: string | null; ttlSeconds?: number | null },
   ): Promise<ReservationResult>
   release(tenant: Tenant, reservationId: string): Promise<BudgetReservationRow | null>
   /** What the customer's active reservations hold now. */

@@ -1,9 +1,12 @@
 import type { CatalogService } from '../catalog/types.ts'
 import type { Clock } from '../clock.ts'
+import type { Config } from '../config.ts'
 import type { Db } from '../db/database.ts'
 import type { Tenant } from '../db/types.ts'
 import { isPricingPlan, needsCounters, planAt, type PlanBook } from '../rating/plans.ts'
 import type { RatingService } from '../rating/service.ts'
+import { Decimal } from '../money/decimal.ts'
+import type { BudgetLeases, LeaseHold } from './budget-leases.ts'
 import type { GatewayProvider } from './db-types.ts'
 import {
   boundCall,
@@ -28,9 +31,18 @@ export interface BudgetGate {
   ): Promise<{ allowed: boolean; remaining: string | null }>
   reserve(
     tenant: Tenant,
-    input: { customerId: string; amount: string; ttlSeconds?: number | null },
-  ): Promise<{ granted: boolean; reservation: { id: string } | null; check: { remaining: string | null } }>
+    input: { customerId: string; amount: string; minAmount?: string | null; ttlSeconds?: number | null },
+  ): Promise<{
+    granted: boolean
+    reservation: { id: string; amount: string } | null
+    check: { remaining: string | null }
+  }>
   release(tenant: Tenant, reservationId: string): Promise<unknown>
+}
+
+/** How long a gateway hold lives: a call that answers (or times out) within GATEWAY_TIMEOUT_MS; a crashed process's hold lapses by itself. */
+export function gatewayHoldTtlSeconds(config: Pick<Config, 'GATEWAY_TIMEOUT_MS'>): number {
+  return Math.min(3600, Math.ceil(config.GATEWAY_TIMEOUT_MS / 1000) + 60)
 }
 
 export interface HoldDeps {
@@ -40,6 +52,8 @@ export interface HoldDeps {
   /** Plans in force (src/rating/: rating plans and setPricingPlan's markups) and their period meters. */
   rating: Pick<RatingService, 'book' | 'meters'>
   budgets: BudgetGate
+  /** This process's budget leases (budget-leases.ts); without them every call is reserved on its own. */
+  leases: BudgetLeases | null
   defaultMaxOutputTokens: number
   ttlSeconds: number
 }
@@ -47,8 +61,11 @@ export interface HoldDeps {
 export type HoldOutcome =
   /** No hard budget: nothing held, nothing to settle. */
   | { kind: 'free' }
-  /** Within every hard limit: `reservationId` holds `estimate` (null for a call estimated at zero). */
-  | { kind: 'held'; reservationId: string | null; estimate: string; bound: CallBound }
+  /**
+   * Within every hard limit: `lease` (this process's lease) or `reservationId` (the call's own
+   * reservation) holds `estimate`; neither for a call estimated at zero.
+   */
+  | { kind: 'held'; reservationId: string | null; lease: LeaseHold | null; estimate: string; bound: CallBound }
   | { kind: 'refused'; type: 'budget_exceeded' | 'budget_unpriced_model'; message: string }
 
 /**
@@ -96,13 +113,16 @@ export async function holdForCall(
     // Free at these prices: the budget only has to have room left at all (a reservation holds a positive amount).
     const check = await deps.budgets.check(tenant, customerId, '0')
     return check.allowed
-      ? { kind: 'held', reservationId: null, estimate, bound }
+      ? { kind: 'held', reservationId: null, lease: null, estimate, bound }
       : { kind: 'refused', type: 'budget_exceeded', message: over(check.remaining) }
   }
+  // Usually held in memory on this process's lease; near the limit (no lease to be had) reserved alone.
+  const lease = deps.leases ? await deps.leases.take(tenant, customerId, new Decimal(estimate)) : null
+  if (lease) return { kind: 'held', reservationId: null, lease, estimate, bound }
   const reservation = await deps.budgets.reserve(tenant, { customerId, amount: estimate, ttlSeconds: deps.ttlSeconds })
   if (!reservation.granted || !reservation.reservation)
     return { kind: 'refused', type: 'budget_exceeded', message: over(reservation.check.remaining) }
-  return { kind: 'held', reservationId: reservation.reservation.id, estimate, bound }
+  return { kind: 'held', reservationId: reservation.reservation.id, lease: null, estimate, bound }
 }
 
 /**

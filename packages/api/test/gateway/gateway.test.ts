@@ -87,6 +87,9 @@ beforeAll(async () => {
       GATEWAY_ANTHROPIC_URL: upstreamUrl,
       // Long enough for a first call on a loaded machine, short enough for the timeout tests to wait it out.
       GATEWAY_TIMEOUT_MS: 2_000,
+      // Each call reserved on its own, as near a limit: these tests follow one call's reservation
+      // (leases: the last describe and budget-leases.test.ts).
+      GATEWAY_BUDGET_LEASE_CALLS: 0,
     },
   })
   server = await startServer(t.app, t.app.services.config, createLogger('silent'))
@@ -123,9 +126,14 @@ interface GatewayResponse {
 }
 
 /** A raw HTTP call to the gateway, so the bytes received can be compared with the bytes sent. */
-function call(path: string, body: unknown, headers: Record<string, string> = {}): Promise<GatewayResponse> {
+function call(
+  path: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+  base = server.url,
+): Promise<GatewayResponse> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(`${server.url}${path}`, {
+    const req = httpRequest(`${base}${path}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...headers },
     })
@@ -849,6 +857,108 @@ describe('hard budgets: the worst case of a call is reserved before it goes out'
     expect((await call('/v1/chat/completions', body, asTenant('cust-soft'))).status).toBe(200)
     expect(calls.map((c) => c.body)).toEqual([body, body])
     expect(await reservationsOf('cust-soft')).toEqual([])
+  })
+})
+
+describe('hard budgets on a lease (GATEWAY_BUDGET_LEASE_CALLS, the default)', () => {
+  let tl: TestApp
+  let sl: RunningServer
+  beforeAll(async () => {
+    tl = await createTestApp({
+      config: { PORT: 0, GATEWAY_ENCRYPTION_KEY: randomBytes(32).toString('hex'), GATEWAY_OPENAI_URL: upstreamUrl },
+    })
+    sl = await startServer(tl.app, tl.app.services.config, createLogger('silent'))
+    const set = await tl.gql(
+      `mutation { setProviderKey(input: { provider: OPENAI, apiKey: "${OPENAI_KEY}" }) { hint } }`,
+    )
+    expect(set.errors).toBeUndefined()
+  })
+  afterAll(async () => {
+    await sl?.close()
+    await tl?.close()
+  })
+  const as = (customerId: string) => ({ authorization: `Bearer ${tl.tenant.apiKey}`, 'burnrate-customer': customerId })
+  const rows = (table: 'budget_reservations' | 'usage_events', customerId: string) =>
+    tl.database.db
+      .selectFrom(table)
+      .selectAll()
+      .where('tenant_id', '=', tl.tenant.id)
+      .where('customer_id', '=', customerId)
+      .execute()
+  async function setHard(customerId: string, limit: string) {
+    const r = await tl.gql(`mutation($i: BudgetInput!) { setBudget(input: $i) { id } }`, {
+      i: { customerId, period: 'MONTH', limit, hardLimit: true },
+    })
+    expect(r.errors).toBeUndefined()
+  }
+  const body = { model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1000 }
+
+  it('concurrent calls share a lease: one reservation for many calls, events without one, the lease released after', async () => {
+    await setHard('cust-lease', '100')
+    let n = 0
+    script = (_call, res) => json(res, 200, openaiAnswer(`chatcmpl-lease-${n++}`))
+    const responses = await Promise.all(
+      Array.from({ length: 12 }, () => call('/v1/chat/completions', body, as('cust-lease'), sl.url)),
+    )
+    expect(responses.map((r) => r.status)).toEqual(Array(12).fill(200))
+    const reservations = await rows('budget_reservations', 'cust-lease')
+    expect(reservations.length).toBeGreaterThanOrEqual(1)
+    expect(reservations.length).toBeLessThan(12)
+    // A deadline, not a timing assertion: the usage is recorded as each answer ends, the lease
+    // released when its age is up and its last call is done.
+    let events = await rows('usage_events', 'cust-lease')
+    let open = reservations
+    for (let i = 0; i < 1000 && (events.length < 12 || open.some((r) => r.settled_at === null)); i++) {
+      await new Promise((r) => setTimeout(r, 20))
+      events = await rows('usage_events', 'cust-lease')
+      open = await rows('budget_reservations', 'cust-lease')
+    }
+    expect(events).toHaveLength(12)
+    expect(events.every((e) => e.reservation_id === null && e.status === 'PRICED')).toBe(true)
+    expect(open.every((r) => r.settled_at !== null && r.settled_event_id === null)).toBe(true)
+    const tenant = (await tl.app.services.tenants.authenticate(tl.tenant.apiKey))!
+    const [budget] = await tl.app.services.budgets.budgets(tenant, 'cust-lease')
+    expect(budget).toMatchObject({ reserved: '0' })
+    const spent = events.reduce((sum, e) => sum.plus(e.amount!), new Decimal(0))
+    expect(new Decimal(budget!.spent).equals(spent)).toBe(true)
+  })
+
+  it('concurrent calls cannot jointly overshoot a limit on leases either', async () => {
+    const N = 24
+    const room = 10.5 // estimates
+    const estimate = new Decimal(
+      holdAmount(
+        worstCaseAmount(
+          boundCall('openai', body, {
+            defaultMaxOutputTokens: tl.app.services.config.GATEWAY_DEFAULT_MAX_OUTPUT_TOKENS,
+          }),
+          tl.app.services.catalog.pricesAt('openai', 'gpt-4o', new Date(), tl.tenant.id),
+          null,
+        ),
+      ),
+    )
+    await setHard('cust-lease-race', estimate.times(room).toFixed())
+    let open!: () => void
+    const gate = new Promise<void>((resolve) => (open = resolve))
+    let n = 0
+    script = async (_call, res) => {
+      const id = `chatcmpl-lease-race-${n++}`
+      await gate // every admitted call stays in flight until all refusals are in
+      json(res, 200, openaiAnswer(id))
+    }
+    const statuses: number[] = []
+    const all = Array.from({ length: N }, () =>
+      call('/v1/chat/completions', body, as('cust-lease-race'), sl.url).then((r) => statuses.push(r.status)),
+    )
+    for (let i = 0; i < 1000 && calls.length + statuses.length < N; i++) await new Promise((r) => setTimeout(r, 10))
+    const admitted = calls.length
+    expect(admitted).toBeGreaterThanOrEqual(1)
+    expect(admitted).toBeLessThanOrEqual(Math.floor(room))
+    expect(statuses).toEqual(Array(N - admitted).fill(402))
+    open()
+    await Promise.all(all)
+    expect(statuses.filter((s) => s === 200)).toHaveLength(admitted)
+    expect(calls).toHaveLength(admitted)
   })
 })
 

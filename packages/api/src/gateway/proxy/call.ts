@@ -6,8 +6,10 @@
  */
 import type { ServerResponse } from 'node:http'
 import type { Tenant } from '../../db/types.ts'
+import type { LeaseHold } from '../budget-leases.ts'
 import type { GatewayDeps } from './deps.ts'
 import type { ProviderSpec } from './providers.ts'
+import type { Recorded } from './recorder.ts'
 
 export class UpstreamTimeout extends Error {
   constructor(ms: number) {
@@ -26,11 +28,14 @@ export class ClientGone extends Error {
 export interface Call {
   /** Releases any hold, then answers with the provider's error shape (or cuts a response already begun). */
   fail(status: number, type: string, message: string): Promise<void>
-  /** A budget reservation now holds this call's worst case. */
+  /** A budget reservation of its own now holds this call's worst case (its usage event settles it). */
   hold(tenant: Tenant, reservationId: string): void
+  /** This process's budget lease holds the call's worst case (given back unless its usage is recorded). */
+  holdOnLease(hold: LeaseHold): void
+  /** The call's own reservation, which its usage event names; null when none (or held on a lease). */
   heldId(): string | null
-  /** Whether recording the call's usage settled the hold (then it is not released). */
-  settled(value: boolean): void
+  /** What recording the call's usage did (a settled reservation is not released; a lease hold in the ledger stays taken). */
+  settled(value: Recorded): void
   /** Releases the hold unless the call's usage settled it; a failure is logged (the hold lapses at its expiry). */
   releaseHold(): Promise<void>
   /** (Re)starts the idle timer: the upstream call is aborted after GATEWAY_TIMEOUT_MS without progress. */
@@ -46,9 +51,13 @@ export function startCall(
   res: ServerResponse,
 ): Call {
   let held: { tenant: Tenant; id: string } | null = null
-  let settled = false
+  let leased: LeaseHold | null = null
+  let recorded: Recorded = { inLedger: false, settledReservation: false }
   const releaseHold = async (): Promise<void> => {
-    if (!held || settled) return
+    // A lease hold ends with the call either way: kept as taken when the usage is in the ledger.
+    leased?.done(recorded.inLedger)
+    leased = null
+    if (!held || recorded.settledReservation) return
     const { tenant, id } = held
     held = null
     await budgets?.release(tenant, id).catch((error: unknown) => {
@@ -82,9 +91,12 @@ export function startCall(
     hold(tenant, id) {
       held = { tenant, id }
     },
+    holdOnLease(hold) {
+      leased = hold
+    },
     heldId: () => held?.id ?? null,
     settled(value) {
-      settled = value
+      recorded = value
     },
     releaseHold,
     armTimeout() {

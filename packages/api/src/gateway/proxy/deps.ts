@@ -8,6 +8,7 @@ import type { Logger } from '../../logger.ts'
 import type { RatingService } from '../../rating/service.ts'
 import type { SingleIngest } from '../../usage/group-commit.ts'
 import type { BudgetGate } from '../budget-hold.ts'
+import type { BudgetLeases } from '../budget-leases.ts'
 import type { GatewayService } from '../service.ts'
 
 export interface GatewayDeps {
@@ -28,6 +29,8 @@ export interface GatewayDeps {
    * recorded usage. Structural, so the gateway works with or without the budgets service wired in.
    */
   budgets?: BudgetGate
+  /** This process's hard-budget leases (services.budgetLeases); null: each call reserved alone. */
+  budgetLeases?: BudgetLeases | null
   /** Injected for tests; default the global fetch. */
   fetch?: typeof fetch
 }

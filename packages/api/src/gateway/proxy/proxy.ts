@@ -4,7 +4,7 @@
  * its answer relayed (upstream.ts). Whatever path it takes, nothing stays held.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { holdForCall } from '../budget-hold.ts'
+import { gatewayHoldTtlSeconds, holdForCall } from '../budget-hold.ts'
 import { startCall } from './call.ts'
 import type { GatewayDeps } from './deps.ts'
 import type { ProviderSpec } from './providers.ts'
@@ -51,9 +51,9 @@ export async function proxy(
           catalog: deps.catalog,
           rating: deps.rating,
           budgets: deps.budgets,
+          leases: deps.budgetLeases ?? null,
           defaultMaxOutputTokens: config.GATEWAY_DEFAULT_MAX_OUTPUT_TOKENS,
-          // Covers a call that answers (or times out) within GATEWAY_TIMEOUT_MS; a crashed process's hold lapses by itself.
-          ttlSeconds: Math.min(3600, Math.ceil(config.GATEWAY_TIMEOUT_MS / 1000) + 60),
+          ttlSeconds: gatewayHoldTtlSeconds(config),
         },
         spec.provider,
         tenant,
@@ -63,6 +63,7 @@ export async function proxy(
       if (hold.kind === 'refused') return call.fail(402, hold.type, hold.message)
       if (hold.kind === 'held') {
         if (hold.reservationId) call.hold(tenant, hold.reservationId)
+        if (hold.lease) call.holdOnLease(hold.lease)
         // Under a hard budget the output cap the estimate assumed is the one the provider gets.
         if (hold.bound.defaultedOutputCap && spec.provider === 'openai')
           prepared.body = { ...prepared.body, max_completion_tokens: config.GATEWAY_DEFAULT_MAX_OUTPUT_TOKENS }

@@ -4,13 +4,22 @@ import type { Tenant } from '../../db/types.ts'
 import type { GatewayDeps } from './deps.ts'
 import type { ProviderSpec } from './providers.ts'
 
-/** Records the call's usage (null: the provider gave none); answers whether it settled the call's reservation. */
-export type Recorder = (usage: MeteredUsage | null, completeness: 'complete' | 'partial') => Promise<boolean>
+/** What recording a call's usage did: whether its usage is in the ledger, and whether it settled the call's own reservation. */
+export interface Recorded {
+  inLedger: boolean
+  settledReservation: boolean
+}
+
+/** Records the call's usage (null: the provider gave none). */
+export type Recorder = (usage: MeteredUsage | null, completeness: 'complete' | 'partial') => Promise<Recorded>
+
+const NOTHING: Recorded = { inLedger: false, settledReservation: false }
 
 /**
  * Records one call's usage exactly once; a failure is logged with the whole event so it can be
  * replayed. With a budget reservation, the event carries its id and settles it: the answer says
- * whether it did (a newly recorded event), so the caller releases the reservation otherwise.
+ * whether it did (a newly recorded event), so the caller releases the reservation otherwise; a
+ * hold on a lease is kept as taken when the usage is in the ledger, else given back.
  */
 export function recorder(
   deps: Pick<GatewayDeps, 'logger' | 'usage'>,
@@ -22,7 +31,7 @@ export function recorder(
 ): Recorder {
   let done = false
   return async (usage, completeness) => {
-    if (done) return false
+    if (done) return NOTHING
     done = true
     if (!usage) {
       // OpenAI reports a stream's usage only in its last chunk: a stream cut before it has no provider numbers.
@@ -32,7 +41,7 @@ export function recorder(
         customerId,
         completeness,
       })
-      return false
+      return NOTHING
     }
     const event = {
       id: usage.id,
@@ -54,14 +63,18 @@ export function recorder(
       const result = await deps.usage.recordOne(tenant, reservationId ? { ...event, reservationId } : event)
       if (result?.status === 'REJECTED')
         deps.logger.error('gateway: usage rejected', { tenantId: tenant.id, event, error: result.error })
-      return result?.status === 'RECORDED' && reservationId !== null
+      return {
+        // A duplicate is the same call recorded before (a replayed response id): its usage is in the ledger.
+        inLedger: result?.status === 'RECORDED' || result?.status === 'DUPLICATE',
+        settledReservation: result?.status === 'RECORDED' && reservationId !== null,
+      }
     } catch (error) {
       deps.logger.error('gateway: usage could not be recorded', {
         tenantId: tenant.id,
         event,
         error: error instanceof Error ? error.message : String(error),
       })
-      return false
+      return NOTHING
     }
   }
 }
