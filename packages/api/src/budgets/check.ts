@@ -67,9 +67,18 @@ export async function readCredits(
   lock?: Tx,
 ): Promise<CreditsHeld | null> {
   if (!prepaidGate) return null
-  const gate = await prepaidGate(executor, tenantId, customerId, now, lock ? { lock } : undefined)
-  if (!gate.prepaidOnly) return null
-  return { balance: gate.balance, reserved: await repo.activeReservedAmount(executor, tenantId, customerId, now) }
+  if (lock) {
+    // The grants are locked first: what reservations hold is read after, so none committed by
+    // another process while this one waited is missed (and ingest cannot draw meanwhile).
+    const gate = await prepaidGate(executor, tenantId, customerId, now, { lock })
+    if (!gate.prepaidOnly) return null
+    return { balance: gate.balance, reserved: await repo.activeReservedAmount(executor, tenantId, customerId, now) }
+  }
+  // Unlocked: reserved before the balance, so an event that settles a reservation and draws the
+  // credits in between is counted twice for a moment, never in neither.
+  const reserved = await repo.activeReservedAmount(executor, tenantId, customerId, now)
+  const gate = await prepaidGate(executor, tenantId, customerId, now)
+  return gate.prepaidOnly ? { balance: gate.balance, reserved } : null
 }
 
 /**

@@ -66,19 +66,20 @@ const holding = (views: readonly BudgetView[], held: Decimal): BudgetView[] =>
   held.isZero() ? [...views] : views.map((v) => ({ ...v, reserved: held.plus(v.reserved).toFixed() }))
 
 /**
- * What a flexible request takes: `amount`, or FLEXIBLE_SHARE of what is left when that is less —
- * but never less than `minAmount` (then the request is decided at `minAmount`, which is refused
- * only when even that does not fit).
+ * What a flexible request takes: `amount`, or FLEXIBLE_SHARE of what is left when that is less;
+ * null (refused) when that share is under `minAmount`, so a lease never takes the last of the room
+ * and calls near the limit are reserved one by one.
  */
 function flexibleAmount(
   request: ReservationRequest,
   views: readonly BudgetView[],
   credits: CreditsHeld | null,
-): Decimal {
+): Decimal | null {
   const fit = largestFit(views, credits)
   if (fit === null) return request.amount
   const share = fit.times(FLEXIBLE_SHARE).toDecimalPlaces(AMOUNT_SCALE, Decimal.ROUND_DOWN)
-  return Decimal.max(request.minAmount!, Decimal.min(request.amount, share))
+  if (share.lessThan(request.minAmount!)) return null
+  return Decimal.min(request.amount, share)
 }
 
 /** Requests of one customer (one batch), decided in order in one transaction. */
@@ -97,9 +98,10 @@ async function reserveMany(
     let held = new Decimal(0)
     const decided = requests.map((request) => {
       const creditsNow = credits && { ...credits, reserved: held.plus(credits.reserved).toFixed() }
-      const amount = request.minAmount ? flexibleAmount(request, holding(views, held), creditsNow) : request.amount
+      const flexible = request.minAmount ? flexibleAmount(request, holding(views, held), creditsNow) : request.amount
+      const amount = flexible ?? request.minAmount!
       const check = applyCredits(decide(holding(views, held), amount), creditsNow, amount)
-      if (!check.allowed) return { check, row: null }
+      if (!check.allowed || flexible === null) return { check: { ...check, allowed: false }, row: null }
       held = held.plus(amount)
       const row = {
         id: 'rsv_' + randomBytes(12).toString('base64url'),

@@ -85,8 +85,8 @@ export interface BudgetService {
   hasHardLimit(tenant: Tenant, customerId: string): Promise<boolean>
   /**
    * Holds `amount` against the customer's hard limits and credits. With `minAmount` (the gateway's
-   * leases) it holds whatever fits of `amount` — at most half of what the limits leave — if that is
-   * at least `minAmount`; the reservation's amount says what was held.
+   * leases) it holds `amount` or half of what the limits leave, whichever is less, and is refused
+   * when that half is under `minAmount`; the reservation's amount says what was held.
    */
   reserve(
     tenant: Tenant,

@@ -15,15 +15,18 @@ const PERIOD_ORDER: readonly BudgetPeriodName[] = ['DAY', 'WEEK', 'MONTH']
 
 export async function view(executor: Executor, budgets: readonly BudgetRow[], now: Date): Promise<BudgetView[]> {
   const periods = budgets.map((b) => periodBounds(b.period, b.time_zone, now))
-  const spends = await repo.spendOf(
-    executor,
-    budgets.map((b, i) => ({ tenantId: b.tenant_id, budgetId: b.id, periodStart: periods[i]!.start })),
-  )
+  // Reserved before spent, each its own statement (READ COMMITTED): an event that settles a
+  // reservation (or a lease released after its calls were recorded) moves an amount from reserved
+  // to spent, and read in this order it is counted twice for a moment, never in neither.
   const reservedByCustomer = new Map<string, string>()
   for (const b of budgets) {
     if (!reservedByCustomer.has(b.customer_id))
       reservedByCustomer.set(b.customer_id, await repo.activeReservedAmount(executor, b.tenant_id, b.customer_id, now))
   }
+  const spends = await repo.spendOf(
+    executor,
+    budgets.map((b, i) => ({ tenantId: b.tenant_id, budgetId: b.id, periodStart: periods[i]!.start })),
+  )
   return budgets.map((row, i) => {
     const period = periods[i]!
     const spent = new Decimal(spends.get(repo.spendKey(row.id, period.start)) ?? '0').toFixed()

@@ -18,7 +18,15 @@
 import type { Logger } from '../logger.ts'
 import type { Tenant } from '../db/types.ts'
 import { Decimal } from '../money/decimal.ts'
-import type { BudgetGate } from './budget-hold.ts'
+
+/** The reservations a lease is (structurally the budgets service's reserve and release). */
+interface LeaseReservations {
+  reserve(
+    tenant: Tenant,
+    input: { customerId: string; amount: string; minAmount?: string | null; ttlSeconds?: number | null },
+  ): Promise<{ granted: boolean; reservation: { id: string; amount: string } | null }>
+  release(tenant: Tenant, reservationId: string): Promise<unknown>
+}
 
 /** One call's hold on a lease; `done` once the call has finished (its usage recorded, or not sent). */
 export interface LeaseHold {
@@ -33,7 +41,7 @@ export interface BudgetLeases {
    * or null when no lease can be had (the call is then reserved on its own).
    */
   take(tenant: Tenant, customerId: string, estimate: Decimal): Promise<LeaseHold | null>
-  /** Stops every lease and releases those with no call in flight (shutdown, after the last request). */
+  /** Stops every lease and releases those with no call in flight; later calls get no lease (shutdown, after the last request). */
   close(): Promise<void>
 }
 
@@ -62,14 +70,15 @@ interface Lease {
 }
 
 export function createBudgetLeases(
-  { budgets, logger }: { budgets: Pick<BudgetGate, 'reserve' | 'release'>; logger: Logger },
+  { budgets, logger }: { budgets: LeaseReservations; logger: Logger },
   options: LeaseOptions,
 ): BudgetLeases {
   const current = new Map<string, Lease>()
   const acquiring = new Map<string, Promise<boolean>>()
   const releasing = new Set<Promise<void>>()
+  let closed = false
 
-  function release(lease: Lease) {
+  function release(lease: Pick<Lease, 'tenant' | 'reservationId'>) {
     const done = budgets
       .release(lease.tenant, lease.reservationId)
       .then(
@@ -94,13 +103,27 @@ export function createBudgetLeases(
   }
 
   async function acquire(tenant: Tenant, key: string, customerId: string, estimate: Decimal): Promise<boolean> {
-    const result = await budgets.reserve(tenant, {
-      customerId,
-      amount: estimate.times(options.callsPerLease).toFixed(),
-      minAmount: estimate.times(options.minCallsPerLease).toFixed(),
-      ttlSeconds: options.ttlSeconds,
-    })
-    if (!result.granted || !result.reservation) return false
+    let result: Awaited<ReturnType<LeaseReservations['reserve']>>
+    try {
+      result = await budgets.reserve(tenant, {
+        customerId,
+        amount: estimate.times(options.callsPerLease).toFixed(),
+        minAmount: estimate.times(options.minCallsPerLease).toFixed(),
+        ttlSeconds: options.ttlSeconds,
+      })
+    } catch (error) {
+      // Each waiting call then reserves on its own: one failed lease must not fail them all.
+      logger.warn('gateway: budget lease not taken; calls are reserved one by one', {
+        tenantId: tenant.id,
+        customerId,
+        error: error instanceof Error ? error.message : String(error),
+      })
+      return false
+    }
+    if (closed || !result.granted || !result.reservation) {
+      if (result.granted && result.reservation) release({ tenant, reservationId: result.reservation.id })
+      return false
+    }
     const lease: Lease = {
       tenant,
       key,
@@ -135,11 +158,14 @@ export function createBudgetLeases(
 
   return {
     async take(tenant, customerId, estimate) {
+      if (closed) return null
       const key = `${tenant.id}\u0000${customerId}`
-      // Twice at most: the lease found (or one being taken by another call), then a new one.
-      for (let attempt = 0; attempt < 2; attempt++) {
+      // At most two leases asked for (the one being taken by another call, then one of its own);
+      // a call that fits on neither is reserved on its own.
+      for (let attempt = 0; ; attempt++) {
         const lease = current.get(key)
         if (lease && lease.free.greaterThanOrEqualTo(estimate)) return holdOn(lease, estimate)
+        if (attempt === 2) return null
         if (lease) retire(lease)
         let pending = acquiring.get(key)
         if (!pending) {
@@ -148,9 +174,9 @@ export function createBudgetLeases(
         }
         if (!(await pending)) return null
       }
-      return null
     },
     async close() {
+      closed = true
       for (const lease of [...current.values()]) retire(lease)
       await Promise.all([...acquiring.values()].map((p) => p.catch(() => false)))
       for (const lease of [...current.values()]) retire(lease)

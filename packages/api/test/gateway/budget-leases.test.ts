@@ -9,7 +9,8 @@ const d = (v: string) => new Decimal(v)
 
 /**
  * A budget gate with one hard limit, deciding flexible reservations as the budgets service does
- * (at most half of what is left, at least minAmount) and counting what reservations hold.
+ * (at most half of what is left, refused when that is under minAmount) and counting what
+ * reservations hold.
  */
 function fakeGate(limit: string) {
   const open = new Map<string, Decimal>()
@@ -27,9 +28,10 @@ function fakeGate(limit: string) {
       ) {
         const left = d(limit).minus(held())
         let amount = d(input.amount)
-        if (input.minAmount) amount = Decimal.max(d(input.minAmount), Decimal.min(amount, left.dividedBy(2)))
+        if (input.minAmount) amount = Decimal.min(amount, left.dividedBy(2))
         log.push(`reserve ${input.customerId} ${amount.toFixed()}`)
-        if (amount.greaterThan(left)) return { granted: false, reservation: null, check: { remaining: left.toFixed() } }
+        if (amount.greaterThan(left) || (input.minAmount && amount.lessThan(input.minAmount)))
+          return { granted: false, reservation: null, check: { remaining: left.toFixed() } }
         const id = `rsv_${++n}`
         open.set(id, amount)
         return { granted: true, reservation: { id, amount: amount.toFixed() }, check: { remaining: null } }
@@ -96,9 +98,10 @@ describe('budget leases', () => {
       holds.push(h)
       expect(held().lessThanOrEqualTo('10')).toBe(true)
     }
-    // Leases of half of what is left (5, then 2.5 → the minimum 2), then none: 2 would not fit in what is left.
-    expect(holds.length).toBeGreaterThanOrEqual(7)
-    expect(holds.length).toBeLessThanOrEqual(10)
+    // Leases of half of what is left: 5, then 2.5 (2 calls); then half of 2.5 is under the 2-call
+    // minimum, so no lease: the rest would be reserved call by call.
+    expect(holds).toHaveLength(7)
+    expect(held().toFixed()).toBe('7.5')
     expect(await leases.take(tenant, 'c', d('1'))).toBeNull()
     for (const h of holds) h.done(true)
     await leases.close()
@@ -123,7 +126,20 @@ describe('budget leases', () => {
     await leases.close()
   })
 
-  it('a reservation error reaches every caller waiting on that lease, and the next call tries again', async () => {
+  it('a later call on the second lease it waited for is held on it, not left without one', async () => {
+    const { gate, log } = fakeGate('1000')
+    const leases = createBudgetLeases({ budgets: gate, logger }, { ...options, callsPerLease: 2 })
+    // Five at once: the first lease holds two; the third call takes a second lease and is held on
+    // it, as is the fourth (which waited for it); the fifth finds both full and is left to reserve
+    // alone (two leases asked for at most per call) — no lease is taken without a call on it.
+    const holds = await Promise.all(Array.from({ length: 5 }, () => leases.take(tenant, 'c', d('1'))))
+    expect(holds.map((h) => h?.reservationId ?? null)).toEqual(['rsv_1', 'rsv_1', 'rsv_2', 'rsv_2', null])
+    expect(log.filter((l) => l.startsWith('reserve'))).toHaveLength(2)
+    for (const h of holds) h?.done(true)
+    await leases.close()
+  })
+
+  it('a reservation error gives the waiting calls no lease (each is then reserved alone), and the next call tries again', async () => {
     const { gate } = fakeGate('1000')
     let fail = true
     const flaky = {
@@ -134,12 +150,16 @@ describe('budget leases', () => {
       },
     }
     const leases = createBudgetLeases({ budgets: flaky, logger }, options)
-    const results = await Promise.allSettled([leases.take(tenant, 'c', d('1')), leases.take(tenant, 'c', d('1'))])
-    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected'])
+    expect(await Promise.all([leases.take(tenant, 'c', d('1')), leases.take(tenant, 'c', d('1'))])).toEqual([
+      null,
+      null,
+    ])
     fail = false
     const h = await leases.take(tenant, 'c', d('1'))
     expect(h?.reservationId).toBe('rsv_1')
     h!.done(true)
     await leases.close()
+    // Closed (shutdown): no new lease is taken.
+    expect(await leases.take(tenant, 'c', d('1'))).toBeNull()
   })
 })
