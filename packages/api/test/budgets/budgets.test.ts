@@ -7,6 +7,9 @@ import { defaultConfig } from '../../src/config.ts'
 import { createDatabase, migrateToLatest } from '../../src/db/database.ts'
 import { migrations } from '../../src/db/migrations/index.ts'
 import { createLogger } from '../../src/logger.ts'
+import { Decimal } from '../../src/money/decimal.ts'
+import { budgetsOfCustomers } from '../../src/budgets/repository.ts'
+import { view } from '../../src/budgets/views.ts'
 import type { Tenant } from '../../src/db/types.ts'
 import type { BudgetAlertEvent } from '../../src/pubsub.ts'
 import { createTestApp, type TestApp } from '../support/app.ts'
@@ -413,6 +416,32 @@ describe('hard limits and reservations', () => {
     ])
     expect(mixed[0]).toMatchObject({ status: 'fulfilled', value: { granted: true } })
     expect(mixed[1]).toMatchObject({ status: 'rejected', reason: { code: 'BAD_USER_INPUT', field: 'amount' } })
+  })
+
+  it('an event settling a reservation between the two reads of a budget view is counted, never lost', async () => {
+    await setBudget({ customerId: 'c-between', period: 'DAY', limit: '1', hardLimit: true })
+    const held = (await t.gql(RESERVE, { c: 'c-between', a: '0.6' })).data!.reserveBudget
+    expect(held.granted).toBe(true)
+    const budgets = await budgetsOfCustomers(t.database.db, t.tenant.id, ['c-between'])
+    // After the view's first statement, the event that settles the reservation commits (0.25 moves
+    // from reserved to spent); the second statement sees it.
+    let reads = 0
+    const between = t.database.db.withPlugin({
+      transformQuery: (args) => args.node,
+      async transformResult(args) {
+        if (++reads === 1) {
+          const r = await record(costing('c-between', 0.25, { reservationId: held.reservation.id }))
+          expect(r.status).toBe('RECORDED')
+        }
+        return args.result
+      },
+    })
+    const [v] = await view(between, budgets, new Date(NOW))
+    expect(reads).toBe(2)
+    // Read the other way round (spent, then reserved) the 0.25 would be in neither: 0.
+    expect(new Decimal(v!.spent).plus(v!.reserved).greaterThanOrEqualTo('0.25')).toBe(true)
+    const [after] = (await t.gql(BUDGETS, { c: 'c-between' })).data!.budgets
+    expect(after).toMatchObject({ spent: '0.25', reserved: '0' })
   })
 
   it('recording the event settles its reservation (the actual amount replaces the estimate); unused ones expire', async () => {
