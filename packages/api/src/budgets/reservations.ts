@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import type { BudgetReservationRow, Tenant } from '../db/types.ts'
-import { AMOUNT_SCALE, Decimal } from '../money/decimal.ts'
+import { AMOUNT_SCALE, Decimal, ZERO } from '../money/decimal.ts'
 import { badInput } from '../shared/errors.ts'
 import type { EventError, ValidEvent } from '../usage/validation.ts'
 import { serialBatches } from '../shared/serial-batches.ts'
@@ -61,10 +61,6 @@ export function createReservations(
   }
 }
 
-/** Views with `held` more reserved, as they read after the batch's earlier grants. */
-const holding = (views: readonly BudgetView[], held: Decimal): BudgetView[] =>
-  held.isZero() ? [...views] : views.map((v) => ({ ...v, reserved: held.plus(v.reserved).toFixed() }))
-
 /**
  * What a flexible request takes: `amount`, or FLEXIBLE_SHARE of what is left when that is less;
  * null (refused) when that share is under `minAmount`, so a lease never takes the last of the room
@@ -95,12 +91,17 @@ async function reserveMany(
     const views = await view(trx, budgets, now)
     // Then the customer's credit grants (lock order: budgets, then credits).
     const credits = await readCredits(deps, trx, tenantId, customerId, now, trx)
-    let held = new Decimal(0)
+    // The views and credits as they read once `held` more is reserved (the batch's grants so far).
+    const holding = (held: Decimal) => ({
+      views: held.isZero() ? views : views.map((v) => ({ ...v, reserved: held.plus(v.reserved).toFixed() })),
+      credits: credits && { ...credits, reserved: held.plus(credits.reserved).toFixed() },
+    })
+    let held = ZERO
     const decided = requests.map((request) => {
-      const creditsNow = credits && { ...credits, reserved: held.plus(credits.reserved).toFixed() }
-      const flexible = request.minAmount ? flexibleAmount(request, holding(views, held), creditsNow) : request.amount
+      const before = holding(held)
+      const flexible = request.minAmount ? flexibleAmount(request, before.views, before.credits) : request.amount
       const amount = flexible ?? request.minAmount!
-      const check = applyCredits(decide(holding(views, held), amount), creditsNow, amount)
+      const check = applyCredits(decide(before.views, amount), before.credits, amount)
       if (!check.allowed || flexible === null) return { check: { ...check, allowed: false }, row: null }
       held = held.plus(amount)
       const row = {
@@ -112,9 +113,8 @@ async function reserveMany(
         expires_at: new Date(now.getTime() + request.ttlSeconds * 1000),
       }
       // What is left once this one holds its amount (what a fresh read after its insert would show).
-      const creditsAfter = credits && { ...credits, reserved: held.plus(credits.reserved).toFixed() }
-      const after = applyCredits(decide(holding(views, held), new Decimal(0)), creditsAfter, new Decimal(0))
-      return { check: { ...after, allowed: true }, row }
+      const after = holding(held)
+      return { check: { ...applyCredits(decide(after.views, ZERO), after.credits, ZERO), allowed: true }, row }
     })
     const rows = decided.flatMap((d) => (d.row ? [d.row] : []))
     const inserted = new Map((await repo.insertReservations(trx, rows)).map((r) => [r.id, r]))

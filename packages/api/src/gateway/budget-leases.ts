@@ -178,8 +178,8 @@ export function createBudgetLeases(
     async close() {
       closed = true
       for (const lease of [...current.values()]) retire(lease)
-      await Promise.all([...acquiring.values()].map((p) => p.catch(() => false)))
-      for (const lease of [...current.values()]) retire(lease)
+      // A lease still being taken is released as soon as it is granted (acquire sees `closed`).
+      await Promise.all(acquiring.values())
       await Promise.all([...releasing])
     },
   }
